@@ -1,0 +1,28 @@
+import { ServerError } from "../errors.js";
+
+const IPSET_PREFIX = "ipsets/";
+const ENTRIES = "/entries/";
+
+/** `ipsets/{ipset}` → the set name. The name itself is validated by the domain. */
+export function parseIpsetName(name: string, field = "name"): string {
+  if (!name.startsWith(IPSET_PREFIX) || name.length === IPSET_PREFIX.length || name.includes("/", IPSET_PREFIX.length)) {
+    throw new ServerError("INVALID_RESOURCE_NAME", `${field} must look like "ipsets/{ipset}", got "${truncate(name)}"`, { field, value: truncate(name) });
+  }
+  return name.slice(IPSET_PREFIX.length);
+}
+
+/** `ipsets/{ipset}/entries/{element}` → [set, element]; the element may contain a slash (CIDR). */
+export function parseEntryName(name: string, field = "name"): [string, string] {
+  const at = name.indexOf(ENTRIES);
+  if (!name.startsWith(IPSET_PREFIX) || at <= IPSET_PREFIX.length || at + ENTRIES.length === name.length) {
+    throw new ServerError("INVALID_RESOURCE_NAME", `${field} must look like "ipsets/{ipset}/entries/{element}", got "${truncate(name)}"`, { field, value: truncate(name) });
+  }
+  return [parseIpsetName(name.slice(0, at), field), name.slice(at + ENTRIES.length)];
+}
+
+export const ipsetName = (set: string): string => `${IPSET_PREFIX}${set}`;
+export const entryName = (set: string, element: string): string => `${IPSET_PREFIX}${set}${ENTRIES}${element}`;
+
+function truncate(value: string): string {
+  return value.length > 200 ? `${value.slice(0, 200)}…` : value;
+}

@@ -1,0 +1,78 @@
+import { join } from "node:path";
+import { Command, Option } from "commander";
+import { ConfigError, loadConfig, type ConfigFlags } from "./config.js";
+import { createLogger } from "./logger.js";
+import { startServer } from "./main.js";
+import { initCertificates, issueClientCertificate, revokeCertificate, ROLES, type Role } from "./auth/cert-authority.js";
+
+const program = new Command("portcullis").description("Control plane for iptables, ipset and fail2ban").showHelpAfterError();
+
+const withConfigOptions = (command: Command): Command =>
+  command
+    .option("-c, --config <file>", "config file (YAML or JSON); also PORTCULLIS_CONFIG")
+    .option("--data-dir <dir>", "state and certificates directory (default ./var); also PORTCULLIS_DATA_DIR");
+
+withConfigOptions(program.command("serve").description("run the gRPC server"))
+  .option("--netns <name>", "run every kernel command inside this network namespace; also PORTCULLIS_NETNS")
+  .option("--grpc-address <host:port>", "gRPC listen address (default 127.0.0.1:50051); also PORTCULLIS_GRPC_ADDRESS")
+  .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]))
+  .action(async (flags: ConfigFlags) => {
+    const config = loadConfig(flags);
+    const log = createLogger(config.log.level);
+    const server = await startServer(config, log);
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, "shutting down");
+      server.close().then(() => process.exit(0), (error: unknown) => {
+        log.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      });
+    };
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+  });
+
+const certs = program.command("certs").description("manage the CA, server and client certificates");
+
+/** Where certificates live: --pki-dir, else <data dir>/pki. */
+function pkiDirOf(flags: ConfigFlags & { pkiDir?: string }): string {
+  return flags.pkiDir ?? join(loadConfig(flags).dataDir, "pki");
+}
+
+withConfigOptions(certs.command("init").description("create a CA, a server certificate and an admin client bundle"))
+  .option("--pki-dir <dir>", "certificate directory (default <data dir>/pki)")
+  .option("--host <name...>", "extra DNS names for the server certificate")
+  .option("--ip <address...>", "extra IP addresses for the server certificate")
+  .option("--force", "replace an existing CA (invalidates every certificate it issued)")
+  .action(async (flags: ConfigFlags & { pkiDir?: string; host?: string[]; ip?: string[]; force?: boolean }) => {
+    const result = await initCertificates(pkiDirOf(flags), { hostnames: flags.host ?? [], ips: flags.ip ?? [], force: flags.force ?? false });
+    console.log(`CA and server certificate in ${result.paths.dir}`);
+    if (result.admin !== undefined) console.log(`admin client bundle: ${result.admin.bundleDir} (ca.crt, client.crt, client.key)`);
+  });
+
+withConfigOptions(certs.command("issue").description("issue a client certificate (CN = name, O = role)"))
+  .option("--pki-dir <dir>", "certificate directory (default <data dir>/pki)")
+  .requiredOption("--name <name>", "principal name (certificate CN)")
+  .addOption(new Option("--role <role>", "role (certificate O)").choices([...ROLES]).makeOptionMandatory())
+  .option("--days <n>", "validity in days", (value) => Number.parseInt(value, 10), 365)
+  .option("--force", "replace an existing bundle of that name")
+  .action(async (flags: ConfigFlags & { pkiDir?: string; name: string; role: Role; days: number; force?: boolean }) => {
+    const bundle = await issueClientCertificate(pkiDirOf(flags), { name: flags.name, role: flags.role, validDays: flags.days, force: flags.force ?? false });
+    console.log(`client bundle for ${flags.name} (${flags.role}): ${bundle.bundleDir} (ca.crt, client.crt, client.key)`);
+  });
+
+withConfigOptions(certs.command("revoke").description("revoke a client certificate; a running server applies it within a second"))
+  .argument("<name>", "principal name of the bundle to revoke")
+  .option("--pki-dir <dir>", "certificate directory (default <data dir>/pki)")
+  .action(async (name: string, flags: ConfigFlags & { pkiDir?: string }) => {
+    const { serialNumber } = await revokeCertificate(pkiDirOf(flags), name);
+    console.log(`revoked ${name} (serial ${serialNumber})`);
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(`portcullis: ${error instanceof ConfigError ? "" : "error: "}${message}`);
+  process.exit(error instanceof ConfigError ? 2 : 1);
+});

@@ -1,0 +1,98 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+const NETNS = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** The server's configuration; every key can come from the file, a PORTCULLIS_* variable or a flag. */
+const ConfigSchema = z
+  .object({
+    /** Where state (SQLite) and, by default, certificates live. */
+    dataDir: z.string().min(1).default("./var"),
+    /** Run every kernel command inside this network namespace (tests, demo). */
+    netns: z.string().regex(NETNS, "must be a network namespace name such as pc-demo").optional(),
+    grpc: z
+      .object({ address: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be host:port, e.g. 127.0.0.1:50051").default("127.0.0.1:50051") })
+      .strict()
+      .prefault({}),
+    /** Certificate files; unset ones default to <dataDir>/pki, created on first start. */
+    tls: z
+      .object({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), crl: z.string().optional() })
+      .strict()
+      .prefault({}),
+    reconcile: z.object({ intervalSeconds: z.number().int().min(0).max(86_400).default(60) }).strict().prefault({}),
+    log: z.object({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info") }).strict().prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+/** Flags as given on the command line (only those present). */
+export interface ConfigFlags {
+  config?: string;
+  dataDir?: string;
+  netns?: string;
+  grpcAddress?: string;
+  logLevel?: string;
+}
+
+export class ConfigError extends Error {}
+
+/** Variables and the config keys they set (the flags use the same names in kebab-case). */
+const ENVIRONMENT: ReadonlyArray<[string, string[], "string" | "number"]> = [
+  ["PORTCULLIS_DATA_DIR", ["dataDir"], "string"],
+  ["PORTCULLIS_NETNS", ["netns"], "string"],
+  ["PORTCULLIS_GRPC_ADDRESS", ["grpc", "address"], "string"],
+  ["PORTCULLIS_TLS_CA", ["tls", "ca"], "string"],
+  ["PORTCULLIS_TLS_CERT", ["tls", "cert"], "string"],
+  ["PORTCULLIS_TLS_KEY", ["tls", "key"], "string"],
+  ["PORTCULLIS_TLS_CRL", ["tls", "crl"], "string"],
+  ["PORTCULLIS_RECONCILE_INTERVAL_SECONDS", ["reconcile", "intervalSeconds"], "number"],
+  ["PORTCULLIS_LOG_LEVEL", ["log", "level"], "string"],
+];
+
+/** Precedence: flags, then environment, then the config file (YAML or JSON), then defaults. */
+export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): Config {
+  const file = flags.config ?? env.PORTCULLIS_CONFIG;
+  let raw: Record<string, unknown> = {};
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (error) {
+      throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`);
+    }
+    const parsed: unknown = parseYaml(text);
+    if (parsed !== null && (typeof parsed !== "object" || Array.isArray(parsed))) throw new ConfigError(`config file ${file} must hold a mapping of keys`);
+    raw = (parsed ?? {}) as Record<string, unknown>;
+  }
+  for (const [variable, path, kind] of ENVIRONMENT) {
+    const value = env[variable];
+    if (value !== undefined && value !== "") setPath(raw, path, kind === "number" ? Number(value) : value);
+  }
+  if (flags.dataDir !== undefined) setPath(raw, ["dataDir"], flags.dataDir);
+  if (flags.netns !== undefined) setPath(raw, ["netns"], flags.netns);
+  if (flags.grpcAddress !== undefined) setPath(raw, ["grpc", "address"], flags.grpcAddress);
+  if (flags.logLevel !== undefined) setPath(raw, ["log", "level"], flags.logLevel);
+
+  const result = ConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const key = issue.path.join(".");
+      return issue.code === "unrecognized_keys" ? `unknown key ${[...issue.path, ...issue.keys].join(".")}` : `${key}: ${issue.message}`;
+    });
+    throw new ConfigError(`invalid configuration${file === undefined ? "" : ` (${file})`}: ${problems.join("; ")}`);
+  }
+  return { ...result.data, dataDir: resolve(result.data.dataDir) };
+}
+
+function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== "object" || next === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}

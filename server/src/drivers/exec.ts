@@ -1,0 +1,87 @@
+import { execa, type ResultPromise } from "execa";
+import type { Logger } from "../logger.js";
+import { ServerError } from "../errors.js";
+
+/** Outcome of one finished command. Drivers interpret stderr; it is logged, never sent to clients. */
+export interface CommandResult {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface RunOptions {
+  /** Text written to the command's stdin (e.g. `ipset restore` lines), or an iterable of chunks. */
+  readonly input?: string | AsyncIterable<string> | Iterable<string>;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * The only place that starts programs. Arguments are always arrays (no shell, so user text can never become shell
+ * syntax); with a network namespace configured, every command runs inside it through `ip netns exec`.
+ */
+export class Executor {
+  readonly #netns: string | undefined;
+  readonly #log: Logger;
+
+  constructor(log: Logger, netns?: string) {
+    this.#log = log;
+    this.#netns = netns;
+  }
+
+  get netns(): string | undefined {
+    return this.#netns;
+  }
+
+  /** Runs a command to completion. A non-zero exit is returned, not thrown; failing to start at all is thrown. */
+  async run(file: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+    const [command, fullArgs] = this.#wrap(file, args);
+    const started = performance.now();
+    const input = options.input;
+    const child = execa(command, fullArgs, {
+      reject: false,
+      stripFinalNewline: false,
+      timeout: options.timeoutMs ?? 120_000,
+      maxBuffer: 1024 * 1024 * 1024,
+      ...(input === undefined ? { stdin: "ignore" as const } : typeof input === "string" ? { input } : { stdin: "pipe" as const }),
+    });
+    if (input !== undefined && typeof input !== "string") void this.#feed(child, input);
+    const result = await child;
+    const ms = performance.now() - started;
+    if (result.failed && result.exitCode === undefined) {
+      this.#log.error({ command: file, args: args.slice(0, 8), err: result.message }, "command could not run");
+      throw new ServerError("KERNEL_UNAVAILABLE", `could not run ${file}; is it installed?`, { command: file });
+    }
+    const exitCode = result.exitCode ?? -1;
+    if (exitCode !== 0) {
+      this.#log.debug({ command: file, args: args.slice(0, 8), exitCode, stderr: String(result.stderr).slice(0, 2000), ms }, "command failed");
+    }
+    return { exitCode, stdout: String(result.stdout), stderr: String(result.stderr) };
+  }
+
+  /** Starts a long-lived process (e.g. an `ipset -` session) with piped stdio. */
+  spawn(file: string, args: readonly string[]): ResultPromise<{ reject: false; buffer: false; stdin: "pipe"; stdout: "pipe"; stderr: "pipe" }> {
+    const [command, fullArgs] = this.#wrap(file, args);
+    return execa(command, fullArgs, { reject: false, buffer: false, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  }
+
+  #wrap(file: string, args: readonly string[]): [string, string[]] {
+    return this.#netns === undefined ? [file, [...args]] : ["ip", ["netns", "exec", this.#netns, file, ...args]];
+  }
+
+  async #feed(child: ResultPromise, input: AsyncIterable<string> | Iterable<string>): Promise<void> {
+    const stdin = child.stdin;
+    if (stdin === null) return;
+    try {
+      for await (const chunk of input) {
+        if (!stdin.write(chunk)) await new Promise<void>((resolve, reject) => {
+          stdin.once("drain", resolve);
+          stdin.once("error", reject);
+        });
+      }
+    } catch (error) {
+      this.#log.warn({ err: error }, "writing to command stdin failed");
+    } finally {
+      stdin.end();
+    }
+  }
+}

@@ -1,0 +1,155 @@
+import type { Logger } from "../logger.js";
+import { ServerError, type Reason } from "../errors.js";
+import type { Executor } from "./exec.js";
+import { IpsetSession } from "./ipset-session.js";
+import { parseIpsetSave, parseIpsetTerse, renderAddLine } from "./parse/ipset-save.js";
+import type { IpsetDefinition, KernelEntry, KernelIpset } from "../ipsets/ipset-model.js";
+
+/** An entry as sent to the kernel: element plus the timeout (seconds) and comment to apply. */
+export interface EntryToApply {
+  readonly element: string;
+  readonly timeout?: number;
+  readonly comment?: string;
+}
+
+// ipset's messages (libipset/errcode.c and the kernel's) mapped to our reasons; anything else is unexpected.
+const KNOWN_ERRORS: ReadonlyArray<[RegExp, Reason]> = [
+  [/set with the given name does not exist/i, "IPSET_NOT_FOUND"],
+  [/in use by a kernel component|set is referenced/i, "IPSET_IN_USE"],
+  [/same name already exists|set with the same name already exists/i, "IPSET_ALREADY_EXISTS"],
+  [/type does not match|cannot be swapped/i, "IPSET_INCOMPATIBLE"],
+  [/hash is full|maximal number of elements|list is full/i, "IPSET_FULL"],
+];
+
+/** Runs ipset: structural changes and reads as processes, entry changes through one long-lived session. */
+export class IpsetDriver {
+  readonly #exec: Executor;
+  readonly #log: Logger;
+  readonly #session: IpsetSession;
+
+  constructor(exec: Executor, log: Logger) {
+    this.#exec = exec;
+    this.#log = log;
+    this.#session = new IpsetSession(exec, log);
+  }
+
+  close(): void {
+    this.#session.close();
+  }
+
+  /** Every set in the kernel with its counters. */
+  async list(): Promise<KernelIpset[]> {
+    const result = await this.#run(["list", "-terse"]);
+    return parseIpsetTerse(result);
+  }
+
+  /** One set with its counters, or undefined if the kernel has no such set. */
+  async get(name: string): Promise<KernelIpset | undefined> {
+    const result = await this.#exec.run("ipset", ["list", "-terse", name]);
+    if (result.exitCode !== 0) {
+      if (/does not exist/i.test(result.stderr)) return undefined;
+      throw this.#error(result.stderr, "list", name);
+    }
+    return parseIpsetTerse(result.stdout)[0];
+  }
+
+  /** `ipset save` text of the named sets (all sets when none given). */
+  async save(names: readonly string[] = []): Promise<string> {
+    if (names.length === 0) return this.#run(["save"]);
+    const parts = await Promise.all(names.map((name) => this.#run(["save", name])));
+    return parts.join("");
+  }
+
+  /** The kernel's entries of one set, with remaining timeouts. */
+  async entries(name: string): Promise<KernelEntry[]> {
+    return parseIpsetSave(await this.#run(["save", name])).adds.map((add) => add.entry);
+  }
+
+  async create(definition: IpsetDefinition): Promise<void> {
+    await this.#run(["create", definition.name, definition.typeName, ...createOptions(definition)]);
+  }
+
+  async destroy(name: string): Promise<void> {
+    await this.#run(["destroy", name]);
+  }
+
+  async flush(name: string): Promise<void> {
+    await this.#run(["flush", name]);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await this.#run(["rename", from, to]);
+  }
+
+  async swap(a: string, b: string): Promise<void> {
+    await this.#run(["swap", a, b]);
+  }
+
+  /** Adds or refreshes one entry (idempotent). */
+  async add(set: string, entry: EntryToApply): Promise<void> {
+    const stderr = await this.#session.run(renderAddLine(set, entry));
+    if (stderr !== "") throw this.#error(stderr, "add", set);
+  }
+
+  /** Removes one entry; absent entries are not an error. */
+  async delete(set: string, element: string): Promise<void> {
+    const stderr = await this.#session.run(`del ${set} ${element}`);
+    if (stderr !== "") throw this.#error(stderr, "del", set);
+  }
+
+  /** Whether the kernel set matches the element. */
+  async test(set: string, element: string): Promise<boolean> {
+    const stderr = await this.#session.run(`test ${set} ${element}`);
+    if (/is NOT in set/.test(stderr)) return false;
+    if (/is in set/.test(stderr)) return true;
+    throw this.#error(stderr, "test", set);
+  }
+
+  /**
+   * Applies many lines (`add …`/`del …`/`create …`) in one `ipset -exist restore` process: the bulk path, about
+   * 150k entries per second. Lines are streamed, so a million entries never sit in one string.
+   */
+  async restore(lines: AsyncIterable<string> | Iterable<string>): Promise<void> {
+    const result = await this.#exec.run("ipset", ["-exist", "restore"], { input: lines, timeoutMs: 600_000 });
+    if (result.exitCode !== 0) throw this.#error(result.stderr, "restore");
+  }
+
+  async #run(args: string[]): Promise<string> {
+    const result = await this.#exec.run("ipset", args);
+    if (result.exitCode !== 0) throw this.#error(result.stderr, args[0] ?? "", args[1]);
+    return result.stdout;
+  }
+
+  #error(stderr: string, command: string, set?: string): ServerError {
+    const metadata: Record<string, string> = set === undefined ? {} : { ipset: set };
+    for (const [pattern, reason] of KNOWN_ERRORS) {
+      if (pattern.test(stderr)) return new ServerError(reason, describe(reason, set), metadata);
+    }
+    this.#log.error({ command, set, stderr: stderr.slice(0, 2000) }, "ipset command failed");
+    return new ServerError("KERNEL_COMMAND_FAILED", `ipset ${command} failed; see the server log`, metadata);
+  }
+}
+
+function describe(reason: Reason, set: string | undefined): string {
+  const name = set === undefined ? "the set" : `set "${set}"`;
+  switch (reason) {
+    case "IPSET_NOT_FOUND": return `${name} does not exist in the kernel`;
+    case "IPSET_IN_USE": return `${name} is in use by a kernel component (an iptables rule or a list:set); remove the reference first`;
+    case "IPSET_ALREADY_EXISTS": return `${name} already exists`;
+    case "IPSET_INCOMPATIBLE": return "the sets are not of the same type and family";
+    case "IPSET_FULL": return `${name} is full (maxelem reached); create it with a larger maxelem`;
+    default: return `ipset refused the change to ${name}`;
+  }
+}
+
+/** `ipset create` options for a definition, in the order `ipset save` prints them. */
+export function createOptions(definition: IpsetDefinition): string[] {
+  const options: string[] = [];
+  if (definition.range !== undefined) options.push("range", definition.range);
+  if (definition.family !== undefined) options.push("family", definition.family);
+  if (definition.hashsize !== undefined) options.push("hashsize", String(definition.hashsize));
+  if (definition.maxelem !== undefined) options.push(definition.typeName === "list:set" ? "size" : "maxelem", String(definition.maxelem));
+  if (definition.timeout !== undefined) options.push("timeout", String(definition.timeout));
+  if (definition.comments) options.push("comment");
+  return options;
+}

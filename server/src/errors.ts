@@ -1,0 +1,92 @@
+import { status as Status } from "@grpc/grpc-js";
+
+/**
+ * The error catalogue: every failure a client can see has a stable reason (UPPER_SNAKE), and the reason decides the
+ * gRPC code. Messages are written per occurrence and say what to change; raw tool stderr never goes into them.
+ */
+export const reasons = {
+  // INVALID_ARGUMENT: the request itself is wrong; retrying it unchanged will fail again.
+  INVALID_RESOURCE_NAME: Status.INVALID_ARGUMENT,
+  INVALID_IPSET_NAME: Status.INVALID_ARGUMENT,
+  INVALID_IPSET_TYPE: Status.INVALID_ARGUMENT,
+  INVALID_IPSET_OPTION: Status.INVALID_ARGUMENT,
+  INVALID_ELEMENT: Status.INVALID_ARGUMENT,
+  FAMILY_MISMATCH: Status.INVALID_ARGUMENT,
+  INVALID_TIMEOUT: Status.INVALID_ARGUMENT,
+  INVALID_COMMENT: Status.INVALID_ARGUMENT,
+  INVALID_PAGE_TOKEN: Status.INVALID_ARGUMENT,
+  INVALID_PAGE_SIZE: Status.INVALID_ARGUMENT,
+  INVALID_IMPORT: Status.INVALID_ARGUMENT,
+  BATCH_TOO_LARGE: Status.INVALID_ARGUMENT,
+  REQUEST_ID_REUSED: Status.INVALID_ARGUMENT,
+  // NOT_FOUND / ALREADY_EXISTS
+  IPSET_NOT_FOUND: Status.NOT_FOUND,
+  ENTRY_NOT_FOUND: Status.NOT_FOUND,
+  IPSET_ALREADY_EXISTS: Status.ALREADY_EXISTS,
+  // FAILED_PRECONDITION: the request is fine but the system is not in a state that allows it.
+  IPSET_IN_USE: Status.FAILED_PRECONDITION,
+  IPSET_NOT_MANAGED: Status.FAILED_PRECONDITION,
+  IPSET_ALREADY_MANAGED: Status.FAILED_PRECONDITION,
+  IPSET_INCOMPATIBLE: Status.FAILED_PRECONDITION,
+  TIMEOUT_NOT_SUPPORTED: Status.FAILED_PRECONDITION,
+  COMMENT_NOT_SUPPORTED: Status.FAILED_PRECONDITION,
+  // RESOURCE_EXHAUSTED
+  IPSET_FULL: Status.RESOURCE_EXHAUSTED,
+  // UNAUTHENTICATED / PERMISSION_DENIED
+  CERTIFICATE_REQUIRED: Status.UNAUTHENTICATED,
+  CERTIFICATE_REVOKED: Status.UNAUTHENTICATED,
+  ROLE_REQUIRED: Status.PERMISSION_DENIED,
+  // UNAVAILABLE: retry later.
+  KERNEL_UNAVAILABLE: Status.UNAVAILABLE,
+  SHUTTING_DOWN: Status.UNAVAILABLE,
+  // INTERNAL: a bug or an unexpected tool failure; details are in the server log.
+  KERNEL_COMMAND_FAILED: Status.INTERNAL,
+  INTERNAL: Status.INTERNAL,
+} as const satisfies Record<string, Status>;
+
+export type Reason = keyof typeof reasons;
+
+/** The error domain sent in google.rpc.ErrorInfo. */
+export const ERROR_DOMAIN = "portcullis.dev";
+
+/** The one server error type: a reason from the catalogue, a message that says what to change, and metadata. */
+export class ServerError extends Error {
+  readonly reason: Reason;
+  readonly code: Status;
+  readonly metadata: Readonly<Record<string, string>>;
+
+  constructor(reason: Reason, message: string, metadata: Record<string, string> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ServerError";
+    this.reason = reason;
+    this.code = reasons[reason];
+    this.metadata = Object.freeze({ ...metadata });
+  }
+}
+
+/** Wraps anything thrown into a ServerError; unknown errors become INTERNAL with a generic message. */
+export function toServerError(error: unknown): ServerError {
+  if (error instanceof ServerError) return error;
+  return new ServerError("INTERNAL", "internal error; see the server log", {}, { cause: error });
+}
+
+/** grpc-gateway's status → HTTP table (used by the REST gateway and in problem JSON). */
+export const httpStatusOf: Readonly<Record<Status, number>> = {
+  [Status.OK]: 200,
+  [Status.CANCELLED]: 499,
+  [Status.UNKNOWN]: 500,
+  [Status.INVALID_ARGUMENT]: 400,
+  [Status.DEADLINE_EXCEEDED]: 504,
+  [Status.NOT_FOUND]: 404,
+  [Status.ALREADY_EXISTS]: 409,
+  [Status.PERMISSION_DENIED]: 403,
+  [Status.RESOURCE_EXHAUSTED]: 429,
+  [Status.FAILED_PRECONDITION]: 400,
+  [Status.ABORTED]: 409,
+  [Status.OUT_OF_RANGE]: 400,
+  [Status.UNIMPLEMENTED]: 501,
+  [Status.INTERNAL]: 500,
+  [Status.UNAVAILABLE]: 503,
+  [Status.DATA_LOSS]: 500,
+  [Status.UNAUTHENTICATED]: 401,
+};

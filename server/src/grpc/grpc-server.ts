@@ -1,0 +1,100 @@
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { Server, type ServerUnaryCall, type sendUnaryData, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import { loadFileDescriptorSetFromBuffer, loadSync } from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
+import { IpsetServiceService } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
+import type { Logger } from "../logger.js";
+import { toServerError } from "../errors.js";
+import type { Invoker } from "../api/invoker.js";
+import type { Operation } from "../api/operation.js";
+import type { IpsetOperations } from "../api/ipset-api.js";
+import { principalOf } from "../auth/peer-identity.js";
+import type { CrlWatcher } from "../auth/crl-watcher.js";
+import { toGrpcError } from "./grpc-errors.js";
+import type { MtlsServerCredentials } from "./mtls-credentials.js";
+
+export interface GrpcServerDeps {
+  readonly address: string;
+  readonly credentials: MtlsServerCredentials;
+  readonly crl: CrlWatcher;
+  readonly invoker: Invoker;
+  readonly ipsets: IpsetOperations;
+  readonly log: Logger;
+}
+
+export interface RunningGrpcServer {
+  /** host:port actually bound (resolves port 0). */
+  readonly address: string;
+  readonly health: HealthImplementation;
+  close(graceMs: number): Promise<void>;
+}
+
+/** Batches of a million entries are ~20 MB on the wire; the default 4 MB limit would refuse them. */
+const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
+
+/** The gRPC adapter: every RPC of every service runs through the invoker; plus health and reflection. */
+export async function startGrpcServer(deps: GrpcServerDeps): Promise<RunningGrpcServer> {
+  const server = new Server({
+    "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+    "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+    "grpc.keepalive_permit_without_calls": 1,
+  });
+  server.addService(IpsetServiceService, adapt(IpsetServiceService, deps.ipsets, deps));
+
+  const health = new HealthImplementation({ "": "SERVING", "portcullis.v1.IpsetService": "SERVING" });
+  health.addToServer(server);
+  new ReflectionService({ ...contractDefinition(), ...loadSync(healthProtoPath) }).addToServer(server);
+
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(deps.address, deps.credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
+  );
+  const host = deps.address.slice(0, deps.address.lastIndexOf(":"));
+  return {
+    address: `${host}:${port}`,
+    health,
+    close: (graceMs) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}
+
+/** Binds each method of a generated service definition to its operation. */
+function adapt<S extends ServiceDefinition>(service: S, operations: { [K in keyof S]: Operation<never, unknown> }, deps: GrpcServerDeps): UntypedServiceImplementation {
+  const implementation: UntypedServiceImplementation = {};
+  for (const key of Object.keys(service) as Array<keyof S & string>) {
+    const method = service[key]!.path.slice(1);
+    const op = operations[key] as Operation<unknown, unknown>;
+    implementation[key] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+      let principal;
+      try {
+        principal = principalOf(call.getAuthContext().sslPeerCertificate, deps.crl);
+      } catch (error) {
+        deps.log.warn({ method, reason: toServerError(error).reason }, "call refused");
+        callback(toGrpcError(toServerError(error)));
+        return;
+      }
+      deps.invoker.invoke(method, op, principal, call.request, "grpc").then(
+        (response) => callback(null, response),
+        (error: unknown) => callback(toGrpcError(toServerError(error))),
+      );
+    };
+  }
+  return implementation;
+}
+
+/** The contract's descriptors (built by `npm run generate`), for reflection clients such as grpcurl. */
+function contractDefinition(): ReturnType<typeof loadFileDescriptorSetFromBuffer> {
+  const require = createRequire(import.meta.url);
+  const file = require.resolve("@portcullis/sdk/gen/portcullis.binpb");
+  return loadFileDescriptorSetFromBuffer(readFileSync(file), { keepCase: true });
+}

@@ -1,0 +1,505 @@
+import type { Logger } from "../logger.js";
+import { ServerError } from "../errors.js";
+import type { IpsetDriver } from "../drivers/ipset-driver.js";
+import type { IptablesDriver } from "../drivers/iptables-driver.js";
+import { parseIpsetSave, renderAddLine } from "../drivers/parse/ipset-save.js";
+import type { IpsetStore, StoredEntry } from "../store/ipset-store.js";
+import { normalizeElement, validateComment, validateIpsetName } from "./element.js";
+import { compatible, validateDefinition, validateTimeout, type DefinitionInput } from "./ipset-definition.js";
+import { isModeledType, type IpsetDefinition, type KernelIpset } from "./ipset-model.js";
+import { KeyedLock } from "./keyed-lock.js";
+
+/** A set as clients see it: definition, kernel counters, and whether Portcullis manages it. */
+export interface IpsetView {
+  readonly definition: IpsetDefinition;
+  readonly managed: boolean;
+  readonly memoryBytes: number;
+  readonly references: number;
+  readonly entryCount: number;
+}
+
+/** An entry as clients see it; timeout is the remaining time in seconds, absent when permanent. */
+export interface EntryView {
+  readonly element: string;
+  readonly timeout?: number;
+  readonly comment?: string;
+}
+
+/** An entry a client asks to add; timeout absent = the set's default. */
+export interface EntryInput {
+  readonly element: string;
+  readonly timeout?: number;
+  readonly comment?: string;
+}
+
+export interface EntryPage {
+  readonly entries: EntryView[];
+  readonly totalSize: number;
+  /** Element to continue after, when there are more. */
+  readonly nextAfter?: string;
+}
+
+export interface ReconcileReport {
+  readonly setsCreated: number;
+  readonly entriesRestored: number;
+}
+
+/** The largest batch one call may carry (the proto documents it). */
+export const MAX_BATCH = 2_000_000;
+const RESTORE_CHUNK = 10_000;
+
+/**
+ * The ipset domain: validation, the managed/unmanaged rule, and the order of every change — validate, record in the
+ * store, apply to the kernel, acknowledge — so an acknowledged change survives a crash and a kernel that lost it.
+ */
+export class IpsetService {
+  readonly #kernel: IpsetDriver;
+  readonly #rules: IptablesDriver;
+  readonly #store: IpsetStore;
+  readonly #log: Logger;
+  readonly #lock = new KeyedLock();
+
+  constructor(deps: { kernel: IpsetDriver; rules: IptablesDriver; store: IpsetStore; log: Logger }) {
+    this.#kernel = deps.kernel;
+    this.#rules = deps.rules;
+    this.#store = deps.store;
+    this.#log = deps.log;
+  }
+
+  // ---- sets ----------------------------------------------------------------------------------------------------
+
+  async list(): Promise<IpsetView[]> {
+    const kernel = new Map((await this.#kernel.list()).map((set) => [set.definition.name, set]));
+    const managed = new Map(this.#store.sets().map((definition) => [definition.name, definition]));
+    const names = [...new Set([...kernel.keys(), ...managed.keys()])].sort();
+    return names.map((name) => view(kernel.get(name), managed.get(name)));
+  }
+
+  async get(name: string): Promise<IpsetView> {
+    const managed = this.#store.getSet(name);
+    const kernel = await this.#kernel.get(name);
+    if (kernel === undefined && managed === undefined) throw notFound(name);
+    return view(kernel, managed);
+  }
+
+  async create(input: DefinitionInput): Promise<IpsetView> {
+    const definition = validateDefinition(input);
+    return this.#lock.with([definition.name], async () => {
+      await this.#createLocked(definition);
+      return this.get(definition.name);
+    });
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.#lock.with([name], async () => {
+      await this.#managed(name);
+      const kernel = await this.#kernel.get(name);
+      if (kernel !== undefined && kernel.references > 0) await this.#refuseInUse(name);
+      // Kernel first: if the destroy is refused, the recorded entries must still be there.
+      if (kernel !== undefined) {
+        try {
+          await this.#kernel.destroy(name);
+        } catch (error) {
+          if (error instanceof ServerError && error.reason === "IPSET_IN_USE") await this.#refuseInUse(name);
+          throw error;
+        }
+      }
+      this.#store.deleteSet(name);
+    });
+  }
+
+  async flush(name: string): Promise<IpsetView> {
+    return this.#lock.with([name], async () => {
+      await this.#managed(name);
+      await this.#kernel.flush(name);
+      this.#store.flush(name);
+      return this.get(name);
+    });
+  }
+
+  async rename(name: string, newName: string): Promise<IpsetView> {
+    validateIpsetName(newName, "new_ipset_id");
+    return this.#lock.with([name, newName], async () => {
+      await this.#managed(name);
+      if (this.#store.getSet(newName) !== undefined || (await this.#kernel.get(newName)) !== undefined) throw alreadyExists(newName);
+      await this.#kernel.rename(name, newName);
+      this.#store.renameSet(name, newName);
+      return this.get(newName);
+    });
+  }
+
+  async swap(name: string, other: string): Promise<[IpsetView, IpsetView]> {
+    return this.#lock.with([name, other], async () => {
+      const a = await this.#managed(name);
+      const b = await this.#managed(other);
+      if (name === other) throw new ServerError("IPSET_INCOMPATIBLE", "a set cannot be swapped with itself; name two different sets", { field: "other" });
+      if (!compatible(a, b)) {
+        throw new ServerError("IPSET_INCOMPATIBLE", `sets "${name}" (${describe(a)}) and "${other}" (${describe(b)}) must have the same type and family to be swapped`, { ipset: name, other });
+      }
+      await this.#kernel.swap(name, other);
+      this.#store.swapEntries(name, other);
+      return [await this.get(name), await this.get(other)];
+    });
+  }
+
+  async adopt(name: string): Promise<IpsetView> {
+    return this.#lock.with([name], async () => {
+      if (this.#store.getSet(name) !== undefined) throw new ServerError("IPSET_ALREADY_MANAGED", `set "${name}" is already managed by Portcullis`, { ipset: name });
+      const kernel = await this.#kernel.get(name);
+      if (kernel === undefined) throw notFound(name);
+      if (!isModeledType(kernel.definition.typeName)) {
+        throw new ServerError("INVALID_IPSET_TYPE", `set "${name}" has type ${kernel.definition.typeName}, which Portcullis cannot manage`, { ipset: name });
+      }
+      const now = Date.now();
+      const entries = (await this.#kernel.entries(name)).map((entry) => ({
+        element: entry.element,
+        ...(entry.timeout ? { expiresAt: now + entry.timeout * 1000 } : {}),
+        ...(entry.comment === undefined ? {} : { comment: entry.comment }),
+      }));
+      this.#store.createSet(kernel.definition);
+      this.#store.putEntries(name, entries);
+      return view(kernel, kernel.definition);
+    });
+  }
+
+  // ---- entries -------------------------------------------------------------------------------------------------
+
+  async listEntries(name: string, after: string, limit: number): Promise<EntryPage> {
+    const managed = this.#store.getSet(name);
+    const now = Date.now();
+    if (managed !== undefined) {
+      const page = this.#store.page(name, after, limit + 1, now);
+      const more = page.length > limit;
+      const entries = page.slice(0, limit).map((entry) => toView(entry, now));
+      return { entries, totalSize: this.#store.count(name, now), ...(more ? { nextAfter: entries[entries.length - 1]!.element } : {}) };
+    }
+    // Unmanaged sets are read from the kernel; ordering by element keeps page tokens meaningful across calls.
+    if ((await this.#kernel.get(name)) === undefined) throw notFound(name);
+    const all = (await this.#kernel.entries(name)).sort((x, y) => (x.element < y.element ? -1 : x.element > y.element ? 1 : 0));
+    const start = after === "" ? 0 : lowerBound(all, after);
+    const slice = all.slice(start, start + limit);
+    const more = start + limit < all.length;
+    return {
+      entries: slice.map((entry) => ({ element: entry.element, ...(entry.timeout ? { timeout: entry.timeout } : {}), ...(entry.comment === undefined ? {} : { comment: entry.comment }) })),
+      totalSize: all.length,
+      ...(more ? { nextAfter: slice[slice.length - 1]!.element } : {}),
+    };
+  }
+
+  async addEntry(name: string, input: EntryInput): Promise<EntryView> {
+    const definition = await this.#managed(name);
+    const now = Date.now();
+    const entry = prepare(definition, input, now, "entry");
+    return this.#lock.with([name], async () => {
+      await this.#managed(name);
+      const previous = this.#store.getEntry(name, entry.element, now);
+      this.#store.putEntry(name, entry);
+      try {
+        await this.#kernel.add(name, toApply(definition, entry, now));
+      } catch (error) {
+        if (previous === undefined) this.#store.deleteEntries(name, [entry.element]);
+        else this.#store.putEntry(name, previous);
+        throw error;
+      }
+      return toView(entry, now);
+    });
+  }
+
+  async deleteEntry(name: string, rawElement: string): Promise<void> {
+    const definition = await this.#managed(name);
+    const element = normalizeElement(definition, rawElement);
+    await this.#lock.with([name], async () => {
+      const previous = this.#store.getEntry(name, element);
+      if (previous === undefined) throw new ServerError("ENTRY_NOT_FOUND", `${element} is not an entry of set "${name}"`, { ipset: name, element });
+      this.#store.deleteEntries(name, [element]);
+      try {
+        await this.#kernel.delete(name, element);
+      } catch (error) {
+        this.#store.putEntry(name, previous);
+        throw error;
+      }
+    });
+  }
+
+  async testEntry(name: string, rawElement: string): Promise<boolean> {
+    const kernel = await this.#kernel.get(name);
+    if (kernel === undefined) throw notFound(name);
+    if (!isModeledType(kernel.definition.typeName)) {
+      throw new ServerError("INVALID_IPSET_TYPE", `set "${name}" has type ${kernel.definition.typeName}, which Portcullis cannot test`, { ipset: name });
+    }
+    return this.#kernel.test(name, normalizeElement(kernel.definition, rawElement));
+  }
+
+  /** Validates the whole batch first (one bad element rejects it), then records and applies it in chunks. */
+  async batchAdd(name: string, inputs: readonly EntryInput[]): Promise<number> {
+    const definition = await this.#managed(name);
+    checkBatchSize(inputs.length);
+    const now = Date.now();
+    const entries = new Map<string, StoredEntry>();
+    inputs.forEach((input, i) => {
+      const entry = prepare(definition, input, now, `entries[${i}]`);
+      entries.set(entry.element, entry);
+    });
+    await this.#lock.with([name], async () => {
+      await this.#managed(name);
+      this.#checkCapacity(definition, entries.size);
+      await this.#kernel.restore(this.#recordThenRender(definition, entries.values(), now));
+    });
+    return entries.size;
+  }
+
+  async batchDelete(name: string, rawElements: readonly string[]): Promise<number> {
+    const definition = await this.#managed(name);
+    checkBatchSize(rawElements.length);
+    const elements = [...new Set(rawElements.map((raw, i) => normalizeElementAt(definition, raw, `elements[${i}]`)))];
+    return this.#lock.with([name], async () => {
+      const deleted = this.#store.deleteEntries(name, elements);
+      await this.#kernel.restore(chunked(elements, (element) => `del ${name} ${element}\n`));
+      return deleted;
+    });
+  }
+
+  // ---- import / export -----------------------------------------------------------------------------------------
+
+  /** Imports `ipset save` text: everything is validated before the first set is created. */
+  async import(text: string): Promise<{ sets: IpsetView[]; added: number }> {
+    const parsed = parseIpsetSave(text);
+    const now = Date.now();
+    const definitions = new Map<string, { definition: IpsetDefinition; create: boolean }>();
+    for (const [i, set] of parsed.sets.entries()) {
+      const wanted = validateDefinition({ ...set, name: set.name });
+      if (definitions.has(set.name)) throw new ServerError("INVALID_IMPORT", `set "${set.name}" is created twice (create line ${i + 1})`, { ipset: set.name });
+      const existing = this.#store.getSet(set.name);
+      if (existing !== undefined) {
+        if (!compatible(existing, wanted)) {
+          throw new ServerError("IPSET_INCOMPATIBLE", `set "${set.name}" exists as ${describe(existing)}, the import declares ${describe(wanted)}`, { ipset: set.name });
+        }
+        definitions.set(set.name, { definition: existing, create: false });
+      } else {
+        if ((await this.#kernel.get(set.name)) !== undefined) throw notManaged(set.name);
+        definitions.set(set.name, { definition: wanted, create: true });
+      }
+    }
+    const entries = new Map<string, Map<string, StoredEntry>>();
+    for (const add of parsed.adds) {
+      let target = definitions.get(add.set);
+      if (target === undefined) {
+        const existing = this.#store.getSet(add.set);
+        if (existing === undefined) {
+          throw new ServerError("INVALID_IMPORT", `line ${add.line}: set "${add.set}" is neither created by the import nor managed by Portcullis`, { line: String(add.line), ipset: add.set });
+        }
+        target = { definition: existing, create: false };
+        definitions.set(add.set, target);
+      }
+      const entry = prepare(target.definition, { element: add.entry.element, ...(add.entry.timeout === undefined ? {} : { timeout: add.entry.timeout }), ...(add.entry.comment === undefined ? {} : { comment: add.entry.comment }) }, now, `line ${add.line}`);
+      let forSet = entries.get(add.set);
+      if (forSet === undefined) entries.set(add.set, (forSet = new Map()));
+      forSet.set(entry.element, entry);
+    }
+    checkBatchSize([...entries.values()].reduce((sum, forSet) => sum + forSet.size, 0));
+    const names = [...definitions.keys()];
+    return this.#lock.with(names, async () => {
+      let added = 0;
+      for (const [name, { definition, create }] of definitions) {
+        if (create) await this.#createLocked(definition);
+        const forSet = entries.get(name);
+        if (forSet === undefined) continue;
+        this.#checkCapacity(definition, forSet.size);
+        await this.#kernel.restore(this.#recordThenRender(definition, forSet.values(), now));
+        added += forSet.size;
+      }
+      return { sets: await Promise.all(names.map((name) => this.get(name))), added };
+    });
+  }
+
+  async export(names: readonly string[]): Promise<string> {
+    for (const name of names) {
+      if ((await this.#kernel.get(name)) === undefined) throw notFound(name);
+    }
+    return this.#kernel.save(names);
+  }
+
+  // ---- reconciliation ------------------------------------------------------------------------------------------
+
+  /**
+   * Makes the kernel hold every managed set and live entry again (after a reboot, `ipset flush` or `ipset destroy`
+   * by hand), with the entries' remaining timeouts; expired entries are forgotten, not resurrected. With `full`
+   * false, a set whose kernel entry count is not below the recorded count is trusted without reading its entries.
+   */
+  async reconcile(full: boolean): Promise<ReconcileReport> {
+    const now = Date.now();
+    this.#store.purgeExpired(now);
+    const kernel = new Map((await this.#kernel.list()).map((set) => [set.definition.name, set]));
+    let setsCreated = 0;
+    let entriesRestored = 0;
+    for (const definition of this.#store.sets()) {
+      await this.#lock.with([definition.name], async () => {
+        const current = kernel.get(definition.name);
+        if (current === undefined) {
+          await this.#kernel.create(definition);
+          setsCreated++;
+        } else if (!compatible(current.definition, definition)) {
+          this.#log.error({ ipset: definition.name, kernel: current.definition.typeName, recorded: definition.typeName }, "kernel set differs from the managed definition; left alone");
+          return;
+        } else if (!full && current.entryCount >= this.#store.count(definition.name, now)) {
+          return;
+        }
+        const present = current === undefined ? new Set<string>() : new Set((await this.#kernel.entries(definition.name)).map((entry) => entry.element));
+        const missing = [...this.#store.liveEntries(definition.name, now)].filter((entry) => !present.has(entry.element));
+        if (missing.length === 0) return;
+        await this.#kernel.restore(chunked(missing, (entry) => `${renderAddLine(definition.name, toApply(definition, entry, now))}\n`));
+        entriesRestored += missing.length;
+      });
+    }
+    if (setsCreated + entriesRestored > 0) this.#log.warn({ setsCreated, entriesRestored }, "kernel ipset state repaired from the store");
+    return { setsCreated, entriesRestored };
+  }
+
+  // ---- helpers -------------------------------------------------------------------------------------------------
+
+  async #createLocked(definition: IpsetDefinition): Promise<void> {
+    if (this.#store.getSet(definition.name) !== undefined || (await this.#kernel.get(definition.name)) !== undefined) {
+      throw alreadyExists(definition.name);
+    }
+    this.#store.createSet(definition);
+    try {
+      await this.#kernel.create(definition);
+    } catch (error) {
+      this.#store.deleteSet(definition.name);
+      throw error;
+    }
+  }
+
+  /** The recorded definition of a managed set; unknown → NOT_FOUND, unmanaged → FAILED_PRECONDITION. */
+  async #managed(name: string): Promise<IpsetDefinition> {
+    const definition = this.#store.getSet(name);
+    if (definition !== undefined) return definition;
+    // Only the error path pays for a kernel lookup (the store answers the common case without I/O).
+    throw (await this.#kernel.get(name)) === undefined ? notFound(name) : notManaged(name);
+  }
+
+  async #refuseInUse(name: string): Promise<never> {
+    const rules = await this.#rules.setReferences(name);
+    const first = rules[0];
+    const detail = first === undefined
+      ? "it is referenced by another kernel component (a list:set set or a rule outside iptables)"
+      : `it is referenced by the ${first.family === "inet" ? "iptables" : "ip6tables"} rule "${first.rule}" in table ${first.table}${rules.length > 1 ? ` (and ${rules.length - 1} more)` : ""}`;
+    throw new ServerError("IPSET_IN_USE", `set "${name}" cannot be deleted: ${detail}; delete the rule first`, { ipset: name, ...(first === undefined ? {} : { rule: first.rule, table: first.table }) });
+  }
+
+  #checkCapacity(definition: IpsetDefinition, adding: number): void {
+    const maxelem = definition.maxelem;
+    if (maxelem === undefined || definition.typeName === "list:set") return;
+    if (this.#store.count(definition.name) + adding > maxelem && adding > maxelem) {
+      throw new ServerError("IPSET_FULL", `set "${definition.name}" holds at most ${maxelem} entries (maxelem) and the batch has ${adding}; create it with a larger maxelem`, { ipset: definition.name, maxelem: String(maxelem) });
+    }
+  }
+
+  /** Records each chunk in the store, then yields its `add` lines to `ipset restore`: record before apply, streamed. */
+  async *#recordThenRender(definition: IpsetDefinition, entries: Iterable<StoredEntry>, now: number): AsyncGenerator<string> {
+    let chunk: StoredEntry[] = [];
+    const flush = (): string => {
+      this.#store.putEntries(definition.name, chunk);
+      const text = chunk.map((entry) => `${renderAddLine(definition.name, toApply(definition, entry, now))}\n`).join("");
+      chunk = [];
+      return text;
+    };
+    for (const entry of entries) {
+      chunk.push(entry);
+      if (chunk.length === RESTORE_CHUNK) yield flush();
+    }
+    if (chunk.length > 0) yield flush();
+  }
+}
+
+// ---- pure helpers ------------------------------------------------------------------------------------------------
+
+function view(kernel: KernelIpset | undefined, managed: IpsetDefinition | undefined): IpsetView {
+  return {
+    definition: kernel?.definition ?? managed!,
+    managed: managed !== undefined,
+    memoryBytes: kernel?.memoryBytes ?? 0,
+    references: kernel?.references ?? 0,
+    entryCount: kernel?.entryCount ?? 0,
+  };
+}
+
+/** Validates one entry against its set and turns its relative timeout into an absolute expiry. */
+function prepare(definition: IpsetDefinition, input: EntryInput, now: number, field: string): StoredEntry {
+  const element = normalizeElementAt(definition, input.element, `${field}.element`);
+  let expiresAt: number | undefined;
+  if (input.timeout !== undefined) {
+    if (definition.timeout === undefined) {
+      throw new ServerError("TIMEOUT_NOT_SUPPORTED", `set "${definition.name}" was created without timeout support; omit ${field}.timeout or recreate the set with a default timeout`, { field: `${field}.timeout`, ipset: definition.name });
+    }
+    validateTimeout(input.timeout, `${field}.timeout`);
+  }
+  const seconds = input.timeout ?? definition.timeout ?? 0;
+  if (seconds > 0) expiresAt = now + seconds * 1000;
+  const comment = input.comment ?? "";
+  if (comment !== "") {
+    if (!definition.comments) {
+      throw new ServerError("COMMENT_NOT_SUPPORTED", `set "${definition.name}" was created without comment support; omit ${field}.comment or recreate the set with comments`, { field: `${field}.comment`, ipset: definition.name });
+    }
+    validateComment(comment);
+  }
+  return { element, ...(expiresAt === undefined ? {} : { expiresAt }), ...(comment === "" ? {} : { comment }) };
+}
+
+function normalizeElementAt(definition: IpsetDefinition, raw: string, field: string): string {
+  try {
+    return normalizeElement(definition, raw);
+  } catch (error) {
+    if (error instanceof ServerError) throw new ServerError(error.reason, `${field}: ${error.message}`, { ...error.metadata, field });
+    throw error;
+  }
+}
+
+/** The kernel form of a recorded entry: remaining seconds for timeout sets (0 = permanent), none otherwise. */
+function toApply(definition: IpsetDefinition, entry: StoredEntry, now: number): { element: string; timeout?: number; comment?: string } {
+  const timeout = definition.timeout === undefined ? undefined : entry.expiresAt === undefined ? 0 : Math.max(1, Math.ceil((entry.expiresAt - now) / 1000));
+  return { element: entry.element, ...(timeout === undefined ? {} : { timeout }), ...(entry.comment === undefined ? {} : { comment: entry.comment }) };
+}
+
+function toView(entry: StoredEntry, now: number): EntryView {
+  return {
+    element: entry.element,
+    ...(entry.expiresAt === undefined ? {} : { timeout: Math.max(0, Math.ceil((entry.expiresAt - now) / 1000)) }),
+    ...(entry.comment === undefined ? {} : { comment: entry.comment }),
+  };
+}
+
+function* chunked<T>(items: readonly T[], render: (item: T) => string): Generator<string> {
+  for (let i = 0; i < items.length; i += RESTORE_CHUNK) yield items.slice(i, i + RESTORE_CHUNK).map(render).join("");
+}
+
+function lowerBound(entries: readonly { element: string }[], after: string): number {
+  let low = 0;
+  let high = entries.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (entries[mid]!.element <= after) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+function checkBatchSize(size: number): void {
+  if (size > MAX_BATCH) throw new ServerError("BATCH_TOO_LARGE", `a batch holds at most ${MAX_BATCH} entries; split it into several calls`, { size: String(size) });
+}
+
+function describe(definition: IpsetDefinition): string {
+  return definition.family === undefined ? definition.typeName : `${definition.typeName} family ${definition.family}`;
+}
+
+function notFound(name: string): ServerError {
+  return new ServerError("IPSET_NOT_FOUND", `set "${name}" does not exist`, { ipset: name });
+}
+
+function notManaged(name: string): ServerError {
+  return new ServerError("IPSET_NOT_MANAGED", `set "${name}" was created outside Portcullis and is read-only; adopt it first (AdoptIpset) to change it`, { ipset: name });
+}
+
+function alreadyExists(name: string): ServerError {
+  return new ServerError("IPSET_ALREADY_EXISTS", `set "${name}" already exists; choose another name or delete it first`, { ipset: name });
+}

@@ -1,0 +1,116 @@
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ConfigError, type Config } from "./config.js";
+import type { Logger } from "./logger.js";
+import { ensureCertificates, pkiPaths, refreshCrlIfStale, clientBundlePaths } from "./auth/cert-authority.js";
+import { CrlWatcher } from "./auth/crl-watcher.js";
+import { Executor } from "./drivers/exec.js";
+import { IpsetDriver } from "./drivers/ipset-driver.js";
+import { IptablesDriver } from "./drivers/iptables-driver.js";
+import { openDatabase } from "./store/database.js";
+import { IpsetStore } from "./store/ipset-store.js";
+import { AuditStore } from "./store/audit-store.js";
+import { RequestStore } from "./store/request-store.js";
+import { IpsetService } from "./ipsets/ipset-service.js";
+import { Invoker } from "./api/invoker.js";
+import { ipsetOperations } from "./api/ipset-api.js";
+import { MtlsServerCredentials } from "./grpc/mtls-credentials.js";
+import { startGrpcServer } from "./grpc/grpc-server.js";
+import { ServerError } from "./errors.js";
+
+export interface RunningServer {
+  readonly grpcAddress: string;
+  close(): Promise<void>;
+}
+
+const DAY_MS = 86_400_000;
+
+/** The composition root: config → certificates → store → drivers → services → listeners, and orderly shutdown. */
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const tls = await resolveTls(config, log);
+
+  const exec = new Executor(log, config.netns);
+  if (config.netns !== undefined) await checkNetns(exec, config.netns);
+  const db = openDatabase(join(config.dataDir, "portcullis.db"));
+  const ipsetDriver = new IpsetDriver(exec, log);
+  const ipsets = new IpsetService({ kernel: ipsetDriver, rules: new IptablesDriver(exec, log), store: new IpsetStore(db), log });
+  const requests = new RequestStore(db);
+
+  // The kernel may have lost managed state while we were down (reboot, manual flush): repair before serving.
+  const repaired = await ipsets.reconcile(true);
+  log.info({ ...repaired }, "managed ipsets reconciled with the kernel");
+
+  const crl = new CrlWatcher(tls.crl, log);
+  const credentials = new MtlsServerCredentials(tls.context(crl.pem));
+  crl.onChange((pem) => credentials.update(tls.context(pem)));
+
+  const grpc = await startGrpcServer({
+    address: config.grpc.address,
+    credentials,
+    crl,
+    invoker: new Invoker(new AuditStore(db), log),
+    ipsets: ipsetOperations(ipsets, requests),
+    log,
+  });
+  log.info({ grpc: grpc.address, netns: config.netns ?? null, dataDir: config.dataDir }, "listening");
+
+  let reconciling = false;
+  const timers = [
+    config.reconcile.intervalSeconds > 0
+      ? setInterval(() => {
+          if (reconciling) return;
+          reconciling = true;
+          ipsets.reconcile(false).catch((error: unknown) => log.error({ err: error }, "reconciliation failed")).finally(() => (reconciling = false));
+        }, config.reconcile.intervalSeconds * 1000)
+      : undefined,
+    setInterval(() => requests.purgeOlderThan(DAY_MS), 3_600_000),
+  ];
+  for (const timer of timers) timer?.unref();
+
+  return {
+    grpcAddress: grpc.address,
+    async close() {
+      for (const timer of timers) clearInterval(timer);
+      grpc.health.setStatus("", "NOT_SERVING");
+      await grpc.close(5_000);
+      crl.close();
+      ipsetDriver.close();
+      db.close();
+    },
+  };
+}
+
+interface ResolvedTls {
+  readonly crl: string | undefined;
+  context(crlPem: string | undefined): { ca: string; cert: string; key: string; crl?: string };
+}
+
+/** Configured certificate files, or the data dir's own PKI (created on first start, CRL kept fresh). */
+async function resolveTls(config: Config, log: Logger): Promise<ResolvedTls> {
+  const paths = pkiPaths(join(config.dataDir, "pki"));
+  const own = config.tls.ca === undefined && config.tls.cert === undefined && config.tls.key === undefined;
+  if (own) {
+    const result = await ensureCertificates(paths.dir);
+    if (result.created) {
+      const admin = clientBundlePaths(paths.dir, "admin");
+      log.warn({ pki: paths.dir, adminBundle: admin.bundleDir }, `created a CA and certificates; the admin client bundle is in ${admin.bundleDir}`);
+    }
+    await refreshCrlIfStale(paths.dir);
+  } else if (config.tls.ca === undefined || config.tls.cert === undefined || config.tls.key === undefined) {
+    throw new ConfigError("tls.ca, tls.cert and tls.key must be configured together");
+  }
+  const files = {
+    ca: config.tls.ca ?? paths.caCert,
+    cert: config.tls.cert ?? paths.serverCert,
+    key: config.tls.key ?? paths.serverKey,
+  };
+  const crl = config.tls.crl ?? (own ? paths.crl : undefined);
+  const pem = { ca: readFileSync(files.ca, "utf8"), cert: readFileSync(files.cert, "utf8"), key: readFileSync(files.key, "utf8") };
+  return { crl, context: (crlPem) => ({ ...pem, ...(crlPem === undefined ? {} : { crl: crlPem }) }) };
+}
+
+async function checkNetns(exec: Executor, netns: string): Promise<void> {
+  const result = await exec.run("true", []);
+  if (result.exitCode !== 0) throw new ServerError("KERNEL_UNAVAILABLE", `network namespace "${netns}" is not usable (ip netns add ${netns} creates it)`);
+}

@@ -1,0 +1,153 @@
+import type { Db } from "./database.js";
+import type { IpsetDefinition } from "../ipsets/ipset-model.js";
+
+/** A managed entry as recorded: absolute expiry so that a restart restores only the remaining time. */
+export interface StoredEntry {
+  readonly element: string;
+  /** ms since the epoch; undefined = permanent. */
+  readonly expiresAt?: number;
+  readonly comment?: string;
+}
+
+interface EntryRow {
+  element: string;
+  expires_at: number | null;
+  comment: string | null;
+}
+
+/** The desired state of managed sets: definitions and entries. Synchronous (better-sqlite3); every write commits. */
+export class IpsetStore {
+  readonly #db: Db;
+  readonly #statements;
+
+  constructor(db: Db) {
+    this.#db = db;
+    this.#statements = {
+      insertSet: db.prepare("INSERT INTO ipsets (name, definition, created_at) VALUES (?, ?, ?)"),
+      deleteSet: db.prepare("DELETE FROM ipsets WHERE name = ?"),
+      getSet: db.prepare<[string], { definition: string }>("SELECT definition FROM ipsets WHERE name = ?"),
+      allSets: db.prepare<[], { name: string; definition: string }>("SELECT name, definition FROM ipsets ORDER BY name"),
+      renameSet: db.prepare("UPDATE ipsets SET name = ? WHERE name = ?"),
+      upsertEntry: db.prepare(
+        `INSERT INTO ipset_entries (ipset, element, expires_at, comment) VALUES (?, ?, ?, ?)
+         ON CONFLICT (ipset, element) DO UPDATE SET expires_at = excluded.expires_at, comment = excluded.comment`,
+      ),
+      deleteEntry: db.prepare("DELETE FROM ipset_entries WHERE ipset = ? AND element = ?"),
+      getEntry: db.prepare<[string, string, number], EntryRow>(
+        "SELECT element, expires_at, comment FROM ipset_entries WHERE ipset = ? AND element = ? AND (expires_at IS NULL OR expires_at > ?)",
+      ),
+      flush: db.prepare("DELETE FROM ipset_entries WHERE ipset = ?"),
+      page: db.prepare<[string, string, number, number], EntryRow>(
+        `SELECT element, expires_at, comment FROM ipset_entries
+         WHERE ipset = ? AND element > ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY element LIMIT ?`,
+      ),
+      count: db.prepare<[string, number], { n: number }>(
+        "SELECT count(*) AS n FROM ipset_entries WHERE ipset = ? AND (expires_at IS NULL OR expires_at > ?)",
+      ),
+      purgeExpired: db.prepare("DELETE FROM ipset_entries WHERE expires_at IS NOT NULL AND expires_at <= ?"),
+      moveEntries: db.prepare("UPDATE ipset_entries SET ipset = ? WHERE ipset = ?"),
+    };
+  }
+
+  createSet(definition: IpsetDefinition): void {
+    const { name, ...rest } = definition;
+    this.#statements.insertSet.run(name, JSON.stringify(rest), Date.now());
+  }
+
+  getSet(name: string): IpsetDefinition | undefined {
+    const row = this.#statements.getSet.get(name);
+    return row === undefined ? undefined : { name, ...(JSON.parse(row.definition) as Omit<IpsetDefinition, "name">) };
+  }
+
+  sets(): IpsetDefinition[] {
+    return this.#statements.allSets.all().map((row) => ({ name: row.name, ...(JSON.parse(row.definition) as Omit<IpsetDefinition, "name">) }));
+  }
+
+  deleteSet(name: string): void {
+    this.#statements.deleteSet.run(name);
+  }
+
+  renameSet(from: string, to: string): void {
+    this.#statements.renameSet.run(to, from);
+  }
+
+  /** Exchanges the entries of two sets, as `ipset swap` does in the kernel. */
+  swapEntries(a: string, b: string): void {
+    this.#db.transaction(() => {
+      // A name no set can have (set names cannot contain a slash) holds a's entries during the exchange.
+      this.#db.pragma("defer_foreign_keys = ON");
+      this.#statements.moveEntries.run("/swap", a);
+      this.#statements.moveEntries.run(a, b);
+      this.#statements.moveEntries.run(b, "/swap");
+    })();
+  }
+
+  /** Records entries (insert or refresh) in one transaction. */
+  putEntries(set: string, entries: Iterable<StoredEntry>): void {
+    this.#db.transaction(() => {
+      for (const entry of entries) this.#statements.upsertEntry.run(set, entry.element, entry.expiresAt ?? null, entry.comment ?? null);
+    })();
+  }
+
+  putEntry(set: string, entry: StoredEntry): void {
+    this.#statements.upsertEntry.run(set, entry.element, entry.expiresAt ?? null, entry.comment ?? null);
+  }
+
+  getEntry(set: string, element: string, now = Date.now()): StoredEntry | undefined {
+    const row = this.#statements.getEntry.get(set, element, now);
+    return row === undefined ? undefined : toEntry(row);
+  }
+
+  /** Removes entries; returns how many were recorded (and not expired). */
+  deleteEntries(set: string, elements: Iterable<string>): number {
+    const now = Date.now();
+    let deleted = 0;
+    this.#db.transaction(() => {
+      for (const element of elements) {
+        if (this.#statements.getEntry.get(set, element, now) !== undefined) deleted++;
+        this.#statements.deleteEntry.run(set, element);
+      }
+    })();
+    return deleted;
+  }
+
+  flush(set: string): void {
+    this.#statements.flush.run(set);
+  }
+
+  /** One page of live entries after `after` (exclusive), ordered by element. */
+  page(set: string, after: string, limit: number, now = Date.now()): StoredEntry[] {
+    return this.#statements.page.all(set, after, now, limit).map(toEntry);
+  }
+
+  count(set: string, now = Date.now()): number {
+    return this.#statements.count.get(set, now)?.n ?? 0;
+  }
+
+  /**
+   * Every live entry of a set, read in pages so that a million entries never sit in one array, and no SQLite cursor
+   * stays open while the consumer awaits (other requests use the same connection meanwhile).
+   */
+  *liveEntries(set: string, now = Date.now()): IterableIterator<StoredEntry> {
+    let after = "";
+    for (;;) {
+      const page = this.page(set, after, 10_000, now);
+      yield* page;
+      if (page.length < 10_000) return;
+      after = page[page.length - 1]!.element;
+    }
+  }
+
+  /** Forgets entries whose expiry has passed (the kernel has dropped them already). */
+  purgeExpired(now = Date.now()): number {
+    return this.#statements.purgeExpired.run(now).changes;
+  }
+}
+
+function toEntry(row: EntryRow): StoredEntry {
+  return {
+    element: row.element,
+    ...(row.expires_at === null ? {} : { expiresAt: row.expires_at }),
+    ...(row.comment === null ? {} : { comment: row.comment }),
+  };
+}
