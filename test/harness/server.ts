@@ -1,0 +1,108 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { credentials as grpcCredentials, type ChannelCredentials } from "@grpc/grpc-js";
+
+const BIN = resolve(import.meta.dirname, "../../server/bin/portcullis");
+
+export interface ClientBundle {
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+/**
+ * A real `portcullis serve` process bound to an ephemeral loopback port, with every kernel command inside the
+ * test's namespace. Restartable (same data dir) and killable with any signal, for durability tests.
+ */
+export class PortcullisProcess {
+  readonly dataDir: string;
+  readonly netns: string;
+  address = "";
+  #child: ChildProcess | undefined;
+  #output = "";
+  readonly #extraArgs: string[];
+
+  private constructor(netns: string, dataDir: string, extraArgs: string[]) {
+    this.netns = netns;
+    this.dataDir = dataDir;
+    this.#extraArgs = extraArgs;
+  }
+
+  static async start(netns: string, options: { extraArgs?: string[] } = {}): Promise<PortcullisProcess> {
+    const server = new PortcullisProcess(netns, mkdtempSync(join(tmpdir(), "pc-data-")), options.extraArgs ?? []);
+    await server.restart();
+    return server;
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** Everything the server printed (JSON log lines). */
+  get output(): string {
+    return this.#output;
+  }
+
+  /** Starts (again) on the same data dir and a new port; resolves when it logs "listening". */
+  async restart(): Promise<void> {
+    const child = spawn(process.execPath, [BIN, "serve", "--data-dir", this.dataDir, "--netns", this.netns, "--grpc-address", "127.0.0.1:0", "--log-level", "info", ...this.#extraArgs], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.#child = child;
+    this.address = await new Promise<string>((resolvePromise, reject) => {
+      const timer = setTimeout(() => reject(new Error(`server did not start:\n${this.#output}`)), 20_000);
+      const onData = (chunk: Buffer): void => {
+        this.#output += chunk.toString();
+        const match = /"grpc":"([^"]+)".*"msg":"listening"/.exec(this.#output);
+        if (match !== null) {
+          clearTimeout(timer);
+          resolvePromise(match[1]!);
+        }
+      };
+      child.stdout!.on("data", onData);
+      child.stderr!.on("data", onData);
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`server exited with ${code}:\n${this.#output}`));
+      });
+    });
+  }
+
+  /** Sends a signal to the process we started and waits for it to exit. */
+  async kill(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    const child = this.#child;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolvePromise) => child.once("exit", () => resolvePromise()));
+    child.kill(signal);
+    await exited;
+    this.#child = undefined;
+  }
+
+  bundle(name = "admin"): ClientBundle {
+    const dir = join(this.dataDir, "pki", "clients", name);
+    return { ca: readFileSync(join(dir, "ca.crt")), cert: readFileSync(join(dir, "client.crt")), key: readFileSync(join(dir, "client.key")) };
+  }
+
+  credentials(name = "admin"): ChannelCredentials {
+    const bundle = this.bundle(name);
+    return grpcCredentials.createSsl(bundle.ca, bundle.key, bundle.cert);
+  }
+
+  /** Runs `portcullis <args>` against this server's data dir (e.g. certs issue/revoke). */
+  cli(args: readonly string[]): Promise<string> {
+    return new Promise((resolvePromise, reject) => {
+      const child = spawn(process.execPath, [BIN, ...args, "--data-dir", this.dataDir], { stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+      child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
+      child.once("exit", (code) => (code === 0 ? resolvePromise(out) : reject(new Error(`portcullis ${args.join(" ")} exited ${code}: ${out}`))));
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.kill("SIGTERM");
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,34 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+
+const LISTENER = `
+const net = require("node:net");
+const server = net.createServer((socket) => socket.end("ok\\n"));
+server.listen({ port: Number(process.argv[1]), host: "::", ipv6Only: false }, () => console.log("ready"));
+`;
+
+const CONNECT = `
+const net = require("node:net");
+const socket = net.connect({ host: process.argv[1], port: Number(process.argv[2]) });
+socket.setTimeout(Number(process.argv[3]));
+socket.on("connect", () => { socket.destroy(); process.exit(0); });
+socket.on("timeout", () => process.exit(3));
+socket.on("error", () => process.exit(4));
+`;
+
+/** A TCP listener inside a namespace (both families), until stopped. */
+export async function listen(netns: string, port: number): Promise<{ stop(): void }> {
+  const child: ChildProcess = spawn("ip", ["netns", "exec", netns, process.execPath, "-e", LISTENER, String(port)], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("ready") && resolve());
+    child.once("exit", (code) => reject(new Error(`listener exited with ${code}`)));
+  });
+  return { stop: () => child.kill("SIGKILL") };
+}
+
+/** Whether a TCP connect from the namespace to host:port succeeds within timeoutMs. */
+export async function canConnect(netns: string, host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  const child = spawn("ip", ["netns", "exec", netns, process.execPath, "-e", CONNECT, host, String(port), String(timeoutMs)], { stdio: "ignore" });
+  const [code] = (await once(child, "exit")) as [number | null];
+  return code === 0;
+}
