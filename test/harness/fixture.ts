@@ -11,10 +11,10 @@ export interface ServerFixture {
   close(): Promise<void>;
 }
 
-export async function startServerFixture(netns: Netns = new Netns()): Promise<ServerFixture> {
+export async function startServerFixture(netns: Netns = new Netns(), env: Record<string, string> = {}): Promise<ServerFixture> {
   let server: PortcullisProcess | undefined;
   try {
-    server = await PortcullisProcess.start(netns.name);
+    server = await PortcullisProcess.start(netns.name, { env });
   } catch (error) {
     netns.destroy();
     throw error;

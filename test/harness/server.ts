@@ -23,15 +23,17 @@ export class PortcullisProcess {
   #child: ChildProcess | undefined;
   #output = "";
   readonly #extraArgs: string[];
+  readonly #env: Record<string, string>;
 
-  private constructor(netns: string, dataDir: string, extraArgs: string[]) {
+  private constructor(netns: string, dataDir: string, extraArgs: string[], env: Record<string, string>) {
     this.netns = netns;
     this.dataDir = dataDir;
     this.#extraArgs = extraArgs;
+    this.#env = env;
   }
 
-  static async start(netns: string, options: { extraArgs?: string[] } = {}): Promise<PortcullisProcess> {
-    const server = new PortcullisProcess(netns, mkdtempSync(join(tmpdir(), "pc-data-")), options.extraArgs ?? []);
+  static async start(netns: string, options: { extraArgs?: string[]; env?: Record<string, string> } = {}): Promise<PortcullisProcess> {
+    const server = new PortcullisProcess(netns, mkdtempSync(join(tmpdir(), "pc-data-")), options.extraArgs ?? [], options.env ?? {});
     await server.restart();
     return server;
   }
@@ -47,8 +49,10 @@ export class PortcullisProcess {
 
   /** Starts (again) on the same data dir and a new port; resolves when it logs "listening". */
   async restart(): Promise<void> {
+    this.#output = "";
     const child = spawn(process.execPath, [BIN, "serve", "--data-dir", this.dataDir, "--netns", this.netns, "--grpc-address", "127.0.0.1:0", "--log-level", "info", ...this.#extraArgs], {
       stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...this.#env },
     });
     this.#child = child;
     this.address = await new Promise<string>((resolvePromise, reject) => {

@@ -3,7 +3,7 @@ import { once } from "node:events";
 
 const LISTENER = `
 const net = require("node:net");
-const server = net.createServer((socket) => socket.end("ok\\n"));
+const server = net.createServer((socket) => { socket.on("error", () => {}); socket.end("ok\\n"); });
 server.listen({ port: Number(process.argv[1]), host: "::", ipv6Only: false }, () => console.log("ready"));
 `;
 

@@ -56,20 +56,25 @@ function parseAddress(text: string, raw: string): Address {
   const notAnAddress = (why: string): never =>
     fail("INVALID_ELEMENT", "element", raw, `"${raw}": ${why}`);
   if (text.includes(":")) {
-    if (text.includes("%") || !ipaddr.IPv6.isValid(text)) {
+    // ipaddr.js is laxer than inet_pton, which the ipset tool uses: it takes zone ids, groups of more than four hex
+    // digits, and a "::" standing for no group at all (::1:2:3:4:5:6:7:8).
+    const groups = text.split(":").filter((group) => group !== "");
+    const groupCount = groups.reduce((count, group) => count + (group.includes(".") ? 2 : 1), 0);
+    if (text.includes("%") || !ipaddr.IPv6.isValid(text) || groups.some((group) => !group.includes(".") && group.length > 4) ||
+      (text.includes("::") && groupCount > 7)) {
       notAnAddress("not an IPv6 address; write it like 2001:db8::1 (host names and zone ids are not accepted)");
     }
     // An embedded IPv4 tail gets the same strictness as a plain IPv4 address.
-    if (text.includes(".") && !ipaddr.IPv4.isValidFourPartDecimal(text.slice(text.lastIndexOf(":") + 1))) {
+    const tail = text.slice(text.lastIndexOf(":") + 1);
+    if (text.includes(".") && !ipaddr.IPv4.isValidFourPartDecimal(tail)) {
       notAnAddress("the IPv4 part of this IPv6 address must be four decimal numbers 0-255 without leading zeros");
     }
-    const address = ipaddr.IPv6.parse(text);
-    // ipaddr.js reads the deprecated IPv4-compatible form ::a.b.c.d as ::ffff:a.b.c.d, but the kernel stores
-    // ::a.b.c.d; refusing the ambiguous spelling keeps us from storing a different address than the client meant.
-    if (address.isIPv4MappedAddress() && !text.toLowerCase().includes("ffff")) {
-      notAnAddress("the IPv4-compatible form ::a.b.c.d is ambiguous; write ::ffff:a.b.c.d for an IPv4-mapped address or use hex digits (e.g. ::102:304)");
+    // ipaddr.js reads the deprecated IPv4-compatible form ::a.b.c.d as ::ffff:a.b.c.d; inet_pton, and so the kernel,
+    // reads ::a.b.c.d, which is also how `ipset save` prints such addresses.
+    if (text.startsWith("::") && text.length === tail.length + 2 && text.includes(".")) {
+      return ipaddr.fromByteArray([...new Array<number>(12).fill(0), ...ipaddr.IPv4.parse(tail).octets]);
     }
-    return address;
+    return ipaddr.IPv6.parse(text);
   }
   // The ipset tool resolves text with getaddrinfo: "010.1.1.1" would be octal (8.1.1.1), "10.1" would be 10.0.0.1,
   // and anything else would be looked up in DNS. Only the unambiguous dotted-decimal form is accepted.
@@ -238,11 +243,12 @@ function parseRange(range: string, field: string, reason: Reason): Ipv4Span {
   let span: Ipv4Span;
   if (range.includes("/")) {
     const [addressText = "", prefixText = "", extra] = range.split("/");
+    const address = ipv4(addressText);
     const prefix = Number(prefixText);
     if (extra !== undefined || !/^\d+$/.test(prefixText) || String(prefix) !== prefixText || prefix > 32) {
       bad("the prefix length must be a decimal number 0-32 without leading zeros");
     }
-    span = ipv4Span(ipv4(addressText), prefix);
+    span = ipv4Span(address, prefix);
   } else {
     const [fromText = "", toText, extra] = range.split("-");
     if (toText === undefined || extra !== undefined) bad("write it as FROM-TO or CIDR (e.g. 192.0.2.0-192.0.2.255 or 192.0.2.0/24)");
