@@ -8,6 +8,8 @@
 //       → {"timingsMs":[…]}
 //   node bench/raw-ipset.mjs restore <file>
 //       `ipset restore` with stdin read from <file>. → {"seconds":…}
+//   node bench/raw-ipset.mjs save <set>
+//       `ipset save <set>` into a pipe that is read to the end. → {"seconds":…,"bytes":…}
 import { spawnSync } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 
@@ -50,7 +52,16 @@ if (mode === "add") {
   } finally {
     closeSync(fd);
   }
+} else if (mode === "save") {
+  const [set] = args;
+  if (!set) throw new Error("usage: save <set>");
+  const started = process.hrtime.bigint();
+  const result = spawnSync("ipset", ["save", set], { stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1024 * 1024 * 1024 });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (result.error) throw result.error;
+  if (result.status !== 0) throw new Error(`ipset save exited ${result.status ?? result.signal}: ${result.stderr}`);
+  process.stdout.write(`${JSON.stringify({ seconds, bytes: result.stdout.length })}\n`);
 } else {
-  process.stderr.write("usage: raw-ipset.mjs add <set> <first-index> <count> [warmup] | restore <file>\n");
+  process.stderr.write("usage: raw-ipset.mjs add <set> <first-index> <count> [warmup] | restore <file> | save <set>\n");
   process.exit(2);
 }

@@ -1,0 +1,474 @@
+/**
+ * Portcullis performance benchmark (`npm run bench`; not part of the tests).
+ *
+ * Everything happens inside ONE fresh network namespace created here (`pc-<random>`), with a real `portcullis serve`
+ * managing it, and is removed at the end — on success, on failure and on SIGINT/SIGTERM. No ipset command ever runs in
+ * the host namespace; the only traffic is gRPC over loopback. Only processes started here are killed, by PID (the raw
+ * helper runs in its own process group, killed by that group's id).
+ *
+ * Measures, in the same run, the API against the raw `ipset` tool (timed inside the namespace by bench/raw-ipset.mjs,
+ * so the `ip netns exec` wrapper is not in the raw numbers):
+ *   1. single adds: 1,000 sequential AddEntry calls vs 1,000 `ipset add` processes (after 100 warm-up calls each);
+ *   2. BatchAddEntries of 100k and 1M entries vs `ipset restore` of the same `add` lines;
+ *   3. ListEntries of the 100k set, page by page (page_size 1000 and 10000) — `ipset save` of the set for reference;
+ *   4. the server's RSS after the 1M batch and after a 2 s quiet period.
+ * Prints a table on stdout, progress on stderr, and writes bench/results/latest.json.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, release, tmpdir, totalmem } from "node:os";
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
+import { BatchAddEntriesRequest, IpsetType, type Entry, type Ipset } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
+import { Netns, sh } from "../test/harness/netns.js";
+import { PortcullisProcess } from "../test/harness/server.js";
+import { IpsetTestClient } from "../test/harness/ipset-client.js";
+
+const HERE = import.meta.dirname;
+const HELPER = resolve(HERE, "raw-ipset.mjs");
+const RESULTS_DIR = resolve(HERE, "results");
+
+const SINGLE_WARMUP = 100;
+const SINGLE_COUNT = 1_000;
+const BATCH_SIZES = [100_000, 1_000_000] as const;
+const PAGE_SIZES = [1_000, 10_000] as const;
+const QUIET_MS = 2_000;
+
+const TARGETS = { singleP50BelowRaw: true, batchRatioMax: 1.5, rssMaxMB: 300 } as const;
+
+// ---- small utilities -------------------------------------------------------------------------------------------------
+
+const t0 = performance.now();
+function progress(message: string): void {
+  process.stderr.write(`[bench +${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${message}\n`);
+}
+
+/** Index → distinct IPv4 address inside 10.0.0.0/8 (16M addresses: plenty for 1M entries). */
+function address(i: number): string {
+  return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+}
+
+interface LatencyStats {
+  readonly count: number;
+  readonly p50Ms: number;
+  readonly p90Ms: number;
+  readonly p99Ms: number;
+  readonly meanMs: number;
+  readonly minMs: number;
+  readonly maxMs: number;
+  /** Sequential calls per second: count / sum of latencies. */
+  readonly callsPerSec: number;
+}
+
+function stats(samplesMs: readonly number[]): LatencyStats {
+  const sorted = [...samplesMs].sort((a, b) => a - b);
+  const n = sorted.length;
+  if (n === 0) throw new Error("no samples");
+  const rank = (p: number): number => sorted[Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n) - 1))]!;
+  const median = n % 2 === 1 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
+  const sum = sorted.reduce((a, b) => a + b, 0);
+  return { count: n, p50Ms: median, p90Ms: rank(90), p99Ms: rank(99), meanMs: sum / n, minMs: sorted[0]!, maxMs: sorted[n - 1]!, callsPerSec: (n * 1000) / sum };
+}
+
+function ipsetDefinition(options: { defaultTimeout?: number; hashsize?: number; maxelem?: number }): Ipset {
+  return {
+    name: "",
+    type: IpsetType.IPSET_TYPE_HASH_IP,
+    typeName: "",
+    family: AddressFamily.ADDRESS_FAMILY_INET,
+    hashsize: options.hashsize ?? 0,
+    maxelem: options.maxelem ?? 0,
+    comments: false,
+    range: "",
+    memoryBytes: 0,
+    references: 0,
+    entryCount: 0,
+    managed: false,
+    ...(options.defaultTimeout === undefined ? {} : { defaultTimeout: options.defaultTimeout }),
+  };
+}
+
+/** hashsize/maxelem per batch size; the API set and the raw set of one size get the same definition. */
+function batchGeometry(n: number): { hashsize: number; maxelem: number } {
+  return n > 500_000 ? { hashsize: 1_048_576, maxelem: 2_000_000 } : { hashsize: 131_072, maxelem: 262_144 };
+}
+
+/** VmRSS and VmHWM (peak) of a process, in MB. */
+function memoryOf(pid: number): { rssMB: number; hwmMB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+  return { rssMB: kb("VmRSS") / 1024, hwmMB: kb("VmHWM") / 1024 };
+}
+
+// ---- resources, cleaned up exactly once --------------------------------------------------------------------------------
+
+let netns: Netns | undefined;
+let server: PortcullisProcess | undefined;
+let client: IpsetTestClient | undefined;
+let helper: ChildProcess | undefined;
+let scratch: string | undefined;
+let cleaning: Promise<void> | undefined;
+
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    if (helper?.pid !== undefined && helper.exitCode === null && helper.signalCode === null) {
+      try {
+        process.kill(-helper.pid, "SIGKILL"); // the helper's own process group: the helper and the ipset it runs
+      } catch {
+        // already gone
+      }
+    }
+    try {
+      client?.close();
+    } catch {
+      // ignore
+    }
+    if (server !== undefined) {
+      progress(`stopping server (pid ${server.pid ?? "-"})`);
+      await Promise.race([server.stop(), sleep(10_000)]).catch((error: unknown) => progress(`server stop failed: ${String(error)}`));
+    }
+    if (netns !== undefined) {
+      netns.destroy();
+      const left = sh("ip", ["netns", "list"]).split("\n").some((line) => line.split(" ")[0] === netns!.name);
+      progress(left ? `WARNING: namespace ${netns.name} still exists` : `namespace ${netns.name} deleted`);
+    }
+    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    progress(`${signal}: cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+/** Runs bench/raw-ipset.mjs inside the namespace and returns its JSON. */
+function runHelper<T>(args: readonly string[]): Promise<T> {
+  return new Promise<T>((resolvePromise, reject) => {
+    const child = spawn("ip", ["netns", "exec", netns!.name, process.execPath, HELPER, ...args], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+    helper = child;
+    let out = "";
+    let err = "";
+    child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr!.on("data", (chunk: Buffer) => (err += chunk.toString()));
+    child.once("error", reject);
+    child.once("exit", (code, signal) => {
+      helper = undefined;
+      if (code !== 0) return reject(new Error(`raw-ipset.mjs ${args.join(" ")} exited ${code ?? signal}: ${err}`));
+      try {
+        resolvePromise(JSON.parse(out) as T);
+      } catch (error) {
+        reject(new Error(`raw-ipset.mjs printed no JSON: ${out} ${err} (${String(error)})`));
+      }
+    });
+  });
+}
+
+function kernelCount(set: string): number {
+  const terse = netns!.exec("ipset", ["list", "-terse", set]);
+  return Number(/Number of entries: (\d+)/.exec(terse)?.[1] ?? NaN);
+}
+
+/** The handler time the server logged for the most recent call of a method ("rpc" log line, ms). */
+function serverHandlerMs(method: string): number | undefined {
+  const lines = server!.output.split("\n").filter((line) => line.includes(`/${method}"`) && line.includes('"msg":"rpc"'));
+  const last = lines[lines.length - 1];
+  if (last === undefined) return undefined;
+  try {
+    return (JSON.parse(last) as { ms?: number }).ms;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---- the benchmarks ------------------------------------------------------------------------------------------------------
+
+interface SingleResult {
+  readonly api: LatencyStats;
+  readonly raw: LatencyStats;
+  readonly ratioP50: number;
+  readonly ratioP99: number;
+}
+
+async function benchSingle(): Promise<SingleResult> {
+  const c = client!;
+  await c.call("createIpset", { ipsetId: "single", ipset: ipsetDefinition({ defaultTimeout: 0 }), requestId: "" });
+  // Raw set with the same definition (timeout support, default 0): `ipset add set addr` = what AddEntry applies.
+  netns!.exec("ipset", ["create", "rawsingle", "hash:ip", "family", "inet", "timeout", "0"]);
+
+  progress(`single add: ${SINGLE_WARMUP} warm-up AddEntry calls`);
+  for (let i = 0; i < SINGLE_WARMUP; i++) {
+    await c.call("addEntry", { parent: "ipsets/single", entry: { name: "", element: address(SINGLE_COUNT + i), comment: "" } });
+  }
+  progress(`single add: ${SINGLE_COUNT} sequential AddEntry calls`);
+  const apiMs: number[] = [];
+  for (let i = 0; i < SINGLE_COUNT; i++) {
+    const request = { parent: "ipsets/single", entry: { name: "", element: address(i), comment: "" } };
+    const started = performance.now();
+    await c.call("addEntry", request);
+    apiMs.push(performance.now() - started);
+  }
+  const apiCount = kernelCount("single");
+  if (apiCount !== SINGLE_COUNT + SINGLE_WARMUP) throw new Error(`kernel set "single" holds ${apiCount} entries, expected ${SINGLE_COUNT + SINGLE_WARMUP}`);
+
+  progress(`single add: ${SINGLE_WARMUP} + ${SINGLE_COUNT} raw \`ipset add\` processes (timed inside the namespace)`);
+  const raw = await runHelper<{ timingsMs: number[] }>(["add", "rawsingle", "0", String(SINGLE_COUNT), String(SINGLE_WARMUP)]);
+  const rawCount = kernelCount("rawsingle");
+  if (rawCount !== SINGLE_COUNT + SINGLE_WARMUP) throw new Error(`kernel set "rawsingle" holds ${rawCount} entries`);
+
+  const api = stats(apiMs);
+  const rawStats = stats(raw.timingsMs);
+  return { api, raw: rawStats, ratioP50: api.p50Ms / rawStats.p50Ms, ratioP99: api.p99Ms / rawStats.p99Ms };
+}
+
+interface BatchResult {
+  readonly entries: number;
+  readonly hashsize: number;
+  readonly maxelem: number;
+  readonly api: {
+    readonly seconds: number;
+    readonly entriesPerSec: number;
+    /** Client-side protobuf encoding of the same request, measured separately (it is inside `seconds`). */
+    readonly clientEncodeSeconds: number;
+    readonly requestBytes: number;
+    /** The server's own "rpc" log time for the call: after request decoding, before response encoding. */
+    readonly serverHandlerSeconds?: number;
+  };
+  readonly raw: { readonly seconds: number; readonly entriesPerSec: number };
+  readonly ratio: number;
+  /** Server memory right after the API call returned (only recorded for the largest batch). */
+  memoryAfter?: { rssMB: number; hwmMB: number };
+  memoryAfterQuiet?: { rssMB: number; hwmMB: number };
+}
+
+async function benchBatch(n: number, onApiDone?: (result: { rssMB: number; hwmMB: number }) => Promise<void>): Promise<BatchResult> {
+  const c = client!;
+  const { hashsize, maxelem } = batchGeometry(n);
+  const label = n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`;
+  const apiSet = `batch${label}`;
+  const rawSet = `rawbatch${label}`;
+
+  progress(`batch ${label}: building ${n} entries and the restore file`);
+  const entries: Entry[] = new Array(n);
+  for (let i = 0; i < n; i++) entries[i] = { name: "", element: address(i), comment: "" };
+  const file = join(scratch!, `${rawSet}.restore`);
+  const lines: string[] = new Array(n);
+  for (let i = 0; i < n; i++) lines[i] = `add ${rawSet} ${address(i)}\n`;
+  writeFileSync(file, lines.join(""));
+  lines.length = 0;
+
+  // Client encoding on its own, to know how much of the API time it is (the timed call encodes again).
+  const encodeStarted = performance.now();
+  const requestBytes = BatchAddEntriesRequest.encode({ parent: `ipsets/${apiSet}`, entries }).finish().length;
+  const clientEncodeSeconds = (performance.now() - encodeStarted) / 1000;
+
+  await c.call("createIpset", { ipsetId: apiSet, ipset: ipsetDefinition({ hashsize, maxelem }), requestId: "" });
+  netns!.exec("ipset", ["create", rawSet, "hash:ip", "family", "inet", "hashsize", String(hashsize), "maxelem", String(maxelem)]);
+
+  progress(`batch ${label}: BatchAddEntries (one call, ${(requestBytes / 1e6).toFixed(1)} MB request)`);
+  const started = performance.now();
+  const response = await c.call("batchAddEntries", { parent: `ipsets/${apiSet}`, entries });
+  const apiSeconds = (performance.now() - started) / 1000;
+  const memoryAfter = memoryOf(server!.pid!);
+  if (Number(response.addedCount) !== n) throw new Error(`BatchAddEntries reported ${response.addedCount} added, expected ${n}`);
+  const handlerMs = serverHandlerMs("BatchAddEntries");
+  progress(`batch ${label}: API ${apiSeconds.toFixed(2)} s; server RSS ${memoryAfter.rssMB.toFixed(0)} MB`);
+  entries.length = 0;
+
+  let memoryAfterQuiet: { rssMB: number; hwmMB: number } | undefined;
+  if (onApiDone !== undefined) {
+    await onApiDone(memoryAfter);
+    memoryAfterQuiet = memoryOf(server!.pid!);
+  }
+
+  const apiCount = kernelCount(apiSet);
+  if (apiCount !== n) throw new Error(`kernel set ${apiSet} holds ${apiCount} entries, expected ${n}`);
+
+  progress(`batch ${label}: raw \`ipset restore\` of the same ${n} add lines (timed inside the namespace)`);
+  const raw = await runHelper<{ seconds: number }>(["restore", file]);
+  rmSync(file, { force: true });
+  const rawCount = kernelCount(rawSet);
+  if (rawCount !== n) throw new Error(`kernel set ${rawSet} holds ${rawCount} entries, expected ${n}`);
+  progress(`batch ${label}: raw ${raw.seconds.toFixed(2)} s`);
+  // The raw set is not needed any more; free its kernel memory before the next step.
+  netns!.exec("ipset", ["destroy", rawSet]);
+
+  return {
+    entries: n,
+    hashsize,
+    maxelem,
+    api: {
+      seconds: apiSeconds,
+      entriesPerSec: n / apiSeconds,
+      clientEncodeSeconds,
+      requestBytes,
+      ...(handlerMs === undefined ? {} : { serverHandlerSeconds: handlerMs / 1000 }),
+    },
+    raw: { seconds: raw.seconds, entriesPerSec: n / raw.seconds },
+    ratio: apiSeconds / raw.seconds,
+    memoryAfter,
+    ...(memoryAfterQuiet === undefined ? {} : { memoryAfterQuiet }),
+  };
+}
+
+interface ListResult {
+  readonly pageSize: number;
+  readonly pages: number;
+  readonly entries: number;
+  readonly seconds: number;
+  readonly pagesPerSec: number;
+  readonly entriesPerSec: number;
+  readonly pageP50Ms: number;
+  readonly pageP99Ms: number;
+}
+
+async function benchList(set: string, expected: number, pageSize: number): Promise<ListResult> {
+  const c = client!;
+  progress(`list: ${set} with page_size ${pageSize}`);
+  const pageMs: number[] = [];
+  let token = "";
+  let entries = 0;
+  let last = "";
+  const started = performance.now();
+  do {
+    const pageStarted = performance.now();
+    const page = await c.call("listEntries", { parent: `ipsets/${set}`, pageSize, pageToken: token });
+    pageMs.push(performance.now() - pageStarted);
+    entries += page.entries.length;
+    const first = page.entries[0]?.element;
+    if (first !== undefined && first <= last) throw new Error("listEntries pages overlap or are out of order");
+    last = page.entries[page.entries.length - 1]?.element ?? last;
+    token = page.nextPageToken;
+  } while (token !== "");
+  const seconds = (performance.now() - started) / 1000;
+  if (entries !== expected) throw new Error(`listed ${entries} entries of ${set}, expected ${expected}`);
+  const s = stats(pageMs);
+  return { pageSize, pages: pageMs.length, entries, seconds, pagesPerSec: pageMs.length / seconds, entriesPerSec: entries / seconds, pageP50Ms: s.p50Ms, pageP99Ms: s.p99Ms };
+}
+
+// ---- report ----------------------------------------------------------------------------------------------------------------
+
+function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? "").length)));
+  const line = (row: readonly string[]): string => `| ${row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join(" | ")} |`;
+  const rule = `|${widths.map((w, col) => (col === 0 ? "-".repeat(w + 2) : `${"-".repeat(w + 1)}:`)).join("|")}|`;
+  return [line(rows[0]!), rule, ...rows.slice(1).map(line)].join("\n");
+}
+
+const ms = (value: number): string => `${value.toFixed(3)} ms`;
+const sec = (value: number): string => `${value.toFixed(2)} s`;
+const rate = (value: number, unit: string): string => `${Math.round(value).toLocaleString("en-US")} ${unit}`;
+const ratio = (value: number): string => `${value.toFixed(2)}×`;
+const verdict = (ok: boolean): string => (ok ? "PASS" : "FAIL");
+
+// ---- main --------------------------------------------------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  const startedAt = new Date();
+  const machine = { cpu: cpus()[0]?.model ?? "unknown", cpus: cpus().length, node: process.version, kernel: release(), totalMemMB: Math.round(totalmem() / 1048576) };
+  progress(`machine: ${machine.cpu} ×${machine.cpus}, Node ${machine.node}, Linux ${machine.kernel}`);
+
+  scratch = mkdtempSync(join(tmpdir(), "pc-bench-"));
+  netns = new Netns();
+  progress(`namespace ${netns.name} created; starting the server`);
+  server = await PortcullisProcess.start(netns.name);
+  client = new IpsetTestClient(server.address, server.credentials());
+  const memoryAtStart = memoryOf(server.pid!);
+  progress(`server pid ${server.pid} listening on ${server.address}; RSS ${memoryAtStart.rssMB.toFixed(0)} MB`);
+
+  const single = await benchSingle();
+  progress(`single add: API p50 ${ms(single.api.p50Ms)}, raw p50 ${ms(single.raw.p50Ms)}`);
+
+  const batch100k = await benchBatch(BATCH_SIZES[0]);
+
+  const lists: ListResult[] = [];
+  for (const size of PAGE_SIZES) lists.push(await benchList(`batch${BATCH_SIZES[0] / 1000}k`, BATCH_SIZES[0], size));
+  progress("list: raw `ipset save` of the same set, for reference");
+  const rawSave = await runHelper<{ seconds: number; bytes: number }>(["save", `batch${BATCH_SIZES[0] / 1000}k`]);
+
+  const batch1m = await benchBatch(BATCH_SIZES[1], async () => {
+    progress(`quiet period: ${QUIET_MS} ms without requests`);
+    await sleep(QUIET_MS);
+  });
+  const memoryEnd = memoryOf(server.pid!);
+
+  const totalSeconds = (performance.now() - t0) / 1000;
+  const batches = [batch100k, batch1m];
+  const rssAfter = batch1m.memoryAfter!;
+  const rssQuiet = batch1m.memoryAfterQuiet!;
+
+  const rows: string[][] = [
+    ["benchmark", "API", "raw ipset", "API/raw", "target", "verdict"],
+    [`AddEntry, ${SINGLE_COUNT} sequential: p50`, ms(single.api.p50Ms), ms(single.raw.p50Ms), ratio(single.ratioP50), "API p50 < raw p50", verdict(single.api.p50Ms < single.raw.p50Ms)],
+    ["AddEntry: p99", ms(single.api.p99Ms), ms(single.raw.p99Ms), ratio(single.ratioP99), "", ""],
+    ["AddEntry: mean / max", `${ms(single.api.meanMs)} / ${ms(single.api.maxMs)}`, `${ms(single.raw.meanMs)} / ${ms(single.raw.maxMs)}`, "", "", ""],
+    ["AddEntry: throughput (sequential)", rate(single.api.callsPerSec, "calls/s"), rate(single.raw.callsPerSec, "calls/s"), ratio(single.raw.callsPerSec / single.api.callsPerSec), "", ""],
+  ];
+  for (const b of batches) {
+    const label = b.entries >= 1_000_000 ? `${b.entries / 1_000_000}M` : `${b.entries / 1000}k`;
+    rows.push([`BatchAddEntries ${label} (one call): time`, sec(b.api.seconds), sec(b.raw.seconds), ratio(b.ratio), `≤ ${TARGETS.batchRatioMax}×`, verdict(b.ratio <= TARGETS.batchRatioMax)]);
+    rows.push([`BatchAddEntries ${label}: throughput`, rate(b.api.entriesPerSec, "entries/s"), rate(b.raw.entriesPerSec, "entries/s"), "", "", ""]);
+    rows.push([`  of which client encode / server handler`, `${sec(b.api.clientEncodeSeconds)} / ${b.api.serverHandlerSeconds === undefined ? "?" : sec(b.api.serverHandlerSeconds)}`, "", "", "", ""]);
+  }
+  for (const l of lists) {
+    rows.push([`ListEntries 100k, page_size ${l.pageSize}: total`, sec(l.seconds), sec(rawSave.seconds), ratio(l.seconds / rawSave.seconds), "", ""]);
+    rows.push([`ListEntries page_size ${l.pageSize}: pages/s (${l.pages} pages)`, rate(l.pagesPerSec, "pages/s"), "", "", "", ""]);
+    rows.push([`ListEntries page_size ${l.pageSize}: entries/s`, rate(l.entriesPerSec, "entries/s"), rate(BATCH_SIZES[0] / rawSave.seconds, "entries/s"), "", "", ""]);
+    rows.push([`ListEntries page_size ${l.pageSize}: page p50 / p99`, `${ms(l.pageP50Ms)} / ${ms(l.pageP99Ms)}`, "", "", "", ""]);
+  }
+  rows.push(["Server RSS at start", `${memoryAtStart.rssMB.toFixed(0)} MB`, "", "", "", ""]);
+  rows.push(["Server RSS right after the 1M batch", `${rssAfter.rssMB.toFixed(0)} MB`, "", "", `≤ ${TARGETS.rssMaxMB} MB`, verdict(rssAfter.rssMB <= TARGETS.rssMaxMB)]);
+  rows.push([`Server RSS after ${QUIET_MS / 1000} s quiet`, `${rssQuiet.rssMB.toFixed(0)} MB`, "", "", `≤ ${TARGETS.rssMaxMB} MB`, verdict(rssQuiet.rssMB <= TARGETS.rssMaxMB)]);
+  rows.push(["Server peak RSS (VmHWM) during the run", `${memoryEnd.hwmMB.toFixed(0)} MB`, "", "", "", ""]);
+
+  const header = [
+    `Portcullis benchmark — ${startedAt.toISOString()}`,
+    `machine: ${machine.cpu} (${machine.cpus} CPUs, ${machine.totalMemMB} MB RAM), Node ${machine.node}, Linux ${machine.kernel}`,
+    `namespace: ${netns.name} (one for the whole run); raw tool timed inside it by bench/raw-ipset.mjs (no \`ip netns exec\` cost)`,
+    "",
+  ];
+  const notes = [
+    "",
+    "raw columns: AddEntry → `ipset add SET ADDR` process per call (spawnSync); BatchAddEntries → `ipset restore` of the same add lines;",
+    "ListEntries → one `ipset save` of the same 100k set (reference only: one dump, not pages).",
+    `total run time ${totalSeconds.toFixed(1)} s`,
+  ];
+  process.stdout.write(`${[...header, table(rows), ...notes].join("\n")}\n`);
+
+  const results = {
+    startedAt: startedAt.toISOString(),
+    totalSeconds,
+    machine,
+    netns: netns.name,
+    targets: TARGETS,
+    single: { warmup: SINGLE_WARMUP, count: SINGLE_COUNT, ...single, pass: single.api.p50Ms < single.raw.p50Ms },
+    batches: batches.map((b) => ({ ...b, pass: b.ratio <= TARGETS.batchRatioMax })),
+    list: { set: `batch${BATCH_SIZES[0] / 1000}k`, entries: BATCH_SIZES[0], pages: lists, rawSaveSeconds: rawSave.seconds, rawSaveBytes: rawSave.bytes },
+    memory: {
+      atStart: memoryAtStart,
+      after1mBatch: rssAfter,
+      afterQuiet: rssQuiet,
+      quietMs: QUIET_MS,
+      atEnd: memoryEnd,
+      pass: rssAfter.rssMB <= TARGETS.rssMaxMB && rssQuiet.rssMB <= TARGETS.rssMaxMB,
+    },
+  };
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(join(RESULTS_DIR, "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
+  progress(`results written to ${join(RESULTS_DIR, "latest.json")}`);
+  return 0;
+}
+
+let exitCode = 1;
+try {
+  exitCode = await main();
+} catch (error) {
+  progress(`FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  if (server !== undefined) progress(`last server output:\n${server.output.split("\n").slice(-15).join("\n")}`);
+} finally {
+  await cleanup();
+}
+process.exit(exitCode);
