@@ -20,7 +20,7 @@ import { cpus, release, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
-import { BatchAddEntriesRequest, IpsetType, type Entry, type Ipset } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
+import { BatchAddEntriesRequest, IpsetType, type BatchAddEntriesResponse, type Entry, type Ipset, type ListEntriesResponse } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
 import { Netns, sh } from "../test/harness/netns.js";
 import { PortcullisProcess } from "../test/harness/server.js";
 import { IpsetTestClient } from "../test/harness/ipset-client.js";
@@ -270,7 +270,8 @@ async function benchBatch(n: number, onApiDone?: (result: { rssMB: number; hwmMB
 
   progress(`batch ${label}: BatchAddEntries (one call, ${(requestBytes / 1e6).toFixed(1)} MB request)`);
   const started = performance.now();
-  const response = await c.call("batchAddEntries", { parent: `ipsets/${apiSet}`, entries });
+  // (The harness's call() types resolve to unknown for the overloaded generated methods; hence the casts.)
+  const response = (await c.call("batchAddEntries", { parent: `ipsets/${apiSet}`, entries })) as BatchAddEntriesResponse;
   const apiSeconds = (performance.now() - started) / 1000;
   const memoryAfter = memoryOf(server!.pid!);
   if (Number(response.addedCount) !== n) throw new Error(`BatchAddEntries reported ${response.addedCount} added, expected ${n}`);
@@ -335,7 +336,7 @@ async function benchList(set: string, expected: number, pageSize: number): Promi
   const started = performance.now();
   do {
     const pageStarted = performance.now();
-    const page = await c.call("listEntries", { parent: `ipsets/${set}`, pageSize, pageToken: token });
+    const page = (await c.call("listEntries", { parent: `ipsets/${set}`, pageSize, pageToken: token })) as ListEntriesResponse;
     pageMs.push(performance.now() - pageStarted);
     entries += page.entries.length;
     const first = page.entries[0]?.element;

@@ -1,13 +1,11 @@
 import { Metadata, type ChannelCredentials, type ServiceError } from "@grpc/grpc-js";
-import { IpsetServiceClient, type IpsetServiceClient as Client } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
+import { IpsetServiceClient, IpsetServiceService, type IpsetServiceClient as Client } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
 import { Status } from "@portcullis/sdk/gen/google/rpc/status.js";
 import { ErrorInfo } from "@portcullis/sdk/gen/google/rpc/error_details.js";
 
-type UnaryMethods = {
-  [K in keyof Client as Client[K] extends (request: infer _Q, callback: (error: ServiceError | null, response: infer _R) => void) => unknown ? K : never]: Client[K];
-};
-type RequestOf<M> = M extends (request: infer Q, callback: (error: ServiceError | null, response: infer _R) => void) => unknown ? Q : never;
-type ResponseOf<M> = M extends (request: infer _Q, callback: (error: ServiceError | null, response: infer R) => void) => unknown ? R : never;
+type Service = typeof IpsetServiceService;
+type RequestOf<K extends keyof Service> = Parameters<Service[K]["requestSerialize"]>[0];
+type ResponseOf<K extends keyof Service> = ReturnType<Service[K]["responseDeserialize"]>;
 
 /** The generated IpsetService client with promise-returning calls, for tests. */
 export class IpsetTestClient {
@@ -17,10 +15,10 @@ export class IpsetTestClient {
     this.raw = new IpsetServiceClient(address, credentials, { "grpc.ssl_target_name_override": "localhost", "grpc.max_send_message_length": 256 * 1024 * 1024, "grpc.max_receive_message_length": 256 * 1024 * 1024 });
   }
 
-  call<K extends keyof UnaryMethods>(method: K, request: RequestOf<UnaryMethods[K]>): Promise<ResponseOf<UnaryMethods[K]>> {
+  call<K extends keyof Service>(method: K, request: RequestOf<K>): Promise<ResponseOf<K>> {
     return new Promise((resolve, reject) => {
       const fn = this.raw[method] as unknown as (request: unknown, metadata: Metadata, options: object, callback: (error: ServiceError | null, response: unknown) => void) => void;
-      fn.call(this.raw, request, new Metadata(), { deadline: Date.now() + 120_000 }, (error, response) => (error ? reject(error) : resolve(response as ResponseOf<UnaryMethods[K]>)));
+      fn.call(this.raw, request, new Metadata(), { deadline: Date.now() + 120_000 }, (error, response) => (error ? reject(error) : resolve(response as ResponseOf<K>)));
     });
   }
 

@@ -60,9 +60,12 @@ export class IpsetDriver {
     return parts.join("");
   }
 
-  /** The kernel's entries of one set, with remaining timeouts. */
+  /**
+   * The kernel's entries of one set, with remaining timeouts. Exception (`nomatch`) entries of hash:net sets are
+   * left out: they mean "not in the set", which an entry list cannot say.
+   */
   async entries(name: string): Promise<KernelEntry[]> {
-    return parseIpsetSave(await this.#run(["save", name])).adds.map((add) => add.entry);
+    return parseIpsetSave(await this.#run(["save", name])).adds.filter((add) => add.nomatch !== true).map((add) => add.entry);
   }
 
   async create(definition: IpsetDefinition): Promise<void> {

@@ -282,6 +282,9 @@ export class IpsetService {
     }
     const entries = new Map<string, Map<string, StoredEntry>>();
     for (const add of parsed.adds) {
+      if (add.nomatch === true) {
+        throw new ServerError("INVALID_IMPORT", `line ${add.line}: nomatch (exception) entries are not supported; remove the line or the nomatch flag`, { line: String(add.line) });
+      }
       let target = definitions.get(add.set);
       if (target === undefined) {
         const existing = this.#store.getSet(add.set);
