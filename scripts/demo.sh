@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs what is missing and starts Portcullis as a safe demo: every kernel command runs inside its own network
+# namespace (portcullis-demo), so the host's firewall is never touched. Ctrl-C stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+netns=${PORTCULLIS_NETNS:-portcullis-demo}
+if ! ip netns list | grep -qx "$netns\( .*\)\?"; then
+  ip netns add "$netns"
+  ip -n "$netns" link set lo up
+fi
+exec node server/bin/portcullis serve --netns "$netns" --data-dir "${PORTCULLIS_DATA_DIR:-./var}" "$@"

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what Portcullis needs on a Debian/Ubuntu machine, as root: the kernel tools it drives and its Node.js
+# dependencies. Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup: run as root (iptables, ipset and network namespaces need it)" >&2
+  exit 1
+fi
+
+# command → Debian package. stdbuf (coreutils) keeps the long-lived `ipset -` session unbuffered.
+missing=()
+for pair in iptables:iptables ipset:ipset ip:iproute2 stdbuf:coreutils openssl:openssl; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
+done
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then missing+=(nodejs npm); fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: Node.js 20 or newer is required (found $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+
+# npm ci is reproducible from package-lock.json; allowScripts in package.json lets better-sqlite3 build its addon.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+# npm 11 can skip install scripts silently: make sure the native SQLite binding is really there.
+if ! node -e 'new (require("better-sqlite3"))(":memory:").close()' 2>/dev/null; then
+  echo "setup: building better-sqlite3"
+  npm rebuild better-sqlite3 --foreground-scripts --loglevel=error
+  node -e 'new (require("better-sqlite3"))(":memory:").close()'
+fi

@@ -1,0 +1,35 @@
+import { it } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative, resolve } from "node:path";
+
+const root = resolve(import.meta.dirname, "../..");
+const committed = join(root, "sdk/src/gen");
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? files(path) : [path];
+  });
+}
+
+it("sdk/src/gen is exactly what `npm run generate` makes from proto/ (regenerate and commit if this fails)", () => {
+  const fresh = mkdtempSync(join(tmpdir(), "pc-gen-"));
+  try {
+    execFileSync("bash", [join(root, "scripts/generate.sh"), fresh], { cwd: root, stdio: "pipe", env: { ...process.env, PATH: `${join(root, "node_modules/.bin")}:${process.env.PATH}` } });
+    const want = files(fresh).map((path) => relative(fresh, path)).sort();
+    const have = files(committed).map((path) => relative(committed, path)).sort();
+    assert.deepEqual(have, want, "generated file list differs");
+    for (const path of want) {
+      assert.ok(readFileSync(join(committed, path)).equals(readFileSync(join(fresh, path))), `${path} is stale`);
+    }
+  } finally {
+    rmSync(fresh, { recursive: true, force: true });
+  }
+});
+
+it("the protos pass buf lint", () => {
+  execFileSync(join(root, "node_modules/.bin/buf"), ["lint"], { cwd: root, stdio: "pipe" });
+});
