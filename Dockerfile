@@ -1,0 +1,28 @@
+# Portcullis server image. Needs the host's network namespace and NET_ADMIN (+ NET_RAW for iptables):
+#   docker run --network host --cap-add NET_ADMIN --cap-add NET_RAW -v portcullis:/var/lib/portcullis portcullis
+# The first start creates certificates in the volume; the admin bundle is in /var/lib/portcullis/pki/clients/admin.
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY sdk/package.json sdk/
+COPY server/package.json server/
+RUN npm ci --no-audit --no-fund && node -e 'new (require("better-sqlite3"))(":memory:").close()'
+COPY tsconfig.json ./
+COPY proto proto
+COPY sdk sdk
+COPY server server
+RUN npm prune --omit=dev --workspaces --include-workspace-root=false || true
+
+FROM ${NODE_IMAGE}
+RUN apt-get update && apt-get install -y --no-install-recommends iptables ipset iproute2 coreutils ca-certificates \
+  && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=build /app /app
+ENV PORTCULLIS_DATA_DIR=/var/lib/portcullis PORTCULLIS_GRPC_ADDRESS=0.0.0.0:50051
+VOLUME /var/lib/portcullis
+EXPOSE 50051
+ENTRYPOINT ["node", "server/bin/portcullis"]
+CMD ["serve"]
