@@ -13,6 +13,9 @@
  *   3. ListEntries of the 100k set, page by page (page_size 1000 and 10000) — `ipset save` of the set for reference;
  *   4. the server's RSS after the 1M batch and after a 2 s quiet period.
  * Prints a table on stdout, progress on stderr, and writes bench/results/latest.json.
+ *
+ * Diagnosis: BENCH_SERVER_CPU_PROF=/some/dir npm run bench  → the server writes a .cpuprofile there on exit
+ * (through the preload bench/cpu-profile.cjs).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -375,7 +378,22 @@ async function main(): Promise<number> {
   scratch = mkdtempSync(join(tmpdir(), "pc-bench-"));
   netns = new Netns();
   progress(`namespace ${netns.name} created; starting the server`);
-  server = await PortcullisProcess.start(netns.name);
+  // BENCH_SERVER_CPU_PROF=<dir>: the server (only) writes a V8 CPU profile there when it exits (for diagnosis).
+  const profileDir = process.env.BENCH_SERVER_CPU_PROF;
+  // (Node 20 refuses --cpu-prof in NODE_OPTIONS, hence the inspector-based preload bench/cpu-profile.cjs.)
+  const savedNodeOptions = process.env.NODE_OPTIONS;
+  if (profileDir !== undefined && profileDir !== "") {
+    process.env.NODE_OPTIONS = `${savedNodeOptions ?? ""} --require ${resolve(HERE, "cpu-profile.cjs")}`.trim();
+    process.env.BENCH_CPU_PROF_DIR = resolve(profileDir);
+    progress(`server CPU profile → ${resolve(profileDir)}`);
+  }
+  try {
+    server = await PortcullisProcess.start(netns.name);
+  } finally {
+    if (savedNodeOptions === undefined) delete process.env.NODE_OPTIONS;
+    else process.env.NODE_OPTIONS = savedNodeOptions;
+    delete process.env.BENCH_CPU_PROF_DIR;
+  }
   client = new IpsetTestClient(server.address, server.credentials());
   const memoryAtStart = memoryOf(server.pid!);
   progress(`server pid ${server.pid} listening on ${server.address}; RSS ${memoryAtStart.rssMB.toFixed(0)} MB`);

@@ -1,5 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
 import { IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
@@ -167,3 +168,54 @@ describe("ipset sets and entries over gRPC with mTLS, applied to the kernel", ()
     assert.deepEqual(second, first);
   });
 });
+
+describe("more set types, big batches, and a dying ipset session", () => {
+  let f: ServerFixture;
+  before(async () => (f = await startServerFixture()));
+  after(async () => f?.close());
+
+  it("hash:net,port and list:set work end to end", async () => {
+    await f.client.call("createIpset", { ipsetId: "mailnets", ipset: ipset(IpsetType.IPSET_TYPE_HASH_NET_PORT, INET), requestId: "" });
+    const added = await f.client.call("addEntry", { parent: "ipsets/mailnets", entry: { name: "", element: "198.51.100.77/24,tcp:993", comment: "" } });
+    assert.equal(added.element, "198.51.100.0/24,tcp:993");
+    assert.equal((await f.client.call("testEntry", { parent: "ipsets/mailnets", element: "198.51.100.5,tcp:993" })).matched, true);
+    assert.equal((await f.client.call("testEntry", { parent: "ipsets/mailnets", element: "198.51.100.5,tcp:25" })).matched, false);
+
+    await f.client.call("createIpset", { ipsetId: "banned6", ipset: ipset(HASH_IP, INET6), requestId: "" });
+    await f.client.call("createIpset", { ipsetId: "all-bans", ipset: { ...ipset(IpsetType.IPSET_TYPE_LIST_SET, AddressFamily.ADDRESS_FAMILY_UNSPECIFIED), maxelem: 4 }, requestId: "" });
+    await f.client.call("addEntry", { parent: "ipsets/all-bans", entry: { name: "", element: "mailnets", comment: "" } });
+    await f.client.call("addEntry", { parent: "ipsets/all-bans", entry: { name: "", element: "banned6", comment: "" } });
+    assert.match(f.netns.exec("ipset", ["save", "all-bans"]), /^create all-bans list:set size 4/m);
+    const members = await f.client.call("listEntries", { parent: "ipsets/all-bans", pageSize: 0, pageToken: "" });
+    assert.deepEqual(members.entries.map((e) => e.element), ["banned6", "mailnets"]);
+    // A set that a list:set holds is in use by the kernel; the refusal says so.
+    await assert.rejects(f.client.call("deleteIpset", { name: "ipsets/banned6" }), /cannot be deleted: it is referenced/);
+  });
+
+  it("takes 100,000 entries in one request", async () => {
+    await f.client.call("createIpset", { ipsetId: "huge", ipset: { ...ipset(HASH_IP, INET), maxelem: 200_000 }, requestId: "" });
+    const entries = Array.from({ length: 100_000 }, (_, i) => ({ name: "", element: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, comment: "" }));
+    assert.equal((await f.client.call("batchAddEntries", { parent: "ipsets/huge", entries })).addedCount, 100_000);
+    assert.match(f.netns.exec("ipset", ["list", "-terse", "huge"]), /Number of entries: 100000/);
+    assert.equal((await f.client.call("getIpset", { name: "ipsets/huge" })).entryCount, 100_000);
+  });
+
+  it("recovers when the long-lived ipset session dies: the next add still reaches the kernel", async () => {
+    await f.client.call("createIpset", { ipsetId: "resilient", ipset: ipset(HASH_IP, INET), requestId: "" });
+    await f.client.call("addEntry", { parent: "ipsets/resilient", entry: { name: "", element: "192.0.2.10", comment: "" } });
+    const session = childPids(f.server.pid!).find((pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "ipset");
+    assert.ok(session !== undefined, "the server keeps an ipset session process");
+    process.kill(session, "SIGKILL");
+    await f.client.call("addEntry", { parent: "ipsets/resilient", entry: { name: "", element: "192.0.2.11", comment: "" } });
+    assert.match(f.netns.exec("ipset", ["save", "resilient"]), /^add resilient 192\.0\.2\.11$/m);
+    const next = childPids(f.server.pid!).find((pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "ipset");
+    assert.ok(next !== undefined && next !== session, "a new session replaced the dead one");
+  });
+});
+
+/** Direct children of a process we started (from /proc, every thread). */
+function childPids(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+    readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number),
+  );
+}
