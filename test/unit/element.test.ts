@@ -1,20 +1,11 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { ServerError, type Reason } from "../../server/src/errors.js";
+import { expectError } from "./helpers/expect-error.js";
 import { parseIpsetSave } from "../../server/src/drivers/parse/ipset-save.js";
 import { elementFamily, normalizeElement, normalizeRange, validateComment, validateIpsetName } from "../../server/src/ipsets/element.js";
 import { isModeledType, type IpsetDefinition } from "../../server/src/ipsets/ipset-model.js";
 
-function expectError(fn: () => unknown, reason: Reason, metadata: Record<string, string>, message?: RegExp): void {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof ServerError, `expected a ServerError, got ${String(error)}`);
-    assert.equal(error.reason, reason, error.message);
-    assert.deepEqual({ ...error.metadata }, metadata);
-    if (message !== undefined) assert.match(error.message, message);
-    return true;
-  });
-}
 
 const hashIp: IpsetDefinition = { name: "blocklist", typeName: "hash:ip", family: "inet", comments: false };
 const hashIp6: IpsetDefinition = { ...hashIp, name: "blocklist6", family: "inet6" };

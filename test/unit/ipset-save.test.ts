@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { ServerError, type Reason } from "../../server/src/errors.js";
+import { expectError } from "./helpers/expect-error.js";
 import { parseIpsetSave, parseIpsetTerse, renderAddLine, renderCreateLine } from "../../server/src/drivers/parse/ipset-save.js";
 import type { IpsetDefinition } from "../../server/src/ipsets/ipset-model.js";
 
@@ -9,15 +9,6 @@ import type { IpsetDefinition } from "../../server/src/ipsets/ipset-model.js";
 const saveText = readFileSync(new URL("./fixtures/ipset-save.txt", import.meta.url), "utf8");
 const terseText = readFileSync(new URL("./fixtures/ipset-list-terse.txt", import.meta.url), "utf8");
 
-function expectError(fn: () => unknown, reason: Reason, metadata: Record<string, string>, message?: RegExp): void {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof ServerError, `expected a ServerError, got ${String(error)}`);
-    assert.equal(error.reason, reason, error.message);
-    assert.deepEqual({ ...error.metadata }, metadata);
-    if (message !== undefined) assert.match(error.message, message);
-    return true;
-  });
-}
 
 const expectImportError = (text: string, line: number, message: RegExp): void =>
   expectError(() => parseIpsetSave(text), "INVALID_IMPORT", { line: String(line) }, new RegExp(`^line ${line}: .*${message.source}`));

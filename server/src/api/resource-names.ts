@@ -1,14 +1,17 @@
 import { ServerError } from "../errors.js";
+import { validateIpsetName } from "../ipsets/element.js";
 
 const IPSET_PREFIX = "ipsets/";
 const ENTRIES = "/entries/";
 
-/** `ipsets/{ipset}` → the set name. The name itself is validated by the domain. */
+/** `ipsets/{ipset}` → the set name, checked against the set-name rules so no odd text reaches a kernel command. */
 export function parseIpsetName(name: string, field = "name"): string {
   if (!name.startsWith(IPSET_PREFIX) || name.length === IPSET_PREFIX.length || name.includes("/", IPSET_PREFIX.length)) {
     throw new ServerError("INVALID_RESOURCE_NAME", `${field} must look like "ipsets/{ipset}", got "${truncate(name)}"`, { field, value: truncate(name) });
   }
-  return name.slice(IPSET_PREFIX.length);
+  const set = name.slice(IPSET_PREFIX.length);
+  validateIpsetName(set, field);
+  return set;
 }
 
 /** `ipsets/{ipset}/entries/{element}` → [set, element]; the element may contain a slash (CIDR). */

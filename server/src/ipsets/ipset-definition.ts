@@ -1,18 +1,9 @@
 import { ServerError } from "../errors.js";
 import { validateIpsetName, normalizeRange } from "./element.js";
-import { isModeledType, type Family, type IpsetDefinition } from "./ipset-model.js";
+import { isModeledType, type IpsetDefinition } from "./ipset-model.js";
 
-/** What a client asks for when creating a set, before validation. */
-export interface DefinitionInput {
-  readonly name: string;
-  readonly typeName: string;
-  readonly family?: Family;
-  readonly hashsize?: number;
-  readonly maxelem?: number;
-  readonly timeout?: number;
-  readonly comments: boolean;
-  readonly range?: string;
-}
+/** What a client asks for when creating a set, before validation and defaults. */
+export type DefinitionInput = IpsetDefinition;
 
 /** ipset's largest timeout: the kernel keeps it in milliseconds in an unsigned int. */
 export const MAX_TIMEOUT_SECONDS = 2_147_483;
