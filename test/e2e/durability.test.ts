@@ -33,7 +33,7 @@ describe("durability: acknowledged entries survive kill -9 and a kernel that los
     await f.client.call("addEntry", { parent: "ipsets/bans", entry: { name: "", element: "198.51.100.1", comment: "", timeout: 2 } });
     await f.client.call("addEntry", { parent: "ipsets/bans", entry: { name: "", element: "203.0.113.9", comment: "permanent" } });
     const bulk = Array.from({ length: 2000 }, (_, i) => ({ name: "", element: `10.9.${i >> 8}.${i & 255}`, comment: "", timeout: 900 }));
-    await f.client.call("batchAddEntries", { parent: "ipsets/bans", entries: bulk });
+    await f.client.call("batchAddEntries", { elements: [], comment: "", parent: "ipsets/bans", entries: bulk });
 
     // The acknowledged writes are in the WAL: kill -9 loses nothing.
     await f.server.kill("SIGKILL");

@@ -73,7 +73,7 @@ describe("bad input gets a precise error and changes nothing", () => {
   it("a batch with one bad entry is rejected whole, before anything is applied", async () => {
     const entries = Array.from({ length: 5000 }, (_, i) => entry(`10.0.${i >> 8}.${i & 255}`));
     entries.splice(4321, 0, entry("10.0.0.256"));
-    const error = await rejectsWith(f.client.call("batchAddEntries", { parent: "ipsets/v4", entries }), status.INVALID_ARGUMENT, "INVALID_ELEMENT");
+    const error = await rejectsWith(f.client.call("batchAddEntries", { elements: [], comment: "", parent: "ipsets/v4", entries }), status.INVALID_ARGUMENT, "INVALID_ELEMENT");
     assert.match(error.details, /entries\[4321\]/);
     assert.equal(kernelEntries("v4"), 0);
     assert.equal((await f.client.call("listEntries", { parent: "ipsets/v4", pageSize: 0, pageToken: "" })).totalSize, 0);

@@ -63,7 +63,7 @@ describe("ipset sets and entries over gRPC with mTLS, applied to the kernel", ()
   it("pages through 10,000 entries with page tokens, each entry exactly once", async () => {
     await f.client.call("createIpset", { ipsetId: "big", ipset: ipset(HASH_IP, INET), requestId: "" });
     const entries = Array.from({ length: 10_000 }, (_, i) => ({ name: "", element: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, comment: "" }));
-    const batch = await f.client.call("batchAddEntries", { parent: "ipsets/big", entries });
+    const batch = await f.client.call("batchAddEntries", { elements: [], comment: "", parent: "ipsets/big", entries });
     assert.equal(batch.addedCount, 10_000);
     assert.match(f.netns.exec("ipset", ["list", "-terse", "big"]), /Number of entries: 10000/);
     const seen = new Set<string>();
@@ -126,7 +126,7 @@ describe("ipset sets and entries over gRPC with mTLS, applied to the kernel", ()
     await f.client.call("createIpset", { ipsetId: "live", ipset: ipset(HASH_IP, INET), requestId: "" });
     await f.client.call("createIpset", { ipsetId: "staging", ipset: ipset(HASH_IP, INET), requestId: "" });
     await f.client.call("addEntry", { parent: "ipsets/live", entry: { name: "", element: "192.0.2.1", comment: "" } });
-    await f.client.call("batchAddEntries", { parent: "ipsets/staging", entries: ["192.0.2.2", "192.0.2.3"].map((element) => ({ name: "", element, comment: "" })) });
+    await f.client.call("batchAddEntries", { elements: [], comment: "", parent: "ipsets/staging", entries: ["192.0.2.2", "192.0.2.3"].map((element) => ({ name: "", element, comment: "" })) });
     const swapped = await f.client.call("swapIpsets", { name: "ipsets/live", other: "ipsets/staging" });
     assert.equal(swapped.ipset!.entryCount, 2);
     assert.equal(swapped.other!.entryCount, 1);
@@ -192,12 +192,19 @@ describe("more set types, big batches, and a dying ipset session", () => {
     await assert.rejects(f.client.call("deleteIpset", { name: "ipsets/banned6" }), /cannot be deleted: it is referenced/);
   });
 
-  it("takes 100,000 entries in one request", async () => {
-    await f.client.call("createIpset", { ipsetId: "huge", ipset: { ...ipset(HASH_IP, INET), maxelem: 200_000 }, requestId: "" });
-    const entries = Array.from({ length: 100_000 }, (_, i) => ({ name: "", element: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, comment: "" }));
-    assert.equal((await f.client.call("batchAddEntries", { parent: "ipsets/huge", entries })).addedCount, 100_000);
-    assert.match(f.netns.exec("ipset", ["list", "-terse", "huge"]), /Number of entries: 100000/);
-    assert.equal((await f.client.call("getIpset", { name: "ipsets/huge" })).entryCount, 100_000);
+  it("takes 100,000 entries in one request, in the compact form with a shared timeout and comment", async () => {
+    await f.client.call("createIpset", { ipsetId: "huge", ipset: { ...ipset(HASH_IP, INET, { defaultTimeout: 0, comments: true }), maxelem: 200_000 }, requestId: "" });
+    const elements = Array.from({ length: 100_000 }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+    const extra = [{ name: "", element: "203.0.113.1", comment: "own" }];
+    const reply = await f.client.call("batchAddEntries", { parent: "ipsets/huge", entries: extra, elements, timeout: 3600, comment: "feed" });
+    assert.equal(reply.addedCount, 100_001);
+    assert.match(f.netns.exec("ipset", ["list", "-terse", "huge"]), /Number of entries: 100001/);
+    const saved = f.netns.exec("ipset", ["save", "huge"]);
+    assert.match(saved, /^add huge 10\.1\.134\.159 timeout 3[56]\d\d comment "feed"$/m);
+    assert.match(saved, /^add huge 203\.0\.113\.1 timeout 0 comment "own"$/m);
+    assert.equal((await f.client.call("getIpset", { name: "ipsets/huge" })).entryCount, 100_001);
+    // One bad element among them names its index in the compact list.
+    await assert.rejects(f.client.call("batchAddEntries", { parent: "ipsets/huge", entries: [], elements: ["10.9.9.9", "nope"], comment: "" }), /elements\[1\]/);
   });
 
   it("recovers when the long-lived ipset session dies: the next add still reaches the kernel", async () => {

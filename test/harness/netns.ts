@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 
 /** Runs a command and returns stdout; throws with stderr on failure. Argument arrays only. */
 export function sh(file: string, args: readonly string[], input?: string): string {
-  return execFileSync(file, args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], ...(input === undefined ? {} : { input }) });
+  return execFileSync(file, args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], maxBuffer: 256 * 1024 * 1024, ...(input === undefined ? {} : { input }) });
 }
 
 /** Runs a command inside a namespace. */

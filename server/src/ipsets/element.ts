@@ -148,7 +148,23 @@ function isAllZero(address: Address): boolean {
  * Address part of hash:ip and hash:ip,port elements: the kernel stores single addresses and expands an IPv4 CIDR
  * into one entry per address; the ipset tool refuses IPv6 CIDRs here, and the kernel refuses the all-zero address.
  */
+/**
+ * The common case of big batches — a plain IPv4 address already in canonical dotted-decimal form — answered without
+ * the general path's allocations: ipaddr.js parses it and its own formatting must give the text back unchanged
+ * (so octal, hex or short forms still go the strict way). Returns undefined when the general path must decide.
+ */
+function canonicalIPv4(text: string, set: ElementSet): string | undefined {
+  if ((set.family ?? "inet") !== "inet" || text === "0.0.0.0") return undefined;
+  try {
+    return ipaddr.IPv4.parse(text).toString() === text ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function normalizeHostPart(text: string, set: ElementSet, raw: string): string {
+  const fast = canonicalIPv4(text, set);
+  if (fast !== undefined) return fast;
   const { address, prefix } = parseCidr(text, raw);
   checkFamily(address, set, raw);
   const full = address.kind() === "ipv4" ? 32 : 128;
@@ -171,6 +187,8 @@ function normalizeHostPart(text: string, set: ElementSet, raw: string): string {
 
 /** Address part of hash:net and hash:net,port elements: stored as network base and prefix, host routes without it. */
 function normalizeNetPart(text: string, set: ElementSet, raw: string): string {
+  const fast = canonicalIPv4(text, set);
+  if (fast !== undefined) return fast;
   const { address, prefix } = parseCidr(text, raw);
   checkFamily(address, set, raw);
   if (prefix === 0) {

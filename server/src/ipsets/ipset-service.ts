@@ -32,6 +32,21 @@ export interface EntryInput {
   readonly comment?: string;
 }
 
+/** A batch as the API hands it over: entries with their own options, and/or elements sharing timeout and comment. */
+export interface BatchInput {
+  readonly entries: readonly EntryInput[];
+  readonly elements?: readonly string[];
+  readonly timeout?: number;
+  readonly comment?: string;
+}
+
+/** A validated batch in flat arrays. expiresAt: absolute ms, 0 = permanent; comments: undefined when none has one. */
+interface PreparedBatch {
+  readonly elements: string[];
+  readonly expiresAt: Float64Array;
+  readonly comments: Array<string | undefined> | undefined;
+}
+
 export interface EntryPage {
   readonly entries: EntryView[];
   readonly totalSize: number;
@@ -231,21 +246,15 @@ export class IpsetService {
   }
 
   /** Validates the whole batch first (one bad element rejects it), then records and applies it in chunks. */
-  async batchAdd(name: string, inputs: readonly EntryInput[]): Promise<number> {
+  async batchAdd(name: string, input: BatchInput): Promise<number> {
     const definition = await this.#managed(name);
-    checkBatchSize(inputs.length);
-    const now = Date.now();
-    const entries = new Map<string, StoredEntry>();
-    inputs.forEach((input, i) => {
-      const entry = prepare(definition, input, now, `entries[${i}]`);
-      entries.set(entry.element, entry);
-    });
+    const batch = prepareBatch(definition, input, Date.now());
     await this.#lock.with([name], async () => {
       await this.#managed(name);
-      this.#checkCapacity(definition, entries.size);
-      await this.#kernel.restore(this.#recordThenRender(definition, entries.values(), now));
+      this.#checkCapacity(definition, batch.elements.length);
+      await this.#kernel.restore(this.#recordThenRender(definition, batch));
     });
-    return entries.size;
+    return batch.elements.length;
   }
 
   async batchDelete(name: string, rawElements: readonly string[]): Promise<number> {
@@ -280,36 +289,38 @@ export class IpsetService {
         definitions.set(set.name, { definition: wanted, create: true });
       }
     }
-    const entries = new Map<string, Map<string, StoredEntry>>();
+    const adds = new Map<string, { entries: EntryInput[]; lines: number[] }>();
     for (const add of parsed.adds) {
       if (add.nomatch === true) {
         throw new ServerError("INVALID_IMPORT", `line ${add.line}: nomatch (exception) entries are not supported; remove the line or the nomatch flag`, { line: String(add.line) });
       }
-      let target = definitions.get(add.set);
-      if (target === undefined) {
+      if (!definitions.has(add.set)) {
         const existing = this.#store.getSet(add.set);
         if (existing === undefined) {
           throw new ServerError("INVALID_IMPORT", `line ${add.line}: set "${add.set}" is neither created by the import nor managed by Portcullis`, { line: String(add.line), ipset: add.set });
         }
-        target = { definition: existing, create: false };
-        definitions.set(add.set, target);
+        definitions.set(add.set, { definition: existing, create: false });
       }
-      const entry = prepare(target.definition, { element: add.entry.element, ...(add.entry.timeout === undefined ? {} : { timeout: add.entry.timeout }), ...(add.entry.comment === undefined ? {} : { comment: add.entry.comment }) }, now, `line ${add.line}`);
-      let forSet = entries.get(add.set);
-      if (forSet === undefined) entries.set(add.set, (forSet = new Map()));
-      forSet.set(entry.element, entry);
+      let forSet = adds.get(add.set);
+      if (forSet === undefined) adds.set(add.set, (forSet = { entries: [], lines: [] }));
+      forSet.entries.push(add.entry);
+      forSet.lines.push(add.line);
     }
-    checkBatchSize([...entries.values()].reduce((sum, forSet) => sum + forSet.size, 0));
+    checkBatchSize(parsed.adds.length);
+    const batches = new Map<string, PreparedBatch>();
+    for (const [name, forSet] of adds) {
+      batches.set(name, prepareBatch(definitions.get(name)!.definition, { entries: forSet.entries }, now, (i) => `line ${forSet.lines[i]}`));
+    }
     const names = [...definitions.keys()];
     return this.#lock.with(names, async () => {
       let added = 0;
       for (const [name, { definition, create }] of definitions) {
         if (create) await this.#createLocked(definition);
-        const forSet = entries.get(name);
-        if (forSet === undefined) continue;
-        this.#checkCapacity(definition, forSet.size);
-        await this.#kernel.restore(this.#recordThenRender(definition, forSet.values(), now));
-        added += forSet.size;
+        const batch = batches.get(name);
+        if (batch === undefined) continue;
+        this.#checkCapacity(definition, batch.elements.length);
+        await this.#kernel.restore(this.#recordThenRender(definition, batch));
+        added += batch.elements.length;
       }
       return { sets: await Promise.all(names.map((name) => this.get(name))), added };
     });
@@ -399,19 +410,20 @@ export class IpsetService {
   }
 
   /** Records each chunk in the store, then yields its `add` lines to `ipset restore`: record before apply, streamed. */
-  async *#recordThenRender(definition: IpsetDefinition, entries: Iterable<StoredEntry>, now: number): AsyncGenerator<string> {
-    let chunk: StoredEntry[] = [];
-    const flush = (): string => {
-      this.#store.putEntries(definition.name, chunk);
-      const text = chunk.map((entry) => `${renderAddLine(definition.name, toApply(definition, entry, now))}\n`).join("");
-      chunk = [];
-      return text;
-    };
-    for (const entry of entries) {
-      chunk.push(entry);
-      if (chunk.length === RESTORE_CHUNK) yield flush();
+  async *#recordThenRender(definition: IpsetDefinition, batch: PreparedBatch): AsyncGenerator<string> {
+    const { elements, expiresAt, comments } = batch;
+    for (let from = 0; from < elements.length; from += RESTORE_CHUNK) {
+      const to = Math.min(elements.length, from + RESTORE_CHUNK);
+      this.#store.putBatch(definition.name, batch, from, to);
+      // Timeouts are computed when the chunk is sent, so a long batch does not hand the kernel stale remaining times.
+      const now = Date.now();
+      let text = "";
+      for (let i = from; i < to; i++) {
+        const expiry = expiresAt[i]!;
+        text += `${renderAddLine(definition.name, toApply(definition, { element: elements[i]!, ...(expiry === 0 ? {} : { expiresAt: expiry }), ...(comments?.[i] === undefined ? {} : { comment: comments[i] }) }, now))}\n`;
+      }
+      yield text;
     }
-    if (chunk.length > 0) yield flush();
   }
 }
 
@@ -430,23 +442,70 @@ function view(kernel: KernelIpset | undefined, managed: IpsetDefinition | undefi
 /** Validates one entry against its set and turns its relative timeout into an absolute expiry. */
 function prepare(definition: IpsetDefinition, input: EntryInput, now: number, field: string): StoredEntry {
   const element = normalizeElementAt(definition, input.element, `${field}.element`);
-  let expiresAt: number | undefined;
-  if (input.timeout !== undefined) {
+  const expiresAt = expiryOf(definition, input.timeout, now, `${field}.timeout`);
+  const comment = commentOf(definition, input.comment, `${field}.comment`);
+  return { element, ...(expiresAt === 0 ? {} : { expiresAt }), ...(comment === undefined ? {} : { comment }) };
+}
+
+/** Absolute expiry (ms) for a requested timeout; 0 = permanent. Absent timeout = the set's default. */
+function expiryOf(definition: IpsetDefinition, timeout: number | undefined, now: number, field: string): number {
+  if (timeout !== undefined) {
     if (definition.timeout === undefined) {
-      throw new ServerError("TIMEOUT_NOT_SUPPORTED", `set "${definition.name}" was created without timeout support; omit ${field}.timeout or recreate the set with a default timeout`, { field: `${field}.timeout`, ipset: definition.name });
+      throw new ServerError("TIMEOUT_NOT_SUPPORTED", `set "${definition.name}" was created without timeout support; omit ${field} or recreate the set with a default timeout`, { field, ipset: definition.name });
     }
-    validateTimeout(input.timeout, `${field}.timeout`);
+    validateTimeout(timeout, field);
   }
-  const seconds = input.timeout ?? definition.timeout ?? 0;
-  if (seconds > 0) expiresAt = now + seconds * 1000;
-  const comment = input.comment ?? "";
-  if (comment !== "") {
-    if (!definition.comments) {
-      throw new ServerError("COMMENT_NOT_SUPPORTED", `set "${definition.name}" was created without comment support; omit ${field}.comment or recreate the set with comments`, { field: `${field}.comment`, ipset: definition.name });
+  const seconds = timeout ?? definition.timeout ?? 0;
+  return seconds > 0 ? now + seconds * 1000 : 0;
+}
+
+/** The comment to record, or undefined for none ("" means none, as in proto3). */
+function commentOf(definition: IpsetDefinition, comment: string | undefined, field: string): string | undefined {
+  if (comment === undefined || comment === "") return undefined;
+  if (!definition.comments) {
+    throw new ServerError("COMMENT_NOT_SUPPORTED", `set "${definition.name}" was created without comment support; omit ${field} or recreate the set with comments`, { field, ipset: definition.name });
+  }
+  validateComment(comment);
+  return comment;
+}
+
+/**
+ * Validates a whole batch into flat arrays (a million entries must not become a million objects). Field names for
+ * errors are built only when an entry fails: `entries[i]`, `elements[i]`, or what `label` says (import lines).
+ */
+function prepareBatch(definition: IpsetDefinition, input: BatchInput, now: number, label?: (index: number) => string): PreparedBatch {
+  const shared = input.elements ?? [];
+  const total = input.entries.length + shared.length;
+  checkBatchSize(total);
+  const elements = new Array<string>(total);
+  const expiresAt = new Float64Array(total);
+  let comments: Array<string | undefined> | undefined;
+  let i = 0;
+  const fieldOf = (index: number): string => label?.(index) ?? (index < input.entries.length ? `entries[${index}]` : `elements[${index - input.entries.length}]`);
+  try {
+    for (; i < input.entries.length; i++) {
+      const entry = input.entries[i]!;
+      elements[i] = normalizeElement(definition, entry.element);
+      expiresAt[i] = entry.timeout === undefined && definition.timeout === undefined ? 0 : expiryOf(definition, entry.timeout, now, "timeout");
+      const comment = commentOf(definition, entry.comment, "comment");
+      if (comment !== undefined) (comments ??= new Array<string | undefined>(total))[i] = comment;
     }
-    validateComment(comment);
+    if (shared.length > 0) {
+      const sharedExpiry = expiryOf(definition, input.timeout, now, "timeout");
+      const sharedComment = commentOf(definition, input.comment, "comment");
+      if (sharedComment !== undefined) comments ??= new Array<string | undefined>(total);
+      for (; i < total; i++) {
+        elements[i] = normalizeElement(definition, shared[i - input.entries.length]!);
+        expiresAt[i] = sharedExpiry;
+        if (sharedComment !== undefined) comments![i] = sharedComment;
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof ServerError)) throw error;
+    const field = error.metadata.field === undefined || error.metadata.field === "element" ? fieldOf(i) : `${fieldOf(i)}.${error.metadata.field}`;
+    throw new ServerError(error.reason, `${fieldOf(i)}: ${error.message}`, { ...error.metadata, field });
   }
-  return { element, ...(expiresAt === undefined ? {} : { expiresAt }), ...(comment === "" ? {} : { comment }) };
+  return { elements, expiresAt, comments };
 }
 
 function normalizeElementAt(definition: IpsetDefinition, raw: string, field: string): string {

@@ -89,6 +89,14 @@ export class IpsetStore {
     })();
   }
 
+  /** Records entries [from, to) of a validated batch held in flat arrays (expiresAt 0 = permanent). */
+  putBatch(set: string, batch: { elements: readonly string[]; expiresAt: Float64Array; comments: ReadonlyArray<string | undefined> | undefined }, from: number, to: number): void {
+    const upsert = this.#statements.upsertEntry;
+    this.#db.transaction(() => {
+      for (let i = from; i < to; i++) upsert.run(set, batch.elements[i], batch.expiresAt[i] || null, batch.comments?.[i] ?? null);
+    })();
+  }
+
   putEntry(set: string, entry: StoredEntry): void {
     this.#statements.upsertEntry.run(set, entry.element, entry.expiresAt ?? null, entry.comment ?? null);
   }

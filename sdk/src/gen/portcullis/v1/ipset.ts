@@ -299,12 +299,25 @@ export interface TestEntryResponse {
   matched: boolean;
 }
 
-/** Request for BatchAddEntries. */
+/**
+ * Request for BatchAddEntries. Entries come in two forms that can be mixed:
+ * `entries`, each with its own timeout and comment, and `elements`, the compact
+ * form for large lists, which all get `timeout` and `comment`. Together at most
+ * 2,000,000 per call.
+ */
 export interface BatchAddEntriesRequest {
   /** `ipsets/{ipset}`. */
   parent: string;
-  /** The entries to add (up to 2,000,000 per call). */
+  /** Entries with their own timeout and comment. */
   entries: Entry[];
+  /** Elements that all get the timeout and comment below. */
+  elements: string[];
+  /** Timeout in seconds for `elements` (absent: the set's default timeout). */
+  timeout?:
+    | number
+    | undefined;
+  /** Comment for `elements`. */
+  comment: string;
 }
 
 /** Response for BatchAddEntries. */
@@ -1887,7 +1900,7 @@ export const TestEntryResponse: MessageFns<TestEntryResponse> = {
 };
 
 function createBaseBatchAddEntriesRequest(): BatchAddEntriesRequest {
-  return { parent: "", entries: [] };
+  return { parent: "", entries: [], elements: [], timeout: undefined, comment: "" };
 }
 
 export const BatchAddEntriesRequest: MessageFns<BatchAddEntriesRequest> = {
@@ -1897,6 +1910,15 @@ export const BatchAddEntriesRequest: MessageFns<BatchAddEntriesRequest> = {
     }
     for (const v of message.entries) {
       Entry.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.elements) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.timeout !== undefined) {
+      writer.uint32(32).uint32(message.timeout);
+    }
+    if (message.comment !== "") {
+      writer.uint32(42).string(message.comment);
     }
     return writer;
   },
@@ -1924,6 +1946,30 @@ export const BatchAddEntriesRequest: MessageFns<BatchAddEntriesRequest> = {
           message.entries.push(Entry.decode(reader, reader.uint32()));
           continue;
         }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.elements.push(reader.string());
+          continue;
+        }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.timeout = reader.uint32();
+          continue;
+        }
+        case 5: {
+          if (tag !== 42) {
+            break;
+          }
+
+          message.comment = reader.string();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1937,6 +1983,9 @@ export const BatchAddEntriesRequest: MessageFns<BatchAddEntriesRequest> = {
     return {
       parent: isSet(object.parent) ? globalThis.String(object.parent) : "",
       entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => Entry.fromJSON(e)) : [],
+      elements: globalThis.Array.isArray(object?.elements) ? object.elements.map((e: any) => globalThis.String(e)) : [],
+      timeout: isSet(object.timeout) ? globalThis.Number(object.timeout) : undefined,
+      comment: isSet(object.comment) ? globalThis.String(object.comment) : "",
     };
   },
 
@@ -1948,6 +1997,15 @@ export const BatchAddEntriesRequest: MessageFns<BatchAddEntriesRequest> = {
     if (message.entries?.length) {
       obj.entries = message.entries.map((e) => Entry.toJSON(e));
     }
+    if (message.elements?.length) {
+      obj.elements = message.elements;
+    }
+    if (message.timeout !== undefined) {
+      obj.timeout = Math.round(message.timeout);
+    }
+    if (message.comment !== "") {
+      obj.comment = message.comment;
+    }
     return obj;
   },
 
@@ -1958,6 +2016,9 @@ export const BatchAddEntriesRequest: MessageFns<BatchAddEntriesRequest> = {
     const message = createBaseBatchAddEntriesRequest();
     message.parent = object.parent ?? "";
     message.entries = object.entries?.map((e) => Entry.fromPartial(e)) || [];
+    message.elements = object.elements?.map((e) => e) || [];
+    message.timeout = object.timeout ?? undefined;
+    message.comment = object.comment ?? "";
     return message;
   },
 };
