@@ -2,6 +2,9 @@ import { execa, type ResultPromise } from "execa";
 import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
 
+/** How much stdin text may wait in memory for a slow consumer before the producer pauses. */
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+
 /** Outcome of one finished command. Drivers interpret stderr; it is logged, never sent to clients. */
 export interface CommandResult {
   readonly exitCode: number;
@@ -54,6 +57,8 @@ export class Executor {
     const exitCode = result.exitCode ?? -1;
     if (exitCode !== 0) {
       this.#log.debug({ command: file, args: args.slice(0, 8), exitCode, stderr: String(result.stderr).slice(0, 2000), ms }, "command failed");
+    } else {
+      this.#log.debug({ command: file, args: args.slice(0, 8), ms }, "command ran");
     }
     return { exitCode, stdout: String(result.stdout), stderr: String(result.stderr) };
   }
@@ -73,10 +78,17 @@ export class Executor {
     if (stdin === null) return;
     try {
       for await (const chunk of input) {
-        if (!stdin.write(chunk)) await new Promise<void>((resolve, reject) => {
-          stdin.once("drain", resolve);
-          stdin.once("error", reject);
-        });
+        stdin.write(chunk);
+        // A pipe holds only 64 KB. Yielding to the event loop after each chunk lets it move queued bytes into the pipe
+        // while the producer prepares the next chunk, so the consumer never starves; past MAX_QUEUED we wait.
+        if (stdin.writableLength > MAX_QUEUED_BYTES) {
+          await new Promise<void>((resolve, reject) => {
+            stdin.once("drain", resolve);
+            stdin.once("error", reject);
+          });
+        } else {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
       }
     } catch (error) {
       this.#log.warn({ err: error }, "writing to command stdin failed");

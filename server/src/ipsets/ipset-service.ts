@@ -61,7 +61,8 @@ export interface ReconcileReport {
 
 /** The largest batch one call may carry (the proto documents it). */
 export const MAX_BATCH = 2_000_000;
-const RESTORE_CHUNK = 10_000;
+/** Entries recorded and rendered per step: small enough that one synchronous step never starves `ipset restore`. */
+const RESTORE_CHUNK = 2_000;
 
 /**
  * The ipset domain: validation, the managed/unmanaged rule, and the order of every change — validate, record in the
