@@ -30,7 +30,7 @@ import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
 import { BatchAddEntriesRequest, IpsetServiceService, IpsetType, type BatchAddEntriesResponse, type Entry, type Ipset, type ListEntriesResponse } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
 import { Netns, sh } from "../test/harness/netns.js";
 import { PortcullisProcess } from "../test/harness/server.js";
-import { IpsetTestClient } from "../test/harness/ipset-client.js";
+import { IpsetTestClient } from "../test/harness/grpc-clients.js";
 
 const HERE = import.meta.dirname;
 const HELPER = resolve(HERE, "raw-ipset.mjs");

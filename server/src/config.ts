@@ -2,6 +2,18 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import ipaddr from "ipaddr.js";
+
+function isCidr(value: string): boolean {
+  return ipaddr.isValid(value) || (value.includes("/") && (() => {
+    try {
+      ipaddr.parseCIDR(value);
+      return true;
+    } catch {
+      return false;
+    }
+  })());
+}
 
 const NETNS = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -19,6 +31,13 @@ const ConfigSchema = z
     /** Certificate files; unset ones default to <dataDir>/pki, created on first start. */
     tls: z
       .object({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), crl: z.string().optional() })
+      .strict()
+      .prefault({}),
+    firewall: z
+      .object({
+        /** Addresses that keep reaching the API in panic mode. */
+        managementAddresses: z.array(z.string().refine(isCidr, "must be an address or CIDR")).default(["127.0.0.1/32", "::1/128"]),
+      })
       .strict()
       .prefault({}),
     reconcile: z.object({ intervalSeconds: z.number().int().min(0).max(86_400).default(60) }).strict().prefault({}),
@@ -40,7 +59,7 @@ export interface ConfigFlags {
 export class ConfigError extends Error {}
 
 /** Variables and the config keys they set (the flags use the same names in kebab-case). */
-const ENVIRONMENT: ReadonlyArray<[string, string[], "string" | "number"]> = [
+const ENVIRONMENT: ReadonlyArray<[string, string[], "string" | "number" | "list"]> = [
   ["PORTCULLIS_DATA_DIR", ["dataDir"], "string"],
   ["PORTCULLIS_NETNS", ["netns"], "string"],
   ["PORTCULLIS_GRPC_ADDRESS", ["grpc", "address"], "string"],
@@ -50,6 +69,7 @@ const ENVIRONMENT: ReadonlyArray<[string, string[], "string" | "number"]> = [
   ["PORTCULLIS_TLS_CRL", ["tls", "crl"], "string"],
   ["PORTCULLIS_RECONCILE_INTERVAL_SECONDS", ["reconcile", "intervalSeconds"], "number"],
   ["PORTCULLIS_LOG_LEVEL", ["log", "level"], "string"],
+  ["PORTCULLIS_FIREWALL_MANAGEMENT_ADDRESSES", ["firewall", "managementAddresses"], "list"],
 ];
 
 /** Precedence: flags, then environment, then the config file (YAML or JSON), then defaults. */
@@ -69,7 +89,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
   }
   for (const [variable, path, kind] of ENVIRONMENT) {
     const value = env[variable];
-    if (value !== undefined && value !== "") setPath(raw, path, kind === "number" ? Number(value) : value);
+    if (value !== undefined && value !== "") setPath(raw, path, kind === "number" ? Number(value) : kind === "list" ? value.split(",").map((item) => item.trim()) : value);
   }
   if (flags.dataDir !== undefined) setPath(raw, ["dataDir"], flags.dataDir);
   if (flags.netns !== undefined) setPath(raw, ["netns"], flags.netns);

@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync } from "node:fs";
+import ipaddr from "ipaddr.js";
 import { join } from "node:path";
 import { ConfigError, type Config } from "./config.js";
 import type { Logger } from "./logger.js";
@@ -14,6 +15,11 @@ import { RequestStore } from "./store/request-store.js";
 import { IpsetService } from "./ipsets/ipset-service.js";
 import { Invoker } from "./api/invoker.js";
 import { ipsetOperations } from "./api/ipset-api.js";
+import { firewallOperations } from "./api/firewall-api.js";
+import { IpsetServiceService } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
+import { FirewallServiceService } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+import { FirewallService } from "./firewall/firewall-service.js";
+import { FirewallStore } from "./store/firewall-store.js";
 import { MtlsServerCredentials } from "./grpc/mtls-credentials.js";
 import { startGrpcServer } from "./grpc/grpc-server.js";
 import { ServerError } from "./errors.js";
@@ -34,7 +40,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   if (config.netns !== undefined) await checkNetns(exec, config.netns);
   const db = openDatabase(join(config.dataDir, "portcullis.db"));
   const ipsetDriver = new IpsetDriver(exec, log);
-  const ipsets = new IpsetService({ kernel: ipsetDriver, rules: new IptablesDriver(exec, log), store: new IpsetStore(db), log });
+  const iptables = new IptablesDriver(exec, log);
+  const ipsets = new IpsetService({ kernel: ipsetDriver, rules: iptables, store: new IpsetStore(db), log });
   const requests = new RequestStore(db);
 
   // The kernel may have lost managed state while we were down (reboot, manual flush): repair before serving.
@@ -42,6 +49,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   log.info({ ...repaired }, "managed ipsets reconciled with the kernel");
 
   const crl = new CrlWatcher(tls.crl, log);
+  // The API endpoint the anti-lockout check protects: the port is known once bound, so it is read lazily.
+  const api = { port: 0, address: undefined as string | undefined };
+  const firewall = new FirewallService({ iptables, ipsets: ipsetDriver, store: new FirewallStore(db), log, api, managementAddresses: config.firewall.managementAddresses });
   const credentials = new MtlsServerCredentials(tls.context(crl.pem));
   crl.onChange((pem) => credentials.update(tls.context(pem)));
 
@@ -50,9 +60,15 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     credentials,
     crl,
     invoker: new Invoker(new AuditStore(db), log),
-    ipsets: ipsetOperations(ipsets, requests),
+    services: [
+      { name: "portcullis.v1.IpsetService", definition: IpsetServiceService, operations: ipsetOperations(ipsets, requests) },
+      { name: "portcullis.v1.FirewallService", definition: FirewallServiceService, operations: firewallOperations(firewall) },
+    ],
     log,
   });
+  Object.assign(api, apiEndpoint(grpc.address));
+  const firewallRepaired = await firewall.reconcile();
+  log.info({ ...firewallRepaired }, "managed firewall rules reconciled with the kernel");
   log.info({ grpc: grpc.address, netns: config.netns ?? null, dataDir: config.dataDir }, "listening");
 
   let reconciling = false;
@@ -75,6 +91,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       grpc.health.setStatus("", "NOT_SERVING");
       await grpc.close(5_000);
       crl.close();
+      firewall.close();
       ipsetDriver.close();
       db.close();
     },
@@ -108,6 +125,14 @@ async function resolveTls(config: Config, log: Logger): Promise<ResolvedTls> {
   const crl = config.tls.crl ?? (own ? paths.crl : undefined);
   const pem = { ca: readFileSync(files.ca, "utf8"), cert: readFileSync(files.cert, "utf8"), key: readFileSync(files.key, "utf8") };
   return { crl, context: (crlPem) => ({ ...pem, ...(crlPem === undefined ? {} : { crl: crlPem }) }) };
+}
+
+/** host:port → what the anti-lockout check compares: the port, and the address unless it is a wildcard. */
+function apiEndpoint(address: string): { port: number; address: string | undefined } {
+  const host = address.slice(0, address.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+  const port = Number(address.slice(address.lastIndexOf(":") + 1));
+  const wildcard = host === "0.0.0.0" || host === "::" || !ipaddr.isValid(host);
+  return { port, address: wildcard ? undefined : ipaddr.process(host).toString() };
 }
 
 async function checkNetns(exec: Executor, netns: string): Promise<void> {

@@ -4,7 +4,7 @@ import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
 import { IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
 import { VictimAttacker } from "../harness/netns.js";
 import { canConnect, listen } from "../harness/tcp.js";
-import { IpsetTestClient } from "../harness/ipset-client.js";
+import { IpsetTestClient } from "../harness/grpc-clients.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 
 describe("durability: acknowledged entries survive kill -9 and a kernel that lost the set", () => {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
 import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
 import { IpsetType, type Ipset } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
-import { rejectsWith } from "../harness/ipset-client.js";
+import { rejectsWith } from "../harness/grpc-clients.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 
 function spec(type: IpsetType, extra: Partial<Ipset> = {}): Ipset {

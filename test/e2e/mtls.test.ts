@@ -7,7 +7,7 @@ import { credentials as grpcCredentials, status } from "@grpc/grpc-js";
 import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
 import { IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
 import { initCertificates, issueClientCertificate } from "../../server/src/auth/cert-authority.js";
-import { IpsetTestClient, rejectsWith } from "../harness/ipset-client.js";
+import { IpsetTestClient, rejectsWith } from "../harness/grpc-clients.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 
 const list = { pageSize: 0, pageToken: "" };

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { ServerError } from "../../server/src/errors.js";
 import { decodePageToken, encodePageToken, pageSize } from "../../server/src/api/pagination.js";
 import { parseEntryName, parseIpsetName } from "../../server/src/api/resource-names.js";
-import { KeyedLock } from "../../server/src/ipsets/keyed-lock.js";
+import { KeyedLock } from "../../server/src/keyed-lock.js";
 import { findSetReferences } from "../../server/src/drivers/parse/set-references.js";
 import { requireRole } from "../../server/src/auth/roles.js";
 

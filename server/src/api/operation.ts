@@ -4,6 +4,8 @@ import type { Role } from "../auth/roles.js";
 export interface Principal {
   readonly name: string;
   readonly role: Role;
+  /** The caller's IP address as the server sees the connection (for the anti-lockout check). */
+  readonly address?: string;
 }
 
 /**

@@ -1,26 +1,32 @@
 import { readFileSync } from "node:fs";
+import ipaddr from "ipaddr.js";
 import { createRequire } from "node:module";
 import { Server, type ServerUnaryCall, type sendUnaryData, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { loadFileDescriptorSetFromBuffer, loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
-import { IpsetServiceService } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
 import type { Logger } from "../logger.js";
 import { toServerError } from "../errors.js";
 import type { Invoker } from "../api/invoker.js";
 import type { Operation } from "../api/operation.js";
-import type { IpsetOperations } from "../api/ipset-api.js";
 import { principalOf } from "../auth/peer-identity.js";
 import type { CrlWatcher } from "../auth/crl-watcher.js";
 import { toGrpcError } from "./grpc-errors.js";
 import type { MtlsServerCredentials } from "./mtls-credentials.js";
+
+/** One service of the contract: its generated definition and the operations behind its methods. */
+export interface GrpcService {
+  readonly name: string;
+  readonly definition: ServiceDefinition;
+  readonly operations: Readonly<Record<string, Operation<never, unknown>>>;
+}
 
 export interface GrpcServerDeps {
   readonly address: string;
   readonly credentials: MtlsServerCredentials;
   readonly crl: CrlWatcher;
   readonly invoker: Invoker;
-  readonly ipsets: IpsetOperations;
+  readonly services: readonly GrpcService[];
   readonly log: Logger;
 }
 
@@ -41,9 +47,9 @@ export async function startGrpcServer(deps: GrpcServerDeps): Promise<RunningGrpc
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
     "grpc.keepalive_permit_without_calls": 1,
   });
-  server.addService(IpsetServiceService, adapt(IpsetServiceService, deps.ipsets, deps));
+  for (const service of deps.services) server.addService(service.definition, adapt(service, deps));
 
-  const health = new HealthImplementation({ "": "SERVING", "portcullis.v1.IpsetService": "SERVING" });
+  const health = new HealthImplementation({ "": "SERVING", ...Object.fromEntries(deps.services.map((service) => [service.name, "SERVING" as const])) });
   health.addToServer(server);
   new ReflectionService({ ...contractDefinition(), ...loadSync(healthProtoPath) }).addToServer(server);
 
@@ -69,15 +75,16 @@ export async function startGrpcServer(deps: GrpcServerDeps): Promise<RunningGrpc
 }
 
 /** Binds each method of a generated service definition to its operation. */
-function adapt<S extends ServiceDefinition>(service: S, operations: { [K in keyof S]: Operation<never, unknown> }, deps: GrpcServerDeps): UntypedServiceImplementation {
+function adapt(service: GrpcService, deps: GrpcServerDeps): UntypedServiceImplementation {
   const implementation: UntypedServiceImplementation = {};
-  for (const key of Object.keys(service) as Array<keyof S & string>) {
-    const method = service[key]!.path.slice(1);
-    const op = operations[key] as Operation<unknown, unknown>;
+  for (const [key, definition] of Object.entries(service.definition)) {
+    const method = definition.path.slice(1);
+    const op = service.operations[key] as Operation<unknown, unknown> | undefined;
+    if (op === undefined) throw new Error(`no operation for ${method}`);
     implementation[key] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
       let principal;
       try {
-        principal = principalOf(call.getAuthContext().sslPeerCertificate, deps.crl);
+        principal = { ...principalOf(call.getAuthContext().sslPeerCertificate, deps.crl), ...peerAddress(call.getPeer()) };
       } catch (error) {
         deps.log.warn({ method, reason: toServerError(error).reason }, "call refused");
         callback(toGrpcError(toServerError(error)));
@@ -90,6 +97,12 @@ function adapt<S extends ServiceDefinition>(service: S, operations: { [K in keyo
     };
   }
   return implementation;
+}
+
+/** "203.0.113.5:41234" or "::1:41234" (grpc-js's form) → the caller's address, IPv4-mapped IPv6 unwrapped. */
+function peerAddress(peer: string): { address?: string } {
+  const host = peer.slice(0, peer.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+  return ipaddr.isValid(host) ? { address: ipaddr.process(host).toString() } : {};
 }
 
 /** The contract's descriptors (built by `npm run generate`), for reflection clients such as grpcurl. */

@@ -7,7 +7,7 @@ import type { IpsetStore, StoredEntry } from "../store/ipset-store.js";
 import { normalizeElement, validateComment, validateIpsetName } from "./element.js";
 import { compatible, validateDefinition, validateTimeout, type DefinitionInput } from "./ipset-definition.js";
 import { isModeledType, type IpsetDefinition, type KernelIpset } from "./ipset-model.js";
-import { KeyedLock } from "./keyed-lock.js";
+import { KeyedLock } from "../keyed-lock.js";
 
 /** A set as clients see it: definition, kernel counters, and whether Portcullis manages it. */
 export interface IpsetView {

@@ -36,6 +36,35 @@ const MIGRATIONS: readonly string[] = [
      code TEXT NOT NULL,
      detail TEXT
    );`,
+  `CREATE TABLE firewall_chains (
+     family TEXT NOT NULL,
+     table_name TEXT NOT NULL,
+     chain TEXT NOT NULL,
+     policy TEXT,                       -- built-in chains whose policy Portcullis set; NULL for user chains it created
+     PRIMARY KEY (family, table_name, chain)
+   ) WITHOUT ROWID;
+   CREATE TABLE firewall_rules (
+     id TEXT PRIMARY KEY,
+     family TEXT NOT NULL,
+     table_name TEXT NOT NULL,
+     chain TEXT NOT NULL,
+     seq INTEGER NOT NULL,              -- order among the managed rules of the chain
+     spec TEXT NOT NULL,                -- JSON RuleSpec
+     created_at INTEGER NOT NULL
+   );
+   CREATE INDEX firewall_rules_chain ON firewall_rules(family, table_name, chain, seq);
+   CREATE TABLE firewall_rollbacks (
+     family TEXT NOT NULL,
+     table_name TEXT NOT NULL,
+     deadline INTEGER NOT NULL,         -- ms since the epoch
+     kernel TEXT NOT NULL,              -- iptables-save text of the table before the change
+     managed TEXT NOT NULL,             -- JSON of the managed chains and rules before the change
+     PRIMARY KEY (family, table_name)
+   ) WITHOUT ROWID;
+   CREATE TABLE firewall_panic (
+     family TEXT PRIMARY KEY,
+     kernel TEXT NOT NULL               -- filter table before panic mode
+   ) WITHOUT ROWID;`,
 ];
 
 /**

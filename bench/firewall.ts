@@ -1,0 +1,100 @@
+// Firewall benchmark: the API against the raw iptables tools, in the same run, each in its own fresh namespace.
+// Run by `npm run bench` after the ipset benchmark; prints a table and writes bench/results/firewall.json.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { Rule, TargetKind } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+import { Netns } from "../test/harness/netns.js";
+import { PortcullisProcess } from "../test/harness/server.js";
+import { FirewallTestClient } from "../test/harness/grpc-clients.js";
+
+const HELPER = resolve(import.meta.dirname, "raw-iptables.mjs");
+const INPUT = "firewall/ipv4/tables/filter/chains/INPUT";
+const FILTER = "firewall/ipv4/tables/filter";
+const SINGLES = 1_000;
+const BIG = 10_000;
+const AT_BIG = 200;
+
+const accept = (port: number): Rule => Rule.fromPartial({ chain: "INPUT", protocol: "tcp", destinationPort: { ports: [{ first: port, last: port }] }, target: { kind: TargetKind.TARGET_KIND_ACCEPT } });
+const percentile = (values: readonly number[], p: number): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+};
+const progress = (message: string): void => void process.stderr.write(`[firewall bench] ${message}\n`);
+
+function raw(netns: Netns, args: string[]): number[] {
+  return (JSON.parse(execFileSync("ip", ["netns", "exec", netns.name, process.execPath, HELPER, ...args], { encoding: "utf8", maxBuffer: 1 << 26 })) as { ms: number[] }).ms;
+}
+
+async function timed<T>(work: () => Promise<T>): Promise<number> {
+  const started = performance.now();
+  await work();
+  return performance.now() - started;
+}
+
+const apiNetns = new Netns();
+const rawNetns = new Netns();
+const scratch = mkdtempSync(join(tmpdir(), "pc-fwbench-"));
+let server: PortcullisProcess | undefined;
+let client: FirewallTestClient | undefined;
+const rows: string[][] = [];
+const results: Record<string, unknown> = {};
+const add = (name: string, api: number[], rawMs: number[], target: string, pass?: boolean): void => {
+  const [a50, a99, r50, r99] = [percentile(api, 50), percentile(api, 99), percentile(rawMs, 50), percentile(rawMs, 99)];
+  results[name] = { apiP50Ms: a50, apiP99Ms: a99, rawP50Ms: r50, rawP99Ms: r99, ratioP50: a50 / r50, samples: api.length };
+  rows.push([name, `${a50.toFixed(2)} / ${a99.toFixed(2)} ms`, `${r50.toFixed(2)} / ${r99.toFixed(2)} ms`, `${(a50 / r50).toFixed(2)}×`, target, pass === undefined ? "" : pass ? "PASS" : "FAIL"]);
+};
+
+try {
+  server = await PortcullisProcess.start(apiNetns.name, { extraArgs: ["--log-level", "warn"] });
+  client = new FirewallTestClient(server.address, server.credentials());
+  const c = client;
+  const createRule = (port: number) => c.call("createRule", { parent: INPUT, rule: accept(port), position: 0, allowLockout: false, requestId: "", confirmWithin: 0 });
+
+  progress(`append ${SINGLES} rules one by one (API, then raw iptables -A)`);
+  for (let i = 0; i < 20; i++) await createRule(1 + i); // warm-up
+  const appendApi: number[] = [];
+  for (let i = 0; i < SINGLES; i++) appendApi.push(await timed(() => createRule(20_000 + i)));
+  const appendRaw = raw(rawNetns, ["append", "20000", String(SINGLES)]);
+  add(`append, ${SINGLES} sequential (small chain)`, appendApi, appendRaw, "");
+
+  progress(`apply a ${BIG}-rule ruleset (API ApplyRuleset, then raw iptables-restore)`);
+  const rules = Array.from({ length: BIG }, (_, i) => accept(30_000 + (i % 30_000)));
+  const applyApi = [await timed(() => c.call("applyRuleset", { parent: FILTER, chains: [], rules, confirmWithin: 0, allowLockout: false }))];
+  const restoreText = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ...rules.map((r) => `-A INPUT -p tcp -m tcp --dport ${r.destinationPort!.ports[0]!.first} -j ACCEPT`), "COMMIT", ""].join("\n");
+  writeFileSync(join(scratch, "big.rules"), restoreText);
+  const applyRaw = raw(rawNetns, ["restore", join(scratch, "big.rules")]);
+  add(`apply ${BIG} rules (whole table)`, applyApi, applyRaw, "≤ 1.5× raw", applyApi[0]! <= 1.5 * applyRaw[0]!);
+
+  progress(`list the ${BIG}-rule chain (API ListRules, then raw iptables-save)`);
+  const listApi: number[] = [];
+  for (let i = 0; i < 5; i++) listApi.push(await timed(() => c.call("listRules", { parent: INPUT, pageSize: BIG, pageToken: "" })));
+  const listRaw = raw(rawNetns, ["save", "5"]);
+  add(`list ${BIG} rules`, listApi, listRaw, "≤ 2× raw", percentile(listApi, 50) <= 2 * percentile(listRaw, 50));
+
+  progress(`append and delete ${AT_BIG} rules with ${BIG} present`);
+  const ids: string[] = [];
+  const appendBigApi: number[] = [];
+  for (let i = 0; i < AT_BIG; i++) appendBigApi.push(await timed(async () => ids.push((await createRule(60_000 + i)).id)));
+  const appendBigRaw = raw(rawNetns, ["append", "60000", String(AT_BIG)]);
+  add(`append with ${BIG} rules present`, appendBigApi, appendBigRaw, "≤ raw", percentile(appendBigApi, 50) <= percentile(appendBigRaw, 50));
+  const deleteApi: number[] = [];
+  for (const id of ids) deleteApi.push(await timed(() => c.call("deleteRule", { name: `${INPUT}/rules/${id}`, allowLockout: false, confirmWithin: 0 })));
+  const deleteRaw = raw(rawNetns, ["delete", "60000", String(AT_BIG)]);
+  add(`delete by id vs -D by spec, ${BIG} present`, deleteApi, deleteRaw, "≤ raw", percentile(deleteApi, 50) <= percentile(deleteRaw, 50));
+
+  const header = ["benchmark", "API p50 / p99", "raw p50 / p99", "API/raw", "target", "verdict"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]): string => `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")} |`;
+  console.log(`\nPortcullis firewall benchmark — ${new Date().toISOString()} (raw tools timed inside their namespace, no ip netns exec cost)\n`);
+  console.log([line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n"));
+  mkdirSync(resolve(import.meta.dirname, "results"), { recursive: true });
+  writeFileSync(resolve(import.meta.dirname, "results", "firewall.json"), JSON.stringify(results, null, 2));
+} finally {
+  client?.close();
+  await server?.stop();
+  apiNetns.destroy();
+  rawNetns.destroy();
+  rmSync(scratch, { recursive: true, force: true });
+}

@@ -1,0 +1,301 @@
+import type { handleUnaryCall } from "@grpc/grpc-js";
+import {
+  ChainPolicy,
+  ConntrackState as WireState,
+  SetDirection as WireDirection,
+  TargetKind,
+  type AddressMatch as WireAddress,
+  type Chain,
+  type FirewallServiceServer,
+  type FirewallServiceService,
+  type InterfaceMatch as WireInterface,
+  type PortMatch as WirePorts,
+  type Rule,
+  type Ruleset,
+} from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+import { ServerError } from "../errors.js";
+import type { ChainView, FirewallService, RuleView, TableSnapshot } from "../firewall/firewall-service.js";
+import type { AddressMatch, ConntrackState, InterfaceMatch, Policy, PortMatch, RuleSpec, SetDirection, Target } from "../firewall/rule-model.js";
+import { operation, type Operation, type Principal } from "./operation.js";
+import { decodePageToken, encodePageToken, pageSize } from "./pagination.js";
+import { chainName, parseChainName, parseRuleName, parseTableName, ruleName, tableName, type TableName } from "./firewall-names.js";
+
+type Rpc<K extends keyof typeof FirewallServiceService> = FirewallServiceServer[K] extends handleUnaryCall<infer Q, infer R> ? Operation<Q, R> : never;
+export type FirewallOperations = { [K in keyof typeof FirewallServiceService]: Rpc<K> };
+
+const STATES: ReadonlyArray<[WireState, ConntrackState]> = [
+  [WireState.CONNTRACK_STATE_NEW, "NEW"],
+  [WireState.CONNTRACK_STATE_ESTABLISHED, "ESTABLISHED"],
+  [WireState.CONNTRACK_STATE_RELATED, "RELATED"],
+  [WireState.CONNTRACK_STATE_INVALID, "INVALID"],
+  [WireState.CONNTRACK_STATE_UNTRACKED, "UNTRACKED"],
+];
+
+/** The FirewallService contract mapped onto the domain. */
+export function firewallOperations(firewall: FirewallService): FirewallOperations {
+  const change = (principal: Principal, request: { allowLockout?: boolean; confirmWithin?: number }) => ({
+    caller: principal.address === undefined ? {} : { address: principal.address },
+    allowLockout: request.allowLockout ?? false,
+    confirmWithin: request.confirmWithin ?? 0,
+  });
+  return {
+    listChains: operation("viewer", (request) => request.parent, async (request) => {
+      const t = parseTableName(request.parent);
+      return { chains: (await firewall.snapshot(t.family, t.table)).chains.map((chain) => toChain(t, chain)) };
+    }),
+
+    getChain: operation("viewer", (request) => request.name, async (request) => {
+      const c = parseChainName(request.name);
+      return toChain(c, await firewall.chain(c.family, c.table, c.chain));
+    }),
+
+    createChain: operation("admin", (request) => `${request.parent}/chains/${request.chainId}`, async (request) => {
+      const t = parseTableName(request.parent);
+      return toChain(t, await firewall.createChain(t.family, t.table, request.chainId));
+    }),
+
+    deleteChain: operation("admin", (request) => request.name, async (request) => {
+      const c = parseChainName(request.name);
+      await firewall.deleteChain(c.family, c.table, c.chain);
+      return {};
+    }),
+
+    setChainPolicy: operation("admin", (request) => request.name, async (request, principal) => {
+      const c = parseChainName(request.name);
+      const { chain } = await firewall.setPolicy(c.family, c.table, c.chain, fromPolicy(request.policy, "policy"), change(principal, request));
+      return toChain(c, chain);
+    }),
+
+    listRules: operation("viewer", (request) => request.parent, async (request) => {
+      const c = parseChainName(request.parent, "parent");
+      const size = pageSize(request.pageSize, 1000, 10_000);
+      const after = decodePageToken(request.pageToken, request.parent);
+      const rules = await firewall.rules(c.family, c.table, c.chain);
+      // Tokens hold the last rule's id; if it moved or went, continue from its old position.
+      const [afterId, afterPosition] = after === "" ? ["", 0] : (after.split("@") as [string, string]);
+      const found = afterId === "" ? -1 : rules.findIndex((rule) => rule.id === afterId);
+      const start = afterId === "" ? 0 : found >= 0 ? found + 1 : Math.min(rules.length, Number(afterPosition));
+      const page = rules.slice(start, start + size);
+      const last = page[page.length - 1];
+      return {
+        rules: page.map((rule) => toRule(c, rule)),
+        nextPageToken: start + size < rules.length && last !== undefined ? encodePageToken(request.parent, `${last.id}@${last.position}`) : "",
+        totalSize: rules.length,
+      };
+    }),
+
+    getRule: operation("viewer", (request) => request.name, async (request) => {
+      const r = parseRuleName(request.name);
+      return toRule(r, await firewall.rule(r.family, r.table, r.chain, r.rule));
+    }),
+
+    createRule: operation("admin", (request) => request.parent, async (request, principal) => {
+      const c = parseChainName(request.parent, "parent");
+      const { rule } = await firewall.createRule(c.family, c.table, c.chain, fromRule(request.rule), request.position, change(principal, request));
+      return toRule(c, rule);
+    }),
+
+    replaceRule: operation("admin", (request) => request.name, async (request, principal) => {
+      const r = parseRuleName(request.name);
+      const { rule } = await firewall.replaceRule(r.family, r.table, r.chain, r.rule, fromRule(request.rule), change(principal, request));
+      return toRule(r, rule);
+    }),
+
+    deleteRule: operation("admin", (request) => request.name, async (request, principal) => {
+      const r = parseRuleName(request.name);
+      await firewall.deleteRule(r.family, r.table, r.chain, r.rule, change(principal, request));
+      return {};
+    }),
+
+    exportRuleset: operation("viewer", (request) => request.parent, async (request) => {
+      const t = parseTableName(request.parent);
+      return toRuleset(t, await firewall.snapshot(t.family, t.table));
+    }),
+
+    applyRuleset: operation("admin", (request) => request.parent, async (request, principal) => {
+      const t = parseTableName(request.parent);
+      const chains = request.chains.map((chain, i) => ({
+        name: chain.name.includes("/") ? parseChainName(chain.name, `chains[${i}].name`).chain : chain.name,
+        ...(chain.policy === ChainPolicy.CHAIN_POLICY_UNSPECIFIED ? {} : { policy: fromPolicy(chain.policy, `chains[${i}].policy`) }),
+      }));
+      const rules = request.rules.map((rule, i) => ({ chain: rule.chain, spec: prefixed(() => fromRule(rule), `rules[${i}]`) }));
+      const { snapshot, rollbackAt } = await firewall.apply(t.family, t.table, chains, rules, change(principal, request));
+      return { ruleset: toRuleset(t, snapshot), ...(rollbackAt === undefined ? {} : { rollbackTime: new Date(rollbackAt) }) };
+    }),
+
+    confirmRuleset: operation("admin", (request) => request.parent, async (request) => {
+      const t = parseTableName(request.parent);
+      return { ruleset: toRuleset(t, await firewall.confirm(t.family, t.table)) };
+    }),
+
+    listServices: operation("viewer", () => "services", async () => {
+      const { services, groups } = firewall.services();
+      return {
+        services: [
+          ...Object.entries(groups).map(([name, members]) => {
+            const expanded = services.filter((service) => members.includes(service.name));
+            return { name, protocol: "tcp", ports: expanded.flatMap((service) => [...service.ports]), description: `group: ${members.join(", ")}` };
+          }),
+          ...services.map((service) => ({ name: service.name, protocol: service.protocol, ports: [...service.ports], description: service.description })),
+        ],
+      };
+    }),
+
+    allowService: operation("admin", (request) => request.parent, async (request, principal) => {
+      const c = parseChainName(request.parent, "parent");
+      const source = fromAddress(request.source);
+      const rules = await firewall.allowService(c.family, c.chain, request.services, source, change(principal, {}));
+      return { rules: rules.map((rule) => toRule(c, rule)) };
+    }),
+
+    enablePanicMode: operation("admin", () => "firewall", async () => toPanic(await firewall.enablePanic())),
+    disablePanicMode: operation("admin", () => "firewall", async () => toPanic(await firewall.disablePanic())),
+  };
+}
+
+function toPanic(status: { enabled: boolean; managementAddresses: readonly string[] }): { enabled: boolean; managementAddresses: string[] } {
+  return { enabled: status.enabled, managementAddresses: [...status.managementAddresses] };
+}
+
+function fromPolicy(policy: ChainPolicy, field: string): Policy {
+  if (policy === ChainPolicy.CHAIN_POLICY_ACCEPT) return "ACCEPT";
+  if (policy === ChainPolicy.CHAIN_POLICY_DROP) return "DROP";
+  throw new ServerError("INVALID_POLICY", `${field} must be CHAIN_POLICY_ACCEPT or CHAIN_POLICY_DROP`, { field });
+}
+
+function toChain(t: TableName, chain: ChainView): Chain {
+  return {
+    name: chainName(t, chain.name),
+    builtin: chain.builtin,
+    policy: chain.policy === "ACCEPT" ? ChainPolicy.CHAIN_POLICY_ACCEPT : chain.policy === "DROP" ? ChainPolicy.CHAIN_POLICY_DROP : ChainPolicy.CHAIN_POLICY_UNSPECIFIED,
+    packets: chain.packets,
+    bytes: chain.bytes,
+    ruleCount: chain.ruleCount,
+    references: chain.references,
+  };
+}
+
+function toRuleset(t: TableName, snapshot: TableSnapshot): Ruleset {
+  return { name: tableName(t), text: snapshot.text, chains: snapshot.chains.map((chain) => toChain(t, chain)), rules: snapshot.rules.map((rule) => toRule(t, rule)) };
+}
+
+function fromAddress(match: WireAddress | undefined): AddressMatch | undefined {
+  return match === undefined || match.address === "" ? undefined : { address: match.address, negate: match.negate };
+}
+
+function fromInterface(match: WireInterface | undefined): InterfaceMatch | undefined {
+  return match === undefined || match.name === "" ? undefined : { name: match.name, negate: match.negate };
+}
+
+function fromPorts(match: WirePorts | undefined): PortMatch | undefined {
+  if (match === undefined || match.ports.length === 0) return undefined;
+  return { ports: match.ports.map((range) => ({ first: range.first, last: range.last === 0 ? range.first : range.last })), negate: match.negate };
+}
+
+function fromTarget(target: Rule["target"]): Target {
+  switch (target?.kind) {
+    case TargetKind.TARGET_KIND_ACCEPT: return { kind: "ACCEPT" };
+    case TargetKind.TARGET_KIND_DROP: return { kind: "DROP" };
+    case TargetKind.TARGET_KIND_RETURN: return { kind: "RETURN" };
+    case TargetKind.TARGET_KIND_REJECT: return { kind: "REJECT", ...(target.rejectWith === "" ? {} : { rejectWith: target.rejectWith }) };
+    case TargetKind.TARGET_KIND_LOG: return { kind: "LOG", ...(target.logPrefix === "" ? {} : { prefix: target.logPrefix }) };
+    case TargetKind.TARGET_KIND_JUMP: return { kind: "JUMP", chain: target.chain, goto: target.goto };
+    default:
+      throw new ServerError("INVALID_RULE", "rule.target.kind is required: ACCEPT, DROP, REJECT, RETURN, LOG or JUMP", { field: "rule.target.kind" });
+  }
+}
+
+/** A wire rule as a domain spec; field errors name the wire fields. */
+export function fromRule(rule: Rule | undefined): RuleSpec {
+  if (rule === undefined) throw new ServerError("INVALID_RULE", "rule is required", { field: "rule" });
+  if (rule.target?.kind === TargetKind.TARGET_KIND_OTHER) {
+    throw new ServerError("INVALID_RULE", "rule.target.kind OTHER is read-only: rules with targets Portcullis does not model cannot be created", { field: "rule.target.kind" });
+  }
+  const source = fromAddress(rule.source);
+  const destination = fromAddress(rule.destination);
+  const inInterface = fromInterface(rule.inInterface);
+  const outInterface = fromInterface(rule.outInterface);
+  const sourcePort = fromPorts(rule.sourcePort);
+  const destinationPort = fromPorts(rule.destinationPort);
+  const states = rule.states.map((state, i) => {
+    const found = STATES.find(([wire]) => wire === state);
+    if (found === undefined) throw new ServerError("INVALID_RULE", `rule.states[${i}] must be NEW, ESTABLISHED, RELATED, INVALID or UNTRACKED`, { field: `rule.states[${i}]` });
+    return found[1];
+  });
+  const matchSet = rule.matchSet === undefined || rule.matchSet.set === "" ? undefined : {
+    set: rule.matchSet.set,
+    directions: rule.matchSet.directions.length === 0 ? (["src"] as SetDirection[]) : rule.matchSet.directions.map((direction, i): SetDirection => {
+      if (direction === WireDirection.SET_DIRECTION_SRC) return "src";
+      if (direction === WireDirection.SET_DIRECTION_DST) return "dst";
+      throw new ServerError("INVALID_RULE", `rule.match_set.directions[${i}] must be SRC or DST`, { field: `rule.match_set.directions[${i}]` });
+    }),
+    negate: rule.matchSet.negate,
+  };
+  return {
+    ...(rule.protocol === "" ? {} : { protocol: rule.protocol }),
+    ...(rule.protocolNegate ? { protocolNegate: true } : {}),
+    ...(source === undefined ? {} : { source }),
+    ...(destination === undefined ? {} : { destination }),
+    ...(inInterface === undefined ? {} : { inInterface }),
+    ...(outInterface === undefined ? {} : { outInterface }),
+    ...(sourcePort === undefined ? {} : { sourcePort }),
+    ...(destinationPort === undefined ? {} : { destinationPort }),
+    ...(matchSet === undefined ? {} : { matchSet }),
+    ...(states.length === 0 ? {} : { states }),
+    ...(rule.comment === "" ? {} : { comment: rule.comment }),
+    target: fromTarget(rule.target),
+  };
+}
+
+function toRule(t: TableName, rule: RuleView): Rule {
+  const spec = rule.spec;
+  const target = spec.target;
+  const ports = (match: PortMatch | undefined): WirePorts | undefined => (match === undefined ? undefined : { ports: match.ports.map((range) => ({ first: range.first, last: range.last })), negate: match.negate });
+  return {
+    name: ruleName(t, rule.chain, rule.id),
+    id: rule.id,
+    chain: rule.chain,
+    position: rule.position,
+    protocol: spec.protocol ?? "",
+    protocolNegate: spec.protocolNegate ?? false,
+    source: spec.source,
+    destination: spec.destination,
+    inInterface: spec.inInterface,
+    outInterface: spec.outInterface,
+    sourcePort: ports(spec.sourcePort),
+    destinationPort: ports(spec.destinationPort),
+    matchSet: spec.matchSet === undefined ? undefined : {
+      set: spec.matchSet.set,
+      directions: spec.matchSet.directions.map((direction) => (direction === "src" ? WireDirection.SET_DIRECTION_SRC : WireDirection.SET_DIRECTION_DST)),
+      negate: spec.matchSet.negate,
+    },
+    states: (spec.states ?? []).map((state) => STATES.find(([, name]) => name === state)![0]),
+    comment: spec.comment ?? "",
+    target: {
+      kind: {
+        ACCEPT: TargetKind.TARGET_KIND_ACCEPT, DROP: TargetKind.TARGET_KIND_DROP, REJECT: TargetKind.TARGET_KIND_REJECT, RETURN: TargetKind.TARGET_KIND_RETURN,
+        LOG: TargetKind.TARGET_KIND_LOG, JUMP: TargetKind.TARGET_KIND_JUMP, OTHER: TargetKind.TARGET_KIND_OTHER,
+      }[target.kind],
+      chain: target.kind === "JUMP" ? target.chain : "",
+      goto: target.kind === "JUMP" ? target.goto : false,
+      rejectWith: target.kind === "REJECT" ? target.rejectWith ?? "" : "",
+      logPrefix: target.kind === "LOG" ? target.prefix ?? "" : "",
+      other: target.kind === "OTHER" ? target.name : "",
+    },
+    packets: rule.packets,
+    bytes: rule.bytes,
+    managed: rule.managed,
+    modeled: rule.modeled,
+    text: rule.text,
+  };
+}
+
+function prefixed<T>(work: () => T, prefix: string): T {
+  try {
+    return work();
+  } catch (error) {
+    if (!(error instanceof ServerError)) throw error;
+    const field = error.metadata.field?.replace(/^rule\.?/, "");
+    throw new ServerError(error.reason, `${prefix}: ${error.message.replace(/^rule\./, "")}`, { ...error.metadata, field: field ? `${prefix}.${field}` : prefix });
+  }
+}

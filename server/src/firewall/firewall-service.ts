@@ -1,0 +1,651 @@
+import { randomBytes } from "node:crypto";
+import ipaddr from "ipaddr.js";
+import type { Logger } from "../logger.js";
+import { ServerError } from "../errors.js";
+import { KeyedLock } from "../keyed-lock.js";
+import type { IptablesDriver } from "../drivers/iptables-driver.js";
+import type { IpsetDriver } from "../drivers/ipset-driver.js";
+import { BUILTIN_CHAINS, parseIptablesSave, renderRuleLine, renderTable, ruleIdOf, validateRuleSpec } from "../drivers/parse/iptables-save.js";
+import type { FirewallStore, ManagedTable } from "../store/firewall-store.js";
+import { findLockout, matches, type ApiPacket, type TableView } from "./lockout.js";
+import { expandServices, GROUPS, SERVICES, type NamedService } from "./services-catalog.js";
+import { WRITABLE_TABLES, type Family, type ParsedChain, type ParsedRule, type Policy, type RuleSpec, type Table } from "./rule-model.js";
+
+/** A chain as clients see it. */
+export interface ChainView extends ParsedChain {
+  readonly ruleCount: number;
+  readonly references: number;
+}
+
+/** A rule as clients see it: parsed, with its stable id and whether Portcullis manages it. */
+export interface RuleView extends ParsedRule {
+  readonly id: string;
+  readonly managed: boolean;
+}
+
+export interface TableSnapshot {
+  readonly text: string;
+  readonly chains: ChainView[];
+  readonly rules: RuleView[];
+}
+
+/** Who asks, for the anti-lockout check: their address as the API sees it. */
+export interface Caller {
+  readonly address?: string;
+}
+
+/** Options of every change that could cut the caller off. */
+export interface ChangeOptions {
+  readonly caller: Caller;
+  readonly allowLockout?: boolean;
+  /** Safe mode: seconds until the table rolls back unless confirmed (0 = apply for good). */
+  readonly confirmWithin?: number;
+}
+
+export interface ApiEndpoint {
+  /** undefined when listening on every address. */
+  readonly address?: string;
+  readonly port: number;
+}
+
+const MAX_CONFIRM_SECONDS = 3600;
+
+/**
+ * The firewall domain: chains, policies and rules of iptables/ip6tables, single changes through
+ * `iptables-restore --noflush` (one atomic COMMIT each), whole tables through `iptables-restore` after `--test`,
+ * safe-mode rollbacks that survive restarts, the anti-lockout check, and panic mode.
+ */
+export class FirewallService {
+  readonly #iptables: IptablesDriver;
+  readonly #ipsets: IpsetDriver;
+  readonly #store: FirewallStore;
+  readonly #log: Logger;
+  readonly #api: ApiEndpoint;
+  readonly #management: readonly string[];
+  readonly #lock = new KeyedLock();
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(deps: { iptables: IptablesDriver; ipsets: IpsetDriver; store: FirewallStore; log: Logger; api: ApiEndpoint; managementAddresses: readonly string[] }) {
+    this.#iptables = deps.iptables;
+    this.#ipsets = deps.ipsets;
+    this.#store = deps.store;
+    this.#log = deps.log;
+    this.#api = deps.api;
+    this.#management = deps.managementAddresses;
+  }
+
+  close(): void {
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------------------------
+
+  async snapshot(family: Family, table: Table): Promise<TableSnapshot> {
+    const text = await this.#iptables.save(family, table);
+    const parsed = parseIptablesSave(text).find((candidate) => candidate.name === table) ?? { name: table, chains: [], rules: [] };
+    const seen = new Map<string, number>();
+    const rules = parsed.rules.map((rule): RuleView => {
+      const key = `${rule.chain}\n${rule.text}`;
+      const occurrence = seen.get(key) ?? 0;
+      seen.set(key, occurrence + 1);
+      return { ...rule, id: ruleIdOf(family, table, rule, occurrence), managed: rule.managedId !== undefined };
+    });
+    const chains = parsed.chains.map((chain): ChainView => ({
+      ...chain,
+      ruleCount: rules.filter((rule) => rule.chain === chain.name).length,
+      references: rules.filter((rule) => rule.spec.target.kind === "JUMP" && rule.spec.target.chain === chain.name).length,
+    }));
+    return { text: stripCounters(text), chains, rules };
+  }
+
+  async chain(family: Family, table: Table, name: string): Promise<ChainView> {
+    const chain = (await this.snapshot(family, table)).chains.find((candidate) => candidate.name === name);
+    if (chain === undefined) throw chainNotFound(family, table, name);
+    return chain;
+  }
+
+  async rules(family: Family, table: Table, chain: string): Promise<RuleView[]> {
+    const snapshot = await this.snapshot(family, table);
+    if (!snapshot.chains.some((candidate) => candidate.name === chain)) throw chainNotFound(family, table, chain);
+    return snapshot.rules.filter((rule) => rule.chain === chain);
+  }
+
+  async rule(family: Family, table: Table, chain: string, id: string): Promise<RuleView> {
+    const rule = (await this.rules(family, table, chain)).find((candidate) => candidate.id === id);
+    if (rule === undefined) throw ruleNotFound(chain, id);
+    return rule;
+  }
+
+  // ---- chains --------------------------------------------------------------------------------------------------
+
+  async createChain(family: Family, table: Table, name: string): Promise<ChainView> {
+    writable(table);
+    validateChainName(name);
+    return this.#locked(family, table, async () => {
+      const snapshot = await this.snapshot(family, table);
+      if (snapshot.chains.some((chain) => chain.name === name)) {
+        throw new ServerError("CHAIN_ALREADY_EXISTS", `chain ${name} already exists in the ${family} ${table} table`, { chain: name });
+      }
+      this.#store.putChain(family, table, { chain: name });
+      try {
+        await this.#iptables.command(family, ["-t", table, "-N", name]);
+      } catch (error) {
+        this.#store.deleteChain(family, table, name);
+        throw error;
+      }
+      return this.chain(family, table, name);
+    });
+  }
+
+  async deleteChain(family: Family, table: Table, name: string): Promise<void> {
+    writable(table);
+    await this.#locked(family, table, async () => {
+      const snapshot = await this.snapshot(family, table);
+      const chain = snapshot.chains.find((candidate) => candidate.name === name);
+      if (chain === undefined) throw chainNotFound(family, table, name);
+      if (chain.builtin) throw new ServerError("CHAIN_BUILTIN", `${name} is a built-in chain and cannot be deleted`, { chain: name });
+      const reference = snapshot.rules.find((rule) => rule.spec.target.kind === "JUMP" && rule.spec.target.chain === name);
+      if (reference !== undefined) {
+        throw new ServerError("CHAIN_IN_USE", `chain ${name} cannot be deleted: rule "${reference.text}" (id ${reference.id}) jumps to it; delete that rule first`, { chain: name, rule: reference.id });
+      }
+      if (chain.ruleCount > 0) {
+        throw new ServerError("CHAIN_NOT_EMPTY", `chain ${name} still holds ${chain.ruleCount} rule(s); delete them first`, { chain: name });
+      }
+      await this.#iptables.command(family, ["-t", table, "-X", name]);
+      this.#store.deleteChain(family, table, name);
+    });
+  }
+
+  async setPolicy(family: Family, table: Table, name: string, policy: Policy, options: ChangeOptions): Promise<{ chain: ChainView; rollbackAt?: number }> {
+    writable(table);
+    return this.#locked(family, table, async () => {
+      this.#refuseDuringPanic();
+      const snapshot = await this.snapshot(family, table);
+      const chain = snapshot.chains.find((candidate) => candidate.name === name);
+      if (chain === undefined) throw chainNotFound(family, table, name);
+      if (!chain.builtin) throw new ServerError("CHAIN_BUILTIN", `${name} is a user chain; only built-in chains have a policy`, { chain: name });
+      if (policy === "DROP") await this.#checkLockout(family, table, viewOf(snapshot, { policy: [name, policy] }), options);
+      const rollbackAt = await this.#safeMode(family, table, options.confirmWithin, async () => {
+        await this.#iptables.command(family, ["-t", table, "-P", name, policy]);
+        this.#store.putChain(family, table, { chain: name, policy });
+      });
+      return { chain: await this.chain(family, table, name), ...(rollbackAt === undefined ? {} : { rollbackAt }) };
+    });
+  }
+
+  // ---- rules ---------------------------------------------------------------------------------------------------
+
+  /** Appends (position 0) or inserts a managed rule. A plain ACCEPT/LOG append touches the kernel once, no read. */
+  async createRule(family: Family, table: Table, chain: string, input: RuleSpec, position: number, options: ChangeOptions): Promise<{ rule: RuleView; rollbackAt?: number }> {
+    writable(table);
+    const spec = validateRuleSpec(family, input);
+    await this.#checkReferences(family, table, spec);
+    return this.#locked(family, table, async () => {
+      this.#refuseDuringPanic();
+      let snapshot: TableSnapshot | undefined;
+      if (position > 0 || (await this.#mayLockOut(family, table, spec, "add", options.caller))) {
+        snapshot = await this.snapshot(family, table);
+        const length = snapshot.rules.filter((rule) => rule.chain === chain).length;
+        if (!snapshot.chains.some((candidate) => candidate.name === chain)) throw chainNotFound(family, table, chain);
+        if (position > length + 1) {
+          throw new ServerError("INVALID_POSITION", `position ${position} is past the end of chain ${chain} (${length} rules); use 1 to ${length + 1}, or 0 to append`, { field: "position" });
+        }
+        await this.#checkLockout(family, table, viewOf(snapshot, { insert: [chain, position === 0 ? length + 1 : position, spec] }), options);
+      }
+      const id = newRuleId();
+      const line = renderRuleLine(chain, spec, id);
+      const command = position > 0 ? line.replace(/^-A (\S+) /, `-I $1 ${position} `) : line;
+      const rollbackAt = await this.#safeMode(family, table, options.confirmWithin, async () => {
+        this.#store.addRule(family, table, id, chain, spec, position === 1);
+        try {
+          await this.#iptables.restore(family, `*${table}\n${command}\nCOMMIT\n`, { noflush: true });
+        } catch (error) {
+          this.#store.deleteRule(id);
+          throw await this.#explain(error, family, table, chain);
+        }
+      });
+      const rule: RuleView = { chain, position, spec, managedId: id, id, managed: true, modeled: true, text: line.replace(/^-A /, "-A "), packets: 0, bytes: 0 };
+      return { rule, ...(rollbackAt === undefined ? {} : { rollbackAt }) };
+    });
+  }
+
+  async replaceRule(family: Family, table: Table, chain: string, id: string, input: RuleSpec, options: ChangeOptions): Promise<{ rule: RuleView; rollbackAt?: number }> {
+    writable(table);
+    const spec = validateRuleSpec(family, input);
+    await this.#checkReferences(family, table, spec);
+    return this.#locked(family, table, async () => {
+      this.#refuseDuringPanic();
+      const snapshot = await this.snapshot(family, table);
+      const old = snapshot.rules.find((rule) => rule.chain === chain && rule.id === id);
+      if (old === undefined) throw ruleNotFound(chain, id);
+      await this.#checkLockout(family, table, viewOf(snapshot, { replace: [chain, old.position, spec] }), options);
+      const newId = newRuleId();
+      const line = renderRuleLine(chain, spec, newId);
+      const rollbackAt = await this.#safeMode(family, table, options.confirmWithin, async () => {
+        // Delete by position and insert at the same place in one COMMIT: the chain never lacks the rule.
+        await this.#iptables.restore(family, `*${table}\n-D ${chain} ${old.position}\n${line.replace(/^-A (\S+) /, `-I $1 ${old.position} `)}\nCOMMIT\n`, { noflush: true });
+        if (old.managed) this.#store.replaceRule(id, newId, spec);
+        else this.#store.addRule(family, table, newId, chain, spec);
+      });
+      return { rule: { ...old, spec, id: newId, managedId: newId, managed: true, modeled: true, text: line, packets: 0, bytes: 0 }, ...(rollbackAt === undefined ? {} : { rollbackAt }) };
+    });
+  }
+
+  /** Deletes a rule by id: a managed one by its spec (no read unless it may matter for the caller's access). */
+  async deleteRule(family: Family, table: Table, chain: string, id: string, options: ChangeOptions): Promise<{ rollbackAt?: number }> {
+    writable(table);
+    return this.#locked(family, table, async () => {
+      this.#refuseDuringPanic();
+      const managed = this.#store.rule(id);
+      let command: string;
+      if (managed !== undefined && managed.family === family && managed.table === table && managed.chain === chain && !(await this.#mayLockOut(family, table, managed.spec, "delete", options.caller))) {
+        command = renderRuleLine(chain, managed.spec, id).replace(/^-A /, "-D ");
+      } else {
+        const snapshot = await this.snapshot(family, table);
+        const rule = snapshot.rules.find((candidate) => candidate.chain === chain && candidate.id === id);
+        if (rule === undefined) throw ruleNotFound(chain, id);
+        await this.#checkLockout(family, table, viewOf(snapshot, { remove: [chain, rule.position] }), options);
+        command = `-D ${chain} ${rule.position}`;
+      }
+      const rollbackAt = await this.#safeMode(family, table, options.confirmWithin, async () => {
+        try {
+          await this.#iptables.restore(family, `*${table}\n${command}\nCOMMIT\n`, { noflush: true });
+        } catch (error) {
+          // The managed rule is gone from the kernel already (e.g. flushed by hand): forget it.
+          if (managed === undefined || (await this.snapshot(family, table)).rules.some((rule) => rule.id === id)) throw error;
+        }
+        this.#store.deleteRule(id);
+      });
+      return rollbackAt === undefined ? {} : { rollbackAt };
+    });
+  }
+
+  // ---- whole tables --------------------------------------------------------------------------------------------
+
+  /** Replaces a table atomically; every rule in it becomes managed. Checked with `--test` before anything changes. */
+  async apply(family: Family, table: Table, chains: ReadonlyArray<{ name: string; policy?: Policy }>, rules: ReadonlyArray<{ chain: string; spec: RuleSpec }>, options: ChangeOptions): Promise<{ snapshot: TableSnapshot; rollbackAt?: number }> {
+    writable(table);
+    const builtins = BUILTIN_CHAINS[table];
+    const declared = new Map<string, Policy | undefined>();
+    for (const [i, chain] of chains.entries()) {
+      const builtin = builtins.includes(chain.name);
+      if (!builtin) validateChainName(chain.name, `chains[${i}].name`);
+      if (!builtin && chain.policy !== undefined) throw new ServerError("CHAIN_BUILTIN", `chains[${i}]: ${chain.name} is a user chain; only built-in chains have a policy`, { field: `chains[${i}].policy` });
+      declared.set(chain.name, builtin ? chain.policy ?? "ACCEPT" : undefined);
+    }
+    for (const name of builtins) if (!declared.has(name)) declared.set(name, "ACCEPT");
+    const prepared = rules.map((rule, i) => {
+      if (!declared.has(rule.chain)) throw new ServerError("UNKNOWN_REFERENCE", `rules[${i}].chain: chain ${rule.chain} is not among the ruleset's chains; declare it in chains`, { field: `rules[${i}].chain` });
+      const spec = withField(() => validateRuleSpec(family, rule.spec), `rules[${i}]`);
+      if (spec.target.kind === "JUMP" && !declared.has(spec.target.chain)) {
+        throw new ServerError("UNKNOWN_REFERENCE", `rules[${i}].target.chain: chain ${spec.target.chain} is not among the ruleset's chains`, { field: `rules[${i}].target.chain` });
+      }
+      return { chain: rule.chain, spec, managedId: newRuleId() };
+    });
+    for (const [i, rule] of prepared.entries()) await withFieldAsync(() => this.#checkSet(rule.spec), `rules[${i}]`);
+    const text = renderTable(table, [...declared].map(([name, policy]) => ({ name, ...(policy === undefined ? {} : { policy }) })), prepared);
+    return this.#locked(family, table, async () => {
+      this.#refuseDuringPanic();
+      await this.#checkLockout(family, table, {
+        rules: groupRules(prepared.map((rule) => ({ chain: rule.chain, spec: rule.spec, modeled: true }))),
+        policies: new Map([...declared].filter((entry): entry is [string, Policy] => entry[1] !== undefined)),
+      }, options);
+      await this.#iptables.restore(family, text, { test: true });
+      const rollbackAt = await this.#safeMode(family, table, options.confirmWithin, async () => {
+        await this.#iptables.restore(family, text);
+        this.#store.replaceTable(family, table, {
+          chains: [...declared].map(([chain, policy]) => ({ chain, ...(policy === undefined ? {} : { policy }) })),
+          rules: prepared.map((rule, seq) => ({ id: rule.managedId, chain: rule.chain, seq, spec: rule.spec })),
+        });
+      });
+      // The answer is built from what was applied: re-reading a 10k-rule table would cost as much as applying it.
+      return { snapshot: appliedSnapshot(text, declared, prepared), ...(rollbackAt === undefined ? {} : { rollbackAt }) };
+    });
+  }
+
+  /** Keeps what safe mode applied: the pending rollback is dropped. */
+  async confirm(family: Family, table: Table): Promise<TableSnapshot> {
+    return this.#locked(family, table, async () => {
+      if (!this.#store.rollbacks().some((rollback) => rollback.family === family && rollback.table === table)) {
+        throw new ServerError("NO_PENDING_ROLLBACK", `no safe-mode change of the ${family} ${table} table is waiting for confirmation`, { family, table });
+      }
+      this.#store.deleteRollback(family, table);
+      clearTimeout(this.#timers.get(`${family}/${table}`));
+      this.#timers.delete(`${family}/${table}`);
+      this.#log.info({ family, table }, "safe-mode change confirmed");
+      return this.snapshot(family, table);
+    });
+  }
+
+  // ---- services ------------------------------------------------------------------------------------------------
+
+  services(): { services: readonly NamedService[]; groups: Readonly<Record<string, readonly string[]>> } {
+    return { services: SERVICES, groups: GROUPS };
+  }
+
+  async allowService(family: Family, chain: string, names: readonly string[], source: { address: string; negate: boolean } | undefined, options: ChangeOptions): Promise<RuleView[]> {
+    const { services, unknown } = expandServices(names);
+    if (unknown !== undefined || services.length === 0) {
+      throw new ServerError("UNKNOWN_SERVICE", `unknown service "${unknown ?? ""}"; known: ${[...Object.keys(GROUPS), ...SERVICES.map((service) => service.name)].join(", ")}`, { field: "services" });
+    }
+    const created: RuleView[] = [];
+    for (const service of services) {
+      for (const port of service.ports) {
+        const spec: RuleSpec = { protocol: service.protocol, ...(source === undefined ? {} : { source }), destinationPort: { ports: [{ first: port, last: port }], negate: false }, comment: service.name, target: { kind: "ACCEPT" } };
+        created.push((await this.createRule(family, "filter", chain, spec, 0, options)).rule);
+      }
+    }
+    return created;
+  }
+
+  // ---- panic mode ----------------------------------------------------------------------------------------------
+
+  panicStatus(): { enabled: boolean; managementAddresses: readonly string[] } {
+    return { enabled: this.#store.panicSnapshots().length > 0, managementAddresses: this.#management };
+  }
+
+  /** Drops everything but the API port from the management addresses, in both families; saves what was there. */
+  async enablePanic(): Promise<{ enabled: boolean; managementAddresses: readonly string[] }> {
+    return this.#lock.with(["ipv4/filter", "ipv6/filter"], async () => {
+      if (this.#store.panicSnapshots().length > 0) throw new ServerError("PANIC_MODE", "panic mode is already on; disable it first");
+      for (const family of ["ipv4", "ipv6"] as const) {
+        const addresses = this.#management.filter((address) => familyOfAddress(address) === family);
+        const rules: Array<{ chain: string; spec: RuleSpec }> = [];
+        for (const address of addresses) {
+          const port = { ports: [{ first: this.#api.port, last: this.#api.port }], negate: false };
+          rules.push({ chain: "INPUT", spec: { protocol: "tcp", source: { address, negate: false }, destinationPort: port, comment: "portcullis panic mode", target: { kind: "ACCEPT" } } });
+          rules.push({ chain: "OUTPUT", spec: { protocol: "tcp", destination: { address, negate: false }, sourcePort: port, comment: "portcullis panic mode", target: { kind: "ACCEPT" } } });
+        }
+        const text = renderTable("filter", [{ name: "INPUT", policy: "DROP" }, { name: "FORWARD", policy: "DROP" }, { name: "OUTPUT", policy: "DROP" }], rules.map((rule) => ({ ...rule, spec: validateRuleSpec(family, rule.spec) })));
+        this.#store.putPanicSnapshot(family, await this.#iptables.save(family, "filter", false));
+        await this.#iptables.restore(family, text);
+      }
+      this.#log.warn({ managementAddresses: this.#management, port: this.#api.port }, "panic mode enabled: all traffic but the API from management addresses is dropped");
+      return this.panicStatus();
+    });
+  }
+
+  async disablePanic(): Promise<{ enabled: boolean; managementAddresses: readonly string[] }> {
+    return this.#lock.with(["ipv4/filter", "ipv6/filter"], async () => {
+      const snapshots = this.#store.panicSnapshots();
+      if (snapshots.length === 0) throw new ServerError("PANIC_MODE", "panic mode is not on");
+      for (const snapshot of snapshots) await this.#iptables.restore(snapshot.family, snapshot.kernel);
+      this.#store.clearPanic();
+      this.#log.warn("panic mode disabled: the previous rulesets are back");
+      return this.panicStatus();
+    });
+  }
+
+  // ---- reconciliation ------------------------------------------------------------------------------------------
+
+  /**
+   * After a start: due safe-mode rollbacks happen now, pending ones are re-armed; managed chains, policies and
+   * rules the kernel lost (reboot) come back, rules appended in their recorded order. Skipped during panic mode.
+   */
+  async reconcile(): Promise<{ rulesRestored: number }> {
+    for (const rollback of this.#store.rollbacks()) this.#arm(rollback.family, rollback.table as Table, rollback.deadline);
+    if (this.#store.panicSnapshots().length > 0) return { rulesRestored: 0 };
+    let rulesRestored = 0;
+    for (const family of ["ipv4", "ipv6"] as const) {
+      for (const table of WRITABLE_TABLES) {
+        const managed = this.#store.table(family, table);
+        if (managed.chains.length === 0 && managed.rules.length === 0) continue;
+        await this.#locked(family, table, async () => {
+          const snapshot = await this.snapshot(family, table);
+          const lines: string[] = [];
+          for (const chain of managed.chains) {
+            const present = snapshot.chains.find((candidate) => candidate.name === chain.chain);
+            if (present === undefined && chain.policy === undefined) lines.push(`:${chain.chain} - [0:0]`);
+            if (present !== undefined && chain.policy !== undefined && present.policy !== chain.policy) lines.push(`:${chain.chain} ${chain.policy} [0:0]`);
+          }
+          const ids = new Set(snapshot.rules.map((rule) => rule.id));
+          for (const rule of managed.rules) {
+            if (ids.has(rule.id)) continue;
+            lines.push(renderRuleLine(rule.chain, rule.spec, rule.id));
+            rulesRestored++;
+          }
+          if (lines.length === 0) return;
+          await this.#iptables.restore(family, `*${table}\n${lines.join("\n")}\nCOMMIT\n`, { noflush: true });
+          this.#log.warn({ family, table, lines: lines.length }, "managed firewall state restored in the kernel");
+        });
+      }
+    }
+    return { rulesRestored };
+  }
+
+  // ---- helpers -------------------------------------------------------------------------------------------------
+
+  #locked<T>(family: Family, table: Table, work: () => Promise<T>): Promise<T> {
+    return this.#lock.with([`${family}/${table}`], work);
+  }
+
+  #refuseDuringPanic(): void {
+    if (this.#store.panicSnapshots().length > 0) throw new ServerError("PANIC_MODE", "panic mode is on; disable it before changing rules");
+  }
+
+  /** Snapshots the table before a safe-mode change and arms the rollback; returns its deadline. */
+  async #safeMode(family: Family, table: Table, confirmWithin: number | undefined, change: () => Promise<void>): Promise<number | undefined> {
+    if (confirmWithin === undefined || confirmWithin === 0) {
+      await change();
+      return undefined;
+    }
+    if (!Number.isInteger(confirmWithin) || confirmWithin < 1 || confirmWithin > MAX_CONFIRM_SECONDS) {
+      throw new ServerError("INVALID_TIMEOUT", `confirm_within must be from 1 to ${MAX_CONFIRM_SECONDS} seconds`, { field: "confirm_within" });
+    }
+    const existing = this.#store.rollbacks().find((rollback) => rollback.family === family && rollback.table === table);
+    // A second change while one is pending keeps the first snapshot: a rollback returns to the last confirmed state.
+    const deadline = existing?.deadline ?? Date.now() + confirmWithin * 1000;
+    if (existing === undefined) {
+      const kernel = await this.#iptables.save(family, table, false);
+      this.#store.putRollback({ family, table, deadline, kernel, managed: this.#store.table(family, table) });
+    }
+    try {
+      await change();
+    } catch (error) {
+      if (existing === undefined) this.#store.deleteRollback(family, table);
+      throw error;
+    }
+    this.#arm(family, table, deadline);
+    return deadline;
+  }
+
+  #arm(family: Family, table: Table, deadline: number): void {
+    const key = `${family}/${table}`;
+    clearTimeout(this.#timers.get(key));
+    const timer = setTimeout(() => void this.#rollBack(family, table), Math.max(0, deadline - Date.now()));
+    timer.unref();
+    this.#timers.set(key, timer);
+  }
+
+  async #rollBack(family: Family, table: Table): Promise<void> {
+    this.#timers.delete(`${family}/${table}`);
+    try {
+      await this.#locked(family, table, async () => {
+        const rollback = this.#store.rollbacks().find((candidate) => candidate.family === family && candidate.table === table);
+        if (rollback === undefined) return;
+        await this.#iptables.restore(family, rollback.kernel);
+        this.#store.replaceTable(family, table, rollback.managed);
+        this.#store.deleteRollback(family, table);
+        this.#log.warn({ family, table }, "safe-mode change not confirmed in time: previous ruleset restored");
+      });
+    } catch (error) {
+      this.#log.error({ err: error, family, table }, "safe-mode rollback failed; retrying in 5 s");
+      this.#arm(family, table, Date.now() + 5000);
+    }
+  }
+
+  /** Whether a rule, added or deleted, could change the caller's access: otherwise no table read is needed. */
+  async #mayLockOut(family: Family, table: Table, spec: RuleSpec, change: "add" | "delete", caller: Caller): Promise<boolean> {
+    if (table !== "filter") return false;
+    const kind = spec.target.kind;
+    // Adding an ACCEPT or LOG can only let more in; deleting a DROP or REJECT likewise.
+    if (change === "add" ? kind === "ACCEPT" || kind === "LOG" : kind === "DROP" || kind === "REJECT" || kind === "LOG") return false;
+    const packets = this.#apiPackets(family, caller);
+    for (const packet of packets) {
+      if ((await matches(spec, packet, (set, address) => this.#inSet(set, address))) !== "no") return true;
+    }
+    return false;
+  }
+
+  async #checkLockout(family: Family, table: Table, view: TableView, options: ChangeOptions): Promise<void> {
+    if (table !== "filter") return;
+    for (const packet of this.#apiPackets(family, options.caller)) {
+      const reason = await findLockout(view, packet, (set, address) => this.#inSet(set, address));
+      if (reason === undefined) continue;
+      if (options.allowLockout === true && (options.confirmWithin ?? 0) > 0) {
+        this.#log.warn({ family, reason, caller: packet.source }, "change may cut the caller off the API; allowed in safe mode");
+        return;
+      }
+      throw new ServerError(
+        "LOCKOUT",
+        `this change would cut ${packet.source} off the API (tcp port ${packet.destinationPort}): ${reason}. Add a rule that accepts the API first, or repeat with allow_lockout and confirm_within so that it rolls back unless confirmed`,
+        { family, caller: packet.source },
+      );
+    }
+  }
+
+  /** The API connections to protect: the caller's, if of this family (a loopback caller enters through lo). */
+  #apiPackets(family: Family, caller?: Caller): ApiPacket[] {
+    const source = caller?.address;
+    if (source === undefined || familyOfAddress(source) !== family) return [];
+    const loopback = ipaddr.parse(source).range() === "loopback";
+    const destination = this.#api.address !== undefined && familyOfAddress(this.#api.address) === family ? this.#api.address : undefined;
+    return [{ source, destinationPort: this.#api.port, ...(destination === undefined ? {} : { destination }), ...(loopback ? { inInterface: "lo" } : {}) }];
+  }
+
+  async #inSet(set: string, address: string): Promise<boolean> {
+    try {
+      return await this.#ipsets.test(set, address);
+    } catch {
+      return true; // unknown: assume the worst for a drop
+    }
+  }
+
+  /** A rule may only name sets and chains that exist, so that nothing half-valid reaches the kernel. */
+  async #checkReferences(family: Family, table: Table, spec: RuleSpec): Promise<void> {
+    await this.#checkSet(spec);
+    if (spec.target.kind === "JUMP") {
+      const target = spec.target.chain;
+      const snapshot = await this.snapshot(family, table);
+      if (!snapshot.chains.some((chain) => chain.name === target && !chain.builtin)) {
+        throw new ServerError("UNKNOWN_REFERENCE", `rule.target.chain: there is no user chain ${target} in the ${family} ${table} table; create it first`, { field: "rule.target.chain", chain: target });
+      }
+    }
+  }
+
+  async #checkSet(spec: RuleSpec): Promise<void> {
+    if (spec.matchSet === undefined) return;
+    if ((await this.#ipsets.get(spec.matchSet.set)) === undefined) {
+      throw new ServerError("UNKNOWN_REFERENCE", `rule.match_set.set: set "${spec.matchSet.set}" does not exist; create it first`, { field: "rule.match_set.set", ipset: spec.matchSet.set });
+    }
+  }
+
+  /** A refused restore, explained: a missing chain is the usual cause. */
+  async #explain(error: unknown, family: Family, table: Table, chain: string): Promise<unknown> {
+    if (!(error instanceof ServerError) || error.reason !== "RULESET_REJECTED") return error;
+    const snapshot = await this.snapshot(family, table).catch(() => undefined);
+    if (snapshot !== undefined && !snapshot.chains.some((candidate) => candidate.name === chain)) return chainNotFound(family, table, chain);
+    return error;
+  }
+}
+
+function writable(table: Table): void {
+  if (!WRITABLE_TABLES.includes(table)) throw new ServerError("TABLE_READ_ONLY", `the ${table} table is read-only through Portcullis; only filter can be changed`, { table });
+}
+
+function validateChainName(name: string, field = "chain_id"): void {
+  if (!/^[A-Za-z0-9_.-]{1,28}$/.test(name) || name.startsWith("-")) {
+    throw new ServerError("INVALID_CHAIN_NAME", `${field} must be 1 to 28 characters of letters, digits, _ . - (not starting with -), got "${name.slice(0, 40)}"`, { field, value: name.slice(0, 40) });
+  }
+}
+
+function newRuleId(): string {
+  return randomBytes(6).toString("hex");
+}
+
+function stripCounters(text: string): string {
+  return text.replace(/^\[\d+:\d+\] /gm, "");
+}
+
+function familyOfAddress(address: string): Family {
+  return ipaddr.parse(address.split("/")[0]!).kind() === "ipv4" ? "ipv4" : "ipv6";
+}
+
+function chainNotFound(family: Family, table: string, chain: string): ServerError {
+  return new ServerError("CHAIN_NOT_FOUND", `there is no chain ${chain} in the ${family} ${table} table`, { chain });
+}
+
+function ruleNotFound(chain: string, id: string): ServerError {
+  return new ServerError("RULE_NOT_FOUND", `chain ${chain} has no rule with id ${id} (ListRules shows the ids)`, { chain, rule: id });
+}
+
+function groupRules(rules: ReadonlyArray<{ chain: string; spec: RuleSpec; modeled: boolean }>): Map<string, Array<{ spec: RuleSpec; modeled: boolean }>> {
+  const grouped = new Map<string, Array<{ spec: RuleSpec; modeled: boolean }>>();
+  for (const rule of rules) {
+    let list = grouped.get(rule.chain);
+    if (list === undefined) grouped.set(rule.chain, (list = []));
+    list.push({ spec: rule.spec, modeled: rule.modeled });
+  }
+  return grouped;
+}
+
+/** The table as it would be after one change, for the lockout check. */
+function viewOf(snapshot: TableSnapshot, change: { policy?: [string, Policy]; insert?: [string, number, RuleSpec]; replace?: [string, number, RuleSpec]; remove?: [string, number] }): TableView {
+  const rules = groupRules(snapshot.rules);
+  const policies = new Map(snapshot.chains.filter((chain) => chain.policy !== undefined).map((chain) => [chain.name, chain.policy!]));
+  if (change.policy !== undefined) policies.set(change.policy[0], change.policy[1]);
+  const edit = (chain: string): Array<{ spec: RuleSpec; modeled: boolean }> => {
+    let list = rules.get(chain);
+    if (list === undefined) rules.set(chain, (list = []));
+    return list;
+  };
+  if (change.insert !== undefined) edit(change.insert[0]).splice(change.insert[1] - 1, 0, { spec: change.insert[2], modeled: true });
+  if (change.replace !== undefined) edit(change.replace[0]).splice(change.replace[1] - 1, 1, { spec: change.replace[2], modeled: true });
+  if (change.remove !== undefined) edit(change.remove[0]).splice(change.remove[1] - 1, 1);
+  return { rules, policies };
+}
+
+/** A table exactly as ApplyRuleset wrote it: positions in order, fresh counters. */
+function appliedSnapshot(text: string, declared: ReadonlyMap<string, Policy | undefined>, rules: ReadonlyArray<{ chain: string; spec: RuleSpec; managedId: string }>): TableSnapshot {
+  const positions = new Map<string, number>();
+  const views = rules.map((rule): RuleView => {
+    const position = (positions.get(rule.chain) ?? 0) + 1;
+    positions.set(rule.chain, position);
+    return { chain: rule.chain, position, spec: rule.spec, managedId: rule.managedId, id: rule.managedId, managed: true, modeled: true, text: renderRuleLine(rule.chain, rule.spec, rule.managedId), packets: 0, bytes: 0 };
+  });
+  const chains = [...declared].map(([name, policy]): ChainView => ({
+    name,
+    builtin: policy !== undefined,
+    ...(policy === undefined ? {} : { policy }),
+    packets: 0,
+    bytes: 0,
+    ruleCount: positions.get(name) ?? 0,
+    references: rules.filter((rule) => rule.spec.target.kind === "JUMP" && rule.spec.target.chain === name).length,
+  }));
+  return { text, chains, rules: views };
+}
+
+function withField<T>(work: () => T, prefix: string): T {
+  try {
+    return work();
+  } catch (error) {
+    throw prefixed(error, prefix);
+  }
+}
+
+async function withFieldAsync<T>(work: () => Promise<T>, prefix: string): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw prefixed(error, prefix);
+  }
+}
+
+function prefixed(error: unknown, prefix: string): unknown {
+  if (!(error instanceof ServerError)) return error;
+  const field = error.metadata.field?.replace(/^rule\./, "");
+  return new ServerError(error.reason, `${prefix}: ${error.message}`, { ...error.metadata, field: field === undefined ? prefix : `${prefix}.${field}` });
+}
+
+export type { ManagedTable };

@@ -1,0 +1,17 @@
+import { ChainPolicy, Rule, TargetKind } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+import type { DeepPartial } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+
+/** A full Rule message from the fields a test cares about. */
+export function rule(partial: DeepPartial<Rule>): Rule {
+  return Rule.fromPartial(partial);
+}
+
+export const accept = { kind: TargetKind.TARGET_KIND_ACCEPT };
+export const drop = { kind: TargetKind.TARGET_KIND_DROP };
+
+export const tcpPort = (port: number): DeepPartial<Rule> => ({ protocol: "tcp", destinationPort: { ports: [{ first: port, last: port }] } });
+
+export const inputOf = (family: "ipv4" | "ipv6") => `firewall/${family}/tables/filter/chains/INPUT`;
+export const filterOf = (family: "ipv4" | "ipv6") => `firewall/${family}/tables/filter`;
+
+export { ChainPolicy, TargetKind };

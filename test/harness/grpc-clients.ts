@@ -1,0 +1,75 @@
+import { Client, Metadata, type ChannelCredentials, type ServiceError } from "@grpc/grpc-js";
+import { IpsetServiceService } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
+import { FirewallServiceService } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+import { Status } from "@portcullis/sdk/gen/google/rpc/status.js";
+import { ErrorInfo } from "@portcullis/sdk/gen/google/rpc/error_details.js";
+
+interface UnaryDefinition {
+  readonly path: string;
+  readonly requestSerialize: (value: never) => Buffer;
+  readonly responseDeserialize: (value: Buffer) => unknown;
+}
+type RequestOf<S, K extends keyof S> = S[K] extends { requestSerialize: (value: infer Q) => Buffer } ? Q : never;
+type ResponseOf<S, K extends keyof S> = S[K] extends { responseDeserialize: (value: Buffer) => infer R } ? R : never;
+
+const OPTIONS = { "grpc.ssl_target_name_override": "localhost", "grpc.max_send_message_length": 256 * 1024 * 1024, "grpc.max_receive_message_length": 256 * 1024 * 1024 };
+
+/** Any generated service, called with promises and typed from its definition, for tests. */
+export class TestClient<S extends Record<string, UnaryDefinition>> {
+  readonly raw: Client;
+  readonly #service: S;
+
+  constructor(service: S, address: string, credentials: ChannelCredentials) {
+    this.#service = service;
+    this.raw = new Client(address, credentials, OPTIONS);
+  }
+
+  call<K extends keyof S & string>(method: K, request: RequestOf<S, K>): Promise<ResponseOf<S, K>> {
+    const definition = this.#service[method]!;
+    return new Promise((resolve, reject) => {
+      this.raw.makeUnaryRequest(definition.path, definition.requestSerialize as (value: RequestOf<S, K>) => Buffer, definition.responseDeserialize as (value: Buffer) => ResponseOf<S, K>, request, new Metadata(), { deadline: Date.now() + 120_000 }, (error, response) =>
+        error ? reject(error) : resolve(response!),
+      );
+    });
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+}
+
+/** IpsetService test client. */
+export class IpsetTestClient extends TestClient<typeof IpsetServiceService> {
+  constructor(address: string, credentials: ChannelCredentials) {
+    super(IpsetServiceService, address, credentials);
+  }
+}
+
+/** FirewallService test client. */
+export class FirewallTestClient extends TestClient<typeof FirewallServiceService> {
+  constructor(address: string, credentials: ChannelCredentials) {
+    super(FirewallServiceService, address, credentials);
+  }
+}
+
+/** The google.rpc.ErrorInfo reason carried by a gRPC error's details, if any. */
+export function reasonOf(error: unknown): string | undefined {
+  const details = (error as ServiceError).metadata?.get("grpc-status-details-bin")[0];
+  if (!(details instanceof Buffer)) return undefined;
+  const status = Status.decode(details);
+  const info = status.details.find((any) => any.typeUrl.endsWith("google.rpc.ErrorInfo"));
+  return info === undefined ? undefined : ErrorInfo.decode(info.value).reason;
+}
+
+/** Asserts a promise rejects with the given gRPC code and reason; returns the error. */
+export async function rejectsWith(promise: Promise<unknown>, code: number, reason?: string): Promise<ServiceError> {
+  try {
+    await promise;
+  } catch (error) {
+    const serviceError = error as ServiceError;
+    if (serviceError.code !== code) throw new Error(`expected gRPC code ${code}, got ${serviceError.code}: ${serviceError.message}`);
+    if (reason !== undefined && reasonOf(error) !== reason) throw new Error(`expected reason ${reason}, got ${reasonOf(error)}: ${serviceError.message}`);
+    return serviceError;
+  }
+  throw new Error(`expected gRPC code ${code}${reason === undefined ? "" : ` (${reason})`}, but the call succeeded`);
+}
