@@ -33,7 +33,17 @@ async function timed<T>(work: () => Promise<T>): Promise<number> {
   return performance.now() - started;
 }
 
-const apiNetns = new Netns();
+// The server runs as deployed, in the namespace whose firewall it manages, so its commands pay no `ip netns exec`
+// (the raw tools are timed without it too). This process therefore re-runs itself inside a fresh namespace.
+if (process.env.PC_BENCH_INSIDE === undefined) {
+  const outer = new Netns();
+  try {
+    execFileSync("ip", ["netns", "exec", outer.name, process.execPath, "--import", "tsx", import.meta.filename], { stdio: "inherit", env: { ...process.env, PC_BENCH_INSIDE: outer.name } });
+  } finally {
+    outer.destroy();
+  }
+  process.exit(0);
+}
 const rawNetns = new Netns();
 const scratch = mkdtempSync(join(tmpdir(), "pc-fwbench-"));
 let server: PortcullisProcess | undefined;
@@ -47,7 +57,8 @@ const add = (name: string, api: number[], rawMs: number[], target: string, pass?
 };
 
 try {
-  server = await PortcullisProcess.start(apiNetns.name, { extraArgs: ["--log-level", "warn"] });
+  execFileSync("ip", ["link", "set", "lo", "up"]);
+  server = await PortcullisProcess.start("");
   client = new FirewallTestClient(server.address, server.credentials());
   const c = client;
   const createRule = (port: number) => c.call("createRule", { parent: INPUT, rule: accept(port), position: 0, allowLockout: false, requestId: "", confirmWithin: 0 });
@@ -94,7 +105,6 @@ try {
 } finally {
   client?.close();
   await server?.stop();
-  apiNetns.destroy();
   rawNetns.destroy();
   rmSync(scratch, { recursive: true, force: true });
 }

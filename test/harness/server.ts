@@ -50,7 +50,9 @@ export class PortcullisProcess {
   /** Starts (again) on the same data dir and a new port; resolves when it logs "listening". */
   async restart(): Promise<void> {
     this.#output = "";
-    const child = spawn(process.execPath, [BIN, "serve", "--data-dir", this.dataDir, "--netns", this.netns, "--grpc-address", "127.0.0.1:0", "--log-level", "info", ...this.#extraArgs], {
+    // An empty netns runs the server in the current namespace (as deployed: no `ip netns exec` per command).
+    const netnsArgs = this.netns === "" ? [] : ["--netns", this.netns];
+    const child = spawn(process.execPath, [BIN, "serve", "--data-dir", this.dataDir, ...netnsArgs, "--grpc-address", "127.0.0.1:0", "--log-level", "info", ...this.#extraArgs], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, ...this.#env },
     });

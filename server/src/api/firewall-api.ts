@@ -31,6 +31,16 @@ const STATES: ReadonlyArray<[WireState, ConntrackState]> = [
   [WireState.CONNTRACK_STATE_UNTRACKED, "UNTRACKED"],
 ];
 
+const TARGET_KINDS: Readonly<Record<Target["kind"], TargetKind>> = {
+  ACCEPT: TargetKind.TARGET_KIND_ACCEPT,
+  DROP: TargetKind.TARGET_KIND_DROP,
+  REJECT: TargetKind.TARGET_KIND_REJECT,
+  RETURN: TargetKind.TARGET_KIND_RETURN,
+  LOG: TargetKind.TARGET_KIND_LOG,
+  JUMP: TargetKind.TARGET_KIND_JUMP,
+  OTHER: TargetKind.TARGET_KIND_OTHER,
+};
+
 /** The FirewallService contract mapped onto the domain. */
 export function firewallOperations(firewall: FirewallService): FirewallOperations {
   const change = (principal: Principal, request: { allowLockout?: boolean; confirmWithin?: number }) => ({
@@ -119,13 +129,20 @@ export function firewallOperations(firewall: FirewallService): FirewallOperation
         ...(chain.policy === ChainPolicy.CHAIN_POLICY_UNSPECIFIED ? {} : { policy: fromPolicy(chain.policy, `chains[${i}].policy`) }),
       }));
       const rules = request.rules.map((rule, i) => ({ chain: rule.chain, spec: prefixed(() => fromRule(rule), `rules[${i}]`) }));
-      const { snapshot, rollbackAt } = await firewall.apply(t.family, t.table, chains, rules, change(principal, request));
-      return { ruleset: toRuleset(t, snapshot), ...(rollbackAt === undefined ? {} : { rollbackTime: new Date(rollbackAt) }) };
+      const applied = await firewall.apply(t.family, t.table, chains, rules, change(principal, request));
+      const rollbackAt = applied.rollbackAt;
+      return {
+        name: tableName(t),
+        chains: applied.chains.map((chain) => toChain(t, chain)),
+        ruleCount: applied.ruleCount,
+        ...(rollbackAt === undefined ? {} : { rollbackTime: new Date(rollbackAt) }),
+      };
     }),
 
     confirmRuleset: operation("admin", (request) => request.parent, async (request) => {
       const t = parseTableName(request.parent);
-      return { ruleset: toRuleset(t, await firewall.confirm(t.family, t.table)) };
+      await firewall.confirm(t.family, t.table);
+      return { name: tableName(t) };
     }),
 
     listServices: operation("viewer", () => "services", async () => {
@@ -272,10 +289,7 @@ function toRule(t: TableName, rule: RuleView): Rule {
     states: (spec.states ?? []).map((state) => STATES.find(([, name]) => name === state)![0]),
     comment: spec.comment ?? "",
     target: {
-      kind: {
-        ACCEPT: TargetKind.TARGET_KIND_ACCEPT, DROP: TargetKind.TARGET_KIND_DROP, REJECT: TargetKind.TARGET_KIND_REJECT, RETURN: TargetKind.TARGET_KIND_RETURN,
-        LOG: TargetKind.TARGET_KIND_LOG, JUMP: TargetKind.TARGET_KIND_JUMP, OTHER: TargetKind.TARGET_KIND_OTHER,
-      }[target.kind],
+      kind: TARGET_KINDS[target.kind],
       chain: target.kind === "JUMP" ? target.chain : "",
       goto: target.kind === "JUMP" ? target.goto : false,
       rejectWith: target.kind === "REJECT" ? target.rejectWith ?? "" : "",

@@ -264,7 +264,7 @@ export class FirewallService {
   // ---- whole tables --------------------------------------------------------------------------------------------
 
   /** Replaces a table atomically; every rule in it becomes managed. Checked with `--test` before anything changes. */
-  async apply(family: Family, table: Table, chains: ReadonlyArray<{ name: string; policy?: Policy }>, rules: ReadonlyArray<{ chain: string; spec: RuleSpec }>, options: ChangeOptions): Promise<{ snapshot: TableSnapshot; rollbackAt?: number }> {
+  async apply(family: Family, table: Table, chains: ReadonlyArray<{ name: string; policy?: Policy }>, rules: ReadonlyArray<{ chain: string; spec: RuleSpec }>, options: ChangeOptions): Promise<{ chains: ChainView[]; ruleCount: number; rollbackAt?: number }> {
     writable(table);
     const builtins = BUILTIN_CHAINS[table];
     const declared = new Map<string, Policy | undefined>();
@@ -275,13 +275,14 @@ export class FirewallService {
       declared.set(chain.name, builtin ? chain.policy ?? "ACCEPT" : undefined);
     }
     for (const name of builtins) if (!declared.has(name)) declared.set(name, "ACCEPT");
+    const ids = newRuleIds(rules.length);
     const prepared = rules.map((rule, i) => {
       if (!declared.has(rule.chain)) throw new ServerError("UNKNOWN_REFERENCE", `rules[${i}].chain: chain ${rule.chain} is not among the ruleset's chains; declare it in chains`, { field: `rules[${i}].chain` });
       const spec = withField(() => validateRuleSpec(family, rule.spec), `rules[${i}]`);
       if (spec.target.kind === "JUMP" && !declared.has(spec.target.chain)) {
         throw new ServerError("UNKNOWN_REFERENCE", `rules[${i}].target.chain: chain ${spec.target.chain} is not among the ruleset's chains`, { field: `rules[${i}].target.chain` });
       }
-      return { chain: rule.chain, spec, managedId: newRuleId() };
+      return { chain: rule.chain, spec, managedId: ids[i]! };
     });
     for (const [i, rule] of prepared.entries()) await withFieldAsync(() => this.#checkSet(rule.spec), `rules[${i}]`);
     const text = renderTable(table, [...declared].map(([name, policy]) => ({ name, ...(policy === undefined ? {} : { policy }) })), prepared);
@@ -300,12 +301,12 @@ export class FirewallService {
         });
       });
       // The answer is built from what was applied: re-reading a 10k-rule table would cost as much as applying it.
-      return { snapshot: appliedSnapshot(text, declared, prepared), ...(rollbackAt === undefined ? {} : { rollbackAt }) };
+      return { chains: appliedChains(declared, prepared), ruleCount: prepared.length, ...(rollbackAt === undefined ? {} : { rollbackAt }) };
     });
   }
 
   /** Keeps what safe mode applied: the pending rollback is dropped. */
-  async confirm(family: Family, table: Table): Promise<TableSnapshot> {
+  async confirm(family: Family, table: Table): Promise<void> {
     return this.#locked(family, table, async () => {
       if (!this.#store.rollbacks().some((rollback) => rollback.family === family && rollback.table === table)) {
         throw new ServerError("NO_PENDING_ROLLBACK", `no safe-mode change of the ${family} ${table} table is waiting for confirmation`, { family, table });
@@ -314,7 +315,6 @@ export class FirewallService {
       clearTimeout(this.#timers.get(`${family}/${table}`));
       this.#timers.delete(`${family}/${table}`);
       this.#log.info({ family, table }, "safe-mode change confirmed");
-      return this.snapshot(family, table);
     });
   }
 
@@ -560,8 +560,14 @@ function validateChainName(name: string, field = "chain_id"): void {
   }
 }
 
+/** Fresh rule ids (12 hex digits); one random draw for many, since each draw has a fixed cost. */
+function newRuleIds(count: number): string[] {
+  const hex = randomBytes(6 * count).toString("hex");
+  return Array.from({ length: count }, (_, i) => hex.slice(i * 12, i * 12 + 12));
+}
+
 function newRuleId(): string {
-  return randomBytes(6).toString("hex");
+  return newRuleIds(1)[0]!;
 }
 
 function stripCounters(text: string): string {
@@ -606,24 +612,23 @@ function viewOf(snapshot: TableSnapshot, change: { policy?: [string, Policy]; in
   return { rules, policies };
 }
 
-/** A table exactly as ApplyRuleset wrote it: positions in order, fresh counters. */
-function appliedSnapshot(text: string, declared: ReadonlyMap<string, Policy | undefined>, rules: ReadonlyArray<{ chain: string; spec: RuleSpec; managedId: string }>): TableSnapshot {
-  const positions = new Map<string, number>();
-  const views = rules.map((rule): RuleView => {
-    const position = (positions.get(rule.chain) ?? 0) + 1;
-    positions.set(rule.chain, position);
-    return { chain: rule.chain, position, spec: rule.spec, managedId: rule.managedId, id: rule.managedId, managed: true, modeled: true, text: renderRuleLine(rule.chain, rule.spec, rule.managedId), packets: 0, bytes: 0 };
-  });
-  const chains = [...declared].map(([name, policy]): ChainView => ({
+/** The chains exactly as ApplyRuleset wrote them: fresh counters, rule counts and references from the rules. */
+function appliedChains(declared: ReadonlyMap<string, Policy | undefined>, rules: ReadonlyArray<{ chain: string; spec: RuleSpec }>): ChainView[] {
+  const counts = new Map<string, number>();
+  const references = new Map<string, number>();
+  for (const rule of rules) {
+    counts.set(rule.chain, (counts.get(rule.chain) ?? 0) + 1);
+    if (rule.spec.target.kind === "JUMP") references.set(rule.spec.target.chain, (references.get(rule.spec.target.chain) ?? 0) + 1);
+  }
+  return [...declared].map(([name, policy]) => ({
     name,
     builtin: policy !== undefined,
     ...(policy === undefined ? {} : { policy }),
     packets: 0,
     bytes: 0,
-    ruleCount: positions.get(name) ?? 0,
-    references: rules.filter((rule) => rule.spec.target.kind === "JUMP" && rule.spec.target.chain === name).length,
+    ruleCount: counts.get(name) ?? 0,
+    references: references.get(name) ?? 0,
   }));
-  return { text, chains, rules: views };
 }
 
 function withField<T>(work: () => T, prefix: string): T {

@@ -6,7 +6,7 @@ import ipaddr from "ipaddr.js";
 import { ServerError, type Reason } from "../errors.js";
 import type { Family, IpsetDefinition } from "./ipset-model.js";
 
-type Address = ipaddr.IPv4 | ipaddr.IPv6;
+import { formatAddress, networkBase, parseAddressStrict, type Address } from "../addresses.js";
 type ElementSet = Pick<IpsetDefinition, "typeName" | "family" | "range"> & { readonly name?: string };
 
 const PORT_PROTOCOLS = ["tcp", "udp", "sctp", "udplite"] as const;
@@ -51,50 +51,11 @@ export function elementFamily(element: string): Family | undefined {
   return ipaddr.parse(address).kind() === "ipv4" ? "inet" : "inet6";
 }
 
-/** Parses one address strictly, in the forms the kernel and ipaddr.js agree on. */
+/** Parses one address strictly (see parseAddressStrict); the error names the element. */
 function parseAddress(text: string, raw: string): Address {
-  const notAnAddress = (why: string): never =>
-    fail("INVALID_ELEMENT", "element", raw, `"${raw}": ${why}`);
-  if (text.includes(":")) {
-    // ipaddr.js is laxer than inet_pton, which the ipset tool uses: it takes zone ids, groups of more than four hex
-    // digits, and a "::" standing for no group at all (::1:2:3:4:5:6:7:8).
-    const groups = text.split(":").filter((group) => group !== "");
-    const groupCount = groups.reduce((count, group) => count + (group.includes(".") ? 2 : 1), 0);
-    if (text.includes("%") || !ipaddr.IPv6.isValid(text) || groups.some((group) => !group.includes(".") && group.length > 4) ||
-      (text.includes("::") && groupCount > 7)) {
-      notAnAddress("not an IPv6 address; write it like 2001:db8::1 (host names and zone ids are not accepted)");
-    }
-    // An embedded IPv4 tail gets the same strictness as a plain IPv4 address.
-    const tail = text.slice(text.lastIndexOf(":") + 1);
-    if (text.includes(".") && !ipaddr.IPv4.isValidFourPartDecimal(tail)) {
-      notAnAddress("the IPv4 part of this IPv6 address must be four decimal numbers 0-255 without leading zeros");
-    }
-    // ipaddr.js reads the deprecated IPv4-compatible form ::a.b.c.d as ::ffff:a.b.c.d; inet_pton, and so the kernel,
-    // reads ::a.b.c.d, which is also how `ipset save` prints such addresses.
-    if (text.startsWith("::") && text.length === tail.length + 2 && text.includes(".")) {
-      return ipaddr.fromByteArray([...new Array<number>(12).fill(0), ...ipaddr.IPv4.parse(tail).octets]);
-    }
-    return ipaddr.IPv6.parse(text);
-  }
-  // The ipset tool resolves text with getaddrinfo: "010.1.1.1" would be octal (8.1.1.1), "10.1" would be 10.0.0.1,
-  // and anything else would be looked up in DNS. Only the unambiguous dotted-decimal form is accepted.
-  if (!ipaddr.IPv4.isValidFourPartDecimal(text)) {
-    notAnAddress("not an IP address; write an IPv4 address as four decimal numbers 0-255 without leading zeros (e.g. 192.0.2.1) or an IPv6 address like 2001:db8::1 (host names are not accepted)");
-  }
-  return ipaddr.IPv4.parse(text);
-}
-
-/** Prints an address the way `ipset save` does (glibc inet_ntop). */
-function formatAddress(address: Address): string {
-  if (address instanceof ipaddr.IPv4) return address.toString();
-  const w = address.parts;
-  const [w5 = 0, w6 = 0, w7 = 0] = w.slice(5);
-  // inet_ntop writes the last 32 bits as a dotted quad for ::a.b.c.d and ::ffff:a.b.c.d; RFC 5952 (ipaddr.js) never does.
-  const zeroHead = w.slice(0, 5).every((part) => part === 0);
-  if (zeroHead && (w5 === 0xffff || (w5 === 0 && w6 !== 0))) {
-    return `::${w5 === 0xffff ? "ffff:" : ""}${w6 >> 8}.${w6 & 0xff}.${w7 >> 8}.${w7 & 0xff}`;
-  }
-  return address.toRFC5952String();
+  const parsed = parseAddressStrict(text);
+  if ("problem" in parsed) fail("INVALID_ELEMENT", "element", raw, `"${raw}": ${parsed.problem}`);
+  return parsed;
 }
 
 interface Cidr {
@@ -114,15 +75,6 @@ function parseCidr(text: string, raw: string): Cidr {
     fail("INVALID_ELEMENT", "element", raw, `"${raw}": the prefix length must be a decimal number 0-${max} without leading zeros`);
   }
   return { address, prefix };
-}
-
-/** The first address of the block (host bits cleared). */
-function networkBase(address: Address, prefix: number): Address {
-  const bytes = address.toByteArray().map((byte, i) => {
-    const keep = Math.min(8, Math.max(0, prefix - i * 8));
-    return byte & ((0xff << (8 - keep)) & 0xff);
-  });
-  return ipaddr.fromByteArray(bytes);
 }
 
 function familyOf(address: Address): Family {

@@ -8,6 +8,7 @@ import { normalizeElement, validateComment, validateIpsetName } from "./element.
 import { compatible, validateDefinition, validateTimeout, type DefinitionInput } from "./ipset-definition.js";
 import { isModeledType, type IpsetDefinition, type KernelIpset } from "./ipset-model.js";
 import { KeyedLock } from "../keyed-lock.js";
+import { releaseMemorySoon } from "../memory.js";
 
 /** A set as clients see it: definition, kernel counters, and whether Portcullis manages it. */
 export interface IpsetView {
@@ -58,6 +59,9 @@ export interface ReconcileReport {
   readonly setsCreated: number;
   readonly entriesRestored: number;
 }
+
+/** Batches from this size on leave enough garbage to be worth collecting right away. */
+const LARGE_BATCH = 100_000;
 
 /** The largest batch one call may carry (the proto documents it). */
 export const MAX_BATCH = 2_000_000;
@@ -255,6 +259,7 @@ export class IpsetService {
       this.#checkCapacity(definition, batch.elements.length);
       await this.#kernel.restore(this.#recordThenRender(definition, batch));
     });
+    if (batch.elements.length >= LARGE_BATCH) releaseMemorySoon();
     return batch.elements.length;
   }
 

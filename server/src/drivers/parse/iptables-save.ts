@@ -25,8 +25,8 @@ import {
   type Table,
   type Target,
 } from "../../firewall/rule-model.js";
+import { formatAddress, networkBase, parseAddressStrict, type Address } from "../../addresses.js";
 
-type Address = ipaddr.IPv4 | ipaddr.IPv6;
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type Fail = (message: string) => never;
 
@@ -644,39 +644,10 @@ export function renderTable(
 
 // ---- validation ---------------------------------------------------------------------------------------------------
 
-/** Parses an address strictly, in the forms inet_pton and ipaddr.js agree on (the same rules as ipset elements). */
+/** Parses an address strictly (see parseAddressStrict); undefined when it is not one. */
 function parseAddress(text: string): Address | undefined {
-  if (!text.includes(":")) return ipaddr.IPv4.isValidFourPartDecimal(text) ? ipaddr.IPv4.parse(text) : undefined;
-  // ipaddr.js also takes zone ids, groups of more than four digits and a "::" standing for no group at all.
-  const groups = text.split(":").filter((group) => group !== "");
-  const groupCount = groups.reduce((count, group) => count + (group.includes(".") ? 2 : 1), 0);
-  if (text.includes("%") || !ipaddr.IPv6.isValid(text) || groups.some((group) => !group.includes(".") && group.length > 4) ||
-    (text.includes("::") && groupCount > 7)) return undefined;
-  const tail = text.slice(text.lastIndexOf(":") + 1);
-  if (text.includes(".") && !ipaddr.IPv4.isValidFourPartDecimal(tail)) return undefined;
-  // ipaddr.js reads ::a.b.c.d as ::ffff:a.b.c.d; inet_pton, and so ip6tables, reads ::a.b.c.d.
-  if (text.startsWith("::") && text.length === tail.length + 2 && text.includes(".")) {
-    return ipaddr.fromByteArray([...new Array<number>(12).fill(0), ...ipaddr.IPv4.parse(tail).octets]);
-  }
-  return ipaddr.IPv6.parse(text);
-}
-
-/** Prints an address as ip6tables-save does (glibc inet_ntop: a dotted tail for ::a.b.c.d and ::ffff:a.b.c.d). */
-function formatAddress(address: Address): string {
-  if (address instanceof ipaddr.IPv4) return address.toString();
-  const w = address.parts;
-  const [w5 = 0, w6 = 0, w7 = 0] = w.slice(5);
-  if (w.slice(0, 5).every((part) => part === 0) && (w5 === 0xffff || (w5 === 0 && w6 !== 0))) {
-    return `::${w5 === 0xffff ? "ffff:" : ""}${w6 >> 8}.${w6 & 0xff}.${w7 >> 8}.${w7 & 0xff}`;
-  }
-  return address.toRFC5952String();
-}
-
-function networkBase(address: Address, prefix: number): Address {
-  return ipaddr.fromByteArray(address.toByteArray().map((byte, i) => {
-    const keep = Math.min(8, Math.max(0, prefix - i * 8));
-    return byte & ((0xff << (8 - keep)) & 0xff);
-  }));
+  const parsed = parseAddressStrict(text);
+  return "problem" in parsed ? undefined : parsed;
 }
 
 /** As iptables-save prints it: network base with the prefix always written; undefined for a match-all /0. */

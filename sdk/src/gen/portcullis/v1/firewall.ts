@@ -615,12 +615,18 @@ export interface ApplyRulesetRequest {
   allowLockout: boolean;
 }
 
-/** Response for ApplyRuleset. */
+/**
+ * Response for ApplyRuleset: a summary (ExportRuleset or ListRules return
+ * the rules themselves; echoing ten thousand rules back would cost as much as
+ * applying them).
+ */
 export interface ApplyRulesetResponse {
-  /** The table as applied. */
-  ruleset?:
-    | Ruleset
-    | undefined;
+  /** `firewall/{family}/tables/{table}`. */
+  name: string;
+  /** The chains as applied. */
+  chains: Chain[];
+  /** Number of rules applied. */
+  ruleCount: number;
   /** Safe mode: when the previous table comes back unless confirmed. */
   rollbackTime?: Date | undefined;
 }
@@ -633,8 +639,8 @@ export interface ConfirmRulesetRequest {
 
 /** Response for ConfirmRuleset. */
 export interface ConfirmRulesetResponse {
-  /** The table, now kept. */
-  ruleset?: Ruleset | undefined;
+  /** `firewall/{family}/tables/{table}`, whose changes are now kept. */
+  name: string;
 }
 
 /** A named service: ports a server listens on. */
@@ -3119,16 +3125,22 @@ export const ApplyRulesetRequest: MessageFns<ApplyRulesetRequest> = {
 };
 
 function createBaseApplyRulesetResponse(): ApplyRulesetResponse {
-  return { ruleset: undefined, rollbackTime: undefined };
+  return { name: "", chains: [], ruleCount: 0, rollbackTime: undefined };
 }
 
 export const ApplyRulesetResponse: MessageFns<ApplyRulesetResponse> = {
   encode(message: ApplyRulesetResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.ruleset !== undefined) {
-      Ruleset.encode(message.ruleset, writer.uint32(10).fork()).join();
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    for (const v of message.chains) {
+      Chain.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.ruleCount !== 0) {
+      writer.uint32(24).uint32(message.ruleCount);
     }
     if (message.rollbackTime !== undefined) {
-      Timestamp.encode(toTimestamp(message.rollbackTime), writer.uint32(18).fork()).join();
+      Timestamp.encode(toTimestamp(message.rollbackTime), writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -3145,11 +3157,27 @@ export const ApplyRulesetResponse: MessageFns<ApplyRulesetResponse> = {
             break;
           }
 
-          message.ruleset = Ruleset.decode(reader, reader.uint32());
+          message.name = reader.string();
           continue;
         }
         case 2: {
           if (tag !== 18) {
+            break;
+          }
+
+          message.chains.push(Chain.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.ruleCount = reader.uint32();
+          continue;
+        }
+        case 4: {
+          if (tag !== 34) {
             break;
           }
 
@@ -3167,15 +3195,23 @@ export const ApplyRulesetResponse: MessageFns<ApplyRulesetResponse> = {
 
   fromJSON(object: any): ApplyRulesetResponse {
     return {
-      ruleset: isSet(object.ruleset) ? Ruleset.fromJSON(object.ruleset) : undefined,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      chains: globalThis.Array.isArray(object?.chains) ? object.chains.map((e: any) => Chain.fromJSON(e)) : [],
+      ruleCount: isSet(object.ruleCount) ? globalThis.Number(object.ruleCount) : 0,
       rollbackTime: isSet(object.rollbackTime) ? fromJsonTimestamp(object.rollbackTime) : undefined,
     };
   },
 
   toJSON(message: ApplyRulesetResponse): unknown {
     const obj: any = {};
-    if (message.ruleset !== undefined) {
-      obj.ruleset = Ruleset.toJSON(message.ruleset);
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.chains?.length) {
+      obj.chains = message.chains.map((e) => Chain.toJSON(e));
+    }
+    if (message.ruleCount !== 0) {
+      obj.ruleCount = Math.round(message.ruleCount);
     }
     if (message.rollbackTime !== undefined) {
       obj.rollbackTime = message.rollbackTime.toISOString();
@@ -3188,9 +3224,9 @@ export const ApplyRulesetResponse: MessageFns<ApplyRulesetResponse> = {
   },
   fromPartial(object: DeepPartial<ApplyRulesetResponse>): ApplyRulesetResponse {
     const message = createBaseApplyRulesetResponse();
-    message.ruleset = (object.ruleset !== undefined && object.ruleset !== null)
-      ? Ruleset.fromPartial(object.ruleset)
-      : undefined;
+    message.name = object.name ?? "";
+    message.chains = object.chains?.map((e) => Chain.fromPartial(e)) || [];
+    message.ruleCount = object.ruleCount ?? 0;
     message.rollbackTime = object.rollbackTime ?? undefined;
     return message;
   },
@@ -3255,13 +3291,13 @@ export const ConfirmRulesetRequest: MessageFns<ConfirmRulesetRequest> = {
 };
 
 function createBaseConfirmRulesetResponse(): ConfirmRulesetResponse {
-  return { ruleset: undefined };
+  return { name: "" };
 }
 
 export const ConfirmRulesetResponse: MessageFns<ConfirmRulesetResponse> = {
   encode(message: ConfirmRulesetResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.ruleset !== undefined) {
-      Ruleset.encode(message.ruleset, writer.uint32(10).fork()).join();
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
     }
     return writer;
   },
@@ -3278,7 +3314,7 @@ export const ConfirmRulesetResponse: MessageFns<ConfirmRulesetResponse> = {
             break;
           }
 
-          message.ruleset = Ruleset.decode(reader, reader.uint32());
+          message.name = reader.string();
           continue;
         }
       }
@@ -3291,13 +3327,13 @@ export const ConfirmRulesetResponse: MessageFns<ConfirmRulesetResponse> = {
   },
 
   fromJSON(object: any): ConfirmRulesetResponse {
-    return { ruleset: isSet(object.ruleset) ? Ruleset.fromJSON(object.ruleset) : undefined };
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
   },
 
   toJSON(message: ConfirmRulesetResponse): unknown {
     const obj: any = {};
-    if (message.ruleset !== undefined) {
-      obj.ruleset = Ruleset.toJSON(message.ruleset);
+    if (message.name !== "") {
+      obj.name = message.name;
     }
     return obj;
   },
@@ -3307,9 +3343,7 @@ export const ConfirmRulesetResponse: MessageFns<ConfirmRulesetResponse> = {
   },
   fromPartial(object: DeepPartial<ConfirmRulesetResponse>): ConfirmRulesetResponse {
     const message = createBaseConfirmRulesetResponse();
-    message.ruleset = (object.ruleset !== undefined && object.ruleset !== null)
-      ? Ruleset.fromPartial(object.ruleset)
-      : undefined;
+    message.name = object.name ?? "";
     return message;
   },
 };
