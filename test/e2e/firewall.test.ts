@@ -200,6 +200,14 @@ describe("firewall safety: anti-lockout, safe mode, atomicity, stable ids, roles
     const listed = await fw.call("listRules", { parent: inputOf("ipv4"), pageSize: 0, pageToken: "" });
     assert.deepEqual(listed.rules.map((r) => [r.id, r.position]), [[d, 1], [a, 2], [foreign.id, 3]]);
     assert.deepEqual(listed.rules.map((r) => r.destinationPort?.ports[0]?.first), [1004, 1001, 53]);
+    // Replace keeps the position and gives the new rule a new id.
+    const replaced = await fw.call("replaceRule", { name: `${inputOf("ipv4")}/rules/${a}`, rule: rule({ ...tcpPort(1005), target: accept }), allowLockout: false, confirmWithin: 0 });
+    assert.notEqual(replaced.id, a);
+    const afterReplace = await fw.call("listRules", { parent: inputOf("ipv4"), pageSize: 2, pageToken: "" });
+    assert.deepEqual(afterReplace.rules.map((r) => [r.id, r.destinationPort?.ports[0]?.first]), [[d, 1004], [replaced.id, 1005]]);
+    const secondPage = await fw.call("listRules", { parent: inputOf("ipv4"), pageSize: 2, pageToken: afterReplace.nextPageToken });
+    assert.deepEqual(secondPage.rules.map((r) => r.id), [foreign.id]);
+    assert.equal(secondPage.nextPageToken, "");
     // A rule made by another tool keeps its id when others move, and can be deleted by it.
     await fw.call("deleteRule", { name: foreign.name, allowLockout: false, confirmWithin: 0 });
     assert.doesNotMatch(save(), /--dport 53/);

@@ -335,6 +335,30 @@ interface OpenTable {
 
 const excerpt = (line: string): string => (line.length > 60 ? `${line.slice(0, 60)}…` : line);
 
+type ParsedBody = ReturnType<typeof parseRuleWords> & { readonly chain: string };
+
+/**
+ * Parsed rule lines by their text. A table is listed far more often than it changes, so most lines of a dump were
+ * parsed before; the results are immutable and can be shared. Bounded: cleared when it grows past MEMO_LIMIT.
+ */
+const memo = new Map<string, ParsedBody>();
+const MEMO_LIMIT = 200_000;
+
+function parseRuleBody(body: string, chains: { has(name: string): boolean }, failLine: Fail): ParsedBody {
+  const known = memo.get(body);
+  // Whether `-j NAME` is a jump or an unknown target depends on the chains the table declares: check it still holds.
+  const target = known?.spec.target;
+  const stillValid = known !== undefined && (target?.kind !== "OTHER" || !chains.has(target.name)) && (target?.kind !== "JUMP" || chains.has(target.chain));
+  if (stillValid) return known;
+  const words = tokenize(body, failLine);
+  const [flag, chain] = words;
+  if (flag !== "-A" || chain === undefined) failLine(`"${excerpt(body)}" is neither a rule (-A CHAIN …), a chain (:CHAIN …) nor COMMIT`);
+  const parsed = { ...parseRuleWords(words.slice(2), chains), chain };
+  if (memo.size >= MEMO_LIMIT) memo.clear();
+  memo.set(body, parsed);
+  return parsed;
+}
+
 /**
  * Parses `iptables-save [-c]` / `ip6tables-save [-c]` output. Throws INVALID_DUMP only for text that is broken as a
  * whole (rule outside a table, undeclared chain, unterminated quote, missing COMMIT); matches and targets it does
@@ -381,13 +405,11 @@ export function parseIptablesSave(text: string): ParsedTable[] {
     const counted = /^\[(\d+):(\d+)\]\s+(.*)$/.exec(line);
     if (counted === null && line.startsWith("[")) failLine(`"${excerpt(line)}" has malformed counters; expected [packets:bytes]`);
     const body = counted?.[3] ?? line;
-    const words = tokenize(body, failLine);
-    const [flag, chain] = words;
-    if (flag !== "-A" || chain === undefined) failLine(`"${excerpt(line)}" is neither a rule (-A CHAIN …), a chain (:CHAIN …) nor COMMIT`);
+    const parsed = parseRuleBody(body, open.counts, failLine);
+    const chain = parsed.chain;
     const count = open.counts.get(chain);
     if (count === undefined) failLine(`rule for chain ${chain}, which the table does not declare`);
     open.counts.set(chain, count + 1);
-    const parsed = parseRuleWords(words.slice(2), open.counts);
     open.rules.push({
       chain,
       position: count + 1,
