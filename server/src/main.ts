@@ -77,7 +77,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       ? setInterval(() => {
           if (reconciling) return;
           reconciling = true;
-          ipsets.reconcile(false).catch((error: unknown) => log.error({ err: error }, "reconciliation failed")).finally(() => (reconciling = false));
+          Promise.all([ipsets.reconcile(false), firewall.reconcile()])
+            .catch((error: unknown) => log.error({ err: error }, "reconciliation failed"))
+            .finally(() => (reconciling = false));
         }, config.reconcile.intervalSeconds * 1000)
       : undefined,
     setInterval(() => requests.purgeOlderThan(DAY_MS), 3_600_000),

@@ -384,7 +384,9 @@ export class FirewallService {
    * rules the kernel lost (reboot) come back, rules appended in their recorded order. Skipped during panic mode.
    */
   async reconcile(): Promise<{ rulesRestored: number }> {
-    for (const rollback of this.#store.rollbacks()) this.#arm(rollback.family, rollback.table as Table, rollback.deadline);
+    for (const rollback of this.#store.rollbacks()) {
+      if (!this.#timers.has(`${rollback.family}/${rollback.table}`)) this.#arm(rollback.family, rollback.table as Table, rollback.deadline);
+    }
     if (this.#store.panicSnapshots().length > 0) return { rulesRestored: 0 };
     let rulesRestored = 0;
     for (const family of ["ipv4", "ipv6"] as const) {
