@@ -178,35 +178,49 @@ export class FirewallService {
 
   /** Appends (position 0) or inserts a managed rule. A plain ACCEPT/LOG append touches the kernel once, no read. */
   async createRule(family: Family, table: Table, chain: string, input: RuleSpec, position: number, options: ChangeOptions): Promise<{ rule: RuleView; rollbackAt?: number }> {
+    const { rules, rollbackAt } = await this.createRules(family, table, chain, [input], position, options);
+    return { rule: rules[0]!, ...(rollbackAt === undefined ? {} : { rollbackAt }) };
+  }
+
+  /**
+   * Adds several managed rules in one atomic COMMIT, in order, appended or starting at `position`. Rules that cannot
+   * affect the caller's access to the API (ACCEPT, LOG) need no read of the table. Positions in the answer are 0 for
+   * appends made without that read.
+   */
+  async createRules(family: Family, table: Table, chain: string, inputs: readonly RuleSpec[], position: number, options: ChangeOptions): Promise<{ rules: RuleView[]; rollbackAt?: number }> {
     writable(table);
-    const spec = validateRuleSpec(family, input);
-    await this.#checkReferences(family, table, spec);
+    const specs = inputs.map((input) => validateRuleSpec(family, input));
+    for (const spec of specs) await this.#checkReferences(family, table, spec);
     return this.#locked(family, table, async () => {
       this.#refuseDuringPanic();
-      let snapshot: TableSnapshot | undefined;
-      if (position > 0 || (await this.#mayLockOut(family, table, spec, "add", options.caller))) {
-        snapshot = await this.snapshot(family, table);
+      let mayLockOut = false;
+      for (const spec of specs) mayLockOut ||= await this.#mayLockOut(family, table, spec, "add", options.caller);
+      if (position > 0 || mayLockOut) {
+        const snapshot = await this.snapshot(family, table);
         const length = snapshot.rules.filter((rule) => rule.chain === chain).length;
         if (!snapshot.chains.some((candidate) => candidate.name === chain)) throw chainNotFound(family, table, chain);
         if (position > length + 1) {
           throw new ServerError("INVALID_POSITION", `position ${position} is past the end of chain ${chain} (${length} rules); use 1 to ${length + 1}, or 0 to append`, { field: "position" });
         }
-        await this.#checkLockout(family, table, viewOf(snapshot, { insert: [chain, position === 0 ? length + 1 : position, spec] }), options);
+        const start = position === 0 ? length + 1 : position;
+        await this.#checkLockout(family, table, viewOf(snapshot, { insert: [chain, start, specs] }), options);
       }
-      const id = newRuleId();
-      const line = renderRuleLine(chain, spec, id);
-      const command = position > 0 ? line.replace(/^-A (\S+) /, `-I $1 ${position} `) : line;
+      const ids = newRuleIds(specs.length);
+      const lines = specs.map((spec, i) => renderRuleLine(chain, spec, ids[i]));
+      const commands = position > 0 ? lines.map((line, i) => line.replace(/^-A (\S+) /, `-I $1 ${position + i} `)) : lines;
       const rollbackAt = await this.#safeMode(family, table, options.confirmWithin, async () => {
-        this.#store.addRule(family, table, id, chain, spec, position === 1);
+        specs.forEach((spec, i) => this.#store.addRule(family, table, ids[i]!, chain, spec, position === 1));
         try {
-          await this.#iptables.restore(family, `*${table}\n${command}\nCOMMIT\n`, { noflush: true });
+          await this.#iptables.restore(family, `*${table}\n${commands.join("\n")}\nCOMMIT\n`, { noflush: true });
         } catch (error) {
-          this.#store.deleteRule(id);
+          for (const id of ids) this.#store.deleteRule(id);
           throw await this.#explain(error, family, table, chain);
         }
       });
-      const rule: RuleView = { chain, position, spec, managedId: id, id, managed: true, modeled: true, text: line.replace(/^-A /, "-A "), packets: 0, bytes: 0 };
-      return { rule, ...(rollbackAt === undefined ? {} : { rollbackAt }) };
+      const rules = specs.map((spec, i): RuleView => ({
+        chain, position: position === 0 ? 0 : position + i, spec, managedId: ids[i]!, id: ids[i]!, managed: true, modeled: true, text: lines[i]!, packets: 0, bytes: 0,
+      }));
+      return { rules, ...(rollbackAt === undefined ? {} : { rollbackAt }) };
     });
   }
 
@@ -329,14 +343,15 @@ export class FirewallService {
     if (unknown !== undefined || services.length === 0) {
       throw new ServerError("UNKNOWN_SERVICE", `unknown service "${unknown ?? ""}"; known: ${[...Object.keys(GROUPS), ...SERVICES.map((service) => service.name)].join(", ")}`, { field: "services" });
     }
-    const created: RuleView[] = [];
-    for (const service of services) {
-      for (const port of service.ports) {
-        const spec: RuleSpec = { protocol: service.protocol, ...(source === undefined ? {} : { source }), destinationPort: { ports: [{ first: port, last: port }], negate: false }, comment: service.name, target: { kind: "ACCEPT" } };
-        created.push((await this.createRule(family, "filter", chain, spec, 0, options)).rule);
-      }
-    }
-    return created;
+    // One ACCEPT per port, as the seed writes them, all in one COMMIT: the service opens whole or not at all.
+    const specs = services.flatMap((service) => service.ports.map((port): RuleSpec => ({
+      protocol: service.protocol,
+      ...(source === undefined ? {} : { source }),
+      destinationPort: { ports: [{ first: port, last: port }], negate: false },
+      comment: service.name,
+      target: { kind: "ACCEPT" },
+    })));
+    return (await this.createRules(family, "filter", chain, specs, 0, options)).rules;
   }
 
   // ---- panic mode ----------------------------------------------------------------------------------------------
@@ -599,7 +614,7 @@ function groupRules(rules: ReadonlyArray<{ chain: string; spec: RuleSpec; modele
 }
 
 /** The table as it would be after one change, for the lockout check. */
-function viewOf(snapshot: TableSnapshot, change: { policy?: [string, Policy]; insert?: [string, number, RuleSpec]; replace?: [string, number, RuleSpec]; remove?: [string, number] }): TableView {
+function viewOf(snapshot: TableSnapshot, change: { policy?: [string, Policy]; insert?: [string, number, readonly RuleSpec[]]; replace?: [string, number, RuleSpec]; remove?: [string, number] }): TableView {
   const rules = groupRules(snapshot.rules);
   const policies = new Map(snapshot.chains.filter((chain) => chain.policy !== undefined).map((chain) => [chain.name, chain.policy!]));
   if (change.policy !== undefined) policies.set(change.policy[0], change.policy[1]);
@@ -608,7 +623,7 @@ function viewOf(snapshot: TableSnapshot, change: { policy?: [string, Policy]; in
     if (list === undefined) rules.set(chain, (list = []));
     return list;
   };
-  if (change.insert !== undefined) edit(change.insert[0]).splice(change.insert[1] - 1, 0, { spec: change.insert[2], modeled: true });
+  if (change.insert !== undefined) edit(change.insert[0]).splice(change.insert[1] - 1, 0, ...change.insert[2].map((spec) => ({ spec, modeled: true })));
   if (change.replace !== undefined) edit(change.replace[0]).splice(change.replace[1] - 1, 1, { spec: change.replace[2], modeled: true });
   if (change.remove !== undefined) edit(change.remove[0]).splice(change.remove[1] - 1, 1);
   return { rules, policies };

@@ -387,7 +387,11 @@ export interface Rule {
   id: string;
   /** The chain the rule is in (needed in ApplyRuleset; output elsewhere). */
   chain: string;
-  /** 1-based position in the chain. Output only. */
+  /**
+   * 1-based position in the chain. Output only. CreateRule's reply to an
+   * append has 0 (finding it would mean reading the whole table); ListRules
+   * has it.
+   */
   position: number;
   /**
    * Protocol: tcp, udp, icmp, ipv6-icmp, sctp, udplite, esp, ah, gre; empty
