@@ -264,10 +264,14 @@ export function fromRule(rule: Rule | undefined): RuleSpec {
   };
 }
 
+function toPorts(match: PortMatch | undefined): WirePorts | undefined {
+  return match === undefined ? undefined : { ports: match.ports.map((range) => ({ first: range.first, last: range.last })), negate: match.negate };
+}
+
 function toRule(t: TableName, rule: RuleView): Rule {
   const spec = rule.spec;
   const target = spec.target;
-  const ports = (match: PortMatch | undefined): WirePorts | undefined => (match === undefined ? undefined : { ports: match.ports.map((range) => ({ first: range.first, last: range.last })), negate: match.negate });
+  const ports = toPorts;
   return {
     name: ruleName(t, rule.chain, rule.id),
     id: rule.id,
