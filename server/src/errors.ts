@@ -91,6 +91,25 @@ export function toServerError(error: unknown): ServerError {
   return new ServerError("INTERNAL", "internal error; see the server log", {}, { cause: error });
 }
 
+/**
+ * The same error placed under an item of a list, e.g. a rule's `rule.source` becomes `rules[3].source`, so that a
+ * refusal of one item in a batch names which one.
+ */
+export function underField(error: unknown, prefix: string): unknown {
+  if (!(error instanceof ServerError)) return error;
+  const field = error.metadata.field?.replace(/^rule\.?/, "");
+  return new ServerError(error.reason, `${prefix}: ${error.message.replace(/^rule\./, "")}`, { ...error.metadata, field: field ? `${prefix}.${field}` : prefix });
+}
+
+/** Runs work, placing any error it throws under `prefix` (see underField). */
+export function withField<T>(work: () => T, prefix: string): T {
+  try {
+    return work();
+  } catch (error) {
+    throw underField(error, prefix);
+  }
+}
+
 /** grpc-gateway's status → HTTP table (used by the REST gateway and in problem JSON). */
 export const httpStatusOf: Readonly<Record<Status, number>> = {
   [Status.OK]: 200,

@@ -13,7 +13,7 @@ import {
   type Rule,
   type Ruleset,
 } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
-import { ServerError } from "../errors.js";
+import { ServerError, withField } from "../errors.js";
 import type { ChainView, FirewallService, RuleView, TableSnapshot } from "../firewall/firewall-service.js";
 import type { AddressMatch, ConntrackState, InterfaceMatch, Policy, PortMatch, RuleSpec, SetDirection, Target } from "../firewall/rule-model.js";
 import { operation, type Operation, type Principal } from "./operation.js";
@@ -128,7 +128,7 @@ export function firewallOperations(firewall: FirewallService): FirewallOperation
         name: chain.name.includes("/") ? parseChainName(chain.name, `chains[${i}].name`).chain : chain.name,
         ...(chain.policy === ChainPolicy.CHAIN_POLICY_UNSPECIFIED ? {} : { policy: fromPolicy(chain.policy, `chains[${i}].policy`) }),
       }));
-      const rules = request.rules.map((rule, i) => ({ chain: rule.chain, spec: prefixed(() => fromRule(rule), `rules[${i}]`) }));
+      const rules = request.rules.map((rule, i) => ({ chain: rule.chain, spec: withField(() => fromRule(rule), `rules[${i}]`) }));
       const applied = await firewall.apply(t.family, t.table, chains, rules, change(principal, request));
       const rollbackAt = applied.rollbackAt;
       return {
@@ -306,14 +306,4 @@ function toRule(t: TableName, rule: RuleView): Rule {
     modeled: rule.modeled,
     text: rule.text,
   };
-}
-
-function prefixed<T>(work: () => T, prefix: string): T {
-  try {
-    return work();
-  } catch (error) {
-    if (!(error instanceof ServerError)) throw error;
-    const field = error.metadata.field?.replace(/^rule\.?/, "");
-    throw new ServerError(error.reason, `${prefix}: ${error.message.replace(/^rule\./, "")}`, { ...error.metadata, field: field ? `${prefix}.${field}` : prefix });
-  }
 }

@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
 import ipaddr from "ipaddr.js";
 import type { Logger } from "../logger.js";
-import { ServerError } from "../errors.js";
+import { ServerError, underField, withField } from "../errors.js";
 import { KeyedLock } from "../keyed-lock.js";
 import type { IptablesDriver } from "../drivers/iptables-driver.js";
 import type { IpsetDriver } from "../drivers/ipset-driver.js";
 import { BUILTIN_CHAINS, parseIptablesSave, renderRuleLine, renderTable, ruleIdOf, validateRuleSpec } from "../drivers/parse/iptables-save.js";
-import type { FirewallStore, ManagedTable } from "../store/firewall-store.js";
+import type { FirewallStore } from "../store/firewall-store.js";
 import { findLockout, matches, type ApiPacket, type TableView } from "./lockout.js";
 import { expandServices, GROUPS, SERVICES, type NamedService } from "./services-catalog.js";
 import { WRITABLE_TABLES, type Family, type ParsedChain, type ParsedRule, type Policy, type RuleSpec, type Table } from "./rule-model.js";
@@ -668,26 +668,10 @@ function appliedChains(declared: ReadonlyMap<string, Policy | undefined>, rules:
   }));
 }
 
-function withField<T>(work: () => T, prefix: string): T {
-  try {
-    return work();
-  } catch (error) {
-    throw prefixed(error, prefix);
-  }
-}
-
 async function withFieldAsync<T>(work: () => Promise<T>, prefix: string): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    throw prefixed(error, prefix);
+    throw underField(error, prefix);
   }
 }
-
-function prefixed(error: unknown, prefix: string): unknown {
-  if (!(error instanceof ServerError)) return error;
-  const field = error.metadata.field?.replace(/^rule\./, "");
-  return new ServerError(error.reason, `${prefix}: ${error.message}`, { ...error.metadata, field: field === undefined ? prefix : `${prefix}.${field}` });
-}
-
-export type { ManagedTable };
