@@ -40,6 +40,11 @@ const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /** Event log retention: the oldest events go first once either bound is passed. */
+    events: z
+      .object({ maxEvents: z.number().int().min(1000).default(1_000_000), maxAgeDays: z.number().int().min(1).max(3650).default(30) })
+      .strict()
+      .prefault({}),
     reconcile: z.object({ intervalSeconds: z.number().int().min(0).max(86_400).default(60) }).strict().prefault({}),
     log: z.object({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info") }).strict().prefault({}),
   })

@@ -22,6 +22,7 @@ export const reasons = {
   INVALID_CHAIN_NAME: Status.INVALID_ARGUMENT,
   INVALID_RULE: Status.INVALID_ARGUMENT,
   UNKNOWN_REFERENCE: Status.INVALID_ARGUMENT,
+  INVALID_FILTER: Status.INVALID_ARGUMENT,
   INVALID_POLICY: Status.INVALID_ARGUMENT,
   INVALID_POSITION: Status.INVALID_ARGUMENT,
   UNKNOWN_SERVICE: Status.INVALID_ARGUMENT,
@@ -33,6 +34,9 @@ export const reasons = {
   CHAIN_NOT_FOUND: Status.NOT_FOUND,
   RULE_NOT_FOUND: Status.NOT_FOUND,
   CHAIN_ALREADY_EXISTS: Status.ALREADY_EXISTS,
+  // fail2ban answered UnknownJailException / DuplicateJailException.
+  JAIL_NOT_FOUND: Status.NOT_FOUND,
+  JAIL_ALREADY_EXISTS: Status.ALREADY_EXISTS,
   // FAILED_PRECONDITION: the request is fine but the system is not in a state that allows it.
   IPSET_IN_USE: Status.FAILED_PRECONDITION,
   IPSET_NOT_MANAGED: Status.FAILED_PRECONDITION,
@@ -48,20 +52,27 @@ export const reasons = {
   LOCKOUT: Status.FAILED_PRECONDITION,
   NO_PENDING_ROLLBACK: Status.FAILED_PRECONDITION,
   PANIC_MODE: Status.FAILED_PRECONDITION,
+  // fail2ban-server refused a command with an exception (an address that is not banned, an action the jail lacks, …).
+  FAIL2BAN_REJECTED: Status.FAILED_PRECONDITION,
   // RESOURCE_EXHAUSTED
   IPSET_FULL: Status.RESOURCE_EXHAUSTED,
   // UNAUTHENTICATED / PERMISSION_DENIED
   CERTIFICATE_REQUIRED: Status.UNAUTHENTICATED,
   CERTIFICATE_REVOKED: Status.UNAUTHENTICATED,
   ROLE_REQUIRED: Status.PERMISSION_DENIED,
+  SUBSCRIBER_TOO_SLOW: Status.RESOURCE_EXHAUSTED,
   // UNAVAILABLE: retry later.
   KERNEL_UNAVAILABLE: Status.UNAVAILABLE,
   SHUTTING_DOWN: Status.UNAVAILABLE,
+  // fail2ban-server's socket is missing or refuses connections, the server went away mid-command, or it did not answer.
+  FAIL2BAN_UNAVAILABLE: Status.UNAVAILABLE,
   // INTERNAL: a bug or an unexpected tool failure; details are in the server log.
   KERNEL_COMMAND_FAILED: Status.INTERNAL,
   // iptables-save printed text that is structurally broken (rule outside a table, undeclared chain, open quote);
   // matches we do not know never cause it, they only make a rule unmodeled.
   INVALID_DUMP: Status.INTERNAL,
+  // fail2ban-server's reply was not a pickle we accept (disallowed global, corrupt, too large) or not a (code, value).
+  FAIL2BAN_BAD_REPLY: Status.INTERNAL,
   INTERNAL: Status.INTERNAL,
 } as const satisfies Record<string, Status>;
 

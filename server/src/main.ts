@@ -20,6 +20,10 @@ import { IpsetServiceService } from "@portcullis/sdk/gen/portcullis/v1/ipset.js"
 import { FirewallServiceService } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
 import { FirewallService } from "./firewall/firewall-service.js";
 import { FirewallStore } from "./store/firewall-store.js";
+import { EventStore } from "./store/event-store.js";
+import { EventLog } from "./events/event-log.js";
+import { eventOperations } from "./api/event-api.js";
+import { EventServiceService } from "@portcullis/sdk/gen/portcullis/v1/events.js";
 import { MtlsServerCredentials } from "./grpc/mtls-credentials.js";
 import { startGrpcServer } from "./grpc/grpc-server.js";
 import { ServerError } from "./errors.js";
@@ -41,7 +45,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const db = openDatabase(join(config.dataDir, "portcullis.db"));
   const ipsetDriver = new IpsetDriver(exec, log);
   const iptables = new IptablesDriver(exec, log);
-  const ipsets = new IpsetService({ kernel: ipsetDriver, rules: iptables, store: new IpsetStore(db), log });
+  const events = new EventLog(new EventStore(db));
+  const audit = new AuditStore(db);
+  const ipsets = new IpsetService({ kernel: ipsetDriver, rules: iptables, store: new IpsetStore(db), events, log });
   const requests = new RequestStore(db);
 
   // The kernel may have lost managed state while we were down (reboot, manual flush): repair before serving.
@@ -51,7 +57,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const crl = new CrlWatcher(tls.crl, log);
   // The API endpoint the anti-lockout check protects: the port is known once bound, so it is read lazily.
   const api = { port: 0, address: undefined as string | undefined };
-  const firewall = new FirewallService({ iptables, ipsets: ipsetDriver, store: new FirewallStore(db), log, api, managementAddresses: config.firewall.managementAddresses });
+  const firewall = new FirewallService({ iptables, ipsets: ipsetDriver, store: new FirewallStore(db), events, log, api, managementAddresses: config.firewall.managementAddresses });
   const credentials = new MtlsServerCredentials(tls.context(crl.pem));
   crl.onChange((pem) => credentials.update(tls.context(pem)));
 
@@ -59,10 +65,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     address: config.grpc.address,
     credentials,
     crl,
-    invoker: new Invoker(new AuditStore(db), log),
+    invoker: new Invoker(audit, events, log),
     services: [
       { name: "portcullis.v1.IpsetService", definition: IpsetServiceService, operations: ipsetOperations(ipsets, requests) },
       { name: "portcullis.v1.FirewallService", definition: FirewallServiceService, operations: firewallOperations(firewall) },
+      { name: "portcullis.v1.EventService", definition: EventServiceService, operations: eventOperations(events, audit) },
     ],
     log,
   });
@@ -82,7 +89,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
             .finally(() => (reconciling = false));
         }, config.reconcile.intervalSeconds * 1000)
       : undefined,
-    setInterval(() => requests.purgeOlderThan(DAY_MS), 3_600_000),
+    setInterval(() => {
+      requests.purgeOlderThan(DAY_MS);
+      events.prune(config.events.maxEvents, config.events.maxAgeDays * DAY_MS);
+    }, 3_600_000),
   ];
   for (const timer of timers) timer?.unref();
 

@@ -1,4 +1,5 @@
-import { Client, Metadata, type ChannelCredentials, type ServiceError } from "@grpc/grpc-js";
+import { Client, Metadata, type ChannelCredentials, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import { EventServiceService } from "@portcullis/sdk/gen/portcullis/v1/events.js";
 import { IpsetServiceService } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
 import { FirewallServiceService } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
 import { Status } from "@portcullis/sdk/gen/google/rpc/status.js";
@@ -33,8 +34,25 @@ export class TestClient<S extends Record<string, UnaryDefinition>> {
     });
   }
 
+  /** A server-streaming call: every item goes to onItem; the returned call can be cancelled. */
+  stream<K extends keyof S & string>(method: K, request: RequestOf<S, K>, onItem: (item: ResponseOf<S, K>) => void, onEnd?: (error?: ServiceError) => void): ClientReadableStream<ResponseOf<S, K>> {
+    const definition = this.#service[method]!;
+    const call = this.raw.makeServerStreamRequest(definition.path, definition.requestSerialize as (value: RequestOf<S, K>) => Buffer, definition.responseDeserialize as (value: Buffer) => ResponseOf<S, K>, request, new Metadata(), {});
+    call.on("data", onItem);
+    call.on("error", (error: ServiceError) => onEnd?.(error));
+    call.on("end", () => onEnd?.());
+    return call;
+  }
+
   close(): void {
     this.raw.close();
+  }
+}
+
+/** EventService test client. */
+export class EventTestClient extends TestClient<typeof EventServiceService> {
+  constructor(address: string, credentials: ChannelCredentials) {
+    super(EventServiceService, address, credentials);
   }
 }
 

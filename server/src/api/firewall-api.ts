@@ -62,19 +62,19 @@ export function firewallOperations(firewall: FirewallService): FirewallOperation
     createChain: operation("admin", (request) => `${request.parent}/chains/${request.chainId}`, async (request) => {
       const t = parseTableName(request.parent);
       return toChain(t, await firewall.createChain(t.family, t.table, request.chainId));
-    }),
+    }, (_request, chain) => ({ type: "CHAIN_CREATED", resource: chain.name })),
 
     deleteChain: operation("admin", (request) => request.name, async (request) => {
       const c = parseChainName(request.name);
       await firewall.deleteChain(c.family, c.table, c.chain);
       return {};
-    }),
+    }, (request) => ({ type: "CHAIN_DELETED", resource: request.name })),
 
     setChainPolicy: operation("admin", (request) => request.name, async (request, principal) => {
       const c = parseChainName(request.name);
       const { chain } = await firewall.setPolicy(c.family, c.table, c.chain, fromPolicy(request.policy, "policy"), change(principal, request));
       return toChain(c, chain);
-    }),
+    }, (request, chain) => ({ type: "POLICY_SET", resource: request.name, attributes: { policy: chain.policy === ChainPolicy.CHAIN_POLICY_DROP ? "DROP" : "ACCEPT", ...safeMode(request) } })),
 
     listRules: operation("viewer", (request) => request.parent, async (request) => {
       const c = parseChainName(request.parent, "parent");
@@ -103,19 +103,19 @@ export function firewallOperations(firewall: FirewallService): FirewallOperation
       const c = parseChainName(request.parent, "parent");
       const { rule } = await firewall.createRule(c.family, c.table, c.chain, fromRule(request.rule), request.position, change(principal, request));
       return toRule(c, rule);
-    }),
+    }, (request, rule) => ({ type: "RULE_CREATED", resource: rule.name, attributes: { rule: rule.text, ...safeMode(request) } })),
 
     replaceRule: operation("admin", (request) => request.name, async (request, principal) => {
       const r = parseRuleName(request.name);
       const { rule } = await firewall.replaceRule(r.family, r.table, r.chain, r.rule, fromRule(request.rule), change(principal, request));
       return toRule(r, rule);
-    }),
+    }, (request, rule) => ({ type: "RULE_REPLACED", resource: request.name, attributes: { new_id: rule.id, rule: rule.text, ...safeMode(request) } })),
 
     deleteRule: operation("admin", (request) => request.name, async (request, principal) => {
       const r = parseRuleName(request.name);
       await firewall.deleteRule(r.family, r.table, r.chain, r.rule, change(principal, request));
       return {};
-    }),
+    }, (request) => ({ type: "RULE_DELETED", resource: request.name, attributes: safeMode(request) })),
 
     exportRuleset: operation("viewer", (request) => request.parent, async (request) => {
       const t = parseTableName(request.parent);
@@ -137,13 +137,13 @@ export function firewallOperations(firewall: FirewallService): FirewallOperation
         ruleCount: applied.ruleCount,
         ...(rollbackAt === undefined ? {} : { rollbackTime: new Date(rollbackAt) }),
       };
-    }),
+    }, (request, response) => ({ type: "RULESET_APPLIED", resource: request.parent, attributes: { rule_count: String(response.ruleCount), ...(response.rollbackTime === undefined ? {} : { rollback_time: response.rollbackTime.toISOString() }) } })),
 
     confirmRuleset: operation("admin", (request) => request.parent, async (request) => {
       const t = parseTableName(request.parent);
       await firewall.confirm(t.family, t.table);
       return { name: tableName(t) };
-    }),
+    }, (request) => ({ type: "RULESET_CONFIRMED", resource: request.parent })),
 
     listServices: operation("viewer", () => "services", async () => {
       const { services, groups } = firewall.services();
@@ -163,11 +163,16 @@ export function firewallOperations(firewall: FirewallService): FirewallOperation
       const source = fromAddress(request.source);
       const rules = await firewall.allowService(c.family, c.chain, request.services, source, change(principal, {}));
       return { rules: rules.map((rule) => toRule(c, rule)) };
-    }),
+    }, (request, response) => response.rules.map((rule) => ({ type: "RULE_CREATED" as const, resource: rule.name, attributes: { rule: rule.text, services: request.services.join(",") } }))),
 
-    enablePanicMode: operation("admin", () => "firewall", async () => toPanic(await firewall.enablePanic())),
-    disablePanicMode: operation("admin", () => "firewall", async () => toPanic(await firewall.disablePanic())),
+    enablePanicMode: operation("admin", () => "firewall", async () => toPanic(await firewall.enablePanic()), () => ({ type: "PANIC_ENABLED", resource: "firewall" })),
+    disablePanicMode: operation("admin", () => "firewall", async () => toPanic(await firewall.disablePanic()), () => ({ type: "PANIC_DISABLED", resource: "firewall" })),
   };
+}
+
+/** Event attributes saying that a change is waiting for ConfirmRuleset. */
+function safeMode(request: { confirmWithin?: number }): Record<string, string> {
+  return request.confirmWithin ? { confirm_within: String(request.confirmWithin) } : {};
 }
 
 function toPanic(status: { enabled: boolean; managementAddresses: readonly string[] }): { enabled: boolean; managementAddresses: string[] } {

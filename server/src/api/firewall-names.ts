@@ -1,7 +1,8 @@
 import { ServerError } from "../errors.js";
 import { TABLES, type Family, type Table } from "../firewall/rule-model.js";
+import type { TableName as BaseTableName } from "../names.js";
 
-export interface TableName {
+export interface TableName extends BaseTableName {
   readonly family: Family;
   readonly table: Table;
 }
@@ -29,6 +30,4 @@ export const parseTableName = (name: string, field = "parent"): TableName => par
 export const parseChainName = (name: string, field = "name"): ChainName => parse(name, 2, field);
 export const parseRuleName = (name: string, field = "name"): RuleName => parse(name, 3, field);
 
-export const tableName = (t: TableName): string => `firewall/${t.family}/tables/${t.table}`;
-export const chainName = (t: TableName, chain: string): string => `${tableName(t)}/chains/${chain}`;
-export const ruleName = (t: TableName, chain: string, id: string): string => `${chainName(t, chain)}/rules/${id}`;
+export { tableName, chainName, ruleName } from "../names.js";

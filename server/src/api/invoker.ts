@@ -2,29 +2,46 @@ import { status as Status } from "@grpc/grpc-js";
 import type { Logger } from "../logger.js";
 import { requireRole } from "../auth/roles.js";
 import { toServerError } from "../errors.js";
+import type { EventLog } from "../events/event-log.js";
 import type { AuditStore } from "../store/audit-store.js";
-import type { Operation, Principal } from "./operation.js";
+import type { Operation, Principal, StreamOperation } from "./operation.js";
 
 /**
  * Runs operations for every transport: permission first (before existence, so a viewer learns nothing about what
- * exists), then the handler; writes are audited whether allowed, refused or failed; one log line per call.
+ * exists), then the handler; a successful change records its event; writes are audited whether allowed, refused or
+ * failed; one log line per call.
  */
 export class Invoker {
   readonly #audit: AuditStore;
+  readonly #events: EventLog;
   readonly #log: Logger;
 
-  constructor(audit: AuditStore, log: Logger) {
+  constructor(audit: AuditStore, events: EventLog, log: Logger) {
     this.#audit = audit;
+    this.#events = events;
     this.#log = log;
   }
 
   async invoke<Request, Response>(method: string, op: Operation<Request, Response>, principal: Principal, request: Request, transport: string): Promise<Response> {
+    return this.#run(method, op, principal, request, transport, async () => {
+      const response = await op.handle(request, principal);
+      const events = op.event?.(request, response);
+      for (const event of events === undefined ? [] : Array.isArray(events) ? events : [events]) this.#events.append(event, principal.name, "api");
+      return response;
+    });
+  }
+
+  async invokeStream<Request, Item>(method: string, op: StreamOperation<Request, Item>, principal: Principal, request: Request, transport: string, write: (item: Item) => Promise<void>, signal: AbortSignal): Promise<void> {
+    await this.#run(method, op, principal, request, transport, () => op.stream(request, principal, write, signal));
+  }
+
+  async #run<Request, T>(method: string, op: { role: Principal["role"]; resource: (request: Request) => string }, principal: Principal, request: Request, transport: string, work: () => Promise<T>): Promise<T> {
     const started = performance.now();
     let code = "OK";
     let detail: string | undefined;
     try {
       requireRole(principal.role, op.role, method, principal.name);
-      return await op.handle(request, principal);
+      return await work();
     } catch (error) {
       const serverError = toServerError(error);
       code = Status[serverError.code];

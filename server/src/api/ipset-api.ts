@@ -71,24 +71,27 @@ export function ipsetOperations(ipsets: IpsetService, requests: RequestStore): I
       const created = await create();
       requests.put(request.requestId, "CreateIpset", fingerprint, Ipset.encode(created).finish());
       return created;
-    }),
+    }, (_request, ipset) => ({ type: "IPSET_CREATED", resource: ipset.name, attributes: { type: ipset.typeName } })),
 
     deleteIpset: operation("admin", (request) => request.name, async (request) => {
       await ipsets.delete(parseIpsetName(request.name));
       return {};
-    }),
+    }, (request) => ({ type: "IPSET_DELETED", resource: request.name })),
 
-    flushIpset: operation("admin", (request) => request.name, async (request) => toIpset(await ipsets.flush(parseIpsetName(request.name)))),
+    flushIpset: operation("admin", (request) => request.name, async (request) => toIpset(await ipsets.flush(parseIpsetName(request.name))),
+      (request) => ({ type: "IPSET_FLUSHED", resource: request.name })),
 
     renameIpset: operation("admin", (request) => request.name, async (request) =>
-      toIpset(await ipsets.rename(parseIpsetName(request.name), request.newIpsetId))),
+      toIpset(await ipsets.rename(parseIpsetName(request.name), request.newIpsetId)),
+    (request, ipset) => ({ type: "IPSET_RENAMED", resource: request.name, attributes: { new_name: ipset.name } })),
 
     swapIpsets: operation("admin", (request) => `${request.name} ${request.other}`, async (request) => {
       const [ipset, other] = await ipsets.swap(parseIpsetName(request.name), parseIpsetName(request.other, "other"));
       return { ipset: toIpset(ipset), other: toIpset(other) };
-    }),
+    }, (request) => ({ type: "IPSETS_SWAPPED", resource: request.name, attributes: { other: request.other } })),
 
-    adoptIpset: operation("admin", (request) => request.name, async (request) => toIpset(await ipsets.adopt(parseIpsetName(request.name)))),
+    adoptIpset: operation("admin", (request) => request.name, async (request) => toIpset(await ipsets.adopt(parseIpsetName(request.name))),
+      (request) => ({ type: "IPSET_ADOPTED", resource: request.name })),
 
     listEntries: operation("viewer", (request) => request.parent, async (request) => {
       const set = parseIpsetName(request.parent, "parent");
@@ -105,13 +108,13 @@ export function ipsetOperations(ipsets: IpsetService, requests: RequestStore): I
       const set = parseIpsetName(request.parent, "parent");
       const entry = request.entry ?? { name: "", element: "", comment: "" };
       return toEntry(set, await ipsets.addEntry(set, fromEntry(entry)));
-    }),
+    }, (_request, entry) => ({ type: "ENTRY_ADDED", resource: entry.name, attributes: { element: entry.element, ...(entry.timeout === undefined ? {} : { timeout: String(entry.timeout) }), ...(entry.comment === "" ? {} : { comment: entry.comment }) } })),
 
     deleteEntry: operation("operator", (request) => request.name, async (request) => {
       const [set, element] = parseEntryName(request.name);
       await ipsets.deleteEntry(set, element);
       return {};
-    }),
+    }, (request) => ({ type: "ENTRY_DELETED", resource: request.name, attributes: { element: parseEntryName(request.name)[1] } })),
 
     testEntry: operation("viewer", (request) => request.parent, async (request) => ({
       matched: await ipsets.testEntry(parseIpsetName(request.parent, "parent"), request.element),
@@ -125,16 +128,16 @@ export function ipsetOperations(ipsets: IpsetService, requests: RequestStore): I
         ...(request.timeout === undefined ? {} : { timeout: request.timeout }),
         comment: request.comment,
       }),
-    })),
+    }), (request, response) => ({ type: "ENTRIES_ADDED", resource: request.parent, attributes: { count: String(response.addedCount) } })),
 
     batchDeleteEntries: operation("operator", (request) => request.parent, async (request) => ({
       deletedCount: await ipsets.batchDelete(parseIpsetName(request.parent, "parent"), request.elements),
-    })),
+    }), (request, response) => ({ type: "ENTRIES_DELETED", resource: request.parent, attributes: { count: String(response.deletedCount) } })),
 
     importIpsets: operation("admin", () => "ipsets", async (request) => {
       const result = await ipsets.import(request.content);
       return { ipsets: result.sets.map(toIpset), addedCount: result.added };
-    }),
+    }, (_request, response) => response.ipsets.map((ipset) => ({ type: "ENTRIES_ADDED" as const, resource: ipset.name, attributes: { import: "true" } }))),
 
     exportIpsets: operation("viewer", (request) => (request.names.length === 0 ? "ipsets" : request.names.join(" ")), async (request) => ({
       content: await ipsets.export(request.names.map((name, i) => parseIpsetName(name, `names[${i}]`))),

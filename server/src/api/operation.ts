@@ -1,4 +1,5 @@
 import type { Role } from "../auth/roles.js";
+import type { EventInput } from "../events/event-model.js";
 
 /** Who is calling: from the client certificate (CN = name, O = role). */
 export interface Principal {
@@ -9,20 +10,42 @@ export interface Principal {
 }
 
 /**
- * One RPC, independent of transport: the role it needs, which resource it touches (for the audit log), and the
- * handler from request message to response message. gRPC and REST adapters both run operations through `invoke`.
+ * One unary RPC, independent of transport: the role it needs, which resource it touches (for the audit log), the
+ * handler from request message to response message, and the event a successful call records. gRPC and REST adapters
+ * both run operations through the Invoker.
  */
 export interface Operation<Request, Response> {
+  readonly kind: "unary";
   readonly role: Role;
   readonly resource: (request: Request) => string;
   readonly handle: (request: Request, principal: Principal) => Promise<Response>;
+  /** Method syntax on purpose: responses are checked where operations are built, not here. */
+  event?(request: Request, response: Response): EventInput | readonly EventInput[] | undefined;
 }
 
-/** Builds an operation with its types inferred from the handler. */
+/** A server-streaming RPC: items are written until the stream ends or the caller goes away (signal). */
+export interface StreamOperation<Request, Item> {
+  readonly kind: "stream";
+  readonly role: Role;
+  readonly resource: (request: Request) => string;
+  readonly stream: (request: Request, principal: Principal, write: (item: Item) => Promise<void>, signal: AbortSignal) => Promise<void>;
+}
+
+/** Builds a unary operation with its types inferred from the handler. */
 export function operation<Request, Response>(
   role: Role,
   resource: (request: Request) => string,
   handle: (request: Request, principal: Principal) => Promise<Response>,
+  event?: (request: Request, response: Response) => EventInput | readonly EventInput[] | undefined,
 ): Operation<Request, Response> {
-  return { role, resource, handle };
+  return { kind: "unary", role, resource, handle, ...(event === undefined ? {} : { event }) };
+}
+
+/** Builds a server-streaming operation. */
+export function streamOperation<Request, Item>(
+  role: Role,
+  resource: (request: Request) => string,
+  stream: (request: Request, principal: Principal, write: (item: Item) => Promise<void>, signal: AbortSignal) => Promise<void>,
+): StreamOperation<Request, Item> {
+  return { kind: "stream", role, resource, stream };
 }

@@ -23,8 +23,7 @@ export function parseEntryName(name: string, field = "name"): [string, string] {
   return [parseIpsetName(name.slice(0, at), field), name.slice(at + ENTRIES.length)];
 }
 
-export const ipsetName = (set: string): string => `${IPSET_PREFIX}${set}`;
-export const entryName = (set: string, element: string): string => `${IPSET_PREFIX}${set}${ENTRIES}${element}`;
+export { ipsetName, entryName } from "../names.js";
 
 function truncate(value: string): string {
   return value.length > 200 ? `${value.slice(0, 200)}…` : value;

@@ -3,6 +3,8 @@ import ipaddr from "ipaddr.js";
 import type { Logger } from "../logger.js";
 import { ServerError, underField, withField } from "../errors.js";
 import { KeyedLock } from "../keyed-lock.js";
+import type { EventLog } from "../events/event-log.js";
+import { tableName } from "../names.js";
 import type { IptablesDriver } from "../drivers/iptables-driver.js";
 import type { IpsetDriver } from "../drivers/ipset-driver.js";
 import { BUILTIN_CHAINS, parseIptablesSave, renderRuleLine, renderTable, ruleIdOf, validateRuleSpec } from "../drivers/parse/iptables-save.js";
@@ -62,10 +64,12 @@ export class FirewallService {
   readonly #log: Logger;
   readonly #api: ApiEndpoint;
   readonly #management: readonly string[];
+  readonly #events: EventLog;
   readonly #lock = new KeyedLock();
   readonly #timers = new Map<string, NodeJS.Timeout>();
 
-  constructor(deps: { iptables: IptablesDriver; ipsets: IpsetDriver; store: FirewallStore; log: Logger; api: ApiEndpoint; managementAddresses: readonly string[] }) {
+  constructor(deps: { iptables: IptablesDriver; ipsets: IpsetDriver; store: FirewallStore; events: EventLog; log: Logger; api: ApiEndpoint; managementAddresses: readonly string[] }) {
+    this.#events = deps.events;
     this.#iptables = deps.iptables;
     this.#ipsets = deps.ipsets;
     this.#store = deps.store;
@@ -445,6 +449,7 @@ export class FirewallService {
           if (lines.length === 0) return;
           await this.#iptables.restore(family, `*${table}\n${lines.join("\n")}\nCOMMIT\n`, { noflush: true });
           this.#log.warn({ family, table, lines: lines.length }, "managed firewall state restored in the kernel");
+          this.#events.append({ type: "STATE_REPAIRED", resource: tableName({ family, table }), attributes: { count: String(lines.length) } }, "system", "system");
         });
       }
     }
@@ -505,6 +510,7 @@ export class FirewallService {
         this.#store.replaceTable(family, table, rollback.managed);
         this.#store.deleteRollback(family, table);
         this.#log.warn({ family, table }, "safe-mode change not confirmed in time: previous ruleset restored");
+        this.#events.append({ type: "RULESET_ROLLED_BACK", resource: tableName({ family, table }) }, "system", "system");
       });
     } catch (error) {
       this.#log.error({ err: error, family, table }, "safe-mode rollback failed; retrying in 5 s");

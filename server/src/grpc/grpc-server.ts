@@ -1,14 +1,14 @@
 import { readFileSync } from "node:fs";
 import ipaddr from "ipaddr.js";
 import { createRequire } from "node:module";
-import { Server, type ServerUnaryCall, type sendUnaryData, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import { Server, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { loadFileDescriptorSetFromBuffer, loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import type { Logger } from "../logger.js";
 import { toServerError } from "../errors.js";
 import type { Invoker } from "../api/invoker.js";
-import type { Operation } from "../api/operation.js";
+import type { Operation, Principal, StreamOperation } from "../api/operation.js";
 import { principalOf } from "../auth/peer-identity.js";
 import type { CrlWatcher } from "../auth/crl-watcher.js";
 import { toGrpcError } from "./grpc-errors.js";
@@ -18,7 +18,7 @@ import type { MtlsServerCredentials } from "./mtls-credentials.js";
 export interface GrpcService {
   readonly name: string;
   readonly definition: ServiceDefinition;
-  readonly operations: Readonly<Record<string, Operation<never, unknown>>>;
+  readonly operations: Readonly<Record<string, Operation<never, unknown> | StreamOperation<never, unknown>>>;
 }
 
 export interface GrpcServerDeps {
@@ -74,22 +74,33 @@ export async function startGrpcServer(deps: GrpcServerDeps): Promise<RunningGrpc
   };
 }
 
-/** Binds each method of a generated service definition to its operation. */
+/** Binds each method of a generated service definition to its operation (unary or server-streaming). */
 function adapt(service: GrpcService, deps: GrpcServerDeps): UntypedServiceImplementation {
   const implementation: UntypedServiceImplementation = {};
   for (const [key, definition] of Object.entries(service.definition)) {
     const method = definition.path.slice(1);
-    const op = service.operations[key] as Operation<unknown, unknown> | undefined;
+    const op = service.operations[key] as Operation<unknown, unknown> | StreamOperation<unknown, unknown> | undefined;
     if (op === undefined) throw new Error(`no operation for ${method}`);
+    if (op.kind === "stream") {
+      implementation[key] = (call: ServerWritableStream<unknown, unknown>) => {
+        const principal = authenticate(call, method, deps);
+        if (principal === undefined) return;
+        const aborted = new AbortController();
+        call.on("cancelled", () => aborted.abort());
+        call.on("close", () => aborted.abort());
+        // Writes wait for the transport to drain, so a slow subscriber holds back its own stream only.
+        const write = (item: unknown): Promise<void> =>
+          new Promise((resolve) => (call.write(item) ? resolve() : call.once("drain", () => resolve())));
+        deps.invoker.invokeStream(method, op, principal, call.request, "grpc", write, aborted.signal).then(
+          () => call.end(),
+          (error: unknown) => (aborted.signal.aborted ? call.end() : call.destroy(toGrpcError(toServerError(error)) as Error)),
+        );
+      };
+      continue;
+    }
     implementation[key] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-      let principal;
-      try {
-        principal = { ...principalOf(call.getAuthContext().sslPeerCertificate, deps.crl), ...peerAddress(call.getPeer()) };
-      } catch (error) {
-        deps.log.warn({ method, reason: toServerError(error).reason }, "call refused");
-        callback(toGrpcError(toServerError(error)));
-        return;
-      }
+      const principal = authenticate(call, method, deps, callback);
+      if (principal === undefined) return;
       deps.invoker.invoke(method, op, principal, call.request, "grpc").then(
         (response) => callback(null, response),
         (error: unknown) => callback(toGrpcError(toServerError(error))),
@@ -97,6 +108,19 @@ function adapt(service: GrpcService, deps: GrpcServerDeps): UntypedServiceImplem
     };
   }
   return implementation;
+}
+
+/** The caller from its certificate and connection, or undefined after refusing the call. */
+function authenticate(call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>, method: string, deps: GrpcServerDeps, callback?: sendUnaryData<unknown>): Principal | undefined {
+  try {
+    return { ...principalOf(call.getAuthContext().sslPeerCertificate, deps.crl), ...peerAddress(call.getPeer()) };
+  } catch (error) {
+    const refusal = toGrpcError(toServerError(error));
+    deps.log.warn({ method, reason: toServerError(error).reason }, "call refused");
+    if (callback !== undefined) callback(refusal);
+    else (call as ServerWritableStream<unknown, unknown>).destroy(refusal as Error);
+    return undefined;
+  }
 }
 
 /** "203.0.113.5:41234" or "::1:41234" (grpc-js's form) → the caller's address, IPv4-mapped IPv6 unwrapped. */

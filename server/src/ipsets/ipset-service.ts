@@ -8,6 +8,8 @@ import { normalizeElement, validateComment, validateIpsetName } from "./element.
 import { compatible, validateDefinition, validateTimeout, type DefinitionInput } from "./ipset-definition.js";
 import { isModeledType, type IpsetDefinition, type KernelIpset } from "./ipset-model.js";
 import { KeyedLock } from "../keyed-lock.js";
+import type { EventLog } from "../events/event-log.js";
+import { ipsetName } from "../names.js";
 import { releaseMemorySoon } from "../memory.js";
 
 /** A set as clients see it: definition, kernel counters, and whether Portcullis manages it. */
@@ -77,12 +79,14 @@ export class IpsetService {
   readonly #rules: IptablesDriver;
   readonly #store: IpsetStore;
   readonly #log: Logger;
+  readonly #events: EventLog;
   readonly #lock = new KeyedLock();
 
-  constructor(deps: { kernel: IpsetDriver; rules: IptablesDriver; store: IpsetStore; log: Logger }) {
+  constructor(deps: { kernel: IpsetDriver; rules: IptablesDriver; store: IpsetStore; events: EventLog; log: Logger }) {
     this.#kernel = deps.kernel;
     this.#rules = deps.rules;
     this.#store = deps.store;
+    this.#events = deps.events;
     this.#log = deps.log;
   }
 
@@ -369,6 +373,7 @@ export class IpsetService {
         if (missing.length === 0) return;
         await this.#kernel.restore(chunked(missing, (entry) => `${renderAddLine(definition.name, toApply(definition, entry, now))}\n`));
         entriesRestored += missing.length;
+        this.#events.append({ type: "STATE_REPAIRED", resource: ipsetName(definition.name), attributes: { count: String(missing.length), ...(current === undefined ? { recreated: "true" } : {}) } }, "system", "system");
       });
     }
     if (setsCreated + entriesRestored > 0) this.#log.warn({ setsCreated, entriesRestored }, "kernel ipset state repaired from the store");

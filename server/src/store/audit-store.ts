@@ -15,14 +15,14 @@ export interface AuditRecord {
 /** Append-only audit log of every write attempt (allowed or refused). */
 export class AuditStore {
   readonly #insert;
-  readonly #recent;
+  readonly #page;
 
   constructor(db: Db) {
     this.#insert = db.prepare(
       "INSERT INTO audit_log (time, principal, role, method, resource, code, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
     );
-    this.#recent = db.prepare<[number], AuditRecord & { detail: string | null }>(
-      "SELECT time, principal, role, method, resource, code, detail FROM audit_log ORDER BY id DESC LIMIT ?",
+    this.#page = db.prepare<[number, number], AuditRecord & { id: number; detail: string | null }>(
+      "SELECT id, time, principal, role, method, resource, code, detail FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?",
     );
   }
 
@@ -30,7 +30,8 @@ export class AuditStore {
     this.#insert.run(record.time, record.principal, record.role, record.method, record.resource, record.code, record.detail ?? null);
   }
 
-  recent(limit: number): AuditRecord[] {
-    return this.#recent.all(limit).map(({ detail, ...rest }) => (detail === null ? rest : { ...rest, detail }));
+  /** Newest first, older than `beforeId` (0 = from the newest); each record with its id for the next page. */
+  page(beforeId: number, limit: number): Array<AuditRecord & { id: number }> {
+    return this.#page.all(beforeId === 0 ? Number.MAX_SAFE_INTEGER : beforeId, limit).map(({ detail, ...rest }) => (detail === null ? rest : { ...rest, detail }));
   }
 }

@@ -65,6 +65,16 @@ const MIGRATIONS: readonly string[] = [
      family TEXT PRIMARY KEY,
      kernel TEXT NOT NULL               -- filter table before panic mode
    ) WITHOUT ROWID;`,
+  `CREATE TABLE events (
+     sequence INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, so a subscriber's last sequence stays meaningful
+     time INTEGER NOT NULL,
+     type TEXT NOT NULL,
+     resource TEXT NOT NULL,
+     principal TEXT NOT NULL,
+     origin TEXT NOT NULL,
+     attributes TEXT NOT NULL           -- JSON object of strings
+   );
+   CREATE INDEX events_time ON events(time);`,
 ];
 
 /**

@@ -39,6 +39,10 @@ export interface PickleException {
   readonly args: PickleValue[];
 }
 
+export function isPickleException(value: PickleValue | undefined): value is PickleException {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Map) && !(value instanceof Set) && !(value instanceof Uint8Array);
+}
+
 export class PickleError extends Error {
   /** True when the input ended early: more bytes may complete it (the socket client keeps reading then). */
   readonly truncated: boolean;
@@ -64,8 +68,7 @@ const LONE_SURROGATE = /\p{Cs}/u;
  */
 export function encodeCommand(args: readonly string[]): Buffer {
   if (!Array.isArray(args) || args.length === 0) throw new PickleError("a fail2ban command is a non-empty list of strings");
-  const parts: Buffer[] = [Buffer.from([0x80, 2, 0x5d])];
-  parts.push(Buffer.from([0x28]));
+  const parts: Buffer[] = [Buffer.from([0x80, 2, 0x5d, 0x28])];
   for (const [index, arg] of args.entries()) {
     if (typeof arg !== "string") throw new PickleError(`command argument ${index} is not a string`);
     if (arg.includes("\0")) throw new PickleError(`command argument ${index} contains NUL`);
@@ -192,19 +195,41 @@ class Unpickler {
         case 0x42: this.#push(this.#bytes(this.#u32())); break; // BINBYTES
         case 0x8e: this.#push(this.#bytes(this.#u64())); break; // BINBYTES8
         case 0x5d: this.#push(this.#container([], "list")); break; // EMPTY_LIST
-        case 0x61: this.#extend(this.#value(this.#pop()), at); break; // APPEND
-        case 0x65: this.#extend(...this.#popMark().map((item) => this.#value(item))); break; // APPENDS
+        case 0x61: { // APPEND
+          const item = this.#pop();
+          this.#extend(this.#list(), [item]);
+          break;
+        }
+        case 0x65: { // APPENDS
+          const items = this.#popMark();
+          this.#extend(this.#list(), items);
+          break;
+        }
         case 0x29: this.#push(this.#tuple([])); break; // EMPTY_TUPLE
         case 0x85: this.#push(this.#tuple(this.#popN(1))); break; // TUPLE1
         case 0x86: this.#push(this.#tuple(this.#popN(2))); break; // TUPLE2
         case 0x87: this.#push(this.#tuple(this.#popN(3))); break; // TUPLE3
         case 0x74: this.#push(this.#tuple(this.#popMark())); break; // TUPLE
-        case 0x7d: this.#push(this.#container(new Map(), "dict")); break; // EMPTY_DICT
-        case 0x73: this.#setItems(this.#popN(2)); break; // SETITEM
-        case 0x75: this.#setItems(this.#popMark()); break; // SETITEMS
-        case 0x8f: this.#push(this.#container(new Set(), "set")); break; // EMPTY_SET
-        case 0x90: this.#addItems(this.#popMark()); break; // ADDITEMS
-        case 0x91: this.#push(this.#collection(this.#popMark(), "frozenset")); break; // FROZENSET
+        case 0x7d: this.#push(this.#container(new Map<PickleValue, PickleValue>(), "dict")); break; // EMPTY_DICT
+        case 0x73: { // SETITEM
+          const items = this.#popN(2);
+          this.#setItems(this.#top(), items);
+          break;
+        }
+        case 0x75: { // SETITEMS
+          const items = this.#popMark();
+          this.#setItems(this.#top(), items);
+          break;
+        }
+        case 0x8f: this.#push(this.#container(new Set<PickleValue>(), "set")); break; // EMPTY_SET
+        case 0x90: { // ADDITEMS
+          const items = this.#popMark();
+          const set = this.#top();
+          if (this.#kindOf(set) !== "set") throw new PickleError("ADDITEMS needs a set");
+          this.#addItems(set as Set<PickleValue>, items);
+          break;
+        }
+        case 0x91: this.#push(this.#addItems(this.#container(new Set<PickleValue>(), "frozenset"), this.#popMark())); break; // FROZENSET
         case 0x94: this.#memoize(this.#memo.size); break; // MEMOIZE
         case 0x71: this.#memoize(this.#u8()); break; // BINPUT
         case 0x72: this.#memoize(this.#u32()); break; // LONG_BINPUT
@@ -389,49 +414,41 @@ class Unpickler {
     if (meta.depth > this.#maxDepth) throw new PickleError(`reply nested deeper than ${this.#maxDepth}`);
   }
 
-  #extend(...items: PickleValue[]): void {
+  /** The list APPEND/APPENDS extend: tuples are immutable. */
+  #list(): PickleValue[] {
     const list = this.#top();
     if (this.#kindOf(list) !== "list") throw new PickleError("APPEND needs a list");
-    for (const item of items) {
-      this.#adopt(list as PickleValue[], item);
-      (list as PickleValue[]).push(item);
-    }
+    return list as PickleValue[];
   }
 
-  #tuple(items: Item[]): PickleValue[] {
-    const tuple = this.#container<PickleValue[]>([], "tuple");
+  /** Appends to a list, or fills a new tuple. */
+  #extend(list: PickleValue[], items: readonly Item[]): PickleValue[] {
     for (const item of items) {
       const value = this.#value(item);
-      this.#adopt(tuple, value);
-      tuple.push(value);
+      this.#adopt(list, value);
+      list.push(value);
     }
-    return tuple;
+    return list;
   }
 
-  #setItems(items: Item[]): void {
-    const dict = this.#top();
+  #tuple(items: readonly Item[]): PickleValue[] {
+    return this.#extend(this.#container<PickleValue[]>([], "tuple"), items);
+  }
+
+  #setItems(dict: Item, items: readonly Item[]): Map<PickleValue, PickleValue> {
     if (this.#kindOf(dict) !== "dict" || items.length % 2 !== 0) throw new PickleError("SETITEM(S) needs a dict and key/value pairs");
+    const map = dict as Map<PickleValue, PickleValue>;
     for (let i = 0; i < items.length; i += 2) {
       const key = this.#hashable(this.#value(items[i]));
       const value = this.#value(items[i + 1]);
-      this.#adopt(dict as Map<PickleValue, PickleValue>, key);
-      this.#adopt(dict as Map<PickleValue, PickleValue>, value);
-      (dict as Map<PickleValue, PickleValue>).set(key, value);
+      this.#adopt(map, key);
+      this.#adopt(map, value);
+      map.set(key, value);
     }
+    return map;
   }
 
-  #addItems(items: Item[]): void {
-    const set = this.#top();
-    if (this.#kindOf(set) !== "set") throw new PickleError("ADDITEMS needs a set");
-    for (const item of items) {
-      const value = this.#hashable(this.#value(item));
-      this.#adopt(set as Set<PickleValue>, value);
-      (set as Set<PickleValue>).add(value);
-    }
-  }
-
-  #collection(items: Item[], kind: "set" | "frozenset"): Set<PickleValue> {
-    const set = this.#container(new Set<PickleValue>(), kind);
+  #addItems(set: Set<PickleValue>, items: readonly Item[]): Set<PickleValue> {
     for (const item of items) {
       const value = this.#hashable(this.#value(item));
       this.#adopt(set, value);
@@ -469,21 +486,13 @@ class Unpickler {
         if (typeof arg === "bigint" || (typeof arg === "number" && Number.isInteger(arg))) return String(arg);
         throw new PickleError("str() is only accepted on a string or an integer");
       case "list":
-      case "tuple": {
-        const result = c.type === "list" ? this.#container<PickleValue[]>([], "list") : this.#tuple([]);
-        for (const item of this.#iterate(arg)) {
-          this.#adopt(result, item);
-          result.push(item);
-        }
-        if (c.type === "tuple") this.#meta.get(result)!.sealed = true;
-        return result;
-      }
+      case "tuple":
+        return this.#extend(this.#container<PickleValue[]>([], c.type), this.#iterate(arg));
       case "set":
       case "frozenset":
-        return this.#collection([...this.#iterate(arg)], c.type);
+        return this.#addItems(this.#container(new Set<PickleValue>(), c.type), this.#iterate(arg));
       case "dict": {
-        const dict = this.#container(new Map<PickleValue, PickleValue>(), "dict");
-        const pairs: Item[] = [];
+        const pairs: PickleValue[] = [];
         if (arg instanceof Map) for (const [key, value] of arg) pairs.push(key, value);
         else {
           for (const pair of this.#iterate(arg)) {
@@ -491,10 +500,7 @@ class Unpickler {
             pairs.push(pair[0]!, pair[1]!);
           }
         }
-        this.#stack.push(dict);
-        this.#setItems(pairs);
-        this.#stack.pop();
-        return dict;
+        return this.#setItems(this.#container(new Map<PickleValue, PickleValue>(), "dict"), pairs);
       }
     }
   }
@@ -517,7 +523,7 @@ function decodeSurrogatePass(raw: Uint8Array): string {
   for (let i = 0; i < raw.length; ) {
     const b0 = raw[i]!;
     const need = b0 < 0x80 ? 0 : b0 >= 0xc2 && b0 < 0xe0 ? 1 : b0 >= 0xe0 && b0 < 0xf0 ? 2 : b0 >= 0xf0 && b0 < 0xf5 ? 3 : -1;
-    if (need < 0 || i + need >= raw.length + (need === 0 ? 1 : 0) && need > 0) throw new PickleError("invalid UTF-8 in a string");
+    if (need < 0) throw new PickleError("invalid UTF-8 in a string");
     let cp = need === 0 ? b0 : b0 & (0x3f >> need);
     for (let k = 1; k <= need; k++) {
       const b = raw[i + k];

@@ -1,0 +1,93 @@
+import type { EventStore } from "../store/event-store.js";
+import { matchesFilter, type EventFilter, type EventInput, type EventOrigin, type HostEvent } from "./event-model.js";
+
+/** How many live events a subscriber may fall behind before its stream is ended (it resumes from its sequence). */
+const MAX_BACKLOG = 100_000;
+const REPLAY_PAGE = 1000;
+
+export class SubscriberTooSlow extends Error {}
+
+/**
+ * The host's event log: every event is stored (with its sequence) before anyone hears of it, so a subscriber that
+ * reconnects with the last sequence it saw can be given exactly what it missed.
+ */
+export class EventLog {
+  readonly #store: EventStore;
+  readonly #listeners = new Set<(event: HostEvent) => void>();
+
+  constructor(store: EventStore) {
+    this.#store = store;
+  }
+
+  append(input: EventInput, principal: string, origin: EventOrigin): HostEvent {
+    const event = this.#store.append({ time: Date.now(), type: input.type, resource: input.resource, principal, origin, attributes: input.attributes ?? {} });
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch {
+        // one broken listener must not stop delivery to the others
+      }
+    }
+    return event;
+  }
+
+  list(afterSequence: number, limit: number, filter: EventFilter): { events: HostEvent[]; lastSequence: number } {
+    const events: HostEvent[] = [];
+    let after = afterSequence;
+    // Filtered reads walk the log in pages until the page is full or the log ends.
+    while (events.length < limit) {
+      const page = this.#store.after(after, REPLAY_PAGE);
+      for (const event of page) if (matchesFilter(event, filter) && events.length < limit) events.push(event);
+      if (page.length < REPLAY_PAGE) break;
+      after = page[page.length - 1]!.sequence;
+    }
+    return { events, lastSequence: this.#store.lastSequence() };
+  }
+
+  /**
+   * Replays everything after `afterSequence`, then follows live, without gaps or duplicates: live events are
+   * buffered from the start, and everything is delivered in sequence order, each sequence once.
+   */
+  async *watch(afterSequence: number, filter: EventFilter, signal: AbortSignal): AsyncGenerator<HostEvent> {
+    const backlog: HostEvent[] = [];
+    let wake: (() => void) | undefined;
+    const listener = (event: HostEvent): void => {
+      backlog.push(event);
+      wake?.();
+    };
+    this.#listeners.add(listener);
+    const onAbort = (): void => wake?.();
+    signal.addEventListener("abort", onAbort);
+    try {
+      let last = afterSequence;
+      for (;;) {
+        const page = this.#store.after(last, REPLAY_PAGE);
+        for (const event of page) {
+          if (signal.aborted) return;
+          last = event.sequence;
+          if (matchesFilter(event, filter)) yield event;
+        }
+        if (page.length < REPLAY_PAGE) break;
+      }
+      while (!signal.aborted) {
+        const event = backlog.shift();
+        if (event === undefined) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+          continue;
+        }
+        if (backlog.length > MAX_BACKLOG) throw new SubscriberTooSlow("subscriber fell too far behind");
+        if (event.sequence <= last) continue; // already replayed from the store
+        last = event.sequence;
+        if (matchesFilter(event, filter)) yield event;
+      }
+    } finally {
+      this.#listeners.delete(listener);
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  prune(maxEvents: number, maxAgeMs: number): void {
+    this.#store.prune(maxEvents, maxAgeMs);
+  }
+}

@@ -1,0 +1,129 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
+import { status, type ClientReadableStream } from "@grpc/grpc-js";
+import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
+import { EventOrigin, EventType, type Event } from "@portcullis/sdk/gen/portcullis/v1/events.js";
+import { Ipset, IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
+import { EventTestClient, rejectsWith } from "../harness/grpc-clients.js";
+import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
+import { filterOf, rule } from "../harness/firewall-requests.js";
+import { TargetKind } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+
+const entry = (element: string) => ({ name: "", element, comment: "" });
+
+/** A subscriber that collects events until stopped. */
+function subscribe(client: EventTestClient, afterSequence: number, filter: { types?: EventType[]; resourcePrefix?: string } = {}): { events: Event[]; call: ClientReadableStream<Event>; until(n: number, ms?: number): Promise<void> } {
+  const events: Event[] = [];
+  const call = client.stream("watchEvents", { afterSequence, types: filter.types ?? [], resourcePrefix: filter.resourcePrefix ?? "" }, (event) => events.push(event), () => undefined);
+  return {
+    events,
+    call,
+    async until(n, ms = 5000) {
+      const deadline = Date.now() + ms;
+      while (events.length < n && Date.now() < deadline) await sleep(20);
+      assert.ok(events.length >= n, `expected ${n} events, got ${events.length}: ${events.map((e) => EventType[e.type]).join(", ")}`);
+    },
+  };
+}
+
+describe("event stream: durable, resumable, no loss and no duplicates", () => {
+  let f: ServerFixture;
+  let events: EventTestClient;
+  before(async () => {
+    f = await startServerFixture();
+    events = new EventTestClient(f.server.address, f.server.credentials());
+  });
+  after(async () => {
+    events?.close();
+    await f?.close();
+  });
+
+  it("a subscriber sees changes live, with principal, resource and attributes", async () => {
+    const watcher = subscribe(events, 0);
+    await sleep(100);
+    const started = Date.now();
+    await f.client.call("createIpset", { ipsetId: "bans", ipset: Ipset.fromPartial({ type: IpsetType.IPSET_TYPE_HASH_IP, family: AddressFamily.ADDRESS_FAMILY_INET, defaultTimeout: 0 }), requestId: "" });
+    await f.client.call("addEntry", { parent: "ipsets/bans", entry: { ...entry("192.0.2.100"), timeout: 600 } });
+    await watcher.until(2);
+    assert.ok(Date.now() - started < 2000);
+    watcher.call.cancel();
+    const [created, added] = watcher.events;
+    assert.equal(created!.type, EventType.EVENT_TYPE_IPSET_CREATED);
+    assert.equal(created!.resource, "ipsets/bans");
+    assert.equal(added!.type, EventType.EVENT_TYPE_ENTRY_ADDED);
+    assert.equal(added!.resource, "ipsets/bans/entries/192.0.2.100");
+    assert.equal(added!.principal, "admin");
+    assert.equal(added!.origin, EventOrigin.EVENT_ORIGIN_API);
+    assert.equal(added!.attributes.element, "192.0.2.100");
+    assert.equal(added!.attributes.timeout, "600");
+    assert.ok(added!.sequence > created!.sequence);
+  });
+
+  it("reconnecting with the last sequence gives exactly the events missed", async () => {
+    const first = subscribe(events, 0);
+    await first.until(2);
+    const last = first.events[first.events.length - 1]!.sequence;
+    first.call.cancel();
+    for (const address of ["192.0.2.1", "192.0.2.2", "192.0.2.3"]) await f.client.call("addEntry", { parent: "ipsets/bans", entry: entry(address) });
+    const resumed = subscribe(events, last);
+    await resumed.until(3);
+    await sleep(300); // nothing more may arrive
+    resumed.call.cancel();
+    assert.deepEqual(resumed.events.map((e) => e.attributes.element), ["192.0.2.1", "192.0.2.2", "192.0.2.3"]);
+    assert.deepEqual(resumed.events.map((e) => e.sequence), [last + 1, last + 2, last + 3]);
+  });
+
+  it("events survive a server restart and sequences continue", async () => {
+    const before = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [], resourcePrefix: "" });
+    await f.server.kill("SIGKILL");
+    await f.server.restart();
+    events.close();
+    events = new EventTestClient(f.server.address, f.server.credentials());
+    await f.clientAs("admin").call("deleteEntry", { name: "ipsets/bans/entries/192.0.2.1" });
+    const afterRestart = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [], resourcePrefix: "" });
+    assert.deepEqual(afterRestart.events.slice(0, before.events.length), before.events);
+    const newest = afterRestart.events[afterRestart.events.length - 1]!;
+    assert.equal(newest.type, EventType.EVENT_TYPE_ENTRY_DELETED);
+    assert.equal(newest.sequence, before.lastSequence + 1);
+  });
+
+  it("filters by type and resource prefix", async () => {
+    const onlyDeletes = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [EventType.EVENT_TYPE_ENTRY_DELETED], resourcePrefix: "ipsets/bans" });
+    assert.ok(onlyDeletes.events.length >= 1 && onlyDeletes.events.every((e) => e.type === EventType.EVENT_TYPE_ENTRY_DELETED));
+    const none = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [], resourcePrefix: "firewall/" });
+    assert.equal(none.events.length, 0);
+  });
+
+  it("a safe-mode rollback is an event of the system", async () => {
+    const watcher = subscribe(events, 0, { resourcePrefix: "firewall/" });
+    const fw = f.firewallAs("admin");
+    await fw.call("applyRuleset", { parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", source: { address: "198.51.100.7" }, target: { kind: TargetKind.TARGET_KIND_DROP } })], confirmWithin: 1, allowLockout: false });
+    await watcher.until(2, 4000);
+    watcher.call.cancel();
+    const [applied, rolledBack] = watcher.events;
+    assert.equal(applied!.type, EventType.EVENT_TYPE_RULESET_APPLIED);
+    assert.ok(applied!.attributes.rollback_time);
+    assert.equal(rolledBack!.type, EventType.EVENT_TYPE_RULESET_ROLLED_BACK);
+    assert.equal(rolledBack!.origin, EventOrigin.EVENT_ORIGIN_SYSTEM);
+    assert.equal(rolledBack!.principal, "system");
+  });
+
+  it("the audit log records every write attempt, refused ones too; viewers can read it", async () => {
+    await f.server.cli(["certs", "issue", "--name", "auditor", "--role", "viewer"]);
+    const viewer = f.clientAs("auditor");
+    await rejectsWith(viewer.call("addEntry", { parent: "ipsets/bans", entry: entry("192.0.2.9") }), status.PERMISSION_DENIED);
+    const auditorEvents = new EventTestClient(f.server.address, f.server.credentials("auditor"));
+    try {
+      const page = await auditorEvents.call("listAuditRecords", { pageSize: 5, pageToken: "" });
+      assert.equal(page.records.length, 5);
+      const [newest] = page.records;
+      assert.deepEqual([newest!.principal, newest!.role, newest!.method, newest!.resource, newest!.code, newest!.reason], ["auditor", "viewer", "portcullis.v1.IpsetService/AddEntry", "ipsets/bans", "PERMISSION_DENIED", "ROLE_REQUIRED"]);
+      const older = await auditorEvents.call("listAuditRecords", { pageSize: 5, pageToken: page.nextPageToken });
+      assert.ok(older.records[0]!.time!.getTime() <= page.records[4]!.time!.getTime());
+      assert.ok(older.records.some((record) => record.method.endsWith("/CreateIpset") && record.code === "OK"));
+    } finally {
+      auditorEvents.close();
+    }
+  });
+});
