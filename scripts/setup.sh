@@ -9,9 +9,10 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-# command → Debian package. stdbuf (coreutils) keeps the long-lived `ipset -` session unbuffered.
+# command → Debian package. stdbuf (coreutils) keeps the long-lived `ipset -` session unbuffered; fail2ban-server is
+# run by the tests inside their own namespaces.
 missing=()
-for pair in iptables:iptables ipset:ipset ip:iproute2 stdbuf:coreutils openssl:openssl; do
+for pair in iptables:iptables ipset:ipset ip:iproute2 stdbuf:coreutils openssl:openssl fail2ban-server:fail2ban python3:python3; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
 done
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
@@ -19,7 +20,13 @@ if [ "$node_major" -lt 20 ]; then missing+=(nodejs npm); fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq
+  # Packages must not start their services here (fail2ban's would watch and firewall the host): policy-rc.d says no.
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ -n "$guard" ] && rm -f /usr/sbin/policy-rc.d
 fi
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$node_major" -lt 20 ]; then
