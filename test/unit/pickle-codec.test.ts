@@ -165,6 +165,7 @@ class Evil:
   it("bounds the logical size (shared references count every time) and the depth", () => {
     rejects(py("a", undefined, "a = ['x' * 10]\nfor _ in range(40): a = [a, a]"), /reply larger than/);
     rejects(py("a", undefined, "a = []\nfor _ in range(100): a = [a]"), /nested deeper than 64/);
+    rejects(py("2**9000"), /integer longer than 1024 bytes/);
     assert.throws(() => decodeReply(py("['x' * 100] * 10"), { maxSize: 1000 }), /reply larger than 1000/);
     assert.equal((decodeReply(py("['x' * 100] * 9"), { maxSize: 1000 }) as string[]).length, 9);
   });

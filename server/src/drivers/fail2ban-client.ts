@@ -6,7 +6,7 @@ import { decodeReply, encodeCommand, F2B_CLOSE, F2B_END, isPickleException, Pick
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** A ban list of a million addresses pickles to about 30 MB; anything far beyond that is not a fail2ban reply. */
-const MAX_REPLY_BYTES = 256 * 1024 * 1024;
+const MAX_REPLY_BYTES = 64 * 1024 * 1024;
 
 /** Write errors meaning the bytes never reached the server: it had closed before reading, or we had. */
 const NOT_DELIVERED = new Set(["EPIPE", "ECONNRESET", "ERR_STREAM_WRITE_AFTER_END", "ERR_STREAM_DESTROYED"]);
@@ -121,15 +121,19 @@ export class Fail2banClient {
 
   async #exchange(pending: Pending): Promise<PickleValue> {
     for (let attempt = 0; ; attempt++) {
-      const reused = this.#socket !== undefined;
       const socket = await this.#connect(pending.deadline);
+      // Timed out (or closed) while connecting: the caller has its answer, so the command must not run behind its back.
+      if (pending.settled) throw new Error("command settled before it was sent");
       try {
         return await this.#roundTrip(socket, pending);
       } catch (error) {
         if (!(error instanceof ConnectionLost)) throw error;
         // An idle connection the server closed (it restarted, say) is noticed only when writing to it. The write then
         // fails before the server read a byte, so the command is sent again, once, on a fresh connection.
-        if (reused && !error.delivered && attempt === 0 && !pending.settled) continue;
+        if (!error.delivered && attempt === 0 && !pending.settled) {
+          this.#log.debug({ command: pending.args.slice(0, 3), code: error.code }, "fail2ban had closed the connection; sending again");
+          continue;
+        }
         this.#log.warn({ command: pending.args.slice(0, 3), code: error.code }, "fail2ban closed the connection before answering");
         throw new ServerError("FAIL2BAN_UNAVAILABLE", "fail2ban-server closed the connection before answering; it may have stopped");
       }
@@ -145,6 +149,7 @@ export class Fail2banClient {
       try {
         return await this.#open();
       } catch (error) {
+        if (error instanceof ServerError) throw error;
         const code = (error as NodeJS.ErrnoException).code;
         // fail2ban listens with a backlog of 1 and serves from one thread: while it is busy, a second connect is
         // refused at once with EAGAIN instead of waiting in the backlog.
@@ -167,6 +172,10 @@ export class Fail2banClient {
       socket.once("error", reject);
       socket.once("connect", () => {
         socket.off("error", reject);
+        if (this.#closed) {
+          socket.destroy();
+          return reject(new ServerError("SHUTTING_DOWN", "the server is shutting down"));
+        }
         this.#attach(socket);
         resolve(socket);
       });
@@ -285,17 +294,15 @@ function endsWith(chunks: readonly Buffer[], suffix: Buffer): boolean {
 
 /** A short, plain rendering of an exception argument: strings as they are, no Python reprs, long lists cut. */
 function describe(value: PickleValue): string {
-  const items = <T>(values: Iterable<T>, render: (item: T) => string = describe as (item: T) => string): string => {
-    const all = [...values];
-    return all.slice(0, 20).map(render).join(", ") + (all.length > 20 ? `, … (${all.length} items)` : "");
-  };
+  const list = (values: PickleValue[], render: (item: PickleValue) => string = describe): string =>
+    values.slice(0, 20).map(render).join(", ") + (values.length > 20 ? `, … (${values.length} items)` : "");
   if (typeof value === "string") return clip(value, 1000);
   if (value === null) return "None";
-  if (Array.isArray(value)) return `[${items(value)}]`;
+  if (Array.isArray(value)) return `[${list(value)}]`;
   if (value instanceof Uint8Array) return `<${value.length} bytes>`;
-  if (value instanceof Set) return `{${items(value)}}`;
-  if (value instanceof Map) return `{${items(value, ([k, v]) => `${describe(k)}: ${describe(v)}`)}}`;
-  if (isPickleException(value)) return `${value.exception}(${items(value.args)})`;
+  if (value instanceof Set) return `{${list([...value])}}`;
+  if (value instanceof Map) return `{${list([...value.keys()], (key) => `${describe(key)}: ${describe(value.get(key) ?? null)}`)}}`;
+  if (isPickleException(value)) return `${value.exception}(${list(value.args)})`;
   return String(value);
 }
 

@@ -39,6 +39,7 @@ export interface PickleException {
   readonly args: PickleValue[];
 }
 
+/** Tells an exception from the other object-shaped values. */
 export function isPickleException(value: PickleValue | undefined): value is PickleException {
   return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Map) && !(value instanceof Set) && !(value instanceof Uint8Array);
 }
@@ -63,8 +64,9 @@ const LONE_SURROGATE = /\p{Cs}/u;
 /**
  * A command as fail2ban-client sends it: a pickled list of str (protocol 2: PROTO, EMPTY_LIST, MARK, BINUNICODE…,
  * APPENDS, STOP). Throws on anything but strings, on NUL, on lone surrogates, and when the bytes would contain the
- * terminator: the server splits on it before unpickling, so an argument carrying `<F2B_END_COMMAND>` (or a length
- * byte plus text that spell it) would smuggle a second, hand-made pickle — arbitrary code — into the server.
+ * terminator: the server splits on it before unpickling, so an argument carrying `<F2B_END_COMMAND>` would smuggle a
+ * second, hand-made pickle — arbitrary code — into the server. The check runs on the final bytes, so that no mix of
+ * header and text can spell it either.
  */
 export function encodeCommand(args: readonly string[]): Buffer {
   if (!Array.isArray(args) || args.length === 0) throw new PickleError("a fail2ban command is a non-empty list of strings");
@@ -97,6 +99,7 @@ export interface DecodeLimits {
 
 const DEFAULT_MAX_SIZE = 64 * 1024 * 1024;
 const DEFAULT_MAX_DEPTH = 64;
+const MAX_LONG_BYTES = 1024;
 
 /** What an allowed global stands for; nothing else may be called. */
 type Callable = { readonly kind: "type"; readonly type: "str" | "list" | "tuple" | "set" | "frozenset" | "dict" } | { readonly kind: "exception"; readonly name: string };
@@ -133,7 +136,6 @@ interface Meta {
   sealed: boolean;
 }
 
-const MARK = Symbol("mark");
 type Item = PickleValue | Callable;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -318,10 +320,11 @@ class Unpickler {
 
   /** Two's-complement little-endian, as LONG1/LONG4 carry it. */
   #long(length: number): number | bigint {
+    // No fail2ban value comes near this; the cap keeps a hostile LONG4 from costing seconds of bigint arithmetic.
+    if (length > MAX_LONG_BYTES) throw new PickleError(`integer longer than ${MAX_LONG_BYTES} bytes`);
     const raw = this.#slice(length);
     if (raw.length === 0) return 0;
-    let value = 0n;
-    for (let i = raw.length - 1; i >= 0; i--) value = (value << 8n) | BigInt(raw[i]!);
+    let value = BigInt(`0x${Buffer.from(raw).reverse().toString("hex")}`);
     if (raw[raw.length - 1]! & 0x80) value -= 1n << BigInt(raw.length * 8);
     return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
   }
