@@ -10,7 +10,7 @@ import { Fail2banClient } from "../../server/src/drivers/fail2ban-client.js";
 import { decodeReply, encodeCommand, F2B_CLOSE, F2B_END, PickleError, type PickleValue } from "../../server/src/drivers/parse/pickle-codec.js";
 import { ServerError, type Reason } from "../../server/src/errors.js";
 import { createLogger } from "../../server/src/logger.js";
-import { Netns } from "../harness/netns.js";
+import { Fail2banServer } from "../harness/fail2ban.js";
 
 const log = createLogger(process.env.LOG_LEVEL ?? "silent");
 
@@ -27,84 +27,6 @@ async function rejectsWith(promise: Promise<unknown>, reason: Reason, message?: 
 }
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
-/**
- * A real fail2ban-server in a throwaway network namespace, with its own config dir (two jails whose actions only write
- * to a temp file or do nothing: the host firewall is never touched), socket, pid file, log and database.
- */
-class Fail2banServer {
-  readonly dir = mkdtempSync(join(tmpdir(), "pc-f2b-"));
-  readonly socket = join(this.dir, "f2b.sock");
-  readonly mailLog = join(this.dir, "mail.log");
-  readonly dummyTarget = join(this.dir, "dummy.txt");
-  readonly netns: Netns;
-  #child: ChildProcess | undefined;
-  #output = "";
-
-  constructor() {
-    const conf = join(this.dir, "conf");
-    mkdirSync(join(conf, "filter.d"), { recursive: true });
-    mkdirSync(join(conf, "action.d"));
-    copyFileSync("/etc/fail2ban/fail2ban.conf", join(conf, "fail2ban.conf"));
-    for (const filter of ["common.conf", "dovecot.conf"]) copyFileSync(`/etc/fail2ban/filter.d/${filter}`, join(conf, "filter.d", filter));
-    copyFileSync("/etc/fail2ban/action.d/dummy.conf", join(conf, "action.d", "dummy.conf"));
-    writeFileSync(join(conf, "action.d", "noop.conf"), "[Definition]\nactionban =\nactionunban =\n");
-    writeFileSync(join(conf, "fail2ban.local"), `[Definition]\nallowipv6 = auto\nlogtarget = ${join(this.dir, "fail2ban.log")}\ndbfile = ${join(this.dir, "fail2ban.sqlite3")}\n`);
-    writeFileSync(this.mailLog, "");
-    writeFileSync(join(conf, "jail.local"), [
-      "[DEFAULT]", "backend = polling", `logpath = ${this.mailLog}`, "filter = dovecot",
-      "[dovecot]", "enabled = true", `action = dummy[target="${this.dummyTarget}"]`,
-      // No shell per ban, so thousands of bans take a moment.
-      "[bulk]", "enabled = true", "action = noop", "",
-    ].join("\n"));
-    try {
-      this.netns = new Netns("pc-f2b");
-    } catch (error) {
-      rmSync(this.dir, { recursive: true, force: true });
-      throw error;
-    }
-  }
-
-  async start(): Promise<void> {
-    this.#output = "";
-    const child = spawn("ip", ["netns", "exec", this.netns.name, "fail2ban-server", "-f", "-x", "-c", join(this.dir, "conf"), "-s", this.socket, "-p", join(this.dir, "f2b.pid")], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    this.#child = child;
-    child.stdout!.on("data", (chunk: Buffer) => (this.#output += chunk.toString()));
-    child.stderr!.on("data", (chunk: Buffer) => (this.#output += chunk.toString()));
-    // Ready when both jails answer; a separate client, so the one under test sees only the test's commands.
-    const probe = new Fail2banClient(this.socket, log);
-    try {
-      for (const deadline = Date.now() + 30_000; ; await sleep(100)) {
-        if (child.exitCode !== null) throw new Error(`fail2ban-server exited (${child.exitCode}): ${this.#output}`);
-        if (Date.now() > deadline) throw new Error(`fail2ban-server did not start: ${this.#output}`);
-        const status = await probe.send(["status"], 2000).catch(() => undefined);
-        if (JSON.stringify(status)?.includes("bulk, dovecot")) return;
-      }
-    } finally {
-      probe.close();
-    }
-  }
-
-  /** Stops the server by its PID (SIGTERM: a clean shutdown that removes the socket; SIGKILL leaves it behind). */
-  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-    const child = this.#child;
-    this.#child = undefined;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-    await exited;
-    clearTimeout(timer);
-  }
-
-  async destroy(): Promise<void> {
-    await this.stop().catch(() => undefined);
-    this.netns.destroy();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
 
 describe("Fail2banClient against a real fail2ban-server", () => {
   let server: Fail2banServer | undefined;
