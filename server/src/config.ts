@@ -40,6 +40,7 @@ const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    fail2ban: z.object({ socket: z.string().min(1).default("/var/run/fail2ban/fail2ban.sock") }).strict().prefault({}),
     /** Event log retention: the oldest events go first once either bound is passed. */
     events: z
       .object({ maxEvents: z.number().int().min(1000).default(1_000_000), maxAgeDays: z.number().int().min(1).max(3650).default(30) })
@@ -75,6 +76,7 @@ const ENVIRONMENT: ReadonlyArray<[string, string[], "string" | "number" | "list"
   ["PORTCULLIS_RECONCILE_INTERVAL_SECONDS", ["reconcile", "intervalSeconds"], "number"],
   ["PORTCULLIS_LOG_LEVEL", ["log", "level"], "string"],
   ["PORTCULLIS_FIREWALL_MANAGEMENT_ADDRESSES", ["firewall", "managementAddresses"], "list"],
+  ["PORTCULLIS_FAIL2BAN_SOCKET", ["fail2ban", "socket"], "string"],
 ];
 
 /** Precedence: flags, then environment, then the config file (YAML or JSON), then defaults. */

@@ -33,6 +33,7 @@ export const reasons = {
   IPSET_ALREADY_EXISTS: Status.ALREADY_EXISTS,
   CHAIN_NOT_FOUND: Status.NOT_FOUND,
   RULE_NOT_FOUND: Status.NOT_FOUND,
+  BAN_NOT_FOUND: Status.NOT_FOUND,
   CHAIN_ALREADY_EXISTS: Status.ALREADY_EXISTS,
   // fail2ban answered UnknownJailException / DuplicateJailException.
   JAIL_NOT_FOUND: Status.NOT_FOUND,
@@ -50,6 +51,7 @@ export const reasons = {
   CHAIN_BUILTIN: Status.FAILED_PRECONDITION,
   RULE_NOT_MODELED: Status.FAILED_PRECONDITION,
   LOCKOUT: Status.FAILED_PRECONDITION,
+  ADDRESS_IGNORED: Status.FAILED_PRECONDITION,
   NO_PENDING_ROLLBACK: Status.FAILED_PRECONDITION,
   PANIC_MODE: Status.FAILED_PRECONDITION,
   // fail2ban-server refused a command with an exception (an address that is not banned, an action the jail lacks, …).

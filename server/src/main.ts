@@ -24,6 +24,10 @@ import { EventStore } from "./store/event-store.js";
 import { EventLog } from "./events/event-log.js";
 import { eventOperations } from "./api/event-api.js";
 import { EventServiceService } from "@portcullis/sdk/gen/portcullis/v1/events.js";
+import { JailServiceService } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
+import { Fail2banClient } from "./drivers/fail2ban-client.js";
+import { JailService } from "./jails/jail-service.js";
+import { jailOperations } from "./api/jail-api.js";
 import { MtlsServerCredentials } from "./grpc/mtls-credentials.js";
 import { startGrpcServer } from "./grpc/grpc-server.js";
 import { ServerError } from "./errors.js";
@@ -49,6 +53,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const audit = new AuditStore(db);
   const ipsets = new IpsetService({ kernel: ipsetDriver, rules: iptables, store: new IpsetStore(db), events, log });
   const requests = new RequestStore(db);
+  // fail2ban may be down or absent: the jail service answers UNAVAILABLE then, and recovers when it comes back.
+  const fail2ban = new Fail2banClient(config.fail2ban.socket, log);
+  const jails = new JailService(fail2ban);
 
   // The kernel may have lost managed state while we were down (reboot, manual flush): repair before serving.
   const repaired = await ipsets.reconcile(true);
@@ -70,6 +77,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       { name: "portcullis.v1.IpsetService", definition: IpsetServiceService, operations: ipsetOperations(ipsets, requests) },
       { name: "portcullis.v1.FirewallService", definition: FirewallServiceService, operations: firewallOperations(firewall) },
       { name: "portcullis.v1.EventService", definition: EventServiceService, operations: eventOperations(events, audit) },
+      { name: "portcullis.v1.JailService", definition: JailServiceService, operations: jailOperations(jails) },
     ],
     log,
   });
@@ -104,6 +112,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       await grpc.close(5_000);
       crl.close();
       firewall.close();
+      fail2ban.close();
       ipsetDriver.close();
       db.close();
     },

@@ -1,5 +1,6 @@
 import { Client, Metadata, type ChannelCredentials, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { EventServiceService } from "@portcullis/sdk/gen/portcullis/v1/events.js";
+import { JailServiceService } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
 import { IpsetServiceService } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
 import { FirewallServiceService } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
 import { Status } from "@portcullis/sdk/gen/google/rpc/status.js";
@@ -53,6 +54,13 @@ export class TestClient<S extends Record<string, UnaryDefinition>> {
 export class EventTestClient extends TestClient<typeof EventServiceService> {
   constructor(address: string, credentials: ChannelCredentials) {
     super(EventServiceService, address, credentials);
+  }
+}
+
+/** JailService test client. */
+export class JailTestClient extends TestClient<typeof JailServiceService> {
+  constructor(address: string, credentials: ChannelCredentials) {
+    super(JailServiceService, address, credentials);
   }
 }
 

@@ -75,6 +75,10 @@ export enum EventType {
    * `count`).
    */
   EVENT_TYPE_STATE_REPAIRED = 22,
+  /** EVENT_TYPE_BAN - An address was banned in a jail (attributes `address`, `jail`). */
+  EVENT_TYPE_BAN = 23,
+  /** EVENT_TYPE_UNBAN - A ban was lifted (attributes `address`, `jail`). */
+  EVENT_TYPE_UNBAN = 24,
   UNRECOGNIZED = -1,
 }
 
@@ -149,6 +153,12 @@ export function eventTypeFromJSON(object: any): EventType {
     case 22:
     case "EVENT_TYPE_STATE_REPAIRED":
       return EventType.EVENT_TYPE_STATE_REPAIRED;
+    case 23:
+    case "EVENT_TYPE_BAN":
+      return EventType.EVENT_TYPE_BAN;
+    case 24:
+    case "EVENT_TYPE_UNBAN":
+      return EventType.EVENT_TYPE_UNBAN;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -204,6 +214,10 @@ export function eventTypeToJSON(object: EventType): string {
       return "EVENT_TYPE_PANIC_DISABLED";
     case EventType.EVENT_TYPE_STATE_REPAIRED:
       return "EVENT_TYPE_STATE_REPAIRED";
+    case EventType.EVENT_TYPE_BAN:
+      return "EVENT_TYPE_BAN";
+    case EventType.EVENT_TYPE_UNBAN:
+      return "EVENT_TYPE_UNBAN";
     case EventType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

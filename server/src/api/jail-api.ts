@@ -1,0 +1,55 @@
+import type { handleUnaryCall } from "@grpc/grpc-js";
+import type { Jail, JailServiceServer, JailServiceService } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
+import { ServerError } from "../errors.js";
+import { ALL_JAILS, type JailService, type JailView } from "../jails/jail-service.js";
+import { operation, type Operation } from "./operation.js";
+
+type Rpc<K extends keyof typeof JailServiceService> = JailServiceServer[K] extends handleUnaryCall<infer Q, infer R> ? Operation<Q, R> : never;
+export type JailOperations = { [K in keyof typeof JailServiceService]: Rpc<K> };
+
+const PREFIX = "jails/";
+
+/** The JailService contract mapped onto the jail domain; bans and unbans are events. */
+export function jailOperations(jails: JailService): JailOperations {
+  return {
+    listJails: operation("viewer", () => "jails", async () => ({ jails: (await jails.list()).map(toJail) })),
+
+    getJail: operation("viewer", (request) => request.name, async (request) => toJail(await jails.get(parseJailName(request.name, "name")))),
+
+    banIp: operation("operator", (request) => request.jail, async (request) => ({
+      jails: (await jails.ban(parseJailName(request.jail, "jail", true), request.address)).map((name) => PREFIX + name),
+    }), (request, response) => response.jails.map((jail) => ({ type: "BAN" as const, resource: `${jail}/bans/${request.address}`, attributes: { jail: jail.slice(PREFIX.length), address: request.address } }))),
+
+    unbanIp: operation("operator", (request) => request.jail, async (request) => ({
+      jails: (await jails.unban(parseJailName(request.jail, "jail", true), request.address)).map((name) => PREFIX + name),
+    }), (request, response) => response.jails.map((jail) => ({ type: "UNBAN" as const, resource: `${jail}/bans/${request.address}`, attributes: { jail: jail.slice(PREFIX.length), address: request.address } }))),
+
+    getFail2BanStatus: operation("viewer", () => "fail2ban", async () => jails.status()),
+  };
+}
+
+/** `jails/{jail}` → the jail; `jails/-` (every jail) only where allowed. */
+function parseJailName(name: string, field: string, allowAll = false): string {
+  const jail = name.startsWith(PREFIX) ? name.slice(PREFIX.length) : "";
+  if (jail === "" || jail.includes("/") || (jail === ALL_JAILS && !allowAll)) {
+    throw new ServerError("INVALID_RESOURCE_NAME", `${field} must look like "jails/{jail}"${allowAll ? ' (or "jails/-" for every jail)' : ""}, got "${name.slice(0, 100)}"`, { field, value: name.slice(0, 100) });
+  }
+  return jail;
+}
+
+function toJail(view: JailView): Jail {
+  return {
+    name: PREFIX + view.name,
+    currentlyFailed: view.currentlyFailed,
+    totalFailed: view.totalFailed,
+    files: view.files,
+    currentlyBanned: view.currentlyBanned,
+    totalBanned: view.totalBanned,
+    banned: view.banned,
+    maxRetry: view.maxRetry,
+    findTime: view.findTime,
+    banTime: view.banTime,
+    ignoreIp: view.ignoreIp,
+    actions: view.actions,
+  };
+}

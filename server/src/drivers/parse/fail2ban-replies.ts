@@ -1,0 +1,62 @@
+import { ServerError } from "../../errors.js";
+import type { PickleValue } from "./pickle-codec.js";
+
+/** What `status <jail>` reports. */
+export interface JailStatus {
+  readonly currentlyFailed: number;
+  readonly totalFailed: number;
+  readonly files: string[];
+  readonly currentlyBanned: number;
+  readonly totalBanned: number;
+  readonly banned: string[];
+}
+
+/** `status` → the jail names (fail2ban sends them as one comma-separated string). */
+export function parseJailList(reply: PickleValue): string[] {
+  const list = field(pairs(reply, "status"), "Jail list", "status");
+  if (typeof list !== "string") throw unexpected("status");
+  return list.split(",").map((name) => name.trim()).filter((name) => name !== "");
+}
+
+/** `status <jail>` → counters, files and banned addresses. */
+export function parseJailStatus(reply: PickleValue): JailStatus {
+  const top = pairs(reply, "status <jail>");
+  const filter = pairs(field(top, "Filter", "status <jail>"), "status <jail>");
+  const actions = pairs(field(top, "Actions", "status <jail>"), "status <jail>");
+  return {
+    currentlyFailed: number(field(filter, "Currently failed", "status <jail>")),
+    totalFailed: number(field(filter, "Total failed", "status <jail>")),
+    files: strings(field(filter, "File list", "status <jail>")),
+    currentlyBanned: number(field(actions, "Currently banned", "status <jail>")),
+    totalBanned: number(field(actions, "Total banned", "status <jail>")),
+    banned: strings(field(actions, "Banned IP list", "status <jail>")),
+  };
+}
+
+/** A reply that must be a number (maxretry, findtime, bantime, ban/unban counts). */
+export function number(value: PickleValue): number {
+  if (typeof value === "number") return value;
+  if (typeof value === "bigint") return Number(value);
+  throw unexpected("a number");
+}
+
+/** A reply that must be a list of strings (ignoreip, actions, logpath). */
+export function strings(value: PickleValue): string[] {
+  if (!Array.isArray(value)) throw unexpected("a list");
+  return value.map((item) => String(item));
+}
+
+function pairs(value: PickleValue, what: string): Array<[string, PickleValue]> {
+  if (!Array.isArray(value) || !value.every((pair) => Array.isArray(pair) && pair.length === 2 && typeof pair[0] === "string")) throw unexpected(what);
+  return value as Array<[string, PickleValue]>;
+}
+
+function field(entries: Array<[string, PickleValue]>, name: string, what: string): PickleValue {
+  const found = entries.find(([key]) => key === name);
+  if (found === undefined) throw unexpected(`${what} (no "${name}")`);
+  return found[1];
+}
+
+function unexpected(what: string): ServerError {
+  return new ServerError("FAIL2BAN_BAD_REPLY", `fail2ban answered in an unexpected shape for ${what}; see the server log`);
+}
