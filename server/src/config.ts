@@ -40,7 +40,14 @@ const ConfigSchema = z
       })
       .strict()
       .prefault({}),
-    fail2ban: z.object({ socket: z.string().min(1).default("/var/run/fail2ban/fail2ban.sock") }).strict().prefault({}),
+    fail2ban: z
+      .object({
+        socket: z.string().min(1).default("/var/run/fail2ban/fail2ban.sock"),
+        /** How often the jails' ban lists are compared, to report fail2ban's own bans and expiries as events. */
+        pollIntervalMs: z.number().int().min(100).max(60_000).default(500),
+      })
+      .strict()
+      .prefault({}),
     /** Event log retention: the oldest events go first once either bound is passed. */
     events: z
       .object({ maxEvents: z.number().int().min(1000).default(1_000_000), maxAgeDays: z.number().int().min(1).max(3650).default(30) })

@@ -28,6 +28,8 @@ import { JailServiceService } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
 import { Fail2banClient } from "./drivers/fail2ban-client.js";
 import { JailService } from "./jails/jail-service.js";
 import { jailOperations } from "./api/jail-api.js";
+import { BanWatcher } from "./jails/ban-watcher.js";
+import { JailBanStore } from "./store/jail-ban-store.js";
 import { MtlsServerCredentials } from "./grpc/mtls-credentials.js";
 import { startGrpcServer } from "./grpc/grpc-server.js";
 import { ServerError } from "./errors.js";
@@ -55,7 +57,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const requests = new RequestStore(db);
   // fail2ban may be down or absent: the jail service answers UNAVAILABLE then, and recovers when it comes back.
   const fail2ban = new Fail2banClient(config.fail2ban.socket, log);
-  const jails = new JailService(fail2ban);
+  const jailBans = new JailBanStore(db);
+  const jails = new JailService(fail2ban, jailBans);
+  const banWatcher = new BanWatcher({ jails, store: jailBans, events, log });
 
   // The kernel may have lost managed state while we were down (reboot, manual flush): repair before serving.
   const repaired = await ipsets.reconcile(true);
@@ -82,6 +86,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     log,
   });
   Object.assign(api, apiEndpoint(grpc.address));
+  banWatcher.start(config.fail2ban.pollIntervalMs);
   const firewallRepaired = await firewall.reconcile();
   log.info({ ...firewallRepaired }, "managed firewall rules reconciled with the kernel");
   log.info({ grpc: grpc.address, netns: config.netns ?? null, dataDir: config.dataDir }, "listening");
@@ -112,6 +117,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       await grpc.close(5_000);
       crl.close();
       firewall.close();
+      banWatcher.close();
       fail2ban.close();
       ipsetDriver.close();
       db.close();

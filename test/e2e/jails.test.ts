@@ -1,7 +1,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { appendFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { status } from "@grpc/grpc-js";
-import { EventType } from "@portcullis/sdk/gen/portcullis/v1/events.js";
+import { EventOrigin, EventType } from "@portcullis/sdk/gen/portcullis/v1/events.js";
 import { VictimAttacker } from "../harness/netns.js";
 import { canConnect, listen } from "../harness/tcp.js";
 import { Fail2banServer } from "../harness/fail2ban.js";
@@ -113,3 +115,86 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
     assert.deepEqual((await jails.call("listJails", {})).jails.map((jail) => jail.name), ["jails/dovecot"]);
   });
 });
+
+describe("the seed's attack flow: 5 failed logins → ban → packets dropped → unban after bantime", () => {
+  let hosts: VictimAttacker;
+  let fail2ban: Fail2banServer;
+  let f: ServerFixture;
+  let listener: { stop(): void };
+
+  before(async () => {
+    hosts = new VictimAttacker();
+    fail2ban = new Fail2banServer({
+      netns: hosts.victim,
+      expectedJails: "dovecot",
+      jails: ({ mailLog }) => [
+        "[DEFAULT]", "backend = polling", `logpath = ${mailLog}`, "filter = dovecot",
+        "[dovecot]", "enabled = true", "maxretry = 5", "findtime = 600", "bantime = 4", "action = iptables-allports[name=dovecot]", "",
+      ].join("\n"),
+    });
+    await fail2ban.start();
+    f = await startServerFixture(hosts.victim, { PORTCULLIS_FAIL2BAN_SOCKET: fail2ban.socket });
+    listener = await listen(hosts.victim.name, 143);
+  });
+  after(async () => {
+    listener?.stop();
+    await f?.close();
+    await fail2ban?.destroy();
+    hosts?.destroy();
+  });
+
+  it("fail2ban's own ban and unban reach a WatchEvents subscriber, and the kernel follows", async () => {
+    const events = new EventTestClient(f.server.address, f.server.credentials());
+    const received: Array<{ type: string; origin: number; address?: string; at: number }> = [];
+    const call = events.stream("watchEvents", { afterSequence: 0, types: [EventType.EVENT_TYPE_BAN, EventType.EVENT_TYPE_UNBAN], resourcePrefix: "" },
+      (event) => received.push({ type: EventType[event.type], origin: event.origin, address: event.attributes.address, at: Date.now() }));
+    try {
+      assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
+      // Five failed IMAP logins from the attacker, as dovecot logs them.
+      const line = (): string => `${syslogTime(new Date())} mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<bob>, method=PLAIN, rip=${attackerV4}, lip=${victimV4}, session=<x>\n`;
+      appendFileSync(fail2ban.mailLog, Array.from({ length: 5 }, line).join(""));
+      const wrote = Date.now();
+      for (const deadline = Date.now() + 15_000; !received.some((e) => e.type === "EVENT_TYPE_BAN") && Date.now() < deadline; ) await sleep(50);
+      const ban = received.find((e) => e.type === "EVENT_TYPE_BAN");
+      assert.ok(ban !== undefined, "a BAN event arrives");
+      assert.equal(ban.address, attackerV4);
+      assert.equal(ban.origin, EventOrigin.EVENT_ORIGIN_FAIL2BAN);
+      console.log(`ban event ${ban.at - wrote} ms after the fifth log line`);
+      assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "banned: the connect must fail");
+
+      for (const deadline = Date.now() + 15_000; !received.some((e) => e.type === "EVENT_TYPE_UNBAN") && Date.now() < deadline; ) await sleep(100);
+      assert.ok(received.some((e) => e.type === "EVENT_TYPE_UNBAN" && e.address === attackerV4), "an UNBAN event arrives after bantime");
+      assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "unbanned: the connect must succeed");
+    } finally {
+      call.cancel();
+      events.close();
+    }
+  });
+
+  it("ReportFailure counted maxretry times bans the address", async () => {
+    const jails = new JailTestClient(f.server.address, f.server.credentials());
+    try {
+      for (let i = 0; i < 5; i++) await jails.call("reportFailure", { jail: "jails/dovecot", address: attackerV4, message: "imap auth failed (app)" });
+      for (const deadline = Date.now() + 5000; !(await jails.call("getJail", { name: "jails/dovecot" })).banned.includes(attackerV4) && Date.now() < deadline; ) await sleep(100);
+      assert.deepEqual((await jails.call("getJail", { name: "jails/dovecot" })).banned, [attackerV4]);
+      assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false);
+      await jails.call("unbanIp", { jail: "jails/dovecot", address: attackerV4 });
+      // ignoreip edits take effect at once: an ignored address is not banned
+      const updated = await jails.call("addIgnoreIp", { jail: "jails/dovecot", entry: "192.0.2.96/28" });
+      assert.ok(updated.ignoreIp.includes("192.0.2.96/28"));
+      await rejectsWith(jails.call("banIp", { jail: "jails/dovecot", address: attackerV4 }), status.FAILED_PRECONDITION, "ADDRESS_IGNORED");
+      const removed = await jails.call("removeIgnoreIp", { jail: "jails/dovecot", entry: "192.0.2.96/28" });
+      assert.ok(!removed.ignoreIp.includes("192.0.2.96/28"));
+      await rejectsWith(jails.call("removeIgnoreIp", { jail: "jails/dovecot", entry: "192.0.2.96/28" }), status.NOT_FOUND, "ENTRY_NOT_FOUND");
+    } finally {
+      jails.close();
+    }
+  });
+});
+
+/** "Nov 25 17:27:00", as syslog writes it (a space-padded day). */
+function syslogTime(date: Date): string {
+  const month = date.toLocaleString("en-US", { month: "short" });
+  const time = date.toTimeString().slice(0, 8);
+  return `${month} ${String(date.getDate()).padStart(2, " ")} ${time}`;
+}

@@ -60,6 +60,12 @@ function filterOf(types: readonly WireType[], resourcePrefix: string): EventFilt
   };
 }
 
+const ORIGINS: Readonly<Record<HostEvent["origin"], EventOrigin>> = {
+  api: EventOrigin.EVENT_ORIGIN_API,
+  system: EventOrigin.EVENT_ORIGIN_SYSTEM,
+  fail2ban: EventOrigin.EVENT_ORIGIN_FAIL2BAN,
+};
+
 function toEvent(event: HostEvent): Event {
   return {
     sequence: event.sequence,
@@ -67,7 +73,7 @@ function toEvent(event: HostEvent): Event {
     type: WireType[`EVENT_TYPE_${event.type}`],
     resource: event.resource,
     principal: event.principal,
-    origin: event.origin === "api" ? EventOrigin.EVENT_ORIGIN_API : EventOrigin.EVENT_ORIGIN_SYSTEM,
+    origin: ORIGINS[event.origin],
     attributes: { ...event.attributes },
   };
 }

@@ -24,6 +24,15 @@ export function jailOperations(jails: JailService): JailOperations {
       jails: (await jails.unban(parseJailName(request.jail, "jail", true), request.address)).map((name) => PREFIX + name),
     }), (request, response) => response.jails.map((jail) => ({ type: "UNBAN" as const, resource: `${jail}/bans/${request.address}`, attributes: { jail: jail.slice(PREFIX.length), address: request.address } }))),
 
+    reportFailure: operation("operator", (request) => request.jail, async (request) => {
+      await jails.reportFailure(parseJailName(request.jail, "jail"), request.address, request.message);
+      return {};
+    }),
+
+    addIgnoreIp: operation("operator", (request) => request.jail, async (request) => toJail(await jails.addIgnoreIp(parseJailName(request.jail, "jail"), request.entry))),
+
+    removeIgnoreIp: operation("operator", (request) => request.jail, async (request) => toJail(await jails.removeIgnoreIp(parseJailName(request.jail, "jail"), request.entry))),
+
     getFail2BanStatus: operation("viewer", () => "fail2ban", async () => jails.status()),
   };
 }

@@ -8,7 +8,7 @@ export const EVENT_TYPES = [
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
-export type EventOrigin = "api" | "system";
+export type EventOrigin = "api" | "system" | "fail2ban";
 
 /** An event to record; the log gives it its sequence number and time. */
 export interface EventInput {

@@ -3,6 +3,7 @@ import { ServerError } from "../errors.js";
 import { formatAddress, parseAddressStrict } from "../addresses.js";
 import type { Fail2banClient } from "../drivers/fail2ban-client.js";
 import { number, parseJailList, parseJailStatus, strings, type JailStatus } from "../drivers/parse/fail2ban-replies.js";
+import type { JailBanStore } from "../store/jail-ban-store.js";
 
 /** A jail as clients see it: what `fail2ban-client status <jail>` shows plus its settings. */
 export interface JailView extends JailStatus {
@@ -25,9 +26,18 @@ const JAIL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
  */
 export class JailService {
   readonly #fail2ban: Fail2banClient;
+  readonly #bans: JailBanStore;
 
-  constructor(fail2ban: Fail2banClient) {
+  /** `bans`: where bans made here are noted, so that the BanWatcher does not report them a second time. */
+  constructor(fail2ban: Fail2banClient, bans: JailBanStore) {
     this.#fail2ban = fail2ban;
+    this.#bans = bans;
+  }
+
+  /** The addresses a jail bans now. */
+  async banned(jail: string): Promise<string[]> {
+    validateJailName(jail);
+    return strings(await this.#fail2ban.send(["get", jail, "banip"]));
   }
 
   async names(): Promise<string[]> {
@@ -47,11 +57,11 @@ export class JailService {
     return {
       name,
       ...status,
-      maxRetry: number((await get("maxretry"))),
-      findTime: number((await get("findtime"))),
-      banTime: number((await get("bantime"))),
-      ignoreIp: strings((await get("ignoreip"))),
-      actions: strings((await get("actions"))),
+      maxRetry: number(await get("maxretry")),
+      findTime: number(await get("findtime")),
+      banTime: number(await get("bantime")),
+      ignoreIp: strings(await get("ignoreip")),
+      actions: strings(await get("actions")),
     };
   }
 
@@ -60,12 +70,15 @@ export class JailService {
     const address = validateAddress(rawAddress);
     const jails = await this.#targets(jail);
     for (const name of jails) {
-      const protector = protectedBy(address, strings((await this.#fail2ban.send(["get", name, "ignoreip"]))));
+      const protector = protectedBy(address, strings(await this.#fail2ban.send(["get", name, "ignoreip"])));
       if (protector !== undefined) {
         throw new ServerError("ADDRESS_IGNORED", `${address} is protected by the ignoreip entry "${protector}" of jail ${name}; remove it from ignoreip to ban it`, { jail: name, entry: protector, address });
       }
     }
-    for (const name of jails) await this.#fail2ban.send(["set", name, "banip", address]);
+    for (const name of jails) {
+      this.#bans.record(name, [address], []);
+      await this.#fail2ban.send(["set", name, "banip", address]);
+    }
     return jails;
   }
 
@@ -74,12 +87,41 @@ export class JailService {
     const address = validateAddress(rawAddress);
     const unbanned: string[] = [];
     for (const name of await this.#targets(jail)) {
-      if (number((await this.#fail2ban.send(["set", name, "unbanip", address]))) > 0) unbanned.push(name);
+      if (number(await this.#fail2ban.send(["set", name, "unbanip", address])) > 0) {
+        this.#bans.record(name, [], [address]);
+        unbanned.push(name);
+      }
     }
     if (jail !== ALL_JAILS && unbanned.length === 0) {
       throw new ServerError("BAN_NOT_FOUND", `${address} is not banned in jail ${jail}`, { jail, address });
     }
     return unbanned;
+  }
+
+  /** Counts a failed login like a log line would; `maxretry` of them within `findtime` ban the address. */
+  async reportFailure(jail: string, rawAddress: string, message: string): Promise<void> {
+    const address = validateAddress(rawAddress);
+    const [name] = await this.#targets(jail);
+    if (message.length > 200 || /[\u0000-\u001f]/.test(message)) {
+      throw new ServerError("INVALID_COMMENT", "message must be at most 200 characters without control characters", { field: "message" });
+    }
+    await this.#fail2ban.send(["set", name!, "attempt", address, ...(message === "" ? [] : [message])]);
+  }
+
+  async addIgnoreIp(jail: string, entry: string): Promise<JailView> {
+    const [name] = await this.#targets(jail);
+    await this.#fail2ban.send(["set", name!, "addignoreip", validateNetwork(entry)]);
+    return this.get(name!);
+  }
+
+  async removeIgnoreIp(jail: string, entry: string): Promise<JailView> {
+    const [name] = await this.#targets(jail);
+    const current = strings(await this.#fail2ban.send(["get", name!, "ignoreip"]));
+    if (!current.includes(entry)) {
+      throw new ServerError("ENTRY_NOT_FOUND", `"${entry.slice(0, 100)}" is not in the ignoreip of jail ${name}; it has ${current.join(", ") || "nothing"}`, { jail: name!, entry: entry.slice(0, 100) });
+    }
+    await this.#fail2ban.send(["set", name!, "delignoreip", entry]);
+    return this.get(name!);
   }
 
   /** Whether fail2ban answers, its version and jail count; never throws for a server that is down. */
@@ -110,6 +152,19 @@ function validateAddress(raw: string): string {
   const parsed = parseAddressStrict(raw);
   if ("problem" in parsed) throw new ServerError("INVALID_ELEMENT", `address "${raw.slice(0, 100)}": ${parsed.problem}`, { field: "address", value: raw.slice(0, 100) });
   return formatAddress(parsed);
+}
+
+/** An address or CIDR network for ignoreip, in canonical form. */
+function validateNetwork(raw: string): string {
+  const [addressText = "", prefixText, extra] = raw.split("/");
+  const address = validateAddress(addressText);
+  if (prefixText === undefined) return address;
+  const max = address.includes(":") ? 128 : 32;
+  const prefix = Number(prefixText);
+  if (extra !== undefined || !/^\d{1,3}$/.test(prefixText) || prefix > max) {
+    throw new ServerError("INVALID_ELEMENT", `entry "${raw.slice(0, 100)}": the prefix length must be 0-${max}`, { field: "entry", value: raw.slice(0, 100) });
+  }
+  return `${address}/${prefix}`;
 }
 
 /** The ignoreip entry (address or network) that covers the address, if any; host names there are skipped. */

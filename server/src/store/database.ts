@@ -75,6 +75,12 @@ const MIGRATIONS: readonly string[] = [
      attributes TEXT NOT NULL           -- JSON object of strings
    );
    CREATE INDEX events_time ON events(time);`,
+  `CREATE TABLE jail_bans (             -- the bans fail2ban reported last, to turn its changes into events
+     jail TEXT NOT NULL,
+     address TEXT NOT NULL,
+     since INTEGER NOT NULL,
+     PRIMARY KEY (jail, address)
+   ) WITHOUT ROWID;`,
 ];
 
 /**

@@ -232,6 +232,8 @@ export enum EventOrigin {
   EVENT_ORIGIN_API = 1,
   /** EVENT_ORIGIN_SYSTEM - The server itself: a safe-mode deadline, reconciliation after a reboot. */
   EVENT_ORIGIN_SYSTEM = 2,
+  /** EVENT_ORIGIN_FAIL2BAN - fail2ban decided it (a jail banned after failures, or a ban expired). */
+  EVENT_ORIGIN_FAIL2BAN = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -246,6 +248,9 @@ export function eventOriginFromJSON(object: any): EventOrigin {
     case 2:
     case "EVENT_ORIGIN_SYSTEM":
       return EventOrigin.EVENT_ORIGIN_SYSTEM;
+    case 3:
+    case "EVENT_ORIGIN_FAIL2BAN":
+      return EventOrigin.EVENT_ORIGIN_FAIL2BAN;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -261,6 +266,8 @@ export function eventOriginToJSON(object: EventOrigin): string {
       return "EVENT_ORIGIN_API";
     case EventOrigin.EVENT_ORIGIN_SYSTEM:
       return "EVENT_ORIGIN_SYSTEM";
+    case EventOrigin.EVENT_ORIGIN_FAIL2BAN:
+      return "EVENT_ORIGIN_FAIL2BAN";
     case EventOrigin.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -21,6 +21,39 @@ import {
 
 export const protobufPackage = "portcullis.v1";
 
+/** Request for ReportFailure. */
+export interface ReportFailureRequest {
+  /** `jails/{jail}`. */
+  jail: string;
+  /** The address that failed to log in. */
+  address: string;
+  /** What happened, for fail2ban's log (optional, at most 200 characters). */
+  message: string;
+}
+
+/**
+ * Response for ReportFailure: the failure was counted. A ban it causes
+ * arrives as a BAN event (and shows in GetJail).
+ */
+export interface ReportFailureResponse {
+}
+
+/** Request for AddIgnoreIp. */
+export interface AddIgnoreIpRequest {
+  /** `jails/{jail}`. */
+  jail: string;
+  /** Address or network (CIDR). */
+  entry: string;
+}
+
+/** Request for RemoveIgnoreIp. */
+export interface RemoveIgnoreIpRequest {
+  /** `jails/{jail}`. */
+  jail: string;
+  /** The entry as listed in the jail's ignore_ip. */
+  entry: string;
+}
+
 /** A jail: counters, banned addresses and settings. */
 export interface Jail {
   /** `jails/{jail}`. */
@@ -106,6 +139,293 @@ export interface Fail2banStatus {
   /** Number of jails, when up. */
   jailCount: number;
 }
+
+function createBaseReportFailureRequest(): ReportFailureRequest {
+  return { jail: "", address: "", message: "" };
+}
+
+export const ReportFailureRequest: MessageFns<ReportFailureRequest> = {
+  encode(message: ReportFailureRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jail !== "") {
+      writer.uint32(10).string(message.jail);
+    }
+    if (message.address !== "") {
+      writer.uint32(18).string(message.address);
+    }
+    if (message.message !== "") {
+      writer.uint32(26).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportFailureRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseReportFailureRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.jail = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.address = reader.string();
+          continue;
+        }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.message = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): ReportFailureRequest {
+    return {
+      jail: isSet(object.jail) ? globalThis.String(object.jail) : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: ReportFailureRequest): unknown {
+    const obj: any = {};
+    if (message.jail !== "") {
+      obj.jail = message.jail;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReportFailureRequest>): ReportFailureRequest {
+    return ReportFailureRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReportFailureRequest>): ReportFailureRequest {
+    const message = createBaseReportFailureRequest();
+    message.jail = object.jail ?? "";
+    message.address = object.address ?? "";
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
+function createBaseReportFailureResponse(): ReportFailureResponse {
+  return {};
+}
+
+export const ReportFailureResponse: MessageFns<ReportFailureResponse> = {
+  encode(_: ReportFailureResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportFailureResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseReportFailureResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(_: any): ReportFailureResponse {
+    return {};
+  },
+
+  toJSON(_: ReportFailureResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReportFailureResponse>): ReportFailureResponse {
+    return ReportFailureResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ReportFailureResponse>): ReportFailureResponse {
+    const message = createBaseReportFailureResponse();
+    return message;
+  },
+};
+
+function createBaseAddIgnoreIpRequest(): AddIgnoreIpRequest {
+  return { jail: "", entry: "" };
+}
+
+export const AddIgnoreIpRequest: MessageFns<AddIgnoreIpRequest> = {
+  encode(message: AddIgnoreIpRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jail !== "") {
+      writer.uint32(10).string(message.jail);
+    }
+    if (message.entry !== "") {
+      writer.uint32(18).string(message.entry);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddIgnoreIpRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAddIgnoreIpRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.jail = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.entry = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): AddIgnoreIpRequest {
+    return {
+      jail: isSet(object.jail) ? globalThis.String(object.jail) : "",
+      entry: isSet(object.entry) ? globalThis.String(object.entry) : "",
+    };
+  },
+
+  toJSON(message: AddIgnoreIpRequest): unknown {
+    const obj: any = {};
+    if (message.jail !== "") {
+      obj.jail = message.jail;
+    }
+    if (message.entry !== "") {
+      obj.entry = message.entry;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AddIgnoreIpRequest>): AddIgnoreIpRequest {
+    return AddIgnoreIpRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AddIgnoreIpRequest>): AddIgnoreIpRequest {
+    const message = createBaseAddIgnoreIpRequest();
+    message.jail = object.jail ?? "";
+    message.entry = object.entry ?? "";
+    return message;
+  },
+};
+
+function createBaseRemoveIgnoreIpRequest(): RemoveIgnoreIpRequest {
+  return { jail: "", entry: "" };
+}
+
+export const RemoveIgnoreIpRequest: MessageFns<RemoveIgnoreIpRequest> = {
+  encode(message: RemoveIgnoreIpRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jail !== "") {
+      writer.uint32(10).string(message.jail);
+    }
+    if (message.entry !== "") {
+      writer.uint32(18).string(message.entry);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveIgnoreIpRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRemoveIgnoreIpRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.jail = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.entry = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): RemoveIgnoreIpRequest {
+    return {
+      jail: isSet(object.jail) ? globalThis.String(object.jail) : "",
+      entry: isSet(object.entry) ? globalThis.String(object.entry) : "",
+    };
+  },
+
+  toJSON(message: RemoveIgnoreIpRequest): unknown {
+    const obj: any = {};
+    if (message.jail !== "") {
+      obj.jail = message.jail;
+    }
+    if (message.entry !== "") {
+      obj.entry = message.entry;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveIgnoreIpRequest>): RemoveIgnoreIpRequest {
+    return RemoveIgnoreIpRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveIgnoreIpRequest>): RemoveIgnoreIpRequest {
+    const message = createBaseRemoveIgnoreIpRequest();
+    message.jail = object.jail ?? "";
+    message.entry = object.entry ?? "";
+    return message;
+  },
+};
 
 function createBaseJail(): Jail {
   return {
@@ -974,6 +1294,42 @@ export const JailServiceService = {
     responseSerialize: (value: UnbanIpResponse): Buffer => Buffer.from(UnbanIpResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): UnbanIpResponse => UnbanIpResponse.decode(value),
   },
+  /**
+   * Reports a failed login an application saw, counted like a log line
+   * (fail2ban's `attempt`): enough of them within findtime ban the address.
+   * Role: operator.
+   */
+  reportFailure: {
+    path: "/portcullis.v1.JailService/ReportFailure",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: ReportFailureRequest): Buffer => Buffer.from(ReportFailureRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReportFailureRequest => ReportFailureRequest.decode(value),
+    responseSerialize: (value: ReportFailureResponse): Buffer =>
+      Buffer.from(ReportFailureResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReportFailureResponse => ReportFailureResponse.decode(value),
+  },
+  /** Adds an address or network to a jail's ignoreip. Role: operator. */
+  addIgnoreIp: {
+    path: "/portcullis.v1.JailService/AddIgnoreIp",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: AddIgnoreIpRequest): Buffer => Buffer.from(AddIgnoreIpRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AddIgnoreIpRequest => AddIgnoreIpRequest.decode(value),
+    responseSerialize: (value: Jail): Buffer => Buffer.from(Jail.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Jail => Jail.decode(value),
+  },
+  /** Removes an entry from a jail's ignoreip. Role: operator. */
+  removeIgnoreIp: {
+    path: "/portcullis.v1.JailService/RemoveIgnoreIp",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: RemoveIgnoreIpRequest): Buffer =>
+      Buffer.from(RemoveIgnoreIpRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveIgnoreIpRequest => RemoveIgnoreIpRequest.decode(value),
+    responseSerialize: (value: Jail): Buffer => Buffer.from(Jail.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Jail => Jail.decode(value),
+  },
   /** Whether fail2ban-server answers, and its version. Role: viewer. */
   getFail2BanStatus: {
     path: "/portcullis.v1.JailService/GetFail2banStatus",
@@ -1003,6 +1359,16 @@ export interface JailServiceServer extends UntypedServiceImplementation {
   banIp: handleUnaryCall<BanIpRequest, BanIpResponse>;
   /** Lifts a ban in one jail (or every jail with `jails/-`). Role: operator. */
   unbanIp: handleUnaryCall<UnbanIpRequest, UnbanIpResponse>;
+  /**
+   * Reports a failed login an application saw, counted like a log line
+   * (fail2ban's `attempt`): enough of them within findtime ban the address.
+   * Role: operator.
+   */
+  reportFailure: handleUnaryCall<ReportFailureRequest, ReportFailureResponse>;
+  /** Adds an address or network to a jail's ignoreip. Role: operator. */
+  addIgnoreIp: handleUnaryCall<AddIgnoreIpRequest, Jail>;
+  /** Removes an entry from a jail's ignoreip. Role: operator. */
+  removeIgnoreIp: handleUnaryCall<RemoveIgnoreIpRequest, Jail>;
   /** Whether fail2ban-server answers, and its version. Role: viewer. */
   getFail2BanStatus: handleUnaryCall<GetFail2banStatusRequest, Fail2banStatus>;
 }
@@ -1075,6 +1441,58 @@ export interface JailServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UnbanIpResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Reports a failed login an application saw, counted like a log line
+   * (fail2ban's `attempt`): enough of them within findtime ban the address.
+   * Role: operator.
+   */
+  reportFailure(
+    request: ReportFailureRequest,
+    callback: (error: ServiceError | null, response: ReportFailureResponse) => void,
+  ): ClientUnaryCall;
+  reportFailure(
+    request: ReportFailureRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReportFailureResponse) => void,
+  ): ClientUnaryCall;
+  reportFailure(
+    request: ReportFailureRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReportFailureResponse) => void,
+  ): ClientUnaryCall;
+  /** Adds an address or network to a jail's ignoreip. Role: operator. */
+  addIgnoreIp(
+    request: AddIgnoreIpRequest,
+    callback: (error: ServiceError | null, response: Jail) => void,
+  ): ClientUnaryCall;
+  addIgnoreIp(
+    request: AddIgnoreIpRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Jail) => void,
+  ): ClientUnaryCall;
+  addIgnoreIp(
+    request: AddIgnoreIpRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Jail) => void,
+  ): ClientUnaryCall;
+  /** Removes an entry from a jail's ignoreip. Role: operator. */
+  removeIgnoreIp(
+    request: RemoveIgnoreIpRequest,
+    callback: (error: ServiceError | null, response: Jail) => void,
+  ): ClientUnaryCall;
+  removeIgnoreIp(
+    request: RemoveIgnoreIpRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Jail) => void,
+  ): ClientUnaryCall;
+  removeIgnoreIp(
+    request: RemoveIgnoreIpRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Jail) => void,
   ): ClientUnaryCall;
   /** Whether fail2ban-server answers, and its version. Role: viewer. */
   getFail2BanStatus(

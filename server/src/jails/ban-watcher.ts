@@ -1,0 +1,68 @@
+import type { Logger } from "../logger.js";
+import { ServerError } from "../errors.js";
+import type { EventLog } from "../events/event-log.js";
+import type { JailBanStore } from "../store/jail-ban-store.js";
+import type { JailService } from "./jail-service.js";
+
+/**
+ * Turns fail2ban's own decisions (a jail banning after failures, a ban expiring) into BAN/UNBAN events by comparing
+ * each jail's ban list over the socket (≈ 0.3 ms a jail) with the list last seen, which is kept in SQLite: bans made
+ * or lifted while Portcullis was down are reported at the next look. Bans made through the API are recorded by the
+ * API path itself, so they are not reported twice.
+ */
+export class BanWatcher {
+  readonly #jails: JailService;
+  readonly #store: JailBanStore;
+  readonly #events: EventLog;
+  readonly #log: Logger;
+  #timer: NodeJS.Timeout | undefined;
+  #running = false;
+  #down = false;
+
+  constructor(deps: { jails: JailService; store: JailBanStore; events: EventLog; log: Logger }) {
+    this.#jails = deps.jails;
+    this.#store = deps.store;
+    this.#events = deps.events;
+    this.#log = deps.log;
+  }
+
+  start(intervalMs: number): void {
+    this.#timer = setInterval(() => void this.poll(), intervalMs);
+    this.#timer.unref();
+    void this.poll();
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+
+  /** Records bans made through the API as seen, before fail2ban's list shows them. */
+  noteApiChange(jail: string, address: string, banned: boolean): void {
+    this.#store.record(jail, banned ? [address] : [], banned ? [] : [address]);
+  }
+
+  async poll(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      for (const jail of await this.#jails.names()) {
+        const now = new Set(await this.#jails.banned(jail));
+        const before = this.#store.addresses(jail);
+        const added = [...now].filter((address) => !before.has(address));
+        const removed = [...before].filter((address) => !now.has(address));
+        if (added.length === 0 && removed.length === 0) continue;
+        this.#store.record(jail, added, removed);
+        for (const address of added) this.#events.append({ type: "BAN", resource: `jails/${jail}/bans/${address}`, attributes: { jail, address } }, "fail2ban", "fail2ban");
+        for (const address of removed) this.#events.append({ type: "UNBAN", resource: `jails/${jail}/bans/${address}`, attributes: { jail, address } }, "fail2ban", "fail2ban");
+      }
+      if (this.#down) this.#log.info("fail2ban is reachable again");
+      this.#down = false;
+    } catch (error) {
+      if (!(error instanceof ServerError && error.reason === "FAIL2BAN_UNAVAILABLE")) this.#log.warn({ err: error }, "reading fail2ban's bans failed");
+      else if (!this.#down) this.#log.warn("fail2ban is not reachable; jail events resume when it is back");
+      this.#down = true;
+    } finally {
+      this.#running = false;
+    }
+  }
+}
