@@ -84,11 +84,13 @@ describe("mutual TLS and roles", () => {
         await f.clientAs("carol").call("listIpsets", list);
         await new Promise((resolve) => setTimeout(resolve, 200));
       } catch (error) {
-        assert.equal((error as { code: number }).code, status.UNAVAILABLE);
+        // A connection opened just before the reload passes the handshake and is refused per call instead.
+        assert.ok([status.UNAVAILABLE, status.UNAUTHENTICATED].includes((error as { code: number }).code));
         refused = true;
       }
     }
-    assert.ok(refused, "a new connection with the revoked certificate must fail the handshake");
+    assert.ok(refused, "the revoked certificate must be refused within seconds");
+    await rejectsWith(f.clientAs("carol").call("listIpsets", list), status.UNAVAILABLE); // a fresh connection fails the handshake
     await rejectsWith(existing.call("listIpsets", list), status.UNAUTHENTICATED, "CERTIFICATE_REVOKED");
     // Others are unaffected.
     await f.client.call("listIpsets", list);
