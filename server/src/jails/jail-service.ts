@@ -5,15 +5,21 @@ import type { Fail2banClient } from "../drivers/fail2ban-client.js";
 import { number, parseJailList, parseJailStatus, strings, type JailStatus } from "../drivers/parse/fail2ban-replies.js";
 import type { JailBanStore } from "../store/jail-ban-store.js";
 
-/** A jail as clients see it: what `fail2ban-client status <jail>` shows plus its settings. */
-export interface JailView extends JailStatus {
-  readonly name: string;
+/** A jail's settings (what `fail2ban-client get <jail> …` reads). */
+export interface JailSettings {
   readonly maxRetry: number;
   readonly findTime: number;
   readonly banTime: number;
   readonly ignoreIp: string[];
   readonly actions: string[];
 }
+
+/** A jail as clients see it: what `fail2ban-client status <jail>` shows plus its settings. */
+export interface JailView extends JailStatus, JailSettings {
+  readonly name: string;
+}
+
+const SETTINGS_TTL_MS = 5000;
 
 /** Every jail, for bans and unbans that name no single jail. */
 export const ALL_JAILS = "-";
@@ -27,6 +33,7 @@ const JAIL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
 export class JailService {
   readonly #fail2ban: Fail2banClient;
   readonly #bans: JailBanStore;
+  readonly #settingsCache = new Map<string, { settings: JailSettings; at: number }>();
 
   /** `bans`: where bans made here are noted, so that the BanWatcher does not report them a second time. */
   constructor(fail2ban: Fail2banClient, bans: JailBanStore) {
@@ -53,16 +60,27 @@ export class JailService {
   async get(name: string): Promise<JailView> {
     validateJailName(name);
     const status = parseJailStatus(await this.#fail2ban.send(["status", name]));
+    return { name, ...status, ...(await this.#settings(name)) };
+  }
+
+  /**
+   * A jail's settings, read with five round trips to a server that answers one request at a time, so they are kept
+   * for SETTINGS_TTL_MS: status stays one round trip. Changes made here drop the cached copy at once; changes made
+   * behind Portcullis's back (fail2ban-client, a reload) show within the TTL.
+   */
+  async #settings(name: string): Promise<JailSettings> {
+    const cached = this.#settingsCache.get(name);
+    if (cached !== undefined && Date.now() - cached.at < SETTINGS_TTL_MS) return cached.settings;
     const get = (key: string) => this.#fail2ban.send(["get", name, key]);
-    return {
-      name,
-      ...status,
+    const settings: JailSettings = {
       maxRetry: number(await get("maxretry")),
       findTime: number(await get("findtime")),
       banTime: number(await get("bantime")),
       ignoreIp: strings(await get("ignoreip")),
       actions: strings(await get("actions")),
     };
+    this.#settingsCache.set(name, { settings, at: Date.now() });
+    return settings;
   }
 
   /** Bans in one jail or all; refused before anything changes if a jail's ignoreip protects the address. */
@@ -111,6 +129,7 @@ export class JailService {
   async addIgnoreIp(jail: string, entry: string): Promise<JailView> {
     const [name] = await this.#targets(jail);
     await this.#fail2ban.send(["set", name!, "addignoreip", validateNetwork(entry)]);
+    this.#settingsCache.delete(name!);
     return this.get(name!);
   }
 
@@ -121,6 +140,7 @@ export class JailService {
       throw new ServerError("ENTRY_NOT_FOUND", `"${entry.slice(0, 100)}" is not in the ignoreip of jail ${name}; it has ${current.join(", ") || "nothing"}`, { jail: name!, entry: entry.slice(0, 100) });
     }
     await this.#fail2ban.send(["set", name!, "delignoreip", entry]);
+    this.#settingsCache.delete(name!);
     return this.get(name!);
   }
 
