@@ -12,36 +12,62 @@ import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 
 const { victimV4, attackerV4 } = VictimAttacker;
 
+
+/**
+ * A victim running fail2ban (jail `dovecot`, iptables-allports action, so bans change only the victim's kernel) and
+ * Portcullis on its socket, an attacker next to it, and a listener on 143 in the victim.
+ */
+interface JailHosts {
+  readonly hosts: VictimAttacker;
+  readonly fail2ban: Fail2banServer;
+  readonly f: ServerFixture;
+  close(): Promise<void>;
+}
+
+async function startJailHosts(dovecotSettings: string[]): Promise<JailHosts> {
+  const hosts = new VictimAttacker();
+  const fail2ban = new Fail2banServer({
+    netns: hosts.victim,
+    expectedJails: "dovecot",
+    jails: ({ mailLog }) => [
+      "[DEFAULT]", "backend = polling", `logpath = ${mailLog}`, "filter = dovecot",
+      "[dovecot]", "enabled = true", ...dovecotSettings, "action = iptables-allports[name=dovecot]", "",
+    ].join("\n"),
+  });
+  let f: ServerFixture | undefined;
+  let listener: { stop(): void } | undefined;
+  const close = async (): Promise<void> => {
+    listener?.stop();
+    await f?.close();
+    await fail2ban.destroy();
+    hosts.destroy();
+  };
+  try {
+    await fail2ban.start();
+    f = await startServerFixture(hosts.victim, { PORTCULLIS_FAIL2BAN_SOCKET: fail2ban.socket });
+    listener = await listen(hosts.victim.name, 143);
+    return { hosts, fail2ban, f, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
 describe("jails: a real fail2ban-server driven over its socket, bans proven at packet level", () => {
+  let setup: JailHosts;
   let hosts: VictimAttacker;
   let fail2ban: Fail2banServer;
   let f: ServerFixture;
   let jails: JailTestClient;
-  let listener: { stop(): void };
 
   before(async () => {
-    hosts = new VictimAttacker();
-    // The jail's iptables action runs inside the victim namespace, where fail2ban-server is started.
-    fail2ban = new Fail2banServer({
-      netns: hosts.victim,
-      expectedJails: "dovecot",
-      jails: ({ mailLog }) => [
-        "[DEFAULT]", "backend = polling", `logpath = ${mailLog}`, "filter = dovecot",
-        "[dovecot]", "enabled = true", "maxretry = 5", "findtime = 600", "bantime = 3600", "ignoreip = 198.51.100.0/24",
-        "action = iptables-allports[name=dovecot]", "",
-      ].join("\n"),
-    });
-    await fail2ban.start();
-    f = await startServerFixture(hosts.victim, { PORTCULLIS_FAIL2BAN_SOCKET: fail2ban.socket });
+    setup = await startJailHosts(["maxretry = 5", "findtime = 600", "bantime = 3600", "ignoreip = 198.51.100.0/24"]);
+    ({ hosts, fail2ban, f } = setup);
     jails = new JailTestClient(f.server.address, f.server.credentials());
-    listener = await listen(hosts.victim.name, 143);
   });
   after(async () => {
     jails?.close();
-    listener?.stop();
-    await f?.close();
-    await fail2ban?.destroy();
-    hosts?.destroy();
+    await setup?.close();
   });
 
   it("reports fail2ban's status and the jail as fail2ban-client does, with its settings", async () => {
@@ -117,31 +143,16 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
 });
 
 describe("the seed's attack flow: 5 failed logins → ban → packets dropped → unban after bantime", () => {
+  let setup: JailHosts;
   let hosts: VictimAttacker;
   let fail2ban: Fail2banServer;
   let f: ServerFixture;
-  let listener: { stop(): void };
 
   before(async () => {
-    hosts = new VictimAttacker();
-    fail2ban = new Fail2banServer({
-      netns: hosts.victim,
-      expectedJails: "dovecot",
-      jails: ({ mailLog }) => [
-        "[DEFAULT]", "backend = polling", `logpath = ${mailLog}`, "filter = dovecot",
-        "[dovecot]", "enabled = true", "maxretry = 5", "findtime = 600", "bantime = 4", "action = iptables-allports[name=dovecot]", "",
-      ].join("\n"),
-    });
-    await fail2ban.start();
-    f = await startServerFixture(hosts.victim, { PORTCULLIS_FAIL2BAN_SOCKET: fail2ban.socket });
-    listener = await listen(hosts.victim.name, 143);
+    setup = await startJailHosts(["maxretry = 5", "findtime = 600", "bantime = 4"]);
+    ({ hosts, fail2ban, f } = setup);
   });
-  after(async () => {
-    listener?.stop();
-    await f?.close();
-    await fail2ban?.destroy();
-    hosts?.destroy();
-  });
+  after(async () => setup?.close());
 
   it("fail2ban's own ban and unban reach a WatchEvents subscriber, and the kernel follows", async () => {
     const events = new EventTestClient(f.server.address, f.server.credentials());
