@@ -1,4 +1,3 @@
-import type { handleServerStreamingCall, handleUnaryCall } from "@grpc/grpc-js";
 import {
   EventOrigin,
   EventType as WireType,
@@ -11,13 +10,10 @@ import { ServerError } from "../errors.js";
 import { SubscriberTooSlow, type EventLog } from "../events/event-log.js";
 import { EVENT_TYPES, type EventFilter, type EventType, type HostEvent } from "../events/event-model.js";
 import type { AuditStore } from "../store/audit-store.js";
-import { operation, streamOperation, type Operation, type StreamOperation } from "./operation.js";
+import { operation, streamOperation, type OperationsOf } from "./operation.js";
 import { decodePageToken, encodePageToken, pageSize } from "./pagination.js";
 
-type Rpc<K extends keyof typeof EventServiceService> = EventServiceServer[K] extends handleServerStreamingCall<infer Q, infer I>
-  ? StreamOperation<Q, I>
-  : EventServiceServer[K] extends handleUnaryCall<infer Q, infer R> ? Operation<Q, R> : never;
-export type EventOperations = { [K in keyof typeof EventServiceService]: Rpc<K> };
+export type EventOperations = OperationsOf<typeof EventServiceService, EventServiceServer>;
 
 /** The EventService contract mapped onto the event log and the audit log. */
 export function eventOperations(events: EventLog, audit: AuditStore): EventOperations {

@@ -1,4 +1,3 @@
-import type { handleUnaryCall } from "@grpc/grpc-js";
 import {
   ChainPolicy,
   ConntrackState as WireState,
@@ -16,12 +15,11 @@ import {
 import { ServerError, withField } from "../errors.js";
 import type { ChainView, FirewallService, RuleView, TableSnapshot } from "../firewall/firewall-service.js";
 import type { AddressMatch, ConntrackState, InterfaceMatch, Policy, PortMatch, RuleSpec, SetDirection, Target } from "../firewall/rule-model.js";
-import { operation, type Operation, type Principal } from "./operation.js";
+import { operation, type OperationsOf, type Principal } from "./operation.js";
 import { decodePageToken, encodePageToken, pageSize } from "./pagination.js";
 import { chainName, parseChainName, parseRuleName, parseTableName, ruleName, tableName, type TableName } from "./firewall-names.js";
 
-type Rpc<K extends keyof typeof FirewallServiceService> = FirewallServiceServer[K] extends handleUnaryCall<infer Q, infer R> ? Operation<Q, R> : never;
-export type FirewallOperations = { [K in keyof typeof FirewallServiceService]: Rpc<K> };
+export type FirewallOperations = OperationsOf<typeof FirewallServiceService, FirewallServiceServer>;
 
 const STATES: ReadonlyArray<[WireState, ConntrackState]> = [
   [WireState.CONNTRACK_STATE_NEW, "NEW"],

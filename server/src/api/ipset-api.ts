@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import type { handleUnaryCall } from "@grpc/grpc-js";
 import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
 import {
   Ipset,
@@ -12,13 +11,12 @@ import { ServerError } from "../errors.js";
 import type { IpsetService, IpsetView, EntryView } from "../ipsets/ipset-service.js";
 import type { Family } from "../ipsets/ipset-model.js";
 import type { RequestStore } from "../store/request-store.js";
-import { operation, type Operation } from "./operation.js";
+import { operation, type OperationsOf } from "./operation.js";
 import { decodePageToken, encodePageToken, pageSize } from "./pagination.js";
 import { entryName, ipsetName, parseEntryName, parseIpsetName } from "./resource-names.js";
 
 /** Request and response types of each IpsetService RPC, taken from the generated service interface. */
-type Rpc<K extends keyof typeof IpsetServiceService> = IpsetServiceServer[K] extends handleUnaryCall<infer Q, infer R> ? Operation<Q, R> : never;
-export type IpsetOperations = { [K in keyof typeof IpsetServiceService]: Rpc<K> };
+export type IpsetOperations = OperationsOf<typeof IpsetServiceService, IpsetServiceServer>;
 
 const TYPES: ReadonlyArray<[IpsetType, string]> = [
   [IpsetType.IPSET_TYPE_HASH_IP, "hash:ip"],

@@ -1,11 +1,9 @@
-import type { handleUnaryCall } from "@grpc/grpc-js";
 import type { Jail, JailServiceServer, JailServiceService } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
 import { ServerError } from "../errors.js";
 import { ALL_JAILS, type JailService, type JailView } from "../jails/jail-service.js";
-import { operation, type Operation } from "./operation.js";
+import { operation, type OperationsOf } from "./operation.js";
 
-type Rpc<K extends keyof typeof JailServiceService> = JailServiceServer[K] extends handleUnaryCall<infer Q, infer R> ? Operation<Q, R> : never;
-export type JailOperations = { [K in keyof typeof JailServiceService]: Rpc<K> };
+export type JailOperations = OperationsOf<typeof JailServiceService, JailServiceServer>;
 
 const PREFIX = "jails/";
 

@@ -1,3 +1,4 @@
+import type { handleServerStreamingCall, handleUnaryCall } from "@grpc/grpc-js";
 import type { Role } from "../auth/roles.js";
 import type { EventInput } from "../events/event-model.js";
 
@@ -49,3 +50,15 @@ export function streamOperation<Request, Item>(
 ): StreamOperation<Request, Item> {
   return { kind: "stream", role, resource, stream };
 }
+
+/**
+ * The operations behind every method of a generated service, typed from its generated server interface: a handler
+ * that drifts from the contract fails to compile.
+ */
+export type OperationsOf<Definition, Server> = {
+  [K in keyof Definition]: K extends keyof Server
+    ? Server[K] extends handleServerStreamingCall<infer Q, infer I>
+      ? StreamOperation<Q, I>
+      : Server[K] extends handleUnaryCall<infer Q, infer R> ? Operation<Q, R> : never
+    : never;
+};
