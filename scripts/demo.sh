@@ -9,4 +9,6 @@ if ! ip netns list | grep -qx "$netns\( .*\)\?"; then
   ip netns add "$netns"
   ip -n "$netns" link set lo up
 fi
+# The host's own fail2ban (if any) is not the demo's: jails are reached only through a socket the user points to.
+export PORTCULLIS_FAIL2BAN_SOCKET=${PORTCULLIS_FAIL2BAN_SOCKET:-$PWD/var/demo-fail2ban.sock}
 exec node server/bin/portcullis serve --netns "$netns" --data-dir "${PORTCULLIS_DATA_DIR:-./var}" "$@"
