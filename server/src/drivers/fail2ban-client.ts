@@ -157,7 +157,8 @@ export class Fail2banClient {
           await delay(20);
           continue;
         }
-        this.#log.warn({ socket: this.#socketPath, code }, "cannot connect to fail2ban-server");
+        // Debug only: callers (the ban watcher, RPCs) decide how loudly a down fail2ban is reported.
+        this.#log.debug({ socket: this.#socketPath, code }, "cannot connect to fail2ban-server");
         throw new ServerError(
           "FAIL2BAN_UNAVAILABLE",
           `cannot reach fail2ban-server at ${this.#socketPath}${code === undefined ? "" : ` (${code})`}: fail2ban is not running, or the socket path is wrong`,
