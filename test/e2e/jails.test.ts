@@ -94,6 +94,11 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
     assert.deepEqual(jail.banned, [attackerV4]);
     assert.equal(jail.currentlyBanned, 1);
 
+    // UnbanAll lifts it too (and says which bans it lifted); ban again to test UnbanIp on every jail.
+    assert.deepEqual((await jails.call("unbanAll", {})).bans, [`jails/dovecot/bans/${attackerV4}`]);
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "UnbanAll: the connect must succeed");
+    await jails.call("banIp", { jail: "jails/dovecot", address: attackerV4 });
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false);
     const unbanned = await jails.call("unbanIp", { jail: "jails/-", address: attackerV4 });
     assert.deepEqual(unbanned.jails, ["jails/dovecot"]);
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "unbanned: the connect must succeed");
@@ -103,6 +108,8 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
     try {
       const log = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [EventType.EVENT_TYPE_BAN, EventType.EVENT_TYPE_UNBAN], resourcePrefix: "jails/" });
       assert.deepEqual(log.events.map((event) => [EventType[event.type], event.attributes.jail, event.attributes.address, event.principal]), [
+        ["EVENT_TYPE_BAN", "dovecot", attackerV4, "admin"],
+        ["EVENT_TYPE_UNBAN", "dovecot", attackerV4, "admin"],
         ["EVENT_TYPE_BAN", "dovecot", attackerV4, "admin"],
         ["EVENT_TYPE_UNBAN", "dovecot", attackerV4, "admin"],
       ]);

@@ -22,6 +22,13 @@ export function jailOperations(jails: JailService): JailOperations {
       jails: (await jails.unban(parseJailName(request.jail, "jail", true), request.address)).map((name) => PREFIX + name),
     }), (request, response) => response.jails.map((jail) => ({ type: "UNBAN" as const, resource: `${jail}/bans/${request.address}`, attributes: { jail: jail.slice(PREFIX.length), address: request.address } }))),
 
+    unbanAll: operation("operator", () => "jails/-", async () => ({
+      bans: (await jails.unbanAll()).map(({ jail, address }) => `${PREFIX}${jail}/bans/${address}`),
+    }), (_request, response) => response.bans.map((ban) => {
+      const [, jail = "", , address = ""] = ban.split("/");
+      return { type: "UNBAN" as const, resource: ban, attributes: { jail, address } };
+    })),
+
     reportFailure: operation("operator", (request) => request.jail, async (request) => {
       await jails.reportFailure(parseJailName(request.jail, "jail"), request.address, request.message);
       return {};

@@ -116,6 +116,15 @@ export class JailService {
     return unbanned;
   }
 
+  /** Lifts every ban of every jail; returns what was banned (read just before, under the one-at-a-time socket). */
+  async unbanAll(): Promise<Array<{ jail: string; address: string }>> {
+    const lifted: Array<{ jail: string; address: string }> = [];
+    for (const jail of await this.names()) for (const address of await this.banned(jail)) lifted.push({ jail, address });
+    await this.#fail2ban.send(["unban", "--all"]);
+    for (const { jail, address } of lifted) this.#bans.record(jail, [], [address]);
+    return lifted;
+  }
+
   /** Counts a failed login like a log line would; `maxretry` of them within `findtime` ban the address. */
   async reportFailure(jail: string, rawAddress: string, message: string): Promise<void> {
     const address = validateAddress(rawAddress);

@@ -21,6 +21,16 @@ import {
 
 export const protobufPackage = "portcullis.v1";
 
+/** Request for UnbanAll. */
+export interface UnbanAllRequest {
+}
+
+/** Response for UnbanAll. */
+export interface UnbanAllResponse {
+  /** The lifted bans as `jails/{jail}/bans/{address}`. */
+  bans: string[];
+}
+
 /** Request for ReportFailure. */
 export interface ReportFailureRequest {
   /** `jails/{jail}`. */
@@ -139,6 +149,107 @@ export interface Fail2banStatus {
   /** Number of jails, when up. */
   jailCount: number;
 }
+
+function createBaseUnbanAllRequest(): UnbanAllRequest {
+  return {};
+}
+
+export const UnbanAllRequest: MessageFns<UnbanAllRequest> = {
+  encode(_: UnbanAllRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnbanAllRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseUnbanAllRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(_: any): UnbanAllRequest {
+    return {};
+  },
+
+  toJSON(_: UnbanAllRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<UnbanAllRequest>): UnbanAllRequest {
+    return UnbanAllRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<UnbanAllRequest>): UnbanAllRequest {
+    const message = createBaseUnbanAllRequest();
+    return message;
+  },
+};
+
+function createBaseUnbanAllResponse(): UnbanAllResponse {
+  return { bans: [] };
+}
+
+export const UnbanAllResponse: MessageFns<UnbanAllResponse> = {
+  encode(message: UnbanAllResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.bans) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnbanAllResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseUnbanAllResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.bans.push(reader.string());
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): UnbanAllResponse {
+    return { bans: globalThis.Array.isArray(object?.bans) ? object.bans.map((e: any) => globalThis.String(e)) : [] };
+  },
+
+  toJSON(message: UnbanAllResponse): unknown {
+    const obj: any = {};
+    if (message.bans?.length) {
+      obj.bans = message.bans;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UnbanAllResponse>): UnbanAllResponse {
+    return UnbanAllResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UnbanAllResponse>): UnbanAllResponse {
+    const message = createBaseUnbanAllResponse();
+    message.bans = object.bans?.map((e) => e) || [];
+    return message;
+  },
+};
 
 function createBaseReportFailureRequest(): ReportFailureRequest {
   return { jail: "", address: "", message: "" };
@@ -1295,6 +1406,19 @@ export const JailServiceService = {
     responseDeserialize: (value: Buffer): UnbanIpResponse => UnbanIpResponse.decode(value),
   },
   /**
+   * Lifts every ban of every jail (`fail2ban-client unban --all`); each lifted
+   * ban is an UNBAN event. Role: operator.
+   */
+  unbanAll: {
+    path: "/portcullis.v1.JailService/UnbanAll",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: UnbanAllRequest): Buffer => Buffer.from(UnbanAllRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UnbanAllRequest => UnbanAllRequest.decode(value),
+    responseSerialize: (value: UnbanAllResponse): Buffer => Buffer.from(UnbanAllResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UnbanAllResponse => UnbanAllResponse.decode(value),
+  },
+  /**
    * Reports a failed login an application saw, counted like a log line
    * (fail2ban's `attempt`): enough of them within findtime ban the address.
    * Role: operator.
@@ -1359,6 +1483,11 @@ export interface JailServiceServer extends UntypedServiceImplementation {
   banIp: handleUnaryCall<BanIpRequest, BanIpResponse>;
   /** Lifts a ban in one jail (or every jail with `jails/-`). Role: operator. */
   unbanIp: handleUnaryCall<UnbanIpRequest, UnbanIpResponse>;
+  /**
+   * Lifts every ban of every jail (`fail2ban-client unban --all`); each lifted
+   * ban is an UNBAN event. Role: operator.
+   */
+  unbanAll: handleUnaryCall<UnbanAllRequest, UnbanAllResponse>;
   /**
    * Reports a failed login an application saw, counted like a log line
    * (fail2ban's `attempt`): enough of them within findtime ban the address.
@@ -1441,6 +1570,25 @@ export interface JailServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UnbanIpResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Lifts every ban of every jail (`fail2ban-client unban --all`); each lifted
+   * ban is an UNBAN event. Role: operator.
+   */
+  unbanAll(
+    request: UnbanAllRequest,
+    callback: (error: ServiceError | null, response: UnbanAllResponse) => void,
+  ): ClientUnaryCall;
+  unbanAll(
+    request: UnbanAllRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UnbanAllResponse) => void,
+  ): ClientUnaryCall;
+  unbanAll(
+    request: UnbanAllRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UnbanAllResponse) => void,
   ): ClientUnaryCall;
   /**
    * Reports a failed login an application saw, counted like a log line
