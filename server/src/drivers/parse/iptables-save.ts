@@ -5,7 +5,6 @@
  * so a rule we render is printed back by iptables-save as exactly the same text. Pure functions.
  */
 import { createHash } from "node:crypto";
-import ipaddr from "ipaddr.js";
 import { ServerError, type Reason } from "../../errors.js";
 import { validateIpsetName } from "../../ipsets/element.js";
 import {
