@@ -115,8 +115,9 @@ function authenticate(call: ServerUnaryCall<unknown, unknown> | ServerWritableSt
   try {
     return { ...principalOf(call.getAuthContext().sslPeerCertificate, deps.crl), ...peerAddress(call.getPeer()) };
   } catch (error) {
-    const refusal = toGrpcError(toServerError(error));
-    deps.log.warn({ method, reason: toServerError(error).reason }, "call refused");
+    const serverError = toServerError(error);
+    const refusal = toGrpcError(serverError);
+    deps.log.warn({ method, reason: serverError.reason }, "call refused");
     if (callback !== undefined) callback(refusal);
     else (call as ServerWritableStream<unknown, unknown>).destroy(refusal as Error);
     return undefined;
