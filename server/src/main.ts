@@ -8,6 +8,7 @@ import { CrlWatcher } from "./auth/crl-watcher.js";
 import { Executor } from "./drivers/exec.js";
 import { IpsetDriver } from "./drivers/ipset-driver.js";
 import { IptablesDriver } from "./drivers/iptables-driver.js";
+import { renderRuleLine } from "./drivers/parse/iptables-save.js";
 import { openDatabase } from "./store/database.js";
 import { IpsetStore } from "./store/ipset-store.js";
 import { AuditStore } from "./store/audit-store.js";
@@ -68,7 +69,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const crl = new CrlWatcher(tls.crl, log);
   // The API endpoint the anti-lockout check protects: the port is known once bound, so it is read lazily.
   const api = { port: 0, address: undefined as string | undefined };
-  const firewall = new FirewallService({ iptables, ipsets: ipsetDriver, store: new FirewallStore(db), events, log, api, managementAddresses: config.firewall.managementAddresses });
+  const firewall = new FirewallService({ iptables, ipsets: ipsetDriver, store: new FirewallStore(db, renderRuleLine), events, log, api, managementAddresses: config.firewall.managementAddresses });
   const credentials = new MtlsServerCredentials(tls.context(crl.pem));
   crl.onChange((pem) => credentials.update(tls.context(pem)));
 
@@ -117,6 +118,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       await grpc.close(5_000);
       crl.close();
       firewall.close();
+      iptables.close();
       banWatcher.close();
       fail2ban.close();
       ipsetDriver.close();

@@ -52,7 +52,9 @@ export class PortcullisProcess {
     this.#output = "";
     // An empty netns runs the server in the current namespace (as deployed: no `ip netns exec` per command).
     const netnsArgs = this.netns === "" ? [] : ["--netns", this.netns];
-    const child = spawn(process.execPath, [BIN, "serve", "--data-dir", this.dataDir, ...netnsArgs, "--grpc-address", "127.0.0.1:0", "--log-level", "info", ...this.#extraArgs], {
+    // PC_SERVER_NODE_ARGS passes flags to the server's node (e.g. --cpu-prof for profiling a benchmark).
+    const nodeArgs = process.env.PC_SERVER_NODE_ARGS?.split(" ").filter((arg) => arg !== "") ?? [];
+    const child = spawn(process.execPath, [...nodeArgs, BIN, "serve", "--data-dir", this.dataDir, ...netnsArgs, "--grpc-address", "127.0.0.1:0", "--log-level", "info", ...this.#extraArgs], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, ...this.#env },
     });

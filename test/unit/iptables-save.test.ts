@@ -7,10 +7,10 @@ import {
   renderRule,
   renderRuleLine,
   renderTable,
-  ruleIdOf,
-  ruleIds,
+  unmanagedRuleId,
   validateRuleSpec,
 } from "../../server/src/drivers/parse/iptables-save.js";
+import { identifyRules } from "../../server/src/firewall/rule-identity.js";
 import type { Family, ParsedRule, ParsedTable, RuleSpec } from "../../server/src/firewall/rule-model.js";
 import { MAIL_CHAINS, MAIL_RULES, RENDERED_V4, RENDERED_V6, type FixtureRule } from "./fixtures/iptables-rules.js";
 
@@ -42,9 +42,9 @@ function assertRenderedMatchDump(family: Family, rules: readonly FixtureRule[], 
       const spec = validateRuleSpec(family, rule.spec, rule.chain);
       const parsed = dumped[i];
       assert.ok(parsed !== undefined, `${chain} rule ${i + 1} missing from the dump`);
-      assert.equal(renderRuleLine(rule.chain, spec, rule.managedId), parsed.text);
+      assert.equal(renderRuleLine(rule.chain, spec), parsed.text);
       assert.deepEqual(parsed.spec, spec, parsed.text);
-      assert.equal(parsed.managedId, rule.managedId, parsed.text);
+      assert.equal(parsed.key, parsed.text, "a rendered rule is recognised by its canonical line");
       assert.equal(parsed.modeled, true, parsed.text);
       assert.equal(parsed.position, i + 1);
     }
@@ -86,8 +86,8 @@ describe("rendering matches what the kernel prints back", () => {
   it("parse(render(x)) round-trips without the kernel too", () => {
     const rules = RENDERED_V4.map((rule) => ({ ...rule, spec: validateRuleSpec("ipv4", rule.spec) }));
     const table = tableOf(renderTable("filter", [{ name: "pc-chain" }], rules), "filter");
-    assert.deepEqual(table.rules.map((rule) => [rule.chain, rule.spec, rule.managedId, rule.modeled]),
-      rules.map((rule) => [rule.chain, rule.spec, rule.managedId, true]));
+    assert.deepEqual(table.rules.map((rule) => [rule.chain, rule.spec, rule.modeled]),
+      rules.map((rule) => [rule.chain, rule.spec, true]));
   });
 
   it("renderRule returns the unquoted arguments after -A CHAIN, in the canonical order", () => {
@@ -97,10 +97,10 @@ describe("rendering matches what the kernel prints back", () => {
       protocol: "tcp", sourcePort: ports(1, 2), destinationPort: ports(443),
       matchSet: { set: "allow", directions: ["src"], negate: false }, states: ["NEW"], comment: "web in", target: { kind: "ACCEPT" },
     });
-    assert.deepEqual(renderRule("FORWARD", spec, "0123456789ab"), [
+    assert.deepEqual(renderRule("FORWARD", spec), [
       "!", "-s", "192.0.2.0/24", "-d", "198.51.100.1/32", "-i", "eth0", "-o", "eth1", "-p", "tcp",
       "-m", "tcp", "--dport", "443", "-m", "multiport", "--sports", "1,2", "-m", "set", "--match-set", "allow", "src",
-      "-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "pc:0123456789ab", "-m", "comment", "--comment", "web in",
+      "-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "web in",
       "-j", "ACCEPT",
     ]);
     assert.equal(renderRuleLine("INPUT", { target: { kind: "LOG", prefix: `it's \\ ok` } }), `-A INPUT -j LOG --log-prefix "it\\'s \\\\ ok"`);
@@ -108,7 +108,7 @@ describe("rendering matches what the kernel prints back", () => {
 });
 
 describe("parseIptablesSave on real dumps", () => {
-  it("(a) the mail server: chains, policies, counters, positions, managed ids and comments", () => {
+  it("(a) the mail server: chains, policies, counters, positions and comments", () => {
     const tables = parseIptablesSave(fixture("iptables-mail.txt"));
     assert.deepEqual(tables.map((table) => table.name), ["filter"]);
     const table = tableOf(fixture("iptables-mail.txt"), "filter");
@@ -117,11 +117,11 @@ describe("parseIptablesSave on real dumps", () => {
       { name: "FORWARD", builtin: true, policy: "DROP", packets: 0, bytes: 0 },
       { name: "OUTPUT", builtin: true, policy: "ACCEPT", packets: 4, bytes: 200 },
     ]);
-    assert.deepEqual(table.rules.map((rule) => [rule.position, rule.managedId, rule.spec.comment, rule.packets, rule.bytes]), [
-      [1, "a00000000001", undefined, 4, 200], [2, "a00000000002", undefined, 0, 0], [3, "a00000000003", undefined, 0, 0],
-      [4, "a00000000004", "smtp", 0, 0], [5, "a00000000005", "submissions", 0, 0], [6, "a00000000006", "submission", 0, 0],
-      [7, "a00000000007", "pop3", 0, 0], [8, "a00000000008", "pop3s", 0, 0], [9, "a00000000009", "imap", 0, 0],
-      [10, "a0000000000a", "imaps", 0, 0],
+    assert.deepEqual(table.rules.map((rule) => [rule.position, rule.spec.comment, rule.packets, rule.bytes]), [
+      [1, undefined, 4, 200], [2, undefined, 0, 0], [3, undefined, 0, 0],
+      [4, "smtp", 0, 0], [5, "submissions", 0, 0], [6, "submission", 0, 0],
+      [7, "pop3", 0, 0], [8, "pop3s", 0, 0], [9, "imap", 0, 0],
+      [10, "imaps", 0, 0],
     ]);
     assert.deepEqual(ruleAt(table, "INPUT", 3).spec, { matchSet: { set: "fail2ban-dovecot", directions: ["src"], negate: false }, target: { kind: "DROP" } });
     assert.ok(table.rules.every((rule) => rule.modeled));
@@ -135,7 +135,7 @@ describe("parseIptablesSave on real dumps", () => {
       ["INPUT", true, "ACCEPT"], ["FORWARD", true, "DROP"], ["OUTPUT", true, "ACCEPT"], ["DOCKER", false, undefined],
       ["DOCKER-ISOLATION-STAGE-1", false, undefined], ["DOCKER-ISOLATION-STAGE-2", false, undefined], ["DOCKER-USER", false, undefined],
     ]);
-    assert.ok(filter.rules.every((rule) => rule.modeled && rule.managedId === undefined));
+    assert.ok(filter.rules.every((rule) => rule.modeled));
     assert.deepEqual(rulesOf(filter, "FORWARD").map((rule) => rule.spec), [
       { target: { kind: "JUMP", chain: "DOCKER-USER", goto: false } },
       { target: { kind: "JUMP", chain: "DOCKER-ISOLATION-STAGE-1", goto: false } },
@@ -177,14 +177,16 @@ describe("parseIptablesSave on real dumps", () => {
       [1, { source: { address: "192.0.2.100/32", negate: false }, target: { kind: "REJECT", rejectWith: "icmp-port-unreachable" } }],
       [2, { target: { kind: "RETURN" } }],
     ]);
-    assert.equal(ruleAt(table, "INPUT", 3).managedId, "a00000000001");
+    assert.deepEqual(ruleAt(table, "INPUT", 3).spec, { inInterface: { name: "lo", negate: false }, target: { kind: "ACCEPT" } });
   });
 
   it("ids survive rules inserted before them (and duplicate lines get distinct ids)", () => {
     const before = tableOf(fixture("iptables-fail2ban.txt"), "filter");
     const after = tableOf(fixture("iptables-fail2ban-restarted.txt"), "filter");
-    const idsBefore = ruleIds("ipv4", before);
-    const idsAfter = ruleIds("ipv4", after);
+    // Portcullis manages the lo rule: it is recognised by content and keeps the id recorded for it.
+    const managed = new Map([[ruleAt(before, "INPUT", 3).key, ["a00000000001"]]]);
+    const idsBefore = identifyRules("ipv4", "filter", before.rules, managed).map((rule) => rule.id);
+    const idsAfter = identifyRules("ipv4", "filter", after.rules, managed).map((rule) => rule.id);
     assert.equal(new Set(idsAfter).size, idsAfter.length, "ids are unique");
     for (const [i, rule] of before.rules.entries()) {
       const j = idsAfter.indexOf(idsBefore[i] ?? "");
@@ -192,14 +194,15 @@ describe("parseIptablesSave on real dumps", () => {
       assert.equal(after.rules[j]?.text, rule.text);
     }
     // The lo rule moved from position 3 to 4 and kept its (managed) id; the first ban moved from 1 to 2.
-    assert.deepEqual([ruleAt(before, "INPUT", 3).managedId, ruleAt(after, "INPUT", 4).managedId], ["a00000000001", "a00000000001"]);
+    assert.deepEqual([idsBefore[before.rules.indexOf(ruleAt(before, "INPUT", 3))], idsAfter[after.rules.indexOf(ruleAt(after, "INPUT", 4))]], ["a00000000001", "a00000000001"]);
     const ban = (table: ParsedTable, ids: string[], position: number): string =>
       ids[table.rules.indexOf(ruleAt(table, "f2b-sshd", position))] ?? "";
     assert.equal(ban(after, idsAfter, 2), ban(before, idsBefore, 1));
     assert.match(ban(after, idsAfter, 2), /^x[0-9a-f]{11}$/);
-    assert.equal(ruleIdOf("ipv4", "filter", ruleAt(after, "f2b-sshd", 2), 0), ban(after, idsAfter, 2));
-    assert.notEqual(ruleIdOf("ipv6", "filter", ruleAt(after, "f2b-sshd", 2), 0), ban(after, idsAfter, 2));
-    assert.notEqual(ruleIdOf("ipv4", "filter", ruleAt(after, "f2b-sshd", 2), 1), ban(after, idsAfter, 2));
+    const moved = ruleAt(after, "f2b-sshd", 2);
+    assert.equal(unmanagedRuleId("ipv4", "filter", moved.chain, moved.text, 0), ban(after, idsAfter, 2));
+    assert.notEqual(unmanagedRuleId("ipv6", "filter", moved.chain, moved.text, 0), ban(after, idsAfter, 2));
+    assert.notEqual(unmanagedRuleId("ipv4", "filter", moved.chain, moved.text, 1), ban(after, idsAfter, 2));
   });
 
   it("(e) raw, mangle and filter rules with foreign matches and targets", () => {
@@ -243,11 +246,11 @@ describe("parseIptablesSave on real dumps", () => {
     assert.equal(ruleAt(filter, "INPUT", 9).spec.comment, "one");
     assert.equal(ruleAt(filter, "INPUT", 10).spec.comment, "-m");
     assert.deepEqual(ruleAt(filter, "INPUT", 12).spec, { source: { address: "192.0.2.1/32", negate: false }, target: { kind: "OTHER", name: "" } });
-    const ids = ruleIds("ipv4", filter);
+    const ids = identifyRules("ipv4", "filter", filter.rules, new Map()).map((rule) => rule.id);
     assert.notEqual(ids[11], ids[12], "identical lines are told apart by occurrence");
   });
 
-  it("reads dumps without counters, quoted text with escapes, and a marker that is not first as a comment", () => {
+  it("reads dumps without counters, and quoted text with escapes", () => {
     const withCounters = parseIptablesSave(fixture("iptables-docker.txt"));
     const without = parseIptablesSave(fixture("iptables-docker.txt").replace(/^\[\d+:\d+\] /gm, "").replace(/ \[\d+:\d+\]$/gm, ""));
     assert.deepEqual(without, withCounters);
@@ -256,8 +259,8 @@ describe("parseIptablesSave on real dumps", () => {
       "-A INPUT -m comment --comment user -m comment --comment \"pc:0123456789ab\" -j DROP",
       "-A INPUT -m comment --comment \"pc:abc123\" -j DROP", "COMMIT", "",
     ].join("\r\n"), "filter");
-    assert.deepEqual(table.rules.map((rule) => [rule.spec.comment, rule.managedId, rule.modeled]), [
-      ['with "quote" and \\back', undefined, true], ["user", undefined, false], ["pc:abc123", undefined, true],
+    assert.deepEqual(table.rules.map((rule) => [rule.spec.comment, rule.modeled]), [
+      ['with "quote" and \\back', true], ["user", false], ["pc:abc123", true],
     ]);
   });
 
@@ -332,7 +335,6 @@ describe("validation errors name the field", () => {
     ["comment with a double quote", "ipv4", { comment: 'say "hi"', target: drop }, "INVALID_RULE", "rule.comment", 'say "hi"', /double quotes/],
     ["comment with a newline", "ipv4", { comment: "a\nb", target: drop }, "INVALID_RULE", "rule.comment", "a\nb", /control characters/],
     ["comment of 256 bytes", "ipv4", { comment: "é".repeat(128), target: drop }, "INVALID_RULE", "rule.comment", "é".repeat(128), /256 bytes.*at most 255/],
-    ["comment like a marker", "ipv4", { comment: "pc:0123456789ab", target: drop }, "INVALID_RULE", "rule.comment", "pc:0123456789ab", /marks rules Portcullis manages/],
     ["log prefix of 30", "ipv4", { target: { kind: "LOG", prefix: "x".repeat(30) } }, "INVALID_RULE", "rule.target.log_prefix", "x".repeat(30), /at most 29 bytes/],
     ["log prefix with a tab", "ipv4", { target: { kind: "LOG", prefix: "a\tb" } }, "INVALID_RULE", "rule.target.log_prefix", "a\tb", /control characters/],
     ["log level", "ipv4", { target: { kind: "LOG", level: "loud" } }, "INVALID_RULE", "rule.target.log_level", "loud", /0-7 or emerg/],
@@ -360,7 +362,6 @@ describe("rendering refuses what cannot be written safely", () => {
   const drop = { kind: "DROP" } as const;
   it("even without validateRuleSpec", () => {
     expectError(() => renderRule("IN PUT", { target: drop }), "INVALID_CHAIN_NAME", { field: "rule.chain", value: "IN PUT" });
-    expectError(() => renderRule("INPUT", { target: drop }, "ABC"), "INVALID_RULE", { field: "rule.id", value: "ABC" });
     expectError(() => renderRule("INPUT", { comment: "a\"b", target: drop }), "INVALID_RULE", { field: "rule.comment", value: "a\"b" });
     expectError(() => renderRuleLine("INPUT", { target: { kind: "LOG", prefix: "a\nb" } }), "INVALID_RULE", { field: "rule.target.log_prefix", value: "a\nb" });
     expectError(() => renderRule("INPUT", { source: { address: "1.2.3.4 -j ACCEPT", negate: false }, target: drop }), "INVALID_RULE", { field: "rule.source", value: "1.2.3.4 -j ACCEPT" });
@@ -374,10 +375,10 @@ describe("rendering refuses what cannot be written safely", () => {
   it("renderTable: built-ins first with policies, user chains, rules; refuses undeclared chains", () => {
     assert.equal(renderTable("filter", [{ name: "mine" }, { name: "INPUT", policy: "DROP" }], [
       { chain: "INPUT", spec: { target: { kind: "JUMP", chain: "mine", goto: false } } },
-      { chain: "mine", spec: { target: { kind: "ACCEPT" } }, managedId: "0123456789ab" },
+      { chain: "mine", spec: { target: { kind: "ACCEPT" } } },
     ]), [
       "*filter", ":INPUT DROP [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":mine - [0:0]", "-A INPUT -j mine",
-      '-A mine -m comment --comment "pc:0123456789ab" -j ACCEPT', "COMMIT", "",
+      "-A mine -j ACCEPT", "COMMIT", "",
     ].join("\n"));
     assert.equal(renderTable("raw", [], []), "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n");
     expectError(() => renderTable("security", [], []), "INVALID_RULE", { field: "table", value: "security" });

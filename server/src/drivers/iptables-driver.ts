@@ -2,6 +2,7 @@ import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
 import type { Family } from "../firewall/rule-model.js";
 import type { Executor } from "./exec.js";
+import { IptablesSession } from "./iptables-session.js";
 import { findSetReferences, type SetReference } from "./parse/set-references.js";
 
 const TOOLS: Record<Family, { save: string; restore: string; cli: string }> = {
@@ -9,14 +10,31 @@ const TOOLS: Record<Family, { save: string; restore: string; cli: string }> = {
   ipv6: { save: "ip6tables-save", restore: "ip6tables-restore", cli: "ip6tables" },
 };
 
-/** Runs iptables/ip6tables: reads with `-save`, changes through `-restore` (atomic per COMMIT) or the CLI. */
+/**
+ * Runs iptables/ip6tables: reads with `-save`; small changes through a long-lived `-restore --noflush` session per
+ * family, whole tables through a `-restore` process of their own (atomic per COMMIT either way); chains and policies
+ * through the CLI.
+ */
 export class IptablesDriver {
   readonly #exec: Executor;
   readonly #log: Logger;
+  readonly #sessions = new Map<Family, IptablesSession>();
 
   constructor(exec: Executor, log: Logger) {
     this.#exec = exec;
     this.#log = log;
+  }
+
+  /** Applies a change to the named table(s) without flushing anything else: one atomic COMMIT per table block. */
+  change(family: Family, text: string): Promise<void> {
+    let session = this.#sessions.get(family);
+    if (session === undefined) this.#sessions.set(family, (session = new IptablesSession(this.#exec, this.#log, TOOLS[family].restore)));
+    return session.apply(text);
+  }
+
+  close(): void {
+    for (const session of this.#sessions.values()) session.close();
+    this.#sessions.clear();
   }
 
   /** `iptables-save` of one table (or all tables), with rule counters unless asked not to. */
@@ -27,11 +45,11 @@ export class IptablesDriver {
   }
 
   /**
-   * Feeds `iptables-restore` text. `noflush` changes only what the text names (single-rule edits); without it the
-   * tables in the text are replaced whole. Either way a COMMIT is all or nothing. `test` only checks the text.
+   * Replaces the tables in the text whole with `iptables-restore`. With the nf_tables backend each table block is one
+   * kernel transaction: it is applied entirely or, when any line is refused, not at all.
    */
-  async restore(family: Family, text: string, options: { noflush?: boolean; test?: boolean } = {}): Promise<void> {
-    const args = [...(options.noflush === true ? ["--noflush"] : []), ...(options.test === true ? ["--test"] : [])];
+  async restore(family: Family, text: string): Promise<void> {
+    const args: string[] = [];
     const result = await this.#exec.run(TOOLS[family].restore, args, { input: text });
     if (result.exitCode === 0) return;
     const line = /line (\d+) failed/.exec(result.stderr)?.[1];

@@ -7,7 +7,8 @@ import type { EventLog } from "../events/event-log.js";
 import { tableName } from "../names.js";
 import type { IptablesDriver } from "../drivers/iptables-driver.js";
 import type { IpsetDriver } from "../drivers/ipset-driver.js";
-import { BUILTIN_CHAINS, parseIptablesSave, renderRuleLine, renderTable, ruleIdOf, validateRuleSpec } from "../drivers/parse/iptables-save.js";
+import { BUILTIN_CHAINS, parseIptablesSave, renderRuleLine, renderTable, validateRuleSpec } from "../drivers/parse/iptables-save.js";
+import { identifyRules } from "./rule-identity.js";
 import type { FirewallStore } from "../store/firewall-store.js";
 import { findLockout, matches, type ApiPacket, type TableView } from "./lockout.js";
 import { expandServices, GROUPS, SERVICES, type NamedService } from "./services-catalog.js";
@@ -53,8 +54,8 @@ export interface ApiEndpoint {
 const MAX_CONFIRM_SECONDS = 3600;
 
 /**
- * The firewall domain: chains, policies and rules of iptables/ip6tables, single changes through
- * `iptables-restore --noflush` (one atomic COMMIT each), whole tables through `iptables-restore` after `--test`,
+ * The firewall domain: chains, policies and rules of iptables/ip6tables, single changes through a long-lived
+ * `iptables-restore --noflush` (one atomic COMMIT each), whole tables through one `iptables-restore` transaction,
  * safe-mode rollbacks that survive restarts, the anti-lockout check, and panic mode.
  */
 export class FirewallService {
@@ -88,31 +89,26 @@ export class FirewallService {
   async snapshot(family: Family, table: Table): Promise<TableSnapshot> {
     const text = await this.#iptables.save(family, table);
     const parsed = parseIptablesSave(text).find((candidate) => candidate.name === table) ?? { name: table, chains: [], rules: [] };
-    const seen = new Map<string, number>();
+    const identities = identifyRules(family, table, parsed.rules, this.#store.managedLines(family, table));
     const counts = new Map<string, number>();
     const references = new Map<string, number>();
     // One shape for every view object (no spreads): listing 10k rules is dominated by property access otherwise.
-    const rules = parsed.rules.map((rule): RuleView => {
-      let occurrence = 0;
-      if (rule.managedId === undefined) {
-        const key = `${rule.chain}\n${rule.text}`;
-        occurrence = seen.get(key) ?? 0;
-        seen.set(key, occurrence + 1);
-      }
+    const rules = parsed.rules.map((rule, i): RuleView => {
       counts.set(rule.chain, (counts.get(rule.chain) ?? 0) + 1);
       const target = rule.spec.target;
       if (target.kind === "JUMP") references.set(target.chain, (references.get(target.chain) ?? 0) + 1);
+      const identity = identities[i]!;
       return {
         chain: rule.chain,
         position: rule.position,
         spec: rule.spec,
-        managedId: rule.managedId,
+        key: rule.key,
         text: rule.text,
         modeled: rule.modeled,
         packets: rule.packets,
         bytes: rule.bytes,
-        id: ruleIdOf(family, table, rule, occurrence),
-        managed: rule.managedId !== undefined,
+        id: identity.id,
+        managed: identity.managed,
       };
     });
     const chains = parsed.chains.map((chain): ChainView => ({
@@ -230,19 +226,19 @@ export class FirewallService {
         await this.#checkLockout(family, table, viewOf(snapshot, { insert: [chain, start, specs] }), options);
       }
       const ids = newRuleIds(specs.length);
-      const lines = specs.map((spec, i) => renderRuleLine(chain, spec, ids[i]));
+      const lines = specs.map((spec) => renderRuleLine(chain, spec));
       const commands = position > 0 ? lines.map((line, i) => line.replace(/^-A (\S+) /, `-I $1 ${position + i} `)) : lines;
       const rollbackAt = await this.#safeMode(family, table, options.confirmWithin, async () => {
         specs.forEach((spec, i) => this.#store.addRule(family, table, ids[i]!, chain, spec, position === 1));
         try {
-          await this.#iptables.restore(family, `*${table}\n${commands.join("\n")}\nCOMMIT\n`, { noflush: true });
+          await this.#iptables.change(family, `*${table}\n${commands.join("\n")}\nCOMMIT\n`);
         } catch (error) {
           for (const id of ids) this.#store.deleteRule(id);
           throw await this.#explain(error, family, table, chain);
         }
       });
       const rules = specs.map((spec, i): RuleView => ({
-        chain, position: position === 0 ? 0 : position + i, spec, managedId: ids[i]!, id: ids[i]!, managed: true, modeled: true, text: lines[i]!, packets: 0, bytes: 0,
+        chain, position: position === 0 ? 0 : position + i, spec, key: lines[i]!, id: ids[i]!, managed: true, modeled: true, text: lines[i]!, packets: 0, bytes: 0,
       }));
       return { rules, ...(rollbackAt === undefined ? {} : { rollbackAt }) };
     });
@@ -259,18 +255,21 @@ export class FirewallService {
       if (old === undefined) throw ruleNotFound(chain, id);
       await this.#checkLockout(family, table, viewOf(snapshot, { replace: [chain, old.position, spec] }), options);
       const newId = newRuleId();
-      const line = renderRuleLine(chain, spec, newId);
+      const line = renderRuleLine(chain, spec);
       const rollbackAt = await this.#safeMode(family, table, options.confirmWithin, async () => {
         // Delete by position and insert at the same place in one COMMIT: the chain never lacks the rule.
-        await this.#iptables.restore(family, `*${table}\n-D ${chain} ${old.position}\n${line.replace(/^-A (\S+) /, `-I $1 ${old.position} `)}\nCOMMIT\n`, { noflush: true });
+        await this.#iptables.change(family, `*${table}\n-D ${chain} ${old.position}\n${line.replace(/^-A (\S+) /, `-I $1 ${old.position} `)}\nCOMMIT\n`);
         if (old.managed) this.#store.replaceRule(id, newId, spec);
         else this.#store.addRule(family, table, newId, chain, spec);
       });
-      return { rule: { ...old, spec, id: newId, managedId: newId, managed: true, modeled: true, text: line, packets: 0, bytes: 0 }, ...(rollbackAt === undefined ? {} : { rollbackAt }) };
+      return { rule: { ...old, spec, id: newId, key: line, managed: true, modeled: true, text: line, packets: 0, bytes: 0 }, ...(rollbackAt === undefined ? {} : { rollbackAt }) };
     });
   }
 
-  /** Deletes a rule by id: a managed one by its spec (no read unless it may matter for the caller's access). */
+  /**
+   * Deletes a rule by id, by its content (`-D CHAIN <rule>`; identical rules are interchangeable): a managed one's
+   * from the store without reading the table unless it may matter for the caller's access.
+   */
   async deleteRule(family: Family, table: Table, chain: string, id: string, options: ChangeOptions): Promise<{ rollbackAt?: number }> {
     writable(table);
     return this.#locked(family, table, async () => {
@@ -278,17 +277,17 @@ export class FirewallService {
       const managed = this.#store.rule(id);
       let command: string;
       if (managed !== undefined && managed.family === family && managed.table === table && managed.chain === chain && !(await this.#mayLockOut(family, table, managed.spec, "delete", options.caller))) {
-        command = renderRuleLine(chain, managed.spec, id).replace(/^-A /, "-D ");
+        command = renderRuleLine(chain, managed.spec).replace(/^-A /, "-D ");
       } else {
         const snapshot = await this.snapshot(family, table);
         const rule = snapshot.rules.find((candidate) => candidate.chain === chain && candidate.id === id);
         if (rule === undefined) throw ruleNotFound(chain, id);
         await this.#checkLockout(family, table, viewOf(snapshot, { remove: [chain, rule.position] }), options);
-        command = `-D ${chain} ${rule.position}`;
+        command = rule.text.replace(/^-A /, "-D ");
       }
       const rollbackAt = await this.#safeMode(family, table, options.confirmWithin, async () => {
         try {
-          await this.#iptables.restore(family, `*${table}\n${command}\nCOMMIT\n`, { noflush: true });
+          await this.#iptables.change(family, `*${table}\n${command}\nCOMMIT\n`);
         } catch (error) {
           // The managed rule is gone from the kernel already (e.g. flushed by hand): forget it.
           if (managed === undefined || (await this.snapshot(family, table)).rules.some((rule) => rule.id === id)) throw error;
@@ -301,7 +300,11 @@ export class FirewallService {
 
   // ---- whole tables --------------------------------------------------------------------------------------------
 
-  /** Replaces a table atomically; every rule in it becomes managed. Checked with `--test` before anything changes. */
+  /**
+   * Replaces a table atomically; every rule in it becomes managed. Validated here first; then one iptables-restore
+   * transaction, which the kernel applies whole or not at all (a separate `--test` run would double the cost of a big
+   * ruleset and could not make the transaction any more atomic).
+   */
   async apply(family: Family, table: Table, chains: ReadonlyArray<{ name: string; policy?: Policy }>, rules: ReadonlyArray<{ chain: string; spec: RuleSpec }>, options: ChangeOptions): Promise<{ chains: ChainView[]; ruleCount: number; rollbackAt?: number }> {
     writable(table);
     const builtins = BUILTIN_CHAINS[table];
@@ -320,7 +323,7 @@ export class FirewallService {
       if (spec.target.kind === "JUMP" && !declared.has(spec.target.chain)) {
         throw new ServerError("UNKNOWN_REFERENCE", `rules[${i}].target.chain: chain ${spec.target.chain} is not among the ruleset's chains`, { field: `rules[${i}].target.chain` });
       }
-      return { chain: rule.chain, spec, managedId: ids[i]! };
+      return { chain: rule.chain, spec, id: ids[i]! };
     });
     for (const [i, rule] of prepared.entries()) await withFieldAsync(() => this.#checkSet(rule.spec), `rules[${i}]`);
     const text = renderTable(table, [...declared].map(([name, policy]) => ({ name, ...(policy === undefined ? {} : { policy }) })), prepared);
@@ -330,12 +333,11 @@ export class FirewallService {
         rules: groupRules(prepared.map((rule) => ({ chain: rule.chain, spec: rule.spec, modeled: true }))),
         policies: new Map([...declared].filter((entry): entry is [string, Policy] => entry[1] !== undefined)),
       }, options);
-      await this.#iptables.restore(family, text, { test: true });
       const rollbackAt = await this.#safeMode(family, table, options.confirmWithin, async () => {
         await this.#iptables.restore(family, text);
         this.#store.replaceTable(family, table, {
           chains: [...declared].map(([chain, policy]) => ({ chain, ...(policy === undefined ? {} : { policy }) })),
-          rules: prepared.map((rule, seq) => ({ id: rule.managedId, chain: rule.chain, seq, spec: rule.spec })),
+          rules: prepared.map((rule, seq) => ({ id: rule.id, chain: rule.chain, seq, spec: rule.spec })),
         });
       });
       // The answer is built from what was applied: re-reading a 10k-rule table would cost as much as applying it.
@@ -443,11 +445,11 @@ export class FirewallService {
           const ids = new Set(snapshot.rules.map((rule) => rule.id));
           for (const rule of managed.rules) {
             if (ids.has(rule.id)) continue;
-            lines.push(renderRuleLine(rule.chain, rule.spec, rule.id));
+            lines.push(renderRuleLine(rule.chain, rule.spec));
             rulesRestored++;
           }
           if (lines.length === 0) return;
-          await this.#iptables.restore(family, `*${table}\n${lines.join("\n")}\nCOMMIT\n`, { noflush: true });
+          await this.#iptables.change(family, `*${table}\n${lines.join("\n")}\nCOMMIT\n`);
           this.#log.warn({ family, table, lines: lines.length }, "managed firewall state restored in the kernel");
           this.#events.append({ type: "STATE_REPAIRED", resource: tableName({ family, table }), attributes: { count: String(lines.length) } }, "system", "system");
         });

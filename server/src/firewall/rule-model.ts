@@ -61,7 +61,7 @@ export interface RuleSpec {
   readonly destinationPort?: PortMatch;
   readonly matchSet?: SetMatch;
   readonly states?: readonly ConntrackState[];
-  /** The user's comment (not the `pc:<id>` marker). */
+  /** The user's comment. */
   readonly comment?: string;
   readonly target: Target;
 }
@@ -72,8 +72,11 @@ export interface ParsedRule {
   /** 1-based position within the chain. */
   readonly position: number;
   readonly spec: RuleSpec;
-  /** The `pc:<id>` marker when Portcullis created the rule. */
-  readonly managedId?: string;
+  /**
+   * What identifies the rule's content: for a modeled rule the line renderRuleLine makes of its spec (so that a rule
+   * Portcullis created is recognised whatever spelling the kernel prints), otherwise `text`.
+   */
+  readonly key: string;
   /** The rule line as iptables-save printed it, without counters (`-A INPUT …`). */
   readonly text: string;
   /** False when the line holds matches/options the spec cannot express (then only `text` is faithful). */

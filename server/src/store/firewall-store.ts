@@ -1,5 +1,15 @@
 import type { Db } from "./database.js";
 import type { Family, Policy, RuleSpec } from "../firewall/rule-model.js";
+import type { ManagedLines } from "../firewall/rule-identity.js";
+
+/** The canonical rule line of a spec (renderRuleLine): what the managed rules of a table are recognised by. */
+export type RenderLine = (chain: string, spec: RuleSpec) => string;
+
+/** In-memory view of one table's managed rules by content, kept in step with every write. */
+interface LineIndex {
+  readonly byLine: Map<string, string[]>;
+  readonly lineOf: Map<string, string>;
+}
 
 /** A rule Portcullis created: restored after a reboot, in its order among the managed rules of its chain. */
 export interface ManagedRule {
@@ -33,9 +43,12 @@ export interface PendingRollback {
 export class FirewallStore {
   readonly #db: Db;
   readonly #sql;
+  readonly #render: RenderLine;
+  readonly #indexes = new Map<string, LineIndex>();
 
-  constructor(db: Db) {
+  constructor(db: Db, render: RenderLine) {
     this.#db = db;
+    this.#render = render;
     this.#sql = {
       chains: db.prepare<[string, string], { chain: string; policy: string | null }>("SELECT chain, policy FROM firewall_chains WHERE family = ? AND table_name = ? ORDER BY chain"),
       putChain: db.prepare("INSERT OR REPLACE INTO firewall_chains (family, table_name, chain, policy) VALUES (?, ?, ?, ?)"),
@@ -63,14 +76,26 @@ export class FirewallStore {
     };
   }
 
-  /** Replaces the managed state of a table (ApplyRuleset, rollback) in one transaction. */
-  replaceTable(family: Family, table: string, managed: ManagedTable): void {
+  /** The managed rules of a table by canonical line (see rule-identity.ts); loaded once, then kept up to date. */
+  managedLines(family: Family, table: string): ManagedLines {
+    return this.#index(family, table).byLine;
+  }
+
+  /**
+   * Replaces the managed state of a table (ApplyRuleset, rollback) in one transaction. `lines` are the rules'
+   * canonical lines when the caller has them already (ApplyRuleset rendered them).
+   */
+  replaceTable(family: Family, table: string, managed: ManagedTable, lines?: readonly string[]): void {
+    const now = Date.now();
     this.#db.transaction(() => {
       this.#sql.deleteChains.run(family, table);
       this.#sql.deleteRules.run(family, table);
       for (const chain of managed.chains) this.#sql.putChain.run(family, table, chain.chain, chain.policy ?? null);
-      for (const rule of managed.rules) this.#sql.putRule.run(rule.id, family, table, rule.chain, rule.seq, JSON.stringify(rule.spec), Date.now());
+      for (const rule of managed.rules) this.#sql.putRule.run(rule.id, family, table, rule.chain, rule.seq, JSON.stringify(rule.spec), now);
     })();
+    const index: LineIndex = { byLine: new Map(), lineOf: new Map() };
+    managed.rules.forEach((rule, i) => indexRule(index, rule.id, lines?.[i] ?? this.#render(rule.chain, rule.spec), false));
+    this.#indexes.set(`${family}/${table}`, index);
   }
 
   putChain(family: Family, table: string, chain: ManagedChain): void {
@@ -88,20 +113,29 @@ export class FirewallStore {
 
   /** Records a new managed rule after the chain's existing ones (or before them all, for an insert at the top). */
   addRule(family: Family, table: string, id: string, chain: string, spec: RuleSpec, first = false): void {
+    const index = this.#index(family, table);
     const max = this.#sql.maxSeq.get(family, table, chain)?.seq ?? 0;
     this.#sql.putRule.run(id, family, table, chain, first ? -Date.now() : max + 1, JSON.stringify(spec), Date.now());
+    indexRule(index, id, this.#render(chain, spec), first);
   }
 
   replaceRule(oldId: string, newId: string, spec: RuleSpec): void {
     const old = this.rule(oldId);
+    if (old === undefined) return;
+    const index = this.#index(old.family, old.table);
     this.#db.transaction(() => {
-      if (old !== undefined) this.#sql.deleteRule.run(oldId);
-      if (old !== undefined) this.#sql.putRule.run(newId, old.family, old.table, old.chain, old.seq, JSON.stringify(spec), Date.now());
+      this.#sql.deleteRule.run(oldId);
+      this.#sql.putRule.run(newId, old.family, old.table, old.chain, old.seq, JSON.stringify(spec), Date.now());
     })();
+    unindexRule(index, oldId);
+    indexRule(index, newId, this.#render(old.chain, spec), false);
   }
 
   deleteRule(id: string): void {
+    const row = this.#sql.rule.get(id);
+    if (row === undefined) return;
     this.#sql.deleteRule.run(id);
+    unindexRule(this.#index(row.family as Family, row.table_name), id);
   }
 
   rollbacks(): PendingRollback[] {
@@ -127,4 +161,33 @@ export class FirewallStore {
   clearPanic(): void {
     this.#sql.clearPanic.run();
   }
+
+  #index(family: Family, table: string): LineIndex {
+    const key = `${family}/${table}`;
+    let index = this.#indexes.get(key);
+    if (index === undefined) {
+      index = { byLine: new Map(), lineOf: new Map() };
+      for (const rule of this.table(family, table).rules) indexRule(index, rule.id, this.#render(rule.chain, rule.spec), false);
+      this.#indexes.set(key, index);
+    }
+    return index;
+  }
+}
+
+function indexRule(index: LineIndex, id: string, line: string, first: boolean): void {
+  let ids = index.byLine.get(line);
+  if (ids === undefined) index.byLine.set(line, (ids = []));
+  if (first) ids.unshift(id);
+  else ids.push(id);
+  index.lineOf.set(id, line);
+}
+
+function unindexRule(index: LineIndex, id: string): void {
+  const line = index.lineOf.get(id);
+  if (line === undefined) return;
+  index.lineOf.delete(id);
+  const ids = index.byLine.get(line) ?? [];
+  const at = ids.indexOf(id);
+  if (at >= 0) ids.splice(at, 1);
+  if (ids.length === 0) index.byLine.delete(line);
 }

@@ -59,8 +59,6 @@ const MULTIPORT_SLOTS = 15;
 /** ipset's IPSET_DIM_MAX: at most 6 directions in a set match. */
 const MAX_SET_DIRECTIONS = 6;
 const CHAIN_PATTERN = /^[A-Za-z0-9_.-]{1,28}$/;
-const MANAGED_MARKER = /^pc:([0-9a-f]{12})$/;
-const MANAGED_ID = /^[0-9a-f]{12}$/;
 export const BUILTIN_CHAINS: Readonly<Record<Table, readonly string[]>> = {
   filter: ["INPUT", "FORWARD", "OUTPUT"],
   raw: ["PREROUTING", "OUTPUT"],
@@ -275,7 +273,7 @@ function parseTarget(jump: "-j" | "-g", name: string | undefined, options: reado
 }
 
 /** The words after `-A CHAIN` as a spec; never throws: what it does not understand makes the rule unmodeled. */
-function parseRuleWords(words: readonly string[], chains: { has(name: string): boolean }): { spec: RuleSpec; managedId?: string; modeled: boolean } {
+function parseRuleWords(words: readonly string[], chains: { has(name: string): boolean }): { spec: RuleSpec; modeled: boolean } {
   const draft: Draft = {};
   const comments: string[] = [];
   let target: Target | undefined;
@@ -315,13 +313,10 @@ function parseRuleWords(words: readonly string[], chains: { has(name: string): b
       modeled = false;
     }
   }
-  // Portcullis marks its rules with a first comment `pc:<id>`; the next comment is the user's.
-  const marker = MANAGED_MARKER.exec(comments[0] ?? "");
-  if (marker !== null) comments.shift();
   if (comments[0] !== undefined) draft.comment = comments[0];
   if (comments.length > 1 || target === undefined) modeled = false;
   const spec: RuleSpec = { ...draft, target: target ?? { kind: "OTHER", name: "" } };
-  return { spec, ...(marker?.[1] === undefined ? {} : { managedId: marker[1] }), modeled };
+  return { spec, modeled };
 }
 
 interface OpenTable {
@@ -334,7 +329,7 @@ interface OpenTable {
 
 const excerpt = (line: string): string => (line.length > 60 ? `${line.slice(0, 60)}…` : line);
 
-type ParsedBody = ReturnType<typeof parseRuleWords> & { readonly chain: string };
+type ParsedBody = ReturnType<typeof parseRuleWords> & { readonly chain: string; readonly key: string };
 
 /**
  * Parsed rule lines by their text. A table is listed far more often than it changes, so most lines of a dump were
@@ -353,9 +348,11 @@ function parseRuleBody(body: string, chains: { has(name: string): boolean }, fai
   const [flag, chain] = words;
   if (flag !== "-A" || chain === undefined) failLine(`"${excerpt(body)}" is neither a rule (-A CHAIN …), a chain (:CHAIN …) nor COMMIT`);
   const parsed = { ...parseRuleWords(words.slice(2), chains), chain };
+  const key = parsed.modeled ? canonicalKey(chain, parsed.spec) ?? body : body;
   if (memo.size >= MEMO_LIMIT) memo.clear();
-  memo.set(body, parsed);
-  return parsed;
+  const result = { ...parsed, key };
+  memo.set(body, result);
+  return result;
 }
 
 /**
@@ -413,7 +410,7 @@ export function parseIptablesSave(text: string): ParsedTable[] {
       chain,
       position: count + 1,
       spec: parsed.spec,
-      ...(parsed.managedId === undefined ? {} : { managedId: parsed.managedId }),
+      key: parsed.key,
       text: body,
       modeled: parsed.modeled,
       packets: Number(counted?.[1] ?? 0),
@@ -427,24 +424,22 @@ export function parseIptablesSave(text: string): ParsedTable[] {
 }
 
 /**
- * A stable id: the `pc:` marker of a managed rule; for any other rule a hash of where it is and what it says, with
- * `occurrence` = how many identical lines come before it in the chain, so that it survives other rules moving.
+ * The id of a rule Portcullis does not manage: a hash of where it is and what it says, with `occurrence` = how many
+ * identical unmanaged lines come before it in the chain, so that it survives other rules moving. (Managed rules carry
+ * the id recorded when they were created: see firewall/rule-identity.ts.)
  */
-export function ruleIdOf(family: Family, table: string, rule: Pick<ParsedRule, "chain" | "text" | "managedId">, occurrence: number): string {
-  if (rule.managedId !== undefined) return rule.managedId;
-  const digest = createHash("sha256").update(`${family}|${table}|${rule.chain}|${rule.text}|${occurrence}`).digest("hex");
+export function unmanagedRuleId(family: Family, table: string, chain: string, text: string, occurrence: number): string {
+  const digest = createHash("sha256").update(`${family}|${table}|${chain}|${text}|${occurrence}`).digest("hex");
   return `x${digest.slice(0, 11)}`;
 }
 
-/** The ids of a table's rules, in order (occurrences counted for you). */
-export function ruleIds(family: Family, table: ParsedTable): string[] {
-  const seen = new Map<string, number>();
-  return table.rules.map((rule) => {
-    const key = `${rule.chain}\n${rule.text}`;
-    const occurrence = seen.get(key) ?? 0;
-    seen.set(key, occurrence + 1);
-    return ruleIdOf(family, table.name, rule, occurrence);
-  });
+/** The canonical line of a modeled rule (what renderRuleLine makes of its spec); undefined if it cannot be rendered. */
+function canonicalKey(chain: string, spec: RuleSpec): string | undefined {
+  try {
+    return renderRuleLine(chain, spec);
+  } catch {
+    return undefined;
+  }
 }
 
 // ---- rendering ----------------------------------------------------------------------------------------------------
@@ -525,7 +520,7 @@ function targetWords(target: Target): Word[] {
 }
 
 /** The words after `-A CHAIN`, in the canonical order (see renderRule). */
-function ruleWords(chain: string, spec: RuleSpec, managedId?: string): Word[] {
+function ruleWords(chain: string, spec: RuleSpec): Word[] {
   checkChain(chain, "rule.chain");
   const words: Word[] = [];
   const add = (...values: string[]): void => {
@@ -590,11 +585,6 @@ function ruleWords(chain: string, spec: RuleSpec, managedId?: string): Word[] {
   if (spec.states !== undefined && spec.states.length > 0) {
     add("-m", "conntrack", "--ctstate", STATE_ORDER.filter((state) => spec.states?.includes(state)).join(","));
   }
-  if (managedId !== undefined) {
-    if (!MANAGED_ID.test(managedId)) invalid("rule.id", managedId, `managed rule id "${managedId}" must be 12 lowercase hex digits`);
-    add("-m", "comment", "--comment");
-    words.push({ value: `pc:${managedId}`, text: true });
-  }
   if (spec.comment !== undefined) {
     checkText(spec.comment, "rule.comment", MAX_COMMENT_BYTES, "comment");
     add("-m", "comment", "--comment");
@@ -608,18 +598,18 @@ function ruleWords(chain: string, spec: RuleSpec, managedId?: string): Word[] {
  * The arguments AFTER `-A CHAIN` (unquoted, one array element per argument: ready for `iptables -A CHAIN …`,
  * `-I CHAIN N …`, `-D CHAIN …` or `-C CHAIN …`). Canonical order, as iptables-save prints it back:
  * `[!] -s A [!] -d A [!] -i IF [!] -o IF [!] -p P -m P [!] --sport X [!] --dport Y -m multiport [!] --sports L
- * -m multiport [!] --dports L -m set [!] --match-set S DIRS -m conntrack --ctstate STATES -m comment --comment pc:ID
+ * -m multiport [!] --dports L -m set [!] --match-set S DIRS -m conntrack --ctstate STATES
  * -m comment --comment C (-j TARGET [options] | -g CHAIN)`. The spec should come from validateRuleSpec, which puts
  * values into the form the kernel prints (/32 suffixes, default REJECT reply, numeric log level…); values that could
  * not be written into a rule line safely are refused here in any case.
  */
-export function renderRule(chain: string, spec: RuleSpec, managedId?: string): string[] {
-  return ruleWords(chain, spec, managedId).map((word) => word.value);
+export function renderRule(chain: string, spec: RuleSpec): string[] {
+  return ruleWords(chain, spec).map((word) => word.value);
 }
 
 /** `-A CHAIN …` with iptables-save's quoting: a line for iptables-restore, equal to what iptables-save prints. */
-export function renderRuleLine(chain: string, spec: RuleSpec, managedId?: string): string {
-  const words = ruleWords(chain, spec, managedId).map((word) => (word.text === true ? quote(word.value) : word.value));
+export function renderRuleLine(chain: string, spec: RuleSpec): string {
+  const words = ruleWords(chain, spec).map((word) => (word.text === true ? quote(word.value) : word.value));
   return ["-A", chain, ...words].join(" ");
 }
 
@@ -630,7 +620,7 @@ export function renderRuleLine(chain: string, spec: RuleSpec, managedId?: string
 export function renderTable(
   table: string,
   chains: ReadonlyArray<{ name: string; policy?: Policy }>,
-  rules: ReadonlyArray<{ chain: string; spec: RuleSpec; managedId?: string }>,
+  rules: ReadonlyArray<{ chain: string; spec: RuleSpec }>,
 ): string {
   if (!(TABLES as readonly string[]).includes(table)) invalid("table", table, `table "${table}" is not one of ${TABLES.join(", ")}`);
   const builtins = BUILTIN_CHAINS[table as Table];
@@ -657,7 +647,7 @@ export function renderTable(
     if (target.kind === "JUMP" && !declared.has(target.chain)) {
       invalid(`rules[${i}].target.chain`, target.chain, `rules[${i}].target.chain: chain ${target.chain} is not among the table's chains; declare it`);
     }
-    lines.push(renderRuleLine(rule.chain, rule.spec, rule.managedId));
+    lines.push(renderRuleLine(rule.chain, rule.spec));
   }
   lines.push("COMMIT");
   return `${lines.join("\n")}\n`;
@@ -818,8 +808,6 @@ export function validateRuleSpec(family: Family, spec: RuleSpec, chain?: string)
   const comment = spec.comment === "" ? undefined : spec.comment;
   if (comment !== undefined) {
     checkText(comment, "rule.comment", MAX_COMMENT_BYTES, "comment");
-    // Portcullis marks its own rules with a first comment "pc:<id>".
-    if (comment.startsWith("pc:")) invalid("rule.comment", comment, `rule.comment must not start with "pc:", which marks rules Portcullis manages`);
   }
   const target = normalizeTarget(family, spec.target, protocol, negateProtocol);
   return {
