@@ -15,6 +15,8 @@ const FILTER = "firewall/ipv4/tables/filter";
 const SINGLES = 1_000;
 const BIG = 10_000;
 const AT_BIG = 200;
+/** Whole-table applies timed (each replacing the table the previous one wrote), as for the raw iptables-restore. */
+const APPLIES = 5;
 
 const accept = (port: number): Rule => Rule.fromPartial({ chain: "INPUT", protocol: "tcp", destinationPort: { ports: [{ first: port, last: port }] }, target: { kind: TargetKind.TARGET_KIND_ACCEPT } });
 const percentile = (values: readonly number[], p: number): number => {
@@ -72,11 +74,12 @@ try {
 
   progress(`apply a ${BIG}-rule ruleset (API ApplyRuleset, then raw iptables-restore)`);
   const rules = Array.from({ length: BIG }, (_, i) => accept(30_000 + (i % 30_000)));
-  const applyApi = [await timed(() => c.call("applyRuleset", { parent: FILTER, chains: [], rules, confirmWithin: 0, allowLockout: false }))];
+  const applyApi: number[] = [];
+  for (let i = 0; i < APPLIES; i++) applyApi.push(await timed(() => c.call("applyRuleset", { parent: FILTER, chains: [], rules, confirmWithin: 0, allowLockout: false })));
   const restoreText = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ...rules.map((r) => `-A INPUT -p tcp -m tcp --dport ${r.destinationPort!.ports[0]!.first} -j ACCEPT`), "COMMIT", ""].join("\n");
   writeFileSync(join(scratch, "big.rules"), restoreText);
-  const applyRaw = raw(rawNetns, ["restore", join(scratch, "big.rules")]);
-  add(`apply ${BIG} rules (whole table)`, applyApi, applyRaw, "≤ 1.5× raw", applyApi[0]! <= 1.5 * applyRaw[0]!);
+  const applyRaw = raw(rawNetns, ["restore", join(scratch, "big.rules"), String(APPLIES)]);
+  add(`apply ${BIG} rules (whole table, ${APPLIES}×)`, applyApi, applyRaw, "≤ 1.5× raw", percentile(applyApi, 50) <= 1.5 * percentile(applyRaw, 50));
 
   progress(`list the ${BIG}-rule chain (API ListRules, then raw iptables-save)`);
   const listApi: number[] = [];

@@ -27,9 +27,9 @@ switch (command) {
     out = { ms: Array.from({ length: count }, (_, i) => time(() => run("iptables", ["-D", ...rule(first + i)]))) };
     break;
   }
-  case "restore": { // restore FILE: iptables-restore of a whole table
+  case "restore": { // restore FILE [REPEAT]: iptables-restore of a whole table, each replacing the previous
     const text = readFileSync(args[0]);
-    out = { ms: [time(() => run("iptables-restore", [], text))] };
+    out = { ms: Array.from({ length: Number(args[1] ?? 1) }, () => time(() => run("iptables-restore", [], text))) };
     break;
   }
   case "save": { // save REPEAT: iptables-save -t filter

@@ -44,3 +44,5 @@ if ! node -e 'new (require("better-sqlite3"))(":memory:").close()' 2>/dev/null; 
   npm rebuild better-sqlite3 --foreground-scripts --loglevel=error
   node -e 'new (require("better-sqlite3"))(":memory:").close()'
 fi
+# The server runs from this bundle (server/bin/portcullis falls back to the sources when they are newer).
+npm run --silent build

@@ -5,10 +5,12 @@ import { IpsetServiceService } from "@portcullis/sdk/gen/portcullis/v1/ipset.js"
 import { FirewallServiceService } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
 import { Status } from "@portcullis/sdk/gen/google/rpc/status.js";
 import { ErrorInfo } from "@portcullis/sdk/gen/google/rpc/error_details.js";
+import { withFastEncoding } from "@portcullis/sdk/wire/fast-services.js";
 
 interface UnaryDefinition {
   readonly path: string;
   readonly requestSerialize: (value: never) => Buffer;
+  readonly responseSerialize: (value: never) => Buffer;
   readonly responseDeserialize: (value: Buffer) => unknown;
 }
 type RequestOf<S, K extends keyof S> = S[K] extends { requestSerialize: (value: infer Q) => Buffer } ? Q : never;
@@ -22,7 +24,7 @@ export class TestClient<S extends Record<string, UnaryDefinition>> {
   readonly #service: S;
 
   constructor(service: S, address: string, credentials: ChannelCredentials) {
-    this.#service = service;
+    this.#service = withFastEncoding(service);
     this.raw = new Client(address, credentials, OPTIONS);
   }
 

@@ -3,6 +3,7 @@ import { ServerError } from "../errors.js";
 import type { Family } from "../firewall/rule-model.js";
 import type { Executor } from "./exec.js";
 import { IptablesSession } from "./iptables-session.js";
+import { RestoreFeed } from "./restore-feed.js";
 import { findSetReferences, type SetReference } from "./parse/set-references.js";
 
 const TOOLS: Record<Family, { save: string; restore: string; cli: string }> = {
@@ -49,17 +50,14 @@ export class IptablesDriver {
    * kernel transaction: it is applied entirely or, when any line is refused, not at all.
    */
   async restore(family: Family, text: string): Promise<void> {
-    const args: string[] = [];
-    const result = await this.#exec.run(TOOLS[family].restore, args, { input: text });
-    if (result.exitCode === 0) return;
-    const line = /line (\d+) failed/.exec(result.stderr)?.[1];
-    this.#log.warn({ family, args, stderr: result.stderr.slice(0, 2000) }, "iptables-restore refused the input");
-    const offending = line === undefined ? undefined : text.split("\n")[Number(line) - 1];
-    throw new ServerError(
-      "RULESET_REJECTED",
-      `${TOOLS[family].restore} refused the change${offending === undefined ? "" : ` at "${offending.slice(0, 300)}"`}; nothing was applied`,
-      offending === undefined ? {} : { line: offending.slice(0, 300) },
-    );
+    const feed = this.restoreFeed(family);
+    await feed.commit(text);
+    await feed.done();
+  }
+
+  /** An `iptables-restore` that replaces tables, fed while its input is produced (see RestoreFeed). */
+  restoreFeed(family: Family): RestoreFeed {
+    return new RestoreFeed(this.#exec, this.#log, TOOLS[family].restore);
   }
 
   /** Runs one iptables/ip6tables command (chain and policy changes). */

@@ -7,7 +7,8 @@ import type { EventLog } from "../events/event-log.js";
 import { tableName } from "../names.js";
 import type { IptablesDriver } from "../drivers/iptables-driver.js";
 import type { IpsetDriver } from "../drivers/ipset-driver.js";
-import { BUILTIN_CHAINS, parseIptablesSave, renderRuleLine, renderTable, validateRuleSpec } from "../drivers/parse/iptables-save.js";
+import { BUILTIN_CHAINS, parseIptablesSave, renderRuleLine, renderTable, renderTableParts, validateRuleSpec } from "../drivers/parse/iptables-save.js";
+import type { RestoreFeed } from "../drivers/restore-feed.js";
 import { identifyRules } from "./rule-identity.js";
 import type { FirewallStore } from "../store/firewall-store.js";
 import { findLockout, matches, type ApiPacket, type TableView } from "./lockout.js";
@@ -52,6 +53,15 @@ export interface ApiEndpoint {
 }
 
 const MAX_CONFIRM_SECONDS = 3600;
+/** Rules validated and rendered between two writes to a restore: small enough for the tool to start parsing early. */
+const FEED_CHUNK = 500;
+
+interface PreparedRule {
+  readonly chain: string;
+  readonly spec: RuleSpec;
+  readonly id: string;
+  readonly line: string;
+}
 
 /**
  * The firewall domain: chains, policies and rules of iptables/ip6tables, single changes through a long-lived
@@ -301,48 +311,71 @@ export class FirewallService {
   // ---- whole tables --------------------------------------------------------------------------------------------
 
   /**
-   * Replaces a table atomically; every rule in it becomes managed. Validated here first; then one iptables-restore
-   * transaction, which the kernel applies whole or not at all (a separate `--test` run would double the cost of a big
-   * ruleset and could not make the transaction any more atomic).
+   * Replaces a table atomically; every rule in it becomes managed. One iptables-restore transaction, which the kernel
+   * applies whole or not at all. The tool starts at once and parses the rules while the next ones are validated and
+   * rendered here; anything invalid, a missing set or a lockout stops it before its COMMIT, so nothing changes. (A
+   * separate `--test` run would double the cost of a big ruleset and could not make the transaction more atomic.)
    */
   async apply(family: Family, table: Table, chains: ReadonlyArray<{ name: string; policy?: Policy }>, rules: ReadonlyArray<{ chain: string; spec: RuleSpec }>, options: ChangeOptions): Promise<{ chains: ChainView[]; ruleCount: number; rollbackAt?: number }> {
     writable(table);
-    const builtins = BUILTIN_CHAINS[table];
-    const declared = new Map<string, Policy | undefined>();
-    for (const [i, chain] of chains.entries()) {
-      const builtin = builtins.includes(chain.name);
-      if (!builtin) validateChainName(chain.name, `chains[${i}].name`);
-      if (!builtin && chain.policy !== undefined) throw new ServerError("CHAIN_BUILTIN", `chains[${i}]: ${chain.name} is a user chain; only built-in chains have a policy`, { field: `chains[${i}].policy` });
-      declared.set(chain.name, builtin ? chain.policy ?? "ACCEPT" : undefined);
-    }
-    for (const name of builtins) if (!declared.has(name)) declared.set(name, "ACCEPT");
-    const ids = newRuleIds(rules.length);
-    const prepared = rules.map((rule, i) => {
+    const declared = declareChains(table, chains);
+    for (const [i, rule] of rules.entries()) {
       if (!declared.has(rule.chain)) throw new ServerError("UNKNOWN_REFERENCE", `rules[${i}].chain: chain ${rule.chain} is not among the ruleset's chains; declare it in chains`, { field: `rules[${i}].chain` });
-      const spec = withField(() => validateRuleSpec(family, rule.spec), `rules[${i}]`);
-      if (spec.target.kind === "JUMP" && !declared.has(spec.target.chain)) {
-        throw new ServerError("UNKNOWN_REFERENCE", `rules[${i}].target.chain: chain ${spec.target.chain} is not among the ruleset's chains`, { field: `rules[${i}].target.chain` });
-      }
-      return { chain: rule.chain, spec, id: ids[i]! };
-    });
-    for (const [i, rule] of prepared.entries()) await withFieldAsync(() => this.#checkSet(rule.spec), `rules[${i}]`);
-    const text = renderTable(table, [...declared].map(([name, policy]) => ({ name, ...(policy === undefined ? {} : { policy }) })), prepared);
+    }
+    const chainList = [...declared].map(([name, policy]) => ({ name, ...(policy === undefined ? {} : { policy }) }));
     return this.#locked(family, table, async () => {
       this.#refuseDuringPanic();
-      await this.#checkLockout(family, table, {
-        rules: groupRules(prepared.map((rule) => ({ chain: rule.chain, spec: rule.spec, modeled: true }))),
-        policies: new Map([...declared].filter((entry): entry is [string, Policy] => entry[1] !== undefined)),
-      }, options);
+      let prepared: PreparedRule[] = [];
       const rollbackAt = await this.#safeMode(family, table, options.confirmWithin, async () => {
-        await this.#iptables.restore(family, text);
-        this.#store.replaceTable(family, table, {
-          chains: [...declared].map(([chain, policy]) => ({ chain, ...(policy === undefined ? {} : { policy }) })),
-          rules: prepared.map((rule, seq) => ({ id: rule.id, chain: rule.chain, seq, spec: rule.spec })),
-        });
+        const feed = this.#iptables.restoreFeed(family);
+        // The new managed rules are stored as a new generation, invisible until the kernel has them.
+        const stage = this.#store.stageTable(family, table);
+        try {
+          const head = renderTableParts(table, chainList, []).text;
+          await feed.write(head.slice(0, head.lastIndexOf("COMMIT\n")));
+          prepared = await this.#feedRules(feed, family, declared, rules);
+          for (const [i, rule] of prepared.entries()) if (rule.spec.matchSet !== undefined) await withFieldAsync(() => this.#checkSet(rule.spec), `rules[${i}]`);
+          await this.#checkLockout(family, table, {
+            rules: groupRules(prepared.map((rule) => ({ chain: rule.chain, spec: rule.spec, modeled: true }))),
+            policies: new Map([...declared].filter((entry): entry is [string, Policy] => entry[1] !== undefined)),
+          }, options);
+          await feed.commit("COMMIT\n");
+          // The kernel commits in the tool's process while this one stores the rules (one transaction: many small
+          // ones would each write most of the id index again).
+          stage.add(prepared.map((rule, seq) => ({ id: rule.id, chain: rule.chain, seq, spec: rule.spec, line: rule.line })));
+          await feed.done();
+          stage.publish([...declared].map(([chain, policy]) => ({ chain, ...(policy === undefined ? {} : { policy }) })));
+        } catch (error) {
+          feed.abort();
+          stage.revert();
+          throw error;
+        }
+        stage.release();
       });
       // The answer is built from what was applied: re-reading a 10k-rule table would cost as much as applying it.
       return { chains: appliedChains(declared, prepared), ruleCount: prepared.length, ...(rollbackAt === undefined ? {} : { rollbackAt }) };
     });
+  }
+
+  /** Validates and renders the rules in chunks, writing each chunk to the restore as soon as it is ready. */
+  async #feedRules(feed: RestoreFeed, family: Family, declared: ReadonlyMap<string, Policy | undefined>, rules: ReadonlyArray<{ chain: string; spec: RuleSpec }>): Promise<PreparedRule[]> {
+    const ids = newRuleIds(rules.length);
+    const prepared: PreparedRule[] = [];
+    for (let from = 0; from < rules.length; from += FEED_CHUNK) {
+      let text = "";
+      for (let i = from; i < Math.min(rules.length, from + FEED_CHUNK); i++) {
+        const rule = rules[i]!;
+        const spec = withField(() => validateRuleSpec(family, rule.spec), `rules[${i}]`);
+        if (spec.target.kind === "JUMP" && !declared.has(spec.target.chain)) {
+          throw new ServerError("UNKNOWN_REFERENCE", `rules[${i}].target.chain: chain ${spec.target.chain} is not among the ruleset's chains`, { field: `rules[${i}].target.chain` });
+        }
+        const line = withField(() => renderRuleLine(rule.chain, spec), `rules[${i}]`);
+        prepared.push({ chain: rule.chain, spec, id: ids[i]!, line });
+        text += `${line}\n`;
+      }
+      await feed.write(text);
+    }
+    return prepared;
   }
 
   /** Keeps what safe mode applied: the pending rollback is dropped. */
@@ -593,6 +626,20 @@ export class FirewallService {
     if (snapshot !== undefined && !snapshot.chains.some((candidate) => candidate.name === chain)) return chainNotFound(family, table, chain);
     return error;
   }
+}
+
+/** The chains of an ApplyRuleset: the given ones (built-ins with a policy, ACCEPT by default) plus missing built-ins. */
+function declareChains(table: Table, chains: ReadonlyArray<{ name: string; policy?: Policy }>): Map<string, Policy | undefined> {
+  const builtins = BUILTIN_CHAINS[table];
+  const declared = new Map<string, Policy | undefined>();
+  for (const [i, chain] of chains.entries()) {
+    const builtin = builtins.includes(chain.name);
+    if (!builtin) validateChainName(chain.name, `chains[${i}].name`);
+    if (!builtin && chain.policy !== undefined) throw new ServerError("CHAIN_BUILTIN", `chains[${i}]: ${chain.name} is a user chain; only built-in chains have a policy`, { field: `chains[${i}].policy` });
+    declared.set(chain.name, builtin ? chain.policy ?? "ACCEPT" : undefined);
+  }
+  for (const name of builtins) if (!declared.has(name)) declared.set(name, "ACCEPT");
+  return declared;
 }
 
 function writable(table: Table): void {

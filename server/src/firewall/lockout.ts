@@ -28,18 +28,28 @@ type Match = "yes" | "no" | "maybe";
  * so a "safe" answer is safe and a doubtful one asks for safe mode. Returns the rule or policy that drops, if any.
  */
 export async function findLockout(table: TableView, packet: ApiPacket, inSet: SetMembership): Promise<string | undefined> {
-  const verdict = await walk(table, "INPUT", packet, inSet, 0);
+  // Set lookups are kernel calls: one per set named by the table, then the walk itself is synchronous.
+  const members = new Map<string, boolean>();
+  for (const rules of table.rules.values()) {
+    for (const rule of rules) {
+      const set = sourceSet(rule.spec);
+      if (set !== undefined && !members.has(set)) members.set(set, await inSet(set, packet.source));
+    }
+  }
+  const verdict = walk(table, "INPUT", packet, members, 0);
   return verdict.kind === "drop" ? verdict.reason : undefined;
 }
 
 type Verdict = { kind: "accept" } | { kind: "drop"; reason: string } | { kind: "return" };
 
-async function walk(table: TableView, chain: string, packet: ApiPacket, inSet: SetMembership, depth: number): Promise<Verdict> {
+function walk(table: TableView, chain: string, packet: ApiPacket, members: ReadonlyMap<string, boolean>, depth: number): Verdict {
   if (depth > 32) return { kind: "drop", reason: `chain ${chain} nests too deeply to evaluate` };
-  for (const [index, rule] of (table.rules.get(chain) ?? []).entries()) {
-    const where = `rule ${index + 1} of chain ${chain}`;
-    const match = rule.modeled ? await matches(rule.spec, packet, inSet) : "maybe";
+  const rules = table.rules.get(chain) ?? [];
+  for (let index = 0; index < rules.length; index++) {
+    const rule = rules[index]!;
+    const match = rule.modeled ? matchWith(rule.spec, packet, members) : "maybe";
     if (match === "no") continue;
+    const where = `rule ${index + 1} of chain ${chain}`;
     const target = rule.spec.target;
     switch (target.kind) {
       case "ACCEPT":
@@ -52,7 +62,7 @@ async function walk(table: TableView, chain: string, packet: ApiPacket, inSet: S
         if (match === "yes") return chain === "INPUT" ? policyVerdict(table, chain) : { kind: "return" };
         break;
       case "JUMP": {
-        const inner = await walk(table, target.chain, packet, inSet, depth + 1);
+        const inner = walk(table, target.chain, packet, members, depth + 1);
         if (inner.kind === "drop") return inner;
         if (match === "yes" && (inner.kind === "accept" || target.goto)) return inner.kind === "accept" ? inner : policyVerdict(table, "INPUT");
         break;
@@ -70,23 +80,39 @@ function policyVerdict(table: TableView, chain: string): Verdict {
   return table.policies.get(chain) === "DROP" ? { kind: "drop", reason: `the policy of chain ${chain} is DROP and no rule surely accepts the connection` } : { kind: "accept" };
 }
 
+/** The set a rule looks the packet's source up in, when that is all its set match does (otherwise undecidable). */
+function sourceSet(spec: RuleSpec): string | undefined {
+  const match = spec.matchSet;
+  return match !== undefined && match.directions.length === 1 && match.directions[0] === "src" ? match.set : undefined;
+}
+
 /** Whether one rule matches the API packet: "no" means the rule cannot matter for the caller's access. */
 export async function matches(spec: RuleSpec, packet: ApiPacket, inSet: SetMembership): Promise<Match> {
-  const parts: Match[] = [];
-  if (spec.protocol !== undefined && spec.protocol !== "all") parts.push(negate(spec.protocol === "tcp" ? "yes" : "no", spec.protocolNegate === true));
-  if (spec.source !== undefined) parts.push(negate(contains(spec.source.address, packet.source), spec.source.negate));
-  if (spec.destination !== undefined) parts.push(negate(packet.destination === undefined ? "maybe" : contains(spec.destination.address, packet.destination), spec.destination.negate));
-  if (spec.inInterface !== undefined) parts.push(negate(interfaceMatch(spec.inInterface.name, packet.inInterface), spec.inInterface.negate));
-  if (spec.outInterface !== undefined) parts.push("no"); // INPUT has no output interface
-  if (spec.destinationPort !== undefined) parts.push(portMatch(spec.destinationPort, packet.destinationPort));
-  if (spec.sourcePort !== undefined) parts.push("maybe"); // the caller's ephemeral port is unknown
-  if (spec.states !== undefined && spec.states.length > 0) parts.push(stateMatch(spec.states));
+  const set = sourceSet(spec);
+  return matchWith(spec, packet, set === undefined ? new Map() : new Map([[set, await inSet(set, packet.source)]]));
+}
+
+/** matches() with the set lookups done: each part of the rule narrows the answer; any "no" decides. */
+function matchWith(spec: RuleSpec, packet: ApiPacket, members: ReadonlyMap<string, boolean>): Match {
+  let maybe = false;
+  const part = (match: Match): boolean => {
+    if (match === "maybe") maybe = true;
+    return match === "no";
+  };
+  if (spec.protocol !== undefined && spec.protocol !== "all" && part(negate(spec.protocol === "tcp" ? "yes" : "no", spec.protocolNegate === true))) return "no";
+  if (spec.destinationPort !== undefined && part(portMatch(spec.destinationPort, packet.destinationPort))) return "no";
+  if (spec.outInterface !== undefined) return "no"; // INPUT has no output interface
+  if (spec.source !== undefined && part(negate(contains(spec.source.address, packet.source), spec.source.negate))) return "no";
+  if (spec.destination !== undefined && part(negate(packet.destination === undefined ? "maybe" : contains(spec.destination.address, packet.destination), spec.destination.negate))) return "no";
+  if (spec.inInterface !== undefined && part(negate(interfaceMatch(spec.inInterface.name, packet.inInterface), spec.inInterface.negate))) return "no";
+  if (spec.sourcePort !== undefined) maybe = true; // the caller's ephemeral port is unknown
+  if (spec.states !== undefined && spec.states.length > 0 && part(stateMatch(spec.states))) return "no";
   if (spec.matchSet !== undefined) {
-    const single = spec.matchSet.directions.length === 1 && spec.matchSet.directions[0] === "src";
-    parts.push(single ? negate((await inSet(spec.matchSet.set, packet.source)) ? "yes" : "no", spec.matchSet.negate) : "maybe");
+    const member = members.get(spec.matchSet.set);
+    if (sourceSet(spec) === undefined || member === undefined) maybe = true;
+    else if (part(negate(member ? "yes" : "no", spec.matchSet.negate))) return "no";
   }
-  if (parts.includes("no")) return "no";
-  return parts.includes("maybe") ? "maybe" : "yes";
+  return maybe ? "maybe" : "yes";
 }
 
 function negate(match: Match, negated: boolean): Match {

@@ -13,6 +13,7 @@ import { principalOf } from "../auth/peer-identity.js";
 import type { CrlWatcher } from "../auth/crl-watcher.js";
 import { toGrpcError } from "./grpc-errors.js";
 import type { MtlsServerCredentials } from "./mtls-credentials.js";
+import { withFastEncoding } from "@portcullis/sdk/wire/fast-services.js";
 
 /** One service of the contract: its generated definition and the operations behind its methods. */
 export interface GrpcService {
@@ -47,7 +48,7 @@ export async function startGrpcServer(deps: GrpcServerDeps): Promise<RunningGrpc
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
     "grpc.keepalive_permit_without_calls": 1,
   });
-  for (const service of deps.services) server.addService(service.definition, adapt(service, deps));
+  for (const service of deps.services) server.addService(withFastEncoding(service.definition), adapt(service, deps));
 
   const health = new HealthImplementation({ "": "SERVING", ...Object.fromEntries(deps.services.map((service) => [service.name, "SERVING" as const])) });
   health.addToServer(server);

@@ -81,6 +81,15 @@ const MIGRATIONS: readonly string[] = [
      since INTEGER NOT NULL,
      PRIMARY KEY (jail, address)
    ) WITHOUT ROWID;`,
+  // A table's managed rules are written as a new generation next to the current one and published by switching the
+  // pointer: an ApplyRuleset stores its rules while the kernel is still parsing them, and undoing is one row.
+  `ALTER TABLE firewall_rules ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE firewall_generations (
+     family TEXT NOT NULL,
+     table_name TEXT NOT NULL,
+     generation INTEGER NOT NULL,
+     PRIMARY KEY (family, table_name)
+   ) WITHOUT ROWID;`,
 ];
 
 /**

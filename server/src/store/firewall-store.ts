@@ -5,6 +5,9 @@ import type { ManagedLines } from "../firewall/rule-identity.js";
 /** The canonical rule line of a spec (renderRuleLine): what the managed rules of a table are recognised by. */
 export type RenderLine = (chain: string, spec: RuleSpec) => string;
 
+/** How long the rows of a replaced generation are kept before they are deleted (off the request's path). */
+const OLD_GENERATION_GRACE_MS = 2000;
+
 /** In-memory view of one table's managed rules by content, kept in step with every write. */
 interface LineIndex {
   readonly byLine: Map<string, string[]>;
@@ -31,6 +34,21 @@ export interface ManagedTable {
   readonly rules: ManagedRule[];
 }
 
+/**
+ * A new version of a table's managed rules being written (ApplyRuleset): rows added to it stay invisible until
+ * `publish`, which switches the table to them in one small transaction; `revert` switches back and drops them.
+ */
+export interface TableStage {
+  /** Writes rules of the new generation (in their order); `line` is the canonical line when the caller has it. */
+  add(rules: ReadonlyArray<ManagedRule & { readonly line?: string }>): void;
+  /** Makes the staged rules, with these chains, the table's managed state. */
+  publish(chains: readonly ManagedChain[]): void;
+  /** Before publish: drops the staged rows. After: puts the previous state back. */
+  revert(): void;
+  /** After publish: the previous generation is no longer needed (deleted a little later). */
+  release(): void;
+}
+
 export interface PendingRollback {
   readonly family: Family;
   readonly table: string;
@@ -45,6 +63,7 @@ export class FirewallStore {
   readonly #sql;
   readonly #render: RenderLine;
   readonly #indexes = new Map<string, LineIndex>();
+  readonly #generations = new Map<string, number>();
 
   constructor(db: Db, render: RenderLine) {
     this.#db = db;
@@ -54,12 +73,16 @@ export class FirewallStore {
       putChain: db.prepare("INSERT OR REPLACE INTO firewall_chains (family, table_name, chain, policy) VALUES (?, ?, ?, ?)"),
       deleteChain: db.prepare("DELETE FROM firewall_chains WHERE family = ? AND table_name = ? AND chain = ?"),
       deleteChains: db.prepare("DELETE FROM firewall_chains WHERE family = ? AND table_name = ?"),
-      rules: db.prepare<[string, string], { id: string; chain: string; seq: number; spec: string }>("SELECT id, chain, seq, spec FROM firewall_rules WHERE family = ? AND table_name = ? ORDER BY chain, seq"),
-      rule: db.prepare<[string], { id: string; chain: string; seq: number; spec: string; family: string; table_name: string }>("SELECT id, chain, seq, spec, family, table_name FROM firewall_rules WHERE id = ?"),
-      maxSeq: db.prepare<[string, string, string], { seq: number | null }>("SELECT max(seq) AS seq FROM firewall_rules WHERE family = ? AND table_name = ? AND chain = ?"),
-      putRule: db.prepare("INSERT OR REPLACE INTO firewall_rules (id, family, table_name, chain, seq, spec, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+      rules: db.prepare<[string, string, number], { id: string; chain: string; seq: number; spec: string }>("SELECT id, chain, seq, spec FROM firewall_rules WHERE family = ? AND table_name = ? AND generation = ? ORDER BY chain, seq"),
+      rule: db.prepare<[string], { id: string; chain: string; seq: number; spec: string; family: string; table_name: string; generation: number }>("SELECT id, chain, seq, spec, family, table_name, generation FROM firewall_rules WHERE id = ?"),
+      maxSeq: db.prepare<[string, string, string, number], { seq: number | null }>("SELECT max(seq) AS seq FROM firewall_rules WHERE family = ? AND table_name = ? AND chain = ? AND generation = ?"),
+      putRule: db.prepare("INSERT OR REPLACE INTO firewall_rules (id, family, table_name, chain, seq, spec, created_at, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
       deleteRule: db.prepare("DELETE FROM firewall_rules WHERE id = ?"),
-      deleteRules: db.prepare("DELETE FROM firewall_rules WHERE family = ? AND table_name = ?"),
+      deleteGeneration: db.prepare("DELETE FROM firewall_rules WHERE family = ? AND table_name = ? AND generation = ?"),
+      deleteOtherGenerations: db.prepare("DELETE FROM firewall_rules WHERE generation <> coalesce((SELECT generation FROM firewall_generations g WHERE g.family = firewall_rules.family AND g.table_name = firewall_rules.table_name), 0)"),
+      generation: db.prepare<[string, string], { generation: number }>("SELECT generation FROM firewall_generations WHERE family = ? AND table_name = ?"),
+      maxGeneration: db.prepare<[string, string], { generation: number | null }>("SELECT max(generation) AS generation FROM firewall_rules WHERE family = ? AND table_name = ?"),
+      putGeneration: db.prepare("INSERT OR REPLACE INTO firewall_generations (family, table_name, generation) VALUES (?, ?, ?)"),
       rollbacks: db.prepare<[], { family: string; table_name: string; deadline: number; kernel: string; managed: string }>("SELECT * FROM firewall_rollbacks"),
       putRollback: db.prepare("INSERT INTO firewall_rollbacks (family, table_name, deadline, kernel, managed) VALUES (?, ?, ?, ?, ?)"),
       deleteRollback: db.prepare("DELETE FROM firewall_rollbacks WHERE family = ? AND table_name = ?"),
@@ -67,12 +90,14 @@ export class FirewallStore {
       putPanic: db.prepare("INSERT OR REPLACE INTO firewall_panic (family, kernel) VALUES (?, ?)"),
       clearPanic: db.prepare("DELETE FROM firewall_panic"),
     };
+    // Generations left behind by a stop in the middle of an ApplyRuleset, or before their deferred delete.
+    this.#sql.deleteOtherGenerations.run();
   }
 
   table(family: Family, table: string): ManagedTable {
     return {
       chains: this.#sql.chains.all(family, table).map((row) => ({ chain: row.chain, ...(row.policy === null ? {} : { policy: row.policy as Policy }) })),
-      rules: this.#sql.rules.all(family, table).map((row) => ({ id: row.id, chain: row.chain, seq: row.seq, spec: JSON.parse(row.spec) as RuleSpec })),
+      rules: this.#sql.rules.all(family, table, this.#generation(family, table)).map((row) => ({ id: row.id, chain: row.chain, seq: row.seq, spec: JSON.parse(row.spec) as RuleSpec })),
     };
   }
 
@@ -81,21 +106,54 @@ export class FirewallStore {
     return this.#index(family, table).byLine;
   }
 
-  /**
-   * Replaces the managed state of a table (ApplyRuleset, rollback) in one transaction. `lines` are the rules'
-   * canonical lines when the caller has them already (ApplyRuleset rendered them).
-   */
-  replaceTable(family: Family, table: string, managed: ManagedTable, lines?: readonly string[]): void {
-    const now = Date.now();
-    this.#db.transaction(() => {
-      this.#sql.deleteChains.run(family, table);
-      this.#sql.deleteRules.run(family, table);
-      for (const chain of managed.chains) this.#sql.putChain.run(family, table, chain.chain, chain.policy ?? null);
-      for (const rule of managed.rules) this.#sql.putRule.run(rule.id, family, table, rule.chain, rule.seq, JSON.stringify(rule.spec), now);
-    })();
-    const index: LineIndex = { byLine: new Map(), lineOf: new Map() };
-    managed.rules.forEach((rule, i) => indexRule(index, rule.id, lines?.[i] ?? this.#render(rule.chain, rule.spec), false));
-    this.#indexes.set(`${family}/${table}`, index);
+  /** Replaces the managed state of a table at once (a safe-mode rollback). */
+  replaceTable(family: Family, table: string, managed: ManagedTable): void {
+    const stage = this.stageTable(family, table);
+    stage.add(managed.rules);
+    stage.publish(managed.chains);
+    stage.release();
+  }
+
+  /** Starts a new generation of a table's managed rules (see TableStage). */
+  stageTable(family: Family, table: string): TableStage {
+    const key = `${family}/${table}`;
+    const current = this.#generation(family, table);
+    const next = Math.max(current, this.#sql.maxGeneration.get(family, table)?.generation ?? 0) + 1;
+    const previousChains = this.#sql.chains.all(family, table);
+    let published = false;
+    const staged: Array<[id: string, line: string]> = [];
+    const switchTo = (generation: number, chains: ReadonlyArray<{ chain: string; policy: string | null }>): void => {
+      this.#db.transaction(() => {
+        this.#sql.deleteChains.run(family, table);
+        for (const chain of chains) this.#sql.putChain.run(family, table, chain.chain, chain.policy);
+        this.#sql.putGeneration.run(family, table, generation);
+      })();
+      this.#generations.set(key, generation);
+    };
+    return {
+      add: (rules) => {
+        const now = Date.now();
+        this.#db.transaction(() => {
+          for (const rule of rules) this.#sql.putRule.run(rule.id, family, table, rule.chain, rule.seq, JSON.stringify(rule.spec), now, next);
+        })();
+        for (const rule of rules) staged.push([rule.id, rule.line ?? this.#render(rule.chain, rule.spec)]);
+      },
+      publish: (chains) => {
+        switchTo(next, chains.map((chain) => ({ chain: chain.chain, policy: chain.policy ?? null })));
+        published = true;
+        const index: LineIndex = { byLine: new Map(), lineOf: new Map() };
+        for (const [id, line] of staged) indexRule(index, id, line, false);
+        this.#indexes.set(key, index);
+      },
+      revert: () => {
+        if (published) switchTo(current, previousChains);
+        this.#sql.deleteGeneration.run(family, table, next);
+        this.#indexes.delete(key);
+      },
+      release: () => {
+        setTimeout(() => this.#sql.deleteGeneration.run(family, table, current), OLD_GENERATION_GRACE_MS).unref();
+      },
+    };
   }
 
   putChain(family: Family, table: string, chain: ManagedChain): void {
@@ -108,14 +166,15 @@ export class FirewallStore {
 
   rule(id: string): (ManagedRule & { family: Family; table: string }) | undefined {
     const row = this.#sql.rule.get(id);
-    return row === undefined ? undefined : { id: row.id, chain: row.chain, seq: row.seq, spec: JSON.parse(row.spec) as RuleSpec, family: row.family as Family, table: row.table_name };
+    return row === undefined || row.generation !== this.#generation(row.family as Family, row.table_name) ? undefined : { id: row.id, chain: row.chain, seq: row.seq, spec: JSON.parse(row.spec) as RuleSpec, family: row.family as Family, table: row.table_name };
   }
 
   /** Records a new managed rule after the chain's existing ones (or before them all, for an insert at the top). */
   addRule(family: Family, table: string, id: string, chain: string, spec: RuleSpec, first = false): void {
     const index = this.#index(family, table);
-    const max = this.#sql.maxSeq.get(family, table, chain)?.seq ?? 0;
-    this.#sql.putRule.run(id, family, table, chain, first ? -Date.now() : max + 1, JSON.stringify(spec), Date.now());
+    const generation = this.#generation(family, table);
+    const max = this.#sql.maxSeq.get(family, table, chain, generation)?.seq ?? 0;
+    this.#sql.putRule.run(id, family, table, chain, first ? -Date.now() : max + 1, JSON.stringify(spec), Date.now(), generation);
     indexRule(index, id, this.#render(chain, spec), first);
   }
 
@@ -125,7 +184,7 @@ export class FirewallStore {
     const index = this.#index(old.family, old.table);
     this.#db.transaction(() => {
       this.#sql.deleteRule.run(oldId);
-      this.#sql.putRule.run(newId, old.family, old.table, old.chain, old.seq, JSON.stringify(spec), Date.now());
+      this.#sql.putRule.run(newId, old.family, old.table, old.chain, old.seq, JSON.stringify(spec), Date.now(), this.#generation(old.family, old.table));
     })();
     unindexRule(index, oldId);
     indexRule(index, newId, this.#render(old.chain, spec), false);
@@ -133,7 +192,7 @@ export class FirewallStore {
 
   deleteRule(id: string): void {
     const row = this.#sql.rule.get(id);
-    if (row === undefined) return;
+    if (row === undefined || row.generation !== this.#generation(row.family as Family, row.table_name)) return;
     this.#sql.deleteRule.run(id);
     unindexRule(this.#index(row.family as Family, row.table_name), id);
   }
@@ -160,6 +219,13 @@ export class FirewallStore {
 
   clearPanic(): void {
     this.#sql.clearPanic.run();
+  }
+
+  #generation(family: Family, table: string): number {
+    const key = `${family}/${table}`;
+    let generation = this.#generations.get(key);
+    if (generation === undefined) this.#generations.set(key, (generation = this.#sql.generation.get(family, table)?.generation ?? 0));
+    return generation;
   }
 
   #index(family: Family, table: string): LineIndex {

@@ -1,0 +1,23 @@
+// Compiles the server (and the SDK code it uses) into one ES module, server/dist/cli.mjs, with esbuild. npm packages
+// stay external (native better-sqlite3, grpc-js…). server/bin/portcullis runs this bundle when it is newer than every
+// source file, and the sources through tsx otherwise, so an edit is never hidden behind a stale build.
+import { readFileSync } from "node:fs";
+import { build } from "esbuild";
+
+const root = new URL("../", import.meta.url);
+const dependencies = (path) => Object.keys(JSON.parse(readFileSync(new URL(path, root), "utf8")).dependencies ?? {});
+const external = [...dependencies("server/package.json"), ...dependencies("sdk/package.json")]
+  .filter((name) => name !== "@portcullis/sdk")
+  .flatMap((name) => [name, `${name}/*`]);
+
+await build({
+  entryPoints: [new URL("server/src/cli.ts", root).pathname],
+  outfile: new URL("server/dist/cli.mjs", root).pathname,
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  sourcemap: true,
+  external,
+  logLevel: "warning",
+});
