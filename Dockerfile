@@ -14,6 +14,8 @@ COPY tsconfig.json ./
 COPY proto proto
 COPY sdk sdk
 COPY server server
+COPY scripts/build.mjs scripts/
+RUN node scripts/build.mjs
 RUN npm prune --omit=dev --workspaces --include-workspace-root=false || true
 
 FROM ${NODE_IMAGE}

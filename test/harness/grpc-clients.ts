@@ -16,7 +16,7 @@ interface UnaryDefinition {
 type RequestOf<S, K extends keyof S> = S[K] extends { requestSerialize: (value: infer Q) => Buffer } ? Q : never;
 type ResponseOf<S, K extends keyof S> = S[K] extends { responseDeserialize: (value: Buffer) => infer R } ? R : never;
 
-const OPTIONS = { "grpc.ssl_target_name_override": "localhost", "grpc.max_send_message_length": 256 * 1024 * 1024, "grpc.max_receive_message_length": 256 * 1024 * 1024 };
+const OPTIONS = { "grpc.ssl_target_name_override": "localhost", "grpc-node.flow_control_window": 16 * 1024 * 1024, "grpc.max_send_message_length": 256 * 1024 * 1024, "grpc.max_receive_message_length": 256 * 1024 * 1024 };
 
 /** Any generated service, called with promises and typed from its definition, for tests. */
 export class TestClient<S extends Record<string, UnaryDefinition>> {

@@ -126,7 +126,8 @@ export class FirewallService {
       ruleCount: counts.get(chain.name) ?? 0,
       references: references.get(chain.name) ?? 0,
     }));
-    return { text: stripCounters(text), chains, rules };
+    // The text without counters is only for ExportRuleset: computed when asked for (a regex over 1 MB otherwise).
+    return { get text() { return stripCounters(text); }, chains, rules };
   }
 
   async chain(family: Family, table: Table, name: string): Promise<ChainView> {

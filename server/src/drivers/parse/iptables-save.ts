@@ -364,11 +364,14 @@ export function parseIptablesSave(text: string): ParsedTable[] {
   const tables: ParsedTable[] = [];
   let open: OpenTable | undefined;
   const lines = text.split("\n");
-  for (const [index, raw] of lines.entries()) {
-    const failLine: Fail = (message) => {
-      throw new ServerError("INVALID_DUMP", `iptables-save output, line ${index + 1}: ${message}`, { line: String(index + 1) });
-    };
-    const line = raw.trim();
+  // One function for every line (not a closure per line): a 10k-rule dump is parsed on every listing.
+  let index = 0;
+  const failLine: Fail = (message) => {
+    throw new ServerError("INVALID_DUMP", `iptables-save output, line ${index + 1}: ${message}`, { line: String(index + 1) });
+  };
+  for (; index < lines.length; index++) {
+    const raw = lines[index]!;
+    const line = raw.length > 0 && (raw.charCodeAt(0) <= 32 || raw.charCodeAt(raw.length - 1) <= 32) ? raw.trim() : raw;
     if (line === "" || line.startsWith("#")) continue;
     if (line.startsWith("*")) {
       if (open !== undefined) failLine(`table ${open.name} has no COMMIT before ${excerpt(line)}`);
@@ -398,7 +401,7 @@ export function parseIptablesSave(text: string): ParsedTable[] {
       });
       continue;
     }
-    const counted = /^\[(\d+):(\d+)\]\s+(.*)$/.exec(line);
+    const counted = line.startsWith("[") ? /^\[(\d+):(\d+)\]\s+(.*)$/.exec(line) : null;
     if (counted === null && line.startsWith("[")) failLine(`"${excerpt(line)}" has malformed counters; expected [packets:bytes]`);
     const body = counted?.[3] ?? line;
     const parsed = parseRuleBody(body, open.counts, failLine);
