@@ -6,6 +6,9 @@ import { IptablesSession } from "./iptables-session.js";
 import { RestoreFeed } from "./restore-feed.js";
 import { findSetReferences, type SetReference } from "./parse/set-references.js";
 
+/** A spare restore process is started this long after the previous one ended (once the reply has gone out). */
+const SPARE_DELAY_MS = 50;
+
 const TOOLS: Record<Family, { save: string; restore: string; cli: string }> = {
   ipv4: { save: "iptables-save", restore: "iptables-restore", cli: "iptables" },
   ipv6: { save: "ip6tables-save", restore: "ip6tables-restore", cli: "ip6tables" },
@@ -20,6 +23,8 @@ export class IptablesDriver {
   readonly #exec: Executor;
   readonly #log: Logger;
   readonly #sessions = new Map<Family, IptablesSession>();
+  readonly #spares = new Map<Family, RestoreFeed>();
+  #closed = false;
 
   constructor(exec: Executor, log: Logger) {
     this.#exec = exec;
@@ -34,8 +39,11 @@ export class IptablesDriver {
   }
 
   close(): void {
+    this.#closed = true;
     for (const session of this.#sessions.values()) session.close();
     this.#sessions.clear();
+    for (const spare of this.#spares.values()) spare.abort();
+    this.#spares.clear();
   }
 
   /** `iptables-save` of one table (or all tables), with rule counters unless asked not to. */
@@ -55,9 +63,23 @@ export class IptablesDriver {
     await feed.done();
   }
 
-  /** An `iptables-restore` that replaces tables, fed while its input is produced (see RestoreFeed). */
+  /**
+   * An `iptables-restore` that replaces tables, fed while its input is produced (see RestoreFeed). A spare one,
+   * started after the previous use, is taken when there is one: forking this (large) process costs 10-20 ms, which
+   * then is not on the path of the change. An idle iptables-restore only waits for input.
+   */
   restoreFeed(family: Family): RestoreFeed {
-    return new RestoreFeed(this.#exec, this.#log, TOOLS[family].restore);
+    const spare = this.#spares.get(family);
+    this.#spares.delete(family);
+    const feed = spare !== undefined && spare.alive ? spare : new RestoreFeed(this.#exec, this.#log, TOOLS[family].restore);
+    if (spare !== undefined && spare !== feed) spare.abort();
+    void feed.settled.then(() => {
+      if (this.#closed || this.#spares.has(family)) return;
+      setTimeout(() => {
+        if (!this.#closed && !this.#spares.has(family)) this.#spares.set(family, new RestoreFeed(this.#exec, this.#log, TOOLS[family].restore));
+      }, SPARE_DELAY_MS).unref();
+    });
+    return feed;
   }
 
   /** Runs one iptables/ip6tables command (chain and policy changes). */

@@ -17,6 +17,7 @@ export class RestoreFeed {
   readonly #written: string[] = [];
   readonly #outcome: Promise<{ exitCode: number | undefined; stderr: string; started: boolean }>;
   #aborted = false;
+  #exited = false;
 
   constructor(exec: Executor, log: Logger, tool: string) {
     this.#tool = tool;
@@ -28,7 +29,20 @@ export class RestoreFeed {
     child.stderr!.on("data", (chunk: string) => (stderr += chunk));
     child.stdout!.resume();
     child.stdin!.on("error", () => undefined); // a process that died early is reported by its exit status
-    this.#outcome = child.then((result) => ({ exitCode: result.exitCode, stderr, started: !(result.failed && result.exitCode === undefined) }));
+    this.#outcome = child.then((result) => {
+      this.#exited = true;
+      return { exitCode: result.exitCode, stderr, started: !(result.failed && result.exitCode === undefined) };
+    });
+  }
+
+  /** Whether the process is still there to take input (a spare may have been killed while it waited). */
+  get alive(): boolean {
+    return !this.#exited && !this.#aborted;
+  }
+
+  /** Resolves when the process has ended, however it ended. */
+  get settled(): Promise<void> {
+    return this.#outcome.then(() => undefined);
   }
 
   /** Queues text for the tool; resolves when the pipe can take more (the tool keeps up with what it was given). */

@@ -10,7 +10,7 @@ import type { IpsetDriver } from "../drivers/ipset-driver.js";
 import { BUILTIN_CHAINS, parseIptablesSave, renderRuleLine, renderTable, renderTableParts, validateRuleSpec } from "../drivers/parse/iptables-save.js";
 import type { RestoreFeed } from "../drivers/restore-feed.js";
 import { identifyRules } from "./rule-identity.js";
-import type { FirewallStore } from "../store/firewall-store.js";
+import type { FirewallStore, TableStage } from "../store/firewall-store.js";
 import { findLockout, matches, type ApiPacket, type TableView } from "./lockout.js";
 import { expandServices, GROUPS, SERVICES, type NamedService } from "./services-catalog.js";
 import { WRITABLE_TABLES, type Family, type ParsedChain, type ParsedRule, type Policy, type RuleSpec, type Table } from "./rule-model.js";
@@ -334,16 +334,13 @@ export class FirewallService {
         try {
           const head = renderTableParts(table, chainList, []).text;
           await feed.write(head.slice(0, head.lastIndexOf("COMMIT\n")));
-          prepared = await this.#feedRules(feed, family, declared, rules);
+          prepared = await this.#feedRules(feed, stage, family, declared, rules);
           for (const [i, rule] of prepared.entries()) if (rule.spec.matchSet !== undefined) await withFieldAsync(() => this.#checkSet(rule.spec), `rules[${i}]`);
           await this.#checkLockout(family, table, {
             rules: groupRules(prepared.map((rule) => ({ chain: rule.chain, spec: rule.spec, modeled: true }))),
             policies: new Map([...declared].filter((entry): entry is [string, Policy] => entry[1] !== undefined)),
           }, options);
           await feed.commit("COMMIT\n");
-          // The kernel commits in the tool's process while this one stores the rules (one transaction: many small
-          // ones would each write most of the id index again).
-          stage.add(prepared.map((rule, seq) => ({ id: rule.id, chain: rule.chain, seq, spec: rule.spec, line: rule.line })));
           await feed.done();
           stage.publish([...declared].map(([chain, policy]) => ({ chain, ...(policy === undefined ? {} : { policy }) })));
         } catch (error) {
@@ -358,8 +355,11 @@ export class FirewallService {
     });
   }
 
-  /** Validates and renders the rules in chunks, writing each chunk to the restore as soon as it is ready. */
-  async #feedRules(feed: RestoreFeed, family: Family, declared: ReadonlyMap<string, Policy | undefined>, rules: ReadonlyArray<{ chain: string; spec: RuleSpec }>): Promise<PreparedRule[]> {
+  /**
+   * Validates and renders the rules in chunks: each is written to the restore as soon as it is ready and stored (as
+   * the new generation) while the tool parses it.
+   */
+  async #feedRules(feed: RestoreFeed, stage: TableStage, family: Family, declared: ReadonlyMap<string, Policy | undefined>, rules: ReadonlyArray<{ chain: string; spec: RuleSpec }>): Promise<PreparedRule[]> {
     const ids = newRuleIds(rules.length);
     const prepared: PreparedRule[] = [];
     for (let from = 0; from < rules.length; from += FEED_CHUNK) {
@@ -374,7 +374,10 @@ export class FirewallService {
         prepared.push({ chain: rule.chain, spec, id: ids[i]!, line });
         text += `${line}\n`;
       }
-      await feed.write(text);
+      // Stored while the tool parses the chunk (ids in order keep each small transaction cheap).
+      const written = feed.write(text);
+      stage.add(prepared.slice(from).map((rule, k) => ({ id: rule.id, chain: rule.chain, seq: from + k, spec: rule.spec, line: rule.line })));
+      await written;
     }
     return prepared;
   }
@@ -653,14 +656,18 @@ function validateChainName(name: string, field = "chain_id"): void {
   }
 }
 
-/** Fresh rule ids (12 hex digits); one random draw for many, since each draw has a fixed cost. */
+/**
+ * Fresh rule ids (12 hex digits). Many at once (ApplyRuleset) share a random prefix and count up: ids in order make
+ * the store's id index grow at its end instead of at 10k random places.
+ */
 function newRuleIds(count: number): string[] {
-  const hex = randomBytes(6 * count).toString("hex");
-  return Array.from({ length: count }, (_, i) => hex.slice(i * 12, i * 12 + 12));
+  if (count <= 1) return [randomBytes(6).toString("hex")];
+  const prefix = randomBytes(3).toString("hex");
+  return Array.from({ length: count }, (_, i) => `${prefix}${i.toString(16).padStart(6, "0")}`);
 }
 
 function newRuleId(): string {
-  return newRuleIds(1)[0]!;
+  return randomBytes(6).toString("hex");
 }
 
 function stripCounters(text: string): string {

@@ -90,6 +90,9 @@ const MIGRATIONS: readonly string[] = [
      generation INTEGER NOT NULL,
      PRIMARY KEY (family, table_name)
    ) WITHOUT ROWID;`,
+  // Every rule query names the generation: the index leads with it (listing, next seq, deleting a generation).
+  `DROP INDEX firewall_rules_chain;
+   CREATE INDEX firewall_rules_generation ON firewall_rules(family, table_name, generation, chain, seq);`,
 ];
 
 /**

@@ -77,11 +77,12 @@ export class FirewallStore {
       rule: db.prepare<[string], { id: string; chain: string; seq: number; spec: string; family: string; table_name: string; generation: number }>("SELECT id, chain, seq, spec, family, table_name, generation FROM firewall_rules WHERE id = ?"),
       maxSeq: db.prepare<[string, string, string, number], { seq: number | null }>("SELECT max(seq) AS seq FROM firewall_rules WHERE family = ? AND table_name = ? AND chain = ? AND generation = ?"),
       putRule: db.prepare("INSERT OR REPLACE INTO firewall_rules (id, family, table_name, chain, seq, spec, created_at, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+      // Plain INSERT: an id already taken fails loudly instead of replacing another rule.
+      insertRule: db.prepare("INSERT INTO firewall_rules (id, family, table_name, chain, seq, spec, created_at, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
       deleteRule: db.prepare("DELETE FROM firewall_rules WHERE id = ?"),
       deleteGeneration: db.prepare("DELETE FROM firewall_rules WHERE family = ? AND table_name = ? AND generation = ?"),
       deleteOtherGenerations: db.prepare("DELETE FROM firewall_rules WHERE generation <> coalesce((SELECT generation FROM firewall_generations g WHERE g.family = firewall_rules.family AND g.table_name = firewall_rules.table_name), 0)"),
       generation: db.prepare<[string, string], { generation: number }>("SELECT generation FROM firewall_generations WHERE family = ? AND table_name = ?"),
-      maxGeneration: db.prepare<[string, string], { generation: number | null }>("SELECT max(generation) AS generation FROM firewall_rules WHERE family = ? AND table_name = ?"),
       putGeneration: db.prepare("INSERT OR REPLACE INTO firewall_generations (family, table_name, generation) VALUES (?, ?, ?)"),
       rollbacks: db.prepare<[], { family: string; table_name: string; deadline: number; kernel: string; managed: string }>("SELECT * FROM firewall_rollbacks"),
       putRollback: db.prepare("INSERT INTO firewall_rollbacks (family, table_name, deadline, kernel, managed) VALUES (?, ?, ?, ?, ?)"),
@@ -118,7 +119,10 @@ export class FirewallStore {
   stageTable(family: Family, table: string): TableStage {
     const key = `${family}/${table}`;
     const current = this.#generation(family, table);
-    const next = Math.max(current, this.#sql.maxGeneration.get(family, table)?.generation ?? 0) + 1;
+    // Generations only grow, so a deferred delete of an old one never touches a live one; rows of `next` can only be
+    // left over from an abandoned stage.
+    const next = current + 1;
+    this.#sql.deleteGeneration.run(family, table, next);
     const previousChains = this.#sql.chains.all(family, table);
     let published = false;
     const staged: Array<[id: string, line: string]> = [];
@@ -134,7 +138,7 @@ export class FirewallStore {
       add: (rules) => {
         const now = Date.now();
         this.#db.transaction(() => {
-          for (const rule of rules) this.#sql.putRule.run(rule.id, family, table, rule.chain, rule.seq, JSON.stringify(rule.spec), now, next);
+          for (const rule of rules) this.#sql.insertRule.run(rule.id, family, table, rule.chain, rule.seq, JSON.stringify(rule.spec), now, next);
         })();
         for (const rule of rules) staged.push([rule.id, rule.line ?? this.#render(rule.chain, rule.spec)]);
       },
