@@ -1,44 +1,22 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
+import { join, relative } from "node:path";
 import { describe, it } from "node:test";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { createFileRegistry, fromBinary, ScalarType, type DescField, type DescMessage } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import { ListRulesResponse, Rule, TargetKind } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+import { ListRulesResponse, Rule } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
 import { decodeMessage } from "@portcullis/sdk/wire/decode.js";
 import { withFastEncoding } from "@portcullis/sdk/wire/fast-services.js";
+import { GEN, isMessageFns, random, tenThousandRules, type MessageFns } from "./helpers/generated-messages.js";
 
 // decodeMessage(X, bytes) must return exactly what X.decode(bytes) returns (or throw the same error) for everything:
 // checked on random wire bytes of every message type in sdk/src/gen (built from the descriptors in portcullis.binpb,
 // with string fields holding any bytes at all, valid UTF-8 or not), on strings of every length up to 200 and of 16k,
 // on every string of one and two bytes, on truncated and random input, and through withFastEncoding's deserializers.
 
-const GEN = resolve(dirname(fileURLToPath(import.meta.url)), "../../sdk/src/gen");
 const SEED = Number(process.env.FAST_READER_SEED ?? 20251126);
-
-interface MessageFns {
-  encode(message: unknown, writer?: BinaryWriter): BinaryWriter;
-  decode(input: BinaryReader | Uint8Array, length?: number): unknown;
-  fromJSON(object: unknown): unknown;
-  fromPartial(object: unknown): unknown;
-}
-
-const isMessageFns = (value: unknown): value is MessageFns =>
-  typeof value === "object" && value !== null && ["encode", "decode", "fromJSON", "fromPartial"].every((key) => typeof (value as Record<string, unknown>)[key] === "function");
-
-/** mulberry32: reproducible randomness (FAST_READER_SEED=… to try other seeds). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const pick = <T>(rand: () => number, values: readonly T[]): T => values[Math.floor(rand() * values.length)]!;
 const int = (rand: () => number, below: number): number => Math.floor(rand() * below);
@@ -507,15 +485,7 @@ describe("decodeMessage", () => {
   });
 
   it("decodes a 10,000-rule ListRulesResponse like X.decode, faster", () => {
-    const rules = Array.from({ length: 10_000 }, (_, i) => {
-      const id = (0x10000000 + i * 7919).toString(16);
-      return Rule.fromPartial({
-        name: `firewall/ipv4/tables/filter/chains/INPUT/rules/${id}`, id, chain: "INPUT", position: i + 1, protocol: "tcp",
-        destinationPort: { ports: [{ first: 1000 + (i % 60000), last: 1000 + (i % 60000) }] }, target: { kind: TargetKind.TARGET_KIND_ACCEPT },
-        text: `-A INPUT -p tcp -m tcp --dport ${1000 + (i % 60000)} -m comment --comment "rule ${i}" -j ACCEPT`.padEnd(70, "."),
-        packets: i * 1_234_567, bytes: i * 987_654_321, managed: i % 3 !== 0, modeled: true,
-      });
-    });
+    const rules = tenThousandRules();
     const bytes = Buffer.from(ListRulesResponse.encode(ListRulesResponse.fromPartial({ rules, nextPageToken: "next" })).finish());
     const decoders: Record<string, () => ListRulesResponse> = {
       "ListRulesResponse.decode": () => ListRulesResponse.decode(bytes),

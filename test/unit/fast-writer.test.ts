@@ -1,44 +1,22 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { describe, it } from "node:test";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { createFileRegistry, fromBinary, ScalarType, type DescField, type DescMessage } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { ListRulesResponse, Rule, TargetKind, ApplyRulesetRequest } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
 import { encodeMessage } from "@portcullis/sdk/wire/encode.js";
 import { FastWriter } from "@portcullis/sdk/wire/fast-writer.js";
+import { GEN, isMessageFns, random, tenThousandRules, type MessageFns } from "./helpers/generated-messages.js";
 
 // FastWriter must produce exactly BinaryWriter's bytes for everything ts-proto generates: checked here on randomized
 // messages of every type in sdk/src/gen/portcullis/v1 (built from the descriptors in portcullis.binpb), on strings
 // and nested messages at the sizes where length prefixes grow, and on the writer's methods called directly
 // (including invalid values, which must fail with the same errors).
 
-const GEN = resolve(dirname(fileURLToPath(import.meta.url)), "../../sdk/src/gen");
 const SEED = Number(process.env.FAST_WRITER_SEED ?? 20251125);
-
-interface MessageFns {
-  encode(message: unknown, writer?: BinaryWriter): BinaryWriter;
-  decode(input: Uint8Array): unknown;
-  fromJSON(object: unknown): unknown;
-  fromPartial(object: unknown): unknown;
-}
-
-const isMessageFns = (value: unknown): value is MessageFns =>
-  typeof value === "object" && value !== null && ["encode", "decode", "fromJSON", "fromPartial"].every((key) => typeof (value as Record<string, unknown>)[key] === "function");
-
-/** mulberry32: reproducible randomness (FAST_WRITER_SEED=… to try other seeds). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Asserts equal bytes, naming the first difference (instead of printing megabytes). */
 function assertSameBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
@@ -345,15 +323,7 @@ describe("FastWriter through encodeMessage", () => {
   });
 
   it("encodes a 10,000-rule ListRulesResponse like BinaryWriter, much faster", () => {
-    const rules = Array.from({ length: 10_000 }, (_, i) => {
-      const id = (0x10000000 + i * 7919).toString(16);
-      return Rule.fromPartial({
-        name: `firewall/ipv4/tables/filter/chains/INPUT/rules/${id}`, id, chain: "INPUT", position: i + 1, protocol: "tcp",
-        destinationPort: { ports: [{ first: 1000 + (i % 60000), last: 1000 + (i % 60000) }] }, target: { kind: TargetKind.TARGET_KIND_ACCEPT },
-        text: `-A INPUT -p tcp -m tcp --dport ${1000 + (i % 60000)} -m comment --comment "rule ${i}" -j ACCEPT`.padEnd(70, "."),
-        packets: i * 1_234_567, bytes: i * 987_654_321, managed: i % 3 !== 0, modeled: true,
-      });
-    });
+    const rules = tenThousandRules();
     const message = ListRulesResponse.fromPartial({ rules, nextPageToken: "next" });
     const time = (encode: () => Uint8Array): { ms: number; bytes: Uint8Array } => {
       let bytes = encode(); // warm-up

@@ -126,7 +126,8 @@ export function firewallOperations(firewall: FirewallService): FirewallOperation
         name: chain.name.includes("/") ? parseChainName(chain.name, `chains[${i}].name`).chain : chain.name,
         ...(chain.policy === ChainPolicy.CHAIN_POLICY_UNSPECIFIED ? {} : { policy: fromPolicy(chain.policy, `chains[${i}].policy`) }),
       }));
-      const rules = request.rules.map((rule, i) => ({ chain: rule.chain, spec: withField(() => fromRule(rule), `rules[${i}]`) }));
+      // Converted one by one as the service reaches them (see RuleSource).
+      const rules = { length: request.rules.length, at: (i: number) => ({ chain: request.rules[i]!.chain, spec: withField(() => fromRule(request.rules[i]), `rules[${i}]`) }) };
       const applied = await firewall.apply(t.family, t.table, chains, rules, change(principal, request));
       const rollbackAt = applied.rollbackAt;
       return {

@@ -10,7 +10,7 @@ import type { IpsetDriver } from "../drivers/ipset-driver.js";
 import { BUILTIN_CHAINS, parseIptablesSave, renderRuleLine, renderTable, renderTableParts, validateRuleSpec } from "../drivers/parse/iptables-save.js";
 import type { RestoreFeed } from "../drivers/restore-feed.js";
 import { identifyRules } from "./rule-identity.js";
-import type { FirewallStore, TableStage } from "../store/firewall-store.js";
+import type { FirewallStore } from "../store/firewall-store.js";
 import { findLockout, matches, type ApiPacket, type TableView } from "./lockout.js";
 import { expandServices, GROUPS, SERVICES, type NamedService } from "./services-catalog.js";
 import { WRITABLE_TABLES, type Family, type ParsedChain, type ParsedRule, type Policy, type RuleSpec, type Table } from "./rule-model.js";
@@ -55,6 +55,15 @@ export interface ApiEndpoint {
 const MAX_CONFIRM_SECONDS = 3600;
 /** Rules validated and rendered between two writes to a restore: small enough for the tool to start parsing early. */
 const FEED_CHUNK = 500;
+
+/**
+ * The rules of an ApplyRuleset, read in order as they are fed to the kernel: an array, or a view that converts each
+ * wire rule when it is reached (so that converting overlaps with iptables-restore's parsing too).
+ */
+export interface RuleSource {
+  readonly length: number;
+  at(index: number): { readonly chain: string; readonly spec: RuleSpec } | undefined;
+}
 
 interface PreparedRule {
   readonly chain: string;
@@ -317,12 +326,9 @@ export class FirewallService {
    * rendered here; anything invalid, a missing set or a lockout stops it before its COMMIT, so nothing changes. (A
    * separate `--test` run would double the cost of a big ruleset and could not make the transaction more atomic.)
    */
-  async apply(family: Family, table: Table, chains: ReadonlyArray<{ name: string; policy?: Policy }>, rules: ReadonlyArray<{ chain: string; spec: RuleSpec }>, options: ChangeOptions): Promise<{ chains: ChainView[]; ruleCount: number; rollbackAt?: number }> {
+  async apply(family: Family, table: Table, chains: ReadonlyArray<{ name: string; policy?: Policy }>, rules: RuleSource, options: ChangeOptions): Promise<{ chains: ChainView[]; ruleCount: number; rollbackAt?: number }> {
     writable(table);
     const declared = declareChains(table, chains);
-    for (const [i, rule] of rules.entries()) {
-      if (!declared.has(rule.chain)) throw new ServerError("UNKNOWN_REFERENCE", `rules[${i}].chain: chain ${rule.chain} is not among the ruleset's chains; declare it in chains`, { field: `rules[${i}].chain` });
-    }
     const chainList = [...declared].map(([name, policy]) => ({ name, ...(policy === undefined ? {} : { policy }) }));
     return this.#locked(family, table, async () => {
       this.#refuseDuringPanic();
@@ -334,13 +340,16 @@ export class FirewallService {
         try {
           const head = renderTableParts(table, chainList, []).text;
           await feed.write(head.slice(0, head.lastIndexOf("COMMIT\n")));
-          prepared = await this.#feedRules(feed, stage, family, declared, rules);
+          prepared = await this.#feedRules(feed, family, declared, rules);
           for (const [i, rule] of prepared.entries()) if (rule.spec.matchSet !== undefined) await withFieldAsync(() => this.#checkSet(rule.spec), `rules[${i}]`);
           await this.#checkLockout(family, table, {
             rules: groupRules(prepared.map((rule) => ({ chain: rule.chain, spec: rule.spec, modeled: true }))),
             policies: new Map([...declared].filter((entry): entry is [string, Policy] => entry[1] !== undefined)),
           }, options);
           await feed.commit("COMMIT\n");
+          // Stored while the kernel commits: one transaction (ids in order keep it cheap), so that validating and
+          // rendering alone keep pace with the tool's parsing.
+          stage.add(prepared.map((rule, seq) => ({ id: rule.id, chain: rule.chain, seq, spec: rule.spec, line: rule.line })));
           await feed.done();
           stage.publish([...declared].map(([chain, policy]) => ({ chain, ...(policy === undefined ? {} : { policy }) })));
         } catch (error) {
@@ -355,17 +364,15 @@ export class FirewallService {
     });
   }
 
-  /**
-   * Validates and renders the rules in chunks: each is written to the restore as soon as it is ready and stored (as
-   * the new generation) while the tool parses it.
-   */
-  async #feedRules(feed: RestoreFeed, stage: TableStage, family: Family, declared: ReadonlyMap<string, Policy | undefined>, rules: ReadonlyArray<{ chain: string; spec: RuleSpec }>): Promise<PreparedRule[]> {
+  /** Validates and renders the rules in chunks, writing each chunk to the restore as soon as it is ready. */
+  async #feedRules(feed: RestoreFeed, family: Family, declared: ReadonlyMap<string, Policy | undefined>, rules: RuleSource): Promise<PreparedRule[]> {
     const ids = newRuleIds(rules.length);
     const prepared: PreparedRule[] = [];
     for (let from = 0; from < rules.length; from += FEED_CHUNK) {
       let text = "";
       for (let i = from; i < Math.min(rules.length, from + FEED_CHUNK); i++) {
-        const rule = rules[i]!;
+        const rule = rules.at(i)!;
+        if (!declared.has(rule.chain)) throw new ServerError("UNKNOWN_REFERENCE", `rules[${i}].chain: chain ${rule.chain} is not among the ruleset's chains; declare it in chains`, { field: `rules[${i}].chain` });
         const spec = withField(() => validateRuleSpec(family, rule.spec), `rules[${i}]`);
         if (spec.target.kind === "JUMP" && !declared.has(spec.target.chain)) {
           throw new ServerError("UNKNOWN_REFERENCE", `rules[${i}].target.chain: chain ${spec.target.chain} is not among the ruleset's chains`, { field: `rules[${i}].target.chain` });
@@ -374,10 +381,7 @@ export class FirewallService {
         prepared.push({ chain: rule.chain, spec, id: ids[i]!, line });
         text += `${line}\n`;
       }
-      // Stored while the tool parses the chunk (ids in order keep each small transaction cheap).
-      const written = feed.write(text);
-      stage.add(prepared.slice(from).map((rule, k) => ({ id: rule.id, chain: rule.chain, seq: from + k, spec: rule.spec, line: rule.line })));
-      await written;
+      await feed.write(text);
     }
     return prepared;
   }

@@ -125,7 +125,8 @@ export class FirewallStore {
     this.#sql.deleteGeneration.run(family, table, next);
     const previousChains = this.#sql.chains.all(family, table);
     let published = false;
-    const staged: Array<[id: string, line: string]> = [];
+    // The index of the staged rules is built as they are added, so that publishing is only a switch.
+    const staged: LineIndex = { byLine: new Map(), lineOf: new Map() };
     const switchTo = (generation: number, chains: ReadonlyArray<{ chain: string; policy: string | null }>): void => {
       this.#db.transaction(() => {
         this.#sql.deleteChains.run(family, table);
@@ -140,14 +141,12 @@ export class FirewallStore {
         this.#db.transaction(() => {
           for (const rule of rules) this.#sql.insertRule.run(rule.id, family, table, rule.chain, rule.seq, JSON.stringify(rule.spec), now, next);
         })();
-        for (const rule of rules) staged.push([rule.id, rule.line ?? this.#render(rule.chain, rule.spec)]);
+        for (const rule of rules) indexRule(staged, rule.id, rule.line ?? this.#render(rule.chain, rule.spec), false);
       },
       publish: (chains) => {
         switchTo(next, chains.map((chain) => ({ chain: chain.chain, policy: chain.policy ?? null })));
         published = true;
-        const index: LineIndex = { byLine: new Map(), lineOf: new Map() };
-        for (const [id, line] of staged) indexRule(index, id, line, false);
-        this.#indexes.set(key, index);
+        this.#indexes.set(key, staged);
       },
       revert: () => {
         if (published) switchTo(current, previousChains);
