@@ -6,9 +6,6 @@ import { IptablesSession } from "./iptables-session.js";
 import { RestoreFeed } from "./restore-feed.js";
 import { findSetReferences, type SetReference } from "./parse/set-references.js";
 
-/** A spare restore process is started this long after the previous one ended (once the reply has gone out). */
-const SPARE_DELAY_MS = 50;
-
 const TOOLS: Record<Family, { save: string; restore: string; cli: string }> = {
   ipv4: { save: "iptables-save", restore: "iptables-restore", cli: "iptables" },
   ipv6: { save: "ip6tables-save", restore: "ip6tables-restore", cli: "ip6tables" },
@@ -73,11 +70,11 @@ export class IptablesDriver {
     this.#spares.delete(family);
     const feed = spare !== undefined && spare.alive ? spare : new RestoreFeed(this.#exec, this.#log, TOOLS[family].restore);
     if (spare !== undefined && spare !== feed) spare.abort();
+    // The next spare starts once this one has ended and the event loop has had a turn to send the reply.
     void feed.settled.then(() => {
-      if (this.#closed || this.#spares.has(family)) return;
-      setTimeout(() => {
+      setImmediate(() => {
         if (!this.#closed && !this.#spares.has(family)) this.#spares.set(family, new RestoreFeed(this.#exec, this.#log, TOOLS[family].restore));
-      }, SPARE_DELAY_MS).unref();
+      });
     });
     return feed;
   }
