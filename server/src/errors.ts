@@ -14,6 +14,8 @@ export const reasons = {
   FAMILY_MISMATCH: Status.INVALID_ARGUMENT,
   INVALID_TIMEOUT: Status.INVALID_ARGUMENT,
   INVALID_COMMENT: Status.INVALID_ARGUMENT,
+  INVALID_SETTING: Status.INVALID_ARGUMENT,
+  NOTHING_TO_UPDATE: Status.INVALID_ARGUMENT,
   INVALID_PAGE_TOKEN: Status.INVALID_ARGUMENT,
   INVALID_PAGE_SIZE: Status.INVALID_ARGUMENT,
   INVALID_IMPORT: Status.INVALID_ARGUMENT,
@@ -70,6 +72,7 @@ export const reasons = {
   FAIL2BAN_UNAVAILABLE: Status.UNAVAILABLE,
   // INTERNAL: a bug or an unexpected tool failure; details are in the server log.
   KERNEL_COMMAND_FAILED: Status.INTERNAL,
+  CONFIG_WRITE_FAILED: Status.INTERNAL,
   // iptables-save printed text that is structurally broken (rule outside a table, undeclared chain, open quote);
   // matches we do not know never cause it, they only make a rule unmodeled.
   INVALID_DUMP: Status.INTERNAL,

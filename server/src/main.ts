@@ -59,7 +59,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   // fail2ban may be down or absent: the jail service answers UNAVAILABLE then, and recovers when it comes back.
   const fail2ban = new Fail2banClient(config.fail2ban.socket, log);
   const jailBans = new JailBanStore(db);
-  const jails = new JailService(fail2ban, jailBans);
+  const jails = new JailService(fail2ban, jailBans, config.fail2ban.configDir);
   const banWatcher = new BanWatcher({ jails, store: jailBans, events, log });
 
   // The kernel may have lost managed state while we were down (reboot, manual flush): repair before serving.

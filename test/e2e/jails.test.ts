@@ -1,6 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { appendFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { status } from "@grpc/grpc-js";
 import { EventOrigin, EventType } from "@portcullis/sdk/gen/portcullis/v1/events.js";
@@ -44,7 +45,7 @@ async function startJailHosts(dovecotSettings: string[]): Promise<JailHosts> {
   };
   try {
     await fail2ban.start();
-    f = await startServerFixture(hosts.victim, { PORTCULLIS_FAIL2BAN_SOCKET: fail2ban.socket });
+    f = await startServerFixture(hosts.victim, { PORTCULLIS_FAIL2BAN_SOCKET: fail2ban.socket, PORTCULLIS_FAIL2BAN_CONFIG_DIR: fail2ban.configDir });
     listener = await listen(hosts.victim.name, 143);
     return { hosts, fail2ban, f, close };
   } catch (error) {
@@ -137,6 +138,48 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
     } finally {
       viewer.close();
     }
+  });
+
+  it("UpdateJail changes the running jail and, through its jail.d drop-in, keeps the change across a fail2ban restart", async () => {
+    const updated = await jails.call("updateJail", { name: "jails/dovecot", banTime: 120, maxRetry: 3 });
+    assert.deepEqual([updated.maxRetry, updated.findTime, updated.banTime], [3, 600, 120]);
+    assert.deepEqual([await fail2ban.ask(["get", "dovecot", "bantime"]), await fail2ban.ask(["get", "dovecot", "maxretry"])], [120, 3]);
+    assert.match(readFileSync(join(fail2ban.configDir, "jail.d", "portcullis-dovecot.local"), "utf8"), /^\[dovecot\]\nmaxretry = 3\nbantime = 120\n$/m);
+
+    await fail2ban.stop();
+    await fail2ban.start();
+    // Asked of fail2ban itself: Portcullis's settings cache must not be what answers.
+    assert.deepEqual([await fail2ban.ask(["get", "dovecot", "bantime"]), await fail2ban.ask(["get", "dovecot", "maxretry"]), await fail2ban.ask(["get", "dovecot", "findtime"])], [120, 3, 600]);
+
+    // A second change keeps the first one's other settings in the file.
+    await jails.call("updateJail", { name: "jails/dovecot", findTime: 300 });
+    await fail2ban.stop();
+    await fail2ban.start();
+    assert.deepEqual([await fail2ban.ask(["get", "dovecot", "bantime"]), await fail2ban.ask(["get", "dovecot", "maxretry"]), await fail2ban.ask(["get", "dovecot", "findtime"])], [120, 3, 300]);
+
+    await rejectsWith(jails.call("updateJail", { name: "jails/dovecot", banTime: 0 }), status.INVALID_ARGUMENT, "INVALID_SETTING");
+    await rejectsWith(jails.call("updateJail", { name: "jails/dovecot", maxRetry: 1001 }), status.INVALID_ARGUMENT, "INVALID_SETTING");
+    await rejectsWith(jails.call("updateJail", { name: "jails/dovecot" }), status.INVALID_ARGUMENT, "NOTHING_TO_UPDATE");
+    await rejectsWith(jails.call("updateJail", { name: "jails/nojail", banTime: 60 }), status.NOT_FOUND, "JAIL_NOT_FOUND");
+    await f.server.cli(["certs", "issue", "--name", "ops", "--role", "operator"]);
+    const operator = new JailTestClient(f.server.address, f.server.credentials("ops"));
+    try {
+      await rejectsWith(operator.call("updateJail", { name: "jails/dovecot", banTime: 60 }), status.PERMISSION_DENIED, "ROLE_REQUIRED");
+    } finally {
+      operator.close();
+    }
+    assert.equal(await fail2ban.ask(["get", "dovecot", "bantime"]), 120, "refused updates changed nothing");
+
+    const events = new EventTestClient(f.server.address, f.server.credentials());
+    try {
+      const log = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [EventType.EVENT_TYPE_JAIL_UPDATED], resourcePrefix: "jails/" });
+      assert.deepEqual(log.events.map((event) => event.attributes), [{ maxretry: "3", bantime: "120" }, { findtime: "300" }]);
+    } finally {
+      events.close();
+    }
+    // Back to the settings the other tests expect.
+    const restored = await jails.call("updateJail", { name: "jails/dovecot", maxRetry: 5, findTime: 600, banTime: 3600 });
+    assert.deepEqual([restored.maxRetry, restored.findTime, restored.banTime], [5, 600, 3600]);
   });
 
   it("fail2ban down → UNAVAILABLE, the rest keeps working; back up → works again without a restart", async () => {

@@ -97,6 +97,21 @@ export class Fail2banServer {
     clearTimeout(timer);
   }
 
+  /** fail2ban's configuration directory for this server (`-c`). */
+  get configDir(): string {
+    return join(this.dir, "conf");
+  }
+
+  /** Asks the running server directly (not through Portcullis), e.g. `get dovecot bantime`. */
+  async ask(command: string[]): Promise<unknown> {
+    const probe = new Fail2banClient(this.socket, log);
+    try {
+      return await probe.send(command, 5000);
+    } finally {
+      probe.close();
+    }
+  }
+
   async destroy(): Promise<void> {
     await this.stop().catch(() => undefined);
     if (this.#ownNetns) this.netns.destroy();

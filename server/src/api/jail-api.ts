@@ -39,6 +39,20 @@ export function jailOperations(jails: JailService): JailOperations {
     removeIgnoreIp: operation("operator", (request) => request.jail, async (request) => toJail(await jails.removeIgnoreIp(parseJailName(request.jail, "jail"), request.entry))),
 
     getFail2BanStatus: operation("viewer", () => "fail2ban", async () => jails.status()),
+
+    updateJail: operation("admin", (request) => request.name, async (request) => toJail(await jails.update(parseJailName(request.name, "name"), {
+      ...(request.maxRetry === undefined ? {} : { maxretry: request.maxRetry }),
+      ...(request.findTime === undefined ? {} : { findtime: request.findTime }),
+      ...(request.banTime === undefined ? {} : { bantime: request.banTime }),
+    })), (request) => ({
+      type: "JAIL_UPDATED",
+      resource: request.name,
+      attributes: {
+        ...(request.maxRetry === undefined ? {} : { maxretry: String(request.maxRetry) }),
+        ...(request.findTime === undefined ? {} : { findtime: String(request.findTime) }),
+        ...(request.banTime === undefined ? {} : { bantime: String(request.banTime) }),
+      },
+    })),
   };
 }
 

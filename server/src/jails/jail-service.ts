@@ -4,6 +4,7 @@ import { formatAddress, parseAddressStrict } from "../addresses.js";
 import type { Fail2banClient } from "../drivers/fail2ban-client.js";
 import { number, parseJailList, parseJailStatus, strings, type JailStatus } from "../drivers/parse/fail2ban-replies.js";
 import type { JailBanStore } from "../store/jail-ban-store.js";
+import { JailDropIn, type JailTuning } from "./jail-drop-in.js";
 
 /** A jail's settings (what `fail2ban-client get <jail> …` reads). */
 export interface JailSettings {
@@ -34,11 +35,16 @@ export class JailService {
   readonly #fail2ban: Fail2banClient;
   readonly #bans: JailBanStore;
   readonly #settingsCache = new Map<string, { settings: JailSettings; at: number }>();
+  readonly #configDir: string;
 
-  /** `bans`: where bans made here are noted, so that the BanWatcher does not report them a second time. */
-  constructor(fail2ban: Fail2banClient, bans: JailBanStore) {
+  /**
+   * `bans`: where bans made here are noted, so that the BanWatcher does not report them a second time. `configDir`:
+   * fail2ban's configuration directory, where UpdateJail keeps its drop-ins.
+   */
+  constructor(fail2ban: Fail2banClient, bans: JailBanStore, configDir: string) {
     this.#fail2ban = fail2ban;
     this.#bans = bans;
+    this.#configDir = configDir;
   }
 
   /** The addresses a jail bans now. */
@@ -153,6 +159,42 @@ export class JailService {
     return this.get(name!);
   }
 
+  /**
+   * Changes maxretry, findtime and/or bantime: first in the jail's drop-in (so that nothing the running server has is
+   * missing from the file), then in the running server; if fail2ban refuses, both go back to what they were.
+   */
+  async update(jail: string, changes: JailTuning): Promise<JailView> {
+    const [name] = await this.#targets(jail);
+    const given = validateTuning(changes);
+    if (Object.keys(given).length === 0) {
+      throw new ServerError("NOTHING_TO_UPDATE", "give at least one of max_retry, find_time, ban_time", { field: "max_retry" });
+    }
+    const dropIn = new JailDropIn(this.#configDir, name!);
+    const previousFile = dropIn.read();
+    this.#settingsCache.delete(name!);
+    const before = await this.#settings(name!);
+    const running: Required<JailTuning> = { maxretry: before.maxRetry, findtime: before.findTime, bantime: before.banTime };
+    try {
+      dropIn.write({ ...previousFile, ...given });
+    } catch (error) {
+      throw new ServerError("CONFIG_WRITE_FAILED", `cannot write ${dropIn.path}: ${(error as Error).message}`, { path: dropIn.path });
+    }
+    const applied: Array<keyof JailTuning> = [];
+    try {
+      for (const key of Object.keys(given) as Array<keyof JailTuning>) {
+        await this.#fail2ban.send(["set", name!, key, String(given[key])]);
+        applied.push(key);
+      }
+    } catch (error) {
+      for (const key of applied) await this.#fail2ban.send(["set", name!, key, String(running[key])]).catch(() => undefined);
+      dropIn.write(previousFile);
+      throw error;
+    } finally {
+      this.#settingsCache.delete(name!);
+    }
+    return this.get(name!);
+  }
+
   /** Whether fail2ban answers, its version and jail count; never throws for a server that is down. */
   async status(): Promise<{ up: boolean; version: string; jailCount: number }> {
     try {
@@ -207,4 +249,25 @@ function protectedBy(address: string, entries: readonly string[]): string | unde
       return false;
     }
   });
+}
+
+const TUNING_LIMITS: Readonly<Record<keyof JailTuning, { field: string; min: number; max: number; forever?: number }>> = {
+  maxretry: { field: "max_retry", min: 1, max: 1000 },
+  findtime: { field: "find_time", min: 1, max: 31_536_000 },
+  bantime: { field: "ban_time", min: 1, max: 315_360_000, forever: -1 },
+};
+
+/** The given settings, each checked against its range (bantime -1 = for ever). */
+function validateTuning(changes: JailTuning): JailTuning {
+  const valid: Record<string, number> = {};
+  for (const key of Object.keys(TUNING_LIMITS) as Array<keyof JailTuning>) {
+    const value = changes[key];
+    if (value === undefined) continue;
+    const { field, min, max, forever } = TUNING_LIMITS[key];
+    if (!Number.isInteger(value) || ((value < min || value > max) && value !== forever)) {
+      throw new ServerError("INVALID_SETTING", `${field} must be a whole number from ${min} to ${max}${forever === undefined ? "" : ` (or ${forever} for ever)`}, got ${value}`, { field, value: String(value) });
+    }
+    valid[key] = value;
+  }
+  return valid;
 }

@@ -79,6 +79,11 @@ export enum EventType {
   EVENT_TYPE_BAN = 23,
   /** EVENT_TYPE_UNBAN - A ban was lifted (attributes `address`, `jail`). */
   EVENT_TYPE_UNBAN = 24,
+  /**
+   * EVENT_TYPE_JAIL_UPDATED - A jail's settings were changed (attributes: the new `maxretry`,
+   * `findtime`, `bantime` given).
+   */
+  EVENT_TYPE_JAIL_UPDATED = 25,
   UNRECOGNIZED = -1,
 }
 
@@ -159,6 +164,9 @@ export function eventTypeFromJSON(object: any): EventType {
     case 24:
     case "EVENT_TYPE_UNBAN":
       return EventType.EVENT_TYPE_UNBAN;
+    case 25:
+    case "EVENT_TYPE_JAIL_UPDATED":
+      return EventType.EVENT_TYPE_JAIL_UPDATED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -218,6 +226,8 @@ export function eventTypeToJSON(object: EventType): string {
       return "EVENT_TYPE_BAN";
     case EventType.EVENT_TYPE_UNBAN:
       return "EVENT_TYPE_UNBAN";
+    case EventType.EVENT_TYPE_JAIL_UPDATED:
+      return "EVENT_TYPE_JAIL_UPDATED";
     case EventType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

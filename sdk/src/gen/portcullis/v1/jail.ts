@@ -21,6 +21,22 @@ import {
 
 export const protobufPackage = "portcullis.v1";
 
+/** Request for UpdateJail: the settings given change, the others stay. */
+export interface UpdateJailRequest {
+  /** `jails/{jail}`. */
+  name: string;
+  /** Failures within findtime that ban an address (1 to 1000). */
+  maxRetry?:
+    | number
+    | undefined;
+  /** The window in which failures are counted, in seconds (1 to 31536000). */
+  findTime?:
+    | number
+    | undefined;
+  /** How long a ban lasts, in seconds (1 to 315360000), or -1 for ever. */
+  banTime?: number | undefined;
+}
+
 /** Request for UnbanAll. */
 export interface UnbanAllRequest {
 }
@@ -149,6 +165,114 @@ export interface Fail2banStatus {
   /** Number of jails, when up. */
   jailCount: number;
 }
+
+function createBaseUpdateJailRequest(): UpdateJailRequest {
+  return { name: "", maxRetry: undefined, findTime: undefined, banTime: undefined };
+}
+
+export const UpdateJailRequest: MessageFns<UpdateJailRequest> = {
+  encode(message: UpdateJailRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.maxRetry !== undefined) {
+      writer.uint32(16).uint32(message.maxRetry);
+    }
+    if (message.findTime !== undefined) {
+      writer.uint32(24).int64(message.findTime);
+    }
+    if (message.banTime !== undefined) {
+      writer.uint32(32).int64(message.banTime);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateJailRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseUpdateJailRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.name = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.maxRetry = reader.uint32();
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.findTime = longToNumber(reader.int64());
+          continue;
+        }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.banTime = longToNumber(reader.int64());
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): UpdateJailRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      maxRetry: isSet(object.maxRetry) ? globalThis.Number(object.maxRetry) : undefined,
+      findTime: isSet(object.findTime) ? globalThis.Number(object.findTime) : undefined,
+      banTime: isSet(object.banTime) ? globalThis.Number(object.banTime) : undefined,
+    };
+  },
+
+  toJSON(message: UpdateJailRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.maxRetry !== undefined) {
+      obj.maxRetry = Math.round(message.maxRetry);
+    }
+    if (message.findTime !== undefined) {
+      obj.findTime = Math.round(message.findTime);
+    }
+    if (message.banTime !== undefined) {
+      obj.banTime = Math.round(message.banTime);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateJailRequest>): UpdateJailRequest {
+    return UpdateJailRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateJailRequest>): UpdateJailRequest {
+    const message = createBaseUpdateJailRequest();
+    message.name = object.name ?? "";
+    message.maxRetry = object.maxRetry ?? undefined;
+    message.findTime = object.findTime ?? undefined;
+    message.banTime = object.banTime ?? undefined;
+    return message;
+  },
+};
 
 function createBaseUnbanAllRequest(): UnbanAllRequest {
   return {};
@@ -1465,6 +1589,21 @@ export const JailServiceService = {
     responseSerialize: (value: Fail2banStatus): Buffer => Buffer.from(Fail2banStatus.encode(value).finish()),
     responseDeserialize: (value: Buffer): Fail2banStatus => Fail2banStatus.decode(value),
   },
+  /**
+   * Changes a jail's maxretry, findtime and/or bantime: at once in the
+   * running fail2ban, and in the drop-in `jail.d/portcullis-{jail}.local`
+   * under fail2ban's configuration directory, so that the change survives a
+   * fail2ban restart or reload. Role: admin.
+   */
+  updateJail: {
+    path: "/portcullis.v1.JailService/UpdateJail",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: UpdateJailRequest): Buffer => Buffer.from(UpdateJailRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateJailRequest => UpdateJailRequest.decode(value),
+    responseSerialize: (value: Jail): Buffer => Buffer.from(Jail.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Jail => Jail.decode(value),
+  },
 } as const;
 
 export interface JailServiceServer extends UntypedServiceImplementation {
@@ -1500,6 +1639,13 @@ export interface JailServiceServer extends UntypedServiceImplementation {
   removeIgnoreIp: handleUnaryCall<RemoveIgnoreIpRequest, Jail>;
   /** Whether fail2ban-server answers, and its version. Role: viewer. */
   getFail2BanStatus: handleUnaryCall<GetFail2banStatusRequest, Fail2banStatus>;
+  /**
+   * Changes a jail's maxretry, findtime and/or bantime: at once in the
+   * running fail2ban, and in the drop-in `jail.d/portcullis-{jail}.local`
+   * under fail2ban's configuration directory, so that the change survives a
+   * fail2ban restart or reload. Role: admin.
+   */
+  updateJail: handleUnaryCall<UpdateJailRequest, Jail>;
 }
 
 export interface JailServiceClient extends Client {
@@ -1657,6 +1803,27 @@ export interface JailServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Fail2banStatus) => void,
+  ): ClientUnaryCall;
+  /**
+   * Changes a jail's maxretry, findtime and/or bantime: at once in the
+   * running fail2ban, and in the drop-in `jail.d/portcullis-{jail}.local`
+   * under fail2ban's configuration directory, so that the change survives a
+   * fail2ban restart or reload. Role: admin.
+   */
+  updateJail(
+    request: UpdateJailRequest,
+    callback: (error: ServiceError | null, response: Jail) => void,
+  ): ClientUnaryCall;
+  updateJail(
+    request: UpdateJailRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Jail) => void,
+  ): ClientUnaryCall;
+  updateJail(
+    request: UpdateJailRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Jail) => void,
   ): ClientUnaryCall;
 }
 
