@@ -19,7 +19,8 @@ RUN node scripts/build.mjs
 RUN npm prune --omit=dev --workspaces --include-workspace-root=false || true
 
 FROM ${NODE_IMAGE}
-RUN apt-get update && apt-get install -y --no-install-recommends iptables ipset iproute2 coreutils ca-certificates \
+# fail2ban for fail2ban-client (StartJail and ReloadJails use its configuration reader); its server runs on the host.
+RUN apt-get update && apt-get install -y --no-install-recommends iptables ipset iproute2 coreutils ca-certificates fail2ban \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app /app

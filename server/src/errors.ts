@@ -40,6 +40,7 @@ export const reasons = {
   // fail2ban answered UnknownJailException / DuplicateJailException.
   JAIL_NOT_FOUND: Status.NOT_FOUND,
   JAIL_ALREADY_EXISTS: Status.ALREADY_EXISTS,
+  JAIL_RUNNING: Status.FAILED_PRECONDITION,
   // FAILED_PRECONDITION: the request is fine but the system is not in a state that allows it.
   IPSET_IN_USE: Status.FAILED_PRECONDITION,
   IPSET_NOT_MANAGED: Status.FAILED_PRECONDITION,

@@ -27,6 +27,7 @@ import { eventOperations } from "./api/event-api.js";
 import { EventServiceService } from "@portcullis/sdk/gen/portcullis/v1/events.js";
 import { JailServiceService } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
 import { Fail2banClient } from "./drivers/fail2ban-client.js";
+import { Fail2banCli } from "./drivers/fail2ban-cli.js";
 import { JailService } from "./jails/jail-service.js";
 import { jailOperations } from "./api/jail-api.js";
 import { BanWatcher } from "./jails/ban-watcher.js";
@@ -59,7 +60,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   // fail2ban may be down or absent: the jail service answers UNAVAILABLE then, and recovers when it comes back.
   const fail2ban = new Fail2banClient(config.fail2ban.socket, log);
   const jailBans = new JailBanStore(db);
-  const jails = new JailService(fail2ban, jailBans, config.fail2ban.configDir);
+  const jails = new JailService(fail2ban, jailBans, config.fail2ban.configDir, new Fail2banCli(exec, log, config.fail2ban.socket, config.fail2ban.configDir));
   const banWatcher = new BanWatcher({ jails, store: jailBans, events, log });
 
   // The kernel may have lost managed state while we were down (reboot, manual flush): repair before serving.

@@ -182,6 +182,39 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
     assert.deepEqual([restored.maxRetry, restored.findTime, restored.banTime], [5, 600, 3600]);
   });
 
+  it("StopJail, StartJail, ReloadJails: the jail goes, comes back from fail2ban's configuration, and bans again", async () => {
+    await jails.call("stopJail", { name: "jails/dovecot" });
+    assert.deepEqual((await jails.call("listJails", {})).jails, []);
+    assert.deepEqual(await fail2ban.ask(["status"]), [["Number of jail", 0], ["Jail list", ""]]);
+    await rejectsWith(jails.call("getJail", { name: "jails/dovecot" }), status.NOT_FOUND, "JAIL_NOT_FOUND");
+
+    const started = await jails.call("startJail", { name: "jails/dovecot" });
+    assert.deepEqual([started.name, started.maxRetry, started.findTime, started.banTime], ["jails/dovecot", 5, 600, 3600]);
+    await rejectsWith(jails.call("startJail", { name: "jails/dovecot" }), status.FAILED_PRECONDITION, "JAIL_RUNNING");
+    await rejectsWith(jails.call("startJail", { name: "jails/nojail" }), status.NOT_FOUND, "JAIL_NOT_FOUND");
+    await rejectsWith(jails.call("reloadJails", { name: "jails/nojail" }), status.NOT_FOUND, "JAIL_NOT_FOUND");
+
+    assert.deepEqual((await jails.call("reloadJails", { name: "jails/-" })).jails, ["jails/dovecot"]);
+    assert.deepEqual((await jails.call("reloadJails", { name: "jails/dovecot" })).jails, ["jails/dovecot"]);
+
+    // The restarted jail's ban action works at packet level.
+    await jails.call("banIp", { jail: "jails/dovecot", address: attackerV4 });
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "banned by the restarted jail");
+    await jails.call("unbanIp", { jail: "jails/dovecot", address: attackerV4 });
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
+
+    const events = new EventTestClient(f.server.address, f.server.credentials());
+    try {
+      const log = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [EventType.EVENT_TYPE_JAIL_STOPPED, EventType.EVENT_TYPE_JAIL_STARTED, EventType.EVENT_TYPE_JAILS_RELOADED], resourcePrefix: "jails/" });
+      assert.deepEqual(log.events.map((event) => [EventType[event.type], event.resource]), [
+        ["EVENT_TYPE_JAIL_STOPPED", "jails/dovecot"], ["EVENT_TYPE_JAIL_STARTED", "jails/dovecot"],
+        ["EVENT_TYPE_JAILS_RELOADED", "jails/-"], ["EVENT_TYPE_JAILS_RELOADED", "jails/dovecot"],
+      ]);
+    } finally {
+      events.close();
+    }
+  });
+
   it("fail2ban down → UNAVAILABLE, the rest keeps working; back up → works again without a restart", async () => {
     await fail2ban.stop();
     await rejectsWith(jails.call("listJails", {}), status.UNAVAILABLE, "FAIL2BAN_UNAVAILABLE");

@@ -40,6 +40,18 @@ export function jailOperations(jails: JailService): JailOperations {
 
     getFail2BanStatus: operation("viewer", () => "fail2ban", async () => jails.status()),
 
+    stopJail: operation("admin", (request) => request.name, async (request) => {
+      await jails.stop(parseJailName(request.name, "name"));
+      return {};
+    }, (request) => ({ type: "JAIL_STOPPED", resource: request.name })),
+
+    startJail: operation("admin", (request) => request.name, async (request) => toJail(await jails.start(parseJailName(request.name, "name"))),
+      (request) => ({ type: "JAIL_STARTED", resource: request.name })),
+
+    reloadJails: operation("admin", (request) => request.name, async (request) => ({
+      jails: (await jails.reload(parseJailName(request.name, "name", true))).map((jail) => `${PREFIX}${jail}`),
+    }), (request, response) => ({ type: "JAILS_RELOADED", resource: request.name, attributes: { jails: response.jails.join(",") } })),
+
     updateJail: operation("admin", (request) => request.name, async (request) => toJail(await jails.update(parseJailName(request.name, "name"), {
       ...(request.maxRetry === undefined ? {} : { maxretry: request.maxRetry }),
       ...(request.findTime === undefined ? {} : { findtime: request.findTime }),

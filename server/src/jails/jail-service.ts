@@ -2,6 +2,7 @@ import ipaddr from "ipaddr.js";
 import { ServerError } from "../errors.js";
 import { formatAddress, parseAddressStrict } from "../addresses.js";
 import type { Fail2banClient } from "../drivers/fail2ban-client.js";
+import type { Fail2banCli } from "../drivers/fail2ban-cli.js";
 import { number, parseJailList, parseJailStatus, strings, type JailStatus } from "../drivers/parse/fail2ban-replies.js";
 import type { JailBanStore } from "../store/jail-ban-store.js";
 import { JailDropIn, type JailTuning } from "./jail-drop-in.js";
@@ -36,15 +37,17 @@ export class JailService {
   readonly #bans: JailBanStore;
   readonly #settingsCache = new Map<string, { settings: JailSettings; at: number }>();
   readonly #configDir: string;
+  readonly #cli: Fail2banCli;
 
   /**
    * `bans`: where bans made here are noted, so that the BanWatcher does not report them a second time. `configDir`:
    * fail2ban's configuration directory, where UpdateJail keeps its drop-ins.
    */
-  constructor(fail2ban: Fail2banClient, bans: JailBanStore, configDir: string) {
+  constructor(fail2ban: Fail2banClient, bans: JailBanStore, configDir: string, cli: Fail2banCli) {
     this.#fail2ban = fail2ban;
     this.#bans = bans;
     this.#configDir = configDir;
+    this.#cli = cli;
   }
 
   /** The addresses a jail bans now. */
@@ -193,6 +196,31 @@ export class JailService {
       this.#settingsCache.delete(name!);
     }
     return this.get(name!);
+  }
+
+  /** Stops a running jail; its actions lift its bans. */
+  async stop(jail: string): Promise<void> {
+    const [name] = await this.#targets(jail);
+    await this.#fail2ban.send(["stop", name!]);
+    this.#settingsCache.delete(name!);
+  }
+
+  /** Starts a configured jail that is not running, through fail2ban-client (which reads the configuration). */
+  async start(jail: string): Promise<JailView> {
+    validateJailName(jail);
+    if ((await this.names()).includes(jail)) throw new ServerError("JAIL_RUNNING", `jail ${jail} is running already; stop it first or reload it`, { jail });
+    // `start <jail>` only starts jails the server knows; a reload with --if-exists adds a stopped jail back.
+    await this.#cli.run(["reload", "--if-exists", jail]);
+    this.#settingsCache.delete(jail);
+    return this.get(jail);
+  }
+
+  /** Reloads fail2ban's configuration for one jail or all; returns the jails running afterwards. */
+  async reload(jail: string): Promise<string[]> {
+    if (jail !== ALL_JAILS) await this.#targets(jail);
+    await this.#cli.run(["reload", ...(jail === ALL_JAILS ? [] : [jail])]);
+    this.#settingsCache.clear();
+    return this.names();
   }
 
   /** Whether fail2ban answers, its version and jail count; never throws for a server that is down. */

@@ -84,6 +84,12 @@ export enum EventType {
    * `findtime`, `bantime` given).
    */
   EVENT_TYPE_JAIL_UPDATED = 25,
+  /** EVENT_TYPE_JAIL_STOPPED - A jail was stopped. */
+  EVENT_TYPE_JAIL_STOPPED = 26,
+  /** EVENT_TYPE_JAIL_STARTED - A jail was started. */
+  EVENT_TYPE_JAIL_STARTED = 27,
+  /** EVENT_TYPE_JAILS_RELOADED - fail2ban's configuration was reloaded (attribute `jails`). */
+  EVENT_TYPE_JAILS_RELOADED = 28,
   UNRECOGNIZED = -1,
 }
 
@@ -167,6 +173,15 @@ export function eventTypeFromJSON(object: any): EventType {
     case 25:
     case "EVENT_TYPE_JAIL_UPDATED":
       return EventType.EVENT_TYPE_JAIL_UPDATED;
+    case 26:
+    case "EVENT_TYPE_JAIL_STOPPED":
+      return EventType.EVENT_TYPE_JAIL_STOPPED;
+    case 27:
+    case "EVENT_TYPE_JAIL_STARTED":
+      return EventType.EVENT_TYPE_JAIL_STARTED;
+    case 28:
+    case "EVENT_TYPE_JAILS_RELOADED":
+      return EventType.EVENT_TYPE_JAILS_RELOADED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -228,6 +243,12 @@ export function eventTypeToJSON(object: EventType): string {
       return "EVENT_TYPE_UNBAN";
     case EventType.EVENT_TYPE_JAIL_UPDATED:
       return "EVENT_TYPE_JAIL_UPDATED";
+    case EventType.EVENT_TYPE_JAIL_STOPPED:
+      return "EVENT_TYPE_JAIL_STOPPED";
+    case EventType.EVENT_TYPE_JAIL_STARTED:
+      return "EVENT_TYPE_JAIL_STARTED";
+    case EventType.EVENT_TYPE_JAILS_RELOADED:
+      return "EVENT_TYPE_JAILS_RELOADED";
     case EventType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -21,6 +21,34 @@ import {
 
 export const protobufPackage = "portcullis.v1";
 
+/** Request for StopJail. */
+export interface StopJailRequest {
+  /** `jails/{jail}`. */
+  name: string;
+}
+
+/** Response for StopJail. */
+export interface StopJailResponse {
+}
+
+/** Request for StartJail. */
+export interface StartJailRequest {
+  /** `jails/{jail}`: a jail of fail2ban's configuration that is not running. */
+  name: string;
+}
+
+/** Request for ReloadJails. */
+export interface ReloadJailsRequest {
+  /** `jails/{jail}`, or `jails/-` for every jail. */
+  name: string;
+}
+
+/** Response for ReloadJails. */
+export interface ReloadJailsResponse {
+  /** The jails running after the reload, as `jails/{jail}`. */
+  jails: string[];
+}
+
 /** Request for UpdateJail: the settings given change, the others stay. */
 export interface UpdateJailRequest {
   /** `jails/{jail}`. */
@@ -165,6 +193,281 @@ export interface Fail2banStatus {
   /** Number of jails, when up. */
   jailCount: number;
 }
+
+function createBaseStopJailRequest(): StopJailRequest {
+  return { name: "" };
+}
+
+export const StopJailRequest: MessageFns<StopJailRequest> = {
+  encode(message: StopJailRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StopJailRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseStopJailRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.name = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): StopJailRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: StopJailRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StopJailRequest>): StopJailRequest {
+    return StopJailRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StopJailRequest>): StopJailRequest {
+    const message = createBaseStopJailRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseStopJailResponse(): StopJailResponse {
+  return {};
+}
+
+export const StopJailResponse: MessageFns<StopJailResponse> = {
+  encode(_: StopJailResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StopJailResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseStopJailResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(_: any): StopJailResponse {
+    return {};
+  },
+
+  toJSON(_: StopJailResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<StopJailResponse>): StopJailResponse {
+    return StopJailResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<StopJailResponse>): StopJailResponse {
+    const message = createBaseStopJailResponse();
+    return message;
+  },
+};
+
+function createBaseStartJailRequest(): StartJailRequest {
+  return { name: "" };
+}
+
+export const StartJailRequest: MessageFns<StartJailRequest> = {
+  encode(message: StartJailRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartJailRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseStartJailRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.name = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): StartJailRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: StartJailRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StartJailRequest>): StartJailRequest {
+    return StartJailRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StartJailRequest>): StartJailRequest {
+    const message = createBaseStartJailRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseReloadJailsRequest(): ReloadJailsRequest {
+  return { name: "" };
+}
+
+export const ReloadJailsRequest: MessageFns<ReloadJailsRequest> = {
+  encode(message: ReloadJailsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReloadJailsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseReloadJailsRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.name = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): ReloadJailsRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: ReloadJailsRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReloadJailsRequest>): ReloadJailsRequest {
+    return ReloadJailsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReloadJailsRequest>): ReloadJailsRequest {
+    const message = createBaseReloadJailsRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseReloadJailsResponse(): ReloadJailsResponse {
+  return { jails: [] };
+}
+
+export const ReloadJailsResponse: MessageFns<ReloadJailsResponse> = {
+  encode(message: ReloadJailsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.jails) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReloadJailsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseReloadJailsResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.jails.push(reader.string());
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): ReloadJailsResponse {
+    return { jails: globalThis.Array.isArray(object?.jails) ? object.jails.map((e: any) => globalThis.String(e)) : [] };
+  },
+
+  toJSON(message: ReloadJailsResponse): unknown {
+    const obj: any = {};
+    if (message.jails?.length) {
+      obj.jails = message.jails;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReloadJailsResponse>): ReloadJailsResponse {
+    return ReloadJailsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReloadJailsResponse>): ReloadJailsResponse {
+    const message = createBaseReloadJailsResponse();
+    message.jails = object.jails?.map((e) => e) || [];
+    return message;
+  },
+};
 
 function createBaseUpdateJailRequest(): UpdateJailRequest {
   return { name: "", maxRetry: undefined, findTime: undefined, banTime: undefined };
@@ -1604,6 +1907,45 @@ export const JailServiceService = {
     responseSerialize: (value: Jail): Buffer => Buffer.from(Jail.encode(value).finish()),
     responseDeserialize: (value: Buffer): Jail => Jail.decode(value),
   },
+  /**
+   * Stops a jail (`fail2ban-client stop <jail>`): it stops watching its logs
+   * and its actions lift its bans. Role: admin.
+   */
+  stopJail: {
+    path: "/portcullis.v1.JailService/StopJail",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: StopJailRequest): Buffer => Buffer.from(StopJailRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StopJailRequest => StopJailRequest.decode(value),
+    responseSerialize: (value: StopJailResponse): Buffer => Buffer.from(StopJailResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StopJailResponse => StopJailResponse.decode(value),
+  },
+  /**
+   * Starts a stopped jail from fail2ban's configuration (including the
+   * drop-ins UpdateJail wrote). Role: admin.
+   */
+  startJail: {
+    path: "/portcullis.v1.JailService/StartJail",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: StartJailRequest): Buffer => Buffer.from(StartJailRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StartJailRequest => StartJailRequest.decode(value),
+    responseSerialize: (value: Jail): Buffer => Buffer.from(Jail.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Jail => Jail.decode(value),
+  },
+  /**
+   * Reloads fail2ban's configuration for one jail, or every jail with
+   * `jails/-` (`fail2ban-client reload [<jail>]`). Role: admin.
+   */
+  reloadJails: {
+    path: "/portcullis.v1.JailService/ReloadJails",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: ReloadJailsRequest): Buffer => Buffer.from(ReloadJailsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReloadJailsRequest => ReloadJailsRequest.decode(value),
+    responseSerialize: (value: ReloadJailsResponse): Buffer => Buffer.from(ReloadJailsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReloadJailsResponse => ReloadJailsResponse.decode(value),
+  },
 } as const;
 
 export interface JailServiceServer extends UntypedServiceImplementation {
@@ -1646,6 +1988,21 @@ export interface JailServiceServer extends UntypedServiceImplementation {
    * fail2ban restart or reload. Role: admin.
    */
   updateJail: handleUnaryCall<UpdateJailRequest, Jail>;
+  /**
+   * Stops a jail (`fail2ban-client stop <jail>`): it stops watching its logs
+   * and its actions lift its bans. Role: admin.
+   */
+  stopJail: handleUnaryCall<StopJailRequest, StopJailResponse>;
+  /**
+   * Starts a stopped jail from fail2ban's configuration (including the
+   * drop-ins UpdateJail wrote). Role: admin.
+   */
+  startJail: handleUnaryCall<StartJailRequest, Jail>;
+  /**
+   * Reloads fail2ban's configuration for one jail, or every jail with
+   * `jails/-` (`fail2ban-client reload [<jail>]`). Role: admin.
+   */
+  reloadJails: handleUnaryCall<ReloadJailsRequest, ReloadJailsResponse>;
 }
 
 export interface JailServiceClient extends Client {
@@ -1824,6 +2181,60 @@ export interface JailServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Jail) => void,
+  ): ClientUnaryCall;
+  /**
+   * Stops a jail (`fail2ban-client stop <jail>`): it stops watching its logs
+   * and its actions lift its bans. Role: admin.
+   */
+  stopJail(
+    request: StopJailRequest,
+    callback: (error: ServiceError | null, response: StopJailResponse) => void,
+  ): ClientUnaryCall;
+  stopJail(
+    request: StopJailRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StopJailResponse) => void,
+  ): ClientUnaryCall;
+  stopJail(
+    request: StopJailRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StopJailResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Starts a stopped jail from fail2ban's configuration (including the
+   * drop-ins UpdateJail wrote). Role: admin.
+   */
+  startJail(request: StartJailRequest, callback: (error: ServiceError | null, response: Jail) => void): ClientUnaryCall;
+  startJail(
+    request: StartJailRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Jail) => void,
+  ): ClientUnaryCall;
+  startJail(
+    request: StartJailRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Jail) => void,
+  ): ClientUnaryCall;
+  /**
+   * Reloads fail2ban's configuration for one jail, or every jail with
+   * `jails/-` (`fail2ban-client reload [<jail>]`). Role: admin.
+   */
+  reloadJails(
+    request: ReloadJailsRequest,
+    callback: (error: ServiceError | null, response: ReloadJailsResponse) => void,
+  ): ClientUnaryCall;
+  reloadJails(
+    request: ReloadJailsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReloadJailsResponse) => void,
+  ): ClientUnaryCall;
+  reloadJails(
+    request: ReloadJailsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReloadJailsResponse) => void,
   ): ClientUnaryCall;
 }
 
