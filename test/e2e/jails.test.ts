@@ -94,6 +94,13 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
     const jail = await jails.call("getJail", { name: "jails/dovecot" });
     assert.deepEqual(jail.banned, [attackerV4]);
     assert.equal(jail.currentlyBanned, 1);
+    // Each ban with its times, as `fail2ban-client get dovecot banip --with-time` shows them.
+    const [ban] = jail.bans;
+    assert.equal(ban?.address, attackerV4);
+    assert.equal(ban.duration, 3600);
+    assert.ok(Math.abs(ban.banTime!.getTime() - Date.now()) < 10_000, `ban time ${ban.banTime?.toISOString()} is now`);
+    assert.equal(ban.expireTime!.getTime() - ban.banTime!.getTime(), 3600_000);
+    assert.ok(ban.remaining > 3590 && ban.remaining <= 3600, `remaining ${ban.remaining}`);
 
     // UnbanAll lifts it too (and says which bans it lifted); ban again to test UnbanIp on every jail.
     assert.deepEqual((await jails.call("unbanAll", {})).bans, [`jails/dovecot/bans/${attackerV4}`]);

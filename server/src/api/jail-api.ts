@@ -91,5 +91,16 @@ function toJail(view: JailView): Jail {
     banTime: view.banTime,
     ignoreIp: view.ignoreIp,
     actions: view.actions,
+    bans: view.bans.map((ban) => {
+      const forever = ban.duration < 0;
+      const expiresAt = ban.bannedAt + ban.duration * 1000;
+      return {
+        address: ban.address,
+        banTime: new Date(ban.bannedAt),
+        duration: ban.duration,
+        expireTime: forever ? undefined : new Date(expiresAt),
+        remaining: forever ? -1 : Math.max(0, Math.round((expiresAt - Date.now()) / 1000)),
+      };
+    }),
   };
 }

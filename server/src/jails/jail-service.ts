@@ -3,7 +3,7 @@ import { ServerError } from "../errors.js";
 import { formatAddress, parseAddressStrict } from "../addresses.js";
 import type { Fail2banClient } from "../drivers/fail2ban-client.js";
 import type { Fail2banCli } from "../drivers/fail2ban-cli.js";
-import { number, parseJailList, parseJailStatus, strings, type JailStatus } from "../drivers/parse/fail2ban-replies.js";
+import { number, parseBansWithTime, parseJailList, parseJailStatus, strings, type BanWithTime, type JailStatus } from "../drivers/parse/fail2ban-replies.js";
 import type { JailBanStore } from "../store/jail-ban-store.js";
 import { JailDropIn, type JailTuning } from "./jail-drop-in.js";
 
@@ -16,9 +16,12 @@ export interface JailSettings {
   readonly actions: string[];
 }
 
-/** A jail as clients see it: what `fail2ban-client status <jail>` shows plus its settings. */
+/** A jail as clients see it: what `fail2ban-client status <jail>` shows plus its settings and each ban's times. */
 export interface JailView extends JailStatus, JailSettings {
   readonly name: string;
+  /** The banned addresses, soonest to end first. */
+  readonly banned: string[];
+  readonly bans: BanWithTime[];
 }
 
 const SETTINGS_TTL_MS = 5000;
@@ -68,8 +71,10 @@ export class JailService {
 
   async get(name: string): Promise<JailView> {
     validateJailName(name);
-    const status = parseJailStatus(await this.#fail2ban.send(["status", name]));
-    return { name, ...status, ...(await this.#settings(name)) };
+    // The short status leaves out the ban list, which comes with its times from the second request.
+    const status = parseJailStatus(await this.#fail2ban.send(["status", name, "short"]));
+    const bans = parseBansWithTime(await this.#fail2ban.send(["get", name, "banip", "--with-time"]));
+    return { name, ...status, banned: bans.map((ban) => ban.address), bans, ...(await this.#settings(name)) };
   }
 
   /**

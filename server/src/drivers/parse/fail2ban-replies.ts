@@ -1,14 +1,22 @@
 import { ServerError } from "../../errors.js";
 import type { PickleValue } from "./pickle-codec.js";
 
-/** What `status <jail>` reports. */
+/** What `status <jail> short` reports (the ban list comes with its times from `get <jail> banip --with-time`). */
 export interface JailStatus {
   readonly currentlyFailed: number;
   readonly totalFailed: number;
   readonly files: string[];
   readonly currentlyBanned: number;
   readonly totalBanned: number;
-  readonly banned: string[];
+}
+
+/** One ban of `get <jail> banip --with-time`. */
+export interface BanWithTime {
+  readonly address: string;
+  /** ms since the epoch. */
+  readonly bannedAt: number;
+  /** Seconds; -1 for ever. */
+  readonly duration: number;
 }
 
 /** `status` → the jail names (fail2ban sends them as one comma-separated string). */
@@ -18,7 +26,20 @@ export function parseJailList(reply: PickleValue): string[] {
   return list.split(",").map((name) => name.trim()).filter((name) => name !== "");
 }
 
-/** `status <jail>` → counters, files and banned addresses. */
+/**
+ * `get <jail> banip --with-time` → bans, soonest to end first. fail2ban prints each as
+ * `ADDRESS \tYYYY-MM-DD HH:MM:SS + SECONDS = YYYY-MM-DD HH:MM:SS` in its local time, the host's (as is this process's).
+ */
+export function parseBansWithTime(reply: PickleValue): BanWithTime[] {
+  return strings(reply).map((line) => {
+    const match = /^(\S+)\s+(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) \+ (-?\d+) = /.exec(line);
+    if (match === null) throw unexpected("get <jail> banip --with-time");
+    const [, address = "", year, month, day, hour, minute, second, duration] = match;
+    return { address, bannedAt: new Date(Number(year), Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second)).getTime(), duration: Number(duration) };
+  });
+}
+
+/** `status <jail> [short]` → counters and files. */
 export function parseJailStatus(reply: PickleValue): JailStatus {
   const top = pairs(reply, "status <jail>");
   const filter = pairs(field(top, "Filter", "status <jail>"), "status <jail>");
@@ -29,7 +50,6 @@ export function parseJailStatus(reply: PickleValue): JailStatus {
     files: strings(field(filter, "File list", "status <jail>")),
     currentlyBanned: number(field(actions, "Currently banned", "status <jail>")),
     totalBanned: number(field(actions, "Total banned", "status <jail>")),
-    banned: strings(field(actions, "Banned IP list", "status <jail>")),
   };
 }
 

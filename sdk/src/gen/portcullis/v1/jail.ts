@@ -18,6 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Timestamp } from "../../google/protobuf/timestamp.js";
 
 export const protobufPackage = "portcullis.v1";
 
@@ -134,6 +135,26 @@ export interface Jail {
   ignoreIp: string[];
   /** The jail's actions. */
   actions: string[];
+  /** Each ban with its times, soonest to end first. */
+  bans: JailBan[];
+}
+
+/** One address a jail bans now. */
+export interface JailBan {
+  /** The banned address. */
+  address: string;
+  /** When the ban began. */
+  banTime?:
+    | Date
+    | undefined;
+  /** How long it lasts in seconds (-1: for ever). */
+  duration: number;
+  /** When it ends; unset for a ban for ever. */
+  expireTime?:
+    | Date
+    | undefined;
+  /** Seconds left until it ends (-1: for ever). */
+  remaining: number;
 }
 
 /** Request for ListJails. */
@@ -979,6 +1000,7 @@ function createBaseJail(): Jail {
     banTime: 0,
     ignoreIp: [],
     actions: [],
+    bans: [],
   };
 }
 
@@ -1019,6 +1041,9 @@ export const Jail: MessageFns<Jail> = {
     }
     for (const v of message.actions) {
       writer.uint32(98).string(v!);
+    }
+    for (const v of message.bans) {
+      JailBan.encode(v!, writer.uint32(106).fork()).join();
     }
     return writer;
   },
@@ -1126,6 +1151,14 @@ export const Jail: MessageFns<Jail> = {
           message.actions.push(reader.string());
           continue;
         }
+        case 13: {
+          if (tag !== 106) {
+            break;
+          }
+
+          message.bans.push(JailBan.decode(reader, reader.uint32()));
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1149,6 +1182,7 @@ export const Jail: MessageFns<Jail> = {
       banTime: isSet(object.banTime) ? globalThis.Number(object.banTime) : 0,
       ignoreIp: globalThis.Array.isArray(object?.ignoreIp) ? object.ignoreIp.map((e: any) => globalThis.String(e)) : [],
       actions: globalThis.Array.isArray(object?.actions) ? object.actions.map((e: any) => globalThis.String(e)) : [],
+      bans: globalThis.Array.isArray(object?.bans) ? object.bans.map((e: any) => JailBan.fromJSON(e)) : [],
     };
   },
 
@@ -1190,6 +1224,9 @@ export const Jail: MessageFns<Jail> = {
     if (message.actions?.length) {
       obj.actions = message.actions;
     }
+    if (message.bans?.length) {
+      obj.bans = message.bans.map((e) => JailBan.toJSON(e));
+    }
     return obj;
   },
 
@@ -1210,6 +1247,131 @@ export const Jail: MessageFns<Jail> = {
     message.banTime = object.banTime ?? 0;
     message.ignoreIp = object.ignoreIp?.map((e) => e) || [];
     message.actions = object.actions?.map((e) => e) || [];
+    message.bans = object.bans?.map((e) => JailBan.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseJailBan(): JailBan {
+  return { address: "", banTime: undefined, duration: 0, expireTime: undefined, remaining: 0 };
+}
+
+export const JailBan: MessageFns<JailBan> = {
+  encode(message: JailBan, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.address !== "") {
+      writer.uint32(10).string(message.address);
+    }
+    if (message.banTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.banTime), writer.uint32(18).fork()).join();
+    }
+    if (message.duration !== 0) {
+      writer.uint32(24).int64(message.duration);
+    }
+    if (message.expireTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.expireTime), writer.uint32(34).fork()).join();
+    }
+    if (message.remaining !== 0) {
+      writer.uint32(40).int64(message.remaining);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JailBan {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseJailBan();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.address = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.banTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.duration = longToNumber(reader.int64());
+          continue;
+        }
+        case 4: {
+          if (tag !== 34) {
+            break;
+          }
+
+          message.expireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 5: {
+          if (tag !== 40) {
+            break;
+          }
+
+          message.remaining = longToNumber(reader.int64());
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): JailBan {
+    return {
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      banTime: isSet(object.banTime) ? fromJsonTimestamp(object.banTime) : undefined,
+      duration: isSet(object.duration) ? globalThis.Number(object.duration) : 0,
+      expireTime: isSet(object.expireTime) ? fromJsonTimestamp(object.expireTime) : undefined,
+      remaining: isSet(object.remaining) ? globalThis.Number(object.remaining) : 0,
+    };
+  },
+
+  toJSON(message: JailBan): unknown {
+    const obj: any = {};
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.banTime !== undefined) {
+      obj.banTime = message.banTime.toISOString();
+    }
+    if (message.duration !== 0) {
+      obj.duration = Math.round(message.duration);
+    }
+    if (message.expireTime !== undefined) {
+      obj.expireTime = message.expireTime.toISOString();
+    }
+    if (message.remaining !== 0) {
+      obj.remaining = Math.round(message.remaining);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<JailBan>): JailBan {
+    return JailBan.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<JailBan>): JailBan {
+    const message = createBaseJailBan();
+    message.address = object.address ?? "";
+    message.banTime = object.banTime ?? undefined;
+    message.duration = object.duration ?? 0;
+    message.expireTime = object.expireTime ?? undefined;
+    message.remaining = object.remaining ?? 0;
     return message;
   },
 };
@@ -2255,6 +2417,28 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
+
+function toTimestamp(date: Date): Timestamp {
+  const seconds = Math.trunc(date.getTime() / 1_000);
+  const nanos = (date.getTime() % 1_000) * 1_000_000;
+  return { seconds, nanos };
+}
+
+function fromTimestamp(t: Timestamp): Date {
+  let millis = (t.seconds || 0) * 1_000;
+  millis += (t.nanos || 0) / 1_000_000;
+  return new globalThis.Date(millis);
+}
+
+function fromJsonTimestamp(o: any): Date {
+  if (o instanceof globalThis.Date) {
+    return o;
+  } else if (typeof o === "string") {
+    return new globalThis.Date(o);
+  } else {
+    return fromTimestamp(Timestamp.fromJSON(o));
+  }
+}
 
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());
