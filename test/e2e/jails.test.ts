@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { status } from "@grpc/grpc-js";
 import { EventOrigin, EventType } from "@portcullis/sdk/gen/portcullis/v1/events.js";
+import { JailView } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
 import { VictimAttacker } from "../harness/netns.js";
 import { canConnect, listen } from "../harness/tcp.js";
 import { Fail2banServer } from "../harness/fail2ban.js";
@@ -76,7 +77,7 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
     assert.deepEqual(server, { up: true, version: "1.0.2", jailCount: 1 });
     const listed = await jails.call("listJails", {});
     assert.deepEqual(listed.jails.map((jail) => jail.name), ["jails/dovecot"]);
-    const jail = await jails.call("getJail", { name: "jails/dovecot" });
+    const jail = await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC });
     assert.equal(jail.maxRetry, 5);
     assert.equal(jail.findTime, 600);
     assert.equal(jail.banTime, 3600);
@@ -91,10 +92,12 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
     const banned = await jails.call("banIp", { jail: "jails/dovecot", address: attackerV4 });
     assert.deepEqual(banned.jails, ["jails/dovecot"]);
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "banned: the connect must fail");
-    const jail = await jails.call("getJail", { name: "jails/dovecot" });
+    const basic = await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC });
+    assert.deepEqual([basic.banned, basic.currentlyBanned, basic.bans], [[attackerV4], 1, []]);
+    const jail = await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_FULL });
     assert.deepEqual(jail.banned, [attackerV4]);
     assert.equal(jail.currentlyBanned, 1);
-    // Each ban with its times, as `fail2ban-client get dovecot banip --with-time` shows them.
+    // FULL: each ban with its times, as `fail2ban-client get dovecot banip --with-time` shows them.
     const [ban] = jail.bans;
     assert.equal(ban?.address, attackerV4);
     assert.equal(ban.duration, 3600);
@@ -131,9 +134,9 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
     assert.match(ignored.details, /ignoreip entry "198\.51\.100\.0\/24" of jail dovecot/);
     await rejectsWith(jails.call("banIp", { jail: "jails/dovecot", address: "not-an-ip" }), status.INVALID_ARGUMENT, "INVALID_ELEMENT");
     await rejectsWith(jails.call("banIp", { jail: "jails/nojail", address: attackerV4 }), status.NOT_FOUND, "JAIL_NOT_FOUND");
-    await rejectsWith(jails.call("getJail", { name: "jails/nojail" }), status.NOT_FOUND, "JAIL_NOT_FOUND");
-    await rejectsWith(jails.call("getJail", { name: "dovecot" }), status.INVALID_ARGUMENT, "INVALID_RESOURCE_NAME");
-    assert.equal((await jails.call("getJail", { name: "jails/dovecot" })).currentlyBanned, 0);
+    await rejectsWith(jails.call("getJail", { name: "jails/nojail", view: JailView.JAIL_VIEW_BASIC }), status.NOT_FOUND, "JAIL_NOT_FOUND");
+    await rejectsWith(jails.call("getJail", { name: "dovecot", view: JailView.JAIL_VIEW_BASIC }), status.INVALID_ARGUMENT, "INVALID_RESOURCE_NAME");
+    assert.equal((await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).currentlyBanned, 0);
   });
 
   it("viewers read jails but cannot ban", async () => {
@@ -193,7 +196,7 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
     await jails.call("stopJail", { name: "jails/dovecot" });
     assert.deepEqual((await jails.call("listJails", {})).jails, []);
     assert.deepEqual(await fail2ban.ask(["status"]), [["Number of jail", 0], ["Jail list", ""]]);
-    await rejectsWith(jails.call("getJail", { name: "jails/dovecot" }), status.NOT_FOUND, "JAIL_NOT_FOUND");
+    await rejectsWith(jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC }), status.NOT_FOUND, "JAIL_NOT_FOUND");
 
     const started = await jails.call("startJail", { name: "jails/dovecot" });
     assert.deepEqual([started.name, started.maxRetry, started.findTime, started.banTime], ["jails/dovecot", 5, 600, 3600]);
@@ -276,8 +279,8 @@ describe("the seed's attack flow: 5 failed logins → ban → packets dropped �
     const jails = new JailTestClient(f.server.address, f.server.credentials());
     try {
       for (let i = 0; i < 5; i++) await jails.call("reportFailure", { jail: "jails/dovecot", address: attackerV4, message: "imap auth failed (app)" });
-      for (const deadline = Date.now() + 5000; !(await jails.call("getJail", { name: "jails/dovecot" })).banned.includes(attackerV4) && Date.now() < deadline; ) await sleep(100);
-      assert.deepEqual((await jails.call("getJail", { name: "jails/dovecot" })).banned, [attackerV4]);
+      for (const deadline = Date.now() + 5000; !(await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).banned.includes(attackerV4) && Date.now() < deadline; ) await sleep(100);
+      assert.deepEqual((await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).banned, [attackerV4]);
       assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false);
       await jails.call("unbanIp", { jail: "jails/dovecot", address: attackerV4 });
       // ignoreip edits take effect at once: an ignored address is not banned

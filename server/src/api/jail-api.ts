@@ -1,4 +1,4 @@
-import type { Jail, JailServiceServer, JailServiceService } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
+import { JailView as WireJailView, type Jail, type JailServiceServer, type JailServiceService } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
 import { ServerError } from "../errors.js";
 import { ALL_JAILS, type JailService, type JailView } from "../jails/jail-service.js";
 import { operation, type OperationsOf } from "./operation.js";
@@ -12,7 +12,7 @@ export function jailOperations(jails: JailService): JailOperations {
   return {
     listJails: operation("viewer", () => "jails", async () => ({ jails: (await jails.list()).map(toJail) })),
 
-    getJail: operation("viewer", (request) => request.name, async (request) => toJail(await jails.get(parseJailName(request.name, "name")))),
+    getJail: operation("viewer", (request) => request.name, async (request) => toJail(await jails.get(parseJailName(request.name, "name"), request.view === WireJailView.JAIL_VIEW_FULL))),
 
     banIp: operation("operator", (request) => request.jail, async (request) => ({
       jails: (await jails.ban(parseJailName(request.jail, "jail", true), request.address)).map((name) => PREFIX + name),

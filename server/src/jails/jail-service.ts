@@ -3,7 +3,7 @@ import { ServerError } from "../errors.js";
 import { formatAddress, parseAddressStrict } from "../addresses.js";
 import type { Fail2banClient } from "../drivers/fail2ban-client.js";
 import type { Fail2banCli } from "../drivers/fail2ban-cli.js";
-import { number, parseBansWithTime, parseJailList, parseJailStatus, strings, type BanWithTime, type JailStatus } from "../drivers/parse/fail2ban-replies.js";
+import { number, parseBannedList, parseBansWithTime, parseJailList, parseJailStatus, strings, type BanWithTime, type JailStatus } from "../drivers/parse/fail2ban-replies.js";
 import type { JailBanStore } from "../store/jail-ban-store.js";
 import { JailDropIn, type JailTuning } from "./jail-drop-in.js";
 
@@ -21,6 +21,7 @@ export interface JailView extends JailStatus, JailSettings {
   readonly name: string;
   /** The banned addresses, soonest to end first. */
   readonly banned: string[];
+  /** Each ban's times, when asked for (see get). */
   readonly bans: BanWithTime[];
 }
 
@@ -69,9 +70,17 @@ export class JailService {
     return views;
   }
 
-  async get(name: string): Promise<JailView> {
+  /**
+   * A jail as `status <jail>` shows it, with its settings. `withBanTimes` adds each ban's times: the short status
+   * then leaves out the ban list, which comes with its times from a second request (fail2ban formats two times per
+   * ban for it, so it is only asked for when wanted).
+   */
+  async get(name: string, withBanTimes = false): Promise<JailView> {
     validateJailName(name);
-    // The short status leaves out the ban list, which comes with its times from the second request.
+    if (!withBanTimes) {
+      const reply = await this.#fail2ban.send(["status", name]);
+      return { name, ...parseJailStatus(reply), banned: parseBannedList(reply), bans: [], ...(await this.#settings(name)) };
+    }
     const status = parseJailStatus(await this.#fail2ban.send(["status", name, "short"]));
     const bans = parseBansWithTime(await this.#fail2ban.send(["get", name, "banip", "--with-time"]));
     return { name, ...status, banned: bans.map((ban) => ban.address), bans, ...(await this.#settings(name)) };

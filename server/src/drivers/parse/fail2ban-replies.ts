@@ -53,6 +53,12 @@ export function parseJailStatus(reply: PickleValue): JailStatus {
   };
 }
 
+/** The ban list of a basic `status <jail>` (the short flavour has none). */
+export function parseBannedList(reply: PickleValue): string[] {
+  const actions = pairs(field(pairs(reply, "status <jail>"), "Actions", "status <jail>"), "status <jail>");
+  return strings(field(actions, "Banned IP list", "status <jail>"));
+}
+
 /** A reply that must be a number (maxretry, findtime, bantime, ban/unban counts). */
 export function number(value: PickleValue): number {
   if (typeof value === "number") return value;

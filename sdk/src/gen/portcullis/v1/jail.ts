@@ -22,6 +22,49 @@ import { Timestamp } from "../../google/protobuf/timestamp.js";
 
 export const protobufPackage = "portcullis.v1";
 
+/** How much of a jail GetJail returns. */
+export enum JailView {
+  /** JAIL_VIEW_UNSPECIFIED - BASIC. */
+  JAIL_VIEW_UNSPECIFIED = 0,
+  /** JAIL_VIEW_BASIC - Counters, files, banned addresses and settings; `bans` is empty. */
+  JAIL_VIEW_BASIC = 1,
+  /** JAIL_VIEW_FULL - BASIC plus `bans`: each ban's start, duration, end and remaining time. */
+  JAIL_VIEW_FULL = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function jailViewFromJSON(object: any): JailView {
+  switch (object) {
+    case 0:
+    case "JAIL_VIEW_UNSPECIFIED":
+      return JailView.JAIL_VIEW_UNSPECIFIED;
+    case 1:
+    case "JAIL_VIEW_BASIC":
+      return JailView.JAIL_VIEW_BASIC;
+    case 2:
+    case "JAIL_VIEW_FULL":
+      return JailView.JAIL_VIEW_FULL;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return JailView.UNRECOGNIZED;
+  }
+}
+
+export function jailViewToJSON(object: JailView): string {
+  switch (object) {
+    case JailView.JAIL_VIEW_UNSPECIFIED:
+      return "JAIL_VIEW_UNSPECIFIED";
+    case JailView.JAIL_VIEW_BASIC:
+      return "JAIL_VIEW_BASIC";
+    case JailView.JAIL_VIEW_FULL:
+      return "JAIL_VIEW_FULL";
+    case JailView.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Request for StopJail. */
 export interface StopJailRequest {
   /** `jails/{jail}`. */
@@ -135,7 +178,7 @@ export interface Jail {
   ignoreIp: string[];
   /** The jail's actions. */
   actions: string[];
-  /** Each ban with its times, soonest to end first. */
+  /** Each ban with its times, soonest to end first (GetJail with view FULL). */
   bans: JailBan[];
 }
 
@@ -171,6 +214,12 @@ export interface ListJailsResponse {
 export interface GetJailRequest {
   /** `jails/{jail}`. */
   name: string;
+  /**
+   * BASIC (the default) is what `fail2ban-client status <jail>` shows plus
+   * the settings; FULL adds each ban's times (`bans`), which costs fail2ban
+   * a formatted time per ban (≈ 8 ms more for 1,000 bans).
+   */
+  view: JailView;
 }
 
 /** Request for BanIp. */
@@ -1478,13 +1527,16 @@ export const ListJailsResponse: MessageFns<ListJailsResponse> = {
 };
 
 function createBaseGetJailRequest(): GetJailRequest {
-  return { name: "" };
+  return { name: "", view: 0 };
 }
 
 export const GetJailRequest: MessageFns<GetJailRequest> = {
   encode(message: GetJailRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
       writer.uint32(10).string(message.name);
+    }
+    if (message.view !== 0) {
+      writer.uint32(16).int32(message.view);
     }
     return writer;
   },
@@ -1504,6 +1556,14 @@ export const GetJailRequest: MessageFns<GetJailRequest> = {
           message.name = reader.string();
           continue;
         }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.view = reader.int32() as any;
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1514,13 +1574,19 @@ export const GetJailRequest: MessageFns<GetJailRequest> = {
   },
 
   fromJSON(object: any): GetJailRequest {
-    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      view: isSet(object.view) ? jailViewFromJSON(object.view) : 0,
+    };
   },
 
   toJSON(message: GetJailRequest): unknown {
     const obj: any = {};
     if (message.name !== "") {
       obj.name = message.name;
+    }
+    if (message.view !== 0) {
+      obj.view = jailViewToJSON(message.view);
     }
     return obj;
   },
@@ -1531,6 +1597,7 @@ export const GetJailRequest: MessageFns<GetJailRequest> = {
   fromPartial(object: DeepPartial<GetJailRequest>): GetJailRequest {
     const message = createBaseGetJailRequest();
     message.name = object.name ?? "";
+    message.view = object.view ?? 0;
     return message;
   },
 };
