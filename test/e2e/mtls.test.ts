@@ -7,7 +7,7 @@ import { credentials as grpcCredentials, status } from "@grpc/grpc-js";
 import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
 import { IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
 import { initCertificates, issueClientCertificate } from "../../server/src/auth/cert-authority.js";
-import { IpsetTestClient, rejectsWith } from "../harness/grpc-clients.js";
+import { EventTestClient, IpsetTestClient, rejectsWith } from "../harness/grpc-clients.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 
 const list = { pageSize: 0, pageToken: "" };
@@ -94,5 +94,15 @@ describe("mutual TLS and roles", () => {
     await rejectsWith(existing.call("listIpsets", list), status.UNAUTHENTICATED, "CERTIFICATE_REVOKED");
     // Others are unaffected.
     await f.client.call("listIpsets", list);
+    // The refused call is audited under the revoked certificate's name.
+    const events = new EventTestClient(f.server.address, f.server.credentials());
+    try {
+      const { records } = await events.call("listAuditRecords", { pageSize: 1000, pageToken: "" });
+      const refused = records.filter((record) => record.principal === "carol" && record.code === "UNAUTHENTICATED");
+      assert.ok(refused.length >= 1, "a refused call of carol's is in the audit log");
+      assert.deepEqual([refused[0]!.method, refused[0]!.reason, refused[0]!.role], ["portcullis.v1.IpsetService/ListIpsets", "CERTIFICATE_REVOKED", ""]);
+    } finally {
+      events.close();
+    }
   });
 });

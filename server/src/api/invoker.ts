@@ -1,7 +1,7 @@
 import { status as Status } from "@grpc/grpc-js";
 import type { Logger } from "../logger.js";
 import { requireRole } from "../auth/roles.js";
-import { toServerError } from "../errors.js";
+import { toServerError, type ServerError } from "../errors.js";
 import type { EventLog } from "../events/event-log.js";
 import type { AuditStore } from "../store/audit-store.js";
 import type { Operation, Principal, StreamOperation } from "./operation.js";
@@ -33,6 +33,17 @@ export class Invoker {
 
   async invokeStream<Request, Item>(method: string, op: StreamOperation<Request, Item>, principal: Principal, request: Request, transport: string, write: (item: Item) => Promise<void>, signal: AbortSignal): Promise<void> {
     await this.#run(method, op, principal, request, transport, () => op.stream(request, principal, write, signal));
+  }
+
+  /**
+   * A call refused before it reached an operation (revoked certificate on an open connection, no role): audited
+   * like any refused write, under the certificate's name when it has one. (Handshakes that fail — no certificate,
+   * another CA — never become calls.)
+   */
+  refused(method: string, error: ServerError, transport: string): void {
+    const principal = error.metadata.principal ?? "unauthenticated";
+    this.#audit.append({ time: Date.now(), principal, role: "", method, resource: "", code: Status[error.code], detail: error.reason });
+    this.#log.warn({ transport, method, principal, reason: error.reason }, "call refused");
   }
 
   async #run<Request, T>(method: string, op: { role: Principal["role"]; resource: (request: Request) => string }, principal: Principal, request: Request, transport: string, work: () => Promise<T>): Promise<T> {

@@ -14,12 +14,12 @@ export function principalOf(certificate: PeerCertificate | undefined, crl: CrlWa
     throw new ServerError("CERTIFICATE_REQUIRED", "a client certificate signed by the server's CA is required");
   }
   if (crl.isRevoked(certificate.serialNumber)) {
-    throw new ServerError("CERTIFICATE_REVOKED", `certificate "${first(certificate.subject.CN)}" has been revoked; ask an admin for a new one`);
+    throw new ServerError("CERTIFICATE_REVOKED", `certificate "${first(certificate.subject.CN)}" has been revoked; ask an admin for a new one`, { principal: first(certificate.subject.CN) });
   }
   const name = first(certificate.subject.CN);
   const role = first(certificate.subject.O);
   if (name === "" || !isRole(role)) {
-    throw new ServerError("ROLE_REQUIRED", `certificate "${name}" names no Portcullis role; its subject O must be viewer, operator or admin`, { has: role });
+    throw new ServerError("ROLE_REQUIRED", `certificate "${name}" names no Portcullis role; its subject O must be viewer, operator or admin`, { has: role, principal: name });
   }
   return { name, role };
 }

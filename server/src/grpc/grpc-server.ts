@@ -118,7 +118,7 @@ function authenticate(call: ServerUnaryCall<unknown, unknown> | ServerWritableSt
   } catch (error) {
     const serverError = toServerError(error);
     const refusal = toGrpcError(serverError);
-    deps.log.warn({ method, reason: serverError.reason }, "call refused");
+    deps.invoker.refused(method, serverError, "grpc");
     if (callback !== undefined) callback(refusal);
     else (call as ServerWritableStream<unknown, unknown>).destroy(refusal as Error);
     return undefined;
