@@ -61,7 +61,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const fail2ban = new Fail2banClient(config.fail2ban.socket, log);
   const jailBans = new JailBanStore(db);
   const jails = new JailService(fail2ban, jailBans, config.fail2ban.configDir, new Fail2banCli(exec, log, config.fail2ban.socket, config.fail2ban.configDir));
-  const banWatcher = new BanWatcher({ jails, store: jailBans, events, log });
+  const banWatcher = new BanWatcher({ jails, events, log });
 
   // The kernel may have lost managed state while we were down (reboot, manual flush): repair before serving.
   const repaired = await ipsets.reconcile(true);

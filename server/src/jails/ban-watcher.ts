@@ -1,27 +1,24 @@
 import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
 import type { EventLog } from "../events/event-log.js";
-import type { JailBanStore } from "../store/jail-ban-store.js";
 import type { JailService } from "./jail-service.js";
 
 /**
  * Turns fail2ban's own decisions (a jail banning after failures, a ban expiring) into BAN/UNBAN events by comparing
  * each jail's ban list over the socket (≈ 0.3 ms a jail) with the list last seen, which is kept in SQLite: bans made
  * or lifted while Portcullis was down are reported at the next look. Bans made through the API are recorded by the
- * API path itself, so they are not reported twice.
+ * API path itself (under the same per-jail lock, see JailService.observeBans), so they are not reported twice.
  */
 export class BanWatcher {
   readonly #jails: JailService;
-  readonly #store: JailBanStore;
   readonly #events: EventLog;
   readonly #log: Logger;
   #timer: NodeJS.Timeout | undefined;
   #running = false;
   #down = false;
 
-  constructor(deps: { jails: JailService; store: JailBanStore; events: EventLog; log: Logger }) {
+  constructor(deps: { jails: JailService; events: EventLog; log: Logger }) {
     this.#jails = deps.jails;
-    this.#store = deps.store;
     this.#events = deps.events;
     this.#log = deps.log;
   }
@@ -36,22 +33,12 @@ export class BanWatcher {
     clearInterval(this.#timer);
   }
 
-  /** Records bans made through the API as seen, before fail2ban's list shows them. */
-  noteApiChange(jail: string, address: string, banned: boolean): void {
-    this.#store.record(jail, banned ? [address] : [], banned ? [] : [address]);
-  }
-
   async poll(): Promise<void> {
     if (this.#running) return;
     this.#running = true;
     try {
       for (const jail of await this.#jails.names()) {
-        const now = new Set(await this.#jails.banned(jail));
-        const before = this.#store.addresses(jail);
-        const added = [...now].filter((address) => !before.has(address));
-        const removed = [...before].filter((address) => !now.has(address));
-        if (added.length === 0 && removed.length === 0) continue;
-        this.#store.record(jail, added, removed);
+        const { added, removed } = await this.#jails.observeBans(jail);
         for (const address of added) this.#events.append({ type: "BAN", resource: `jails/${jail}/bans/${address}`, attributes: { jail, address } }, "fail2ban", "fail2ban");
         for (const address of removed) this.#events.append({ type: "UNBAN", resource: `jails/${jail}/bans/${address}`, attributes: { jail, address } }, "fail2ban", "fail2ban");
       }

@@ -6,6 +6,7 @@ import type { Fail2banCli } from "../drivers/fail2ban-cli.js";
 import { number, parseBannedList, parseBansWithTime, parseJailList, parseJailStatus, strings, type BanWithTime, type JailStatus } from "../drivers/parse/fail2ban-replies.js";
 import type { JailBanStore } from "../store/jail-ban-store.js";
 import { JailDropIn, type JailTuning } from "./jail-drop-in.js";
+import { KeyedLock } from "../keyed-lock.js";
 
 /** A jail's settings (what `fail2ban-client get <jail> …` reads). */
 export interface JailSettings {
@@ -40,6 +41,8 @@ export class JailService {
   readonly #fail2ban: Fail2banClient;
   readonly #bans: JailBanStore;
   readonly #settingsCache = new Map<string, { settings: JailSettings; at: number }>();
+  /** Per jail: API bans/unbans and the watcher's comparison of ban lists never interleave. */
+  readonly #banLock = new KeyedLock();
   readonly #configDir: string;
   readonly #cli: Fail2banCli;
 
@@ -52,6 +55,22 @@ export class JailService {
     this.#bans = bans;
     this.#configDir = configDir;
     this.#cli = cli;
+  }
+
+  /**
+   * Compares a jail's ban list with the one last seen and records the difference: the bans and unbans fail2ban made
+   * by itself (or that happened while Portcullis was down). Under the jail's ban lock, so that a ban made through the
+   * API between reading the list and the record is never mistaken for one of fail2ban's (or for an unban).
+   */
+  async observeBans(jail: string): Promise<{ added: string[]; removed: string[] }> {
+    return this.#banLock.with([jail], async () => {
+      const now = new Set(await this.banned(jail));
+      const before = this.#bans.addresses(jail);
+      const added = [...now].filter((address) => !before.has(address));
+      const removed = [...before].filter((address) => !now.has(address));
+      if (added.length > 0 || removed.length > 0) this.#bans.record(jail, added, removed);
+      return { added, removed };
+    });
   }
 
   /** The addresses a jail bans now. */
@@ -117,8 +136,10 @@ export class JailService {
       }
     }
     for (const name of jails) {
-      this.#bans.record(name, [address], []);
-      await this.#fail2ban.send(["set", name, "banip", address]);
+      await this.#banLock.with([name], async () => {
+        this.#bans.record(name, [address], []);
+        await this.#fail2ban.send(["set", name, "banip", address]);
+      });
     }
     return jails;
   }
@@ -128,10 +149,12 @@ export class JailService {
     const address = validateAddress(rawAddress);
     const unbanned: string[] = [];
     for (const name of await this.#targets(jail)) {
-      if (number(await this.#fail2ban.send(["set", name, "unbanip", address])) > 0) {
-        this.#bans.record(name, [], [address]);
-        unbanned.push(name);
-      }
+      await this.#banLock.with([name], async () => {
+        if (number(await this.#fail2ban.send(["set", name, "unbanip", address])) > 0) {
+          this.#bans.record(name, [], [address]);
+          unbanned.push(name);
+        }
+      });
     }
     if (jail !== ALL_JAILS && unbanned.length === 0) {
       throw new ServerError("BAN_NOT_FOUND", `${address} is not banned in jail ${jail}`, { jail, address });
@@ -141,11 +164,14 @@ export class JailService {
 
   /** Lifts every ban of every jail; returns what was banned (read just before, under the one-at-a-time socket). */
   async unbanAll(): Promise<Array<{ jail: string; address: string }>> {
-    const lifted: Array<{ jail: string; address: string }> = [];
-    for (const jail of await this.names()) for (const address of await this.banned(jail)) lifted.push({ jail, address });
-    await this.#fail2ban.send(["unban", "--all"]);
-    for (const { jail, address } of lifted) this.#bans.record(jail, [], [address]);
-    return lifted;
+    const names = await this.names();
+    return this.#banLock.with(names, async () => {
+      const lifted: Array<{ jail: string; address: string }> = [];
+      for (const jail of names) for (const address of await this.banned(jail)) lifted.push({ jail, address });
+      await this.#fail2ban.send(["unban", "--all"]);
+      for (const { jail, address } of lifted) this.#bans.record(jail, [], [address]);
+      return lifted;
+    });
   }
 
   /** Counts a failed login like a log line would; `maxretry` of them within `findtime` ban the address. */
