@@ -189,6 +189,34 @@ describe("firewall safety: anti-lockout, safe mode, atomicity, stable ids, roles
     assert.equal(save(), before);
   });
 
+  it("a change the kernel itself refuses is reported with its line, recorded nowhere, and the next change works", async () => {
+    // An IPv6 set in an IPv4 rule passes our checks (the set exists) but not the kernel's set match (udp: it cannot
+    // concern the caller's API connection, so the lockout check lets it through).
+    await f.client.call("createIpset", { ipsetId: "v6-only", ipset: Ipset.fromPartial({ type: IpsetType.IPSET_TYPE_HASH_IP, family: AddressFamily.ADDRESS_FAMILY_INET6 }), requestId: "" });
+    const listed = async (): Promise<string[]> => (await fw.call("listRules", { parent: inputOf("ipv4"), pageSize: 0, pageToken: "" })).rules.map((r) => r.text);
+    const before = save();
+    const rulesBefore = await listed();
+    const refused = await rejectsWith(fw.call("createRule", { parent: inputOf("ipv4"), rule: rule({ protocol: "udp", matchSet: { set: "v6-only" }, target: drop }), position: 0, allowLockout: false, requestId: "", confirmWithin: 0 }), status.INVALID_ARGUMENT, "RULESET_REJECTED");
+    assert.match(refused.details, /-p udp -m set --match-set v6-only src -j DROP/, "names the refused line");
+    assert.equal(save(), before);
+    assert.deepEqual(await listed(), rulesBefore, "not recorded as managed either");
+    // The long-lived restore session died with the refusal; the next change starts a new one (twice, to be sure).
+    for (const port of [8081, 8082]) {
+      const created = await fw.call("createRule", { parent: inputOf("ipv4"), rule: rule({ ...tcpPort(port), target: accept }), position: 0, allowLockout: false, requestId: "", confirmWithin: 0 });
+      assert.ok((await listed()).includes(created.text));
+      await fw.call("deleteRule", { name: created.name, allowLockout: false, confirmWithin: 0 });
+    }
+    // A whole-table Apply the kernel refuses changes nothing either.
+    const applyRefused = await rejectsWith(fw.call("applyRuleset", {
+      parent: filterOf("ipv4"), chains: [], confirmWithin: 0, allowLockout: false,
+      rules: [rule({ chain: "INPUT", ...tcpPort(25), target: accept }), rule({ chain: "INPUT", protocol: "udp", matchSet: { set: "v6-only" }, target: drop })],
+    }), status.INVALID_ARGUMENT, "RULESET_REJECTED");
+    assert.match(applyRefused.details, /v6-only/);
+    assert.equal(save(), before);
+    assert.deepEqual(await listed(), rulesBefore);
+    await f.client.call("deleteIpset", { name: "ipsets/v6-only" });
+  });
+
   it("stable ids: inserting at position 1 moves rules, deleting by id removes the right one", async () => {
     await fw.call("applyRuleset", { parent: filterOf("ipv4"), chains: [], rules: [], confirmWithin: 0, allowLockout: false });
     const add = async (port: number, position = 0) => (await fw.call("createRule", { parent: inputOf("ipv4"), rule: rule({ ...tcpPort(port), target: accept }), position, allowLockout: false, requestId: "", confirmWithin: 0 })).id;

@@ -1,6 +1,7 @@
 import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
 import type { Executor } from "./exec.js";
+import { restoreRefusal } from "./restore-refusal.js";
 
 interface Pending {
   readonly text: string;
@@ -122,18 +123,10 @@ export class IptablesSession {
   /** What a process that ended with the change in flight means for that change. */
   #failure(pending: Pending, exitCode: number | undefined, notStarted: boolean): ServerError {
     if (notStarted) return new ServerError("KERNEL_UNAVAILABLE", `could not run ${this.#restore}; is iptables installed?`, { command: this.#restore });
-    const failed = /line (\d+) failed/.exec(pending.stderr)?.[1];
     const lines = pending.text.split("\n");
-    const offending = failed === undefined ? undefined : lines[Number(failed) - pending.firstLine];
     this.#log.warn({ exitCode, stderr: pending.stderr.slice(0, 2000) }, `${this.#restore} refused a change`);
-    if (offending === undefined || offending === "") {
-      return new ServerError("KERNEL_COMMAND_FAILED", `${this.#restore} failed; see the server log`);
-    }
-    return new ServerError(
-      "RULESET_REJECTED",
-      `${this.#restore} refused the change at "${offending.slice(0, 300)}"; nothing was applied`,
-      { line: offending.slice(0, 300) },
-    );
+    return restoreRefusal(this.#restore, pending.stderr, (number) => lines[number - pending.firstLine])
+      ?? new ServerError("KERNEL_COMMAND_FAILED", `${this.#restore} failed; see the server log`);
   }
 
   #abandon(child: ReturnType<Executor["spawn"]>, message: string): void {

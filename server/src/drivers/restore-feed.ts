@@ -2,6 +2,7 @@ import { once } from "node:events";
 import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
 import type { Executor } from "./exec.js";
+import { restoreRefusal } from "./restore-refusal.js";
 
 /**
  * An `iptables-restore` (tables replaced whole) fed through a pipe while the input is still being produced, so that
@@ -72,13 +73,9 @@ export class RestoreFeed {
     if (exitCode === 0) return;
     if (!started) throw new ServerError("KERNEL_UNAVAILABLE", `could not run ${this.#tool}; is iptables installed?`, { command: this.#tool });
     this.#log.warn({ tool: this.#tool, exitCode, stderr: stderr.slice(0, 2000) }, "iptables-restore refused the input");
-    const line = /line (\d+) failed/.exec(stderr)?.[1];
-    const offending = line === undefined ? undefined : this.#written.join("").split("\n")[Number(line) - 1];
-    throw new ServerError(
-      "RULESET_REJECTED",
-      `${this.#tool} refused the change${offending === undefined ? "" : ` at "${offending.slice(0, 300)}"`}; nothing was applied`,
-      offending === undefined ? {} : { line: offending.slice(0, 300) },
-    );
+    const lines = this.#written.join("").split("\n");
+    throw restoreRefusal(this.#tool, stderr, (number) => lines[number - 1])
+      ?? new ServerError("RULESET_REJECTED", `${this.#tool} refused the change; nothing was applied`, {});
   }
 
   /** Stops the tool before its COMMIT: nothing is applied. Harmless after the end. */
