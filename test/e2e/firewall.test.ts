@@ -192,7 +192,8 @@ describe("firewall safety: anti-lockout, safe mode, atomicity, stable ids, roles
   it("a change the kernel itself refuses is reported with its line, recorded nowhere, and the next change works", async () => {
     // An IPv6 set in an IPv4 rule passes our checks (the set exists) but not the kernel's set match (udp: it cannot
     // concern the caller's API connection, so the lockout check lets it through).
-    await f.client.call("createIpset", { ipsetId: "v6-only", ipset: Ipset.fromPartial({ type: IpsetType.IPSET_TYPE_HASH_IP, family: AddressFamily.ADDRESS_FAMILY_INET6 }), requestId: "" });
+    const ipsets = f.clientAs("admin"); // at the server's current address (an earlier test restarted it)
+    await ipsets.call("createIpset", { ipsetId: "v6-only", ipset: Ipset.fromPartial({ type: IpsetType.IPSET_TYPE_HASH_IP, family: AddressFamily.ADDRESS_FAMILY_INET6 }), requestId: "" });
     const listed = async (): Promise<string[]> => (await fw.call("listRules", { parent: inputOf("ipv4"), pageSize: 0, pageToken: "" })).rules.map((r) => r.text);
     const before = save();
     const rulesBefore = await listed();
@@ -214,7 +215,7 @@ describe("firewall safety: anti-lockout, safe mode, atomicity, stable ids, roles
     assert.match(applyRefused.details, /v6-only/);
     assert.equal(save(), before);
     assert.deepEqual(await listed(), rulesBefore);
-    await f.client.call("deleteIpset", { name: "ipsets/v6-only" });
+    await ipsets.call("deleteIpset", { name: "ipsets/v6-only" });
   });
 
   it("stable ids: inserting at position 1 moves rules, deleting by id removes the right one", async () => {
