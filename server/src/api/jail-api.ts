@@ -1,6 +1,7 @@
-import { JailView as WireJailView, type Jail, type JailServiceServer, type JailServiceService } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
+import { JailView as WireJailView, type Jail, type JailServiceServer, type JailServiceService, type UpdateJailRequest } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
 import { ServerError } from "../errors.js";
 import { ALL_JAILS, type JailService, type JailView } from "../jails/jail-service.js";
+import type { JailTuning } from "../jails/jail-drop-in.js";
 import { operation, type OperationsOf } from "./operation.js";
 
 export type JailOperations = OperationsOf<typeof JailServiceService, JailServiceServer>;
@@ -52,18 +53,10 @@ export function jailOperations(jails: JailService): JailOperations {
       jails: (await jails.reload(parseJailName(request.name, "name", true))).map((jail) => `${PREFIX}${jail}`),
     }), (request, response) => ({ type: "JAILS_RELOADED", resource: request.name, attributes: { jails: response.jails.join(",") } })),
 
-    updateJail: operation("admin", (request) => request.name, async (request) => toJail(await jails.update(parseJailName(request.name, "name"), {
-      ...(request.maxRetry === undefined ? {} : { maxretry: request.maxRetry }),
-      ...(request.findTime === undefined ? {} : { findtime: request.findTime }),
-      ...(request.banTime === undefined ? {} : { bantime: request.banTime }),
-    })), (request) => ({
+    updateJail: operation("admin", (request) => request.name, async (request) => toJail(await jails.update(parseJailName(request.name, "name"), tuningOf(request))), (request) => ({
       type: "JAIL_UPDATED",
       resource: request.name,
-      attributes: {
-        ...(request.maxRetry === undefined ? {} : { maxretry: String(request.maxRetry) }),
-        ...(request.findTime === undefined ? {} : { findtime: String(request.findTime) }),
-        ...(request.banTime === undefined ? {} : { bantime: String(request.banTime) }),
-      },
+      attributes: Object.fromEntries(Object.entries(tuningOf(request)).map(([key, value]) => [key, String(value)])),
     })),
   };
 }
@@ -75,6 +68,15 @@ function parseJailName(name: string, field: string, allowAll = false): string {
     throw new ServerError("INVALID_RESOURCE_NAME", `${field} must look like "jails/{jail}"${allowAll ? ' (or "jails/-" for every jail)' : ""}, got "${name.slice(0, 100)}"`, { field, value: name.slice(0, 100) });
   }
   return jail;
+}
+
+/** The settings an UpdateJail request gives, by fail2ban's names. */
+function tuningOf(request: UpdateJailRequest): JailTuning {
+  return {
+    ...(request.maxRetry === undefined ? {} : { maxretry: request.maxRetry }),
+    ...(request.findTime === undefined ? {} : { findtime: request.findTime }),
+    ...(request.banTime === undefined ? {} : { bantime: request.banTime }),
+  };
 }
 
 function toJail(view: JailView): Jail {

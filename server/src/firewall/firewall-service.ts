@@ -7,7 +7,7 @@ import type { EventLog } from "../events/event-log.js";
 import { tableName } from "../names.js";
 import type { IptablesDriver } from "../drivers/iptables-driver.js";
 import type { IpsetDriver } from "../drivers/ipset-driver.js";
-import { BUILTIN_CHAINS, parseIptablesSave, renderRuleLine, renderTable, renderTableParts, validateRuleSpec } from "../drivers/parse/iptables-save.js";
+import { BUILTIN_CHAINS, parseIptablesSave, renderRuleLine, renderTable, validateRuleSpec } from "../drivers/parse/iptables-save.js";
 import type { RestoreFeed } from "../drivers/restore-feed.js";
 import { identifyRules } from "./rule-identity.js";
 import type { FirewallStore } from "../store/firewall-store.js";
@@ -338,7 +338,8 @@ export class FirewallService {
         // The new managed rules are stored as a new generation, invisible until the kernel has them.
         const stage = this.#store.stageTable(family, table);
         try {
-          const head = renderTableParts(table, chainList, []).text;
+          // The table's chain lines without its COMMIT: the rules follow as they are ready.
+          const head = renderTable(table, chainList, []);
           await feed.write(head.slice(0, head.lastIndexOf("COMMIT\n")));
           prepared = await this.#feedRules(feed, family, declared, rules);
           for (const [i, rule] of prepared.entries()) if (rule.spec.matchSet !== undefined) await withFieldAsync(() => this.#checkSet(rule.spec), `rules[${i}]`);
@@ -354,7 +355,7 @@ export class FirewallService {
           stage.publish([...declared].map(([chain, policy]) => ({ chain, ...(policy === undefined ? {} : { policy }) })));
         } catch (error) {
           feed.abort();
-          stage.revert();
+          stage.discard();
           throw error;
         }
         stage.release();

@@ -36,15 +36,15 @@ export interface ManagedTable {
 
 /**
  * A new version of a table's managed rules being written (ApplyRuleset): rows added to it stay invisible until
- * `publish`, which switches the table to them in one small transaction; `revert` switches back and drops them.
+ * `publish`, which switches the table to them in one small transaction; `discard` drops them instead.
  */
 export interface TableStage {
   /** Writes rules of the new generation (in their order); `line` is the canonical line when the caller has it. */
   add(rules: ReadonlyArray<ManagedRule & { readonly line?: string }>): void;
   /** Makes the staged rules, with these chains, the table's managed state. */
   publish(chains: readonly ManagedChain[]): void;
-  /** Before publish: drops the staged rows. After: puts the previous state back. */
-  revert(): void;
+  /** Instead of publishing: drops the staged rows. */
+  discard(): void;
   /** After publish: the previous generation is no longer needed (deleted a little later). */
   release(): void;
 }
@@ -123,18 +123,8 @@ export class FirewallStore {
     // left over from an abandoned stage.
     const next = current + 1;
     this.#sql.deleteGeneration.run(family, table, next);
-    const previousChains = this.#sql.chains.all(family, table);
-    let published = false;
     // The index of the staged rules is built as they are added, so that publishing is only a switch.
     const staged: LineIndex = { byLine: new Map(), lineOf: new Map() };
-    const switchTo = (generation: number, chains: ReadonlyArray<{ chain: string; policy: string | null }>): void => {
-      this.#db.transaction(() => {
-        this.#sql.deleteChains.run(family, table);
-        for (const chain of chains) this.#sql.putChain.run(family, table, chain.chain, chain.policy);
-        this.#sql.putGeneration.run(family, table, generation);
-      })();
-      this.#generations.set(key, generation);
-    };
     return {
       add: (rules) => {
         const now = Date.now();
@@ -144,14 +134,16 @@ export class FirewallStore {
         for (const rule of rules) indexRule(staged, rule.id, rule.line ?? this.#render(rule.chain, rule.spec), false);
       },
       publish: (chains) => {
-        switchTo(next, chains.map((chain) => ({ chain: chain.chain, policy: chain.policy ?? null })));
-        published = true;
+        this.#db.transaction(() => {
+          this.#sql.deleteChains.run(family, table);
+          for (const chain of chains) this.#sql.putChain.run(family, table, chain.chain, chain.policy ?? null);
+          this.#sql.putGeneration.run(family, table, next);
+        })();
+        this.#generations.set(key, next);
         this.#indexes.set(key, staged);
       },
-      revert: () => {
-        if (published) switchTo(current, previousChains);
+      discard: () => {
         this.#sql.deleteGeneration.run(family, table, next);
-        this.#indexes.delete(key);
       },
       release: () => {
         setTimeout(() => this.#sql.deleteGeneration.run(family, table, current), OLD_GENERATION_GRACE_MS).unref();
@@ -168,8 +160,8 @@ export class FirewallStore {
   }
 
   rule(id: string): (ManagedRule & { family: Family; table: string }) | undefined {
-    const row = this.#sql.rule.get(id);
-    return row === undefined || row.generation !== this.#generation(row.family as Family, row.table_name) ? undefined : { id: row.id, chain: row.chain, seq: row.seq, spec: JSON.parse(row.spec) as RuleSpec, family: row.family as Family, table: row.table_name };
+    const row = this.#liveRow(id);
+    return row === undefined ? undefined : { id: row.id, chain: row.chain, seq: row.seq, spec: JSON.parse(row.spec) as RuleSpec, family: row.family as Family, table: row.table_name };
   }
 
   /** Records a new managed rule after the chain's existing ones (or before them all, for an insert at the top). */
@@ -194,8 +186,8 @@ export class FirewallStore {
   }
 
   deleteRule(id: string): void {
-    const row = this.#sql.rule.get(id);
-    if (row === undefined || row.generation !== this.#generation(row.family as Family, row.table_name)) return;
+    const row = this.#liveRow(id);
+    if (row === undefined) return;
     this.#sql.deleteRule.run(id);
     unindexRule(this.#index(row.family as Family, row.table_name), id);
   }
@@ -222,6 +214,12 @@ export class FirewallStore {
 
   clearPanic(): void {
     this.#sql.clearPanic.run();
+  }
+
+  /** A rule's row if it belongs to its table's current generation (a staged or replaced one is not a rule yet/any more). */
+  #liveRow(id: string): { id: string; chain: string; seq: number; spec: string; family: string; table_name: string } | undefined {
+    const row = this.#sql.rule.get(id);
+    return row === undefined || row.generation !== this.#generation(row.family as Family, row.table_name) ? undefined : row;
   }
 
   #generation(family: Family, table: string): number {

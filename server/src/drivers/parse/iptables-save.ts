@@ -634,15 +634,6 @@ export function renderTable(
   chains: ReadonlyArray<{ name: string; policy?: Policy }>,
   rules: ReadonlyArray<{ chain: string; spec: RuleSpec }>,
 ): string {
-  return renderTableParts(table, chains, rules).text;
-}
-
-/** renderTable, also giving each rule's line (renderRuleLine) so that callers need not render them again. */
-export function renderTableParts(
-  table: string,
-  chains: ReadonlyArray<{ name: string; policy?: Policy }>,
-  rules: ReadonlyArray<{ chain: string; spec: RuleSpec }>,
-): { text: string; ruleLines: string[] } {
   if (!(TABLES as readonly string[]).includes(table)) invalid("table", table, `table "${table}" is not one of ${TABLES.join(", ")}`);
   const builtins = BUILTIN_CHAINS[table as Table];
   const policies = new Map<string, Policy>();
@@ -662,19 +653,16 @@ export function renderTableParts(
   }
   const declared = new Set([...builtins, ...userChains]);
   const lines = [`*${table}`, ...builtins.map((name) => `:${name} ${policies.get(name) ?? "ACCEPT"} [0:0]`), ...userChains.map((name) => `:${name} - [0:0]`)];
-  const ruleLines: string[] = [];
   for (const [i, rule] of rules.entries()) {
     if (!declared.has(rule.chain)) invalid(`rules[${i}].chain`, rule.chain, `rules[${i}].chain: chain ${rule.chain} is not among the table's chains; declare it`);
     const target = rule.spec.target;
     if (target.kind === "JUMP" && !declared.has(target.chain)) {
       invalid(`rules[${i}].target.chain`, target.chain, `rules[${i}].target.chain: chain ${target.chain} is not among the table's chains; declare it`);
     }
-    const line = renderRuleLine(rule.chain, rule.spec);
-    ruleLines.push(line);
-    lines.push(line);
+    lines.push(renderRuleLine(rule.chain, rule.spec));
   }
   lines.push("COMMIT");
-  return { text: `${lines.join("\n")}\n`, ruleLines };
+  return `${lines.join("\n")}\n`;
 }
 
 // ---- validation ---------------------------------------------------------------------------------------------------
