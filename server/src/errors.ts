@@ -41,6 +41,7 @@ export const reasons = {
   JAIL_NOT_FOUND: Status.NOT_FOUND,
   JAIL_ALREADY_EXISTS: Status.ALREADY_EXISTS,
   JAIL_RUNNING: Status.FAILED_PRECONDITION,
+  FAIL2BAN_NO_DATABASE: Status.FAILED_PRECONDITION,
   // FAILED_PRECONDITION: the request is fine but the system is not in a state that allows it.
   IPSET_IN_USE: Status.FAILED_PRECONDITION,
   IPSET_NOT_MANAGED: Status.FAILED_PRECONDITION,

@@ -183,13 +183,57 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
     const events = new EventTestClient(f.server.address, f.server.credentials());
     try {
       const log = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [EventType.EVENT_TYPE_JAIL_UPDATED], resourcePrefix: "jails/" });
-      assert.deepEqual(log.events.map((event) => event.attributes), [{ maxretry: "3", bantime: "120" }, { findtime: "300" }]);
+      assert.deepEqual(log.events.map((event) => event.attributes), [{ max_retry: "3", ban_time: "120" }, { find_time: "300" }]);
     } finally {
       events.close();
     }
     // Back to the settings the other tests expect.
     const restored = await jails.call("updateJail", { name: "jails/dovecot", maxRetry: 5, findTime: 600, banTime: 3600 });
     assert.deepEqual([restored.maxRetry, restored.findTime, restored.banTime], [5, 600, 3600]);
+  });
+
+  it("UpdateJail's ban_time_increment makes a repeat offender's next ban longer, and survives a fail2ban restart", async () => {
+    const address = "203.0.113.77";
+    const dropIn = join(fail2ban.configDir, "jail.d", "portcullis-dovecot.local");
+    const updated = await jails.call("updateJail", { name: "jails/dovecot", banTime: 2, banTimeIncrement: { enabled: true, factor: 30, maxTime: 100, randomTime: 0, multipliers: [], overallJails: false, formula: "" } });
+    assert.deepEqual(updated.banTimeIncrement, { enabled: true, factor: 30, maxTime: 100, randomTime: 0, multipliers: [], overallJails: false, formula: "" });
+    assert.match(readFileSync(dropIn, "utf8"), /^bantime = 2\nbantime\.increment = true\nbantime\.factor = 30\nbantime\.maxtime = 100\n$/m);
+
+    // The first ban lasts bantime and runs out (an unban through the API would forgive: fail2ban forgets the address).
+    const durationOf = async (): Promise<number | undefined> =>
+      (await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_FULL })).bans.find((ban) => ban.address === address)?.duration;
+    await jails.call("banIp", { jail: "jails/dovecot", address });
+    assert.equal(await durationOf(), 2);
+    for (let i = 0; i < 100 && (await durationOf()) !== undefined; i++) await sleep(100);
+    assert.equal(await durationOf(), undefined, "the first ban ran out");
+    // The second ban of the same address grows: 2 × 30 × 2^1 = 120, capped by max_time at 100.
+    await jails.call("banIp", { jail: "jails/dovecot", address });
+    let grown: number | undefined;
+    for (let i = 0; i < 30 && grown !== 100; i++, await sleep(100)) grown = await durationOf();
+    assert.equal(grown, 100, "the repeat ban lasts max_time");
+    await jails.call("unbanIp", { jail: "jails/dovecot", address });
+
+    await fail2ban.stop();
+    await fail2ban.start();
+    assert.deepEqual([await fail2ban.ask(["get", "dovecot", "bantime.increment"]), await fail2ban.ask(["get", "dovecot", "bantime.maxtime"])], [true, 100]);
+
+    // Multipliers replace the whole increment set: maxtime goes, from the file as from the running jail.
+    const multiplied = await jails.call("updateJail", { name: "jails/dovecot", banTimeIncrement: { enabled: true, factor: 0, maxTime: 0, randomTime: 30, multipliers: [1, 5, 30], overallJails: true, formula: "" } });
+    assert.deepEqual(multiplied.banTimeIncrement, { enabled: true, factor: 0, maxTime: 0, randomTime: 30, multipliers: [1, 5, 30], overallJails: true, formula: "" });
+    assert.equal(await fail2ban.ask(["get", "dovecot", "bantime.maxtime"]), null);
+    assert.doesNotMatch(readFileSync(dropIn, "utf8"), /maxtime/);
+
+    const invalid = { enabled: true, factor: 0, maxTime: 0, randomTime: 0, multipliers: [], overallJails: false, formula: "" };
+    await rejectsWith(jails.call("updateJail", { name: "jails/dovecot", banTimeIncrement: { ...invalid, factor: 5000 } }), status.INVALID_ARGUMENT, "INVALID_SETTING");
+    await rejectsWith(jails.call("updateJail", { name: "jails/dovecot", banTimeIncrement: { ...invalid, multipliers: [1, 0] } }), status.INVALID_ARGUMENT, "INVALID_SETTING");
+    await rejectsWith(jails.call("updateJail", { name: "jails/dovecot", banTimeIncrement: { ...invalid, maxTime: -5 } }), status.INVALID_ARGUMENT, "INVALID_SETTING");
+    assert.deepEqual((await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).banTimeIncrement?.multipliers, [1, 5, 30], "refused updates changed nothing");
+
+    // Off again: the options leave the file, and the jail bans for bantime only.
+    const off = await jails.call("updateJail", { name: "jails/dovecot", banTime: 3600, banTimeIncrement: { ...invalid, enabled: false } });
+    assert.equal(off.banTimeIncrement?.enabled, false);
+    assert.equal(readFileSync(dropIn, "utf8").includes("bantime."), true, "bantime.increment = false stays written");
+    assert.doesNotMatch(readFileSync(dropIn, "utf8"), /multipliers|rndtime|overalljails/);
   });
 
   it("StopJail, StartJail, ReloadJails: the jail goes, comes back from fail2ban's configuration, and bans again", async () => {

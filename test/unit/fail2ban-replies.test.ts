@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseBansWithTime, parseJailStatus } from "../../server/src/drivers/parse/fail2ban-replies.js";
+import { parseBansWithTime, parseBanTimeIncrement, parseJailStatus } from "../../server/src/drivers/parse/fail2ban-replies.js";
 
 describe("fail2ban replies", () => {
   it("`get <jail> banip --with-time`: address, start in local time, duration (-1 for ever)", () => {
@@ -23,5 +23,18 @@ describe("fail2ban replies", () => {
       ["Actions", [["Currently banned", 2], ["Total banned", 9]]],
     ]), { currentlyFailed: 1, totalFailed: 7, files: ["/var/log/mail.log"], currentlyBanned: 2, totalBanned: 9 });
     assert.throws(() => parseJailStatus([["Filter", []], ["Actions", []]]), /no "Currently failed"/);
+  });
+
+  it("`get <jail> bantime.<option>`: values from the configuration (bool, int) or from `set` (text), None for unset", () => {
+    assert.deepEqual(parseBanTimeIncrement([true, "2", 86400, null, "1 5 30", true, null]), {
+      enabled: true, factor: 2, maxTime: 86400, randomTime: 0, multipliers: [1, 5, 30], overallJails: true, formula: "",
+    });
+    assert.deepEqual(parseBanTimeIncrement([null, null, null, null, null, null, null]), {
+      enabled: false, factor: 0, maxTime: 0, randomTime: 0, multipliers: [], overallJails: false, formula: "",
+    });
+    // fail2ban tests text for truth as Python does: "false" given through `fail2ban-client set` counts as on.
+    assert.equal(parseBanTimeIncrement([false, null, null, "30", null, "false", "ban.Time * 3"]).overallJails, true);
+    assert.equal(parseBanTimeIncrement([false, null, null, "30", null, "false", "ban.Time * 3"]).randomTime, 30);
+    assert.equal(parseBanTimeIncrement([false, null, null, "30", null, "false", "ban.Time * 3"]).formula, "ban.Time * 3");
   });
 });

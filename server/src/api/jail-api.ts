@@ -1,7 +1,6 @@
 import { JailView as WireJailView, type Jail, type JailServiceServer, type JailServiceService, type UpdateJailRequest } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
 import { ServerError } from "../errors.js";
-import { ALL_JAILS, type JailService, type JailView } from "../jails/jail-service.js";
-import type { JailTuning } from "../jails/jail-drop-in.js";
+import { ALL_JAILS, type JailService, type JailUpdate, type JailView } from "../jails/jail-service.js";
 import { operation, type OperationsOf } from "./operation.js";
 
 export type JailOperations = OperationsOf<typeof JailServiceService, JailServiceServer>;
@@ -53,10 +52,10 @@ export function jailOperations(jails: JailService): JailOperations {
       jails: (await jails.reload(parseJailName(request.name, "name", true))).map((jail) => `${PREFIX}${jail}`),
     }), (request, response) => ({ type: "JAILS_RELOADED", resource: request.name, attributes: { jails: response.jails.join(",") } })),
 
-    updateJail: operation("admin", (request) => request.name, async (request) => toJail(await jails.update(parseJailName(request.name, "name"), tuningOf(request))), (request) => ({
+    updateJail: operation("admin", (request) => request.name, async (request) => toJail(await jails.update(parseJailName(request.name, "name"), updateOf(request))), (request) => ({
       type: "JAIL_UPDATED",
       resource: request.name,
-      attributes: Object.fromEntries(Object.entries(tuningOf(request)).map(([key, value]) => [key, String(value)])),
+      attributes: updateAttributes(request),
     })),
   };
 }
@@ -70,13 +69,35 @@ function parseJailName(name: string, field: string, allowAll = false): string {
   return jail;
 }
 
-/** The settings an UpdateJail request gives, by fail2ban's names. */
-function tuningOf(request: UpdateJailRequest): JailTuning {
+/** The settings an UpdateJail request gives. */
+function updateOf(request: UpdateJailRequest): JailUpdate {
+  const increment = request.banTimeIncrement;
   return {
-    ...(request.maxRetry === undefined ? {} : { maxretry: request.maxRetry }),
-    ...(request.findTime === undefined ? {} : { findtime: request.findTime }),
-    ...(request.banTime === undefined ? {} : { bantime: request.banTime }),
+    ...(request.maxRetry === undefined ? {} : { maxRetry: request.maxRetry }),
+    ...(request.findTime === undefined ? {} : { findTime: request.findTime }),
+    ...(request.banTime === undefined ? {} : { banTime: request.banTime }),
+    ...(increment === undefined
+      ? {}
+      : { increment: { enabled: increment.enabled, factor: increment.factor, maxTime: increment.maxTime, randomTime: increment.randomTime, multipliers: increment.multipliers, overallJails: increment.overallJails } }),
   };
+}
+
+/** The JAIL_UPDATED event's attributes: each setting given, by its field name. */
+function updateAttributes(request: UpdateJailRequest): Record<string, string> {
+  const attributes: Record<string, string> = {};
+  if (request.maxRetry !== undefined) attributes.max_retry = String(request.maxRetry);
+  if (request.findTime !== undefined) attributes.find_time = String(request.findTime);
+  if (request.banTime !== undefined) attributes.ban_time = String(request.banTime);
+  const increment = request.banTimeIncrement;
+  if (increment !== undefined) {
+    attributes["ban_time_increment.enabled"] = String(increment.enabled);
+    if (increment.factor !== 0) attributes["ban_time_increment.factor"] = String(increment.factor);
+    if (increment.maxTime !== 0) attributes["ban_time_increment.max_time"] = String(increment.maxTime);
+    if (increment.randomTime !== 0) attributes["ban_time_increment.random_time"] = String(increment.randomTime);
+    if (increment.multipliers.length > 0) attributes["ban_time_increment.multipliers"] = increment.multipliers.join(" ");
+    if (increment.overallJails) attributes["ban_time_increment.overall_jails"] = "true";
+  }
+  return attributes;
 }
 
 function toJail(view: JailView): Jail {
@@ -93,6 +114,7 @@ function toJail(view: JailView): Jail {
     banTime: view.banTime,
     ignoreIp: view.ignoreIp,
     actions: view.actions,
+    banTimeIncrement: { ...view.increment },
     bans: view.bans.map((ban) => {
       const forever = ban.duration < 0;
       const expiresAt = ban.bannedAt + ban.duration * 1000;

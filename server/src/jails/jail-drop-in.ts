@@ -1,14 +1,27 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-/** The settings UpdateJail changes, as fail2ban's jail options name them. */
-export interface JailTuning {
-  readonly maxretry?: number;
-  readonly findtime?: number;
-  readonly bantime?: number;
-}
+/** The jail options UpdateJail changes, by fail2ban's names, in the order the drop-in lists them. */
+export const TUNING_KEYS = [
+  "maxretry",
+  "findtime",
+  "bantime",
+  "bantime.increment",
+  "bantime.factor",
+  "bantime.maxtime",
+  "bantime.rndtime",
+  "bantime.multipliers",
+  "bantime.overalljails",
+] as const;
+export type TuningKey = (typeof TUNING_KEYS)[number];
 
-const KEYS = ["maxretry", "findtime", "bantime"] as const;
+/**
+ * Option values as fail2ban takes them (validated text); null removes the option (fail2ban's default applies).
+ * Options not present stay as they are.
+ */
+export type JailTuning = Partial<Record<TuningKey, string | null>>;
+
+const KNOWN: ReadonlySet<string> = new Set(TUNING_KEYS);
 
 /**
  * A jail's drop-in `jail.d/portcullis-{jail}.local` in fail2ban's configuration directory: fail2ban reads jail.d's
@@ -36,17 +49,17 @@ export class JailDropIn {
     } catch {
       return {};
     }
-    const tuning: Record<string, number> = {};
+    const tuning: JailTuning = {};
     for (const line of text.split("\n")) {
-      const match = /^\s*(maxretry|findtime|bantime)\s*=\s*(-?\d+)\s*$/.exec(line);
-      if (match !== null) tuning[match[1]!] = Number(match[2]);
+      const match = /^\s*([a-z.]+)\s*=\s*(.*?)\s*$/.exec(line);
+      if (match !== null && KNOWN.has(match[1]!)) tuning[match[1] as TuningKey] = match[2]!;
     }
     return tuning;
   }
 
-  /** Replaces the file atomically (a reader never sees half of it); an empty tuning removes it. */
+  /** Replaces the file atomically (a reader never sees half of it); nothing left to set removes it. */
   write(tuning: JailTuning): void {
-    const lines = KEYS.filter((key) => tuning[key] !== undefined).map((key) => `${key} = ${tuning[key]}`);
+    const lines = TUNING_KEYS.filter((key) => typeof tuning[key] === "string").map((key) => `${key} = ${tuning[key]}`);
     if (lines.length === 0) {
       rmSync(this.#file, { force: true });
       return;

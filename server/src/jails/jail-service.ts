@@ -3,9 +3,21 @@ import { ServerError } from "../errors.js";
 import { formatAddress, parseAddressStrict } from "../addresses.js";
 import type { Fail2banClient } from "../drivers/fail2ban-client.js";
 import type { Fail2banCli } from "../drivers/fail2ban-cli.js";
-import { number, parseBannedList, parseBansWithTime, parseJailList, parseJailStatus, strings, type BanWithTime, type JailStatus } from "../drivers/parse/fail2ban-replies.js";
+import {
+  INCREMENT_OPTIONS,
+  number,
+  parseBannedList,
+  parseBansWithTime,
+  parseBanTimeIncrement,
+  parseJailList,
+  parseJailStatus,
+  strings,
+  type BanTimeIncrement,
+  type BanWithTime,
+  type JailStatus,
+} from "../drivers/parse/fail2ban-replies.js";
 import type { JailBanStore } from "../store/jail-ban-store.js";
-import { JailDropIn, type JailTuning } from "./jail-drop-in.js";
+import { JailDropIn, TUNING_KEYS, type JailTuning, type TuningKey } from "./jail-drop-in.js";
 import { KeyedLock } from "../keyed-lock.js";
 
 /** A jail's settings (what `fail2ban-client get <jail> …` reads). */
@@ -15,6 +27,15 @@ export interface JailSettings {
   readonly banTime: number;
   readonly ignoreIp: string[];
   readonly actions: string[];
+  readonly increment: BanTimeIncrement;
+}
+
+/** What UpdateJail changes: the settings given; `increment`, when given, replaces the whole bantime.increment set. */
+export interface JailUpdate {
+  readonly maxRetry?: number;
+  readonly findTime?: number;
+  readonly banTime?: number;
+  readonly increment?: Omit<BanTimeIncrement, "formula">;
 }
 
 /** A jail as clients see it: what `fail2ban-client status <jail>` shows plus its settings and each ban's times. */
@@ -120,6 +141,7 @@ export class JailService {
       banTime: number(await get("bantime")),
       ignoreIp: strings(await get("ignoreip")),
       actions: strings(await get("actions")),
+      increment: parseBanTimeIncrement(await sequence(INCREMENT_OPTIONS.map((option) => () => get(`bantime.${option}`)))),
     };
     this.#settingsCache.set(name, { settings, at: Date.now() });
     return settings;
@@ -203,33 +225,42 @@ export class JailService {
   }
 
   /**
-   * Changes maxretry, findtime and/or bantime: first in the jail's drop-in (so that nothing the running server has is
-   * missing from the file), then in the running server; if fail2ban refuses, both go back to what they were.
+   * Changes maxretry, findtime, bantime and/or the bantime.increment options: first in the jail's drop-in (so that
+   * nothing the running server has is missing from the file), then in the running server; if fail2ban refuses, both
+   * go back to what they were.
    */
-  async update(jail: string, changes: JailTuning): Promise<JailView> {
+  async update(jail: string, changes: JailUpdate): Promise<JailView> {
     const [name] = await this.#targets(jail);
-    const given = validateTuning(changes);
+    const given = tuningOf(changes);
     if (Object.keys(given).length === 0) {
-      throw new ServerError("NOTHING_TO_UPDATE", "give at least one of max_retry, find_time, ban_time", { field: "max_retry" });
+      throw new ServerError("NOTHING_TO_UPDATE", "give at least one of max_retry, find_time, ban_time, ban_time_increment", { field: "max_retry" });
+    }
+    if (changes.increment?.enabled === true && (await this.#fail2ban.send(["get", "dbfile"])) === null) {
+      throw new ServerError("FAIL2BAN_NO_DATABASE", "bantime.increment needs fail2ban's database to remember earlier bans, and this fail2ban-server runs without one (set dbfile in fail2ban.local)", { field: "ban_time_increment" });
     }
     const dropIn = new JailDropIn(this.#configDir, name!);
     const previousFile = dropIn.read();
-    this.#settingsCache.delete(name!);
-    const before = await this.#settings(name!);
-    const running: Required<JailTuning> = { maxretry: before.maxRetry, findtime: before.findTime, bantime: before.banTime };
+    // What the running server has for each option changed, as text it takes back if a later option is refused.
+    const running: JailTuning = {};
+    for (const key of TUNING_KEYS) {
+      if (!(key in given)) continue;
+      const value = await this.#fail2ban.send(["get", name!, key]);
+      running[key] = value === null ? "" : String(value);
+    }
     try {
-      dropIn.write({ ...previousFile, ...given });
+      dropIn.write(withoutNulls({ ...previousFile, ...given }));
     } catch (error) {
       throw new ServerError("CONFIG_WRITE_FAILED", `cannot write ${dropIn.path}: ${(error as Error).message}`, { path: dropIn.path });
     }
-    const applied: Array<keyof JailTuning> = [];
+    const applied: TuningKey[] = [];
     try {
-      for (const key of Object.keys(given) as Array<keyof JailTuning>) {
-        await this.#fail2ban.send(["set", name!, key, String(given[key])]);
+      for (const key of TUNING_KEYS) {
+        if (!(key in given)) continue;
+        await this.#fail2ban.send(["set", name!, key, given[key] ?? ""]);
         applied.push(key);
       }
     } catch (error) {
-      for (const key of applied) await this.#fail2ban.send(["set", name!, key, String(running[key])]).catch(() => undefined);
+      for (const key of applied) await this.#fail2ban.send(["set", name!, key, running[key] ?? ""]).catch(() => undefined);
       dropIn.write(previousFile);
       throw error;
     } finally {
@@ -319,23 +350,61 @@ function protectedBy(address: string, entries: readonly string[]): string | unde
   });
 }
 
-const TUNING_LIMITS: Readonly<Record<keyof JailTuning, { field: string; min: number; max: number; forever?: number }>> = {
-  maxretry: { field: "max_retry", min: 1, max: 1000 },
-  findtime: { field: "find_time", min: 1, max: 31_536_000 },
-  bantime: { field: "ban_time", min: 1, max: 315_360_000, forever: -1 },
-};
+/** Runs the calls one after the other (fail2ban answers one request at a time anyway). */
+async function sequence<T>(calls: ReadonlyArray<() => Promise<T>>): Promise<T[]> {
+  const results: T[] = [];
+  for (const call of calls) results.push(await call());
+  return results;
+}
 
-/** The given settings, each checked against its range (bantime -1 = for ever). */
-function validateTuning(changes: JailTuning): JailTuning {
-  const valid: Record<string, number> = {};
-  for (const key of Object.keys(TUNING_LIMITS) as Array<keyof JailTuning>) {
-    const value = changes[key];
-    if (value === undefined) continue;
-    const { field, min, max, forever } = TUNING_LIMITS[key];
-    if (!Number.isInteger(value) || ((value < min || value > max) && value !== forever)) {
-      throw new ServerError("INVALID_SETTING", `${field} must be a whole number from ${min} to ${max}${forever === undefined ? "" : ` (or ${forever} for ever)`}, got ${value}`, { field, value: String(value) });
-    }
-    valid[key] = value;
+function withoutNulls(tuning: JailTuning): JailTuning {
+  return Object.fromEntries(Object.entries(tuning).filter(([, value]) => value !== null));
+}
+
+const LIMITS = {
+  maxRetry: { field: "max_retry", min: 1, max: 1000 },
+  findTime: { field: "find_time", min: 1, max: 31_536_000 },
+  banTime: { field: "ban_time", min: 1, max: 315_360_000, forever: -1 },
+  maxTime: { field: "ban_time_increment.max_time", min: 1, max: 315_360_000 },
+  randomTime: { field: "ban_time_increment.random_time", min: 1, max: 86_400 },
+  multiplier: { field: "ban_time_increment.multipliers", min: 1, max: 100_000 },
+} as const;
+const MAX_MULTIPLIERS = 20;
+
+/** A whole number in range (or the "for ever" value) as text; 0 means unset where `unset` allows it. */
+function checked(value: number, limit: { field: string; min: number; max: number; forever?: number }, unset = false): string | null {
+  if (unset && value === 0) return null;
+  if (!Number.isInteger(value) || ((value < limit.min || value > limit.max) && value !== limit.forever)) {
+    throw new ServerError("INVALID_SETTING", `${limit.field} must be a whole number from ${limit.min} to ${limit.max}${limit.forever === undefined ? "" : ` (or ${limit.forever} for ever)`}${unset ? " (or 0 for unset)" : ""}, got ${value}`, { field: limit.field, value: String(value) });
   }
-  return valid;
+  return String(value);
+}
+
+/**
+ * The given settings as the option values fail2ban takes, each checked. bantime.factor is evaluated by fail2ban as
+ * Python, so only a plain decimal number in range ever goes there.
+ */
+function tuningOf(update: JailUpdate): JailTuning {
+  const tuning: JailTuning = {};
+  if (update.maxRetry !== undefined) tuning.maxretry = checked(update.maxRetry, LIMITS.maxRetry);
+  if (update.findTime !== undefined) tuning.findtime = checked(update.findTime, LIMITS.findTime);
+  if (update.banTime !== undefined) tuning.bantime = checked(update.banTime, LIMITS.banTime);
+  const increment = update.increment;
+  if (increment !== undefined) {
+    const { factor, multipliers } = increment;
+    if (!Number.isFinite(factor) || (factor !== 0 && (factor < 0.001 || factor > 1000))) {
+      throw new ServerError("INVALID_SETTING", `ban_time_increment.factor must be from 0.001 to 1000 (or 0 for unset), got ${factor}`, { field: "ban_time_increment.factor", value: String(factor) });
+    }
+    if (multipliers.length > MAX_MULTIPLIERS) {
+      throw new ServerError("INVALID_SETTING", `ban_time_increment.multipliers takes at most ${MAX_MULTIPLIERS} values, got ${multipliers.length}`, { field: "ban_time_increment.multipliers" });
+    }
+    tuning["bantime.increment"] = increment.enabled ? "true" : "false";
+    tuning["bantime.factor"] = factor === 0 ? null : String(Number(factor.toFixed(3)));
+    tuning["bantime.maxtime"] = checked(increment.maxTime, LIMITS.maxTime, true);
+    tuning["bantime.rndtime"] = checked(increment.randomTime, LIMITS.randomTime, true);
+    tuning["bantime.multipliers"] = multipliers.length === 0 ? null : multipliers.map((value) => checked(value, LIMITS.multiplier)).join(" ");
+    // fail2ban tests the text it is given for truth ("false" would count): off is the option removed.
+    tuning["bantime.overalljails"] = increment.overallJails ? "true" : null;
+  }
+  return tuning;
 }

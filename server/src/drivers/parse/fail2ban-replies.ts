@@ -86,3 +86,41 @@ function field(entries: Array<[string, PickleValue]>, name: string, what: string
 function unexpected(what: string): ServerError {
   return new ServerError("FAIL2BAN_BAD_REPLY", `fail2ban answered in an unexpected shape for ${what}; see the server log`);
 }
+
+/** A jail's bantime.increment options, as `get <jail> bantime.<option>` reads them. */
+export interface BanTimeIncrement {
+  readonly enabled: boolean;
+  /** 0 when unset. */
+  readonly factor: number;
+  /** Seconds; 0 when unset. */
+  readonly maxTime: number;
+  /** Seconds; 0 when unset. */
+  readonly randomTime: number;
+  readonly multipliers: number[];
+  readonly overallJails: boolean;
+  /** "" when unset. */
+  readonly formula: string;
+}
+
+/** The options of bantime.increment that `get <jail> bantime.<option>` reads, in the order parseBanTimeIncrement takes them. */
+export const INCREMENT_OPTIONS = ["increment", "factor", "maxtime", "rndtime", "multipliers", "overalljails", "formula"] as const;
+
+/**
+ * The replies to `get <jail> bantime.<option>` for INCREMENT_OPTIONS. fail2ban keeps what it was given: a bool from
+ * its configuration, text from `fail2ban-client set` (which it tests for truth as Python does, so "false" counts).
+ */
+export function parseBanTimeIncrement(replies: readonly PickleValue[]): BanTimeIncrement {
+  const [increment, factor, maxTime, randomTime, multipliers, overallJails, formula] = replies;
+  const text = (value: PickleValue | undefined): string => (value === null || value === undefined ? "" : String(value));
+  const seconds = (value: PickleValue | undefined): number => (typeof value === "number" || typeof value === "bigint" ? Number(value) : Number(text(value)) || 0);
+  const truthy = (value: PickleValue | undefined): boolean => (typeof value === "boolean" ? value : text(value) !== "");
+  return {
+    enabled: truthy(increment),
+    factor: Number(text(factor)) || 0,
+    maxTime: seconds(maxTime),
+    randomTime: seconds(randomTime),
+    multipliers: text(multipliers).split(/\s+/).filter((word) => word !== "").map(Number),
+    overallJails: truthy(overallJails),
+    formula: text(formula),
+  };
+}

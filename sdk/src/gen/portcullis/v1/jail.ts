@@ -106,7 +106,53 @@ export interface UpdateJailRequest {
     | number
     | undefined;
   /** How long a ban lasts, in seconds (1 to 315360000), or -1 for ever. */
-  banTime?: number | undefined;
+  banTime?:
+    | number
+    | undefined;
+  /**
+   * Growing ban times for repeat offenders; when given, replaces the jail's
+   * whole bantime.increment configuration (unset fields go back to
+   * fail2ban's defaults). Needs fail2ban's database (dbfile), which remembers
+   * earlier bans.
+   */
+  banTimeIncrement?: BanTimeIncrement | undefined;
+}
+
+/**
+ * fail2ban's bantime.increment: each new ban of an address that was banned
+ * before lasts longer, by default ban_time × factor × 2^(earlier bans).
+ * fail2ban's own `bantime.formula` is Python that fail2ban evaluates, so it
+ * is shown but cannot be set through the API; `multipliers` covers custom
+ * progressions.
+ */
+export interface BanTimeIncrement {
+  /** Whether ban times grow (bantime.increment). */
+  enabled: boolean;
+  /** bantime.factor, 0.001 to 1000; 0 = unset (fail2ban uses 1). */
+  factor: number;
+  /**
+   * bantime.maxtime: the longest a grown ban lasts, in seconds; 0 = no
+   * limit.
+   */
+  maxTime: number;
+  /**
+   * bantime.rndtime: up to this many random seconds are added to each grown
+   * ban, so that a botnet cannot time the unban; 0 = none.
+   */
+  randomTime: number;
+  /**
+   * bantime.multipliers: the n-th ban lasts ban_time × factor ×
+   * multipliers[n-1] (the last one repeats), instead of the power of two. At
+   * most 20 values, each 1 to 100000.
+   */
+  multipliers: number[];
+  /**
+   * bantime.overalljails: count earlier bans in every jail, not only this
+   * one.
+   */
+  overallJails: boolean;
+  /** bantime.formula, when fail2ban's configuration sets one. Output only. */
+  formula: string;
 }
 
 /** Request for UnbanAll. */
@@ -180,6 +226,8 @@ export interface Jail {
   actions: string[];
   /** Each ban with its times, soonest to end first (GetJail with view FULL). */
   bans: JailBan[];
+  /** How ban times grow for repeat offenders. */
+  banTimeIncrement?: BanTimeIncrement | undefined;
 }
 
 /** One address a jail bans now. */
@@ -540,7 +588,7 @@ export const ReloadJailsResponse: MessageFns<ReloadJailsResponse> = {
 };
 
 function createBaseUpdateJailRequest(): UpdateJailRequest {
-  return { name: "", maxRetry: undefined, findTime: undefined, banTime: undefined };
+  return { name: "", maxRetry: undefined, findTime: undefined, banTime: undefined, banTimeIncrement: undefined };
 }
 
 export const UpdateJailRequest: MessageFns<UpdateJailRequest> = {
@@ -556,6 +604,9 @@ export const UpdateJailRequest: MessageFns<UpdateJailRequest> = {
     }
     if (message.banTime !== undefined) {
       writer.uint32(32).int64(message.banTime);
+    }
+    if (message.banTimeIncrement !== undefined) {
+      BanTimeIncrement.encode(message.banTimeIncrement, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -599,6 +650,14 @@ export const UpdateJailRequest: MessageFns<UpdateJailRequest> = {
           message.banTime = longToNumber(reader.int64());
           continue;
         }
+        case 5: {
+          if (tag !== 42) {
+            break;
+          }
+
+          message.banTimeIncrement = BanTimeIncrement.decode(reader, reader.uint32());
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -614,6 +673,7 @@ export const UpdateJailRequest: MessageFns<UpdateJailRequest> = {
       maxRetry: isSet(object.maxRetry) ? globalThis.Number(object.maxRetry) : undefined,
       findTime: isSet(object.findTime) ? globalThis.Number(object.findTime) : undefined,
       banTime: isSet(object.banTime) ? globalThis.Number(object.banTime) : undefined,
+      banTimeIncrement: isSet(object.banTimeIncrement) ? BanTimeIncrement.fromJSON(object.banTimeIncrement) : undefined,
     };
   },
 
@@ -631,6 +691,9 @@ export const UpdateJailRequest: MessageFns<UpdateJailRequest> = {
     if (message.banTime !== undefined) {
       obj.banTime = Math.round(message.banTime);
     }
+    if (message.banTimeIncrement !== undefined) {
+      obj.banTimeIncrement = BanTimeIncrement.toJSON(message.banTimeIncrement);
+    }
     return obj;
   },
 
@@ -643,6 +706,179 @@ export const UpdateJailRequest: MessageFns<UpdateJailRequest> = {
     message.maxRetry = object.maxRetry ?? undefined;
     message.findTime = object.findTime ?? undefined;
     message.banTime = object.banTime ?? undefined;
+    message.banTimeIncrement = (object.banTimeIncrement !== undefined && object.banTimeIncrement !== null)
+      ? BanTimeIncrement.fromPartial(object.banTimeIncrement)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBanTimeIncrement(): BanTimeIncrement {
+  return { enabled: false, factor: 0, maxTime: 0, randomTime: 0, multipliers: [], overallJails: false, formula: "" };
+}
+
+export const BanTimeIncrement: MessageFns<BanTimeIncrement> = {
+  encode(message: BanTimeIncrement, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.enabled !== false) {
+      writer.uint32(8).bool(message.enabled);
+    }
+    if (message.factor !== 0) {
+      writer.uint32(17).double(message.factor);
+    }
+    if (message.maxTime !== 0) {
+      writer.uint32(24).int64(message.maxTime);
+    }
+    if (message.randomTime !== 0) {
+      writer.uint32(32).int64(message.randomTime);
+    }
+    writer.uint32(42).fork();
+    for (const v of message.multipliers) {
+      writer.uint32(v);
+    }
+    writer.join();
+    if (message.overallJails !== false) {
+      writer.uint32(48).bool(message.overallJails);
+    }
+    if (message.formula !== "") {
+      writer.uint32(58).string(message.formula);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BanTimeIncrement {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseBanTimeIncrement();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.enabled = reader.bool();
+          continue;
+        }
+        case 2: {
+          if (tag !== 17) {
+            break;
+          }
+
+          message.factor = reader.double();
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.maxTime = longToNumber(reader.int64());
+          continue;
+        }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.randomTime = longToNumber(reader.int64());
+          continue;
+        }
+        case 5: {
+          if (tag === 40) {
+            message.multipliers.push(reader.uint32());
+
+            continue;
+          }
+
+          if (tag === 42) {
+            const end2 = reader.uint32() + reader.pos;
+            while (reader.pos < end2) {
+              message.multipliers.push(reader.uint32());
+            }
+
+            continue;
+          }
+
+          break;
+        }
+        case 6: {
+          if (tag !== 48) {
+            break;
+          }
+
+          message.overallJails = reader.bool();
+          continue;
+        }
+        case 7: {
+          if (tag !== 58) {
+            break;
+          }
+
+          message.formula = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): BanTimeIncrement {
+    return {
+      enabled: isSet(object.enabled) ? globalThis.Boolean(object.enabled) : false,
+      factor: isSet(object.factor) ? globalThis.Number(object.factor) : 0,
+      maxTime: isSet(object.maxTime) ? globalThis.Number(object.maxTime) : 0,
+      randomTime: isSet(object.randomTime) ? globalThis.Number(object.randomTime) : 0,
+      multipliers: globalThis.Array.isArray(object?.multipliers)
+        ? object.multipliers.map((e: any) => globalThis.Number(e))
+        : [],
+      overallJails: isSet(object.overallJails) ? globalThis.Boolean(object.overallJails) : false,
+      formula: isSet(object.formula) ? globalThis.String(object.formula) : "",
+    };
+  },
+
+  toJSON(message: BanTimeIncrement): unknown {
+    const obj: any = {};
+    if (message.enabled !== false) {
+      obj.enabled = message.enabled;
+    }
+    if (message.factor !== 0) {
+      obj.factor = message.factor;
+    }
+    if (message.maxTime !== 0) {
+      obj.maxTime = Math.round(message.maxTime);
+    }
+    if (message.randomTime !== 0) {
+      obj.randomTime = Math.round(message.randomTime);
+    }
+    if (message.multipliers?.length) {
+      obj.multipliers = message.multipliers.map((e) => Math.round(e));
+    }
+    if (message.overallJails !== false) {
+      obj.overallJails = message.overallJails;
+    }
+    if (message.formula !== "") {
+      obj.formula = message.formula;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BanTimeIncrement>): BanTimeIncrement {
+    return BanTimeIncrement.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BanTimeIncrement>): BanTimeIncrement {
+    const message = createBaseBanTimeIncrement();
+    message.enabled = object.enabled ?? false;
+    message.factor = object.factor ?? 0;
+    message.maxTime = object.maxTime ?? 0;
+    message.randomTime = object.randomTime ?? 0;
+    message.multipliers = object.multipliers?.map((e) => e) || [];
+    message.overallJails = object.overallJails ?? false;
+    message.formula = object.formula ?? "";
     return message;
   },
 };
@@ -1050,6 +1286,7 @@ function createBaseJail(): Jail {
     ignoreIp: [],
     actions: [],
     bans: [],
+    banTimeIncrement: undefined,
   };
 }
 
@@ -1093,6 +1330,9 @@ export const Jail: MessageFns<Jail> = {
     }
     for (const v of message.bans) {
       JailBan.encode(v!, writer.uint32(106).fork()).join();
+    }
+    if (message.banTimeIncrement !== undefined) {
+      BanTimeIncrement.encode(message.banTimeIncrement, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -1208,6 +1448,14 @@ export const Jail: MessageFns<Jail> = {
           message.bans.push(JailBan.decode(reader, reader.uint32()));
           continue;
         }
+        case 14: {
+          if (tag !== 114) {
+            break;
+          }
+
+          message.banTimeIncrement = BanTimeIncrement.decode(reader, reader.uint32());
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1232,6 +1480,7 @@ export const Jail: MessageFns<Jail> = {
       ignoreIp: globalThis.Array.isArray(object?.ignoreIp) ? object.ignoreIp.map((e: any) => globalThis.String(e)) : [],
       actions: globalThis.Array.isArray(object?.actions) ? object.actions.map((e: any) => globalThis.String(e)) : [],
       bans: globalThis.Array.isArray(object?.bans) ? object.bans.map((e: any) => JailBan.fromJSON(e)) : [],
+      banTimeIncrement: isSet(object.banTimeIncrement) ? BanTimeIncrement.fromJSON(object.banTimeIncrement) : undefined,
     };
   },
 
@@ -1276,6 +1525,9 @@ export const Jail: MessageFns<Jail> = {
     if (message.bans?.length) {
       obj.bans = message.bans.map((e) => JailBan.toJSON(e));
     }
+    if (message.banTimeIncrement !== undefined) {
+      obj.banTimeIncrement = BanTimeIncrement.toJSON(message.banTimeIncrement);
+    }
     return obj;
   },
 
@@ -1297,6 +1549,9 @@ export const Jail: MessageFns<Jail> = {
     message.ignoreIp = object.ignoreIp?.map((e) => e) || [];
     message.actions = object.actions?.map((e) => e) || [];
     message.bans = object.bans?.map((e) => JailBan.fromPartial(e)) || [];
+    message.banTimeIncrement = (object.banTimeIncrement !== undefined && object.banTimeIncrement !== null)
+      ? BanTimeIncrement.fromPartial(object.banTimeIncrement)
+      : undefined;
     return message;
   },
 };
@@ -2122,8 +2377,8 @@ export const JailServiceService = {
     responseDeserialize: (value: Buffer): Fail2banStatus => Fail2banStatus.decode(value),
   },
   /**
-   * Changes a jail's maxretry, findtime and/or bantime: at once in the
-   * running fail2ban, and in the drop-in `jail.d/portcullis-{jail}.local`
+   * Changes a jail's maxretry, findtime, bantime and/or bantime.increment
+   * settings: at once in the running fail2ban, and in the drop-in `jail.d/portcullis-{jail}.local`
    * under fail2ban's configuration directory, so that the change survives a
    * fail2ban restart or reload. Role: admin.
    */
@@ -2211,8 +2466,8 @@ export interface JailServiceServer extends UntypedServiceImplementation {
   /** Whether fail2ban-server answers, and its version. Role: viewer. */
   getFail2BanStatus: handleUnaryCall<GetFail2banStatusRequest, Fail2banStatus>;
   /**
-   * Changes a jail's maxretry, findtime and/or bantime: at once in the
-   * running fail2ban, and in the drop-in `jail.d/portcullis-{jail}.local`
+   * Changes a jail's maxretry, findtime, bantime and/or bantime.increment
+   * settings: at once in the running fail2ban, and in the drop-in `jail.d/portcullis-{jail}.local`
    * under fail2ban's configuration directory, so that the change survives a
    * fail2ban restart or reload. Role: admin.
    */
@@ -2391,8 +2646,8 @@ export interface JailServiceClient extends Client {
     callback: (error: ServiceError | null, response: Fail2banStatus) => void,
   ): ClientUnaryCall;
   /**
-   * Changes a jail's maxretry, findtime and/or bantime: at once in the
-   * running fail2ban, and in the drop-in `jail.d/portcullis-{jail}.local`
+   * Changes a jail's maxretry, findtime, bantime and/or bantime.increment
+   * settings: at once in the running fail2ban, and in the drop-in `jail.d/portcullis-{jail}.local`
    * under fail2ban's configuration directory, so that the change survives a
    * fail2ban restart or reload. Role: admin.
    */
