@@ -54,3 +54,19 @@ export function networkBase(address: Address, prefix: number): Address {
     return byte & ((0xff << (8 - keep)) & 0xff);
   }));
 }
+
+/**
+ * An address or CIDR network in canonical form: host bits cleared, and a full-length prefix (/32, /128) written as
+ * the bare address. Anything else gets a reason.
+ */
+export function parseNetworkCanonical(text: string): { readonly network: string; readonly address: Address; readonly prefix: number } | { readonly problem: string } {
+  const [addressText = "", prefixText, extra] = text.split("/");
+  const parsed = parseAddressStrict(addressText);
+  if ("problem" in parsed) return parsed;
+  const max = parsed.kind() === "ipv4" ? 32 : 128;
+  if (prefixText === undefined) return { network: formatAddress(parsed), address: parsed, prefix: max };
+  const prefix = Number(prefixText);
+  if (extra !== undefined || !/^\d{1,3}$/.test(prefixText) || prefix > max) return { problem: `the prefix length must be 0-${max}` };
+  const base = networkBase(parsed, prefix);
+  return { network: prefix === max ? formatAddress(base) : `${formatAddress(base)}/${prefix}`, address: base, prefix };
+}

@@ -56,6 +56,7 @@ export const reasons = {
   RULE_NOT_MODELED: Status.FAILED_PRECONDITION,
   LOCKOUT: Status.FAILED_PRECONDITION,
   ADDRESS_IGNORED: Status.FAILED_PRECONDITION,
+  ADDRESS_ALLOWLISTED: Status.FAILED_PRECONDITION,
   NO_PENDING_ROLLBACK: Status.FAILED_PRECONDITION,
   PANIC_MODE: Status.FAILED_PRECONDITION,
   // fail2ban-server refused a command with an exception (an address that is not banned, an action the jail lacks, …).

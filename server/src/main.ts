@@ -32,6 +32,9 @@ import { JailService } from "./jails/jail-service.js";
 import { jailOperations } from "./api/jail-api.js";
 import { BanWatcher } from "./jails/ban-watcher.js";
 import { JailBanStore } from "./store/jail-ban-store.js";
+import { AllowlistStore } from "./store/allowlist-store.js";
+import { Allowlist } from "./jails/allowlist.js";
+import { AllowlistService } from "./jails/allowlist-service.js";
 import { MtlsServerCredentials } from "./grpc/mtls-credentials.js";
 import { startGrpcServer } from "./grpc/grpc-server.js";
 import { ServerError } from "./errors.js";
@@ -60,8 +63,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   // fail2ban may be down or absent: the jail service answers UNAVAILABLE then, and recovers when it comes back.
   const fail2ban = new Fail2banClient(config.fail2ban.socket, log);
   const jailBans = new JailBanStore(db);
-  const jails = new JailService(fail2ban, jailBans, config.fail2ban.configDir, new Fail2banCli(exec, log, config.fail2ban.socket, config.fail2ban.configDir));
-  const banWatcher = new BanWatcher({ jails, events, log });
+  const allowlistStore = new AllowlistStore(db);
+  const allowlist = new Allowlist(allowlistStore);
+  const cli = new Fail2banCli(exec, log, config.fail2ban.socket, config.fail2ban.configDir);
+  const jails = new JailService({ fail2ban, bans: jailBans, configDir: config.fail2ban.configDir, cli, allowlist });
+  const allowlistService = new AllowlistService({ allowlist, store: allowlistStore, jails, events, log });
+  const banWatcher = new BanWatcher({ jails, allowlist: allowlistService, events, log });
 
   // The kernel may have lost managed state while we were down (reboot, manual flush): repair before serving.
   const repaired = await ipsets.reconcile(true);
@@ -83,7 +90,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       { name: "portcullis.v1.IpsetService", definition: IpsetServiceService, operations: ipsetOperations(ipsets, requests) },
       { name: "portcullis.v1.FirewallService", definition: FirewallServiceService, operations: firewallOperations(firewall) },
       { name: "portcullis.v1.EventService", definition: EventServiceService, operations: eventOperations(events, audit) },
-      { name: "portcullis.v1.JailService", definition: JailServiceService, operations: jailOperations(jails) },
+      { name: "portcullis.v1.JailService", definition: JailServiceService, operations: jailOperations(jails, allowlistService) },
     ],
     log,
   });
@@ -121,6 +128,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       firewall.close();
       iptables.close();
       banWatcher.close();
+      allowlistService.close();
       fail2ban.close();
       ipsetDriver.close();
       db.close();

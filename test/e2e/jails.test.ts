@@ -150,6 +150,80 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
     }
   });
 
+  it("the host allowlist: lifts the bans it covers, BanIp and fail2ban's own detections skip it, it survives a fail2ban restart, it expires", async () => {
+    const failures = (): string => Array.from({ length: 5 }, () =>
+      `${syslogTime(new Date())} mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<bob>, method=PLAIN, rip=${attackerV4}, lip=${victimV4}, session=<x>\n`).join("");
+    const ignoreIp = async (): Promise<string[]> => (await fail2ban.ask(["get", "dovecot", "ignoreip"])) as string[];
+    await jails.call("banIp", { jail: "jails/dovecot", address: attackerV4 });
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false);
+
+    // Any spelling of the network; stored with the host bits cleared.
+    const added = await jails.call("addAllowlistEntry", { network: "192.0.2.77/24", comment: "office", timeout: 0 });
+    assert.equal(added.entry?.network, "192.0.2.0/24");
+    assert.equal(added.entry?.createdBy, "admin");
+    assert.equal(added.entry?.expireTime, undefined);
+    assert.deepEqual(added.liftedBans, [`jails/dovecot/bans/${attackerV4}`]);
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "the ban the entry covers is lifted");
+    assert.deepEqual(await ignoreIp(), ["198.51.100.0/24", "192.0.2.0/24"]);
+    const refused = await rejectsWith(jails.call("banIp", { jail: "jails/-", address: attackerV4 }), status.FAILED_PRECONDITION, "ADDRESS_ALLOWLISTED");
+    assert.match(refused.details, /host allowlist entry 192\.0\.2\.0\/24 \("office"\)/);
+
+    // fail2ban's own detection skips it: five failures from the attacker ban nothing.
+    appendFileSync(fail2ban.mailLog, failures());
+    await sleep(2500);
+    assert.deepEqual((await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).banned, []);
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
+
+    // A fail2ban restart resets ignoreip from its configuration; the watcher puts the entry back.
+    await fail2ban.stop();
+    await fail2ban.start();
+    for (let i = 0; i < 50 && !(await ignoreIp()).includes("192.0.2.0/24"); i++) await sleep(100);
+    assert.deepEqual(await ignoreIp(), ["198.51.100.0/24", "192.0.2.0/24"]);
+
+    const listed = await jails.call("listAllowlist", {});
+    assert.deepEqual(listed.entries.map((entry) => [entry.network, entry.comment]), [["192.0.2.0/24", "office"]]);
+    await rejectsWith(jails.call("addAllowlistEntry", { network: "192.0.2.300", comment: "", timeout: 0 }), status.INVALID_ARGUMENT, "INVALID_ELEMENT");
+    await rejectsWith(jails.call("addAllowlistEntry", { network: "192.0.2.0/33", comment: "", timeout: 0 }), status.INVALID_ARGUMENT, "INVALID_ELEMENT");
+    await rejectsWith(jails.call("removeAllowlistEntry", { network: "203.0.113.9" }), status.NOT_FOUND, "ENTRY_NOT_FOUND");
+
+    // Removed: out of ignoreip (the configured entry stays), and fail2ban's detection bans the attacker again.
+    await jails.call("removeAllowlistEntry", { network: "192.0.2.0/24" });
+    assert.deepEqual(await ignoreIp(), ["198.51.100.0/24"]);
+    appendFileSync(fail2ban.mailLog, failures());
+    for (let i = 0; i < 50 && !(await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).banned.includes(attackerV4); i++) await sleep(100);
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "without the entry, fail2ban bans again");
+    await jails.call("unbanIp", { jail: "jails/dovecot", address: attackerV4 });
+
+    // An entry with a timeout goes by itself, with an event, and leaves ignoreip.
+    await jails.call("addAllowlistEntry", { network: attackerV4, comment: "", timeout: 1 });
+    assert.deepEqual(await ignoreIp(), ["198.51.100.0/24", attackerV4]);
+    for (let i = 0; i < 40 && (await jails.call("listAllowlist", {})).entries.length > 0; i++) await sleep(100);
+    assert.deepEqual((await jails.call("listAllowlist", {})).entries, []);
+    for (let i = 0; i < 30 && (await ignoreIp()).includes(attackerV4); i++) await sleep(100);
+    assert.deepEqual(await ignoreIp(), ["198.51.100.0/24"]);
+
+    const events = new EventTestClient(f.server.address, f.server.credentials());
+    try {
+      const log = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [EventType.EVENT_TYPE_ALLOWLIST_ENTRY_ADDED, EventType.EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED], resourcePrefix: "" });
+      assert.deepEqual(log.events.map((event) => [EventType[event.type], event.attributes.network, event.attributes.reason, event.origin]), [
+        ["EVENT_TYPE_ALLOWLIST_ENTRY_ADDED", "192.0.2.0/24", undefined, EventOrigin.EVENT_ORIGIN_API],
+        ["EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED", "192.0.2.0/24", "removed", EventOrigin.EVENT_ORIGIN_API],
+        ["EVENT_TYPE_ALLOWLIST_ENTRY_ADDED", attackerV4, undefined, EventOrigin.EVENT_ORIGIN_API],
+        ["EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED", attackerV4, "expired", EventOrigin.EVENT_ORIGIN_SYSTEM],
+      ]);
+    } finally {
+      events.close();
+    }
+    await f.server.cli(["certs", "issue", "--name", "auditor", "--role", "viewer"]);
+    const viewer = new JailTestClient(f.server.address, f.server.credentials("auditor"));
+    try {
+      assert.deepEqual((await viewer.call("listAllowlist", {})).entries, []);
+      await rejectsWith(viewer.call("addAllowlistEntry", { network: attackerV4, comment: "", timeout: 0 }), status.PERMISSION_DENIED, "ROLE_REQUIRED");
+    } finally {
+      viewer.close();
+    }
+  });
+
   it("UpdateJail changes the running jail and, through its jail.d drop-in, keeps the change across a fail2ban restart", async () => {
     const updated = await jails.call("updateJail", { name: "jails/dovecot", banTime: 120, maxRetry: 3 });
     assert.deepEqual([updated.maxRetry, updated.findTime, updated.banTime], [3, 600, 120]);

@@ -1,6 +1,9 @@
-import { JailView as WireJailView, type Jail, type JailServiceServer, type JailServiceService, type UpdateJailRequest } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
+import { JailView as WireJailView, type AllowlistEntry, type Jail, type JailServiceServer, type JailServiceService, type UpdateJailRequest } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
 import { ServerError } from "../errors.js";
 import { ALL_JAILS, type JailService, type JailUpdate, type JailView } from "../jails/jail-service.js";
+import type { AllowlistService } from "../jails/allowlist-service.js";
+import type { AllowlistRow } from "../store/allowlist-store.js";
+import { canonicalNetwork } from "../jails/allowlist.js";
 import { operation, type OperationsOf } from "./operation.js";
 
 export type JailOperations = OperationsOf<typeof JailServiceService, JailServiceServer>;
@@ -8,7 +11,7 @@ export type JailOperations = OperationsOf<typeof JailServiceService, JailService
 const PREFIX = "jails/";
 
 /** The JailService contract mapped onto the jail domain; bans and unbans are events. */
-export function jailOperations(jails: JailService): JailOperations {
+export function jailOperations(jails: JailService, allowlist: AllowlistService): JailOperations {
   return {
     listJails: operation("viewer", () => "jails", async () => ({ jails: (await jails.list()).map(toJail) })),
 
@@ -51,6 +54,32 @@ export function jailOperations(jails: JailService): JailOperations {
     reloadJails: operation("admin", (request) => request.name, async (request) => ({
       jails: (await jails.reload(parseJailName(request.name, "name", true))).map((jail) => `${PREFIX}${jail}`),
     }), (request, response) => ({ type: "JAILS_RELOADED", resource: request.name, attributes: { jails: response.jails.join(",") } })),
+
+    listAllowlist: operation("viewer", () => "allowlist", async () => ({ entries: allowlist.list().map(toAllowlistEntry) })),
+
+    addAllowlistEntry: operation("operator", () => "allowlist", async (request, principal) => {
+      const { entry, lifted } = await allowlist.add(request.network, request.comment, request.timeout, principal.name);
+      return { entry: toAllowlistEntry(entry), liftedBans: lifted.map(({ jail, address }) => `${PREFIX}${jail}/bans/${address}`) };
+    }, (_request, response) => [
+      {
+        type: "ALLOWLIST_ENTRY_ADDED" as const,
+        resource: "allowlist",
+        attributes: {
+          network: response.entry!.network,
+          comment: response.entry!.comment,
+          ...(response.entry!.expireTime === undefined ? {} : { expire_time: response.entry!.expireTime.toISOString() }),
+        },
+      },
+      ...response.liftedBans.map((ban) => {
+        const [, jail = "", , address = ""] = ban.split("/");
+        return { type: "UNBAN" as const, resource: ban, attributes: { jail, address } };
+      }),
+    ]),
+
+    removeAllowlistEntry: operation("operator", () => "allowlist", async (request) => {
+      await allowlist.remove(request.network);
+      return {};
+    }, (request) => ({ type: "ALLOWLIST_ENTRY_REMOVED", resource: "allowlist", attributes: { network: canonicalNetwork(request.network), reason: "removed" } })),
 
     updateJail: operation("admin", (request) => request.name, async (request) => toJail(await jails.update(parseJailName(request.name, "name"), updateOf(request))), (request) => ({
       type: "JAIL_UPDATED",
@@ -98,6 +127,16 @@ function updateAttributes(request: UpdateJailRequest): Record<string, string> {
     if (increment.overallJails) attributes["ban_time_increment.overall_jails"] = "true";
   }
   return attributes;
+}
+
+function toAllowlistEntry(row: AllowlistRow): AllowlistEntry {
+  return {
+    network: row.network,
+    comment: row.comment,
+    createTime: new Date(row.createdAt),
+    expireTime: row.expiresAt === undefined ? undefined : new Date(row.expiresAt),
+    createdBy: row.createdBy,
+  };
 }
 
 function toJail(view: JailView): Jail {

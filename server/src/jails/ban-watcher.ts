@@ -2,23 +2,27 @@ import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
 import type { EventLog } from "../events/event-log.js";
 import type { JailService } from "./jail-service.js";
+import type { AllowlistService } from "./allowlist-service.js";
 
 /**
  * Turns fail2ban's own decisions (a jail banning after failures, a ban expiring) into BAN/UNBAN events by comparing
  * each jail's ban list over the socket (≈ 0.3 ms a jail) with the list last seen, which is kept in SQLite: bans made
  * or lifted while Portcullis was down are reported at the next look. Bans made through the API are recorded by the
- * API path itself (under the same per-jail lock, see JailService.observeBans), so they are not reported twice.
+ * API path itself (under the same per-jail lock, see JailService.observeBans), so they are not reported twice. Each
+ * look also puts the host allowlist back into jails that lost it (a fail2ban restart or reload resets ignoreip).
  */
 export class BanWatcher {
   readonly #jails: JailService;
+  readonly #allowlist: AllowlistService;
   readonly #events: EventLog;
   readonly #log: Logger;
   #timer: NodeJS.Timeout | undefined;
   #running = false;
   #down = false;
 
-  constructor(deps: { jails: JailService; events: EventLog; log: Logger }) {
+  constructor(deps: { jails: JailService; allowlist: AllowlistService; events: EventLog; log: Logger }) {
     this.#jails = deps.jails;
+    this.#allowlist = deps.allowlist;
     this.#events = deps.events;
     this.#log = deps.log;
   }
@@ -42,6 +46,7 @@ export class BanWatcher {
         for (const address of added) this.#events.append({ type: "BAN", resource: `jails/${jail}/bans/${address}`, attributes: { jail, address } }, "fail2ban", "fail2ban");
         for (const address of removed) this.#events.append({ type: "UNBAN", resource: `jails/${jail}/bans/${address}`, attributes: { jail, address } }, "fail2ban", "fail2ban");
       }
+      await this.#allowlist.syncJails();
       if (this.#down) this.#log.info("fail2ban is reachable again");
       this.#down = false;
     } catch (error) {

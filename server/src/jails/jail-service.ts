@@ -19,6 +19,7 @@ import {
 import type { JailBanStore } from "../store/jail-ban-store.js";
 import { JailDropIn, TUNING_KEYS, type JailTuning, type TuningKey } from "./jail-drop-in.js";
 import { KeyedLock } from "../keyed-lock.js";
+import type { Allowlist } from "./allowlist.js";
 
 /** A jail's settings (what `fail2ban-client get <jail> …` reads). */
 export interface JailSettings {
@@ -66,16 +67,19 @@ export class JailService {
   readonly #banLock = new KeyedLock();
   readonly #configDir: string;
   readonly #cli: Fail2banCli;
+  readonly #allowlist: Allowlist;
 
   /**
    * `bans`: where bans made here are noted, so that the BanWatcher does not report them a second time. `configDir`:
-   * fail2ban's configuration directory, where UpdateJail keeps its drop-ins.
+   * fail2ban's configuration directory, where UpdateJail keeps its drop-ins. `allowlist`: the host allowlist, which
+   * BanIp honours.
    */
-  constructor(fail2ban: Fail2banClient, bans: JailBanStore, configDir: string, cli: Fail2banCli) {
-    this.#fail2ban = fail2ban;
-    this.#bans = bans;
-    this.#configDir = configDir;
-    this.#cli = cli;
+  constructor(deps: { fail2ban: Fail2banClient; bans: JailBanStore; configDir: string; cli: Fail2banCli; allowlist: Allowlist }) {
+    this.#fail2ban = deps.fail2ban;
+    this.#bans = deps.bans;
+    this.#configDir = deps.configDir;
+    this.#cli = deps.cli;
+    this.#allowlist = deps.allowlist;
   }
 
   /**
@@ -147,9 +151,16 @@ export class JailService {
     return settings;
   }
 
-  /** Bans in one jail or all; refused before anything changes if a jail's ignoreip protects the address. */
+  /**
+   * Bans in one jail or all; refused before anything changes if the host allowlist or a jail's ignoreip protects the
+   * address.
+   */
   async ban(jail: string, rawAddress: string): Promise<string[]> {
     const address = validateAddress(rawAddress);
+    const allowed = this.#allowlist.covering(address);
+    if (allowed !== undefined) {
+      throw new ServerError("ADDRESS_ALLOWLISTED", `${address} is protected by the host allowlist entry ${allowed.network}${allowed.comment === "" ? "" : ` ("${allowed.comment}")`}; remove it from the allowlist to ban it`, { entry: allowed.network, address });
+    }
     const jails = await this.#targets(jail);
     for (const name of jails) {
       const protector = protectedBy(address, strings(await this.#fail2ban.send(["get", name, "ignoreip"])));
@@ -204,6 +215,31 @@ export class JailService {
       throw new ServerError("INVALID_COMMENT", "message must be at most 200 characters without control characters", { field: "message" });
     }
     await this.#fail2ban.send(["set", name!, "attempt", address, ...(message === "" ? [] : [message])]);
+  }
+
+  /** Whether fail2ban answers. */
+  async reachable(): Promise<boolean> {
+    return (await this.status()).up;
+  }
+
+  /** A jail's ignoreip as fail2ban lists it. */
+  async ignoreList(jail: string): Promise<string[]> {
+    validateJailName(jail);
+    return strings(await this.#fail2ban.send(["get", jail, "ignoreip"]));
+  }
+
+  /** Adds a canonical address or network to a jail's ignoreip. */
+  async addIgnore(jail: string, network: string): Promise<void> {
+    validateJailName(jail);
+    await this.#fail2ban.send(["set", jail, "addignoreip", validateNetwork(network)]);
+    this.#settingsCache.delete(jail);
+  }
+
+  /** Takes a canonical address or network out of a jail's ignoreip. */
+  async removeIgnore(jail: string, network: string): Promise<void> {
+    validateJailName(jail);
+    await this.#fail2ban.send(["set", jail, "delignoreip", validateNetwork(network)]);
+    this.#settingsCache.delete(jail);
   }
 
   async addIgnoreIp(jail: string, entry: string): Promise<JailView> {

@@ -93,6 +93,18 @@ const MIGRATIONS: readonly string[] = [
   // Every rule query names the generation: the index leads with it (listing, next seq, deleting a generation).
   `DROP INDEX firewall_rules_chain;
    CREATE INDEX firewall_rules_generation ON firewall_rules(family, table_name, generation, chain, seq);`,
+  `CREATE TABLE allowlist (              -- the host allowlist: addresses and networks no jail bans
+     network TEXT PRIMARY KEY,          -- canonical address or CIDR network
+     comment TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER,                -- ms since the epoch; NULL = never
+     created_by TEXT NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE allowlist_ignoreip (     -- jails whose ignoreip got an entry from the allowlist (only those are taken back)
+     network TEXT NOT NULL,
+     jail TEXT NOT NULL,
+     PRIMARY KEY (network, jail)
+   ) WITHOUT ROWID;`,
 ];
 
 /**

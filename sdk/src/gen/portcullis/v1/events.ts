@@ -80,8 +80,9 @@ export enum EventType {
   /** EVENT_TYPE_UNBAN - A ban was lifted (attributes `address`, `jail`). */
   EVENT_TYPE_UNBAN = 24,
   /**
-   * EVENT_TYPE_JAIL_UPDATED - A jail's settings were changed (attributes: the new `maxretry`,
-   * `findtime`, `bantime` given).
+   * EVENT_TYPE_JAIL_UPDATED - A jail's settings were changed (attributes: the settings given, by the
+   * UpdateJailRequest field names: `max_retry`, `find_time`, `ban_time`,
+   * `ban_time_increment.enabled`, …).
    */
   EVENT_TYPE_JAIL_UPDATED = 25,
   /** EVENT_TYPE_JAIL_STOPPED - A jail was stopped. */
@@ -90,6 +91,16 @@ export enum EventType {
   EVENT_TYPE_JAIL_STARTED = 27,
   /** EVENT_TYPE_JAILS_RELOADED - fail2ban's configuration was reloaded (attribute `jails`). */
   EVENT_TYPE_JAILS_RELOADED = 28,
+  /**
+   * EVENT_TYPE_ALLOWLIST_ENTRY_ADDED - An entry was added to the host allowlist or renewed (attributes
+   * `network`, `comment`, `expire_time` when it expires).
+   */
+  EVENT_TYPE_ALLOWLIST_ENTRY_ADDED = 29,
+  /**
+   * EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED - An entry left the host allowlist (attributes `network`, `reason`:
+   * removed or expired).
+   */
+  EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED = 30,
   UNRECOGNIZED = -1,
 }
 
@@ -182,6 +193,12 @@ export function eventTypeFromJSON(object: any): EventType {
     case 28:
     case "EVENT_TYPE_JAILS_RELOADED":
       return EventType.EVENT_TYPE_JAILS_RELOADED;
+    case 29:
+    case "EVENT_TYPE_ALLOWLIST_ENTRY_ADDED":
+      return EventType.EVENT_TYPE_ALLOWLIST_ENTRY_ADDED;
+    case 30:
+    case "EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED":
+      return EventType.EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -249,6 +266,10 @@ export function eventTypeToJSON(object: EventType): string {
       return "EVENT_TYPE_JAIL_STARTED";
     case EventType.EVENT_TYPE_JAILS_RELOADED:
       return "EVENT_TYPE_JAILS_RELOADED";
+    case EventType.EVENT_TYPE_ALLOWLIST_ENTRY_ADDED:
+      return "EVENT_TYPE_ALLOWLIST_ENTRY_ADDED";
+    case EventType.EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED:
+      return "EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED";
     case EventType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

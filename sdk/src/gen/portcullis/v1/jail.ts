@@ -65,6 +65,70 @@ export function jailViewToJSON(object: JailView): string {
   }
 }
 
+/** An address or network that no jail bans. */
+export interface AllowlistEntry {
+  /**
+   * The address, or the network in CIDR notation (host bits cleared; a /32
+   * or /128 is written as the address).
+   */
+  network: string;
+  /** Why it is there (at most 200 characters). */
+  comment: string;
+  /** When it was added (or last renewed). */
+  createTime?:
+    | Date
+    | undefined;
+  /** When it expires; unset for never. */
+  expireTime?:
+    | Date
+    | undefined;
+  /** Who added it (the client certificate's name). */
+  createdBy: string;
+}
+
+/** Request for ListAllowlist. */
+export interface ListAllowlistRequest {
+}
+
+/** Response for ListAllowlist. */
+export interface ListAllowlistResponse {
+  /** Every entry, in address order. */
+  entries: AllowlistEntry[];
+}
+
+/** Request for AddAllowlistEntry. */
+export interface AddAllowlistEntryRequest {
+  /** An IPv4 or IPv6 address, or a network in CIDR notation. */
+  network: string;
+  /** Why it is there (optional, at most 200 characters). */
+  comment: string;
+  /** Seconds until the entry expires (at most 315360000); 0 = never. */
+  timeout: number;
+}
+
+/** Response for AddAllowlistEntry. */
+export interface AddAllowlistEntryResponse {
+  /** The entry as stored. */
+  entry?:
+    | AllowlistEntry
+    | undefined;
+  /** The jail bans the entry lifted, as `jails/{jail}/bans/{address}`. */
+  liftedBans: string[];
+}
+
+/** Request for RemoveAllowlistEntry. */
+export interface RemoveAllowlistEntryRequest {
+  /**
+   * The entry's network as AddAllowlistEntry was given it (any spelling of
+   * the same address or network).
+   */
+  network: string;
+}
+
+/** Response for RemoveAllowlistEntry. */
+export interface RemoveAllowlistEntryResponse {
+}
+
 /** Request for StopJail. */
 export interface StopJailRequest {
   /** `jails/{jail}`. */
@@ -311,6 +375,508 @@ export interface Fail2banStatus {
   /** Number of jails, when up. */
   jailCount: number;
 }
+
+function createBaseAllowlistEntry(): AllowlistEntry {
+  return { network: "", comment: "", createTime: undefined, expireTime: undefined, createdBy: "" };
+}
+
+export const AllowlistEntry: MessageFns<AllowlistEntry> = {
+  encode(message: AllowlistEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.network !== "") {
+      writer.uint32(10).string(message.network);
+    }
+    if (message.comment !== "") {
+      writer.uint32(18).string(message.comment);
+    }
+    if (message.createTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.createTime), writer.uint32(26).fork()).join();
+    }
+    if (message.expireTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.expireTime), writer.uint32(34).fork()).join();
+    }
+    if (message.createdBy !== "") {
+      writer.uint32(42).string(message.createdBy);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AllowlistEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAllowlistEntry();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.network = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.comment = reader.string();
+          continue;
+        }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.createTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 4: {
+          if (tag !== 34) {
+            break;
+          }
+
+          message.expireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 5: {
+          if (tag !== 42) {
+            break;
+          }
+
+          message.createdBy = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): AllowlistEntry {
+    return {
+      network: isSet(object.network) ? globalThis.String(object.network) : "",
+      comment: isSet(object.comment) ? globalThis.String(object.comment) : "",
+      createTime: isSet(object.createTime) ? fromJsonTimestamp(object.createTime) : undefined,
+      expireTime: isSet(object.expireTime) ? fromJsonTimestamp(object.expireTime) : undefined,
+      createdBy: isSet(object.createdBy) ? globalThis.String(object.createdBy) : "",
+    };
+  },
+
+  toJSON(message: AllowlistEntry): unknown {
+    const obj: any = {};
+    if (message.network !== "") {
+      obj.network = message.network;
+    }
+    if (message.comment !== "") {
+      obj.comment = message.comment;
+    }
+    if (message.createTime !== undefined) {
+      obj.createTime = message.createTime.toISOString();
+    }
+    if (message.expireTime !== undefined) {
+      obj.expireTime = message.expireTime.toISOString();
+    }
+    if (message.createdBy !== "") {
+      obj.createdBy = message.createdBy;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AllowlistEntry>): AllowlistEntry {
+    return AllowlistEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AllowlistEntry>): AllowlistEntry {
+    const message = createBaseAllowlistEntry();
+    message.network = object.network ?? "";
+    message.comment = object.comment ?? "";
+    message.createTime = object.createTime ?? undefined;
+    message.expireTime = object.expireTime ?? undefined;
+    message.createdBy = object.createdBy ?? "";
+    return message;
+  },
+};
+
+function createBaseListAllowlistRequest(): ListAllowlistRequest {
+  return {};
+}
+
+export const ListAllowlistRequest: MessageFns<ListAllowlistRequest> = {
+  encode(_: ListAllowlistRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAllowlistRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseListAllowlistRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(_: any): ListAllowlistRequest {
+    return {};
+  },
+
+  toJSON(_: ListAllowlistRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListAllowlistRequest>): ListAllowlistRequest {
+    return ListAllowlistRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListAllowlistRequest>): ListAllowlistRequest {
+    const message = createBaseListAllowlistRequest();
+    return message;
+  },
+};
+
+function createBaseListAllowlistResponse(): ListAllowlistResponse {
+  return { entries: [] };
+}
+
+export const ListAllowlistResponse: MessageFns<ListAllowlistResponse> = {
+  encode(message: ListAllowlistResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.entries) {
+      AllowlistEntry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAllowlistResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseListAllowlistResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.entries.push(AllowlistEntry.decode(reader, reader.uint32()));
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): ListAllowlistResponse {
+    return {
+      entries: globalThis.Array.isArray(object?.entries)
+        ? object.entries.map((e: any) => AllowlistEntry.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListAllowlistResponse): unknown {
+    const obj: any = {};
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => AllowlistEntry.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListAllowlistResponse>): ListAllowlistResponse {
+    return ListAllowlistResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListAllowlistResponse>): ListAllowlistResponse {
+    const message = createBaseListAllowlistResponse();
+    message.entries = object.entries?.map((e) => AllowlistEntry.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAddAllowlistEntryRequest(): AddAllowlistEntryRequest {
+  return { network: "", comment: "", timeout: 0 };
+}
+
+export const AddAllowlistEntryRequest: MessageFns<AddAllowlistEntryRequest> = {
+  encode(message: AddAllowlistEntryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.network !== "") {
+      writer.uint32(10).string(message.network);
+    }
+    if (message.comment !== "") {
+      writer.uint32(18).string(message.comment);
+    }
+    if (message.timeout !== 0) {
+      writer.uint32(24).uint32(message.timeout);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddAllowlistEntryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAddAllowlistEntryRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.network = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.comment = reader.string();
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.timeout = reader.uint32();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): AddAllowlistEntryRequest {
+    return {
+      network: isSet(object.network) ? globalThis.String(object.network) : "",
+      comment: isSet(object.comment) ? globalThis.String(object.comment) : "",
+      timeout: isSet(object.timeout) ? globalThis.Number(object.timeout) : 0,
+    };
+  },
+
+  toJSON(message: AddAllowlistEntryRequest): unknown {
+    const obj: any = {};
+    if (message.network !== "") {
+      obj.network = message.network;
+    }
+    if (message.comment !== "") {
+      obj.comment = message.comment;
+    }
+    if (message.timeout !== 0) {
+      obj.timeout = Math.round(message.timeout);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AddAllowlistEntryRequest>): AddAllowlistEntryRequest {
+    return AddAllowlistEntryRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AddAllowlistEntryRequest>): AddAllowlistEntryRequest {
+    const message = createBaseAddAllowlistEntryRequest();
+    message.network = object.network ?? "";
+    message.comment = object.comment ?? "";
+    message.timeout = object.timeout ?? 0;
+    return message;
+  },
+};
+
+function createBaseAddAllowlistEntryResponse(): AddAllowlistEntryResponse {
+  return { entry: undefined, liftedBans: [] };
+}
+
+export const AddAllowlistEntryResponse: MessageFns<AddAllowlistEntryResponse> = {
+  encode(message: AddAllowlistEntryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.entry !== undefined) {
+      AllowlistEntry.encode(message.entry, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.liftedBans) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddAllowlistEntryResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAddAllowlistEntryResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.entry = AllowlistEntry.decode(reader, reader.uint32());
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.liftedBans.push(reader.string());
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): AddAllowlistEntryResponse {
+    return {
+      entry: isSet(object.entry) ? AllowlistEntry.fromJSON(object.entry) : undefined,
+      liftedBans: globalThis.Array.isArray(object?.liftedBans)
+        ? object.liftedBans.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: AddAllowlistEntryResponse): unknown {
+    const obj: any = {};
+    if (message.entry !== undefined) {
+      obj.entry = AllowlistEntry.toJSON(message.entry);
+    }
+    if (message.liftedBans?.length) {
+      obj.liftedBans = message.liftedBans;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AddAllowlistEntryResponse>): AddAllowlistEntryResponse {
+    return AddAllowlistEntryResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AddAllowlistEntryResponse>): AddAllowlistEntryResponse {
+    const message = createBaseAddAllowlistEntryResponse();
+    message.entry = (object.entry !== undefined && object.entry !== null)
+      ? AllowlistEntry.fromPartial(object.entry)
+      : undefined;
+    message.liftedBans = object.liftedBans?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseRemoveAllowlistEntryRequest(): RemoveAllowlistEntryRequest {
+  return { network: "" };
+}
+
+export const RemoveAllowlistEntryRequest: MessageFns<RemoveAllowlistEntryRequest> = {
+  encode(message: RemoveAllowlistEntryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.network !== "") {
+      writer.uint32(10).string(message.network);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveAllowlistEntryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRemoveAllowlistEntryRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.network = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): RemoveAllowlistEntryRequest {
+    return { network: isSet(object.network) ? globalThis.String(object.network) : "" };
+  },
+
+  toJSON(message: RemoveAllowlistEntryRequest): unknown {
+    const obj: any = {};
+    if (message.network !== "") {
+      obj.network = message.network;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveAllowlistEntryRequest>): RemoveAllowlistEntryRequest {
+    return RemoveAllowlistEntryRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveAllowlistEntryRequest>): RemoveAllowlistEntryRequest {
+    const message = createBaseRemoveAllowlistEntryRequest();
+    message.network = object.network ?? "";
+    return message;
+  },
+};
+
+function createBaseRemoveAllowlistEntryResponse(): RemoveAllowlistEntryResponse {
+  return {};
+}
+
+export const RemoveAllowlistEntryResponse: MessageFns<RemoveAllowlistEntryResponse> = {
+  encode(_: RemoveAllowlistEntryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveAllowlistEntryResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRemoveAllowlistEntryResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(_: any): RemoveAllowlistEntryResponse {
+    return {};
+  },
+
+  toJSON(_: RemoveAllowlistEntryResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveAllowlistEntryResponse>): RemoveAllowlistEntryResponse {
+    return RemoveAllowlistEntryResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<RemoveAllowlistEntryResponse>): RemoveAllowlistEntryResponse {
+    const message = createBaseRemoveAllowlistEntryResponse();
+    return message;
+  },
+};
 
 function createBaseStopJailRequest(): StopJailRequest {
   return { name: "" };
@@ -2294,7 +2860,8 @@ export const JailServiceService = {
   },
   /**
    * Bans an address in one jail (or every jail with `jails/-`). Refused with
-   * FAILED_PRECONDITION when the jail's ignoreip protects the address.
+   * FAILED_PRECONDITION when the host allowlist or the jail's ignoreip
+   * protects the address.
    * Role: operator.
    */
   banIp: {
@@ -2430,6 +2997,53 @@ export const JailServiceService = {
     responseSerialize: (value: ReloadJailsResponse): Buffer => Buffer.from(ReloadJailsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReloadJailsResponse => ReloadJailsResponse.decode(value),
   },
+  /**
+   * The host-wide allowlist: addresses and networks that no jail bans.
+   * Role: viewer.
+   */
+  listAllowlist: {
+    path: "/portcullis.v1.JailService/ListAllowlist",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: ListAllowlistRequest): Buffer => Buffer.from(ListAllowlistRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListAllowlistRequest => ListAllowlistRequest.decode(value),
+    responseSerialize: (value: ListAllowlistResponse): Buffer =>
+      Buffer.from(ListAllowlistResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListAllowlistResponse => ListAllowlistResponse.decode(value),
+  },
+  /**
+   * Adds an entry to the allowlist, or renews it (new comment and expiry).
+   * Every jail gets it in its ignoreip (so fail2ban's own detections skip
+   * it, also after a fail2ban restart or reload), BanIp refuses what it
+   * covers with FAILED_PRECONDITION, and the jail bans it covers now are
+   * lifted (UNBAN events). Role: operator.
+   */
+  addAllowlistEntry: {
+    path: "/portcullis.v1.JailService/AddAllowlistEntry",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: AddAllowlistEntryRequest): Buffer =>
+      Buffer.from(AddAllowlistEntryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AddAllowlistEntryRequest => AddAllowlistEntryRequest.decode(value),
+    responseSerialize: (value: AddAllowlistEntryResponse): Buffer =>
+      Buffer.from(AddAllowlistEntryResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AddAllowlistEntryResponse => AddAllowlistEntryResponse.decode(value),
+  },
+  /**
+   * Removes an entry, from the jails' ignoreip too (where the allowlist put
+   * it). Role: operator.
+   */
+  removeAllowlistEntry: {
+    path: "/portcullis.v1.JailService/RemoveAllowlistEntry",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: RemoveAllowlistEntryRequest): Buffer =>
+      Buffer.from(RemoveAllowlistEntryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveAllowlistEntryRequest => RemoveAllowlistEntryRequest.decode(value),
+    responseSerialize: (value: RemoveAllowlistEntryResponse): Buffer =>
+      Buffer.from(RemoveAllowlistEntryResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveAllowlistEntryResponse => RemoveAllowlistEntryResponse.decode(value),
+  },
 } as const;
 
 export interface JailServiceServer extends UntypedServiceImplementation {
@@ -2442,7 +3056,8 @@ export interface JailServiceServer extends UntypedServiceImplementation {
   getJail: handleUnaryCall<GetJailRequest, Jail>;
   /**
    * Bans an address in one jail (or every jail with `jails/-`). Refused with
-   * FAILED_PRECONDITION when the jail's ignoreip protects the address.
+   * FAILED_PRECONDITION when the host allowlist or the jail's ignoreip
+   * protects the address.
    * Role: operator.
    */
   banIp: handleUnaryCall<BanIpRequest, BanIpResponse>;
@@ -2487,6 +3102,24 @@ export interface JailServiceServer extends UntypedServiceImplementation {
    * `jails/-` (`fail2ban-client reload [<jail>]`). Role: admin.
    */
   reloadJails: handleUnaryCall<ReloadJailsRequest, ReloadJailsResponse>;
+  /**
+   * The host-wide allowlist: addresses and networks that no jail bans.
+   * Role: viewer.
+   */
+  listAllowlist: handleUnaryCall<ListAllowlistRequest, ListAllowlistResponse>;
+  /**
+   * Adds an entry to the allowlist, or renews it (new comment and expiry).
+   * Every jail gets it in its ignoreip (so fail2ban's own detections skip
+   * it, also after a fail2ban restart or reload), BanIp refuses what it
+   * covers with FAILED_PRECONDITION, and the jail bans it covers now are
+   * lifted (UNBAN events). Role: operator.
+   */
+  addAllowlistEntry: handleUnaryCall<AddAllowlistEntryRequest, AddAllowlistEntryResponse>;
+  /**
+   * Removes an entry, from the jails' ignoreip too (where the allowlist put
+   * it). Role: operator.
+   */
+  removeAllowlistEntry: handleUnaryCall<RemoveAllowlistEntryRequest, RemoveAllowlistEntryResponse>;
 }
 
 export interface JailServiceClient extends Client {
@@ -2524,7 +3157,8 @@ export interface JailServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Bans an address in one jail (or every jail with `jails/-`). Refused with
-   * FAILED_PRECONDITION when the jail's ignoreip protects the address.
+   * FAILED_PRECONDITION when the host allowlist or the jail's ignoreip
+   * protects the address.
    * Role: operator.
    */
   banIp(
@@ -2719,6 +3353,66 @@ export interface JailServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReloadJailsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The host-wide allowlist: addresses and networks that no jail bans.
+   * Role: viewer.
+   */
+  listAllowlist(
+    request: ListAllowlistRequest,
+    callback: (error: ServiceError | null, response: ListAllowlistResponse) => void,
+  ): ClientUnaryCall;
+  listAllowlist(
+    request: ListAllowlistRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListAllowlistResponse) => void,
+  ): ClientUnaryCall;
+  listAllowlist(
+    request: ListAllowlistRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListAllowlistResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Adds an entry to the allowlist, or renews it (new comment and expiry).
+   * Every jail gets it in its ignoreip (so fail2ban's own detections skip
+   * it, also after a fail2ban restart or reload), BanIp refuses what it
+   * covers with FAILED_PRECONDITION, and the jail bans it covers now are
+   * lifted (UNBAN events). Role: operator.
+   */
+  addAllowlistEntry(
+    request: AddAllowlistEntryRequest,
+    callback: (error: ServiceError | null, response: AddAllowlistEntryResponse) => void,
+  ): ClientUnaryCall;
+  addAllowlistEntry(
+    request: AddAllowlistEntryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AddAllowlistEntryResponse) => void,
+  ): ClientUnaryCall;
+  addAllowlistEntry(
+    request: AddAllowlistEntryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AddAllowlistEntryResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Removes an entry, from the jails' ignoreip too (where the allowlist put
+   * it). Role: operator.
+   */
+  removeAllowlistEntry(
+    request: RemoveAllowlistEntryRequest,
+    callback: (error: ServiceError | null, response: RemoveAllowlistEntryResponse) => void,
+  ): ClientUnaryCall;
+  removeAllowlistEntry(
+    request: RemoveAllowlistEntryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveAllowlistEntryResponse) => void,
+  ): ClientUnaryCall;
+  removeAllowlistEntry(
+    request: RemoveAllowlistEntryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveAllowlistEntryResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,129 @@
+import type { Logger } from "../logger.js";
+import { ServerError } from "../errors.js";
+import { parseNetworkCanonical } from "../addresses.js";
+import type { EventLog } from "../events/event-log.js";
+import type { AllowlistRow, AllowlistStore } from "../store/allowlist-store.js";
+import { canonicalNetwork, expired, type Allowlist } from "./allowlist.js";
+import type { JailService } from "./jail-service.js";
+
+/** Longest an entry can be given to live: ten years, in seconds. */
+const MAX_TIMEOUT = 315_360_000;
+const MAX_COMMENT = 200;
+/** setTimeout's longest delay; a later expiry is looked at again then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Changes to the host allowlist, and keeping fail2ban in step with it. BanIp consults the allowlist (JailService);
+ * fail2ban's own detections skip its entries because every running jail has each of them in its ignoreip (put back
+ * after fail2ban restarts or reloads: `syncJails` runs with every BanWatcher look); adding an entry lifts the jail
+ * bans it covers; an expired entry is removed like a deleted one, with an event.
+ */
+export class AllowlistService {
+  readonly #allowlist: Allowlist;
+  readonly #store: AllowlistStore;
+  readonly #jails: JailService;
+  readonly #events: EventLog;
+  readonly #log: Logger;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(deps: { allowlist: Allowlist; store: AllowlistStore; jails: JailService; events: EventLog; log: Logger }) {
+    this.#allowlist = deps.allowlist;
+    this.#store = deps.store;
+    this.#jails = deps.jails;
+    this.#events = deps.events;
+    this.#log = deps.log;
+    this.#schedule();
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+  }
+
+  list(): AllowlistRow[] {
+    return this.#allowlist.list();
+  }
+
+  /** Adds or renews an entry; returns it and the jail bans it lifted. */
+  async add(network: string, comment: string, timeoutSeconds: number, principal: string): Promise<{ entry: AllowlistRow; lifted: Array<{ jail: string; address: string }> }> {
+    const canonical = canonicalNetwork(network);
+    if (comment.length > MAX_COMMENT || /[\u0000-\u001f\u007f]/.test(comment)) {
+      throw new ServerError("INVALID_COMMENT", `comment must be at most ${MAX_COMMENT} characters without control characters`, { field: "comment" });
+    }
+    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 0 || timeoutSeconds > MAX_TIMEOUT) {
+      throw new ServerError("INVALID_TIMEOUT", `timeout must be 0 (never) to ${MAX_TIMEOUT} seconds, got ${timeoutSeconds}`, { field: "timeout" });
+    }
+    const now = Date.now();
+    const entry: AllowlistRow = { network: canonical, comment, createdAt: now, ...(timeoutSeconds === 0 ? {} : { expiresAt: now + timeoutSeconds * 1000 }), createdBy: principal };
+    this.#allowlist.put(entry);
+    this.#schedule();
+    const lifted: Array<{ jail: string; address: string }> = [];
+    // With fail2ban down the entry holds for BanIp at once, and reaches the jails at the watcher's first look after.
+    if (await this.#jails.reachable()) {
+      await this.syncJails();
+      for (const jail of await this.#jails.names()) {
+        for (const address of await this.#jails.banned(jail)) {
+          if (this.#allowlist.covering(address)?.network !== canonical) continue;
+          await this.#jails.unban(jail, address);
+          lifted.push({ jail, address });
+        }
+      }
+    }
+    return { entry, lifted };
+  }
+
+  /** Removes an entry, and takes it out of the jails' ignoreip where the allowlist put it. */
+  async remove(network: string): Promise<void> {
+    const canonical = canonicalNetwork(network);
+    if (!this.#allowlist.delete(canonical)) throw new ServerError("ENTRY_NOT_FOUND", `${canonical} is not on the allowlist`, { field: "network", value: canonical });
+    this.#schedule();
+    if (await this.#jails.reachable()) await this.syncJails();
+  }
+
+  /**
+   * Makes every running jail's ignoreip hold every entry, and takes back what the allowlist put there for entries
+   * that are gone. Idempotent; one `get ignoreip` per jail when nothing changed.
+   */
+  async syncJails(): Promise<void> {
+    const wanted = new Set(this.#allowlist.list().map((entry) => entry.network));
+    const applied = this.#store.applied();
+    for (const jail of await this.#jails.names()) {
+      const present = new Set<string>();
+      for (const item of await this.#jails.ignoreList(jail)) {
+        const parsed = parseNetworkCanonical(item);
+        if (!("problem" in parsed)) present.add(parsed.network);
+      }
+      for (const network of wanted) {
+        if (present.has(network)) continue;
+        await this.#jails.addIgnore(jail, network);
+        this.#store.markApplied(network, jail);
+      }
+      for (const pair of applied) {
+        if (pair.jail !== jail || wanted.has(pair.network)) continue;
+        if (present.has(pair.network)) await this.#jails.removeIgnore(jail, pair.network);
+        this.#store.unmarkApplied(pair.network, jail);
+      }
+    }
+  }
+
+  /** A timer for the soonest expiry. */
+  #schedule(): void {
+    clearTimeout(this.#timer);
+    const next = Math.min(...this.#allowlist.stored().map((entry) => entry.expiresAt ?? Infinity));
+    if (next === Infinity) return;
+    this.#timer = setTimeout(() => this.#expire(), Math.min(MAX_TIMER_MS, Math.max(0, next - Date.now())));
+    this.#timer.unref();
+  }
+
+  #expire(): void {
+    const now = Date.now();
+    for (const entry of this.#allowlist.stored()) {
+      if (!expired(entry, now)) continue;
+      this.#allowlist.delete(entry.network);
+      this.#events.append({ type: "ALLOWLIST_ENTRY_REMOVED", resource: "allowlist", attributes: { network: entry.network, reason: "expired" } }, "system", "system");
+    }
+    this.#schedule();
+    void this.#jails.reachable()
+      .then((up) => (up ? this.syncJails() : undefined))
+      .catch((error: unknown) => this.#log.warn({ err: error }, "taking expired allowlist entries out of the jails failed"));
+  }
+}
