@@ -45,6 +45,8 @@ const ConfigSchema = z
         socket: z.string().min(1).default("/var/run/fail2ban/fail2ban.sock"),
         /** fail2ban's configuration directory: UpdateJail writes its drop-ins under `jail.d/` here. */
         configDir: z.string().min(1).default("/etc/fail2ban"),
+        /** The socket the Portcullis fail2ban action talks to (default <dataDir>/fail2ban-action.sock). */
+        actionSocket: z.string().min(1).optional(),
         /** How often the jails' ban lists are compared, to report fail2ban's own bans and expiries as events. */
         pollIntervalMs: z.number().int().min(100).max(60_000).default(500),
       })
@@ -87,6 +89,7 @@ const ENVIRONMENT: ReadonlyArray<[string, string[], "string" | "number" | "list"
   ["PORTCULLIS_FIREWALL_MANAGEMENT_ADDRESSES", ["firewall", "managementAddresses"], "list"],
   ["PORTCULLIS_FAIL2BAN_SOCKET", ["fail2ban", "socket"], "string"],
   ["PORTCULLIS_FAIL2BAN_CONFIG_DIR", ["fail2ban", "configDir"], "string"],
+  ["PORTCULLIS_FAIL2BAN_ACTION_SOCKET", ["fail2ban", "actionSocket"], "string"],
 ];
 
 /** Precedence: flags, then environment, then the config file (YAML or JSON), then defaults. */

@@ -57,6 +57,7 @@ export const reasons = {
   LOCKOUT: Status.FAILED_PRECONDITION,
   ADDRESS_IGNORED: Status.FAILED_PRECONDITION,
   ADDRESS_ALLOWLISTED: Status.FAILED_PRECONDITION,
+  INVALID_ACTION_REQUEST: Status.INVALID_ARGUMENT,
   NO_PENDING_ROLLBACK: Status.FAILED_PRECONDITION,
   PANIC_MODE: Status.FAILED_PRECONDITION,
   // fail2ban-server refused a command with an exception (an address that is not banned, an action the jail lacks, …).

@@ -35,6 +35,8 @@ import { JailBanStore } from "./store/jail-ban-store.js";
 import { AllowlistStore } from "./store/allowlist-store.js";
 import { Allowlist } from "./jails/allowlist.js";
 import { AllowlistService } from "./jails/allowlist-service.js";
+import { JailEnforcement } from "./jails/jail-enforcement.js";
+import { ActionSocket } from "./jails/action-socket.js";
 import { MtlsServerCredentials } from "./grpc/mtls-credentials.js";
 import { startGrpcServer } from "./grpc/grpc-server.js";
 import { ServerError } from "./errors.js";
@@ -95,9 +97,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     log,
   });
   Object.assign(api, apiEndpoint(grpc.address));
-  banWatcher.start(config.fail2ban.pollIntervalMs);
   const firewallRepaired = await firewall.reconcile();
   log.info({ ...firewallRepaired }, "managed firewall rules reconciled with the kernel");
+  // After reconciliation: the action and the watcher may create a jail's sets and rule.
+  const enforcement = new JailEnforcement({ ipsets, firewall, jails, allowlist, events, log });
+  const actionSocket = await ActionSocket.listen(config.fail2ban.actionSocket ?? join(config.dataDir, "fail2ban-action.sock"), enforcement, log);
+  banWatcher.start(config.fail2ban.pollIntervalMs, enforcement);
   log.info({ grpc: grpc.address, netns: config.netns ?? null, dataDir: config.dataDir }, "listening");
 
   let reconciling = false;
@@ -124,6 +129,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       for (const timer of timers) clearInterval(timer);
       grpc.health.setStatus("", "NOT_SERVING");
       await grpc.close(5_000);
+      await actionSocket.close();
       crl.close();
       firewall.close();
       iptables.close();

@@ -7,53 +7,14 @@ import { status } from "@grpc/grpc-js";
 import { EventOrigin, EventType } from "@portcullis/sdk/gen/portcullis/v1/events.js";
 import { JailView } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
 import { VictimAttacker } from "../harness/netns.js";
-import { canConnect, listen } from "../harness/tcp.js";
-import { Fail2banServer } from "../harness/fail2ban.js";
+import { canConnect } from "../harness/tcp.js";
+import { dovecotFailures, Fail2banServer } from "../harness/fail2ban.js";
 import { EventTestClient, JailTestClient, rejectsWith } from "../harness/grpc-clients.js";
-import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
+import type { ServerFixture } from "../harness/fixture.js";
+import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
 
 const { victimV4, attackerV4 } = VictimAttacker;
 
-
-/**
- * A victim running fail2ban (jail `dovecot`, iptables-allports action, so bans change only the victim's kernel) and
- * Portcullis on its socket, an attacker next to it, and a listener on 143 in the victim.
- */
-interface JailHosts {
-  readonly hosts: VictimAttacker;
-  readonly fail2ban: Fail2banServer;
-  readonly f: ServerFixture;
-  close(): Promise<void>;
-}
-
-async function startJailHosts(dovecotSettings: string[]): Promise<JailHosts> {
-  const hosts = new VictimAttacker();
-  const fail2ban = new Fail2banServer({
-    netns: hosts.victim,
-    expectedJails: "dovecot",
-    jails: ({ mailLog }) => [
-      "[DEFAULT]", "backend = polling", `logpath = ${mailLog}`, "filter = dovecot",
-      "[dovecot]", "enabled = true", ...dovecotSettings, "action = iptables-allports[name=dovecot]", "",
-    ].join("\n"),
-  });
-  let f: ServerFixture | undefined;
-  let listener: { stop(): void } | undefined;
-  const close = async (): Promise<void> => {
-    listener?.stop();
-    await f?.close();
-    await fail2ban.destroy();
-    hosts.destroy();
-  };
-  try {
-    await fail2ban.start();
-    f = await startServerFixture(hosts.victim, { PORTCULLIS_FAIL2BAN_SOCKET: fail2ban.socket, PORTCULLIS_FAIL2BAN_CONFIG_DIR: fail2ban.configDir });
-    listener = await listen(hosts.victim.name, 143);
-    return { hosts, fail2ban, f, close };
-  } catch (error) {
-    await close();
-    throw error;
-  }
-}
 
 describe("jails: a real fail2ban-server driven over its socket, bans proven at packet level", () => {
   let setup: JailHosts;
@@ -151,8 +112,7 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
   });
 
   it("the host allowlist: lifts the bans it covers, BanIp and fail2ban's own detections skip it, it survives a fail2ban restart, it expires", async () => {
-    const failures = (): string => Array.from({ length: 5 }, () =>
-      `${syslogTime(new Date())} mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<bob>, method=PLAIN, rip=${attackerV4}, lip=${victimV4}, session=<x>\n`).join("");
+    const failures = (): string => dovecotFailures(attackerV4, victimV4, 5);
     const ignoreIp = async (): Promise<string[]> => (await fail2ban.ask(["get", "dovecot", "ignoreip"])) as string[];
     await jails.call("banIp", { jail: "jails/dovecot", address: attackerV4 });
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false);
@@ -373,8 +333,7 @@ describe("the seed's attack flow: 5 failed logins → ban → packets dropped �
     try {
       assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
       // Five failed IMAP logins from the attacker, as dovecot logs them.
-      const line = (): string => `${syslogTime(new Date())} mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<bob>, method=PLAIN, rip=${attackerV4}, lip=${victimV4}, session=<x>\n`;
-      appendFileSync(fail2ban.mailLog, Array.from({ length: 5 }, line).join(""));
+      appendFileSync(fail2ban.mailLog, dovecotFailures(attackerV4, victimV4, 5));
       const wrote = Date.now();
       for (const deadline = Date.now() + 15_000; !received.some((e) => e.type === "EVENT_TYPE_BAN") && Date.now() < deadline; ) await sleep(50);
       const ban = received.find((e) => e.type === "EVENT_TYPE_BAN");
@@ -413,10 +372,3 @@ describe("the seed's attack flow: 5 failed logins → ban → packets dropped �
     }
   });
 });
-
-/** "Nov 25 17:27:00", as syslog writes it (a space-padded day). */
-function syslogTime(date: Date): string {
-  const month = date.toLocaleString("en-US", { month: "short" });
-  const time = date.toTimeString().slice(0, 8);
-  return `${month} ${String(date.getDate()).padStart(2, " ")} ${time}`;
-}

@@ -50,6 +50,8 @@ export class Fail2banServer {
       copyFileSync(`/etc/fail2ban/action.d/${action}`, join(conf, "action.d", action));
     }
     writeFileSync(join(conf, "action.d", "noop.conf"), "[Definition]\nactionban =\nactionunban =\n");
+    // The Portcullis action, as an installation copies it (`action = portcullis.py[socket=…]`).
+    copyFileSync(new URL("../../server/fail2ban/action.d/portcullis.py", import.meta.url), join(conf, "action.d", "portcullis.py"));
     writeFileSync(join(conf, "fail2ban.local"), `[Definition]\nallowipv6 = auto\nlogtarget = ${join(this.dir, "fail2ban.log")}\ndbfile = ${join(this.dir, "fail2ban.sqlite3")}\n`);
     writeFileSync(this.mailLog, "");
     writeFileSync(join(conf, "jail.local"), (options.jails ?? HARMLESS_JAILS)({ dir: this.dir, mailLog: this.mailLog, dummyTarget: this.dummyTarget }));
@@ -119,3 +121,16 @@ export class Fail2banServer {
   }
 }
 
+
+/** `count` failed IMAP logins from `attacker`, as dovecot logs them (the dovecot filter's lines). */
+export function dovecotFailures(attacker: string, victim: string, count: number): string {
+  const line = `${syslogTime(new Date())} mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<bob>, method=PLAIN, rip=${attacker}, lip=${victim}, session=<x>\n`;
+  return line.repeat(count);
+}
+
+/** "Nov 25 17:27:00", as syslog writes it (a space-padded day). */
+function syslogTime(date: Date): string {
+  const month = date.toLocaleString("en-US", { month: "short" });
+  const time = date.toTimeString().slice(0, 8);
+  return `${month} ${String(date.getDate()).padStart(2, " ")} ${time}`;
+}

@@ -223,6 +223,17 @@ export class FirewallService {
   }
 
   /**
+   * Makes sure a managed rule with this spec is in the chain (at `position` when it has to be created); for rules
+   * Portcullis needs for itself, such as a jail set's DROP rule. Returns whether it created one.
+   */
+  async ensureRule(family: Family, table: Table, chain: string, input: RuleSpec, position: number): Promise<boolean> {
+    const line = renderRuleLine(chain, validateRuleSpec(family, input));
+    if ((this.#store.managedLines(family, table).get(line)?.length ?? 0) > 0) return false;
+    await this.createRule(family, table, chain, input, position, { caller: {} });
+    return true;
+  }
+
+  /**
    * Adds several managed rules in one atomic COMMIT, in order, appended or starting at `position`. Rules that cannot
    * affect the caller's access to the API (ACCEPT, LOG) need no read of the table. Positions in the answer are 0 for
    * appends made without that read.

@@ -245,6 +245,19 @@ export class IpsetService {
     });
   }
 
+  /**
+   * Takes an element out of a managed set whether or not Portcullis recorded it (an entry added with the ipset
+   * command while Portcullis was down); absent is fine.
+   */
+  async removeElement(name: string, rawElement: string): Promise<void> {
+    const definition = await this.#managed(name);
+    const element = normalizeElement(definition, rawElement);
+    await this.#lock.with([name], async () => {
+      this.#store.deleteEntries(name, [element]);
+      await this.#kernel.delete(name, element);
+    });
+  }
+
   async testEntry(name: string, rawElement: string): Promise<boolean> {
     const kernel = await this.#kernel.get(name);
     if (kernel === undefined) throw notFound(name);

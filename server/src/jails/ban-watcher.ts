@@ -3,6 +3,7 @@ import { ServerError } from "../errors.js";
 import type { EventLog } from "../events/event-log.js";
 import type { JailService } from "./jail-service.js";
 import type { AllowlistService } from "./allowlist-service.js";
+import type { JailEnforcement } from "./jail-enforcement.js";
 
 /**
  * Turns fail2ban's own decisions (a jail banning after failures, a ban expiring) into BAN/UNBAN events by comparing
@@ -14,6 +15,7 @@ import type { AllowlistService } from "./allowlist-service.js";
 export class BanWatcher {
   readonly #jails: JailService;
   readonly #allowlist: AllowlistService;
+  #enforcement: JailEnforcement | undefined;
   readonly #events: EventLog;
   readonly #log: Logger;
   #timer: NodeJS.Timeout | undefined;
@@ -27,7 +29,12 @@ export class BanWatcher {
     this.#log = deps.log;
   }
 
-  start(intervalMs: number): void {
+  /**
+   * From now on, jails that ban through the Portcullis action get their sets and rules at the first look (fail2ban
+   * may have started them while Portcullis was down, so the action's start did not reach it).
+   */
+  start(intervalMs: number, enforcement?: JailEnforcement): void {
+    this.#enforcement = enforcement;
     this.#timer = setInterval(() => void this.poll(), intervalMs);
     this.#timer.unref();
     void this.poll();
@@ -42,6 +49,7 @@ export class BanWatcher {
     this.#running = true;
     try {
       for (const jail of await this.#jails.names()) {
+        if (this.#enforcement !== undefined && (await this.#jails.usesPortcullisAction(jail))) await this.#enforcement.start(jail);
         const { added, removed } = await this.#jails.observeBans(jail);
         for (const address of added) this.#events.append({ type: "BAN", resource: `jails/${jail}/bans/${address}`, attributes: { jail, address } }, "fail2ban", "fail2ban");
         for (const address of removed) this.#events.append({ type: "UNBAN", resource: `jails/${jail}/bans/${address}`, attributes: { jail, address } }, "fail2ban", "fail2ban");

@@ -50,6 +50,9 @@ export interface JailView extends JailStatus, JailSettings {
 
 const SETTINGS_TTL_MS = 5000;
 
+/** The name fail2ban gives the Portcullis action (action.d/portcullis.py). */
+export const PORTCULLIS_ACTION = "portcullis";
+
 /** Every jail, for bans and unbans that name no single jail. */
 export const ALL_JAILS = "-";
 
@@ -65,6 +68,8 @@ export class JailService {
   readonly #settingsCache = new Map<string, { settings: JailSettings; at: number }>();
   /** Per jail: API bans/unbans and the watcher's comparison of ban lists never interleave. */
   readonly #banLock = new KeyedLock();
+  /** Each jail's ban list at the watcher's last look. */
+  readonly #lastSeen = new Map<string, Set<string>>();
   readonly #configDir: string;
   readonly #cli: Fail2banCli;
   readonly #allowlist: Allowlist;
@@ -85,17 +90,49 @@ export class JailService {
   /**
    * Compares a jail's ban list with the one last seen and records the difference: the bans and unbans fail2ban made
    * by itself (or that happened while Portcullis was down). Under the jail's ban lock, so that a ban made through the
-   * API between reading the list and the record is never mistaken for one of fail2ban's (or for an unban).
+   * API between reading the list and the record is never mistaken for one of fail2ban's (or for an unban); and
+   * dropped when the Portcullis action recorded a change meanwhile (it reports without the lock: fail2ban calls it
+   * while the API waits for fail2ban under the lock), to be looked at again next time.
    */
   async observeBans(jail: string): Promise<{ added: string[]; removed: string[] }> {
+    // With the Portcullis action the action reports each change as it happens; a difference seen here may be one whose
+    // report is on its way (fail2ban lists a ban a moment before it calls the action), so it counts only when the
+    // previous look saw it too: what is left is what happened while Portcullis was down.
+    const settle = await this.usesPortcullisAction(jail);
     return this.#banLock.with([jail], async () => {
+      const version = this.#bans.version(jail);
       const now = new Set(await this.banned(jail));
+      const previous = this.#lastSeen.get(jail);
+      this.#lastSeen.set(jail, now);
+      if (this.#bans.version(jail) !== version) return { added: [], removed: [] };
       const before = this.#bans.addresses(jail);
-      const added = [...now].filter((address) => !before.has(address));
-      const removed = [...before].filter((address) => !now.has(address));
-      if (added.length > 0 || removed.length > 0) this.#bans.record(jail, added, removed);
-      return { added, removed };
+      let added = [...now].filter((address) => !before.has(address));
+      let removed = [...before].filter((address) => !now.has(address));
+      if (settle) {
+        added = added.filter((address) => previous?.has(address) === true);
+        removed = removed.filter((address) => previous?.has(address) === false);
+      }
+      return this.#bans.record(jail, added, removed);
     });
+  }
+
+  /** Whether the jail bans through the Portcullis action (its settings, cached for a few seconds). */
+  async usesPortcullisAction(jail: string): Promise<boolean> {
+    return (await this.#settings(jail)).actions.includes(PORTCULLIS_ACTION);
+  }
+
+  /**
+   * Records a ban or unban the Portcullis action reported (fail2ban's own decision, or the effect of an API call
+   * that recorded it first); returns whether it is news, i.e. an event to report.
+   */
+  noteBan(jail: string, address: string, banned: boolean): boolean {
+    const changed = this.#bans.record(jail, banned ? [address] : [], banned ? [] : [address]);
+    return changed.added.length + changed.removed.length > 0;
+  }
+
+  /** The addresses of a jail's bans as last recorded. */
+  recordedBans(jail: string): Set<string> {
+    return this.#bans.addresses(jail);
   }
 
   /** The addresses a jail bans now. */
@@ -170,23 +207,37 @@ export class JailService {
     }
     for (const name of jails) {
       await this.#banLock.with([name], async () => {
-        this.#bans.record(name, [address], []);
-        await this.#fail2ban.send(["set", name, "banip", address]);
+        // Recorded first: the Portcullis action, which fail2ban calls meanwhile, then knows it is not news.
+        const recorded = this.#bans.record(name, [address], []).added.length > 0;
+        try {
+          await this.#fail2ban.send(["set", name, "banip", address]);
+        } catch (error) {
+          if (recorded) this.#bans.record(name, [], [address]);
+          throw error;
+        }
       });
     }
     return jails;
   }
 
-  /** Unbans in one jail or all; returns the jails where the address was banned. */
+  /**
+   * Unbans in one jail or all; returns the jails where the address was banned. The unban is recorded before fail2ban
+   * is asked, so that the Portcullis action, which fail2ban calls meanwhile, does not report it a second time.
+   */
   async unban(jail: string, rawAddress: string): Promise<string[]> {
     const address = validateAddress(rawAddress);
     const unbanned: string[] = [];
     for (const name of await this.#targets(jail)) {
       await this.#banLock.with([name], async () => {
-        if (number(await this.#fail2ban.send(["set", name, "unbanip", address])) > 0) {
-          this.#bans.record(name, [], [address]);
-          unbanned.push(name);
+        const known = this.#bans.record(name, [], [address]).removed.length > 0;
+        let count: number;
+        try {
+          count = number(await this.#fail2ban.send(["set", name, "unbanip", address]));
+        } catch (error) {
+          if (known) this.#bans.record(name, [address], []);
+          throw error;
         }
+        if (count > 0) unbanned.push(name);
       });
     }
     if (jail !== ALL_JAILS && unbanned.length === 0) {
@@ -201,8 +252,8 @@ export class JailService {
     return this.#banLock.with(names, async () => {
       const lifted: Array<{ jail: string; address: string }> = [];
       for (const jail of names) for (const address of await this.banned(jail)) lifted.push({ jail, address });
-      await this.#fail2ban.send(["unban", "--all"]);
       for (const { jail, address } of lifted) this.#bans.record(jail, [], [address]);
+      await this.#fail2ban.send(["unban", "--all"]);
       return lifted;
     });
   }

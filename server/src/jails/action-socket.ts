@@ -1,0 +1,148 @@
+import { chmodSync, mkdirSync, rmSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { dirname } from "node:path";
+import type { Logger } from "../logger.js";
+import { ServerError } from "../errors.js";
+import type { JailEnforcement } from "./jail-enforcement.js";
+
+/** A request line longer than this is not from the action: the connection is closed. */
+const MAX_LINE = 4096;
+const JAIL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
+
+/**
+ * The local socket the Portcullis fail2ban action (fail2ban/action.d/portcullis.py) talks to: one JSON object per line
+ * each way, `{"id":1,"op":"ban","jail":"dovecot","ip":"192.0.2.100","bantime":600,"failures":5,"ipv6_prefix":64}` →
+ * `{"id":1,"ok":true}` or `{"id":1,"ok":false,"reason":"…","error":"…"}`. Requests on one connection are handled in
+ * order (a ban before its unban). Only root can connect (socket 0600 in a 0700 directory), and every request is
+ * validated like any other input.
+ */
+export class ActionSocket {
+  readonly #server: Server;
+  readonly #path: string;
+  readonly #connections = new Set<Socket>();
+
+  private constructor(server: Server, path: string) {
+    this.#server = server;
+    this.#path = path;
+  }
+
+  static async listen(path: string, enforcement: JailEnforcement, log: Logger): Promise<ActionSocket> {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    rmSync(path, { force: true }); // a socket left by a process that died
+    const server = createServer();
+    const socket = new ActionSocket(server, path);
+    server.on("connection", (connection) => socket.#serve(connection, enforcement, log));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(path, () => resolve());
+    });
+    chmodSync(path, 0o600);
+    log.info({ path }, "fail2ban action socket listening");
+    return socket;
+  }
+
+  async close(): Promise<void> {
+    for (const connection of this.#connections) connection.destroy();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    rmSync(this.#path, { force: true });
+  }
+
+  #serve(connection: Socket, enforcement: JailEnforcement, log: Logger): void {
+    this.#connections.add(connection);
+    connection.on("close", () => this.#connections.delete(connection));
+    connection.on("error", () => undefined);
+    connection.setEncoding("utf8");
+    let buffered = "";
+    let queue = Promise.resolve();
+    connection.on("data", (chunk: string) => {
+      buffered += chunk;
+      let newline: number;
+      while ((newline = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        queue = queue.then(async () => {
+          const reply = await handle(line, enforcement, log);
+          if (!connection.destroyed) connection.write(`${JSON.stringify(reply)}\n`);
+        });
+      }
+      if (buffered.length > MAX_LINE) {
+        log.warn("fail2ban action socket: request line too long; closing the connection");
+        connection.destroy();
+      }
+    });
+  }
+}
+
+async function handle(line: string, enforcement: JailEnforcement, log: Logger): Promise<Record<string, unknown>> {
+  let id: unknown;
+  try {
+    const request = parse(line);
+    id = request.id;
+    const { op, jail } = request;
+    switch (op) {
+      case "ping":
+        break;
+      case "start":
+        await enforcement.start(jail);
+        break;
+      case "stop": // the jail's bans were unbanned one by one before; its sets and rule stay for the next start
+        break;
+      case "ban":
+        await enforcement.ban({ jail, ip: request.ip, bantime: request.bantime, failures: request.failures, ipv6Prefix: request.ipv6Prefix });
+        break;
+      case "unban":
+        await enforcement.unban({ jail, ip: request.ip, ipv6Prefix: request.ipv6Prefix });
+        break;
+    }
+    return { id, ok: true };
+  } catch (error) {
+    const known = error instanceof ServerError;
+    if (!known) log.error({ err: error }, "fail2ban action request failed");
+    return { id, ok: false, reason: known ? error.reason : "INTERNAL", error: known ? error.message : "internal error; see the Portcullis log" };
+  }
+}
+
+interface ActionRequest {
+  readonly id: unknown;
+  readonly op: "ping" | "start" | "stop" | "ban" | "unban";
+  readonly jail: string;
+  readonly ip: string;
+  readonly bantime: number;
+  readonly failures: number;
+  readonly ipv6Prefix: number;
+}
+
+function parse(line: string): ActionRequest {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    throw bad("a request must be one JSON object per line");
+  }
+  if (typeof value !== "object" || value === null) throw bad("a request must be a JSON object");
+  const request = value as Record<string, unknown>;
+  const op = request.op;
+  if (op !== "ping" && op !== "start" && op !== "stop" && op !== "ban" && op !== "unban") throw bad(`unknown op ${JSON.stringify(op)}`);
+  const jail = request.jail;
+  if (op !== "ping" && (typeof jail !== "string" || !JAIL_NAME.test(jail))) throw bad("jail must be a jail name");
+  const ip = request.ip ?? "";
+  if ((op === "ban" || op === "unban") && (typeof ip !== "string" || ip === "")) throw bad("ip must be an address");
+  const number = (name: string, fallback: number, min: number, max: number): number => {
+    const field = request[name] ?? fallback;
+    if (typeof field !== "number" || !Number.isFinite(field) || field < min || field > max) throw bad(`${name} must be a number from ${min} to ${max}`);
+    return field;
+  };
+  return {
+    id: request.id,
+    op,
+    jail: typeof jail === "string" ? jail : "",
+    ip: String(ip),
+    bantime: number("bantime", -1, -1, 1e10),
+    failures: number("failures", 0, 0, 1e9),
+    ipv6Prefix: Math.floor(number("ipv6_prefix", 128, 1, 128)),
+  };
+}
+
+function bad(message: string): ServerError {
+  return new ServerError("INVALID_ACTION_REQUEST", message, {});
+}

@@ -1,0 +1,135 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { appendFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { EventOrigin, EventType } from "@portcullis/sdk/gen/portcullis/v1/events.js";
+import { JailView } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
+import { VictimAttacker } from "../harness/netns.js";
+import { canConnect } from "../harness/tcp.js";
+import { dovecotFailures } from "../harness/fail2ban.js";
+import { EventTestClient, JailTestClient } from "../harness/grpc-clients.js";
+import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
+
+const { victimV4, attackerV4, victimV6, attackerV6 } = VictimAttacker;
+
+interface Seen {
+  readonly type: string;
+  readonly origin: number;
+  readonly principal: string;
+  readonly address?: string;
+  readonly attributes: Record<string, string>;
+  readonly at: number;
+}
+
+describe("the Portcullis fail2ban action: fail2ban decides, Portcullis enforces through its managed sets and reports at once", () => {
+  let setup: JailHosts;
+  let jails: JailTestClient;
+  let events: EventTestClient;
+  const seen: Seen[] = [];
+  let watch: { cancel(): void } | undefined;
+
+  before(async () => {
+    setup = await startJailHosts(["maxretry = 5", "findtime = 600", "bantime = 3"], (socket) => `portcullis.py[socket="${socket}", ipv6_prefix=64]`);
+    jails = new JailTestClient(setup.f.server.address, setup.f.server.credentials());
+    events = new EventTestClient(setup.f.server.address, setup.f.server.credentials());
+    watch = events.stream("watchEvents", { afterSequence: 0, types: [EventType.EVENT_TYPE_BAN, EventType.EVENT_TYPE_UNBAN], resourcePrefix: "jails/" }, (event) =>
+      seen.push({ type: EventType[event.type], origin: event.origin, principal: event.principal, address: event.attributes.address, attributes: event.attributes, at: Date.now() }));
+  });
+  after(async () => {
+    watch?.cancel();
+    events?.close();
+    jails?.close();
+    await setup?.close();
+  });
+
+  const waitFor = async (what: string, predicate: () => boolean, ms = 10_000): Promise<void> => {
+    for (const deadline = Date.now() + ms; !predicate(); await sleep(10)) if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+  };
+
+  it("five failures: the BAN event arrives well within a second, the attacker's packets drop, and the expiry is reported and lifted", async () => {
+    const { hosts, fail2ban, f } = setup;
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
+    appendFileSync(fail2ban.mailLog, dovecotFailures(attackerV4, victimV4, 5));
+    const wrote = Date.now();
+    await waitFor("the BAN event", () => seen.some((event) => event.type === "EVENT_TYPE_BAN" && event.address === attackerV4));
+    const ban = seen.find((event) => event.type === "EVENT_TYPE_BAN")!;
+    // fail2ban's polling backend reads the log about once a second; the action reports the ban as fail2ban makes it.
+    console.log(`ban event ${ban.at - wrote} ms after the fifth log line`);
+    assert.ok(ban.at - wrote < 2500, `ban event after ${ban.at - wrote} ms`);
+    assert.deepEqual([ban.origin, ban.principal, ban.attributes.jail, ban.attributes.bantime, ban.attributes.failures], [EventOrigin.EVENT_ORIGIN_FAIL2BAN, "fail2ban", "dovecot", "3", "5"]);
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "banned: the connect must fail");
+
+    // Enforced by Portcullis's own managed set and rule, visible through its API.
+    const entries = await f.client.call("listEntries", { parent: "ipsets/fail2ban-dovecot", pageSize: 10, pageToken: "" });
+    assert.deepEqual(entries.entries.map((entry) => entry.element), [attackerV4]);
+    const rules = await f.firewall.call("listRules", { parent: "firewall/ipv4/tables/filter/chains/INPUT", pageSize: 10, pageToken: "" });
+    assert.deepEqual(rules.rules.map((rule) => [rule.text, rule.managed]), [["-A INPUT -m set --match-set fail2ban-dovecot src -j DROP", true]]);
+
+    // bantime 3 s: fail2ban lifts it, the action reports it and takes the address out of the set.
+    await waitFor("the UNBAN event", () => seen.some((event) => event.type === "EVENT_TYPE_UNBAN" && event.address === attackerV4), 15_000);
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "unbanned: the connect must succeed");
+    assert.equal((await f.client.call("listEntries", { parent: "ipsets/fail2ban-dovecot", pageSize: 10, pageToken: "" })).totalSize, 0);
+    // Once each: the watcher, which also compares fail2ban's lists, must not report them again.
+    await sleep(1500);
+    assert.deepEqual(seen.filter((event) => event.address === attackerV4).map((event) => event.type), ["EVENT_TYPE_BAN", "EVENT_TYPE_UNBAN"]);
+  });
+
+  it("BanIp and UnbanIp through the API: one event each (the API's), enforced by the action", async () => {
+    const { hosts } = setup;
+    const before = seen.length;
+    await jails.call("updateJail", { name: "jails/dovecot", banTime: 600 });
+    await jails.call("banIp", { jail: "jails/dovecot", address: attackerV4 });
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false);
+    await jails.call("unbanIp", { jail: "jails/dovecot", address: attackerV4 });
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
+    await sleep(1500);
+    assert.deepEqual(seen.slice(before).map((event) => [event.type, event.origin, event.principal]), [
+      ["EVENT_TYPE_BAN", EventOrigin.EVENT_ORIGIN_API, "admin"],
+      ["EVENT_TYPE_UNBAN", EventOrigin.EVENT_ORIGIN_API, "admin"],
+    ]);
+  });
+
+  it("ipv6_prefix=64: an IPv6 ban covers the address's whole /64", async () => {
+    const { hosts, f } = setup;
+    assert.equal(await canConnect(hosts.attacker.name, victimV6, 143), true);
+    await jails.call("banIp", { jail: "jails/dovecot", address: attackerV6 });
+    assert.equal(await canConnect(hosts.attacker.name, victimV6, 143), false, "banned: the IPv6 connect must fail");
+    const entries = await f.client.call("listEntries", { parent: "ipsets/fail2ban6-dovecot", pageSize: 10, pageToken: "" });
+    assert.deepEqual(entries.entries.map((entry) => entry.element), ["2001:db8::/64"]);
+    assert.equal((await f.client.call("testEntry", { parent: "ipsets/fail2ban6-dovecot", element: "2001:db8::beef" })).matched, true, "a neighbour in the /64 is covered");
+    // fail2ban lists the address it banned; the kernel holds its network.
+    assert.deepEqual((await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).banned, [attackerV6]);
+    await jails.call("unbanIp", { jail: "jails/dovecot", address: attackerV6 });
+    assert.equal(await canConnect(hosts.attacker.name, victimV6, 143), true, "unbanned: the IPv6 connect must succeed");
+  });
+
+  it("a ban fail2ban is told to make by hand of an allowlisted address is refused and lifted", async () => {
+    const { hosts, fail2ban } = setup;
+    await jails.call("addAllowlistEntry", { network: attackerV4, comment: "monitoring", timeout: 0 });
+    // fail2ban-client's banip skips ignoreip; the action still refuses to enforce it.
+    await fail2ban.ask(["set", "dovecot", "banip", attackerV4]);
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "an allowlisted address stays reachable");
+    for (let i = 0; i < 50 && (await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).banned.length > 0; i++) await sleep(100);
+    assert.deepEqual((await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).banned, [], "and fail2ban's ban is lifted");
+    await jails.call("removeAllowlistEntry", { network: attackerV4 });
+  });
+
+  it("with Portcullis down, the action enforces bans with ipset itself; Portcullis catches up when it is back", async () => {
+    const { hosts, fail2ban, f } = setup;
+    await f.server.stop();
+    try {
+      await fail2ban.ask(["set", "dovecot", "banip", attackerV4]);
+      assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "enforced without Portcullis");
+    } finally {
+      await f.server.restart();
+    }
+    const jailsAgain = new JailTestClient(f.server.address, f.server.credentials());
+    try {
+      assert.deepEqual((await jailsAgain.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).banned, [attackerV4]);
+      await jailsAgain.call("unbanIp", { jail: "jails/dovecot", address: attackerV4 });
+      assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "unbanned through Portcullis again");
+    } finally {
+      jailsAgain.close();
+    }
+  });
+});
