@@ -58,6 +58,7 @@ export const reasons = {
   ADDRESS_IGNORED: Status.FAILED_PRECONDITION,
   ADDRESS_ALLOWLISTED: Status.FAILED_PRECONDITION,
   INVALID_ACTION_REQUEST: Status.INVALID_ARGUMENT,
+  ACTION_TIMEOUT: Status.UNAVAILABLE,
   NO_PENDING_ROLLBACK: Status.FAILED_PRECONDITION,
   PANIC_MODE: Status.FAILED_PRECONDITION,
   // fail2ban-server refused a command with an exception (an address that is not banned, an action the jail lacks, …).

@@ -7,7 +7,8 @@ import { JailView } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
 import { VictimAttacker } from "../harness/netns.js";
 import { canConnect } from "../harness/tcp.js";
 import { dovecotFailures } from "../harness/fail2ban.js";
-import { EventTestClient, JailTestClient } from "../harness/grpc-clients.js";
+import { status } from "@grpc/grpc-js";
+import { EventTestClient, JailTestClient, rejectsWith } from "../harness/grpc-clients.js";
 import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
 
 const { victimV4, attackerV4, victimV6, attackerV6 } = VictimAttacker;
@@ -101,6 +102,38 @@ describe("the Portcullis fail2ban action: fail2ban decides, Portcullis enforces 
     assert.deepEqual((await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).banned, [attackerV6]);
     await jails.call("unbanIp", { jail: "jails/dovecot", address: attackerV6 });
     assert.equal(await canConnect(hosts.attacker.name, victimV6, 143), true, "unbanned: the IPv6 connect must succeed");
+  });
+
+  it("BatchBanIp: checked whole, banned in chunks, enforced by the action, one API event per new ban", async () => {
+    const { hosts, f } = setup;
+    const others = [
+      ...Array.from({ length: 200 }, (_, i) => `203.0.113.${i + 1}`),
+      ...Array.from({ length: 300 }, (_, i) => `2001:db8:1:${i.toString(16)}::1`),
+      ...Array.from({ length: 150 }, (_, i) => `198.51.100.${i + 1}`),
+    ];
+    await rejectsWith(jails.call("batchBanIp", { jail: "jails/dovecot", addresses: [...others, "203.0.113.999"] }), status.INVALID_ARGUMENT, "INVALID_ELEMENT");
+    await jails.call("addAllowlistEntry", { network: "198.51.100.150", comment: "", timeout: 0 });
+    await rejectsWith(jails.call("batchBanIp", { jail: "jails/dovecot", addresses: others }), status.FAILED_PRECONDITION, "ADDRESS_ALLOWLISTED");
+    await jails.call("removeAllowlistEntry", { network: "198.51.100.150" });
+    assert.equal((await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).currentlyBanned, 0, "refused batches ban nothing");
+
+    const before = seen.length;
+    const started = Date.now();
+    const result = await jails.call("batchBanIp", { jail: "jails/dovecot", addresses: [attackerV4, ...others, attackerV4] });
+    console.log(`batch of ${others.length + 1} bans in ${Date.now() - started} ms`);
+    assert.equal(result.banned, others.length + 1);
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "the attacker of the batch is dropped");
+    assert.equal((await f.client.call("listEntries", { parent: "ipsets/fail2ban-dovecot", pageSize: 1, pageToken: "" })).totalSize, 351);
+    assert.equal((await f.client.call("listEntries", { parent: "ipsets/fail2ban6-dovecot", pageSize: 1, pageToken: "" })).totalSize, 300);
+    await sleep(1500);
+    const batchEvents = seen.slice(before);
+    assert.equal(batchEvents.length, others.length + 1);
+    assert.ok(batchEvents.every((event) => event.type === "EVENT_TYPE_BAN" && event.principal === "admin"), "API events only, none reported again by the action or the watcher");
+
+    const lifted = await jails.call("unbanAll", {});
+    assert.equal(lifted.bans.length, others.length + 1);
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
+    assert.equal((await f.client.call("listEntries", { parent: "ipsets/fail2ban-dovecot", pageSize: 1, pageToken: "" })).totalSize, 0);
   });
 
   it("a ban fail2ban is told to make by hand of an allowlisted address is refused and lifted", async () => {

@@ -12,6 +12,8 @@ const PREFIX = "jails/";
 
 /** The JailService contract mapped onto the jail domain; bans and unbans are events. */
 export function jailOperations(jails: JailService, allowlist: AllowlistService): JailOperations {
+  // BatchBanIp's answer is a count; its events name each new ban, handed from the handler to the event builder.
+  const freshBans = new WeakMap<object, { jail: string; fresh: string[] }>();
   return {
     listJails: operation("viewer", () => "jails", async () => ({ jails: (await jails.list()).map(toJail) })),
 
@@ -20,6 +22,16 @@ export function jailOperations(jails: JailService, allowlist: AllowlistService):
     banIp: operation("operator", (request) => request.jail, async (request) => ({
       jails: (await jails.ban(parseJailName(request.jail, "jail", true), request.address)).map((name) => PREFIX + name),
     }), (request, response) => response.jails.map((jail) => ({ type: "BAN" as const, resource: `${jail}/bans/${request.address}`, attributes: { jail: jail.slice(PREFIX.length), address: request.address } }))),
+
+    batchBanIp: operation("operator", (request) => request.jail, async (request) => {
+      const jail = parseJailName(request.jail, "jail");
+      const fresh = await jails.batchBan(jail, request.addresses);
+      freshBans.set(request, { jail, fresh });
+      return { banned: fresh.length };
+    }, (request) => {
+      const done = freshBans.get(request);
+      return (done?.fresh ?? []).map((address) => ({ type: "BAN" as const, resource: `${PREFIX}${done!.jail}/bans/${address}`, attributes: { jail: done!.jail, address } }));
+    }),
 
     unbanIp: operation("operator", (request) => request.jail, async (request) => ({
       jails: (await jails.unban(parseJailName(request.jail, "jail", true), request.address)).map((name) => PREFIX + name),

@@ -3,17 +3,20 @@ import { createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
 import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
-import type { JailEnforcement } from "./jail-enforcement.js";
+import type { ActionItem, JailEnforcement } from "./jail-enforcement.js";
 
 /** A request line longer than this is not from the action: the connection is closed. */
-const MAX_LINE = 4096;
+const MAX_LINE = 1024 * 1024;
+/** Items per batch request. */
+const MAX_ITEMS = 1000;
 const JAIL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
 
 /**
  * The local socket the Portcullis fail2ban action (fail2ban/action.d/portcullis.py) talks to: one JSON object per line
- * each way, `{"id":1,"op":"ban","jail":"dovecot","ip":"192.0.2.100","bantime":600,"failures":5,"ipv6_prefix":64}` →
- * `{"id":1,"ok":true}` or `{"id":1,"ok":false,"reason":"…","error":"…"}`. Requests on one connection are handled in
- * order (a ban before its unban). Only root can connect (socket 0600 in a 0700 directory), and every request is
+ * each way, `{"id":1,"op":"batch","jail":"dovecot","items":[{"op":"ban","ip":"192.0.2.100","bantime":600,"failures":5,
+ * "ipv6_prefix":64},{"op":"unban",…}]}` → `{"id":1,"ok":true,"refused":[{"ip":…,"error":…}]}` or
+ * `{"id":1,"ok":false,"reason":"…","error":"…"}`; also `start`, `stop` and `ping`. Requests on one connection are
+ * handled in order (a ban before its unban). Only root can connect (socket 0600 in a 0700 directory), and every request is
  * validated like any other input.
  */
 export class ActionSocket {
@@ -81,18 +84,13 @@ async function handle(line: string, enforcement: JailEnforcement, log: Logger): 
     const { op, jail } = request;
     switch (op) {
       case "ping":
+      case "stop": // the jail's bans were unbanned before; its sets and rule stay for the next start
         break;
       case "start":
         await enforcement.start(jail);
         break;
-      case "stop": // the jail's bans were unbanned one by one before; its sets and rule stay for the next start
-        break;
-      case "ban":
-        await enforcement.ban({ jail, ip: request.ip, bantime: request.bantime, failures: request.failures, ipv6Prefix: request.ipv6Prefix });
-        break;
-      case "unban":
-        await enforcement.unban({ jail, ip: request.ip, ipv6Prefix: request.ipv6Prefix });
-        break;
+      case "batch":
+        return { id, ok: true, refused: await enforcement.apply(jail, request.items) };
     }
     return { id, ok: true };
   } catch (error) {
@@ -104,12 +102,9 @@ async function handle(line: string, enforcement: JailEnforcement, log: Logger): 
 
 interface ActionRequest {
   readonly id: unknown;
-  readonly op: "ping" | "start" | "stop" | "ban" | "unban";
+  readonly op: "ping" | "start" | "stop" | "batch";
   readonly jail: string;
-  readonly ip: string;
-  readonly bantime: number;
-  readonly failures: number;
-  readonly ipv6Prefix: number;
+  readonly items: ActionItem[];
 }
 
 function parse(line: string): ActionRequest {
@@ -119,28 +114,35 @@ function parse(line: string): ActionRequest {
   } catch {
     throw bad("a request must be one JSON object per line");
   }
-  if (typeof value !== "object" || value === null) throw bad("a request must be a JSON object");
-  const request = value as Record<string, unknown>;
-  const op = request.op;
-  if (op !== "ping" && op !== "start" && op !== "stop" && op !== "ban" && op !== "unban") throw bad(`unknown op ${JSON.stringify(op)}`);
-  const jail = request.jail;
+  if (!isObject(value)) throw bad("a request must be a JSON object");
+  const op = value.op;
+  if (op !== "ping" && op !== "start" && op !== "stop" && op !== "batch") throw bad(`unknown op ${JSON.stringify(op)}`);
+  const jail = value.jail;
   if (op !== "ping" && (typeof jail !== "string" || !JAIL_NAME.test(jail))) throw bad("jail must be a jail name");
-  const ip = request.ip ?? "";
-  if ((op === "ban" || op === "unban") && (typeof ip !== "string" || ip === "")) throw bad("ip must be an address");
+  const items = value.items ?? [];
+  if (!Array.isArray(items) || items.length > MAX_ITEMS) throw bad(`items must be a list of at most ${MAX_ITEMS}`);
+  return { id: value.id, op, jail: typeof jail === "string" ? jail : "", items: items.map(parseItem) };
+}
+
+function parseItem(value: unknown, i: number): ActionItem {
+  if (!isObject(value) || (value.op !== "ban" && value.op !== "unban")) throw bad(`items[${i}].op must be ban or unban`);
+  if (typeof value.ip !== "string" || value.ip === "" || value.ip.length > 100) throw bad(`items[${i}].ip must be an address`);
   const number = (name: string, fallback: number, min: number, max: number): number => {
-    const field = request[name] ?? fallback;
-    if (typeof field !== "number" || !Number.isFinite(field) || field < min || field > max) throw bad(`${name} must be a number from ${min} to ${max}`);
+    const field = value[name] ?? fallback;
+    if (typeof field !== "number" || !Number.isFinite(field) || field < min || field > max) throw bad(`items[${i}].${name} must be a number from ${min} to ${max}`);
     return field;
   };
   return {
-    id: request.id,
-    op,
-    jail: typeof jail === "string" ? jail : "",
-    ip: String(ip),
+    op: value.op,
+    ip: value.ip,
     bantime: number("bantime", -1, -1, 1e10),
     failures: number("failures", 0, 0, 1e9),
     ipv6Prefix: Math.floor(number("ipv6_prefix", 128, 1, 128)),
   };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function bad(message: string): ServerError {

@@ -15,16 +15,19 @@ const MAX_SET_TIMEOUT = 2_147_483;
 const SET_MAXELEM = 1_000_000;
 const SET_NAME_MAX = 31;
 
-/** What the Portcullis action reports for a ban (see fail2ban/action.d/portcullis.py). */
-export interface ActionBan {
-  readonly jail: string;
+/** A ban or unban the Portcullis action reports (see fail2ban/action.d/portcullis.py). */
+export interface ActionItem {
+  readonly op: "ban" | "unban";
   readonly ip: string;
-  /** Seconds; -1 for ever. */
+  /** Seconds; -1 for ever (bans). */
   readonly bantime: number;
   readonly failures: number;
   /** IPv6 bans cover the address's network of this prefix length (128 = the address alone). */
   readonly ipv6Prefix: number;
 }
+
+/** Up to this many entries per set go through the ipset session one by one; more through one `ipset restore`. */
+const SESSION_MAX = 32;
 
 /** The sets a jail's bans go into: the seed's `fail2ban-<jail>`, and `fail2ban6-<jail>` for IPv6. */
 export function jailSets(jail: string): Record<Family, string> {
@@ -89,53 +92,108 @@ export class JailEnforcement {
     });
   }
 
-  /** A ban fail2ban made (a detection, or the effect of a BanIp): into the jail's set, then reported if news. */
-  async ban(request: ActionBan): Promise<void> {
-    const { jail } = request;
-    const address = canonicalAddress(request.ip);
+  /**
+   * A batch from the action: bans and unbans in the order fail2ban made them, applied run by run (a run of bans as
+   * one change per set). Returns the bans refused (invalid, or protected by the allowlist); the others are enforced.
+   */
+  async apply(jail: string, items: readonly ActionItem[]): Promise<Array<{ ip: string; error: string }>> {
     await this.start(jail);
-    const allowed = this.#allowlist.covering(address);
-    if (allowed !== undefined) {
-      this.#log.warn({ jail, address, entry: allowed.network }, "fail2ban banned an allowlisted address; lifting the ban");
-      // fail2ban is busy with this very ban until we answer: the unban queues behind it.
-      setImmediate(() => void this.#jails.unban(jail, address).catch((error: unknown) => this.#log.warn({ err: error, jail, address }, "lifting the ban failed")));
-      throw new ServerError("ADDRESS_ALLOWLISTED", `${address} is protected by the host allowlist entry ${allowed.network}`, { entry: allowed.network, address });
+    const refused: Array<{ ip: string; error: string }> = [];
+    for (let i = 0; i < items.length; ) {
+      let j = i;
+      while (j < items.length && items[j]!.op === items[i]!.op) j++;
+      const run = items.slice(i, j);
+      if (items[i]!.op === "ban") refused.push(...(await this.#ban(jail, run)));
+      else await this.#unban(jail, run);
+      i = j;
     }
-    const { set, element } = this.#target(jail, address, request.ipv6Prefix);
-    const timeout = request.bantime < 0 ? 0 : Math.min(MAX_SET_TIMEOUT, Math.max(1, Math.ceil(request.bantime)));
-    // Recorded first, so that the watcher (which compares fail2ban's lists meanwhile) never reports it as well.
-    const news = this.#jails.noteBan(jail, address, true);
+    return refused;
+  }
+
+  async #ban(jail: string, items: readonly ActionItem[]): Promise<Array<{ ip: string; error: string }>> {
+    const refused: Array<{ ip: string; error: string }> = [];
+    const bans = new Map<string, ActionItem>();
+    for (const item of items) {
+      const address = canonicalAddress(item.ip);
+      if (address === undefined) {
+        refused.push({ ip: item.ip.slice(0, 100), error: "not an IP address" });
+        continue;
+      }
+      const allowed = this.#allowlist.covering(address);
+      if (allowed === undefined) {
+        bans.set(address, item);
+        continue;
+      }
+      refused.push({ ip: address, error: `protected by the host allowlist entry ${allowed.network}` });
+      this.#log.warn({ jail, address, entry: allowed.network }, "fail2ban banned an allowlisted address; lifting the ban");
+      // fail2ban may be busy with this very ban: the unban queues behind it.
+      setImmediate(() => void this.#jails.unban(jail, address).catch((error: unknown) => this.#log.warn({ err: error, jail, address }, "lifting the ban failed")));
+    }
+    // Recorded first, so that the watcher (which compares fail2ban's lists meanwhile) never reports them as well.
+    const fresh = this.#jails.noteBans(jail, [...bans.keys()], true);
     try {
-      await this.#ipsets.addEntry(set, { element, timeout });
+      const perSet = new Map<string, Map<string, number>>();
+      for (const [address, item] of bans) {
+        const { set, element } = this.#target(jail, address, item.ipv6Prefix);
+        const timeout = item.bantime < 0 ? 0 : Math.min(MAX_SET_TIMEOUT, Math.max(1, Math.ceil(item.bantime)));
+        const entries = perSet.get(set) ?? new Map<string, number>();
+        // Several addresses of one IPv6 network: the network is banned for the longest of them (0 = for ever).
+        const previous = entries.get(element);
+        entries.set(element, previous === undefined ? timeout : previous === 0 || timeout === 0 ? 0 : Math.max(previous, timeout));
+        perSet.set(set, entries);
+      }
+      for (const [set, entries] of perSet) {
+        if (entries.size <= SESSION_MAX) {
+          for (const [element, timeout] of entries) await this.#ipsets.addEntry(set, { element, timeout });
+        } else {
+          await this.#ipsets.batchAdd(set, { entries: [...entries].map(([element, timeout]) => ({ element, timeout })) });
+        }
+      }
     } catch (error) {
-      if (news) this.#jails.noteBan(jail, address, false);
+      this.#jails.noteBans(jail, fresh, false);
       throw error;
     }
-    if (news) {
+    const freshSet = new Set(fresh);
+    for (const [address, item] of bans) {
+      if (!freshSet.has(address)) continue;
+      const { element } = this.#target(jail, address, item.ipv6Prefix);
       this.#events.append({
         type: "BAN",
         resource: `jails/${jail}/bans/${address}`,
-        attributes: { jail, address, bantime: String(request.bantime), failures: String(request.failures), ...(element === address ? {} : { network: element }) },
+        attributes: { jail, address, bantime: String(item.bantime), failures: String(item.failures), ...(element === address ? {} : { network: element }) },
       }, "fail2ban", "fail2ban");
     }
+    this.#jails.enforced(jail, "ban", [...bans.keys()]);
+    return refused;
   }
 
-  /** An unban fail2ban made (expiry, UnbanIp, a stopping jail): out of the set, then reported if news. */
-  async unban(request: Omit<ActionBan, "bantime" | "failures">): Promise<void> {
-    const { jail } = request;
-    const address = canonicalAddress(request.ip);
-    const { set, element } = this.#target(jail, address, request.ipv6Prefix);
-    const news = this.#jails.noteBan(jail, address, false);
+  async #unban(jail: string, items: readonly ActionItem[]): Promise<void> {
+    const unbans = new Map<string, ActionItem>();
+    for (const item of items) {
+      const address = canonicalAddress(item.ip);
+      if (address !== undefined) unbans.set(address, item);
+    }
+    const news = new Set(this.#jails.noteBans(jail, [...unbans.keys()], false));
     // An IPv6 network stays while another banned address of the jail is in it.
-    const shared = element !== address && [...this.#jails.recordedBans(jail)].some((other) => other.includes(":") && this.#target(jail, other, request.ipv6Prefix).element === element);
-    if (!shared) {
+    const stillBanned = [...this.#jails.recordedBans(jail)];
+    const perSet = new Map<string, Set<string>>();
+    for (const [address, item] of unbans) {
+      const { set, element } = this.#target(jail, address, item.ipv6Prefix);
+      if (element !== address && stillBanned.some((other) => other.includes(":") && this.#target(jail, other, item.ipv6Prefix).element === element)) continue;
+      perSet.set(set, (perSet.get(set) ?? new Set()).add(element));
+    }
+    for (const [set, elements] of perSet) {
       try {
-        await this.#ipsets.removeElement(set, element);
+        if (elements.size <= SESSION_MAX) for (const element of elements) await this.#ipsets.removeElement(set, element);
+        else await this.#ipsets.batchDelete(set, [...elements]);
       } catch (error) {
         if (!(error instanceof ServerError && error.reason === "IPSET_NOT_FOUND")) throw error;
       }
     }
-    if (news) this.#events.append({ type: "UNBAN", resource: `jails/${jail}/bans/${address}`, attributes: { jail, address } }, "fail2ban", "fail2ban");
+    for (const address of unbans.keys()) {
+      if (news.has(address)) this.#events.append({ type: "UNBAN", resource: `jails/${jail}/bans/${address}`, attributes: { jail, address } }, "fail2ban", "fail2ban");
+    }
+    this.#jails.enforced(jail, "unban", [...unbans.keys()]);
   }
 
   #target(jail: string, address: string, ipv6Prefix: number): { set: string; element: string } {
@@ -147,8 +205,7 @@ export class JailEnforcement {
   }
 }
 
-function canonicalAddress(text: string): string {
+function canonicalAddress(text: string): string | undefined {
   const parsed = parseAddressStrict(text);
-  if ("problem" in parsed) throw new ServerError("INVALID_ELEMENT", `address "${text.slice(0, 100)}": ${parsed.problem}`, { field: "ip", value: text.slice(0, 100) });
-  return formatAddress(parsed);
+  return "problem" in parsed ? undefined : formatAddress(parsed);
 }

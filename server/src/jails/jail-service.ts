@@ -49,6 +49,9 @@ export interface JailView extends JailStatus, JailSettings {
 }
 
 const SETTINGS_TTL_MS = 5000;
+/** Addresses per `banip` request of a batch: fail2ban answers nothing else while it bans them. */
+const BAN_CHUNK = 500;
+const MAX_BATCH = 100_000;
 
 /** The name fail2ban gives the Portcullis action (action.d/portcullis.py). */
 export const PORTCULLIS_ACTION = "portcullis";
@@ -68,6 +71,8 @@ export class JailService {
   readonly #settingsCache = new Map<string, { settings: JailSettings; at: number }>();
   /** Per jail: API bans/unbans and the watcher's comparison of ban lists never interleave. */
   readonly #banLock = new KeyedLock();
+  /** API calls waiting for the Portcullis action to put their bans or unbans into the kernel. */
+  readonly #waiters = new Set<EnforcementWaiter>();
   /** Each jail's ban list at the watcher's last look. */
   readonly #lastSeen = new Map<string, Set<string>>();
   readonly #configDir: string;
@@ -122,12 +127,17 @@ export class JailService {
   }
 
   /**
-   * Records a ban or unban the Portcullis action reported (fail2ban's own decision, or the effect of an API call
-   * that recorded it first); returns whether it is news, i.e. an event to report.
+   * Records bans or unbans the Portcullis action reported (fail2ban's own decisions, or the effect of API calls that
+   * recorded them first); returns the addresses for which it is news, i.e. an event to report.
    */
-  noteBan(jail: string, address: string, banned: boolean): boolean {
-    const changed = this.#bans.record(jail, banned ? [address] : [], banned ? [] : [address]);
-    return changed.added.length + changed.removed.length > 0;
+  noteBans(jail: string, addresses: readonly string[], banned: boolean): string[] {
+    const changed = this.#bans.record(jail, banned ? addresses : [], banned ? [] : addresses);
+    return banned ? changed.added : changed.removed;
+  }
+
+  /** The Portcullis action's changes are in the kernel: API calls waiting for them may answer. */
+  enforced(jail: string, op: "ban" | "unban", addresses: readonly string[]): void {
+    for (const waiter of this.#waiters) if (waiter.jail === jail && waiter.op === op) waiter.saw(addresses);
   }
 
   /** The addresses of a jail's bans as last recorded. */
@@ -209,15 +219,53 @@ export class JailService {
       await this.#banLock.with([name], async () => {
         // Recorded first: the Portcullis action, which fail2ban calls meanwhile, then knows it is not news.
         const recorded = this.#bans.record(name, [address], []).added.length > 0;
+        const enforced = await this.#expectEnforcement(name, "ban", [address]);
         try {
-          await this.#fail2ban.send(["set", name, "banip", address]);
+          await enforced.until(number(await this.#fail2ban.send(["set", name, "banip", address])));
         } catch (error) {
           if (recorded) this.#bans.record(name, [], [address]);
           throw error;
+        } finally {
+          enforced.dispose();
         }
       });
     }
     return jails;
+  }
+
+  /**
+   * Bans many addresses in one jail, in chunks of BAN_CHUNK (fail2ban answers one request at a time: other calls get
+   * their turn between chunks). Checked whole first; returns the addresses that were not banned before.
+   */
+  async batchBan(jail: string, rawAddresses: readonly string[]): Promise<string[]> {
+    if (rawAddresses.length > MAX_BATCH) throw new ServerError("BATCH_TOO_LARGE", `at most ${MAX_BATCH} addresses per batch, got ${rawAddresses.length}`, { field: "addresses" });
+    const addresses = [...new Set(rawAddresses.map((raw, i) => validateAddress(raw, `addresses[${i}]`)))];
+    const [name] = await this.#targets(jail);
+    const ignored = strings(await this.#fail2ban.send(["get", name!, "ignoreip"]));
+    for (const address of addresses) {
+      const allowed = this.#allowlist.covering(address);
+      if (allowed !== undefined) throw new ServerError("ADDRESS_ALLOWLISTED", `${address} is protected by the host allowlist entry ${allowed.network}; nothing was banned`, { entry: allowed.network, address });
+      const protector = protectedBy(address, ignored);
+      if (protector !== undefined) throw new ServerError("ADDRESS_IGNORED", `${address} is protected by the ignoreip entry "${protector}" of jail ${name}; nothing was banned`, { jail: name!, entry: protector, address });
+    }
+    return this.#banLock.with([name!], async () => {
+      // Recorded first, like single bans: the Portcullis action, called for each, then knows they are not news.
+      const fresh = this.#bans.record(name!, addresses, []).added;
+      for (let start = 0; start < addresses.length; start += BAN_CHUNK) {
+        const chunk = addresses.slice(start, start + BAN_CHUNK);
+        const enforced = await this.#expectEnforcement(name!, "ban", chunk);
+        try {
+          await enforced.until(number(await this.#fail2ban.send(["set", name!, "banip", ...chunk])));
+        } catch (error) {
+          const freshSet = new Set(fresh);
+          this.#bans.record(name!, [], addresses.slice(start).filter((address) => freshSet.has(address)));
+          throw error;
+        } finally {
+          enforced.dispose();
+        }
+      }
+      return fresh;
+    });
   }
 
   /**
@@ -230,12 +278,16 @@ export class JailService {
     for (const name of await this.#targets(jail)) {
       await this.#banLock.with([name], async () => {
         const known = this.#bans.record(name, [], [address]).removed.length > 0;
+        const enforced = await this.#expectEnforcement(name, "unban", [address]);
         let count: number;
         try {
           count = number(await this.#fail2ban.send(["set", name, "unbanip", address]));
+          await enforced.until(count);
         } catch (error) {
           if (known) this.#bans.record(name, [address], []);
           throw error;
+        } finally {
+          enforced.dispose();
         }
         if (count > 0) unbanned.push(name);
       });
@@ -253,7 +305,16 @@ export class JailService {
       const lifted: Array<{ jail: string; address: string }> = [];
       for (const jail of names) for (const address of await this.banned(jail)) lifted.push({ jail, address });
       for (const { jail, address } of lifted) this.#bans.record(jail, [], [address]);
-      await this.#fail2ban.send(["unban", "--all"]);
+      const waiting = await Promise.all(names.map(async (jail) => {
+        const addresses = lifted.filter((ban) => ban.jail === jail).map((ban) => ban.address);
+        return { waiter: await this.#expectEnforcement(jail, "unban", addresses), count: addresses.length };
+      }));
+      try {
+        await this.#fail2ban.send(["unban", "--all"]);
+        for (const { waiter, count } of waiting) await waiter.until(count);
+      } finally {
+        for (const { waiter } of waiting) waiter.dispose();
+      }
       return lifted;
     });
   }
@@ -392,6 +453,19 @@ export class JailService {
     }
   }
 
+  /**
+   * For jails with the Portcullis action (which applies fail2ban's changes after fail2ban has answered): a waiter for
+   * the action's report that these addresses' bans or unbans are in the kernel. Set up before fail2ban is asked, so
+   * that a report arriving before fail2ban's answer is not missed; `until(count)` then waits for `count` of them (what
+   * fail2ban says it changed). For other jails the change is in the kernel once fail2ban answers.
+   */
+  async #expectEnforcement(jail: string, op: "ban" | "unban", addresses: readonly string[]): Promise<{ until(count: number): Promise<void>; dispose(): void }> {
+    if (!(await this.usesPortcullisAction(jail))) return { until: async () => undefined, dispose: () => undefined };
+    const waiter = new EnforcementWaiter(jail, op, addresses);
+    this.#waiters.add(waiter);
+    return { until: (count) => waiter.until(count), dispose: () => this.#waiters.delete(waiter) };
+  }
+
   async #targets(jail: string): Promise<string[]> {
     if (jail === ALL_JAILS) return this.names();
     validateJailName(jail);
@@ -405,9 +479,9 @@ function validateJailName(name: string): void {
   if (!JAIL_NAME.test(name)) throw new ServerError("INVALID_RESOURCE_NAME", `"${name.slice(0, 70)}" is not a jail name (letters, digits, _ . @ -)`, { field: "jail", value: name.slice(0, 70) });
 }
 
-function validateAddress(raw: string): string {
+function validateAddress(raw: string, field = "address"): string {
   const parsed = parseAddressStrict(raw);
-  if ("problem" in parsed) throw new ServerError("INVALID_ELEMENT", `address "${raw.slice(0, 100)}": ${parsed.problem}`, { field: "address", value: raw.slice(0, 100) });
+  if ("problem" in parsed) throw new ServerError("INVALID_ELEMENT", `${field} "${raw.slice(0, 100)}": ${parsed.problem}`, { field, value: raw.slice(0, 100) });
   return formatAddress(parsed);
 }
 
@@ -494,4 +568,42 @@ function tuningOf(update: JailUpdate): JailTuning {
     tuning["bantime.overalljails"] = increment.overallJails ? "true" : null;
   }
   return tuning;
+}
+
+/** How long an API call waits for the Portcullis action to report its change in the kernel. */
+const ENFORCEMENT_TIMEOUT_MS = 10_000;
+
+/** Counts the action's reports for a set of addresses until as many as fail2ban changed have come. */
+class EnforcementWaiter {
+  readonly jail: string;
+  readonly op: "ban" | "unban";
+  readonly #pending: Set<string>;
+  #seen = 0;
+  #needed = Infinity;
+  #wake: (() => void) | undefined;
+
+  constructor(jail: string, op: "ban" | "unban", addresses: readonly string[]) {
+    this.jail = jail;
+    this.op = op;
+    this.#pending = new Set(addresses);
+  }
+
+  saw(addresses: readonly string[]): void {
+    for (const address of addresses) if (this.#pending.delete(address)) this.#seen++;
+    if (this.#seen >= this.#needed) this.#wake?.();
+  }
+
+  async until(count: number): Promise<void> {
+    this.#needed = count;
+    if (this.#seen >= count) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#wake = resolve;
+        timer = setTimeout(() => reject(new ServerError("ACTION_TIMEOUT", `fail2ban made the ${this.op} in jail ${this.jail}, but the Portcullis action did not report it in the kernel within ${ENFORCEMENT_TIMEOUT_MS / 1000} s; see fail2ban's log`, { jail: this.jail })), ENFORCEMENT_TIMEOUT_MS);
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 }

@@ -348,6 +348,23 @@ export interface BanIpResponse {
   jails: string[];
 }
 
+/** Request for BatchBanIp. */
+export interface BatchBanIpRequest {
+  /** `jails/{jail}`. */
+  jail: string;
+  /**
+   * The addresses to ban (IPv4 or IPv6; at most 100000; duplicates count
+   * once).
+   */
+  addresses: string[];
+}
+
+/** Response for BatchBanIp. */
+export interface BatchBanIpResponse {
+  /** How many of the addresses were not banned in the jail before. */
+  banned: number;
+}
+
 /** Request for UnbanIp. */
 export interface UnbanIpRequest {
   /** `jails/{jail}`, or `jails/-` for every jail. */
@@ -2557,6 +2574,142 @@ export const BanIpResponse: MessageFns<BanIpResponse> = {
   },
 };
 
+function createBaseBatchBanIpRequest(): BatchBanIpRequest {
+  return { jail: "", addresses: [] };
+}
+
+export const BatchBanIpRequest: MessageFns<BatchBanIpRequest> = {
+  encode(message: BatchBanIpRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jail !== "") {
+      writer.uint32(10).string(message.jail);
+    }
+    for (const v of message.addresses) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchBanIpRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseBatchBanIpRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.jail = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.addresses.push(reader.string());
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): BatchBanIpRequest {
+    return {
+      jail: isSet(object.jail) ? globalThis.String(object.jail) : "",
+      addresses: globalThis.Array.isArray(object?.addresses)
+        ? object.addresses.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BatchBanIpRequest): unknown {
+    const obj: any = {};
+    if (message.jail !== "") {
+      obj.jail = message.jail;
+    }
+    if (message.addresses?.length) {
+      obj.addresses = message.addresses;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchBanIpRequest>): BatchBanIpRequest {
+    return BatchBanIpRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchBanIpRequest>): BatchBanIpRequest {
+    const message = createBaseBatchBanIpRequest();
+    message.jail = object.jail ?? "";
+    message.addresses = object.addresses?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseBatchBanIpResponse(): BatchBanIpResponse {
+  return { banned: 0 };
+}
+
+export const BatchBanIpResponse: MessageFns<BatchBanIpResponse> = {
+  encode(message: BatchBanIpResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.banned !== 0) {
+      writer.uint32(8).uint32(message.banned);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchBanIpResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseBatchBanIpResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.banned = reader.uint32();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): BatchBanIpResponse {
+    return { banned: isSet(object.banned) ? globalThis.Number(object.banned) : 0 };
+  },
+
+  toJSON(message: BatchBanIpResponse): unknown {
+    const obj: any = {};
+    if (message.banned !== 0) {
+      obj.banned = Math.round(message.banned);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchBanIpResponse>): BatchBanIpResponse {
+    return BatchBanIpResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchBanIpResponse>): BatchBanIpResponse {
+    const message = createBaseBatchBanIpResponse();
+    message.banned = object.banned ?? 0;
+    return message;
+  },
+};
+
 function createBaseUnbanIpRequest(): UnbanIpRequest {
   return { jail: "", address: "" };
 }
@@ -2873,6 +3026,21 @@ export const JailServiceService = {
     responseSerialize: (value: BanIpResponse): Buffer => Buffer.from(BanIpResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): BanIpResponse => BanIpResponse.decode(value),
   },
+  /**
+   * Bans many addresses in one jail: fail2ban's `banip` with lists of at
+   * most 500 addresses, so that other requests are answered in between.
+   * Checked whole first: one invalid or protected address refuses the batch
+   * and nothing is banned. Each ban is a BAN event. Role: operator.
+   */
+  batchBanIp: {
+    path: "/portcullis.v1.JailService/BatchBanIp",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: BatchBanIpRequest): Buffer => Buffer.from(BatchBanIpRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BatchBanIpRequest => BatchBanIpRequest.decode(value),
+    responseSerialize: (value: BatchBanIpResponse): Buffer => Buffer.from(BatchBanIpResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BatchBanIpResponse => BatchBanIpResponse.decode(value),
+  },
   /** Lifts a ban in one jail (or every jail with `jails/-`). Role: operator. */
   unbanIp: {
     path: "/portcullis.v1.JailService/UnbanIp",
@@ -3061,6 +3229,13 @@ export interface JailServiceServer extends UntypedServiceImplementation {
    * Role: operator.
    */
   banIp: handleUnaryCall<BanIpRequest, BanIpResponse>;
+  /**
+   * Bans many addresses in one jail: fail2ban's `banip` with lists of at
+   * most 500 addresses, so that other requests are answered in between.
+   * Checked whole first: one invalid or protected address refuses the batch
+   * and nothing is banned. Each ban is a BAN event. Role: operator.
+   */
+  batchBanIp: handleUnaryCall<BatchBanIpRequest, BatchBanIpResponse>;
   /** Lifts a ban in one jail (or every jail with `jails/-`). Role: operator. */
   unbanIp: handleUnaryCall<UnbanIpRequest, UnbanIpResponse>;
   /**
@@ -3175,6 +3350,27 @@ export interface JailServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: BanIpResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Bans many addresses in one jail: fail2ban's `banip` with lists of at
+   * most 500 addresses, so that other requests are answered in between.
+   * Checked whole first: one invalid or protected address refuses the batch
+   * and nothing is banned. Each ban is a BAN event. Role: operator.
+   */
+  batchBanIp(
+    request: BatchBanIpRequest,
+    callback: (error: ServiceError | null, response: BatchBanIpResponse) => void,
+  ): ClientUnaryCall;
+  batchBanIp(
+    request: BatchBanIpRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BatchBanIpResponse) => void,
+  ): ClientUnaryCall;
+  batchBanIp(
+    request: BatchBanIpRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BatchBanIpResponse) => void,
   ): ClientUnaryCall;
   /** Lifts a ban in one jail (or every jail with `jails/-`). Role: operator. */
   unbanIp(
