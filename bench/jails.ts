@@ -1,11 +1,13 @@
 // Jail benchmark: the API against fail2ban-client in the same run, with 0, 1k and 10k bans in the jail.
 // Run by `npm run bench` after the others; prints a table and writes bench/results/jails.json.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Fail2banServer } from "../test/harness/fail2ban.js";
 import { PortcullisProcess } from "../test/harness/server.js";
-import { JailTestClient } from "../test/harness/grpc-clients.js";
+import { EventTestClient, JailTestClient } from "../test/harness/grpc-clients.js";
+import { EventType } from "@portcullis/sdk/gen/portcullis/v1/events.js";
 import { JailView } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
 import { Fail2banClient } from "../server/src/drivers/fail2ban-client.js";
 import { createLogger } from "../server/src/logger.js";
@@ -23,7 +25,21 @@ async function timed(work: () => Promise<unknown>): Promise<number> {
   return performance.now() - started;
 }
 
-const fail2ban = new Fail2banServer();
+// Jails: `bulk` (no-op action: fail2ban's own cost), `pc` (the Portcullis action) and `stock` (fail2ban's stock ipset
+// action, a shell and ipset per ban; its bans reach Portcullis through the watcher). All inside the bench's namespace.
+let actionSocket = "";
+const fail2ban = new Fail2banServer({
+  expectedJails: "bulk, pc, stock",
+  jails: ({ dir, mailLog }) => {
+    actionSocket = join(dir, "action.sock");
+    return [
+      "[DEFAULT]", "backend = polling", `logpath = ${mailLog}`, "filter = dovecot", "maxretry = 3", "findtime = 600", "bantime = 3600",
+      "[bulk]", "enabled = true", "action = noop",
+      "[pc]", "enabled = true", `action = portcullis.py[socket="${actionSocket}"]`,
+      "[stock]", "enabled = true", "action = iptables-ipset-proto6-allports[name=stock]", "",
+    ].join("\n");
+  },
+});
 let server: PortcullisProcess | undefined;
 let client: JailTestClient | undefined;
 const direct = new Fail2banClient(fail2ban.socket, createLogger("silent"));
@@ -42,7 +58,7 @@ const rawClient = (...args: string[]): number => {
 
 try {
   await fail2ban.start();
-  server = await PortcullisProcess.start(fail2ban.netns.name, { env: { PORTCULLIS_FAIL2BAN_SOCKET: fail2ban.socket } });
+  server = await PortcullisProcess.start(fail2ban.netns.name, { env: { PORTCULLIS_FAIL2BAN_SOCKET: fail2ban.socket, PORTCULLIS_FAIL2BAN_ACTION_SOCKET: actionSocket } });
   client = new JailTestClient(server.address, server.credentials());
   const c = client;
   let banned = 0;
@@ -66,10 +82,53 @@ try {
   const banRaw = Array.from({ length: 10 }, (_, i) => rawClient("set", "bulk", "banip", address(200_000 + i)));
   add("single ban, 10k bans present", banApi, banRaw, "p50 ≤ 5 ms, ≥ 10×", percentile(banApi, 50) <= 5 && percentile(banRaw, 50) / percentile(banApi, 50) >= 10);
 
+  progress("bulk bans: 10,000 through BatchBanIp (Portcullis action) vs 200 through fail2ban-client banip (stock ipset action)");
+  const bulkApi = await timed(() => c.call("batchBanIp", { jail: "jails/pc", addresses: Array.from({ length: 10_000 }, (_, i) => address(300_000 + i)) }));
+  const stockAddresses = Array.from({ length: 200 }, (_, i) => address(400_000 + i));
+  const bulkRaw = rawClient("set", "stock", "banip", ...stockAddresses);
+  const [apiRate, rawRate] = [10_000 / (bulkApi / 1000), stockAddresses.length / (bulkRaw / 1000)];
+  results["bulk jail bans"] = { apiBansPerSecond: apiRate, stockBansPerSecond: rawRate };
+  rows.push(["bulk jail bans (BatchBanIp, Portcullis action)", `10,000 in ${(bulkApi / 1000).toFixed(2)} s: ${apiRate.toFixed(0)}/s`, `${stockAddresses.length} in ${(bulkRaw / 1000).toFixed(2)} s: ${rawRate.toFixed(0)}/s (stock ipset action)`,
+    `${(apiRate / rawRate).toFixed(0)}× faster`, "≥ 2,000/s, ≥ 10×", apiRate >= 2000 && apiRate / rawRate >= 10 ? "PASS" : "FAIL"]);
+  await c.call("unbanAll", {});
+
+  progress("ban event latency: fail2ban's Ban log line → WatchEvents subscriber (Portcullis action, then the watcher for the stock action)");
+  const events = new EventTestClient(server.address, server.credentials());
+  const received = new Map<string, number>();
+  const watch = events.stream("watchEvents", { afterSequence: 0, types: [EventType.EVENT_TYPE_BAN], resourcePrefix: "jails/" }, (event) => {
+    if (event.attributes.address !== undefined) received.set(event.attributes.address, Date.now());
+  });
+  try {
+    await sleep(500); // the stream has caught up with the past
+    const latency = async (jail: string, first: number): Promise<number[]> => {
+      const addresses = Array.from({ length: 20 }, (_, i) => address(first + i));
+      for (const ip of addresses) {
+        for (let k = 0; k < 3; k++) await direct.send(["set", jail, "attempt", ip]);
+        for (const deadline = Date.now() + 5000; !received.has(ip) && Date.now() < deadline; ) await sleep(5);
+      }
+      // fail2ban's log: "2026-11-25 21:00:24,771 fail2ban.actions [pid]: NOTICE  [pc] Ban 10.6.26.160" (local time).
+      const decided = new Map<string, number>();
+      for (const line of readFileSync(join(fail2ban.dir, "fail2ban.log"), "utf8").split("\n")) {
+        const match = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),(\d{3}) .*\[(\S+)\] Ban (\S+)$/.exec(line);
+        if (match === null || match[8] !== jail) continue;
+        const [year, month, day, hour, minute, second, ms] = match.slice(1, 8).map(Number) as [number, number, number, number, number, number, number];
+        decided.set(match[9]!, new Date(year, month - 1, day, hour, minute, second, ms).getTime());
+      }
+      return addresses.map((ip) => (received.get(ip) ?? Infinity) - (decided.get(ip) ?? NaN));
+    };
+    const viaAction = await latency("pc", 500_000);
+    const viaWatcher = await latency("stock", 600_000);
+    add("Ban event at a subscriber after fail2ban decided", viaAction, viaWatcher, "p50 ≤ 100 ms", percentile(viaAction, 50) <= 100);
+    rows[rows.length - 1]![2] = `${percentile(viaWatcher, 50).toFixed(1)} / ${percentile(viaWatcher, 99).toFixed(1)} ms (stock action, watcher)`;
+  } finally {
+    watch.cancel();
+    events.close();
+  }
+
   const header = ["benchmark", "API p50 / p99", "fail2ban-client p50 / p99", "speed-up", "target", "verdict"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]): string => `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")} |`;
-  console.log(`\nPortcullis jail benchmark — ${new Date().toISOString()} (fail2ban 1.0.2, jail "bulk" with a no-op action)\n`);
+  console.log(`\nPortcullis jail benchmark — ${new Date().toISOString()} (fail2ban 1.0.2; status and single bans: jail "bulk" with a no-op action)\n`);
   console.log([line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n"));
   mkdirSync(resolve(import.meta.dirname, "results"), { recursive: true });
   writeFileSync(resolve(import.meta.dirname, "results", "jails.json"), JSON.stringify(results, null, 2));
