@@ -1,3 +1,4 @@
+import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
 import { ConfigError, loadConfig, type ConfigFlags } from "./config.js";
@@ -69,6 +70,18 @@ withConfigOptions(certs.command("revoke").description("revoke a client certifica
   .action(async (name: string, flags: ConfigFlags & { pkiDir?: string }) => {
     const { serialNumber } = await revokeCertificate(pkiDirOf(flags), name);
     console.log(`revoked ${name} (serial ${serialNumber})`);
+  });
+
+withConfigOptions(program.command("install-fail2ban-action").description("copy the Portcullis action into fail2ban's action.d/ (use it as `action = portcullis.py[socket=…]`)"))
+  .option("--fail2ban-config-dir <dir>", "fail2ban's configuration directory (default: the config's fail2ban.configDir)")
+  .action((flags: ConfigFlags & { fail2banConfigDir?: string }) => {
+    const config = loadConfig(flags);
+    const target = join(flags.fail2banConfigDir ?? config.fail2ban.configDir, "action.d", "portcullis.py");
+    mkdirSync(join(target, ".."), { recursive: true });
+    // Next to src/ and dist/ alike: the action ships with the server package.
+    copyFileSync(new URL("../fail2ban/action.d/portcullis.py", import.meta.url), target);
+    const socket = config.fail2ban.actionSocket ?? join(config.dataDir, "fail2ban-action.sock");
+    console.log(`installed ${target}; in a jail: action = portcullis.py[socket="${socket}"]  (optional: ipv6_prefix=64)`);
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

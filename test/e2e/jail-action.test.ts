@@ -1,6 +1,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { appendFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { EventOrigin, EventType } from "@portcullis/sdk/gen/portcullis/v1/events.js";
 import { JailView } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
@@ -145,6 +147,17 @@ describe("the Portcullis fail2ban action: fail2ban decides, Portcullis enforces 
     for (let i = 0; i < 50 && (await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).banned.length > 0; i++) await sleep(100);
     assert.deepEqual((await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).banned, [], "and fail2ban's ban is lifted");
     await jails.call("removeAllowlistEntry", { network: attackerV4 });
+  });
+
+  it("`portcullis install-fail2ban-action` installs this very action and says how to use it", async () => {
+    const target = mkdtempSync(join(tmpdir(), "pc-f2b-conf-"));
+    try {
+      const output = await setup.f.server.cli(["install-fail2ban-action", "--fail2ban-config-dir", target]);
+      assert.equal(readFileSync(join(target, "action.d", "portcullis.py"), "utf8"), readFileSync(new URL("../../server/fail2ban/action.d/portcullis.py", import.meta.url), "utf8"));
+      assert.match(output, /action = portcullis\.py\[socket="[^"]+fail2ban-action\.sock"\]/);
+    } finally {
+      rmSync(target, { recursive: true, force: true });
+    }
   });
 
   it("with Portcullis down, the action enforces bans with ipset itself; Portcullis catches up when it is back", async () => {
