@@ -76,6 +76,11 @@ try {
     const raw = Array.from({ length: 10 }, () => rawClient("status", "bulk"));
     add(`jail status (GetJail), ${target} bans`, api, raw, target === 1_000 ? "p50 ≤ 2 ms, ≥ 20×" : "", target === 1_000 ? percentile(api, 50) <= 2 && percentile(raw, 50) / percentile(api, 50) >= 20 : undefined);
   }
+  progress("the API's own floor: a call that does not reach fail2ban (ListAllowlist)");
+  const floor: number[] = [];
+  for (let i = 0; i < 100; i++) floor.push(await timed(() => c.call("listAllowlist", {})));
+  const ping = Array.from({ length: 10 }, () => rawClient("ping"));
+  add("gRPC + mTLS round trip alone (ListAllowlist)", floor, ping, "(reference; raw: fail2ban-client ping)");
   progress("single bans (API BanIp vs fail2ban-client set bulk banip)");
   const banApi: number[] = [];
   for (let i = 0; i < 200; i++) banApi.push(await timed(() => c.call("banIp", { jail: "jails/bulk", address: address(100_000 + i) })));
