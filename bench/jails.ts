@@ -76,6 +76,13 @@ try {
     const raw = Array.from({ length: 10 }, () => rawClient("status", "bulk"));
     add(`jail status (GetJail), ${target} bans`, api, raw, target === 1_000 ? "p50 ≤ 2 ms, ≥ 20×" : "", target === 1_000 ? percentile(api, 50) <= 2 && percentile(raw, 50) / percentile(api, 50) >= 20 : undefined);
   }
+  progress("jail status with 1000 bans in jail pc (the Portcullis action: the list is Portcullis's record)");
+  await c.call("batchBanIp", { jail: "jails/pc", addresses: Array.from({ length: 1_000 }, (_, i) => address(700_000 + i)) });
+  const pcApi: number[] = [];
+  for (let i = 0; i < 100; i++) pcApi.push(await timed(() => c.call("getJail", { name: "jails/pc", view: JailView.JAIL_VIEW_BASIC })));
+  const pcRaw = Array.from({ length: 10 }, () => rawClient("status", "pc"));
+  add("jail status (GetJail), 1000 bans, Portcullis action", pcApi, pcRaw, "p50 ≤ 2 ms, ≥ 20×", percentile(pcApi, 50) <= 2 && percentile(pcRaw, 50) / percentile(pcApi, 50) >= 20);
+  await c.call("unbanAll", {});
   progress("the API's own floor: a call that does not reach fail2ban (ListAllowlist)");
   const floor: number[] = [];
   for (let i = 0; i < 100; i++) floor.push(await timed(() => c.call("listAllowlist", {})));

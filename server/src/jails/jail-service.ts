@@ -188,6 +188,13 @@ export class JailService {
   async get(name: string, withBanTimes = false): Promise<JailView> {
     validateJailName(name);
     if (!withBanTimes) {
+      // With the Portcullis action, the bans are the ones Portcullis put into the kernel, recorded as they happen:
+      // `status short` (no list for fail2ban to build and pickle) is enough when its count agrees with the record.
+      if (await this.usesPortcullisAction(name)) {
+        const status = parseJailStatus(await this.#fail2ban.send(["status", name, "short"]));
+        const recorded = this.#bans.list(name);
+        if (recorded.length === status.currentlyBanned) return { name, ...status, banned: recorded, bans: [], ...(await this.#settings(name)) };
+      }
       const reply = await this.#fail2ban.send(["status", name]);
       return { name, ...parseJailStatus(reply), banned: parseBannedList(reply), bans: [], ...(await this.#settings(name)) };
     }

@@ -9,6 +9,7 @@ export class JailBanStore {
   readonly #db: Db;
   readonly #all;
   readonly #has;
+  readonly #list;
   readonly #put;
   readonly #delete;
   readonly #versions = new Map<string, number>();
@@ -16,6 +17,7 @@ export class JailBanStore {
   constructor(db: Db) {
     this.#db = db;
     this.#all = db.prepare<[string], { address: string }>("SELECT address FROM jail_bans WHERE jail = ?");
+    this.#list = db.prepare<[string], { address: string }>("SELECT address FROM jail_bans WHERE jail = ? ORDER BY since, address");
     this.#has = db.prepare<[string, string], { one: number }>("SELECT 1 AS one FROM jail_bans WHERE jail = ? AND address = ?");
     this.#put = db.prepare("INSERT OR IGNORE INTO jail_bans (jail, address, since) VALUES (?, ?, ?)");
     this.#delete = db.prepare("DELETE FROM jail_bans WHERE jail = ? AND address = ?");
@@ -23,6 +25,11 @@ export class JailBanStore {
 
   addresses(jail: string): Set<string> {
     return new Set(this.#all.all(jail).map((row) => row.address));
+  }
+
+  /** A jail's bans, oldest first. */
+  list(jail: string): string[] {
+    return this.#list.all(jail).map((row) => row.address);
   }
 
   has(jail: string, address: string): boolean {
