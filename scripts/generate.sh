@@ -10,5 +10,14 @@ else
   # Freshness check: generate into another folder, leaving the committed code alone.
   buf generate --template "$(sed "s#out: sdk/src/gen#out: $out#" buf.gen.yaml)"
 fi
+# google/api's HTTP annotations only shape the REST projection (read from the descriptor set below): nothing imports
+# the TypeScript ts-proto makes of them and of descriptor.proto.
+rm -rf "$out/google/api" "$out/google/protobuf/descriptor.ts"
 # The descriptor set the server serves through gRPC reflection (grpcurl, grpc_health_probe).
 buf build -o "$out/portcullis.binpb"
+# The REST projection (OpenAPI 3.1) of the same contract.
+if [ "$out" = sdk/src/gen ]; then
+  node --import tsx scripts/generate-openapi.ts "$out/portcullis.binpb" openapi/portcullis.v1.yaml
+else
+  node --import tsx scripts/generate-openapi.ts "$out/portcullis.binpb" "$out/openapi.yaml"
+fi
