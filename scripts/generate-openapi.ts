@@ -142,19 +142,19 @@ function operation(route: HttpRoute): Schema {
     ...(description === undefined ? {} : { description }),
     ...(parameters.length === 0 ? {} : { parameters }),
     ...(requestBody === undefined ? {} : { requestBody }),
-    responses: { "200": success, default: PROBLEM },
+    responses: { "200": success, "4XX": PROBLEM, "5XX": PROBLEM },
   };
 }
 
 const paths: Record<string, Record<string, Schema>> = {};
 for (const route of routes) (paths[openApiPath(route)] ??= {})[route.verb] = operation(route);
-paths["/healthz"] = { get: { operationId: "Healthz", tags: ["Health"], summary: "The process is up.", responses: { "200": { description: "ok", content: { "text/plain": { schema: { type: "string" } } } } } } };
+paths["/healthz"] = { get: { operationId: "Healthz", tags: ["Health"], summary: "The process is up.", responses: { "200": { description: "ok", content: { "text/plain": { schema: { type: "string" } } } }, "4XX": PROBLEM } } };
 paths["/readyz"] = {
   get: {
     operationId: "Readyz",
     tags: ["Health"],
     summary: "The kernel tools answer (and fail2ban, when configured).",
-    responses: { "200": { description: "ready", content: { "application/json": { schema: { $ref: "#/components/schemas/Readiness" } } } }, "503": { description: "not ready", content: { "application/json": { schema: { $ref: "#/components/schemas/Readiness" } } } } },
+    responses: { "200": { description: "ready", content: { "application/json": { schema: { $ref: "#/components/schemas/Readiness" } } } }, "4XX": PROBLEM, "503": { description: "not ready", content: { "application/json": { schema: { $ref: "#/components/schemas/Readiness" } } } } },
   },
 };
 
@@ -168,7 +168,13 @@ const document = {
   },
   servers: [{ url: "https://127.0.0.1:8443", description: "the default REST address" }],
   security: [{ mutualTLS: [] }],
-  tags: [...new Set(routes.map((route) => route.service.split(".").pop()!))].map((name) => ({ name })).concat([{ name: "Health" }]),
+  tags: [
+    ...[...new Map(routes.map((route) => [route.service, route.descriptor.parent])).values()].map((service) => ({
+      name: service.name,
+      description: commentsOf(service.file, [6, service.file.services.indexOf(service)]) ?? service.name,
+    })),
+    { name: "Health", description: "Liveness and readiness, for load balancers and health checks." },
+  ],
   paths,
   components: {
     securitySchemes: { mutualTLS: { type: "mutualTLS", description: "A client certificate issued by `portcullis certs issue`." } },

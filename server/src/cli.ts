@@ -13,9 +13,10 @@ const withConfigOptions = (command: Command): Command =>
     .option("-c, --config <file>", "config file (YAML or JSON); also PORTCULLIS_CONFIG")
     .option("--data-dir <dir>", "state and certificates directory (default ./var); also PORTCULLIS_DATA_DIR");
 
-withConfigOptions(program.command("serve").description("run the gRPC server"))
+withConfigOptions(program.command("serve").description("run the gRPC server and the REST gateway"))
   .option("--netns <name>", "run every kernel command inside this network namespace; also PORTCULLIS_NETNS")
   .option("--grpc-address <host:port>", "gRPC listen address (default 127.0.0.1:50051); also PORTCULLIS_GRPC_ADDRESS")
+  .option("--rest-address <host:port>", "REST (HTTPS) listen address (default 127.0.0.1:8443); also PORTCULLIS_REST_ADDRESS")
   .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]))
   .action(async (flags: ConfigFlags) => {
     const config = loadConfig(flags);

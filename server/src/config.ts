@@ -28,6 +28,11 @@ const ConfigSchema = z
       .object({ address: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be host:port, e.g. 127.0.0.1:50051").default("127.0.0.1:50051") })
       .strict()
       .prefault({}),
+    /** The REST gateway (HTTPS with the same client certificates). */
+    rest: z
+      .object({ address: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be host:port, e.g. 127.0.0.1:8443").default("127.0.0.1:8443") })
+      .strict()
+      .prefault({}),
     /** Certificate files; unset ones default to <dataDir>/pki, created on first start. */
     tls: z
       .object({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), crl: z.string().optional() })
@@ -70,6 +75,7 @@ export interface ConfigFlags {
   dataDir?: string;
   netns?: string;
   grpcAddress?: string;
+  restAddress?: string;
   logLevel?: string;
 }
 
@@ -80,6 +86,7 @@ const ENVIRONMENT: ReadonlyArray<[string, string[], "string" | "number" | "list"
   ["PORTCULLIS_DATA_DIR", ["dataDir"], "string"],
   ["PORTCULLIS_NETNS", ["netns"], "string"],
   ["PORTCULLIS_GRPC_ADDRESS", ["grpc", "address"], "string"],
+  ["PORTCULLIS_REST_ADDRESS", ["rest", "address"], "string"],
   ["PORTCULLIS_TLS_CA", ["tls", "ca"], "string"],
   ["PORTCULLIS_TLS_CERT", ["tls", "cert"], "string"],
   ["PORTCULLIS_TLS_KEY", ["tls", "key"], "string"],
@@ -114,6 +121,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
   if (flags.dataDir !== undefined) setPath(raw, ["dataDir"], flags.dataDir);
   if (flags.netns !== undefined) setPath(raw, ["netns"], flags.netns);
   if (flags.grpcAddress !== undefined) setPath(raw, ["grpc", "address"], flags.grpcAddress);
+  if (flags.restAddress !== undefined) setPath(raw, ["rest", "address"], flags.restAddress);
   if (flags.logLevel !== undefined) setPath(raw, ["log", "level"], flags.logLevel);
 
   const result = ConfigSchema.safeParse(raw);

@@ -38,7 +38,8 @@ import { AllowlistService } from "./jails/allowlist-service.js";
 import { JailEnforcement } from "./jails/jail-enforcement.js";
 import { ActionSocket } from "./jails/action-socket.js";
 import { MtlsServerCredentials } from "./grpc/mtls-credentials.js";
-import { startGrpcServer } from "./grpc/grpc-server.js";
+import { startGrpcServer, type GrpcService } from "./grpc/grpc-server.js";
+import { startRestServer } from "./rest/rest-server.js";
 import { ServerError } from "./errors.js";
 
 export interface RunningServer {
@@ -83,19 +84,41 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const credentials = new MtlsServerCredentials(tls.context(crl.pem));
   crl.onChange((pem) => credentials.update(tls.context(pem)));
 
-  const grpc = await startGrpcServer({
-    address: config.grpc.address,
-    credentials,
+  const invoker = new Invoker(audit, events, log);
+  const services: GrpcService[] = [
+    { name: "portcullis.v1.IpsetService", definition: IpsetServiceService, operations: ipsetOperations(ipsets, requests) },
+    { name: "portcullis.v1.FirewallService", definition: FirewallServiceService, operations: firewallOperations(firewall) },
+    { name: "portcullis.v1.EventService", definition: EventServiceService, operations: eventOperations(events, audit) },
+    { name: "portcullis.v1.JailService", definition: JailServiceService, operations: jailOperations(jails, allowlistService) },
+  ];
+  const grpc = await startGrpcServer({ address: config.grpc.address, credentials, crl, invoker, services, log });
+  const rest = await startRestServer({
+    address: config.rest.address,
+    tls: tls.context(crl.pem),
     crl,
-    invoker: new Invoker(audit, events, log),
-    services: [
-      { name: "portcullis.v1.IpsetService", definition: IpsetServiceService, operations: ipsetOperations(ipsets, requests) },
-      { name: "portcullis.v1.FirewallService", definition: FirewallServiceService, operations: firewallOperations(firewall) },
-      { name: "portcullis.v1.EventService", definition: EventServiceService, operations: eventOperations(events, audit) },
-      { name: "portcullis.v1.JailService", definition: JailServiceService, operations: jailOperations(jails, allowlistService) },
-    ],
+    invoker,
+    services,
     log,
+    // Ready when the kernel tools answer and fail2ban does (the jail service needs it).
+    readiness: async () => {
+      const checks: Record<string, string> = {};
+      const check = async (name: string, probe: () => Promise<unknown>): Promise<void> => {
+        try {
+          await probe();
+          checks[name] = "ok";
+        } catch (error) {
+          checks[name] = error instanceof Error ? error.message : String(error);
+        }
+      };
+      await check("iptables", () => iptables.command("ipv4", ["-S", "OUTPUT", "1"]));
+      await check("ipset", () => ipsetDriver.list());
+      await check("fail2ban", async () => {
+        if (!(await jails.status()).up) throw new Error(`fail2ban-server does not answer on ${config.fail2ban.socket}`);
+      });
+      return { ready: Object.values(checks).every((value) => value === "ok"), checks };
+    },
   });
+  crl.onChange((pem) => rest.updateTls(tls.context(pem)));
   Object.assign(api, apiEndpoint(grpc.address));
   const firewallRepaired = await firewall.reconcile();
   log.info({ ...firewallRepaired }, "managed firewall rules reconciled with the kernel");
@@ -103,7 +126,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const enforcement = new JailEnforcement({ ipsets, firewall, jails, allowlist, events, log });
   const actionSocket = await ActionSocket.listen(config.fail2ban.actionSocket ?? join(config.dataDir, "fail2ban-action.sock"), enforcement, log);
   banWatcher.start(config.fail2ban.pollIntervalMs, enforcement);
-  log.info({ grpc: grpc.address, netns: config.netns ?? null, dataDir: config.dataDir }, "listening");
+  log.info({ grpc: grpc.address, rest: rest.address, netns: config.netns ?? null, dataDir: config.dataDir }, "listening");
 
   let reconciling = false;
   const timers = [
@@ -129,6 +152,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       for (const timer of timers) clearInterval(timer);
       grpc.health.setStatus("", "NOT_SERVING");
       await grpc.close(5_000);
+      await rest.close();
       await actionSocket.close();
       crl.close();
       firewall.close();

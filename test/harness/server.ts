@@ -20,6 +20,8 @@ export class PortcullisProcess {
   readonly dataDir: string;
   readonly netns: string;
   address = "";
+  /** The REST gateway's host:port. */
+  restAddress = "";
   #child: ChildProcess | undefined;
   #output = "";
   readonly #extraArgs: string[];
@@ -54,7 +56,7 @@ export class PortcullisProcess {
     const netnsArgs = this.netns === "" ? [] : ["--netns", this.netns];
     // PC_SERVER_NODE_ARGS passes flags to the server's node (e.g. --cpu-prof for profiling a benchmark).
     const nodeArgs = process.env.PC_SERVER_NODE_ARGS?.split(" ").filter((arg) => arg !== "") ?? [];
-    const child = spawn(process.execPath, [...nodeArgs, BIN, "serve", "--data-dir", this.dataDir, ...netnsArgs, "--grpc-address", "127.0.0.1:0", "--log-level", "info", ...this.#extraArgs], {
+    const child = spawn(process.execPath, [...nodeArgs, BIN, "serve", "--data-dir", this.dataDir, ...netnsArgs, "--grpc-address", "127.0.0.1:0", "--rest-address", "127.0.0.1:0", "--log-level", "info", ...this.#extraArgs], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, ...this.#env },
     });
@@ -63,9 +65,10 @@ export class PortcullisProcess {
       const timer = setTimeout(() => reject(new Error(`server did not start:\n${this.#output}`)), 20_000);
       const onData = (chunk: Buffer): void => {
         this.#output += chunk.toString();
-        const match = /"grpc":"([^"]+)".*"msg":"listening"/.exec(this.#output);
+        const match = /"grpc":"([^"]+)","rest":"([^"]+)".*"msg":"listening"/.exec(this.#output);
         if (match !== null) {
           clearTimeout(timer);
+          this.restAddress = match[2]!;
           resolvePromise(match[1]!);
         }
       };

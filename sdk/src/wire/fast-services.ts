@@ -2,16 +2,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
-import * as anyMessages from "../gen/google/protobuf/any.js";
-import * as emptyMessages from "../gen/google/protobuf/empty.js";
-import * as timestampMessages from "../gen/google/protobuf/timestamp.js";
-import * as statusMessages from "../gen/google/rpc/status.js";
-import * as errorDetailMessages from "../gen/google/rpc/error_details.js";
-import * as commonMessages from "../gen/portcullis/v1/common.js";
-import * as ipsetMessages from "../gen/portcullis/v1/ipset.js";
-import * as firewallMessages from "../gen/portcullis/v1/firewall.js";
-import * as eventMessages from "../gen/portcullis/v1/events.js";
-import * as jailMessages from "../gen/portcullis/v1/jail.js";
+import { generatedMessage } from "./generated-messages.js";
 import { decodeMessage, type MessageDecoder } from "./decode.js";
 import { encodeMessage, type MessageEncoder } from "./encode.js";
 
@@ -28,13 +19,6 @@ interface MethodDefinition {
 /** The generated functions of a message that the fast serializers use. */
 type MessageFns = MessageEncoder<unknown> & MessageDecoder<unknown>;
 
-/** Generated modules by protobuf package; a message `A.B` is exported as `A_B`. */
-const MODULES: Record<string, readonly object[]> = {
-  "google.protobuf": [anyMessages, emptyMessages, timestampMessages],
-  "google.rpc": [statusMessages, errorDetailMessages],
-  "portcullis.v1": [commonMessages, ipsetMessages, firewallMessages, eventMessages, jailMessages],
-};
-
 let methodTypes: Map<string, { request: MessageFns; response: MessageFns }> | undefined;
 
 /** Method path → the generated functions of its request and response messages, from the contract's descriptor set. */
@@ -44,16 +28,9 @@ function typesOfMethods(): Map<string, { request: MessageFns; response: MessageF
   const file = createRequire(import.meta.url).resolve("@portcullis/sdk/gen/portcullis.binpb");
   const set = fromBinary(FileDescriptorSetSchema, readFileSync(file));
   const messageFns = (fullName: string): MessageFns => {
-    const name = fullName.replace(/^\./, "");
-    for (const [pkg, modules] of Object.entries(MODULES)) {
-      if (!name.startsWith(`${pkg}.`)) continue;
-      const exported = name.slice(pkg.length + 1).replaceAll(".", "_");
-      for (const module of modules) {
-        const fns = (module as Record<string, unknown>)[exported] as Partial<MessageFns> | undefined;
-        if (typeof fns?.encode === "function" && typeof fns.decode === "function") return fns as MessageFns;
-      }
-    }
-    throw new Error(`no generated code for message ${name}; regenerate (npm run generate)`);
+    const fns = generatedMessage(fullName.replace(/^\./, "")) as unknown as Partial<MessageFns>;
+    if (typeof fns.encode !== "function" || typeof fns.decode !== "function") throw new Error(`no generated code for message ${fullName}; regenerate (npm run generate)`);
+    return fns as MessageFns;
   };
   methodTypes = new Map();
   for (const file of set.file) {

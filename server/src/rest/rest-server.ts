@@ -1,0 +1,284 @@
+import { readFileSync } from "node:fs";
+import { createServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import type { TLSSocket, SecureContextOptions } from "node:tls";
+import { createRequire } from "node:module";
+import express, { type NextFunction, type Request, type Response } from "express";
+import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
+import { parse as parseYaml } from "yaml";
+import ipaddr from "ipaddr.js";
+import { generatedMessage } from "@portcullis/sdk/wire/generated-messages.js";
+import type { Logger } from "../logger.js";
+import { ServerError, toServerError } from "../errors.js";
+import type { Invoker } from "../api/invoker.js";
+import type { Operation, Principal, StreamOperation } from "../api/operation.js";
+import { principalOf } from "../auth/peer-identity.js";
+import type { CrlWatcher } from "../auth/crl-watcher.js";
+import type { GrpcService } from "../grpc/grpc-server.js";
+import { contract, openApiPath, type HttpRoute } from "./http-rules.js";
+import { compileRoute, invalidRequest, pathFields, queryFields, type CompiledRoute } from "./rest-routes.js";
+import { problemOf } from "./problem.js";
+
+export interface RestServerDeps {
+  readonly address: string;
+  readonly tls: SecureContextOptions;
+  readonly crl: CrlWatcher;
+  readonly invoker: Invoker;
+  readonly services: readonly GrpcService[];
+  readonly readiness: () => Promise<{ ready: boolean; checks: Record<string, string> }>;
+  readonly log: Logger;
+}
+
+export interface RunningRestServer {
+  /** host:port actually bound. */
+  readonly address: string;
+  /** New TLS material (a CRL update): for new connections. */
+  updateTls(tls: SecureContextOptions): void;
+  close(): Promise<void>;
+}
+
+/** JSON bodies up to this size; the batch methods below take up to BATCH_BODY. */
+const BODY_LIMIT = "1mb";
+const BATCH_BODY = "256mb";
+const BATCH_METHODS: ReadonlySet<string> = new Set(["BatchAddEntries", "BatchDeleteEntries", "ImportIpsets", "ApplyRuleset", "BatchBanIp"]);
+/** A comment line on idle event streams, so that proxies and clients see the connection alive. */
+const SSE_KEEPALIVE_MS = 15_000;
+const REQUEST_TIMEOUT_MS = 300_000;
+
+/** The OpenAPI document the gateway is checked against: next to the sources and the bundle alike. */
+function specFile(): string {
+  for (const candidate of ["../../../openapi/portcullis.v1.yaml", "../../openapi/portcullis.v1.yaml"]) {
+    const url = new URL(candidate, import.meta.url);
+    try {
+      readFileSync(url, { flag: "r" });
+      return url.pathname;
+    } catch {
+      // next
+    }
+  }
+  throw new Error("openapi/portcullis.v1.yaml not found; regenerate (npm run generate)");
+}
+
+/**
+ * The REST gateway: every RPC at its `google.api.http` route (the same routes openapi/portcullis.v1.yaml describes),
+ * over HTTPS with the same client certificates and roles as gRPC. Requests are checked against the spec's schemas
+ * (unknown fields refused) before the same operations as gRPC run them through the invoker; errors are RFC 9457
+ * problem JSON. WatchEvents is a Server-Sent Events stream that resumes from `Last-Event-ID`.
+ */
+export async function startRestServer(deps: RestServerDeps): Promise<RunningRestServer> {
+  const specPath = specFile();
+  const specText = readFileSync(specPath, "utf8");
+  const spec = parseYaml(specText) as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: object }> }; parameters?: Array<{ name: string; in: string; schema: object }> }>> };
+  const ajv = new Ajv2020({ strict: false, allErrors: false, coerceTypes: false });
+  addFormats.default(ajv);
+  ajv.addFormat("int32", true).addFormat("int64", true);
+  ajv.addSchema(spec, "openapi");
+
+  const operations = operationsByMethod(deps.services);
+  const routes = contract().routes.map((route) => {
+    const operation = spec.paths[openApiPath(route)]?.[route.verb];
+    if (operation === undefined) throw new Error(`${route.method} is not in ${specPath}; regenerate (npm run generate)`);
+    const bodySchema = operation.requestBody?.content["application/json"]?.schema;
+    const query = (operation.parameters ?? []).filter((parameter) => parameter.in === "query");
+    const validate: ValidateFunction = bodySchema !== undefined
+      ? ajv.compile({ $ref: `openapi#/paths/${pointer(openApiPath(route))}/${route.verb}/requestBody/content/application~1json/schema` })
+      : ajv.compile({ type: "object", additionalProperties: false, properties: Object.fromEntries(query.map((parameter, i) => [parameter.name, { $ref: `openapi#/paths/${pointer(openApiPath(route))}/${route.verb}/parameters/${operation.parameters!.indexOf(parameter)}/schema`, $comment: String(i) }])) });
+    const op = operations.get(`${route.service}/${route.method}`);
+    if (op === undefined) throw new Error(`no operation for ${route.service}/${route.method}`);
+    return { compiled: compileRoute(route), validate, op, limit: BATCH_METHODS.has(route.method) ? BATCH_BODY : BODY_LIMIT };
+  });
+
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("query parser", "simple");
+  app.use((_req, res, next) => {
+    res.setTimeout(REQUEST_TIMEOUT_MS);
+    next();
+  });
+  // Identity first, for every path: a client certificate from our CA, not revoked, naming a role.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    try {
+      res.locals.principal = authenticate(req, deps.crl);
+      next();
+    } catch (error) {
+      const serverError = toServerError(error);
+      deps.invoker.refused(`${req.method} ${req.path}`.slice(0, 200), serverError, "rest");
+      sendProblem(res, serverError);
+    }
+  });
+  app.get("/healthz", (_req, res) => void res.type("text/plain").send("ok\n"));
+  app.get("/readyz", (_req, res, next) => {
+    deps.readiness().then((readiness) => res.status(readiness.ready ? 200 : 503).json(readiness), next);
+  });
+  app.get("/openapi.yaml", (_req, res) => void res.type("application/yaml").send(specText));
+  const redoc = createRequire(import.meta.url).resolve("redoc/bundles/redoc.standalone.js");
+  app.get("/docs/redoc.standalone.js", (_req, res) => void res.type("application/javascript").sendFile(redoc));
+  app.get("/docs", (_req, res) =>
+    void res.type("text/html").send('<!doctype html><html><head><meta charset="utf-8"><title>Portcullis API</title></head><body><redoc spec-url="/openapi.yaml"></redoc><script src="/docs/redoc.standalone.js"></script></body></html>'));
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const found = match(routes, req);
+    if (found === undefined) return next();
+    const { entry, fields } = found;
+    const route = entry.compiled.route;
+    const run = (): void => {
+      handle(route, entry.validate, entry.op, fields, req, res, deps).catch(next);
+    };
+    if (route.body !== "*") return run();
+    if (req.headers["content-length"] === "0" || (req.headers["content-length"] === undefined && req.headers["transfer-encoding"] === undefined)) {
+      req.body = {};
+      return run();
+    }
+    if (!req.is("application/json")) return sendProblem(res, new ServerError("INVALID_REQUEST", "the body must be JSON (Content-Type: application/json)", { field: "body" }));
+    express.json({ limit: entry.limit, strict: true })(req, res, (error?: unknown) => (error === undefined ? run() : next(bodyError(error))));
+  });
+  app.use((req: Request, res: Response) => {
+    sendProblem(res, new ServerError("ROUTE_NOT_FOUND", `no ${req.method} ${req.path.slice(0, 200)}; see /openapi.yaml or /docs`, {}));
+  });
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const serverError = toServerError(error);
+    if (serverError.reason === "INTERNAL") deps.log.error({ err: error }, "REST request failed");
+    sendProblem(res, serverError);
+  });
+
+  const server: Server = createServer({ ...deps.tls, requestCert: true, rejectUnauthorized: false }, app);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    const separator = deps.address.lastIndexOf(":");
+    server.listen(Number(deps.address.slice(separator + 1)), deps.address.slice(0, separator).replace(/^\[|\]$/g, ""), () => resolve());
+  });
+  const bound = server.address() as AddressInfo;
+  const host = deps.address.slice(0, deps.address.lastIndexOf(":"));
+  return {
+    address: `${host}:${bound.port}`,
+    updateTls: (tls) => server.setSecureContext({ ...tls }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+type Entry = { compiled: CompiledRoute; validate: ValidateFunction; op: Operation<unknown, unknown> | StreamOperation<unknown, unknown>; limit: string };
+
+function match(routes: readonly Entry[], req: Request): { entry: Entry; fields: Record<string, string> } | undefined {
+  const verb = req.method.toLowerCase();
+  for (const entry of routes) {
+    if (entry.compiled.route.verb !== verb) continue;
+    const found = entry.compiled.pattern.exec(req.path);
+    if (found !== null) return { entry, fields: pathFields(entry.compiled, found) };
+  }
+  return undefined;
+}
+
+/** Checks the request against the spec, converts it to the request message, runs the operation, answers. */
+async function handle(route: HttpRoute, validate: ValidateFunction, op: Entry["op"], fields: Record<string, string>, req: Request, res: Response, deps: RestServerDeps): Promise<void> {
+  const input = route.body === "*" ? req.body : queryFields(route.request.fields, req.query as Record<string, unknown>);
+  if (typeof input !== "object" || input === null || Array.isArray(input)) throw invalidRequest("body", "must be a JSON object");
+  if (!validate(input)) {
+    const [first] = validate.errors ?? [];
+    const where = route.body === "*" ? `body${first?.instancePath.replaceAll("/", ".") ?? ""}` : `query${first?.instancePath.replaceAll("/", ".") ?? ""}`;
+    const extra = first?.keyword === "additionalProperties" ? ` (${String((first.params as { additionalProperty?: string }).additionalProperty)})` : "";
+    throw invalidRequest(where, `${first?.message ?? "invalid"}${extra}`);
+  }
+  const json: Record<string, unknown> = { ...(input as Record<string, unknown>) };
+  for (const [field, value] of Object.entries(fields)) {
+    const jsonName = route.request.fields.find((candidate) => candidate.name === field)?.jsonName ?? field;
+    json[jsonName] = value;
+  }
+  const principal = res.locals.principal as Principal;
+  const request = generatedMessage(route.request.typeName).fromJSON(json);
+  const method = `${route.service}/${route.method}`;
+  const toJson = generatedMessage(route.response.typeName).toJSON;
+  if (op.kind === "stream") {
+    await streamEvents(method, op, principal, request as Record<string, unknown>, req, res, deps, toJson);
+    return;
+  }
+  const response = await deps.invoker.invoke(method, op, principal, request, "rest");
+  res.status(200).json(toJson(response));
+}
+
+/** Server-Sent Events: `id` is the event's sequence, so a reconnect with Last-Event-ID resumes after it. */
+async function streamEvents(method: string, op: StreamOperation<unknown, unknown>, principal: Principal, request: Record<string, unknown>, req: Request, res: Response, deps: RestServerDeps, toJson: (message: unknown) => unknown): Promise<void> {
+  const lastEventId = req.headers["last-event-id"];
+  if (typeof lastEventId === "string" && lastEventId !== "") {
+    if (!/^\d{1,15}$/.test(lastEventId)) throw new ServerError("INVALID_REQUEST", "Last-Event-ID must be an event sequence number", { field: "Last-Event-ID" });
+    request.afterSequence = Number(lastEventId);
+  }
+  const aborted = new AbortController();
+  res.on("close", () => aborted.abort());
+  let started = false;
+  const begin = (): void => {
+    if (started) return;
+    started = true;
+    res.status(200).set({ "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no" });
+    res.flushHeaders();
+  };
+  const keepalive = setInterval(() => {
+    begin();
+    res.write(": keepalive\n\n");
+  }, SSE_KEEPALIVE_MS);
+  const write = (item: unknown): Promise<void> => {
+    begin();
+    const event = toJson(item) as { sequence?: unknown; type?: unknown };
+    const text = `id: ${String(event.sequence ?? "")}\nevent: ${String(event.type ?? "event")}\ndata: ${JSON.stringify(event)}\n\n`;
+    return new Promise((resolve) => (res.write(text) ? resolve() : res.once("drain", () => resolve())));
+  };
+  try {
+    // Headers go out at once: a subscriber with nothing to replay still sees the stream open.
+    await Promise.resolve().then(begin);
+    await deps.invoker.invokeStream(method, op, principal, request, "rest", write, aborted.signal);
+  } catch (error) {
+    if (!started) throw error;
+    if (!aborted.signal.aborted) res.write(`event: error\ndata: ${JSON.stringify(problemOf(toServerError(error)))}\n\n`);
+  } finally {
+    clearInterval(keepalive);
+    if (!res.writableEnded) res.end();
+  }
+}
+
+function authenticate(req: Request, crl: CrlWatcher): Principal {
+  const socket = req.socket as TLSSocket;
+  if (!socket.authorized) {
+    const certificate = socket.getPeerCertificate();
+    if (certificate === undefined || Object.keys(certificate).length === 0) throw new ServerError("CERTIFICATE_REQUIRED", "a client certificate signed by the server's CA is required");
+    throw new ServerError("CERTIFICATE_REQUIRED", `the client certificate was not accepted (${String(socket.authorizationError)}); it must be signed by the server's CA and not revoked`);
+  }
+  const remote = socket.remoteAddress;
+  return { ...principalOf(socket.getPeerCertificate(), crl), ...(remote !== undefined && ipaddr.isValid(remote) ? { address: ipaddr.process(remote).toString() } : {}) };
+}
+
+function sendProblem(res: Response, error: ServerError): void {
+  const problem = problemOf(error);
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  res.status(problem.status).type("application/problem+json").send(JSON.stringify(problem));
+}
+
+/** express.json's errors (too large, not JSON) as our errors. */
+function bodyError(error: unknown): ServerError {
+  const { type, message } = error as { type?: string; message?: string };
+  if (type === "entity.too.large") return new ServerError("REQUEST_TOO_LARGE", `the body is larger than this method takes (${message ?? ""})`, { field: "body" });
+  return new ServerError("INVALID_REQUEST", `the body is not valid JSON: ${message ?? ""}`.slice(0, 300), { field: "body" });
+}
+
+/** service/Method → the operation, from the services' generated definitions. */
+function operationsByMethod(services: readonly GrpcService[]): Map<string, Entry["op"]> {
+  const operations = new Map<string, Entry["op"]>();
+  for (const service of services) {
+    for (const [key, definition] of Object.entries(service.definition)) {
+      const op = service.operations[key] as Entry["op"] | undefined;
+      if (op !== undefined) operations.set(definition.path.slice(1), op);
+    }
+  }
+  return operations;
+}
+
+/** A JSON pointer token for a path key. */
+function pointer(key: string): string {
+  return key.replaceAll("~", "~0").replaceAll("/", "~1");
+}
