@@ -1,0 +1,109 @@
+import { after, before, it } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
+import { parse as parseYaml } from "yaml";
+import { contract, openApiPath } from "../../server/src/rest/http-rules.js";
+import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
+import { rest } from "../harness/rest.js";
+
+const spec = parseYaml(readFileSync(resolve(import.meta.dirname, "../../openapi/portcullis.v1.yaml"), "utf8")) as { paths: Record<string, Record<string, { operationId: string }>> };
+const ajv = new Ajv2020({ strict: false });
+addFormats.default(ajv);
+ajv.addFormat("int32", true).addFormat("int64", true);
+ajv.addSchema(spec, "openapi");
+
+const ACCEPT_SMTP = { protocol: "tcp", destinationPort: { ports: [{ first: 25, last: 25 }] }, target: { kind: "TARGET_KIND_ACCEPT" } };
+const FILTER = "/v1/firewall/ipv4/tables/filter";
+
+let setup: JailHosts;
+before(async () => {
+  setup = await startJailHosts(["maxretry = 5", "findtime = 600", "bantime = 600"], (socket) => `portcullis.py[socket="${socket}"]`);
+});
+after(async () => setup?.close());
+
+it("every operation answers over REST with a body the spec describes (one happy call each, in a working order)", async () => {
+  const server = setup.f.server;
+  const called = new Set<string>();
+  /** Calls, expects 200, validates the body against the operation's 200 schema, returns the JSON. */
+  const call = async (method: string, path: string, body?: unknown): Promise<any> => {
+    const reply = await rest(server, method, path, body);
+    assert.equal(reply.status, 200, `${method} ${path}: ${reply.text}`);
+    const bare = path.split("?")[0]!;
+    const route = contract().routes.find((candidate) => candidate.verb === method.toLowerCase() && new RegExp(`^${openApiPath(candidate).replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\\\{[a-z]+\\\}|\{[a-z]+\}/g, "[^/]+")}$`).test(bare));
+    assert.ok(route !== undefined, `${method} ${bare} is a route`);
+    const pointer = openApiPath(route).replaceAll("~", "~0").replaceAll("/", "~1");
+    const validate = ajv.getSchema(`openapi#/paths/${pointer}/${route.verb}/responses/200/content/application~1json/schema`)!;
+    assert.ok(validate(reply.json), `${route.method}: ${JSON.stringify(validate.errors)} in ${reply.text.slice(0, 300)}`);
+    called.add(route.method);
+    return reply.json;
+  };
+
+  // Ipsets.
+  await call("POST", "/v1/ipsets", { ipsetId: "ops", ipset: { type: "IPSET_TYPE_HASH_NET", family: "ADDRESS_FAMILY_INET", defaultTimeout: 0, comments: true } });
+  await call("GET", "/v1/ipsets");
+  await call("GET", "/v1/ipsets/ops");
+  await call("POST", "/v1/ipsets/ops/entries", { entry: { element: "203.0.113.0/24", timeout: 60, comment: "ops" } });
+  await call("GET", "/v1/ipsets/ops/entries?pageSize=10");
+  assert.equal((await call("GET", "/v1/ipsets/ops/entries:test?element=203.0.113.5")).matched, true);
+  await call("DELETE", "/v1/ipsets/ops/entries/203.0.113.0%2F24");
+  await call("POST", "/v1/ipsets/ops/entries:batchAdd", { elements: ["203.0.113.1", "203.0.113.2"], timeout: 60 });
+  await call("POST", "/v1/ipsets/ops/entries:batchDelete", { elements: ["203.0.113.1"] });
+  assert.match((await call("GET", "/v1/ipsets:export?names=ipsets%2Fops")).content, /add ops 203\.0\.113\.2/);
+  await call("POST", "/v1/ipsets:import", { content: "create imp hash:net family inet\nadd imp 198.51.100.0/24\n" });
+  await call("POST", "/v1/ipsets/imp:rename", { newIpsetId: "imp2" });
+  await call("POST", "/v1/ipsets/ops:swap", { other: "ipsets/imp2" });
+  await call("POST", "/v1/ipsets/ops:flush", {});
+  setup.hosts.victim.exec("ipset", ["create", "foreign", "hash:ip"]);
+  await call("POST", "/v1/ipsets/foreign:adopt", {});
+  for (const name of ["imp2", "foreign"]) await call("DELETE", `/v1/ipsets/${name}`);
+
+  // Firewall.
+  await call("GET", `${FILTER}/chains`);
+  await call("POST", `${FILTER}/chains`, { chainId: "OPS" });
+  await call("GET", `${FILTER}/chains/OPS`);
+  const created = await call("POST", `${FILTER}/chains/OPS/rules`, { rule: ACCEPT_SMTP });
+  await call("GET", `${FILTER}/chains/OPS/rules`);
+  await call("GET", `${FILTER}/chains/OPS/rules/${created.id}`);
+  const replaced = await call("PUT", `${FILTER}/chains/OPS/rules/${created.id}`, { rule: { ...ACCEPT_SMTP, destinationPort: { ports: [{ first: 587, last: 587 }] } } });
+  await call("DELETE", `${FILTER}/chains/OPS/rules/${replaced.id}`);
+  await call("DELETE", `${FILTER}/chains/OPS`);
+  await call("POST", `${FILTER}/chains/INPUT:setPolicy`, { policy: "CHAIN_POLICY_ACCEPT" });
+  await call("GET", "/v1/firewall/services");
+  await call("POST", `${FILTER}/chains/INPUT:allowService`, { services: ["ssh"] });
+  const exported = await call("GET", `${FILTER}:export`);
+  assert.match(exported.text, /--dport 22 .*-j ACCEPT/);
+  await call("POST", `${FILTER}:apply`, { rules: [{ chain: "INPUT", ...ACCEPT_SMTP }], confirmWithin: 60 });
+  await call("POST", `${FILTER}:confirm`, {});
+  await call("POST", "/v1/firewall/panic:enable", {});
+  await call("POST", "/v1/firewall/panic:disable", {});
+
+  // Jails and the allowlist.
+  await call("GET", "/v1/jails");
+  await call("GET", "/v1/jails/dovecot?view=JAIL_VIEW_FULL");
+  await call("GET", "/v1/fail2ban");
+  await call("POST", "/v1/jails/dovecot:ban", { address: "203.0.113.7" });
+  await call("POST", "/v1/jails/dovecot:batchBan", { addresses: ["203.0.113.8", "2001:db8:5::1"] });
+  await call("POST", "/v1/jails/dovecot:unban", { address: "203.0.113.7" });
+  await call("POST", "/v1/jails:unbanAll", {});
+  await call("POST", "/v1/jails/dovecot:reportFailure", { address: "203.0.113.9", message: "imap auth failed" });
+  await call("POST", "/v1/jails/dovecot:addIgnoreIp", { entry: "198.51.100.0/24" });
+  await call("POST", "/v1/jails/dovecot:removeIgnoreIp", { entry: "198.51.100.0/24" });
+  await call("PATCH", "/v1/jails/dovecot", { banTime: 700 });
+  await call("POST", "/v1/allowlist", { network: "198.51.100.7", comment: "monitoring", timeout: 60 });
+  await call("GET", "/v1/allowlist");
+  await call("POST", "/v1/allowlist:remove", { network: "198.51.100.7" });
+  await call("POST", "/v1/jails/dovecot:stop", {});
+  await call("POST", "/v1/jails/dovecot:start", {});
+  await call("POST", "/v1/jails/-:reload", {});
+
+  // Events and audit.
+  await call("GET", "/v1/events:list?afterSequence=0&pageSize=100&types=EVENT_TYPE_BAN&types=EVENT_TYPE_UNBAN");
+  await call("GET", "/v1/auditRecords?pageSize=10");
+
+  // WatchEvents is the SSE stream (tested on its own); every other RPC was called above.
+  const unary = contract().routes.filter((route) => !route.streaming).map((route) => route.method);
+  assert.deepEqual(unary.filter((method) => !called.has(method)), []);
+});
