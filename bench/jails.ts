@@ -1,6 +1,7 @@
 // Jail benchmark: the API against fail2ban-client in the same run, with 0, 1k and 10k bans in the jail.
 // Run by `npm run bench` after the others; prints a table and writes bench/results/jails.json.
 import { execFileSync } from "node:child_process";
+import { Agent, request as httpsRequest } from "node:https";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -93,6 +94,32 @@ try {
   for (let i = 0; i < 200; i++) banApi.push(await timed(() => c.call("banIp", { jail: "jails/bulk", address: address(100_000 + i) })));
   const banRaw = Array.from({ length: 10 }, (_, i) => rawClient("set", "bulk", "banip", address(200_000 + i)));
   add("single ban, 10k bans present", banApi, banRaw, "p50 ≤ 5 ms, ≥ 10×", percentile(banApi, 50) <= 5 && percentile(banRaw, 50) / percentile(banApi, 50) >= 10);
+
+  progress("single bans over REST (HTTPS + mTLS, keep-alive) vs gRPC, same jail");
+  const bundle = server.bundle("admin");
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: bundle.ca, cert: bundle.cert, key: bundle.key, servername: "localhost" });
+  const [restHost, restPort] = [server.restAddress.slice(0, server.restAddress.lastIndexOf(":")), Number(server.restAddress.slice(server.restAddress.lastIndexOf(":") + 1))];
+  const restBan = (ip: string): Promise<void> =>
+    new Promise((resolvePromise, reject) => {
+      const body = JSON.stringify({ address: ip });
+      const req = httpsRequest({ agent, host: restHost, port: restPort, method: "POST", path: "/v1/jails/bulk:ban", headers: { "content-type": "application/json", "content-length": String(body.length) } }, (res) => {
+        res.resume();
+        res.on("end", () => (res.statusCode === 200 ? resolvePromise() : reject(new Error(`REST ban: HTTP ${res.statusCode}`))));
+      });
+      req.on("error", reject);
+      req.end(body);
+    });
+  for (let i = 0; i < 20; i++) await restBan(address(800_000 + i)); // warm-up: TLS session, JIT
+  const banRest: number[] = [];
+  const banGrpc: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    banRest.push(await timed(() => restBan(address(810_000 + i))));
+    banGrpc.push(await timed(() => c.call("banIp", { jail: "jails/bulk", address: address(820_000 + i) })));
+  }
+  agent.destroy();
+  results["single ban over REST"] = { restP50Ms: percentile(banRest, 50), restP99Ms: percentile(banRest, 99), grpcP50Ms: percentile(banGrpc, 50), grpcP99Ms: percentile(banGrpc, 99) };
+  rows.push(["single ban over REST (keep-alive) vs gRPC", `${percentile(banRest, 50).toFixed(2)} / ${percentile(banRest, 99).toFixed(2)} ms`, `gRPC ${percentile(banGrpc, 50).toFixed(2)} / ${percentile(banGrpc, 99).toFixed(2)} ms`,
+    `REST/gRPC ${(percentile(banRest, 50) / percentile(banGrpc, 50)).toFixed(2)}×`, "REST p50 ≤ 3 ms", percentile(banRest, 50) <= 3 ? "PASS" : "FAIL"]);
 
   progress("bulk bans: 10,000 through BatchBanIp (Portcullis action) vs 200 through fail2ban-client banip (stock ipset action)");
   const bulkApi = await timed(() => c.call("batchBanIp", { jail: "jails/pc", addresses: Array.from({ length: 10_000 }, (_, i) => address(300_000 + i)) }));

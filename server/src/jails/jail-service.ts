@@ -234,9 +234,12 @@ export class JailService {
     if (allowed !== undefined) {
       throw new ServerError("ADDRESS_ALLOWLISTED", `${address} is protected by the host allowlist entry ${allowed.network}${allowed.comment === "" ? "" : ` ("${allowed.comment}")`}; remove it from the allowlist to ban it`, { entry: allowed.network, address });
     }
-    const jails = await this.#targets(jail);
+    // A single jail is checked through its (cached) settings: a warm ban costs fail2ban one request, the banip. An
+    // unknown jail fails there with JAIL_NOT_FOUND; ignoreip changes made here drop the cache at once.
+    const jails = jail === ALL_JAILS ? await this.names() : [jail];
     for (const name of jails) {
-      const protector = protectedBy(address, strings(await this.#fail2ban.send(["get", name, "ignoreip"])));
+      validateJailName(name);
+      const protector = protectedBy(address, (await this.#settings(name)).ignoreIp);
       if (protector !== undefined) {
         throw new ServerError("ADDRESS_IGNORED", `${address} is protected by the ignoreip entry "${protector}" of jail ${name}; remove it from ignoreip to ban it`, { jail: name, entry: protector, address });
       }
