@@ -1,7 +1,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:https";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { initCertificates } from "../../server/src/auth/cert-authority.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 import { rest } from "../harness/rest.js";
 
@@ -52,6 +56,21 @@ describe("REST gateway: the same operations over HTTPS + mTLS, JSON in and out, 
     const viewerWrite = await rest(f.server, "POST", "/v1/ipsets/spam_ips/entries", { entry: { element: "192.0.2.9" } }, { as: "noc" });
     assert.deepEqual([viewerWrite.status, viewerWrite.json.code, viewerWrite.json.reason], [403, "PERMISSION_DENIED", "ROLE_REQUIRED"]);
     assert.equal((await rest(f.server, "GET", "/v1/ipsets", undefined, { as: "noc" })).status, 200);
+    const other = mkdtempSync(join(tmpdir(), "pc-other-pki-"));
+    try {
+      const admin = (await initCertificates(other)).admin!;
+      const foreign = await rest(f.server, "GET", "/v1/ipsets", undefined, { as: { cert: readFileSync(admin.certPath), key: readFileSync(admin.keyPath) } });
+      assert.deepEqual([foreign.status, foreign.json.reason], [401, "CERTIFICATE_REQUIRED"], "a certificate from another CA");
+      assert.match(foreign.json.detail, /not accepted/);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+    await f.server.cli(["certs", "issue", "--name", "gone", "--role", "admin"]);
+    assert.equal((await rest(f.server, "GET", "/v1/ipsets", undefined, { as: "gone" })).status, 200);
+    await f.server.cli(["certs", "revoke", "gone"]);
+    let revoked = await rest(f.server, "GET", "/v1/ipsets", undefined, { as: "gone" });
+    for (let i = 0; i < 30 && revoked.status === 200; i++, await sleep(100)) revoked = await rest(f.server, "GET", "/v1/ipsets", undefined, { as: "gone" });
+    assert.equal(revoked.status, 401, "a revoked certificate is refused within seconds");
   });
 
   it("serves its spec, an API reference page, liveness and readiness", async () => {

@@ -13,8 +13,8 @@ export interface RestReply {
  * One HTTPS request to a server's REST gateway with a client certificate (`as`: the bundle's name; null: none).
  * `body` is sent as JSON unless it is a string.
  */
-export function rest(server: PortcullisProcess, method: string, path: string, body?: unknown, options: { as?: string | null; headers?: Record<string, string> } = {}): Promise<RestReply> {
-  const bundle = options.as === null ? undefined : server.bundle(options.as ?? "admin");
+export function rest(server: PortcullisProcess, method: string, path: string, body?: unknown, options: { as?: string | null | { cert: Buffer; key: Buffer }; headers?: Record<string, string> } = {}): Promise<RestReply> {
+  const bundle = options.as === null ? undefined : typeof options.as === "object" ? options.as : server.bundle(options.as ?? "admin");
   const [host, port] = [server.restAddress.slice(0, server.restAddress.lastIndexOf(":")), Number(server.restAddress.slice(server.restAddress.lastIndexOf(":") + 1))];
   const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
   return new Promise((resolve, reject) => {
