@@ -16,8 +16,12 @@ rm -rf "$out/google/api" "$out/google/protobuf/descriptor.ts"
 # The descriptor set the server serves through gRPC reflection (grpcurl, grpc_health_probe).
 buf build -o "$out/portcullis.binpb"
 # The REST projection (OpenAPI 3.1) of the same contract.
+# Its TypeScript types (openapi-typescript), for code and tests that speak REST: a spec change that breaks them fails
+# to compile.
 if [ "$out" = sdk/src/gen ]; then
   node --import tsx scripts/generate-openapi.ts "$out/portcullis.binpb" openapi/portcullis.v1.yaml
+  openapi-typescript openapi/portcullis.v1.yaml -o server/src/rest/gen/openapi.d.ts --silent
 else
   node --import tsx scripts/generate-openapi.ts "$out/portcullis.binpb" "$out/openapi.yaml"
+  openapi-typescript "$out/openapi.yaml" -o "$out/openapi.d.ts" --silent
 fi

@@ -15,12 +15,14 @@ function files(dir: string): string[] {
   });
 }
 
-it("sdk/src/gen and openapi/ are exactly what `npm run generate` makes from proto/ (regenerate and commit if this fails)", () => {
+it("sdk/src/gen, openapi/ and server/src/rest/gen are exactly what `npm run generate` makes from proto/ (regenerate and commit if this fails)", () => {
   const fresh = mkdtempSync(join(tmpdir(), "pc-gen-"));
   try {
     execFileSync("bash", [join(root, "scripts/generate.sh"), fresh], { cwd: root, stdio: "pipe", env: { ...process.env, PATH: `${join(root, "node_modules/.bin")}:${process.env.PATH}` } });
     assert.ok(readFileSync(join(fresh, "openapi.yaml")).equals(readFileSync(join(root, "openapi/portcullis.v1.yaml"))), "openapi/portcullis.v1.yaml is stale");
+    assert.ok(readFileSync(join(fresh, "openapi.d.ts")).equals(readFileSync(join(root, "server/src/rest/gen/openapi.d.ts"))), "server/src/rest/gen/openapi.d.ts is stale");
     rmSync(join(fresh, "openapi.yaml"));
+    rmSync(join(fresh, "openapi.d.ts"));
     const want = files(fresh).map((path) => relative(fresh, path)).sort();
     const have = files(committed).map((path) => relative(committed, path)).sort();
     assert.deepEqual(have, want, "generated file list differs");

@@ -8,6 +8,10 @@ import { parse as parseYaml } from "yaml";
 import { contract, openApiPath } from "../../server/src/rest/http-rules.js";
 import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
 import { rest } from "../harness/rest.js";
+import type { components } from "../../server/src/rest/gen/openapi.js";
+
+// Request bodies typed from the spec (openapi-typescript): a contract change that breaks them fails to compile.
+type Schemas = components["schemas"];
 
 const spec = parseYaml(readFileSync(resolve(import.meta.dirname, "../../openapi/portcullis.v1.yaml"), "utf8")) as { paths: Record<string, Record<string, { operationId: string }>> };
 const ajv = new Ajv2020({ strict: false });
@@ -15,7 +19,10 @@ addFormats.default(ajv);
 ajv.addFormat("int32", true).addFormat("int64", true);
 ajv.addSchema(spec, "openapi");
 
-const ACCEPT_SMTP = { protocol: "tcp", destinationPort: { ports: [{ first: 25, last: 25 }] }, target: { kind: "TARGET_KIND_ACCEPT" } };
+const ACCEPT_SMTP: Schemas["portcullis.v1.Rule"] = { protocol: "tcp", destinationPort: { ports: [{ first: 25, last: 25 }] }, target: { kind: "TARGET_KIND_ACCEPT" } };
+const CREATE_SET: Schemas["portcullis.v1.CreateIpsetRequest"] = { ipsetId: "ops", ipset: { type: "IPSET_TYPE_HASH_NET", family: "ADDRESS_FAMILY_INET", defaultTimeout: 0, comments: true } };
+const BAN: Schemas["portcullis.v1.BanIpRequest.Body"] = { address: "203.0.113.7" };
+const ALLOW: Schemas["portcullis.v1.AddAllowlistEntryRequest"] = { network: "198.51.100.7", comment: "monitoring", timeout: 60 };
 const FILTER = "/v1/firewall/ipv4/tables/filter";
 
 let setup: JailHosts;
@@ -42,7 +49,7 @@ it("every operation answers over REST with a body the spec describes (one happy 
   };
 
   // Ipsets.
-  await call("POST", "/v1/ipsets", { ipsetId: "ops", ipset: { type: "IPSET_TYPE_HASH_NET", family: "ADDRESS_FAMILY_INET", defaultTimeout: 0, comments: true } });
+  await call("POST", "/v1/ipsets", CREATE_SET);
   await call("GET", "/v1/ipsets");
   await call("GET", "/v1/ipsets/ops");
   await call("POST", "/v1/ipsets/ops/entries", { entry: { element: "203.0.113.0/24", timeout: 60, comment: "ops" } });
@@ -84,7 +91,7 @@ it("every operation answers over REST with a body the spec describes (one happy 
   await call("GET", "/v1/jails");
   await call("GET", "/v1/jails/dovecot?view=JAIL_VIEW_FULL");
   await call("GET", "/v1/fail2ban");
-  await call("POST", "/v1/jails/dovecot:ban", { address: "203.0.113.7" });
+  await call("POST", "/v1/jails/dovecot:ban", BAN);
   await call("POST", "/v1/jails/dovecot:batchBan", { addresses: ["203.0.113.8", "2001:db8:5::1"] });
   await call("POST", "/v1/jails/dovecot:unban", { address: "203.0.113.7" });
   await call("POST", "/v1/jails:unbanAll", {});
@@ -92,7 +99,7 @@ it("every operation answers over REST with a body the spec describes (one happy 
   await call("POST", "/v1/jails/dovecot:addIgnoreIp", { entry: "198.51.100.0/24" });
   await call("POST", "/v1/jails/dovecot:removeIgnoreIp", { entry: "198.51.100.0/24" });
   await call("PATCH", "/v1/jails/dovecot", { banTime: 700 });
-  await call("POST", "/v1/allowlist", { network: "198.51.100.7", comment: "monitoring", timeout: 60 });
+  await call("POST", "/v1/allowlist", ALLOW);
   await call("GET", "/v1/allowlist");
   await call("POST", "/v1/allowlist:remove", { network: "198.51.100.7" });
   await call("POST", "/v1/jails/dovecot:stop", {});
