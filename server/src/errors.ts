@@ -60,7 +60,7 @@ export const reasons = {
   INVALID_ACTION_REQUEST: Status.INVALID_ARGUMENT,
   // REST: a request the OpenAPI schema refuses, a body too large, a path no route has.
   INVALID_REQUEST: Status.INVALID_ARGUMENT,
-  REQUEST_TOO_LARGE: Status.RESOURCE_EXHAUSTED,
+  REQUEST_TOO_LARGE: Status.INVALID_ARGUMENT,
   ROUTE_NOT_FOUND: Status.NOT_FOUND,
   ACTION_TIMEOUT: Status.UNAVAILABLE,
   NO_PENDING_ROLLBACK: Status.FAILED_PRECONDITION,

@@ -48,6 +48,18 @@ describe("REST gateway: the same operations over HTTPS + mTLS, JSON in and out, 
     const noRoute = await rest(f.server, "GET", "/v1/nothing-here");
     assert.deepEqual([noRoute.status, noRoute.json.reason], [404, "ROUTE_NOT_FOUND"]);
     assert.equal((await rest(f.server, "GET", "/v1/ipsets/other")).status, 404, "the refused create made nothing");
+    const unknownQuery = await rest(f.server, "GET", "/v1/ipsets/spam_ips/entries?pageSize=10&colour=red");
+    assert.deepEqual([unknownQuery.status, unknownQuery.json.reason], [400, "INVALID_REQUEST"]);
+    assert.match(unknownQuery.json.detail, /colour/);
+    const badType = await rest(f.server, "GET", "/v1/ipsets/spam_ips/entries?pageSize=ten");
+    assert.deepEqual([badType.status, badType.json.reason, badType.json.metadata.field], [400, "INVALID_REQUEST", "query.pageSize"]);
+    // 1 MB for ordinary calls; batch calls take more.
+    const huge = { entry: { element: "192.0.2.1", comment: "x".repeat(2 * 1024 * 1024) } };
+    const tooLarge = await rest(f.server, "POST", "/v1/ipsets/spam_ips/entries", huge);
+    assert.deepEqual([tooLarge.status, tooLarge.json.reason], [400, "REQUEST_TOO_LARGE"]);
+    const batch = await rest(f.server, "POST", "/v1/ipsets/spam_ips/entries:batchAdd", { elements: Array.from({ length: 60_000 }, (_, i) => `198.${18 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`) });
+    assert.equal(batch.status, 200, batch.text.slice(0, 300));
+    assert.equal(batch.json.addedCount, 60_000);
   });
 
   it("mTLS: no certificate → 401, a viewer writing → 403, both problem JSON; viewers read", async () => {
