@@ -1,6 +1,8 @@
 # Portcullis server image. Needs the host's network namespace and NET_ADMIN (+ NET_RAW for iptables):
 #   docker run --network host --cap-add NET_ADMIN --cap-add NET_RAW -v portcullis:/var/lib/portcullis portcullis
 # The first start creates certificates in the volume; the admin bundle is in /var/lib/portcullis/pki/clients/admin.
+# gRPC on 50051, REST (HTTPS, same client certificates) on 8443. For the fail2ban action on the host:
+#   docker run … portcullis install-fail2ban-action --fail2ban-config-dir /host/etc/fail2ban   (with that bind mount)
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
@@ -12,6 +14,7 @@ COPY server/package.json server/
 RUN npm ci --no-audit --no-fund && node -e 'new (require("better-sqlite3"))(":memory:").close()'
 COPY tsconfig.json ./
 COPY proto proto
+COPY openapi openapi
 COPY sdk sdk
 COPY server server
 COPY scripts/build.mjs scripts/
@@ -24,8 +27,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends iptables ipset 
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app /app
-ENV PORTCULLIS_DATA_DIR=/var/lib/portcullis PORTCULLIS_GRPC_ADDRESS=0.0.0.0:50051
+ENV PORTCULLIS_DATA_DIR=/var/lib/portcullis PORTCULLIS_GRPC_ADDRESS=0.0.0.0:50051 PORTCULLIS_REST_ADDRESS=0.0.0.0:8443
 VOLUME /var/lib/portcullis
-EXPOSE 50051
+EXPOSE 50051 8443
 ENTRYPOINT ["node", "server/bin/portcullis"]
 CMD ["serve"]

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket, SecureContextOptions } from "node:tls";
@@ -48,16 +48,9 @@ const REQUEST_TIMEOUT_MS = 300_000;
 
 /** The OpenAPI document the gateway is checked against: next to the sources and the bundle alike. */
 function specFile(): string {
-  for (const candidate of ["../../../openapi/portcullis.v1.yaml", "../../openapi/portcullis.v1.yaml"]) {
-    const url = new URL(candidate, import.meta.url);
-    try {
-      readFileSync(url, { flag: "r" });
-      return url.pathname;
-    } catch {
-      // next
-    }
-  }
-  throw new Error("openapi/portcullis.v1.yaml not found; regenerate (npm run generate)");
+  const found = ["../../../openapi/portcullis.v1.yaml", "../../openapi/portcullis.v1.yaml"].map((candidate) => new URL(candidate, import.meta.url)).find((url) => existsSync(url));
+  if (found === undefined) throw new Error("openapi/portcullis.v1.yaml not found; regenerate (npm run generate)");
+  return found.pathname;
 }
 
 /**
@@ -69,7 +62,7 @@ function specFile(): string {
 export async function startRestServer(deps: RestServerDeps): Promise<RunningRestServer> {
   const specPath = specFile();
   const specText = readFileSync(specPath, "utf8");
-  const spec = parseYaml(specText) as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: object }> }; parameters?: Array<{ name: string; in: string; schema: object }> }>> };
+  const spec = parseYaml(specText) as { paths: Record<string, Record<string, { requestBody?: object; parameters?: Array<{ name: string; in: string }> }>> };
   const ajv = new Ajv2020({ strict: false, allErrors: false, coerceTypes: false });
   addFormats.default(ajv);
   ajv.addFormat("int32", true).addFormat("int64", true);
@@ -79,11 +72,15 @@ export async function startRestServer(deps: RestServerDeps): Promise<RunningRest
   const routes = contract().routes.map((route) => {
     const operation = spec.paths[openApiPath(route)]?.[route.verb];
     if (operation === undefined) throw new Error(`${route.method} is not in ${specPath}; regenerate (npm run generate)`);
-    const bodySchema = operation.requestBody?.content["application/json"]?.schema;
-    const query = (operation.parameters ?? []).filter((parameter) => parameter.in === "query");
-    const validate: ValidateFunction = bodySchema !== undefined
-      ? ajv.compile({ $ref: `openapi#/paths/${pointer(openApiPath(route))}/${route.verb}/requestBody/content/application~1json/schema` })
-      : ajv.compile({ type: "object", additionalProperties: false, properties: Object.fromEntries(query.map((parameter, i) => [parameter.name, { $ref: `openapi#/paths/${pointer(openApiPath(route))}/${route.verb}/parameters/${operation.parameters!.indexOf(parameter)}/schema`, $comment: String(i) }])) });
+    // The body's schema, or one made of the query parameters' schemas (unknown parameters refused like fields).
+    const at = `openapi#/paths/${pointer(openApiPath(route))}/${route.verb}`;
+    const validate: ValidateFunction = operation.requestBody !== undefined
+      ? ajv.compile({ $ref: `${at}/requestBody/content/application~1json/schema` })
+      : ajv.compile({
+          type: "object",
+          additionalProperties: false,
+          properties: Object.fromEntries((operation.parameters ?? []).flatMap((parameter, index) => (parameter.in === "query" ? [[parameter.name, { $ref: `${at}/parameters/${index}/schema` }]] : []))),
+        });
     const op = operations.get(`${route.service}/${route.method}`);
     if (op === undefined) throw new Error(`no operation for ${route.service}/${route.method}`);
     return { compiled: compileRoute(route), validate, op, limit: BATCH_METHODS.has(route.method) ? BATCH_BODY : BODY_LIMIT };
