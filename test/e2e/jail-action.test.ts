@@ -62,6 +62,14 @@ describe("the Portcullis fail2ban action: fail2ban decides, Portcullis enforces 
     assert.deepEqual([ban.origin, ban.principal, ban.attributes.jail, ban.attributes.bantime, ban.attributes.failures], [EventOrigin.EVENT_ORIGIN_FAIL2BAN, "fail2ban", "dovecot", "3", "5"]);
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "banned: the connect must fail");
 
+    // Made by Portcullis when it met the jail, and recorded as such.
+    const made = await events.call("listEvents", { afterSequence: 0, pageSize: 10, types: [EventType.EVENT_TYPE_IPSET_CREATED, EventType.EVENT_TYPE_RULE_CREATED], resourcePrefix: "" });
+    assert.deepEqual(made.events.map((event) => [EventType[event.type], event.origin, event.attributes.jail]), [
+      ["EVENT_TYPE_IPSET_CREATED", EventOrigin.EVENT_ORIGIN_SYSTEM, "dovecot"],
+      ["EVENT_TYPE_RULE_CREATED", EventOrigin.EVENT_ORIGIN_SYSTEM, "dovecot"],
+      ["EVENT_TYPE_IPSET_CREATED", EventOrigin.EVENT_ORIGIN_SYSTEM, "dovecot"],
+      ["EVENT_TYPE_RULE_CREATED", EventOrigin.EVENT_ORIGIN_SYSTEM, "dovecot"],
+    ]);
     // Enforced by Portcullis's own managed set and rule, visible through its API.
     const entries = await f.client.call("listEntries", { parent: "ipsets/fail2ban-dovecot", pageSize: 10, pageToken: "" });
     assert.deepEqual(entries.entries.map((entry) => entry.element), [attackerV4]);

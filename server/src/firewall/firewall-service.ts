@@ -224,13 +224,12 @@ export class FirewallService {
 
   /**
    * Makes sure a managed rule with this spec is in the chain (at `position` when it has to be created); for rules
-   * Portcullis needs for itself, such as a jail set's DROP rule. Returns whether it created one.
+   * Portcullis needs for itself, such as a jail set's DROP rule. Returns the rule when it created one.
    */
-  async ensureRule(family: Family, table: Table, chain: string, input: RuleSpec, position: number): Promise<boolean> {
+  async ensureRule(family: Family, table: Table, chain: string, input: RuleSpec, position: number): Promise<RuleView | undefined> {
     const line = renderRuleLine(chain, validateRuleSpec(family, input));
-    if ((this.#store.managedLines(family, table).get(line)?.length ?? 0) > 0) return false;
-    await this.createRule(family, table, chain, input, position, { caller: {} });
-    return true;
+    if ((this.#store.managedLines(family, table).get(line)?.length ?? 0) > 0) return undefined;
+    return (await this.createRule(family, table, chain, input, position, { caller: {} })).rule;
   }
 
   /**

@@ -80,13 +80,17 @@ export class JailEnforcement {
         }
         if (existing === undefined) {
           await this.#ipsets.create({ name, typeName: "hash:net", family: family === "ipv4" ? "inet" : "inet6", maxelem: SET_MAXELEM, timeout: 0, comments: false });
+          this.#events.append({ type: "IPSET_CREATED", resource: `ipsets/${name}`, attributes: { type: "hash:net", jail } }, "system", "system");
         } else {
           if (!existing.managed) await this.#ipsets.adopt(name);
           if (existing.definition.typeName !== "hash:net" || existing.definition.timeout === undefined) {
             throw new ServerError("INVALID_IPSET_TYPE", `set ${name} exists as ${existing.definition.typeName}${existing.definition.timeout === undefined ? " without timeout support" : ""}; jail ${jail} needs hash:net with timeout: delete the set`, { ipset: name });
           }
         }
-        await this.#firewall.ensureRule(family, "filter", "INPUT", { matchSet: { set: name, directions: ["src"], negate: false }, target: { kind: "DROP" } }, 1);
+        const rule = await this.#firewall.ensureRule(family, "filter", "INPUT", { matchSet: { set: name, directions: ["src"], negate: false }, target: { kind: "DROP" } }, 1);
+        if (rule !== undefined) {
+          this.#events.append({ type: "RULE_CREATED", resource: `firewall/${family}/tables/filter/chains/INPUT/rules/${rule.id}`, attributes: { rule: rule.text, jail } }, "system", "system");
+        }
       }
       this.#ready.add(jail);
     });
