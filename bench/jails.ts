@@ -62,6 +62,8 @@ try {
   await fail2ban.start();
   server = await PortcullisProcess.start(fail2ban.netns.name, { env: { PORTCULLIS_FAIL2BAN_SOCKET: fail2ban.socket, PORTCULLIS_FAIL2BAN_ACTION_SOCKET: actionSocket } });
   client = new JailTestClient(server.address, server.credentials());
+  // Let the server finish meeting the jails (settings, the Portcullis action's sets and rules) before timing anything.
+  await sleep(3000);
   const c = client;
   let banned = 0;
   for (const target of [0, 1_000, 10_000]) {
