@@ -1,39 +1,35 @@
 import type { Db } from "./database.js";
 
 /**
- * The bans of each jail as last seen, so that fail2ban's bans and expiries become events exactly once. Each jail has
- * a version that every change bumps: a reader that compared fail2ban's list while a change was recorded (the
- * Portcullis action reports bans without waiting for anyone) sees the version move and looks again later.
+ * The bans of each jail as last seen, so that fail2ban's bans and expiries become events exactly once. Kept in SQLite
+ * (bans made while Portcullis was down are told apart at the next look) and in memory, in ban order (GetJail of a jail
+ * with the Portcullis action lists them from here). Each jail has a version that every change bumps: a reader that
+ * compared fail2ban's list while a change was recorded (the Portcullis action reports bans without waiting for anyone)
+ * sees the version move and looks again later.
  */
 export class JailBanStore {
   readonly #db: Db;
-  readonly #all;
-  readonly #has;
-  readonly #list;
+  readonly #load;
   readonly #put;
   readonly #delete;
+  /** Per jail, loaded on first use: address → since (ms), in ban order. */
+  readonly #jails = new Map<string, Map<string, number>>();
   readonly #versions = new Map<string, number>();
 
   constructor(db: Db) {
     this.#db = db;
-    this.#all = db.prepare<[string], { address: string }>("SELECT address FROM jail_bans WHERE jail = ?");
-    this.#list = db.prepare<[string], { address: string }>("SELECT address FROM jail_bans WHERE jail = ? ORDER BY since, address");
-    this.#has = db.prepare<[string, string], { one: number }>("SELECT 1 AS one FROM jail_bans WHERE jail = ? AND address = ?");
+    this.#load = db.prepare<[string], { address: string; since: number }>("SELECT address, since FROM jail_bans WHERE jail = ? ORDER BY since, address");
     this.#put = db.prepare("INSERT OR IGNORE INTO jail_bans (jail, address, since) VALUES (?, ?, ?)");
     this.#delete = db.prepare("DELETE FROM jail_bans WHERE jail = ? AND address = ?");
   }
 
   addresses(jail: string): Set<string> {
-    return new Set(this.#all.all(jail).map((row) => row.address));
+    return new Set(this.#bans(jail).keys());
   }
 
   /** A jail's bans, oldest first. */
   list(jail: string): string[] {
-    return this.#list.all(jail).map((row) => row.address);
-  }
-
-  has(jail: string, address: string): boolean {
-    return this.#has.get(jail, address) !== undefined;
+    return [...this.#bans(jail).keys()];
   }
 
   version(jail: string): number {
@@ -42,12 +38,23 @@ export class JailBanStore {
 
   /** Records bans and unbans; returns those that changed something (a ban not yet known, an unban of a known one). */
   record(jail: string, added: Iterable<string>, removed: Iterable<string>): { added: string[]; removed: string[] } {
+    const bans = this.#bans(jail);
     const changed = { added: [] as string[], removed: [] as string[] };
+    const now = Date.now();
     this.#db.transaction(() => {
-      for (const address of added) if (this.#put.run(jail, address, Date.now()).changes > 0) changed.added.push(address);
-      for (const address of removed) if (this.#delete.run(jail, address).changes > 0) changed.removed.push(address);
+      for (const address of added) if (!bans.has(address) && this.#put.run(jail, address, now).changes > 0) changed.added.push(address);
+      for (const address of removed) if (bans.has(address) && this.#delete.run(jail, address).changes > 0) changed.removed.push(address);
     })();
+    // Memory follows the committed rows only.
+    for (const address of changed.added) bans.set(address, now);
+    for (const address of changed.removed) bans.delete(address);
     if (changed.added.length > 0 || changed.removed.length > 0) this.#versions.set(jail, this.version(jail) + 1);
     return changed;
+  }
+
+  #bans(jail: string): Map<string, number> {
+    let bans = this.#jails.get(jail);
+    if (bans === undefined) this.#jails.set(jail, (bans = new Map(this.#load.all(jail).map((row) => [row.address, row.since]))));
+    return bans;
   }
 }
