@@ -14,10 +14,10 @@ export interface ServerFixture {
   close(): Promise<void>;
 }
 
-export async function startServerFixture(netns: Netns = new Netns(), env: Record<string, string> = {}): Promise<ServerFixture> {
+export async function startServerFixture(netns: Netns = new Netns(), env: Record<string, string> = {}, extraArgs: string[] = []): Promise<ServerFixture> {
   let server: PortcullisProcess | undefined;
   try {
-    server = await PortcullisProcess.start(netns.name, { env });
+    server = await PortcullisProcess.start(netns.name, { env, extraArgs });
   } catch (error) {
     netns.destroy();
     throw error;

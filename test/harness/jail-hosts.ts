@@ -17,8 +17,11 @@ export interface JailHosts {
   close(): Promise<void>;
 }
 
-/** `action`: the jail's action line, given the action socket's path (default: fail2ban's iptables-allports). */
-export async function startJailHosts(dovecotSettings: string[], action: (socket: string) => string = () => "iptables-allports[name=dovecot]"): Promise<JailHosts> {
+/**
+ * `action`: the jail's action line, given the action socket's path (default: fail2ban's iptables-allports).
+ * `serverArgs`: more flags for the server (e.g. a fixed --grpc-address, which survives restarts).
+ */
+export async function startJailHosts(dovecotSettings: string[], action: (socket: string) => string = () => "iptables-allports[name=dovecot]", serverArgs: string[] = []): Promise<JailHosts> {
   const hosts = new VictimAttacker();
   let actionSocket = "";
   const fail2ban = new Fail2banServer({
@@ -46,7 +49,7 @@ export async function startJailHosts(dovecotSettings: string[], action: (socket:
       PORTCULLIS_FAIL2BAN_SOCKET: fail2ban.socket,
       PORTCULLIS_FAIL2BAN_CONFIG_DIR: fail2ban.configDir,
       PORTCULLIS_FAIL2BAN_ACTION_SOCKET: actionSocket,
-    });
+    }, serverArgs);
     listener = await listen(hosts.victim.name, 143);
     return { hosts, fail2ban, f, actionSocket, close };
   } catch (error) {

@@ -1,0 +1,60 @@
+import { IpsetServiceService, type AddEntryRequest, type BatchAddEntriesRequest, type BatchAddEntriesResponse, type DeleteEntryRequest, type Entry, type GetIpsetRequest, type Ipset, type ListEntriesRequest, type ListEntriesResponse, type TestEntryRequest, type TestEntryResponse } from "./gen/portcullis/v1/ipset.js";
+import type { CancellationToken } from "./base/cancellation.js";
+import type { IpsetEntry, IpsetInfo } from "./api.js";
+import type { Channel } from "./transport/channel.js";
+import { ipsetEntry, ipsetInfo } from "./transport/convert.js";
+
+/** Options of {@link Ipsets.add}. */
+export interface AddOptions {
+  /** Seconds until the entries expire (the set must support timeouts); 0 = permanent. */
+  readonly timeout?: number;
+  readonly comment?: string;
+}
+
+/** The host's IP sets: `client.ipsets`. */
+export class Ipsets {
+  readonly #channel: Channel;
+
+  /** @internal */
+  constructor(channel: Channel) {
+    this.#channel = channel;
+  }
+
+  /** A set, with its entry count. */
+  async get(set: string, token?: CancellationToken): Promise<IpsetInfo> {
+    return ipsetInfo(await this.#channel.unary<GetIpsetRequest, Ipset>(IpsetServiceService, "getIpset", { name: `ipsets/${set}` }, token, true));
+  }
+
+  /** Adds addresses or networks (one call, applied together); returns how many were added or refreshed. */
+  async add(set: string, elements: readonly string[], options: AddOptions = {}, token?: CancellationToken): Promise<number> {
+    if (elements.length === 1) {
+      const request: AddEntryRequest = { parent: `ipsets/${set}`, entry: { name: "", element: elements[0]!, comment: options.comment ?? "", ...(options.timeout === undefined ? {} : { timeout: options.timeout }) } };
+      await this.#channel.unary<AddEntryRequest, Entry>(IpsetServiceService, "addEntry", request, token);
+      return 1;
+    }
+    const request: BatchAddEntriesRequest = { parent: `ipsets/${set}`, entries: [], elements: [...elements], comment: options.comment ?? "", ...(options.timeout === undefined ? {} : { timeout: options.timeout }) };
+    return (await this.#channel.unary<BatchAddEntriesRequest, BatchAddEntriesResponse>(IpsetServiceService, "batchAddEntries", request, token)).addedCount;
+  }
+
+  /** Removes an entry. */
+  async remove(set: string, element: string, token?: CancellationToken): Promise<void> {
+    await this.#channel.unary<DeleteEntryRequest, unknown>(IpsetServiceService, "deleteEntry", { name: `ipsets/${set}/entries/${element}` }, token);
+  }
+
+  /** Whether the kernel set matches an address (a network's addresses match their network's entry). */
+  async test(set: string, element: string, token?: CancellationToken): Promise<boolean> {
+    return (await this.#channel.unary<TestEntryRequest, TestEntryResponse>(IpsetServiceService, "testEntry", { parent: `ipsets/${set}`, element }, token, true)).matched;
+  }
+
+  /** Every entry of a set (all pages). */
+  async entries(set: string, token?: CancellationToken): Promise<readonly IpsetEntry[]> {
+    const all: IpsetEntry[] = [];
+    let pageToken = "";
+    do {
+      const page = await this.#channel.unary<ListEntriesRequest, ListEntriesResponse>(IpsetServiceService, "listEntries", { parent: `ipsets/${set}`, pageSize: 10_000, pageToken }, token, true);
+      all.push(...page.entries.map(ipsetEntry));
+      pageToken = page.nextPageToken;
+    } while (pageToken !== "");
+    return Object.freeze(all);
+  }
+}

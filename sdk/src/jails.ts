@@ -1,0 +1,58 @@
+import { JailServiceService, JailView, type BanIpRequest, type BanIpResponse, type GetJailRequest, type Jail, type ListJailsRequest, type ListJailsResponse, type UnbanIpRequest, type UnbanIpResponse } from "./gen/portcullis/v1/jail.js";
+import { Disposable } from "./base/disposable.js";
+import type { Event } from "./base/event.js";
+import type { CancellationToken } from "./base/cancellation.js";
+import type { BanEvent, HostEvent, JailStatus } from "./api.js";
+import type { Channel } from "./transport/channel.js";
+import { jailStatus } from "./transport/convert.js";
+
+/** The host's fail2ban jails: `client.jails`. */
+export class Jails {
+  readonly #channel: Channel;
+  readonly #events: Event<HostEvent>;
+
+  /** @internal */
+  constructor(channel: Channel, events: Event<HostEvent>) {
+    this.#channel = channel;
+    this.#events = events;
+  }
+
+  /** Every jail with its counters, banned addresses and settings. */
+  async list(token?: CancellationToken): Promise<readonly JailStatus[]> {
+    const reply = await this.#channel.unary<ListJailsRequest, ListJailsResponse>(JailServiceService, "listJails", {}, token, true);
+    return Object.freeze(reply.jails.map(jailStatus));
+  }
+
+  /** What `fail2ban-client status <jail>` shows, plus the jail's settings. */
+  async status(jail: string, token?: CancellationToken): Promise<JailStatus> {
+    return jailStatus(await this.#channel.unary<GetJailRequest, Jail>(JailServiceService, "getJail", { name: `jails/${jail}`, view: JailView.JAIL_VIEW_BASIC }, token, true));
+  }
+
+  /**
+   * Bans an address in a jail (or in every jail when `jail` is "-"); resolves once the ban is in force. Returns the
+   * jails it is banned in.
+   */
+  async ban(jail: string, address: string, token?: CancellationToken): Promise<readonly string[]> {
+    const reply = await this.#channel.unary<BanIpRequest, BanIpResponse>(JailServiceService, "banIp", { jail: `jails/${jail}`, address }, token);
+    return Object.freeze(reply.jails.map((name) => name.replace(/^jails\//, "")));
+  }
+
+  /** Lifts a ban in a jail (or in every jail with "-"). Returns the jails it was banned in. */
+  async unban(jail: string, address: string, token?: CancellationToken): Promise<readonly string[]> {
+    const reply = await this.#channel.unary<UnbanIpRequest, UnbanIpResponse>(JailServiceService, "unbanIp", { jail: `jails/${jail}`, address }, token);
+    return Object.freeze(reply.jails.map((name) => name.replace(/^jails\//, "")));
+  }
+
+  /** Fires for every ban in any jail, whoever made it (fail2ban, the API), from the moment of subscribing. */
+  readonly onDidBan: Event<BanEvent> = (listener, thisArgs, disposables) => this.#onType("BAN", listener, thisArgs, disposables);
+
+  /** Fires for every lifted ban in any jail (expiry, the API). */
+  readonly onDidUnban: Event<BanEvent> = (listener, thisArgs, disposables) => this.#onType("UNBAN", listener, thisArgs, disposables);
+
+  #onType(type: string, listener: (event: BanEvent) => unknown, thisArgs: unknown, disposables: Disposable[] | undefined): Disposable {
+    return this.#events((event) => {
+      if (event.type !== type || event.attributes.jail === undefined || event.attributes.address === undefined) return;
+      listener.call(thisArgs, Object.freeze({ jail: event.attributes.jail, address: event.attributes.address, event }));
+    }, undefined, disposables);
+  }
+}

@@ -1,0 +1,54 @@
+// Wire messages (generated, in gen/) → the SDK's frozen plain objects (api.ts). The only module besides channel.ts
+// that imports gen/ types.
+import { eventOriginToJSON, eventTypeToJSON, type Event } from "../gen/portcullis/v1/events.js";
+import type { Jail } from "../gen/portcullis/v1/jail.js";
+import type { Entry, Ipset } from "../gen/portcullis/v1/ipset.js";
+import { addressFamilyToJSON, AddressFamily } from "../gen/portcullis/v1/common.js";
+import type { HostEvent, IpsetEntry, IpsetInfo, JailStatus } from "../api.js";
+
+export function hostEvent(event: Event): HostEvent {
+  return Object.freeze({
+    sequence: event.sequence,
+    time: event.time ?? new Date(0),
+    type: eventTypeToJSON(event.type).replace(/^EVENT_TYPE_/, ""),
+    resource: event.resource,
+    principal: event.principal,
+    origin: eventOriginToJSON(event.origin).replace(/^EVENT_ORIGIN_/, "").toLowerCase(),
+    attributes: Object.freeze({ ...event.attributes }),
+  });
+}
+
+export function jailStatus(jail: Jail): JailStatus {
+  return Object.freeze({
+    name: jail.name.replace(/^jails\//, ""),
+    currentlyFailed: jail.currentlyFailed,
+    totalFailed: jail.totalFailed,
+    files: Object.freeze([...jail.files]),
+    currentlyBanned: jail.currentlyBanned,
+    totalBanned: jail.totalBanned,
+    banned: Object.freeze([...jail.banned]),
+    maxRetry: jail.maxRetry,
+    findTime: jail.findTime,
+    banTime: jail.banTime,
+    ignoreIp: Object.freeze([...jail.ignoreIp]),
+    actions: Object.freeze([...jail.actions]),
+  });
+}
+
+export function ipsetEntry(entry: Entry): IpsetEntry {
+  return Object.freeze({
+    element: entry.element,
+    ...(entry.timeout === undefined || entry.timeout === 0 ? {} : { timeout: entry.timeout }),
+    ...(entry.comment === "" ? {} : { comment: entry.comment }),
+  });
+}
+
+export function ipsetInfo(set: Ipset): IpsetInfo {
+  return Object.freeze({
+    name: set.name.replace(/^ipsets\//, ""),
+    type: set.typeName,
+    ...(set.family === AddressFamily.ADDRESS_FAMILY_UNSPECIFIED ? {} : { family: addressFamilyToJSON(set.family).replace(/^ADDRESS_FAMILY_/, "").toLowerCase() }),
+    entryCount: set.entryCount,
+    managed: set.managed,
+  });
+}

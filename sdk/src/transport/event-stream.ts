@@ -1,0 +1,76 @@
+import { EventServiceService, type Event as WireEvent, type ListEventsRequest, type ListEventsResponse, type WatchEventsRequest } from "../gen/portcullis/v1/events.js";
+import { EventEmitter, type Event } from "../base/event.js";
+import type { HostEvent } from "../api.js";
+import type { Channel } from "./channel.js";
+import { hostEvent } from "./convert.js";
+
+const BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
+
+/**
+ * One WatchEvents stream under every event of the client: opened when the first listener subscribes, from the event
+ * log's newest sequence at that moment; when it breaks (a server restart), reopened with backoff after the last
+ * sequence seen, so that listeners miss nothing and see nothing twice; closed when the last listener goes.
+ */
+export class EventStream {
+  readonly #channel: Channel;
+  readonly #emitter: EventEmitter<HostEvent>;
+  #call: { cancel(): void } | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #last: number | undefined;
+  #failures = 0;
+  #active = false;
+
+  constructor(channel: Channel) {
+    this.#channel = channel;
+    this.#emitter = new EventEmitter<HostEvent>({ onFirstListenerAdd: () => this.#start(), onLastListenerRemove: () => this.#stop() });
+  }
+
+  /** Every event on the host from the moment of subscribing. */
+  get event(): Event<HostEvent> {
+    return this.#emitter.event;
+  }
+
+  dispose(): void {
+    this.#emitter.dispose();
+    this.#stop();
+  }
+
+  #start(): void {
+    this.#active = true;
+    this.#last = undefined;
+    this.#connect();
+  }
+
+  #stop(): void {
+    this.#active = false;
+    clearTimeout(this.#timer);
+    this.#call?.cancel();
+    this.#call = undefined;
+  }
+
+  #connect(): void {
+    if (!this.#active) return;
+    const open = (after: number): void => {
+      if (!this.#active) return;
+      this.#last = after;
+      this.#call = this.#channel.stream<WatchEventsRequest, WireEvent>(EventServiceService, "watchEvents", { afterSequence: after, types: [], resourcePrefix: "" }, (wire) => {
+        this.#failures = 0;
+        if (wire.sequence <= (this.#last ?? 0)) return;
+        this.#last = wire.sequence;
+        this.#emitter.fire(hostEvent(wire));
+      }, () => this.#retry());
+    };
+    if (this.#last !== undefined) return open(this.#last);
+    // Listeners hear what happens from now: start after the newest event in the log.
+    this.#channel.unary<ListEventsRequest, ListEventsResponse>(EventServiceService, "listEvents", { afterSequence: Number.MAX_SAFE_INTEGER, pageSize: 1, types: [], resourcePrefix: "" }, undefined, true)
+      .then((page) => open(page.lastSequence), () => this.#retry());
+  }
+
+  #retry(): void {
+    this.#call = undefined;
+    if (!this.#active) return;
+    const delay = BACKOFF_MS[Math.min(this.#failures++, BACKOFF_MS.length - 1)]!;
+    this.#timer = setTimeout(() => this.#connect(), delay);
+    this.#timer.unref();
+  }
+}

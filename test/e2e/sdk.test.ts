@@ -1,0 +1,95 @@
+import { after, before, it } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createClient, CancellationTokenSource, PortcullisError, type BanEvent, type HostEvent, type PortcullisClient } from "@portcullis/sdk";
+import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
+import { IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
+import { VictimAttacker } from "../harness/netns.js";
+import { canConnect } from "../harness/tcp.js";
+import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
+
+const { victimV4, attackerV4 } = VictimAttacker;
+
+/** A free loopback port, so that the server comes back on the same address after a restart. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+let setup: JailHosts;
+let client: PortcullisClient;
+before(async () => {
+  const port = await freePort();
+  setup = await startJailHosts(["maxretry = 5", "findtime = 600", "bantime = 600"], (socket) => `portcullis.py[socket="${socket}"]`, ["--grpc-address", `127.0.0.1:${port}`]);
+  client = createClient({ address: setup.f.server.address, bundle: join(setup.f.server.dataDir, "pki/clients/admin") });
+});
+after(async () => {
+  client?.dispose();
+  await setup?.close();
+});
+
+it("SDK: jails.ban/unban with onDidBan/onDidUnban, proven by TCP connects; typed errors; cancellation", async () => {
+  const { hosts } = setup;
+  const bans: BanEvent[] = [];
+  const unbans: BanEvent[] = [];
+  const subscriptions = [client.jails.onDidBan((event) => bans.push(event)), client.jails.onDidUnban((event) => unbans.push(event))];
+  await sleep(500); // the event stream is open
+  assert.deepEqual(await client.jails.ban("dovecot", attackerV4), ["dovecot"]);
+  assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "banned: the connect must fail");
+  assert.deepEqual((await client.jails.status("dovecot")).banned, [attackerV4]);
+  assert.deepEqual(await client.jails.unban("dovecot", attackerV4), ["dovecot"]);
+  assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "unbanned: the connect must succeed");
+  for (let i = 0; i < 50 && unbans.length === 0; i++) await sleep(20);
+  assert.deepEqual(bans.map((event) => [event.jail, event.address, event.event.principal]), [["dovecot", attackerV4, "admin"]]);
+  assert.deepEqual(unbans.map((event) => [event.jail, event.address]), [["dovecot", attackerV4]]);
+  assert.ok(Object.isFrozen(bans[0]) && Object.isFrozen(bans[0]!.event));
+
+  const error = await client.jails.status("nojail").then(() => undefined, (caught: unknown) => caught);
+  assert.ok(error instanceof PortcullisError);
+  assert.deepEqual([error.code, error.reason], ["NotFound", "JAIL_NOT_FOUND"]);
+  const source = new CancellationTokenSource();
+  source.cancel();
+  const cancelled = await client.jails.list(source.token).then(() => undefined, (caught: unknown) => caught);
+  assert.ok(cancelled instanceof PortcullisError && cancelled.code === "Cancelled");
+  for (const subscription of subscriptions) subscription.dispose();
+});
+
+it("SDK: ipsets add/test/entries/remove with plain strings", async () => {
+  await setup.f.client.call("createIpset", { ipsetId: "sdk", ipset: { name: "", type: IpsetType.IPSET_TYPE_HASH_NET, typeName: "", family: AddressFamily.ADDRESS_FAMILY_INET, hashsize: 0, maxelem: 0, defaultTimeout: 0, comments: true, range: "", memoryBytes: 0, references: 0, entryCount: 0, managed: false }, requestId: "" });
+  assert.equal(await client.ipsets.add("sdk", ["192.0.2.1", "203.0.113.0/24"], { timeout: 600, comment: "sdk" }), 2);
+  assert.equal(await client.ipsets.test("sdk", "203.0.113.77"), true);
+  assert.deepEqual((await client.ipsets.entries("sdk")).map((entry) => [entry.element, entry.comment]), [["192.0.2.1", "sdk"], ["203.0.113.0/24", "sdk"]]);
+  await client.ipsets.remove("sdk", "203.0.113.0/24");
+  assert.equal(await client.ipsets.test("sdk", "203.0.113.77"), false);
+  assert.equal((await client.ipsets.get("sdk")).entryCount, 1);
+});
+
+it("SDK: events.onDidChange misses nothing across a server restart (one stream, resumed from the last sequence)", async () => {
+  const seen: HostEvent[] = [];
+  const subscription = client.events.onDidChange((event) => seen.push(event));
+  await sleep(500);
+  await client.ipsets.add("sdk", ["192.0.2.2"]);
+  for (let i = 0; i < 50 && seen.length === 0; i++) await sleep(20);
+  await setup.f.server.kill("SIGTERM");
+  await setup.f.server.restart();
+  // While the client reconnects: changes it must still get, in order, once.
+  const other = createClient({ address: setup.f.server.address, bundle: join(setup.f.server.dataDir, "pki/clients/admin") });
+  try {
+    await other.ipsets.add("sdk", ["192.0.2.3"]);
+    await other.ipsets.add("sdk", ["192.0.2.4"]);
+  } finally {
+    other.dispose();
+  }
+  for (let i = 0; i < 200 && seen.filter((event) => event.type === "ENTRY_ADDED").length < 3; i++) await sleep(25);
+  subscription.dispose();
+  const added = seen.filter((event) => event.type === "ENTRY_ADDED").map((event) => event.resource);
+  assert.deepEqual(added, ["ipsets/sdk/entries/192.0.2.2", "ipsets/sdk/entries/192.0.2.3", "ipsets/sdk/entries/192.0.2.4"]);
+  const sequences = seen.map((event) => event.sequence);
+  assert.deepEqual(sequences, [...sequences].sort((a, b) => a - b), "in order");
+  assert.equal(new Set(sequences).size, sequences.length, "no repeats");
+});
