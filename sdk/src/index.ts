@@ -2,7 +2,7 @@
 export { createClient, type ClientOptions, type PortcullisClient } from "./client.js";
 export type { BanEvent, HostEvent, IpsetEntry, IpsetInfo, JailStatus } from "./api.js";
 export { Jails } from "./jails.js";
-export { Ipsets, type AddOptions } from "./ipsets.js";
+export { Ipsets, type AddOptions, type CreateOptions } from "./ipsets.js";
 export { Disposable } from "./base/disposable.js";
 export { EventEmitter, type Event, type EventEmitterOptions } from "./base/event.js";
 export { CancellationToken, CancellationTokenSource } from "./base/cancellation.js";

@@ -1,4 +1,5 @@
-import { IpsetServiceService, type AddEntryRequest, type BatchAddEntriesRequest, type BatchAddEntriesResponse, type DeleteEntryRequest, type Entry, type GetIpsetRequest, type Ipset, type ListEntriesRequest, type ListEntriesResponse, type TestEntryRequest, type TestEntryResponse } from "./gen/portcullis/v1/ipset.js";
+import { AddressFamily } from "./gen/portcullis/v1/common.js";
+import { IpsetServiceService, IpsetType, type AddEntryRequest, type CreateIpsetRequest, type BatchAddEntriesRequest, type BatchAddEntriesResponse, type DeleteEntryRequest, type Entry, type GetIpsetRequest, type Ipset, type ListEntriesRequest, type ListEntriesResponse, type TestEntryRequest, type TestEntryResponse } from "./gen/portcullis/v1/ipset.js";
 import type { CancellationToken } from "./base/cancellation.js";
 import type { IpsetEntry, IpsetInfo } from "./api.js";
 import type { Channel } from "./transport/channel.js";
@@ -11,6 +12,27 @@ export interface AddOptions {
   readonly comment?: string;
 }
 
+/** What {@link Ipsets.create} makes. */
+export interface CreateOptions {
+  /** "hash:ip" (default), "hash:net", "hash:ip,port" or "hash:net,port". */
+  readonly type?: "hash:ip" | "hash:net" | "hash:ip,port" | "hash:net,port";
+  /** "inet" (default) or "inet6". */
+  readonly family?: "inet" | "inet6";
+  /** Entries can expire: the default timeout in seconds (0 = entries are permanent unless given one). */
+  readonly timeout?: number;
+  /** Entries can carry a comment. */
+  readonly comments?: boolean;
+  /** Idempotency key: a retried create with the same key returns the first result instead of AlreadyExists. */
+  readonly requestId?: string;
+}
+
+const TYPES: Readonly<Record<NonNullable<CreateOptions["type"]>, IpsetType>> = {
+  "hash:ip": IpsetType.IPSET_TYPE_HASH_IP,
+  "hash:net": IpsetType.IPSET_TYPE_HASH_NET,
+  "hash:ip,port": IpsetType.IPSET_TYPE_HASH_IP_PORT,
+  "hash:net,port": IpsetType.IPSET_TYPE_HASH_NET_PORT,
+};
+
 /** The host's IP sets: `client.ipsets`. */
 export class Ipsets {
   readonly #channel: Channel;
@@ -18,6 +40,30 @@ export class Ipsets {
   /** @internal */
   constructor(channel: Channel) {
     this.#channel = channel;
+  }
+
+  /** Creates a managed set (restored after a reboot). Fails with AlreadyExists when there is one of that name. */
+  async create(set: string, options: CreateOptions = {}, token?: CancellationToken): Promise<IpsetInfo> {
+    const request: CreateIpsetRequest = {
+      ipsetId: set,
+      requestId: options.requestId ?? "",
+      ipset: {
+        name: "",
+        type: TYPES[options.type ?? "hash:ip"],
+        typeName: "",
+        family: options.family === "inet6" ? AddressFamily.ADDRESS_FAMILY_INET6 : AddressFamily.ADDRESS_FAMILY_INET,
+        hashsize: 0,
+        maxelem: 0,
+        ...(options.timeout === undefined ? {} : { defaultTimeout: options.timeout }),
+        comments: options.comments ?? false,
+        range: "",
+        memoryBytes: 0,
+        references: 0,
+        entryCount: 0,
+        managed: false,
+      },
+    };
+    return ipsetInfo(await this.#channel.unary<CreateIpsetRequest, Ipset>(IpsetServiceService, "createIpset", request, token));
   }
 
   /** A set, with its entry count. */
