@@ -60,3 +60,14 @@ export interface IpsetInfo {
   /** Whether Portcullis manages it (restores it after a reboot). */
   readonly managed: boolean;
 }
+
+/** An address or network no jail bans (the host allowlist). */
+export interface AllowlistEntry {
+  /** The address, or the network in CIDR notation. */
+  readonly network: string;
+  readonly comment: string;
+  readonly createTime: Date;
+  /** undefined = never. */
+  readonly expireTime?: Date;
+  readonly createdBy: string;
+}

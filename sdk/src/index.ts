@@ -1,6 +1,6 @@
 // The public surface of @portcullis/sdk.
 export { createClient, type ClientOptions, type PortcullisClient } from "./client.js";
-export type { BanEvent, HostEvent, IpsetEntry, IpsetInfo, JailStatus } from "./api.js";
+export type { AllowlistEntry, BanEvent, HostEvent, IpsetEntry, IpsetInfo, JailStatus } from "./api.js";
 export { Jails } from "./jails.js";
 export { Ipsets, type AddOptions, type CreateOptions } from "./ipsets.js";
 export { Disposable } from "./base/disposable.js";

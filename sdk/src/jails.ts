@@ -1,10 +1,21 @@
-import { JailServiceService, JailView, type BanIpRequest, type BanIpResponse, type GetJailRequest, type Jail, type ListJailsRequest, type ListJailsResponse, type UnbanIpRequest, type UnbanIpResponse } from "./gen/portcullis/v1/jail.js";
+import {
+  JailServiceService,
+  JailView,
+  type AddAllowlistEntryRequest,
+  type AddAllowlistEntryResponse,
+  type BatchBanIpRequest,
+  type BatchBanIpResponse,
+  type ListAllowlistRequest,
+  type ListAllowlistResponse,
+  type RemoveAllowlistEntryRequest,
+  type ReportFailureRequest,
+  type BanIpRequest, type BanIpResponse, type GetJailRequest, type Jail, type ListJailsRequest, type ListJailsResponse, type UnbanIpRequest, type UnbanIpResponse } from "./gen/portcullis/v1/jail.js";
 import { Disposable } from "./base/disposable.js";
 import type { Event } from "./base/event.js";
 import type { CancellationToken } from "./base/cancellation.js";
-import type { BanEvent, HostEvent, JailStatus } from "./api.js";
+import type { AllowlistEntry, BanEvent, HostEvent, JailStatus } from "./api.js";
 import type { Channel } from "./transport/channel.js";
-import { jailStatus } from "./transport/convert.js";
+import { allowlistEntry, jailStatus } from "./transport/convert.js";
 
 /** The host's fail2ban jails: `client.jails`. */
 export class Jails {
@@ -42,6 +53,42 @@ export class Jails {
     const reply = await this.#channel.unary<UnbanIpRequest, UnbanIpResponse>(JailServiceService, "unbanIp", { jail: `jails/${jail}`, address }, token);
     return Object.freeze(reply.jails.map((name) => name.replace(/^jails\//, "")));
   }
+
+  /**
+   * Bans many addresses in one jail (checked whole first: one invalid or protected address bans none); resolves once
+   * they are in force. Returns how many were not banned before.
+   */
+  async banMany(jail: string, addresses: readonly string[], token?: CancellationToken): Promise<number> {
+    return (await this.#channel.unary<BatchBanIpRequest, BatchBanIpResponse>(JailServiceService, "batchBanIp", { jail: `jails/${jail}`, addresses: [...addresses] }, token)).banned;
+  }
+
+  /** Reports a failed login an application saw; enough of them within the jail's findtime ban the address. */
+  async reportFailure(jail: string, address: string, message = "", token?: CancellationToken): Promise<void> {
+    await this.#channel.unary<ReportFailureRequest, unknown>(JailServiceService, "reportFailure", { jail: `jails/${jail}`, address, message }, token);
+  }
+
+  /** The host allowlist: addresses and networks no jail bans. */
+  readonly allowlist = {
+    /** Every entry. */
+    list: async (token?: CancellationToken): Promise<readonly AllowlistEntry[]> =>
+      Object.freeze((await this.#channel.unary<ListAllowlistRequest, ListAllowlistResponse>(JailServiceService, "listAllowlist", {}, token, true)).entries.map(allowlistEntry)),
+    /**
+     * Adds (or renews) an entry, optionally for `timeout` seconds; the jail bans it covers are lifted. Returns the
+     * entry and the lifted bans as `{ jail, address }`.
+     */
+    add: async (network: string, options: { comment?: string; timeout?: number } = {}, token?: CancellationToken): Promise<{ entry: AllowlistEntry; lifted: ReadonlyArray<{ jail: string; address: string }> }> => {
+      const reply = await this.#channel.unary<AddAllowlistEntryRequest, AddAllowlistEntryResponse>(JailServiceService, "addAllowlistEntry", { network, comment: options.comment ?? "", timeout: options.timeout ?? 0 }, token);
+      const lifted = reply.liftedBans.map((ban) => {
+        const [, jail = "", , address = ""] = ban.split("/");
+        return Object.freeze({ jail, address });
+      });
+      return Object.freeze({ entry: allowlistEntry(reply.entry!), lifted: Object.freeze(lifted) });
+    },
+    /** Removes an entry. */
+    remove: async (network: string, token?: CancellationToken): Promise<void> => {
+      await this.#channel.unary<RemoveAllowlistEntryRequest, unknown>(JailServiceService, "removeAllowlistEntry", { network }, token);
+    },
+  };
 
   /** Fires for every ban in any jail, whoever made it (fail2ban, the API), from the moment of subscribing. */
   readonly onDidBan: Event<BanEvent> = (listener, thisArgs, disposables) => this.#onType("BAN", listener, thisArgs, disposables);

@@ -4,8 +4,6 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createClient, CancellationTokenSource, PortcullisError, type BanEvent, type HostEvent, type PortcullisClient } from "@portcullis/sdk";
-import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
-import { IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
 import { VictimAttacker } from "../harness/netns.js";
 import { canConnect } from "../harness/tcp.js";
 import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
@@ -59,8 +57,31 @@ it("SDK: jails.ban/unban with onDidBan/onDidUnban, proven by TCP connects; typed
   for (const subscription of subscriptions) subscription.dispose();
 });
 
+it("SDK: banMany, the allowlist (which lifts the bans it covers), reportFailure", async () => {
+  const { hosts } = setup;
+  assert.equal(await client.jails.banMany("dovecot", [attackerV4, "203.0.113.5", "203.0.113.6"]), 3);
+  assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "banned: the connect must fail");
+  const { entry, lifted } = await client.jails.allowlist.add("192.0.2.0/24", { comment: "office", timeout: 600 });
+  assert.deepEqual([entry.network, entry.comment, entry.createdBy, entry.expireTime !== undefined], ["192.0.2.0/24", "office", "admin", true]);
+  assert.deepEqual(lifted, [{ jail: "dovecot", address: attackerV4 }]);
+  assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "allowlisted: the connect must succeed");
+  assert.deepEqual((await client.jails.allowlist.list()).map((item) => item.network), ["192.0.2.0/24"]);
+  const refused = await client.jails.ban("dovecot", attackerV4).then(() => undefined, (caught: unknown) => caught);
+  assert.ok(refused instanceof PortcullisError && refused.code === "FailedPrecondition" && refused.reason === "ADDRESS_ALLOWLISTED");
+  await client.jails.allowlist.remove("192.0.2.0/24");
+  assert.deepEqual(await client.jails.allowlist.list(), []);
+  for (let i = 0; i < 5; i++) await client.jails.reportFailure("dovecot", attackerV4, "imap auth failed (sdk)");
+  for (let i = 0; i < 50 && !(await client.jails.status("dovecot")).banned.includes(attackerV4); i++) await sleep(100);
+  assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "five reported failures ban");
+  await client.jails.unban("-", attackerV4);
+  for (const address of ["203.0.113.5", "203.0.113.6"]) await client.jails.unban("dovecot", address);
+});
+
 it("SDK: ipsets add/test/entries/remove with plain strings", async () => {
-  await setup.f.client.call("createIpset", { ipsetId: "sdk", ipset: { name: "", type: IpsetType.IPSET_TYPE_HASH_NET, typeName: "", family: AddressFamily.ADDRESS_FAMILY_INET, hashsize: 0, maxelem: 0, defaultTimeout: 0, comments: true, range: "", memoryBytes: 0, references: 0, entryCount: 0, managed: false }, requestId: "" });
+  const created = await client.ipsets.create("sdk", { type: "hash:net", timeout: 0, comments: true });
+  assert.deepEqual([created.name, created.type, created.family, created.managed], ["sdk", "hash:net", "inet", true]);
+  const again = await client.ipsets.create("sdk", { type: "hash:net" }).then(() => undefined, (caught: unknown) => caught);
+  assert.ok(again instanceof PortcullisError && again.code === "AlreadyExists");
   assert.equal(await client.ipsets.add("sdk", ["192.0.2.1", "203.0.113.0/24"], { timeout: 600, comment: "sdk" }), 2);
   assert.equal(await client.ipsets.test("sdk", "203.0.113.77"), true);
   assert.deepEqual((await client.ipsets.entries("sdk")).map((entry) => [entry.element, entry.comment]), [["192.0.2.1", "sdk"], ["203.0.113.0/24", "sdk"]]);

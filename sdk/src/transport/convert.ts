@@ -1,10 +1,10 @@
 // Wire messages (generated, in gen/) → the SDK's frozen plain objects (api.ts). The only module besides channel.ts
 // that imports gen/ types.
 import { eventOriginToJSON, eventTypeToJSON, type Event } from "../gen/portcullis/v1/events.js";
-import type { Jail } from "../gen/portcullis/v1/jail.js";
+import type { AllowlistEntry as WireAllowlistEntry, Jail } from "../gen/portcullis/v1/jail.js";
 import type { Entry, Ipset } from "../gen/portcullis/v1/ipset.js";
 import { addressFamilyToJSON, AddressFamily } from "../gen/portcullis/v1/common.js";
-import type { HostEvent, IpsetEntry, IpsetInfo, JailStatus } from "../api.js";
+import type { AllowlistEntry, HostEvent, IpsetEntry, IpsetInfo, JailStatus } from "../api.js";
 
 export function hostEvent(event: Event): HostEvent {
   return Object.freeze({
@@ -50,5 +50,15 @@ export function ipsetInfo(set: Ipset): IpsetInfo {
     ...(set.family === AddressFamily.ADDRESS_FAMILY_UNSPECIFIED ? {} : { family: addressFamilyToJSON(set.family).replace(/^ADDRESS_FAMILY_/, "").toLowerCase() }),
     entryCount: set.entryCount,
     managed: set.managed,
+  });
+}
+
+export function allowlistEntry(entry: WireAllowlistEntry): AllowlistEntry {
+  return Object.freeze({
+    network: entry.network,
+    comment: entry.comment,
+    createTime: entry.createTime ?? new Date(0),
+    ...(entry.expireTime === undefined ? {} : { expireTime: entry.expireTime }),
+    createdBy: entry.createdBy,
   });
 }
