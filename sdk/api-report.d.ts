@@ -1,0 +1,313 @@
+// The public API of @portcullis/sdk (npm run api-report). Review changes to this file like code.
+// ---- api.ts
+/** One change on the host, as the server's event log recorded it. */
+export interface HostEvent {
+    /** Position in the host's event log (increasing, no gaps within what the server keeps). */
+    readonly sequence: number;
+    readonly time: Date;
+    /** e.g. "BAN", "UNBAN", "ENTRY_ADDED", "RULE_CREATED". */
+    readonly type: string;
+    /** The resource it concerns, e.g. "jails/dovecot/bans/192.0.2.100". */
+    readonly resource: string;
+    /** Who caused it: a certificate's name, "fail2ban" or "system". */
+    readonly principal: string;
+    /** "api", "fail2ban" or "system". */
+    readonly origin: string;
+    readonly attributes: Readonly<Record<string, string>>;
+}
+/** A ban or an unban in a jail. */
+export interface BanEvent {
+    readonly jail: string;
+    readonly address: string;
+    readonly event: HostEvent;
+}
+/** A jail as `fail2ban-client status <jail>` shows it, plus its settings. */
+export interface JailStatus {
+    readonly name: string;
+    readonly currentlyFailed: number;
+    readonly totalFailed: number;
+    readonly files: readonly string[];
+    readonly currentlyBanned: number;
+    readonly totalBanned: number;
+    readonly banned: readonly string[];
+    readonly maxRetry: number;
+    /** Seconds. */
+    readonly findTime: number;
+    /** Seconds; -1 for ever. */
+    readonly banTime: number;
+    readonly ignoreIp: readonly string[];
+    readonly actions: readonly string[];
+}
+/** An entry of an IP set. */
+export interface IpsetEntry {
+    readonly element: string;
+    /** Seconds left; undefined = permanent. */
+    readonly timeout?: number;
+    readonly comment?: string;
+}
+/** An IP set. */
+export interface IpsetInfo {
+    readonly name: string;
+    /** e.g. "hash:ip". */
+    readonly type: string;
+    /** "inet" or "inet6" (hash types). */
+    readonly family?: string;
+    readonly entryCount: number;
+    /** Whether Portcullis manages it (restores it after a reboot). */
+    readonly managed: boolean;
+}
+/** An address or network no jail bans (the host allowlist). */
+export interface AllowlistEntry {
+    /** The address, or the network in CIDR notation. */
+    readonly network: string;
+    readonly comment: string;
+    readonly createTime: Date;
+    /** undefined = never. */
+    readonly expireTime?: Date;
+    readonly createdBy: string;
+}
+
+// ---- base/cancellation.ts
+import { type Event } from "./event.js";
+/** Tells an operation that its caller no longer wants the result (VS Code's CancellationToken). */
+export interface CancellationToken {
+    /** Whether cancellation was requested. */
+    readonly isCancellationRequested: boolean;
+    /** Fires once, when cancellation is requested (at once for a listener that subscribes afterwards). */
+    readonly onCancellationRequested: Event<void>;
+}
+/** Tokens that are never cancelled, and one that always is. */
+export declare const CancellationToken: {
+    /** A token that is never cancelled. */
+    None: CancellationToken;
+    /** A token that is cancelled already. */
+    Cancelled: CancellationToken;
+};
+/** Creates a {@link CancellationToken} and cancels it when asked. */
+export declare class CancellationTokenSource {
+    #private;
+    /**
+     * @param parent - a token whose cancellation cancels this one too.
+     */
+    constructor(parent?: CancellationToken);
+    /** The token to hand to operations. */
+    get token(): CancellationToken;
+    /** Requests cancellation: the token's listeners hear it once. */
+    cancel(): void;
+    /** Releases the listeners (without cancelling). */
+    dispose(): void;
+}
+
+// ---- base/disposable.ts
+/**
+ * Something that holds a resource (a subscription, a stream, a connection) until it is disposed, as in VS Code's API.
+ * Disposing twice is harmless.
+ */
+export declare class Disposable {
+    #private;
+    /** Combines several disposables into one that disposes them all (in order; a throwing one does not stop the rest). */
+    static from(...disposables: ReadonlyArray<{
+        dispose(): unknown;
+    }>): Disposable;
+    /** @param callOnDispose - what disposing does; called once. */
+    constructor(callOnDispose: () => void);
+    /** Releases the resource; later calls do nothing. */
+    dispose(): void;
+}
+
+// ---- base/event.ts
+import { Disposable } from "./disposable.js";
+/**
+ * An event, VS Code style: a function to subscribe a listener, which returns the {@link Disposable} that ends the
+ * subscription. `thisArgs` is the listener's `this`; a `disposables` array receives the subscription, for disposing
+ * several together.
+ */
+export type Event<T> = (listener: (event: T) => unknown, thisArgs?: unknown, disposables?: Disposable[]) => Disposable;
+/** Options of an {@link EventEmitter}. */
+export interface EventEmitterOptions {
+    /** Called when the first listener subscribes (e.g. to open the stream the events come from). */
+    readonly onFirstListenerAdd?: () => void;
+    /** Called when the last listener unsubscribes (e.g. to close that stream). */
+    readonly onLastListenerRemove?: () => void;
+    /** Called with what a listener threw (default: reported asynchronously, never breaking the other listeners). */
+    readonly onListenerError?: (error: unknown) => void;
+}
+/** Owns an {@link Event}: `fire` delivers a value to every current listener, in subscription order. */
+export declare class EventEmitter<T> {
+    #private;
+    /** @param options - hooks for the first and last listener, and for listener errors. */
+    constructor(options?: EventEmitterOptions);
+    /** The event others subscribe to. */
+    readonly event: Event<T>;
+    /** Delivers a value to every listener subscribed now; a listener that throws does not stop the others. */
+    fire(event: T): void;
+    /** Whether anyone listens. */
+    get hasListeners(): boolean;
+    /** Drops every listener; the event then accepts no new ones. */
+    dispose(): void;
+}
+
+// ---- client.ts
+import type { Event } from "./base/event.js";
+import type { HostEvent } from "./api.js";
+import { Ipsets } from "./ipsets.js";
+import { Jails } from "./jails.js";
+/** How to reach a server. Certificates and keys are PEM text or file paths. */
+export interface ClientOptions {
+    /** host:port of the gRPC endpoint (default: the profile's, PORTCULLIS_ADDRESS, or localhost:50051). */
+    readonly address?: string;
+    /** A directory with ca.crt, client.crt and client.key (what `portcullis certs issue` writes). */
+    readonly bundle?: string;
+    readonly ca?: string;
+    readonly cert?: string;
+    readonly key?: string;
+    /** Default deadline of a call, in milliseconds (default 30000). */
+    readonly deadlineMs?: number;
+    /** A profile of ~/.config/portcullis/config.json (`{"profiles":{"NAME":{…these options…}}}`); default "default". */
+    readonly profile?: string;
+}
+/** A connection to one Portcullis server, with its namespaces. Dispose it to close everything. */
+export interface PortcullisClient {
+    /** Closes the connection and ends every subscription. */
+    dispose(): void;
+    readonly jails: Jails;
+    readonly ipsets: Ipsets;
+    readonly events: {
+        /** Every change on the host from the moment of subscribing; resumes across reconnects without loss. */
+        readonly onDidChange: Event<HostEvent>;
+    };
+}
+/**
+ * Creates a client. Options given win over the profile, which wins over `PORTCULLIS_ADDRESS`, `PORTCULLIS_BUNDLE`,
+ * `PORTCULLIS_CA`, `PORTCULLIS_CERT` and `PORTCULLIS_KEY`.
+ */
+export declare function createClient(options?: ClientOptions): PortcullisClient;
+
+// ---- errors.ts
+import { type ServiceError } from "@grpc/grpc-js";
+/** What went wrong, in words (the gRPC status codes). */
+export type ErrorCode = "Cancelled" | "Unknown" | "InvalidArgument" | "DeadlineExceeded" | "NotFound" | "AlreadyExists" | "PermissionDenied" | "ResourceExhausted" | "FailedPrecondition" | "Aborted" | "OutOfRange" | "Unimplemented" | "Internal" | "Unavailable" | "DataLoss" | "Unauthenticated";
+/**
+ * The one error the SDK throws for a refused or failed call: the server's message (which says what to change), a
+ * {@link ErrorCode}, and the server's stable `reason` (e.g. `IPSET_IN_USE`) with its metadata (e.g. the field at fault).
+ */
+export declare class PortcullisError extends Error {
+    /** What went wrong, in words. */
+    readonly code: ErrorCode;
+    /** The server's stable machine-readable reason, e.g. `JAIL_NOT_FOUND`; "" when the server sent none. */
+    readonly reason: string;
+    /** Details the server attached, e.g. `{ field: "address" }`. */
+    readonly metadata: Readonly<Record<string, string>>;
+    /**
+     * @param code - what went wrong.
+     * @param message - what the server said.
+     * @param reason - the server's stable reason.
+     * @param metadata - details the server attached.
+     */
+    constructor(code: ErrorCode, message: string, reason?: string, metadata?: Readonly<Record<string, string>>, options?: {
+        cause?: unknown;
+    });
+    /** A grpc-js call error as a PortcullisError: code, message, and the reason from its google.rpc.ErrorInfo. */
+    static fromServiceError(error: Partial<ServiceError>): PortcullisError;
+}
+
+// ---- index.ts
+export { createClient, type ClientOptions, type PortcullisClient } from "./client.js";
+export type { AllowlistEntry, BanEvent, HostEvent, IpsetEntry, IpsetInfo, JailStatus } from "./api.js";
+export { Jails } from "./jails.js";
+export { Ipsets, type AddOptions, type CreateOptions } from "./ipsets.js";
+export { Disposable } from "./base/disposable.js";
+export { EventEmitter, type Event, type EventEmitterOptions } from "./base/event.js";
+export { CancellationToken, CancellationTokenSource } from "./base/cancellation.js";
+export { PortcullisError, type ErrorCode } from "./errors.js";
+
+// ---- ipsets.ts
+import type { CancellationToken } from "./base/cancellation.js";
+import type { IpsetEntry, IpsetInfo } from "./api.js";
+/** Options of {@link Ipsets.add}. */
+export interface AddOptions {
+    /** Seconds until the entries expire (the set must support timeouts); 0 = permanent. */
+    readonly timeout?: number;
+    readonly comment?: string;
+}
+/** What {@link Ipsets.create} makes. */
+export interface CreateOptions {
+    /** "hash:ip" (default), "hash:net", "hash:ip,port" or "hash:net,port". */
+    readonly type?: "hash:ip" | "hash:net" | "hash:ip,port" | "hash:net,port";
+    /** "inet" (default) or "inet6". */
+    readonly family?: "inet" | "inet6";
+    /** Entries can expire: the default timeout in seconds (0 = entries are permanent unless given one). */
+    readonly timeout?: number;
+    /** Entries can carry a comment. */
+    readonly comments?: boolean;
+    /** Idempotency key: a retried create with the same key returns the first result instead of AlreadyExists. */
+    readonly requestId?: string;
+}
+/** The host's IP sets: `client.ipsets`. */
+export declare class Ipsets {
+    #private;
+    /** Creates a managed set (restored after a reboot). Fails with AlreadyExists when there is one of that name. */
+    create(set: string, options?: CreateOptions, token?: CancellationToken): Promise<IpsetInfo>;
+    /** A set, with its entry count. */
+    get(set: string, token?: CancellationToken): Promise<IpsetInfo>;
+    /** Adds addresses or networks (one call, applied together); returns how many were added or refreshed. */
+    add(set: string, elements: readonly string[], options?: AddOptions, token?: CancellationToken): Promise<number>;
+    /** Removes an entry. */
+    remove(set: string, element: string, token?: CancellationToken): Promise<void>;
+    /** Whether the kernel set matches an address (a network's addresses match their network's entry). */
+    test(set: string, element: string, token?: CancellationToken): Promise<boolean>;
+    /** Every entry of a set (all pages). */
+    entries(set: string, token?: CancellationToken): Promise<readonly IpsetEntry[]>;
+}
+
+// ---- jails.ts
+import type { Event } from "./base/event.js";
+import type { CancellationToken } from "./base/cancellation.js";
+import type { AllowlistEntry, BanEvent, JailStatus } from "./api.js";
+/** The host's fail2ban jails: `client.jails`. */
+export declare class Jails {
+    #private;
+    /** Every jail with its counters, banned addresses and settings. */
+    list(token?: CancellationToken): Promise<readonly JailStatus[]>;
+    /** What `fail2ban-client status <jail>` shows, plus the jail's settings. */
+    status(jail: string, token?: CancellationToken): Promise<JailStatus>;
+    /**
+     * Bans an address in a jail (or in every jail when `jail` is "-"); resolves once the ban is in force. Returns the
+     * jails it is banned in.
+     */
+    ban(jail: string, address: string, token?: CancellationToken): Promise<readonly string[]>;
+    /** Lifts a ban in a jail (or in every jail with "-"). Returns the jails it was banned in. */
+    unban(jail: string, address: string, token?: CancellationToken): Promise<readonly string[]>;
+    /**
+     * Bans many addresses in one jail (checked whole first: one invalid or protected address bans none); resolves once
+     * they are in force. Returns how many were not banned before.
+     */
+    banMany(jail: string, addresses: readonly string[], token?: CancellationToken): Promise<number>;
+    /** Reports a failed login an application saw; enough of them within the jail's findtime ban the address. */
+    reportFailure(jail: string, address: string, message?: string, token?: CancellationToken): Promise<void>;
+    /** The host allowlist: addresses and networks no jail bans. */
+    readonly allowlist: {
+        /** Every entry. */
+        list: (token?: CancellationToken) => Promise<readonly AllowlistEntry[]>;
+        /**
+         * Adds (or renews) an entry, optionally for `timeout` seconds; the jail bans it covers are lifted. Returns the
+         * entry and the lifted bans as `{ jail, address }`.
+         */
+        add: (network: string, options?: {
+            comment?: string;
+            timeout?: number;
+        }, token?: CancellationToken) => Promise<{
+            entry: AllowlistEntry;
+            lifted: ReadonlyArray<{
+                jail: string;
+                address: string;
+            }>;
+        }>;
+        /** Removes an entry. */
+        remove: (network: string, token?: CancellationToken) => Promise<void>;
+    };
+    /** Fires for every ban in any jail, whoever made it (fail2ban, the API), from the moment of subscribing. */
+    readonly onDidBan: Event<BanEvent>;
+    /** Fires for every lifted ban in any jail (expiry, the API). */
+    readonly onDidUnban: Event<BanEvent>;
+}

@@ -1,0 +1,19 @@
+import { it } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { apiReport } from "../../scripts/sdk-api-report.js";
+
+const root = resolve(import.meta.dirname, "../..");
+
+it("the SDK's public API is what sdk/api-report.d.ts records (run `npm run api-report` and review the diff if this fails)", () => {
+  const recorded = readFileSync(resolve(root, "sdk/api-report.d.ts"), "utf8").split("\n").slice(1).join("\n");
+  assert.equal(apiReport(), recorded);
+});
+
+it("every exported declaration of the SDK has a doc comment", () => {
+  const lines = apiReport().split("\n");
+  const undocumented = lines.flatMap((line, i) =>
+    /^export (declare )?(class|interface|function|type [A-Z]|const|abstract class) /.test(line) && !/\*\/\s*$/.test(lines[i - 1] ?? "") ? [line] : []);
+  assert.deepEqual(undocumented, []);
+});
