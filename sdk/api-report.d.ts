@@ -66,6 +66,56 @@ export interface AllowlistEntry {
     readonly expireTime?: Date;
     readonly createdBy: string;
 }
+/** What a rule does with a matching packet. */
+export type RuleTarget = "ACCEPT" | "DROP" | "RETURN" | {
+    readonly reject: string;
+} | {
+    readonly log: string;
+} | {
+    readonly jump: string;
+} | {
+    readonly goto: string;
+};
+/** A port, or an inclusive range `[first, last]`. */
+export type PortSpec = number | readonly [number, number];
+/**
+ * A rule to add, in plain words: every match is optional. Addresses and interfaces take a leading "!" to negate
+ * (`"!192.0.2.0/24"`).
+ */
+export interface RuleInput {
+    /** "tcp", "udp", "icmp", … (undefined: every protocol). */
+    readonly protocol?: string;
+    readonly source?: string;
+    readonly destination?: string;
+    readonly inInterface?: string;
+    readonly outInterface?: string;
+    readonly sourcePorts?: readonly PortSpec[];
+    readonly destinationPorts?: readonly PortSpec[];
+    /** Match an ipset by the packet's source (default) or destination address. */
+    readonly matchSet?: {
+        readonly set: string;
+        readonly direction?: "src" | "dst";
+        readonly negate?: boolean;
+    };
+    /** Conntrack states, e.g. ["ESTABLISHED", "RELATED"]. */
+    readonly states?: readonly ("NEW" | "ESTABLISHED" | "RELATED" | "INVALID" | "UNTRACKED")[];
+    readonly comment?: string;
+    readonly target: RuleTarget;
+}
+/** A rule as the kernel has it. */
+export interface FirewallRule {
+    /** Stable id: survives other rules moving (use it to delete the rule). */
+    readonly id: string;
+    readonly chain: string;
+    /** 1-based position in the chain (0 when unknown, e.g. right after an append). */
+    readonly position: number;
+    /** The rule as `iptables-save` prints it. */
+    readonly text: string;
+    /** Whether Portcullis created it (and restores it after a reboot). */
+    readonly managed: boolean;
+    readonly packets: number;
+    readonly bytes: number;
+}
 
 // ---- base/cancellation.ts
 import { type Event } from "./event.js";
@@ -152,6 +202,7 @@ import type { Event } from "./base/event.js";
 import type { HostEvent } from "./api.js";
 import { Ipsets } from "./ipsets.js";
 import { Jails } from "./jails.js";
+import { Firewall } from "./firewall.js";
 /** How to reach a server. Certificates and keys are PEM text or file paths. */
 export interface ClientOptions {
     /** host:port of the gRPC endpoint (default: the profile's, PORTCULLIS_ADDRESS, or localhost:50051). */
@@ -172,6 +223,7 @@ export interface PortcullisClient {
     dispose(): void;
     readonly jails: Jails;
     readonly ipsets: Ipsets;
+    readonly firewall: Firewall;
     readonly events: {
         /** Every change on the host from the moment of subscribing; resumes across reconnects without loss. */
         readonly onDidChange: Event<HostEvent>;
@@ -211,9 +263,39 @@ export declare class PortcullisError extends Error {
     static fromServiceError(error: Partial<ServiceError>): PortcullisError;
 }
 
+// ---- firewall.ts
+import type { CancellationToken } from "./base/cancellation.js";
+import type { FirewallRule, RuleInput } from "./api.js";
+/** Where a rule lives: an address family and a chain of the filter table. */
+export interface ChainRef {
+    /** "ipv4" (default) or "ipv6". */
+    readonly family?: "ipv4" | "ipv6";
+    readonly chain: string;
+}
+/** Options of {@link Firewall.add} and {@link Firewall.delete}. */
+export interface ChangeOptions {
+    /** 1-based position to insert at (default: append). */
+    readonly position?: number;
+    /** Seconds until the change is rolled back unless confirmed (safe mode); 0/undefined = for good. */
+    readonly confirmWithin?: number;
+    /** Apply even if it would cut this client off the API. */
+    readonly allowLockout?: boolean;
+}
+/** iptables/ip6tables rules of the filter table: `client.firewall`. */
+export declare class Firewall {
+    #private;
+    /** Every rule of a chain, in order, with counters (all pages). */
+    rules(where: ChainRef, token?: CancellationToken): Promise<readonly FirewallRule[]>;
+    /** Adds a managed rule (appended, or inserted at `position`); refused if it would cut this client off the API. */
+    add(where: ChainRef, rule: RuleInput, options?: ChangeOptions, token?: CancellationToken): Promise<FirewallRule>;
+    /** Deletes a rule by its id. */
+    delete(where: ChainRef, id: string, options?: Omit<ChangeOptions, "position">, token?: CancellationToken): Promise<void>;
+}
+
 // ---- index.ts
 export { createClient, type ClientOptions, type PortcullisClient } from "./client.js";
-export type { AllowlistEntry, BanEvent, HostEvent, IpsetEntry, IpsetInfo, JailStatus } from "./api.js";
+export type { AllowlistEntry, BanEvent, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailStatus, PortSpec, RuleInput, RuleTarget } from "./api.js";
+export { Firewall, type ChainRef, type ChangeOptions } from "./firewall.js";
 export { Jails } from "./jails.js";
 export { Ipsets, type AddOptions, type CreateOptions } from "./ipsets.js";
 export { Disposable } from "./base/disposable.js";

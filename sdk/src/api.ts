@@ -71,3 +71,52 @@ export interface AllowlistEntry {
   readonly expireTime?: Date;
   readonly createdBy: string;
 }
+
+/** What a rule does with a matching packet. */
+export type RuleTarget =
+  | "ACCEPT"
+  | "DROP"
+  | "RETURN"
+  | { readonly reject: string }
+  | { readonly log: string }
+  | { readonly jump: string }
+  | { readonly goto: string };
+
+/** A port, or an inclusive range `[first, last]`. */
+export type PortSpec = number | readonly [number, number];
+
+/**
+ * A rule to add, in plain words: every match is optional. Addresses and interfaces take a leading "!" to negate
+ * (`"!192.0.2.0/24"`).
+ */
+export interface RuleInput {
+  /** "tcp", "udp", "icmp", … (undefined: every protocol). */
+  readonly protocol?: string;
+  readonly source?: string;
+  readonly destination?: string;
+  readonly inInterface?: string;
+  readonly outInterface?: string;
+  readonly sourcePorts?: readonly PortSpec[];
+  readonly destinationPorts?: readonly PortSpec[];
+  /** Match an ipset by the packet's source (default) or destination address. */
+  readonly matchSet?: { readonly set: string; readonly direction?: "src" | "dst"; readonly negate?: boolean };
+  /** Conntrack states, e.g. ["ESTABLISHED", "RELATED"]. */
+  readonly states?: readonly ("NEW" | "ESTABLISHED" | "RELATED" | "INVALID" | "UNTRACKED")[];
+  readonly comment?: string;
+  readonly target: RuleTarget;
+}
+
+/** A rule as the kernel has it. */
+export interface FirewallRule {
+  /** Stable id: survives other rules moving (use it to delete the rule). */
+  readonly id: string;
+  readonly chain: string;
+  /** 1-based position in the chain (0 when unknown, e.g. right after an append). */
+  readonly position: number;
+  /** The rule as `iptables-save` prints it. */
+  readonly text: string;
+  /** Whether Portcullis created it (and restores it after a reboot). */
+  readonly managed: boolean;
+  readonly packets: number;
+  readonly bytes: number;
+}

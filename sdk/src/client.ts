@@ -8,6 +8,7 @@ import { Channel } from "./transport/channel.js";
 import { EventStream } from "./transport/event-stream.js";
 import { Ipsets } from "./ipsets.js";
 import { Jails } from "./jails.js";
+import { Firewall } from "./firewall.js";
 import { PortcullisError } from "./errors.js";
 
 /** How to reach a server. Certificates and keys are PEM text or file paths. */
@@ -31,6 +32,7 @@ export interface PortcullisClient {
   dispose(): void;
   readonly jails: Jails;
   readonly ipsets: Ipsets;
+  readonly firewall: Firewall;
   readonly events: {
     /** Every change on the host from the moment of subscribing; resumes across reconnects without loss. */
     readonly onDidChange: Event<HostEvent>;
@@ -64,6 +66,7 @@ export function createClient(options: ClientOptions = {}): PortcullisClient {
   return Object.freeze({
     jails: new Jails(channel, stream.event),
     ipsets: new Ipsets(channel),
+    firewall: new Firewall(channel),
     events: Object.freeze({ onDidChange: stream.event }),
     dispose: () => disposable.dispose(),
   });

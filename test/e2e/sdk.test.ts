@@ -90,6 +90,24 @@ it("SDK: ipsets add/test/entries/remove with plain strings", async () => {
   assert.equal((await client.ipsets.get("sdk")).entryCount, 1);
 });
 
+it("SDK: firewall rules in plain words — the seed's set DROP rule drops the attacker; delete by id lets it through", async () => {
+  const { hosts } = setup;
+  await client.ipsets.create("fw_sdk", { type: "hash:ip" });
+  await client.ipsets.add("fw_sdk", [attackerV4]);
+  const rule = await client.firewall.add({ chain: "INPUT" }, { matchSet: { set: "fw_sdk" }, target: "DROP", comment: "sdk" }, { position: 1 });
+  assert.equal(rule.text, "-A INPUT -m set --match-set fw_sdk src -m comment --comment sdk -j DROP");
+  assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "dropped: the connect must fail");
+  const listed = await client.firewall.rules({ chain: "INPUT" });
+  assert.equal(listed.find((candidate) => candidate.id === rule.id)?.position, 1);
+  const web = await client.firewall.add({ chain: "INPUT" }, { protocol: "tcp", source: "!198.51.100.0/24", destinationPorts: [80, [8000, 8080]], states: ["NEW"], target: "ACCEPT" });
+  assert.match(web.text, /^-A INPUT ! -s 198\.51\.100\.0\/24 -p tcp .*--dports 80,8000:8080 .*-j ACCEPT$/);
+  await client.firewall.delete({ chain: "INPUT" }, rule.id);
+  await client.firewall.delete({ chain: "INPUT" }, web.id);
+  assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "rule deleted: the connect must succeed");
+  const missing = await client.firewall.delete({ chain: "INPUT" }, rule.id).then(() => undefined, (caught: unknown) => caught);
+  assert.ok(missing instanceof PortcullisError && missing.code === "NotFound");
+});
+
 it("SDK: events.onDidChange misses nothing across a server restart (one stream, resumed from the last sequence)", async () => {
   const seen: HostEvent[] = [];
   const subscription = client.events.onDidChange((event) => seen.push(event));
