@@ -59,6 +59,7 @@ export function createClient(options: ClientOptions = {}): PortcullisClient {
     deadlineMs: resolved.deadlineMs ?? 30_000,
   });
   const stream = new EventStream(channel);
+  channel.beforeWrite = () => stream.ready();
   const disposable = new Disposable(() => {
     stream.dispose();
     channel.close();

@@ -1,8 +1,10 @@
 import { after, before, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { promisify } from "node:util";
 import { VictimAttacker } from "../harness/netns.js";
 import { canConnect } from "../harness/tcp.js";
 import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
@@ -10,6 +12,7 @@ import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
 const root = resolve(import.meta.dirname, "../..");
 const readme = readFileSync(join(root, "README.md"), "utf8");
 const { victimV4 } = VictimAttacker;
+const execFileAsync = promisify(execFile);
 
 let setup: JailHosts;
 before(async () => {
@@ -59,4 +62,26 @@ it("the README's curl examples work as written: the ban drops the attacker's pac
     ["EVENT_TYPE_BAN", "jails/dovecot/bans/192.0.2.100"],
   ]);
   assert.match(stream, /^id: \d+\nevent: EVENT_TYPE_BAN\ndata: \{/m);
+});
+
+it("the README's SDK snippet works as written: the ban drops the attacker, the set and its DROP rule exist", async () => {
+  const snippet = /### With the TypeScript SDK[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(snippet !== undefined, "README must show the SDK snippet");
+  // Next to the repository's node_modules (so that @portcullis/sdk resolves), run from a directory whose
+  // var/pki/clients/admin is the test server's bundle; the address comes from PORTCULLIS_ADDRESS.
+  const script = join(root, `.readme-snippet-${process.pid}.ts`);
+  const cwd = mkdtempSync(join(tmpdir(), "pc-readme-sdk-"));
+  try {
+    writeFileSync(script, snippet);
+    mkdirSync(join(cwd, "var/pki/clients"), { recursive: true });
+    symlinkSync(join(setup.f.server.dataDir, "pki/clients/admin"), join(cwd, "var/pki/clients/admin"));
+    const { stdout } = await execFileAsync(process.execPath, ["--import", import.meta.resolve("tsx"), script], { cwd, env: { ...process.env, PORTCULLIS_ADDRESS: setup.f.server.address }, encoding: "utf8" });
+    assert.equal(stdout, "banned 192.0.2.100 in dovecot\n");
+    assert.equal(await canConnect(setup.hosts.attacker.name, victimV4, 143), false, "banned: the connect must fail");
+    assert.match(setup.hosts.victim.exec("iptables", ["-S", "INPUT", "1"]), /--match-set spam_ips src -j DROP/);
+    assert.match(setup.hosts.victim.exec("ipset", ["list", "spam_ips"]), /203\.0\.113\.0\/24 timeout \d+/);
+  } finally {
+    rmSync(script, { force: true });
+    rmSync(cwd, { recursive: true, force: true });
+  }
 });

@@ -24,6 +24,14 @@ export interface ChannelOptions {
 }
 
 const RETRY_DELAYS_MS = [100, 300, 1000];
+const fastDefinitions = new WeakMap<object, Record<string, MethodDefinition>>();
+
+/** A service definition with the fast serializers, made once per service. */
+function fast(service: Record<string, MethodDefinition>): Record<string, MethodDefinition> {
+  let definitions = fastDefinitions.get(service);
+  if (definitions === undefined) fastDefinitions.set(service, (definitions = withFastEncoding(service)));
+  return definitions;
+}
 
 /**
  * One gRPC channel with mTLS for every service; calls take a CancellationToken and map errors to PortcullisError.
@@ -32,6 +40,8 @@ const RETRY_DELAYS_MS = [100, 300, 1000];
 export class Channel {
   readonly #client: Client;
   readonly #deadlineMs: number;
+  /** Awaited before every write (the event stream's start, so that subscribers see what the client changes next). */
+  beforeWrite: () => Promise<void> = async () => undefined;
 
   constructor(options: ChannelOptions) {
     this.#deadlineMs = options.deadlineMs;
@@ -45,7 +55,8 @@ export class Channel {
 
   /** Calls a unary method of a generated service definition. */
   async unary<Q, R>(service: Record<string, MethodDefinition>, method: string, request: Q, token: CancellationToken = CancellationToken.None, idempotent = false): Promise<R> {
-    const definition = withFastEncoding(service)[method]!;
+    const definition = fast(service)[method]!;
+    if (!idempotent) await this.beforeWrite();
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.#once<Q, R>(definition, request, token);
@@ -79,7 +90,7 @@ export class Channel {
 
   /** Opens a server stream; `onItem` gets each item; the returned handle cancels it. */
   stream<Q, I>(service: Record<string, MethodDefinition>, method: string, request: Q, onItem: (item: I) => void, onEnd: (error: PortcullisError | undefined) => void): { cancel(): void } {
-    const definition = withFastEncoding(service)[method]!;
+    const definition = fast(service)[method]!;
     const call: ClientReadableStream<I> = this.#client.makeServerStreamRequest(
       definition.path,
       definition.requestSerialize as (value: Q) => Buffer,

@@ -19,10 +19,20 @@ export class EventStream {
   #last: number | undefined;
   #failures = 0;
   #active = false;
+  /** Settles once the stream's starting sequence is known (see ready). */
+  #started: Promise<void> = Promise.resolve();
 
   constructor(channel: Channel) {
     this.#channel = channel;
     this.#emitter = new EventEmitter<HostEvent>({ onFirstListenerAdd: () => this.#start(), onLastListenerRemove: () => this.#stop() });
+  }
+
+  /**
+   * Resolves once the stream knows where it starts: a change made after that is delivered. The client's writes wait
+   * for it, so that a write made right after subscribing is always seen by the subscription.
+   */
+  ready(): Promise<void> {
+    return this.#started;
   }
 
   /** Every event on the host from the moment of subscribing. */
@@ -62,7 +72,7 @@ export class EventStream {
     };
     if (this.#last !== undefined) return open(this.#last);
     // Listeners hear what happens from now: start after the newest event in the log.
-    this.#channel.unary<ListEventsRequest, ListEventsResponse>(EventServiceService, "listEvents", { afterSequence: Number.MAX_SAFE_INTEGER, pageSize: 1, types: [], resourcePrefix: "" }, undefined, true)
+    this.#started = this.#channel.unary<ListEventsRequest, ListEventsResponse>(EventServiceService, "listEvents", { afterSequence: Number.MAX_SAFE_INTEGER, pageSize: 1, types: [], resourcePrefix: "" }, undefined, true)
       .then((page) => open(page.lastSequence), () => this.#retry());
   }
 
