@@ -43,12 +43,8 @@ export class Firewall {
   /** Every rule of a chain, in order, with counters (all pages). */
   async rules(where: ChainRef, token?: CancellationToken): Promise<readonly FirewallRule[]> {
     const all: FirewallRule[] = [];
-    let pageToken = "";
-    do {
-      const page = await this.#channel.unary<ListRulesRequest, ListRulesResponse>(FirewallServiceService, "listRules", { parent: chainName(where), pageSize: 10_000, pageToken }, token, true);
-      all.push(...page.rules.map(firewallRule));
-      pageToken = page.nextPageToken;
-    } while (pageToken !== "");
+    const pages = this.#channel.pages<ListRulesRequest, ListRulesResponse>(FirewallServiceService, "listRules", (pageToken) => ({ parent: chainName(where), pageSize: 10_000, pageToken }), token);
+    for await (const page of pages) all.push(...page.rules.map(firewallRule));
     return Object.freeze(all);
   }
 

@@ -95,12 +95,8 @@ export class Ipsets {
   /** Every entry of a set (all pages). */
   async entries(set: string, token?: CancellationToken): Promise<readonly IpsetEntry[]> {
     const all: IpsetEntry[] = [];
-    let pageToken = "";
-    do {
-      const page = await this.#channel.unary<ListEntriesRequest, ListEntriesResponse>(IpsetServiceService, "listEntries", { parent: `ipsets/${set}`, pageSize: 10_000, pageToken }, token, true);
-      all.push(...page.entries.map(ipsetEntry));
-      pageToken = page.nextPageToken;
-    } while (pageToken !== "");
+    const pages = this.#channel.pages<ListEntriesRequest, ListEntriesResponse>(IpsetServiceService, "listEntries", (pageToken) => ({ parent: `ipsets/${set}`, pageSize: 10_000, pageToken }), token);
+    for await (const page of pages) all.push(...page.entries.map(ipsetEntry));
     return Object.freeze(all);
   }
 }

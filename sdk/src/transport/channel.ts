@@ -88,6 +88,16 @@ export class Channel {
     });
   }
 
+  /** Every page of a paginated list method (AIP-158: page_token in, next_page_token out), read in order. */
+  async *pages<Q, R extends { nextPageToken: string }>(service: Record<string, MethodDefinition>, method: string, request: (pageToken: string) => Q, token?: CancellationToken): AsyncIterable<R> {
+    let pageToken = "";
+    do {
+      const page = await this.unary<Q, R>(service, method, request(pageToken), token, true);
+      yield page;
+      pageToken = page.nextPageToken;
+    } while (pageToken !== "");
+  }
+
   /** Opens a server stream; `onItem` gets each item; the returned handle cancels it. */
   stream<Q, I>(service: Record<string, MethodDefinition>, method: string, request: Q, onItem: (item: I) => void, onEnd: (error: PortcullisError | undefined) => void): { cancel(): void } {
     const definition = fast(service)[method]!;

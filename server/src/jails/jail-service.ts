@@ -1,6 +1,6 @@
 import ipaddr from "ipaddr.js";
 import { ServerError } from "../errors.js";
-import { formatAddress, parseAddressStrict } from "../addresses.js";
+import { formatAddress, parseAddressStrict, parseNetworkCanonical } from "../addresses.js";
 import type { Fail2banClient } from "../drivers/fail2ban-client.js";
 import type { Fail2banCli } from "../drivers/fail2ban-cli.js";
 import {
@@ -516,15 +516,9 @@ function validateAddress(raw: string, field = "address"): string {
 
 /** An address or CIDR network for ignoreip, in canonical form. */
 function validateNetwork(raw: string): string {
-  const [addressText = "", prefixText, extra] = raw.split("/");
-  const address = validateAddress(addressText);
-  if (prefixText === undefined) return address;
-  const max = address.includes(":") ? 128 : 32;
-  const prefix = Number(prefixText);
-  if (extra !== undefined || !/^\d{1,3}$/.test(prefixText) || prefix > max) {
-    throw new ServerError("INVALID_ELEMENT", `entry "${raw.slice(0, 100)}": the prefix length must be 0-${max}`, { field: "entry", value: raw.slice(0, 100) });
-  }
-  return `${address}/${prefix}`;
+  const parsed = parseNetworkCanonical(raw);
+  if ("problem" in parsed) throw new ServerError("INVALID_ELEMENT", `entry "${raw.slice(0, 100)}": ${parsed.problem}`, { field: "entry", value: raw.slice(0, 100) });
+  return parsed.network;
 }
 
 /** The ignoreip entry (address or network) that covers the address, if any; host names there are skipped. */
