@@ -116,6 +116,20 @@ export interface FirewallRule {
     readonly packets: number;
     readonly bytes: number;
 }
+/** One call that tried to change something (or was refused), as the server's audit log keeps it. */
+export interface AuditRecord {
+    readonly time: Date;
+    /** The certificate's name. */
+    readonly principal: string;
+    readonly role: string;
+    /** e.g. "portcullis.v1.JailService/BanIp". */
+    readonly method: string;
+    readonly resource: string;
+    /** "OK" or the gRPC status name, e.g. "PERMISSION_DENIED". */
+    readonly code: string;
+    /** The stable reason when it failed, e.g. "ROLE_REQUIRED". */
+    readonly reason: string;
+}
 
 // ---- base/cancellation.ts
 import { type Event } from "./event.js";
@@ -198,11 +212,10 @@ export declare class EventEmitter<T> {
 }
 
 // ---- client.ts
-import type { Event } from "./base/event.js";
-import type { HostEvent } from "./api.js";
 import { Ipsets } from "./ipsets.js";
 import { Jails } from "./jails.js";
 import { Firewall } from "./firewall.js";
+import { Audit, Events } from "./events.js";
 /** How to reach a server. Certificates and keys are PEM text or file paths. */
 export interface ClientOptions {
     /** host:port of the gRPC endpoint (default: the profile's, PORTCULLIS_ADDRESS, or localhost:50051). */
@@ -224,10 +237,8 @@ export interface PortcullisClient {
     readonly jails: Jails;
     readonly ipsets: Ipsets;
     readonly firewall: Firewall;
-    readonly events: {
-        /** Every change on the host from the moment of subscribing; resumes across reconnects without loss. */
-        readonly onDidChange: Event<HostEvent>;
-    };
+    readonly events: Events;
+    readonly audit: Audit;
 }
 /**
  * Creates a client. Options given win over the profile, which wins over `PORTCULLIS_ADDRESS`, `PORTCULLIS_BUNDLE`,
@@ -263,6 +274,39 @@ export declare class PortcullisError extends Error {
     static fromServiceError(error: Partial<ServiceError>): PortcullisError;
 }
 
+// ---- events.ts
+import type { CancellationToken } from "./base/cancellation.js";
+import type { Event } from "./base/event.js";
+import type { AuditRecord, HostEvent } from "./api.js";
+/** What {@link Events.list} returns: a page of the log and where the log ends. */
+export interface EventPage {
+    readonly events: readonly HostEvent[];
+    /** The newest sequence in the log: pass it as `after` to continue. */
+    readonly lastSequence: number;
+}
+/** The host's event log: `client.events`. */
+export declare class Events {
+    #private;
+    /** Every change on the host from the moment of subscribing; resumes across reconnects without loss or repeats. */
+    readonly onDidChange: Event<HostEvent>;
+    /**
+     * Events after a sequence (0: from the oldest kept), oldest first, at most `limit`; `types` such as "BAN" and a
+     * resource prefix such as "jails/" narrow it.
+     */
+    list(options?: {
+        after?: number;
+        limit?: number;
+        types?: readonly string[];
+        resourcePrefix?: string;
+    }, token?: CancellationToken): Promise<EventPage>;
+}
+/** The audit log of every call that tried a change: `client.audit`. */
+export declare class Audit {
+    #private;
+    /** Every record, newest first (all pages). */
+    records(token?: CancellationToken): Promise<readonly AuditRecord[]>;
+}
+
 // ---- firewall.ts
 import type { CancellationToken } from "./base/cancellation.js";
 import type { FirewallRule, RuleInput } from "./api.js";
@@ -294,7 +338,8 @@ export declare class Firewall {
 
 // ---- index.ts
 export { createClient, type ClientOptions, type PortcullisClient } from "./client.js";
-export type { AllowlistEntry, BanEvent, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailStatus, PortSpec, RuleInput, RuleTarget } from "./api.js";
+export { Audit, Events, type EventPage } from "./events.js";
+export type { AuditRecord, AllowlistEntry, BanEvent, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailStatus, PortSpec, RuleInput, RuleTarget } from "./api.js";
 export { Firewall, type ChainRef, type ChangeOptions } from "./firewall.js";
 export { Jails } from "./jails.js";
 export { Ipsets, type AddOptions, type CreateOptions } from "./ipsets.js";

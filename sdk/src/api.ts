@@ -120,3 +120,18 @@ export interface FirewallRule {
   readonly packets: number;
   readonly bytes: number;
 }
+
+/** One call that tried to change something (or was refused), as the server's audit log keeps it. */
+export interface AuditRecord {
+  readonly time: Date;
+  /** The certificate's name. */
+  readonly principal: string;
+  readonly role: string;
+  /** e.g. "portcullis.v1.JailService/BanIp". */
+  readonly method: string;
+  readonly resource: string;
+  /** "OK" or the gRPC status name, e.g. "PERMISSION_DENIED". */
+  readonly code: string;
+  /** The stable reason when it failed, e.g. "ROLE_REQUIRED". */
+  readonly reason: string;
+}

@@ -2,13 +2,12 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Disposable } from "./base/disposable.js";
-import type { Event } from "./base/event.js";
-import type { HostEvent } from "./api.js";
 import { Channel } from "./transport/channel.js";
 import { EventStream } from "./transport/event-stream.js";
 import { Ipsets } from "./ipsets.js";
 import { Jails } from "./jails.js";
 import { Firewall } from "./firewall.js";
+import { Audit, Events } from "./events.js";
 import { PortcullisError } from "./errors.js";
 
 /** How to reach a server. Certificates and keys are PEM text or file paths. */
@@ -33,10 +32,8 @@ export interface PortcullisClient {
   readonly jails: Jails;
   readonly ipsets: Ipsets;
   readonly firewall: Firewall;
-  readonly events: {
-    /** Every change on the host from the moment of subscribing; resumes across reconnects without loss. */
-    readonly onDidChange: Event<HostEvent>;
-  };
+  readonly events: Events;
+  readonly audit: Audit;
 }
 
 /**
@@ -68,7 +65,8 @@ export function createClient(options: ClientOptions = {}): PortcullisClient {
     jails: new Jails(channel, stream.event),
     ipsets: new Ipsets(channel),
     firewall: new Firewall(channel),
-    events: Object.freeze({ onDidChange: stream.event }),
+    events: new Events(channel, stream.event),
+    audit: new Audit(channel),
     dispose: () => disposable.dispose(),
   });
 }

@@ -1,6 +1,7 @@
 // The public surface of @portcullis/sdk.
 export { createClient, type ClientOptions, type PortcullisClient } from "./client.js";
-export type { AllowlistEntry, BanEvent, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailStatus, PortSpec, RuleInput, RuleTarget } from "./api.js";
+export { Audit, Events, type EventPage } from "./events.js";
+export type { AuditRecord, AllowlistEntry, BanEvent, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailStatus, PortSpec, RuleInput, RuleTarget } from "./api.js";
 export { Firewall, type ChainRef, type ChangeOptions } from "./firewall.js";
 export { Jails } from "./jails.js";
 export { Ipsets, type AddOptions, type CreateOptions } from "./ipsets.js";

@@ -1,10 +1,10 @@
 // Wire messages (generated, in gen/) → the SDK's frozen plain objects (api.ts). The only module besides channel.ts
 // that imports gen/ types.
-import { eventOriginToJSON, eventTypeToJSON, type Event } from "../gen/portcullis/v1/events.js";
+import { eventOriginToJSON, eventTypeToJSON, type AuditRecord as WireAuditRecord, type Event } from "../gen/portcullis/v1/events.js";
 import type { AllowlistEntry as WireAllowlistEntry, Jail } from "../gen/portcullis/v1/jail.js";
 import type { Entry, Ipset } from "../gen/portcullis/v1/ipset.js";
 import { addressFamilyToJSON, AddressFamily } from "../gen/portcullis/v1/common.js";
-import type { AllowlistEntry, HostEvent, IpsetEntry, IpsetInfo, JailStatus } from "../api.js";
+import type { AllowlistEntry, AuditRecord, HostEvent, IpsetEntry, IpsetInfo, JailStatus } from "../api.js";
 
 export function hostEvent(event: Event): HostEvent {
   return Object.freeze({
@@ -60,5 +60,17 @@ export function allowlistEntry(entry: WireAllowlistEntry): AllowlistEntry {
     createTime: entry.createTime ?? new Date(0),
     ...(entry.expireTime === undefined ? {} : { expireTime: entry.expireTime }),
     createdBy: entry.createdBy,
+  });
+}
+
+export function auditRecord(record: WireAuditRecord): AuditRecord {
+  return Object.freeze({
+    time: record.time ?? new Date(0),
+    principal: record.principal,
+    role: record.role,
+    method: record.method,
+    resource: record.resource,
+    code: record.code,
+    reason: record.reason,
   });
 }

@@ -4,7 +4,7 @@ import type { HostEvent } from "../api.js";
 import type { Channel } from "./channel.js";
 import { hostEvent } from "./convert.js";
 
-const BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
+const BACKOFF_MS = [100, 250, 500, 1000, 2000];
 
 /**
  * One WatchEvents stream under every event of the client: opened when the first listener subscribes, from the event
