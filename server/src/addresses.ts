@@ -1,4 +1,5 @@
 import ipaddr from "ipaddr.js";
+import { ServerError } from "./errors.js";
 
 /** The one address parser and printer of the server: strict like inet_pton, printed like inet_ntop. */
 export type Address = ipaddr.IPv4 | ipaddr.IPv6;
@@ -69,4 +70,11 @@ export function parseNetworkCanonical(text: string): { readonly network: string;
   if (extra !== undefined || !/^\d{1,3}$/.test(prefixText) || prefix > max) return { problem: `the prefix length must be 0-${max}` };
   const base = networkBase(parsed, prefix);
   return { network: prefix === max ? formatAddress(base) : `${formatAddress(base)}/${prefix}`, address: base, prefix };
+}
+
+/** The canonical form of an address or network given in request field `field`; INVALID_ELEMENT naming it otherwise. */
+export function canonicalNetwork(raw: string, field: string): string {
+  const parsed = parseNetworkCanonical(raw);
+  if ("problem" in parsed) throw new ServerError("INVALID_ELEMENT", `${field} "${raw.slice(0, 100)}": ${parsed.problem}`, { field, value: raw.slice(0, 100) });
+  return parsed.network;
 }

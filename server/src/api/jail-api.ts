@@ -3,7 +3,7 @@ import { ServerError } from "../errors.js";
 import { ALL_JAILS, type JailService, type JailUpdate, type JailView } from "../jails/jail-service.js";
 import type { AllowlistService } from "../jails/allowlist-service.js";
 import type { AllowlistRow } from "../store/allowlist-store.js";
-import { canonicalNetwork } from "../jails/allowlist.js";
+import { canonicalNetwork } from "../addresses.js";
 import { operation, type OperationsOf } from "./operation.js";
 
 export type JailOperations = OperationsOf<typeof JailServiceService, JailServiceServer>;
@@ -91,7 +91,7 @@ export function jailOperations(jails: JailService, allowlist: AllowlistService):
     removeAllowlistEntry: operation("operator", () => "allowlist", async (request) => {
       await allowlist.remove(request.network);
       return {};
-    }, (request) => ({ type: "ALLOWLIST_ENTRY_REMOVED", resource: "allowlist", attributes: { network: canonicalNetwork(request.network), reason: "removed" } })),
+    }, (request) => ({ type: "ALLOWLIST_ENTRY_REMOVED", resource: "allowlist", attributes: { network: canonicalNetwork(request.network, "network"), reason: "removed" } })),
 
     updateJail: operation("admin", (request) => request.name, async (request) => toJail(await jails.update(parseJailName(request.name, "name"), updateOf(request))), (request) => ({
       type: "JAIL_UPDATED",

@@ -1,9 +1,9 @@
 import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
-import { parseNetworkCanonical } from "../addresses.js";
+import { canonicalNetwork, parseNetworkCanonical } from "../addresses.js";
 import type { EventLog } from "../events/event-log.js";
 import type { AllowlistRow, AllowlistStore } from "../store/allowlist-store.js";
-import { canonicalNetwork, expired, type Allowlist } from "./allowlist.js";
+import { expired, type Allowlist } from "./allowlist.js";
 import type { JailService } from "./jail-service.js";
 
 /** Longest an entry can be given to live: ten years, in seconds. */
@@ -45,7 +45,7 @@ export class AllowlistService {
 
   /** Adds or renews an entry; returns it and the jail bans it lifted. */
   async add(network: string, comment: string, timeoutSeconds: number, principal: string): Promise<{ entry: AllowlistRow; lifted: Array<{ jail: string; address: string }> }> {
-    const canonical = canonicalNetwork(network);
+    const canonical = canonicalNetwork(network, "network");
     if (comment.length > MAX_COMMENT || /[\u0000-\u001f\u007f]/.test(comment)) {
       throw new ServerError("INVALID_COMMENT", `comment must be at most ${MAX_COMMENT} characters without control characters`, { field: "comment" });
     }
@@ -73,7 +73,7 @@ export class AllowlistService {
 
   /** Removes an entry, and takes it out of the jails' ignoreip where the allowlist put it. */
   async remove(network: string): Promise<void> {
-    const canonical = canonicalNetwork(network);
+    const canonical = canonicalNetwork(network, "network");
     if (!this.#allowlist.delete(canonical)) throw new ServerError("ENTRY_NOT_FOUND", `${canonical} is not on the allowlist`, { field: "network", value: canonical });
     this.#schedule();
     if (await this.#jails.reachable()) await this.syncJails();

@@ -1,4 +1,3 @@
-import { ServerError } from "../errors.js";
 import { parseNetworkCanonical, type Address } from "../addresses.js";
 import type { AllowlistRow, AllowlistStore } from "../store/allowlist-store.js";
 
@@ -59,13 +58,6 @@ export class Allowlist {
     });
     this.#entries.sort(compareNetworks);
   }
-}
-
-/** An address or network in the allowlist's canonical form; INVALID_ELEMENT otherwise. */
-export function canonicalNetwork(network: string): string {
-  const parsed = parseNetworkCanonical(network);
-  if ("problem" in parsed) throw new ServerError("INVALID_ELEMENT", `network "${network.slice(0, 100)}": ${parsed.problem}`, { field: "network", value: network.slice(0, 100) });
-  return parsed.network;
 }
 
 export function expired(row: AllowlistRow, now: number): boolean {

@@ -1,6 +1,6 @@
 import ipaddr from "ipaddr.js";
 import { ServerError } from "../errors.js";
-import { formatAddress, parseAddressStrict, parseNetworkCanonical } from "../addresses.js";
+import { canonicalNetwork, formatAddress, parseAddressStrict } from "../addresses.js";
 import type { Fail2banClient } from "../drivers/fail2ban-client.js";
 import type { Fail2banCli } from "../drivers/fail2ban-cli.js";
 import {
@@ -372,20 +372,20 @@ export class JailService {
   /** Adds a canonical address or network to a jail's ignoreip. */
   async addIgnore(jail: string, network: string): Promise<void> {
     validateJailName(jail);
-    await this.#fail2ban.send(["set", jail, "addignoreip", validateNetwork(network)]);
+    await this.#fail2ban.send(["set", jail, "addignoreip", canonicalNetwork(network, "entry")]);
     this.#settingsCache.delete(jail);
   }
 
   /** Takes a canonical address or network out of a jail's ignoreip. */
   async removeIgnore(jail: string, network: string): Promise<void> {
     validateJailName(jail);
-    await this.#fail2ban.send(["set", jail, "delignoreip", validateNetwork(network)]);
+    await this.#fail2ban.send(["set", jail, "delignoreip", canonicalNetwork(network, "entry")]);
     this.#settingsCache.delete(jail);
   }
 
   async addIgnoreIp(jail: string, entry: string): Promise<JailView> {
     const [name] = await this.#targets(jail);
-    await this.#fail2ban.send(["set", name!, "addignoreip", validateNetwork(entry)]);
+    await this.#fail2ban.send(["set", name!, "addignoreip", canonicalNetwork(entry, "entry")]);
     this.#settingsCache.delete(name!);
     return this.get(name!);
   }
@@ -515,12 +515,6 @@ function validateAddress(raw: string, field = "address"): string {
 }
 
 /** An address or CIDR network for ignoreip, in canonical form. */
-function validateNetwork(raw: string): string {
-  const parsed = parseNetworkCanonical(raw);
-  if ("problem" in parsed) throw new ServerError("INVALID_ELEMENT", `entry "${raw.slice(0, 100)}": ${parsed.problem}`, { field: "entry", value: raw.slice(0, 100) });
-  return parsed.network;
-}
-
 /** The ignoreip entry (address or network) that covers the address, if any; host names there are skipped. */
 function protectedBy(address: string, entries: readonly string[]): string | undefined {
   const target = ipaddr.parse(address);
