@@ -178,12 +178,21 @@ export class JailEnforcement {
       if (address !== undefined) unbans.set(address, item);
     }
     const news = new Set(this.#jails.noteBans(jail, [...unbans.keys()], false));
-    // An IPv6 network stays while another banned address of the jail is in it.
-    const stillBanned = [...this.#jails.recordedBans(jail)];
+    // An IPv6 network stays while another banned address of the jail is in it: the networks of the jail's remaining
+    // IPv6 bans, worked out once per prefix length in the batch (not once per unban).
+    const heldByPrefix = new Map<number, Set<string>>();
+    const held = (prefix: number): Set<string> => {
+      let networks = heldByPrefix.get(prefix);
+      if (networks === undefined) {
+        networks = new Set([...this.#jails.recordedBans(jail)].filter((other) => other.includes(":")).map((other) => this.#target(jail, other, prefix).element));
+        heldByPrefix.set(prefix, networks);
+      }
+      return networks;
+    };
     const perSet = new Map<string, Set<string>>();
     for (const [address, item] of unbans) {
       const { set, element } = this.#target(jail, address, item.ipv6Prefix);
-      if (element !== address && stillBanned.some((other) => other.includes(":") && this.#target(jail, other, item.ipv6Prefix).element === element)) continue;
+      if (element !== address && held(item.ipv6Prefix).has(element)) continue;
       perSet.set(set, (perSet.get(set) ?? new Set()).add(element));
     }
     for (const [set, elements] of perSet) {
