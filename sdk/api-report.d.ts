@@ -83,7 +83,7 @@ export type PortSpec = number | readonly [number, number];
  * (`"!192.0.2.0/24"`).
  */
 export interface RuleInput {
-    /** "tcp", "udp", "icmp", … (undefined: every protocol). */
+    /** "tcp", "udp", "icmp", … (undefined: every protocol); a leading "!" negates. */
     readonly protocol?: string;
     readonly source?: string;
     readonly destination?: string;
@@ -104,6 +104,9 @@ export interface RuleInput {
 }
 /** A rule as the kernel has it. */
 export interface FirewallRule {
+    /** The rule in plain words, as {@link RuleInput} takes it; undefined when it uses matches that RuleInput cannot
+     * express (a rule someone else wrote with other extensions, negated ports, a set matched on several directions). */
+    readonly spec?: RuleInput;
     /** Stable id: survives other rules moving (use it to delete the rule). */
     readonly id: string;
     readonly chain: string;
@@ -115,6 +118,31 @@ export interface FirewallRule {
     readonly managed: boolean;
     readonly packets: number;
     readonly bytes: number;
+}
+/** A chain of the filter table. */
+export interface ChainInfo {
+    readonly name: string;
+    /** Built-in chains (INPUT, FORWARD, OUTPUT) have a policy; user chains do not. */
+    readonly builtin: boolean;
+    readonly policy?: "ACCEPT" | "DROP";
+    readonly ruleCount: number;
+    /** How many rules jump or go to it (a referenced chain cannot be deleted). */
+    readonly references: number;
+    /** Packets and bytes that met the policy. */
+    readonly packets: number;
+    readonly bytes: number;
+}
+/** A whole filter table, as {@link Firewall.apply} takes it and {@link Firewall.export} gives it. */
+export interface RulesetInput {
+    /** Policies of built-in chains (left out: ACCEPT) and the user chains to have. */
+    readonly chains?: readonly {
+        readonly name: string;
+        readonly policy?: "ACCEPT" | "DROP";
+    }[];
+    /** Every rule, in order, each with its chain. */
+    readonly rules: readonly (RuleInput & {
+        readonly chain: string;
+    })[];
 }
 /** One call that tried to change something (or was refused), as the server's audit log keeps it. */
 export interface AuditRecord {
@@ -290,6 +318,11 @@ export declare class Events {
     /** Every change on the host from the moment of subscribing; resumes across reconnects without loss or repeats. */
     readonly onDidChange: Event<HostEvent>;
     /**
+     * Every event after `sequence` (0: from the oldest kept), then every new one as it happens: a consumer that stored
+     * the last sequence it handled resumes with no gap. Each subscription has its own stream, closed when disposed.
+     */
+    since(sequence: number): Event<HostEvent>;
+    /**
      * Events after a sequence (0: from the oldest kept), oldest first, at most `limit`; `types` such as "BAN" and a
      * resource prefix such as "jails/" narrow it.
      */
@@ -309,7 +342,7 @@ export declare class Audit {
 
 // ---- firewall.ts
 import type { CancellationToken } from "./base/cancellation.js";
-import type { FirewallRule, RuleInput } from "./api.js";
+import type { ChainInfo, FirewallRule, RuleInput, RulesetInput } from "./api.js";
 /** Where a rule lives: an address family and a chain of the filter table. */
 export interface ChainRef {
     /** "ipv4" (default) or "ipv6". */
@@ -325,6 +358,28 @@ export interface ChangeOptions {
     /** Apply even if it would cut this client off the API. */
     readonly allowLockout?: boolean;
 }
+/** Options of {@link Firewall.apply}. */
+export interface ApplyOptions {
+    /** "ipv4" (default) or "ipv6". */
+    readonly family?: "ipv4" | "ipv6";
+    /** Safe mode: seconds until the previous table comes back unless {@link Firewall.confirm} is called. */
+    readonly confirmWithin?: number;
+    /** Apply even if it would cut this client off the API (only with confirmWithin). */
+    readonly allowLockout?: boolean;
+}
+/** What {@link Firewall.apply} did. */
+export interface ApplyResult {
+    readonly ruleCount: number;
+    /** Safe mode: when the previous table comes back unless confirmed. */
+    readonly rollbackAt?: Date;
+}
+/** A whole filter table as the kernel has it (see {@link Firewall.export}). */
+export interface RulesetExport {
+    /** The table as `iptables-save` prints it (without counters). */
+    readonly text: string;
+    readonly chains: readonly ChainInfo[];
+    readonly rules: readonly FirewallRule[];
+}
 /** iptables/ip6tables rules of the filter table: `client.firewall`. */
 export declare class Firewall {
     #private;
@@ -332,6 +387,17 @@ export declare class Firewall {
     rules(where: ChainRef, token?: CancellationToken): Promise<readonly FirewallRule[]>;
     /** Adds a managed rule (appended, or inserted at `position`); refused if it would cut this client off the API. */
     add(where: ChainRef, rule: RuleInput, options?: ChangeOptions, token?: CancellationToken): Promise<FirewallRule>;
+    /** The chains of the filter table, built-in first as iptables lists them. */
+    chains(family?: "ipv4" | "ipv6", token?: CancellationToken): Promise<readonly ChainInfo[]>;
+    /** The whole filter table: text, chains and rules (`rules[i].spec` is what {@link Firewall.apply} takes back). */
+    export(family?: "ipv4" | "ipv6", token?: CancellationToken): Promise<RulesetExport>;
+    /**
+     * Replaces the whole filter table at once (nothing is half-applied). With `confirmWithin`, the previous table comes
+     * back by itself unless {@link Firewall.confirm} is called in time.
+     */
+    apply(ruleset: RulesetInput, options?: ApplyOptions, token?: CancellationToken): Promise<ApplyResult>;
+    /** Keeps the changes made in safe mode (an apply, add or delete with `confirmWithin`): cancels their rollback. */
+    confirm(family?: "ipv4" | "ipv6", token?: CancellationToken): Promise<void>;
     /** Deletes a rule by its id. */
     delete(where: ChainRef, id: string, options?: Omit<ChangeOptions, "position">, token?: CancellationToken): Promise<void>;
 }
@@ -339,8 +405,8 @@ export declare class Firewall {
 // ---- index.ts
 export { createClient, type ClientOptions, type PortcullisClient } from "./client.js";
 export { Audit, Events, type EventPage } from "./events.js";
-export type { AuditRecord, AllowlistEntry, BanEvent, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailStatus, PortSpec, RuleInput, RuleTarget } from "./api.js";
-export { Firewall, type ChainRef, type ChangeOptions } from "./firewall.js";
+export type { AuditRecord, AllowlistEntry, BanEvent, ChainInfo, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailStatus, PortSpec, RuleInput, RulesetInput, RuleTarget } from "./api.js";
+export { Firewall, type ApplyOptions, type ApplyResult, type ChainRef, type ChangeOptions, type RulesetExport } from "./firewall.js";
 export { Jails } from "./jails.js";
 export { Ipsets, type AddOptions, type CreateOptions } from "./ipsets.js";
 export { Disposable } from "./base/disposable.js";
@@ -375,6 +441,12 @@ export declare class Ipsets {
     #private;
     /** Creates a managed set (restored after a reboot). Fails with AlreadyExists when there is one of that name. */
     create(set: string, options?: CreateOptions, token?: CancellationToken): Promise<IpsetInfo>;
+    /** Every set on the host (managed or not), with entry counts (all pages). */
+    list(token?: CancellationToken): Promise<readonly IpsetInfo[]>;
+    /** Destroys a set; refused (FailedPrecondition) while a firewall rule uses it. */
+    delete(set: string, token?: CancellationToken): Promise<void>;
+    /** Sets in the `ipset save` format (`create` and `add` lines): the given ones, or every set. */
+    export(sets?: readonly string[], token?: CancellationToken): Promise<string>;
     /** A set, with its entry count. */
     get(set: string, token?: CancellationToken): Promise<IpsetInfo>;
     /** Adds addresses or networks (one call, applied together); returns how many were added or refreshed. */

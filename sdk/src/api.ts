@@ -90,7 +90,7 @@ export type PortSpec = number | readonly [number, number];
  * (`"!192.0.2.0/24"`).
  */
 export interface RuleInput {
-  /** "tcp", "udp", "icmp", … (undefined: every protocol). */
+  /** "tcp", "udp", "icmp", … (undefined: every protocol); a leading "!" negates. */
   readonly protocol?: string;
   readonly source?: string;
   readonly destination?: string;
@@ -108,6 +108,9 @@ export interface RuleInput {
 
 /** A rule as the kernel has it. */
 export interface FirewallRule {
+  /** The rule in plain words, as {@link RuleInput} takes it; undefined when it uses matches that RuleInput cannot
+   * express (a rule someone else wrote with other extensions, negated ports, a set matched on several directions). */
+  readonly spec?: RuleInput;
   /** Stable id: survives other rules moving (use it to delete the rule). */
   readonly id: string;
   readonly chain: string;
@@ -119,6 +122,28 @@ export interface FirewallRule {
   readonly managed: boolean;
   readonly packets: number;
   readonly bytes: number;
+}
+
+/** A chain of the filter table. */
+export interface ChainInfo {
+  readonly name: string;
+  /** Built-in chains (INPUT, FORWARD, OUTPUT) have a policy; user chains do not. */
+  readonly builtin: boolean;
+  readonly policy?: "ACCEPT" | "DROP";
+  readonly ruleCount: number;
+  /** How many rules jump or go to it (a referenced chain cannot be deleted). */
+  readonly references: number;
+  /** Packets and bytes that met the policy. */
+  readonly packets: number;
+  readonly bytes: number;
+}
+
+/** A whole filter table, as {@link Firewall.apply} takes it and {@link Firewall.export} gives it. */
+export interface RulesetInput {
+  /** Policies of built-in chains (left out: ACCEPT) and the user chains to have. */
+  readonly chains?: readonly { readonly name: string; readonly policy?: "ACCEPT" | "DROP" }[];
+  /** Every rule, in order, each with its chain. */
+  readonly rules: readonly (RuleInput & { readonly chain: string })[];
 }
 
 /** One call that tried to change something (or was refused), as the server's audit log keeps it. */

@@ -1,10 +1,12 @@
 import { EventServiceService, eventTypeFromJSON, EventType, type ListAuditRecordsRequest, type ListAuditRecordsResponse, type ListEventsRequest, type ListEventsResponse } from "./gen/portcullis/v1/events.js";
 import type { CancellationToken } from "./base/cancellation.js";
 import type { Event } from "./base/event.js";
+import { Disposable } from "./base/disposable.js";
 import type { AuditRecord, HostEvent } from "./api.js";
 import type { Channel } from "./transport/channel.js";
 import { auditRecord, hostEvent } from "./transport/convert.js";
 import { PortcullisError } from "./errors.js";
+import { EventStream } from "./transport/event-stream.js";
 
 /** What {@link Events.list} returns: a page of the log and where the log ends. */
 export interface EventPage {
@@ -24,6 +26,24 @@ export class Events {
   constructor(channel: Channel, onDidChange: Event<HostEvent>) {
     this.#channel = channel;
     this.onDidChange = onDidChange;
+  }
+
+  /**
+   * Every event after `sequence` (0: from the oldest kept), then every new one as it happens: a consumer that stored
+   * the last sequence it handled resumes with no gap. Each subscription has its own stream, closed when disposed.
+   */
+  since(sequence: number): Event<HostEvent> {
+    if (!Number.isSafeInteger(sequence) || sequence < 0) throw new PortcullisError("InvalidArgument", `sequence must be a whole number ≥ 0, not ${sequence}`);
+    return (listener, thisArgs, disposables) => {
+      const stream = new EventStream(this.#channel, sequence);
+      const subscription = stream.event(listener, thisArgs);
+      const disposable = new Disposable(() => {
+        subscription.dispose();
+        stream.dispose();
+      });
+      disposables?.push(disposable);
+      return disposable;
+    };
   }
 
   /**

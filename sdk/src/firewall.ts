@@ -1,17 +1,27 @@
 import {
+  ChainPolicy,
   ConntrackState,
   FirewallServiceService,
   SetDirection,
   TargetKind,
+  type ApplyRulesetRequest,
+  type ApplyRulesetResponse,
+  type Chain,
+  type ConfirmRulesetRequest,
+  type ConfirmRulesetResponse,
   type CreateRuleRequest,
   type DeleteRuleRequest,
+  type ExportRulesetRequest,
+  type ListChainsRequest,
+  type ListChainsResponse,
   type ListRulesRequest,
   type ListRulesResponse,
   type PortMatch,
   type Rule,
+  type Ruleset,
 } from "./gen/portcullis/v1/firewall.js";
 import type { CancellationToken } from "./base/cancellation.js";
-import type { FirewallRule, PortSpec, RuleInput, RuleTarget } from "./api.js";
+import type { ChainInfo, FirewallRule, PortSpec, RuleInput, RulesetInput, RuleTarget } from "./api.js";
 import type { Channel } from "./transport/channel.js";
 
 /** Where a rule lives: an address family and a chain of the filter table. */
@@ -29,6 +39,31 @@ export interface ChangeOptions {
   readonly confirmWithin?: number;
   /** Apply even if it would cut this client off the API. */
   readonly allowLockout?: boolean;
+}
+
+/** Options of {@link Firewall.apply}. */
+export interface ApplyOptions {
+  /** "ipv4" (default) or "ipv6". */
+  readonly family?: "ipv4" | "ipv6";
+  /** Safe mode: seconds until the previous table comes back unless {@link Firewall.confirm} is called. */
+  readonly confirmWithin?: number;
+  /** Apply even if it would cut this client off the API (only with confirmWithin). */
+  readonly allowLockout?: boolean;
+}
+
+/** What {@link Firewall.apply} did. */
+export interface ApplyResult {
+  readonly ruleCount: number;
+  /** Safe mode: when the previous table comes back unless confirmed. */
+  readonly rollbackAt?: Date;
+}
+
+/** A whole filter table as the kernel has it (see {@link Firewall.export}). */
+export interface RulesetExport {
+  /** The table as `iptables-save` prints it (without counters). */
+  readonly text: string;
+  readonly chains: readonly ChainInfo[];
+  readonly rules: readonly FirewallRule[];
 }
 
 /** iptables/ip6tables rules of the filter table: `client.firewall`. */
@@ -61,6 +96,47 @@ export class Firewall {
     return firewallRule(await this.#channel.unary<CreateRuleRequest, Rule>(FirewallServiceService, "createRule", request, token));
   }
 
+  /** The chains of the filter table, built-in first as iptables lists them. */
+  async chains(family: "ipv4" | "ipv6" = "ipv4", token?: CancellationToken): Promise<readonly ChainInfo[]> {
+    const response = await this.#channel.unary<ListChainsRequest, ListChainsResponse>(FirewallServiceService, "listChains", { parent: tableName(family) }, token, true);
+    return Object.freeze(response.chains.map(chainInfo));
+  }
+
+  /** The whole filter table: text, chains and rules (`rules[i].spec` is what {@link Firewall.apply} takes back). */
+  async export(family: "ipv4" | "ipv6" = "ipv4", token?: CancellationToken): Promise<RulesetExport> {
+    const ruleset = await this.#channel.unary<ExportRulesetRequest, Ruleset>(FirewallServiceService, "exportRuleset", { parent: tableName(family) }, token, true);
+    return Object.freeze({ text: ruleset.text, chains: Object.freeze(ruleset.chains.map(chainInfo)), rules: Object.freeze(ruleset.rules.map(firewallRule)) });
+  }
+
+  /**
+   * Replaces the whole filter table at once (nothing is half-applied). With `confirmWithin`, the previous table comes
+   * back by itself unless {@link Firewall.confirm} is called in time.
+   */
+  async apply(ruleset: RulesetInput, options: ApplyOptions = {}, token?: CancellationToken): Promise<ApplyResult> {
+    const request: ApplyRulesetRequest = {
+      parent: tableName(options.family ?? "ipv4"),
+      chains: (ruleset.chains ?? []).map((chain) => ({
+        name: chain.name,
+        builtin: false,
+        policy: chain.policy === undefined ? ChainPolicy.CHAIN_POLICY_UNSPECIFIED : chain.policy === "DROP" ? ChainPolicy.CHAIN_POLICY_DROP : ChainPolicy.CHAIN_POLICY_ACCEPT,
+        packets: 0,
+        bytes: 0,
+        ruleCount: 0,
+        references: 0,
+      })),
+      rules: ruleset.rules.map((rule) => wireRule(rule.chain, rule)),
+      confirmWithin: options.confirmWithin ?? 0,
+      allowLockout: options.allowLockout ?? false,
+    };
+    const response = await this.#channel.unary<ApplyRulesetRequest, ApplyRulesetResponse>(FirewallServiceService, "applyRuleset", request, token);
+    return Object.freeze({ ruleCount: response.ruleCount, ...(response.rollbackTime === undefined ? {} : { rollbackAt: response.rollbackTime }) });
+  }
+
+  /** Keeps the changes made in safe mode (an apply, add or delete with `confirmWithin`): cancels their rollback. */
+  async confirm(family: "ipv4" | "ipv6" = "ipv4", token?: CancellationToken): Promise<void> {
+    await this.#channel.unary<ConfirmRulesetRequest, ConfirmRulesetResponse>(FirewallServiceService, "confirmRuleset", { parent: tableName(family) }, token);
+  }
+
   /** Deletes a rule by its id. */
   async delete(where: ChainRef, id: string, options: Omit<ChangeOptions, "position"> = {}, token?: CancellationToken): Promise<void> {
     const request: DeleteRuleRequest = { name: `${chainName(where)}/rules/${id}`, allowLockout: options.allowLockout ?? false, confirmWithin: options.confirmWithin ?? 0 };
@@ -68,12 +144,67 @@ export class Firewall {
   }
 }
 
+function tableName(family: "ipv4" | "ipv6"): string {
+  return `firewall/${family}/tables/filter`;
+}
+
 function chainName(where: ChainRef): string {
-  return `firewall/${where.family ?? "ipv4"}/tables/filter/chains/${where.chain}`;
+  return `${tableName(where.family ?? "ipv4")}/chains/${where.chain}`;
+}
+
+function chainInfo(chain: Chain): ChainInfo {
+  return Object.freeze({
+    name: chain.name.slice(chain.name.lastIndexOf("/") + 1),
+    builtin: chain.builtin,
+    ...(chain.policy === ChainPolicy.CHAIN_POLICY_DROP ? { policy: "DROP" as const } : chain.policy === ChainPolicy.CHAIN_POLICY_ACCEPT ? { policy: "ACCEPT" as const } : {}),
+    ruleCount: chain.ruleCount,
+    references: chain.references,
+    packets: chain.packets,
+    bytes: chain.bytes,
+  });
 }
 
 function firewallRule(rule: Rule): FirewallRule {
-  return Object.freeze({ id: rule.id, chain: rule.chain, position: rule.position, text: rule.text, managed: rule.managed, packets: rule.packets, bytes: rule.bytes });
+  const spec = ruleInput(rule);
+  return Object.freeze({ id: rule.id, chain: rule.chain, position: rule.position, text: rule.text, managed: rule.managed, packets: rule.packets, bytes: rule.bytes, ...(spec === undefined ? {} : { spec }) });
+}
+
+/** The inverse of wireRule, for the rules it can express (see FirewallRule.spec). */
+function ruleInput(rule: Rule): RuleInput | undefined {
+  const target = ruleTarget(rule.target);
+  if (!rule.modeled || target === undefined || rule.sourcePort?.negate === true || rule.destinationPort?.negate === true || (rule.matchSet?.directions.length ?? 1) !== 1) return undefined;
+  const negated = (value: string, negate: boolean): string => (negate ? `!${value}` : value);
+  const portSpecs = (match: PortMatch | undefined): PortSpec[] | undefined =>
+    match === undefined || match.ports.length === 0 ? undefined : match.ports.map((range): PortSpec => (range.first === range.last ? range.first : [range.first, range.last]));
+  const sourcePorts = portSpecs(rule.sourcePort);
+  const destinationPorts = portSpecs(rule.destinationPort);
+  return Object.freeze({
+    ...(rule.protocol === "" ? {} : { protocol: negated(rule.protocol, rule.protocolNegate) }),
+    ...(rule.source === undefined ? {} : { source: negated(rule.source.address, rule.source.negate) }),
+    ...(rule.destination === undefined ? {} : { destination: negated(rule.destination.address, rule.destination.negate) }),
+    ...(rule.inInterface === undefined ? {} : { inInterface: negated(rule.inInterface.name, rule.inInterface.negate) }),
+    ...(rule.outInterface === undefined ? {} : { outInterface: negated(rule.outInterface.name, rule.outInterface.negate) }),
+    ...(sourcePorts === undefined ? {} : { sourcePorts }),
+    ...(destinationPorts === undefined ? {} : { destinationPorts }),
+    ...(rule.matchSet === undefined ? {} : {
+      matchSet: { set: rule.matchSet.set, direction: rule.matchSet.directions[0] === SetDirection.SET_DIRECTION_DST ? "dst" as const : "src" as const, ...(rule.matchSet.negate ? { negate: true } : {}) },
+    }),
+    ...(rule.states.length === 0 ? {} : { states: rule.states.map((state) => STATE_NAMES.get(state)!) }),
+    ...(rule.comment === "" ? {} : { comment: rule.comment }),
+    target,
+  });
+}
+
+function ruleTarget(target: Rule["target"]): RuleTarget | undefined {
+  switch (target?.kind) {
+    case TargetKind.TARGET_KIND_ACCEPT: return "ACCEPT";
+    case TargetKind.TARGET_KIND_DROP: return "DROP";
+    case TargetKind.TARGET_KIND_RETURN: return "RETURN";
+    case TargetKind.TARGET_KIND_REJECT: return { reject: target.rejectWith };
+    case TargetKind.TARGET_KIND_LOG: return { log: target.logPrefix };
+    case TargetKind.TARGET_KIND_JUMP: return target.goto ? { goto: target.chain } : { jump: target.chain };
+    default: return undefined;
+  }
 }
 
 /** "!192.0.2.0/24" → { address, negate: true }. */
@@ -95,6 +226,8 @@ const STATES: Readonly<Record<string, ConntrackState>> = {
   UNTRACKED: ConntrackState.CONNTRACK_STATE_UNTRACKED,
 };
 
+const STATE_NAMES = new Map(Object.entries(STATES).map(([name, state]) => [state, name as NonNullable<RuleInput["states"]>[number]]));
+
 function target(value: RuleTarget): Rule["target"] {
   const base = { chain: "", goto: false, rejectWith: "", logPrefix: "", other: "" };
   if (value === "ACCEPT") return { ...base, kind: TargetKind.TARGET_KIND_ACCEPT };
@@ -111,13 +244,14 @@ function wireRule(chain: string, input: RuleInput): Rule {
   const destination = negatable(input.destination);
   const inInterface = negatable(input.inInterface);
   const outInterface = negatable(input.outInterface);
+  const protocol = negatable(input.protocol);
   return {
     name: "",
     id: "",
     chain,
     position: 0,
-    protocol: input.protocol ?? "",
-    protocolNegate: false,
+    protocol: protocol?.value ?? "",
+    protocolNegate: protocol?.negate ?? false,
     source: source === undefined ? undefined : { address: source.value, negate: source.negate },
     destination: destination === undefined ? undefined : { address: destination.value, negate: destination.negate },
     inInterface: inInterface === undefined ? undefined : { name: inInterface.value, negate: inInterface.negate },

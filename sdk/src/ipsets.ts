@@ -1,5 +1,5 @@
 import { AddressFamily } from "./gen/portcullis/v1/common.js";
-import { IpsetServiceService, IpsetType, type AddEntryRequest, type CreateIpsetRequest, type BatchAddEntriesRequest, type BatchAddEntriesResponse, type DeleteEntryRequest, type Entry, type GetIpsetRequest, type Ipset, type ListEntriesRequest, type ListEntriesResponse, type TestEntryRequest, type TestEntryResponse } from "./gen/portcullis/v1/ipset.js";
+import { IpsetServiceService, IpsetType, type AddEntryRequest, type CreateIpsetRequest, type DeleteIpsetRequest, type ExportIpsetsRequest, type ExportIpsetsResponse, type ListIpsetsRequest, type ListIpsetsResponse, type BatchAddEntriesRequest, type BatchAddEntriesResponse, type DeleteEntryRequest, type Entry, type GetIpsetRequest, type Ipset, type ListEntriesRequest, type ListEntriesResponse, type TestEntryRequest, type TestEntryResponse } from "./gen/portcullis/v1/ipset.js";
 import type { CancellationToken } from "./base/cancellation.js";
 import type { IpsetEntry, IpsetInfo } from "./api.js";
 import type { Channel } from "./transport/channel.js";
@@ -64,6 +64,25 @@ export class Ipsets {
       },
     };
     return ipsetInfo(await this.#channel.unary<CreateIpsetRequest, Ipset>(IpsetServiceService, "createIpset", request, token));
+  }
+
+  /** Every set on the host (managed or not), with entry counts (all pages). */
+  async list(token?: CancellationToken): Promise<readonly IpsetInfo[]> {
+    const all: IpsetInfo[] = [];
+    const pages = this.#channel.pages<ListIpsetsRequest, ListIpsetsResponse>(IpsetServiceService, "listIpsets", (pageToken) => ({ pageSize: 1000, pageToken }), token);
+    for await (const page of pages) all.push(...page.ipsets.map(ipsetInfo));
+    return Object.freeze(all);
+  }
+
+  /** Destroys a set; refused (FailedPrecondition) while a firewall rule uses it. */
+  async delete(set: string, token?: CancellationToken): Promise<void> {
+    await this.#channel.unary<DeleteIpsetRequest, unknown>(IpsetServiceService, "deleteIpset", { name: `ipsets/${set}` }, token);
+  }
+
+  /** Sets in the `ipset save` format (`create` and `add` lines): the given ones, or every set. */
+  async export(sets: readonly string[] = [], token?: CancellationToken): Promise<string> {
+    const request: ExportIpsetsRequest = { names: sets.map((set) => `ipsets/${set}`) };
+    return (await this.#channel.unary<ExportIpsetsRequest, ExportIpsetsResponse>(IpsetServiceService, "exportIpsets", request, token, true)).content;
   }
 
   /** A set, with its entry count. */

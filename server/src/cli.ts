@@ -1,12 +1,25 @@
+// The `portcullis` command: the server's own commands (serve, certs, install-fail2ban-action) and the client commands
+// (cli/, built only on the public SDK). The server's modules are imported when a server command runs, so that a
+// client command starts without loading them.
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { Command, Option } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { ConfigError, loadConfig, type ConfigFlags } from "./config.js";
-import { createLogger } from "./logger.js";
-import { startServer } from "./main.js";
-import { initCertificates, issueClientCertificate, revokeCertificate, ROLES, type Role } from "./auth/cert-authority.js";
+import { ROLE_ORDER, type Role } from "./auth/roles.js";
+import { EXIT, EXIT_CODES_HELP } from "./cli/connect.js";
+import { registerJailCommands } from "./cli/jail-commands.js";
+import { registerSetCommands } from "./cli/set-commands.js";
+import { registerRuleCommands } from "./cli/rule-commands.js";
+import { registerWatchCommand } from "./cli/watch-command.js";
 
-const program = new Command("portcullis").description("Control plane for iptables, ipset and fail2ban").showHelpAfterError();
+const program = new Command("portcullis")
+  .description("Control plane for iptables, ipset and fail2ban")
+  .showHelpAfterError()
+  .exitOverride()
+  .addHelpText("after", `
+Client commands reach the server over mTLS: --address and --bundle, a --profile of ~/.config/portcullis/config.json,
+or PORTCULLIS_ADDRESS and PORTCULLIS_BUNDLE.
+${EXIT_CODES_HELP}`);
 
 const withConfigOptions = (command: Command): Command =>
   command
@@ -20,6 +33,7 @@ withConfigOptions(program.command("serve").description("run the gRPC server and 
   .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]))
   .action(async (flags: ConfigFlags) => {
     const config = loadConfig(flags);
+    const [{ createLogger }, { startServer }] = await Promise.all([import("./logger.js"), import("./main.js")]);
     const log = createLogger(config.log.level);
     const server = await startServer(config, log);
     let stopping = false;
@@ -49,6 +63,7 @@ withConfigOptions(certs.command("init").description("create a CA, a server certi
   .option("--ip <address...>", "extra IP addresses for the server certificate")
   .option("--force", "replace an existing CA (invalidates every certificate it issued)")
   .action(async (flags: ConfigFlags & { pkiDir?: string; host?: string[]; ip?: string[]; force?: boolean }) => {
+    const { initCertificates } = await import("./auth/cert-authority.js");
     const result = await initCertificates(pkiDirOf(flags), { hostnames: flags.host ?? [], ips: flags.ip ?? [], force: flags.force ?? false });
     console.log(`CA and server certificate in ${result.paths.dir}`);
     if (result.admin !== undefined) console.log(`admin client bundle: ${result.admin.bundleDir} (ca.crt, client.crt, client.key)`);
@@ -57,10 +72,11 @@ withConfigOptions(certs.command("init").description("create a CA, a server certi
 withConfigOptions(certs.command("issue").description("issue a client certificate (CN = name, O = role)"))
   .option("--pki-dir <dir>", "certificate directory (default <data dir>/pki)")
   .requiredOption("--name <name>", "principal name (certificate CN)")
-  .addOption(new Option("--role <role>", "role (certificate O)").choices([...ROLES]).makeOptionMandatory())
+  .addOption(new Option("--role <role>", "role (certificate O)").choices([...ROLE_ORDER]).makeOptionMandatory())
   .option("--days <n>", "validity in days", (value) => Number.parseInt(value, 10), 365)
   .option("--force", "replace an existing bundle of that name")
   .action(async (flags: ConfigFlags & { pkiDir?: string; name: string; role: Role; days: number; force?: boolean }) => {
+    const { issueClientCertificate } = await import("./auth/cert-authority.js");
     const bundle = await issueClientCertificate(pkiDirOf(flags), { name: flags.name, role: flags.role, validDays: flags.days, force: flags.force ?? false });
     console.log(`client bundle for ${flags.name} (${flags.role}): ${bundle.bundleDir} (ca.crt, client.crt, client.key)`);
   });
@@ -69,6 +85,7 @@ withConfigOptions(certs.command("revoke").description("revoke a client certifica
   .argument("<name>", "principal name of the bundle to revoke")
   .option("--pki-dir <dir>", "certificate directory (default <data dir>/pki)")
   .action(async (name: string, flags: ConfigFlags & { pkiDir?: string }) => {
+    const { revokeCertificate } = await import("./auth/cert-authority.js");
     const { serialNumber } = await revokeCertificate(pkiDirOf(flags), name);
     console.log(`revoked ${name} (serial ${serialNumber})`);
   });
@@ -85,8 +102,15 @@ withConfigOptions(program.command("install-fail2ban-action").description("copy t
     console.log(`installed ${target}; in a jail: action = portcullis.py[socket="${socket}"]  (optional: ipv6_prefix=64)`);
   });
 
+registerJailCommands(program);
+registerSetCommands(program);
+registerRuleCommands(program);
+registerWatchCommand(program);
+
 program.parseAsync(process.argv).catch((error: unknown) => {
+  // Commander has printed its own message (or the help) already.
+  if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? EXIT.ok : EXIT.usage);
   const message = error instanceof Error ? error.message : String(error);
   console.error(`portcullis: ${error instanceof ConfigError ? "" : "error: "}${message}`);
-  process.exit(error instanceof ConfigError ? 2 : 1);
+  process.exit(error instanceof ConfigError ? EXIT.usage : EXIT.failed);
 });

@@ -85,3 +85,28 @@ it("the README's SDK snippet works as written: the ban drops the attacker, the s
     rmSync(cwd, { recursive: true, force: true });
   }
 });
+
+it("the README's CLI examples work as written: each ban drops the attacker's packets, each unban lets them through", async () => {
+  const block = /### With the `portcullis` CLI[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(block !== undefined, "README must show the CLI examples");
+  const [, setBinary, ...commands] = block.trimEnd().split("\n");
+  // Only where the server and its admin bundle are differs from the demo.
+  const prelude = `export PORTCULLIS_BUNDLE=${join(setup.f.server.dataDir, "pki/clients/admin")} PORTCULLIS_ADDRESS=${setup.f.server.address}\n${setBinary}\n`;
+  const run = (command: string): string => execFileSync("bash", ["-c", prelude + command], { cwd: root, encoding: "utf8", timeout: 30_000 });
+  const attackerReaches = (): Promise<boolean> => canConnect(setup.hosts.attacker.name, victimV4, 143);
+  run("$P unban 192.0.2.100"); // the SDK snippet above banned it
+  assert.equal(await attackerReaches(), true);
+  const outputs = new Map<string, string>();
+  for (const command of commands) {
+    outputs.set(command, run(command));
+    if (/ ban /.test(command)) assert.equal(await attackerReaches(), false, `${command}: the connect must fail`);
+    if (/ unban | sets del /.test(command)) assert.equal(await attackerReaches(), true, `${command}: the connect must succeed`);
+  }
+  const out = (prefix: string): string => [...outputs].find(([command]) => command.startsWith(prefix))![1];
+  assert.match(out("$P status dovecot"), /^Status for the jail: dovecot\n\|- Filter\n/);
+  assert.deepEqual(JSON.parse(out("$P status dovecot --json")).banned, ["192.0.2.100"]);
+  assert.equal(out("$P sets test"), "192.0.2.100 is in set bad_nets\n");
+  assert.match(out("$P rules list INPUT"), /^CHAIN +POS +ID +PACKETS +BYTES +MANAGED +RULE\nINPUT +1 +\w+ +\d+ +\d+ +yes +-m set --match-set bad_nets src -j DROP\n/);
+  assert.equal(out("$P watch").trim().split("\n").length, 3);
+  assert.match(out("$P watch"), /^#1 \S+ IPSET_CREATED ipsets\/fail2ban-dovecot by /);
+});

@@ -8,8 +8,9 @@ const BACKOFF_MS = [100, 250, 500, 1000, 2000];
 
 /**
  * One WatchEvents stream under every event of the client: opened when the first listener subscribes, from the event
- * log's newest sequence at that moment; when it breaks (a server restart), reopened with backoff after the last
- * sequence seen, so that listeners miss nothing and see nothing twice; closed when the last listener goes.
+ * log's newest sequence at that moment (or after a given sequence: replay, then live); when it breaks (a server
+ * restart), reopened with backoff after the last sequence seen, so that listeners miss nothing and see nothing twice;
+ * closed when the last listener goes.
  */
 export class EventStream {
   readonly #channel: Channel;
@@ -22,8 +23,12 @@ export class EventStream {
   /** Settles once the stream's starting sequence is known (see ready). */
   #started: Promise<void> = Promise.resolve();
 
-  constructor(channel: Channel) {
+  readonly #after: number | undefined;
+
+  /** `after`: start after this sequence (0: from the oldest event kept) instead of from now. */
+  constructor(channel: Channel, after?: number) {
     this.#channel = channel;
+    this.#after = after;
     this.#emitter = new EventEmitter<HostEvent>({ onFirstListenerAdd: () => this.#start(), onLastListenerRemove: () => this.#stop() });
   }
 
@@ -47,7 +52,7 @@ export class EventStream {
 
   #start(): void {
     this.#active = true;
-    this.#last = undefined;
+    this.#last = this.#after;
     this.#connect();
   }
 

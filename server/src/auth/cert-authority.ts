@@ -6,6 +6,7 @@ import { isIP } from "node:net";
 import { hostname as osHostname } from "node:os";
 import { basename, dirname, join } from "node:path";
 import * as x509 from "@peculiar/x509";
+import { ROLE_ORDER as ROLES, isRole, type Role } from "./roles.js";
 
 /**
  * The PKI of Portcullis. Identity is the client certificate: Subject CN is the principal, Subject O is the role.
@@ -16,8 +17,7 @@ import * as x509 from "@peculiar/x509";
 // Node's WebCrypto implements everything we ask of @peculiar/x509 (ECDSA P-256 keys, SHA-256 signatures).
 x509.cryptoProvider.set(globalThis.crypto);
 
-export type Role = "viewer" | "operator" | "admin";
-export const ROLES: readonly Role[] = Object.freeze(["viewer", "operator", "admin"] as const);
+export { ROLE_ORDER as ROLES, isRole, type Role } from "./roles.js";
 
 export interface PkiPaths {
   readonly dir: string;
@@ -209,10 +209,6 @@ export function identityOf(certPemOrDer: string | Uint8Array): { principal: stri
   if (!principal) throw new Error("client certificate has no Subject CN (principal name)");
   if (!isRole(role)) throw new Error(`client certificate Subject O "${role ?? ""}" is not one of ${ROLES.join(", ")}`);
   return { principal, role };
-}
-
-export function isRole(value: unknown): value is Role {
-  return typeof value === "string" && (ROLES as readonly string[]).includes(value);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ import { ServerError } from "../errors.js";
 export const ROLE_ORDER = ["viewer", "operator", "admin"] as const;
 export type Role = (typeof ROLE_ORDER)[number];
 
-export function isRole(value: string): value is Role {
-  return (ROLE_ORDER as readonly string[]).includes(value);
+export function isRole(value: unknown): value is Role {
+  return typeof value === "string" && (ROLE_ORDER as readonly string[]).includes(value);
 }
 
 /** Throws PERMISSION_DENIED naming the role needed, unless `has` is at least `needs`. */

@@ -1,0 +1,89 @@
+// Command-line values → what the SDK takes. Only the shape is checked here; the server validates the content (and says
+// what is wrong) so that the CLI and every other client get the same rules.
+import { InvalidArgumentError } from "commander";
+import type { PortSpec, RuleInput, RuleTarget } from "@portcullis/sdk";
+import { UsageError } from "./connect.js";
+
+/** A whole number of seconds (or other count) ≥ 0. */
+export function seconds(value: string): number {
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError(`"${value}" is not a whole number ≥ 0`);
+  return Number(value);
+}
+
+/** A whole number ≥ 1. */
+export function positive(value: string): number {
+  const n = seconds(value);
+  if (n === 0) throw new InvalidArgumentError("must be at least 1");
+  return n;
+}
+
+export function family(value: string): "ipv4" | "ipv6" {
+  if (value !== "ipv4" && value !== "ipv6") throw new InvalidArgumentError(`"${value}" is not ipv4 or ipv6`);
+  return value;
+}
+
+/** "25", "1000:2000", or a list "25,587,1000:2000" (iptables' forms). */
+export function ports(value: string): PortSpec[] {
+  return value.split(",").map((part) => {
+    const match = /^(\d{1,5})(?::(\d{1,5}))?$/.exec(part.trim());
+    if (match === null) throw new InvalidArgumentError(`"${part}" is not a port or a range FIRST:LAST`);
+    return match[2] === undefined ? Number(match[1]) : [Number(match[1]), Number(match[2])] as const;
+  });
+}
+
+/** The rule flags of `rules add`, named as iptables names them. */
+export interface RuleFlags {
+  readonly protocol?: string;
+  readonly source?: string;
+  readonly destination?: string;
+  readonly inInterface?: string;
+  readonly outInterface?: string;
+  readonly sport?: PortSpec[];
+  readonly dport?: PortSpec[];
+  readonly matchSet?: string;
+  readonly setDirection?: "src" | "dst";
+  readonly ctstate?: string;
+  readonly comment?: string;
+  readonly jump?: string;
+  readonly goto?: string;
+  readonly rejectWith?: string;
+  readonly logPrefix?: string;
+}
+
+const STATES = new Set(["NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED"]);
+
+/** The rule the flags describe; a missing or ambiguous target is a usage error. */
+export function ruleOf(flags: RuleFlags): RuleInput {
+  const states = flags.ctstate?.split(",").map((state) => state.trim().toUpperCase());
+  const unknown = states?.find((state) => !STATES.has(state));
+  if (unknown !== undefined) throw new UsageError(`--ctstate: "${unknown}" is not one of ${[...STATES].join(", ")}`);
+  const negatedSet = flags.matchSet?.startsWith("!") ?? false;
+  return {
+    ...(flags.protocol === undefined ? {} : { protocol: flags.protocol }),
+    ...(flags.source === undefined ? {} : { source: flags.source }),
+    ...(flags.destination === undefined ? {} : { destination: flags.destination }),
+    ...(flags.inInterface === undefined ? {} : { inInterface: flags.inInterface }),
+    ...(flags.outInterface === undefined ? {} : { outInterface: flags.outInterface }),
+    ...(flags.sport === undefined ? {} : { sourcePorts: flags.sport }),
+    ...(flags.dport === undefined ? {} : { destinationPorts: flags.dport }),
+    ...(flags.matchSet === undefined ? {} : { matchSet: { set: negatedSet ? flags.matchSet.slice(1) : flags.matchSet, direction: flags.setDirection ?? "src", negate: negatedSet } }),
+    ...(states === undefined ? {} : { states: states as RuleInput["states"] }),
+    ...(flags.comment === undefined ? {} : { comment: flags.comment }),
+    target: targetOf(flags),
+  };
+}
+
+function targetOf(flags: RuleFlags): RuleTarget {
+  if (flags.goto !== undefined) {
+    if (flags.jump !== undefined) throw new UsageError("give -j TARGET or -g CHAIN, not both");
+    return { goto: flags.goto };
+  }
+  const jump = flags.jump;
+  if (jump === undefined) throw new UsageError("a rule needs a target: -j ACCEPT|DROP|REJECT|RETURN|LOG|CHAIN or -g CHAIN");
+  if (flags.rejectWith !== undefined && jump !== "REJECT") throw new UsageError("--reject-with goes with -j REJECT");
+  if (flags.logPrefix !== undefined && jump !== "LOG") throw new UsageError("--log-prefix goes with -j LOG");
+  if (jump === "ACCEPT" || jump === "DROP" || jump === "RETURN") return jump;
+  if (jump === "REJECT") return { reject: flags.rejectWith ?? "" };
+  if (jump === "LOG") return { log: flags.logPrefix ?? "" };
+  return { jump };
+}

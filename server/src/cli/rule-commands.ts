@@ -1,0 +1,149 @@
+// `portcullis rules …`: the filter table's rules, with iptables' flag names, safe mode and whole-table apply.
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import type { ChainInfo, FirewallRule, PortcullisClient, RulesetInput, CancellationToken } from "@portcullis/sdk";
+import { clientCommand, UsageError, withClient, type ClientFlags } from "./connect.js";
+import { printJson, printTable } from "./output.js";
+import { family, ports, positive, ruleOf, type RuleFlags } from "./parse-flags.js";
+
+interface FamilyFlags extends ClientFlags {
+  readonly family: "ipv4" | "ipv6";
+}
+
+interface SafeFlags extends FamilyFlags {
+  readonly confirmWithin?: number;
+  readonly allowLockout?: boolean;
+}
+
+const familyOption = ["--family <family>", "ipv4 (iptables) or ipv6 (ip6tables)", family, "ipv4"] as const;
+
+/** The safe-mode flags of every change. */
+function withSafeMode(command: Command): Command {
+  return command
+    .option("--confirm-within <seconds>", "safe mode: undone after this many seconds unless `portcullis rules confirm`", positive)
+    .option("--allow-lockout", "allow a change that cuts this client off the API (only with --confirm-within)");
+}
+
+export function registerRuleCommands(program: Command): void {
+  const rules = program.command("rules").description("filter-table rules: list, add, delete, apply, export, confirm");
+
+  clientCommand(rules, "list", "rules with their ids, positions and counters")
+    .argument("[chain]", "one chain (default: every chain)")
+    .option(...familyOption)
+    .action((chain: string | undefined, flags: FamilyFlags) =>
+      withClient(flags, async (client, token) => {
+        const chains = chain === undefined ? await client.firewall.chains(flags.family, token) : undefined;
+        const listed = chain !== undefined ? await client.firewall.rules({ family: flags.family, chain }, token) : await allRules(client, flags.family, chains!, token);
+        if (flags.json) return printJson(listed);
+        if (chains !== undefined) for (const c of chains) process.stdout.write(`# chain ${c.name}${c.policy === undefined ? "" : ` (policy ${c.policy})`}: ${c.ruleCount} rules\n`);
+        printTable(["CHAIN", "POS", "ID", "PACKETS", "BYTES", "MANAGED", "RULE"], listed.map((rule) => [
+          rule.chain, String(rule.position), rule.id, String(rule.packets), String(rule.bytes), rule.managed ? "yes" : "no", rule.text.replace(/^-A \S+ /, ""),
+        ]));
+      }));
+
+  withSafeMode(clientCommand(rules, "add", "append (or insert) a rule; flags as in iptables")
+    .argument("<chain>", "INPUT, FORWARD, OUTPUT or a user chain")
+    .option(...familyOption)
+    .option("--position <n>", "insert at this 1-based position (default: append)", positive)
+    .option("-p, --protocol <protocol>", "tcp, udp, icmp, … (! negates)")
+    .option("-s, --source <address>", "source address or network (! negates)")
+    .option("-d, --destination <address>", "destination address or network (! negates)")
+    .option("-i, --in-interface <name>", "incoming interface (! negates)")
+    .option("-o, --out-interface <name>", "outgoing interface (! negates)")
+    .option("--sport <ports>", "source ports: 25, 1000:2000 or 25,587,465", ports)
+    .option("--dport <ports>", "destination ports: 25, 1000:2000 or 25,587,465", ports)
+    .option("--match-set <set>", "match an IP set (!set negates)")
+    .option("--set-direction <direction>", "src (default) or dst address matched against --match-set")
+    .option("--ctstate <states>", "conntrack states, e.g. ESTABLISHED,RELATED")
+    .option("--comment <text>", "comment kept with the rule")
+    .option("-j, --jump <target>", "ACCEPT, DROP, REJECT, RETURN, LOG or a user chain")
+    .option("-g, --goto <chain>", "go to a user chain")
+    .option("--reject-with <type>", "with -j REJECT, e.g. tcp-reset")
+    .option("--log-prefix <prefix>", "with -j LOG"))
+    .addHelpText("after", "\nExamples:\n  portcullis rules add INPUT -p tcp --dport 25,587,465 -j ACCEPT\n  portcullis rules add INPUT --match-set spam_ips -j DROP --position 1\n  portcullis rules add INPUT -p tcp --dport 22 -s '!198.51.100.0/24' -j DROP --confirm-within 60")
+    .action((chain: string, flags: SafeFlags & RuleFlags & { position?: number }) =>
+      withClient(flags, async (client, token) => {
+        if (flags.setDirection !== undefined && flags.setDirection !== "src" && flags.setDirection !== "dst") throw new UsageError("--set-direction is src or dst");
+        const rule = await client.firewall.add({ family: flags.family, chain }, ruleOf(flags), { ...(flags.position === undefined ? {} : { position: flags.position }), ...safeMode(flags) }, token);
+        if (flags.json) return printJson(rule);
+        process.stdout.write(`added rule ${rule.id}: ${rule.text}${flags.confirmWithin === undefined ? "" : ` (undone in ${flags.confirmWithin} s unless confirmed)`}\n`);
+      }));
+
+  withSafeMode(clientCommand(rules, "delete", "delete rules by id (see `rules list`)")
+    .argument("<chain>")
+    .argument("<id...>")
+    .option(...familyOption))
+    .action((chain: string, ids: string[], flags: SafeFlags) =>
+      withClient(flags, async (client, token) => {
+        for (const id of ids) await client.firewall.delete({ family: flags.family, chain }, id, safeMode(flags), token);
+        if (flags.json) return printJson({ chain, deleted: ids });
+        process.stdout.write(`deleted ${ids.length} rule${ids.length === 1 ? "" : "s"} from ${chain}\n`);
+      }));
+
+  withSafeMode(clientCommand(rules, "apply", "replace the whole filter table with a ruleset file (JSON, as `rules export --json` writes)")
+    .argument("<file>", "ruleset file, or - for stdin")
+    .option(...familyOption))
+    .addHelpText("after", `
+The file: {"chains": [{"name": "INPUT", "policy": "DROP"}],
+           "rules": [{"chain": "INPUT", "protocol": "tcp", "destinationPorts": [22], "target": "ACCEPT"}]}
+Examples:
+  portcullis rules export --json > ruleset.json
+  portcullis rules apply ruleset.json --confirm-within 60 && portcullis rules confirm`)
+    .action((file: string, flags: SafeFlags) =>
+      withClient(flags, async (client, token) => {
+        const ruleset = readRuleset(file);
+        const result = await client.firewall.apply(ruleset, { family: flags.family, ...safeMode(flags) }, token);
+        if (flags.json) return printJson(result);
+        const rollback = result.rollbackAt === undefined ? "" : `; rolled back at ${result.rollbackAt.toISOString()} unless \`portcullis rules confirm\``;
+        process.stdout.write(`applied ${result.ruleCount} rules${rollback}\n`);
+      }));
+
+  clientCommand(rules, "confirm", "keep the changes made with --confirm-within (cancels their rollback)")
+    .option(...familyOption)
+    .action((flags: FamilyFlags) =>
+      withClient(flags, async (client, token) => {
+        await client.firewall.confirm(flags.family, token);
+        if (flags.json) return printJson({ confirmed: true });
+        process.stdout.write("confirmed: the changes are kept\n");
+      }));
+
+  clientCommand(rules, "export", "the filter table: iptables-save text, or with --json a ruleset file for `rules apply`")
+    .option(...familyOption)
+    .action((flags: FamilyFlags) =>
+      withClient(flags, async (client, token) => {
+        const table = await client.firewall.export(flags.family, token);
+        if (!flags.json) return void process.stdout.write(table.text);
+        const inexpressible = table.rules.filter((rule) => rule.spec === undefined);
+        if (inexpressible.length > 0) process.stderr.write(`portcullis: ${inexpressible.length} rules use matches a ruleset file cannot express and are left out, e.g. ${inexpressible[0]!.text}\n`);
+        const ruleset: RulesetInput = {
+          chains: table.chains.map((chain) => ({ name: chain.name, ...(chain.policy === undefined ? {} : { policy: chain.policy }) })),
+          rules: table.rules.flatMap((rule) => (rule.spec === undefined ? [] : [{ chain: rule.chain, ...rule.spec }])),
+        };
+        printJson(ruleset);
+      }));
+}
+
+function safeMode(flags: SafeFlags): { confirmWithin?: number; allowLockout?: boolean } {
+  return { ...(flags.confirmWithin === undefined ? {} : { confirmWithin: flags.confirmWithin }), ...(flags.allowLockout === true ? { allowLockout: true } : {}) };
+}
+
+async function allRules(client: PortcullisClient, family: "ipv4" | "ipv6", chains: readonly ChainInfo[], token: CancellationToken): Promise<FirewallRule[]> {
+  const all: FirewallRule[] = [];
+  for (const chain of chains) all.push(...(await client.firewall.rules({ family, chain: chain.name }, token)));
+  return all;
+}
+
+/** A ruleset file: its shape is checked here, its rules by the server. */
+function readRuleset(file: string): RulesetInput {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file === "-" ? 0 : file, "utf8"));
+  } catch (error) {
+    throw new UsageError(`${file}: not a JSON ruleset (${error instanceof Error ? error.message : String(error)})`);
+  }
+  const ruleset = parsed as Partial<RulesetInput> | null;
+  if (ruleset === null || typeof ruleset !== "object" || !Array.isArray(ruleset.rules) || (ruleset.chains !== undefined && !Array.isArray(ruleset.chains))) {
+    throw new UsageError(`${file}: a ruleset is {"chains": [...], "rules": [...]} (see portcullis rules apply --help)`);
+  }
+  return ruleset as RulesetInput;
+}

@@ -1,0 +1,120 @@
+// `portcullis sets …`: IP sets as `ipset` users know them, over the API.
+import { readFileSync } from "node:fs";
+import { Option, type Command } from "commander";
+import type { CreateOptions } from "@portcullis/sdk";
+import { clientCommand, EXIT, withClient, type ClientFlags } from "./connect.js";
+import { printJson, printTable, progress } from "./output.js";
+import { positive, seconds } from "./parse-flags.js";
+
+/** Entries per BatchAddEntries call of an import: big enough to be fast, small enough to show progress. */
+const IMPORT_CHUNK = 10_000;
+
+export function registerSetCommands(program: Command): void {
+  const sets = program.command("sets").description("IP sets: list, show, create, delete, add, del, test, import, export");
+
+  clientCommand(sets, "list", "every set with its type and entry count")
+    .action((flags: ClientFlags) =>
+      withClient(flags, async (client, token) => {
+        const all = await client.ipsets.list(token);
+        if (flags.json) return printJson(all);
+        printTable(["NAME", "TYPE", "FAMILY", "ENTRIES", "MANAGED"], all.map((set) => [set.name, set.type, set.family ?? "", String(set.entryCount), set.managed ? "yes" : "no"]));
+      }));
+
+  clientCommand(sets, "show", "a set and its entries")
+    .argument("<set>")
+    .action((set: string, flags: ClientFlags) =>
+      withClient(flags, async (client, token) => {
+        const [info, entries] = await Promise.all([client.ipsets.get(set, token), client.ipsets.entries(set, token)]);
+        if (flags.json) return printJson({ ...info, entries });
+        process.stdout.write(`Name: ${info.name}\nType: ${info.type}\nFamily: ${info.family ?? ""}\nEntries: ${info.entryCount}\nManaged: ${info.managed ? "yes" : "no"}\n`);
+        if (entries.length > 0) {
+          process.stdout.write("\n");
+          printTable(["ELEMENT", "TIMEOUT", "COMMENT"], entries.map((entry) => [entry.element, entry.timeout === undefined ? "" : `${entry.timeout}s`, entry.comment ?? ""]));
+        }
+      }));
+
+  clientCommand(sets, "create", "create a managed set (kept across reboots)")
+    .argument("<set>", "name: 1–31 characters [A-Za-z0-9_.:-]")
+    .addOption(new Option("--type <type>", "set type").choices(["hash:ip", "hash:net", "hash:ip,port", "hash:net,port"]).default("hash:ip"))
+    .addOption(new Option("--family <family>", "address family").choices(["inet", "inet6"]).default("inet"))
+    .option("--timeout <seconds>", "entries expire (default timeout in seconds; 0: only when given one)", seconds)
+    .option("--comments", "entries can carry a comment")
+    .addHelpText("after", "\nExample:\n  portcullis sets create spam_ips --type hash:net --timeout 3600")
+    .action((set: string, flags: ClientFlags & { type: NonNullable<CreateOptions["type"]>; family: "inet" | "inet6"; timeout?: number; comments?: boolean }) =>
+      withClient(flags, async (client, token) => {
+        const info = await client.ipsets.create(set, { type: flags.type, family: flags.family, ...(flags.timeout === undefined ? {} : { timeout: flags.timeout }), comments: flags.comments ?? false }, token);
+        if (flags.json) return printJson(info);
+        process.stdout.write(`created set ${info.name} (${info.type}, ${info.family ?? ""})\n`);
+      }));
+
+  clientCommand(sets, "delete", "destroy a set (refused while a rule uses it)")
+    .argument("<set>")
+    .action((set: string, flags: ClientFlags) =>
+      withClient(flags, async (client, token) => {
+        await client.ipsets.delete(set, token);
+        if (flags.json) return printJson({ deleted: set });
+        process.stdout.write(`deleted set ${set}\n`);
+      }));
+
+  clientCommand(sets, "add", "add entries (applied together)")
+    .argument("<set>")
+    .argument("<entry...>", "addresses or networks")
+    .option("--timeout <seconds>", "seconds until the entries expire", seconds)
+    .option("--comment <text>", "comment (sets created with --comments)")
+    .action((set: string, entries: string[], flags: ClientFlags & { timeout?: number; comment?: string }) =>
+      withClient(flags, async (client, token) => {
+        const added = await client.ipsets.add(set, entries, { ...(flags.timeout === undefined ? {} : { timeout: flags.timeout }), ...(flags.comment === undefined ? {} : { comment: flags.comment }) }, token);
+        if (flags.json) return printJson({ set, added });
+        process.stdout.write(`${added} added to ${set}\n`);
+      }));
+
+  clientCommand(sets, "del", "remove entries")
+    .argument("<set>")
+    .argument("<entry...>")
+    .action((set: string, entries: string[], flags: ClientFlags) =>
+      withClient(flags, async (client, token) => {
+        for (const entry of entries) await client.ipsets.remove(set, entry, token);
+        if (flags.json) return printJson({ set, removed: entries.length });
+        process.stdout.write(`${entries.length} removed from ${set}\n`);
+      }));
+
+  clientCommand(sets, "test", "whether a set matches an address (exit 0: yes, 1: no)")
+    .argument("<set>")
+    .argument("<address>")
+    .action((set: string, address: string, flags: ClientFlags) =>
+      withClient(flags, async (client, token) => {
+        const matched = await client.ipsets.test(set, address, token);
+        if (flags.json) printJson({ set, address, matched });
+        else process.stdout.write(`${address} is ${matched ? "" : "NOT "}in set ${set}\n`);
+        return matched ? EXIT.ok : EXIT.no;
+      }));
+
+  clientCommand(sets, "import", "add every address of a file (one per line; # comments) to a set")
+    .argument("<set>")
+    .argument("<file>", "file to read, or - for stdin")
+    .option("--timeout <seconds>", "seconds until the entries expire", seconds)
+    .option("--chunk <n>", "entries per call", positive, IMPORT_CHUNK)
+    .addHelpText("after", "\nExample:\n  curl -s https://example.org/blocklist.txt | portcullis sets import blocklist -")
+    .action((set: string, file: string, flags: ClientFlags & { timeout?: number; chunk: number }) =>
+      withClient(flags, async (client, token) => {
+        const entries = readFileSync(file === "-" ? 0 : file, "utf8").split("\n").map((line) => line.replace(/#.*/, "").trim()).filter((line) => line !== "");
+        const shown = progress(`importing into ${set}`, entries.length);
+        let added = 0;
+        for (let from = 0; from < entries.length; from += flags.chunk) {
+          added += await client.ipsets.add(set, entries.slice(from, from + flags.chunk), flags.timeout === undefined ? {} : { timeout: flags.timeout }, token);
+          shown.update(Math.min(entries.length, from + flags.chunk));
+        }
+        shown.end();
+        if (flags.json) return printJson({ set, read: entries.length, added });
+        process.stdout.write(`${entries.length} read, ${added} added to ${set}\n`);
+      }));
+
+  clientCommand(sets, "export", "sets in the `ipset save` format (every set, or the ones named)")
+    .argument("[set...]")
+    .action((names: string[], flags: ClientFlags) =>
+      withClient(flags, async (client, token) => {
+        const content = await client.ipsets.export(names, token);
+        if (flags.json) return printJson({ content });
+        process.stdout.write(content.endsWith("\n") || content === "" ? content : `${content}\n`);
+      }));
+}
