@@ -148,3 +148,64 @@ it("SDK: events.onDidChange misses nothing across a server restart (one stream, 
   assert.deepEqual(sequences, [...sequences].sort((a, b) => a - b), "in order");
   assert.equal(new Set(sequences).size, sequences.length, "no repeats");
 });
+
+it("SDK: ipsets.list/export/delete; firewall.chains/export/apply (safe mode, confirm) with specs that round-trip", async () => {
+  const { hosts } = setup;
+  await client.ipsets.create("sdk_ls", { type: "hash:ip" });
+  await client.ipsets.add("sdk_ls", ["192.0.2.9"]);
+  assert.ok((await client.ipsets.list()).some((set) => set.name === "sdk_ls" && set.entryCount === 1 && set.managed));
+  assert.match(await client.ipsets.export(["sdk_ls"]), /^create sdk_ls hash:ip family inet [^\n]*\nadd sdk_ls 192\.0\.2\.9\n$/);
+
+  const chains = await client.firewall.chains();
+  assert.deepEqual(chains.filter((chain) => chain.builtin).map((chain) => [chain.name, chain.policy]), [["INPUT", "ACCEPT"], ["FORWARD", "ACCEPT"], ["OUTPUT", "ACCEPT"]]);
+  const previous = await client.firewall.export();
+  const applied = await client.firewall.apply({
+    chains: [{ name: "INPUT", policy: "ACCEPT" }, { name: "mail_in" }],
+    rules: [
+      { chain: "INPUT", protocol: "tcp", destinationPorts: [143], target: { jump: "mail_in" } },
+      { chain: "mail_in", matchSet: { set: "sdk_ls" }, target: { reject: "icmp-port-unreachable" } },
+      { chain: "mail_in", source: `${attackerV4}/32`, protocol: "!udp", target: "DROP" },
+    ],
+  }, { confirmWithin: 2 });
+  assert.equal(applied.ruleCount, 3);
+  assert.ok(applied.rollbackAt !== undefined && applied.rollbackAt.getTime() > Date.now());
+  assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "the applied table drops the attacker");
+  const now = await client.firewall.export();
+  assert.deepEqual(now.rules.map((rule) => [rule.chain, rule.spec]), [
+    ["INPUT", { protocol: "tcp", destinationPorts: [143], target: { jump: "mail_in" } }],
+    ["mail_in", { matchSet: { set: "sdk_ls", direction: "src" }, target: { reject: "icmp-port-unreachable" } }],
+    ["mail_in", { protocol: "!udp", source: `${attackerV4}/32`, target: "DROP" }],
+  ]);
+  const inUse = await client.ipsets.delete("sdk_ls").then(() => undefined, (caught: unknown) => caught);
+  assert.ok(inUse instanceof PortcullisError && inUse.code === "FailedPrecondition" && inUse.reason === "IPSET_IN_USE");
+
+  await sleep(3000);
+  assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "not confirmed: the previous table is back");
+  assert.deepEqual((await client.firewall.export()).rules.map((rule) => rule.text), previous.rules.map((rule) => rule.text));
+
+  // The exported specs applied again, and confirmed: kept.
+  await client.firewall.apply({ chains: now.chains, rules: now.rules.map((rule) => ({ chain: rule.chain, ...rule.spec! })) }, { confirmWithin: 2 });
+  await client.firewall.confirm();
+  await sleep(3000);
+  assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "confirmed: the table stays");
+  await client.firewall.apply({ chains: [], rules: previous.rules.map((rule) => ({ chain: rule.chain, ...rule.spec! })) });
+  await client.ipsets.delete("sdk_ls");
+  assert.ok(!(await client.ipsets.list()).some((set) => set.name === "sdk_ls"));
+  assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
+});
+
+it("SDK: events.since replays from a sequence, then follows live, each subscription on its own stream", async () => {
+  const start = (await client.events.list({ after: Number.MAX_SAFE_INTEGER })).lastSequence;
+  await client.ipsets.create("sdk_since", { type: "hash:ip" });
+  const seen: HostEvent[] = [];
+  const subscription = client.events.since(start)((event) => seen.push(event));
+  for (let i = 0; i < 200 && seen.length === 0; i++) await sleep(20);
+  assert.deepEqual(seen.map((event) => [event.type, event.resource]), [["IPSET_CREATED", "ipsets/sdk_since"]], "replayed");
+  await client.ipsets.add("sdk_since", ["192.0.2.44"]);
+  for (let i = 0; i < 200 && seen.length < 2; i++) await sleep(20);
+  subscription.dispose();
+  assert.deepEqual(seen.map((event) => event.sequence), [start + 1, start + 2]);
+  assert.equal(seen[1]!.resource, "ipsets/sdk_since/entries/192.0.2.44");
+  assert.throws(() => client.events.since(-1), (caught: unknown) => caught instanceof PortcullisError && caught.code === "InvalidArgument");
+  await client.ipsets.delete("sdk_since");
+});

@@ -81,6 +81,7 @@ export class FirewallStore {
       insertRule: db.prepare("INSERT INTO firewall_rules (id, family, table_name, chain, seq, spec, created_at, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
       deleteRule: db.prepare("DELETE FROM firewall_rules WHERE id = ?"),
       deleteGeneration: db.prepare("DELETE FROM firewall_rules WHERE family = ? AND table_name = ? AND generation = ?"),
+      deleteTableRules: db.prepare("DELETE FROM firewall_rules WHERE family = ? AND table_name = ?"),
       deleteOtherGenerations: db.prepare("DELETE FROM firewall_rules WHERE generation <> coalesce((SELECT generation FROM firewall_generations g WHERE g.family = firewall_rules.family AND g.table_name = firewall_rules.table_name), 0)"),
       generation: db.prepare<[string, string], { generation: number }>("SELECT generation FROM firewall_generations WHERE family = ? AND table_name = ?"),
       putGeneration: db.prepare("INSERT OR REPLACE INTO firewall_generations (family, table_name, generation) VALUES (?, ?, ?)"),
@@ -107,12 +108,26 @@ export class FirewallStore {
     return this.#index(family, table).byLine;
   }
 
-  /** Replaces the managed state of a table at once (a safe-mode rollback). */
+  /**
+   * Replaces the managed state of a table at once (a safe-mode rollback). Unlike a stage, it first drops every row of
+   * the table: the snapshot's ids are still taken by the current generation (a rolled-back single rule change keeps
+   * the others) or by a replaced one not yet deleted (a rollback within seconds of an apply).
+   */
   replaceTable(family: Family, table: string, managed: ManagedTable): void {
-    const stage = this.stageTable(family, table);
-    stage.add(managed.rules);
-    stage.publish(managed.chains);
-    stage.release();
+    const next = this.#generation(family, table) + 1;
+    const index: LineIndex = { byLine: new Map(), lineOf: new Map() };
+    const now = Date.now();
+    this.#db.transaction(() => {
+      this.#sql.deleteTableRules.run(family, table);
+      for (const rule of managed.rules) this.#sql.insertRule.run(rule.id, family, table, rule.chain, rule.seq, JSON.stringify(rule.spec), now, next);
+      this.#sql.deleteChains.run(family, table);
+      for (const chain of managed.chains) this.#sql.putChain.run(family, table, chain.chain, chain.policy ?? null);
+      this.#sql.putGeneration.run(family, table, next);
+    })();
+    for (const rule of managed.rules) indexRule(index, rule.id, this.#render(rule.chain, rule.spec), false);
+    const key = `${family}/${table}`;
+    this.#generations.set(key, next);
+    this.#indexes.set(key, index);
   }
 
   /** Starts a new generation of a table's managed rules (see TableStage). */
