@@ -10,7 +10,7 @@ import type { IpsetDriver } from "../drivers/ipset-driver.js";
 import { BUILTIN_CHAINS, parseIptablesSave, renderRuleLine, renderTable, validateRuleSpec } from "../drivers/parse/iptables-save.js";
 import type { RestoreFeed } from "../drivers/restore-feed.js";
 import { identifyRules } from "./rule-identity.js";
-import type { FirewallStore } from "../store/firewall-store.js";
+import type { FirewallStore, TableStage } from "../store/firewall-store.js";
 import { findLockout, matches, type ApiPacket, type TableView } from "./lockout.js";
 import { expandServices, GROUPS, SERVICES, type NamedService } from "./services-catalog.js";
 import { WRITABLE_TABLES, type Family, type ParsedChain, type ParsedRule, type Policy, type RuleSpec, type Table } from "./rule-model.js";
@@ -351,16 +351,13 @@ export class FirewallService {
           // The table's chain lines without its COMMIT: the rules follow as they are ready.
           const head = renderTable(table, chainList, []);
           await feed.write(head.slice(0, head.lastIndexOf("COMMIT\n")));
-          prepared = await this.#feedRules(feed, family, declared, rules);
+          prepared = await this.#feedRules(feed, stage, family, declared, rules);
           for (const [i, rule] of prepared.entries()) if (rule.spec.matchSet !== undefined) await withFieldAsync(() => this.#checkSet(rule.spec), `rules[${i}]`);
           await this.#checkLockout(family, table, {
             rules: groupRules(prepared.map((rule) => ({ chain: rule.chain, spec: rule.spec, modeled: true }))),
             policies: new Map([...declared].filter((entry): entry is [string, Policy] => entry[1] !== undefined)),
           }, options);
           await feed.commit("COMMIT\n");
-          // Stored while the kernel commits: one transaction (ids in order keep it cheap), so that validating and
-          // rendering alone keep pace with the tool's parsing.
-          stage.add(prepared.map((rule, seq) => ({ id: rule.id, chain: rule.chain, seq, spec: rule.spec, line: rule.line })));
           await feed.done();
           stage.publish([...declared].map(([chain, policy]) => ({ chain, ...(policy === undefined ? {} : { policy }) })));
         } catch (error) {
@@ -375,8 +372,12 @@ export class FirewallService {
     });
   }
 
-  /** Validates and renders the rules in chunks, writing each chunk to the restore as soon as it is ready. */
-  async #feedRules(feed: RestoreFeed, family: Family, declared: ReadonlyMap<string, Policy | undefined>, rules: RuleSource): Promise<PreparedRule[]> {
+  /**
+   * Validates and renders the rules in chunks, writing each chunk to the restore as soon as it is ready, then staging
+   * it in the store (invisible until published) while the tool parses it: the store's writes overlap the kernel's
+   * work instead of following it.
+   */
+  async #feedRules(feed: RestoreFeed, stage: TableStage, family: Family, declared: ReadonlyMap<string, Policy | undefined>, rules: RuleSource): Promise<PreparedRule[]> {
     const ids = newRuleIds(rules.length);
     const prepared: PreparedRule[] = [];
     for (let from = 0; from < rules.length; from += FEED_CHUNK) {
@@ -393,6 +394,7 @@ export class FirewallService {
         text += `${line}\n`;
       }
       await feed.write(text);
+      stage.add(prepared.slice(from).map((rule, k) => ({ id: rule.id, chain: rule.chain, seq: from + k, spec: rule.spec, line: rule.line })));
     }
     return prepared;
   }
