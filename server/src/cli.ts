@@ -30,11 +30,13 @@ withConfigOptions(program.command("serve").description("run the gRPC server and 
   .option("--netns <name>", "run every kernel command inside this network namespace; also PORTCULLIS_NETNS")
   .option("--grpc-address <host:port>", "gRPC listen address (default 127.0.0.1:50051); also PORTCULLIS_GRPC_ADDRESS")
   .option("--rest-address <host:port>", "REST (HTTPS) listen address (default 127.0.0.1:8443); also PORTCULLIS_REST_ADDRESS")
+  .option("--metrics-address <host:port>", "also serve GET /metrics over plain HTTP here (loopback only); also PORTCULLIS_METRICS_ADDRESS")
   .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]))
+  .addOption(new Option("--log-format <format>", "json (one object per line) or pretty (for people)").choices(["json", "pretty"]))
   .action(async (flags: ConfigFlags) => {
     const config = loadConfig(flags);
     const [{ createLogger }, { startServer }] = await Promise.all([import("./logger.js"), import("./main.js")]);
-    const log = createLogger(config.log.level);
+    const log = createLogger(config.log.level, config.log.format);
     const server = await startServer(config, log);
     let stopping = false;
     const stop = (signal: string): void => {

@@ -16,6 +16,9 @@ function isCidr(value: string): boolean {
 }
 
 const NETNS = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+/** Plain-HTTP listeners (metrics) must stay on the machine: no certificates protect them. */
+const LOOPBACK_HOST_PORT = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|localhost):\d{1,5}$/;
 
 /** The server's configuration; every key can come from the file, a PORTCULLIS_* variable or a flag. */
 const ConfigSchema = z
@@ -25,12 +28,12 @@ const ConfigSchema = z
     /** Run every kernel command inside this network namespace (tests, demo). */
     netns: z.string().regex(NETNS, "must be a network namespace name such as pc-demo").optional(),
     grpc: z
-      .object({ address: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be host:port, e.g. 127.0.0.1:50051").default("127.0.0.1:50051") })
+      .object({ address: z.string().regex(HOST_PORT, "must be host:port, e.g. 127.0.0.1:50051").default("127.0.0.1:50051") })
       .strict()
       .prefault({}),
     /** The REST gateway (HTTPS with the same client certificates). */
     rest: z
-      .object({ address: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be host:port, e.g. 127.0.0.1:8443").default("127.0.0.1:8443") })
+      .object({ address: z.string().regex(HOST_PORT, "must be host:port, e.g. 127.0.0.1:8443").default("127.0.0.1:8443") })
       .strict()
       .prefault({}),
     /** Certificate files; unset ones default to <dataDir>/pki, created on first start. */
@@ -62,8 +65,20 @@ const ConfigSchema = z
       .object({ maxEvents: z.number().int().min(1000).default(1_000_000), maxAgeDays: z.number().int().min(1).max(3650).default(30) })
       .strict()
       .prefault({}),
+    /** Prometheus metrics: always at GET /metrics on the REST port (mTLS); also on this plain loopback port if set. */
+    metrics: z
+      .object({ address: z.string().regex(LOOPBACK_HOST_PORT, "must be a loopback host:port, e.g. 127.0.0.1:9464 (plain HTTP never leaves the host)").optional() })
+      .strict()
+      .prefault({}),
     reconcile: z.object({ intervalSeconds: z.number().int().min(0).max(86_400).default(60) }).strict().prefault({}),
-    log: z.object({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info") }).strict().prefault({}),
+    log: z
+      .object({
+        level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+        /** json: one JSON object per line (for log shippers); pretty: colourless human-readable lines. */
+        format: z.enum(["json", "pretty"]).default("json"),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -76,7 +91,9 @@ export interface ConfigFlags {
   netns?: string;
   grpcAddress?: string;
   restAddress?: string;
+  metricsAddress?: string;
   logLevel?: string;
+  logFormat?: string;
 }
 
 export class ConfigError extends Error {}
@@ -93,6 +110,8 @@ const ENVIRONMENT: ReadonlyArray<[string, string[], "string" | "number" | "list"
   ["PORTCULLIS_TLS_CRL", ["tls", "crl"], "string"],
   ["PORTCULLIS_RECONCILE_INTERVAL_SECONDS", ["reconcile", "intervalSeconds"], "number"],
   ["PORTCULLIS_LOG_LEVEL", ["log", "level"], "string"],
+  ["PORTCULLIS_LOG_FORMAT", ["log", "format"], "string"],
+  ["PORTCULLIS_METRICS_ADDRESS", ["metrics", "address"], "string"],
   ["PORTCULLIS_FIREWALL_MANAGEMENT_ADDRESSES", ["firewall", "managementAddresses"], "list"],
   ["PORTCULLIS_FAIL2BAN_SOCKET", ["fail2ban", "socket"], "string"],
   ["PORTCULLIS_FAIL2BAN_CONFIG_DIR", ["fail2ban", "configDir"], "string"],
@@ -122,7 +141,9 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
   if (flags.netns !== undefined) setPath(raw, ["netns"], flags.netns);
   if (flags.grpcAddress !== undefined) setPath(raw, ["grpc", "address"], flags.grpcAddress);
   if (flags.restAddress !== undefined) setPath(raw, ["rest", "address"], flags.restAddress);
+  if (flags.metricsAddress !== undefined) setPath(raw, ["metrics", "address"], flags.metricsAddress);
   if (flags.logLevel !== undefined) setPath(raw, ["log", "level"], flags.logLevel);
+  if (flags.logFormat !== undefined) setPath(raw, ["log", "format"], flags.logFormat);
 
   const result = ConfigSchema.safeParse(raw);
   if (!result.success) {

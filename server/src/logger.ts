@@ -1,8 +1,13 @@
 import { pino, type Logger } from "pino";
+import pretty from "pino-pretty";
 
 export type { Logger };
 
-/** Structured JSON logs on stdout (one object per line); tests read the "listening" line to learn the bound port. */
-export function createLogger(level: string): Logger {
-  return pino({ level, base: { service: "portcullis" }, timestamp: pino.stdTimeFunctions.isoTime });
+/**
+ * Logs on stdout: JSON, one object per line (for log shippers; tests read the "listening" line to learn the bound
+ * ports), or with format "pretty" readable lines for people (pino-pretty, synchronous, no colours when piped).
+ */
+export function createLogger(level: string, format: "json" | "pretty" = "json"): Logger {
+  const options = { level, base: { service: "portcullis" }, timestamp: pino.stdTimeFunctions.isoTime };
+  return format === "pretty" ? pino(options, pretty({ sync: true, colorize: process.stdout.isTTY === true, ignore: "service" })) : pino(options);
 }

@@ -41,6 +41,8 @@ import { MtlsServerCredentials } from "./grpc/mtls-credentials.js";
 import { startGrpcServer, type GrpcService } from "./grpc/grpc-server.js";
 import { startRestServer } from "./rest/rest-server.js";
 import { ServerError } from "./errors.js";
+import { Metrics } from "./metrics/metrics.js";
+import { startMetricsServer, type RunningMetricsServer } from "./metrics/metrics-server.js";
 
 export interface RunningServer {
   readonly grpcAddress: string;
@@ -54,12 +56,27 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const tls = await resolveTls(config, log);
 
-  const exec = new Executor(log, config.netns);
+  // Metrics read the services when scraped; the services are made below, before any scrape can happen.
+  const probes: { current?: { ipsets: IpsetService; firewall: FirewallService; jails: JailService; events: EventLog } } = {};
+  const metrics = new Metrics({
+    ipsets: async () => ((await probes.current?.ipsets.list()) ?? []).map((set) => ({ name: set.definition.name, entryCount: set.entryCount })),
+    rules: async () => {
+      const firewall = probes.current?.firewall;
+      if (firewall === undefined) return [];
+      const tables = await Promise.all((["ipv4", "ipv6"] as const).map(async (family) => ({ family, snapshot: await firewall.snapshot(family, "filter") })));
+      return tables.flatMap(({ family, snapshot }) => snapshot.chains.map((chain) => ({ family, chain: chain.name, count: chain.ruleCount })));
+    },
+    fail2banUp: async () => (await probes.current?.jails.status())?.up ?? false,
+    eventSequence: () => probes.current?.events.lastSequence() ?? 0,
+    eventSubscribers: () => probes.current?.events.watcherCount ?? 0,
+  });
+  const exec = new Executor(log, config.netns, metrics);
   if (config.netns !== undefined) await checkNetns(exec, config.netns);
   const db = openDatabase(join(config.dataDir, "portcullis.db"));
   const ipsetDriver = new IpsetDriver(exec, log);
   const iptables = new IptablesDriver(exec, log);
   const events = new EventLog(new EventStore(db));
+  events.subscribe((event) => metrics.eventRecorded(event));
   const audit = new AuditStore(db);
   const ipsets = new IpsetService({ kernel: ipsetDriver, rules: iptables, store: new IpsetStore(db), events, log });
   const requests = new RequestStore(db);
@@ -84,7 +101,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const credentials = new MtlsServerCredentials(tls.context(crl.pem));
   crl.onChange((pem) => credentials.update(tls.context(pem)));
 
-  const invoker = new Invoker(audit, events, log);
+  probes.current = { ipsets, firewall, jails, events };
+  const invoker = new Invoker(audit, events, log, metrics);
   const services: GrpcService[] = [
     { name: "portcullis.v1.IpsetService", definition: IpsetServiceService, operations: ipsetOperations(ipsets, requests) },
     { name: "portcullis.v1.FirewallService", definition: FirewallServiceService, operations: firewallOperations(firewall) },
@@ -99,6 +117,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     invoker,
     services,
     log,
+    metrics: () => metrics.scrape(),
     // Ready when the kernel tools answer and fail2ban does (the jail service needs it).
     readiness: async () => {
       const checks: Record<string, string> = {};
@@ -126,7 +145,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const enforcement = new JailEnforcement({ ipsets, firewall, jails, allowlist, events, log });
   const actionSocket = await ActionSocket.listen(config.fail2ban.actionSocket ?? join(config.dataDir, "fail2ban-action.sock"), enforcement, log);
   banWatcher.start(config.fail2ban.pollIntervalMs, enforcement);
-  log.info({ grpc: grpc.address, rest: rest.address, netns: config.netns ?? null, dataDir: config.dataDir }, "listening");
+  const metricsServer: RunningMetricsServer | undefined = config.metrics.address === undefined ? undefined : await startMetricsServer(config.metrics.address, metrics, log);
+  log.info({ grpc: grpc.address, rest: rest.address, metrics: metricsServer?.address ?? null, netns: config.netns ?? null, dataDir: config.dataDir }, "listening");
 
   let reconciling = false;
   const timers = [
@@ -153,6 +173,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       grpc.health.setStatus("", "NOT_SERVING");
       await grpc.close(5_000);
       await rest.close();
+      await metricsServer?.close();
       await actionSocket.close();
       crl.close();
       firewall.close();

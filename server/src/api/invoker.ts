@@ -4,6 +4,7 @@ import { requireRole } from "../auth/roles.js";
 import { toServerError, type ServerError } from "../errors.js";
 import type { EventLog } from "../events/event-log.js";
 import type { AuditStore } from "../store/audit-store.js";
+import type { CallObserver } from "../metrics/metrics.js";
 import type { Operation, Principal, StreamOperation } from "./operation.js";
 
 /**
@@ -15,11 +16,13 @@ export class Invoker {
   readonly #audit: AuditStore;
   readonly #events: EventLog;
   readonly #log: Logger;
+  readonly #observer: CallObserver | undefined;
 
-  constructor(audit: AuditStore, events: EventLog, log: Logger) {
+  constructor(audit: AuditStore, events: EventLog, log: Logger, observer?: CallObserver) {
     this.#audit = audit;
     this.#events = events;
     this.#log = log;
+    this.#observer = observer;
   }
 
   async invoke<Request, Response>(method: string, op: Operation<Request, Response>, principal: Principal, request: Request, transport: string): Promise<Response> {
@@ -71,6 +74,7 @@ export class Invoker {
         this.#audit.append({ time: Date.now(), principal: principal.name, role: principal.role, method, resource, code, ...(detail === undefined ? {} : { detail }) });
       }
       this.#log.info({ transport, method, principal: principal.name, role: principal.role, code, ms }, "rpc");
+      this.#observer?.callFinished(method, transport, code, ms / 1000);
     }
   }
 }

@@ -1,6 +1,7 @@
 import { execa, type ResultPromise } from "execa";
 import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
+import type { CommandObserver } from "../metrics/metrics.js";
 
 /** How much stdin text may wait in memory for a slow consumer before the producer pauses. */
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
@@ -25,10 +26,12 @@ export interface RunOptions {
 export class Executor {
   readonly #netns: string | undefined;
   readonly #log: Logger;
+  readonly #observer: CommandObserver | undefined;
 
-  constructor(log: Logger, netns?: string) {
+  constructor(log: Logger, netns?: string, observer?: CommandObserver) {
     this.#log = log;
     this.#netns = netns;
+    this.#observer = observer;
   }
 
   get netns(): string | undefined {
@@ -50,6 +53,7 @@ export class Executor {
     if (input !== undefined && typeof input !== "string") void this.#feed(child, input);
     const result = await child;
     const ms = performance.now() - started;
+    this.#observer?.commandFinished(file, ms / 1000, result.exitCode === 0);
     if (result.failed && result.exitCode === undefined) {
       this.#log.error({ command: file, args: args.slice(0, 8), err: result.message }, "command could not run");
       throw new ServerError("KERNEL_UNAVAILABLE", `could not run ${file}; is it installed?`, { command: file });

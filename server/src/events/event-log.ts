@@ -14,6 +14,7 @@ export class SubscriberTooSlow extends Error {}
 export class EventLog {
   readonly #store: EventStore;
   readonly #listeners = new Set<(event: HostEvent) => void>();
+  #watching = 0;
 
   constructor(store: EventStore) {
     this.#store = store;
@@ -56,6 +57,7 @@ export class EventLog {
       wake?.();
     };
     this.#listeners.add(listener);
+    this.#watching++;
     const onAbort = (): void => wake?.();
     signal.addEventListener("abort", onAbort);
     try {
@@ -83,8 +85,24 @@ export class EventLog {
       }
     } finally {
       this.#listeners.delete(listener);
+      this.#watching--;
       signal.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** Hears every event as it is recorded (after it is stored); returns the unsubscribe. */
+  subscribe(listener: (event: HostEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Open event streams (WatchEvents calls and REST event streams). */
+  get watcherCount(): number {
+    return this.#watching;
+  }
+
+  lastSequence(): number {
+    return this.#store.lastSequence();
   }
 
   prune(maxEvents: number, maxAgeMs: number): void {

@@ -27,6 +27,8 @@ export interface RestServerDeps {
   readonly invoker: Invoker;
   readonly services: readonly GrpcService[];
   readonly readiness: () => Promise<{ ready: boolean; checks: Record<string, string> }>;
+  /** Prometheus exposition (GET /metrics, any role). */
+  readonly metrics: () => Promise<{ contentType: string; body: string }>;
   readonly log: Logger;
 }
 
@@ -107,6 +109,9 @@ export async function startRestServer(deps: RestServerDeps): Promise<RunningRest
   app.get("/healthz", (_req, res) => void res.type("text/plain").send("ok\n"));
   app.get("/readyz", (_req, res, next) => {
     deps.readiness().then((readiness) => res.status(readiness.ready ? 200 : 503).json(readiness), next);
+  });
+  app.get("/metrics", (_req, res, next) => {
+    deps.metrics().then(({ contentType, body }) => void res.type(contentType).send(body), next);
   });
   app.get("/openapi.yaml", (_req, res) => void res.type("application/yaml").send(specText));
   const redoc = createRequire(import.meta.url).resolve("redoc/bundles/redoc.standalone.js");
