@@ -20,6 +20,46 @@ const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 /** Plain-HTTP listeners (metrics) must stay on the machine: no certificates protect them. */
 const LOOPBACK_HOST_PORT = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|localhost):\d{1,5}$/;
 
+const SINK_NAME = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "must be 1-64 letters, digits, _ . -");
+/** Where a new sink starts: after the events already in the log ("now"), or from the oldest kept. */
+const START_AT = z.enum(["now", "oldest"]).default("now");
+
+/** SIEM sinks: each gets every event, in order, from its own position in the event log. */
+const SinkSchema = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("file"),
+    name: SINK_NAME,
+    path: z.string().min(1),
+    /** Rotate before the file would pass this size. */
+    maxBytes: z.number().int().min(4096).default(100 * 1024 * 1024),
+    /** Rotated files kept (path.1 … path.N). */
+    keep: z.number().int().min(1).max(100).default(5),
+    startAt: START_AT,
+  }).strict(),
+  z.object({
+    type: z.literal("syslog"),
+    name: SINK_NAME,
+    transport: z.enum(["udp", "tcp", "tls"]).default("udp"),
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65_535).default(514),
+    facility: z.number().int().min(0).max(23).default(16),
+    appName: z.string().regex(/^[!-~]{1,48}$/, "must be 1-48 printable characters without spaces").default("portcullis"),
+    ca: z.string().optional(),
+    cert: z.string().optional(),
+    key: z.string().optional(),
+    startAt: START_AT,
+  }).strict(),
+  z.object({
+    type: z.literal("webhook"),
+    name: SINK_NAME,
+    url: z.url({ protocol: /^https?$/ }),
+    secret: z.string().min(16, "use at least 16 characters").optional(),
+    timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+    ca: z.string().optional(),
+    startAt: START_AT,
+  }).strict(),
+]);
+
 /** The server's configuration; every key can come from the file, a PORTCULLIS_* variable or a flag. */
 const ConfigSchema = z
   .object({
@@ -65,6 +105,7 @@ const ConfigSchema = z
       .object({ maxEvents: z.number().int().min(1000).default(1_000_000), maxAgeDays: z.number().int().min(1).max(3650).default(30) })
       .strict()
       .prefault({}),
+    sinks: z.array(SinkSchema).default([]).refine((sinks) => new Set(sinks.map((sink) => sink.name)).size === sinks.length, "sink names must be unique (each keeps its own position)"),
     /** Prometheus metrics: always at GET /metrics on the REST port (mTLS); also on this plain loopback port if set. */
     metrics: z
       .object({ address: z.string().regex(LOOPBACK_HOST_PORT, "must be a loopback host:port, e.g. 127.0.0.1:9464 (plain HTTP never leaves the host)").optional() })
@@ -83,6 +124,7 @@ const ConfigSchema = z
   .strict();
 
 export type Config = z.infer<typeof ConfigSchema>;
+export type SinkConfig = z.infer<typeof SinkSchema>;
 
 /** Flags as given on the command line (only those present). */
 export interface ConfigFlags {

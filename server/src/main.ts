@@ -43,6 +43,9 @@ import { startRestServer } from "./rest/rest-server.js";
 import { ServerError } from "./errors.js";
 import { Metrics } from "./metrics/metrics.js";
 import { startMetricsServer, type RunningMetricsServer } from "./metrics/metrics-server.js";
+import { SinkStore } from "./store/sink-store.js";
+import { SinkRunner } from "./sinks/sink-runner.js";
+import { createSink } from "./sinks/sinks.js";
 
 export interface RunningServer {
   readonly grpcAddress: string;
@@ -145,6 +148,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const enforcement = new JailEnforcement({ ipsets, firewall, jails, allowlist, events, log });
   const actionSocket = await ActionSocket.listen(config.fail2ban.actionSocket ?? join(config.dataDir, "fail2ban-action.sock"), enforcement, log);
   banWatcher.start(config.fail2ban.pollIntervalMs, enforcement);
+  const sinkStore = new SinkStore(db);
+  const sinks = config.sinks.map((sink) => new SinkRunner(sink.name, createSink(sink), { events, store: sinkStore, log }, sink.startAt));
+  for (const sink of sinks) sink.start();
   const metricsServer: RunningMetricsServer | undefined = config.metrics.address === undefined ? undefined : await startMetricsServer(config.metrics.address, metrics, log);
   log.info({ grpc: grpc.address, rest: rest.address, metrics: metricsServer?.address ?? null, netns: config.netns ?? null, dataDir: config.dataDir }, "listening");
 
@@ -174,6 +180,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       await grpc.close(5_000);
       await rest.close();
       await metricsServer?.close();
+      await Promise.all(sinks.map((sink) => sink.close()));
       await actionSocket.close();
       crl.close();
       firewall.close();

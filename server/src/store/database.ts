@@ -105,6 +105,10 @@ const MIGRATIONS: readonly string[] = [
      jail TEXT NOT NULL,
      PRIMARY KEY (network, jail)
    ) WITHOUT ROWID;`,
+  `CREATE TABLE sink_positions (         -- per SIEM sink: the last event sequence it delivered
+     name TEXT PRIMARY KEY,
+     sequence INTEGER NOT NULL
+   ) WITHOUT ROWID;`,
 ];
 
 /**
