@@ -50,6 +50,14 @@ withConfigOptions(program.command("serve").description("run the gRPC server and 
     };
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
+    // Certificate rotation without downtime: replace the files, then `kill -HUP <pid>`.
+    process.on("SIGHUP", () => {
+      try {
+        server.reloadTls();
+      } catch (error) {
+        log.error({ err: error }, "TLS reload failed; keeping the current certificate, key and CA");
+      }
+    });
   });
 
 const certs = program.command("certs").description("manage the CA, server and client certificates");

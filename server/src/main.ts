@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync } from "node:fs";
+import { createSecureContext } from "node:tls";
 import ipaddr from "ipaddr.js";
 import { join } from "node:path";
 import { ConfigError, type Config } from "./config.js";
@@ -49,6 +50,8 @@ import { createSink } from "./sinks/sinks.js";
 
 export interface RunningServer {
   readonly grpcAddress: string;
+  /** Re-reads the server certificate, key and CA (SIGHUP): new connections use them, open ones go on. */
+  reloadTls(): void;
   close(): Promise<void>;
 }
 
@@ -174,6 +177,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
   return {
     grpcAddress: grpc.address,
+    reloadTls() {
+      tls.reload();
+      crl.reload();
+      credentials.update(tls.context(crl.pem));
+      rest.updateTls(tls.context(crl.pem));
+      log.info({}, "TLS certificate, key and CA reloaded");
+    },
     async close() {
       for (const timer of timers) clearInterval(timer);
       grpc.health.setStatus("", "NOT_SERVING");
@@ -197,6 +207,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 interface ResolvedTls {
   readonly crl: string | undefined;
   context(crlPem: string | undefined): { ca: string; cert: string; key: string; crl?: string };
+  /** Reads the files again (a rotated certificate or CA); throws, keeping the current ones, if they do not load. */
+  reload(): void;
 }
 
 /** Configured certificate files, or the data dir's own PKI (created on first start, CRL kept fresh). */
@@ -219,8 +231,19 @@ async function resolveTls(config: Config, log: Logger): Promise<ResolvedTls> {
     key: config.tls.key ?? paths.serverKey,
   };
   const crl = config.tls.crl ?? (own ? paths.crl : undefined);
-  const pem = { ca: readFileSync(files.ca, "utf8"), cert: readFileSync(files.cert, "utf8"), key: readFileSync(files.key, "utf8") };
-  return { crl, context: (crlPem) => ({ ...pem, ...(crlPem === undefined ? {} : { crl: crlPem }) }) };
+  const read = () => {
+    const pem = { ca: readFileSync(files.ca, "utf8"), cert: readFileSync(files.cert, "utf8"), key: readFileSync(files.key, "utf8") };
+    createSecureContext(pem); // a key that does not match its certificate, or broken PEM, fails here
+    return pem;
+  };
+  let pem = read();
+  return {
+    crl,
+    context: (crlPem) => ({ ...pem, ...(crlPem === undefined ? {} : { crl: crlPem }) }),
+    reload: () => {
+      pem = read();
+    },
+  };
 }
 
 /** host:port → what the anti-lockout check compares: the port, and the address unless it is a wildcard. */

@@ -34,6 +34,11 @@ export class CrlWatcher {
     return this.#serials.has(normalizeSerial(serialHex));
   }
 
+  /** Reads the file now (a certificate reload, SIGHUP), without notifying the listeners. */
+  reload(): void {
+    this.#load();
+  }
+
   onChange(listener: (pem: string | undefined) => void): void {
     this.#listeners.push(listener);
   }
