@@ -112,6 +112,18 @@ withConfigOptions(program.command("install-fail2ban-action").description("copy t
     console.log(`installed ${target}; in a jail: action = portcullis.py[socket="${socket}"]  (optional: ipv6_prefix=64)`);
   });
 
+withConfigOptions(program.command("doctor").description("check what the server needs on this host: tools, kernel, fail2ban, certificates, data dir, clock"))
+  .option("--netns <name>", "check inside this network namespace; also PORTCULLIS_NETNS")
+  .option("--json", "print the checks as JSON")
+  .addHelpText("after", "\nExits 1 when a check fails (warnings do not).\nExample:\n  portcullis doctor --config /etc/portcullis/config.yaml")
+  .action(async (flags: ConfigFlags & { json?: boolean }) => {
+    const config = loadConfig(flags);
+    const [{ createLogger }, { runDoctor, doctorReport }] = await Promise.all([import("./logger.js"), import("./doctor/doctor.js")]);
+    const checks = await runDoctor(config, createLogger("silent"));
+    process.stdout.write(flags.json === true ? `${JSON.stringify(checks, null, 2)}\n` : doctorReport(checks));
+    process.exitCode = checks.some((check) => check.status === "fail") ? 1 : 0;
+  });
+
 registerJailCommands(program);
 registerSetCommands(program);
 registerRuleCommands(program);
