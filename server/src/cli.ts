@@ -124,6 +124,25 @@ withConfigOptions(program.command("doctor").description("check what the server n
     process.exitCode = checks.some((check) => check.status === "fail") ? 1 : 0;
   });
 
+withConfigOptions(program.command("healthcheck").description("ask the running server's gRPC health service whether it is serving (exit 0) or not (exit 1)"))
+  .option("--address <host:port>", "the server (default: grpc.address of the config, a wildcard asked on loopback)")
+  .option("--bundle <dir>", "client bundle (default: <data dir>/pki/clients/admin)")
+  .option("--service <name>", "one service, e.g. portcullis.v1.JailService (default: the server as a whole)", "")
+  .addHelpText("after", "\nThe container image's HEALTHCHECK runs it.")
+  .action(async (flags: ConfigFlags & { address?: string; bundle?: string; service: string }) => {
+    const config = loadConfig(flags);
+    const { probeHealth, probeAddress } = await import("./health-probe.js");
+    const address = flags.address ?? probeAddress(config.grpc.address);
+    try {
+      const status = await probeHealth(address, flags.bundle ?? join(config.dataDir, "pki", "clients", "admin"), flags.service);
+      console.log(`${address}: ${status}`);
+      process.exitCode = status === "SERVING" ? 0 : 1;
+    } catch (error) {
+      console.error(`portcullis: ${address}: ${error instanceof Error ? error.message : String(error)}`);
+      process.exitCode = 1;
+    }
+  });
+
 registerJailCommands(program);
 registerSetCommands(program);
 registerRuleCommands(program);

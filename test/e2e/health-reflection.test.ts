@@ -1,12 +1,15 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { createRequire } from "node:module";
+import { resolve } from "node:path";
 import { loadPackageDefinition, type Client, type ServiceError } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 
 const require = createRequire(import.meta.url);
+const BIN = resolve(import.meta.dirname, "../../server/bin/portcullis");
 const reflectionProto = require.resolve("@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto");
 
 type Ctor = new (address: string, credentials: ReturnType<ServerFixture["server"]["credentials"]>, options?: object) => Client & Record<string, (...args: unknown[]) => unknown>;
@@ -20,6 +23,19 @@ describe("generic gRPC tools work: standard health service and server reflection
   let f: ServerFixture;
   before(async () => (f = await startServerFixture()));
   after(async () => f?.close());
+
+  it("portcullis healthcheck (the image's HEALTHCHECK) exits 0 on SERVING, 1 when the server is unreachable", async () => {
+    const run = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
+      new Promise((resolvePromise) => execFile(BIN, ["healthcheck", "--data-dir", f.server.dataDir, ...args], { encoding: "utf8" }, (error, stdout, stderr) =>
+        resolvePromise({ code: error === null ? 0 : typeof error.code === "number" ? error.code : -1, stdout, stderr })));
+    const serving = await run(["--address", f.server.address]);
+    assert.deepEqual([serving.code, serving.stdout], [0, `${f.server.address}: SERVING\n`]);
+    const jail = await run(["--address", f.server.address, "--service", "portcullis.v1.JailService"]);
+    assert.equal(jail.code, 0);
+    const down = await run(["--address", "127.0.0.1:1"]);
+    assert.equal(down.code, 1);
+    assert.match(down.stderr, /^portcullis: 127\.0\.0\.1:1: .*UNAVAILABLE/);
+  });
 
   it("answers grpc.health.v1.Health/Check with SERVING (over mTLS)", async () => {
     const Health = serviceClient(healthProtoPath, ["grpc", "health", "v1", "Health"]);

@@ -5,12 +5,11 @@ import { after, before, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { VictimAttacker } from "../harness/netns.js";
-import { canConnect } from "../harness/tcp.js";
+import { canConnect, freePort } from "../harness/tcp.js";
 import { rest } from "../harness/rest.js";
 import { dovecotFailures } from "../harness/fail2ban.js";
 import { JailTestClient } from "../harness/grpc-clients.js";
@@ -18,13 +17,6 @@ import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
 
 const { victimV4, attackerV4 } = VictimAttacker;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 let setup: JailHosts;
 let metricsAddress: string;

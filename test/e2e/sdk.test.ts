@@ -1,23 +1,14 @@
 import { after, before, it } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createClient, CancellationTokenSource, PortcullisError, type BanEvent, type HostEvent, type PortcullisClient } from "@portcullis/sdk";
 import { VictimAttacker } from "../harness/netns.js";
-import { canConnect } from "../harness/tcp.js";
+import { canConnect, freePort } from "../harness/tcp.js";
 import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
 
 const { victimV4, attackerV4 } = VictimAttacker;
 
-/** A free loopback port, so that the server comes back on the same address after a restart. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 let setup: JailHosts;
 let client: PortcullisClient;

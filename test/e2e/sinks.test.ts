@@ -16,6 +16,7 @@ import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
 import { Ipset, IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
 import { Netns } from "../harness/netns.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
+import { freePort } from "../harness/tcp.js";
 import { IpsetTestClient } from "../harness/grpc-clients.js";
 
 const SECRET = "a-webhook-secret-of-some-length";
@@ -26,13 +27,6 @@ interface SinkEvent {
   readonly resource: string;
 }
 
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function until(what: string, check: () => boolean, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
