@@ -26,7 +26,8 @@ COPY sdk sdk
 COPY server server
 COPY scripts/build.mjs scripts/
 RUN node scripts/build.mjs
-RUN npm prune --omit=dev --workspaces --include-workspace-root=false || true
+# Only what runs: dev tools (buf, redocly, typescript, esbuild…) stay in the build stage.
+RUN npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
 # fail2ban for fail2ban-client (StartJail and ReloadJails use its configuration reader); its server runs on the host.
