@@ -182,6 +182,12 @@ describe("portcullis CLI", () => {
     const help = await portcullis(["rules", "add", "--help"]);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /Examples:\n  portcullis rules add INPUT -p tcp --dport 25,587,465 -j ACCEPT/);
+    const commands = [["status"], ["ban"], ["unban"], ["watch"], ...["list", "show", "create", "delete", "add", "del", "test", "import", "export"].map((c) => ["sets", c]), ...["list", "add", "delete", "apply", "confirm", "export"].map((c) => ["rules", c])];
+    for (const command of commands) {
+      const shown = await portcullis([...command, "--help"]);
+      assert.equal(shown.code, 0);
+      assert.match(shown.stdout, new RegExp(`\\nExamples?:\\n  portcullis ${command.join(" ")}[ \\n]`), `portcullis ${command.join(" ")} --help shows an example of itself`);
+    }
   });
 
   it("watch: --since replays the log (JSON lines with --json); without it, follows what happens from now", async () => {

@@ -52,11 +52,12 @@ export interface ClientFlags {
 /** A wrong command line found after commander's own checks (exits with EXIT.usage). */
 export class UsageError extends Error {}
 
-/** Adds the connection flags and `--json` to a client command. */
-export function clientCommand(parent: Command, name: string, description: string): Command {
+/** A client command with the connection flags, `--json`, and its examples at the end of its `--help`. */
+export function clientCommand(parent: Command, name: string, description: string, examples: readonly string[]): Command {
   return parent
     .command(name)
     .description(description)
+    .addHelpText("after", `\nExample${examples.length === 1 ? "" : "s"}:\n${examples.map((example) => `  ${example}`).join("\n")}`)
     .option("--address <host:port>", "server's gRPC address (default: the profile's, PORTCULLIS_ADDRESS, or localhost:50051)")
     .option("--bundle <dir>", "client certificate bundle with ca.crt, client.crt, client.key (or PORTCULLIS_BUNDLE)")
     .option("--profile <name>", "a profile of ~/.config/portcullis/config.json")

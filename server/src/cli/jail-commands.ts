@@ -12,9 +12,8 @@ interface TargetFlags extends ClientFlags {
 }
 
 export function registerJailCommands(program: Command): void {
-  clientCommand(program, "status", "jails and their bans, laid out as `fail2ban-client status [jail]` does")
+  clientCommand(program, "status", "jails and their bans, laid out as `fail2ban-client status [jail]` does", ["portcullis status", "portcullis status dovecot", "portcullis status dovecot --json | jq '.banned'"])
     .argument("[jail]", "one jail: its counters, log files and banned addresses")
-    .addHelpText("after", "\nExamples:\n  portcullis status\n  portcullis status dovecot\n  portcullis status dovecot --json | jq '.banned'")
     .action((jail: string | undefined, flags: ClientFlags) =>
       withClient(flags, async (client, token) => {
         if (jail === undefined) {
@@ -28,12 +27,11 @@ export function registerJailCommands(program: Command): void {
         process.stdout.write(jailStatusText(status));
       }));
 
-  clientCommand(program, "ban", "ban addresses in a jail (for its bantime) or add them to an IP set")
+  clientCommand(program, "ban", "ban addresses in a jail (for its bantime) or add them to an IP set", ["portcullis ban 192.0.2.100 --jail dovecot", "portcullis ban 192.0.2.1 203.0.113.0/24 --set spam_ips --timeout 600"])
     .argument("<address...>", "IPv4/IPv6 addresses (networks too with --set on a hash:net set)")
     .option("--jail <jail>", "ban in this fail2ban jail (`-` for every jail)")
     .option("--set <set>", "add to this IP set instead")
     .option("--timeout <seconds>", "with --set: seconds until the entry expires", seconds)
-    .addHelpText("after", "\nExamples:\n  portcullis ban 192.0.2.100 --jail dovecot\n  portcullis ban 192.0.2.1 203.0.113.0/24 --set spam_ips --timeout 600")
     .action((addresses: string[], flags: TargetFlags) =>
       withClient(flags, async (client, token) => {
         const where = target(flags, true);
@@ -51,11 +49,10 @@ export function registerJailCommands(program: Command): void {
         return say(flags, results, results.map((r) => `${r.address} banned in ${r.jails.join(", ")}`).join("\n"));
       }));
 
-  clientCommand(program, "unban", "lift bans (in one jail, every jail, or an IP set)")
+  clientCommand(program, "unban", "lift bans (in one jail, every jail, or an IP set)", ["portcullis unban 192.0.2.100", "portcullis unban 192.0.2.100 --jail dovecot", "portcullis unban 192.0.2.1 --set spam_ips"])
     .argument("<address...>", "addresses to unban")
     .option("--jail <jail>", "only in this jail (default: every jail)")
     .option("--set <set>", "remove from this IP set instead")
-    .addHelpText("after", "\nExamples:\n  portcullis unban 192.0.2.100\n  portcullis unban 192.0.2.100 --jail dovecot\n  portcullis unban 192.0.2.1 --set spam_ips")
     .action((addresses: string[], flags: TargetFlags) =>
       withClient(flags, async (client, token) => {
         const where = target(flags, false);

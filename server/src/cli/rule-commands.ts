@@ -27,7 +27,7 @@ function withSafeMode(command: Command): Command {
 export function registerRuleCommands(program: Command): void {
   const rules = program.command("rules").description("filter-table rules: list, add, delete, apply, export, confirm");
 
-  clientCommand(rules, "list", "rules with their ids, positions and counters")
+  clientCommand(rules, "list", "rules with their ids, positions and counters", ["portcullis rules list", "portcullis rules list INPUT --family ipv6 --json"])
     .argument("[chain]", "one chain (default: every chain)")
     .option(...familyOption)
     .action((chain: string | undefined, flags: FamilyFlags) =>
@@ -41,7 +41,7 @@ export function registerRuleCommands(program: Command): void {
         ]));
       }));
 
-  withSafeMode(clientCommand(rules, "add", "append (or insert) a rule; flags as in iptables")
+  withSafeMode(clientCommand(rules, "add", "append (or insert) a rule; flags as in iptables", ["portcullis rules add INPUT -p tcp --dport 25,587,465 -j ACCEPT", "portcullis rules add INPUT --match-set spam_ips -j DROP --position 1", "portcullis rules add INPUT -p tcp --dport 22 -s '!198.51.100.0/24' -j DROP --confirm-within 60"])
     .argument("<chain>", "INPUT, FORWARD, OUTPUT or a user chain")
     .option(...familyOption)
     .option("--position <n>", "insert at this 1-based position (default: append)", positive)
@@ -60,7 +60,6 @@ export function registerRuleCommands(program: Command): void {
     .option("-g, --goto <chain>", "go to a user chain")
     .option("--reject-with <type>", "with -j REJECT, e.g. tcp-reset")
     .option("--log-prefix <prefix>", "with -j LOG"))
-    .addHelpText("after", "\nExamples:\n  portcullis rules add INPUT -p tcp --dport 25,587,465 -j ACCEPT\n  portcullis rules add INPUT --match-set spam_ips -j DROP --position 1\n  portcullis rules add INPUT -p tcp --dport 22 -s '!198.51.100.0/24' -j DROP --confirm-within 60")
     .action((chain: string, flags: SafeFlags & RuleFlags & { position?: number }) =>
       withClient(flags, async (client, token) => {
         if (flags.setDirection !== undefined && flags.setDirection !== "src" && flags.setDirection !== "dst") throw new UsageError("--set-direction is src or dst");
@@ -69,7 +68,7 @@ export function registerRuleCommands(program: Command): void {
         process.stdout.write(`added rule ${rule.id}: ${rule.text}${flags.confirmWithin === undefined ? "" : ` (undone in ${flags.confirmWithin} s unless confirmed)`}\n`);
       }));
 
-  withSafeMode(clientCommand(rules, "delete", "delete rules by id (see `rules list`)")
+  withSafeMode(clientCommand(rules, "delete", "delete rules by id (see `rules list`)", ["portcullis rules delete INPUT 5bfbb408a895"])
     .argument("<chain>")
     .argument("<id...>")
     .option(...familyOption))
@@ -80,15 +79,12 @@ export function registerRuleCommands(program: Command): void {
         process.stdout.write(`deleted ${ids.length} rule${ids.length === 1 ? "" : "s"} from ${chain}\n`);
       }));
 
-  withSafeMode(clientCommand(rules, "apply", "replace the whole filter table with a ruleset file (JSON, as `rules export --json` writes)")
+  withSafeMode(clientCommand(rules, "apply", "replace the whole filter table with a ruleset file (JSON, as `rules export --json` writes)", ["portcullis rules apply ruleset.json --confirm-within 60 && portcullis rules confirm", "portcullis rules export --json > ruleset.json   # a file to start from"])
     .argument("<file>", "ruleset file, or - for stdin")
     .option(...familyOption))
     .addHelpText("after", `
 The file: {"chains": [{"name": "INPUT", "policy": "DROP"}],
-           "rules": [{"chain": "INPUT", "protocol": "tcp", "destinationPorts": [22], "target": "ACCEPT"}]}
-Examples:
-  portcullis rules export --json > ruleset.json
-  portcullis rules apply ruleset.json --confirm-within 60 && portcullis rules confirm`)
+           "rules": [{"chain": "INPUT", "protocol": "tcp", "destinationPorts": [22], "target": "ACCEPT"}]}`)
     .action((file: string, flags: SafeFlags) =>
       withClient(flags, async (client, token) => {
         const ruleset = readRuleset(file);
@@ -98,7 +94,7 @@ Examples:
         process.stdout.write(`applied ${result.ruleCount} rules${rollback}\n`);
       }));
 
-  clientCommand(rules, "confirm", "keep the changes made with --confirm-within (cancels their rollback)")
+  clientCommand(rules, "confirm", "keep the changes made with --confirm-within (cancels their rollback)", ["portcullis rules confirm --family ipv6"])
     .option(...familyOption)
     .action((flags: FamilyFlags) =>
       withClient(flags, async (client, token) => {
@@ -107,7 +103,7 @@ Examples:
         process.stdout.write("confirmed: the changes are kept\n");
       }));
 
-  clientCommand(rules, "export", "the filter table: iptables-save text, or with --json a ruleset file for `rules apply`")
+  clientCommand(rules, "export", "the filter table: iptables-save text, or with --json a ruleset file for `rules apply`", ["portcullis rules export > filter.rules", "portcullis rules export --json > ruleset.json"])
     .option(...familyOption)
     .action((flags: FamilyFlags) =>
       withClient(flags, async (client, token) => {

@@ -12,7 +12,7 @@ const IMPORT_CHUNK = 10_000;
 export function registerSetCommands(program: Command): void {
   const sets = program.command("sets").description("IP sets: list, show, create, delete, add, del, test, import, export");
 
-  clientCommand(sets, "list", "every set with its type and entry count")
+  clientCommand(sets, "list", "every set with its type and entry count", ["portcullis sets list", "portcullis sets list --json | jq -r '.[].name'"])
     .action((flags: ClientFlags) =>
       withClient(flags, async (client, token) => {
         const all = await client.ipsets.list(token);
@@ -20,7 +20,7 @@ export function registerSetCommands(program: Command): void {
         printTable(["NAME", "TYPE", "FAMILY", "ENTRIES", "MANAGED"], all.map((set) => [set.name, set.type, set.family ?? "", String(set.entryCount), set.managed ? "yes" : "no"]));
       }));
 
-  clientCommand(sets, "show", "a set and its entries")
+  clientCommand(sets, "show", "a set and its entries", ["portcullis sets show spam_ips"])
     .argument("<set>")
     .action((set: string, flags: ClientFlags) =>
       withClient(flags, async (client, token) => {
@@ -33,13 +33,12 @@ export function registerSetCommands(program: Command): void {
         }
       }));
 
-  clientCommand(sets, "create", "create a managed set (kept across reboots)")
+  clientCommand(sets, "create", "create a managed set (kept across reboots)", ["portcullis sets create spam_ips --type hash:net --timeout 3600"])
     .argument("<set>", "name: 1–31 characters [A-Za-z0-9_.:-]")
     .addOption(new Option("--type <type>", "set type").choices(["hash:ip", "hash:net", "hash:ip,port", "hash:net,port"]).default("hash:ip"))
     .addOption(new Option("--family <family>", "address family").choices(["inet", "inet6"]).default("inet"))
     .option("--timeout <seconds>", "entries expire (default timeout in seconds; 0: only when given one)", seconds)
     .option("--comments", "entries can carry a comment")
-    .addHelpText("after", "\nExample:\n  portcullis sets create spam_ips --type hash:net --timeout 3600")
     .action((set: string, flags: ClientFlags & { type: NonNullable<CreateOptions["type"]>; family: "inet" | "inet6"; timeout?: number; comments?: boolean }) =>
       withClient(flags, async (client, token) => {
         const info = await client.ipsets.create(set, { type: flags.type, family: flags.family, ...(flags.timeout === undefined ? {} : { timeout: flags.timeout }), comments: flags.comments ?? false }, token);
@@ -47,7 +46,7 @@ export function registerSetCommands(program: Command): void {
         process.stdout.write(`created set ${info.name} (${info.type}, ${info.family ?? ""})\n`);
       }));
 
-  clientCommand(sets, "delete", "destroy a set (refused while a rule uses it)")
+  clientCommand(sets, "delete", "destroy a set (refused while a rule uses it)", ["portcullis sets delete spam_ips"])
     .argument("<set>")
     .action((set: string, flags: ClientFlags) =>
       withClient(flags, async (client, token) => {
@@ -56,7 +55,7 @@ export function registerSetCommands(program: Command): void {
         process.stdout.write(`deleted set ${set}\n`);
       }));
 
-  clientCommand(sets, "add", "add entries (applied together)")
+  clientCommand(sets, "add", "add entries (applied together)", ["portcullis sets add spam_ips 192.0.2.1 203.0.113.0/24 --timeout 600"])
     .argument("<set>")
     .argument("<entry...>", "addresses or networks")
     .option("--timeout <seconds>", "seconds until the entries expire", seconds)
@@ -68,7 +67,7 @@ export function registerSetCommands(program: Command): void {
         process.stdout.write(`${added} added to ${set}\n`);
       }));
 
-  clientCommand(sets, "del", "remove entries")
+  clientCommand(sets, "del", "remove entries", ["portcullis sets del spam_ips 192.0.2.1"])
     .argument("<set>")
     .argument("<entry...>")
     .action((set: string, entries: string[], flags: ClientFlags) =>
@@ -78,7 +77,7 @@ export function registerSetCommands(program: Command): void {
         process.stdout.write(`${entries.length} removed from ${set}\n`);
       }));
 
-  clientCommand(sets, "test", "whether a set matches an address (exit 0: yes, 1: no)")
+  clientCommand(sets, "test", "whether a set matches an address (exit 0: yes, 1: no)", ["portcullis sets test spam_ips 203.0.113.7 && echo blocked"])
     .argument("<set>")
     .argument("<address>")
     .action((set: string, address: string, flags: ClientFlags) =>
@@ -89,12 +88,11 @@ export function registerSetCommands(program: Command): void {
         return matched ? EXIT.ok : EXIT.no;
       }));
 
-  clientCommand(sets, "import", "add every address of a file (one per line; # comments) to a set")
+  clientCommand(sets, "import", "add every address of a file (one per line; # comments) to a set", ["portcullis sets import blocklist bad-ips.txt --timeout 86400", "curl -s https://example.org/blocklist.txt | portcullis sets import blocklist -"])
     .argument("<set>")
     .argument("<file>", "file to read, or - for stdin")
     .option("--timeout <seconds>", "seconds until the entries expire", seconds)
     .option("--chunk <n>", "entries per call", positive, IMPORT_CHUNK)
-    .addHelpText("after", "\nExample:\n  curl -s https://example.org/blocklist.txt | portcullis sets import blocklist -")
     .action((set: string, file: string, flags: ClientFlags & { timeout?: number; chunk: number }) =>
       withClient(flags, async (client, token) => {
         const entries = readFileSync(file === "-" ? 0 : file, "utf8").split("\n").map((line) => line.replace(/#.*/, "").trim()).filter((line) => line !== "");
@@ -109,7 +107,7 @@ export function registerSetCommands(program: Command): void {
         process.stdout.write(`${entries.length} read, ${added} added to ${set}\n`);
       }));
 
-  clientCommand(sets, "export", "sets in the `ipset save` format (every set, or the ones named)")
+  clientCommand(sets, "export", "sets in the `ipset save` format (every set, or the ones named)", ["portcullis sets export spam_ips > spam_ips.save"])
     .argument("[set...]")
     .action((names: string[], flags: ClientFlags) =>
       withClient(flags, async (client, token) => {

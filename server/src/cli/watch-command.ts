@@ -11,11 +11,10 @@ interface WatchFlags extends ClientFlags {
 }
 
 export function registerWatchCommand(program: Command): void {
-  clientCommand(program, "watch", "print events as they happen (bans, unbans, rule and set changes, …) until Ctrl-C")
+  clientCommand(program, "watch", "print events as they happen (bans, unbans, rule and set changes, …) until Ctrl-C", ["portcullis watch --type BAN UNBAN", "portcullis watch --json --since 1200 >> events.jsonl"])
     .option("--since <sequence>", "first every event after this sequence (0: the oldest kept), then live", seconds)
     .option("--type <type...>", "only these event types, e.g. BAN UNBAN")
     .option("--count <n>", "stop after this many events", positive)
-    .addHelpText("after", "\nExamples:\n  portcullis watch --type BAN UNBAN\n  portcullis watch --json --since 1200 >> events.jsonl")
     .action((flags: WatchFlags) =>
       withClient(flags, async (client, token) => {
         const types = flags.type === undefined ? undefined : new Set(flags.type.map((type) => type.toUpperCase()));
