@@ -94,7 +94,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const cli = new Fail2banCli(exec, log, config.fail2ban.socket, config.fail2ban.configDir);
   const jails = new JailService({ fail2ban, bans: jailBans, configDir: config.fail2ban.configDir, cli, allowlist });
   const allowlistService = new AllowlistService({ allowlist, store: allowlistStore, jails, events, log });
-  const banWatcher = new BanWatcher({ jails, allowlist: allowlistService, events, log });
+  const banWatcher = new BanWatcher({ jails, allowlist: allowlistService, events, log, socket: config.fail2ban.socket });
 
   // The kernel may have lost managed state while we were down (reboot, manual flush): repair before serving.
   const repaired = await ipsets.reconcile(true);

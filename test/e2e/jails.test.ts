@@ -303,13 +303,31 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
     }
   });
 
-  it("fail2ban down → UNAVAILABLE, the rest keeps working; back up → works again without a restart", async () => {
-    await fail2ban.stop();
-    await rejectsWith(jails.call("listJails", {}), status.UNAVAILABLE, "FAIL2BAN_UNAVAILABLE");
-    assert.equal((await jails.call("getFail2BanStatus", {})).up, false);
-    await f.client.call("listIpsets", { pageSize: 0, pageToken: "" });
-    await fail2ban.start();
-    assert.deepEqual((await jails.call("listJails", {})).jails.map((jail) => jail.name), ["jails/dovecot"]);
+  it("fail2ban down → UNAVAILABLE, the rest keeps working, a FAIL2BAN_DOWN event; back up → works again without a restart, FAIL2BAN_UP", async () => {
+    const events = new EventTestClient(f.server.address, f.server.credentials());
+    const reachability = async (after: number) => (await events.call("listEvents", { afterSequence: after, pageSize: 0, types: [EventType.EVENT_TYPE_FAIL2BAN_DOWN, EventType.EVENT_TYPE_FAIL2BAN_UP], resourcePrefix: "" })).events;
+    const waitFor = async (after: number, type: EventType) => {
+      for (let i = 0; i < 100 && !(await reachability(after)).some((event) => event.type === type); i++) await sleep(50);
+      return (await reachability(after)).filter((event) => event.type === type);
+    };
+    try {
+      const start = (await events.call("listEvents", { afterSequence: Number.MAX_SAFE_INTEGER, pageSize: 1, types: [], resourcePrefix: "" })).lastSequence;
+      await fail2ban.stop();
+      await rejectsWith(jails.call("listJails", {}), status.UNAVAILABLE, "FAIL2BAN_UNAVAILABLE");
+      assert.equal((await jails.call("getFail2BanStatus", {})).up, false);
+      await f.client.call("listIpsets", { pageSize: 0, pageToken: "" });
+      const [down] = await waitFor(start, EventType.EVENT_TYPE_FAIL2BAN_DOWN);
+      assert.deepEqual([down?.resource, down?.origin, down?.attributes.socket], ["fail2ban", EventOrigin.EVENT_ORIGIN_SYSTEM, fail2ban.socket]);
+      assert.match(down!.attributes.reason ?? "", /fail2ban/);
+
+      await fail2ban.start();
+      assert.deepEqual((await jails.call("listJails", {})).jails.map((jail) => jail.name), ["jails/dovecot"]);
+      const [up] = await waitFor(down!.sequence, EventType.EVENT_TYPE_FAIL2BAN_UP);
+      assert.equal(up?.attributes.socket, fail2ban.socket);
+      assert.equal((await reachability(start)).length, 2, "one event per change");
+    } finally {
+      events.close();
+    }
   });
 });
 

@@ -20,9 +20,12 @@ export class BanWatcher {
   readonly #log: Logger;
   #timer: NodeJS.Timeout | undefined;
   #running = false;
-  #down = false;
+  /** Whether fail2ban answered at the last look (undefined before the first). */
+  #up: boolean | undefined;
+  readonly #socket: string;
 
-  constructor(deps: { jails: JailService; allowlist: AllowlistService; events: EventLog; log: Logger }) {
+  constructor(deps: { jails: JailService; allowlist: AllowlistService; events: EventLog; log: Logger; socket: string }) {
+    this.#socket = deps.socket;
     this.#jails = deps.jails;
     this.#allowlist = deps.allowlist;
     this.#events = deps.events;
@@ -55,14 +58,29 @@ export class BanWatcher {
         for (const address of removed) this.#events.append({ type: "UNBAN", resource: `jails/${jail}/bans/${address}`, attributes: { jail, address } }, "fail2ban", "fail2ban");
       }
       await this.#allowlist.syncJails();
-      if (this.#down) this.#log.info("fail2ban is reachable again");
-      this.#down = false;
+      this.#reachable(true);
     } catch (error) {
       if (!(error instanceof ServerError && error.reason === "FAIL2BAN_UNAVAILABLE")) this.#log.warn({ err: error }, "reading fail2ban's bans failed");
-      else if (!this.#down) this.#log.warn("fail2ban is not reachable; jail events resume when it is back");
-      this.#down = true;
+      else this.#reachable(false, error.message);
     } finally {
       this.#running = false;
+    }
+  }
+
+  /**
+   * fail2ban's reachability changes become events: down after it had answered, up after it had not. A server that
+   * starts while fail2ban is absent records nothing until fail2ban first answers (hosts without fail2ban stay quiet).
+   */
+  #reachable(up: boolean, reason = ""): void {
+    const was = this.#up;
+    this.#up = up;
+    if (was === up || (was === undefined && up)) return;
+    if (up) {
+      this.#log.info("fail2ban is reachable again");
+      this.#events.append({ type: "FAIL2BAN_UP", resource: "fail2ban", attributes: { socket: this.#socket } }, "system", "system");
+    } else {
+      this.#log.warn({ reason }, "fail2ban is not reachable; jail events resume when it is back");
+      if (was === true) this.#events.append({ type: "FAIL2BAN_DOWN", resource: "fail2ban", attributes: { socket: this.#socket, reason } }, "system", "system");
     }
   }
 }

@@ -101,6 +101,17 @@ export enum EventType {
    * removed or expired).
    */
   EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED = 30,
+  /**
+   * EVENT_TYPE_FAIL2BAN_DOWN - fail2ban-server stopped answering on its socket after it had answered
+   * (attributes `socket`, `reason`): jail calls fail with UNAVAILABLE and
+   * fail2ban's own bans are not seen until it is back.
+   */
+  EVENT_TYPE_FAIL2BAN_DOWN = 31,
+  /**
+   * EVENT_TYPE_FAIL2BAN_UP - fail2ban-server answers again (attribute `socket`); bans and unbans it
+   * made meanwhile follow as BAN and UNBAN events.
+   */
+  EVENT_TYPE_FAIL2BAN_UP = 32,
   UNRECOGNIZED = -1,
 }
 
@@ -199,6 +210,12 @@ export function eventTypeFromJSON(object: any): EventType {
     case 30:
     case "EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED":
       return EventType.EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED;
+    case 31:
+    case "EVENT_TYPE_FAIL2BAN_DOWN":
+      return EventType.EVENT_TYPE_FAIL2BAN_DOWN;
+    case 32:
+    case "EVENT_TYPE_FAIL2BAN_UP":
+      return EventType.EVENT_TYPE_FAIL2BAN_UP;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -270,6 +287,10 @@ export function eventTypeToJSON(object: EventType): string {
       return "EVENT_TYPE_ALLOWLIST_ENTRY_ADDED";
     case EventType.EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED:
       return "EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED";
+    case EventType.EVENT_TYPE_FAIL2BAN_DOWN:
+      return "EVENT_TYPE_FAIL2BAN_DOWN";
+    case EventType.EVENT_TYPE_FAIL2BAN_UP:
+      return "EVENT_TYPE_FAIL2BAN_UP";
     case EventType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
