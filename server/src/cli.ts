@@ -72,9 +72,11 @@ withConfigOptions(certs.command("init").description("create a CA, a server certi
   .option("--host <name...>", "extra DNS names for the server certificate")
   .option("--ip <address...>", "extra IP addresses for the server certificate")
   .option("--force", "replace an existing CA (invalidates every certificate it issued)")
-  .action(async (flags: ConfigFlags & { pkiDir?: string; host?: string[]; ip?: string[]; force?: boolean }) => {
+  .option("--json", "print the paths as JSON")
+  .action(async (flags: ConfigFlags & { pkiDir?: string; host?: string[]; ip?: string[]; force?: boolean; json?: boolean }) => {
     const { initCertificates } = await import("./auth/cert-authority.js");
     const result = await initCertificates(pkiDirOf(flags), { hostnames: flags.host ?? [], ips: flags.ip ?? [], force: flags.force ?? false });
+    if (flags.json === true) return console.log(JSON.stringify({ pkiDir: result.paths.dir, ca: result.paths.caCert, adminBundle: result.admin?.bundleDir ?? null }));
     console.log(`CA and server certificate in ${result.paths.dir}`);
     if (result.admin !== undefined) console.log(`admin client bundle: ${result.admin.bundleDir} (ca.crt, client.crt, client.key)`);
   });
@@ -85,18 +87,22 @@ withConfigOptions(certs.command("issue").description("issue a client certificate
   .addOption(new Option("--role <role>", "role (certificate O)").choices([...ROLE_ORDER]).makeOptionMandatory())
   .option("--days <n>", "validity in days", (value) => Number.parseInt(value, 10), 365)
   .option("--force", "replace an existing bundle of that name")
-  .action(async (flags: ConfigFlags & { pkiDir?: string; name: string; role: Role; days: number; force?: boolean }) => {
+  .option("--json", "print the bundle's paths as JSON")
+  .action(async (flags: ConfigFlags & { pkiDir?: string; name: string; role: Role; days: number; force?: boolean; json?: boolean }) => {
     const { issueClientCertificate } = await import("./auth/cert-authority.js");
     const bundle = await issueClientCertificate(pkiDirOf(flags), { name: flags.name, role: flags.role, validDays: flags.days, force: flags.force ?? false });
+    if (flags.json === true) return console.log(JSON.stringify({ name: flags.name, role: flags.role, bundle: bundle.bundleDir, ca: bundle.caPath, cert: bundle.certPath, key: bundle.keyPath }));
     console.log(`client bundle for ${flags.name} (${flags.role}): ${bundle.bundleDir} (ca.crt, client.crt, client.key)`);
   });
 
 withConfigOptions(certs.command("revoke").description("revoke a client certificate; a running server applies it within a second"))
   .argument("<name>", "principal name of the bundle to revoke")
   .option("--pki-dir <dir>", "certificate directory (default <data dir>/pki)")
-  .action(async (name: string, flags: ConfigFlags & { pkiDir?: string }) => {
+  .option("--json", "print the revoked serial as JSON")
+  .action(async (name: string, flags: ConfigFlags & { pkiDir?: string; json?: boolean }) => {
     const { revokeCertificate } = await import("./auth/cert-authority.js");
     const { serialNumber } = await revokeCertificate(pkiDirOf(flags), name);
+    if (flags.json === true) return console.log(JSON.stringify({ revoked: name, serialNumber }));
     console.log(`revoked ${name} (serial ${serialNumber})`);
   });
 

@@ -173,6 +173,13 @@ describe("portcullis CLI", () => {
     assert.equal(denied.code, 5);
     assert.match(denied.stderr, /needs the operator role; certificate "noc" has role viewer/);
     assert.equal((await portcullis(["sets", "list"], { env: viewerEnv })).code, 0, "viewers read");
+    const issued = await portcullis(["certs", "issue", "--name", "ops", "--role", "operator", "--data-dir", setup.f.server.dataDir, "--json"]);
+    assert.equal(issued.code, 0, issued.stderr);
+    const bundle = JSON.parse(issued.stdout) as { name: string; role: string; bundle: string };
+    assert.deepEqual([bundle.name, bundle.role, bundle.bundle], ["ops", "operator", join(setup.f.server.dataDir, "pki/clients/ops")]);
+    const operatorEnv = { ...env, PORTCULLIS_BUNDLE: bundle.bundle };
+    assert.equal((await portcullis(["sets", "add", "cli_twice", "192.0.2.9"], { env: operatorEnv })).code, 0, "operators change entries");
+    assert.equal((await portcullis(["sets", "create", "cli_ops"], { env: operatorEnv })).code, 5, "but not sets");
 
     const down = await portcullis(["status", "--address", "127.0.0.1:1"]);
     assert.equal(down.code, 6);
