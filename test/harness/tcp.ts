@@ -42,3 +42,14 @@ export async function canConnect(netns: string, host: string, port: number, time
   const [code] = (await once(child, "exit")) as [number | null];
   return code === 0;
 }
+
+/**
+ * Whether connects from `netns` start failing within `withinMs`: after fail2ban lists a ban, its stock action (a shell
+ * running iptables) can still be at work for a moment. Returns false if the connect still succeeds at the end.
+ */
+export async function becomesUnreachable(netns: string, host: string, port: number, withinMs = 5000): Promise<boolean> {
+  for (const deadline = Date.now() + withinMs; ; ) {
+    if (!(await canConnect(netns, host, port))) return true;
+    if (Date.now() > deadline) return false;
+  }
+}
