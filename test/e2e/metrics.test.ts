@@ -105,6 +105,9 @@ it("GET /metrics on the REST port: any client certificate (viewer too), none ref
   assert.match(text, /^# TYPE portcullis_rpc_duration_seconds histogram$/m);
   assert.match(text, /^portcullis_rpc_duration_seconds_bucket\{le="0\.5",method="portcullis\.v1\.JailService\/BanIp",transport="grpc",code="OK"\} 1$/m);
   assert.match(text, /^portcullis_kernel_command_duration_seconds_count\{command="iptables-save"\} \d+$/m);
+  // Requests to the long-lived sessions count as kernel commands too: the ban's set entry, the jail's DROP rule.
+  assert.match(text, /^portcullis_kernel_command_duration_seconds_count\{command="ipset session"\} [1-9]\d*$/m);
+  assert.match(text, /^portcullis_kernel_command_duration_seconds_count\{command="iptables-restore session"\} [1-9]\d*$/m);
   assert.match(text, /^portcullis_rules\{family="ipv4",chain="INPUT"\} 1$/m, "the jail's managed DROP rule");
   assert.match(text, /^portcullis_events_total\{type="BAN",origin="api"\} 1$/m);
   assert.match(text, /^portcullis_event_log_sequence \d+$/m);

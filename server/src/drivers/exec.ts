@@ -67,6 +67,22 @@ export class Executor {
     return { exitCode, stdout: String(result.stdout), stderr: String(result.stderr) };
   }
 
+  /**
+   * Times work done by a long-lived process (a request to an `ipset -` or `iptables-restore` session) like a command:
+   * resolves or rejects as `work` does.
+   */
+  async timed<T>(command: string, work: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    let ok = false;
+    try {
+      const result = await work();
+      ok = true;
+      return result;
+    } finally {
+      this.#observer?.commandFinished(command, (performance.now() - started) / 1000, ok);
+    }
+  }
+
   /** Starts a long-lived process (e.g. an `ipset -` session) with piped stdio. */
   spawn(file: string, args: readonly string[]): ResultPromise<{ reject: false; buffer: false; stdin: "pipe"; stdout: "pipe"; stderr: "pipe" }> {
     const [command, fullArgs] = this.#wrap(file, args);

@@ -44,6 +44,11 @@ export class IpsetSession {
    */
   async run(line: string): Promise<string> {
     if (line.includes("\n")) throw new Error("ipset session lines must not contain newlines");
+    // A line ipset refused answers with its stderr, so "ok" in the metrics means the session answered.
+    return this.#exec.timed("ipset session", () => this.#runOnce(line));
+  }
+
+  async #runOnce(line: string): Promise<string> {
     try {
       return await this.#enqueue(line);
     } catch (error) {

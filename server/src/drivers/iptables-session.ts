@@ -56,6 +56,10 @@ export class IptablesSession {
   apply(text: string): Promise<void> {
     if (this.#closed) return Promise.reject(new ServerError("SHUTTING_DOWN", "the server is shutting down"));
     if (!text.endsWith("COMMIT\n")) throw new Error("iptables session input must end with COMMIT");
+    return this.#exec.timed(`${this.#restore} session`, () => this.#apply(text));
+  }
+
+  #apply(text: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ text, firstLine: 0, resolve, reject, stderr: "" });
       this.#pump();
