@@ -17,3 +17,15 @@ it("every exported declaration of the SDK has a doc comment", () => {
     /^export (declare )?(class|interface|function|type [A-Z]|const|abstract class) /.test(line) && !/\*\/\s*$/.test(lines[i - 1] ?? "") ? [line] : []);
   assert.deepEqual(undocumented, []);
 });
+
+it("every public member of the SDK's classes (methods, properties, events) has a doc comment", () => {
+  const lines = apiReport().split("\n");
+  let inClass = false;
+  const undocumented: string[] = [];
+  for (const [i, line] of lines.entries()) {
+    if (/^export (declare )?(abstract )?class /.test(line)) inClass = true;
+    else if (inClass && line.startsWith("}")) inClass = false;
+    else if (inClass && /^ {4}(static |readonly |get |set )*[A-Za-z]\w*[(<:?]/.test(line) && !/^\s+constructor\(/.test(line) && !/\*\/\s*$/.test(lines[i - 1] ?? "")) undocumented.push(line.trim());
+  }
+  assert.deepEqual(undocumented, []);
+});
