@@ -200,3 +200,38 @@ it("SDK: events.since replays from a sequence, then follows live, each subscript
   assert.throws(() => client.events.since(-1), (caught: unknown) => caught instanceof PortcullisError && caught.code === "InvalidArgument");
   await client.ipsets.delete("sdk_since");
 });
+
+it("SDK: the other error codes arrive as PortcullisError too: PermissionDenied, Unauthenticated, Unavailable, DeadlineExceeded", async () => {
+  const bundle = (name: string) => join(setup.f.server.dataDir, "pki/clients", name);
+  const codeOf = (promise: Promise<unknown>) => promise.then(() => "resolved", (caught: unknown) => (caught instanceof PortcullisError ? caught.code : `not a PortcullisError: ${String(caught)}`));
+
+  await setup.f.server.cli(["certs", "issue", "--name", "sdk-viewer", "--role", "viewer"]);
+  const viewer = createClient({ address: setup.f.server.address, bundle: bundle("sdk-viewer") });
+  try {
+    assert.equal(await codeOf(viewer.ipsets.create("viewer_set")), "PermissionDenied");
+    assert.ok((await viewer.ipsets.list()).length >= 0, "viewers read");
+    // A certificate revoked while its connection is open: the next call is refused as unauthenticated.
+    await setup.f.server.cli(["certs", "revoke", "sdk-viewer"]);
+    let code = "";
+    for (let i = 0; i < 60 && code !== "Unauthenticated"; i++) {
+      code = await codeOf(viewer.ipsets.create("viewer_set"));
+      if (code !== "Unauthenticated") await sleep(100);
+    }
+    assert.equal(code, "Unauthenticated");
+  } finally {
+    viewer.dispose();
+  }
+
+  const nowhere = createClient({ address: "127.0.0.1:1", bundle: bundle("admin") });
+  try {
+    assert.equal(await codeOf(nowhere.ipsets.create("unreachable")), "Unavailable", "writes are not retried: Unavailable at once");
+  } finally {
+    nowhere.dispose();
+  }
+  const hurried = createClient({ address: setup.f.server.address, bundle: bundle("admin"), deadlineMs: 1 });
+  try {
+    assert.equal(await codeOf(hurried.firewall.export()), "DeadlineExceeded");
+  } finally {
+    hurried.dispose();
+  }
+});
