@@ -62,20 +62,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const tls = await resolveTls(config, log);
 
-  // Metrics read the services when scraped; the services are made below, before any scrape can happen.
-  const probes: { current?: { ipsets: IpsetService; firewall: FirewallService; jails: JailService; events: EventLog } } = {};
-  const metrics = new Metrics({
-    ipsets: async () => ((await probes.current?.ipsets.list()) ?? []).map((set) => ({ name: set.definition.name, entryCount: set.entryCount })),
-    rules: async () => {
-      const firewall = probes.current?.firewall;
-      if (firewall === undefined) return [];
-      const tables = await Promise.all((["ipv4", "ipv6"] as const).map(async (family) => ({ family, snapshot: await firewall.snapshot(family, "filter") })));
-      return tables.flatMap(({ family, snapshot }) => snapshot.chains.map((chain) => ({ family, chain: chain.name, count: chain.ruleCount })));
-    },
-    fail2banUp: async () => (await probes.current?.jails.status())?.up ?? false,
-    eventSequence: () => probes.current?.events.lastSequence() ?? 0,
-    eventSubscribers: () => probes.current?.events.watcherCount ?? 0,
-  });
+  const metrics = new Metrics();
   const exec = new Executor(log, config.netns, metrics);
   if (config.netns !== undefined) await checkNetns(exec, config.netns);
   const db = openDatabase(join(config.dataDir, "portcullis.db"));
@@ -107,7 +94,16 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const credentials = new MtlsServerCredentials(tls.context(crl.pem));
   crl.onChange((pem) => credentials.update(tls.context(pem)));
 
-  probes.current = { ipsets, firewall, jails, events };
+  metrics.readFrom({
+    ipsets: async () => (await ipsets.list()).map((set) => ({ name: set.definition.name, entryCount: set.entryCount })),
+    rules: async () => {
+      const tables = await Promise.all((["ipv4", "ipv6"] as const).map(async (family) => ({ family, snapshot: await firewall.snapshot(family, "filter") })));
+      return tables.flatMap(({ family, snapshot }) => snapshot.chains.map((chain) => ({ family, chain: chain.name, count: chain.ruleCount })));
+    },
+    fail2banUp: async () => (await jails.status()).up,
+    eventSequence: () => events.lastSequence(),
+    eventSubscribers: () => events.watcherCount,
+  });
   const invoker = new Invoker(audit, events, log, metrics);
   const services: GrpcService[] = [
     { name: "portcullis.v1.IpsetService", definition: IpsetServiceService, operations: ipsetOperations(ipsets, requests) },

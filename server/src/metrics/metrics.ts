@@ -37,9 +37,13 @@ export class Metrics implements CommandObserver, CallObserver {
   readonly #rollbacks: Counter<"table">;
   readonly #repairs: Counter<"kind">;
   readonly #events: Counter<"type" | "origin">;
+  /** The services the state gauges read; set once they exist (the executor needs the metrics before them). */
+  #probes: MetricsProbes | undefined;
 
-  constructor(probes: MetricsProbes) {
+  constructor() {
     const registers = [this.registry];
+    const probe = <T>(read: (probes: MetricsProbes) => Promise<T>, fallback: T): Promise<T> =>
+      this.#probes === undefined ? Promise.resolve(fallback) : read(this.#probes).catch(() => fallback);
     collectDefaultMetrics({ register: this.registry, prefix: "portcullis_" });
     this.#rpc = new Histogram({ name: "portcullis_rpc_duration_seconds", help: "API calls by method, transport (grpc, rest) and status code", labelNames: ["method", "transport", "code"], buckets: LATENCY_BUCKETS, registers });
     this.#commands = new Histogram({ name: "portcullis_kernel_command_duration_seconds", help: "Kernel tool runs (iptables, ipset, fail2ban-client, …) by command", labelNames: ["command"], buckets: LATENCY_BUCKETS, registers });
@@ -56,24 +60,30 @@ export class Metrics implements CommandObserver, CallObserver {
       name: "portcullis_set_entries", help: "Entries per IP set", labelNames: ["set"], registers,
       async collect() {
         this.reset();
-        for (const set of await probes.ipsets().catch(() => [])) this.set({ set: set.name }, set.entryCount);
+        for (const set of await probe((probes) => probes.ipsets(), [])) this.set({ set: set.name }, set.entryCount);
       },
     });
     new Gauge({
       name: "portcullis_rules", help: "Rules per chain of the filter table", labelNames: ["family", "chain"], registers,
       async collect() {
         this.reset();
-        for (const chain of await probes.rules().catch(() => [])) this.set({ family: chain.family, chain: chain.chain }, chain.count);
+        for (const chain of await probe((probes) => probes.rules(), [])) this.set({ family: chain.family, chain: chain.chain }, chain.count);
       },
     });
     new Gauge({
       name: "portcullis_fail2ban_up", help: "1 when fail2ban-server answers on its socket", registers,
       async collect() {
-        this.set((await probes.fail2banUp().catch(() => false)) ? 1 : 0);
+        this.set((await probe((probes) => probes.fail2banUp(), false)) ? 1 : 0);
       },
     });
-    new Gauge({ name: "portcullis_event_log_sequence", help: "Sequence of the newest event in the log", registers, collect() { this.set(probes.eventSequence()); } });
-    new Gauge({ name: "portcullis_event_subscribers", help: "Open event streams (WatchEvents and /v1/events)", registers, collect() { this.set(probes.eventSubscribers()); } });
+    const probes = (): MetricsProbes | undefined => this.#probes;
+    new Gauge({ name: "portcullis_event_log_sequence", help: "Sequence of the newest event in the log", registers, collect() { this.set(probes()?.eventSequence() ?? 0); } });
+    new Gauge({ name: "portcullis_event_subscribers", help: "Open event streams (WatchEvents and /v1/events)", registers, collect() { this.set(probes()?.eventSubscribers() ?? 0); } });
+  }
+
+  /** From now on the state gauges read these. */
+  readFrom(probes: MetricsProbes): void {
+    this.#probes = probes;
   }
 
   callFinished(method: string, transport: string, code: string, seconds: number): void {
