@@ -17,11 +17,6 @@ export function positive(value: string): number {
   return n;
 }
 
-export function family(value: string): "ipv4" | "ipv6" {
-  if (value !== "ipv4" && value !== "ipv6") throw new InvalidArgumentError(`"${value}" is not ipv4 or ipv6`);
-  return value;
-}
-
 /** "25", "1000:2000", or a list "25,587,1000:2000" (iptables' forms). */
 export function ports(value: string): PortSpec[] {
   return value.split(",").map((part) => {

@@ -1,10 +1,10 @@
 // `portcullis rules …`: the filter table's rules, with iptables' flag names, safe mode and whole-table apply.
 import { readFileSync } from "node:fs";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import type { ChainInfo, FirewallRule, PortcullisClient, RulesetInput, CancellationToken } from "@portcullis/sdk";
 import { clientCommand, UsageError, withClient, type ClientFlags } from "./connect.js";
 import { printJson, printTable } from "./output.js";
-import { family, ports, positive, ruleOf, type RuleFlags } from "./parse-flags.js";
+import { ports, positive, ruleOf, type RuleFlags } from "./parse-flags.js";
 
 interface FamilyFlags extends ClientFlags {
   readonly family: "ipv4" | "ipv6";
@@ -15,7 +15,7 @@ interface SafeFlags extends FamilyFlags {
   readonly allowLockout?: boolean;
 }
 
-const familyOption = ["--family <family>", "ipv4 (iptables) or ipv6 (ip6tables)", family, "ipv4"] as const;
+const familyOption = (): Option => new Option("--family <family>", "ipv4 (iptables) or ipv6 (ip6tables)").choices(["ipv4", "ipv6"]).default("ipv4");
 
 /** The safe-mode flags of every change. */
 function withSafeMode(command: Command): Command {
@@ -29,13 +29,13 @@ export function registerRuleCommands(program: Command): void {
 
   clientCommand(rules, "list", "rules with their ids, positions and counters", ["portcullis rules list", "portcullis rules list INPUT --family ipv6 --json"])
     .argument("[chain]", "one chain (default: every chain)")
-    .option(...familyOption)
+    .addOption(familyOption())
     .action((chain: string | undefined, flags: FamilyFlags) =>
       withClient(flags, async (client, token) => {
-        const chains = chain === undefined ? await client.firewall.chains(flags.family, token) : undefined;
-        const listed = chain !== undefined ? await client.firewall.rules({ family: flags.family, chain }, token) : await allRules(client, flags.family, chains!, token);
+        const chains = chain === undefined ? await client.firewall.chains(flags.family, token) : [];
+        const listed = chain === undefined ? await allRules(client, flags.family, chains, token) : await client.firewall.rules({ family: flags.family, chain }, token);
         if (flags.json) return printJson(listed);
-        if (chains !== undefined) for (const c of chains) process.stdout.write(`# chain ${c.name}${c.policy === undefined ? "" : ` (policy ${c.policy})`}: ${c.ruleCount} rules\n`);
+        for (const c of chains) process.stdout.write(`# chain ${c.name}${c.policy === undefined ? "" : ` (policy ${c.policy})`}: ${c.ruleCount} rules\n`);
         printTable(["CHAIN", "POS", "ID", "PACKETS", "BYTES", "MANAGED", "RULE"], listed.map((rule) => [
           rule.chain, String(rule.position), rule.id, String(rule.packets), String(rule.bytes), rule.managed ? "yes" : "no", rule.text.replace(/^-A \S+ /, ""),
         ]));
@@ -43,7 +43,7 @@ export function registerRuleCommands(program: Command): void {
 
   withSafeMode(clientCommand(rules, "add", "append (or insert) a rule; flags as in iptables", ["portcullis rules add INPUT -p tcp --dport 25,587,465 -j ACCEPT", "portcullis rules add INPUT --match-set spam_ips -j DROP --position 1", "portcullis rules add INPUT -p tcp --dport 22 -s '!198.51.100.0/24' -j DROP --confirm-within 60"])
     .argument("<chain>", "INPUT, FORWARD, OUTPUT or a user chain")
-    .option(...familyOption)
+    .addOption(familyOption())
     .option("--position <n>", "insert at this 1-based position (default: append)", positive)
     .option("-p, --protocol <protocol>", "tcp, udp, icmp, … (! negates)")
     .option("-s, --source <address>", "source address or network (! negates)")
@@ -53,7 +53,7 @@ export function registerRuleCommands(program: Command): void {
     .option("--sport <ports>", "source ports: 25, 1000:2000 or 25,587,465", ports)
     .option("--dport <ports>", "destination ports: 25, 1000:2000 or 25,587,465", ports)
     .option("--match-set <set>", "match an IP set (!set negates)")
-    .option("--set-direction <direction>", "src (default) or dst address matched against --match-set")
+    .addOption(new Option("--set-direction <direction>", "which address is matched against --match-set").choices(["src", "dst"]).default("src"))
     .option("--ctstate <states>", "conntrack states, e.g. ESTABLISHED,RELATED")
     .option("--comment <text>", "comment kept with the rule")
     .option("-j, --jump <target>", "ACCEPT, DROP, REJECT, RETURN, LOG or a user chain")
@@ -62,7 +62,6 @@ export function registerRuleCommands(program: Command): void {
     .option("--log-prefix <prefix>", "with -j LOG"))
     .action((chain: string, flags: SafeFlags & RuleFlags & { position?: number }) =>
       withClient(flags, async (client, token) => {
-        if (flags.setDirection !== undefined && flags.setDirection !== "src" && flags.setDirection !== "dst") throw new UsageError("--set-direction is src or dst");
         const rule = await client.firewall.add({ family: flags.family, chain }, ruleOf(flags), { ...(flags.position === undefined ? {} : { position: flags.position }), ...safeMode(flags) }, token);
         if (flags.json) return printJson(rule);
         process.stdout.write(`added rule ${rule.id}: ${rule.text}${flags.confirmWithin === undefined ? "" : ` (undone in ${flags.confirmWithin} s unless confirmed)`}\n`);
@@ -71,7 +70,7 @@ export function registerRuleCommands(program: Command): void {
   withSafeMode(clientCommand(rules, "delete", "delete rules by id (see `rules list`)", ["portcullis rules delete INPUT 5bfbb408a895"])
     .argument("<chain>")
     .argument("<id...>")
-    .option(...familyOption))
+    .addOption(familyOption()))
     .action((chain: string, ids: string[], flags: SafeFlags) =>
       withClient(flags, async (client, token) => {
         for (const id of ids) await client.firewall.delete({ family: flags.family, chain }, id, safeMode(flags), token);
@@ -81,7 +80,7 @@ export function registerRuleCommands(program: Command): void {
 
   withSafeMode(clientCommand(rules, "apply", "replace the whole filter table with a ruleset file (JSON, as `rules export --json` writes)", ["portcullis rules apply ruleset.json --confirm-within 60 && portcullis rules confirm", "portcullis rules export --json > ruleset.json   # a file to start from"])
     .argument("<file>", "ruleset file, or - for stdin")
-    .option(...familyOption))
+    .addOption(familyOption()))
     .addHelpText("after", `
 The file: {"chains": [{"name": "INPUT", "policy": "DROP"}],
            "rules": [{"chain": "INPUT", "protocol": "tcp", "destinationPorts": [22], "target": "ACCEPT"}]}`)
@@ -95,7 +94,7 @@ The file: {"chains": [{"name": "INPUT", "policy": "DROP"}],
       }));
 
   clientCommand(rules, "confirm", "keep the changes made with --confirm-within (cancels their rollback)", ["portcullis rules confirm --family ipv6"])
-    .option(...familyOption)
+    .addOption(familyOption())
     .action((flags: FamilyFlags) =>
       withClient(flags, async (client, token) => {
         await client.firewall.confirm(flags.family, token);
@@ -104,7 +103,7 @@ The file: {"chains": [{"name": "INPUT", "policy": "DROP"}],
       }));
 
   clientCommand(rules, "export", "the filter table: iptables-save text, or with --json a ruleset file for `rules apply`", ["portcullis rules export > filter.rules", "portcullis rules export --json > ruleset.json"])
-    .option(...familyOption)
+    .addOption(familyOption())
     .action((flags: FamilyFlags) =>
       withClient(flags, async (client, token) => {
         const table = await client.firewall.export(flags.family, token);
