@@ -1,7 +1,16 @@
 // SIEM sink formats and their configuration.
 import { it } from "node:test";
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FileSink } from "../../server/src/sinks/file-sink.js";
+import { SinkRunner } from "../../server/src/sinks/sink-runner.js";
+import { SinkStore } from "../../server/src/store/sink-store.js";
+import { EventStore } from "../../server/src/store/event-store.js";
+import { EventLog } from "../../server/src/events/event-log.js";
+import { openDatabase } from "../../server/src/store/database.js";
+import { createLogger } from "../../server/src/logger.js";
 import { syslogMessage } from "../../server/src/sinks/syslog-sink.js";
 import { eventJson } from "../../server/src/sinks/sink.js";
 import { ConfigError, loadConfig } from "../../server/src/config.js";
@@ -30,4 +39,43 @@ it("sink configuration: defaults, unique names, and specific errors", () => {
   assert.throws(() => withSinks([{ type: "webhook", name: "h", url: "https://x/", secret: "short" }]), /at least 16 characters/);
   assert.throws(() => withSinks([{ type: "kafka", name: "k" }]), /sinks\.0/);
   assert.throws(() => loadConfig({ metricsAddress: "0.0.0.0:9464" }, env), /metrics\.address: must be a loopback host:port/);
+});
+
+it("file sink: the file is its own record; a server killed after the append (position not stored) resumes after the file's last line, and a torn line is cut", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pc-file-sink-"));
+  try {
+    const db = openDatabase(join(dir, "state.db"));
+    const events = new EventLog(new EventStore(db));
+    const store = new SinkStore(db);
+    for (let i = 1; i <= 5; i++) events.append({ type: "ENTRY_ADDED", resource: `ipsets/s/entries/192.0.2.${i}` }, "admin", "api");
+    const path = join(dir, "events.jsonl");
+    const sink = new FileSink({ path, maxBytes: 1 << 20, keep: 1 });
+    // What a kill -9 after the append leaves: the file holds 1..3 and half of 4, the stored position still says 1.
+    await sink.deliver(events.list(0, 3, {}).events);
+    appendFileSync(path, eventJson(events.list(3, 1, {}).events[0]!).slice(0, 20));
+    store.setPosition("f", 1);
+    assert.equal(await sink.lastDelivered(), 3);
+    assert.ok(readFileSync(path, "utf8").endsWith("}\n"), "the torn line is gone");
+
+    const runner = new SinkRunner("f", sink, { events, store, log: createLogger("silent") }, "oldest");
+    runner.start();
+    const sequences = async () => readFileSync(path, "utf8").trim().split("\n").map((line) => (JSON.parse(line) as { sequence: number }).sequence);
+    for (let i = 0; i < 100 && store.position("f") !== 5; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    await runner.close();
+    assert.deepEqual(await sequences(), [1, 2, 3, 4, 5]);
+    assert.equal(store.position("f"), 5);
+
+    // A file from an older data dir (ahead of this log) does not make the runner skip events.
+    const fresh = openDatabase(join(dir, "fresh.db"));
+    const freshEvents = new EventLog(new EventStore(fresh));
+    freshEvents.append({ type: "ENTRY_ADDED", resource: "ipsets/s/entries/192.0.2.9" }, "admin", "api");
+    const freshStore = new SinkStore(fresh);
+    const again = new SinkRunner("f", sink, { events: freshEvents, store: freshStore, log: createLogger("silent") }, "oldest");
+    again.start();
+    for (let i = 0; i < 100 && freshStore.position("f") !== 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    await again.close();
+    assert.deepEqual(await sequences(), [1, 2, 3, 4, 5, 1]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

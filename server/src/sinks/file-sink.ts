@@ -1,6 +1,9 @@
-import { appendFile, rename, stat } from "node:fs/promises";
+import { appendFile, open, rename, stat, truncate } from "node:fs/promises";
 import type { HostEvent } from "../events/event-model.js";
 import { eventJson, type EventSink } from "./sink.js";
+
+/** Bytes read from a file's end to find its last line: events are far smaller than this. */
+const TAIL_BYTES = 64 * 1024;
 
 /**
  * Events as JSON lines appended to a file, rotated by size: `events.jsonl` → `events.jsonl.1` → … → `.<keep>` (the
@@ -25,10 +28,51 @@ export class FileSink implements EventSink {
     await appendFile(this.#path, text, { mode: 0o640 });
   }
 
+  /**
+   * The file is its own record of what was written: a server killed between the append and storing its position
+   * resumes after the file's last line, not before it. A line cut short by the kill is removed (it is written again).
+   */
+  async lastDelivered(): Promise<number | undefined> {
+    for (const file of [this.#path, `${this.#path}.1`]) {
+      const sequence = await lastSequenceIn(file);
+      if (sequence !== undefined) return sequence;
+    }
+    return undefined;
+  }
+
   async #rotate(): Promise<void> {
     for (let i = this.#keep - 1; i >= 1; i--) await rename(`${this.#path}.${i}`, `${this.#path}.${i + 1}`).catch(() => undefined);
     await rename(this.#path, `${this.#path}.1`);
   }
 
   async close(): Promise<void> {}
+}
+
+/** The sequence on a file's last complete line; a torn last line is truncated away. Undefined for a missing/empty file. */
+async function lastSequenceIn(path: string): Promise<number | undefined> {
+  const handle = await open(path, "r").catch(() => undefined);
+  if (handle === undefined) return undefined;
+  let tail: string;
+  let start: number;
+  let size: number;
+  try {
+    size = (await handle.stat()).size;
+    start = Math.max(0, size - TAIL_BYTES);
+    const buffer = Buffer.alloc(size - start);
+    await handle.read(buffer, 0, buffer.length, start);
+    tail = buffer.toString("utf8");
+  } finally {
+    await handle.close();
+  }
+  const end = tail.lastIndexOf("\n");
+  if (end < tail.length - 1) await truncate(path, start + Buffer.byteLength(tail.slice(0, end + 1)));
+  const lines = tail.slice(0, end).split("\n");
+  const last = lines[lines.length - 1];
+  if (last === undefined || last === "") return undefined;
+  try {
+    const sequence = (JSON.parse(last) as { sequence?: unknown }).sequence;
+    return typeof sequence === "number" ? sequence : undefined;
+  } catch {
+    return undefined;
+  }
 }

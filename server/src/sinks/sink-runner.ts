@@ -24,6 +24,7 @@ export class SinkRunner {
   #again = false;
   #failures = 0;
   #closed = false;
+  #resumed = false;
 
   /** `startAt`: on the first start (no stored position), "now" skips the events already in the log; "oldest" does not. */
   constructor(name: string, sink: EventSink, deps: { events: EventLog; store: SinkStore; log: Logger }, startAt: "now" | "oldest") {
@@ -65,6 +66,16 @@ export class SinkRunner {
   }
 
   async #drain(): Promise<void> {
+    if (!this.#resumed) {
+      this.#resumed = true;
+      // The sink's own record wins when it is ahead: the server may have died between a delivery and storing it.
+      const delivered = await this.#sink.lastDelivered?.().catch((error: unknown) => {
+        this.#log.warn({ err: error }, "cannot read what the sink already holds; resuming from the stored position");
+        return undefined;
+      });
+      // A file older than this event log (a fresh data dir) says nothing about it.
+      if (delivered !== undefined && delivered > (this.#store.position(this.#name) ?? 0) && delivered <= this.#events.lastSequence()) this.#store.setPosition(this.#name, delivered);
+    }
     for (;;) {
       if (this.#closed) return;
       this.#again = false;

@@ -4,6 +4,8 @@ import type { HostEvent } from "../events/event-model.js";
 export interface EventSink {
   /** Delivers events in order; resolves once they are handed over, rejects if none or only some could be. */
   deliver(events: readonly HostEvent[]): Promise<void>;
+  /** For a sink that can tell what it already holds (a file): the last sequence delivered, read from the sink itself. */
+  lastDelivered?(): Promise<number | undefined>;
   close(): Promise<void>;
 }
 
