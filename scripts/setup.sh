@@ -13,7 +13,7 @@ fi
 # run by the tests inside their own namespaces; prometheus and rsyslogd are real receivers for the metrics and SIEM
 # tests (run by the tests on loopback, with their own configuration, never as services).
 missing=()
-for pair in iptables:iptables ipset:ipset ip:iproute2 stdbuf:coreutils openssl:openssl fail2ban-server:fail2ban python3:python3 prometheus:prometheus rsyslogd:rsyslog; do
+for pair in iptables:iptables ipset:ipset ip:iproute2 stdbuf:coreutils openssl:openssl fail2ban-server:fail2ban python3:python3 prometheus:prometheus rsyslogd:rsyslog nats-server:nats-server; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
 done
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
