@@ -386,6 +386,9 @@ describe("the seed's attack flow: 5 failed logins → ban → packets dropped �
       const removed = await jails.call("removeIgnoreIp", { jail: "jails/dovecot", entry: "192.0.2.96/28" });
       assert.ok(!removed.ignoreIp.includes("192.0.2.96/28"));
       await rejectsWith(jails.call("removeIgnoreIp", { jail: "jails/dovecot", entry: "192.0.2.96/28" }), status.NOT_FOUND, "ENTRY_NOT_FOUND");
+      // Entries are stored canonical; a removal written another way finds them.
+      assert.ok((await jails.call("addIgnoreIp", { jail: "jails/dovecot", entry: "2001:DB8:1:0::/64" })).ignoreIp.includes("2001:db8:1::/64"));
+      assert.ok(!(await jails.call("removeIgnoreIp", { jail: "jails/dovecot", entry: "2001:DB8:1::/64" })).ignoreIp.includes("2001:db8:1::/64"));
     } finally {
       jails.close();
     }

@@ -393,10 +393,12 @@ export class JailService {
   async removeIgnoreIp(jail: string, entry: string): Promise<JailView> {
     const [name] = await this.#targets(jail);
     const current = strings(await this.#fail2ban.send(["get", name!, "ignoreip"]));
-    if (!current.includes(entry)) {
+    // As written first (fail2ban's own config may hold host names), else in the canonical form AddIgnoreIp stores.
+    const listed = current.includes(entry) ? entry : current.find((item) => item === canonicalOrUndefined(entry));
+    if (listed === undefined) {
       throw new ServerError("ENTRY_NOT_FOUND", `"${entry.slice(0, 100)}" is not in the ignoreip of jail ${name}; it has ${current.join(", ") || "nothing"}`, { jail: name!, entry: entry.slice(0, 100) });
     }
-    await this.#fail2ban.send(["set", name!, "delignoreip", entry]);
+    await this.#fail2ban.send(["set", name!, "delignoreip", listed]);
     this.#settingsCache.delete(name!);
     return this.get(name!);
   }
@@ -622,5 +624,13 @@ class EnforcementWaiter {
     } finally {
       clearTimeout(timer);
     }
+  }
+}
+
+function canonicalOrUndefined(entry: string): string | undefined {
+  try {
+    return canonicalNetwork(entry, "entry");
+  } catch {
+    return undefined;
   }
 }
