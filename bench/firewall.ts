@@ -60,7 +60,7 @@ const add = (name: string, api: number[], rawMs: number[], target: string, pass?
 
 try {
   execFileSync("ip", ["link", "set", "lo", "up"]);
-  server = await PortcullisProcess.start("");
+  server = await PortcullisProcess.start("", { logToFile: true });
   client = new FirewallTestClient(server.address, server.credentials());
   const c = client;
   const createRule = (port: number) => c.call("createRule", { parent: INPUT, rule: accept(port), position: 0, allowLockout: false, requestId: "", confirmWithin: 0 });

@@ -60,7 +60,7 @@ const rawClient = (...args: string[]): number => {
 
 try {
   await fail2ban.start();
-  server = await PortcullisProcess.start(fail2ban.netns.name, { env: { PORTCULLIS_FAIL2BAN_SOCKET: fail2ban.socket, PORTCULLIS_FAIL2BAN_ACTION_SOCKET: actionSocket } });
+  server = await PortcullisProcess.start(fail2ban.netns.name, { env: { PORTCULLIS_FAIL2BAN_SOCKET: fail2ban.socket, PORTCULLIS_FAIL2BAN_ACTION_SOCKET: actionSocket }, logToFile: true });
   client = new JailTestClient(server.address, server.credentials());
   // Let the server finish meeting the jails (settings, the Portcullis action's sets and rules) before timing anything.
   await sleep(3000);

@@ -463,7 +463,7 @@ async function main(): Promise<number> {
     progress(`server CPU profile → ${resolve(profileDir)}`);
   }
   try {
-    server = await PortcullisProcess.start(netns.name);
+    server = await PortcullisProcess.start(netns.name, { logToFile: true });
   } finally {
     if (savedNodeOptions === undefined) delete process.env.NODE_OPTIONS;
     else process.env.NODE_OPTIONS = savedNodeOptions;

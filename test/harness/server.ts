@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, readFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, rmSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { credentials as grpcCredentials, type ChannelCredentials } from "@grpc/grpc-js";
 
-const BIN = resolve(import.meta.dirname, "../../server/bin/portcullis");
+// PC_SERVER_BIN: another entry point (a benchmark diagnosing a given build).
+const BIN = process.env.PC_SERVER_BIN ?? resolve(import.meta.dirname, "../../server/bin/portcullis");
 
 export interface ClientBundle {
   readonly ca: Buffer;
@@ -26,6 +27,7 @@ export class PortcullisProcess {
   #output = "";
   readonly #extraArgs: string[];
   readonly #env: Record<string, string>;
+  #logToFile = false;
 
   private constructor(netns: string, dataDir: string, extraArgs: string[], env: Record<string, string>) {
     this.netns = netns;
@@ -34,8 +36,13 @@ export class PortcullisProcess {
     this.#env = env;
   }
 
-  static async start(netns: string, options: { extraArgs?: string[]; env?: Record<string, string> } = {}): Promise<PortcullisProcess> {
+  /**
+   * `logToFile`: the server writes its log to <dataDir>/server.log (as to journald) instead of a pipe into this
+   * process, so that a benchmark's client does not also pay for reading a log line per call.
+   */
+  static async start(netns: string, options: { extraArgs?: string[]; env?: Record<string, string>; logToFile?: boolean } = {}): Promise<PortcullisProcess> {
     const server = new PortcullisProcess(netns, mkdtempSync(join(tmpdir(), "pc-data-")), options.extraArgs ?? [], options.env ?? {});
+    server.#logToFile = options.logToFile ?? false;
     await server.restart();
     return server;
   }
@@ -46,7 +53,7 @@ export class PortcullisProcess {
 
   /** Everything the server printed (JSON log lines). */
   get output(): string {
-    return this.#output;
+    return this.#logToFile ? readFileSync(join(this.dataDir, "server.log"), "utf8") : this.#output;
   }
 
   /** Starts (again) on the same data dir and a new port; resolves when it logs "listening". */
@@ -56,27 +63,41 @@ export class PortcullisProcess {
     const netnsArgs = this.netns === "" ? [] : ["--netns", this.netns];
     // PC_SERVER_NODE_ARGS passes flags to the server's node (e.g. --cpu-prof for profiling a benchmark).
     const nodeArgs = process.env.PC_SERVER_NODE_ARGS?.split(" ").filter((arg) => arg !== "") ?? [];
+    const logFile = this.#logToFile ? openSync(join(this.dataDir, "server.log"), "a") : undefined;
     const child = spawn(process.execPath, [...nodeArgs, BIN, "serve", "--data-dir", this.dataDir, ...netnsArgs, "--grpc-address", "127.0.0.1:0", "--rest-address", "127.0.0.1:0", "--log-level", "info", ...this.#extraArgs], {
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["ignore", logFile ?? "pipe", logFile ?? "pipe"],
       env: { ...process.env, ...this.#env },
     });
+    if (logFile !== undefined) closeSync(logFile);
     this.#child = child;
     this.address = await new Promise<string>((resolvePromise, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server did not start:\n${this.#output}`)), 20_000);
-      const onData = (chunk: Buffer): void => {
-        this.#output += chunk.toString();
-        const match = /"grpc":"([^"]+)","rest":"([^"]+)".*"msg":"listening"/.exec(this.#output);
-        if (match !== null) {
-          clearTimeout(timer);
-          this.restAddress = match[2]!;
-          resolvePromise(match[1]!);
-        }
+      let poll: NodeJS.Timeout | undefined;
+      const timer = setTimeout(() => reject(new Error(`server did not start:\n${this.output}`)), 20_000);
+      let started = false;
+      const check = (text: string): void => {
+        if (started) return;
+        const match = /"grpc":"([^"]+)","rest":"([^"]+)".*"msg":"listening"/.exec(text);
+        if (match === null) return;
+        started = true;
+        clearTimeout(timer);
+        clearInterval(poll);
+        this.restAddress = match[2]!;
+        resolvePromise(match[1]!);
       };
-      child.stdout!.on("data", onData);
-      child.stderr!.on("data", onData);
+      if (logFile === undefined) {
+        const onData = (chunk: Buffer): void => {
+          this.#output += chunk.toString();
+          check(this.#output);
+        };
+        child.stdout!.on("data", onData);
+        child.stderr!.on("data", onData);
+      } else {
+        poll = setInterval(() => check(this.output), 50);
+      }
       child.once("exit", (code) => {
         clearTimeout(timer);
-        reject(new Error(`server exited with ${code}:\n${this.#output}`));
+        clearInterval(poll);
+        reject(new Error(`server exited with ${code}:\n${this.output}`));
       });
     });
   }
