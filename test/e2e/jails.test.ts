@@ -329,6 +329,19 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
       events.close();
     }
   });
+
+  it("GetJail shows bans and unbans made behind Portcullis's back at once (a list is reused only while fail2ban's counters stand still)", async () => {
+    const banned = async () => (await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).banned;
+    assert.deepEqual(await banned(), []);
+    assert.deepEqual(await banned(), [], "asked twice: the second answer may reuse the first list");
+    await fail2ban.ask(["set", "dovecot", "banip", "203.0.113.41"]);
+    assert.deepEqual(await banned(), ["203.0.113.41"], "a ban moves the counters");
+    await fail2ban.ask(["set", "dovecot", "banip", "203.0.113.42"]);
+    await fail2ban.ask(["set", "dovecot", "unbanip", "203.0.113.41"]);
+    assert.deepEqual(await banned(), ["203.0.113.42"], "same count, but the total moved");
+    await fail2ban.ask(["set", "dovecot", "unbanip", "203.0.113.42"]);
+    assert.deepEqual(await banned(), [], "an unban moves the current count");
+  });
 });
 
 describe("the seed's attack flow: 5 failed logins → ban → packets dropped → unban after bantime", () => {

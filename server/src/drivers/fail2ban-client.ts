@@ -50,6 +50,7 @@ export class Fail2banClient {
   #reader: Reader | undefined;
   #inFlight: Pending | undefined;
   #closed = false;
+  #connections = 0;
 
   constructor(socketPath: string, log: Logger) {
     this.#socketPath = socketPath;
@@ -62,6 +63,11 @@ export class Fail2banClient {
    * other exception fail2ban answered), FAIL2BAN_UNAVAILABLE (no server, server gone, no answer in time),
    * FAIL2BAN_BAD_REPLY; with PickleError when `args` cannot be sent (a string with NUL, …: a validation bug upstream).
    */
+  /** Connections opened so far: a new one may be to a restarted fail2ban, so what was read before may be stale. */
+  get connections(): number {
+    return this.#connections;
+  }
+
   send(args: readonly string[], timeoutMs = DEFAULT_TIMEOUT_MS): Promise<PickleValue> {
     if (this.#closed) return Promise.reject(new ServerError("SHUTTING_DOWN", "the server is shutting down"));
     let payload: Buffer;
@@ -185,6 +191,7 @@ export class Fail2banClient {
 
   #attach(socket: Socket): void {
     this.#socket = socket;
+    this.#connections++;
     // An idle connection must not keep the process alive; a command in flight does, through its timer.
     socket.unref();
     let lastError: string | undefined;

@@ -52,6 +52,8 @@ const SETTINGS_TTL_MS = 5000;
 /** Addresses per `banip` request of a batch: fail2ban answers nothing else while it bans them. */
 const BAN_CHUNK = 500;
 const MAX_BATCH = 100_000;
+/** GetJail reuses a ban list read at the same counters for at most this long (a safety net, like FULL_LOOK_EVERY). */
+const LIST_REUSE_MS = 10_000;
 /** The watcher reads a jail's whole ban list at least every this many looks, even when its counters did not move. */
 const FULL_LOOK_EVERY = 20;
 
@@ -79,6 +81,8 @@ export class JailService {
   readonly #lastLook = new Map<string, { counters: string; unsettled: boolean; version: number; looks: number }>();
   /** Each jail's ban list at the watcher's last look. */
   readonly #lastSeen = new Map<string, Set<string>>();
+  /** Each jail's ban list as GetJail last read it, with the counters and connection it was read at. */
+  readonly #lastList = new Map<string, { counters: string; connection: number; at: number; banned: string[] }>();
   readonly #configDir: string;
   readonly #cli: Fail2banCli;
   readonly #allowlist: Allowlist;
@@ -188,19 +192,37 @@ export class JailService {
   async get(name: string, withBanTimes = false): Promise<JailView> {
     validateJailName(name);
     if (!withBanTimes) {
-      // With the Portcullis action, the bans are the ones Portcullis put into the kernel, recorded as they happen:
-      // `status short` (no list for fail2ban to build and pickle) is enough when its count agrees with the record.
-      if (await this.usesPortcullisAction(name)) {
-        const status = parseJailStatus(await this.#fail2ban.send(["status", name, "short"]));
-        const recorded = this.#bans.list(name);
-        if (recorded.length === status.currentlyBanned) return { name, ...status, banned: recorded, bans: [], ...(await this.#settings(name)) };
-      }
+      // `status short` is one cheap round trip; the list costs fail2ban building and pickling it (≈ 1 ms for 1k bans,
+      // during which it answers nobody else), so it is read only when neither source below can vouch for it.
+      const status = parseJailStatus(await this.#fail2ban.send(["status", name, "short"]));
+      const known = await this.#knownBans(name, status);
+      if (known !== undefined) return { name, ...status, banned: known, bans: [], ...(await this.#settings(name)) };
+      const connection = this.#fail2ban.connections;
       const reply = await this.#fail2ban.send(["status", name]);
-      return { name, ...parseJailStatus(reply), banned: parseBannedList(reply), bans: [], ...(await this.#settings(name)) };
+      const fresh = parseJailStatus(reply);
+      const banned = parseBannedList(reply);
+      this.#lastList.set(name, { counters: `${fresh.currentlyBanned}/${fresh.totalBanned}`, connection, at: Date.now(), banned });
+      return { name, ...fresh, banned, bans: [], ...(await this.#settings(name)) };
     }
     const status = parseJailStatus(await this.#fail2ban.send(["status", name, "short"]));
     const bans = parseBansWithTime(await this.#fail2ban.send(["get", name, "banip", "--with-time"]));
     return { name, ...status, banned: bans.map((ban) => ban.address), bans, ...(await this.#settings(name)) };
+  }
+
+  /**
+   * A jail's ban list without asking fail2ban for it, when it is known for these counters: with the Portcullis action,
+   * Portcullis's record of the bans it put into the kernel (when the count agrees); otherwise the list GetJail last
+   * read, if the counters have not moved since on the same connection — every ban moves "total banned" and every
+   * unban "currently banned", and a restarted fail2ban is a new connection.
+   */
+  async #knownBans(name: string, status: { currentlyBanned: number; totalBanned: number }): Promise<string[] | undefined> {
+    if (await this.usesPortcullisAction(name)) {
+      const recorded = this.#bans.list(name);
+      if (recorded.length === status.currentlyBanned) return recorded;
+    }
+    const last = this.#lastList.get(name);
+    const fresh = last !== undefined && last.counters === `${status.currentlyBanned}/${status.totalBanned}` && last.connection === this.#fail2ban.connections && Date.now() - last.at < LIST_REUSE_MS;
+    return fresh ? last.banned : undefined;
   }
 
   /**
