@@ -98,7 +98,8 @@ export function createRestApp(deps: RestAppDeps): express.Express {
   const spec = parseYaml(specText) as { paths: Record<string, Record<string, { requestBody?: object; parameters?: Array<{ name: string; in: string }> }>> };
   const ajv = new Ajv2020({ strict: false, allErrors: false, coerceTypes: false });
   addFormats.default(ajv);
-  ajv.addFormat("int32", true).addFormat("int64", true);
+  // int64 is a decimal string in proto3 JSON (or a number, which formats do not check); other text would become NaN.
+  ajv.addFormat("int32", true).addFormat("int64", /^-?\d{1,19}$/);
   ajv.addSchema(spec, "openapi");
 
   const operations = operationsByMethod(deps.services);
