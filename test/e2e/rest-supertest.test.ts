@@ -533,8 +533,11 @@ after(async () => {
 });
 
 it("has a case for every operation in the spec, and each case the error classes that apply", () => {
-  const operationIds = specOperations.map((operation) => operation.operationId);
-  assert.deepEqual([...CASES.map(([operationId]) => operationId)].sort(), [...operationIds].sort());
+  const cased = new Set(CASES.map(([operationId]) => operationId));
+  const specified = new Set(specOperations.map((operation) => operation.operationId));
+  assert.deepEqual(specOperations.filter((operation) => !cased.has(operation.operationId)).map((operation) => operation.operationId), [], "operations in the spec without a case");
+  assert.deepEqual([...cased].filter((operationId) => !specified.has(operationId)), [], "cases for operations the spec does not have");
+  assert.equal(cased.size, CASES.length, "one case per operation");
   for (const [operationId, testCase] of CASES) {
     const operation = specOperations.find((candidate) => candidate.operationId === operationId)!;
     const covered = new Set<string>([...testCase.refusals.map((refusal) => refusal.code), ...Object.keys(testCase.notApplicable ?? {})]);
