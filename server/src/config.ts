@@ -60,6 +60,53 @@ const SinkSchema = z.discriminatedUnion("type", [
   }).strict(),
 ]);
 
+/** A fleet node's name: a NATS consumer and KV key, so no dots, spaces or wildcards. */
+const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const NATS_URL = /^(nats|tls):\/\/(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+const LOOPBACK_NATS = /^(nats|tls):\/\/(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|localhost):\d{1,5}$/;
+const JAIL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
+const SET_NAME = /^[A-Za-z0-9_.:-]{1,31}$/;
+
+/**
+ * Fleet mode: bans shared with other hosts through NATS JetStream. Without this section nothing connects. NATS must be
+ * reached with mTLS (`tls`) or a credentials file unless every server is on loopback.
+ */
+const ClusterSchema = z
+  .object({
+    servers: z.array(z.string().regex(NATS_URL, "must be nats://host:port or tls://host:port")).min(1),
+    /** This host's name in the fleet (its durable consumer and heartbeat key). */
+    node: z.string().regex(NODE_NAME, "must be 1-64 letters, digits, _ and - (no dots)"),
+    tls: z.object({ ca: z.string().min(1), cert: z.string().min(1).optional(), key: z.string().min(1).optional() }).strict().optional(),
+    /** A NATS credentials file (JWT and NKey seed), as `nsc` writes it. */
+    credentials: z.string().min(1).optional(),
+    /** Every ban and unban of these jails, and every entry of these sets, goes to the fleet. */
+    share: z
+      .object({
+        jails: z.array(z.string().regex(JAIL_NAME, "must be a jail name")).default([]),
+        sets: z.array(z.string().regex(SET_NAME, "must be an ipset name")).default([]),
+      })
+      .strict()
+      .prefault({}),
+    /** The JetStream stream of shared bans (created if missing). */
+    stream: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default("PORTCULLIS_BANS"),
+    /** Subject prefix: bans go to `<subject>.bans`, ban searches to `<subject>.search`. */
+    subject: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "must be a NATS subject without wildcards").default("portcullis.fleet"),
+    /** The KV bucket of heartbeats (created if missing). */
+    bucket: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default("portcullis-fleet-nodes"),
+    /** Stream replicas; default min(3, servers in the NATS cluster). */
+    replicas: z.number().int().min(1).max(5).optional(),
+    /** How long the stream keeps bans: a host offline longer than this misses the oldest. */
+    maxAgeDays: z.number().int().min(1).max(3650).default(30),
+    maxBytes: z.number().int().min(1024 * 1024).default(1024 * 1024 * 1024),
+    heartbeatSeconds: z.number().int().min(1).max(300).default(5),
+  })
+  .strict()
+  .refine((cluster) => (cluster.tls?.cert === undefined) === (cluster.tls?.key === undefined), { message: "tls.cert and tls.key go together", path: ["tls"] })
+  .refine((cluster) => cluster.tls !== undefined || cluster.credentials !== undefined || cluster.servers.every((url) => LOOPBACK_NATS.test(url)), {
+    message: "NATS servers off this host need tls (mTLS) or credentials",
+    path: ["servers"],
+  });
+
 /** The server's configuration; every key can come from the file, a PORTCULLIS_* variable or a flag. */
 const ConfigSchema = z
   .object({
@@ -111,6 +158,7 @@ const ConfigSchema = z
       .object({ address: z.string().regex(LOOPBACK_HOST_PORT, "must be a loopback host:port, e.g. 127.0.0.1:9464 (plain HTTP never leaves the host)").optional() })
       .strict()
       .prefault({}),
+    cluster: ClusterSchema.optional(),
     reconcile: z.object({ intervalSeconds: z.number().int().min(0).max(86_400).default(60) }).strict().prefault({}),
     log: z
       .object({
@@ -125,6 +173,7 @@ const ConfigSchema = z
 
 export type Config = z.infer<typeof ConfigSchema>;
 export type SinkConfig = z.infer<typeof SinkSchema>;
+export type ClusterConfig = z.infer<typeof ClusterSchema>;
 
 /** Flags as given on the command line (only those present). */
 export interface ConfigFlags {

@@ -65,6 +65,10 @@ export const reasons = {
   ACTION_TIMEOUT: Status.UNAVAILABLE,
   NO_PENDING_ROLLBACK: Status.FAILED_PRECONDITION,
   PANIC_MODE: Status.FAILED_PRECONDITION,
+  // A request asked for fleet scope (or a FleetService RPC was called) on a server without a `cluster` section.
+  FLEET_NOT_CONFIGURED: Status.FAILED_PRECONDITION,
+  // A shared ban would block one of this host's firewall.managementAddresses (anti-lockout).
+  ADDRESS_MANAGEMENT: Status.FAILED_PRECONDITION,
   // fail2ban-server refused a command with an exception (an address that is not banned, an action the jail lacks, …).
   FAIL2BAN_REJECTED: Status.FAILED_PRECONDITION,
   // RESOURCE_EXHAUSTED
@@ -79,6 +83,8 @@ export const reasons = {
   SHUTTING_DOWN: Status.UNAVAILABLE,
   // fail2ban-server's socket is missing or refuses connections, the server went away mid-command, or it did not answer.
   FAIL2BAN_UNAVAILABLE: Status.UNAVAILABLE,
+  // NATS is not reachable now (fleet views; shared bans wait in the outbox instead).
+  FLEET_UNAVAILABLE: Status.UNAVAILABLE,
   // INTERNAL: a bug or an unexpected tool failure; details are in the server log.
   KERNEL_COMMAND_FAILED: Status.INTERNAL,
   CONFIG_WRITE_FAILED: Status.INTERNAL,

@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { createSecureContext } from "node:tls";
 import ipaddr from "ipaddr.js";
 import { join } from "node:path";
@@ -47,6 +48,15 @@ import { startMetricsServer, type RunningMetricsServer } from "./metrics/metrics
 import { SinkStore } from "./store/sink-store.js";
 import { SinkRunner } from "./sinks/sink-runner.js";
 import { createSink } from "./sinks/sinks.js";
+import { FleetServiceService } from "@portcullis/sdk/gen/portcullis/v1/fleet.js";
+import { fleetOperations } from "./api/fleet-api.js";
+import { FleetStore } from "./store/fleet-store.js";
+import { JetStreamLink } from "./fleet/jetstream-link.js";
+import { FleetApplier } from "./fleet/fleet-applier.js";
+import { FleetPublisher } from "./fleet/fleet-publisher.js";
+import { FleetConsumer } from "./fleet/fleet-consumer.js";
+import { FleetNodes } from "./fleet/fleet-nodes.js";
+import { Fleet, localOnly, type FleetSharing } from "./fleet/fleet.js";
 
 export interface RunningServer {
   readonly grpcAddress: string;
@@ -104,12 +114,26 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     eventSequence: () => events.lastSequence(),
     eventSubscribers: () => events.watcherCount,
   });
+  // Fleet mode only with a `cluster` section: otherwise nothing connects and fleet-scope requests are refused.
+  const fleetParts = config.cluster === undefined ? undefined : (() => {
+    const cluster = config.cluster;
+    const store = new FleetStore(db);
+    const link = new JetStreamLink(cluster, log);
+    const applier = new FleetApplier({ jails, ipsets, allowlist, managementAddresses: config.firewall.managementAddresses, store, events, audit, log });
+    const publisher = new FleetPublisher({ link, store, log });
+    const consumer = new FleetConsumer({ link, applier, log });
+    const nodes = new FleetNodes({ link, node: cluster.node, version: serverVersion(), heartbeatSeconds: cluster.heartbeatSeconds, store, jailBans, log });
+    const fleet = new Fleet({ config: cluster, store, publisher, nodes, jails, ipsets });
+    return { link, publisher, consumer, nodes, fleet };
+  })();
+  const fleet: FleetSharing = fleetParts?.fleet ?? localOnly;
   const invoker = new Invoker(audit, events, log, metrics);
   const services: GrpcService[] = [
-    { name: "portcullis.v1.IpsetService", definition: IpsetServiceService, operations: ipsetOperations(ipsets, requests) },
+    { name: "portcullis.v1.IpsetService", definition: IpsetServiceService, operations: ipsetOperations(ipsets, requests, fleet) },
     { name: "portcullis.v1.FirewallService", definition: FirewallServiceService, operations: firewallOperations(firewall) },
     { name: "portcullis.v1.EventService", definition: EventServiceService, operations: eventOperations(events, audit) },
-    { name: "portcullis.v1.JailService", definition: JailServiceService, operations: jailOperations(jails, allowlistService) },
+    { name: "portcullis.v1.JailService", definition: JailServiceService, operations: jailOperations(jails, allowlistService, fleet) },
+    { name: "portcullis.v1.FleetService", definition: FleetServiceService, operations: fleetOperations(fleet) },
   ];
   const grpc = await startGrpcServer({ address: config.grpc.address, credentials, crl, invoker, services, log });
   const rest = await startRestServer({
@@ -147,6 +171,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const enforcement = new JailEnforcement({ ipsets, firewall, jails, allowlist, events, log });
   const actionSocket = await ActionSocket.listen(config.fail2ban.actionSocket ?? join(config.dataDir, "fail2ban-action.sock"), enforcement, log);
   banWatcher.start(config.fail2ban.pollIntervalMs, enforcement);
+  if (fleetParts !== undefined) {
+    fleetParts.fleet.start(events);
+    fleetParts.nodes.start();
+    fleetParts.publisher.start();
+    fleetParts.consumer.start();
+    fleetParts.link.start();
+  }
   const sinkStore = new SinkStore(db);
   const sinks = config.sinks.map((sink) => new SinkRunner(sink.name, createSink(sink), { events, store: sinkStore, log }, sink.startAt));
   for (const sink of sinks) sink.start();
@@ -187,6 +218,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       await rest.close();
       await metricsServer?.close();
       await Promise.all(sinks.map((sink) => sink.close()));
+      if (fleetParts !== undefined) {
+        fleetParts.fleet.close();
+        fleetParts.consumer.close();
+        fleetParts.publisher.close();
+        fleetParts.nodes.close();
+        await fleetParts.link.close();
+      }
       await actionSocket.close();
       crl.close();
       firewall.close();
@@ -248,6 +286,11 @@ function apiEndpoint(address: string): { port: number; address: string | undefin
   const port = Number(address.slice(address.lastIndexOf(":") + 1));
   const wildcard = host === "0.0.0.0" || host === "::" || !ipaddr.isValid(host);
   return { port, address: wildcard ? undefined : ipaddr.process(host).toString() };
+}
+
+/** The server package's version, for the fleet's heartbeats. */
+function serverVersion(): string {
+  return (createRequire(import.meta.url)("../package.json") as { version: string }).version;
 }
 
 async function checkNetns(exec: Executor, netns: string): Promise<void> {

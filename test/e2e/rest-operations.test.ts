@@ -1,23 +1,13 @@
 import { after, before, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { Ajv2020 } from "ajv/dist/2020.js";
-import addFormats from "ajv-formats";
-import { parse as parseYaml } from "yaml";
-import { contract, openApiPath } from "../../server/src/rest/http-rules.js";
+import { contract } from "../../server/src/rest/http-rules.js";
 import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
+import { operationOfRequest, responseOf, routeOfRequest } from "../harness/openapi-spec.js";
 import { rest } from "../harness/rest.js";
 import type { components } from "../../server/src/rest/gen/openapi.js";
 
 // Request bodies typed from the spec (openapi-typescript): a contract change that breaks them fails to compile.
 type Schemas = components["schemas"];
-
-const spec = parseYaml(readFileSync(resolve(import.meta.dirname, "../../openapi/portcullis.v1.yaml"), "utf8")) as { paths: Record<string, Record<string, { operationId: string }>> };
-const ajv = new Ajv2020({ strict: false });
-addFormats.default(ajv);
-ajv.addFormat("int32", true).addFormat("int64", true);
-ajv.addSchema(spec, "openapi");
 
 const ACCEPT_SMTP: Schemas["portcullis.v1.Rule"] = { protocol: "tcp", destinationPort: { ports: [{ first: 25, last: 25 }] }, target: { kind: "TARGET_KIND_ACCEPT" } };
 const CREATE_SET: Schemas["portcullis.v1.CreateIpsetRequest"] = { ipsetId: "ops", ipset: { type: "IPSET_TYPE_HASH_NET", family: "ADDRESS_FAMILY_INET", defaultTimeout: 0, comments: true } };
@@ -38,11 +28,9 @@ it("every operation answers over REST with a body the spec describes (one happy 
   const call = async (method: string, path: string, body?: unknown): Promise<any> => {
     const reply = await rest(server, method, path, body);
     assert.equal(reply.status, 200, `${method} ${path}: ${reply.text}`);
-    const bare = path.split("?")[0]!;
-    const route = contract().routes.find((candidate) => candidate.verb === method.toLowerCase() && new RegExp(`^${openApiPath(candidate).replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\\\{[a-z]+\\\}|\{[a-z]+\}/g, "[^/]+")}$`).test(bare));
-    assert.ok(route !== undefined, `${method} ${bare} is a route`);
-    const pointer = openApiPath(route).replaceAll("~", "~0").replaceAll("/", "~1");
-    const validate = ajv.getSchema(`openapi#/paths/${pointer}/${route.verb}/responses/200/content/application~1json/schema`)!;
+    const route = routeOfRequest(method, path);
+    assert.ok(route !== undefined, `${method} ${path} is a route`);
+    const { validate } = responseOf(operationOfRequest(method, path)!, 200)!;
     assert.ok(validate(reply.json), `${route.method}: ${JSON.stringify(validate.errors)} in ${reply.text.slice(0, 300)}`);
     called.add(route.method);
     return reply.json;

@@ -3,6 +3,7 @@ import { EventServiceService } from "@portcullis/sdk/gen/portcullis/v1/events.js
 import { JailServiceService } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
 import { IpsetServiceService } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
 import { FirewallServiceService } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+import { FleetServiceService } from "@portcullis/sdk/gen/portcullis/v1/fleet.js";
 import { Status } from "@portcullis/sdk/gen/google/rpc/status.js";
 import { ErrorInfo } from "@portcullis/sdk/gen/google/rpc/error_details.js";
 import { withFastEncoding } from "@portcullis/sdk/wire/fast-services.js";
@@ -77,6 +78,13 @@ export class IpsetTestClient extends TestClient<typeof IpsetServiceService> {
 export class FirewallTestClient extends TestClient<typeof FirewallServiceService> {
   constructor(address: string, credentials: ChannelCredentials) {
     super(FirewallServiceService, address, credentials);
+  }
+}
+
+/** FleetService test client. */
+export class FleetTestClient extends TestClient<typeof FleetServiceService> {
+  constructor(address: string, credentials: ChannelCredentials) {
+    super(FleetServiceService, address, credentials);
   }
 }
 

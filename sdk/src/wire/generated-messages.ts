@@ -8,6 +8,7 @@ import * as ipsetMessages from "../gen/portcullis/v1/ipset.js";
 import * as firewallMessages from "../gen/portcullis/v1/firewall.js";
 import * as eventMessages from "../gen/portcullis/v1/events.js";
 import * as jailMessages from "../gen/portcullis/v1/jail.js";
+import * as fleetMessages from "../gen/portcullis/v1/fleet.js";
 
 /** What ts-proto generates for every message (`MessageFns<T>`), untyped. */
 export interface GeneratedMessage {
@@ -21,7 +22,7 @@ export interface GeneratedMessage {
 const MODULES: Record<string, readonly object[]> = {
   "google.protobuf": [anyMessages, emptyMessages, timestampMessages],
   "google.rpc": [statusMessages, errorDetailMessages],
-  "portcullis.v1": [commonMessages, ipsetMessages, firewallMessages, eventMessages, jailMessages],
+  "portcullis.v1": [commonMessages, ipsetMessages, firewallMessages, eventMessages, jailMessages, fleetMessages],
 };
 
 /** The generated functions of a message, by its full protobuf name (e.g. "portcullis.v1.Rule"). */

@@ -38,7 +38,7 @@ export function eventOperations(events: EventLog, audit: AuditStore): EventOpera
       const records = audit.page(before, size + 1);
       const page = records.slice(0, size);
       return {
-        records: page.map((record) => ({ time: new Date(record.time), principal: record.principal, role: record.role, method: record.method, resource: record.resource, code: record.code, reason: record.detail ?? "" })),
+        records: page.map((record) => ({ time: new Date(record.time), principal: record.principal, role: record.role, method: record.method, resource: record.resource, code: record.code, reason: record.detail ?? "", originNode: record.originNode ?? "" })),
         nextPageToken: records.length > size ? encodePageToken("audit", String(page[page.length - 1]!.id)) : "",
       };
     }),
@@ -60,6 +60,7 @@ const ORIGINS: Readonly<Record<HostEvent["origin"], EventOrigin>> = {
   api: EventOrigin.EVENT_ORIGIN_API,
   system: EventOrigin.EVENT_ORIGIN_SYSTEM,
   fail2ban: EventOrigin.EVENT_ORIGIN_FAIL2BAN,
+  fleet: EventOrigin.EVENT_ORIGIN_FLEET,
 };
 
 function toEvent(event: HostEvent): Event {

@@ -12,6 +12,7 @@ import type { IpsetService, IpsetView, EntryView } from "../ipsets/ipset-service
 import type { Family } from "../ipsets/ipset-model.js";
 import type { RequestStore } from "../store/request-store.js";
 import { operation, type OperationsOf } from "./operation.js";
+import { callerOf, type FleetSharing } from "../fleet/fleet.js";
 import { decodePageToken, encodePageToken, pageSize } from "./pagination.js";
 import { entryName, ipsetName, parseEntryName, parseIpsetName } from "./resource-names.js";
 
@@ -28,7 +29,7 @@ const TYPES: ReadonlyArray<[IpsetType, string]> = [
 ];
 
 /** The IpsetService contract mapped onto the domain: names parsed, enums translated, pages tokenized. */
-export function ipsetOperations(ipsets: IpsetService, requests: RequestStore): IpsetOperations {
+export function ipsetOperations(ipsets: IpsetService, requests: RequestStore, fleet: FleetSharing): IpsetOperations {
   return {
     listIpsets: operation("viewer", () => "ipsets", async (request) => {
       const size = pageSize(request.pageSize, 100, 1000);
@@ -102,31 +103,63 @@ export function ipsetOperations(ipsets: IpsetService, requests: RequestStore): I
       };
     }),
 
-    addEntry: operation("operator", (request) => request.parent, async (request) => {
+    addEntry: operation("operator", (request) => request.parent, async (request, principal) => {
       const set = parseIpsetName(request.parent, "parent");
+      const shared = fleet.scope("set", set, request.fleet);
       const entry = request.entry ?? { name: "", element: "", comment: "" };
-      return toEntry(set, await ipsets.addEntry(set, fromEntry(entry)));
-    }, (_request, entry) => ({ type: "ENTRY_ADDED", resource: entry.name, attributes: { element: entry.element, ...(entry.timeout === undefined ? {} : { timeout: String(entry.timeout) }), ...(entry.comment === "" ? {} : { comment: entry.comment }) } })),
+      const added = await ipsets.addEntry(set, fromEntry(entry));
+      if (shared) await fleet.shareSetChange("ban", set, [{ element: added.element, timeout: added.timeout ?? 0 }], callerOf(principal, "portcullis.v1.IpsetService/AddEntry"));
+      return toEntry(set, added);
+    }, (request, entry) => ({
+      type: "ENTRY_ADDED",
+      resource: entry.name,
+      attributes: {
+        element: entry.element,
+        ...(entry.timeout === undefined ? {} : { timeout: String(entry.timeout) }),
+        ...(entry.comment === "" ? {} : { comment: entry.comment }),
+        ...fleet.attributes("set", parseIpsetName(request.parent, "parent"), request.fleet),
+      },
+    })),
 
-    deleteEntry: operation("operator", (request) => request.name, async (request) => {
+    deleteEntry: operation("operator", (request) => request.name, async (request, principal) => {
       const [set, element] = parseEntryName(request.name);
-      await ipsets.deleteEntry(set, element);
+      const shared = fleet.scope("set", set, request.fleet);
+      try {
+        await ipsets.deleteEntry(set, element);
+      } catch (error) {
+        // A fleet removal goes out even when this host had no such entry: other hosts may have it.
+        if (!(shared && error instanceof ServerError && error.reason === "ENTRY_NOT_FOUND")) throw error;
+      }
+      if (shared) await fleet.shareSetChange("unban", set, [{ element }], callerOf(principal, "portcullis.v1.IpsetService/DeleteEntry"));
       return {};
-    }, (request) => ({ type: "ENTRY_DELETED", resource: request.name, attributes: { element: parseEntryName(request.name)[1] } })),
+    }, (request) => {
+      const [set, element] = parseEntryName(request.name);
+      return { type: "ENTRY_DELETED", resource: request.name, attributes: { element, ...fleet.attributes("set", set, request.fleet) } };
+    }),
 
     testEntry: operation("viewer", (request) => request.parent, async (request) => ({
       matched: await ipsets.testEntry(parseIpsetName(request.parent, "parent"), request.element),
     })),
 
-    batchAddEntries: operation("operator", (request) => request.parent, async (request) => ({
+    batchAddEntries: operation("operator", (request) => request.parent, async (request, principal) => {
+      const set = parseIpsetName(request.parent, "parent");
+      const shared = fleet.scope("set", set, request.fleet);
       // Entry messages already have the domain's shape (comment "" = none): no per-entry copy of a million entries.
-      addedCount: await ipsets.batchAdd(parseIpsetName(request.parent, "parent"), {
+      const addedCount = await ipsets.batchAdd(set, {
         entries: request.entries,
         elements: request.elements,
         ...(request.timeout === undefined ? {} : { timeout: request.timeout }),
         comment: request.comment,
-      }),
-    }), (request, response) => ({ type: "ENTRIES_ADDED", resource: request.parent, attributes: { count: String(response.addedCount) } })),
+      });
+      if (shared) {
+        const entries = [
+          ...request.entries.map((entry) => ({ element: entry.element, ...(entry.timeout === undefined ? {} : { timeout: entry.timeout }) })),
+          ...request.elements.map((element) => ({ element, ...(request.timeout === undefined ? {} : { timeout: request.timeout }) })),
+        ];
+        await fleet.shareSetChange("ban", set, entries, callerOf(principal, "portcullis.v1.IpsetService/BatchAddEntries"));
+      }
+      return { addedCount };
+    }, (request, response) => ({ type: "ENTRIES_ADDED", resource: request.parent, attributes: { count: String(response.addedCount), ...fleet.attributes("set", parseIpsetName(request.parent, "parent"), request.fleet) } })),
 
     batchDeleteEntries: operation("operator", (request) => request.parent, async (request) => ({
       deletedCount: await ipsets.batchDelete(parseIpsetName(request.parent, "parent"), request.elements),
@@ -190,3 +223,4 @@ function toEntry(set: string, entry: EntryView): Entry {
     comment: entry.comment ?? "",
   };
 }
+

@@ -3,15 +3,16 @@ import { ServerError } from "../errors.js";
 import { ALL_JAILS, type JailService, type JailUpdate, type JailView } from "../jails/jail-service.js";
 import type { AllowlistService } from "../jails/allowlist-service.js";
 import type { AllowlistRow } from "../store/allowlist-store.js";
-import { canonicalNetwork } from "../addresses.js";
+import { canonicalNetwork, formatAddress, parseAddressStrict } from "../addresses.js";
 import { operation, type OperationsOf } from "./operation.js";
+import { callerOf, type FleetSharing } from "../fleet/fleet.js";
 
 export type JailOperations = OperationsOf<typeof JailServiceService, JailServiceServer>;
 
 const PREFIX = "jails/";
 
 /** The JailService contract mapped onto the jail domain; bans and unbans are events. */
-export function jailOperations(jails: JailService, allowlist: AllowlistService): JailOperations {
+export function jailOperations(jails: JailService, allowlist: AllowlistService, fleet: FleetSharing): JailOperations {
   // BatchBanIp's answer is a count; its events name each new ban, handed from the handler to the event builder.
   const freshBans = new WeakMap<object, { jail: string; fresh: string[] }>();
   return {
@@ -19,23 +20,41 @@ export function jailOperations(jails: JailService, allowlist: AllowlistService):
 
     getJail: operation("viewer", (request) => request.name, async (request) => toJail(await jails.get(parseJailName(request.name, "name"), request.view === WireJailView.JAIL_VIEW_FULL))),
 
-    banIp: operation("operator", (request) => request.jail, async (request) => ({
-      jails: (await jails.ban(parseJailName(request.jail, "jail", true), request.address)).map((name) => PREFIX + name),
-    }), (request, response) => response.jails.map((jail) => ({ type: "BAN" as const, resource: `${jail}/bans/${request.address}`, attributes: { jail: jail.slice(PREFIX.length), address: request.address } }))),
+    banIp: operation("operator", (request) => request.jail, async (request, principal) => {
+      const jail = parseJailName(request.jail, "jail", true);
+      const shared = fleet.scope("jail", jail, request.fleet);
+      const banned = await jails.ban(jail, request.address);
+      if (shared) await fleet.shareJailChange("ban", banned, [canonicalAddress(request.address)], callerOf(principal, "portcullis.v1.JailService/BanIp"));
+      return { jails: banned.map((name) => PREFIX + name) };
+    }, (request, response) => response.jails.map((jail) => ({ type: "BAN" as const, resource: `${jail}/bans/${request.address}`, attributes: { jail: jail.slice(PREFIX.length), address: request.address, ...fleet.attributes("jail", jail.slice(PREFIX.length), request.fleet) } }))),
 
-    batchBanIp: operation("operator", (request) => request.jail, async (request) => {
+    batchBanIp: operation("operator", (request) => request.jail, async (request, principal) => {
       const jail = parseJailName(request.jail, "jail");
+      const shared = fleet.scope("jail", jail, request.fleet);
       const fresh = await jails.batchBan(jail, request.addresses);
       freshBans.set(request, { jail, fresh });
+      // Every address goes to the fleet, not only those new here: another host may not have it yet.
+      if (shared) await fleet.shareJailChange("ban", [jail], [...new Set(request.addresses.map(canonicalAddress))], callerOf(principal, "portcullis.v1.JailService/BatchBanIp"));
       return { banned: fresh.length };
     }, (request) => {
       const done = freshBans.get(request);
-      return (done?.fresh ?? []).map((address) => ({ type: "BAN" as const, resource: `${PREFIX}${done!.jail}/bans/${address}`, attributes: { jail: done!.jail, address } }));
+      const shared = done === undefined ? {} : fleet.attributes("jail", done.jail, request.fleet);
+      return (done?.fresh ?? []).map((address) => ({ type: "BAN" as const, resource: `${PREFIX}${done!.jail}/bans/${address}`, attributes: { jail: done!.jail, address, ...shared } }));
     }),
 
-    unbanIp: operation("operator", (request) => request.jail, async (request) => ({
-      jails: (await jails.unban(parseJailName(request.jail, "jail", true), request.address)).map((name) => PREFIX + name),
-    }), (request, response) => response.jails.map((jail) => ({ type: "UNBAN" as const, resource: `${jail}/bans/${request.address}`, attributes: { jail: jail.slice(PREFIX.length), address: request.address } }))),
+    unbanIp: operation("operator", (request) => request.jail, async (request, principal) => {
+      const jail = parseJailName(request.jail, "jail", true);
+      const shared = fleet.scope("jail", jail, request.fleet);
+      // A fleet unban goes out even when this host had no such ban: other hosts may have it.
+      let unbanned: string[] = [];
+      try {
+        unbanned = await jails.unban(jail, request.address);
+      } catch (error) {
+        if (!(shared && error instanceof ServerError && error.reason === "BAN_NOT_FOUND")) throw error;
+      }
+      if (shared) await fleet.shareJailChange("unban", jail === ALL_JAILS ? unbanned : [jail], [canonicalAddress(request.address)], callerOf(principal, "portcullis.v1.JailService/UnbanIp"));
+      return { jails: unbanned.map((name) => PREFIX + name) };
+    }, (request, response) => response.jails.map((jail) => ({ type: "UNBAN" as const, resource: `${jail}/bans/${request.address}`, attributes: { jail: jail.slice(PREFIX.length), address: request.address, ...fleet.attributes("jail", jail.slice(PREFIX.length), request.fleet) } }))),
 
     unbanAll: operation("operator", () => "jails/-", async () => ({
       bans: (await jails.unbanAll()).map(({ jail, address }) => `${PREFIX}${jail}/bans/${address}`),
@@ -99,6 +118,13 @@ export function jailOperations(jails: JailService, allowlist: AllowlistService):
       attributes: updateAttributes(request),
     })),
   };
+}
+
+
+/** The address as every host writes it (the call validated it already). */
+function canonicalAddress(address: string): string {
+  const parsed = parseAddressStrict(address);
+  return "problem" in parsed ? address : formatAddress(parsed);
 }
 
 /** `jails/{jail}` → the jail; `jails/-` (every jail) only where allowed. */

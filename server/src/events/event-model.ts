@@ -6,10 +6,11 @@ export const EVENT_TYPES = [
   "RULESET_APPLIED", "RULESET_CONFIRMED", "RULESET_ROLLED_BACK", "PANIC_ENABLED", "PANIC_DISABLED", "STATE_REPAIRED",
   "BAN", "UNBAN", "JAIL_UPDATED", "JAIL_STOPPED", "JAIL_STARTED", "JAILS_RELOADED",
   "ALLOWLIST_ENTRY_ADDED", "ALLOWLIST_ENTRY_REMOVED", "FAIL2BAN_DOWN", "FAIL2BAN_UP",
+  "FLEET_BAN_REFUSED",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
-export type EventOrigin = "api" | "system" | "fail2ban";
+export type EventOrigin = "api" | "system" | "fail2ban" | "fleet";
 
 /** An event to record; the log gives it its sequence number and time. */
 export interface EventInput {

@@ -144,6 +144,12 @@ export class JailService {
     });
   }
 
+  /** A jail's bantime in seconds (-1 for ever), from its cached settings. */
+  async banTime(jail: string): Promise<number> {
+    validateJailName(jail);
+    return (await this.#settings(jail)).banTime;
+  }
+
   /** Whether the jail bans through the Portcullis action (its settings, cached for a few seconds). */
   async usesPortcullisAction(jail: string): Promise<boolean> {
     return (await this.#settings(jail)).actions.includes(PORTCULLIS_ACTION);

@@ -20,9 +20,8 @@ import { contract, openApiPath, type HttpRoute } from "./http-rules.js";
 import { compileRoute, invalidRequest, pathFields, queryFields, type CompiledRoute } from "./rest-routes.js";
 import { problemOf } from "./problem.js";
 
-export interface RestServerDeps {
-  readonly address: string;
-  readonly tls: SecureContextOptions;
+/** What the express application needs: the operations, identity (CRL), health probes and the log. */
+export interface RestAppDeps {
   readonly crl: CrlWatcher;
   readonly invoker: Invoker;
   readonly services: readonly GrpcService[];
@@ -30,6 +29,12 @@ export interface RestServerDeps {
   /** Prometheus exposition (GET /metrics, any role). */
   readonly metrics: () => Promise<{ contentType: string; body: string }>;
   readonly log: Logger;
+}
+
+/** The application, plus where to listen and the server's TLS material. */
+export interface RestServerDeps extends RestAppDeps {
+  readonly address: string;
+  readonly tls: SecureContextOptions;
 }
 
 export interface RunningRestServer {
@@ -56,18 +61,45 @@ function specFile(): string {
 }
 
 /**
- * The REST gateway: every RPC at its `google.api.http` route (the same routes openapi/portcullis.v1.yaml describes),
- * over HTTPS with the same client certificates and roles as gRPC. Requests are checked against the spec's schemas
- * (unknown fields refused) before the same operations as gRPC run them through the invoker; errors are RFC 9457
- * problem JSON. WatchEvents is a Server-Sent Events stream that resumes from `Last-Event-ID`.
+ * The REST gateway listening: createRestApp's application over HTTPS, asking every client for a certificate but
+ * leaving the verdict to the application (so that a refusal is problem JSON, not a failed handshake).
  */
 export async function startRestServer(deps: RestServerDeps): Promise<RunningRestServer> {
+  const app = createRestApp(deps);
+  const server: Server = createServer({ ...deps.tls, requestCert: true, rejectUnauthorized: false }, app);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    const separator = deps.address.lastIndexOf(":");
+    server.listen(Number(deps.address.slice(separator + 1)), deps.address.slice(0, separator).replace(/^\[|\]$/g, ""), () => resolve());
+  });
+  const bound = server.address() as AddressInfo;
+  const host = deps.address.slice(0, deps.address.lastIndexOf(":"));
+  return {
+    address: `${host}:${bound.port}`,
+    updateTls: (tls) => server.setSecureContext({ ...tls }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/**
+ * The REST gateway's application: every RPC at its `google.api.http` route (the same routes
+ * openapi/portcullis.v1.yaml describes), with the same client certificates and roles as gRPC. Requests are checked
+ * against the spec's schemas (unknown fields refused) before the same operations as gRPC run them through the invoker;
+ * errors are RFC 9457 problem JSON. WatchEvents is a Server-Sent Events stream that resumes from `Last-Event-ID`.
+ * It must be served over HTTPS that requests a client certificate, as startRestServer does.
+ */
+export function createRestApp(deps: RestAppDeps): express.Express {
   const specPath = specFile();
   const specText = readFileSync(specPath, "utf8");
   const spec = parseYaml(specText) as { paths: Record<string, Record<string, { requestBody?: object; parameters?: Array<{ name: string; in: string }> }>> };
   const ajv = new Ajv2020({ strict: false, allErrors: false, coerceTypes: false });
   addFormats.default(ajv);
-  ajv.addFormat("int32", true).addFormat("int64", true);
+  // int64 is a decimal string in proto3 JSON (or a number, which formats do not check); other text would become NaN.
+  ajv.addFormat("int32", true).addFormat("int64", /^-?\d{1,19}$/);
   ajv.addSchema(spec, "openapi");
 
   const operations = operationsByMethod(deps.services);
@@ -143,24 +175,7 @@ export async function startRestServer(deps: RestServerDeps): Promise<RunningRest
     if (serverError.reason === "INTERNAL") deps.log.error({ err: error }, "REST request failed");
     sendProblem(res, serverError);
   });
-
-  const server: Server = createServer({ ...deps.tls, requestCert: true, rejectUnauthorized: false }, app);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    const separator = deps.address.lastIndexOf(":");
-    server.listen(Number(deps.address.slice(separator + 1)), deps.address.slice(0, separator).replace(/^\[|\]$/g, ""), () => resolve());
-  });
-  const bound = server.address() as AddressInfo;
-  const host = deps.address.slice(0, deps.address.lastIndexOf(":"));
-  return {
-    address: `${host}:${bound.port}`,
-    updateTls: (tls) => server.setSecureContext({ ...tls }),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return app;
 }
 
 type Entry = { compiled: CompiledRoute; validate: ValidateFunction; op: Operation<unknown, unknown> | StreamOperation<unknown, unknown>; limit: string };
@@ -176,7 +191,7 @@ function match(routes: readonly Entry[], req: Request): { entry: Entry; fields: 
 }
 
 /** Checks the request against the spec, converts it to the request message, runs the operation, answers. */
-async function handle(route: HttpRoute, validate: ValidateFunction, op: Entry["op"], fields: Record<string, string>, req: Request, res: Response, deps: RestServerDeps): Promise<void> {
+async function handle(route: HttpRoute, validate: ValidateFunction, op: Entry["op"], fields: Record<string, string>, req: Request, res: Response, deps: RestAppDeps): Promise<void> {
   const input = route.body === "*" ? req.body : queryFields(route.request.fields, req.query as Record<string, unknown>);
   if (typeof input !== "object" || input === null || Array.isArray(input)) throw invalidRequest("body", "must be a JSON object");
   if (!validate(input)) {
@@ -203,7 +218,7 @@ async function handle(route: HttpRoute, validate: ValidateFunction, op: Entry["o
 }
 
 /** Server-Sent Events: `id` is the event's sequence, so a reconnect with Last-Event-ID resumes after it. */
-async function streamEvents(method: string, op: StreamOperation<unknown, unknown>, principal: Principal, request: Record<string, unknown>, req: Request, res: Response, deps: RestServerDeps, toJson: (message: unknown) => unknown): Promise<void> {
+async function streamEvents(method: string, op: StreamOperation<unknown, unknown>, principal: Principal, request: Record<string, unknown>, req: Request, res: Response, deps: RestAppDeps, toJson: (message: unknown) => unknown): Promise<void> {
   const lastEventId = req.headers["last-event-id"];
   if (typeof lastEventId === "string" && lastEventId !== "") {
     if (!/^\d{1,15}$/.test(lastEventId)) throw new ServerError("INVALID_REQUEST", "Last-Event-ID must be an event sequence number", { field: "Last-Event-ID" });

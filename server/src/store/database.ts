@@ -109,6 +109,27 @@ const MIGRATIONS: readonly string[] = [
      name TEXT PRIMARY KEY,
      sequence INTEGER NOT NULL
    ) WITHOUT ROWID;`,
+  // Fleet mode: shared bans made here wait in the outbox until JetStream has them (NATS may be down); every shared
+  // ban seen, made here or received, is kept by id so that a redelivery never applies it twice.
+  `CREATE TABLE fleet_outbox (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     operation TEXT NOT NULL            -- JSON FleetOperation
+   );
+   CREATE TABLE fleet_operations (
+     id TEXT PRIMARY KEY,               -- the operation's id, the same on every host
+     op TEXT NOT NULL,                  -- ban | unban
+     kind TEXT NOT NULL,                -- jail | set
+     target TEXT NOT NULL,              -- the jail or set
+     address TEXT NOT NULL,
+     expires_at INTEGER,                -- ms since the epoch; NULL = never (or the jail's own bantime)
+     origin_node TEXT NOT NULL,
+     outcome TEXT NOT NULL,             -- origin (made here) | applied | unchanged | refused
+     applied_at INTEGER NOT NULL,
+     active INTEGER NOT NULL            -- 1 while a ban of ours is in force here (until its expiry or an unban)
+   ) WITHOUT ROWID;
+   CREATE INDEX fleet_operations_active ON fleet_operations(expires_at) WHERE active = 1;
+   CREATE INDEX fleet_operations_address ON fleet_operations(address);
+   ALTER TABLE audit_log ADD COLUMN origin_node TEXT;`,
 ];
 
 /**

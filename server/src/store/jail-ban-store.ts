@@ -12,6 +12,7 @@ export class JailBanStore {
   readonly #load;
   readonly #put;
   readonly #delete;
+  readonly #banning;
   /** Per jail, loaded on first use: address → since (ms), in ban order. */
   readonly #jails = new Map<string, Map<string, number>>();
   readonly #versions = new Map<string, number>();
@@ -21,6 +22,12 @@ export class JailBanStore {
     this.#load = db.prepare<[string], { address: string; since: number }>("SELECT address, since FROM jail_bans WHERE jail = ? ORDER BY since, address");
     this.#put = db.prepare("INSERT OR IGNORE INTO jail_bans (jail, address, since) VALUES (?, ?, ?)");
     this.#delete = db.prepare("DELETE FROM jail_bans WHERE jail = ? AND address = ?");
+    this.#banning = db.prepare<[string], { jail: string; since: number }>("SELECT jail, since FROM jail_bans WHERE address = ? ORDER BY jail");
+  }
+
+  /** The jails that ban an address, and since when (ms). */
+  banning(address: string): Array<{ jail: string; since: number }> {
+    return this.#banning.all(address);
   }
 
   addresses(jail: string): Set<string> {

@@ -335,6 +335,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/nodes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the hosts of the fleet from their heartbeats, with how far each
+         * @description Lists the hosts of the fleet from their heartbeats, with how far each
+         *     is behind the stream of shared bans. Role: viewer.
+         */
+        get: operations["ListNodes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/nodes/-/bans:search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Asks every host of the fleet which bans block an address, and since
+         * @description Asks every host of the fleet which bans block an address, and since
+         *     when. Hosts that do not answer within the deadline are listed as such.
+         *     Role: viewer.
+         */
+        get: operations["SearchBans"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/ipsets": {
         parameters: {
             query?: never;
@@ -1013,6 +1056,14 @@ export interface components {
         "portcullis.v1.AddEntryRequest.Body": {
             /** @description The entry: element, optional timeout and comment. */
             entry?: components["schemas"]["portcullis.v1.Entry"];
+            /**
+             * @description Also add it on every host of the fleet (the server's `cluster` config),
+             *     with the same absolute expiry, where the set exists and the host's
+             *     allowlist does not protect the element. FAILED_PRECONDITION without a
+             *     `cluster` section. Entries of sets configured as shared go to the fleet
+             *     without it.
+             */
+            fleet?: boolean;
         };
         /** @description Request for AddIgnoreIp. */
         "portcullis.v1.AddIgnoreIpRequest.Body": {
@@ -1129,11 +1180,24 @@ export interface components {
             code?: string;
             /** @description The error reason, if it failed. */
             reason?: string;
+            /**
+             * @description The host the call was made on, for changes another host of the fleet
+             *     shared (the principal and role are the caller's there); empty for calls
+             *     made to this host.
+             */
+            originNode?: string;
         };
         /** @description Request for BanIp. */
         "portcullis.v1.BanIpRequest.Body": {
             /** @description The address to ban (IPv4 or IPv6). */
             address?: string;
+            /**
+             * @description Also ban it on every host of the fleet (the server's `cluster` config),
+             *     with the same absolute expiry: each host applies it through its own
+             *     allowlist and ignoreip. FAILED_PRECONDITION without a `cluster` section.
+             *     Bans in jails configured as shared go to the fleet without it.
+             */
+            fleet?: boolean;
         };
         /** @description Response for BanIp. */
         "portcullis.v1.BanIpResponse": {
@@ -1196,6 +1260,8 @@ export interface components {
             timeout?: number;
             /** @description Comment for `elements`. */
             comment?: string;
+            /** @description Also add them on every host of the fleet (see AddEntryRequest.fleet). */
+            fleet?: boolean;
         };
         /** @description Response for BatchAddEntries. */
         "portcullis.v1.BatchAddEntriesResponse": {
@@ -1212,6 +1278,8 @@ export interface components {
              *     once).
              */
             addresses?: string[];
+            /** @description Also ban them on every host of the fleet (see BanIpRequest.fleet). */
+            fleet?: boolean;
         };
         /** @description Response for BatchBanIp. */
         "portcullis.v1.BatchBanIpResponse": {
@@ -1375,12 +1443,12 @@ export interface components {
          * @description Who or what caused an event.
          * @enum {string}
          */
-        "portcullis.v1.EventOrigin": "EVENT_ORIGIN_UNSPECIFIED" | "EVENT_ORIGIN_API" | "EVENT_ORIGIN_SYSTEM" | "EVENT_ORIGIN_FAIL2BAN";
+        "portcullis.v1.EventOrigin": "EVENT_ORIGIN_UNSPECIFIED" | "EVENT_ORIGIN_API" | "EVENT_ORIGIN_SYSTEM" | "EVENT_ORIGIN_FAIL2BAN" | "EVENT_ORIGIN_FLEET";
         /**
          * @description What happened.
          * @enum {string}
          */
-        "portcullis.v1.EventType": "EVENT_TYPE_UNSPECIFIED" | "EVENT_TYPE_IPSET_CREATED" | "EVENT_TYPE_IPSET_DELETED" | "EVENT_TYPE_IPSET_FLUSHED" | "EVENT_TYPE_IPSET_RENAMED" | "EVENT_TYPE_IPSETS_SWAPPED" | "EVENT_TYPE_IPSET_ADOPTED" | "EVENT_TYPE_ENTRY_ADDED" | "EVENT_TYPE_ENTRY_DELETED" | "EVENT_TYPE_ENTRIES_ADDED" | "EVENT_TYPE_ENTRIES_DELETED" | "EVENT_TYPE_RULE_CREATED" | "EVENT_TYPE_RULE_REPLACED" | "EVENT_TYPE_RULE_DELETED" | "EVENT_TYPE_CHAIN_CREATED" | "EVENT_TYPE_CHAIN_DELETED" | "EVENT_TYPE_POLICY_SET" | "EVENT_TYPE_RULESET_APPLIED" | "EVENT_TYPE_RULESET_CONFIRMED" | "EVENT_TYPE_RULESET_ROLLED_BACK" | "EVENT_TYPE_PANIC_ENABLED" | "EVENT_TYPE_PANIC_DISABLED" | "EVENT_TYPE_STATE_REPAIRED" | "EVENT_TYPE_BAN" | "EVENT_TYPE_UNBAN" | "EVENT_TYPE_JAIL_UPDATED" | "EVENT_TYPE_JAIL_STOPPED" | "EVENT_TYPE_JAIL_STARTED" | "EVENT_TYPE_JAILS_RELOADED" | "EVENT_TYPE_ALLOWLIST_ENTRY_ADDED" | "EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED" | "EVENT_TYPE_FAIL2BAN_DOWN" | "EVENT_TYPE_FAIL2BAN_UP";
+        "portcullis.v1.EventType": "EVENT_TYPE_UNSPECIFIED" | "EVENT_TYPE_IPSET_CREATED" | "EVENT_TYPE_IPSET_DELETED" | "EVENT_TYPE_IPSET_FLUSHED" | "EVENT_TYPE_IPSET_RENAMED" | "EVENT_TYPE_IPSETS_SWAPPED" | "EVENT_TYPE_IPSET_ADOPTED" | "EVENT_TYPE_ENTRY_ADDED" | "EVENT_TYPE_ENTRY_DELETED" | "EVENT_TYPE_ENTRIES_ADDED" | "EVENT_TYPE_ENTRIES_DELETED" | "EVENT_TYPE_RULE_CREATED" | "EVENT_TYPE_RULE_REPLACED" | "EVENT_TYPE_RULE_DELETED" | "EVENT_TYPE_CHAIN_CREATED" | "EVENT_TYPE_CHAIN_DELETED" | "EVENT_TYPE_POLICY_SET" | "EVENT_TYPE_RULESET_APPLIED" | "EVENT_TYPE_RULESET_CONFIRMED" | "EVENT_TYPE_RULESET_ROLLED_BACK" | "EVENT_TYPE_PANIC_ENABLED" | "EVENT_TYPE_PANIC_DISABLED" | "EVENT_TYPE_STATE_REPAIRED" | "EVENT_TYPE_BAN" | "EVENT_TYPE_UNBAN" | "EVENT_TYPE_JAIL_UPDATED" | "EVENT_TYPE_JAIL_STOPPED" | "EVENT_TYPE_JAIL_STARTED" | "EVENT_TYPE_JAILS_RELOADED" | "EVENT_TYPE_ALLOWLIST_ENTRY_ADDED" | "EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED" | "EVENT_TYPE_FAIL2BAN_DOWN" | "EVENT_TYPE_FAIL2BAN_UP" | "EVENT_TYPE_FLEET_BAN_REFUSED";
         /** @description Response for ExportIpsets. */
         "portcullis.v1.ExportIpsetsResponse": {
             /** @description The sets in the `ipset save` format. */
@@ -1400,6 +1468,28 @@ export interface components {
         };
         /** @description Request for FlushIpset. */
         "portcullis.v1.FlushIpsetRequest.Body": Record<string, never>;
+        /** @description A ban of the address on one host. */
+        "portcullis.v1.HostBan": {
+            /** @description `nodes/{node}`: the host that blocks it. */
+            node?: string;
+            /**
+             * @description What blocks it there: `jails/{jail}/bans/{address}` or
+             *     `ipsets/{ipset}/entries/{element}`.
+             */
+            resource?: string;
+            /**
+             * Format: date-time
+             * @description Since when.
+             */
+            banTime?: string;
+            /**
+             * Format: date-time
+             * @description When it ends; unset for never, or when the host's jail decides.
+             */
+            expireTime?: string;
+            /** @description `nodes/{node}`: where the ban was made, when it came through the fleet. */
+            originNode?: string;
+        };
         /** @description Request for ImportIpsets. */
         "portcullis.v1.ImportIpsetsRequest": {
             /**
@@ -1627,6 +1717,11 @@ export interface components {
             /** @description Every jail, in the order fail2ban lists them. */
             jails?: components["schemas"]["portcullis.v1.Jail"][];
         };
+        /** @description Response for ListNodes. */
+        "portcullis.v1.ListNodesResponse": {
+            /** @description Every host that sent a heartbeat within the bucket's age limit, by name. */
+            nodes?: components["schemas"]["portcullis.v1.Node"][];
+        };
         /** @description Response for ListRules. */
         "portcullis.v1.ListRulesResponse": {
             /** @description The rules of this page, in chain order. */
@@ -1643,6 +1738,40 @@ export interface components {
         "portcullis.v1.ListServicesResponse": {
             /** @description The services and groups. */
             services?: components["schemas"]["portcullis.v1.Service"][];
+        };
+        /** @description A host of the fleet, as its last heartbeat describes it. */
+        "portcullis.v1.Node": {
+            /** @description `nodes/{node}`: the host's `cluster.node` name. */
+            name?: string;
+            /** @description The Portcullis version it runs. */
+            version?: string;
+            /**
+             * Format: date-time
+             * @description When it last sent a heartbeat.
+             */
+            heartbeatTime?: string;
+            /**
+             * Format: date-time
+             * @description When its server started.
+             */
+            startTime?: string;
+            /**
+             * Format: int64
+             * @description Shared ban messages in the stream it has not applied yet.
+             */
+            lag?: number | string;
+            /**
+             * Format: int64
+             * @description Shared bans and entries it has applied since it joined.
+             */
+            bansApplied?: number | string;
+            /**
+             * Format: int64
+             * @description Shared bans and entries it refused (allowlist, ignoreip, no such jail).
+             */
+            bansRefused?: number | string;
+            /** @description Whether its heartbeat is recent (within three heartbeat intervals). */
+            online?: boolean;
         };
         /** @description Whether panic mode is on. */
         "portcullis.v1.PanicModeStatus": {
@@ -1807,6 +1936,15 @@ export interface components {
             /** @description The rules of every chain, in order. */
             rules?: components["schemas"]["portcullis.v1.Rule"][];
         };
+        /** @description Response for SearchBans. */
+        "portcullis.v1.SearchBansResponse": {
+            /** @description Every ban of the address, by host. */
+            bans?: components["schemas"]["portcullis.v1.HostBan"][];
+            /** @description `nodes/{node}` of the online hosts that answered. */
+            answeredNodes?: string[];
+            /** @description `nodes/{node}` of the online hosts that did not answer in time. */
+            unansweredNodes?: string[];
+        };
         /** @description A named service: ports a server listens on. */
         "portcullis.v1.Service": {
             /** @description Service name, e.g. `imaps` or the group `mail`. */
@@ -1905,6 +2043,12 @@ export interface components {
         "portcullis.v1.UnbanIpRequest.Body": {
             /** @description The address to unban. */
             address?: string;
+            /**
+             * @description Also lift the ban on every host of the fleet. FAILED_PRECONDITION
+             *     without a `cluster` section; unbans in shared jails go to the fleet
+             *     without it.
+             */
+            fleet?: boolean;
         };
         /** @description Response for UnbanIp. */
         "portcullis.v1.UnbanIpResponse": {
@@ -2853,6 +2997,90 @@ export interface operations {
             };
         };
     };
+    ListNodes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ListNodesResponse */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["portcullis.v1.ListNodesResponse"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    SearchBans: {
+        parameters: {
+            query?: {
+                /** @description The address to look for (IPv4 or IPv6). */
+                address?: string;
+                /**
+                 * @description How long to wait for the hosts' answers, in milliseconds (default 2000,
+                 *     at most 10000).
+                 */
+                timeoutMs?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description SearchBansResponse */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["portcullis.v1.SearchBansResponse"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     ListIpsets: {
         parameters: {
             query?: {
@@ -3285,7 +3513,10 @@ export interface operations {
     };
     DeleteEntry: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Also remove it on every host of the fleet (see AddEntryRequest.fleet). */
+                fleet?: boolean;
+            };
             header?: never;
             path: {
                 ipset: string;

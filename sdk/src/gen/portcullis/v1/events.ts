@@ -112,6 +112,13 @@ export enum EventType {
    * made meanwhile follow as BAN and UNBAN events.
    */
   EVENT_TYPE_FAIL2BAN_UP = 32,
+  /**
+   * EVENT_TYPE_FLEET_BAN_REFUSED - A ban or entry another host of the fleet shared was not applied here
+   * (attributes `fleet_id`, `origin_node`, `address`, `jail` or `set`,
+   * `reason`, `detail`): the host's allowlist or ignoreip protects the
+   * address, or the jail or set does not exist here.
+   */
+  EVENT_TYPE_FLEET_BAN_REFUSED = 33,
   UNRECOGNIZED = -1,
 }
 
@@ -216,6 +223,9 @@ export function eventTypeFromJSON(object: any): EventType {
     case 32:
     case "EVENT_TYPE_FAIL2BAN_UP":
       return EventType.EVENT_TYPE_FAIL2BAN_UP;
+    case 33:
+    case "EVENT_TYPE_FLEET_BAN_REFUSED":
+      return EventType.EVENT_TYPE_FLEET_BAN_REFUSED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -291,6 +301,8 @@ export function eventTypeToJSON(object: EventType): string {
       return "EVENT_TYPE_FAIL2BAN_DOWN";
     case EventType.EVENT_TYPE_FAIL2BAN_UP:
       return "EVENT_TYPE_FAIL2BAN_UP";
+    case EventType.EVENT_TYPE_FLEET_BAN_REFUSED:
+      return "EVENT_TYPE_FLEET_BAN_REFUSED";
     case EventType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -307,6 +319,11 @@ export enum EventOrigin {
   EVENT_ORIGIN_SYSTEM = 2,
   /** EVENT_ORIGIN_FAIL2BAN - fail2ban decided it (a jail banned after failures, or a ban expired). */
   EVENT_ORIGIN_FAIL2BAN = 3,
+  /**
+   * EVENT_ORIGIN_FLEET - Another host of the fleet shared it (attributes `origin_node` and
+   * `fleet_id`; the principal is the one who made it there).
+   */
+  EVENT_ORIGIN_FLEET = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -324,6 +341,9 @@ export function eventOriginFromJSON(object: any): EventOrigin {
     case 3:
     case "EVENT_ORIGIN_FAIL2BAN":
       return EventOrigin.EVENT_ORIGIN_FAIL2BAN;
+    case 4:
+    case "EVENT_ORIGIN_FLEET":
+      return EventOrigin.EVENT_ORIGIN_FLEET;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -341,6 +361,8 @@ export function eventOriginToJSON(object: EventOrigin): string {
       return "EVENT_ORIGIN_SYSTEM";
     case EventOrigin.EVENT_ORIGIN_FAIL2BAN:
       return "EVENT_ORIGIN_FAIL2BAN";
+    case EventOrigin.EVENT_ORIGIN_FLEET:
+      return "EVENT_ORIGIN_FLEET";
     case EventOrigin.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -426,6 +448,12 @@ export interface AuditRecord {
   code: string;
   /** The error reason, if it failed. */
   reason: string;
+  /**
+   * The host the call was made on, for changes another host of the fleet
+   * shared (the principal and role are the caller's there); empty for calls
+   * made to this host.
+   */
+  originNode: string;
 }
 
 /** Request for ListAuditRecords. */
@@ -999,7 +1027,7 @@ export const ListEventsResponse: MessageFns<ListEventsResponse> = {
 };
 
 function createBaseAuditRecord(): AuditRecord {
-  return { time: undefined, principal: "", role: "", method: "", resource: "", code: "", reason: "" };
+  return { time: undefined, principal: "", role: "", method: "", resource: "", code: "", reason: "", originNode: "" };
 }
 
 export const AuditRecord: MessageFns<AuditRecord> = {
@@ -1024,6 +1052,9 @@ export const AuditRecord: MessageFns<AuditRecord> = {
     }
     if (message.reason !== "") {
       writer.uint32(58).string(message.reason);
+    }
+    if (message.originNode !== "") {
+      writer.uint32(66).string(message.originNode);
     }
     return writer;
   },
@@ -1091,6 +1122,14 @@ export const AuditRecord: MessageFns<AuditRecord> = {
           message.reason = reader.string();
           continue;
         }
+        case 8: {
+          if (tag !== 66) {
+            break;
+          }
+
+          message.originNode = reader.string();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1109,6 +1148,7 @@ export const AuditRecord: MessageFns<AuditRecord> = {
       resource: isSet(object.resource) ? globalThis.String(object.resource) : "",
       code: isSet(object.code) ? globalThis.String(object.code) : "",
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      originNode: isSet(object.originNode) ? globalThis.String(object.originNode) : "",
     };
   },
 
@@ -1135,6 +1175,9 @@ export const AuditRecord: MessageFns<AuditRecord> = {
     if (message.reason !== "") {
       obj.reason = message.reason;
     }
+    if (message.originNode !== "") {
+      obj.originNode = message.originNode;
+    }
     return obj;
   },
 
@@ -1150,6 +1193,7 @@ export const AuditRecord: MessageFns<AuditRecord> = {
     message.resource = object.resource ?? "";
     message.code = object.code ?? "";
     message.reason = object.reason ?? "";
+    message.originNode = object.originNode ?? "";
     return message;
   },
 };

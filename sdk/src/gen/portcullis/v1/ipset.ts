@@ -276,13 +276,25 @@ export interface AddEntryRequest {
   /** `ipsets/{ipset}`. */
   parent: string;
   /** The entry: element, optional timeout and comment. */
-  entry?: Entry | undefined;
+  entry?:
+    | Entry
+    | undefined;
+  /**
+   * Also add it on every host of the fleet (the server's `cluster` config),
+   * with the same absolute expiry, where the set exists and the host's
+   * allowlist does not protect the element. FAILED_PRECONDITION without a
+   * `cluster` section. Entries of sets configured as shared go to the fleet
+   * without it.
+   */
+  fleet?: boolean | undefined;
 }
 
 /** Request for DeleteEntry. */
 export interface DeleteEntryRequest {
   /** `ipsets/{ipset}/entries/{element}`, e.g. `ipsets/spam/entries/203.0.113.0/24`. */
   name: string;
+  /** Also remove it on every host of the fleet (see AddEntryRequest.fleet). */
+  fleet?: boolean | undefined;
 }
 
 /** Request for TestEntry. */
@@ -318,6 +330,8 @@ export interface BatchAddEntriesRequest {
     | undefined;
   /** Comment for `elements`. */
   comment: string;
+  /** Also add them on every host of the fleet (see AddEntryRequest.fleet). */
+  fleet?: boolean | undefined;
 }
 
 /** Response for BatchAddEntries. */
@@ -1632,7 +1646,7 @@ export const ListEntriesResponse: MessageFns<ListEntriesResponse> = {
 };
 
 function createBaseAddEntryRequest(): AddEntryRequest {
-  return { parent: "", entry: undefined };
+  return { parent: "", entry: undefined, fleet: undefined };
 }
 
 export const AddEntryRequest: MessageFns<AddEntryRequest> = {
@@ -1642,6 +1656,9 @@ export const AddEntryRequest: MessageFns<AddEntryRequest> = {
     }
     if (message.entry !== undefined) {
       Entry.encode(message.entry, writer.uint32(18).fork()).join();
+    }
+    if (message.fleet !== undefined) {
+      writer.uint32(24).bool(message.fleet);
     }
     return writer;
   },
@@ -1669,6 +1686,14 @@ export const AddEntryRequest: MessageFns<AddEntryRequest> = {
           message.entry = Entry.decode(reader, reader.uint32());
           continue;
         }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.fleet = reader.bool();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1682,6 +1707,7 @@ export const AddEntryRequest: MessageFns<AddEntryRequest> = {
     return {
       parent: isSet(object.parent) ? globalThis.String(object.parent) : "",
       entry: isSet(object.entry) ? Entry.fromJSON(object.entry) : undefined,
+      fleet: isSet(object.fleet) ? globalThis.Boolean(object.fleet) : undefined,
     };
   },
 
@@ -1693,6 +1719,9 @@ export const AddEntryRequest: MessageFns<AddEntryRequest> = {
     if (message.entry !== undefined) {
       obj.entry = Entry.toJSON(message.entry);
     }
+    if (message.fleet !== undefined) {
+      obj.fleet = message.fleet;
+    }
     return obj;
   },
 
@@ -1703,18 +1732,22 @@ export const AddEntryRequest: MessageFns<AddEntryRequest> = {
     const message = createBaseAddEntryRequest();
     message.parent = object.parent ?? "";
     message.entry = (object.entry !== undefined && object.entry !== null) ? Entry.fromPartial(object.entry) : undefined;
+    message.fleet = object.fleet ?? undefined;
     return message;
   },
 };
 
 function createBaseDeleteEntryRequest(): DeleteEntryRequest {
-  return { name: "" };
+  return { name: "", fleet: undefined };
 }
 
 export const DeleteEntryRequest: MessageFns<DeleteEntryRequest> = {
   encode(message: DeleteEntryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
       writer.uint32(10).string(message.name);
+    }
+    if (message.fleet !== undefined) {
+      writer.uint32(16).bool(message.fleet);
     }
     return writer;
   },
@@ -1734,6 +1767,14 @@ export const DeleteEntryRequest: MessageFns<DeleteEntryRequest> = {
           message.name = reader.string();
           continue;
         }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.fleet = reader.bool();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1744,13 +1785,19 @@ export const DeleteEntryRequest: MessageFns<DeleteEntryRequest> = {
   },
 
   fromJSON(object: any): DeleteEntryRequest {
-    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      fleet: isSet(object.fleet) ? globalThis.Boolean(object.fleet) : undefined,
+    };
   },
 
   toJSON(message: DeleteEntryRequest): unknown {
     const obj: any = {};
     if (message.name !== "") {
       obj.name = message.name;
+    }
+    if (message.fleet !== undefined) {
+      obj.fleet = message.fleet;
     }
     return obj;
   },
@@ -1761,6 +1808,7 @@ export const DeleteEntryRequest: MessageFns<DeleteEntryRequest> = {
   fromPartial(object: DeepPartial<DeleteEntryRequest>): DeleteEntryRequest {
     const message = createBaseDeleteEntryRequest();
     message.name = object.name ?? "";
+    message.fleet = object.fleet ?? undefined;
     return message;
   },
 };
@@ -1900,7 +1948,7 @@ export const TestEntryResponse: MessageFns<TestEntryResponse> = {
 };
 
 function createBaseBatchAddEntriesRequest(): BatchAddEntriesRequest {
-  return { parent: "", entries: [], elements: [], timeout: undefined, comment: "" };
+  return { parent: "", entries: [], elements: [], timeout: undefined, comment: "", fleet: undefined };
 }
 
 export const BatchAddEntriesRequest: MessageFns<BatchAddEntriesRequest> = {
@@ -1919,6 +1967,9 @@ export const BatchAddEntriesRequest: MessageFns<BatchAddEntriesRequest> = {
     }
     if (message.comment !== "") {
       writer.uint32(42).string(message.comment);
+    }
+    if (message.fleet !== undefined) {
+      writer.uint32(48).bool(message.fleet);
     }
     return writer;
   },
@@ -1970,6 +2021,14 @@ export const BatchAddEntriesRequest: MessageFns<BatchAddEntriesRequest> = {
           message.comment = reader.string();
           continue;
         }
+        case 6: {
+          if (tag !== 48) {
+            break;
+          }
+
+          message.fleet = reader.bool();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1986,6 +2045,7 @@ export const BatchAddEntriesRequest: MessageFns<BatchAddEntriesRequest> = {
       elements: globalThis.Array.isArray(object?.elements) ? object.elements.map((e: any) => globalThis.String(e)) : [],
       timeout: isSet(object.timeout) ? globalThis.Number(object.timeout) : undefined,
       comment: isSet(object.comment) ? globalThis.String(object.comment) : "",
+      fleet: isSet(object.fleet) ? globalThis.Boolean(object.fleet) : undefined,
     };
   },
 
@@ -2006,6 +2066,9 @@ export const BatchAddEntriesRequest: MessageFns<BatchAddEntriesRequest> = {
     if (message.comment !== "") {
       obj.comment = message.comment;
     }
+    if (message.fleet !== undefined) {
+      obj.fleet = message.fleet;
+    }
     return obj;
   },
 
@@ -2019,6 +2082,7 @@ export const BatchAddEntriesRequest: MessageFns<BatchAddEntriesRequest> = {
     message.elements = object.elements?.map((e) => e) || [];
     message.timeout = object.timeout ?? undefined;
     message.comment = object.comment ?? "";
+    message.fleet = object.fleet ?? undefined;
     return message;
   },
 };

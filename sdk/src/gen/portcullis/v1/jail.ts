@@ -340,6 +340,13 @@ export interface BanIpRequest {
   jail: string;
   /** The address to ban (IPv4 or IPv6). */
   address: string;
+  /**
+   * Also ban it on every host of the fleet (the server's `cluster` config),
+   * with the same absolute expiry: each host applies it through its own
+   * allowlist and ignoreip. FAILED_PRECONDITION without a `cluster` section.
+   * Bans in jails configured as shared go to the fleet without it.
+   */
+  fleet?: boolean | undefined;
 }
 
 /** Response for BanIp. */
@@ -357,6 +364,8 @@ export interface BatchBanIpRequest {
    * once).
    */
   addresses: string[];
+  /** Also ban them on every host of the fleet (see BanIpRequest.fleet). */
+  fleet?: boolean | undefined;
 }
 
 /** Response for BatchBanIp. */
@@ -371,6 +380,12 @@ export interface UnbanIpRequest {
   jail: string;
   /** The address to unban. */
   address: string;
+  /**
+   * Also lift the ban on every host of the fleet. FAILED_PRECONDITION
+   * without a `cluster` section; unbans in shared jails go to the fleet
+   * without it.
+   */
+  fleet?: boolean | undefined;
 }
 
 /** Response for UnbanIp. */
@@ -2441,7 +2456,7 @@ export const GetJailRequest: MessageFns<GetJailRequest> = {
 };
 
 function createBaseBanIpRequest(): BanIpRequest {
-  return { jail: "", address: "" };
+  return { jail: "", address: "", fleet: undefined };
 }
 
 export const BanIpRequest: MessageFns<BanIpRequest> = {
@@ -2451,6 +2466,9 @@ export const BanIpRequest: MessageFns<BanIpRequest> = {
     }
     if (message.address !== "") {
       writer.uint32(18).string(message.address);
+    }
+    if (message.fleet !== undefined) {
+      writer.uint32(24).bool(message.fleet);
     }
     return writer;
   },
@@ -2478,6 +2496,14 @@ export const BanIpRequest: MessageFns<BanIpRequest> = {
           message.address = reader.string();
           continue;
         }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.fleet = reader.bool();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -2491,6 +2517,7 @@ export const BanIpRequest: MessageFns<BanIpRequest> = {
     return {
       jail: isSet(object.jail) ? globalThis.String(object.jail) : "",
       address: isSet(object.address) ? globalThis.String(object.address) : "",
+      fleet: isSet(object.fleet) ? globalThis.Boolean(object.fleet) : undefined,
     };
   },
 
@@ -2502,6 +2529,9 @@ export const BanIpRequest: MessageFns<BanIpRequest> = {
     if (message.address !== "") {
       obj.address = message.address;
     }
+    if (message.fleet !== undefined) {
+      obj.fleet = message.fleet;
+    }
     return obj;
   },
 
@@ -2512,6 +2542,7 @@ export const BanIpRequest: MessageFns<BanIpRequest> = {
     const message = createBaseBanIpRequest();
     message.jail = object.jail ?? "";
     message.address = object.address ?? "";
+    message.fleet = object.fleet ?? undefined;
     return message;
   },
 };
@@ -2575,7 +2606,7 @@ export const BanIpResponse: MessageFns<BanIpResponse> = {
 };
 
 function createBaseBatchBanIpRequest(): BatchBanIpRequest {
-  return { jail: "", addresses: [] };
+  return { jail: "", addresses: [], fleet: undefined };
 }
 
 export const BatchBanIpRequest: MessageFns<BatchBanIpRequest> = {
@@ -2585,6 +2616,9 @@ export const BatchBanIpRequest: MessageFns<BatchBanIpRequest> = {
     }
     for (const v of message.addresses) {
       writer.uint32(18).string(v!);
+    }
+    if (message.fleet !== undefined) {
+      writer.uint32(24).bool(message.fleet);
     }
     return writer;
   },
@@ -2612,6 +2646,14 @@ export const BatchBanIpRequest: MessageFns<BatchBanIpRequest> = {
           message.addresses.push(reader.string());
           continue;
         }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.fleet = reader.bool();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -2627,6 +2669,7 @@ export const BatchBanIpRequest: MessageFns<BatchBanIpRequest> = {
       addresses: globalThis.Array.isArray(object?.addresses)
         ? object.addresses.map((e: any) => globalThis.String(e))
         : [],
+      fleet: isSet(object.fleet) ? globalThis.Boolean(object.fleet) : undefined,
     };
   },
 
@@ -2638,6 +2681,9 @@ export const BatchBanIpRequest: MessageFns<BatchBanIpRequest> = {
     if (message.addresses?.length) {
       obj.addresses = message.addresses;
     }
+    if (message.fleet !== undefined) {
+      obj.fleet = message.fleet;
+    }
     return obj;
   },
 
@@ -2648,6 +2694,7 @@ export const BatchBanIpRequest: MessageFns<BatchBanIpRequest> = {
     const message = createBaseBatchBanIpRequest();
     message.jail = object.jail ?? "";
     message.addresses = object.addresses?.map((e) => e) || [];
+    message.fleet = object.fleet ?? undefined;
     return message;
   },
 };
@@ -2711,7 +2758,7 @@ export const BatchBanIpResponse: MessageFns<BatchBanIpResponse> = {
 };
 
 function createBaseUnbanIpRequest(): UnbanIpRequest {
-  return { jail: "", address: "" };
+  return { jail: "", address: "", fleet: undefined };
 }
 
 export const UnbanIpRequest: MessageFns<UnbanIpRequest> = {
@@ -2721,6 +2768,9 @@ export const UnbanIpRequest: MessageFns<UnbanIpRequest> = {
     }
     if (message.address !== "") {
       writer.uint32(18).string(message.address);
+    }
+    if (message.fleet !== undefined) {
+      writer.uint32(24).bool(message.fleet);
     }
     return writer;
   },
@@ -2748,6 +2798,14 @@ export const UnbanIpRequest: MessageFns<UnbanIpRequest> = {
           message.address = reader.string();
           continue;
         }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.fleet = reader.bool();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -2761,6 +2819,7 @@ export const UnbanIpRequest: MessageFns<UnbanIpRequest> = {
     return {
       jail: isSet(object.jail) ? globalThis.String(object.jail) : "",
       address: isSet(object.address) ? globalThis.String(object.address) : "",
+      fleet: isSet(object.fleet) ? globalThis.Boolean(object.fleet) : undefined,
     };
   },
 
@@ -2772,6 +2831,9 @@ export const UnbanIpRequest: MessageFns<UnbanIpRequest> = {
     if (message.address !== "") {
       obj.address = message.address;
     }
+    if (message.fleet !== undefined) {
+      obj.fleet = message.fleet;
+    }
     return obj;
   },
 
@@ -2782,6 +2844,7 @@ export const UnbanIpRequest: MessageFns<UnbanIpRequest> = {
     const message = createBaseUnbanIpRequest();
     message.jail = object.jail ?? "";
     message.address = object.address ?? "";
+    message.fleet = object.fleet ?? undefined;
     return message;
   },
 };
