@@ -34,6 +34,8 @@ export class FleetApplier {
   readonly #events: EventLog;
   readonly #audit: AuditStore;
   readonly #log: Logger;
+  /** Outcomes of the run being applied, written together by #flush. */
+  readonly #outcomes: Array<() => void> = [];
 
   constructor(deps: { jails: JailService; ipsets: IpsetService; allowlist: Allowlist; managementAddresses: readonly string[]; store: FleetStore; events: EventLog; audit: AuditStore; log: Logger }) {
     this.#jails = deps.jails;
@@ -56,9 +58,19 @@ export class FleetApplier {
       const first = fresh[i]!;
       let j = i;
       while (j < fresh.length && fresh[j]!.op === first.op && fresh[j]!.kind === first.kind && fresh[j]!.target === first.target) j++;
-      await this.#applyRun(fresh.slice(i, j));
+      try {
+        await this.#applyRun(fresh.slice(i, j));
+      } finally {
+        this.#flush();
+      }
       i = j;
     }
+  }
+
+  /** Writes the outcomes of a run (records, events, audit) in one transaction, once its kernel changes are made. */
+  #flush(): void {
+    const outcomes = this.#outcomes.splice(0);
+    if (outcomes.length > 0) this.#store.transaction(() => outcomes.forEach((write) => write()));
   }
 
   /** Lifts the shared jail bans whose absolute expiry has come (set entries expire in the kernel by themselves). */
@@ -87,7 +99,7 @@ export class FleetApplier {
     const pending: FleetOperation[] = [];
     for (const operation of run) {
       if (operation.op === "ban" && operation.expiresAt !== undefined && operation.expiresAt <= now) {
-        this.#store.record(operation, "unchanged", now);
+        this.#done(operation, "expired");
         continue;
       }
       const protector = operation.op === "ban" ? this.#protector(operation.address) : undefined;
@@ -144,7 +156,7 @@ export class FleetApplier {
   async #addToSet(operations: FleetOperation[]): Promise<void> {
     const set = operations[0]!.target;
     try {
-      const { definition } = await this.#ipsets.get(set);
+      const definition = await this.#ipsets.definition(set);
       const now = Date.now();
       const entries = operations.map((operation) => ({
         element: operation.address,
@@ -187,21 +199,25 @@ export class FleetApplier {
   }
 
   #done(operation: FleetOperation, outcome: FleetOutcome, event?: EventInput): void {
-    this.#store.record(operation, outcome);
-    if (event !== undefined) this.#events.append({ ...event, attributes: { ...event.attributes, ...provenance(operation) } }, operation.principal, "fleet");
-    this.#audited(operation, "OK");
+    this.#outcomes.push(() => {
+      this.#store.record(operation, outcome);
+      if (event !== undefined) this.#events.append({ ...event, attributes: { ...event.attributes, ...provenance(operation) } }, operation.principal, "fleet");
+      this.#audited(operation, "OK");
+    });
   }
 
   #refuse(operation: FleetOperation, error: ServerError): void {
-    this.#store.record(operation, "refused");
-    const target: Record<string, string> = { [operation.kind]: operation.target };
-    this.#events.append({
-      type: "FLEET_BAN_REFUSED",
-      resource: resourceOf(operation),
-      attributes: { ...target, address: operation.address, op: operation.op, reason: error.reason, detail: error.message, ...provenance(operation) },
-    }, operation.principal, "fleet");
-    this.#audited(operation, Status[error.code], error.reason);
     this.#log.warn({ id: operation.id, originNode: operation.node, resource: resourceOf(operation), reason: error.reason }, "shared ban refused");
+    this.#outcomes.push(() => {
+      this.#store.record(operation, "refused");
+      const target: Record<string, string> = { [operation.kind]: operation.target };
+      this.#events.append({
+        type: "FLEET_BAN_REFUSED",
+        resource: resourceOf(operation),
+        attributes: { ...target, address: operation.address, op: operation.op, reason: error.reason, detail: error.message, ...provenance(operation) },
+      }, operation.principal, "fleet");
+      this.#audited(operation, Status[error.code], error.reason);
+    });
   }
 
   #audited(operation: FleetOperation, code: string, detail?: string): void {
