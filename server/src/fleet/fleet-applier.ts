@@ -49,15 +49,15 @@ export class FleetApplier {
   }
 
   /**
-   * Applies a message's operations in order, run by run (consecutive operations of one kind on one target go as one
-   * batch). Throws on a transient failure, leaving the rest unrecorded for the redelivery.
+   * Applies operations in order, run by run (consecutive operations of one kind on one target, made by one call at one
+   * host, go as one batch). Throws on a transient failure, leaving the rest unrecorded for the redelivery.
    */
   async apply(operations: readonly FleetOperation[]): Promise<void> {
     const fresh = operations.filter((operation) => !this.#store.seen(operation.id));
     for (let i = 0; i < fresh.length; ) {
       const first = fresh[i]!;
       let j = i;
-      while (j < fresh.length && fresh[j]!.op === first.op && fresh[j]!.kind === first.kind && fresh[j]!.target === first.target) j++;
+      while (j < fresh.length && sameRun(first, fresh[j]!)) j++;
       try {
         await this.#applyRun(fresh.slice(i, j));
       } finally {
@@ -162,11 +162,19 @@ export class FleetApplier {
         element: operation.address,
         ...(definition.timeout === undefined ? {} : { timeout: operation.expiresAt === undefined ? 0 : Math.max(1, Math.ceil((operation.expiresAt - now) / 1000)) }),
       }));
-      if (entries.length === 1) await this.#ipsets.addEntry(set, entries[0]!);
-      else await this.#ipsets.batchAdd(set, { entries });
-      for (const [i, operation] of operations.entries()) {
-        this.#done(operation, "applied", { type: "ENTRY_ADDED", resource: resourceOf(operation), attributes: { element: operation.address, timeout: String(entries[i]!.timeout ?? 0) } });
+      if (entries.length === 1) {
+        await this.#ipsets.addEntry(set, entries[0]!);
+        this.#done(operations[0]!, "applied", { type: "ENTRY_ADDED", resource: resourceOf(operations[0]!), attributes: { element: operations[0]!.address, timeout: String(entries[0]!.timeout ?? 0) } });
+        return;
       }
+      await this.#ipsets.batchAdd(set, { entries });
+      // As BatchAddEntries at the origin: one event and one audit record for the batch (its operations are each recorded).
+      const first = operations[0]!;
+      this.#outcomes.push(() => {
+        for (const operation of operations) this.#store.record(operation, "applied");
+        this.#events.append({ type: "ENTRIES_ADDED", resource: `ipsets/${set}`, attributes: { count: String(operations.length), ...provenance(first), fleet_id: `${first.id}+${operations.length - 1}` } }, first.principal, "fleet");
+        this.#audited(first, "OK", undefined, `ipsets/${set}`);
+      });
     } catch (error) {
       if (isTransient(error)) throw error;
       for (const operation of operations) this.#refuse(operation, error as ServerError);
@@ -220,13 +228,13 @@ export class FleetApplier {
     });
   }
 
-  #audited(operation: FleetOperation, code: string, detail?: string): void {
+  #audited(operation: FleetOperation, code: string, detail?: string, resource = resourceOf(operation)): void {
     this.#audit.append({
       time: Date.now(),
       principal: operation.principal,
       role: operation.role,
       method: operation.method,
-      resource: resourceOf(operation),
+      resource,
       code,
       ...(detail === undefined ? {} : { detail }),
       originNode: operation.node,
@@ -241,6 +249,11 @@ function provenance(operation: FleetOperation): Record<string, string> {
     origin_node: operation.node,
     ...(operation.expiresAt === undefined ? {} : { expire_time: new Date(operation.expiresAt).toISOString() }),
   };
+}
+
+/** Whether two operations go in one batch: same change to the same jail or set, by the same call at the same host. */
+function sameRun(a: FleetOperation, b: FleetOperation): boolean {
+  return a.op === b.op && a.kind === b.kind && a.target === b.target && a.node === b.node && a.principal === b.principal && a.method === b.method;
 }
 
 type Network = ReturnType<typeof parseNetworkCanonical>;
