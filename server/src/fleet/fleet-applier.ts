@@ -34,6 +34,8 @@ export class FleetApplier {
   readonly #events: EventLog;
   readonly #audit: AuditStore;
   readonly #log: Logger;
+  /** Outcomes of the run being applied, written together by #flush. */
+  readonly #outcomes: Array<() => void> = [];
 
   constructor(deps: { jails: JailService; ipsets: IpsetService; allowlist: Allowlist; managementAddresses: readonly string[]; store: FleetStore; events: EventLog; audit: AuditStore; log: Logger }) {
     this.#jails = deps.jails;
@@ -47,18 +49,28 @@ export class FleetApplier {
   }
 
   /**
-   * Applies a message's operations in order, run by run (consecutive operations of one kind on one target go as one
-   * batch). Throws on a transient failure, leaving the rest unrecorded for the redelivery.
+   * Applies operations in order, run by run (consecutive operations of one kind on one target, made by one call at one
+   * host, go as one batch). Throws on a transient failure, leaving the rest unrecorded for the redelivery.
    */
   async apply(operations: readonly FleetOperation[]): Promise<void> {
     const fresh = operations.filter((operation) => !this.#store.seen(operation.id));
     for (let i = 0; i < fresh.length; ) {
       const first = fresh[i]!;
       let j = i;
-      while (j < fresh.length && fresh[j]!.op === first.op && fresh[j]!.kind === first.kind && fresh[j]!.target === first.target) j++;
-      await this.#applyRun(fresh.slice(i, j));
+      while (j < fresh.length && sameRun(first, fresh[j]!)) j++;
+      try {
+        await this.#applyRun(fresh.slice(i, j));
+      } finally {
+        this.#flush();
+      }
       i = j;
     }
+  }
+
+  /** Writes the outcomes of a run (records, events, audit) in one transaction, once its kernel changes are made. */
+  #flush(): void {
+    const outcomes = this.#outcomes.splice(0);
+    if (outcomes.length > 0) this.#store.transaction(() => outcomes.forEach((write) => write()));
   }
 
   /** Lifts the shared jail bans whose absolute expiry has come (set entries expire in the kernel by themselves). */
@@ -87,7 +99,7 @@ export class FleetApplier {
     const pending: FleetOperation[] = [];
     for (const operation of run) {
       if (operation.op === "ban" && operation.expiresAt !== undefined && operation.expiresAt <= now) {
-        this.#store.record(operation, "unchanged", now);
+        this.#done(operation, "expired");
         continue;
       }
       const protector = operation.op === "ban" ? this.#protector(operation.address) : undefined;
@@ -144,17 +156,25 @@ export class FleetApplier {
   async #addToSet(operations: FleetOperation[]): Promise<void> {
     const set = operations[0]!.target;
     try {
-      const { definition } = await this.#ipsets.get(set);
+      const definition = await this.#ipsets.definition(set);
       const now = Date.now();
       const entries = operations.map((operation) => ({
         element: operation.address,
         ...(definition.timeout === undefined ? {} : { timeout: operation.expiresAt === undefined ? 0 : Math.max(1, Math.ceil((operation.expiresAt - now) / 1000)) }),
       }));
-      if (entries.length === 1) await this.#ipsets.addEntry(set, entries[0]!);
-      else await this.#ipsets.batchAdd(set, { entries });
-      for (const [i, operation] of operations.entries()) {
-        this.#done(operation, "applied", { type: "ENTRY_ADDED", resource: resourceOf(operation), attributes: { element: operation.address, timeout: String(entries[i]!.timeout ?? 0) } });
+      if (entries.length === 1) {
+        await this.#ipsets.addEntry(set, entries[0]!);
+        this.#done(operations[0]!, "applied", { type: "ENTRY_ADDED", resource: resourceOf(operations[0]!), attributes: { element: operations[0]!.address, timeout: String(entries[0]!.timeout ?? 0) } });
+        return;
       }
+      await this.#ipsets.batchAdd(set, { entries });
+      // As BatchAddEntries at the origin: one event and one audit record for the batch (its operations are each recorded).
+      const first = operations[0]!;
+      this.#outcomes.push(() => {
+        for (const operation of operations) this.#store.record(operation, "applied");
+        this.#events.append({ type: "ENTRIES_ADDED", resource: `ipsets/${set}`, attributes: { count: String(operations.length), ...provenance(first), fleet_id: `${first.id}+${operations.length - 1}` } }, first.principal, "fleet");
+        this.#audited(first, "OK", undefined, `ipsets/${set}`);
+      });
     } catch (error) {
       if (isTransient(error)) throw error;
       for (const operation of operations) this.#refuse(operation, error as ServerError);
@@ -187,30 +207,34 @@ export class FleetApplier {
   }
 
   #done(operation: FleetOperation, outcome: FleetOutcome, event?: EventInput): void {
-    this.#store.record(operation, outcome);
-    if (event !== undefined) this.#events.append({ ...event, attributes: { ...event.attributes, ...provenance(operation) } }, operation.principal, "fleet");
-    this.#audited(operation, "OK");
+    this.#outcomes.push(() => {
+      this.#store.record(operation, outcome);
+      if (event !== undefined) this.#events.append({ ...event, attributes: { ...event.attributes, ...provenance(operation) } }, operation.principal, "fleet");
+      this.#audited(operation, "OK");
+    });
   }
 
   #refuse(operation: FleetOperation, error: ServerError): void {
-    this.#store.record(operation, "refused");
-    const target: Record<string, string> = { [operation.kind]: operation.target };
-    this.#events.append({
-      type: "FLEET_BAN_REFUSED",
-      resource: resourceOf(operation),
-      attributes: { ...target, address: operation.address, op: operation.op, reason: error.reason, detail: error.message, ...provenance(operation) },
-    }, operation.principal, "fleet");
-    this.#audited(operation, Status[error.code], error.reason);
     this.#log.warn({ id: operation.id, originNode: operation.node, resource: resourceOf(operation), reason: error.reason }, "shared ban refused");
+    this.#outcomes.push(() => {
+      this.#store.record(operation, "refused");
+      const target: Record<string, string> = { [operation.kind]: operation.target };
+      this.#events.append({
+        type: "FLEET_BAN_REFUSED",
+        resource: resourceOf(operation),
+        attributes: { ...target, address: operation.address, op: operation.op, reason: error.reason, detail: error.message, ...provenance(operation) },
+      }, operation.principal, "fleet");
+      this.#audited(operation, Status[error.code], error.reason);
+    });
   }
 
-  #audited(operation: FleetOperation, code: string, detail?: string): void {
+  #audited(operation: FleetOperation, code: string, detail?: string, resource = resourceOf(operation)): void {
     this.#audit.append({
       time: Date.now(),
       principal: operation.principal,
       role: operation.role,
       method: operation.method,
-      resource: resourceOf(operation),
+      resource,
       code,
       ...(detail === undefined ? {} : { detail }),
       originNode: operation.node,
@@ -225,6 +249,11 @@ function provenance(operation: FleetOperation): Record<string, string> {
     origin_node: operation.node,
     ...(operation.expiresAt === undefined ? {} : { expire_time: new Date(operation.expiresAt).toISOString() }),
   };
+}
+
+/** Whether two operations go in one batch: same change to the same jail or set, by the same call at the same host. */
+function sameRun(a: FleetOperation, b: FleetOperation): boolean {
+  return a.op === b.op && a.kind === b.kind && a.target === b.target && a.node === b.node && a.principal === b.principal && a.method === b.method;
 }
 
 type Network = ReturnType<typeof parseNetworkCanonical>;

@@ -1,14 +1,21 @@
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "../logger.js";
-import { decodeMessage } from "./fleet-operation.js";
+import { decodeMessage, type FleetOperation } from "./fleet-operation.js";
 import { isTransient, type FleetApplier } from "./fleet-applier.js";
 import type { JetStreamLink, Linked } from "./jetstream-link.js";
 
 /** A message whose operations could not be applied now (fail2ban away) comes back after this long. */
 const REDELIVER_MS = 2_000;
 const EXPIRY_CHECK_MS = 1_000;
-/** Messages the consumer asks for ahead of the one being applied. */
+/**
+ * How long each pull request lives. Its idle heartbeats (every half of it) are how the client notices that the
+ * consumer's leader moved (a NATS server died): short, so that a node resumes within seconds, not the default 30.
+ */
+const PULL_EXPIRES_MS = 2_000;
+/** Messages the consumer asks for ahead of the ones being applied. */
 const PREFETCH = 64;
+/** Bytes of messages applied as one batch (≈ 20 full messages of 500 operations). */
+const BATCH_BYTES = 2_000_000;
 
 /**
  * This node's side of the stream: its durable consumer hands each message to the applier and acknowledges it once
@@ -24,6 +31,8 @@ export class FleetConsumer {
   #closed = false;
   #expiry: NodeJS.Timeout | undefined;
   #expiring = false;
+  readonly #queue: JsMsg[] = [];
+  #working = false;
 
   constructor(deps: { link: JetStreamLink; applier: FleetApplier; log: Logger }) {
     this.#link = deps.link;
@@ -50,10 +59,11 @@ export class FleetConsumer {
   async #consume(linked: Linked): Promise<void> {
     while (!this.#closed) {
       try {
-        this.#messages = await linked.consumer.consume({ max_messages: PREFETCH });
+        this.#messages = await linked.consumer.consume({ max_messages: PREFETCH, expires: PULL_EXPIRES_MS });
         for await (const message of this.#messages) {
           if (this.#closed) break;
-          await this.#handle(message);
+          this.#queue.push(message);
+          this.#work();
         }
       } catch (error) {
         if (this.#closed) return;
@@ -63,24 +73,58 @@ export class FleetConsumer {
     }
   }
 
-  async #handle(message: JsMsg): Promise<void> {
-    const operations = decodeMessage(message.data);
-    if ("problem" in operations) {
-      // Not ours to apply (a newer format, or garbage): never redelivered.
-      this.#log.error({ seq: message.seq, problem: operations.problem }, "fleet: a stream message is not a batch of shared bans; skipped");
-      message.term();
-      return;
+  /**
+   * Applies what has arrived meanwhile as one batch: a lone message goes at once (no waiting for company), while a
+   * backlog (a BatchBanIp, a node catching up) is applied many messages at a time, so that the fixed cost of a kernel
+   * change and of a commit is paid per batch rather than per message.
+   */
+  #work(): void {
+    if (this.#working || this.#closed) return;
+    this.#working = true;
+    void (async () => {
+      try {
+        while (this.#queue.length > 0 && !this.#closed) {
+          const batch: JsMsg[] = [];
+          let size = 0;
+          while (this.#queue.length > 0 && size < BATCH_BYTES) {
+            const message = this.#queue.shift()!;
+            batch.push(message);
+            size += message.data.length;
+          }
+          await this.#handle(batch);
+        }
+      } finally {
+        this.#working = false;
+      }
+    })();
+  }
+
+  async #handle(messages: readonly JsMsg[]): Promise<void> {
+    const good: JsMsg[] = [];
+    const operations: FleetOperation[] = [];
+    for (const message of messages) {
+      const decoded = decodeMessage(message.data);
+      if ("problem" in decoded) {
+        // Not ours to apply (a newer format, or garbage): never redelivered.
+        this.#log.error({ seq: message.seq, problem: decoded.problem }, "fleet: a stream message is not a batch of shared bans; skipped");
+        message.term();
+        continue;
+      }
+      good.push(message);
+      operations.push(...decoded);
     }
+    if (operations.length === 0) return;
     try {
       await this.#applier.apply(operations);
-      message.ack();
+      for (const message of good) message.ack();
     } catch (error) {
+      // What was applied is recorded by id: the redelivery skips it.
       if (isTransient(error)) {
-        this.#log.warn({ err: error, seq: message.seq }, "fleet: shared bans could not be applied now; redelivery later");
-        message.nak(REDELIVER_MS);
+        this.#log.warn({ err: error, first: good[0]!.seq }, "fleet: shared bans could not be applied now; redelivery later");
+        for (const message of good) message.nak(REDELIVER_MS);
       } else {
-        this.#log.error({ err: error, seq: message.seq }, "fleet: shared bans failed");
-        message.term();
+        this.#log.error({ err: error, first: good[0]!.seq }, "fleet: shared bans failed");
+        for (const message of good) message.term();
       }
     }
   }

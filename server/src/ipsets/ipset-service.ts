@@ -106,6 +106,11 @@ export class IpsetService {
     return view(kernel, managed);
   }
 
+  /** A managed set's definition, from the store (no kernel call); IPSET_NOT_FOUND or IPSET_NOT_MANAGED otherwise. */
+  async definition(name: string): Promise<IpsetDefinition> {
+    return this.#managed(name);
+  }
+
   async create(input: DefinitionInput): Promise<IpsetView> {
     const definition = validateDefinition(input);
     return this.#lock.with([definition.name], async () => {

@@ -1,8 +1,8 @@
 import type { Db } from "./database.js";
 import type { FleetOperation } from "../fleet/fleet-operation.js";
 
-/** What happened to a shared operation on this host. */
-export type FleetOutcome = "origin" | "applied" | "unchanged" | "refused";
+/** What happened to a shared operation on this host (`expired`: its expiry had passed when it arrived). */
+export type FleetOutcome = "origin" | "applied" | "unchanged" | "expired" | "refused";
 
 /** A shared ban in force here, as recorded. */
 export interface ActiveFleetBan {
@@ -37,7 +37,7 @@ export class FleetStore {
     this.#db = db;
     this.#statements = {
       enqueue: db.prepare("INSERT INTO fleet_outbox (operation) VALUES (?)"),
-      pending: db.prepare<[number], { seq: number; operation: string }>("SELECT seq, operation FROM fleet_outbox ORDER BY seq LIMIT ?"),
+      pending: db.prepare<[number, number], { seq: number; operation: string }>("SELECT seq, operation FROM fleet_outbox WHERE seq > ? ORDER BY seq LIMIT ?"),
       sent: db.prepare("DELETE FROM fleet_outbox WHERE seq <= ?"),
       outboxSize: db.prepare<[], { n: number }>("SELECT count(*) AS n FROM fleet_outbox"),
       seen: db.prepare<[string], { outcome: string }>("SELECT outcome FROM fleet_operations WHERE id = ?"),
@@ -75,9 +75,9 @@ export class FleetStore {
     })();
   }
 
-  /** The oldest queued operations, with the outbox position of the last. */
-  pending(limit: number): { operations: FleetOperation[]; lastSeq: number } {
-    const rows = this.#statements.pending.all(limit);
+  /** The oldest queued operations after an outbox position, with the position of the last. */
+  pending(limit: number, afterSeq = 0): { operations: FleetOperation[]; lastSeq: number } {
+    const rows = this.#statements.pending.all(afterSeq, limit);
     return { operations: rows.map((row) => JSON.parse(row.operation) as FleetOperation), lastSeq: rows.at(-1)?.seq ?? 0 };
   }
 
@@ -98,6 +98,14 @@ export class FleetStore {
   /** Records what became of a received operation. */
   record(operation: FleetOperation, outcome: FleetOutcome, now = Date.now()): void {
     this.#db.transaction(() => this.#recordOne(operation, outcome, now))();
+  }
+
+  /**
+   * Runs work in one transaction: the records, events and audit records of a batch of operations commit together
+   * (one commit instead of three per operation, which bounds how many shared bans a node applies per second).
+   */
+  transaction(work: () => void): void {
+    this.#db.transaction(work)();
   }
 
   /** Bans whose expiry has come. */

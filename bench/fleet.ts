@@ -1,0 +1,142 @@
+// Fleet benchmark: propagation of shared bans through a 3-node NATS JetStream cluster to three Portcullis nodes, each
+// managing its own namespace. Latency: from the API call at A to the ban being in the kernel at B and C (the BAN event a
+// node records once its kernel set has the address; its time is the node's clock, the same machine's). Throughput:
+// sustained shared bans per second until the last node has them all in its kernel.
+// Run by `npm run bench`; prints a table and writes bench/results/fleet.json.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
+import { EventOrigin, EventType } from "@portcullis/sdk/gen/portcullis/v1/events.js";
+import { IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
+import { JailView } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
+import { NatsCluster } from "../test/harness/nats.js";
+import { startFleet, type Fleet, type FleetHost } from "../test/harness/fleet-hosts.js";
+
+const LATENCY_SAMPLES = 200;
+const SET_BANS = 50_000;
+const JAIL_BANS = 10_000;
+const TARGETS = { p50Ms: 50, p99Ms: 250, perSecond: 5_000 };
+
+const progress = (message: string): void => void process.stderr.write(`[fleet bench] ${message}\n`);
+const percentile = (values: readonly number[], p: number): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+};
+const address = (block: number, i: number): string => `10.${block}.${(i >> 8) & 255}.${i & 255}`;
+
+/** Times (ms since the epoch) at which each node recorded a fleet BAN of an address, heard live. */
+function watchBans(host: FleetHost): { times: Map<string, number>; stop(): void } {
+  const times = new Map<string, number>();
+  const call = host.events.stream("watchEvents", { afterSequence: 0, types: [EventType.EVENT_TYPE_BAN], resourcePrefix: "" }, (event) => {
+    if (event.origin === EventOrigin.EVENT_ORIGIN_FLEET && event.attributes.address !== undefined) times.set(event.attributes.address, event.time!.getTime());
+  });
+  return { times, stop: () => call.cancel() };
+}
+
+async function until(what: string, ms: number, predicate: () => Promise<boolean> | boolean, every = 1): Promise<void> {
+  for (const deadline = Date.now() + ms; !(await predicate()); await sleep(every)) if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+}
+
+async function latency(a: FleetHost, receivers: readonly FleetHost[]): Promise<{ samples: number[]; origin: number[] }> {
+  const watches = receivers.map(watchBans);
+  const samples: number[] = [];
+  const origin: number[] = [];
+  try {
+    await sleep(500);
+    for (let i = 0; i < LATENCY_SAMPLES; i++) {
+      const target = address(1, i);
+      const started = Date.now();
+      await a.jails.call("banIp", { jail: "jails/dovecot", address: target, fleet: true });
+      origin.push(Date.now() - started);
+      await until(`the ban of ${target} at every node`, 10_000, () => watches.every((watch) => watch.times.has(target)));
+      for (const watch of watches) samples.push(watch.times.get(target)! - started);
+      // Spaced out: the latency of one ban in a quiet fleet, not of a queue.
+      await sleep(20);
+    }
+  } finally {
+    for (const watch of watches) watch.stop();
+  }
+  return { samples, origin };
+}
+
+/** Shared set entries: one BatchAddEntries at A, then each node's kernel set count until it has them all. */
+async function setThroughput(a: FleetHost, receivers: readonly FleetHost[]): Promise<{ seconds: number; perNode: number[] }> {
+  const elements = Array.from({ length: SET_BANS }, (_, i) => address(2, i));
+  const started = performance.now();
+  await a.ipsets.call("batchAddEntries", { parent: "ipsets/fleetbench", entries: [], elements, timeout: 3600, comment: "", fleet: true });
+  const perNode = await Promise.all(receivers.map(async (host) => {
+    await until(`${SET_BANS} entries at ${host.name}`, 120_000, async () => (await host.ipsets.call("getIpset", { name: "ipsets/fleetbench" })).entryCount >= SET_BANS, 50);
+    return (performance.now() - started) / 1000;
+  }));
+  return { seconds: Math.max(...perNode), perNode };
+}
+
+/** Shared jail bans: one BatchBanIp at A (fail2ban bans them at each node through the Portcullis action). */
+async function jailThroughput(a: FleetHost, receivers: readonly FleetHost[]): Promise<{ seconds: number }> {
+  const addresses = Array.from({ length: JAIL_BANS }, (_, i) => address(3, i));
+  const before = await Promise.all(receivers.map(async (host) => (await host.jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).currentlyBanned));
+  const started = performance.now();
+  await a.jails.call("batchBanIp", { jail: "jails/dovecot", addresses, fleet: true });
+  const perNode = await Promise.all(receivers.map(async (host, i) => {
+    await until(`${JAIL_BANS} jail bans at ${host.name}`, 180_000, async () => (await host.jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).currentlyBanned >= before[i]! + JAIL_BANS, 100);
+    return (performance.now() - started) / 1000;
+  }));
+  return { seconds: Math.max(...perNode) };
+}
+
+function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? "").length)));
+  const line = (row: readonly string[]): string => `| ${row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join(" | ")} |`;
+  return [line(rows[0]!), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.slice(1).map(line)].join("\n");
+}
+const verdict = (ok: boolean): string => (ok ? "PASS" : "FAIL");
+
+let nats: NatsCluster | undefined;
+let fleet: Fleet | undefined;
+try {
+  progress("starting a 3-node NATS cluster and three Portcullis nodes (fail2ban, Portcullis action)");
+  nats = await NatsCluster.start(3);
+  fleet = await startFleet(nats, ["alpha", "bravo", "charlie"], {}, 3600);
+  const [a, b, c] = fleet.hosts as [FleetHost, FleetHost, FleetHost];
+  // The jail's sets and rules exist once the first ban went through; warm every node up with one shared ban.
+  await a.jails.call("banIp", { jail: "jails/dovecot", address: "10.0.0.1", fleet: true });
+  await sleep(1000);
+  for (const host of fleet.hosts) {
+    await host.ipsets.call("createIpset", {
+      ipsetId: "fleetbench",
+      ipset: { name: "", type: IpsetType.IPSET_TYPE_HASH_IP, typeName: "", family: AddressFamily.ADDRESS_FAMILY_INET, hashsize: 65_536, maxelem: 1_000_000, comments: false, range: "", memoryBytes: 0, references: 0, entryCount: 0, managed: false, defaultTimeout: 0 },
+      requestId: "",
+    });
+  }
+
+  progress(`latency: ${LATENCY_SAMPLES} shared jail bans through A, one at a time`);
+  const lat = await latency(a, [b, c]);
+  progress(`throughput: ${SET_BANS} shared set entries through A`);
+  const sets = await setThroughput(a, [b, c]);
+  progress(`throughput: ${JAIL_BANS} shared jail bans through A`);
+  const jails = await jailThroughput(a, [b, c]);
+
+  const [p50, p99] = [percentile(lat.samples, 50), percentile(lat.samples, 99)];
+  const setRate = SET_BANS / sets.seconds;
+  const jailRate = JAIL_BANS / jails.seconds;
+  const rows = [
+    ["fleet benchmark (3 NATS servers, R3 stream; 3 nodes)", "measured", "target", "verdict"],
+    [`propagation A → kernel at B and C, p50 (${lat.samples.length} samples)`, `${p50.toFixed(1)} ms`, `≤ ${TARGETS.p50Ms} ms`, verdict(p50 <= TARGETS.p50Ms)],
+    ["propagation A → kernel at B and C, p99", `${p99.toFixed(1)} ms`, `≤ ${TARGETS.p99Ms} ms`, verdict(p99 <= TARGETS.p99Ms)],
+    ["  of which the ban at A itself (BanIp, fleet), p50 / p99", `${percentile(lat.origin, 50).toFixed(1)} / ${percentile(lat.origin, 99).toFixed(1)} ms`, "", ""],
+    [`shared set entries (BatchAddEntries ${SET_BANS.toLocaleString("en-US")}), until the last node has all`, `${Math.round(setRate).toLocaleString("en-US")}/s (${sets.seconds.toFixed(2)} s)`, `≥ ${TARGETS.perSecond.toLocaleString("en-US")}/s`, verdict(setRate >= TARGETS.perSecond)],
+    [`shared jail bans (BatchBanIp ${JAIL_BANS.toLocaleString("en-US")}, through fail2ban), until the last node has all`, `${Math.round(jailRate).toLocaleString("en-US")}/s (${jails.seconds.toFixed(2)} s)`, `≥ ${TARGETS.perSecond.toLocaleString("en-US")}/s`, verdict(jailRate >= TARGETS.perSecond)],
+  ];
+  console.log(`\nPortcullis fleet benchmark — ${new Date().toISOString()} (nats-server 2.9, all on one machine)\n`);
+  console.log(table(rows));
+  mkdirSync(resolve(import.meta.dirname, "results"), { recursive: true });
+  writeFileSync(resolve(import.meta.dirname, "results", "fleet.json"), JSON.stringify({
+    latency: { p50Ms: p50, p99Ms: p99, samples: lat.samples.length, originP50Ms: percentile(lat.origin, 50) },
+    sets: { count: SET_BANS, seconds: sets.seconds, perSecond: setRate },
+    jails: { count: JAIL_BANS, seconds: jails.seconds, perSecond: jailRate },
+  }, null, 2));
+} finally {
+  await fleet?.close();
+  await nats?.stop();
+}
