@@ -123,9 +123,11 @@ describe("portcullis CLI", () => {
         { chain: "INPUT", protocol: "tcp", destinationPorts: [25, 587, [1000, 2000]], states: ["NEW"], comment: "mail", target: "ACCEPT" },
       ],
     }));
-    const applied = await portcullis(["rules", "apply", ruleset, "--confirm-within", "3"]);
+    // A window long enough for the checks below on a loaded machine (each CLI run starts a Node process).
+    const applied = await portcullis(["rules", "apply", ruleset, "--confirm-within", "8"]);
     assert.equal(applied.code, 0, applied.stderr);
-    assert.match(applied.stdout, /^applied 2 rules; rolled back at \S+ unless `portcullis rules confirm`\n$/);
+    const rollbackAt = /^applied 2 rules; rolled back at (\S+) unless `portcullis rules confirm`\n$/.exec(applied.stdout)?.[1];
+    assert.ok(rollbackAt !== undefined && Date.parse(rollbackAt) > Date.now(), applied.stdout);
     assert.equal(await attackerReaches(), false, "the applied ruleset rejects the attacker");
 
     const exported = await json<{ chains: unknown[]; rules: unknown[] }>(["rules", "export"]);
@@ -134,14 +136,14 @@ describe("portcullis CLI", () => {
       { chain: "INPUT", protocol: "tcp", destinationPorts: [25, 587, [1000, 2000]], states: ["NEW"], comment: "mail", target: "ACCEPT" },
     ]);
 
-    await new Promise((resolvePromise) => setTimeout(resolvePromise, 4500));
+    await new Promise((resolvePromise) => setTimeout(resolvePromise, Date.parse(rollbackAt) - Date.now() + 1500));
     assert.equal(await attackerReaches(), true, "not confirmed: the previous table is back");
 
     // The export, applied again and confirmed in time, stays.
     writeFileSync(ruleset, JSON.stringify(exported));
-    assert.equal((await portcullis(["rules", "apply", ruleset, "--confirm-within", "3"])).code, 0);
+    assert.equal((await portcullis(["rules", "apply", ruleset, "--confirm-within", "8"])).code, 0);
     assert.equal((await portcullis(["rules", "confirm"])).code, 0);
-    await new Promise((resolvePromise) => setTimeout(resolvePromise, 4000));
+    await new Promise((resolvePromise) => setTimeout(resolvePromise, 9000));
     assert.equal(await attackerReaches(), false, "confirmed: the ruleset stays");
     const text = await portcullis(["rules", "export"]);
     assert.match(text.stdout, new RegExp(`^-A INPUT -s ${attackerV4.replaceAll(".", "\\.")}/32 -p tcp -m tcp --dport 143 -j REJECT --reject-with tcp-reset$`, "m"));
