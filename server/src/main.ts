@@ -288,9 +288,9 @@ function apiEndpoint(address: string): { port: number; address: string | undefin
   return { port, address: wildcard ? undefined : ipaddr.process(host).toString() };
 }
 
-/** The server package's version, for the fleet's heartbeats. */
+/** The server package's version, for the fleet's heartbeats: by package name, so that the bundle finds it too. */
 function serverVersion(): string {
-  return (createRequire(import.meta.url)("../package.json") as { version: string }).version;
+  return (createRequire(import.meta.url)("@portcullis/server/package.json") as { version: string }).version;
 }
 
 async function checkNetns(exec: Executor, netns: string): Promise<void> {

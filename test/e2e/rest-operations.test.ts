@@ -1,7 +1,11 @@
 import { after, before, it } from "node:test";
 import assert from "node:assert/strict";
 import { contract } from "../../server/src/rest/http-rules.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
+import { NatsCluster } from "../harness/nats.js";
 import { operationOfRequest, responseOf, routeOfRequest } from "../harness/openapi-spec.js";
 import { rest } from "../harness/rest.js";
 import type { components } from "../../server/src/rest/gen/openapi.js";
@@ -16,10 +20,21 @@ const ALLOW: Schemas["portcullis.v1.AddAllowlistEntryRequest"] = { network: "198
 const FILTER = "/v1/firewall/ipv4/tables/filter";
 
 let setup: JailHosts;
+let nats: NatsCluster | undefined;
+let scratch: string | undefined;
 before(async () => {
-  setup = await startJailHosts(["maxretry = 5", "findtime = 600", "bantime = 600"], (socket) => `portcullis.py[socket="${socket}"]`);
+  // A one-server NATS, so that the fleet operations have a fleet (of one) to answer about.
+  nats = await NatsCluster.start(1);
+  scratch = mkdtempSync(join(tmpdir(), "pc-rest-ops-"));
+  const config = join(scratch, "config.json");
+  writeFileSync(config, JSON.stringify({ cluster: { servers: nats.urls, node: "rest-ops", heartbeatSeconds: 1 } }));
+  setup = await startJailHosts(["maxretry = 5", "findtime = 600", "bantime = 600"], (socket) => `portcullis.py[socket="${socket}"]`, ["--config", config]);
 });
-after(async () => setup?.close());
+after(async () => {
+  await setup?.close();
+  await nats?.stop();
+  if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
+});
 
 it("every operation answers over REST with a body the spec describes (one happy call each, in a working order)", async () => {
   const server = setup.f.server;
@@ -93,6 +108,13 @@ it("every operation answers over REST with a body the spec describes (one happy 
   await call("POST", "/v1/jails/dovecot:stop", {});
   await call("POST", "/v1/jails/dovecot:start", {});
   await call("POST", "/v1/jails/-:reload", {});
+
+  // Fleet (of one): the node's heartbeat, and where an address is banned.
+  await call("POST", "/v1/jails/dovecot:ban", { address: "203.0.113.9", fleet: true });
+  for (let i = 0; i < 50 && (await call("GET", "/v1/nodes")).nodes.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.deepEqual((await call("GET", "/v1/nodes")).nodes.map((node: { name: string }) => node.name), ["nodes/rest-ops"]);
+  const found = await call("GET", "/v1/nodes/-/bans:search?address=203.0.113.9");
+  assert.deepEqual(found.bans.map((ban: { node: string; resource: string }) => [ban.node, ban.resource]), [["nodes/rest-ops", "jails/dovecot/bans/203.0.113.9"]]);
 
   // Events and audit.
   await call("GET", "/v1/events:list?afterSequence=0&pageSize=100&types=EVENT_TYPE_BAN&types=EVENT_TYPE_UNBAN");

@@ -27,7 +27,8 @@ export class NatsNode {
       `listen: 127.0.0.1:${ports.port}`,
       `http: 127.0.0.1:${ports.monitorPort}`,
       `jetstream { store_dir: "${join(dir, name)}", max_memory_store: 67108864, max_file_store: 8589934592 }`,
-      `cluster { name: pc-test, listen: 127.0.0.1:${ports.routePort}, routes: [${routes.map((port) => `"nats-route://127.0.0.1:${port}"`).join(", ")}] }`,
+      // A lone server runs JetStream without a cluster (nats-server refuses a cluster block without routes).
+      ...(routes.length === 0 ? [] : [`cluster { name: pc-test, listen: 127.0.0.1:${ports.routePort}, routes: [${routes.map((port) => `"nats-route://127.0.0.1:${port}"`).join(", ")}] }`]),
       "",
     ].join("\n"));
   }
