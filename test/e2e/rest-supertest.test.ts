@@ -1,6 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
@@ -10,6 +10,7 @@ import { startServer, type RunningServer } from "../../server/src/main.js";
 import { loadConfig } from "../../server/src/config.js";
 import { clientBundlePaths, issueClientCertificate } from "../../server/src/auth/cert-authority.js";
 import { Fail2banServer } from "../harness/fail2ban.js";
+import { NatsCluster } from "../harness/nats.js";
 import { operationOfRequest, responseOf, schemaValidator, specOperations, type SpecOperation } from "../harness/openapi-spec.js";
 
 /**
@@ -371,6 +372,20 @@ const CASES: ReadonlyArray<readonly [string, Case]> = [
       { code: "FAILED_PRECONDITION", reason: "ADDRESS_IGNORED", path: "/v1/jails/dovecot:ban", body: { address: "192.0.2.200" } },
     ],
   }],
+  // Fleet (of one).
+  ["ListNodes", {
+    role: "viewer",
+    ok: { path: "/v1/nodes", check: (reply) => assert.deepEqual(reply.body.nodes.map((node: { name: string }) => node.name), ["nodes/supertest"]) },
+    refusals: [],
+  }],
+  ["SearchBans", {
+    role: "viewer",
+    ok: { path: "/v1/nodes/-/bans:search?address=203.0.113.7", check: (reply) => assert.deepEqual(reply.body.bans.map((ban: { resource: string }) => ban.resource), ["jails/dovecot/bans/203.0.113.7"]) },
+    refusals: [
+      { code: "INVALID_ARGUMENT", reason: "INVALID_ELEMENT", path: "/v1/nodes/-/bans:search?address=not-an-address" },
+      { code: "INVALID_ARGUMENT", reason: "INVALID_TIMEOUT", path: "/v1/nodes/-/bans:search?address=203.0.113.7&timeoutMs=60000" },
+    ],
+  }],
   ["RemoveIgnoreIp", {
     role: "operator",
     ok: { path: "/v1/jails/dovecot:removeIgnoreIp", body: { entry: "192.0.2.128/25" } },
@@ -493,6 +508,7 @@ function required(operation: SpecOperation): ErrorClass[] {
 }
 
 let fail2ban: Fail2banServer | undefined;
+let nats: NatsCluster | undefined;
 let server: RunningServer | undefined;
 let dataDir: string | undefined;
 let restUrl = "";
@@ -504,7 +520,11 @@ before(async () => {
   fail2ban = new Fail2banServer();
   await fail2ban.start();
   dataDir = mkdtempSync(join(tmpdir(), "pc-data-"));
+  // A one-server NATS: the fleet operations answer about a fleet of one.
+  nats = await NatsCluster.start(1);
+  writeFileSync(join(dataDir, "config.json"), JSON.stringify({ cluster: { servers: nats.urls, node: "supertest", heartbeatSeconds: 1 } }));
   const config = loadConfig({ dataDir, netns: fail2ban.netns.name, grpcAddress: "127.0.0.1:0", restAddress: "127.0.0.1:0", logLevel: "info" }, {
+    PORTCULLIS_CONFIG: join(dataDir, "config.json"),
     PORTCULLIS_FAIL2BAN_SOCKET: fail2ban.socket,
     PORTCULLIS_FAIL2BAN_CONFIG_DIR: fail2ban.configDir,
     PORTCULLIS_FAIL2BAN_ACTION_SOCKET: join(fail2ban.dir, "action.sock"),
@@ -528,6 +548,7 @@ after(async () => {
     await server?.close();
   } finally {
     await fail2ban?.destroy(); // and its namespace
+    await nats?.stop();
     if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
   }
 });
