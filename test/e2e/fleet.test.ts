@@ -119,6 +119,22 @@ describe("fleet mode: a ban on one host is enforced on every host, through a 3-n
     await nats.waitHealthy();
   });
 
+  it("with every NATS server down, a fleet ban applies at A at once, waits in A's outbox, and reaches B and C when NATS is back", async () => {
+    const [a, b, c] = fleet.hosts as [Fleet["hosts"][0], Fleet["hosts"][0], Fleet["hosts"][0]];
+    const offline = "203.0.113.99";
+    await Promise.all(nats.nodes.map((node) => node.kill("SIGKILL")));
+    const started = Date.now();
+    assert.deepEqual((await a.jails.call("banIp", { jail: JAIL, address: offline, fleet: true })).jails, [JAIL]);
+    assert.ok(Date.now() - started < 1000, "the local ban does not wait for NATS");
+    assert.equal(await inKernel(a, offline), true);
+    await sleep(500);
+    assert.equal(await inKernel(b, offline), false);
+    await Promise.all(nats.nodes.map((node) => node.start()));
+    await nats.waitHealthy();
+    const waited = await Promise.all([b, c].map((host) => within(`the queued ban at ${host.name}`, 40_000, () => inKernel(host, offline))));
+    console.log(`the queued ban reached B and C ${Math.max(...waited)} ms after NATS was back`);
+  });
+
   it("B's allowlist protects an address A bans fleet-wide: B refuses it with an event naming A, the others enforce it; ListNodes and SearchBans show it", async () => {
     const [a, b, c] = fleet.hosts as [Fleet["hosts"][0], Fleet["hosts"][0], Fleet["hosts"][0]];
     const protectedAddress = "203.0.113.200";
