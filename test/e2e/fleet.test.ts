@@ -2,6 +2,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { EventOrigin, EventType } from "@portcullis/sdk/gen/portcullis/v1/events.js";
+import { IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
+import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
 import { VictimAttacker } from "../harness/netns.js";
 import { canConnect } from "../harness/tcp.js";
 import { NatsCluster } from "../harness/nats.js";
@@ -117,6 +119,25 @@ describe("fleet mode: a ban on one host is enforced on every host, through a 3-n
     console.log(`all 40 bans at B and C ${Math.max(...waited)} ms after the last call`);
     await victim.start();
     await nats.waitHealthy();
+  });
+
+  it("a shared set entry carries its absolute expiry: every host holds it for the same remaining time and drops it together", async () => {
+    const [a] = fleet.hosts as [Fleet["hosts"][0]];
+    const element = "198.51.100.200";
+    for (const host of fleet.hosts) {
+      await host.ipsets.call("createIpset", {
+        ipsetId: "shared",
+        ipset: { name: "", type: IpsetType.IPSET_TYPE_HASH_IP, typeName: "", family: AddressFamily.ADDRESS_FAMILY_INET, hashsize: 0, maxelem: 0, comments: false, range: "", memoryBytes: 0, references: 0, entryCount: 0, managed: false, defaultTimeout: 0 },
+        requestId: "",
+      });
+    }
+    await a.ipsets.call("addEntry", { parent: "ipsets/shared", entry: { name: "", element, comment: "", timeout: 4 }, fleet: true });
+    const matched = async (host: typeof a): Promise<boolean> => (await host.ipsets.call("testEntry", { parent: "ipsets/shared", element })).matched;
+    await Promise.all(fleet.hosts.map((host) => within(`the entry at ${host.name}`, 2000, () => matched(host))));
+    const remaining = await Promise.all(fleet.hosts.map(async (host) => (await host.ipsets.call("listEntries", { parent: "ipsets/shared", pageSize: 10, pageToken: "" })).entries[0]!.timeout!));
+    assert.ok(Math.max(...remaining) - Math.min(...remaining) <= 1, `remaining ${remaining.join(", ")} s`);
+    // The kernel drops it at the absolute expiry at every host (ipset counts whole seconds).
+    await Promise.all(fleet.hosts.map((host) => within(`the expiry at ${host.name}`, 6000, async () => !(await matched(host)))));
   });
 
   it("with every NATS server down, a fleet ban applies at A at once, waits in A's outbox, and reaches B and C when NATS is back", async () => {
