@@ -11,7 +11,7 @@ export interface HostEvent {
     readonly resource: string;
     /** Who caused it: a certificate's name, "fail2ban" or "system". */
     readonly principal: string;
-    /** "api", "fail2ban" or "system". */
+    /** "api", "fail2ban", "system", or "fleet" (another host shared it: see the `origin_node` attribute). */
     readonly origin: string;
     readonly attributes: Readonly<Record<string, string>>;
 }
@@ -157,6 +157,50 @@ export interface AuditRecord {
     readonly code: string;
     /** The stable reason when it failed, e.g. "ROLE_REQUIRED". */
     readonly reason: string;
+    /** The fleet host the change was made on, when another host shared it; undefined for calls to this host. */
+    readonly originNode?: string;
+}
+/** A host of the fleet, as its last heartbeat describes it. */
+export interface FleetNode {
+    /** Its `cluster.node` name. */
+    readonly name: string;
+    /** The Portcullis version it runs. */
+    readonly version: string;
+    readonly heartbeatTime: Date;
+    readonly startTime: Date;
+    /** Shared ban messages in the stream it has not applied yet. */
+    readonly lag: number;
+    /** Shared bans and entries it applied, and refused (its allowlist, ignoreip, no such jail or set). */
+    readonly bansApplied: number;
+    readonly bansRefused: number;
+    /** Whether its heartbeat is recent. */
+    readonly online: boolean;
+}
+/** A ban of an address on one host of the fleet. */
+export interface HostBan {
+    /** The host that blocks it. */
+    readonly node: string;
+    /** What blocks it there: "jails/{jail}/bans/{address}" or "ipsets/{set}/entries/{element}". */
+    readonly resource: string;
+    /** Since when. */
+    readonly banTime: Date;
+    /** When it ends; undefined for never, or when the host's jail decides. */
+    readonly expireTime?: Date;
+    /** Where the ban was made, when it came through the fleet. */
+    readonly originNode?: string;
+}
+/** What {@link Fleet.searchBans} found (Fleet: the `client.fleet` namespace). */
+export interface BanSearch {
+    /** Every ban of the address, by host. */
+    readonly bans: readonly HostBan[];
+    /** The online hosts that answered, and those that did not in time. */
+    readonly answered: readonly string[];
+    readonly unanswered: readonly string[];
+}
+/** Options of a ban or unban. */
+export interface BanOptions {
+    /** Also on every host of the fleet (the server needs a `cluster` section); default false. */
+    readonly fleet?: boolean;
 }
 
 // ---- base/cancellation.ts
@@ -243,6 +287,7 @@ export declare class EventEmitter<T> {
 import { Ipsets } from "./ipsets.js";
 import { Jails } from "./jails.js";
 import { Firewall } from "./firewall.js";
+import { Fleet } from "./fleet.js";
 import { Audit, Events } from "./events.js";
 /** How to reach a server. Certificates and keys are PEM text or file paths. */
 export interface ClientOptions {
@@ -267,6 +312,8 @@ export interface PortcullisClient {
     readonly firewall: Firewall;
     readonly events: Events;
     readonly audit: Audit;
+    /** The fleet the server shares bans with (servers with a `cluster` section). */
+    readonly fleet: Fleet;
 }
 /**
  * Creates a client. Options given win over the profile, which wins over `PORTCULLIS_ADDRESS`, `PORTCULLIS_BUNDLE`,
@@ -402,12 +449,27 @@ export declare class Firewall {
     delete(where: ChainRef, id: string, options?: Omit<ChangeOptions, "position">, token?: CancellationToken): Promise<void>;
 }
 
+// ---- fleet.ts
+import type { CancellationToken } from "./base/cancellation.js";
+import type { BanSearch, FleetNode } from "./api.js";
+/** The fleet the server belongs to (its `cluster` section): `client.fleet`. Outside a fleet every call fails with FailedPrecondition. */
+export declare class Fleet {
+    #private;
+    /** Every host with a heartbeat, by name: version, lag behind the stream of shared bans, bans applied and refused. */
+    nodes(token?: CancellationToken): Promise<readonly FleetNode[]>;
+    /** Which hosts block an address, and since when; waits up to `timeoutMs` (default 2000) for their answers. */
+    searchBans(address: string, options?: {
+        readonly timeoutMs?: number;
+    }, token?: CancellationToken): Promise<BanSearch>;
+}
+
 // ---- index.ts
 export { createClient, type ClientOptions, type PortcullisClient } from "./client.js";
 export { Audit, Events, type EventPage } from "./events.js";
-export type { AuditRecord, AllowlistEntry, BanEvent, ChainInfo, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailStatus, PortSpec, RuleInput, RulesetInput, RuleTarget } from "./api.js";
+export type { AuditRecord, AllowlistEntry, BanEvent, BanOptions, BanSearch, ChainInfo, FleetNode, HostBan, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailStatus, PortSpec, RuleInput, RulesetInput, RuleTarget } from "./api.js";
 export { Firewall, type ApplyOptions, type ApplyResult, type ChainRef, type ChangeOptions, type RulesetExport } from "./firewall.js";
 export { Jails } from "./jails.js";
+export { Fleet } from "./fleet.js";
 export { Ipsets, type AddOptions, type CreateOptions } from "./ipsets.js";
 export { Disposable } from "./base/disposable.js";
 export { EventEmitter, type Event, type EventEmitterOptions } from "./base/event.js";
@@ -416,12 +478,14 @@ export { PortcullisError, type ErrorCode } from "./errors.js";
 
 // ---- ipsets.ts
 import type { CancellationToken } from "./base/cancellation.js";
-import type { IpsetEntry, IpsetInfo } from "./api.js";
+import type { BanOptions, IpsetEntry, IpsetInfo } from "./api.js";
 /** Options of {@link Ipsets.add}. */
 export interface AddOptions {
     /** Seconds until the entries expire (the set must support timeouts); 0 = permanent. */
     readonly timeout?: number;
     readonly comment?: string;
+    /** Also on every host of the fleet (the server needs a `cluster` section); default false. */
+    readonly fleet?: boolean;
 }
 /** What {@link Ipsets.create} makes. */
 export interface CreateOptions {
@@ -451,8 +515,8 @@ export declare class Ipsets {
     get(set: string, token?: CancellationToken): Promise<IpsetInfo>;
     /** Adds addresses or networks (one call, applied together); returns how many were added or refreshed. */
     add(set: string, elements: readonly string[], options?: AddOptions, token?: CancellationToken): Promise<number>;
-    /** Removes an entry. */
-    remove(set: string, element: string, token?: CancellationToken): Promise<void>;
+    /** Removes an entry (with `fleet`, on every host of the fleet). */
+    remove(set: string, element: string, options?: BanOptions, token?: CancellationToken): Promise<void>;
     /** Whether the kernel set matches an address (a network's addresses match their network's entry). */
     test(set: string, element: string, token?: CancellationToken): Promise<boolean>;
     /** Every entry of a set (all pages). */
@@ -462,7 +526,7 @@ export declare class Ipsets {
 // ---- jails.ts
 import type { Event } from "./base/event.js";
 import type { CancellationToken } from "./base/cancellation.js";
-import type { AllowlistEntry, BanEvent, JailStatus } from "./api.js";
+import type { AllowlistEntry, BanEvent, BanOptions, JailStatus } from "./api.js";
 /** The host's fail2ban jails: `client.jails`. */
 export declare class Jails {
     #private;
@@ -474,14 +538,14 @@ export declare class Jails {
      * Bans an address in a jail (or in every jail when `jail` is "-"); resolves once the ban is in force. Returns the
      * jails it is banned in.
      */
-    ban(jail: string, address: string, token?: CancellationToken): Promise<readonly string[]>;
+    ban(jail: string, address: string, options?: BanOptions, token?: CancellationToken): Promise<readonly string[]>;
     /** Lifts a ban in a jail (or in every jail with "-"). Returns the jails it was banned in. */
-    unban(jail: string, address: string, token?: CancellationToken): Promise<readonly string[]>;
+    unban(jail: string, address: string, options?: BanOptions, token?: CancellationToken): Promise<readonly string[]>;
     /**
      * Bans many addresses in one jail (checked whole first: one invalid or protected address bans none); resolves once
      * they are in force. Returns how many were not banned before.
      */
-    banMany(jail: string, addresses: readonly string[], token?: CancellationToken): Promise<number>;
+    banMany(jail: string, addresses: readonly string[], options?: BanOptions, token?: CancellationToken): Promise<number>;
     /** Reports a failed login an application saw; enough of them within the jail's findtime ban the address. */
     reportFailure(jail: string, address: string, message?: string, token?: CancellationToken): Promise<void>;
     /** The host allowlist: addresses and networks no jail bans. */

@@ -11,7 +11,7 @@ export interface HostEvent {
   readonly resource: string;
   /** Who caused it: a certificate's name, "fail2ban" or "system". */
   readonly principal: string;
-  /** "api", "fail2ban" or "system". */
+  /** "api", "fail2ban", "system", or "fleet" (another host shared it: see the `origin_node` attribute). */
   readonly origin: string;
   readonly attributes: Readonly<Record<string, string>>;
 }
@@ -159,4 +159,52 @@ export interface AuditRecord {
   readonly code: string;
   /** The stable reason when it failed, e.g. "ROLE_REQUIRED". */
   readonly reason: string;
+  /** The fleet host the change was made on, when another host shared it; undefined for calls to this host. */
+  readonly originNode?: string;
+}
+
+/** A host of the fleet, as its last heartbeat describes it. */
+export interface FleetNode {
+  /** Its `cluster.node` name. */
+  readonly name: string;
+  /** The Portcullis version it runs. */
+  readonly version: string;
+  readonly heartbeatTime: Date;
+  readonly startTime: Date;
+  /** Shared ban messages in the stream it has not applied yet. */
+  readonly lag: number;
+  /** Shared bans and entries it applied, and refused (its allowlist, ignoreip, no such jail or set). */
+  readonly bansApplied: number;
+  readonly bansRefused: number;
+  /** Whether its heartbeat is recent. */
+  readonly online: boolean;
+}
+
+/** A ban of an address on one host of the fleet. */
+export interface HostBan {
+  /** The host that blocks it. */
+  readonly node: string;
+  /** What blocks it there: "jails/{jail}/bans/{address}" or "ipsets/{set}/entries/{element}". */
+  readonly resource: string;
+  /** Since when. */
+  readonly banTime: Date;
+  /** When it ends; undefined for never, or when the host's jail decides. */
+  readonly expireTime?: Date;
+  /** Where the ban was made, when it came through the fleet. */
+  readonly originNode?: string;
+}
+
+/** What {@link Fleet.searchBans} found (Fleet: the `client.fleet` namespace). */
+export interface BanSearch {
+  /** Every ban of the address, by host. */
+  readonly bans: readonly HostBan[];
+  /** The online hosts that answered, and those that did not in time. */
+  readonly answered: readonly string[];
+  readonly unanswered: readonly string[];
+}
+
+/** Options of a ban or unban. */
+export interface BanOptions {
+  /** Also on every host of the fleet (the server needs a `cluster` section); default false. */
+  readonly fleet?: boolean;
 }

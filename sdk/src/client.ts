@@ -7,6 +7,7 @@ import { EventStream } from "./transport/event-stream.js";
 import { Ipsets } from "./ipsets.js";
 import { Jails } from "./jails.js";
 import { Firewall } from "./firewall.js";
+import { Fleet } from "./fleet.js";
 import { Audit, Events } from "./events.js";
 import { PortcullisError } from "./errors.js";
 
@@ -34,6 +35,8 @@ export interface PortcullisClient {
   readonly firewall: Firewall;
   readonly events: Events;
   readonly audit: Audit;
+  /** The fleet the server shares bans with (servers with a `cluster` section). */
+  readonly fleet: Fleet;
 }
 
 /**
@@ -67,6 +70,7 @@ export function createClient(options: ClientOptions = {}): PortcullisClient {
     firewall: new Firewall(channel),
     events: new Events(channel, stream.event),
     audit: new Audit(channel),
+    fleet: new Fleet(channel),
     dispose: () => disposable.dispose(),
   });
 }

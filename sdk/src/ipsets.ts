@@ -1,15 +1,17 @@
 import { AddressFamily } from "./gen/portcullis/v1/common.js";
 import { IpsetServiceService, IpsetType, type AddEntryRequest, type CreateIpsetRequest, type DeleteIpsetRequest, type ExportIpsetsRequest, type ExportIpsetsResponse, type ListIpsetsRequest, type ListIpsetsResponse, type BatchAddEntriesRequest, type BatchAddEntriesResponse, type DeleteEntryRequest, type Entry, type GetIpsetRequest, type Ipset, type ListEntriesRequest, type ListEntriesResponse, type TestEntryRequest, type TestEntryResponse } from "./gen/portcullis/v1/ipset.js";
 import type { CancellationToken } from "./base/cancellation.js";
-import type { IpsetEntry, IpsetInfo } from "./api.js";
+import type { BanOptions, IpsetEntry, IpsetInfo } from "./api.js";
 import type { Channel } from "./transport/channel.js";
-import { ipsetEntry, ipsetInfo } from "./transport/convert.js";
+import { fleetScope, ipsetEntry, ipsetInfo } from "./transport/convert.js";
 
 /** Options of {@link Ipsets.add}. */
 export interface AddOptions {
   /** Seconds until the entries expire (the set must support timeouts); 0 = permanent. */
   readonly timeout?: number;
   readonly comment?: string;
+  /** Also on every host of the fleet (the server needs a `cluster` section); default false. */
+  readonly fleet?: boolean;
 }
 
 /** What {@link Ipsets.create} makes. */
@@ -93,17 +95,17 @@ export class Ipsets {
   /** Adds addresses or networks (one call, applied together); returns how many were added or refreshed. */
   async add(set: string, elements: readonly string[], options: AddOptions = {}, token?: CancellationToken): Promise<number> {
     if (elements.length === 1) {
-      const request: AddEntryRequest = { parent: `ipsets/${set}`, entry: { name: "", element: elements[0]!, comment: options.comment ?? "", ...(options.timeout === undefined ? {} : { timeout: options.timeout }) } };
+      const request: AddEntryRequest = { parent: `ipsets/${set}`, entry: { name: "", element: elements[0]!, comment: options.comment ?? "", ...(options.timeout === undefined ? {} : { timeout: options.timeout }) }, ...fleetScope(options) };
       await this.#channel.unary<AddEntryRequest, Entry>(IpsetServiceService, "addEntry", request, token);
       return 1;
     }
-    const request: BatchAddEntriesRequest = { parent: `ipsets/${set}`, entries: [], elements: [...elements], comment: options.comment ?? "", ...(options.timeout === undefined ? {} : { timeout: options.timeout }) };
+    const request: BatchAddEntriesRequest = { parent: `ipsets/${set}`, entries: [], elements: [...elements], comment: options.comment ?? "", ...(options.timeout === undefined ? {} : { timeout: options.timeout }), ...fleetScope(options) };
     return (await this.#channel.unary<BatchAddEntriesRequest, BatchAddEntriesResponse>(IpsetServiceService, "batchAddEntries", request, token)).addedCount;
   }
 
-  /** Removes an entry. */
-  async remove(set: string, element: string, token?: CancellationToken): Promise<void> {
-    await this.#channel.unary<DeleteEntryRequest, unknown>(IpsetServiceService, "deleteEntry", { name: `ipsets/${set}/entries/${element}` }, token);
+  /** Removes an entry (with `fleet`, on every host of the fleet). */
+  async remove(set: string, element: string, options: BanOptions = {}, token?: CancellationToken): Promise<void> {
+    await this.#channel.unary<DeleteEntryRequest, unknown>(IpsetServiceService, "deleteEntry", { name: `ipsets/${set}/entries/${element}`, ...fleetScope(options) }, token);
   }
 
   /** Whether the kernel set matches an address (a network's addresses match their network's entry). */

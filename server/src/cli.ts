@@ -8,6 +8,7 @@ import { ConfigError, loadConfig, type ConfigFlags } from "./config.js";
 import { ROLE_ORDER, type Role } from "./auth/roles.js";
 import { EXIT, EXIT_CODES_HELP } from "./cli/connect.js";
 import { registerJailCommands } from "./cli/jail-commands.js";
+import { registerFleetCommands } from "./cli/fleet-commands.js";
 import { registerSetCommands } from "./cli/set-commands.js";
 import { registerRuleCommands } from "./cli/rule-commands.js";
 import { registerWatchCommand } from "./cli/watch-command.js";
@@ -152,6 +153,7 @@ withConfigOptions(program.command("healthcheck").description("ask the running se
 registerJailCommands(program);
 registerSetCommands(program);
 registerRuleCommands(program);
+registerFleetCommands(program);
 registerWatchCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -4,7 +4,8 @@ import { eventOriginToJSON, eventTypeToJSON, type AuditRecord as WireAuditRecord
 import type { AllowlistEntry as WireAllowlistEntry, Jail } from "../gen/portcullis/v1/jail.js";
 import type { Entry, Ipset } from "../gen/portcullis/v1/ipset.js";
 import { addressFamilyToJSON, AddressFamily } from "../gen/portcullis/v1/common.js";
-import type { AllowlistEntry, AuditRecord, HostEvent, IpsetEntry, IpsetInfo, JailStatus } from "../api.js";
+import type { HostBan as WireHostBan, Node as WireNode } from "../gen/portcullis/v1/fleet.js";
+import type { AllowlistEntry, AuditRecord, BanOptions, FleetNode, HostBan, HostEvent, IpsetEntry, IpsetInfo, JailStatus } from "../api.js";
 
 export function hostEvent(event: Event): HostEvent {
   return Object.freeze({
@@ -72,5 +73,34 @@ export function auditRecord(record: WireAuditRecord): AuditRecord {
     resource: record.resource,
     code: record.code,
     reason: record.reason,
+    ...(record.originNode === "" ? {} : { originNode: record.originNode }),
   });
+}
+
+export function fleetNode(node: WireNode): FleetNode {
+  return Object.freeze({
+    name: node.name.replace(/^nodes\//, ""),
+    version: node.version,
+    heartbeatTime: node.heartbeatTime ?? new Date(0),
+    startTime: node.startTime ?? new Date(0),
+    lag: node.lag,
+    bansApplied: node.bansApplied,
+    bansRefused: node.bansRefused,
+    online: node.online,
+  });
+}
+
+export function hostBan(ban: WireHostBan): HostBan {
+  return Object.freeze({
+    node: ban.node.replace(/^nodes\//, ""),
+    resource: ban.resource,
+    banTime: ban.banTime ?? new Date(0),
+    ...(ban.expireTime === undefined ? {} : { expireTime: ban.expireTime }),
+    ...(ban.originNode === "" ? {} : { originNode: ban.originNode.replace(/^nodes\//, "") }),
+  });
+}
+
+/** The request field for fleet scope: sent only when asked for. */
+export function fleetScope(options: BanOptions): { fleet?: boolean } {
+  return options.fleet === true ? { fleet: true } : {};
 }

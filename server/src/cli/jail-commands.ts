@@ -9,6 +9,7 @@ interface TargetFlags extends ClientFlags {
   readonly jail?: string;
   readonly set?: string;
   readonly timeout?: number;
+  readonly fleet?: boolean;
 }
 
 export function registerJailCommands(program: Command): void {
@@ -27,41 +28,45 @@ export function registerJailCommands(program: Command): void {
         process.stdout.write(jailStatusText(status));
       }));
 
-  clientCommand(program, "ban", "ban addresses in a jail (for its bantime) or add them to an IP set", ["portcullis ban 192.0.2.100 --jail dovecot", "portcullis ban 192.0.2.1 203.0.113.0/24 --set spam_ips --timeout 600"])
+  clientCommand(program, "ban", "ban addresses in a jail (for its bantime) or add them to an IP set", ["portcullis ban 192.0.2.100 --jail dovecot", "portcullis ban 192.0.2.1 203.0.113.0/24 --set spam_ips --timeout 600", "portcullis ban 192.0.2.100 --jail sshd --fleet"])
     .argument("<address...>", "IPv4/IPv6 addresses (networks too with --set on a hash:net set)")
     .option("--jail <jail>", "ban in this fail2ban jail (`-` for every jail)")
     .option("--set <set>", "add to this IP set instead")
     .option("--timeout <seconds>", "with --set: seconds until the entry expires", seconds)
+    .option("--fleet", "also on every host of the fleet the server belongs to (its `cluster` config)")
     .action((addresses: string[], flags: TargetFlags) =>
       withClient(flags, async (client, token) => {
         const where = target(flags, true);
+        const scope = { fleet: flags.fleet === true };
         if (where.kind === "set") {
-          const added = await client.ipsets.add(where.name, addresses, flags.timeout === undefined ? {} : { timeout: flags.timeout }, token);
+          const added = await client.ipsets.add(where.name, addresses, { ...scope, ...(flags.timeout === undefined ? {} : { timeout: flags.timeout }) }, token);
           return say(flags, { set: where.name, addresses, added }, `${addresses.join(", ")} added to set ${where.name}`);
         }
         if (flags.timeout !== undefined) throw new UsageError("--timeout goes with --set: a jail's bans last its bantime (change it with the API's UpdateJail)");
         if (addresses.length > 1 && where.name !== "-") {
-          const banned = await client.jails.banMany(where.name, addresses, token);
+          const banned = await client.jails.banMany(where.name, addresses, scope, token);
           return say(flags, { jail: where.name, addresses, banned }, `${addresses.length} addresses banned in ${where.name} (${banned} new)`);
         }
         const results: { address: string; jails: readonly string[] }[] = [];
-        for (const address of addresses) results.push({ address, jails: await client.jails.ban(where.name, address, token) });
+        for (const address of addresses) results.push({ address, jails: await client.jails.ban(where.name, address, scope, token) });
         return say(flags, results, results.map((r) => `${r.address} banned in ${r.jails.join(", ")}`).join("\n"));
       }));
 
-  clientCommand(program, "unban", "lift bans (in one jail, every jail, or an IP set)", ["portcullis unban 192.0.2.100", "portcullis unban 192.0.2.100 --jail dovecot", "portcullis unban 192.0.2.1 --set spam_ips"])
+  clientCommand(program, "unban", "lift bans (in one jail, every jail, or an IP set)", ["portcullis unban 192.0.2.100", "portcullis unban 192.0.2.100 --jail dovecot", "portcullis unban 192.0.2.1 --set spam_ips", "portcullis unban 192.0.2.100 --jail sshd --fleet"])
     .argument("<address...>", "addresses to unban")
     .option("--jail <jail>", "only in this jail (default: every jail)")
     .option("--set <set>", "remove from this IP set instead")
+    .option("--fleet", "also on every host of the fleet the server belongs to")
     .action((addresses: string[], flags: TargetFlags) =>
       withClient(flags, async (client, token) => {
         const where = target(flags, false);
+        const scope = { fleet: flags.fleet === true };
         if (where.kind === "set") {
-          for (const address of addresses) await client.ipsets.remove(where.name, address, token);
+          for (const address of addresses) await client.ipsets.remove(where.name, address, scope, token);
           return say(flags, { set: where.name, addresses }, `${addresses.join(", ")} removed from set ${where.name}`);
         }
         const results: { address: string; jails: readonly string[] }[] = [];
-        for (const address of addresses) results.push({ address, jails: await client.jails.unban(where.name, address, token) });
+        for (const address of addresses) results.push({ address, jails: await client.jails.unban(where.name, address, scope, token) });
         return say(flags, results, results.map((r) => (r.jails.length === 0 ? `${r.address} was not banned` : `${r.address} unbanned in ${r.jails.join(", ")}`)).join("\n"));
       }));
 }

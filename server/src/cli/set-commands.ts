@@ -72,7 +72,7 @@ export function registerSetCommands(program: Command): void {
     .argument("<entry...>")
     .action((set: string, entries: string[], flags: ClientFlags) =>
       withClient(flags, async (client, token) => {
-        for (const entry of entries) await client.ipsets.remove(set, entry, token);
+        for (const entry of entries) await client.ipsets.remove(set, entry, {}, token);
         if (flags.json) return printJson({ set, removed: entries.length });
         process.stdout.write(`${entries.length} removed from ${set}\n`);
       }));

@@ -11,11 +11,19 @@ import type { JailService } from "../jails/jail-service.js";
 import type { Allowlist } from "../jails/allowlist.js";
 import { resourceOf, type FleetOperation } from "./fleet-operation.js";
 
-/** Errors that mean "not now" (fail2ban or the kernel away, shutting down): the message is redelivered later. */
+/**
+ * Errors that mean "not now": fail2ban or the kernel away, shutting down (retried for as long as it takes), or an
+ * unexpected failure (retried a few times: see FleetConsumer). The message is redelivered later.
+ */
 const TRANSIENT = new Set<Status>([Status.UNAVAILABLE, Status.INTERNAL, Status.DEADLINE_EXCEEDED, Status.CANCELLED]);
 
 export function isTransient(error: unknown): boolean {
   return !(error instanceof ServerError) || TRANSIENT.has(error.code);
+}
+
+/** Whether waiting can fix it (as opposed to a bug or a tool refusing something, which a few retries rule out). */
+export function isUnavailable(error: unknown): boolean {
+  return error instanceof ServerError && error.code !== Status.INTERNAL && TRANSIENT.has(error.code);
 }
 
 /**

@@ -1,11 +1,13 @@
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "../logger.js";
 import { decodeMessage, type FleetOperation } from "./fleet-operation.js";
-import { isTransient, type FleetApplier } from "./fleet-applier.js";
+import { isTransient, isUnavailable, type FleetApplier } from "./fleet-applier.js";
 import type { JetStreamLink, Linked } from "./jetstream-link.js";
 
 /** A message whose operations could not be applied now (fail2ban away) comes back after this long. */
 const REDELIVER_MS = 2_000;
+/** Deliveries of a message that fails unexpectedly (a bug, a tool refusing it) before it is given up. */
+const MAX_UNEXPECTED_DELIVERIES = 5;
 const EXPIRY_CHECK_MS = 1_000;
 /**
  * How long each pull request lives. Its idle heartbeats (every half of it) are how the client notices that the
@@ -119,7 +121,9 @@ export class FleetConsumer {
       for (const message of good) message.ack();
     } catch (error) {
       // What was applied is recorded by id: the redelivery skips it.
-      if (isTransient(error)) {
+      // Unavailable (fail2ban down): retried for as long as it takes. Unexpected: a few times, then given up, loudly.
+      const retry = isUnavailable(error) || (isTransient(error) && Math.max(...good.map((message) => message.info.deliveryCount)) < MAX_UNEXPECTED_DELIVERIES);
+      if (retry) {
         this.#log.warn({ err: error, first: good[0]!.seq }, "fleet: shared bans could not be applied now; redelivery later");
         for (const message of good) message.nak(REDELIVER_MS);
       } else {

@@ -113,15 +113,19 @@ export class FleetNodes {
     const { nc } = this.#link.require();
     const bans: HostBan[] = [];
     const answered = new Set<string>();
-    const replies = await nc.requestMany(this.#link.subjects.search, address, { strategy: "count", maxMessages: Math.max(1, online.length), maxWait: timeoutMs || 2_000 });
+    // Until every online host answered or the deadline: counting replies would stop early on a duplicate (a core NATS
+    // message can arrive twice while routes re-form after a server restart), so each host's first answer counts.
+    const replies = await nc.requestMany(this.#link.subjects.search, address, { strategy: "timer", maxWait: timeoutMs || 2_000 });
     for await (const reply of replies) {
       try {
         const answer = reply.json<{ node: string; bans: HostBan[] }>();
+        if (answered.has(answer.node)) continue;
         answered.add(answer.node);
-        bans.push(...answer.bans);
+        for (const ban of answer.bans) if (!bans.some((other) => other.node === ban.node && other.resource === ban.resource)) bans.push(ban);
       } catch {
         // a malformed answer counts as none
       }
+      if (online.every((name) => answered.has(name))) break;
     }
     return { bans, answered: [...answered].sort(), unanswered: online.filter((name) => !answered.has(name)) };
   }

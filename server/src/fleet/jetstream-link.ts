@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { connect, credsAuthenticator, type NatsConnection, type Msg } from "@nats-io/transport-node";
-import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type Consumer, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type Consumer, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { ClusterConfig } from "../config.js";
 import type { Logger } from "../logger.js";
@@ -15,7 +15,6 @@ const DUPLICATE_WINDOW_MS = 120_000;
 export interface Linked {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
-  readonly jsm: JetStreamManager;
   readonly consumer: Consumer;
   readonly kv: KV;
 }
@@ -164,7 +163,7 @@ export class JetStreamLink {
     const js = jetstream(nc, { timeout: 5_000 });
     const consumer = await js.consumers.get(stream, durable);
     const kv = await new Kvm(nc).create(this.#config.bucket, { replicas, history: 1, ttl: DAY_MS });
-    return { nc, js, jsm, consumer, kv };
+    return { nc, js, consumer, kv };
   }
 
   /** Answers requests on a subject (ban searches); call before start. Subscriptions survive reconnects. */

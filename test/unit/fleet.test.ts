@@ -1,0 +1,79 @@
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError, loadConfig } from "../../server/src/config.js";
+import { decodeMessage, encodeMessage, type FleetOperation } from "../../server/src/fleet/fleet-operation.js";
+import { openDatabase } from "../../server/src/store/database.js";
+import { FleetStore } from "../../server/src/store/fleet-store.js";
+
+const operation = (overrides: Partial<FleetOperation> = {}): FleetOperation => ({
+  id: "0b8f5d0e-1c2a-4b1e-9d51-5a3a2f7c9e01",
+  op: "ban",
+  kind: "jail",
+  target: "dovecot",
+  address: "192.0.2.100",
+  expiresAt: Date.now() + 600_000,
+  node: "alpha",
+  principal: "admin",
+  role: "operator",
+  method: "portcullis.v1.JailService/BanIp",
+  time: Date.now(),
+  ...overrides,
+});
+
+describe("fleet: configuration, the wire format, and what a node remembers", () => {
+  const dir = mkdtempSync(join(tmpdir(), "pc-fleet-unit-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const config = (cluster: unknown) => {
+    const path = join(dir, `${Math.random()}.json`);
+    writeFileSync(path, JSON.stringify({ cluster }));
+    return loadConfig({ config: path }, {});
+  };
+
+  it("no cluster section: no fleet; a cluster section takes defaults", () => {
+    assert.equal(loadConfig({}, {}).cluster, undefined);
+    const cluster = config({ servers: ["nats://127.0.0.1:4222"], node: "web-1" }).cluster!;
+    assert.deepEqual([cluster.stream, cluster.subject, cluster.bucket, cluster.heartbeatSeconds, cluster.share], ["PORTCULLIS_BANS", "portcullis.fleet", "portcullis-fleet-nodes", 5, { jails: [], sets: [] }]);
+  });
+
+  it("NATS off this host needs mTLS or credentials; node names cannot carry subject tokens", () => {
+    assert.throws(() => config({ servers: ["nats://nats.example:4222"], node: "web-1" }), (error: unknown) => error instanceof ConfigError && /tls \(mTLS\) or credentials/.test(error.message));
+    assert.equal(config({ servers: ["tls://nats.example:4222"], node: "web-1", credentials: "/etc/portcullis/web-1.creds" }).cluster!.credentials, "/etc/portcullis/web-1.creds");
+    assert.equal(config({ servers: ["tls://nats.example:4222"], node: "web-1", tls: { ca: "ca.crt", cert: "c.crt", key: "c.key" } }).cluster!.tls!.cert, "c.crt");
+    assert.throws(() => config({ servers: ["tls://nats.example:4222"], node: "web-1", tls: { ca: "ca.crt", cert: "c.crt" } }), /tls.cert and tls.key go together/);
+    assert.throws(() => config({ servers: ["nats://127.0.0.1:4222"], node: "web.1" }), /cluster.node/);
+    assert.throws(() => config({ servers: ["nats://127.0.0.1:4222"], node: "web-1", extra: 1 }), /unknown key cluster.extra/);
+  });
+
+  it("stream messages round-trip; anything else is refused with a reason, never applied", () => {
+    const ops = [operation(), operation({ id: "x-2", op: "unban", kind: "set", target: "blocklist", address: "203.0.113.0/24", expiresAt: undefined })];
+    assert.deepEqual(decodeMessage(encodeMessage(ops)), ops.map(({ expiresAt, ...rest }) => (expiresAt === undefined ? rest : { ...rest, expiresAt })));
+    for (const bad of ["not json", "{}", JSON.stringify({ v: 2, operations: ops }), JSON.stringify({ v: 1, operations: [{ ...ops[0], address: "$(reboot)" }] }), JSON.stringify({ v: 1, operations: [{ ...ops[0], target: "../etc" }] })]) {
+      assert.ok("problem" in (decodeMessage(new TextEncoder().encode(bad)) as object), bad);
+    }
+  });
+
+  it("the store: an operation is seen once; the outbox drains in order; an unban ends earlier bans; expiry is found", () => {
+    const store = new FleetStore(openDatabase(join(dir, "fleet.db")));
+    const made = operation({ id: "made-here" });
+    store.enqueue([made, operation({ id: "made-2", address: "192.0.2.101" })]);
+    assert.equal(store.seen("made-here"), true);
+    const first = store.pending(1);
+    assert.deepEqual(first.operations.map((op) => op.id), ["made-here"]);
+    assert.deepEqual(store.pending(10, first.lastSeq).operations.map((op) => op.id), ["made-2"]);
+    store.sent(first.lastSeq);
+    assert.equal(store.outboxSize(), 1);
+
+    const received = operation({ id: "received", address: "198.51.100.1", expiresAt: Date.now() - 1 });
+    store.record(received, "applied");
+    store.record(received, "refused"); // a redelivery changes nothing
+    assert.equal(store.count("applied"), 1);
+    assert.equal(store.count("refused"), 0);
+    assert.deepEqual(store.due().map((ban) => ban.id), ["received"]);
+    store.record(operation({ id: "unban", op: "unban", address: "198.51.100.1", expiresAt: undefined }), "applied");
+    assert.deepEqual(store.due(), []);
+    assert.deepEqual(store.activeFor("192.0.2.100").map((ban) => [ban.id, ban.originNode]), [["made-here", "alpha"]]);
+  });
+});
