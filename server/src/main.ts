@@ -120,8 +120,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const store = new FleetStore(db);
     const link = new JetStreamLink(cluster, log);
     const applier = new FleetApplier({ jails, ipsets, allowlist, managementAddresses: config.firewall.managementAddresses, store, events, audit, log });
-    const publisher = new FleetPublisher({ link, store, log });
-    const consumer = new FleetConsumer({ link, applier, log });
+    const publisher = new FleetPublisher({ link, store, node: cluster.node, log });
+    const consumer = new FleetConsumer({ link, applier, node: cluster.node, log });
     const nodes = new FleetNodes({ link, node: cluster.node, version: serverVersion(), heartbeatSeconds: cluster.heartbeatSeconds, store, jailBans, log });
     const fleet = new Fleet({ config: cluster, store, publisher, nodes, jails, ipsets });
     return { link, publisher, consumer, nodes, fleet };

@@ -30,10 +30,10 @@ export interface Fleet {
 
 /**
  * Portcullis nodes sharing bans through the NATS cluster, each managing its own victim namespace. `cluster` settings
- * beyond servers and node go into every node's config (e.g. share lists). `close` removes all of it, also when
+ * beyond servers and node go into every node's config (e.g. share lists, tls). `close` removes all of it, also when
  * starting failed half way.
  */
-export async function startFleet(nats: NatsCluster, names: readonly string[], cluster: Record<string, unknown> = {}, bantime = 600): Promise<Fleet> {
+export async function startFleet(nats: NatsCluster, names: readonly string[], cluster: Record<string, unknown> = {}, bantime = 600, linkWithinMs = 30_000): Promise<Fleet> {
   const dir = mkdtempSync(join(tmpdir(), "pc-fleet-"));
   const hosts: FleetHost[] = [];
   const close = async (): Promise<void> => {
@@ -78,8 +78,8 @@ export async function startFleet(nats: NatsCluster, names: readonly string[], cl
     const failed = started.find((result) => result.status === "rejected");
     if (failed !== undefined) throw failed.reason;
     hosts.sort((a, b) => names.indexOf(a.name) - names.indexOf(b.name));
-    // Linked once every node's heartbeat is in the bucket.
-    for (const deadline = Date.now() + 30_000; ; await sleep(100)) {
+    // Linked once every node's heartbeat is in the bucket (linkWithinMs 0: do not wait).
+    for (const deadline = Date.now() + linkWithinMs; linkWithinMs > 0; await sleep(100)) {
       const listed = await hosts[0]!.fleet.call("listNodes", {}).catch(() => ({ nodes: [] }));
       if (names.every((name) => listed.nodes.some((node) => node.name === `nodes/${name}` && node.online))) break;
       if (Date.now() > deadline) throw new Error(`the fleet did not link: ${JSON.stringify(listed.nodes.map((node) => node.name))}`);

@@ -6,6 +6,13 @@ import { freePort } from "./tcp.js";
 
 const NATS_SERVER = "/usr/sbin/nats-server";
 
+/** Certificate files for the servers' client port: clients must present a certificate from `ca` (mTLS). */
+export interface NatsTls {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
 /** One nats-server of a test cluster: client, route and monitoring ports on 127.0.0.1 only, its own JetStream store. */
 export class NatsNode {
   readonly name: string;
@@ -13,11 +20,13 @@ export class NatsNode {
   readonly routePort: number;
   readonly monitorPort: number;
   readonly #config: string;
+  readonly #tls: boolean;
   #child: ChildProcess | undefined;
   #output = "";
 
-  constructor(name: string, dir: string, ports: { port: number; routePort: number; monitorPort: number }, routes: readonly number[]) {
+  constructor(name: string, dir: string, ports: { port: number; routePort: number; monitorPort: number }, routes: readonly number[], tls?: NatsTls) {
     this.name = name;
+    this.#tls = tls !== undefined;
     this.port = ports.port;
     this.routePort = ports.routePort;
     this.monitorPort = ports.monitorPort;
@@ -27,14 +36,15 @@ export class NatsNode {
       `listen: 127.0.0.1:${ports.port}`,
       `http: 127.0.0.1:${ports.monitorPort}`,
       `jetstream { store_dir: "${join(dir, name)}", max_memory_store: 67108864, max_file_store: 8589934592 }`,
-      // A lone server runs JetStream without a cluster (nats-server refuses a cluster block without routes).
+      // A single server runs JetStream standalone; a cluster's servers route to each other.
       ...(routes.length === 0 ? [] : [`cluster { name: pc-test, listen: 127.0.0.1:${ports.routePort}, routes: [${routes.map((port) => `"nats-route://127.0.0.1:${port}"`).join(", ")}] }`]),
+      ...(tls === undefined ? [] : [`tls { cert_file: "${tls.cert}", key_file: "${tls.key}", ca_file: "${tls.ca}", verify: true }`]),
       "",
     ].join("\n"));
   }
 
   get url(): string {
-    return `nats://127.0.0.1:${this.port}`;
+    return `${this.#tls ? "tls" : "nats"}://127.0.0.1:${this.port}`;
   }
 
   get pid(): number | undefined {
@@ -98,11 +108,11 @@ export class NatsCluster {
     this.nodes = nodes;
   }
 
-  static async start(size = 3): Promise<NatsCluster> {
+  static async start(size = 3, tls?: NatsTls): Promise<NatsCluster> {
     const dir = mkdtempSync(join(tmpdir(), "pc-nats-"));
     const ports: Array<{ port: number; routePort: number; monitorPort: number }> = [];
     for (let i = 0; i < size; i++) ports.push({ port: await freePort(), routePort: await freePort(), monitorPort: await freePort() });
-    const nodes = ports.map((own, i) => new NatsNode(`n${i + 1}`, dir, own, ports.filter((_, j) => j !== i).map((other) => other.routePort)));
+    const nodes = ports.map((own, i) => new NatsNode(`n${i + 1}`, dir, own, ports.filter((_, j) => j !== i).map((other) => other.routePort), tls));
     const cluster = new NatsCluster(dir, nodes);
     try {
       await Promise.all(nodes.map((node) => node.start()));

@@ -81,6 +81,11 @@ export class FleetApplier {
     if (outcomes.length > 0) this.#store.transaction(() => outcomes.forEach((write) => write()));
   }
 
+  /** Whether this host has seen an operation (made it here, applied or refused it). */
+  seen(id: string): boolean {
+    return this.#store.seen(id);
+  }
+
   /** Lifts the shared jail bans whose absolute expiry has come (set entries expire in the kernel by themselves). */
   async expire(now = Date.now()): Promise<number> {
     let lifted = 0;

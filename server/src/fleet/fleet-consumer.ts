@@ -1,6 +1,6 @@
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "../logger.js";
-import { decodeMessage, type FleetOperation } from "./fleet-operation.js";
+import { decodeMessage, parseMessageId, type FleetOperation } from "./fleet-operation.js";
 import { isTransient, isUnavailable, type FleetApplier } from "./fleet-applier.js";
 import type { JetStreamLink, Linked } from "./jetstream-link.js";
 
@@ -28,6 +28,7 @@ export class FleetConsumer {
   readonly #link: JetStreamLink;
   readonly #applier: FleetApplier;
   readonly #log: Logger;
+  readonly #node: string;
   #messages: ConsumerMessages | undefined;
   #consuming = false;
   #closed = false;
@@ -36,8 +37,9 @@ export class FleetConsumer {
   readonly #queue: JsMsg[] = [];
   #working = false;
 
-  constructor(deps: { link: JetStreamLink; applier: FleetApplier; log: Logger }) {
+  constructor(deps: { link: JetStreamLink; applier: FleetApplier; node: string; log: Logger }) {
     this.#link = deps.link;
+    this.#node = deps.node;
     this.#applier = deps.applier;
     this.#log = deps.log;
   }
@@ -105,6 +107,12 @@ export class FleetConsumer {
     const good: JsMsg[] = [];
     const operations: FleetOperation[] = [];
     for (const message of messages) {
+      // This node's own messages hold operations it recorded when it made them: nothing to decode or apply.
+      const id = parseMessageId(message.headers?.get("Nats-Msg-Id"));
+      if (id?.node === this.#node && this.#applier.seen(id.firstId)) {
+        message.ack();
+        continue;
+      }
       const decoded = decodeMessage(message.data);
       if ("problem" in decoded) {
         // Not ours to apply (a newer format, or garbage): never redelivered.

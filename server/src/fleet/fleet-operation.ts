@@ -50,6 +50,20 @@ const OperationSchema = z.object({
 
 const MessageSchema = z.object({ v: z.literal(1), operations: z.array(OperationSchema).min(1).max(OPERATIONS_PER_MESSAGE) }).strict();
 
+/**
+ * A stream message's id (its Nats-Msg-Id, which the stream's duplicate window keys on): the publishing node, its first
+ * operation's id and the count, so that a node recognises its own messages without decoding them.
+ */
+export function messageId(node: string, firstId: string, count: number): string {
+  return `${node}/${firstId}/${count}`;
+}
+
+/** The publishing node and first operation id of a message id, if it is one of ours. */
+export function parseMessageId(id: string | undefined): { node: string; firstId: string } | undefined {
+  const [node, firstId, count, extra] = (id ?? "").split("/");
+  return node === undefined || firstId === undefined || count === undefined || extra !== undefined ? undefined : { node, firstId };
+}
+
 export function encodeMessage(operations: readonly FleetOperation[]): Uint8Array {
   return new TextEncoder().encode(JSON.stringify({ v: 1, operations }));
 }

@@ -1,6 +1,6 @@
 import type { Logger } from "../logger.js";
 import type { FleetStore } from "../store/fleet-store.js";
-import { encodeMessage, OPERATIONS_PER_MESSAGE } from "./fleet-operation.js";
+import { encodeMessage, messageId, OPERATIONS_PER_MESSAGE } from "./fleet-operation.js";
 import type { JetStreamLink } from "./jetstream-link.js";
 
 /** How often the outbox is looked at even without a kick (a publish that failed, NATS back without a reconnect event). */
@@ -18,13 +18,15 @@ export class FleetPublisher {
   readonly #link: JetStreamLink;
   readonly #store: FleetStore;
   readonly #log: Logger;
+  readonly #node: string;
   #running = false;
   #again = false;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
-  constructor(deps: { link: JetStreamLink; store: FleetStore; log: Logger }) {
+  constructor(deps: { link: JetStreamLink; store: FleetStore; node: string; log: Logger }) {
     this.#link = deps.link;
+    this.#node = deps.node;
     this.#store = deps.store;
     this.#log = deps.log;
   }
@@ -68,7 +70,7 @@ export class FleetPublisher {
         while (inFlight.length < IN_FLIGHT) {
           const { operations, lastSeq } = this.#store.pending(OPERATIONS_PER_MESSAGE, after);
           if (operations.length === 0) break;
-          const acked = linked.js.publish(this.#link.subjects.bans, encodeMessage(operations), { msgID: `${operations[0]!.id}-${operations.length}`, timeout: PUBLISH_TIMEOUT_MS });
+          const acked = linked.js.publish(this.#link.subjects.bans, encodeMessage(operations), { msgID: messageId(this.#node, operations[0]!.id, operations.length), timeout: PUBLISH_TIMEOUT_MS });
           acked.catch(() => undefined); // awaited below, in order
           inFlight.push({ lastSeq, acked });
           after = lastSeq;

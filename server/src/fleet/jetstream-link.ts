@@ -10,6 +10,7 @@ const NANOS_PER_MS = 1_000_000;
 const DAY_MS = 86_400_000;
 /** JetStream drops a re-published message id seen within this window (the outbox may publish a batch twice). */
 const DUPLICATE_WINDOW_MS = 120_000;
+const DRAIN_MS = 2_000;
 
 /** What the link holds once NATS answered and the stream, the node's consumer and the heartbeat bucket exist. */
 export interface Linked {
@@ -178,10 +179,16 @@ export class JetStreamLink {
     return linked;
   }
 
+  /** Drains the connection (pending publishes and acks go out), for at most DRAIN_MS: NATS may be unreachable. */
   async close(): Promise<void> {
     this.#closed = true;
     this.#listeners.clear();
-    await this.#nc?.drain().catch(() => this.#nc?.close());
+    const nc = this.#nc;
+    if (nc === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([nc.drain().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, DRAIN_MS)))]);
+    clearTimeout(timer);
+    if (!nc.isClosed()) await nc.close().catch(() => undefined);
   }
 }
 
