@@ -73,6 +73,8 @@ export class JailService {
   readonly #fail2ban: Fail2banClient;
   readonly #bans: JailBanStore;
   readonly #settingsCache = new Map<string, { settings: JailSettings; at: number }>();
+  /** Bumped whenever a jail's settings change here: a read that was under way meanwhile must not be cached. */
+  #settingsEpoch = 0;
   /** Per jail: API bans/unbans and the watcher's comparison of ban lists never interleave. */
   readonly #banLock = new KeyedLock();
   /** API calls waiting for the Portcullis action to put their bans or unbans into the kernel. */
@@ -236,9 +238,17 @@ export class JailService {
    * for SETTINGS_TTL_MS: status stays one round trip. Changes made here drop the cached copy at once; changes made
    * behind Portcullis's back (fail2ban-client, a reload) show within the TTL.
    */
+  /** Drops one jail's cached settings (or every jail's) after a change made here. */
+  #forgetSettings(jail?: string): void {
+    this.#settingsEpoch++;
+    if (jail === undefined) this.#settingsCache.clear();
+    else this.#settingsCache.delete(jail);
+  }
+
   async #settings(name: string): Promise<JailSettings> {
     const cached = this.#settingsCache.get(name);
     if (cached !== undefined && Date.now() - cached.at < SETTINGS_TTL_MS) return cached.settings;
+    const epoch = this.#settingsEpoch;
     const get = (key: string) => this.#fail2ban.send(["get", name, key]);
     const settings: JailSettings = {
       maxRetry: number(await get("maxretry")),
@@ -248,7 +258,8 @@ export class JailService {
       actions: strings(await get("actions")),
       increment: parseBanTimeIncrement(await sequence(INCREMENT_OPTIONS.map((option) => () => get(`bantime.${option}`)))),
     };
-    this.#settingsCache.set(name, { settings, at: Date.now() });
+    // A read that started before a change (an ignoreip added meanwhile) would put the old settings back for the TTL.
+    if (this.#settingsEpoch === epoch) this.#settingsCache.set(name, { settings, at: Date.now() });
     return settings;
   }
 
@@ -401,20 +412,20 @@ export class JailService {
   async addIgnore(jail: string, network: string): Promise<void> {
     validateJailName(jail);
     await this.#fail2ban.send(["set", jail, "addignoreip", canonicalNetwork(network, "entry")]);
-    this.#settingsCache.delete(jail);
+    this.#forgetSettings(jail);
   }
 
   /** Takes a canonical address or network out of a jail's ignoreip. */
   async removeIgnore(jail: string, network: string): Promise<void> {
     validateJailName(jail);
     await this.#fail2ban.send(["set", jail, "delignoreip", canonicalNetwork(network, "entry")]);
-    this.#settingsCache.delete(jail);
+    this.#forgetSettings(jail);
   }
 
   async addIgnoreIp(jail: string, entry: string): Promise<JailView> {
     const [name] = await this.#targets(jail);
     await this.#fail2ban.send(["set", name!, "addignoreip", canonicalNetwork(entry, "entry")]);
-    this.#settingsCache.delete(name!);
+    this.#forgetSettings(name!);
     return this.get(name!);
   }
 
@@ -427,7 +438,7 @@ export class JailService {
       throw new ServerError("ENTRY_NOT_FOUND", `"${entry.slice(0, 100)}" is not in the ignoreip of jail ${name}; it has ${current.join(", ") || "nothing"}`, { jail: name!, entry: entry.slice(0, 100) });
     }
     await this.#fail2ban.send(["set", name!, "delignoreip", listed]);
-    this.#settingsCache.delete(name!);
+    this.#forgetSettings(name!);
     return this.get(name!);
   }
 
@@ -471,7 +482,7 @@ export class JailService {
       dropIn.write(previousFile);
       throw error;
     } finally {
-      this.#settingsCache.delete(name!);
+      this.#forgetSettings(name!);
     }
     return this.get(name!);
   }
@@ -480,7 +491,7 @@ export class JailService {
   async stop(jail: string): Promise<void> {
     const [name] = await this.#targets(jail);
     await this.#fail2ban.send(["stop", name!]);
-    this.#settingsCache.delete(name!);
+    this.#forgetSettings(name!);
   }
 
   /** Starts a configured jail that is not running, through fail2ban-client (which reads the configuration). */
@@ -489,7 +500,7 @@ export class JailService {
     if ((await this.names()).includes(jail)) throw new ServerError("JAIL_RUNNING", `jail ${jail} is running already; stop it first or reload it`, { jail });
     // `start <jail>` only starts jails the server knows; a reload with --if-exists adds a stopped jail back.
     await this.#cli.run(["reload", "--if-exists", jail]);
-    this.#settingsCache.delete(jail);
+    this.#forgetSettings(jail);
     return this.get(jail);
   }
 
@@ -497,7 +508,7 @@ export class JailService {
   async reload(jail: string): Promise<string[]> {
     if (jail !== ALL_JAILS) await this.#targets(jail);
     await this.#cli.run(["reload", ...(jail === ALL_JAILS ? [] : [jail])]);
-    this.#settingsCache.clear();
+    this.#forgetSettings();
     return this.names();
   }
 
