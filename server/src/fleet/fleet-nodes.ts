@@ -109,25 +109,37 @@ export class FleetNodes {
     if ("problem" in parsed) throw new ServerError("INVALID_ELEMENT", `address "${rawAddress.slice(0, 100)}": ${parsed.problem}`, { field: "address", value: rawAddress.slice(0, 100) });
     const address = formatAddress(parsed);
     if (timeoutMs > MAX_SEARCH_MS) throw new ServerError("INVALID_TIMEOUT", `timeout_ms must be at most ${MAX_SEARCH_MS}`, { field: "timeout_ms", value: String(timeoutMs) });
-    const online = (await this.list()).filter((node) => node.online).map((node) => node.name);
+    const wait = timeoutMs || 2_000;
+    const deadline = Date.now() + wait;
+    // Every step is bounded by the deadline: an operator's question must not hang on a slow bucket read or reply stream.
     const { nc } = this.#link.require();
+    // Who should answer is read beside the question, not before it: a slow bucket read must not eat the deadline.
+    let online: string[] | undefined;
+    const listing = this.list().then((nodes) => void (online = nodes.filter((node) => node.online).map((node) => node.name)), () => undefined);
     const bans: HostBan[] = [];
     const answered = new Set<string>();
     // Until every online host answered or the deadline: counting replies would stop early on a duplicate (a core NATS
     // message can arrive twice while routes re-form after a server restart), so each host's first answer counts.
-    const replies = await nc.requestMany(this.#link.subjects.search, address, { strategy: "timer", maxWait: timeoutMs || 2_000 });
-    for await (const reply of replies) {
-      try {
-        const answer = reply.json<{ node: string; bans: HostBan[] }>();
-        if (answered.has(answer.node)) continue;
-        answered.add(answer.node);
-        for (const ban of answer.bans) if (!bans.some((other) => other.node === ban.node && other.resource === ban.resource)) bans.push(ban);
-      } catch {
-        // a malformed answer counts as none
+    const replies = (await nc.requestMany(this.#link.subjects.search, address, { strategy: "timer", maxWait: Math.max(1, deadline - Date.now()) }))[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const next = await beforeDeadline(replies.next(), deadline);
+        if (next === undefined || next.done === true) break;
+        try {
+          const answer = next.value.json<{ node: string; bans: HostBan[] }>();
+          if (answered.has(answer.node)) continue;
+          answered.add(answer.node);
+          for (const ban of answer.bans) if (!bans.some((other) => other.node === ban.node && other.resource === ban.resource)) bans.push(ban);
+        } catch {
+          // a malformed answer counts as none
+        }
+        if (online !== undefined && online.every((name) => answered.has(name))) break;
       }
-      if (online.every((name) => answered.has(name))) break;
+    } finally {
+      void replies.return?.();
     }
-    return { bans, answered: [...answered].sort(), unanswered: online.filter((name) => !answered.has(name)) };
+    await beforeDeadline(listing, deadline);
+    return { bans, answered: [...answered].sort(), unanswered: (online ?? []).filter((name) => !answered.has(name)) };
   }
 
   /** This host's bans of the address: its jails' (with the shared ban's origin and expiry) and shared set entries. */
@@ -154,5 +166,15 @@ export class FleetNodes {
 
   close(): void {
     clearInterval(this.#timer);
+  }
+}
+
+/** The promise's value, or undefined once the deadline (ms since the epoch) has passed. */
+async function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()))))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
