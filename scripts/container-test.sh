@@ -26,7 +26,13 @@ work=$(mktemp -d /tmp/pc-container-XXXXXX)
 server_pid=""
 mounted=""
 cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  if [ -n "$server_pid" ]; then
+    # $server_pid is the background subshell running in_image; the server (ip netns exec → chroot → sh → node, each
+    # exec'ing the next) is its child: end that by its PID first, or it outlives the test in a nameless namespace.
+    for child in $(ps -o pid= --ppid "$server_pid" 2>/dev/null); do kill "$child" 2>/dev/null || true; done
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
   if [ -n "$mounted" ]; then
     for target in tmp var/lib/portcullis dev proc; do umount -l "$mounted/$target" 2>/dev/null || true; done
     podman image unmount "$IMAGE" >/dev/null 2>&1 || true
