@@ -233,11 +233,6 @@ export class JailService {
     return fresh ? last.banned : undefined;
   }
 
-  /**
-   * A jail's settings, read with five round trips to a server that answers one request at a time, so they are kept
-   * for SETTINGS_TTL_MS: status stays one round trip. Changes made here drop the cached copy at once; changes made
-   * behind Portcullis's back (fail2ban-client, a reload) show within the TTL.
-   */
   /** Drops one jail's cached settings (or every jail's) after a change made here. */
   #forgetSettings(jail?: string): void {
     this.#settingsEpoch++;
@@ -245,6 +240,11 @@ export class JailService {
     else this.#settingsCache.delete(jail);
   }
 
+  /**
+   * A jail's settings, read with five round trips to a server that answers one request at a time, so they are kept
+   * for SETTINGS_TTL_MS: status stays one round trip. Changes made here drop the cached copy at once; changes made
+   * behind Portcullis's back (fail2ban-client, a reload) show within the TTL.
+   */
   async #settings(name: string): Promise<JailSettings> {
     const cached = this.#settingsCache.get(name);
     if (cached !== undefined && Date.now() - cached.at < SETTINGS_TTL_MS) return cached.settings;
@@ -433,7 +433,8 @@ export class JailService {
     const [name] = await this.#targets(jail);
     const current = strings(await this.#fail2ban.send(["get", name!, "ignoreip"]));
     // As written first (fail2ban's own config may hold host names), else in the canonical form AddIgnoreIp stores.
-    const listed = current.includes(entry) ? entry : current.find((item) => item === canonicalOrUndefined(entry));
+    const canonical = canonicalOrUndefined(entry);
+    const listed = current.includes(entry) ? entry : current.find((item) => item === canonical);
     if (listed === undefined) {
       throw new ServerError("ENTRY_NOT_FOUND", `"${entry.slice(0, 100)}" is not in the ignoreip of jail ${name}; it has ${current.join(", ") || "nothing"}`, { jail: name!, entry: entry.slice(0, 100) });
     }
