@@ -52,23 +52,21 @@ export class FileSink implements EventSink {
 async function lastSequenceIn(path: string): Promise<number | undefined> {
   const handle = await open(path, "r").catch(() => undefined);
   if (handle === undefined) return undefined;
-  let tail: string;
+  let tail: Buffer;
   let start: number;
-  let size: number;
   try {
-    size = (await handle.stat()).size;
+    const size = (await handle.stat()).size;
     start = Math.max(0, size - TAIL_BYTES);
-    const buffer = Buffer.alloc(size - start);
-    await handle.read(buffer, 0, buffer.length, start);
-    tail = buffer.toString("utf8");
+    tail = Buffer.alloc(size - start);
+    await handle.read(tail, 0, tail.length, start);
   } finally {
     await handle.close();
   }
-  const end = tail.lastIndexOf("\n");
-  if (end < tail.length - 1) await truncate(path, start + Buffer.byteLength(tail.slice(0, end + 1)));
-  const lines = tail.slice(0, end).split("\n");
-  const last = lines[lines.length - 1];
-  if (last === undefined || last === "") return undefined;
+  // Offsets in bytes, not characters: the tail may begin inside a multi-byte character.
+  const end = tail.lastIndexOf(0x0a);
+  if (end < tail.length - 1) await truncate(path, start + end + 1);
+  const last = tail.subarray(tail.lastIndexOf(0x0a, end - 1) + 1, Math.max(end, 0)).toString("utf8");
+  if (last === "") return undefined;
   try {
     const sequence = (JSON.parse(last) as { sequence?: unknown }).sequence;
     return typeof sequence === "number" ? sequence : undefined;
