@@ -211,7 +211,7 @@ describe("fleet mode: a ban on one host is enforced on every host, through a 3-n
       assert.deepEqual(nodes.map((node) => node.name), ["alpha", "bravo", "charlie"]);
       assert.ok(nodes.every((node) => node.heartbeatTime instanceof Date && node.version !== ""));
       const found = await client.fleet.searchBans(sdkAddress);
-      // Each host blocks it in its dovecot jail (seen once in CI: alpha listed twice; the whole answer is in the message).
+      // Each host blocks it in its dovecot jail (the whole answer is in the message if not).
       const jailBans = found.bans.filter((ban) => ban.resource === `jails/dovecot/bans/${sdkAddress}`);
       assert.deepEqual(jailBans.map((ban) => ban.node).sort(), ["alpha", "bravo", "charlie"], JSON.stringify(found));
       assert.equal(jailBans.find((ban) => ban.node === "alpha")!.originNode, "bravo");

@@ -7,6 +7,10 @@ import { ConfigError, loadConfig } from "../../server/src/config.js";
 import { decodeMessage, encodeMessage, type FleetOperation } from "../../server/src/fleet/fleet-operation.js";
 import { openDatabase } from "../../server/src/store/database.js";
 import { FleetStore } from "../../server/src/store/fleet-store.js";
+import { FleetNodes } from "../../server/src/fleet/fleet-nodes.js";
+import type { JetStreamLink } from "../../server/src/fleet/jetstream-link.js";
+import type { JailBanStore } from "../../server/src/store/jail-ban-store.js";
+import { createLogger } from "../../server/src/logger.js";
 
 const operation = (overrides: Partial<FleetOperation> = {}): FleetOperation => ({
   id: "0b8f5d0e-1c2a-4b1e-9d51-5a3a2f7c9e01",
@@ -75,5 +79,17 @@ describe("fleet: configuration, the wire format, and what a node remembers", () 
     store.record(operation({ id: "unban", op: "unban", address: "198.51.100.1", expiresAt: undefined }), "applied");
     assert.deepEqual(store.due(), []);
     assert.deepEqual(store.activeFor("192.0.2.100").map((ban) => [ban.id, ban.originNode]), [["made-here", "alpha"]]);
+  });
+  it("ListNodes names each host once, though the bucket's key listing delivers a heartbeat put during it again", async () => {
+    const beat = (heartbeatAt: number) => ({ version: "1.0.0", heartbeatAt, startedAt: heartbeatAt, lag: 0, bansApplied: 0, bansRefused: 0 });
+    const values = new Map([["bravo", beat(Date.now())], ["alpha", beat(Date.now())], ["stale", beat(Date.now() - 60_000)]]);
+    const kv = {
+      // What nats.js yields when alpha's heartbeat lands while the listing consumer runs: alpha, then alpha again.
+      keys: async () => (async function* () { yield* ["alpha", "bravo", "stale", "alpha"]; })(),
+      get: async (key: string) => ({ operation: "PUT", json: () => values.get(key) }),
+    };
+    const link = { require: () => ({ kv }) } as unknown as JetStreamLink;
+    const nodes = new FleetNodes({ link, node: "alpha", version: "1.0.0", heartbeatSeconds: 1, store: {} as FleetStore, jailBans: {} as JailBanStore, log: createLogger("silent") });
+    assert.deepEqual((await nodes.list()).map((node) => [node.name, node.online]), [["alpha", true], ["bravo", true], ["stale", false]]);
   });
 });

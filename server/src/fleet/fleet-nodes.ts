@@ -90,11 +90,13 @@ export class FleetNodes {
   /** Every host with a heartbeat in the bucket, by name. */
   async list(): Promise<NodeView[]> {
     const { kv } = this.#link.require();
-    const names: string[] = [];
-    for await (const key of await kv.keys()) names.push(key);
+    // A set: kv.keys() reads the bucket through a consumer that also delivers puts made while it runs, so a host whose
+    // heartbeat lands mid-listing comes twice.
+    const names = new Set<string>();
+    for await (const key of await kv.keys()) names.add(key);
     const now = Date.now();
     const nodes: NodeView[] = [];
-    for (const name of names.sort()) {
+    for (const name of [...names].sort()) {
       const entry = await kv.get(name);
       if (entry === null || entry.operation !== "PUT") continue;
       const beat = entry.json<Omit<NodeView, "name" | "online">>();
