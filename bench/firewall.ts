@@ -23,6 +23,9 @@ const percentile = (values: readonly number[], p: number): number => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 };
+/** PC_BENCH_ONLY=apply,list runs only those cases (for iterating on one; `npm run bench` runs all). */
+const only = process.env.PC_BENCH_ONLY?.split(",");
+const runs = (name: string): boolean => only === undefined || only.includes(name);
 const progress = (message: string): void => void process.stderr.write(`[firewall bench] ${message}\n`);
 
 function raw(netns: Netns, args: string[]): number[] {
@@ -65,12 +68,14 @@ try {
   const c = client;
   const createRule = (port: number) => c.call("createRule", { parent: INPUT, rule: accept(port), position: 0, allowLockout: false, requestId: "", confirmWithin: 0 });
 
-  progress(`append ${SINGLES} rules one by one (API, then raw iptables -A)`);
   for (let i = 0; i < 20; i++) await createRule(1 + i); // warm-up
-  const appendApi: number[] = [];
-  for (let i = 0; i < SINGLES; i++) appendApi.push(await timed(() => createRule(20_000 + i)));
-  const appendRaw = raw(rawNetns, ["append", "20000", String(SINGLES)]);
-  add(`append, ${SINGLES} sequential (small chain)`, appendApi, appendRaw, "");
+  if (runs("append")) {
+    progress(`append ${SINGLES} rules one by one (API, then raw iptables -A)`);
+    const appendApi: number[] = [];
+    for (let i = 0; i < SINGLES; i++) appendApi.push(await timed(() => createRule(20_000 + i)));
+    const appendRaw = raw(rawNetns, ["append", "20000", String(SINGLES)]);
+    add(`append, ${SINGLES} sequential (small chain)`, appendApi, appendRaw, "");
+  }
 
   progress(`apply a ${BIG}-rule ruleset (API ApplyRuleset, then raw iptables-restore)`);
   const rules = Array.from({ length: BIG }, (_, i) => accept(30_000 + (i % 30_000)));
@@ -82,21 +87,25 @@ try {
   add(`apply ${BIG} rules (whole table, ${APPLIES}×)`, applyApi, applyRaw, "≤ 1.5× raw", percentile(applyApi, 50) <= 1.5 * percentile(applyRaw, 50));
 
   progress(`list the ${BIG}-rule chain (API ListRules, then raw iptables-save)`);
-  const listApi: number[] = [];
-  for (let i = 0; i < 5; i++) listApi.push(await timed(() => c.call("listRules", { parent: INPUT, pageSize: BIG, pageToken: "" })));
-  const listRaw = raw(rawNetns, ["save", "5"]);
-  add(`list ${BIG} rules`, listApi, listRaw, "≤ 2× raw", percentile(listApi, 50) <= 2 * percentile(listRaw, 50));
+  if (runs("list")) {
+    const listApi: number[] = [];
+    for (let i = 0; i < 5; i++) listApi.push(await timed(() => c.call("listRules", { parent: INPUT, pageSize: BIG, pageToken: "" })));
+    const listRaw = raw(rawNetns, ["save", "5"]);
+    add(`list ${BIG} rules`, listApi, listRaw, "≤ 2× raw", percentile(listApi, 50) <= 2 * percentile(listRaw, 50));
+  }
 
-  progress(`append and delete ${AT_BIG} rules with ${BIG} present`);
-  const ids: string[] = [];
-  const appendBigApi: number[] = [];
-  for (let i = 0; i < AT_BIG; i++) appendBigApi.push(await timed(async () => ids.push((await createRule(60_000 + i)).id)));
-  const appendBigRaw = raw(rawNetns, ["append", "60000", String(AT_BIG)]);
-  add(`append with ${BIG} rules present`, appendBigApi, appendBigRaw, "≤ raw", percentile(appendBigApi, 50) <= percentile(appendBigRaw, 50));
-  const deleteApi: number[] = [];
-  for (const id of ids) deleteApi.push(await timed(() => c.call("deleteRule", { name: `${INPUT}/rules/${id}`, allowLockout: false, confirmWithin: 0 })));
-  const deleteRaw = raw(rawNetns, ["delete", "60000", String(AT_BIG)]);
-  add(`delete by id vs -D by spec, ${BIG} present`, deleteApi, deleteRaw, "≤ raw", percentile(deleteApi, 50) <= percentile(deleteRaw, 50));
+  if (runs("single")) {
+    progress(`append and delete ${AT_BIG} rules with ${BIG} present`);
+    const ids: string[] = [];
+    const appendBigApi: number[] = [];
+    for (let i = 0; i < AT_BIG; i++) appendBigApi.push(await timed(async () => ids.push((await createRule(60_000 + i)).id)));
+    const appendBigRaw = raw(rawNetns, ["append", "60000", String(AT_BIG)]);
+    add(`append with ${BIG} rules present`, appendBigApi, appendBigRaw, "≤ raw", percentile(appendBigApi, 50) <= percentile(appendBigRaw, 50));
+    const deleteApi: number[] = [];
+    for (const id of ids) deleteApi.push(await timed(() => c.call("deleteRule", { name: `${INPUT}/rules/${id}`, allowLockout: false, confirmWithin: 0 })));
+    const deleteRaw = raw(rawNetns, ["delete", "60000", String(AT_BIG)]);
+    add(`delete by id vs -D by spec, ${BIG} present`, deleteApi, deleteRaw, "≤ raw", percentile(deleteApi, 50) <= percentile(deleteRaw, 50));
+  }
 
   const header = ["benchmark", "API p50 / p99", "raw p50 / p99", "API/raw", "target", "verdict"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
@@ -104,7 +113,7 @@ try {
   console.log(`\nPortcullis firewall benchmark — ${new Date().toISOString()} (raw tools timed inside their namespace, no ip netns exec cost)\n`);
   console.log([line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n"));
   mkdirSync(resolve(import.meta.dirname, "results"), { recursive: true });
-  writeFileSync(resolve(import.meta.dirname, "results", "firewall.json"), JSON.stringify(results, null, 2));
+  if (only === undefined) writeFileSync(resolve(import.meta.dirname, "results", "firewall.json"), JSON.stringify(results, null, 2));
 } finally {
   client?.close();
   await server?.stop();

@@ -18,9 +18,9 @@ const fromCharCode = String.fromCharCode;
 /**
  * A BinaryReader whose string() decodes without TextDecoder: short ASCII strings are built in JavaScript, the others
  * are decoded by Buffer's utf8Slice straight from the input's memory (no subarray, no copy). The result is exactly
- * TextDecoder's (the one of `getTextEncoding()`, `new TextDecoder()`: non-fatal, BOM stripped): invalid sequences
- * become U+FFFD the same way (WHATWG's "maximal subpart" rule, which Node's UTF-8 decoding follows too), and a
- * leading byte order mark (EF BB BF) is dropped, as TextDecoder drops it at the start of each decode() call.
+ * TextDecoder's (the one of `getTextEncoding()`: non-fatal, `ignoreBOM: true`): invalid sequences become U+FFFD the
+ * same way (WHATWG's "maximal subpart" rule, which Node's UTF-8 decoding follows too), and a leading byte order mark
+ * (EF BB BF) is text, U+FEFF, as Buffer decodes it.
  *
  * It is a subclass, not a look-alike: generated decode functions take `input instanceof BinaryReader ? input : new
  * BinaryReader(input)`, and nested messages are decoded with the reader passed in.
@@ -39,8 +39,8 @@ class FastReader extends BinaryReader {
     const start = this.pos;
     const end = start + len;
     this.pos = end;
-    this.assertBounds(); // "premature EOF", as bytes() throws
-    const b = this.buf;
+    if (end > this.len) throw new RangeError("premature EOF"); // as BinaryReader's (private) assertBounds throws
+    const b = this.text;
     // Up to 8 bytes, all ASCII (the OR of the bytes below 0x80): one String.fromCharCode, no call into C++.
     switch (len) {
       case 0:
@@ -86,8 +86,6 @@ class FastReader extends BinaryReader {
         break;
       }
     }
-    // TextDecoder drops a BOM at the start (Buffer keeps it); only these three bytes can decode to a leading U+FEFF.
-    if (len >= 3 && b[start] === 0xef && b[start + 1] === 0xbb && b[start + 2] === 0xbf) return utf8Slice(this.text, start + 3, end);
     return utf8Slice(this.text, start, end);
   }
 }
