@@ -30,10 +30,10 @@ export interface Fleet {
 
 /**
  * Portcullis nodes sharing bans through the NATS cluster, each managing its own victim namespace. `cluster` settings
- * beyond servers and node go into every node's config (e.g. share lists, tls). `close` removes all of it, also when
- * starting failed half way.
+ * beyond servers and node go into every node's config (e.g. share lists, tls), or those a function returns for the
+ * node's name (e.g. its own credentials). `close` removes all of it, also when starting failed half way.
  */
-export async function startFleet(nats: NatsCluster, names: readonly string[], cluster: Record<string, unknown> = {}, bantime = 600, linkWithinMs = 30_000): Promise<Fleet> {
+export async function startFleet(nats: NatsCluster, names: readonly string[], cluster: Record<string, unknown> | ((name: string) => Record<string, unknown>) = {}, bantime = 600, linkWithinMs = 30_000): Promise<Fleet> {
   const dir = mkdtempSync(join(tmpdir(), "pc-fleet-"));
   const hosts: FleetHost[] = [];
   const close = async (): Promise<void> => {
@@ -48,7 +48,7 @@ export async function startFleet(nats: NatsCluster, names: readonly string[], cl
       const config = join(dir, `${name}.yaml`);
       // Each node is given the servers starting from a different one, as a real fleet spreads its connections.
       const servers = nats.urls.map((_, j) => nats.urls[(i + j) % nats.urls.length]!);
-      writeFileSync(config, JSON.stringify({ cluster: { servers, node: name, heartbeatSeconds: 1, ...cluster } }));
+      writeFileSync(config, JSON.stringify({ cluster: { servers, node: name, heartbeatSeconds: 1, ...(typeof cluster === "function" ? cluster(name) : cluster) } }));
       const setup = await startJailHosts(["maxretry = 5", "findtime = 600", `bantime = ${bantime}`], (socket) => `portcullis.py[socket="${socket}"]`, ["--config", config]);
       const server = setup.f.server;
       const host: FleetHost = {

@@ -13,7 +13,10 @@ export interface NatsTls {
   readonly key: string;
 }
 
-/** One nats-server of a test cluster: client, route and monitoring ports on 127.0.0.1 only, its own JetStream store. */
+/**
+ * One nats-server of a test cluster: client, route and monitoring ports on 127.0.0.1 only, its own JetStream store;
+ * `config` lines are added to its configuration (e.g. an operator's for JWT authentication, see nats-operator.ts).
+ */
 export class NatsNode {
   readonly name: string;
   readonly port: number;
@@ -24,7 +27,7 @@ export class NatsNode {
   #child: ChildProcess | undefined;
   #output = "";
 
-  constructor(name: string, dir: string, ports: { port: number; routePort: number; monitorPort: number }, routes: readonly number[], tls?: NatsTls) {
+  constructor(name: string, dir: string, ports: { port: number; routePort: number; monitorPort: number }, routes: readonly number[], tls?: NatsTls, config: readonly string[] = []) {
     this.name = name;
     this.#tls = tls !== undefined;
     this.port = ports.port;
@@ -39,6 +42,7 @@ export class NatsNode {
       // A single server runs JetStream standalone; a cluster's servers route to each other.
       ...(routes.length === 0 ? [] : [`cluster { name: pc-test, listen: 127.0.0.1:${ports.routePort}, routes: [${routes.map((port) => `"nats-route://127.0.0.1:${port}"`).join(", ")}] }`]),
       ...(tls === undefined ? [] : [`tls { cert_file: "${tls.cert}", key_file: "${tls.key}", ca_file: "${tls.ca}", verify: true }`]),
+      ...config,
       "",
     ].join("\n"));
   }
@@ -108,11 +112,11 @@ export class NatsCluster {
     this.nodes = nodes;
   }
 
-  static async start(size = 3, tls?: NatsTls): Promise<NatsCluster> {
+  static async start(size = 3, tls?: NatsTls, config: readonly string[] = []): Promise<NatsCluster> {
     const dir = mkdtempSync(join(tmpdir(), "pc-nats-"));
     const ports: Array<{ port: number; routePort: number; monitorPort: number }> = [];
     for (let i = 0; i < size; i++) ports.push({ port: await freePort(), routePort: await freePort(), monitorPort: await freePort() });
-    const nodes = ports.map((own, i) => new NatsNode(`n${i + 1}`, dir, own, ports.filter((_, j) => j !== i).map((other) => other.routePort), tls));
+    const nodes = ports.map((own, i) => new NatsNode(`n${i + 1}`, dir, own, ports.filter((_, j) => j !== i).map((other) => other.routePort), tls, config));
     const cluster = new NatsCluster(dir, nodes);
     try {
       await Promise.all(nodes.map((node) => node.start()));
