@@ -8,6 +8,7 @@ import { decodeMessage, encodeMessage, type FleetOperation } from "../../server/
 import { openDatabase } from "../../server/src/store/database.js";
 import { FleetStore } from "../../server/src/store/fleet-store.js";
 import { FleetNodes } from "../../server/src/fleet/fleet-nodes.js";
+import { FleetPublisher } from "../../server/src/fleet/fleet-publisher.js";
 import type { JetStreamLink } from "../../server/src/fleet/jetstream-link.js";
 import type { JailBanStore } from "../../server/src/store/jail-ban-store.js";
 import { createLogger } from "../../server/src/logger.js";
@@ -91,5 +92,43 @@ describe("fleet: configuration, the wire format, and what a node remembers", () 
     const link = { require: () => ({ kv }) } as unknown as JetStreamLink;
     const nodes = new FleetNodes({ link, node: "alpha", version: "1.0.0", heartbeatSeconds: 1, store: {} as FleetStore, jailBans: {} as JailBanStore, log: createLogger("silent") });
     assert.deepEqual((await nodes.list()).map((node) => [node.name, node.online]), [["alpha", true], ["bravo", true], ["stale", false]]);
+  });
+  it("the publisher keeps one message in flight: a batch refused is published again before anything after it", async () => {
+    const store = new FleetStore(openDatabase(":memory:"));
+    store.enqueue(Array.from({ length: 600 }, (_, i) => operation({ id: `op-${i}`, address: `192.0.2.${i % 250}` })));
+    const published: Array<{ msgID: string; count: number; settle: (error?: Error) => void }> = [];
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const js = {
+      publish: (_subject: string, payload: Uint8Array, options: { msgID: string }) => {
+        inFlight++;
+        mostInFlight = Math.max(mostInFlight, inFlight);
+        return new Promise((resolve, reject) => {
+          published.push({ msgID: options.msgID, count: (decodeMessage(payload) as FleetOperation[]).length, settle: (error) => { inFlight--; if (error) reject(error); else resolve({}); } });
+        });
+      },
+    };
+    const link = { linked: { js }, subjects: { bans: "portcullis.fleet.bans" }, onLinked: () => () => undefined } as unknown as JetStreamLink;
+    const publisher = new FleetPublisher({ link, store, node: "alpha", log: createLogger("silent") });
+    const settled = async (n: number): Promise<void> => {
+      for (let i = 0; i < 50 && published.length < n; i++) await new Promise((resolve) => setImmediate(resolve));
+    };
+    publisher.kick();
+    await settled(1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(published.length, 1, "the second batch waits for the first's acknowledgement");
+    published[0]!.settle(new Error("503 no responders (a leader election)"));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(store.outboxSize(), 600, "nothing is dropped");
+    publisher.kick();
+    await settled(2);
+    published[1]!.settle();
+    await settled(3);
+    published[2]!.settle();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(published.map((entry) => [entry.msgID, entry.count]), [["alpha/op-0/500", 500], ["alpha/op-0/500", 500], ["alpha/op-500/100", 100]]);
+    assert.equal(mostInFlight, 1);
+    assert.equal(store.outboxSize(), 0);
+    publisher.close();
   });
 });

@@ -6,13 +6,15 @@ import type { JetStreamLink } from "./jetstream-link.js";
 /** How often the outbox is looked at even without a kick (a publish that failed, NATS back without a reconnect event). */
 const RETRY_MS = 1_000;
 const PUBLISH_TIMEOUT_MS = 5_000;
-/** Messages published before the first is acknowledged (a replicated stream acknowledges in a few ms each). */
-const IN_FLIGHT = 8;
 
 /**
  * Drains the outbox into the stream, oldest first, a message of up to OPERATIONS_PER_MESSAGE operations at a time,
  * deleting each batch only once JetStream acknowledged it. A batch published twice (an ack lost to a NATS failover) is
  * dropped by the stream's duplicate window, and by every consumer's record of operation ids after it.
+ *
+ * One message at a time: with several in flight, one refused during a leader election could be stored after a later
+ * one that went through when it is published again (an unban before the ban it lifts). While a message waits for its
+ * acknowledgement the outbox fills, so the next carries everything queued meanwhile (up to 500 operations).
  */
 export class FleetPublisher {
   readonly #link: JetStreamLink;
@@ -54,36 +56,19 @@ export class FleetPublisher {
     });
   }
 
-  /**
-   * Publishes up to IN_FLIGHT messages at a time (one connection keeps them in order) and deletes each from the
-   * outbox once acknowledged, in order. On a failure the rest is left for the next try, which starts again from the
-   * first unacknowledged batch: whatever went through twice is dropped by the stream's duplicate window or by the
-   * consumers' records of operation ids.
-   */
   async #drain(): Promise<void> {
-    const inFlight: Array<{ lastSeq: number; acked: Promise<unknown> }> = [];
-    let after = 0;
     try {
       while (!this.#closed) {
         const linked = this.#link.linked;
         if (linked === undefined) return;
-        while (inFlight.length < IN_FLIGHT) {
-          const { operations, lastSeq } = this.#store.pending(OPERATIONS_PER_MESSAGE, after);
-          if (operations.length === 0) break;
-          const acked = linked.js.publish(this.#link.subjects.bans, encodeMessage(operations), { msgID: messageId(this.#node, operations[0]!.id, operations.length), timeout: PUBLISH_TIMEOUT_MS });
-          acked.catch(() => undefined); // awaited below, in order
-          inFlight.push({ lastSeq, acked });
-          after = lastSeq;
-        }
-        const oldest = inFlight.shift();
-        if (oldest === undefined) return;
-        await oldest.acked;
-        this.#store.sent(oldest.lastSeq);
+        const { operations, lastSeq } = this.#store.pending(OPERATIONS_PER_MESSAGE);
+        if (operations.length === 0) return;
+        await linked.js.publish(this.#link.subjects.bans, encodeMessage(operations), { msgID: messageId(this.#node, operations[0]!.id, operations.length), timeout: PUBLISH_TIMEOUT_MS });
+        this.#store.sent(lastSeq);
       }
     } catch (error) {
+      // Left in the outbox: the next try publishes the same batch first (same message id).
       this.#log.warn({ err: error, queued: this.#store.outboxSize() }, "fleet: publishing shared bans failed; retrying");
-    } finally {
-      await Promise.allSettled(inFlight.map((entry) => entry.acked));
     }
   }
 
