@@ -5,7 +5,11 @@ import { Agent, request as httpsRequest } from "node:https";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Fail2banServer } from "../test/harness/fail2ban.js";
+import { spawn } from "node:child_process";
+import { appendFileSync } from "node:fs";
+import { dovecotFailures, Fail2banServer } from "../test/harness/fail2ban.js";
+import { startJailHosts } from "../test/harness/jail-hosts.js";
+import { VictimAttacker } from "../test/harness/netns.js";
 import { PortcullisProcess } from "../test/harness/server.js";
 import { EventTestClient, JailTestClient } from "../test/harness/grpc-clients.js";
 import { EventType } from "@portcullis/sdk/gen/portcullis/v1/events.js";
@@ -70,6 +74,74 @@ const rawClient = (...args: string[]): number => {
   execFileSync("fail2ban-client", ["-s", fail2ban.socket, ...args], { stdio: "ignore" });
   return performance.now() - started;
 };
+
+/** In the attacker's namespace: connects every ~2 ms until one gets no answer; prints when that attempt started. */
+const PROBE = `
+const net = require("node:net");
+const [host, port] = [process.argv[1], Number(process.argv[2])];
+const attempt = () => {
+  const started = Date.now();
+  const socket = net.connect({ host, port });
+  socket.setTimeout(100);
+  socket.on("connect", () => { socket.destroy(); setTimeout(attempt, 2); });
+  socket.on("timeout", () => { process.stdout.write(String(started)); process.exit(0); });
+  socket.on("error", () => setTimeout(attempt, 2));
+};
+attempt();
+`;
+const ATTACK_SAMPLES = 20;
+
+/**
+ * The seed's flow, timed from the moment the fifth failure is written to the watched log (jail dovecot, maxretry 5,
+ * pyinotify backend as on a Debian host, the Portcullis action): to the Ban event at a WatchEvents subscriber, and to
+ * the first TCP connect from the attacker's namespace that gets no answer (a prober connects every ~2 ms). Between
+ * samples the address is unbanned through the API and fail2ban's failure count starts again.
+ */
+async function attackFlow(samples: number): Promise<{ event: number[]; dropped: number[]; decided: number[] }> {
+  const { victimV4, attackerV4 } = VictimAttacker;
+  const setup = await startJailHosts(["maxretry = 5", "findtime = 600", "bantime = 600", "backend = pyinotify"], (socket) => `portcullis.py[socket="${socket}"]`);
+  const jails = new JailTestClient(setup.f.server.address, setup.f.server.credentials());
+  const events = new EventTestClient(setup.f.server.address, setup.f.server.credentials());
+  const banEvents: number[] = [];
+  const watch = events.stream("watchEvents", { afterSequence: 0, types: [EventType.EVENT_TYPE_BAN], resourcePrefix: "jails/dovecot" }, () => void banEvents.push(Date.now()));
+  const result = { event: [] as number[], dropped: [] as number[], decided: [] as number[] };
+  const writtenAt: number[] = [];
+  try {
+    await sleep(500);
+    for (let i = 0; i < samples; i++) {
+      const probe = spawn("ip", ["netns", "exec", setup.hosts.attacker.name, process.execPath, "-e", PROBE, victimV4, "143"], { stdio: ["ignore", "pipe", "inherit"] });
+      let out = "";
+      probe.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
+      const probed = new Promise<void>((resolve) => probe.once("exit", () => resolve()));
+      await sleep(300); // the prober is connecting
+      const seen = banEvents.length;
+      appendFileSync(setup.fail2ban.mailLog, dovecotFailures(attackerV4, victimV4, 4));
+      await sleep(100);
+      const written = Date.now();
+      appendFileSync(setup.fail2ban.mailLog, dovecotFailures(attackerV4, victimV4, 1));
+      for (const deadline = Date.now() + 10_000; banEvents.length === seen && Date.now() < deadline; ) await sleep(2);
+      await Promise.race([probed, sleep(10_000)]);
+      probe.kill();
+      if (banEvents.length === seen || out === "") throw new Error(`sample ${i}: no ban within 10 s`);
+      writtenAt.push(written);
+      result.event.push(banEvents[seen]! - written);
+      result.dropped.push(Number(out) - written);
+      await jails.call("unbanIp", { jail: "jails/dovecot", address: attackerV4 });
+    }
+    // fail2ban's own "Ban" lines for the same samples (its log has millisecond times): how much is fail2ban's part.
+    const bans = readFileSync(join(setup.fail2ban.dir, "fail2ban.log"), "utf8").split("\n").filter((line) => / Ban 192\.0\.2\.100$/.test(line));
+    result.decided = writtenAt.map((written, i) => {
+      const match = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),(\d{3})/.exec(bans[i] ?? "");
+      return match === null ? NaN : new Date(+match[1]!, +match[2]! - 1, +match[3]!, +match[4]!, +match[5]!, +match[6]!, +match[7]!).getTime() - written;
+    });
+    return result;
+  } finally {
+    watch.cancel();
+    events.close();
+    jails.close();
+    await setup.close();
+  }
+}
 
 try {
   await fail2ban.start();
@@ -180,6 +252,13 @@ try {
     watch.cancel();
     events.close();
   }
+
+  progress("the seed's attack flow: fifth dovecot log line → Ban event at a subscriber, and → the attacker's packets dropped");
+  const flow = await attackFlow(ATTACK_SAMPLES);
+  results["attack flow"] = flow;
+  const ms = (values: number[]): string => `${percentile(values, 50).toFixed(0)} / ${percentile(values, 99).toFixed(0)} ms`;
+  rows.push(["fifth log line → Ban event at a subscriber", ms(flow.event), `(fail2ban decided: ${ms(flow.decided)})`, "", "", ""]);
+  rows.push(["fifth log line → attacker's packets dropped", ms(flow.dropped), "", "", "", ""]);
 
   const header = ["benchmark", "API p50 / p99", "fail2ban-client p50 / p99", "speed-up", "target", "verdict"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
