@@ -67,8 +67,8 @@ describe("fleet: configuration, the wire format, and what a node remembers", () 
     assert.equal(store.seen("made-here"), true);
     const first = store.pending(1);
     assert.deepEqual(first.operations.map((op) => op.id), ["made-here"]);
-    assert.deepEqual(store.pending(10, first.lastSeq).operations.map((op) => op.id), ["made-2"]);
     store.sent(first.lastSeq);
+    assert.deepEqual(store.pending(10).operations.map((op) => op.id), ["made-2"]);
     assert.equal(store.outboxSize(), 1);
 
     const received = operation({ id: "received", address: "198.51.100.1", expiresAt: Date.now() - 1 });

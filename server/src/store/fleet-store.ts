@@ -37,7 +37,7 @@ export class FleetStore {
     this.#db = db;
     this.#statements = {
       enqueue: db.prepare("INSERT INTO fleet_outbox (operation) VALUES (?)"),
-      pending: db.prepare<[number, number], { seq: number; operation: string }>("SELECT seq, operation FROM fleet_outbox WHERE seq > ? ORDER BY seq LIMIT ?"),
+      pending: db.prepare<[number], { seq: number; operation: string }>("SELECT seq, operation FROM fleet_outbox ORDER BY seq LIMIT ?"),
       sent: db.prepare("DELETE FROM fleet_outbox WHERE seq <= ?"),
       outboxSize: db.prepare<[], { n: number }>("SELECT count(*) AS n FROM fleet_outbox"),
       seen: db.prepare<[string], { outcome: string }>("SELECT outcome FROM fleet_operations WHERE id = ?"),
@@ -75,9 +75,9 @@ export class FleetStore {
     })();
   }
 
-  /** The oldest queued operations after an outbox position, with the position of the last. */
-  pending(limit: number, afterSeq = 0): { operations: FleetOperation[]; lastSeq: number } {
-    const rows = this.#statements.pending.all(afterSeq, limit);
+  /** The oldest queued operations, with the outbox position of the last. */
+  pending(limit: number): { operations: FleetOperation[]; lastSeq: number } {
+    const rows = this.#statements.pending.all(limit);
     return { operations: rows.map((row) => JSON.parse(row.operation) as FleetOperation), lastSeq: rows.at(-1)?.seq ?? 0 };
   }
 
