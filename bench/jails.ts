@@ -1,12 +1,11 @@
 // Jail benchmark: the API against fail2ban-client in the same run, with 0, 1k and 10k bans in the jail.
-// Run by `npm run bench` after the others; prints a table and writes bench/results/jails.json.
-import { execFileSync } from "node:child_process";
+// Run by `npm run bench` after the others; prints a table and writes bench/results/jails.json. Last: the seed's attack
+// flow, from the fifth log line to the Ban event and to the attacker's packets being dropped.
+import { execFileSync, spawn } from "node:child_process";
 import { Agent, request as httpsRequest } from "node:https";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { spawn } from "node:child_process";
-import { appendFileSync } from "node:fs";
 import { dovecotFailures, Fail2banServer } from "../test/harness/fail2ban.js";
 import { startJailHosts } from "../test/harness/jail-hosts.js";
 import { VictimAttacker } from "../test/harness/netns.js";
