@@ -17,7 +17,8 @@ for pair in iptables:iptables ipset:ipset ip:iproute2 stdbuf:coreutils openssl:o
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
 done
 # fail2ban's inotify backend (what "backend = auto" picks on a Debian host); the jail benchmark's attack flow uses it.
-python3 -c 'import pyinotify' >/dev/null 2>&1 || missing+=(python3-pyinotify)
+# Asked of the Python fail2ban runs on (/usr/bin/python3), not whichever python3 comes first in PATH.
+/usr/bin/python3 -c 'import pyinotify' >/dev/null 2>&1 || missing+=(python3-pyinotify)
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$node_major" -lt 20 ]; then missing+=(nodejs npm); fi
 if [ ${#missing[@]} -gt 0 ]; then
