@@ -56,7 +56,7 @@ describe("fleet mode with NATS credentials (decentralised JWT auth): each node h
     const found = await east.fleet.call("searchBans", { address: attackerV4, timeoutMs: 3_000 });
     assert.deepEqual(found.answeredNodes, ["nodes/east", "nodes/west"]);
     assert.deepEqual(found.bans.map((ban) => ban.node).sort(), ["nodes/east", "nodes/west"]);
-    // West acknowledged the message (its lag is 0 again): acks need their own publish permission.
+    // West acknowledged the message (its lag is 0 again): an ack is a reply, allowed by `resp`.
     for (const deadline = Date.now() + 5_000; ; await sleep(200)) {
       const { nodes } = await east.fleet.call("listNodes", {});
       const westView = nodes.find((node) => node.name === "nodes/west");

@@ -1,4 +1,4 @@
-import { chmodSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createAccount, createOperator, createUser, encodeAccount, encodeOperator, encodeUser, fmtCreds, type KeyPair, type Permissions } from "@nats-io/jwt";
 
@@ -49,8 +49,7 @@ export class NatsOperator {
     const user = createUser();
     const jwt = await encodeUser(name, user, signer, { ...permissions, subs: -1, data: -1, payload: -1 });
     const file = join(this.#dir, `${name}.creds`);
-    writeFileSync(file, fmtCreds(jwt, user), { mode: 0o600 });
-    chmodSync(file, 0o600);
+    writeFileSync(file, fmtCreds(jwt, user), { mode: 0o600 }); // a new file: created 0600 (a umask only takes away)
     return file;
   }
 
