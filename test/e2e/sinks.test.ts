@@ -234,7 +234,25 @@ describe("file sink", () => {
   it("JSON lines, rotated by size (keep N), resumed from its position after a restart: no gap, no repeat", async () => {
     const path = join(scratch, "events.jsonl");
     const f = await serverWith([{ type: "file", name: "jsonl", path, maxBytes: 4096, keep: 2, startAt: "oldest" }]);
-    const read = (): SinkEvent[] => [`${path}.2`, `${path}.1`, path].filter((file) => existsSync(file)).flatMap((file) => readFileSync(file, "utf8").trim().split("\n").filter((line) => line !== "").map((line) => JSON.parse(line) as SinkEvent));
+    // The sink may rotate while we read (events.jsonl renamed, not yet recreated): read again until a read sees
+    // the same files twice in a row, which is only certain once the sink is idle.
+    const readOnce = (): SinkEvent[] => [`${path}.2`, `${path}.1`, path].flatMap((file) => {
+      try {
+        const text = readFileSync(file, "utf8");
+        const complete = text.slice(0, text.lastIndexOf("\n") + 1); // a line being written is not a line yet
+        return complete.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line) as SinkEvent);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+        throw error;
+      }
+    });
+    const read = (): SinkEvent[] => {
+      for (;;) {
+        const first = readOnce();
+        const second = readOnce();
+        if (JSON.stringify(first) === JSON.stringify(second)) return second;
+      }
+    };
     try {
       await f.client.call("createIpset", { ipsetId: "filed", ipset: hashIp, requestId: "" });
       for (let i = 1; i <= 60; i++) await f.client.call("addEntry", { parent: "ipsets/filed", entry: entry(`192.0.2.${i}`) });
