@@ -100,7 +100,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const crl = new CrlWatcher(tls.crl, log);
   // The API endpoint the anti-lockout check protects: the port is known once bound, so it is read lazily.
   const api = { port: 0, address: undefined as string | undefined };
-  const firewall = new FirewallService({ iptables, ipsets: ipsetDriver, store: new FirewallStore(db, renderRuleLine), events, log, api, managementAddresses: config.firewall.managementAddresses });
+  const firewallStore = new FirewallStore(db, renderRuleLine);
+  const firewall = new FirewallService({ iptables, ipsets: ipsetDriver, store: firewallStore, events, log, api, managementAddresses: config.firewall.managementAddresses });
   const credentials = new MtlsServerCredentials(tls.context(crl.pem));
   crl.onChange((pem) => credentials.update(tls.context(pem)));
 
@@ -233,6 +234,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       allowlistService.close();
       fail2ban.close();
       ipsetDriver.close();
+      await firewallStore.close();
       db.close();
     },
   };

@@ -8,20 +8,21 @@ import type { RuleSpec } from "../../server/src/firewall/rule-model.js";
 const accept = (port: number): RuleSpec => ({ protocol: "tcp", destinationPort: { ports: [{ first: port, last: port }], negate: false }, target: { kind: "ACCEPT" } });
 
 describe("firewall store: table generations", () => {
-  it("an applied table replaces the managed rules at publish; the old generation is deleted later, a batch per turn", () => {
+  it("an applied table replaces the managed rules at publish; the old generation is deleted later, a batch per turn", async () => {
     mock.timers.enable({ apis: ["setTimeout"] });
     try {
       const db = openDatabase(":memory:");
       const store = new FirewallStore(db, renderRuleLine);
       const rows = (generation: number): number => (db.prepare("SELECT count(*) AS n FROM firewall_rules WHERE generation = ?").get(generation) as { n: number }).n;
-      const apply = (prefix: string, count: number): void => {
+      const apply = async (prefix: string, count: number): Promise<void> => {
         const stage = store.stageTable("ipv4", "filter");
         stage.add(Array.from({ length: count }, (_, i) => ({ id: `${prefix}${i}`, chain: "INPUT", seq: i, spec: accept(1000 + i) })));
+        await stage.stored();
         stage.publish([{ chain: "INPUT", policy: "ACCEPT" }]);
         stage.release();
       };
-      apply("a", 1200);
-      apply("b", 3);
+      await apply("a", 1200);
+      await apply("b", 3);
       assert.deepEqual(store.table("ipv4", "filter").rules.map((rule) => rule.id), ["b0", "b1", "b2"]);
       assert.equal(rows(1), 1200, "kept for a grace period (a reader may still hold the old generation)");
       // A timer due with the first batch runs after it and before the next: other work gets its turn in between.

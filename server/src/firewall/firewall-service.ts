@@ -66,9 +66,11 @@ export interface RuleSource {
 }
 
 interface PreparedRule {
-  readonly chain: string;
-  readonly spec: RuleSpec;
   readonly id: string;
+  readonly chain: string;
+  /** Position in the ruleset. */
+  readonly seq: number;
+  readonly spec: RuleSpec;
   readonly line: string;
 }
 
@@ -357,12 +359,14 @@ export class FirewallService {
             rules: groupRules(prepared.map((rule) => ({ chain: rule.chain, spec: rule.spec, modeled: true }))),
             policies: new Map([...declared].filter((entry): entry is [string, Policy] => entry[1] !== undefined)),
           }, options);
+          await stage.stored(); // the new rules are on disk before the kernel has them
           await feed.commit("COMMIT\n");
+          stage.index(); // while the kernel commits
           await feed.done();
           stage.publish([...declared].map(([chain, policy]) => ({ chain, ...(policy === undefined ? {} : { policy }) })));
         } catch (error) {
           feed.abort();
-          stage.discard();
+          await stage.discard();
           throw error;
         }
         stage.release();
@@ -390,11 +394,11 @@ export class FirewallService {
           throw new ServerError("UNKNOWN_REFERENCE", `rules[${i}].target.chain: chain ${spec.target.chain} is not among the ruleset's chains`, { field: `rules[${i}].target.chain` });
         }
         const line = withField(() => renderRuleLine(rule.chain, spec), `rules[${i}]`);
-        prepared.push({ chain: rule.chain, spec, id: ids[i]!, line });
+        prepared.push({ id: ids[i]!, chain: rule.chain, seq: i, spec, line });
         text += `${line}\n`;
       }
       await feed.write(text);
-      stage.add(prepared.slice(from).map((rule, k) => ({ id: rule.id, chain: rule.chain, seq: from + k, spec: rule.spec, line: rule.line })));
+      stage.add(prepared.slice(from));
     }
     return prepared;
   }

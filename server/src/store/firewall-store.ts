@@ -1,14 +1,13 @@
 import type { Db } from "./database.js";
 import type { Family, Policy, RuleSpec } from "../firewall/rule-model.js";
 import type { ManagedLines } from "../firewall/rule-identity.js";
+import { generationWriter, type GenerationWriter } from "./rule-writer.js";
 
 /** The canonical rule line of a spec (renderRuleLine): what the managed rules of a table are recognised by. */
 export type RenderLine = (chain: string, spec: RuleSpec) => string;
 
 /** How long the rows of a replaced generation are kept before they are deleted (off the request's path). */
 const OLD_GENERATION_GRACE_MS = 2000;
-/** Rows of an old generation deleted per turn of the event loop: a 10k-rule table at once blocked requests ≈ 40 ms. */
-const DELETE_BATCH = 500;
 
 /** In-memory view of one table's managed rules by content, kept in step with every write. */
 interface LineIndex {
@@ -41,12 +40,22 @@ export interface ManagedTable {
  * `publish`, which switches the table to them in one small transaction; `discard` drops them instead.
  */
 export interface TableStage {
-  /** Writes rules of the new generation (in their order); `line` is the canonical line when the caller has it. */
+  /**
+   * Writes rules of the new generation (in their order; `line` is the canonical line when the caller has it). The
+   * rows are written in the background: `stored` says when they all are.
+   */
   add(rules: ReadonlyArray<ManagedRule & { readonly line?: string }>): void;
-  /** Makes the staged rules, with these chains, the table's managed state. */
+  /** Resolves when every added rule is stored; rejects with the first failure. */
+  stored(): Promise<void>;
+  /**
+   * Builds the in-memory index of the staged rules (≈ 15 ms for 10k). Call it while waiting for the kernel to
+   * commit, when this thread has nothing else to do; publish builds it otherwise.
+   */
+  index(): void;
+  /** After `stored`: makes the staged rules, with these chains, the table's managed state. */
   publish(chains: readonly ManagedChain[]): void;
-  /** Instead of publishing: drops the staged rows. */
-  discard(): void;
+  /** Instead of publishing: drops the staged rows (once the writes under way have ended). */
+  discard(): Promise<void>;
   /** After publish: the previous generation is no longer needed (deleted a little later). */
   release(): void;
 }
@@ -66,10 +75,13 @@ export class FirewallStore {
   readonly #render: RenderLine;
   readonly #indexes = new Map<string, LineIndex>();
   readonly #generations = new Map<string, number>();
+  /** The bulk writes of staged generations, off this thread when the database is a file. */
+  readonly #writer: GenerationWriter;
 
   constructor(db: Db, render: RenderLine) {
     this.#db = db;
     this.#render = render;
+    this.#writer = generationWriter(db);
     this.#sql = {
       chains: db.prepare<[string, string], { chain: string; policy: string | null }>("SELECT chain, policy FROM firewall_chains WHERE family = ? AND table_name = ? ORDER BY chain"),
       putChain: db.prepare("INSERT OR REPLACE INTO firewall_chains (family, table_name, chain, policy) VALUES (?, ?, ?, ?)"),
@@ -83,7 +95,6 @@ export class FirewallStore {
       insertRule: db.prepare("INSERT INTO firewall_rules (id, family, table_name, chain, seq, spec, created_at, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
       deleteRule: db.prepare("DELETE FROM firewall_rules WHERE id = ?"),
       deleteGeneration: db.prepare("DELETE FROM firewall_rules WHERE family = ? AND table_name = ? AND generation = ?"),
-      deleteGenerationBatch: db.prepare(`DELETE FROM firewall_rules WHERE rowid IN (SELECT rowid FROM firewall_rules WHERE family = ? AND table_name = ? AND generation = ? LIMIT ${DELETE_BATCH})`),
       deleteTableRules: db.prepare("DELETE FROM firewall_rules WHERE family = ? AND table_name = ?"),
       deleteOtherGenerations: db.prepare("DELETE FROM firewall_rules WHERE generation <> coalesce((SELECT generation FROM firewall_generations g WHERE g.family = firewall_rules.family AND g.table_name = firewall_rules.table_name), 0)"),
       generation: db.prepare<[string, string], { generation: number }>("SELECT generation FROM firewall_generations WHERE family = ? AND table_name = ?"),
@@ -141,16 +152,29 @@ export class FirewallStore {
     // left over from an abandoned stage.
     const next = current + 1;
     this.#sql.deleteGeneration.run(family, table, next);
-    // The index of the staged rules is built as they are added, so that publishing is only a switch.
-    const staged: LineIndex = { byLine: new Map(), lineOf: new Map() };
+    const added: Array<ManagedRule & { readonly line?: string }> = [];
+    let staged: LineIndex | undefined;
+    const writes: Array<Promise<void>> = [];
+    const settled = (): Promise<unknown> => Promise.allSettled(writes);
+    const indexed = (): LineIndex => {
+      if (staged === undefined) {
+        staged = { byLine: new Map(), lineOf: new Map() };
+        for (const rule of added) indexRule(staged, rule.id, rule.line ?? this.#render(rule.chain, rule.spec), false);
+      }
+      return staged;
+    };
     return {
       add: (rules) => {
-        const now = Date.now();
-        this.#db.transaction(() => {
-          for (const rule of rules) this.#sql.insertRule.run(rule.id, family, table, rule.chain, rule.seq, JSON.stringify(rule.spec), now, next);
-        })();
-        for (const rule of rules) indexRule(staged, rule.id, rule.line ?? this.#render(rule.chain, rule.spec), false);
+        // The caller's objects as they are, no copies: an ApplyRuleset stages 10k of them.
+        const write = this.#writer.insert({ family, table, generation: next, now: Date.now(), rows: JSON.stringify(rules) });
+        write.catch(() => undefined); // reported by stored()
+        writes.push(write);
+        for (const rule of rules) added.push(rule);
       },
+      stored: async () => {
+        await Promise.all(writes);
+      },
+      index: () => void indexed(),
       publish: (chains) => {
         this.#db.transaction(() => {
           this.#sql.deleteChains.run(family, table);
@@ -158,20 +182,23 @@ export class FirewallStore {
           this.#sql.putGeneration.run(family, table, next);
         })();
         this.#generations.set(key, next);
-        this.#indexes.set(key, staged);
+        this.#indexes.set(key, indexed());
       },
-      discard: () => {
+      discard: async () => {
+        await settled();
         this.#sql.deleteGeneration.run(family, table, next);
       },
       release: () => {
-        // In batches, each its own turn: requests run between them. A stop meanwhile leaves rows the next start deletes.
-        const batch = (): void => {
-          if (!this.#db.open) return;
-          if (this.#sql.deleteGenerationBatch.run(family, table, current).changes === DELETE_BATCH) setTimeout(batch, 0).unref();
-        };
-        setTimeout(batch, OLD_GENERATION_GRACE_MS).unref();
+        // A stop meanwhile leaves rows the next start deletes.
+        const deleteOld = (): void => void this.#writer.deleteGeneration(family, table, current).catch(() => undefined);
+        setTimeout(deleteOld, OLD_GENERATION_GRACE_MS).unref();
       },
     };
+  }
+
+  /** Stops the thread that writes staged rows (before the database closes). */
+  async close(): Promise<void> {
+    await this.#writer.close();
   }
 
   putChain(family: Family, table: string, chain: ManagedChain): void {

@@ -715,31 +715,42 @@ function normalizePorts(match: PortMatch | undefined, field: string, protocol: s
   if (protocol === undefined || !PORT_PROTOCOLS.has(protocol) || protocolNegate) {
     invalid(field, listed(), `${field} needs protocol tcp, udp, sctp or udplite${protocol === undefined ? "; set rule.protocol" : `, not ${protocolNegate ? "! " : ""}${protocol}`}`);
   }
-  const ports = match.ports.map((range) => {
+  let normalized = typeof match.negate === "boolean";
+  let slots = 0;
+  for (const range of match.ports) {
     // A last port of 0 means a single port (the wire default).
     const last = range.last === 0 ? range.first : range.last;
     checkPort(range.first, field);
     if (last !== range.first) checkPort(last, field);
     if (range.first > last) invalid(field, `${range.first}:${last}`, `${field}: range ${range.first}:${last} runs backwards; write the lower port first (${last}:${range.first})`);
-    return { first: range.first, last };
-  });
-  const slots = ports.reduce((count, range) => count + (range.first === range.last ? 1 : 2), 0);
-  if (ports.length > 1 && slots > MULTIPORT_SLOTS) {
+    if (last !== range.last) normalized = false;
+    slots += last === range.first ? 1 : 2;
+  }
+  if (match.ports.length > 1 && slots > MULTIPORT_SLOTS) {
     invalid(field, listed(), `${field} needs ${slots} port slots, but one rule holds at most ${MULTIPORT_SLOTS} (a range counts as two); split it into several rules`);
   }
-  return { ports, negate: match.negate === true };
+  // Already in normal form (as the API adapters make it): kept, not copied; specs are never modified.
+  if (normalized) return match;
+  return { ports: match.ports.map((range) => ({ first: range.first, last: range.last === 0 ? range.first : range.last })), negate: match.negate === true };
 }
 
 function checkPort(port: number, field: string): void {
   if (!Number.isInteger(port) || port < 1 || port > 65535) invalid(field, String(port), `${field}: ${port} is not a port number; use 1-65535`);
 }
 
+/** Targets without options, shared by every rule that has them (specs are never modified). */
+const PLAIN_TARGETS = {
+  ACCEPT: Object.freeze({ kind: "ACCEPT" }),
+  DROP: Object.freeze({ kind: "DROP" }),
+  RETURN: Object.freeze({ kind: "RETURN" }),
+} as const satisfies Record<string, Target>;
+
 function normalizeTarget(family: Family, target: Target, protocol: string | undefined, protocolNegate: boolean): Target {
   switch (target.kind) {
     case "ACCEPT":
     case "DROP":
     case "RETURN":
-      return { kind: target.kind };
+      return PLAIN_TARGETS[target.kind];
     case "REJECT": {
       const field = "rule.target.reject_with";
       const rejectWith = target.rejectWith === undefined || target.rejectWith === "" ? DEFAULT_REJECT_WITH[family] : target.rejectWith;
