@@ -70,8 +70,9 @@ export class IptablesDriver {
     this.#spares.delete(family);
     const feed = spare !== undefined && spare.alive ? spare : new RestoreFeed(this.#exec, this.#log, TOOLS[family].restore);
     if (spare !== undefined && spare !== feed) spare.abort();
-    // The next spare starts once this one has ended and the event loop has had a turn to send the reply.
-    void feed.settled.then(() => {
+    // The next spare starts once this one has its COMMIT (or ended): the fork then overlaps the kernel's commit,
+    // while this process only waits, instead of delaying the reply or the next request.
+    void feed.released.then(() => {
       setImmediate(() => {
         if (!this.#closed && !this.#spares.has(family)) this.#spares.set(family, new RestoreFeed(this.#exec, this.#log, TOOLS[family].restore));
       });

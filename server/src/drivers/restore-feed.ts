@@ -19,6 +19,8 @@ export class RestoreFeed {
   readonly #outcome: Promise<{ exitCode: number | undefined; stderr: string; started: boolean }>;
   #aborted = false;
   #exited = false;
+  #inputEnded!: () => void;
+  readonly #released = new Promise<void>((resolve) => (this.#inputEnded = resolve));
 
   constructor(exec: Executor, log: Logger, tool: string) {
     this.#tool = tool;
@@ -46,6 +48,14 @@ export class RestoreFeed {
     return this.#outcome.then(() => undefined);
   }
 
+  /**
+   * Resolves when this feed takes no more input: its COMMIT is in the pipe (the tool is applying it) or the process
+   * ended. From then on this process usually only waits for the kernel.
+   */
+  get released(): Promise<void> {
+    return Promise.race([this.#released, this.settled]);
+  }
+
   /** Queues text for the tool; resolves when the pipe can take more (the tool keeps up with what it was given). */
   async write(text: string): Promise<void> {
     if (this.#aborted) return;
@@ -65,6 +75,7 @@ export class RestoreFeed {
       stdin.end(last, () => resolve());
       void this.#outcome.then(() => resolve());
     });
+    this.#inputEnded();
   }
 
   /** Waits for the tool: resolves when the tables were replaced, rejects when nothing was applied. */
