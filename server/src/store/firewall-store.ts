@@ -1,7 +1,7 @@
 import type { Db } from "./database.js";
 import type { Family, Policy, RuleSpec } from "../firewall/rule-model.js";
 import type { ManagedLines } from "../firewall/rule-identity.js";
-import { generationWriter, type GenerationWriter } from "./rule-writer.js";
+import { generationWriter, type GenerationWriter } from "./generation-writer.js";
 
 /** The canonical rule line of a spec (renderRuleLine): what the managed rules of a table are recognised by. */
 export type RenderLine = (chain: string, spec: RuleSpec) => string;

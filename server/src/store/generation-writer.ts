@@ -7,7 +7,7 @@ const INSERT_ROWS =
   "INSERT INTO firewall_rules (id, family, table_name, chain, seq, spec, created_at, generation) " +
   "SELECT value ->> '$.id', ?, ?, value ->> '$.chain', value ->> '$.seq', value -> '$.spec', ?, ? FROM json_each(?)";
 /** Rows of an old generation deleted per transaction: 10k at once held the database ≈ 40 ms. */
-export const DELETE_BATCH = 500;
+const DELETE_BATCH = 500;
 const DELETE_BATCH_SQL = `DELETE FROM firewall_rules WHERE rowid IN (SELECT rowid FROM firewall_rules WHERE family = ? AND table_name = ? AND generation = ? LIMIT ${DELETE_BATCH})`;
 
 /** One chunk of a staged generation (ApplyRuleset): the JSON text of its rules (other properties are ignored). */
@@ -157,7 +157,7 @@ class WorkerWriter implements GenerationWriter {
       thread.pending.clear();
     };
     worker.on("error", fail);
-    worker.on("exit", (code) => fail(new Error(`the rule writer thread exited (code ${code})`)));
+    worker.on("exit", (code) => fail(new Error(`the generation writer thread exited (code ${code})`)));
     worker.unref();
     this.#thread = thread;
     return thread;
