@@ -60,16 +60,40 @@ async function latency(a: FleetHost, receivers: readonly FleetHost[]): Promise<{
   return { samples, origin };
 }
 
-/** Shared set entries: one BatchAddEntries at A, then each node's kernel set count until it has them all. */
+/**
+ * Entries a node added to a set from the stream, heard live: it records ENTRIES_ADDED (with the count) or ENTRY_ADDED
+ * once its kernel set has them. Listening costs the nodes nothing; polling their sets (an `ipset list` per call) took
+ * a good part of the CPU being measured.
+ */
+function watchSetAdds(host: FleetHost, set: string): { added(): number; lastAt(): number; stop(): void } {
+  let added = 0;
+  let lastAt = 0;
+  const call = host.events.stream("watchEvents", { afterSequence: 0, types: [EventType.EVENT_TYPE_ENTRIES_ADDED, EventType.EVENT_TYPE_ENTRY_ADDED], resourcePrefix: `ipsets/${set}` }, (event) => {
+    if (event.origin !== EventOrigin.EVENT_ORIGIN_FLEET) return;
+    added += event.type === EventType.EVENT_TYPE_ENTRIES_ADDED ? Number(event.attributes.count) : 1;
+    lastAt = event.time!.getTime();
+  });
+  return { added: () => added, lastAt: () => lastAt, stop: () => call.cancel() };
+}
+
+/** Shared set entries: one BatchAddEntries at A, until each node's kernel set has them all (checked at the end). */
 async function setThroughput(a: FleetHost, receivers: readonly FleetHost[]): Promise<{ seconds: number; perNode: number[] }> {
   const elements = Array.from({ length: SET_BANS }, (_, i) => address(2, i));
-  const started = performance.now();
-  await a.ipsets.call("batchAddEntries", { parent: "ipsets/fleetbench", entries: [], elements, timeout: 3600, comment: "", fleet: true });
-  const perNode = await Promise.all(receivers.map(async (host) => {
-    await until(`${SET_BANS} entries at ${host.name}`, 120_000, async () => (await host.ipsets.call("getIpset", { name: "ipsets/fleetbench" })).entryCount >= SET_BANS, 50);
-    return (performance.now() - started) / 1000;
-  }));
-  return { seconds: Math.max(...perNode), perNode };
+  const watches = receivers.map((host) => watchSetAdds(host, "fleetbench"));
+  try {
+    await sleep(500);
+    const started = Date.now();
+    await a.ipsets.call("batchAddEntries", { parent: "ipsets/fleetbench", entries: [], elements, timeout: 3600, comment: "", fleet: true });
+    const perNode = await Promise.all(receivers.map(async (host, i) => {
+      await until(`${SET_BANS} entries at ${host.name}`, 120_000, () => watches[i]!.added() >= SET_BANS, 20);
+      const { entryCount } = await host.ipsets.call("getIpset", { name: "ipsets/fleetbench" });
+      if (entryCount < SET_BANS) throw new Error(`${host.name} reported ${watches[i]!.added()} entries added, its set has ${entryCount}`);
+      return (watches[i]!.lastAt() - started) / 1000;
+    }));
+    return { seconds: Math.max(...perNode), perNode };
+  } finally {
+    for (const watch of watches) watch.stop();
+  }
 }
 
 /** Shared jail bans: one BatchBanIp at A (fail2ban bans them at each node through the Portcullis action). */

@@ -9,6 +9,7 @@ import { openDatabase } from "../../server/src/store/database.js";
 import { FleetStore } from "../../server/src/store/fleet-store.js";
 import { FleetNodes } from "../../server/src/fleet/fleet-nodes.js";
 import { FleetPublisher } from "../../server/src/fleet/fleet-publisher.js";
+import { uuidV7 } from "../../server/src/fleet/fleet.js";
 import type { JetStreamLink } from "../../server/src/fleet/jetstream-link.js";
 import type { JailBanStore } from "../../server/src/store/jail-ban-store.js";
 import { createLogger } from "../../server/src/logger.js";
@@ -81,6 +82,35 @@ describe("fleet: configuration, the wire format, and what a node remembers", () 
     assert.deepEqual(store.due(), []);
     assert.deepEqual(store.activeFor("192.0.2.100").map((ban) => [ban.id, ban.originNode]), [["made-here", "alpha"]]);
   });
+  it("the store: counts per outcome kept in step (a rolled-back batch uncounted); which of many ids were seen, in one query", () => {
+    const db = openDatabase(join(dir, "fleet-counts.db"));
+    const store = new FleetStore(db);
+    store.record(operation({ id: "before-count" }), "applied");
+    assert.equal(store.count("applied"), 1, "counted from the table once");
+    store.transaction(() => {
+      store.record(operation({ id: "in-batch-1" }), "applied");
+      store.record(operation({ id: "in-batch-2" }), "refused");
+      store.record(operation({ id: "in-batch-1" }), "applied"); // already there: not counted again
+    });
+    assert.deepEqual([store.count("applied"), store.count("refused")], [2, 1]);
+    assert.throws(() => store.transaction(() => {
+      store.record(operation({ id: "rolled-back" }), "applied");
+      throw new Error("the kernel refused the batch");
+    }), /kernel refused/);
+    assert.equal(store.seen("rolled-back"), false, "one transaction: the record went with the batch");
+    assert.equal(store.count("applied"), 2, "and so did its count");
+    assert.deepEqual([...store.seenOf(["in-batch-2", "never", "before-count", "rolled-back"])].sort(), ["before-count", "in-batch-2"]);
+    db.close();
+  });
+
+  it("operation ids are UUIDv7: time first, so a host records them in order", () => {
+    const ids = [uuidV7(1_700_000_000_000), uuidV7(1_700_000_000_001), uuidV7(1_800_000_000_000)];
+    for (const id of ids) assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.deepEqual([...ids].sort(), ids);
+    assert.equal(ids[0]!.replace(/-/g, "").slice(0, 12), (1_700_000_000_000).toString(16).padStart(12, "0"));
+    assert.notEqual(uuidV7(5), uuidV7(5), "random after the time");
+  });
+
   it("ListNodes names each host once, though the bucket's key listing delivers a heartbeat put during it again", async () => {
     const beat = (heartbeatAt: number) => ({ version: "1.0.0", heartbeatAt, startedAt: heartbeatAt, lag: 0, bansApplied: 0, bansRefused: 0 });
     const values = new Map([["bravo", beat(Date.now())], ["alpha", beat(Date.now())], ["stale", beat(Date.now() - 60_000)]]);

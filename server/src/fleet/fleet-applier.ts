@@ -61,7 +61,8 @@ export class FleetApplier {
    * host, go as one batch). Throws on a transient failure, leaving the rest unrecorded for the redelivery.
    */
   async apply(operations: readonly FleetOperation[]): Promise<void> {
-    const fresh = operations.filter((operation) => !this.#store.seen(operation.id));
+    const seen = this.#store.seenOf(operations.map((operation) => operation.id));
+    const fresh = operations.filter((operation) => !seen.has(operation.id));
     for (let i = 0; i < fresh.length; ) {
       const first = fresh[i]!;
       let j = i;

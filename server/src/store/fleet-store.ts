@@ -32,6 +32,8 @@ interface ActiveRow {
 export class FleetStore {
   readonly #db: Db;
   readonly #statements;
+  /** Operations per outcome, counted once and then kept up to date: a heartbeat reads them every second. */
+  #counts: Map<string, number> | undefined;
 
   constructor(db: Db) {
     this.#db = db;
@@ -41,6 +43,7 @@ export class FleetStore {
       sent: db.prepare("DELETE FROM fleet_outbox WHERE seq <= ?"),
       outboxSize: db.prepare<[], { n: number }>("SELECT count(*) AS n FROM fleet_outbox"),
       seen: db.prepare<[string], { outcome: string }>("SELECT outcome FROM fleet_operations WHERE id = ?"),
+      seenOf: db.prepare<[string], { id: string }>("SELECT id FROM fleet_operations WHERE id IN (SELECT value FROM json_each(?))").pluck(),
       record: db.prepare(
         `INSERT OR IGNORE INTO fleet_operations (id, op, kind, target, address, expires_at, origin_node, outcome, applied_at, active)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -58,7 +61,7 @@ export class FleetStore {
       activeFor: db.prepare<[string, number], ActiveRow>(
         "SELECT id, kind, target, address, expires_at, origin_node, applied_at FROM fleet_operations WHERE active = 1 AND address = ? AND (expires_at IS NULL OR expires_at > ?)",
       ),
-      count: db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM fleet_operations WHERE outcome = ?"),
+      counts: db.prepare<[], { outcome: string; n: number }>("SELECT outcome, count(*) AS n FROM fleet_operations GROUP BY outcome"),
     };
   }
 
@@ -67,12 +70,12 @@ export class FleetStore {
    * stream, in one transaction.
    */
   enqueue(operations: readonly FleetOperation[], now = Date.now()): void {
-    this.#db.transaction(() => {
+    this.#inTransaction(() => {
       for (const operation of operations) {
         this.#recordOne(operation, "origin", now);
         this.#statements.enqueue.run(JSON.stringify(operation));
       }
-    })();
+    });
   }
 
   /** The oldest queued operations, with the outbox position of the last. */
@@ -95,9 +98,17 @@ export class FleetStore {
     return this.#statements.seen.get(id) !== undefined;
   }
 
+  /** Which of these operations this host has seen: one query for a whole message (500 operations). */
+  seenOf(ids: readonly string[]): Set<string> {
+    return new Set(this.#statements.seenOf.all(JSON.stringify(ids)) as unknown as string[]);
+  }
+
   /** Records what became of a received operation. */
   record(operation: FleetOperation, outcome: FleetOutcome, now = Date.now()): void {
-    this.#db.transaction(() => this.#recordOne(operation, outcome, now))();
+    // Inside a caller's transaction (a batch's outcomes) it is part of that one: a savepoint per operation cost more
+    // than the insert itself.
+    if (this.#db.inTransaction) this.#recordOne(operation, outcome, now);
+    else this.#inTransaction(() => this.#recordOne(operation, outcome, now));
   }
 
   /**
@@ -105,7 +116,16 @@ export class FleetStore {
    * (one commit instead of three per operation, which bounds how many shared bans a node applies per second).
    */
   transaction(work: () => void): void {
-    this.#db.transaction(work)();
+    this.#inTransaction(work);
+  }
+
+  #inTransaction(work: () => void): void {
+    try {
+      this.#db.transaction(work)();
+    } catch (error) {
+      this.#counts = undefined; // rolled back: what was counted in it is read again
+      throw error;
+    }
   }
 
   /** Bans whose expiry has come. */
@@ -128,13 +148,20 @@ export class FleetStore {
   }
 
   count(outcome: FleetOutcome): number {
-    return this.#statements.count.get(outcome)?.n ?? 0;
+    return this.#outcomeCounts().get(outcome) ?? 0;
+  }
+
+  #outcomeCounts(): Map<string, number> {
+    this.#counts ??= new Map(this.#statements.counts.all().map((row) => [row.outcome, row.n]));
+    return this.#counts;
   }
 
   #recordOne(operation: FleetOperation, outcome: FleetOutcome, now: number): void {
     if (operation.op === "unban" && outcome !== "refused") this.#statements.lift.run(operation.kind, operation.target, operation.address);
     const active = operation.op === "ban" && (outcome === "origin" || outcome === "applied" || outcome === "unchanged") ? 1 : 0;
-    this.#statements.record.run(operation.id, operation.op, operation.kind, operation.target, operation.address, operation.expiresAt ?? null, operation.node, outcome, now, active);
+    const { changes } = this.#statements.record.run(operation.id, operation.op, operation.kind, operation.target, operation.address, operation.expiresAt ?? null, operation.node, outcome, now, active);
+    // Counted once the row is there (a rolled-back transaction drops the counts; see #inTransaction).
+    if (changes > 0 && this.#counts !== undefined) this.#counts.set(outcome, (this.#counts.get(outcome) ?? 0) + 1);
   }
 }
 
