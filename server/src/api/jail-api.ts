@@ -31,10 +31,12 @@ export function jailOperations(jails: JailService, allowlist: AllowlistService, 
     batchBanIp: operation("operator", (request) => request.jail, async (request, principal) => {
       const jail = parseJailName(request.jail, "jail");
       const shared = fleet.scope("jail", jail, request.fleet);
-      const fresh = await jails.batchBan(jail, request.addresses);
+      const caller = callerOf(principal, "portcullis.v1.JailService/BatchBanIp");
+      // Shared chunk by chunk as this host bans them: the other hosts start at once instead of after the whole batch,
+      // and what was banned here before a failure is shared too. Every address goes, not only those new here: another
+      // host may not have it yet.
+      const fresh = await jails.batchBan(jail, request.addresses, shared ? (banned) => fleet.shareJailChange("ban", [jail], banned, caller) : undefined);
       freshBans.set(request, { jail, fresh });
-      // Every address goes to the fleet, not only those new here: another host may not have it yet.
-      if (shared) await fleet.shareJailChange("ban", [jail], [...new Set(request.addresses.map(canonicalAddress))], callerOf(principal, "portcullis.v1.JailService/BatchBanIp"));
       return { banned: fresh.length };
     }, (request) => {
       const done = freshBans.get(request);
