@@ -143,9 +143,6 @@ export function openDatabase(file: string): Db {
   db.pragma("synchronous = NORMAL");
   db.pragma("foreign_keys = ON");
   db.pragma("busy_timeout = 5000");
-  // 16 MB of page cache instead of SQLite's 2 MB: the tables a busy host looks up by key (fleet operations, ipset
-  // entries, rules) outgrow 2 MB, and every miss is a read from the OS.
-  db.pragma("cache_size = -16384");
   migrate(db);
   return db;
 }
