@@ -8,6 +8,7 @@ import type { Logger } from "./logger.js";
 import { ensureCertificates, pkiPaths, refreshCrlIfStale, clientBundlePaths } from "./auth/cert-authority.js";
 import { CrlWatcher } from "./auth/crl-watcher.js";
 import { Executor } from "./drivers/exec.js";
+import { HelperStarter } from "./drivers/process-starter.js";
 import { IpsetDriver } from "./drivers/ipset-driver.js";
 import { IptablesDriver } from "./drivers/iptables-driver.js";
 import { renderRuleLine } from "./drivers/parse/iptables-save.js";
@@ -18,7 +19,7 @@ import { RequestStore } from "./store/request-store.js";
 import { IpsetService } from "./ipsets/ipset-service.js";
 import { Invoker } from "./api/invoker.js";
 import { ipsetOperations } from "./api/ipset-api.js";
-import { firewallOperations } from "./api/firewall-api.js";
+import { firewallOperations, FIREWALL_KEPT_ITEMS } from "./api/firewall-api.js";
 import { IpsetServiceService } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
 import { FirewallServiceService } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
 import { FirewallService } from "./firewall/firewall-service.js";
@@ -73,7 +74,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const tls = await resolveTls(config, log);
 
   const metrics = new Metrics();
-  const exec = new Executor(log, config.netns, metrics);
+  // Programs are started from a small helper process: see process-starter.ts for why.
+  const exec = new Executor(log, config.netns, metrics, new HelperStarter(log));
   if (config.netns !== undefined) await checkNetns(exec, config.netns);
   const db = openDatabase(join(config.dataDir, "portcullis.db"));
   const ipsetDriver = new IpsetDriver(exec, log);
@@ -131,7 +133,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const invoker = new Invoker(audit, events, log, metrics);
   const services: GrpcService[] = [
     { name: "portcullis.v1.IpsetService", definition: IpsetServiceService, operations: ipsetOperations(ipsets, requests, fleet) },
-    { name: "portcullis.v1.FirewallService", definition: FirewallServiceService, operations: firewallOperations(firewall) },
+    { name: "portcullis.v1.FirewallService", definition: FirewallServiceService, operations: firewallOperations(firewall), keptResponseItems: FIREWALL_KEPT_ITEMS },
     { name: "portcullis.v1.EventService", definition: EventServiceService, operations: eventOperations(events, audit) },
     { name: "portcullis.v1.JailService", definition: JailServiceService, operations: jailOperations(jails, allowlistService, fleet) },
     { name: "portcullis.v1.FleetService", definition: FleetServiceService, operations: fleetOperations(fleet) },
@@ -236,6 +238,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       ipsetDriver.close();
       await firewallStore.close();
       db.close();
+      exec.close();
     },
   };
 }

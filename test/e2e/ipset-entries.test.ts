@@ -210,19 +210,25 @@ describe("more set types, big batches, and a dying ipset session", () => {
   it("recovers when the long-lived ipset session dies: the next add still reaches the kernel", async () => {
     await f.client.call("createIpset", { ipsetId: "resilient", ipset: ipset(HASH_IP, INET), requestId: "" });
     await f.client.call("addEntry", { parent: "ipsets/resilient", entry: { name: "", element: "192.0.2.10", comment: "" } });
-    const session = childPids(f.server.pid!).find((pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "ipset");
+    const session = descendantPids(f.server.pid!).find((pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "ipset");
     assert.ok(session !== undefined, "the server keeps an ipset session process");
     process.kill(session, "SIGKILL");
     await f.client.call("addEntry", { parent: "ipsets/resilient", entry: { name: "", element: "192.0.2.11", comment: "" } });
     assert.match(f.netns.exec("ipset", ["save", "resilient"]), /^add resilient 192\.0\.2\.11$/m);
-    const next = childPids(f.server.pid!).find((pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "ipset");
+    const next = descendantPids(f.server.pid!).find((pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "ipset");
     assert.ok(next !== undefined && next !== session, "a new session replaced the dead one");
   });
 });
 
-/** Direct children of a process we started (from /proc, every thread). */
-function childPids(pid: number): number[] {
-  return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
-    readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number),
-  );
+/** The server's descendants: it starts programs through a helper process of its own (process-starter.ts). */
+function descendantPids(pid: number): number[] {
+  let children: number[];
+  try {
+    children = readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number),
+    );
+  } catch {
+    return []; // it has ended meanwhile
+  }
+  return children.flatMap((child) => [child, ...descendantPids(child)]);
 }

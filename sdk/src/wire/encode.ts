@@ -32,3 +32,35 @@ export function encodeMessage<T>(fns: MessageEncoder<T>, message: T): Buffer {
     sharedBusy = false;
   }
 }
+
+/**
+ * A repeated message field whose items are kept unchanged once made (e.g. the server's wire rules, made once per
+ * rule and reused by later listings): the bytes of each item are remembered and copied into later messages instead
+ * of being encoded again. The field must have the message's lowest field number (so that the generated encoder writes
+ * it first and the bytes stay identical to it), and its items must never be modified after their first encoding.
+ */
+export interface KeptItems {
+  /** The field's name in the generated message type (e.g. "rules"). */
+  readonly field: string;
+  /** Its field number (e.g. 1). */
+  readonly number: number;
+  /** The generated functions of the item message. */
+  readonly item: MessageEncoder<unknown>;
+}
+
+const keptBytes = new WeakMap<object, Buffer>();
+
+/** encodeMessage for a message with kept items (see KeptItems): byte for byte the same result. */
+export function encodeWithKeptItems<T>(fns: MessageEncoder<T>, message: T, kept: KeptItems): Buffer {
+  const items = (message as Record<string, unknown>)[kept.field] as readonly object[];
+  const writer = new FastWriter(64 * 1024);
+  const tag = ((kept.number << 3) | 2) >>> 0;
+  for (const item of items) {
+    let bytes = keptBytes.get(item);
+    if (bytes === undefined) keptBytes.set(item, (bytes = encodeMessage(kept.item, item)));
+    writer.uint32(tag).bytes(bytes);
+  }
+  // The other fields, after the items: in the generated order, since they all have higher numbers.
+  fns.encode({ ...message, [kept.field]: [] }, writer as unknown as BinaryWriter);
+  return writer.finish();
+}

@@ -21,6 +21,9 @@ import { chainName, parseChainName, parseRuleName, parseTableName, ruleName, tab
 
 export type FirewallOperations = OperationsOf<typeof FirewallServiceService, FirewallServiceServer>;
 
+/** ListRules answers with the wire rules toRule keeps per rule view, never modified: their bytes can be kept too. */
+export const FIREWALL_KEPT_ITEMS = { listRules: "rules" } as const;
+
 const STATES: ReadonlyArray<[WireState, ConntrackState]> = [
   [WireState.CONNTRACK_STATE_NEW, "NEW"],
   [WireState.CONNTRACK_STATE_ESTABLISHED, "ESTABLISHED"],
@@ -309,8 +312,20 @@ function wireSpecOf(spec: RuleSpec): WireSpec {
   return wire;
 }
 
+/**
+ * Wire rules by the view they were made from. A view belongs to one table and is immutable, and a listing keeps the
+ * view of every rule that did not change (TableReader): its wire form is made once, not on every listing.
+ */
+const wireRules = new WeakMap<RuleView, Rule>();
+
 /** A rule on the wire. Fields copied one by one (no spread): ListRules builds 10k of these. */
 function toRule(t: TableName, rule: RuleView): Rule {
+  let wire = wireRules.get(rule);
+  if (wire === undefined) wireRules.set(rule, (wire = newWireRule(t, rule)));
+  return wire;
+}
+
+function newWireRule(t: TableName, rule: RuleView): Rule {
   const wire = wireSpecOf(rule.spec);
   return {
     name: ruleName(t, rule.chain, rule.id),

@@ -1,7 +1,8 @@
-import { execa, type ResultPromise } from "execa";
+import { finished } from "node:stream/promises";
 import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
 import type { CommandObserver } from "../metrics/metrics.js";
+import { DirectStarter, type ProcessStarter, type StartedProcess } from "./process-starter.js";
 
 /** How much stdin text may wait in memory for a slow consumer before the producer pauses. */
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
@@ -21,17 +22,20 @@ export interface RunOptions {
 
 /**
  * The only place that starts programs. Arguments are always arrays (no shell, so user text can never become shell
- * syntax); with a network namespace configured, every command runs inside it through `ip netns exec`.
+ * syntax); with a network namespace configured, every command runs inside it through `ip netns exec`. How programs
+ * are started is the starter's business: the server's starts them from a small helper process (process-starter.ts).
  */
 export class Executor {
   readonly #netns: string | undefined;
   readonly #log: Logger;
   readonly #observer: CommandObserver | undefined;
+  readonly #starter: ProcessStarter;
 
-  constructor(log: Logger, netns?: string, observer?: CommandObserver) {
+  constructor(log: Logger, netns?: string, observer?: CommandObserver, starter: ProcessStarter = new DirectStarter()) {
     this.#log = log;
     this.#netns = netns;
     this.#observer = observer;
+    this.#starter = starter;
   }
 
   get netns(): string | undefined {
@@ -40,31 +44,34 @@ export class Executor {
 
   /** Runs a command to completion. A non-zero exit is returned, not thrown; failing to start at all is thrown. */
   async run(file: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
-    const [command, fullArgs] = this.#wrap(file, args);
     const started = performance.now();
+    const child = this.spawn(file, args);
+    const stdout: string[] = [];
+    const stderr: string[] = [];
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => stdout.push(chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => stderr.push(chunk));
+    const timer = setTimeout(() => child.kill("SIGTERM"), options.timeoutMs ?? 120_000);
     const input = options.input;
-    const child = execa(command, fullArgs, {
-      reject: false,
-      stripFinalNewline: false,
-      timeout: options.timeoutMs ?? 120_000,
-      maxBuffer: 1024 * 1024 * 1024,
-      ...(input === undefined ? { stdin: "ignore" as const } : typeof input === "string" ? { input } : { stdin: "pipe" as const }),
-    });
-    if (input !== undefined && typeof input !== "string") void this.#feed(child, input);
-    const result = await child;
+    if (input === undefined) child.stdin.end();
+    else if (typeof input === "string") child.stdin.end(input);
+    else void this.#feed(child, input);
+    const end = await child.ended;
+    await Promise.all([finished(child.stdout), finished(child.stderr)]); // read to the end
+    clearTimeout(timer);
     const ms = performance.now() - started;
-    this.#observer?.commandFinished(file, ms / 1000, result.exitCode === 0);
-    if (result.failed && result.exitCode === undefined) {
-      this.#log.error({ command: file, args: args.slice(0, 8), err: result.message }, "command could not run");
+    this.#observer?.commandFinished(file, ms / 1000, end.exitCode === 0);
+    if (end.notStarted) {
+      this.#log.error({ command: file, args: args.slice(0, 8) }, "command could not run");
       throw new ServerError("KERNEL_UNAVAILABLE", `could not run ${file}; is it installed?`, { command: file });
     }
-    const exitCode = result.exitCode ?? -1;
+    const exitCode = end.exitCode ?? -1;
+    const result = { exitCode, stdout: stdout.join(""), stderr: stderr.join("") };
     if (exitCode !== 0) {
-      this.#log.debug({ command: file, args: args.slice(0, 8), exitCode, stderr: String(result.stderr).slice(0, 2000), ms }, "command failed");
+      this.#log.debug({ command: file, args: args.slice(0, 8), exitCode, signal: end.signal, stderr: result.stderr.slice(0, 2000), ms }, "command failed");
     } else {
       this.#log.debug({ command: file, args: args.slice(0, 8), ms }, "command ran");
     }
-    return { exitCode, stdout: String(result.stdout), stderr: String(result.stderr) };
+    return result;
   }
 
   /**
@@ -84,18 +91,22 @@ export class Executor {
   }
 
   /** Starts a long-lived process (e.g. an `ipset -` session) with piped stdio. */
-  spawn(file: string, args: readonly string[]): ResultPromise<{ reject: false; buffer: false; stdin: "pipe"; stdout: "pipe"; stderr: "pipe" }> {
+  spawn(file: string, args: readonly string[]): StartedProcess {
     const [command, fullArgs] = this.#wrap(file, args);
-    return execa(command, fullArgs, { reject: false, buffer: false, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    return this.#starter.start(command, fullArgs);
+  }
+
+  /** Stops starting programs (the server's helper ends). */
+  close(): void {
+    this.#starter.close();
   }
 
   #wrap(file: string, args: readonly string[]): [string, string[]] {
     return this.#netns === undefined ? [file, [...args]] : ["ip", ["netns", "exec", this.#netns, file, ...args]];
   }
 
-  async #feed(child: ResultPromise, input: AsyncIterable<string> | Iterable<string>): Promise<void> {
+  async #feed(child: StartedProcess, input: AsyncIterable<string> | Iterable<string>): Promise<void> {
     const stdin = child.stdin;
-    if (stdin === null) return;
     try {
       for await (const chunk of input) {
         stdin.write(chunk);

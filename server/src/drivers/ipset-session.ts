@@ -82,7 +82,7 @@ export class IpsetSession {
     try {
       await this.#start();
       next.timer = setTimeout(() => this.#kill(new SessionDied(`ipset did not answer within ${COMMAND_TIMEOUT_MS} ms`)), COMMAND_TIMEOUT_MS);
-      this.#child!.stdin!.write(`${next.line}\n`);
+      this.#child!.stdin.write(`${next.line}\n`);
     } catch (error) {
       this.#finish((p) => p.reject(error instanceof Error ? error : new Error(String(error))));
     }
@@ -95,9 +95,9 @@ export class IpsetSession {
     this.#stdout = "";
     this.#ready = new Promise<void>((resolve, reject) => {
       let started = false;
-      child.stdout!.setEncoding("utf8");
-      child.stderr!.setEncoding("utf8");
-      child.stdout!.on("data", (chunk: string) => {
+      child.stdout.setEncoding("utf8");
+      child.stderr.setEncoding("utf8");
+      child.stdout.on("data", (chunk: string) => {
         this.#stdout += chunk;
         // Each prompt ends the command before it; the first one only says the session is ready.
         while (this.#stdout.includes(PROMPT)) {
@@ -110,11 +110,11 @@ export class IpsetSession {
           }
         }
       });
-      child.stderr!.on("data", (chunk: string) => {
+      child.stderr.on("data", (chunk: string) => {
         if (this.#current !== undefined) this.#current.stderr += chunk;
         else this.#log.warn({ stderr: chunk }, "ipset session wrote to stderr between commands");
       });
-      void child.then((result) => {
+      void child.ended.then((result) => {
         if (this.#child !== child) return;
         this.#child = undefined;
         this.#ready = undefined;

@@ -88,7 +88,7 @@ export class IptablesSession {
     this.#current = pending;
     this.#linesSent += countLines(pending.text) + SENTINEL_LINES;
     pending.timer = setTimeout(() => this.#abandon(child, `${this.#restore} did not answer within ${CHANGE_TIMEOUT_MS} ms`), CHANGE_TIMEOUT_MS);
-    child.stdin!.write(pending.text + SENTINEL);
+    child.stdin.write(pending.text + SENTINEL);
   }
 
   #start(): ReturnType<Executor["spawn"]> {
@@ -96,9 +96,9 @@ export class IptablesSession {
     this.#child = child;
     this.#linesSent = 0;
     this.#stdout = "";
-    child.stdout!.setEncoding("utf8");
-    child.stderr!.setEncoding("utf8");
-    child.stdout!.on("data", (chunk: string) => {
+    child.stdout.setEncoding("utf8");
+    child.stderr.setEncoding("utf8");
+    child.stdout.on("data", (chunk: string) => {
       this.#stdout += chunk;
       let end: number;
       while ((end = this.#stdout.indexOf("\n")) >= 0) {
@@ -107,19 +107,19 @@ export class IptablesSession {
         if (DONE.test(line) && this.#current?.child === child) this.#settle((pending) => pending.resolve());
       }
     });
-    child.stderr!.on("data", (chunk: string) => {
+    child.stderr.on("data", (chunk: string) => {
       if (this.#current?.child === child) this.#current.stderr += chunk;
       else this.#log.warn({ stderr: chunk.slice(0, 2000) }, `${this.#restore} wrote to stderr between changes`);
     });
-    child.stdin!.on("error", () => undefined); // a dead process is reported through its exit below
-    void child.then((result) => {
+    child.stdin.on("error", () => undefined); // a dead process is reported through its exit below
+    void child.ended.then((result) => {
       if (this.#child === child) this.#child = undefined;
       const pending = this.#current;
       if (pending?.child !== child) {
         if (!this.#closed) this.#log.warn({ exitCode: result.exitCode, signal: result.signal }, `${this.#restore} session ended`);
         return;
       }
-      this.#settle((p) => p.reject(this.#failure(p, result.exitCode, result.failed && result.exitCode === undefined)));
+      this.#settle((p) => p.reject(this.#failure(p, result.exitCode, result.notStarted)));
     });
     return child;
   }

@@ -28,13 +28,13 @@ export class RestoreFeed {
     const child = exec.spawn(tool, []);
     this.#child = child;
     let stderr = "";
-    child.stderr!.setEncoding("utf8");
-    child.stderr!.on("data", (chunk: string) => (stderr += chunk));
-    child.stdout!.resume();
-    child.stdin!.on("error", () => undefined); // a process that died early is reported by its exit status
-    this.#outcome = child.then((result) => {
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (chunk: string) => (stderr += chunk));
+    child.stdout.resume();
+    child.stdin.on("error", () => undefined); // a process that died early is reported by its exit status
+    this.#outcome = child.ended.then((result) => {
       this.#exited = true;
-      return { exitCode: result.exitCode, stderr, started: !(result.failed && result.exitCode === undefined) };
+      return { exitCode: result.exitCode, stderr, started: !result.notStarted };
     });
   }
 
@@ -60,7 +60,7 @@ export class RestoreFeed {
   async write(text: string): Promise<void> {
     if (this.#aborted) return;
     this.#written.push(text);
-    const stdin = this.#child.stdin!;
+    const stdin = this.#child.stdin;
     if (!stdin.write(text)) await Promise.race([once(stdin, "drain"), this.#outcome]);
   }
 
@@ -70,7 +70,7 @@ export class RestoreFeed {
    */
   async commit(last: string): Promise<void> {
     this.#written.push(last);
-    const stdin = this.#child.stdin!;
+    const stdin = this.#child.stdin;
     await new Promise<void>((resolve) => {
       stdin.end(last, () => resolve());
       void this.#outcome.then(() => resolve());

@@ -7,30 +7,18 @@ import type { EventLog } from "../events/event-log.js";
 import { tableName } from "../names.js";
 import type { IptablesDriver } from "../drivers/iptables-driver.js";
 import type { IpsetDriver } from "../drivers/ipset-driver.js";
-import { BUILTIN_CHAINS, parseIptablesSave, renderRuleLine, renderTable, validateRuleSpec } from "../drivers/parse/iptables-save.js";
+import { BUILTIN_CHAINS, renderRuleLine, renderTable, validateRuleSpec } from "../drivers/parse/iptables-save.js";
 import type { RestoreFeed } from "../drivers/restore-feed.js";
-import { identifyRules } from "./rule-identity.js";
+import { TableReader, type ChainView, type RuleView, type TableViews } from "./table-reader.js";
 import type { FirewallStore, TableStage } from "../store/firewall-store.js";
 import { findLockout, matches, type ApiPacket, type TableView } from "./lockout.js";
 import { expandServices, GROUPS, SERVICES, type NamedService } from "./services-catalog.js";
-import { WRITABLE_TABLES, type Family, type ParsedChain, type ParsedRule, type Policy, type RuleSpec, type Table } from "./rule-model.js";
+import { WRITABLE_TABLES, type Family, type Policy, type RuleSpec, type Table } from "./rule-model.js";
 
-/** A chain as clients see it. */
-export interface ChainView extends ParsedChain {
-  readonly ruleCount: number;
-  readonly references: number;
-}
+export type { ChainView, RuleView } from "./table-reader.js";
 
-/** A rule as clients see it: parsed, with its stable id and whether Portcullis manages it. */
-export interface RuleView extends ParsedRule {
-  readonly id: string;
-  readonly managed: boolean;
-}
-
-export interface TableSnapshot {
+export interface TableSnapshot extends TableViews {
   readonly text: string;
-  readonly chains: ChainView[];
-  readonly rules: RuleView[];
 }
 
 /** Who asks, for the anti-lockout check: their address as the API sees it. */
@@ -89,6 +77,7 @@ export class FirewallService {
   readonly #events: EventLog;
   readonly #lock = new KeyedLock();
   readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #reader = new TableReader();
 
   constructor(deps: { iptables: IptablesDriver; ipsets: IpsetDriver; store: FirewallStore; events: EventLog; log: Logger; api: ApiEndpoint; managementAddresses: readonly string[] }) {
     this.#events = deps.events;
@@ -109,34 +98,7 @@ export class FirewallService {
 
   async snapshot(family: Family, table: Table): Promise<TableSnapshot> {
     const text = await this.#iptables.save(family, table);
-    const parsed = parseIptablesSave(text).find((candidate) => candidate.name === table) ?? { name: table, chains: [], rules: [] };
-    const identities = identifyRules(family, table, parsed.rules, this.#store.managedLines(family, table));
-    const counts = new Map<string, number>();
-    const references = new Map<string, number>();
-    // One shape for every view object (no spreads): listing 10k rules is dominated by property access otherwise.
-    const rules = parsed.rules.map((rule, i): RuleView => {
-      counts.set(rule.chain, (counts.get(rule.chain) ?? 0) + 1);
-      const target = rule.spec.target;
-      if (target.kind === "JUMP") references.set(target.chain, (references.get(target.chain) ?? 0) + 1);
-      const identity = identities[i]!;
-      return {
-        chain: rule.chain,
-        position: rule.position,
-        spec: rule.spec,
-        key: rule.key,
-        text: rule.text,
-        modeled: rule.modeled,
-        packets: rule.packets,
-        bytes: rule.bytes,
-        id: identity.id,
-        managed: identity.managed,
-      };
-    });
-    const chains = parsed.chains.map((chain): ChainView => ({
-      ...chain,
-      ruleCount: counts.get(chain.name) ?? 0,
-      references: references.get(chain.name) ?? 0,
-    }));
+    const { chains, rules } = this.#reader.read(family, table, text, this.#store.managedLines(family, table), this.#store.managedRevision);
     // The text without counters is only for ExportRuleset: computed when asked for (a regex over 1 MB otherwise).
     return { get text() { return stripCounters(text); }, chains, rules };
   }

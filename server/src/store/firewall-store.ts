@@ -75,6 +75,8 @@ export class FirewallStore {
   readonly #render: RenderLine;
   readonly #indexes = new Map<string, LineIndex>();
   readonly #generations = new Map<string, number>();
+  /** Counts changes of the managed rules (any table): views built from an older revision need new ids. */
+  #revision = 0;
   /** The bulk writes of staged generations, off this thread when the database is a file. */
   readonly #writer: GenerationWriter;
 
@@ -122,6 +124,11 @@ export class FirewallStore {
     return this.#index(family, table).byLine;
   }
 
+  /** Changes whenever the managed rules of any table change (see managedLines). */
+  get managedRevision(): number {
+    return this.#revision;
+  }
+
   /**
    * Replaces the managed state of a table at once (a safe-mode rollback). Unlike a stage, it first drops every row of
    * the table: the snapshot's ids are still taken by the current generation (a rolled-back single rule change keeps
@@ -142,6 +149,7 @@ export class FirewallStore {
     const key = `${family}/${table}`;
     this.#generations.set(key, next);
     this.#indexes.set(key, index);
+    this.#revision++;
   }
 
   /** Starts a new generation of a table's managed rules (see TableStage). */
@@ -183,6 +191,7 @@ export class FirewallStore {
         })();
         this.#generations.set(key, next);
         this.#indexes.set(key, indexed());
+        this.#revision++;
       },
       discard: async () => {
         await settled();
@@ -221,6 +230,7 @@ export class FirewallStore {
     const max = this.#sql.maxSeq.get(family, table, chain, generation)?.seq ?? 0;
     this.#sql.putRule.run(id, family, table, chain, first ? -Date.now() : max + 1, JSON.stringify(spec), Date.now(), generation);
     indexRule(index, id, this.#render(chain, spec), first);
+    this.#revision++;
   }
 
   replaceRule(oldId: string, newId: string, spec: RuleSpec): void {
@@ -233,6 +243,7 @@ export class FirewallStore {
     })();
     unindexRule(index, oldId);
     indexRule(index, newId, this.#render(old.chain, spec), false);
+    this.#revision++;
   }
 
   deleteRule(id: string): void {
@@ -240,6 +251,7 @@ export class FirewallStore {
     if (row === undefined) return;
     this.#sql.deleteRule.run(id);
     unindexRule(this.#index(row.family as Family, row.table_name), id);
+    this.#revision++;
   }
 
   rollbacks(): PendingRollback[] {

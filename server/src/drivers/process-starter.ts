@@ -1,0 +1,278 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough, type Readable, type Writable } from "node:stream";
+import { execa } from "execa";
+import type { Logger } from "../logger.js";
+
+/** How a started program ended. */
+export interface ProcessEnd {
+  readonly exitCode?: number;
+  readonly signal?: string;
+  /** It could not be started at all (not installed, not executable). */
+  readonly notStarted: boolean;
+}
+
+/** A running program: its standard streams, its end, and a way to stop it. */
+export interface StartedProcess {
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  /** Resolves (never rejects) once the program has ended and all of its output is in stdout and stderr. */
+  readonly ended: Promise<ProcessEnd>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** Starts programs from argument arrays (never through a shell). */
+export interface ProcessStarter {
+  start(file: string, args: readonly string[]): StartedProcess;
+  close(): void;
+}
+
+/** Starts programs from this process, with execa: for short-lived processes such as the CLI's `doctor`. */
+export class DirectStarter implements ProcessStarter {
+  start(file: string, args: readonly string[]): StartedProcess {
+    const child = execa(file, [...args], { reject: false, buffer: false, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    return {
+      stdin: child.stdin,
+      stdout: child.stdout,
+      stderr: child.stderr,
+      ended: child.then((result) => ({
+        ...(result.exitCode === undefined ? {} : { exitCode: result.exitCode }),
+        ...(result.signal === undefined ? {} : { signal: result.signal }),
+        notStarted: result.failed && result.exitCode === undefined && result.signal === undefined,
+      })),
+      kill: (signal) => void child.kill(signal),
+    };
+  }
+
+  close(): void {}
+}
+
+/** `<token: 32 hex><id: 8 hex><stream: 1 digit>` at the start of each stdio connection. */
+const TOKEN_LENGTH = 32;
+const HEADER_LENGTH = TOKEN_LENGTH + 8 + 1;
+
+/**
+ * The helper's code, run from this text (`node -e`), so that it works the same from the sources and from the bundle.
+ * For each program it connects three Unix sockets to the server (stdin, stdout, stderr, each announced by a header),
+ * starts the program on them, closes its own copies and reports how the program ends. It never reads or writes the
+ * program's data, and dies with the server (its IPC channel closes).
+ */
+const HELPER_SOURCE = `
+"use strict";
+const { spawn } = require("node:child_process");
+const { connect } = require("node:net");
+const { PC_SPAWNER_SOCKET: path, PC_SPAWNER_TOKEN: token } = process.env;
+delete process.env.PC_SPAWNER_SOCKET;
+delete process.env.PC_SPAWNER_TOKEN;
+const children = new Map();
+const send = (message) => { if (process.connected) process.send(message); };
+const open = (id, stream) => new Promise((resolve, reject) => {
+  const socket = connect({ path, allowHalfOpen: true });
+  socket.once("error", reject);
+  socket.once("connect", () => socket.write(token + id.toString(16).padStart(8, "0") + stream, () => resolve(socket)));
+});
+async function start(message) {
+  let sockets = [];
+  try {
+    sockets = await Promise.all([0, 1, 2].map((stream) => open(message.id, stream)));
+    for (const socket of sockets) socket.pause();
+    const child = spawn(message.file, message.args, { stdio: sockets });
+    // The program has its own copies now; ours would steal its input and keep its output open.
+    for (const socket of sockets) socket.destroy();
+    children.set(message.id, child);
+    let ended = false;
+    const end = (fields) => { if (ended) return; ended = true; children.delete(message.id); send({ op: "ended", id: message.id, ...fields }); };
+    child.once("error", (error) => end({ notStarted: child.pid === undefined, message: String(error && error.message) }));
+    child.once("exit", (code, signal) => end(code === null ? { signal } : { exitCode: code }));
+    send({ op: "started", id: message.id });
+  } catch (error) {
+    for (const socket of sockets) socket.destroy();
+    send({ op: "ended", id: message.id, notStarted: true, message: String(error && error.message) });
+  }
+}
+process.on("message", (message) => {
+  if (message.op === "start") void start(message);
+  else if (message.op === "kill") children.get(message.id)?.kill(message.signal);
+});
+process.on("disconnect", () => process.exit(0));
+`;
+
+interface Entry {
+  readonly stdin: PassThrough;
+  /** stdout and stderr, as given to the caller. */
+  readonly outputs: readonly [PassThrough, PassThrough];
+  /** The connections from the helper: stdin, stdout, stderr. */
+  readonly sockets: Array<Socket | undefined>;
+  started: boolean;
+  exit?: ProcessEnd;
+  readonly exited: (end: ProcessEnd) => void;
+  pendingKill?: NodeJS.Signals;
+}
+
+/**
+ * Starts programs from a small helper process instead of from the server itself.
+ *
+ * Node starts a program with fork(), which write-protects every page of the calling process: each page the server
+ * writes afterwards then takes a page fault. For a server of a few hundred MB that is thousands of faults after every
+ * program started, and on the virtual machines this runs on a fault costs ≈ 16 µs: 50-100 ms per `iptables-save`,
+ * more than the program itself takes. The helper is small and does nothing else, so its forks are cheap, and the
+ * server forks once, at startup.
+ *
+ * A program's stdin, stdout and stderr are Unix sockets connected straight to this process (through a socket in a
+ * private directory, each connection proven by a random token), so its data never passes through the helper.
+ */
+export class HelperStarter implements ProcessStarter {
+  readonly #log: Logger;
+  readonly #dir: string;
+  readonly #path: string;
+  readonly #token = randomBytes(TOKEN_LENGTH / 2).toString("hex");
+  readonly #server: Server;
+  readonly #entries = new Map<number, Entry>();
+  #helper: ChildProcess | undefined;
+  #nextId = 1;
+  #closed = false;
+
+  constructor(log: Logger) {
+    this.#log = log;
+    this.#dir = mkdtempSync(join(tmpdir(), "portcullis-"));
+    this.#path = join(this.#dir, "spawn.sock");
+    this.#server = createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket));
+    this.#server.listen(this.#path);
+    this.#server.unref();
+  }
+
+  start(file: string, args: readonly string[]): StartedProcess {
+    const id = this.#nextId++;
+    const stdin = new PassThrough();
+    const outputs = [new PassThrough(), new PassThrough()] as const;
+    let exited!: (end: ProcessEnd) => void;
+    const exit = new Promise<ProcessEnd>((resolve) => (exited = resolve));
+    const entry: Entry = { stdin, outputs, sockets: [undefined, undefined, undefined], started: false, exited: (end) => {
+      if (entry.exit !== undefined) return;
+      entry.exit = end;
+      exited(end);
+    } };
+    stdin.on("error", () => undefined);
+    // Ended means exited and all of the output handed to the streams (whether the caller reads it or not).
+    const outputRead = Promise.all(outputs.map((stream) => new Promise<void>((resolve) => stream.once("finish", resolve).once("close", resolve))));
+    const ended = exit.then(async (end) => {
+      await outputRead;
+      this.#entries.delete(id);
+      if (this.#entries.size === 0) this.#helper?.channel?.unref();
+      return end;
+    });
+    this.#entries.set(id, entry);
+    const helper = this.#started();
+    // While programs run, the process waits for them (as for a child of its own); an idle helper keeps nothing alive.
+    helper?.channel?.ref();
+    if (helper === undefined) this.#abandon(entry, { notStarted: true });
+    else helper.send({ op: "start", id, file, args: [...args] });
+    return {
+      stdin,
+      stdout: outputs[0],
+      stderr: outputs[1],
+      ended,
+      kill: (signal = "SIGTERM") => {
+        if (entry.exit !== undefined) return;
+        if (entry.started) this.#helper?.send({ op: "kill", id, signal });
+        else entry.pendingKill = signal;
+      },
+    };
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#helper?.kill("SIGKILL");
+    this.#helper = undefined;
+    for (const entry of this.#entries.values()) this.#abandon(entry, { notStarted: !entry.started, signal: "SIGKILL" });
+    this.#server.close();
+    rmSync(this.#dir, { recursive: true, force: true });
+  }
+
+  /** A stdio connection from the helper: its header says which program and which stream it is. */
+  #accept(socket: Socket): void {
+    socket.on("error", () => undefined);
+    let received: Buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+      if (received.length < HEADER_LENGTH) return;
+      socket.off("data", onData);
+      socket.pause();
+      if (received.length > HEADER_LENGTH) socket.unshift(received.subarray(HEADER_LENGTH));
+      const header = received.subarray(0, HEADER_LENGTH).toString("latin1");
+      const entry = header.slice(0, TOKEN_LENGTH) === this.#token ? this.#entries.get(Number.parseInt(header.slice(TOKEN_LENGTH, TOKEN_LENGTH + 8), 16)) : undefined;
+      const stream = Number(header.slice(TOKEN_LENGTH + 8));
+      if (entry === undefined || !(stream >= 0 && stream <= 2) || entry.sockets[stream] !== undefined || entry.exit?.notStarted === true) {
+        socket.destroy();
+        return;
+      }
+      entry.sockets[stream] = socket;
+      if (stream === 0) {
+        this.#connectInput(entry);
+        return;
+      }
+      const output = entry.outputs[stream - 1]!;
+      socket.pipe(output);
+      // Ended or not (a helper that died), the output is over when the connection is.
+      socket.once("close", () => void (output.writableEnded || output.end()));
+    };
+    socket.on("data", onData);
+  }
+
+  /** Input flows once the program runs: before, the helper's copy of the socket could take some of it. */
+  #connectInput(entry: Entry): void {
+    const socket = entry.sockets[0];
+    if (socket === undefined || !entry.started) return;
+    socket.once("close", () => entry.stdin.destroy());
+    entry.stdin.pipe(socket);
+  }
+
+  /** Ends what is left of a program that did not start, or whose helper is gone. */
+  #abandon(entry: Entry, end: ProcessEnd): void {
+    for (const socket of entry.sockets) socket?.destroy();
+    for (const [i, output] of entry.outputs.entries()) if (entry.sockets[i + 1] === undefined && !output.writableEnded) output.end();
+    entry.exited(end);
+  }
+
+  #started(): ChildProcess | undefined {
+    if (this.#closed) return undefined;
+    if (this.#helper !== undefined) return this.#helper;
+    const helper = spawn(process.execPath, ["-e", HELPER_SOURCE], {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      // Not the server's NODE_OPTIONS (a preloaded loader or profiler would only make the helper bigger).
+      env: { ...process.env, NODE_OPTIONS: "", PC_SPAWNER_SOCKET: this.#path, PC_SPAWNER_TOKEN: this.#token },
+    });
+    helper.on("message", (message: { op: string; id: number; exitCode?: number; signal?: string; notStarted?: boolean; message?: string }) => {
+      const entry = this.#entries.get(message.id);
+      if (entry === undefined) return;
+      if (message.op === "started") {
+        entry.started = true;
+        this.#connectInput(entry);
+        if (entry.pendingKill !== undefined) helper.send({ op: "kill", id: message.id, signal: entry.pendingKill });
+      } else if (message.op === "ended") {
+        if (message.notStarted === true) {
+          this.#log.debug({ err: message.message }, "program could not start");
+          this.#abandon(entry, { notStarted: true });
+        } else {
+          entry.exited({ ...(message.exitCode === undefined ? {} : { exitCode: message.exitCode }), ...(message.signal === undefined ? {} : { signal: message.signal }), notStarted: false });
+        }
+      }
+    });
+    helper.on("error", (error) => this.#log.error({ err: error }, "cannot start the process starter helper"));
+    helper.on("exit", (code, signal) => {
+      if (this.#helper === helper) this.#helper = undefined;
+      if (!this.#closed) this.#log.warn({ code, signal }, "process starter helper exited; the next command starts a new one");
+      // Its programs are not ours to wait for any more: their sockets close, so they see the end of their input.
+      for (const entry of this.#entries.values()) if (entry.exit === undefined) this.#abandon(entry, { notStarted: !entry.started, signal: "SIGKILL" });
+    });
+    helper.unref();
+    helper.channel?.unref();
+    this.#helper = helper;
+    return helper;
+  }
+}

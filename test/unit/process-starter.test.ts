@@ -1,0 +1,82 @@
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { Executor } from "../../server/src/drivers/exec.js";
+import { HelperStarter, type StartedProcess } from "../../server/src/drivers/process-starter.js";
+import { createLogger } from "../../server/src/logger.js";
+
+const log = createLogger("silent");
+
+/** Everything a started program writes to one stream, once it ends. */
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: string[] = [];
+  stream.setEncoding("utf8");
+  stream.on("data", (chunk: string) => chunks.push(chunk));
+  await once(stream, "end");
+  return chunks.join("");
+}
+
+// The server's way of starting programs: from a helper process, with the program's stdio connected straight back.
+describe("HelperStarter: programs started from a helper process", () => {
+  const starter = new HelperStarter(log);
+  const exec = new Executor(log, undefined, undefined, starter);
+  after(() => exec.close());
+
+  it("starts the program from the helper, not from this process (which therefore never forks)", async () => {
+    const result = await exec.run("sh", ["-c", 'echo "$PPID"']);
+    const parent = Number(result.stdout.trim());
+    assert.ok(parent > 0);
+    assert.notEqual(parent, process.pid, "the program's parent is the helper");
+    // …and the helper is this process's child.
+    const status = await exec.run("cat", [`/proc/${parent}/status`]);
+    assert.match(status.stdout, new RegExp(`^PPid:\\s+${process.pid}$`, "m"));
+  });
+
+  it("gives stdout, stderr and the exit code apart", async () => {
+    const result = await exec.run("sh", ["-c", "echo out; echo err >&2; exit 3"]);
+    assert.deepEqual(result, { exitCode: 3, stdout: "out\n", stderr: "err\n" });
+  });
+
+  it("passes input in and a large output out whole (1 MiB, more than any socket buffer)", async () => {
+    const input = Array.from({ length: 16_384 }, (_, i) => `line ${String(i).padStart(58, "0")}\n`).join("");
+    assert.equal(input.length, 1 << 20);
+    const result = await exec.run("cat", [], { input });
+    assert.equal(result.exitCode, 0);
+    assert.equal(result.stdout, input);
+  });
+
+  it("feeds a long-lived program in turns, as the ipset and iptables-restore sessions do", async () => {
+    const child: StartedProcess = exec.spawn("cat", []);
+    child.stdout.setEncoding("utf8");
+    let received = "";
+    child.stdout.on("data", (chunk: string) => (received += chunk));
+    for (const word of ["one\n", "two\n", "three\n"]) {
+      child.stdin.write(word);
+      while (!received.endsWith(word)) await once(child.stdout, "data");
+    }
+    child.stdin.end();
+    assert.deepEqual(await child.ended, { exitCode: 0, notStarted: false });
+    assert.equal(received, "one\ntwo\nthree\n");
+  });
+
+  it("stops a program on kill, with its signal", async () => {
+    const child = exec.spawn("sleep", ["30"]);
+    const output = readAll(child.stdout);
+    setTimeout(() => child.kill("SIGKILL"), 50);
+    const end = await child.ended;
+    assert.equal(end.signal, "SIGKILL");
+    assert.equal(end.exitCode, undefined);
+    assert.equal(await output, "");
+  });
+
+  it("reports a program that is not installed as not started (KERNEL_UNAVAILABLE from run)", async () => {
+    const child = exec.spawn("pc-no-such-program", []);
+    assert.deepEqual(await child.ended, { notStarted: true });
+    await assert.rejects(exec.run("pc-no-such-program", []), { reason: "KERNEL_UNAVAILABLE" });
+  });
+
+  it("runs many programs at once, each with its own output", async () => {
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => exec.run("sh", ["-c", `echo ${i}; echo e${i} >&2`])));
+    results.forEach((result, i) => assert.deepEqual(result, { exitCode: 0, stdout: `${i}\n`, stderr: `e${i}\n` }));
+  });
+});
