@@ -53,14 +53,17 @@ const keptBytes = new WeakMap<object, Buffer>();
 /** encodeMessage for a message with kept items (see KeptItems): byte for byte the same result. */
 export function encodeWithKeptItems<T>(fns: MessageEncoder<T>, message: T, kept: KeptItems): Buffer {
   const items = (message as Record<string, unknown>)[kept.field] as readonly object[];
-  const writer = new FastWriter(64 * 1024);
+  const bytes = items.map((item) => {
+    let encoded = keptBytes.get(item);
+    if (encoded === undefined) keptBytes.set(item, (encoded = encodeMessage(kept.item, item)));
+    return encoded;
+  });
   const tag = ((kept.number << 3) | 2) >>> 0;
-  for (const item of items) {
-    let bytes = keptBytes.get(item);
-    if (bytes === undefined) keptBytes.set(item, (bytes = encodeMessage(kept.item, item)));
-    writer.uint32(tag).bytes(bytes);
-  }
-  // The other fields, after the items: in the generated order, since they all have higher numbers.
-  fns.encode({ ...message, [kept.field]: [] }, writer as unknown as BinaryWriter);
-  return writer.finish();
+  // The other fields after the items (in the generated order: they all have higher numbers), all in one writer.
+  return encodeMessage({
+    encode: (rest: T, writer?: BinaryWriter) => {
+      for (const encoded of bytes) writer!.uint32(tag).bytes(encoded);
+      return fns.encode(rest, writer);
+    },
+  }, { ...message, [kept.field]: [] });
 }
