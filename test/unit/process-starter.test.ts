@@ -1,6 +1,8 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
+import { readdirSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Executor } from "../../server/src/drivers/exec.js";
 import { HelperStarter, type StartedProcess } from "../../server/src/drivers/process-starter.js";
 import { createLogger } from "../../server/src/logger.js";
@@ -73,6 +75,20 @@ describe("HelperStarter: programs started from a helper process", () => {
     const child = exec.spawn("pc-no-such-program", []);
     assert.deepEqual(await child.ended, { notStarted: true });
     await assert.rejects(exec.run("pc-no-such-program", []), { reason: "KERNEL_UNAVAILABLE" });
+  });
+
+  it("leaves no connection open behind a program that ended, whether its input was closed or not", async () => {
+    const open = (): number => readdirSync("/proc/self/fd").length;
+    await exec.run("true", []); // the helper and its listening socket exist from here on
+    const before = open();
+    for (let i = 0; i < 30; i++) await exec.run("true", []);
+    for (let i = 0; i < 10; i++) {
+      const child = exec.spawn("sleep", ["30"]); // its input stays open: it is killed
+      setTimeout(() => child.kill("SIGKILL"), 20);
+      await child.ended;
+    }
+    await sleep(200); // the last connections close
+    assert.equal(open(), before);
   });
 
   it("runs many programs at once, each with its own output", async () => {

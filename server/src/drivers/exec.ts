@@ -1,8 +1,9 @@
 import { finished } from "node:stream/promises";
+import { execa } from "execa";
 import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
 import type { CommandObserver } from "../metrics/metrics.js";
-import { DirectStarter, type ProcessStarter, type StartedProcess } from "./process-starter.js";
+import type { ProcessStarter, StartedProcess } from "./process-starter.js";
 
 /** How much stdin text may wait in memory for a slow consumer before the producer pauses. */
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
@@ -127,4 +128,24 @@ export class Executor {
       stdin.end();
     }
   }
+}
+
+/** Starts programs from this process, with execa: for short-lived processes such as the CLI's `doctor`. */
+export class DirectStarter implements ProcessStarter {
+  start(file: string, args: readonly string[]): StartedProcess {
+    const child = execa(file, [...args], { reject: false, buffer: false, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    return {
+      stdin: child.stdin,
+      stdout: child.stdout,
+      stderr: child.stderr,
+      ended: child.then((result) => ({
+        ...(result.exitCode === undefined ? {} : { exitCode: result.exitCode }),
+        ...(result.signal === undefined ? {} : { signal: result.signal }),
+        notStarted: result.failed && result.exitCode === undefined && result.signal === undefined,
+      })),
+      kill: (signal) => void child.kill(signal),
+    };
+  }
+
+  close(): void {}
 }

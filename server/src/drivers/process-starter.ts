@@ -5,7 +5,6 @@ import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, type Readable, type Writable } from "node:stream";
-import { execa } from "execa";
 import type { Logger } from "../logger.js";
 
 /** How a started program ended. */
@@ -32,26 +31,6 @@ export interface ProcessStarter {
   close(): void;
 }
 
-/** Starts programs from this process, with execa: for short-lived processes such as the CLI's `doctor`. */
-export class DirectStarter implements ProcessStarter {
-  start(file: string, args: readonly string[]): StartedProcess {
-    const child = execa(file, [...args], { reject: false, buffer: false, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
-    return {
-      stdin: child.stdin,
-      stdout: child.stdout,
-      stderr: child.stderr,
-      ended: child.then((result) => ({
-        ...(result.exitCode === undefined ? {} : { exitCode: result.exitCode }),
-        ...(result.signal === undefined ? {} : { signal: result.signal }),
-        notStarted: result.failed && result.exitCode === undefined && result.signal === undefined,
-      })),
-      kill: (signal) => void child.kill(signal),
-    };
-  }
-
-  close(): void {}
-}
-
 /** `<token: 32 hex><id: 8 hex><stream: 1 digit>` at the start of each stdio connection. */
 const TOKEN_LENGTH = 32;
 const HEADER_LENGTH = TOKEN_LENGTH + 8 + 1;
@@ -60,7 +39,8 @@ const HEADER_LENGTH = TOKEN_LENGTH + 8 + 1;
  * The helper's code, run from this text (`node -e`), so that it works the same from the sources and from the bundle.
  * For each program it connects three Unix sockets to the server (stdin, stdout, stderr, each announced by a header),
  * starts the program on them, closes its own copies and reports how the program ends. It never reads or writes the
- * program's data, and dies with the server (its IPC channel closes).
+ * program's data, and dies with the server (its IPC channel closes). It uses Node's own spawn (argument arrays, no
+ * shell): it has no dependencies, and collecting output, timeouts and errors stay with Executor in the server.
  */
 const HELPER_SOURCE = `
 "use strict";
@@ -141,7 +121,8 @@ export class HelperStarter implements ProcessStarter {
     this.#log = log;
     this.#dir = mkdtempSync(join(tmpdir(), "portcullis-"));
     this.#path = join(this.#dir, "spawn.sock");
-    this.#server = createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket));
+    // Not half-open: a connection whose program has closed its end is closed here too (no descriptor left behind).
+    this.#server = createServer((socket) => this.#accept(socket));
     this.#server.listen(this.#path);
     this.#server.unref();
   }
@@ -213,6 +194,7 @@ export class HelperStarter implements ProcessStarter {
       }
       entry.sockets[stream] = socket;
       if (stream === 0) {
+        socket.resume(); // nothing comes this way; reading is how the program's exit (its end closing) is noticed
         this.#connectInput(entry);
         return;
       }
