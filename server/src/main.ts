@@ -11,7 +11,7 @@ import { Executor } from "./drivers/exec.js";
 import { HelperStarter } from "./drivers/process-starter.js";
 import { IpsetDriver } from "./drivers/ipset-driver.js";
 import { IptablesDriver } from "./drivers/iptables-driver.js";
-import { renderRuleLine } from "./drivers/parse/iptables-save.js";
+import { parseRuleLine, renderRuleLine } from "./drivers/parse/iptables-save.js";
 import { openDatabase } from "./store/database.js";
 import { IpsetStore } from "./store/ipset-store.js";
 import { AuditStore } from "./store/audit-store.js";
@@ -102,7 +102,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const crl = new CrlWatcher(tls.crl, log);
   // The API endpoint the anti-lockout check protects: the port is known once bound, so it is read lazily.
   const api = { port: 0, address: undefined as string | undefined };
-  const firewallStore = new FirewallStore(db, renderRuleLine);
+  const firewallStore = new FirewallStore(db, renderRuleLine, parseRuleLine);
   const firewall = new FirewallService({ iptables, ipsets: ipsetDriver, store: firewallStore, events, log, api, managementAddresses: config.firewall.managementAddresses });
   const credentials = new MtlsServerCredentials(tls.context(crl.pem));
   crl.onChange((pem) => credentials.update(tls.context(pem)));

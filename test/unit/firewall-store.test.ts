@@ -2,7 +2,7 @@ import { describe, it, mock } from "node:test";
 import assert from "node:assert/strict";
 import { openDatabase } from "../../server/src/store/database.js";
 import { FirewallStore } from "../../server/src/store/firewall-store.js";
-import { renderRuleLine } from "../../server/src/drivers/parse/iptables-save.js";
+import { parseRuleLine, renderRuleLine } from "../../server/src/drivers/parse/iptables-save.js";
 import type { RuleSpec } from "../../server/src/firewall/rule-model.js";
 
 const accept = (port: number): RuleSpec => ({ protocol: "tcp", destinationPort: { ports: [{ first: port, last: port }], negate: false }, target: { kind: "ACCEPT" } });
@@ -12,7 +12,7 @@ describe("firewall store: table generations", () => {
     mock.timers.enable({ apis: ["setTimeout"] });
     try {
       const db = openDatabase(":memory:");
-      const store = new FirewallStore(db, renderRuleLine);
+      const store = new FirewallStore(db, renderRuleLine, parseRuleLine);
       const rows = (generation: number): number => (db.prepare("SELECT count(*) AS n FROM firewall_rules WHERE generation = ?").get(generation) as { n: number }).n;
       const apply = async (prefix: string, count: number): Promise<void> => {
         const stage = store.stageTable("ipv4", "filter");

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { openDatabase } from "../../server/src/store/database.js";
 import { FirewallStore } from "../../server/src/store/firewall-store.js";
-import { renderRuleLine } from "../../server/src/drivers/parse/iptables-save.js";
+import { parseRuleLine, renderRuleLine } from "../../server/src/drivers/parse/iptables-save.js";
 import type { RuleSpec } from "../../server/src/firewall/rule-model.js";
 
 const accept = (port: number): RuleSpec => ({ protocol: "tcp", destinationPort: { ports: [{ first: port, last: port }], negate: false }, target: { kind: "ACCEPT" } });
@@ -17,7 +17,7 @@ describe("firewall store on a database file: staged rows written by a worker thr
   it("stores what was staged (specs unchanged through the worker's JSON), and a failed chunk stops the apply", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pc-writer-"));
     const db = openDatabase(join(dir, "state.db"));
-    const store = new FirewallStore(db, renderRuleLine);
+    const store = new FirewallStore(db, renderRuleLine, parseRuleLine);
     const rows = (generation: number): number => (db.prepare("SELECT count(*) AS n FROM firewall_rules WHERE generation = ?").get(generation) as { n: number }).n;
     try {
       const first = store.stageTable("ipv4", "filter");
@@ -52,7 +52,7 @@ describe("firewall store on a database file: staged rows written by a worker thr
   it("deletes a replaced generation on the worker after the grace period", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pc-writer-"));
     const db = openDatabase(join(dir, "state.db"));
-    const store = new FirewallStore(db, renderRuleLine);
+    const store = new FirewallStore(db, renderRuleLine, parseRuleLine);
     const rows = (generation: number): number => (db.prepare("SELECT count(*) AS n FROM firewall_rules WHERE generation = ?").get(generation) as { n: number }).n;
     const apply = async (prefix: string, count: number): Promise<void> => {
       const stage = store.stageTable("ipv4", "filter");

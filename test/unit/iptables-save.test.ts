@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import { expectError } from "./helpers/expect-error.js";
 import {
   parseIptablesSave,
+  parseRuleLine,
   renderRule,
   renderRuleLine,
   renderTable,
@@ -104,6 +105,27 @@ describe("rendering matches what the kernel prints back", () => {
       "-j", "ACCEPT",
     ]);
     assert.equal(renderRuleLine("INPUT", { target: { kind: "LOG", prefix: `it's \\ ok` } }), `-A INPUT -j LOG --log-prefix "it\\'s \\\\ ok"`);
+  });
+});
+
+describe("parseRuleLine: a stored canonical line gives back its spec (ApplyRuleset stores lines)", () => {
+  it("every fixture rule, ipv4 and ipv6, parses back to exactly its normalized spec", () => {
+    for (const [family, rules] of [["ipv4", RENDERED_V4], ["ipv6", RENDERED_V6], ["ipv4", MAIL_RULES]] as const) {
+      for (const rule of rules) {
+        const spec = validateRuleSpec(family, rule.spec);
+        assert.deepEqual(parseRuleLine(renderRuleLine(rule.chain, spec)), { chain: rule.chain, spec }, renderRuleLine(rule.chain, spec));
+      }
+    }
+  });
+
+  it("a jump to a user chain stays a jump (the line alone cannot say the chain exists)", () => {
+    const spec = validateRuleSpec("ipv4", { protocol: "tcp", target: { kind: "JUMP", chain: "f2b-sshd", goto: false } });
+    assert.deepEqual(parseRuleLine(renderRuleLine("INPUT", spec)).spec, spec);
+  });
+
+  it("refuses a line it cannot model fully", () => {
+    assert.throws(() => parseRuleLine("-A INPUT -m hl --hl-eq 255 -j ACCEPT"), { reason: "INVALID_DUMP" });
+    assert.throws(() => parseRuleLine(":INPUT ACCEPT [0:0]"), { reason: "INVALID_DUMP" });
   });
 });
 

@@ -130,6 +130,25 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX fleet_operations_active ON fleet_operations(expires_at) WHERE active = 1;
    CREATE INDEX fleet_operations_address ON fleet_operations(address);
    ALTER TABLE audit_log ADD COLUMN origin_node TEXT;`,
+  // A rule is stored as its JSON spec or as its canonical line (ApplyRuleset: 10k specs as JSON cost the apply more
+  // than the kernel's parsing of them); the spec is the line parsed again. SQLite cannot drop NOT NULL in place.
+  `CREATE TABLE firewall_rules_new (
+     id TEXT PRIMARY KEY,
+     family TEXT NOT NULL,
+     table_name TEXT NOT NULL,
+     chain TEXT NOT NULL,
+     seq INTEGER NOT NULL,              -- order among the managed rules of the chain
+     spec TEXT,                         -- JSON RuleSpec, or NULL when line is set
+     line TEXT,                         -- the canonical rule line (renderRuleLine) when spec is NULL
+     created_at INTEGER NOT NULL,
+     generation INTEGER NOT NULL DEFAULT 0,
+     CHECK ((spec IS NULL) <> (line IS NULL))
+   );
+   INSERT INTO firewall_rules_new (id, family, table_name, chain, seq, spec, created_at, generation)
+     SELECT id, family, table_name, chain, seq, spec, created_at, generation FROM firewall_rules;
+   DROP TABLE firewall_rules;
+   ALTER TABLE firewall_rules_new RENAME TO firewall_rules;
+   CREATE INDEX firewall_rules_generation ON firewall_rules(family, table_name, generation, chain, seq);`,
 ];
 
 /**

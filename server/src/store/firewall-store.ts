@@ -5,6 +5,17 @@ import { generationWriter, type GenerationWriter } from "./generation-writer.js"
 
 /** The canonical rule line of a spec (renderRuleLine): what the managed rules of a table are recognised by. */
 export type RenderLine = (chain: string, spec: RuleSpec) => string;
+/** The inverse (parseRuleLine): the spec of a stored canonical line. */
+export type ParseLine = (line: string) => { spec: RuleSpec };
+
+/** A rule's row: its spec as JSON, or its canonical line (rules staged by ApplyRuleset). */
+interface RuleRow {
+  readonly id: string;
+  readonly chain: string;
+  readonly seq: number;
+  readonly spec: string | null;
+  readonly line: string | null;
+}
 
 /** How long the rows of a replaced generation are kept before they are deleted (off the request's path). */
 const OLD_GENERATION_GRACE_MS = 2000;
@@ -73,6 +84,7 @@ export class FirewallStore {
   readonly #db: Db;
   readonly #sql;
   readonly #render: RenderLine;
+  readonly #parse: ParseLine;
   readonly #indexes = new Map<string, LineIndex>();
   readonly #generations = new Map<string, number>();
   /** Counts changes of the managed rules (any table): views built from an older revision need new ids. */
@@ -80,17 +92,18 @@ export class FirewallStore {
   /** The bulk writes of staged generations, off this thread when the database is a file. */
   readonly #writer: GenerationWriter;
 
-  constructor(db: Db, render: RenderLine) {
+  constructor(db: Db, render: RenderLine, parse: ParseLine) {
     this.#db = db;
     this.#render = render;
+    this.#parse = parse;
     this.#writer = generationWriter(db);
     this.#sql = {
       chains: db.prepare<[string, string], { chain: string; policy: string | null }>("SELECT chain, policy FROM firewall_chains WHERE family = ? AND table_name = ? ORDER BY chain"),
       putChain: db.prepare("INSERT OR REPLACE INTO firewall_chains (family, table_name, chain, policy) VALUES (?, ?, ?, ?)"),
       deleteChain: db.prepare("DELETE FROM firewall_chains WHERE family = ? AND table_name = ? AND chain = ?"),
       deleteChains: db.prepare("DELETE FROM firewall_chains WHERE family = ? AND table_name = ?"),
-      rules: db.prepare<[string, string, number], { id: string; chain: string; seq: number; spec: string }>("SELECT id, chain, seq, spec FROM firewall_rules WHERE family = ? AND table_name = ? AND generation = ? ORDER BY chain, seq"),
-      rule: db.prepare<[string], { id: string; chain: string; seq: number; spec: string; family: string; table_name: string; generation: number }>("SELECT id, chain, seq, spec, family, table_name, generation FROM firewall_rules WHERE id = ?"),
+      rules: db.prepare<[string, string, number], RuleRow>("SELECT id, chain, seq, spec, line FROM firewall_rules WHERE family = ? AND table_name = ? AND generation = ? ORDER BY chain, seq"),
+      rule: db.prepare<[string], RuleRow & { family: string; table_name: string; generation: number }>("SELECT id, chain, seq, spec, line, family, table_name, generation FROM firewall_rules WHERE id = ?"),
       maxSeq: db.prepare<[string, string, string, number], { seq: number | null }>("SELECT max(seq) AS seq FROM firewall_rules WHERE family = ? AND table_name = ? AND chain = ? AND generation = ?"),
       putRule: db.prepare("INSERT OR REPLACE INTO firewall_rules (id, family, table_name, chain, seq, spec, created_at, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
       // Plain INSERT: an id already taken fails loudly instead of replacing another rule.
@@ -115,7 +128,7 @@ export class FirewallStore {
   table(family: Family, table: string): ManagedTable {
     return {
       chains: this.#sql.chains.all(family, table).map((row) => ({ chain: row.chain, ...(row.policy === null ? {} : { policy: row.policy as Policy }) })),
-      rules: this.#sql.rules.all(family, table, this.#generation(family, table)).map((row) => ({ id: row.id, chain: row.chain, seq: row.seq, spec: JSON.parse(row.spec) as RuleSpec })),
+      rules: this.#sql.rules.all(family, table, this.#generation(family, table)).map((row) => ({ id: row.id, chain: row.chain, seq: row.seq, spec: this.#specOf(row) })),
     };
   }
 
@@ -173,8 +186,9 @@ export class FirewallStore {
     };
     return {
       add: (rules) => {
-        // The caller's objects as they are, no copies: an ApplyRuleset stages 10k of them.
-        const write = this.#writer.insert({ family, table, generation: next, now: Date.now(), rows: JSON.stringify(rules) });
+        // Stored by their lines, which the caller has already: no JSON of 10k specs on this thread.
+        const lines = rules.map((rule) => rule.line ?? this.#render(rule.chain, rule.spec));
+        const write = this.#writer.insert({ family, table, generation: next, now: Date.now(), ids: rules.map((rule) => rule.id), chains: rules.map((rule) => rule.chain), seqs: rules.map((rule) => rule.seq), lines });
         write.catch(() => undefined); // reported by stored()
         writes.push(write);
         for (const rule of rules) added.push(rule);
@@ -220,7 +234,7 @@ export class FirewallStore {
 
   rule(id: string): (ManagedRule & { family: Family; table: string }) | undefined {
     const row = this.#liveRow(id);
-    return row === undefined ? undefined : { id: row.id, chain: row.chain, seq: row.seq, spec: JSON.parse(row.spec) as RuleSpec, family: row.family as Family, table: row.table_name };
+    return row === undefined ? undefined : { id: row.id, chain: row.chain, seq: row.seq, spec: this.#specOf(row), family: row.family as Family, table: row.table_name };
   }
 
   /** Records a new managed rule after the chain's existing ones (or before them all, for an insert at the top). */
@@ -278,8 +292,12 @@ export class FirewallStore {
     this.#sql.clearPanic.run();
   }
 
+  #specOf(row: RuleRow): RuleSpec {
+    return row.spec !== null ? (JSON.parse(row.spec) as RuleSpec) : this.#parse(row.line!).spec;
+  }
+
   /** A rule's row if it belongs to its table's current generation (a staged or replaced one is not a rule yet/any more). */
-  #liveRow(id: string): { id: string; chain: string; seq: number; spec: string; family: string; table_name: string } | undefined {
+  #liveRow(id: string): (RuleRow & { family: string; table_name: string }) | undefined {
     const row = this.#sql.rule.get(id);
     return row === undefined || row.generation !== this.#generation(row.family as Family, row.table_name) ? undefined : row;
   }

@@ -355,6 +355,21 @@ function parseRuleBody(body: string, chains: { has(name: string): boolean }, fai
   return result;
 }
 
+/** Every name is a chain: a stored managed rule's `-j NAME` that is no built-in target can only be a jump. */
+const ANY_CHAIN = { has: (): boolean => true };
+
+/**
+ * The spec of a line renderRuleLine made (`-A CHAIN …`): the inverse of rendering, as ApplyRuleset's stored rules
+ * need it. Throws INVALID_DUMP for a line that is not a fully modeled rule.
+ */
+export function parseRuleLine(line: string): { chain: string; spec: RuleSpec } {
+  const parsed = parseRuleBody(line, ANY_CHAIN, (message) => {
+    throw new ServerError("INVALID_DUMP", `stored rule line: ${message}`, {});
+  });
+  if (!parsed.modeled) throw new ServerError("INVALID_DUMP", `stored rule line is not a modeled rule: "${excerpt(line)}"`, {});
+  return { chain: parsed.chain, spec: parsed.spec };
+}
+
 /**
  * Parses `iptables-save [-c]` / `ip6tables-save [-c]` output. Throws INVALID_DUMP only for text that is broken as a
  * whole (rule outside a table, undeclared chain, unterminated quote, missing COMMIT); matches and targets it does
