@@ -101,3 +101,69 @@ class FastReader extends BinaryReader {
 export function decodeMessage<T>(fns: MessageDecoder<T>, bytes: Uint8Array): T {
   return fns.decode(new FastReader(bytes));
 }
+
+/**
+ * A repeated message field of a request whose items are decoded one at a time, when read (see LazyItems): for a
+ * big request whose items are used in order and then dropped (ApplyRuleset's 10k rules), so that they are not all
+ * decoded up front and then kept alive, and copied by the garbage collector, for the whole request.
+ */
+export interface LazyField {
+  /** The field's name in the generated message type (e.g. "rules"). */
+  readonly field: string;
+  readonly number: number;
+  /** The generated functions of the item message. */
+  readonly item: MessageDecoder<unknown>;
+}
+
+/**
+ * The items of a lazily decoded field: `length`, `at(i)` (a fresh decode on each call) and iteration, as an array
+ * reader would use them; no other array method. A malformed item throws when it is read.
+ */
+export class LazyItems<T> implements Iterable<T> {
+  readonly #bytes: Uint8Array;
+  readonly #bounds: readonly number[];
+  readonly #item: MessageDecoder<T>;
+
+  constructor(bytes: Uint8Array, bounds: readonly number[], item: MessageDecoder<T>) {
+    this.#bytes = bytes;
+    this.#bounds = bounds;
+    this.#item = item;
+  }
+
+  get length(): number {
+    return this.#bounds.length / 2;
+  }
+
+  at(index: number): T | undefined {
+    const i = index < 0 ? index + this.length : index;
+    if (!Number.isInteger(i) || i < 0 || i >= this.length) return undefined;
+    return decodeMessage(this.#item, this.#bytes.subarray(this.#bounds[2 * i], this.#bounds[2 * i + 1]));
+  }
+
+  *[Symbol.iterator](): Iterator<T> {
+    for (let i = 0; i < this.length; i++) yield this.at(i)!;
+  }
+}
+
+/** decodeMessage, with one repeated message field left as LazyItems (see LazyField). */
+export function decodeWithLazyField<T>(fns: MessageDecoder<T>, bytes: Uint8Array, lazy: LazyField): T {
+  const reader = new BinaryReader(bytes);
+  const bounds: number[] = [];
+  const rest: Uint8Array[] = [];
+  while (reader.pos < reader.len) {
+    const start = reader.pos;
+    const [number, wireType] = reader.tag();
+    if (number === lazy.number && wireType === 2) {
+      const length = reader.uint32();
+      if (reader.pos + length > reader.len) throw new RangeError("premature EOF");
+      bounds.push(reader.pos, reader.pos + length);
+      reader.pos += length;
+    } else {
+      reader.skip(wireType, number);
+      rest.push(bytes.subarray(start, reader.pos));
+    }
+  }
+  const message = decodeMessage(fns, rest.length === 1 ? rest[0]! : Buffer.concat(rest));
+  (message as Record<string, unknown>)[lazy.field] = new LazyItems(bytes, bounds, lazy.item);
+  return message;
+}

@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { generatedMessage } from "./generated-messages.js";
-import { decodeMessage, type MessageDecoder } from "./decode.js";
+import { decodeMessage, decodeWithLazyField, type LazyField, type MessageDecoder } from "./decode.js";
 import { encodeMessage, encodeWithKeptItems, type KeptItems, type MessageEncoder } from "./encode.js";
 
 /** What a generated grpc-js method definition holds (ts-proto `outputServices=grpc-js`). */
@@ -24,6 +24,8 @@ interface MethodTypes {
   readonly response: MessageFns;
   /** The response's fields: name (as generated) → number, item type name for message fields, repeated. */
   readonly responseFields: ReadonlyMap<string, { number: number; typeName: string; repeated: boolean }>;
+  /** The same of the request's fields. */
+  readonly requestFields: ReadonlyMap<string, { number: number; typeName: string; repeated: boolean }>;
 }
 
 let methodTypes: Map<string, MethodTypes> | undefined;
@@ -44,8 +46,13 @@ function typesOfMethods(): Map<string, MethodTypes> {
   for (const file of set.file) {
     for (const service of file.service) {
       for (const method of service.method) {
-        const fields = (messages.get(method.outputType)?.field ?? []).map((field) => [field.jsonName, { number: field.number, typeName: field.typeName, repeated: field.label === 3 }] as const);
-        methodTypes.set(`/${file.package}.${service.name}/${method.name}`, { request: messageFns(method.inputType), response: messageFns(method.outputType), responseFields: new Map(fields) });
+        const fields = (type: string) => new Map((messages.get(type)?.field ?? []).map((field) => [field.jsonName, { number: field.number, typeName: field.typeName, repeated: field.label === 3 }] as const));
+        methodTypes.set(`/${file.package}.${service.name}/${method.name}`, {
+          request: messageFns(method.inputType),
+          response: messageFns(method.outputType),
+          requestFields: fields(method.inputType),
+          responseFields: fields(method.outputType),
+        });
       }
     }
   }
@@ -66,10 +73,12 @@ export function withFastEncoding<D extends Record<string, MethodDefinition>>(def
     if (found === undefined) throw new Error(`method ${method.path} is not in the contract's descriptor set; regenerate (npm run generate)`);
     const keptField = options.keptResponseItems?.[key];
     const kept = keptField === undefined ? undefined : keptItems(method.path, found, keptField);
+    const lazyField = options.lazyRequestItems?.[key];
+    const lazy = lazyField === undefined ? undefined : lazyItems(method.path, found, lazyField);
     fast[key] = {
       ...method,
       requestSerialize: (value: unknown) => encodeMessage(found.request, value),
-      requestDeserialize: (bytes: Buffer) => decodeMessage(found.request, bytes),
+      requestDeserialize: lazy === undefined ? (bytes: Buffer) => decodeMessage(found.request, bytes) : (bytes: Buffer) => decodeWithLazyField(found.request, bytes, lazy),
       responseDeserialize: (bytes: Buffer) => decodeMessage(found.response, bytes),
       responseSerialize: kept === undefined ? (value: unknown) => encodeMessage(found.response, value) : (value: unknown) => encodeWithKeptItems(found.response, value, kept),
     };
@@ -83,6 +92,17 @@ export interface FastEncodingOptions<D> {
    * once and never modifies afterwards, so that their encoded bytes can be kept and reused (see KeptItems).
    */
   readonly keptResponseItems?: { readonly [K in keyof D]?: string };
+  /**
+   * Per method: a repeated message field of the request that the server reads item by item, in order, and only with
+   * `length` and `at(i)` (see LazyItems): its items are decoded when read, not all up front.
+   */
+  readonly lazyRequestItems?: { readonly [K in keyof D]?: string };
+}
+
+function lazyItems(path: string, types: MethodTypes, field: string): LazyField {
+  const descriptor = types.requestFields.get(field);
+  if (descriptor === undefined || !descriptor.repeated || descriptor.typeName === "") throw new Error(`${path}: the request has no repeated message field ${field}`);
+  return { field, number: descriptor.number, item: generatedMessage(descriptor.typeName.replace(/^\./, "")) as unknown as MessageDecoder<unknown> };
 }
 
 function keptItems(path: string, types: MethodTypes, field: string): KeptItems {

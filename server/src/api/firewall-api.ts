@@ -23,6 +23,8 @@ export type FirewallOperations = OperationsOf<typeof FirewallServiceService, Fir
 
 /** ListRules answers with the wire rules toRule keeps per rule view, never modified: their bytes can be kept too. */
 export const FIREWALL_KEPT_ITEMS = { listRules: "rules" } as const;
+/** ApplyRuleset reads its rules one by one, with length and at() only: over gRPC each is decoded when read. */
+export const FIREWALL_LAZY_ITEMS = { applyRuleset: "rules" } as const;
 
 const STATES: ReadonlyArray<[WireState, ConntrackState]> = [
   [WireState.CONNTRACK_STATE_NEW, "NEW"],
@@ -129,8 +131,19 @@ export function firewallOperations(firewall: FirewallService): FirewallOperation
         name: chain.name.includes("/") ? parseChainName(chain.name, `chains[${i}].name`).chain : chain.name,
         ...(chain.policy === ChainPolicy.CHAIN_POLICY_UNSPECIFIED ? {} : { policy: fromPolicy(chain.policy, `chains[${i}].policy`) }),
       }));
-      // Converted one by one as the service reaches them (see RuleSource).
-      const rules = { length: request.rules.length, at: (i: number) => ({ chain: request.rules[i]!.chain, spec: withField(() => fromRule(request.rules[i]), `rules[${i}]`) }) };
+      // Decoded (see FIREWALL_LAZY_ITEMS) and converted one by one as the service reaches them (see RuleSource).
+      const rules = {
+        length: request.rules.length,
+        at: (i: number) => {
+          let rule: Rule | undefined;
+          try {
+            rule = request.rules.at(i);
+          } catch {
+            throw new ServerError("INVALID_RULE", `rules[${i}] is not a valid Rule message`, { field: `rules[${i}]` });
+          }
+          return { chain: rule?.chain ?? "", spec: withField(() => fromRule(rule), `rules[${i}]`) };
+        },
+      };
       const applied = await firewall.apply(t.family, t.table, chains, rules, change(principal, request));
       const rollbackAt = applied.rollbackAt;
       return {

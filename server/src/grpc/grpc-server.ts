@@ -22,6 +22,8 @@ export interface GrpcService {
   readonly operations: Readonly<Record<string, Operation<never, unknown> | StreamOperation<never, unknown>>>;
   /** Responses whose repeated items the operations make once and reuse unchanged: their bytes are kept too. */
   readonly keptResponseItems?: Readonly<Record<string, string>>;
+  /** Requests whose repeated items the operations read one by one (length and at() only): decoded when read. */
+  readonly lazyRequestItems?: Readonly<Record<string, string>>;
 }
 
 export interface GrpcServerDeps {
@@ -50,7 +52,7 @@ export async function startGrpcServer(deps: GrpcServerDeps): Promise<RunningGrpc
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
     "grpc.keepalive_permit_without_calls": 1,
   });
-  for (const service of deps.services) server.addService(withFastEncoding(service.definition, { keptResponseItems: service.keptResponseItems ?? {} }), adapt(service, deps));
+  for (const service of deps.services) server.addService(withFastEncoding(service.definition, { keptResponseItems: service.keptResponseItems ?? {}, lazyRequestItems: service.lazyRequestItems ?? {} }), adapt(service, deps));
 
   const health = new HealthImplementation({ "": "SERVING", ...Object.fromEntries(deps.services.map((service) => [service.name, "SERVING" as const])) });
   health.addToServer(server);
