@@ -123,6 +123,11 @@ export class HelperStarter implements ProcessStarter {
     this.#path = join(this.#dir, "spawn.sock");
     // Not half-open: a connection whose program has closed its end is closed here too (no descriptor left behind).
     this.#server = createServer((socket) => this.#accept(socket));
+    // Without it no program can start: each start then reports "not started" (KERNEL_UNAVAILABLE) instead of hanging.
+    this.#server.on("error", (error) => {
+      this.#log.error({ err: error, path: this.#path }, "the process starter cannot listen; no program can be started");
+      this.close();
+    });
     this.#server.listen(this.#path);
     this.#server.unref();
   }
