@@ -1,4 +1,4 @@
-import { parseIptablesSave } from "../drivers/parse/iptables-save.js";
+import { CHAIN_LINE, parseIptablesSave } from "../drivers/parse/iptables-save.js";
 import { identifyRules, type ManagedLines } from "./rule-identity.js";
 import type { Family, ParsedChain, ParsedRule } from "./rule-model.js";
 
@@ -29,8 +29,6 @@ interface LastRead {
   /** The store's revision of the managed rules the ids were assigned from. */
   readonly managedRevision: number;
 }
-
-const CHAIN_LINE = /^:(\S+)\s+(\S+)(?:\s+\[(\d+):(\d+)\])?$/;
 
 /**
  * Turns `iptables-save -c` dumps of a table into the views clients see: rules with their ids (rule-identity.ts),

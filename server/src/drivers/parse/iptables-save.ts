@@ -355,6 +355,9 @@ function parseRuleBody(body: string, chains: { has(name: string): boolean }, fai
   return result;
 }
 
+/** A chain line of a dump: `:NAME POLICY [packets:bytes]` (POLICY `-` for a user chain; counters only with -c). */
+export const CHAIN_LINE = /^:(\S+)\s+(\S+)(?:\s+\[(\d+):(\d+)\])?$/;
+
 /** Every name is a chain: a stored managed rule's `-j NAME` that is no built-in target can only be a jump. */
 const ANY_CHAIN = { has: (): boolean => true };
 
@@ -402,7 +405,7 @@ export function parseIptablesSave(text: string): ParsedTable[] {
       continue;
     }
     if (line.startsWith(":")) {
-      const match = /^:(\S+)\s+(\S+)(?:\s+\[(\d+):(\d+)\])?$/.exec(line);
+      const match = CHAIN_LINE.exec(line);
       const [, name = "", policy = "", packets = "0", bytes = "0"] = match ?? [];
       if (match === null || !["ACCEPT", "DROP", "-"].includes(policy)) failLine(`"${excerpt(line)}" is not a chain line (:CHAIN POLICY [packets:bytes])`);
       if (open.counts.has(name)) failLine(`chain ${name} is declared twice`);
