@@ -1,26 +1,15 @@
 import { describe, it, mock } from "node:test";
 import assert from "node:assert/strict";
 import { openDatabase } from "../../server/src/store/database.js";
-import { FirewallStore } from "../../server/src/store/firewall-store.js";
-import { parseRuleLine, renderRuleLine } from "../../server/src/drivers/parse/iptables-save.js";
-import type { RuleSpec } from "../../server/src/firewall/rule-model.js";
+import { stagedStore } from "./helpers/staged-store.js";
 
-const accept = (port: number): RuleSpec => ({ protocol: "tcp", destinationPort: { ports: [{ first: port, last: port }], negate: false }, target: { kind: "ACCEPT" } });
 
 describe("firewall store: table generations", () => {
   it("an applied table replaces the managed rules at publish; the old generation is deleted later, a batch per turn", async () => {
     mock.timers.enable({ apis: ["setTimeout"] });
     try {
       const db = openDatabase(":memory:");
-      const store = new FirewallStore(db, renderRuleLine, parseRuleLine);
-      const rows = (generation: number): number => (db.prepare("SELECT count(*) AS n FROM firewall_rules WHERE generation = ?").get(generation) as { n: number }).n;
-      const apply = async (prefix: string, count: number): Promise<void> => {
-        const stage = store.stageTable("ipv4", "filter");
-        stage.add(Array.from({ length: count }, (_, i) => ({ id: `${prefix}${i}`, chain: "INPUT", seq: i, spec: accept(1000 + i) })));
-        await stage.stored();
-        stage.publish([{ chain: "INPUT", policy: "ACCEPT" }]);
-        stage.release();
-      };
+      const { store, rows, apply } = stagedStore(db, [{ chain: "INPUT", policy: "ACCEPT" }]);
       await apply("a", 1200);
       await apply("b", 3);
       assert.deepEqual(store.table("ipv4", "filter").rules.map((rule) => rule.id), ["b0", "b1", "b2"]);

@@ -8,8 +8,8 @@ import { openDatabase } from "../../server/src/store/database.js";
 import { FirewallStore } from "../../server/src/store/firewall-store.js";
 import { parseRuleLine, renderRuleLine } from "../../server/src/drivers/parse/iptables-save.js";
 import type { RuleSpec } from "../../server/src/firewall/rule-model.js";
+import { accept, stagedStore } from "./helpers/staged-store.js";
 
-const accept = (port: number): RuleSpec => ({ protocol: "tcp", destinationPort: { ports: [{ first: port, last: port }], negate: false }, target: { kind: "ACCEPT" } });
 const logged: RuleSpec = { source: { address: "192.0.2.0/24", negate: true }, comment: "its ✓ ünïcode", target: { kind: "LOG", prefix: "pc: " } };
 
 // A database file, as the server has: staged rows are written by the worker thread over its own connection.
@@ -52,15 +52,7 @@ describe("firewall store on a database file: staged rows written by a worker thr
   it("deletes a replaced generation on the worker after the grace period", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pc-writer-"));
     const db = openDatabase(join(dir, "state.db"));
-    const store = new FirewallStore(db, renderRuleLine, parseRuleLine);
-    const rows = (generation: number): number => (db.prepare("SELECT count(*) AS n FROM firewall_rules WHERE generation = ?").get(generation) as { n: number }).n;
-    const apply = async (prefix: string, count: number): Promise<void> => {
-      const stage = store.stageTable("ipv4", "filter");
-      stage.add(Array.from({ length: count }, (_, i) => ({ id: `${prefix}${i}`, chain: "INPUT", seq: i, spec: accept(1000 + i) })));
-      await stage.stored();
-      stage.publish([{ chain: "INPUT" }]);
-      stage.release();
-    };
+    const { store, rows, apply } = stagedStore(db, [{ chain: "INPUT" }]);
     // Real timers (a worker's terminate hangs once timers were mocked): the grace period is waited out.
     try {
       await apply("a", 1200);

@@ -173,14 +173,16 @@ export class FirewallStore {
     // left over from an abandoned stage.
     const next = current + 1;
     this.#sql.deleteGeneration.run(family, table, next);
-    const added: Array<ManagedRule & { readonly line?: string }> = [];
+    // The staged rules' ids and canonical lines, for the index.
+    const addedIds: string[] = [];
+    const addedLines: string[] = [];
     let staged: LineIndex | undefined;
     const writes: Array<Promise<void>> = [];
     const settled = (): Promise<unknown> => Promise.allSettled(writes);
     const indexed = (): LineIndex => {
       if (staged === undefined) {
         staged = { byLine: new Map(), lineOf: new Map() };
-        for (const rule of added) indexRule(staged, rule.id, rule.line ?? this.#render(rule.chain, rule.spec), false);
+        for (let i = 0; i < addedIds.length; i++) indexRule(staged, addedIds[i]!, addedLines[i]!, false);
       }
       return staged;
     };
@@ -188,10 +190,12 @@ export class FirewallStore {
       add: (rules) => {
         // Stored by their lines, which the caller has already: no JSON of 10k specs on this thread.
         const lines = rules.map((rule) => rule.line ?? this.#render(rule.chain, rule.spec));
-        const write = this.#writer.insert({ family, table, generation: next, now: Date.now(), ids: rules.map((rule) => rule.id), chains: rules.map((rule) => rule.chain), seqs: rules.map((rule) => rule.seq), lines });
+        const ids = rules.map((rule) => rule.id);
+        const write = this.#writer.insert({ family, table, generation: next, now: Date.now(), ids, chains: rules.map((rule) => rule.chain), seqs: rules.map((rule) => rule.seq), lines });
         write.catch(() => undefined); // reported by stored()
         writes.push(write);
-        for (const rule of rules) added.push(rule);
+        addedIds.push(...ids);
+        addedLines.push(...lines);
       },
       stored: async () => {
         await Promise.all(writes);
