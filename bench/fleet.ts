@@ -12,6 +12,10 @@ import { IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
 import { JailView } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
 import { NatsCluster } from "../test/harness/nats.js";
 import { startFleet, type Fleet, type FleetHost } from "../test/harness/fleet-hosts.js";
+import Database from "better-sqlite3";
+import { Fail2banServer } from "../test/harness/fail2ban.js";
+import { Fail2banClient } from "../server/src/drivers/fail2ban-client.js";
+import { createLogger } from "../server/src/logger.js";
 
 const LATENCY_SAMPLES = 200;
 const SET_BANS = 50_000;
@@ -109,6 +113,44 @@ async function jailThroughput(a: FleetHost, receivers: readonly FleetHost[]): Pr
   return { seconds: Math.max(...perNode) };
 }
 
+/**
+ * The raw tools' ceiling for the same work on this machine: three fail2ban-servers with the same stock settings (log at
+ * INFO, database on disk), nothing else running, each banning the same addresses in the same chunks as Portcullis does
+ * (`set <jail> banip` with 500 addresses), through a jail whose action does nothing (no firewall change at all). Any
+ * fleet that bans through each host's fail2ban, as the issue requires, is bounded by this. Two times: when the last
+ * `banip` answered, and when every ban is in each server's database (fail2ban writes it from another thread, after
+ * answering: work a sustained rate has to pay for as well).
+ */
+async function fail2banAlone(): Promise<{ answered: number; stored: number }> {
+  const servers = [new Fail2banServer(), new Fail2banServer(), new Fail2banServer()];
+  const clients: Fail2banClient[] = [];
+  try {
+    await Promise.all(servers.map((server) => server.start()));
+    clients.push(...servers.map((server) => new Fail2banClient(server.socket, createLogger("silent"))));
+    const addresses = Array.from({ length: JAIL_BANS }, (_, i) => address(3, i));
+    const started = performance.now();
+    await Promise.all(clients.map(async (client) => {
+      for (let i = 0; i < addresses.length; i += 500) await client.send(["set", "bulk", "banip", ...addresses.slice(i, i + 500)], 60_000);
+    }));
+    const answered = (performance.now() - started) / 1000;
+    await Promise.all(servers.map((server) => until("fail2ban's database to have every ban", 120_000, () => storedBans(server) >= JAIL_BANS, 50)));
+    return { answered, stored: (performance.now() - started) / 1000 };
+  } finally {
+    for (const client of clients) client.close();
+    await Promise.all(servers.map((server) => server.destroy()));
+  }
+}
+
+/** Bans fail2ban has written to its database (read-only; fail2ban holds its write lock only while it commits). */
+function storedBans(server: Fail2banServer): number {
+  const db = new Database(server.databaseFile, { readonly: true, timeout: 5_000 });
+  try {
+    return (db.prepare("SELECT count(*) AS n FROM bips WHERE jail = 'bulk'").get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
 function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? "").length)));
   const line = (row: readonly string[]): string => `| ${row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join(" | ")} |`;
@@ -140,10 +182,15 @@ try {
   const sets = await setThroughput(a, [b, c]);
   progress(`throughput: ${JAIL_BANS} shared jail bans through A`);
   const jails = await jailThroughput(a, [b, c]);
+  await fleet.close();
+  fleet = undefined;
+  progress(`raw: ${JAIL_BANS} bans into each of three fail2ban-servers alone (no Portcullis, no NATS)`);
+  const raw = await fail2banAlone();
 
   const [p50, p99] = [percentile(lat.samples, 50), percentile(lat.samples, 99)];
   const setRate = SET_BANS / sets.seconds;
   const jailRate = JAIL_BANS / jails.seconds;
+  const [rawAnswered, rawStored] = [JAIL_BANS / raw.answered, JAIL_BANS / raw.stored];
   const rows = [
     ["fleet benchmark (3 NATS servers, R3 stream; 3 nodes)", "measured", "target", "verdict"],
     [`propagation A → kernel at B and C, p50 (${lat.samples.length} samples)`, `${p50.toFixed(1)} ms`, `≤ ${TARGETS.p50Ms} ms`, verdict(p50 <= TARGETS.p50Ms)],
@@ -151,6 +198,8 @@ try {
     ["  of which the ban at A itself (BanIp, fleet), p50 / p99", `${percentile(lat.origin, 50).toFixed(1)} / ${percentile(lat.origin, 99).toFixed(1)} ms`, "", ""],
     [`shared set entries (BatchAddEntries ${SET_BANS.toLocaleString("en-US")}), until the last node has all`, `${Math.round(setRate).toLocaleString("en-US")}/s (${sets.seconds.toFixed(2)} s)`, `≥ ${TARGETS.perSecond.toLocaleString("en-US")}/s`, verdict(setRate >= TARGETS.perSecond)],
     [`shared jail bans (BatchBanIp ${JAIL_BANS.toLocaleString("en-US")}, through fail2ban), until the last node has all`, `${Math.round(jailRate).toLocaleString("en-US")}/s (${jails.seconds.toFixed(2)} s)`, `≥ ${TARGETS.perSecond.toLocaleString("en-US")}/s`, verdict(jailRate >= TARGETS.perSecond)],
+    [`  raw: three fail2ban-servers alone, the same ${JAIL_BANS.toLocaleString("en-US")} bans each (noop action), until the last banip answered`, `${Math.round(rawAnswered).toLocaleString("en-US")}/s (${raw.answered.toFixed(2)} s)`, `Portcullis ${(jailRate / rawAnswered).toFixed(2)}×`, ""],
+    ["  raw: the same, until every ban is in each fail2ban's database (sustained)", `${Math.round(rawStored).toLocaleString("en-US")}/s (${raw.stored.toFixed(2)} s)`, `Portcullis ${(jailRate / rawStored).toFixed(2)}×`, ""],
   ];
   console.log(`\nPortcullis fleet benchmark — ${new Date().toISOString()} (nats-server 2.9, all on one machine)\n`);
   console.log(table(rows));
@@ -159,6 +208,7 @@ try {
     latency: { p50Ms: p50, p99Ms: p99, samples: lat.samples.length, originP50Ms: percentile(lat.origin, 50) },
     sets: { count: SET_BANS, seconds: sets.seconds, perSecond: setRate },
     jails: { count: JAIL_BANS, seconds: jails.seconds, perSecond: jailRate },
+    fail2banAlone: { count: JAIL_BANS, servers: 3, answeredSeconds: raw.answered, storedSeconds: raw.stored, answeredPerSecond: rawAnswered, storedPerSecond: rawStored },
   }, null, 2));
 } finally {
   await fleet?.close();

@@ -75,7 +75,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
   const metrics = new Metrics();
   // Programs are started from a small helper process: see process-starter.ts for why.
-  const exec = new Executor(log, config.netns, metrics, new HelperStarter(log));
+  const exec = new Executor(log, config.netns, metrics, new HelperStarter(log, config.netns));
   if (config.netns !== undefined) await checkNetns(exec, config.netns);
   const db = openDatabase(join(config.dataDir, "portcullis.db"));
   const ipsetDriver = new IpsetDriver(exec, log);
@@ -299,6 +299,7 @@ function serverVersion(): string {
 }
 
 async function checkNetns(exec: Executor, netns: string): Promise<void> {
-  const result = await exec.run("true", []);
-  if (result.exitCode !== 0) throw new ServerError("KERNEL_UNAVAILABLE", `network namespace "${netns}" is not usable (ip netns add ${netns} creates it)`);
+  // The helper that starts programs runs in the namespace: without it, nothing starts at all.
+  const usable = await exec.run("true", []).then((result) => result.exitCode === 0, () => false);
+  if (!usable) throw new ServerError("KERNEL_UNAVAILABLE", `network namespace "${netns}" is not usable (ip netns add ${netns} creates it)`);
 }

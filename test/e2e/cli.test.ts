@@ -214,4 +214,12 @@ describe("portcullis CLI", () => {
     assert.match(followed.stdout, /^#\d+ \S+ ENTRY_ADDED ipsets\/cli_watch\/entries\/192\.0\.2\.77 by admin \(api\) element=192\.0\.2\.77\n$/);
     assert.equal((await portcullis(["sets", "delete", "cli_watch"])).code, 0);
   });
+
+  it("serve --netns with a namespace that does not exist stops at once and says which", async () => {
+    const missing = `pc-missing-${process.pid}`;
+    const data = join(scratch, "missing-netns");
+    const result = await portcullis(["serve", "--netns", missing, "--data-dir", data, "--grpc-address", "127.0.0.1:0", "--rest-address", "127.0.0.1:0"]);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, new RegExp(`network namespace "${missing}" is not usable \\(ip netns add ${missing} creates it\\)`));
+  });
 });

@@ -29,6 +29,8 @@ export class Fail2banServer {
   readonly socket = join(this.dir, "f2b.sock");
   readonly mailLog = join(this.dir, "mail.log");
   readonly dummyTarget = join(this.dir, "dummy.txt");
+  /** fail2ban's own database (its `dbfile`). */
+  readonly databaseFile = join(this.dir, "fail2ban.sqlite3");
   readonly netns: Netns;
   readonly #ownNetns: boolean;
   readonly #expectedJails: string;
@@ -52,7 +54,7 @@ export class Fail2banServer {
     writeFileSync(join(conf, "action.d", "noop.conf"), "[Definition]\nactionban =\nactionunban =\n");
     // The Portcullis action, as an installation copies it (`action = portcullis.py[socket=…]`).
     copyFileSync(new URL("../../server/fail2ban/action.d/portcullis.py", import.meta.url), join(conf, "action.d", "portcullis.py"));
-    writeFileSync(join(conf, "fail2ban.local"), `[Definition]\nallowipv6 = auto\nlogtarget = ${join(this.dir, "fail2ban.log")}\ndbfile = ${join(this.dir, "fail2ban.sqlite3")}\n`);
+    writeFileSync(join(conf, "fail2ban.local"), `[Definition]\nallowipv6 = auto\nlogtarget = ${join(this.dir, "fail2ban.log")}\ndbfile = ${this.databaseFile}\n`);
     writeFileSync(this.mailLog, "");
     writeFileSync(join(conf, "jail.local"), (options.jails ?? HARMLESS_JAILS)({ dir: this.dir, mailLog: this.mailLog, dummyTarget: this.dummyTarget }));
     this.#expectedJails = options.expectedJails ?? "bulk, dovecot";

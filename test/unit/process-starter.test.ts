@@ -1,11 +1,12 @@
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Executor } from "../../server/src/drivers/exec.js";
 import { HelperStarter, type StartedProcess } from "../../server/src/drivers/process-starter.js";
 import { createLogger } from "../../server/src/logger.js";
+import { Netns } from "../harness/netns.js";
 
 const log = createLogger("silent");
 
@@ -80,6 +81,7 @@ describe("HelperStarter: programs started from a helper process", () => {
   it("leaves no connection open behind a program that ended, whether its input was closed or not", async () => {
     const open = (): number => readdirSync("/proc/self/fd").length;
     await exec.run("true", []); // the helper and its listening socket exist from here on
+    await sleep(200); // the connections of earlier tests' programs close
     const before = open();
     for (let i = 0; i < 30; i++) await exec.run("true", []);
     for (let i = 0; i < 10; i++) {
@@ -94,5 +96,36 @@ describe("HelperStarter: programs started from a helper process", () => {
   it("runs many programs at once, each with its own output", async () => {
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => exec.run("sh", ["-c", `echo ${i}; echo e${i} >&2`])));
     results.forEach((result, i) => assert.deepEqual(result, { exitCode: 0, stdout: `${i}\n`, stderr: `e${i}\n` }));
+  });
+});
+
+// A server managing a namespace (config `netns`): the helper is started in it once, and its programs need no `ip` each.
+describe("HelperStarter in a network namespace", () => {
+  let netns: Netns;
+  let exec: Executor;
+  before(() => {
+    netns = new Netns("pc-starter");
+    exec = new Executor(log, netns.name, undefined, new HelperStarter(log, netns.name));
+  });
+  after(() => {
+    exec.close();
+    netns.destroy();
+  });
+
+  it("runs programs in the namespace, started by the helper itself (no `ip netns exec` process per program)", async () => {
+    const result = await exec.run("sh", ["-c", 'readlink /proc/self/ns/net; echo "$PPID"']);
+    const [namespace, parent] = result.stdout.trim().split("\n");
+    assert.equal(namespace, `net:[${statSync(`/run/netns/${netns.name}`).ino}]`);
+    assert.notEqual(namespace, readlinkSync("/proc/self/ns/net"));
+    // The program's parent is the helper (node, this process's child), not an `ip` in between.
+    const status = readFileSync(`/proc/${parent}/status`, "utf8");
+    assert.match(status, /^Name:\s+node$/m);
+    assert.match(status, new RegExp(`^PPid:\\s+${process.pid}$`, "m"));
+  });
+
+  it("sees the namespace's own kernel state (its sets, not the host's)", async () => {
+    netns.exec("ipset", ["create", "pc-starter-probe", "hash:ip"]);
+    const listed = await exec.run("ipset", ["list", "-n"]);
+    assert.deepEqual(listed, { exitCode: 0, stdout: "pc-starter-probe\n", stderr: "" });
   });
 });

@@ -23,8 +23,9 @@ export interface RunOptions {
 
 /**
  * The only place that starts programs. Arguments are always arrays (no shell, so user text can never become shell
- * syntax); with a network namespace configured, every command runs inside it through `ip netns exec`. How programs
- * are started is the starter's business: the server's starts them from a small helper process (process-starter.ts).
+ * syntax); with a network namespace configured, every command runs inside it (through `ip netns exec`, unless the
+ * starter's programs run there already). How programs are started is the starter's business: the server's starts
+ * them from a small helper process (process-starter.ts).
  */
 export class Executor {
   readonly #netns: string | undefined;
@@ -63,7 +64,7 @@ export class Executor {
     this.#observer?.commandFinished(file, ms / 1000, end.exitCode === 0);
     if (end.notStarted) {
       this.#log.error({ command: file, args: args.slice(0, 8) }, "command could not run");
-      throw new ServerError("KERNEL_UNAVAILABLE", `could not run ${file}; is it installed?`, { command: file });
+      throw new ServerError("KERNEL_UNAVAILABLE", `could not run ${file}; is it installed${this.#netns === undefined ? "" : `, and does network namespace ${this.#netns} exist`}?`, { command: file });
     }
     const exitCode = end.exitCode ?? -1;
     const result = { exitCode, stdout: stdout.join(""), stderr: stderr.join("") };
@@ -103,7 +104,7 @@ export class Executor {
   }
 
   #wrap(file: string, args: readonly string[]): [string, string[]] {
-    return this.#netns === undefined ? [file, [...args]] : ["ip", ["netns", "exec", this.#netns, file, ...args]];
+    return this.#netns === undefined || this.#starter.netns === this.#netns ? [file, [...args]] : ["ip", ["netns", "exec", this.#netns, file, ...args]];
   }
 
   async #feed(child: StartedProcess, input: AsyncIterable<string> | Iterable<string>): Promise<void> {
