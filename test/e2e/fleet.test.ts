@@ -93,11 +93,17 @@ describe("fleet mode: a ban on one host is enforced on every host, through a 3-n
       return addresses.map((address) => bans.filter((event) => event.attributes.address === address && event.origin === EventOrigin.EVENT_ORIGIN_FLEET).length);
     };
     assert.deepEqual(await counted(), addresses.map(() => 1));
+    // One audit record for the batch, as at A (one BatchBanIp), naming where and by whom it was made.
+    const audited = async (): Promise<string[][]> => (await c.events.call("listAuditRecords", { pageSize: 1000, pageToken: "" })).records
+      .filter((record) => record.method === "portcullis.v1.JailService/BatchBanIp")
+      .map((record) => [record.resource, record.principal, record.originNode, record.code]);
+    assert.deepEqual(await audited(), [[JAIL, "admin", "alpha", "OK"]]);
     // Applied operations are recorded by id: a restart (and whatever the stream redelivers) applies nothing twice.
     await c.stop();
     await c.restart();
     await sleep(1500);
     assert.deepEqual(await counted(), addresses.map(() => 1));
+    assert.deepEqual(await audited(), [[JAIL, "admin", "alpha", "OK"]]);
   });
 
   it("a NATS server killed (SIGKILL) during a stream of bans loses none of them", async () => {

@@ -132,10 +132,14 @@ export class FleetApplier {
     while (remaining.length > 0) {
       try {
         const fresh = new Set(remaining.length === 1 ? await this.#singleBan(jail, remaining[0]!.address) : await this.#jails.batchBan(jail, remaining.map((operation) => operation.address)));
+        // Each ban is an event (a SIEM follows addresses); a batch is one audit record, as BatchBanIp is at the origin.
+        const batch = remaining.length > 1;
         for (const operation of remaining) {
           const changed = fresh.has(operation.address);
-          this.#done(operation, changed ? "applied" : "unchanged", changed ? { type: "BAN", resource: resourceOf(operation), attributes: { jail, address: operation.address } } : undefined);
+          this.#done(operation, changed ? "applied" : "unchanged", changed ? { type: "BAN", resource: resourceOf(operation), attributes: { jail, address: operation.address } } : undefined, !batch);
         }
+        const first = remaining[0]!;
+        if (batch) this.#outcomes.push(() => this.#audited(first, "OK", undefined, `jails/${jail}`));
         return;
       } catch (error) {
         if (isTransient(error)) throw error;
@@ -220,11 +224,11 @@ export class FleetApplier {
     return undefined;
   }
 
-  #done(operation: FleetOperation, outcome: FleetOutcome, event?: EventInput): void {
+  #done(operation: FleetOperation, outcome: FleetOutcome, event?: EventInput, audited = true): void {
     this.#outcomes.push(() => {
       this.#store.record(operation, outcome);
       if (event !== undefined) this.#events.append({ ...event, attributes: { ...event.attributes, ...provenance(operation) } }, operation.principal, "fleet");
-      this.#audited(operation, "OK");
+      if (audited) this.#audited(operation, "OK");
     });
   }
 
