@@ -6,7 +6,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Executor } from "../../server/src/drivers/exec.js";
 import { HelperStarter, type StartedProcess } from "../../server/src/drivers/process-starter.js";
 import { createLogger } from "../../server/src/logger.js";
-import { Netns } from "../harness/netns.js";
+import { Netns, sh } from "../harness/netns.js";
+import type { ServerError } from "../../server/src/errors.js";
 
 const log = createLogger("silent");
 
@@ -121,6 +122,27 @@ describe("HelperStarter in a network namespace", () => {
     const status = readFileSync(`/proc/${parent}/status`, "utf8");
     assert.match(status, /^Name:\s+node$/m);
     assert.match(status, new RegExp(`^PPid:\\s+${process.pid}$`, "m"));
+  });
+
+  it("follows the namespace when it is deleted and made again under the same name (a new helper starts there)", async () => {
+    const inode = async (): Promise<string> => (await exec.run("readlink", ["/proc/self/ns/net"])).stdout.trim();
+    const before = await inode();
+    // A long-lived program of the old helper keeps running until it ends.
+    const sleeper = exec.spawn("sleep", ["30"]);
+    netns.destroy();
+    sh("ip", ["netns", "add", netns.name]);
+    const after = await inode();
+    assert.notEqual(after, before);
+    assert.equal(after, `net:[${statSync(`/run/netns/${netns.name}`).ino}]`);
+    sleeper.kill("SIGKILL");
+    assert.equal((await sleeper.ended).signal, "SIGKILL");
+  });
+
+  it("reports a program as not started once the namespace is gone (KERNEL_UNAVAILABLE naming the namespace)", async () => {
+    netns.destroy();
+    await assert.rejects(exec.run("true", []), (error: ServerError) => error.reason === "KERNEL_UNAVAILABLE" && error.message.includes(`network namespace ${netns.name}`));
+    sh("ip", ["netns", "add", netns.name]);
+    assert.equal((await exec.run("true", [])).exitCode, 0);
   });
 
   it("sees the namespace's own kernel state (its sets, not the host's)", async () => {

@@ -48,17 +48,31 @@ const HELPER_SOURCE = `
 "use strict";
 const { spawn } = require("node:child_process");
 const { connect } = require("node:net");
-const { PC_SPAWNER_SOCKET: path, PC_SPAWNER_TOKEN: token } = process.env;
+const { statSync } = require("node:fs");
+const { PC_SPAWNER_SOCKET: path, PC_SPAWNER_TOKEN: token, PC_SPAWNER_NETNS: netns } = process.env;
 delete process.env.PC_SPAWNER_SOCKET;
 delete process.env.PC_SPAWNER_TOKEN;
+delete process.env.PC_SPAWNER_NETNS;
 const children = new Map();
 const send = (message) => { if (process.connected) process.send(message); };
+// Started in a named network namespace: is it still the one of that name (not deleted, or deleted and made again)?
+const sameNetns = () => { try { return statSync("/run/netns/" + netns).ino === statSync("/proc/self/ns/net").ino; } catch { return false; } };
+let stale = false;
+const retire = () => { if (stale && children.size === 0) process.exit(0); };
 const open = (id, stream) => new Promise((resolve, reject) => {
   const socket = connect({ path, allowHalfOpen: true });
   socket.once("error", reject);
   socket.once("connect", () => socket.write(token + id.toString(16).padStart(8, "0") + stream, () => resolve(socket)));
 });
 async function start(message) {
+  // A helper in a namespace that is gone starts nothing more (the server starts a new helper for it) and ends once
+  // its programs have.
+  if (stale || (netns !== undefined && !sameNetns())) {
+    stale = true;
+    send({ op: "stale", id: message.id });
+    retire();
+    return;
+  }
   let sockets = [];
   try {
     sockets = await Promise.all([0, 1, 2].map((stream) => open(message.id, stream)));
@@ -68,7 +82,7 @@ async function start(message) {
     for (const socket of sockets) socket.destroy();
     children.set(message.id, child);
     let ended = false;
-    const end = (fields) => { if (ended) return; ended = true; children.delete(message.id); send({ op: "ended", id: message.id, ...fields }); };
+    const end = (fields) => { if (ended) return; ended = true; children.delete(message.id); send({ op: "ended", id: message.id, ...fields }); retire(); };
     child.once("error", (error) => end({ notStarted: child.pid === undefined, message: String(error && error.message) }));
     child.once("exit", (code, signal) => end(code === null ? { signal } : { exitCode: code }));
     send({ op: "started", id: message.id });
@@ -85,6 +99,12 @@ process.on("disconnect", () => process.exit(0));
 `;
 
 interface Entry {
+  readonly file: string;
+  readonly args: readonly string[];
+  /** The helper that was asked to start it. */
+  helper?: ChildProcess;
+  /** Sent again to a new helper once already (the first was in a namespace that is gone). */
+  resent?: boolean;
   readonly stdin: PassThrough;
   /** stdout and stderr, as given to the caller. */
   readonly outputs: readonly [PassThrough, PassThrough];
@@ -120,6 +140,8 @@ export class HelperStarter implements ProcessStarter {
   readonly #server: Server;
   readonly #entries = new Map<number, Entry>();
   #helper: ChildProcess | undefined;
+  /** Helpers whose namespace is gone, until their programs have ended. */
+  readonly #retired = new Set<ChildProcess>();
   #nextId = 1;
   #closed = false;
 
@@ -145,7 +167,7 @@ export class HelperStarter implements ProcessStarter {
     const outputs = [new PassThrough(), new PassThrough()] as const;
     let exited!: (end: ProcessEnd) => void;
     const exit = new Promise<ProcessEnd>((resolve) => (exited = resolve));
-    const entry: Entry = { stdin, outputs, sockets: [undefined, undefined, undefined], started: false, exited: (end) => {
+    const entry: Entry = { file, args: [...args], stdin, outputs, sockets: [undefined, undefined, undefined], started: false, exited: (end) => {
       if (entry.exit !== undefined) return;
       entry.exit = end;
       exited(end);
@@ -160,11 +182,7 @@ export class HelperStarter implements ProcessStarter {
       return end;
     });
     this.#entries.set(id, entry);
-    const helper = this.#started();
-    // While programs run, the process waits for them (as for a child of its own); an idle helper keeps nothing alive.
-    helper?.channel?.ref();
-    if (helper === undefined) this.#abandon(entry, { notStarted: true });
-    else helper.send({ op: "start", id, file, args: [...args] });
+    this.#send(id, entry);
     return {
       stdin,
       stdout: outputs[0],
@@ -172,7 +190,7 @@ export class HelperStarter implements ProcessStarter {
       ended,
       kill: (signal = "SIGTERM") => {
         if (entry.exit !== undefined) return;
-        if (entry.started) this.#helper?.send({ op: "kill", id, signal });
+        if (entry.started) entry.helper?.send({ op: "kill", id, signal });
         else entry.pendingKill = signal;
       },
     };
@@ -180,8 +198,9 @@ export class HelperStarter implements ProcessStarter {
 
   close(): void {
     this.#closed = true;
-    this.#helper?.kill("SIGKILL");
+    for (const helper of [this.#helper, ...this.#retired]) helper?.kill("SIGKILL");
     this.#helper = undefined;
+    this.#retired.clear();
     for (const entry of this.#entries.values()) this.#abandon(entry, { notStarted: !entry.started, signal: "SIGKILL" });
     this.#server.close();
     rmSync(this.#dir, { recursive: true, force: true });
@@ -226,6 +245,16 @@ export class HelperStarter implements ProcessStarter {
     entry.stdin.pipe(socket);
   }
 
+  /** Asks the helper (started if need be) to start a program. */
+  #send(id: number, entry: Entry): void {
+    const helper = this.#started();
+    // While programs run, the process waits for them (as for a child of its own); an idle helper keeps nothing alive.
+    helper?.channel?.ref();
+    entry.helper = helper;
+    if (helper === undefined) this.#abandon(entry, { notStarted: true });
+    else helper.send({ op: "start", id, file: entry.file, args: entry.args });
+  }
+
   /** Ends what is left of a program that did not start, or whose helper is gone. */
   #abandon(entry: Entry, end: ProcessEnd): void {
     for (const socket of entry.sockets) socket?.destroy();
@@ -240,12 +269,24 @@ export class HelperStarter implements ProcessStarter {
     const helper = spawn(file, args, {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       // Not the server's NODE_OPTIONS (a preloaded loader or profiler would only make the helper bigger).
-      env: { ...process.env, NODE_OPTIONS: "", PC_SPAWNER_SOCKET: this.#path, PC_SPAWNER_TOKEN: this.#token },
+      env: { ...process.env, NODE_OPTIONS: "", PC_SPAWNER_SOCKET: this.#path, PC_SPAWNER_TOKEN: this.#token, ...(this.netns === undefined ? {} : { PC_SPAWNER_NETNS: this.netns }) },
     });
     helper.on("message", (message: { op: string; id: number; exitCode?: number; signal?: string; notStarted?: boolean; message?: string }) => {
       const entry = this.#entries.get(message.id);
       if (entry === undefined) return;
-      if (message.op === "started") {
+      if (message.op === "stale") {
+        // Its namespace was deleted (or made again): a new helper, started in the namespace of that name now, runs it.
+        if (this.#helper === helper) {
+          this.#helper = undefined;
+          this.#retired.add(helper);
+        }
+        if (entry.resent === true) this.#abandon(entry, { notStarted: true });
+        else {
+          entry.resent = true;
+          this.#log.warn({ netns: this.netns }, "network namespace was deleted or made again; starting programs in the one of that name now");
+          this.#send(message.id, entry);
+        }
+      } else if (message.op === "started") {
         entry.started = true;
         this.#connectInput(entry);
         if (entry.pendingKill !== undefined) helper.send({ op: "kill", id: message.id, signal: entry.pendingKill });
@@ -260,10 +301,13 @@ export class HelperStarter implements ProcessStarter {
     });
     helper.on("error", (error) => this.#log.error({ err: error }, "cannot start the process starter helper"));
     helper.on("exit", (code, signal) => {
-      if (this.#helper === helper) this.#helper = undefined;
-      if (!this.#closed) this.#log.warn({ code, signal }, "process starter helper exited; the next command starts a new one");
+      const current = this.#helper === helper;
+      if (current) this.#helper = undefined;
+      this.#retired.delete(helper);
+      // A retired helper (its namespace gone) ends by itself once its programs have.
+      if (!this.#closed && current) this.#log.warn({ code, signal }, "process starter helper exited; the next command starts a new one");
       // Its programs are not ours to wait for any more: their sockets close, so they see the end of their input.
-      for (const entry of this.#entries.values()) if (entry.exit === undefined) this.#abandon(entry, { notStarted: !entry.started, signal: "SIGKILL" });
+      for (const entry of this.#entries.values()) if (entry.helper === helper && entry.exit === undefined) this.#abandon(entry, { notStarted: !entry.started, signal: "SIGKILL" });
     });
     helper.unref();
     helper.channel?.unref();
