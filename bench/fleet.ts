@@ -114,6 +114,36 @@ async function jailThroughput(a: FleetHost, receivers: readonly FleetHost[]): Pr
 }
 
 /**
+ * Catch-up: C is stopped while A shares jail bans and set entries (B applies them meanwhile), then started again; how
+ * long until C has applied its backlog from its durable consumer. A and B are idle by then, so this is close to what
+ * one host catches up at when it has its machine to itself.
+ */
+async function catchUp(a: FleetHost, b: FleetHost, c: FleetHost): Promise<{ startSeconds: number; jailSeconds: number; setSeconds: number }> {
+  const jailAddresses = Array.from({ length: JAIL_BANS }, (_, i) => address(4, i));
+  const setElements = Array.from({ length: SET_BANS }, (_, i) => address(5, i));
+  const banned = async (host: FleetHost): Promise<number> => (await host.jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).currentlyBanned;
+  const entries = async (host: FleetHost): Promise<number> => (await host.ipsets.call("getIpset", { name: "ipsets/fleetcatchup" })).entryCount;
+  const before = { b: await banned(b), c: await banned(c) };
+  await c.stop();
+  await a.jails.call("batchBanIp", { jail: "jails/dovecot", addresses: jailAddresses, fleet: true });
+  await a.ipsets.call("batchAddEntries", { parent: "ipsets/fleetcatchup", entries: [], elements: setElements, timeout: 3600, comment: "", fleet: true });
+  // Everything is in the stream (B has applied it all) before C comes back.
+  await until("B to apply the backlog", 180_000, async () => (await banned(b)) >= before.b + JAIL_BANS && (await entries(b)) >= SET_BANS, 200);
+  await sleep(1000);
+  const started = performance.now();
+  await c.restart();
+  const startSeconds = (performance.now() - started) / 1000;
+  let jailSeconds = 0;
+  let setSeconds = 0;
+  await until("C to catch up", 300_000, async () => {
+    if (jailSeconds === 0 && (await banned(c)) >= before.c + JAIL_BANS) jailSeconds = (performance.now() - started) / 1000;
+    if (setSeconds === 0 && (await entries(c)) >= SET_BANS) setSeconds = (performance.now() - started) / 1000;
+    return jailSeconds > 0 && setSeconds > 0;
+  }, 100);
+  return { startSeconds, jailSeconds, setSeconds };
+}
+
+/**
  * The raw tools' ceiling for the same work on this machine: three fail2ban-servers with the same stock settings (log at
  * INFO, database on disk), nothing else running, each banning the same addresses in the same chunks as Portcullis does
  * (`set <jail> banip` with 500 addresses), through a jail whose action does nothing (no firewall change at all). Any
@@ -168,9 +198,9 @@ try {
   // The jail's sets and rules exist once the first ban went through; warm every node up with one shared ban.
   await a.jails.call("banIp", { jail: "jails/dovecot", address: "10.0.0.1", fleet: true });
   await sleep(1000);
-  for (const host of fleet.hosts) {
+  for (const host of fleet.hosts) for (const ipsetId of ["fleetbench", "fleetcatchup"]) {
     await host.ipsets.call("createIpset", {
-      ipsetId: "fleetbench",
+      ipsetId,
       ipset: { name: "", type: IpsetType.IPSET_TYPE_HASH_IP, typeName: "", family: AddressFamily.ADDRESS_FAMILY_INET, hashsize: 65_536, maxelem: 1_000_000, comments: false, range: "", memoryBytes: 0, references: 0, entryCount: 0, managed: false, defaultTimeout: 0 },
       requestId: "",
     });
@@ -182,6 +212,8 @@ try {
   const sets = await setThroughput(a, [b, c]);
   progress(`throughput: ${JAIL_BANS} shared jail bans through A`);
   const jails = await jailThroughput(a, [b, c]);
+  progress(`catch-up: C stopped while A shares ${JAIL_BANS} jail bans and ${SET_BANS} set entries, then started`);
+  const caught = await catchUp(a, b, c);
   await fleet.close();
   fleet = undefined;
   progress(`raw: ${JAIL_BANS} bans into each of three fail2ban-servers alone (no Portcullis, no NATS)`);
@@ -200,6 +232,9 @@ try {
     [`shared jail bans (BatchBanIp ${JAIL_BANS.toLocaleString("en-US")}, through fail2ban), until the last node has all`, `${Math.round(jailRate).toLocaleString("en-US")}/s (${jails.seconds.toFixed(2)} s)`, `≥ ${TARGETS.perSecond.toLocaleString("en-US")}/s`, verdict(jailRate >= TARGETS.perSecond)],
     [`  raw: three fail2ban-servers alone, the same ${JAIL_BANS.toLocaleString("en-US")} bans each (noop action), until the last banip answered`, `${Math.round(rawAnswered).toLocaleString("en-US")}/s (${raw.answered.toFixed(2)} s)`, `Portcullis ${(jailRate / rawAnswered).toFixed(2)}×`, ""],
     ["  raw: the same, until every ban is in each fail2ban's database (sustained)", `${Math.round(rawStored).toLocaleString("en-US")}/s (${raw.stored.toFixed(2)} s)`, `Portcullis ${(jailRate / rawStored).toFixed(2)}×`, ""],
+    [`catch-up: C away during ${JAIL_BANS.toLocaleString("en-US")} jail bans and ${SET_BANS.toLocaleString("en-US")} set entries, then started (up in ${caught.startSeconds.toFixed(1)} s)`, "", "", ""],
+    ["  until C has every jail ban (one host applying alone)", `${Math.round(JAIL_BANS / caught.jailSeconds).toLocaleString("en-US")}/s (${caught.jailSeconds.toFixed(2)} s)`, "", ""],
+    ["  until C has every set entry (after the jail bans: stream order)", `${Math.round((JAIL_BANS + SET_BANS) / caught.setSeconds).toLocaleString("en-US")} operations/s (${caught.setSeconds.toFixed(2)} s)`, "", ""],
   ];
   console.log(`\nPortcullis fleet benchmark — ${new Date().toISOString()} (nats-server 2.9, all on one machine)\n`);
   console.log(table(rows));
@@ -208,6 +243,7 @@ try {
     latency: { p50Ms: p50, p99Ms: p99, samples: lat.samples.length, originP50Ms: percentile(lat.origin, 50) },
     sets: { count: SET_BANS, seconds: sets.seconds, perSecond: setRate },
     jails: { count: JAIL_BANS, seconds: jails.seconds, perSecond: jailRate },
+    catchUp: { jailBans: JAIL_BANS, setEntries: SET_BANS, startSeconds: caught.startSeconds, jailSeconds: caught.jailSeconds, setSeconds: caught.setSeconds },
     fail2banAlone: { count: JAIL_BANS, servers: 3, answeredSeconds: raw.answered, storedSeconds: raw.stored, answeredPerSecond: rawAnswered, storedPerSecond: rawStored },
   }, null, 2));
 } finally {
