@@ -65,14 +65,31 @@ async function latency(a: FleetHost, receivers: readonly FleetHost[]): Promise<{
 }
 
 /**
+ * Shared jail bans of one address block a node has enforced, heard live: it records a BAN event (origin FLEET) once its
+ * kernel has the address. Polling GetJail instead would cost the receivers much of the CPU being measured: while bans
+ * are in flight, its ban list comes from fail2ban's `status`, which builds and pickles every banned address.
+ */
+function watchJailBans(host: FleetHost, block: string, afterSequence = 0): { count(): number; lastAt(): number; stop(): void } {
+  const seen = new Set<string>();
+  let lastAt = 0;
+  const call = host.events.stream("watchEvents", { afterSequence, types: [EventType.EVENT_TYPE_BAN], resourcePrefix: "jails/dovecot" }, (event) => {
+    const banned = event.attributes.address;
+    if (event.origin !== EventOrigin.EVENT_ORIGIN_FLEET || banned === undefined || !banned.startsWith(block) || seen.has(banned)) return;
+    seen.add(banned);
+    lastAt = event.time!.getTime();
+  });
+  return { count: () => seen.size, lastAt: () => lastAt, stop: () => call.cancel() };
+}
+
+/**
  * Entries a node added to a set from the stream, heard live: it records ENTRIES_ADDED (with the count) or ENTRY_ADDED
  * once its kernel set has them. Listening costs the nodes nothing; polling their sets (an `ipset list` per call) took
  * a good part of the CPU being measured.
  */
-function watchSetAdds(host: FleetHost, set: string): { added(): number; lastAt(): number; stop(): void } {
+function watchSetAdds(host: FleetHost, set: string, afterSequence = 0): { added(): number; lastAt(): number; stop(): void } {
   let added = 0;
   let lastAt = 0;
-  const call = host.events.stream("watchEvents", { afterSequence: 0, types: [EventType.EVENT_TYPE_ENTRIES_ADDED, EventType.EVENT_TYPE_ENTRY_ADDED], resourcePrefix: `ipsets/${set}` }, (event) => {
+  const call = host.events.stream("watchEvents", { afterSequence, types: [EventType.EVENT_TYPE_ENTRIES_ADDED, EventType.EVENT_TYPE_ENTRY_ADDED], resourcePrefix: `ipsets/${set}` }, (event) => {
     if (event.origin !== EventOrigin.EVENT_ORIGIN_FLEET) return;
     added += event.type === EventType.EVENT_TYPE_ENTRIES_ADDED ? Number(event.attributes.count) : 1;
     lastAt = event.time!.getTime();
@@ -103,14 +120,36 @@ async function setThroughput(a: FleetHost, receivers: readonly FleetHost[]): Pro
 /** Shared jail bans: one BatchBanIp at A (fail2ban bans them at each node through the Portcullis action). */
 async function jailThroughput(a: FleetHost, receivers: readonly FleetHost[]): Promise<{ seconds: number }> {
   const addresses = Array.from({ length: JAIL_BANS }, (_, i) => address(3, i));
-  const before = await Promise.all(receivers.map(async (host) => (await host.jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).currentlyBanned));
-  const started = performance.now();
-  await a.jails.call("batchBanIp", { jail: "jails/dovecot", addresses, fleet: true });
-  const perNode = await Promise.all(receivers.map(async (host, i) => {
-    await until(`${JAIL_BANS} jail bans at ${host.name}`, 180_000, async () => (await host.jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).currentlyBanned >= before[i]! + JAIL_BANS, 100);
-    return (performance.now() - started) / 1000;
-  }));
-  return { seconds: Math.max(...perNode) };
+  const before = await Promise.all(receivers.map(banned));
+  const watches = receivers.map((host) => watchJailBans(host, "10.3."));
+  try {
+    await sleep(500);
+    const started = Date.now();
+    await a.jails.call("batchBanIp", { jail: "jails/dovecot", addresses, fleet: true });
+    const perNode = await Promise.all(receivers.map(async (host, i) => {
+      await until(`${JAIL_BANS} jail bans at ${host.name}`, 180_000, () => watches[i]!.count() >= JAIL_BANS, 20);
+      const now = await banned(host);
+      if (now < before[i]! + JAIL_BANS) throw new Error(`${host.name} reported ${JAIL_BANS} bans enforced, its jail has ${now - before[i]!} more`);
+      return (watches[i]!.lastAt() - started) / 1000;
+    }));
+    return { seconds: Math.max(...perNode) };
+  } finally {
+    for (const watch of watches) watch.stop();
+  }
+}
+
+/** The sequence number of a node's newest event. */
+async function lastSequence(host: FleetHost): Promise<number> {
+  for (let after = 0; ;) {
+    const { events } = await host.events.call("listEvents", { afterSequence: after, pageSize: 10_000, types: [], resourcePrefix: "" });
+    if (events.length === 0) return after;
+    after = Number(events.at(-1)!.sequence);
+  }
+}
+
+/** A node's dovecot jail: how many addresses it bans now. */
+async function banned(host: FleetHost): Promise<number> {
+  return (await host.jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).currentlyBanned;
 }
 
 /**
@@ -121,26 +160,29 @@ async function jailThroughput(a: FleetHost, receivers: readonly FleetHost[]): Pr
 async function catchUp(a: FleetHost, b: FleetHost, c: FleetHost): Promise<{ startSeconds: number; jailSeconds: number; setSeconds: number }> {
   const jailAddresses = Array.from({ length: JAIL_BANS }, (_, i) => address(4, i));
   const setElements = Array.from({ length: SET_BANS }, (_, i) => address(5, i));
-  const banned = async (host: FleetHost): Promise<number> => (await host.jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).currentlyBanned;
   const entries = async (host: FleetHost): Promise<number> => (await host.ipsets.call("getIpset", { name: "ipsets/fleetcatchup" })).entryCount;
   const before = { b: await banned(b), c: await banned(c) };
+  const lastEvent = await lastSequence(c);
   await c.stop();
   await a.jails.call("batchBanIp", { jail: "jails/dovecot", addresses: jailAddresses, fleet: true });
   await a.ipsets.call("batchAddEntries", { parent: "ipsets/fleetcatchup", entries: [], elements: setElements, timeout: 3600, comment: "", fleet: true });
   // Everything is in the stream (B has applied it all) before C comes back.
   await until("B to apply the backlog", 180_000, async () => (await banned(b)) >= before.b + JAIL_BANS && (await entries(b)) >= SET_BANS, 200);
   await sleep(1000);
-  const started = performance.now();
+  const started = Date.now();
   await c.restart();
-  const startSeconds = (performance.now() - started) / 1000;
-  let jailSeconds = 0;
-  let setSeconds = 0;
-  await until("C to catch up", 300_000, async () => {
-    if (jailSeconds === 0 && (await banned(c)) >= before.c + JAIL_BANS) jailSeconds = (performance.now() - started) / 1000;
-    if (setSeconds === 0 && (await entries(c)) >= SET_BANS) setSeconds = (performance.now() - started) / 1000;
-    return jailSeconds > 0 && setSeconds > 0;
-  }, 100);
-  return { startSeconds, jailSeconds, setSeconds };
+  const startSeconds = (Date.now() - started) / 1000;
+  // From its last event before it stopped: what C recorded before the subscription counts too.
+  const jails = watchJailBans(c, "10.4.", lastEvent);
+  const sets = watchSetAdds(c, "fleetcatchup", lastEvent);
+  try {
+    await until("C to catch up", 300_000, () => jails.count() >= JAIL_BANS && sets.added() >= SET_BANS, 20);
+  } finally {
+    jails.stop();
+    sets.stop();
+  }
+  if ((await banned(c)) < before.c + JAIL_BANS || (await entries(c)) < SET_BANS) throw new Error("C reported its backlog applied, its jail or set does not have it all");
+  return { startSeconds, jailSeconds: (jails.lastAt() - started) / 1000, setSeconds: (sets.lastAt() - started) / 1000 };
 }
 
 /**
