@@ -21,6 +21,9 @@ const KNOWN_ERRORS: ReadonlyArray<[RegExp, Reason]> = [
   [/hash is full|maximal number of elements|list is full/i, "IPSET_FULL"],
 ];
 
+/** Lines a batch may have to go through the session rather than a `restore` process (see `restore`). */
+const SESSION_BATCH_MAX = 1_000;
+
 /** Runs ipset: structural changes and reads as processes, entry changes through one long-lived session. */
 export class IpsetDriver {
   readonly #exec: Executor;
@@ -109,10 +112,40 @@ export class IpsetDriver {
   }
 
   /**
-   * Applies many lines (`add …`/`del …`/`create …`) in one `ipset -exist restore` process: the bulk path, about
-   * 150k entries per second. Lines are streamed, so a million entries never sit in one string.
+   * Applies many lines (`add …`/`del …`/`create …`, in text chunks of whole lines). Up to SESSION_BATCH_MAX lines go
+   * through the long-lived session, written at once: starting a process costs more than a few hundred entries (a
+   * jail's bans as fail2ban reports them, a fleet message). More go to one `ipset -exist restore` process, the bulk
+   * path (about 150k entries per second), streamed, so a million entries never sit in one string. The first chunks
+   * are read (and so produced) before either is chosen.
    */
   async restore(lines: AsyncIterable<string> | Iterable<string>): Promise<void> {
+    const source = Symbol.asyncIterator in lines ? lines[Symbol.asyncIterator]() : lines[Symbol.iterator]();
+    const head: string[] = [];
+    let count = 0;
+    for (;;) {
+      const next = await source.next();
+      if (next.done === true) return this.#sessionBatch(head.join(""));
+      head.push(next.value);
+      for (let at = next.value.indexOf("\n"); at >= 0; at = next.value.indexOf("\n", at + 1)) count++;
+      if (count > SESSION_BATCH_MAX) break;
+    }
+    await this.#restoreProcess((async function* () {
+      yield* head;
+      for (let next = await source.next(); next.done !== true; next = await source.next()) yield next.value;
+    })());
+  }
+
+  /** A batch through the session; if ipset refused any of it, again through `restore`, which names the line. */
+  async #sessionBatch(text: string): Promise<void> {
+    const lines = text.split("\n").filter((line) => line !== "");
+    if (lines.length === 0) return;
+    const stderr = await this.#session.runBatch(lines);
+    if (stderr === "") return;
+    this.#log.debug({ stderr: stderr.slice(0, 500), lines: lines.length }, "ipset refused part of a batch; applying it with restore for the exact error");
+    await this.#restoreProcess([text]);
+  }
+
+  async #restoreProcess(lines: AsyncIterable<string> | Iterable<string>): Promise<void> {
     const result = await this.#exec.run("ipset", ["-exist", "restore"], { input: lines, timeoutMs: 600_000 });
     if (result.exitCode !== 0) throw this.#error(result.stderr, "restore");
   }

@@ -3,7 +3,10 @@ import { ServerError } from "../errors.js";
 import type { Executor } from "./exec.js";
 
 interface Pending {
+  /** One command line, or several (a batch), without the trailing newline. */
   readonly line: string;
+  /** Prompts still to come: one per line. */
+  remaining: number;
   readonly resolve: (stderr: string) => void;
   readonly reject: (error: Error) => void;
   stderr: string;
@@ -22,6 +25,7 @@ const COMMAND_TIMEOUT_MS = 10_000;
  * flight at a time: its stderr is everything that arrives before the next prompt (plus one turn of the event loop,
  * because stdout and stderr are separate pipes and the two reads of one poll can come in either order).
  * `-exist` makes adds of present entries refresh them and deletes of absent entries succeed: both idempotent.
+ * A batch is written at once and answered by as many prompts: no process to start for a few hundred entries.
  */
 export class IpsetSession {
   readonly #exec: Executor;
@@ -45,16 +49,26 @@ export class IpsetSession {
   async run(line: string): Promise<string> {
     if (line.includes("\n")) throw new Error("ipset session lines must not contain newlines");
     // A line ipset refused answers with its stderr, so "ok" in the metrics means the session answered.
-    return this.#exec.timed("ipset session", () => this.#runOnce(line));
+    return this.#exec.timed("ipset session", () => this.#runOnce(line, 1));
   }
 
-  async #runOnce(line: string): Promise<string> {
+  /**
+   * Runs command lines one after the other without waiting for each prompt, and returns everything ipset wrote on
+   * stderr for any of them ("" = all succeeded; otherwise which line failed is not known). Retried like `run`.
+   */
+  async runBatch(lines: readonly string[]): Promise<string> {
+    if (lines.length === 0) return "";
+    if (lines.some((line) => line.includes("\n"))) throw new Error("ipset session lines must not contain newlines");
+    return this.#exec.timed("ipset session", () => this.#runOnce(lines.join("\n"), lines.length));
+  }
+
+  async #runOnce(line: string, count: number): Promise<string> {
     try {
-      return await this.#enqueue(line);
+      return await this.#enqueue(line, count);
     } catch (error) {
       if (error instanceof SessionDied && !this.#closed) {
-        this.#log.warn({ line: line.slice(0, 200) }, "ipset session died; retrying on a new session");
-        return await this.#enqueue(line);
+        this.#log.warn({ line: line.slice(0, 200), lines: count }, "ipset session died; retrying on a new session");
+        return await this.#enqueue(line, count);
       }
       throw error;
     }
@@ -66,10 +80,10 @@ export class IpsetSession {
     this.#child = undefined;
   }
 
-  #enqueue(line: string): Promise<string> {
+  #enqueue(line: string, count: number): Promise<string> {
     if (this.#closed) return Promise.reject(new ServerError("SHUTTING_DOWN", "the server is shutting down"));
     return new Promise<string>((resolve, reject) => {
-      this.#queue.push({ line, resolve, reject, stderr: "" });
+      this.#queue.push({ line, remaining: count, resolve, reject, stderr: "" });
       void this.#pump();
     });
   }
@@ -105,7 +119,7 @@ export class IpsetSession {
           if (!started) {
             started = true;
             resolve();
-          } else {
+          } else if (this.#current !== undefined && --this.#current.remaining === 0) {
             setImmediate(() => this.#finish((p) => p.resolve(p.stderr)));
           }
         }

@@ -26,8 +26,6 @@ export interface ActionItem {
   readonly ipv6Prefix: number;
 }
 
-/** Up to this many entries per set go through the ipset session one by one; more through one `ipset restore`. */
-const SESSION_MAX = 32;
 
 /** The sets a jail's bans go into: the seed's `fail2ban-<jail>`, and `fail2ban6-<jail>` for IPv6. */
 export function jailSets(jail: string): Record<Family, string> {
@@ -147,7 +145,8 @@ export class JailEnforcement {
         perSet.set(set, entries);
       }
       for (const [set, entries] of perSet) {
-        if (entries.size <= SESSION_MAX) {
+        // One entry is one command; more are one batch (through the ipset session up to a thousand, no process).
+        if (entries.size === 1) {
           for (const [element, timeout] of entries) await this.#ipsets.addEntry(set, { element, timeout });
         } else {
           await this.#ipsets.batchAdd(set, { entries: [...entries].map(([element, timeout]) => ({ element, timeout })) });
@@ -197,7 +196,7 @@ export class JailEnforcement {
     }
     for (const [set, elements] of perSet) {
       try {
-        if (elements.size <= SESSION_MAX) for (const element of elements) await this.#ipsets.removeElement(set, element);
+        if (elements.size === 1) for (const element of elements) await this.#ipsets.removeElement(set, element);
         else await this.#ipsets.batchDelete(set, [...elements]);
       } catch (error) {
         if (!(error instanceof ServerError && error.reason === "IPSET_NOT_FOUND")) throw error;
