@@ -31,6 +31,9 @@ from fail2ban.server.actions import ActionBase
 
 # Items per request to Portcullis.
 BATCH = 500
+# While fail2ban bans many at once (a banip of a list, the bans it restores at start), the sender waits up to this long
+# after a request for a full batch: fewer, fuller requests. A ban that comes alone is sent at once.
+LINGER = 0.002
 
 
 class PortcullisAction(ActionBase):
@@ -91,7 +94,10 @@ class PortcullisAction(ActionBase):
 			if self._sender is None or not self._sender.is_alive():
 				self._sender = threading.Thread(target=self._send_loop, name="f2b/portcullis/" + self._jail.name, daemon=True)
 				self._sender.start()
-			self._changed.notify_all()
+			# Only what the sender waits for: a first item, or a full batch (waking it for every ban costs the jail
+			# thread the GIL each time).
+			if len(self._queue) == 1 or len(self._queue) == BATCH:
+				self._changed.notify_all()
 
 	def _drain(self):
 		with self._changed:
@@ -100,7 +106,11 @@ class PortcullisAction(ActionBase):
 	def _send_loop(self):
 		while True:
 			with self._changed:
+				# Items that came while the last request was out mean fail2ban is banning many: linger for more.
+				burst = len(self._queue) > 0
 				self._changed.wait_for(lambda: len(self._queue) > 0)
+				if burst:
+					self._changed.wait_for(lambda: len(self._queue) >= BATCH, timeout=LINGER)
 				items = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
 			try:
 				self._request("batch", items=items)
