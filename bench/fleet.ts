@@ -29,13 +29,30 @@ const percentile = (values: readonly number[], p: number): number => {
 };
 const address = (block: number, i: number): string => `10.${block}.${(i >> 8) & 255}.${i & 255}`;
 
-/** Times (ms since the epoch) at which each node recorded a fleet BAN of an address, heard live. */
-function watchBans(host: FleetHost): { times: Map<string, number>; stop(): void } {
+/**
+ * When (ms since the epoch) a node recorded a fleet BAN of each address, heard live: it records one once its kernel has
+ * the address. Polling GetJail instead would cost the receivers much of the CPU being measured: while bans are in
+ * flight, its ban list comes from fail2ban's `status`, which builds and pickles every banned address.
+ */
+function watchBans(host: FleetHost, afterSequence = 0): { times: Map<string, number>; stop(): void } {
   const times = new Map<string, number>();
-  const call = host.events.stream("watchEvents", { afterSequence: 0, types: [EventType.EVENT_TYPE_BAN], resourcePrefix: "" }, (event) => {
-    if (event.origin === EventOrigin.EVENT_ORIGIN_FLEET && event.attributes.address !== undefined) times.set(event.attributes.address, event.time!.getTime());
+  const call = host.events.stream("watchEvents", { afterSequence, types: [EventType.EVENT_TYPE_BAN], resourcePrefix: "" }, (event) => {
+    const banned = event.attributes.address;
+    if (event.origin === EventOrigin.EVENT_ORIGIN_FLEET && banned !== undefined && !times.has(banned)) times.set(banned, event.time!.getTime());
   });
   return { times, stop: () => call.cancel() };
+}
+
+/** How many addresses of a block (e.g. "10.3.") a watch has heard banned, and when the last of them was. */
+function bansIn(times: ReadonlyMap<string, number>, block: string): { count: number; lastAt: number } {
+  let count = 0;
+  let lastAt = 0;
+  for (const [address, at] of times) {
+    if (!address.startsWith(block)) continue;
+    count++;
+    lastAt = Math.max(lastAt, at);
+  }
+  return { count, lastAt };
 }
 
 async function until(what: string, ms: number, predicate: () => Promise<boolean> | boolean, every = 1): Promise<void> {
@@ -62,23 +79,6 @@ async function latency(a: FleetHost, receivers: readonly FleetHost[]): Promise<{
     for (const watch of watches) watch.stop();
   }
   return { samples, origin };
-}
-
-/**
- * Shared jail bans of one address block a node has enforced, heard live: it records a BAN event (origin FLEET) once its
- * kernel has the address. Polling GetJail instead would cost the receivers much of the CPU being measured: while bans
- * are in flight, its ban list comes from fail2ban's `status`, which builds and pickles every banned address.
- */
-function watchJailBans(host: FleetHost, block: string, afterSequence = 0): { count(): number; lastAt(): number; stop(): void } {
-  const seen = new Set<string>();
-  let lastAt = 0;
-  const call = host.events.stream("watchEvents", { afterSequence, types: [EventType.EVENT_TYPE_BAN], resourcePrefix: "jails/dovecot" }, (event) => {
-    const banned = event.attributes.address;
-    if (event.origin !== EventOrigin.EVENT_ORIGIN_FLEET || banned === undefined || !banned.startsWith(block) || seen.has(banned)) return;
-    seen.add(banned);
-    lastAt = event.time!.getTime();
-  });
-  return { count: () => seen.size, lastAt: () => lastAt, stop: () => call.cancel() };
 }
 
 /**
@@ -121,16 +121,16 @@ async function setThroughput(a: FleetHost, receivers: readonly FleetHost[]): Pro
 async function jailThroughput(a: FleetHost, receivers: readonly FleetHost[]): Promise<{ seconds: number }> {
   const addresses = Array.from({ length: JAIL_BANS }, (_, i) => address(3, i));
   const before = await Promise.all(receivers.map(banned));
-  const watches = receivers.map((host) => watchJailBans(host, "10.3."));
+  const watches = receivers.map((host) => watchBans(host));
   try {
     await sleep(500);
     const started = Date.now();
     await a.jails.call("batchBanIp", { jail: "jails/dovecot", addresses, fleet: true });
     const perNode = await Promise.all(receivers.map(async (host, i) => {
-      await until(`${JAIL_BANS} jail bans at ${host.name}`, 180_000, () => watches[i]!.count() >= JAIL_BANS, 20);
+      await until(`${JAIL_BANS} jail bans at ${host.name}`, 180_000, () => bansIn(watches[i]!.times, "10.3.").count >= JAIL_BANS, 20);
       const now = await banned(host);
       if (now < before[i]! + JAIL_BANS) throw new Error(`${host.name} reported ${JAIL_BANS} bans enforced, its jail has ${now - before[i]!} more`);
-      return (watches[i]!.lastAt() - started) / 1000;
+      return (bansIn(watches[i]!.times, "10.3.").lastAt - started) / 1000;
     }));
     return { seconds: Math.max(...perNode) };
   } finally {
@@ -173,16 +173,16 @@ async function catchUp(a: FleetHost, b: FleetHost, c: FleetHost): Promise<{ star
   await c.restart();
   const startSeconds = (Date.now() - started) / 1000;
   // From its last event before it stopped: what C recorded before the subscription counts too.
-  const jails = watchJailBans(c, "10.4.", lastEvent);
+  const jails = watchBans(c, lastEvent);
   const sets = watchSetAdds(c, "fleetcatchup", lastEvent);
   try {
-    await until("C to catch up", 300_000, () => jails.count() >= JAIL_BANS && sets.added() >= SET_BANS, 20);
+    await until("C to catch up", 300_000, () => bansIn(jails.times, "10.4.").count >= JAIL_BANS && sets.added() >= SET_BANS, 20);
   } finally {
     jails.stop();
     sets.stop();
   }
   if ((await banned(c)) < before.c + JAIL_BANS || (await entries(c)) < SET_BANS) throw new Error("C reported its backlog applied, its jail or set does not have it all");
-  return { startSeconds, jailSeconds: (jails.lastAt() - started) / 1000, setSeconds: (sets.lastAt() - started) / 1000 };
+  return { startSeconds, jailSeconds: (bansIn(jails.times, "10.4.").lastAt - started) / 1000, setSeconds: (sets.lastAt() - started) / 1000 };
 }
 
 /**
