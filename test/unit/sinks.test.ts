@@ -25,10 +25,12 @@ it("syslog: RFC 5424 with PRI from facility and severity, MSGID = type, SD value
   assert.deepEqual(JSON.parse(eventJson(ban)), { sequence: 42, time: "2026-11-25T12:00:00.000Z", type: "BAN", resource: "jails/dovecot/bans/192.0.2.100", principal: 'ops "night" [1]\\', origin: "api", attributes: { jail: "dovecot" } });
 });
 
-it("sink configuration: defaults, unique names, and specific errors", () => {
+it("sink configuration: defaults, unique names, and specific errors", (t) => {
   const env = { PORTCULLIS_CONFIG: undefined };
+  const dir = mkdtempSync(join(tmpdir(), "pc-sinks-config-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const withSinks = (sinks: unknown) => {
-    const file = `/tmp/pc-sinks-config-${process.pid}.json`;
+    const file = join(dir, "config.json");
     writeFileSync(file, JSON.stringify({ sinks }));
     return loadConfig({ config: file }, env);
   };
