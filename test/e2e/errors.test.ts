@@ -13,7 +13,6 @@ const entry = (element: string, extra: { timeout?: number; comment?: string } = 
 
 describe("bad input gets a precise error and changes nothing", () => {
   let f: ServerFixture;
-  const kernelEntries = (set: string): number => Number(/Number of entries: (\d+)/.exec(f.netns.exec("ipset", ["list", "-terse", set]))![1]);
 
   before(async () => {
     f = await startServerFixture();
@@ -39,7 +38,7 @@ describe("bad input gets a precise error and changes nothing", () => {
     for (const bad of ["999.1.1.1", "example.com", "localhost", "192.0.2.1 ; reboot", "010.1.1.1", "10.1", "192.0.2.0/33", ""]) {
       await rejectsWith(f.client.call("addEntry", { parent: "ipsets/v4", entry: entry(bad) }), status.INVALID_ARGUMENT, "INVALID_ELEMENT");
     }
-    assert.equal(kernelEntries("v4"), 0);
+    assert.equal(f.netns.setEntries("v4"), 0);
   });
 
   it("an IPv6 address into an inet set is INVALID_ARGUMENT naming the family", async () => {
@@ -75,7 +74,7 @@ describe("bad input gets a precise error and changes nothing", () => {
     entries.splice(4321, 0, entry("10.0.0.256"));
     const error = await rejectsWith(f.client.call("batchAddEntries", { elements: [], comment: "", parent: "ipsets/v4", entries }), status.INVALID_ARGUMENT, "INVALID_ELEMENT");
     assert.match(error.details, /entries\[4321\]/);
-    assert.equal(kernelEntries("v4"), 0);
+    assert.equal(f.netns.setEntries("v4"), 0);
     assert.equal((await f.client.call("listEntries", { parent: "ipsets/v4", pageSize: 0, pageToken: "" })).totalSize, 0);
   });
 
@@ -85,7 +84,7 @@ describe("bad input gets a precise error and changes nothing", () => {
     await f.client.call("createIpset", { ipsetId: "timed", ipset: spec(IpsetType.IPSET_TYPE_HASH_IP, { defaultTimeout: 60, comments: true }), requestId: "" });
     await rejectsWith(f.client.call("addEntry", { parent: "ipsets/timed", entry: entry("192.0.2.1", { timeout: 99_999_999 }) }), status.INVALID_ARGUMENT, "INVALID_TIMEOUT");
     await rejectsWith(f.client.call("addEntry", { parent: "ipsets/timed", entry: entry("192.0.2.1", { comment: 'quote " inside' }) }), status.INVALID_ARGUMENT, "INVALID_COMMENT");
-    assert.equal(kernelEntries("v4") + kernelEntries("timed"), 0);
+    assert.equal(f.netns.setEntries("v4") + f.netns.setEntries("timed"), 0);
   });
 
   it("type options are checked: bitmap:ip needs a range, hash types refuse one", async () => {

@@ -25,6 +25,11 @@ export class Netns {
     return inNetns(this.name, file, args, input);
   }
 
+  /** How many entries the namespace's kernel set holds (`ipset list -terse`), read without Portcullis. */
+  setEntries(set: string): number {
+    return Number(/Number of entries: (\d+)/.exec(this.exec("ipset", ["list", "-terse", set]))![1]);
+  }
+
   destroy(): void {
     try {
       // Sets live in the namespace and go with it; flushing first releases references quickly.

@@ -26,7 +26,6 @@ export interface ActionItem {
   readonly ipv6Prefix: number;
 }
 
-
 /** The sets a jail's bans go into: the seed's `fail2ban-<jail>`, and `fail2ban6-<jail>` for IPv6. */
 export function jailSets(jail: string): Record<Family, string> {
   return { ipv4: `fail2ban-${jail}`, ipv6: `fail2ban6-${jail}` };
