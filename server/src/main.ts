@@ -95,7 +95,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const allowlistService = new AllowlistService({ allowlist, store: allowlistStore, jails, events, log });
   const banWatcher = new BanWatcher({ jails, allowlist: allowlistService, events, log, socket: config.fail2ban.socket });
 
-  // The kernel may have lost managed state while we were down (reboot, manual flush): repair before serving.
+  // A batch cut short by a stop is taken back out, then the kernel, which may have lost managed state while we were
+  // down (reboot, manual flush) or gained some by hand, is made to match the store, before serving.
+  const rolledBack = await ipsets.rollBackInterruptedBatches();
+  if (rolledBack > 0) log.warn({ entries: rolledBack }, "entries of interrupted batches rolled back");
   const repaired = await ipsets.reconcile(true);
   log.info({ ...repaired }, "managed ipsets reconciled with the kernel");
 

@@ -19,7 +19,15 @@ const KNOWN_ERRORS: ReadonlyArray<[RegExp, Reason]> = [
   [/same name already exists|set with the same name already exists/i, "IPSET_ALREADY_EXISTS"],
   [/type does not match|cannot be swapped/i, "IPSET_INCOMPATIBLE"],
   [/hash is full|maximal number of elements|list is full/i, "IPSET_FULL"],
+  // Elements the kernel refuses whatever the set holds: list:set members that are list:sets or missing, zero addresses.
+  [/list:set type cannot be added|as element does not exist|Null-valued element|cannot be stored in/i, "INVALID_ELEMENT"],
 ];
+
+/** A line of a batch the kernel refused, with why. */
+export interface RefusedLine {
+  readonly index: number;
+  readonly error: ServerError;
+}
 
 /** Lines a batch may have to go through the session rather than a `restore` process (see `restore`). */
 const SESSION_BATCH_MAX = 1_000;
@@ -94,13 +102,13 @@ export class IpsetDriver {
   /** Adds or refreshes one entry (idempotent). */
   async add(set: string, entry: EntryToApply): Promise<void> {
     const stderr = await this.#session.run(renderAddLine(set, entry));
-    if (stderr !== "") throw this.#error(stderr, "add", set);
+    if (stderr !== "") throw this.#sessionError(stderr, "add", set);
   }
 
   /** Removes one entry; absent entries are not an error. */
   async delete(set: string, element: string): Promise<void> {
     const stderr = await this.#session.run(`del ${set} ${element}`);
-    if (stderr !== "") throw this.#error(stderr, "del", set);
+    if (stderr !== "") throw this.#sessionError(stderr, "del", set);
   }
 
   /** Whether the kernel set matches the element. */
@@ -108,7 +116,7 @@ export class IpsetDriver {
     const stderr = await this.#session.run(`test ${set} ${element}`);
     if (/is NOT in set/.test(stderr)) return false;
     if (/is in set/.test(stderr)) return true;
-    throw this.#error(stderr, "test", set);
+    throw this.#sessionError(stderr, "test", set);
   }
 
   /**
@@ -141,8 +149,28 @@ export class IpsetDriver {
     if (lines.length === 0) return;
     const stderr = await this.#session.runBatch(lines);
     if (stderr === "") return;
+    this.#session.recycle();
     this.#log.debug({ stderr: stderr.slice(0, 500), lines: lines.length }, "ipset refused part of a batch; applying it with restore for the exact error");
     await this.#restoreProcess([text]);
+  }
+
+  /**
+   * Applies whole lines (no newlines), going on past lines the kernel refuses: `ipset restore` stops at the first
+   * refusal and names its line, so the rest is restored again from the line after it, up to `maxRefused` times.
+   * For repairs from the store, where one bad record must not keep the others out of the kernel.
+   */
+  async restoreSkipping(lines: readonly string[], maxRefused: number): Promise<RefusedLine[]> {
+    const refused: RefusedLine[] = [];
+    for (let from = 0; from < lines.length;) {
+      const result = await this.#exec.run("ipset", ["-exist", "restore"], { input: chunkLines(lines, from), timeoutMs: 600_000 });
+      if (result.exitCode === 0) break;
+      const line = /Error in line (\d+):/.exec(result.stderr);
+      if (line === null || refused.length >= maxRefused) throw this.#error(result.stderr, "restore");
+      const index = from + Number(line[1]) - 1;
+      refused.push({ index, error: this.#error(result.stderr, "restore") });
+      from = index + 1;
+    }
+    return refused;
   }
 
   async #restoreProcess(lines: AsyncIterable<string> | Iterable<string>): Promise<void> {
@@ -156,6 +184,13 @@ export class IpsetDriver {
     return result.stdout;
   }
 
+  /** An error the session answered; one nothing explains replaces the session, so no state it left stays behind. */
+  #sessionError(stderr: string, command: string, set: string): ServerError {
+    const error = this.#error(stderr, command, set);
+    if (error.reason === "KERNEL_COMMAND_FAILED") this.#session.recycle();
+    return error;
+  }
+
   #error(stderr: string, command: string, set?: string): ServerError {
     const metadata: Record<string, string> = set === undefined ? {} : { ipset: set };
     for (const [pattern, reason] of KNOWN_ERRORS) {
@@ -166,6 +201,10 @@ export class IpsetDriver {
   }
 }
 
+function* chunkLines(lines: readonly string[], from: number): Generator<string> {
+  for (let i = from; i < lines.length; i += 2_000) yield `${lines.slice(i, i + 2_000).join("\n")}\n`;
+}
+
 function describe(reason: Reason, set: string | undefined): string {
   const name = set === undefined ? "the set" : `set "${set}"`;
   switch (reason) {
@@ -174,6 +213,7 @@ function describe(reason: Reason, set: string | undefined): string {
     case "IPSET_ALREADY_EXISTS": return `${name} already exists`;
     case "IPSET_INCOMPATIBLE": return "the sets are not of the same type and family";
     case "IPSET_FULL": return `${name} is full (maxelem reached); create it with a larger maxelem`;
+    case "INVALID_ELEMENT": return `the kernel refused an element of ${name}: a list:set takes existing sets of other types, and no set takes the all-zero address`;
     default: return `ipset refused the change to ${name}`;
   }
 }

@@ -15,6 +15,12 @@ interface Pending {
 
 const PROMPT = "ipset> ";
 const COMMAND_TIMEOUT_MS = 10_000;
+/**
+ * Written after each command: ipset refuses it in its own parser (no kernel call) with a fixed message on stderr. That
+ * message ends the command's stderr, which comes through another pipe than the prompts and may arrive after them.
+ */
+const SENTINEL = "add portcullis-sync";
+const SENTINEL_ANSWER = /^ipset v[^:]*: Missing second mandatory argument to command add\nTry `ipset help' for more information\.\n/m;
 
 /**
  * A long-lived `ipset -exist -` process (interactive mode) that applies one command line at a time, so a single add
@@ -22,8 +28,8 @@ const COMMAND_TIMEOUT_MS = 10_000;
  *
  * ipset prints a prompt on stdout before reading each line and reports errors and test results on stderr. stdout is
  * a pipe, so `stdbuf -o0` makes the prompt arrive at once instead of when glibc's buffer fills. One command is in
- * flight at a time: its stderr is everything that arrives before the next prompt (plus one turn of the event loop,
- * because stdout and stderr are separate pipes and the two reads of one poll can come in either order).
+ * flight at a time, followed by SENTINEL: its stderr is everything before the sentinel's answer (stdout and stderr
+ * are separate pipes, so the prompts alone cannot tell when its stderr is complete).
  * `-exist` makes adds of present entries refresh them and deletes of absent entries succeed: both idempotent.
  * A batch is written at once and answered by as many prompts: no process to start for a few hundred entries.
  */
@@ -74,6 +80,18 @@ export class IpsetSession {
     }
   }
 
+  /**
+   * Lets the current process end once its command is answered; the next command starts a fresh one. For an answer
+   * nothing explains: whatever state the line left in the process (ipset keeps options between lines) goes with it.
+   */
+  recycle(): void {
+    const child = this.#child;
+    if (child === undefined) return;
+    this.#child = undefined;
+    this.#ready = undefined;
+    child.stdin?.end();
+  }
+
   close(): void {
     this.#closed = true;
     this.#child?.stdin?.end();
@@ -83,7 +101,7 @@ export class IpsetSession {
   #enqueue(line: string, count: number): Promise<string> {
     if (this.#closed) return Promise.reject(new ServerError("SHUTTING_DOWN", "the server is shutting down"));
     return new Promise<string>((resolve, reject) => {
-      this.#queue.push({ line, remaining: count, resolve, reject, stderr: "" });
+      this.#queue.push({ line, remaining: count + 1, resolve, reject, stderr: "" });
       void this.#pump();
     });
   }
@@ -96,7 +114,7 @@ export class IpsetSession {
     try {
       await this.#start();
       next.timer = setTimeout(() => this.#kill(new SessionDied(`ipset did not answer within ${COMMAND_TIMEOUT_MS} ms`)), COMMAND_TIMEOUT_MS);
-      this.#child!.stdin.write(`${next.line}\n`);
+      this.#child!.stdin.write(`${next.line}\n${SENTINEL}\n`);
     } catch (error) {
       this.#finish((p) => p.reject(error instanceof Error ? error : new Error(String(error))));
     }
@@ -119,14 +137,19 @@ export class IpsetSession {
           if (!started) {
             started = true;
             resolve();
-          } else if (this.#current !== undefined && --this.#current.remaining === 0) {
-            setImmediate(() => this.#finish((p) => p.resolve(p.stderr)));
+          } else if (this.#current !== undefined) {
+            this.#current.remaining--;
+            this.#settleIfAnswered();
           }
         }
       });
       child.stderr.on("data", (chunk: string) => {
-        if (this.#current !== undefined) this.#current.stderr += chunk;
-        else this.#log.warn({ stderr: chunk }, "ipset session wrote to stderr between commands");
+        if (this.#current === undefined) {
+          this.#log.warn({ stderr: chunk }, "ipset session wrote to stderr between commands");
+          return;
+        }
+        this.#current.stderr += chunk;
+        this.#settleIfAnswered();
       });
       void child.ended.then((result) => {
         if (this.#child !== child) return;
@@ -139,6 +162,16 @@ export class IpsetSession {
       });
     });
     return this.#ready;
+  }
+
+  /** The current command is answered once every prompt and the sentinel's stderr have come, in whichever order. */
+  #settleIfAnswered(): void {
+    const current = this.#current;
+    if (current === undefined || current.remaining > 0) return;
+    const sentinel = SENTINEL_ANSWER.exec(current.stderr);
+    if (sentinel === null) return;
+    const stderr = current.stderr.slice(0, sentinel.index);
+    this.#finish((p) => p.resolve(stderr));
   }
 
   #kill(error: Error): void {

@@ -5,8 +5,8 @@
 import ipaddr from "ipaddr.js";
 import { ServerError, type Reason } from "../errors.js";
 import type { Family, IpsetDefinition } from "./ipset-model.js";
-
 import { formatAddress, networkBase, parseAddressStrict, type Address } from "../addresses.js";
+import { ipsetOptionIn } from "../drivers/parse/ipset-save.js";
 type ElementSet = Pick<IpsetDefinition, "typeName" | "family" | "range"> & { readonly name?: string };
 
 const PORT_PROTOCOLS = ["tcp", "udp", "sctp", "udplite"] as const;
@@ -41,6 +41,10 @@ export function validateComment(comment: string): void {
   }
   if (/[\u0000-\u001f\u007f-\u009f]/.test(comment)) {
     fail("INVALID_COMMENT", "comment", comment, "comment must not contain control characters such as newlines or tabs");
+  }
+  const option = ipsetOptionIn(comment);
+  if (option !== undefined) {
+    fail("INVALID_COMMENT", "comment", comment, `comment "${comment}" would be read by ipset as its option ${option}, whatever the quoting; add a word to it (e.g. "note ${comment}")`);
   }
 }
 
@@ -284,4 +288,31 @@ export function normalizeElement(set: ElementSet, raw: string): string {
       return fail("INVALID_IPSET_TYPE", "type", set.typeName,
         `sets of type ${set.typeName} are not modeled by Portcullis and are read-only; elements can only be added to hash:ip, hash:net, hash:ip,port, hash:net,port, bitmap:ip and list:set sets`);
   }
+}
+
+/** Set types whose kernel entries are single addresses: a CIDR added to them becomes one entry per address. */
+const HOST_TYPES: ReadonlySet<string> = new Set(["hash:ip", "hash:ip,port", "bitmap:ip"]);
+
+/** Whether the kernel entries of a set type are single addresses, a network added to it becoming many entries. */
+export function holdsSingleAddresses(typeName: string): boolean {
+  return HOST_TYPES.has(typeName);
+}
+
+/**
+ * The entries the kernel holds for a normalized element: the element itself, or for a CIDR in a set of single
+ * addresses (hash:ip, hash:ip,port, bitmap:ip) each address of it, in order, as `ipset save` prints them. The store
+ * records these, so that counts, listings, tests and deletes agree with the kernel. normalizeElement bounds the size.
+ */
+export function expandElement(typeName: string, element: string): string[] {
+  if (!holdsSingleAddresses(typeName)) return [element];
+  const comma = element.indexOf(",");
+  const host = comma < 0 ? element : element.slice(0, comma);
+  const rest = comma < 0 ? "" : element.slice(comma);
+  const slash = host.indexOf("/");
+  if (slash < 0) return [element];
+  const prefix = Number(host.slice(slash + 1));
+  const { from, to } = ipv4Span(ipaddr.IPv4.parse(host.slice(0, slash)), prefix);
+  const addresses = new Array<string>(to - from + 1);
+  for (let value = from; value <= to; value++) addresses[value - from] = `${ipv4Text(value)}${rest}`;
+  return addresses;
 }

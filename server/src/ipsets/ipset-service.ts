@@ -4,7 +4,7 @@ import type { IpsetDriver } from "../drivers/ipset-driver.js";
 import type { IptablesDriver } from "../drivers/iptables-driver.js";
 import { parseIpsetSave, renderAddLine } from "../drivers/parse/ipset-save.js";
 import type { IpsetStore, StoredEntry } from "../store/ipset-store.js";
-import { normalizeElement, validateComment, validateIpsetName } from "./element.js";
+import { expandElement, holdsSingleAddresses, normalizeElement, validateComment, validateIpsetName } from "./element.js";
 import { compatible, validateDefinition, validateTimeout, type DefinitionInput } from "./ipset-definition.js";
 import { isModeledType, type IpsetDefinition, type KernelIpset } from "./ipset-model.js";
 import { KeyedLock } from "../keyed-lock.js";
@@ -60,6 +60,10 @@ export interface EntryPage {
 export interface ReconcileReport {
   readonly setsCreated: number;
   readonly entriesRestored: number;
+  /** Entries in a managed kernel set that the store did not know (added by hand, or cut short by a crash). */
+  readonly entriesRemoved: number;
+  /** Records the kernel would not take (each reported as a STATE_REFUSED event and forgotten). */
+  readonly recordsRefused: number;
 }
 
 /** Batches from this size on leave enough garbage to be worth collecting right away. */
@@ -69,6 +73,8 @@ const LARGE_BATCH = 100_000;
 export const MAX_BATCH = 2_000_000;
 /** Entries recorded and rendered per step: small enough that one synchronous step never starves `ipset restore`. */
 const RESTORE_CHUNK = 2_000;
+/** Records of one set the kernel may refuse in a repair before the set is given up on (and reported). */
+const MAX_REFUSED_RECORDS = 100;
 
 /**
  * The ipset domain: validation, the managed/unmanaged rule, and the order of every change — validate, record in the
@@ -219,6 +225,11 @@ export class IpsetService {
     const definition = await this.#managed(name);
     const now = Date.now();
     const entry = prepare(definition, input, now, "entry");
+    // A network in a set of single addresses is one entry per address: all of them or none, as a batch is.
+    if (expandElement(definition.typeName, entry.element).length > 1) {
+      await this.batchAdd(name, { entries: [{ ...input, element: entry.element }] });
+      return toView(entry, now);
+    }
     return this.#lock.with([name], async () => {
       await this.#managed(name);
       const previous = this.#store.getEntry(name, entry.element, now);
@@ -237,14 +248,19 @@ export class IpsetService {
   async deleteEntry(name: string, rawElement: string): Promise<void> {
     const definition = await this.#managed(name);
     const element = normalizeElement(definition, rawElement);
+    const elements = expandElement(definition.typeName, element);
     await this.#lock.with([name], async () => {
-      const previous = this.#store.getEntry(name, element);
-      if (previous === undefined) throw new ServerError("ENTRY_NOT_FOUND", `${element} is not an entry of set "${name}"`, { ipset: name, element });
-      this.#store.deleteEntries(name, [element]);
+      const previous = elements.map((one) => this.#store.getEntry(name, one)).filter((entry) => entry !== undefined);
+      if (previous.length === 0) {
+        const what = elements.length > 1 ? `no address of ${element} is an entry` : `${element} is not an entry`;
+        throw new ServerError("ENTRY_NOT_FOUND", `${what} of set "${name}"`, { ipset: name, element });
+      }
+      this.#store.deleteEntries(name, elements);
       try {
-        await this.#kernel.delete(name, element);
+        if (elements.length === 1) await this.#kernel.delete(name, element);
+        else await this.#kernel.restore(chunked(elements, (one) => `del ${name} ${one}\n`));
       } catch (error) {
-        this.#store.putEntry(name, previous);
+        this.#store.putEntries(name, previous);
         throw error;
       }
     });
@@ -256,10 +272,11 @@ export class IpsetService {
    */
   async removeElement(name: string, rawElement: string): Promise<void> {
     const definition = await this.#managed(name);
-    const element = normalizeElement(definition, rawElement);
+    const elements = expandElement(definition.typeName, normalizeElement(definition, rawElement));
     await this.#lock.with([name], async () => {
-      this.#store.deleteEntries(name, [element]);
-      await this.#kernel.delete(name, element);
+      this.#store.deleteEntries(name, elements);
+      if (elements.length === 1) await this.#kernel.delete(name, elements[0]!);
+      else await this.#kernel.restore(chunked(elements, (one) => `del ${name} ${one}\n`));
     });
   }
 
@@ -269,26 +286,51 @@ export class IpsetService {
     if (!isModeledType(kernel.definition.typeName)) {
       throw new ServerError("INVALID_IPSET_TYPE", `set "${name}" has type ${kernel.definition.typeName}, which Portcullis cannot test`, { ipset: name });
     }
-    return this.#kernel.test(name, normalizeElement(kernel.definition, rawElement));
+    const element = normalizeElement(kernel.definition, rawElement);
+    if (expandElement(kernel.definition.typeName, element).length > 1) {
+      throw new ServerError("INVALID_ELEMENT", `"${rawElement}": set "${name}" holds single addresses; test one address at a time`, { field: "element", value: rawElement });
+    }
+    return this.#kernel.test(name, element);
   }
 
-  /** Validates the whole batch first (one bad element rejects it), then records and applies it in chunks. */
+  /**
+   * Validates the whole batch first (one bad element rejects it), then records and applies it in chunks. All or
+   * nothing: if the kernel refuses part of it, the part applied is taken back out of the kernel and the store; if the
+   * server stops first, the next start does that (rollBackInterruptedBatches).
+   */
   async batchAdd(name: string, input: BatchInput): Promise<number> {
     const definition = await this.#managed(name);
     const batch = prepareBatch(definition, input, Date.now());
     await this.#lock.with([name], async () => {
       await this.#managed(name);
       this.#checkCapacity(definition, batch.elements.length);
-      await this.#kernel.restore(this.#recordThenRender(definition, batch));
+      const batchId = await this.#applyBatch(definition, batch);
+      this.#store.commitBatch(batchId);
     });
     if (batch.elements.length >= LARGE_BATCH) releaseMemorySoon();
     return batch.elements.length;
   }
 
+  /**
+   * Takes out what batches the server stopped applying had recorded (and the kernel may partly hold): from the
+   * user's view the batch did not happen, and a retry applies it once. Run at start, before serving.
+   */
+  async rollBackInterruptedBatches(): Promise<number> {
+    let entries = 0;
+    for (const { id, ipset } of this.#store.pendingBatches()) {
+      const count = await this.#rollBackBatch(ipset, id);
+      entries += count;
+      this.#events.append({ type: "STATE_REFUSED", resource: ipsetName(ipset), attributes: { count: String(count), rolled_back: "true" } }, "system", "system");
+      this.#log.warn({ ipset, entries: count }, "a batch the server stopped applying was rolled back");
+    }
+    return entries;
+  }
+
   async batchDelete(name: string, rawElements: readonly string[]): Promise<number> {
     const definition = await this.#managed(name);
     checkBatchSize(rawElements.length);
-    const elements = [...new Set(rawElements.map((raw, i) => normalizeElementAt(definition, raw, `elements[${i}]`)))];
+    const elements = [...new Set(rawElements.flatMap((raw, i) => expandElement(definition.typeName, normalizeElementAt(definition, raw, `elements[${i}]`))))];
+    checkBatchSize(elements.length);
     return this.#lock.with([name], async () => {
       const deleted = this.#store.deleteEntries(name, elements);
       await this.#kernel.restore(chunked(elements, (element) => `del ${name} ${element}\n`));
@@ -341,15 +383,34 @@ export class IpsetService {
     }
     const names = [...definitions.keys()];
     return this.#lock.with(names, async () => {
-      let added = 0;
-      for (const [name, { definition, create }] of definitions) {
-        if (create) await this.#createLocked(definition);
+      for (const [name, { definition }] of definitions) {
         const batch = batches.get(name);
-        if (batch === undefined) continue;
-        this.#checkCapacity(definition, batch.elements.length);
-        await this.#kernel.restore(this.#recordThenRender(definition, batch));
-        added += batch.elements.length;
+        if (batch !== undefined) this.#checkCapacity(definition, batch.elements.length);
       }
+      // All or nothing: if the kernel refuses any part, what the import did so far is undone.
+      const created: string[] = [];
+      const applied: Array<{ name: string; batchId: number }> = [];
+      let added = 0;
+      try {
+        for (const [name, { definition, create }] of definitions) {
+          if (create) {
+            await this.#createLocked(definition);
+            created.push(name);
+          }
+          const batch = batches.get(name);
+          if (batch === undefined) continue;
+          applied.push({ name, batchId: await this.#applyBatch(definition, batch) });
+          added += batch.elements.length;
+        }
+      } catch (error) {
+        for (const { name, batchId } of applied.reverse()) if (!created.includes(name)) await this.#rollBackBatch(name, batchId);
+        for (const name of created.reverse()) {
+          await this.#kernel.destroy(name).catch((undo: unknown) => this.#log.error({ ipset: name, error: String(undo) }, "cannot destroy a set of a failed import"));
+          this.#store.deleteSet(name);
+        }
+        throw error;
+      }
+      for (const { batchId } of applied) this.#store.commitBatch(batchId);
       return { sets: await Promise.all(names.map((name) => this.get(name))), added };
     });
   }
@@ -364,38 +425,79 @@ export class IpsetService {
   // ---- reconciliation ------------------------------------------------------------------------------------------
 
   /**
-   * Makes the kernel hold every managed set and live entry again (after a reboot, `ipset flush` or `ipset destroy`
-   * by hand), with the entries' remaining timeouts; expired entries are forgotten, not resurrected. With `full`
-   * false, a set whose kernel entry count is not below the recorded count is trusted without reading its entries.
+   * Makes each managed kernel set hold exactly the live recorded entries again (after a reboot, `ipset flush`,
+   * `ipset destroy` or `ipset add` by hand, or a crash mid-batch), with their remaining timeouts; expired entries are
+   * forgotten, not resurrected. With `full` false, a set whose kernel entry count equals the recorded count is trusted
+   * without reading its entries. A record the kernel refuses (or one that no longer validates) is reported as a
+   * STATE_REFUSED event, logged and forgotten; it never keeps the rest, or the server, from starting.
    */
   async reconcile(full: boolean): Promise<ReconcileReport> {
     const now = Date.now();
     this.#store.purgeExpired(now);
     const kernel = new Map((await this.#kernel.list()).map((set) => [set.definition.name, set]));
-    let setsCreated = 0;
-    let entriesRestored = 0;
+    const report = { setsCreated: 0, entriesRestored: 0, entriesRemoved: 0, recordsRefused: 0 };
     for (const definition of this.#store.sets()) {
       await this.#lock.with([definition.name], async () => {
-        const current = kernel.get(definition.name);
-        if (current === undefined) {
-          await this.#kernel.create(definition);
-          setsCreated++;
-        } else if (!compatible(current.definition, definition)) {
-          this.#log.error({ ipset: definition.name, kernel: current.definition.typeName, recorded: definition.typeName }, "kernel set differs from the managed definition; left alone");
-          return;
-        } else if (!full && current.entryCount >= this.#store.count(definition.name, now)) {
-          return;
+        try {
+          await this.#reconcileSet(definition, kernel.get(definition.name), full, now, report);
+        } catch (error) {
+          const reason = error instanceof ServerError ? error.reason : "KERNEL_COMMAND_FAILED";
+          this.#log.error({ ipset: definition.name, reason, error: String(error) }, "managed set could not be repaired; left as it is");
+          this.#events.append({ type: "STATE_REFUSED", resource: ipsetName(definition.name), attributes: { reason } }, "system", "system");
         }
-        const present = current === undefined ? new Set<string>() : new Set((await this.#kernel.entries(definition.name)).map((entry) => entry.element));
-        const missing = [...this.#store.liveEntries(definition.name, now)].filter((entry) => !present.has(entry.element));
-        if (missing.length === 0) return;
-        await this.#kernel.restore(chunked(missing, (entry) => `${renderAddLine(definition.name, toApply(definition, entry, now))}\n`));
-        entriesRestored += missing.length;
-        this.#events.append({ type: "STATE_REPAIRED", resource: ipsetName(definition.name), attributes: { count: String(missing.length), ...(current === undefined ? { recreated: "true" } : {}) } }, "system", "system");
       });
     }
-    if (setsCreated + entriesRestored > 0) this.#log.warn({ setsCreated, entriesRestored }, "kernel ipset state repaired from the store");
-    return { setsCreated, entriesRestored };
+    if (report.setsCreated + report.entriesRestored + report.entriesRemoved + report.recordsRefused > 0) this.#log.warn(report, "kernel ipset state repaired from the store");
+    return report;
+  }
+
+  async #reconcileSet(definition: IpsetDefinition, current: KernelIpset | undefined, full: boolean, now: number, report: { setsCreated: number; entriesRestored: number; entriesRemoved: number; recordsRefused: number }): Promise<void> {
+    const name = definition.name;
+    if (current === undefined) {
+      await this.#kernel.create(definition);
+      report.setsCreated++;
+    } else if (!compatible(current.definition, definition)) {
+      this.#log.error({ ipset: name, kernel: current.definition.typeName, recorded: definition.typeName }, "kernel set differs from the managed definition; left alone");
+      return;
+    } else if (!full && current.entryCount === this.#store.count(name, now)) {
+      return;
+    }
+    const present = current === undefined ? new Set<string>() : new Set((await this.#kernel.entries(name)).map((entry) => entry.element));
+    const missing: StoredEntry[] = [];
+    const lines: string[] = [];
+    const refused: Array<{ element: string; error: ServerError }> = [];
+    for (const entry of this.#store.liveEntries(name, now)) {
+      if (present.delete(entry.element)) continue;
+      try {
+        // The record passes the checks a request would (it may come from an older version, or a hand-edited store).
+        if (normalizeElement(definition, entry.element) !== entry.element || expandElement(definition.typeName, entry.element).length > 1) {
+          throw new ServerError("INVALID_ELEMENT", `recorded element ${entry.element} is not in the form the kernel holds`, { element: entry.element });
+        }
+        if (entry.comment !== undefined) commentOf(definition, entry.comment, "comment");
+        lines.push(renderAddLine(name, toApply(definition, entry, now)));
+        missing.push(entry);
+      } catch (error) {
+        if (!(error instanceof ServerError)) throw error;
+        refused.push({ element: entry.element, error });
+      }
+    }
+    const kernelRefused = await this.#kernel.restoreSkipping(lines, MAX_REFUSED_RECORDS);
+    for (const { index, error } of kernelRefused) refused.push({ element: missing[index]!.element, error });
+    // What is left in `present` is in the kernel but not recorded: not part of the desired state.
+    const extra = [...present];
+    if (extra.length > 0) await this.#kernel.restore(chunked(extra, (element) => `del ${name} ${element}\n`));
+    if (refused.length > 0) this.#store.deleteEntries(name, refused.map((record) => record.element));
+    for (const { element, error } of refused) {
+      this.#log.error({ ipset: name, element, reason: error.reason, error: error.message }, "recorded entry refused; forgotten");
+      this.#events.append({ type: "STATE_REFUSED", resource: ipsetName(name), attributes: { element, reason: error.reason } }, "system", "system");
+    }
+    const applied = missing.length - kernelRefused.length;
+    report.entriesRestored += applied;
+    report.entriesRemoved += extra.length;
+    report.recordsRefused += refused.length;
+    if (current === undefined || applied + extra.length > 0) {
+      this.#events.append({ type: "STATE_REPAIRED", resource: ipsetName(name), attributes: { count: String(applied), ...(extra.length > 0 ? { removed: String(extra.length) } : {}), ...(current === undefined ? { recreated: "true" } : {}) } }, "system", "system");
+    }
   }
 
   // ---- helpers -------------------------------------------------------------------------------------------------
@@ -438,12 +540,42 @@ export class IpsetService {
     }
   }
 
+  /**
+   * Records and applies a batch as a provisional store batch, returning its id for the caller to commit; if the
+   * kernel refuses any of it, what it applied is taken back out of the kernel and the store before the error goes on.
+   */
+  async #applyBatch(definition: IpsetDefinition, batch: PreparedBatch): Promise<number> {
+    const batchId = this.#store.beginBatch(definition.name);
+    try {
+      await this.#kernel.restore(this.#recordThenRender(definition, batch, batchId));
+    } catch (error) {
+      await this.#rollBackBatch(definition.name, batchId);
+      throw error;
+    }
+    return batchId;
+  }
+
+  /**
+   * Deletes a provisional batch's new entries from the kernel, then forgets them. If the kernel cannot take the
+   * deletes, the store forgets them anyway: the next reconcile removes entries the store does not know.
+   */
+  async #rollBackBatch(name: string, batchId: number): Promise<number> {
+    const elements = this.#store.batchElements(name, batchId);
+    try {
+      if (elements.length > 0) await this.#kernel.restore(chunked(elements, (element) => `del ${name} ${element}\n`));
+    } catch (error) {
+      if (!(error instanceof ServerError && error.reason === "IPSET_NOT_FOUND")) this.#log.error({ ipset: name, error: String(error) }, "cannot take a refused batch back out of the kernel; the next reconcile will");
+    }
+    this.#store.discardBatch(name, batchId);
+    return elements.length;
+  }
+
   /** Records each chunk in the store, then yields its `add` lines to `ipset restore`: record before apply, streamed. */
-  async *#recordThenRender(definition: IpsetDefinition, batch: PreparedBatch): AsyncGenerator<string> {
+  async *#recordThenRender(definition: IpsetDefinition, batch: PreparedBatch, batchId: number): AsyncGenerator<string> {
     const { elements, expiresAt, comments } = batch;
     for (let from = 0; from < elements.length; from += RESTORE_CHUNK) {
       const to = Math.min(elements.length, from + RESTORE_CHUNK);
-      this.#store.putBatch(definition.name, batch, from, to);
+      this.#store.putBatch(definition.name, batchId, batch, from, to);
       // Timeouts are computed when the chunk is sent, so a long batch does not hand the kernel stale remaining times.
       const now = Date.now();
       let text = "";
@@ -534,7 +666,25 @@ function prepareBatch(definition: IpsetDefinition, input: BatchInput, now: numbe
     const field = error.metadata.field === undefined || error.metadata.field === "element" ? fieldOf(i) : `${fieldOf(i)}.${error.metadata.field}`;
     throw new ServerError(error.reason, `${fieldOf(i)}: ${error.message}`, { ...error.metadata, field });
   }
-  return { elements, expiresAt, comments };
+  return expandBatch(definition.typeName, { elements, expiresAt, comments });
+}
+
+/** The batch with each network in a set of single addresses replaced by its addresses (see expandElement). */
+function expandBatch(typeName: string, batch: PreparedBatch): PreparedBatch {
+  const { elements, expiresAt, comments } = batch;
+  if (!holdsSingleAddresses(typeName) || !elements.some((element) => element.includes("/"))) return batch;
+  const expanded: string[] = [];
+  const expiries: number[] = [];
+  const notes: Array<string | undefined> = [];
+  for (let i = 0; i < elements.length; i++) {
+    for (const element of expandElement(typeName, elements[i]!)) {
+      expanded.push(element);
+      expiries.push(expiresAt[i]!);
+      notes.push(comments?.[i]);
+    }
+  }
+  checkBatchSize(expanded.length);
+  return { elements: expanded, expiresAt: Float64Array.from(expiries), comments: comments === undefined ? undefined : notes };
 }
 
 function normalizeElementAt(definition: IpsetDefinition, raw: string, field: string): string {

@@ -22,7 +22,7 @@ export interface SyslogOptions {
 /** RFC 5424 structured-data id: a private one under the documentation enterprise number (RFC 5612). */
 const SD_ID = "portcullis@32473";
 /** Severities: notice for what a SIEM acts on, informational for the rest. */
-const NOTICE = new Set(["BAN", "UNBAN", "RULESET_ROLLED_BACK", "PANIC_ENABLED", "PANIC_DISABLED", "STATE_REPAIRED", "FAIL2BAN_DOWN", "FAIL2BAN_UP"]);
+const NOTICE = new Set(["BAN", "UNBAN", "RULESET_ROLLED_BACK", "PANIC_ENABLED", "PANIC_DISABLED", "STATE_REPAIRED", "STATE_REFUSED", "FAIL2BAN_DOWN", "FAIL2BAN_UP"]);
 
 /** SD-PARAM values escape `"`, `\` and `]` (RFC 5424 6.3.3). */
 const sdValue = (value: string): string => value.replace(/["\\\]]/g, (char) => `\\${char}`);

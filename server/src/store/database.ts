@@ -149,6 +149,12 @@ const MIGRATIONS: readonly string[] = [
    DROP TABLE firewall_rules;
    ALTER TABLE firewall_rules_new RENAME TO firewall_rules;
    CREATE INDEX firewall_rules_generation ON firewall_rules(family, table_name, generation, chain, seq);`,
+  `CREATE TABLE ipset_batches (           -- batches being applied: their entries are rolled back if the server stops first
+     id INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: entries keep the id of the batch that first recorded them
+     ipset TEXT NOT NULL REFERENCES ipsets(name) ON UPDATE CASCADE ON DELETE CASCADE,
+     started_at INTEGER NOT NULL
+   );
+   ALTER TABLE ipset_entries ADD COLUMN batch INTEGER;  -- the batch that recorded the entry; NULL for single adds`,
 ];
 
 /**

@@ -46,6 +46,16 @@ export class IpsetStore {
       ),
       purgeExpired: db.prepare("DELETE FROM ipset_entries WHERE expires_at IS NOT NULL AND expires_at <= ?"),
       moveEntries: db.prepare("UPDATE ipset_entries SET ipset = ? WHERE ipset = ?"),
+      // A batch's new entries carry its id; entries it only refreshes keep theirs (a rollback must not remove them).
+      upsertBatchEntry: db.prepare(
+        `INSERT INTO ipset_entries (ipset, element, expires_at, comment, batch) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (ipset, element) DO UPDATE SET expires_at = excluded.expires_at, comment = excluded.comment`,
+      ),
+      beginBatch: db.prepare("INSERT INTO ipset_batches (ipset, started_at) VALUES (?, ?)"),
+      endBatch: db.prepare("DELETE FROM ipset_batches WHERE id = ?"),
+      pendingBatches: db.prepare<[], { id: number; ipset: string }>("SELECT id, ipset FROM ipset_batches ORDER BY id"),
+      batchElements: db.prepare<[string, number], { element: string }>("SELECT element FROM ipset_entries WHERE ipset = ? AND batch = ?"),
+      discardBatchEntries: db.prepare("DELETE FROM ipset_entries WHERE ipset = ? AND batch = ?"),
     };
   }
 
@@ -89,12 +99,43 @@ export class IpsetStore {
     })();
   }
 
+  /**
+   * Starts a batch of entries for a set: until `commitBatch`, the entries it records are provisional, and
+   * `discardBatch` (or the next start, if the server stops first) takes them back out.
+   */
+  beginBatch(set: string): number {
+    return Number(this.#statements.beginBatch.run(set, Date.now()).lastInsertRowid);
+  }
+
   /** Records entries [from, to) of a validated batch held in flat arrays (expiresAt 0 = permanent). */
-  putBatch(set: string, batch: { elements: readonly string[]; expiresAt: Float64Array; comments: ReadonlyArray<string | undefined> | undefined }, from: number, to: number): void {
-    const upsert = this.#statements.upsertEntry;
+  putBatch(set: string, batchId: number, batch: { elements: readonly string[]; expiresAt: Float64Array; comments: ReadonlyArray<string | undefined> | undefined }, from: number, to: number): void {
+    const upsert = this.#statements.upsertBatchEntry;
     this.#db.transaction(() => {
-      for (let i = from; i < to; i++) upsert.run(set, batch.elements[i], batch.expiresAt[i] || null, batch.comments?.[i] ?? null);
+      for (let i = from; i < to; i++) upsert.run(set, batch.elements[i], batch.expiresAt[i] || null, batch.comments?.[i] ?? null, batchId);
     })();
+  }
+
+  /** The batch is applied: its entries stay. */
+  commitBatch(batchId: number): void {
+    this.#statements.endBatch.run(batchId);
+  }
+
+  /** The entries a batch added that were not recorded before it. */
+  batchElements(set: string, batchId: number): string[] {
+    return this.#statements.batchElements.all(set, batchId).map((row) => row.element);
+  }
+
+  /** Forgets the entries a batch added (not those it refreshed) and the batch itself. */
+  discardBatch(set: string, batchId: number): void {
+    this.#db.transaction(() => {
+      this.#statements.discardBatchEntries.run(set, batchId);
+      this.#statements.endBatch.run(batchId);
+    })();
+  }
+
+  /** Batches begun and neither committed nor discarded: the server stopped while applying them. */
+  pendingBatches(): Array<{ id: number; ipset: string }> {
+    return this.#statements.pendingBatches.all();
   }
 
   putEntry(set: string, entry: StoredEntry): void {

@@ -281,6 +281,21 @@ export function renderCreateLine(def: IpsetDefinition): string {
 }
 
 /**
+ * ipset's global options (libipset's ipset_envopts), which its parser takes out of a line wherever they stand — even
+ * from inside quotes, which only group blanks — with one extra leading dash allowed (`--quiet`).
+ */
+const GLOBAL_OPTIONS: ReadonlySet<string> = new Set(["o", "output", "s", "sorted", "q", "quiet", "r", "resolve", "!", "exist", "n", "name", "t", "terse", "f", "file"]);
+
+/**
+ * The ipset option a word would be read as, or undefined when it stays data. ipset has no escape for such a word, so
+ * it cannot be written to a line at all (in the long-lived session, `-q` would silence every later answer).
+ */
+export function ipsetOptionIn(word: string): string | undefined {
+  const match = /^--?(.+)$/.exec(word);
+  return match !== null && GLOBAL_OPTIONS.has(match[1]!) ? word : undefined;
+}
+
+/**
  * An `add` line for `ipset restore` and the interactive `ipset -`. An empty comment is left out: the kernel stores
  * `comment ""` as no comment at all.
  */
@@ -288,8 +303,8 @@ export function renderAddLine(set: string, entry: { element: string; timeout?: n
   let line = `add ${word(set, "INVALID_IPSET_NAME", "name")} ${word(entry.element, "INVALID_ELEMENT", "element")}`;
   if (entry.timeout !== undefined) line += ` timeout ${entry.timeout}`;
   if (entry.comment !== undefined && entry.comment !== "") {
-    if (/["\r\n]/.test(entry.comment)) {
-      throw new ServerError("INVALID_COMMENT", "comment must not contain double quotes or line breaks", { field: "comment", value: entry.comment });
+    if (/["\r\n\0]/.test(entry.comment) || ipsetOptionIn(entry.comment) !== undefined) {
+      throw new ServerError("INVALID_COMMENT", "comment cannot be written to an ipset line: it contains double quotes, line breaks or NUL, or ipset would read it as an option", { field: "comment", value: entry.comment });
     }
     line += ` comment "${entry.comment}"`;
   }

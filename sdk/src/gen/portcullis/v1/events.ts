@@ -119,6 +119,13 @@ export enum EventType {
    * address, or the jail or set does not exist here.
    */
   EVENT_TYPE_FLEET_BAN_REFUSED = 33,
+  /**
+   * EVENT_TYPE_STATE_REFUSED - Recorded state the kernel would not take was left out, so that the rest
+   * could be applied: an entry (attributes `element`, `reason`) or a whole
+   * set (attribute `reason`) from the store, or the entries of a batch the
+   * server stopped applying (attribute `count`, `rolled_back` = "true").
+   */
+  EVENT_TYPE_STATE_REFUSED = 34,
   UNRECOGNIZED = -1,
 }
 
@@ -226,6 +233,9 @@ export function eventTypeFromJSON(object: any): EventType {
     case 33:
     case "EVENT_TYPE_FLEET_BAN_REFUSED":
       return EventType.EVENT_TYPE_FLEET_BAN_REFUSED;
+    case 34:
+    case "EVENT_TYPE_STATE_REFUSED":
+      return EventType.EVENT_TYPE_STATE_REFUSED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -303,6 +313,8 @@ export function eventTypeToJSON(object: EventType): string {
       return "EVENT_TYPE_FAIL2BAN_UP";
     case EventType.EVENT_TYPE_FLEET_BAN_REFUSED:
       return "EVENT_TYPE_FLEET_BAN_REFUSED";
+    case EventType.EVENT_TYPE_STATE_REFUSED:
+      return "EVENT_TYPE_STATE_REFUSED";
     case EventType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
