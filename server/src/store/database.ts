@@ -149,6 +149,8 @@ const MIGRATIONS: readonly string[] = [
    DROP TABLE firewall_rules;
    ALTER TABLE firewall_rules_new RENAME TO firewall_rules;
    CREATE INDEX firewall_rules_generation ON firewall_rules(family, table_name, generation, chain, seq);`,
+  // A sink's batch is recorded before it is sent, so that after a crash the same batch (same range) goes again.
+  `ALTER TABLE sink_positions ADD COLUMN in_flight INTEGER;  -- last sequence of the batch sent, not yet acknowledged`,
 ];
 
 /**
