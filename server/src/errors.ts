@@ -76,6 +76,8 @@ export const reasons = {
   // UNAUTHENTICATED / PERMISSION_DENIED
   CERTIFICATE_REQUIRED: Status.UNAUTHENTICATED,
   CERTIFICATE_REVOKED: Status.UNAUTHENTICATED,
+  // A client certificate that fails verification: another CA's, expired, not yet valid, a bad signature.
+  CERTIFICATE_INVALID: Status.UNAUTHENTICATED,
   ROLE_REQUIRED: Status.PERMISSION_DENIED,
   SUBSCRIBER_TOO_SLOW: Status.RESOURCE_EXHAUSTED,
   // UNAVAILABLE: retry later.

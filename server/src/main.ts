@@ -40,7 +40,6 @@ import { Allowlist } from "./jails/allowlist.js";
 import { AllowlistService } from "./jails/allowlist-service.js";
 import { JailEnforcement } from "./jails/jail-enforcement.js";
 import { ActionSocket } from "./jails/action-socket.js";
-import { MtlsServerCredentials } from "./grpc/mtls-credentials.js";
 import { startGrpcServer, type GrpcService } from "./grpc/grpc-server.js";
 import { startRestServer } from "./rest/rest-server.js";
 import { ServerError } from "./errors.js";
@@ -107,8 +106,6 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const api = { port: 0, address: undefined as string | undefined };
   const firewallStore = new FirewallStore(db, renderRuleLine, parseRuleLine);
   const firewall = new FirewallService({ iptables, ipsets: ipsetDriver, store: firewallStore, events, log, api, managementAddresses: config.firewall.managementAddresses });
-  const credentials = new MtlsServerCredentials(tls.context(crl.pem));
-  crl.onChange((pem) => credentials.update(tls.context(pem)));
 
   metrics.readFrom({
     ipsets: async () => (await ipsets.list()).map((set) => ({ name: set.definition.name, entryCount: set.entryCount })),
@@ -141,7 +138,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     { name: "portcullis.v1.JailService", definition: JailServiceService, operations: jailOperations(jails, allowlistService, fleet) },
     { name: "portcullis.v1.FleetService", definition: FleetServiceService, operations: fleetOperations(fleet) },
   ];
-  const grpc = await startGrpcServer({ address: config.grpc.address, credentials, crl, invoker, services, log });
+  const grpc = await startGrpcServer({ address: config.grpc.address, tls: tls.context(crl.pem), crl, invoker, services, log });
   const rest = await startRestServer({
     address: config.rest.address,
     tls: tls.context(crl.pem),
@@ -169,7 +166,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       return { ready: Object.values(checks).every((value) => value === "ok"), checks };
     },
   });
-  crl.onChange((pem) => rest.updateTls(tls.context(pem)));
+  crl.onChange((pem) => {
+    grpc.updateTls(tls.context(pem));
+    rest.updateTls(tls.context(pem));
+  });
   Object.assign(api, apiEndpoint(grpc.address));
   const firewallRepaired = await firewall.reconcile();
   log.info({ ...firewallRepaired }, "managed firewall rules reconciled with the kernel");
@@ -213,7 +213,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     reloadTls() {
       tls.reload();
       crl.reload();
-      credentials.update(tls.context(crl.pem));
+      grpc.updateTls(tls.context(crl.pem));
       rest.updateTls(tls.context(crl.pem));
       log.info({}, "TLS certificate, key and CA reloaded");
     },

@@ -1,13 +1,15 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { credentials as grpcCredentials, status } from "@grpc/grpc-js";
+import { Client, credentials as grpcCredentials, status } from "@grpc/grpc-js";
 import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
 import { IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
-import { initCertificates, issueClientCertificate } from "../../server/src/auth/cert-authority.js";
+import { issueClientCertificate } from "../../server/src/auth/cert-authority.js";
 import { EventTestClient, IpsetTestClient, rejectsWith } from "../harness/grpc-clients.js";
+import { rest } from "../harness/rest.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 
 const list = { pageSize: 0, pageToken: "" };
@@ -37,20 +39,63 @@ describe("mutual TLS and roles", () => {
     rmSync(otherPki, { recursive: true, force: true });
   });
 
-  it("refuses a client without a certificate (the TLS handshake fails)", async () => {
-    await rejectsWith(connect(f.server.bundle().ca).call("listIpsets", list), status.UNAVAILABLE);
+  it("refuses a client without a certificate, saying one is required", async () => {
+    const error = await rejectsWith(connect(f.server.bundle().ca).call("listIpsets", list), status.UNAUTHENTICATED, "CERTIFICATE_REQUIRED");
+    assert.match(error.details, /no client certificate was presented \(certificate required\)/);
   });
 
-  it("refuses a certificate from another CA", async () => {
-    const other = await initCertificates(otherPki);
-    const admin = other.admin!;
-    await rejectsWith(connect(f.server.bundle().ca, readFileSync(admin.keyPath), readFileSync(admin.certPath)).call("listIpsets", list), status.UNAVAILABLE);
+  it("refuses a certificate from another CA over gRPC and REST, saying why to the client and logging what it presented", async () => {
+    // Another CA with its own names, as a client that took the wrong bundle would have.
+    const ssl = (...args: string[]): void => void execFileSync("openssl", args, { cwd: otherPki, stdio: ["ignore", "ignore", "pipe"] });
+    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    ssl("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=Elsewhere Root CA", "-days", "2");
+    ssl("req", ...ec, "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=mallory/O=admin");
+    ssl("x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "client.crt", "-days", "2");
+    const key = readFileSync(join(otherPki, "client.key"));
+    const cert = readFileSync(join(otherPki, "client.crt"));
+    const cause = /the client certificate "CN=mallory, O=admin" \(issuer "CN=Elsewhere Root CA"\) is not signed by this server's CA \(unknown ca\)/;
+
+    // gRPC (plain @grpc/grpc-js): UNAUTHENTICATED with the reason, not UNAVAILABLE "failed to connect to all addresses".
+    const error = await rejectsWith(connect(f.server.bundle().ca, key, cert).call("listIpsets", list), status.UNAUTHENTICATED, "CERTIFICATE_INVALID");
+    assert.match(error.details, cause);
+    // The health service too sits behind the refusal: a refused connection reaches no service at all.
+    const bytes = (value: Buffer): Buffer => value;
+    const health = new Client(f.server.address, grpcCredentials.createSsl(f.server.bundle().ca, key, cert), { "grpc.ssl_target_name_override": "localhost" });
+    try {
+      const checked = new Promise((resolve, reject) => health.makeUnaryRequest("/grpc.health.v1.Health/Check", bytes, bytes, Buffer.alloc(0), (failure, reply) => (failure === null ? resolve(reply) : reject(failure))));
+      await rejectsWith(checked, status.UNAUTHENTICATED, "CERTIFICATE_INVALID");
+    } finally {
+      health.close();
+    }
+
+    // REST: 401 problem JSON with the same reason and words.
+    const refused = await rest(f.server, "GET", "/v1/ipsets", undefined, { as: { cert, key } });
+    assert.deepEqual([refused.status, refused.headers["content-type"], refused.json.code, refused.json.reason], [401, "application/problem+json; charset=utf-8", "UNAUTHENTICATED", "CERTIFICATE_INVALID"]);
+    assert.match(refused.json.detail, cause);
+
+    // The server logs each refused connection once, with what was presented.
+    const refusals = f.server.output.split("\n").filter((line) => line.includes('"msg":"client certificate refused"')).map((line) => JSON.parse(line) as Record<string, string>);
+    for (const transport of ["grpc", "rest"]) {
+      const line = refusals.find((candidate) => candidate.transport === transport && candidate.subject === "CN=mallory, O=admin");
+      assert.ok(line !== undefined, `a ${transport} refusal is logged: ${JSON.stringify(refusals)}`);
+      assert.deepEqual([line.issuer, line.reason, line.verification, line.remote], ["CN=Elsewhere Root CA", "CERTIFICATE_INVALID", "UNABLE_TO_VERIFY_LEAF_SIGNATURE", "127.0.0.1"]);
+      assert.match(line.fingerprint!, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    }
+    // The refused calls are audited as unauthenticated.
+    const events = new EventTestClient(f.server.address, f.server.credentials());
+    try {
+      const { records } = await events.call("listAuditRecords", { pageSize: 1000, pageToken: "" });
+      assert.ok(records.some((record) => record.principal === "unauthenticated" && record.method === "portcullis.v1.IpsetService/ListIpsets" && record.reason === "CERTIFICATE_INVALID"));
+    } finally {
+      events.close();
+    }
   });
 
-  it("refuses an expired certificate", async () => {
+  it("refuses an expired certificate, saying it expired", async () => {
     const pki = join(f.server.dataDir, "pki");
     const expired = await issueClientCertificate(pki, { name: "old", role: "admin", notBefore: new Date(Date.now() - 10 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) });
-    await rejectsWith(connect(f.server.bundle().ca, readFileSync(expired.keyPath), readFileSync(expired.certPath)).call("listIpsets", list), status.UNAVAILABLE);
+    const error = await rejectsWith(connect(f.server.bundle().ca, readFileSync(expired.keyPath), readFileSync(expired.certPath)).call("listIpsets", list), status.UNAUTHENTICATED, "CERTIFICATE_INVALID");
+    assert.match(error.details, /"O=admin, CN=old" .* expired on .* \(certificate expired\)/);
   });
 
   it("lets a viewer read but not add entries, naming the role needed", async () => {
@@ -85,12 +130,12 @@ describe("mutual TLS and roles", () => {
         await new Promise((resolve) => setTimeout(resolve, 200));
       } catch (error) {
         // A connection opened just before the reload passes the handshake and is refused per call instead.
-        assert.ok([status.UNAVAILABLE, status.UNAUTHENTICATED].includes((error as { code: number }).code));
+        assert.equal((error as { code: number }).code, status.UNAUTHENTICATED);
         refused = true;
       }
     }
     assert.ok(refused, "the revoked certificate must be refused within seconds");
-    await rejectsWith(f.clientAs("carol").call("listIpsets", list), status.UNAVAILABLE); // a fresh connection fails the handshake
+    await rejectsWith(f.clientAs("carol").call("listIpsets", list), status.UNAUTHENTICATED, "CERTIFICATE_REVOKED"); // refused at the handshake's verification
     await rejectsWith(existing.call("listIpsets", list), status.UNAUTHENTICATED, "CERTIFICATE_REVOKED");
     // Others are unaffected.
     await f.client.call("listIpsets", list);

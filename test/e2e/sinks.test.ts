@@ -115,6 +115,74 @@ describe("webhook sink", () => {
   });
 });
 
+describe("webhook sink across a crash", () => {
+  interface Delivery {
+    readonly range: string;
+    readonly body: string;
+    readonly sequences: number[];
+  }
+  let f: ServerFixture | undefined;
+  let receiver: HttpServer | undefined;
+  after(async () => {
+    receiver?.closeAllConnections();
+    receiver?.close();
+    await f?.close();
+  });
+
+  it("a batch held by a slow receiver when the server is killed goes again with the same range and events, then the rest, none lost", async () => {
+    // A SIEM that answers in ~20 ms; `hold` makes it keep the next multi-event batch without answering.
+    const deliveries: Delivery[] = [];
+    let hold = false;
+    let held: Delivery | undefined;
+    receiver = createHttpServer((req, res) => {
+      let body = "";
+      req.setEncoding("utf8");
+      req.on("data", (chunk: string) => (body += chunk));
+      req.on("end", () => {
+        const delivery = { range: String(req.headers["x-portcullis-delivery"]), body, sequences: (JSON.parse(body) as { events: SinkEvent[] }).events.map((event) => event.sequence) };
+        deliveries.push(delivery);
+        if (hold && held === undefined && delivery.sequences.length > 1) {
+          held = delivery; // never answered: the server dies waiting
+          return;
+        }
+        setTimeout(() => res.writeHead(204).end(), 20);
+      });
+    });
+    const port = await freePort();
+    await new Promise<void>((resolve) => receiver!.listen(port, "127.0.0.1", resolve));
+    f = await serverWith([{ type: "webhook", name: "siem", url: `http://127.0.0.1:${port}/portcullis`, timeoutMs: 60_000, startAt: "oldest" }]);
+    await f.client.call("createIpset", { ipsetId: "crash", ipset: hashIp, requestId: "" });
+
+    // Events arrive faster than the receiver answers, so batches hold several.
+    const burst = (from: number, count: number, client: IpsetTestClient): Promise<unknown> =>
+      Promise.all(Array.from({ length: count }, (_, i) => client.call("addEntry", { parent: "ipsets/crash", entry: entry(`192.0.2.${from + i}`) })));
+    await burst(1, 20, f.client);
+    hold = true;
+    await burst(21, 20, f.client);
+    await until("a batch held by the receiver", () => held !== undefined);
+    await burst(41, 10, f.client); // logged while the batch is held: a merged re-send would take them in
+    await f.server.kill("SIGKILL");
+    const inFlight = held!;
+    const before = deliveries.length;
+
+    await f.server.restart();
+    const client = f.clientAs("admin");
+    await burst(51, 5, client);
+    // Every entry event: the set's creation and 55 entries.
+    const taken = (): Set<number> => new Set(deliveries.flatMap((delivery) => delivery.sequences));
+    await until("every event delivered", () => deliveries.length > before && taken().size >= 56);
+    const resent = deliveries[before]!;
+    assert.equal(resent.range, inFlight.range, `the first delivery after the restart is the batch in flight (${deliveries.map((d) => d.range).join(" ")})`);
+    assert.equal(resent.body, inFlight.body, "with the same events");
+    // No event lost: every sequence up to the newest, each taken; repeats only of the batch in flight.
+    const all = [...taken()].sort((a, b) => a - b);
+    assert.equal(all[0], 1);
+    assertContiguous(all, "webhook sequences");
+    const repeats = deliveries.flatMap((delivery) => delivery.sequences).length - all.length;
+    assert.equal(repeats, inFlight.sequences.length, `only the batch in flight came twice: ${deliveries.map((d) => d.range).join(" ")}`);
+  });
+});
+
 describe("syslog sinks (rsyslog)", () => {
   let f: ServerFixture;
   let rsyslog: ChildProcess | undefined;

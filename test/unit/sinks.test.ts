@@ -81,3 +81,46 @@ it("file sink: the file is its own record; a server killed after the append (pos
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it("sink runner: a batch not acknowledged goes again unchanged, after a failed answer and after a restart, before newer events", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pc-sink-retry-"));
+  try {
+    const db = openDatabase(join(dir, "state.db"));
+    const events = new EventLog(new EventStore(db));
+    const store = new SinkStore(db);
+    const add = (i: number): void => void events.append({ type: "ENTRY_ADDED", resource: `ipsets/s/entries/192.0.2.${i}` }, "admin", "api");
+    for (let i = 1; i <= 3; i++) add(i);
+    const batches: number[][] = [];
+    let failNext = true;
+    const sink = {
+      deliver: async (delivered: readonly HostEvent[]): Promise<void> => {
+        batches.push(delivered.map((event) => event.sequence));
+        if (failNext) {
+          failNext = false;
+          add(4); // newer events arrive while the answer is awaited
+          add(5);
+          throw new Error("answer lost");
+        }
+      },
+      close: async (): Promise<void> => {},
+    };
+    const runner = new SinkRunner("w", sink, { events, store, log: createLogger("silent") }, "oldest");
+    runner.start();
+    for (let i = 0; i < 300 && store.position("w") !== 5; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    await runner.close();
+    assert.deepEqual(batches, [[1, 2, 3], [1, 2, 3], [4, 5]]);
+    assert.equal(store.inFlight("w"), undefined);
+
+    // A server killed while a batch was in flight: the batch is recorded, and a new runner sends exactly it first.
+    for (let i = 6; i <= 7; i++) add(i);
+    store.setInFlight("w", 6);
+    batches.length = 0;
+    const again = new SinkRunner("w", { ...sink, deliver: async (delivered: readonly HostEvent[]) => void batches.push(delivered.map((event) => event.sequence)) }, { events, store, log: createLogger("silent") }, "oldest");
+    again.start();
+    for (let i = 0; i < 100 && store.position("w") !== 7; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    await again.close();
+    assert.deepEqual(batches, [[6], [7]]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import type { SecureContextOptions } from "node:tls";
 import ipaddr from "ipaddr.js";
 import { createRequire } from "node:module";
 import { Server, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
@@ -12,7 +13,7 @@ import type { Operation, Principal, StreamOperation } from "../api/operation.js"
 import { principalOf } from "../auth/peer-identity.js";
 import type { CrlWatcher } from "../auth/crl-watcher.js";
 import { toGrpcError } from "./grpc-errors.js";
-import type { MtlsServerCredentials } from "./mtls-credentials.js";
+import { listenGrpc } from "./grpc-listener.js";
 import { withFastEncoding } from "@portcullis/sdk/wire/fast-services.js";
 
 /** One service of the contract: its generated definition and the operations behind its methods. */
@@ -28,7 +29,8 @@ export interface GrpcService {
 
 export interface GrpcServerDeps {
   readonly address: string;
-  readonly credentials: MtlsServerCredentials;
+  /** The server's certificate, key, CA and CRL: clients must present a certificate from this CA. */
+  readonly tls: SecureContextOptions;
   readonly crl: CrlWatcher;
   readonly invoker: Invoker;
   readonly services: readonly GrpcService[];
@@ -39,6 +41,8 @@ export interface RunningGrpcServer {
   /** host:port actually bound (resolves port 0). */
   readonly address: string;
   readonly health: HealthImplementation;
+  /** New TLS material (a CRL update, a rotated certificate): for new connections. */
+  updateTls(tls: SecureContextOptions): void;
   close(graceMs: number): Promise<void>;
 }
 
@@ -58,15 +62,14 @@ export async function startGrpcServer(deps: GrpcServerDeps): Promise<RunningGrpc
   health.addToServer(server);
   new ReflectionService({ ...contractDefinition(), ...loadSync(healthProtoPath) }).addToServer(server);
 
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(deps.address, deps.credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
-  );
-  const host = deps.address.slice(0, deps.address.lastIndexOf(":"));
+  const listener = await listenGrpc(server, { address: deps.address, tls: deps.tls, log: deps.log, refused: (method, error) => deps.invoker.refused(method, error, "grpc") });
   return {
-    address: `${host}:${port}`,
+    address: listener.address,
     health,
+    updateTls: (tls) => listener.updateTls(tls),
     close: (graceMs) =>
       new Promise<void>((resolve) => {
+        listener.close();
         const timer = setTimeout(() => {
           server.forceShutdown();
           resolve();

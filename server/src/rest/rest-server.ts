@@ -1,6 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
 import type { PeerCertificate, TLSSocket, SecureContextOptions } from "node:tls";
 import { createRequire } from "node:module";
 import express, { type NextFunction, type Request, type Response } from "express";
@@ -14,6 +13,8 @@ import { ServerError, toServerError } from "../errors.js";
 import type { Invoker } from "../api/invoker.js";
 import type { Operation, Principal, StreamOperation } from "../api/operation.js";
 import { principalOf } from "../auth/peer-identity.js";
+import { certificateRefusal, logCertificateRefusal } from "../auth/client-certificate.js";
+import { listenAt } from "../listen-address.js";
 import type { CrlWatcher } from "../auth/crl-watcher.js";
 import type { GrpcService } from "../grpc/grpc-server.js";
 import { contract, openApiPath, type HttpRoute } from "./http-rules.js";
@@ -62,20 +63,19 @@ function specFile(): string {
 
 /**
  * The REST gateway listening: createRestApp's application over HTTPS, asking every client for a certificate but
- * leaving the verdict to the application (so that a refusal is problem JSON, not a failed handshake).
+ * leaving the verdict to the application (so that a refusal is problem JSON naming the cause, not a dropped
+ * connection). A refused certificate is logged once per connection, as on the gRPC port.
  */
 export async function startRestServer(deps: RestServerDeps): Promise<RunningRestServer> {
   const app = createRestApp(deps);
-  const server: Server = createServer({ ...deps.tls, requestCert: true, rejectUnauthorized: false }, app);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    const separator = deps.address.lastIndexOf(":");
-    server.listen(Number(deps.address.slice(separator + 1)), deps.address.slice(0, separator).replace(/^\[|\]$/g, ""), () => resolve());
+  const server: Server = createServer({ ...deps.tls, requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.2" }, app);
+  server.on("secureConnection", (socket: TLSSocket) => {
+    const refusal = certificateRefusal(socket);
+    if (refusal !== undefined) logCertificateRefusal(deps.log, "rest", socket, refusal);
   });
-  const bound = server.address() as AddressInfo;
-  const host = deps.address.slice(0, deps.address.lastIndexOf(":"));
+  const address = await listenAt(server, deps.address);
   return {
-    address: `${host}:${bound.port}`,
+    address,
     updateTls: (tls) => server.setSecureContext({ ...tls }),
     close: () =>
       new Promise<void>((resolve) => {
@@ -264,11 +264,8 @@ const peerCertificates = new WeakMap<TLSSocket, PeerCertificate>();
 
 function authenticate(req: Request, crl: CrlWatcher): Principal {
   const socket = req.socket as TLSSocket;
-  if (!socket.authorized) {
-    const certificate = socket.getPeerCertificate();
-    if (certificate === undefined || Object.keys(certificate).length === 0) throw new ServerError("CERTIFICATE_REQUIRED", "a client certificate signed by the server's CA is required");
-    throw new ServerError("CERTIFICATE_REQUIRED", `the client certificate was not accepted (${String(socket.authorizationError)}); it must be signed by the server's CA and not revoked`);
-  }
+  const refusal = certificateRefusal(socket);
+  if (refusal !== undefined) throw refusal;
   let certificate = peerCertificates.get(socket);
   if (certificate === undefined) peerCertificates.set(socket, (certificate = socket.getPeerCertificate()));
   const remote = socket.remoteAddress;

@@ -8,9 +8,9 @@ const BATCH = 500;
 const RETRY_MS = [1000, 2000, 5000, 10_000, 30_000];
 
 /**
- * Feeds one sink from the event log, from its own stored position: it reads what follows the position, delivers it,
- * and only then moves the position, so a collector that is down gets what it missed when it is back, in order and
- * once. Runs beside the API and never blocks it; a failing sink only retries with backoff.
+ * Feeds one sink from the event log, from its own stored position: it reads what follows the position, records the
+ * batch as in flight, delivers it, and only then moves the position, so a collector that is down gets what it missed
+ * when it is back, in order and once; a batch whose answer was lost (a timeout, a crash) is sent again as it was. Runs beside the API and never blocks it; a failing sink only retries with backoff.
  */
 export class SinkRunner {
   readonly #name: string;
@@ -80,8 +80,18 @@ export class SinkRunner {
       if (this.#closed) return;
       this.#again = false;
       const position = this.#store.position(this.#name) ?? 0;
-      const { events } = this.#events.list(position, BATCH, {});
-      if (events.length === 0) return;
+      const pending = this.#events.list(position, BATCH, {}).events;
+      if (pending.length === 0) return;
+      // A batch sent and not acknowledged (a failed answer, or the server died waiting for it) goes again unchanged,
+      // never merged with newer events: a receiver that took it can recognise it by its range and drop it.
+      const inFlight = this.#store.inFlight(this.#name);
+      const through = inFlight !== undefined && inFlight > position ? inFlight : pending[pending.length - 1]!.sequence;
+      const events = pending.filter((event) => event.sequence <= through);
+      if (events.length === 0) {
+        this.#store.setPosition(this.#name, through); // its events left the log (retention) before they went again
+        continue;
+      }
+      if (inFlight !== through) this.#store.setInFlight(this.#name, through);
       try {
         await this.#sink.deliver(events);
       } catch (error) {
@@ -96,7 +106,7 @@ export class SinkRunner {
       }
       if (this.#failures > 0) this.#log.info({ after: position }, "sink delivering again");
       this.#failures = 0;
-      this.#store.setPosition(this.#name, events[events.length - 1]!.sequence);
+      this.#store.setPosition(this.#name, through);
     }
   }
 }

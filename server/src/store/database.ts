@@ -155,6 +155,8 @@ const MIGRATIONS: readonly string[] = [
      started_at INTEGER NOT NULL
    );
    ALTER TABLE ipset_entries ADD COLUMN batch INTEGER;  -- the batch that recorded the entry; NULL for single adds`,
+  // A sink's batch is recorded before it is sent, so that after a crash the same batch (same range) goes again.
+  `ALTER TABLE sink_positions ADD COLUMN in_flight INTEGER;  -- last sequence of the batch sent, not yet acknowledged`,
 ];
 
 /**
