@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { Rule, TargetKind } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+import { Rule, RulesetScope, TargetKind } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
 import { Netns } from "../test/harness/netns.js";
 import { PortcullisProcess } from "../test/harness/server.js";
 import { FirewallTestClient } from "../test/harness/grpc-clients.js";
@@ -81,8 +81,8 @@ try {
   progress(`apply a ${BIG}-rule ruleset (API ApplyRuleset, then raw iptables-restore)`);
   const rules = Array.from({ length: BIG }, (_, i) => accept(30_000 + (i % 30_000)));
   const applyApi: number[] = [];
-  await c.call("applyRuleset", { parent: FILTER, chains: [], rules, confirmWithin: 0, allowLockout: false }); // warm-up
-  for (let i = 0; i < APPLIES; i++) applyApi.push(await timed(() => c.call("applyRuleset", { parent: FILTER, chains: [], rules, confirmWithin: 0, allowLockout: false })));
+  await c.call("applyRuleset", { parent: FILTER, chains: [], rules, confirmWithin: 0, allowLockout: false, scope: RulesetScope.RULESET_SCOPE_TABLE, replaceForeign: false, dryRun: false }); // warm-up
+  for (let i = 0; i < APPLIES; i++) applyApi.push(await timed(() => c.call("applyRuleset", { parent: FILTER, chains: [], rules, confirmWithin: 0, allowLockout: false, scope: RulesetScope.RULESET_SCOPE_TABLE, replaceForeign: false, dryRun: false })));
   const restoreText = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ...rules.map((r) => `-A INPUT -p tcp -m tcp --dport ${r.destinationPort!.ports[0]!.first} -j ACCEPT`), "COMMIT", ""].join("\n");
   writeFileSync(join(scratch, "big.rules"), restoreText);
   const applyRaw = raw(rawNetns, ["restore", join(scratch, "big.rules"), String(APPLIES)]);

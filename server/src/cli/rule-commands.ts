@@ -1,7 +1,7 @@
-// `portcullis rules …`: the filter table's rules, with iptables' flag names, safe mode and whole-table apply.
+// `portcullis rules …`: the filter table's rules, with iptables' flag names, safe mode and whole-table or managed apply.
 import { readFileSync } from "node:fs";
 import { Option, type Command } from "commander";
-import type { ChainInfo, FirewallRule, PortcullisClient, RulesetInput, CancellationToken } from "@portcullis/sdk";
+import type { ChainInfo, FirewallRule, PortcullisClient, RulesetDiff, RulesetInput, CancellationToken } from "@portcullis/sdk";
 import { clientCommand, UsageError, withClient, type ClientFlags } from "./connect.js";
 import { printJson, printTable } from "./output.js";
 import { ports, positive, ruleOf, type RuleFlags } from "./parse-flags.js";
@@ -78,17 +78,31 @@ export function registerRuleCommands(program: Command): void {
         process.stdout.write(`deleted ${ids.length} rule${ids.length === 1 ? "" : "s"} from ${chain}\n`);
       }));
 
-  withSafeMode(clientCommand(rules, "apply", "replace the whole filter table with a ruleset file (JSON, as `rules export --json` writes)", ["portcullis rules apply ruleset.json --confirm-within 60 && portcullis rules confirm", "portcullis rules export --json > ruleset.json   # a file to start from"])
+  withSafeMode(clientCommand(rules, "apply", "replace the filter table (or with --managed only Portcullis's rules) with a ruleset file (JSON, as `rules export --json` writes)", [
+    "portcullis rules apply ruleset.json --dry-run",
+    "portcullis rules apply ruleset.json --managed --confirm-within 60 && portcullis rules confirm",
+    "portcullis rules export --json > ruleset.json   # a file to start from",
+  ])
     .argument("<file>", "ruleset file, or - for stdin")
-    .addOption(familyOption()))
+    .addOption(familyOption())
+    .option("--managed", "replace only the rules and chains Portcullis manages; rules of other tools (Docker, fail2ban) stay as and where they are")
+    .option("--replace-foreign", "replacing the whole table, remove or change rules and chains of other tools too (refused otherwise)")
+    .option("--dry-run", "print what the apply would change (rules added, removed, changed; other tools' rules kept or removed) without applying"))
     .addHelpText("after", `
 The file: {"chains": [{"name": "INPUT", "policy": "DROP"}],
            "rules": [{"chain": "INPUT", "protocol": "tcp", "destinationPorts": [22], "target": "ACCEPT"}]}`)
-    .action((file: string, flags: SafeFlags) =>
+    .action((file: string, flags: SafeFlags & { managed?: boolean; replaceForeign?: boolean; dryRun?: boolean }) =>
       withClient(flags, async (client, token) => {
         const ruleset = readRuleset(file);
-        const result = await client.firewall.apply(ruleset, { family: flags.family, ...safeMode(flags) }, token);
+        const result = await client.firewall.apply(ruleset, {
+          family: flags.family,
+          ...safeMode(flags),
+          ...(flags.managed === true ? { scope: "managed" as const } : {}),
+          ...(flags.replaceForeign === true ? { replaceForeign: true } : {}),
+          ...(flags.dryRun === true ? { dryRun: true } : {}),
+        }, token);
         if (flags.json) return printJson(result);
+        if (result.diff !== undefined) return printDiff(result.diff, flags.managed !== true && flags.replaceForeign !== true);
         const rollback = result.rollbackAt === undefined ? "" : `; rolled back at ${result.rollbackAt.toISOString()} unless \`portcullis rules confirm\``;
         process.stdout.write(`applied ${result.ruleCount} rules${rollback}\n`);
       }));
@@ -116,6 +130,21 @@ The file: {"chains": [{"name": "INPUT", "policy": "DROP"}],
         };
         printJson(ruleset);
       }));
+}
+
+/** A dry run's diff, one line per rule: + added, - removed, ~ changed (before, then after), ! a foreign rule removed. */
+function printDiff(diff: RulesetDiff, refusesForeign: boolean): void {
+  const lines = [
+    ...diff.chainsCreated.map((chain) => `+ chain ${chain}`),
+    ...diff.added.map((line) => `+ ${line}`),
+    ...diff.removed.map((line) => `- ${line}`),
+    ...diff.changed.flatMap((change) => [`~ ${change.before}`, `  ${change.after}`]),
+    ...diff.foreignRemoved.map((line) => `! ${line}`),
+    ...diff.chainsDeleted.map((chain) => `- chain ${chain}`),
+  ];
+  const summary = `dry run, nothing applied: ${diff.added.length} added, ${diff.removed.length} removed, ${diff.changed.length} changed, ${diff.unchanged} unchanged; rules of other tools: ${diff.foreignKept.length} kept, ${diff.foreignRemoved.length} removed`;
+  const refusal = refusesForeign && diff.foreignRemoved.length > 0 ? "\nthe apply would be refused (FOREIGN_RULES): use --managed to keep the rules of other tools, or --replace-foreign to remove them" : "";
+  process.stdout.write(`${lines.map((line) => `${line}\n`).join("")}${summary}${refusal}\n`);
 }
 
 function safeMode(flags: SafeFlags): { confirmWithin?: number; allowLockout?: boolean } {
