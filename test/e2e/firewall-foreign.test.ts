@@ -1,5 +1,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { status } from "@grpc/grpc-js";
 import { RulesetScope, type ApplyRulesetRequest } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
@@ -7,8 +11,10 @@ import { Netns, VictimAttacker } from "../harness/netns.js";
 import { canConnect, listen } from "../harness/tcp.js";
 import { rejectsWith, type FirewallTestClient } from "../harness/grpc-clients.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
+import { rest } from "../harness/rest.js";
 import { accept, applyRequest, drop, filterOf, rule, tcpPort, TargetKind } from "../harness/firewall-requests.js";
 
+const BIN = resolve(import.meta.dirname, "../../server/bin/portcullis");
 const { victimV4, attackerV4 } = VictimAttacker;
 /** The "container" network behind the victim's docker0, as dockerd's default bridge would be (TEST-NET-2 here). */
 const BRIDGE = "198.51.100.1";
@@ -167,6 +173,47 @@ describe("firewall: neighbours' rules (Docker, fail2ban) are never clobbered", (
     assert.deepEqual(forward, ["-A FORWARD -j DOCKER-USER", "-A FORWARD -j DOCKER-FORWARD", "-A FORWARD -s 203.0.113.0/25 -j DROP"]);
     assert.equal(await throughDnat(), true);
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
+  });
+
+  it("dry runs over REST and the CLI, and the CLI's whole-table apply refused with its exit code", async () => {
+    const path = "/v1/firewall/ipv4/tables/filter:apply";
+    const body = {
+      chains: [{ name: "pc-mail" }],
+      rules: [{ chain: "INPUT", protocol: "tcp", destinationPort: { ports: [{ first: 993, last: 993 }] }, target: { kind: "TARGET_KIND_ACCEPT" } }],
+    };
+    const dry = await rest(f.server, "POST", path, { ...body, scope: "RULESET_SCOPE_MANAGED", dryRun: true });
+    assert.equal(dry.status, 200, dry.text);
+    assert.deepEqual(dry.json.diff.changed, [{ before: '-A INPUT -i lo -m comment --comment "api access" -j ACCEPT', after: "-A INPUT -p tcp -m tcp --dport 993 -j ACCEPT" }]);
+    assert.equal(dry.json.diff.removed.length, 4);
+    assert.deepEqual(dry.json.diff.foreignRemoved ?? [], []);
+    const refused = await rest(f.server, "POST", path, body);
+    assert.equal(refused.status, 400);
+    assert.equal(refused.json.reason, "FOREIGN_RULES");
+    assert.match(refused.json.detail, /DOCKER-FORWARD \(chain deleted, 4 rules\)/);
+
+    const scratch = mkdtempSync(join(tmpdir(), "pc-foreign-"));
+    try {
+      const file = join(scratch, "ruleset.json");
+      writeFileSync(file, JSON.stringify({ chains: [{ name: "pc-mail" }], rules: [{ chain: "INPUT", protocol: "tcp", destinationPorts: [993], target: "ACCEPT" }] }));
+      const cli = (args: string[]): { code: number; stdout: string; stderr: string } => {
+        const result = spawnSync(BIN, ["rules", "apply", file, ...args], { encoding: "utf8", env: { ...process.env, PORTCULLIS_ADDRESS: f.server.address, PORTCULLIS_BUNDLE: join(f.server.dataDir, "pki/clients/admin") } });
+        return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+      };
+      const managedDry = cli(["--managed", "--dry-run"]);
+      assert.equal(managedDry.code, 0, managedDry.stderr);
+      assert.match(managedDry.stdout, /^~ -A INPUT -i lo .*\n {2}-A INPUT -p tcp -m tcp --dport 993 -j ACCEPT$/m);
+      assert.match(managedDry.stdout, /dry run, nothing applied: 0 added, 4 removed, 1 changed, 0 unchanged; rules of other tools: 15 kept, 0 removed/);
+      const wholeDry = cli(["--dry-run"]);
+      assert.match(wholeDry.stdout, /^! -A FORWARD -j DOCKER-USER$/m);
+      assert.match(wholeDry.stdout, /the apply would be refused \(FOREIGN_RULES\)/);
+      const whole = cli([]);
+      assert.equal(whole.code, 4, "FAILED_PRECONDITION's exit code (conflict)");
+      assert.match(whole.stderr, /FOREIGN_RULES/);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+    assert.equal(foreign(), baseline);
+    assert.equal(await throughDnat(), true);
   });
 
   it("a safe-mode rollback puts the managed rules back and keeps Docker's, even those added meanwhile", async () => {

@@ -52,7 +52,7 @@ export interface WholeTableForeign {
 
 /**
  * Replacing the whole table with `rules` in `declared` chains keeps a foreign rule only when the new table has the
- * same rule in the same chain, the foreign rules of a chain in their order; a foreign chain the new table does not
+ * same rule line in the same chain, the foreign rules of a chain in their order; a foreign chain the new table does not
  * declare is deleted. Everything else of other tools is lost.
  */
 export function wholeTableForeign(current: TableViews, owned: ReadonlySet<string>, declared: DeclaredChains, rules: readonly NewRuleLine[]): WholeTableForeign {
@@ -72,7 +72,8 @@ export function wholeTableForeign(current: TableViews, owned: ReadonlySet<string
     if (rule.managed) continue;
     const candidates = lostChains.has(rule.chain) ? [] : byChain.get(rule.chain) ?? [];
     let at = next.get(rule.chain) ?? 0;
-    while (at < candidates.length && (!rule.modeled || rules[candidates[at]!]!.line !== rule.key)) at++;
+    // Kept means the same line: a rule written in another spelling would be printed differently afterwards.
+    while (at < candidates.length && rules[candidates[at]!]!.line !== rule.text) at++;
     if (at < candidates.length) {
       kept.push(rule);
       keptIndices.push(candidates[at]!);
