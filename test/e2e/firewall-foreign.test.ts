@@ -195,10 +195,19 @@ describe("firewall: neighbours' rules (Docker, fail2ban) are never clobbered", (
     try {
       const file = join(scratch, "ruleset.json");
       writeFileSync(file, JSON.stringify({ chains: [{ name: "pc-mail" }], rules: [{ chain: "INPUT", protocol: "tcp", destinationPorts: [993], target: "ACCEPT" }] }));
-      const cli = (args: string[]): { code: number; stdout: string; stderr: string } => {
-        const result = spawnSync(BIN, ["rules", "apply", file, ...args], { encoding: "utf8", env: { ...process.env, PORTCULLIS_ADDRESS: f.server.address, PORTCULLIS_BUNDLE: join(f.server.dataDir, "pki/clients/admin") } });
+      const portcullis = (args: string[]): { code: number; stdout: string; stderr: string } => {
+        const result = spawnSync(BIN, args, { encoding: "utf8", env: { ...process.env, PORTCULLIS_ADDRESS: f.server.address, PORTCULLIS_BUNDLE: join(f.server.dataDir, "pki/clients/admin") } });
         return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
       };
+      const cli = (args: string[]): { code: number; stdout: string; stderr: string } => portcullis(["rules", "apply", file, ...args]);
+      // The managed rules exported and applied back with scope MANAGED: nothing to change.
+      const exported = portcullis(["rules", "export", "--json", "--managed"]);
+      assert.equal(exported.code, 0, exported.stderr);
+      assert.deepEqual(JSON.parse(exported.stdout).chains.map((chain: { name: string }) => chain.name), ["INPUT", "FORWARD", "OUTPUT", "pc-mail"]);
+      const roundTrip = join(scratch, "managed.json");
+      writeFileSync(roundTrip, exported.stdout);
+      const unchanged = portcullis(["rules", "apply", roundTrip, "--managed", "--dry-run"]);
+      assert.match(unchanged.stdout, /^dry run, nothing applied: 0 added, 0 removed, 0 changed, 5 unchanged; rules of other tools: 15 kept, 0 removed$/m);
       const managedDry = cli(["--managed", "--dry-run"]);
       assert.equal(managedDry.code, 0, managedDry.stderr);
       assert.match(managedDry.stdout, /^~ -A INPUT -i lo .*\n {2}-A INPUT -p tcp -m tcp --dport 993 -j ACCEPT$/m);

@@ -1,7 +1,7 @@
 // `portcullis rules …`: the filter table's rules, with iptables' flag names, safe mode and whole-table or managed apply.
 import { readFileSync } from "node:fs";
 import { Option, type Command } from "commander";
-import type { ChainInfo, FirewallRule, PortcullisClient, RulesetDiff, RulesetInput, CancellationToken } from "@portcullis/sdk";
+import type { ChainInfo, FirewallRule, PortcullisClient, RulesetDiff, RulesetInput, RuleTarget, CancellationToken } from "@portcullis/sdk";
 import { clientCommand, UsageError, withClient, type ClientFlags } from "./connect.js";
 import { printJson, printTable } from "./output.js";
 import { ports, positive, ruleOf, type RuleFlags } from "./parse-flags.js";
@@ -116,17 +116,23 @@ The file: {"chains": [{"name": "INPUT", "policy": "DROP"}],
         process.stdout.write("confirmed: the changes are kept\n");
       }));
 
-  clientCommand(rules, "export", "the filter table: iptables-save text, or with --json a ruleset file for `rules apply`", ["portcullis rules export > filter.rules", "portcullis rules export --json > ruleset.json"])
+  clientCommand(rules, "export", "the filter table: iptables-save text, or with --json a ruleset file for `rules apply`", ["portcullis rules export > filter.rules", "portcullis rules export --json > ruleset.json", "portcullis rules export --json --managed > managed.json   # for rules apply --managed"])
     .addOption(familyOption())
-    .action((flags: FamilyFlags) =>
+    .option("--managed", "with --json: only the managed rules (and the user chains they use), for `rules apply --managed`")
+    .action((flags: FamilyFlags & { managed?: boolean }) =>
       withClient(flags, async (client, token) => {
         const table = await client.firewall.export(flags.family, token);
         if (!flags.json) return void process.stdout.write(table.text);
-        const inexpressible = table.rules.filter((rule) => rule.spec === undefined);
+        const exported = flags.managed === true ? table.rules.filter((rule) => rule.managed) : table.rules;
+        const inexpressible = exported.filter((rule) => rule.spec === undefined);
         if (inexpressible.length > 0) process.stderr.write(`portcullis: ${inexpressible.length} rules use matches a ruleset file cannot express and are left out, e.g. ${inexpressible[0]!.text}\n`);
+        // Managed rules only: the user chains they are in or jump to (other user chains belong to other tools).
+        const used = new Set(exported.flatMap((rule) => [rule.chain, ...userChainOf(rule.spec?.target)]));
         const ruleset: RulesetInput = {
-          chains: table.chains.map((chain) => ({ name: chain.name, ...(chain.policy === undefined ? {} : { policy: chain.policy }) })),
-          rules: table.rules.flatMap((rule) => (rule.spec === undefined ? [] : [{ chain: rule.chain, ...rule.spec }])),
+          chains: table.chains
+            .filter((chain) => flags.managed !== true || chain.builtin || used.has(chain.name))
+            .map((chain) => ({ name: chain.name, ...(chain.policy === undefined ? {} : { policy: chain.policy }) })),
+          rules: exported.flatMap((rule) => (rule.spec === undefined ? [] : [{ chain: rule.chain, ...rule.spec }])),
         };
         printJson(ruleset);
       }));
@@ -145,6 +151,12 @@ function printDiff(diff: RulesetDiff, refusesForeign: boolean): void {
   const summary = `dry run, nothing applied: ${diff.added.length} added, ${diff.removed.length} removed, ${diff.changed.length} changed, ${diff.unchanged} unchanged; rules of other tools: ${diff.foreignKept.length} kept, ${diff.foreignRemoved.length} removed`;
   const refusal = refusesForeign && diff.foreignRemoved.length > 0 ? "\nthe apply would be refused (FOREIGN_RULES): use --managed to keep the rules of other tools, or --replace-foreign to remove them" : "";
   process.stdout.write(`${lines.map((line) => `${line}\n`).join("")}${summary}${refusal}\n`);
+}
+
+/** The user chain a target jumps or goes to, if any. */
+function userChainOf(target: RuleTarget | undefined): string[] {
+  if (typeof target !== "object") return [];
+  return "jump" in target ? [target.jump] : "goto" in target ? [target.goto] : [];
 }
 
 function safeMode(flags: SafeFlags): { confirmWithin?: number; allowLockout?: boolean } {
