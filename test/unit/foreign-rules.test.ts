@@ -7,6 +7,7 @@ import { panicOffText, panicOnText, panicRules } from "../../server/src/firewall
 import { rollbackPlan } from "../../server/src/firewall/rollback-plan.js";
 import { identifyRules } from "../../server/src/firewall/rule-identity.js";
 import { diffManagedRules } from "../../server/src/firewall/ruleset-diff.js";
+import { splitTable } from "../../server/src/firewall/table-split.js";
 import type { TableViews } from "../../server/src/firewall/table-reader.js";
 
 const F2B = "-A INPUT -p tcp -m multiport --dports 22 -j f2b-sshd";
@@ -164,5 +165,22 @@ describe("a safe-mode rollback", () => {
   it("brings the whole saved table back when the change removed rules of other tools", () => {
     const current = tableOf([IMAP], [IMAP]);
     assert.deepEqual(rollbackPlan("ipv4", "filter", saved, savedManaged, current, new Set()), { whole: true });
+  });
+});
+
+describe("a table split for an apply", () => {
+  it("says what a full read says about every rule, parsing only the ones that are not managed lines", () => {
+    const lines = [F2B, LO, SMTP, LO, "-A FORWARD -j DOCKER-USER", LOG, SMTP, "-A INPUT -p tcp --dport 25 -j ACCEPT"];
+    const managed = [LO, SMTP, SMTP, "-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT"];
+    const text = ["*filter", ":INPUT ACCEPT [7:420]", ":FORWARD DROP [0:0]", ":OUTPUT ACCEPT [0:0]", ":DOCKER-USER - [0:0]", ":f2b-sshd - [0:0]", ...lines.map((line, i) => `[${i}:${i * 60}] ${line}`), "COMMIT", ""].join("\n");
+    const ids = new Map<string, string[]>();
+    managed.forEach((line, i) => ids.set(line, [...(ids.get(line) ?? []), `m${i}`]));
+    const full = parseIptablesSave(text)[0]!;
+    const identities = identifyRules("ipv4", "filter", full.rules, ids);
+    const split = splitTable("ipv4", "filter", text, ids);
+    const shape = (rule: TableViews["rules"][number]) => [rule.chain, rule.position, rule.text, rule.managed, rule.packets, rule.bytes, JSON.stringify(rule.spec)];
+    assert.deepEqual(split.rules.map(shape), full.rules.map((rule, i) => shape({ ...rule, ...identities[i]! })));
+    assert.deepEqual(split.rules.map((rule) => rule.managed), [false, true, true, false, false, false, true, false], "the second LO is a copy nobody recorded; the respelled port 25 rule is not a third SMTP");
+    assert.deepEqual(split.chains.map((chain) => [chain.name, chain.policy ?? "-"]), [["INPUT", "ACCEPT"], ["FORWARD", "DROP"], ["OUTPUT", "ACCEPT"], ["DOCKER-USER", "-"], ["f2b-sshd", "-"]]);
   });
 });

@@ -16,6 +16,7 @@ import { foreignRulesError, hasLoss, wholeTableDiff, wholeTableForeign, type Dec
 import { ManagedScopeChange, type ManagedPlan } from "./managed-scope.js";
 import { panicOffText, panicOnText, panicRules } from "./panic-rules.js";
 import { rollbackPlan } from "./rollback-plan.js";
+import { splitTable } from "./table-split.js";
 import type { RulesetDiff } from "./ruleset-diff.js";
 import { expandServices, GROUPS, SERVICES, type NamedService } from "./services-catalog.js";
 import { WRITABLE_TABLES, type Family, type Policy, type RuleSpec, type Table } from "./rule-model.js";
@@ -379,7 +380,7 @@ export class FirewallService {
 
   /** Replaces only what Portcullis manages (ManagedScopeChange), in one `iptables-restore --noflush` transaction. */
   async #applyManaged(family: Family, table: Table, declared: DeclaredChains, rules: RuleSource, options: ApplyOptions): Promise<ApplyOutcome> {
-    const current = this.#readQuietly(family, table);
+    const current = this.#readQuietly(family, table, true);
     const change = new ManagedScopeChange(table, declared);
     const feed = this.#iptables.changeFeed(family);
     const stage = this.#store.stageTable(family, table);
@@ -429,9 +430,12 @@ export class FirewallService {
     return { chains: appliedChains(declared, prepared), ruleCount: prepared.length, diff: wholeTableDiff(snapshot, declared, prepared, foreign) };
   }
 
-  /** The table, read in the background while rules are fed (an unawaited failure is reported where it is awaited). */
-  #readQuietly(family: Family, table: Table): Promise<TableSnapshot> {
-    const read = this.snapshot(family, table);
+  /**
+   * The table split into managed and foreign rules (table-split.ts), read in the background while rules are fed (an
+   * unawaited failure is reported where it is awaited). Counters only when foreign rules are to be put back.
+   */
+  #readQuietly(family: Family, table: Table, counters = false): Promise<TableViews> {
+    const read = this.#iptables.save(family, table, counters).then((text) => splitTable(family, table, text, this.#store.managedLines(family, table)));
     read.catch(() => undefined);
     return read;
   }
