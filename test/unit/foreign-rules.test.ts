@@ -88,9 +88,9 @@ describe("a managed-scope change", () => {
       "COMMIT",
       "",
     ].join("\n"), "FORWARD (Docker's jump only) is not touched");
-    assert.deepEqual(plan.diff.changed, [{ before: SMTP, after: IMAP }]);
-    assert.equal(plan.diff.unchanged, 1);
-    assert.deepEqual(plan.diff.foreignKept, [F2B, LOG, "-A FORWARD -j DOCKER-USER"]);
+    assert.deepEqual(plan.diff().changed, [{ before: SMTP, after: IMAP }]);
+    assert.equal(plan.diff().unchanged, 1);
+    assert.deepEqual(plan.diff().foreignKept, [F2B, LOG, "-A FORWARD -j DOCKER-USER"]);
     assert.deepEqual([...plan.view.rules.get("INPUT")!].map((rule) => rule.spec.target.kind), ["JUMP", "ACCEPT", "ACCEPT", "LOG"]);
     assert.equal(plan.view.policies.get("FORWARD"), "DROP", "policies not named stay");
   });
@@ -110,8 +110,8 @@ describe("a managed-scope change", () => {
       "COMMIT",
       "",
     ].join("\n"));
-    assert.deepEqual(plan.diff.removed, [LO]);
-    assert.deepEqual(plan.diff.added, ["-A FORWARD -s 203.0.113.0/24 -j DROP"]);
+    assert.deepEqual(plan.diff().removed, [LO]);
+    assert.deepEqual(plan.diff().added, ["-A FORWARD -s 203.0.113.0/24 -j DROP"]);
   });
 
   it("deletes the managed chains it leaves out; foreign rules in or jumping to them are its only possible loss", () => {
@@ -121,8 +121,8 @@ describe("a managed-scope change", () => {
     assert.deepEqual(plan.loss.rules.map((rule) => rule.text), ["-A FORWARD -j pc-old"]);
     assert.equal(text, ["*filter", ":pc-new - [0:0]", "-A pc-new -j ACCEPT", "-F INPUT", "-A INPUT -j pc-new", "-D FORWARD -j pc-old", "-F pc-old", "-X pc-old", "COMMIT", ""].join("\n"));
     assert.deepEqual(plan.owned, ["pc-new"]);
-    assert.deepEqual(plan.diff.chainsCreated, ["pc-new"]);
-    assert.deepEqual(plan.diff.chainsDeleted, ["pc-old"]);
+    assert.deepEqual(plan.diff().chainsCreated, ["pc-new"]);
+    assert.deepEqual(plan.diff().chainsDeleted, ["pc-old"]);
     assert.deepEqual(plan.chains.map((chain) => [chain.name, chain.ruleCount, chain.references]), [["INPUT", 1, 0], ["FORWARD", 0, 0], ["OUTPUT", 0, 0], ["pc-new", 1, 1]]);
   });
 

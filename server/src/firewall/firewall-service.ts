@@ -422,7 +422,7 @@ export class FirewallService {
       for (const rule of prepared) change.beforeRule(rule.chain);
       const plan = change.plan(await current, owned, prepared);
       await this.#checkLockout(family, table, plan.view, options);
-      return { chains: plan.chains, ruleCount: prepared.length, diff: plan.diff };
+      return { chains: plan.chains, ruleCount: prepared.length, diff: plan.diff() };
     }
     const snapshot = await current;
     const foreign = wholeTableForeign(snapshot, owned, declared, prepared);

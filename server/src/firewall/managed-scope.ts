@@ -17,19 +17,18 @@ export interface ManagedPlan {
   readonly epilogue: string;
   /** Foreign rules the change removes (only those in, or jumping to, a managed chain it deletes). */
   readonly loss: ForeignLoss;
-  /** The table after the change, for the anti-lockout check. */
+  /** The table after the change, for the anti-lockout check (INPUT and the chains it reaches). */
   readonly view: TableView;
   /** The chains after the change. */
   readonly chains: ChainView[];
   /** User chains Portcullis owns after the change (created by it, now or before). */
   readonly owned: readonly string[];
-  readonly diff: RulesetDiff;
+  /** What the change does (computed when asked for). */
+  readonly diff: () => RulesetDiff;
 }
 
-interface LaidRule {
-  readonly spec: RuleSpec;
-  readonly modeled: boolean;
-}
+/** A rule of the table after the change: a new managed one, or another tool's as read. */
+type LaidRule = { readonly spec: RuleSpec; readonly modeled: boolean } | RuleView;
 
 /**
  * A managed-scope ApplyRuleset as one `iptables-restore --noflush --counters` transaction: the managed rules and the
@@ -81,7 +80,8 @@ export class ManagedScopeChange {
     const existing = new Map(current.chains.map((chain) => [chain.name, chain]));
     const deleted = new Set([...owned].filter((name) => existing.has(name) && !this.#declared.has(name)));
     const rulesOf = groupByChain(current.rules);
-    const lost = current.rules.filter((rule) => !rule.managed && (deleted.has(rule.chain) || (rule.spec.target.kind === "JUMP" && deleted.has(rule.spec.target.chain))));
+    // Foreign rules in a deleted chain or jumping to one go with it (the only foreign rules a managed scope can lose).
+    const lost = deleted.size === 0 ? [] : current.rules.filter((rule) => !rule.managed && (deleted.has(rule.chain) || deleted.has(jumpOf(rule) ?? "")));
     const lostSet = new Set(lost);
     const lines: string[] = [];
     // Chains with managed rules now are written again too (their managed rules go), unless deleted.
@@ -97,7 +97,7 @@ export class ManagedScopeChange {
       if (deleted.has(chain.name)) continue;
       const now = rulesOf.get(chain.name) ?? [];
       if (!this.#emptied.has(chain.name)) {
-        layout.set(chain.name, now.filter((rule) => !lostSet.has(rule)));
+        layout.set(chain.name, lostSet.size === 0 ? now : now.filter((rule) => !lostSet.has(rule)));
         continue;
       }
       const firstManaged = now.findIndex((rule) => rule.managed);
@@ -117,22 +117,44 @@ export class ManagedScopeChange {
 
     const policies = new Map<string, Policy>();
     for (const chain of current.chains) if (chain.policy !== undefined) policies.set(chain.name, this.#declared.get(chain.name)?.policy ?? chain.policy);
-    const managedNow = linesByChain(current.rules.filter((rule) => rule.managed).map((rule) => ({ chain: rule.chain, line: rule.key })));
     return {
       epilogue: lines.length === 0 ? "" : `${lines.join("\n")}\n`,
       loss: { chains: [], rules: lost },
-      view: { rules: layout, policies },
+      view: reachableView(layout, policies),
       chains: chainViews(current.chains.filter((chain) => !deleted.has(chain.name)), created, layout, policies),
       owned: [...this.#declared].filter(([name, chain]) => !chain.builtin && (!existing.has(name) || !isForeignChain(existing.get(name)!, owned))).map(([name]) => name),
-      diff: {
-        ...diffManagedRules(managedNow, linesByChain(rules)),
+      // Only a dry run asks for it: comparing 10k rules is not worth doing for every apply.
+      diff: () => ({
+        ...diffManagedRules(linesByChain(current.rules.filter((rule) => rule.managed).map((rule) => ({ chain: rule.chain, line: rule.key }))), linesByChain(rules)),
         foreignKept: current.rules.filter((rule) => !rule.managed && !lostSet.has(rule)).map((rule) => rule.text),
         foreignRemoved: lost.map((rule) => rule.text),
         chainsCreated: created,
         chainsDeleted: [...deleted],
-      },
+      }),
     };
   }
+}
+
+/**
+ * The chain a rule jumps or goes to. A foreign rule without quoted text has one `-j`/`-g` word, read from its text so
+ * that rules of chains nobody evaluates are never parsed (it may also be a target such as DNAT, which names no chain).
+ */
+function jumpOf(rule: LaidRule): string | undefined {
+  if ("text" in rule && !rule.text.includes('"')) return / -[jg] (\S+)/.exec(rule.text)?.[1];
+  return rule.spec.target.kind === "JUMP" ? rule.spec.target.chain : undefined;
+}
+
+/** The table after the change as the anti-lockout check walks it: INPUT and the chains it reaches. */
+function reachableView(layout: ReadonlyMap<string, readonly LaidRule[]>, policies: ReadonlyMap<string, Policy>): TableView {
+  const rules = new Map<string, readonly LaidRule[]>();
+  const queue = ["INPUT"];
+  for (let chain = queue.pop(); chain !== undefined; chain = queue.pop()) {
+    const laid = layout.get(chain);
+    if (laid === undefined || rules.has(chain)) continue;
+    rules.set(chain, laid);
+    for (const rule of laid) if (rule.spec.target.kind === "JUMP") queue.push(rule.spec.target.chain);
+  }
+  return { rules, policies };
 }
 
 /** A rule line without its `-A CHAIN `: what follows `-I CHAIN N` or `-D CHAIN`. */
@@ -157,7 +179,10 @@ function groupByChain<T extends { readonly chain: string }>(rules: readonly T[])
 function chainViews(kept: readonly ChainView[], created: readonly string[], layout: ReadonlyMap<string, readonly LaidRule[]>, policies: ReadonlyMap<string, Policy>): ChainView[] {
   const references = new Map<string, number>();
   for (const rules of layout.values()) {
-    for (const rule of rules) if (rule.spec.target.kind === "JUMP") references.set(rule.spec.target.chain, (references.get(rule.spec.target.chain) ?? 0) + 1);
+    for (const rule of rules) {
+      const target = jumpOf(rule);
+      if (target !== undefined) references.set(target, (references.get(target) ?? 0) + 1);
+    }
   }
   const view = (name: string, builtin: boolean, packets: number, bytes: number): ChainView => {
     const policy = policies.get(name);
