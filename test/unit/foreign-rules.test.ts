@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { parseIptablesSave, parseRuleLine } from "../../server/src/drivers/parse/iptables-save.js";
 import { foreignRulesError, wholeTableForeign, type DeclaredChains } from "../../server/src/firewall/foreign-rules.js";
 import { ManagedScopeChange, type ManagedRuleLine } from "../../server/src/firewall/managed-scope.js";
-import { panicOffText, panicOnText, panicRules } from "../../server/src/firewall/panic-rules.js";
+import { panicOffText, panicOnText, panicRules, panicRulesOnTop } from "../../server/src/firewall/panic-rules.js";
 import { rollbackPlan } from "../../server/src/firewall/rollback-plan.js";
 import { identifyRules } from "../../server/src/firewall/rule-identity.js";
 import { diffManagedRules } from "../../server/src/firewall/ruleset-diff.js";
@@ -147,6 +147,8 @@ describe("panic mode's rules", () => {
     const off = panicOffText(current.rules, "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n");
     assert.equal(off.split("\n").filter((line) => line.startsWith("-D ")).length, rules.length);
     assert.doesNotMatch(off, /f2b-sshd/);
+    assert.equal(panicRulesOnTop(current.rules), true);
+    assert.equal(panicRulesOnTop(tableOf(rules.filter((rule) => !rule.line.endsWith("-j DROP")).map((rule) => rule.line), []).rules), false, "an earlier version's panic table (ACCEPTs, DROP policies)");
     assert.match(off, /^-P INPUT ACCEPT\n-P FORWARD DROP\n-P OUTPUT ACCEPT\nCOMMIT\n$/m);
   });
 });

@@ -14,7 +14,7 @@ import type { FirewallStore, ManagedChain, TableStage } from "../store/firewall-
 import { findLockout, matches, type ApiPacket, type TableView } from "./lockout.js";
 import { foreignRulesError, hasLoss, wholeTableDiff, wholeTableForeign, type DeclaredChain, type DeclaredChains, type WholeTableForeign } from "./foreign-rules.js";
 import { ManagedScopeChange, type ManagedPlan } from "./managed-scope.js";
-import { panicOffText, panicOnText, panicRules } from "./panic-rules.js";
+import { panicOffText, panicOnText, panicRules, panicRulesOnTop } from "./panic-rules.js";
 import { rollbackPlan } from "./rollback-plan.js";
 import { splitTable } from "./table-split.js";
 import type { RulesetDiff } from "./ruleset-diff.js";
@@ -551,7 +551,8 @@ export class FirewallService {
       if (snapshots.length === 0) throw new ServerError("PANIC_MODE", "panic mode is not on");
       for (const snapshot of snapshots) {
         const current = await this.snapshot(snapshot.family, "filter");
-        await this.#iptables.change(snapshot.family, panicOffText(current.rules, snapshot.kernel));
+        if (panicRulesOnTop(current.rules)) await this.#iptables.change(snapshot.family, panicOffText(current.rules, snapshot.kernel));
+        else await this.#iptables.restore(snapshot.family, snapshot.kernel);
       }
       this.#store.clearPanic();
       this.#log.warn("panic mode disabled: the previous rulesets are back");

@@ -46,6 +46,14 @@ export function panicOffText(current: readonly RuleView[], saved: string): strin
   return `*filter\n${lines.join("\n")}\nCOMMIT\n`;
 }
 
+/**
+ * Whether the table has panic mode as this version makes it (its DROP rules on top of the chains). Panic mode turned
+ * on by an earlier version replaced the whole table instead: only its saved table can give the rules back.
+ */
+export function panicRulesOnTop(current: readonly RuleView[]): boolean {
+  return current.some((rule) => rule.spec.comment === COMMENT && rule.spec.target.kind === "DROP");
+}
+
 /** The built-in chains' policies in an `iptables-save -t filter` text. */
 function savedPolicies(saved: string): Map<string, Policy> {
   const policies = new Map<string, Policy>();
