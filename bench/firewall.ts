@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { Rule, TargetKind } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+import { Rule, RulesetScope, TargetKind } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
 import { Netns } from "../test/harness/netns.js";
 import { PortcullisProcess } from "../test/harness/server.js";
 import { FirewallTestClient } from "../test/harness/grpc-clients.js";
@@ -18,6 +18,20 @@ const AT_BIG = 200;
 /** Whole-table applies timed (each replacing the table the previous one wrote), as for the raw iptables-restore. */
 const APPLIES = 5;
 const LISTS = 10;
+
+/** Rules of other tools beside the managed ones in the managed-scope case. */
+const FOREIGN = 2_000;
+const F2B_JUMP = "-p tcp -m multiport --dports 22 -j f2b-sshd";
+
+/** FOREIGN rules as Docker (its chains, FORWARD's jumps, one ACCEPT per published port) and fail2ban make them. */
+function neighbours(): string {
+  const fixed = [
+    "-A FORWARD -j DOCKER-USER", "-A FORWARD -j DOCKER-FORWARD", "-A DOCKER-FORWARD -j DOCKER", "-A DOCKER-FORWARD -i docker0 -j ACCEPT",
+    "-A DOCKER-USER -j RETURN", "-A f2b-sshd -j RETURN", `-I INPUT 1 ${F2B_JUMP}`,
+  ];
+  const published = Array.from({ length: FOREIGN - fixed.length }, (_, i) => `-A DOCKER -d 198.51.100.${(i % 250) + 2}/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport ${1_000 + i} -j ACCEPT`);
+  return ["*filter", ":DOCKER - [0:0]", ":DOCKER-FORWARD - [0:0]", ":DOCKER-USER - [0:0]", ":f2b-sshd - [0:0]", ...fixed, ...published, "COMMIT", ""].join("\n");
+}
 
 const accept = (port: number): Rule => Rule.fromPartial({ chain: "INPUT", protocol: "tcp", destinationPort: { ports: [{ first: port, last: port }] }, target: { kind: TargetKind.TARGET_KIND_ACCEPT } });
 const percentile = (values: readonly number[], p: number): number => {
@@ -81,8 +95,8 @@ try {
   progress(`apply a ${BIG}-rule ruleset (API ApplyRuleset, then raw iptables-restore)`);
   const rules = Array.from({ length: BIG }, (_, i) => accept(30_000 + (i % 30_000)));
   const applyApi: number[] = [];
-  await c.call("applyRuleset", { parent: FILTER, chains: [], rules, confirmWithin: 0, allowLockout: false }); // warm-up
-  for (let i = 0; i < APPLIES; i++) applyApi.push(await timed(() => c.call("applyRuleset", { parent: FILTER, chains: [], rules, confirmWithin: 0, allowLockout: false })));
+  await c.call("applyRuleset", { parent: FILTER, chains: [], rules, confirmWithin: 0, allowLockout: false, scope: RulesetScope.RULESET_SCOPE_TABLE, replaceForeign: false, dryRun: false }); // warm-up
+  for (let i = 0; i < APPLIES; i++) applyApi.push(await timed(() => c.call("applyRuleset", { parent: FILTER, chains: [], rules, confirmWithin: 0, allowLockout: false, scope: RulesetScope.RULESET_SCOPE_TABLE, replaceForeign: false, dryRun: false })));
   const restoreText = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ...rules.map((r) => `-A INPUT -p tcp -m tcp --dport ${r.destinationPort!.ports[0]!.first} -j ACCEPT`), "COMMIT", ""].join("\n");
   writeFileSync(join(scratch, "big.rules"), restoreText);
   const applyRaw = raw(rawNetns, ["restore", join(scratch, "big.rules"), String(APPLIES)]);
@@ -112,6 +126,32 @@ try {
     for (const id of ids) deleteApi.push(await timed(() => c.call("deleteRule", { name: `${INPUT}/rules/${id}`, allowLockout: false, confirmWithin: 0 })));
     const deleteRaw = raw(rawNetns, ["delete", "60000", String(AT_BIG)]);
     add(`delete by id vs -D by spec, ${BIG} present`, deleteApi, deleteRaw, "≤ raw", percentile(deleteApi, 50) <= percentile(deleteRaw, 50));
+  }
+
+  if (runs("managed")) {
+    progress(`managed-scope apply of ${BIG} rules beside ${FOREIGN} foreign ones (API, then raw iptables-restore --noflush)`);
+    // Another tool's rules, in both namespaces: Docker-like chains (FORWARD jumps, one ACCEPT per published port) and
+    // fail2ban's jump at the top of INPUT, where the managed rules are.
+    const foreignText = neighbours();
+    execFileSync("iptables-restore", ["--noflush"], { input: foreignText });
+    execFileSync("ip", ["netns", "exec", rawNetns.name, "iptables-restore", "--noflush"], { input: foreignText });
+    // Two rulesets applied in turn, so that every apply replaces 10k managed rules with 10k others.
+    const rulesets = [30_000, 40_000].map((first) => Array.from({ length: BIG }, (_, i) => accept(first + i)));
+    const managedApply = (turn: number) => c.call("applyRuleset", { parent: FILTER, chains: [], rules: rulesets[turn % 2]!, confirmWithin: 0, allowLockout: false, scope: RulesetScope.RULESET_SCOPE_MANAGED, replaceForeign: false, dryRun: false });
+    for (let i = 0; i < 2; i++) await managedApply(i); // warm-up
+    const managedApi: number[] = [];
+    for (let i = 0; i < APPLIES * 2; i++) managedApi.push(await timed(() => managedApply(i)));
+    const kept = execFileSync("iptables-save", ["-t", "filter"], { encoding: "utf8", maxBuffer: 1 << 26 }).split("\n").filter((line) => /^-A (DOCKER|FORWARD -j DOCKER|f2b-|INPUT .*f2b-)/.test(line)).length;
+    if (kept !== FOREIGN) throw new Error(`the managed-scope apply left ${kept} of the ${FOREIGN} foreign rules`);
+    // The raw tool does the same change: the chain emptied, the same managed lines, fail2ban's jump put back on top.
+    const rawFiles = rulesets.map((ruleset, i) => {
+      const file = join(scratch, `managed-${i}.rules`);
+      writeFileSync(file, ["*filter", "-F INPUT", ...ruleset.map((r) => `-A INPUT -p tcp -m tcp --dport ${r.destinationPort!.ports[0]!.first} -j ACCEPT`), `-I INPUT 1 ${F2B_JUMP}`, "COMMIT", ""].join("\n"));
+      return file;
+    });
+    raw(rawNetns, ["restore-noflush", rawFiles[0]!, rawFiles[1]!, "2"]); // warm-up, as for the API
+    const managedRaw = raw(rawNetns, ["restore-noflush", rawFiles[0]!, rawFiles[1]!, String(APPLIES * 2)]);
+    add(`apply ${BIG} managed rules beside ${FOREIGN} foreign (scope MANAGED, ${APPLIES * 2}×)`, managedApi, managedRaw, "≤ 1.5× raw", percentile(managedApi, 50) <= 1.5 * percentile(managedRaw, 50));
   }
 
   const header = ["benchmark", "API p50 / p99", "raw p50 / p99", "API/raw", "target", "verdict"];

@@ -32,6 +32,11 @@ switch (command) {
     out = { ms: Array.from({ length: Number(args[1] ?? 1) }, () => time(() => run("iptables-restore", [], text))) };
     break;
   }
+  case "restore-noflush": { // restore-noflush FILE1 FILE2 REPEAT: iptables-restore --noflush of the files in turn
+    const texts = [readFileSync(args[0]), readFileSync(args[1])];
+    out = { ms: Array.from({ length: Number(args[2]) }, (_, i) => time(() => run("iptables-restore", ["--noflush"], texts[i % 2]))) };
+    break;
+  }
   case "save": { // save REPEAT: iptables-save -t filter
     const repeat = Number(args[0]);
     out = { ms: Array.from({ length: repeat }, () => time(() => execFileSync("iptables-save", ["-t", "filter"], { maxBuffer: 1 << 28 }))) };

@@ -413,12 +413,48 @@ export interface ApplyOptions {
     readonly confirmWithin?: number;
     /** Apply even if it would cut this client off the API (only with confirmWithin). */
     readonly allowLockout?: boolean;
+    /**
+     * "table" (default): the ruleset is the whole filter table. "managed": it replaces only the rules and chains
+     * Portcullis manages; rules and chains of other tools (Docker, fail2ban, Kubernetes) stay as and where they are.
+     */
+    readonly scope?: "table" | "managed";
+    /**
+     * Scope "table": replace the rules and chains of other tools too. Without it, an apply that would remove or change
+     * any of them is refused (`FOREIGN_RULES`).
+     */
+    readonly replaceForeign?: boolean;
+    /** Only compute what the apply would change ({@link ApplyResult.diff}); nothing is applied. */
+    readonly dryRun?: boolean;
 }
-/** What {@link Firewall.apply} did. */
+/** What {@link Firewall.apply} did (or, with `dryRun`, would do). */
 export interface ApplyResult {
     readonly ruleCount: number;
     /** Safe mode: when the previous table comes back unless confirmed. */
     readonly rollbackAt?: Date;
+    /** With `dryRun`: the changes the apply would make. */
+    readonly diff?: RulesetDiff;
+}
+/** What an apply changes, as `-A CHAIN …` rule lines. */
+export interface RulesetDiff {
+    /** Managed rules added. */
+    readonly added: readonly string[];
+    /** Managed rules removed. */
+    readonly removed: readonly string[];
+    /** Managed rules replaced by another at the same place. */
+    readonly changed: readonly {
+        readonly before: string;
+        readonly after: string;
+    }[];
+    /** How many managed rules stay as they are. */
+    readonly unchanged: number;
+    /** Rules of other tools that stay as they are. */
+    readonly foreignKept: readonly string[];
+    /** Rules of other tools the apply removes (scope "table": or changes). */
+    readonly foreignRemoved: readonly string[];
+    /** Chains created. */
+    readonly chainsCreated: readonly string[];
+    /** Chains deleted. */
+    readonly chainsDeleted: readonly string[];
 }
 /** A whole filter table as the kernel has it (see {@link Firewall.export}). */
 export interface RulesetExport {
@@ -439,8 +475,10 @@ export declare class Firewall {
     /** The whole filter table: text, chains and rules (`rules[i].spec` is what {@link Firewall.apply} takes back). */
     export(family?: "ipv4" | "ipv6", token?: CancellationToken): Promise<RulesetExport>;
     /**
-     * Replaces the whole filter table at once (nothing is half-applied). With `confirmWithin`, the previous table comes
-     * back by itself unless {@link Firewall.confirm} is called in time.
+     * Replaces the whole filter table at once (nothing is half-applied), or with `scope: "managed"` only the rules and
+     * chains Portcullis manages. A whole-table apply that would remove or change rules of other tools (Docker,
+     * fail2ban) is refused unless `replaceForeign`. `dryRun` answers the diff without applying. With `confirmWithin`,
+     * the previous table comes back by itself unless {@link Firewall.confirm} is called in time.
      */
     apply(ruleset: RulesetInput, options?: ApplyOptions, token?: CancellationToken): Promise<ApplyResult>;
     /** Keeps the changes made in safe mode (an apply, add or delete with `confirmWithin`): cancels their rollback. */
@@ -467,7 +505,7 @@ export declare class Fleet {
 export { createClient, type ClientOptions, type PortcullisClient } from "./client.js";
 export { Audit, Events, type EventPage } from "./events.js";
 export type { AuditRecord, AllowlistEntry, BanEvent, BanOptions, BanSearch, ChainInfo, FleetNode, HostBan, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailStatus, PortSpec, RuleInput, RulesetInput, RuleTarget } from "./api.js";
-export { Firewall, type ApplyOptions, type ApplyResult, type ChainRef, type ChangeOptions, type RulesetExport } from "./firewall.js";
+export { Firewall, type ApplyOptions, type ApplyResult, type ChainRef, type ChangeOptions, type RulesetDiff, type RulesetExport } from "./firewall.js";
 export { Jails } from "./jails.js";
 export { Fleet } from "./fleet.js";
 export { Ipsets, type AddOptions, type CreateOptions } from "./ipsets.js";

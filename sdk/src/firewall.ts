@@ -2,6 +2,7 @@ import {
   ChainPolicy,
   ConntrackState,
   FirewallServiceService,
+  RulesetScope,
   SetDirection,
   TargetKind,
   type ApplyRulesetRequest,
@@ -49,13 +50,47 @@ export interface ApplyOptions {
   readonly confirmWithin?: number;
   /** Apply even if it would cut this client off the API (only with confirmWithin). */
   readonly allowLockout?: boolean;
+  /**
+   * "table" (default): the ruleset is the whole filter table. "managed": it replaces only the rules and chains
+   * Portcullis manages; rules and chains of other tools (Docker, fail2ban, Kubernetes) stay as and where they are.
+   */
+  readonly scope?: "table" | "managed";
+  /**
+   * Scope "table": replace the rules and chains of other tools too. Without it, an apply that would remove or change
+   * any of them is refused (`FOREIGN_RULES`).
+   */
+  readonly replaceForeign?: boolean;
+  /** Only compute what the apply would change ({@link ApplyResult.diff}); nothing is applied. */
+  readonly dryRun?: boolean;
 }
 
-/** What {@link Firewall.apply} did. */
+/** What {@link Firewall.apply} did (or, with `dryRun`, would do). */
 export interface ApplyResult {
   readonly ruleCount: number;
   /** Safe mode: when the previous table comes back unless confirmed. */
   readonly rollbackAt?: Date;
+  /** With `dryRun`: the changes the apply would make. */
+  readonly diff?: RulesetDiff;
+}
+
+/** What an apply changes, as `-A CHAIN …` rule lines. */
+export interface RulesetDiff {
+  /** Managed rules added. */
+  readonly added: readonly string[];
+  /** Managed rules removed. */
+  readonly removed: readonly string[];
+  /** Managed rules replaced by another at the same place. */
+  readonly changed: readonly { readonly before: string; readonly after: string }[];
+  /** How many managed rules stay as they are. */
+  readonly unchanged: number;
+  /** Rules of other tools that stay as they are. */
+  readonly foreignKept: readonly string[];
+  /** Rules of other tools the apply removes (scope "table": or changes). */
+  readonly foreignRemoved: readonly string[];
+  /** Chains created. */
+  readonly chainsCreated: readonly string[];
+  /** Chains deleted. */
+  readonly chainsDeleted: readonly string[];
 }
 
 /** A whole filter table as the kernel has it (see {@link Firewall.export}). */
@@ -109,8 +144,10 @@ export class Firewall {
   }
 
   /**
-   * Replaces the whole filter table at once (nothing is half-applied). With `confirmWithin`, the previous table comes
-   * back by itself unless {@link Firewall.confirm} is called in time.
+   * Replaces the whole filter table at once (nothing is half-applied), or with `scope: "managed"` only the rules and
+   * chains Portcullis manages. A whole-table apply that would remove or change rules of other tools (Docker,
+   * fail2ban) is refused unless `replaceForeign`. `dryRun` answers the diff without applying. With `confirmWithin`,
+   * the previous table comes back by itself unless {@link Firewall.confirm} is called in time.
    */
   async apply(ruleset: RulesetInput, options: ApplyOptions = {}, token?: CancellationToken): Promise<ApplyResult> {
     const request: ApplyRulesetRequest = {
@@ -127,9 +164,28 @@ export class Firewall {
       rules: ruleset.rules.map((rule) => wireRule(rule.chain, rule)),
       confirmWithin: options.confirmWithin ?? 0,
       allowLockout: options.allowLockout ?? false,
+      scope: options.scope === "managed" ? RulesetScope.RULESET_SCOPE_MANAGED : RulesetScope.RULESET_SCOPE_TABLE,
+      replaceForeign: options.replaceForeign ?? false,
+      dryRun: options.dryRun ?? false,
     };
     const response = await this.#channel.unary<ApplyRulesetRequest, ApplyRulesetResponse>(FirewallServiceService, "applyRuleset", request, token);
-    return Object.freeze({ ruleCount: response.ruleCount, ...(response.rollbackTime === undefined ? {} : { rollbackAt: response.rollbackTime }) });
+    const diff = response.diff;
+    return Object.freeze({
+      ruleCount: response.ruleCount,
+      ...(response.rollbackTime === undefined ? {} : { rollbackAt: response.rollbackTime }),
+      ...(diff === undefined ? {} : {
+        diff: Object.freeze({
+          added: Object.freeze(diff.added),
+          removed: Object.freeze(diff.removed),
+          changed: Object.freeze(diff.changed.map((change) => Object.freeze({ before: change.before, after: change.after }))),
+          unchanged: diff.unchanged,
+          foreignKept: Object.freeze(diff.foreignKept),
+          foreignRemoved: Object.freeze(diff.foreignRemoved),
+          chainsCreated: Object.freeze(diff.chainsCreated),
+          chainsDeleted: Object.freeze(diff.chainsDeleted),
+        }),
+      }),
+    });
   }
 
   /** Keeps the changes made in safe mode (an apply, add or delete with `confirmWithin`): cancels their rollback. */

@@ -26,6 +26,7 @@ export const reasons = {
   UNKNOWN_REFERENCE: Status.INVALID_ARGUMENT,
   INVALID_FILTER: Status.INVALID_ARGUMENT,
   INVALID_POLICY: Status.INVALID_ARGUMENT,
+  INVALID_SCOPE: Status.INVALID_ARGUMENT,
   INVALID_POSITION: Status.INVALID_ARGUMENT,
   UNKNOWN_SERVICE: Status.INVALID_ARGUMENT,
   RULESET_REJECTED: Status.INVALID_ARGUMENT,
@@ -65,6 +66,8 @@ export const reasons = {
   ACTION_TIMEOUT: Status.UNAVAILABLE,
   NO_PENDING_ROLLBACK: Status.FAILED_PRECONDITION,
   PANIC_MODE: Status.FAILED_PRECONDITION,
+  // An ApplyRuleset would remove or change chains or rules another tool made (Docker, fail2ban, Kubernetes).
+  FOREIGN_RULES: Status.FAILED_PRECONDITION,
   // A request asked for fleet scope (or a FleetService RPC was called) on a server without a `cluster` section.
   FLEET_NOT_CONFIGURED: Status.FAILED_PRECONDITION,
   // A shared ban would block one of this host's firewall.managementAddresses (anti-lockout).

@@ -7,7 +7,7 @@ import { EventOrigin, EventType, type Event } from "@portcullis/sdk/gen/portcull
 import { Ipset, IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
 import { EventTestClient, rejectsWith } from "../harness/grpc-clients.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
-import { filterOf, rule } from "../harness/firewall-requests.js";
+import { applyRequest, filterOf, rule } from "../harness/firewall-requests.js";
 import { TargetKind } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
 
 const entry = (element: string) => ({ name: "", element, comment: "" });
@@ -98,7 +98,7 @@ describe("event stream: durable, resumable, no loss and no duplicates", () => {
   it("a safe-mode rollback is an event of the system", async () => {
     const watcher = subscribe(events, 0, { resourcePrefix: "firewall/" });
     const fw = f.firewallAs("admin");
-    await fw.call("applyRuleset", { parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", source: { address: "198.51.100.7" }, target: { kind: TargetKind.TARGET_KIND_DROP } })], confirmWithin: 1, allowLockout: false });
+    await fw.call("applyRuleset", applyRequest({ parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", source: { address: "198.51.100.7" }, target: { kind: TargetKind.TARGET_KIND_DROP } })], confirmWithin: 1, allowLockout: false }));
     await watcher.until(2, 4000);
     watcher.call.cancel();
     const [applied, rolledBack] = watcher.events;

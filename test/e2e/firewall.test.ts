@@ -8,7 +8,7 @@ import { VictimAttacker } from "../harness/netns.js";
 import { canConnect, listen } from "../harness/tcp.js";
 import { FirewallTestClient, rejectsWith } from "../harness/grpc-clients.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
-import { accept, ChainPolicy, drop, filterOf, inputOf, rule, tcpPort, TargetKind } from "../harness/firewall-requests.js";
+import { accept, applyRequest, ChainPolicy, drop, filterOf, inputOf, rule, tcpPort, TargetKind } from "../harness/firewall-requests.js";
 
 const { victimV4, attackerV4, victimV6, attackerV6 } = VictimAttacker;
 
@@ -134,7 +134,7 @@ describe("firewall safety: anti-lockout, safe mode, atomicity, stable ids, roles
 
   it("safe mode: an unconfirmed ruleset rolls back at the deadline; a confirmed one stays", async () => {
     const before = save();
-    const blocking = { parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", source: { address: attackerV4 }, target: drop })], confirmWithin: 2, allowLockout: false };
+    const blocking = applyRequest({ parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", source: { address: attackerV4 }, target: drop })], confirmWithin: 2, allowLockout: false });
     const applied = await fw.call("applyRuleset", blocking);
     assert.ok(applied.rollbackTime instanceof Date && applied.rollbackTime.getTime() > Date.now());
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false);
@@ -147,7 +147,7 @@ describe("firewall safety: anti-lockout, safe mode, atomicity, stable ids, roles
     await sleep(2800);
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "confirmed: stays");
     await rejectsWith(fw.call("confirmRuleset", { parent: filterOf("ipv4") }), status.FAILED_PRECONDITION, "NO_PENDING_ROLLBACK");
-    await fw.call("applyRuleset", { parent: filterOf("ipv4"), chains: [], rules: [], confirmWithin: 0, allowLockout: false });
+    await fw.call("applyRuleset", applyRequest({ parent: filterOf("ipv4"), chains: [], rules: [], confirmWithin: 0, allowLockout: false }));
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
   });
 
@@ -162,7 +162,7 @@ describe("firewall safety: anti-lockout, safe mode, atomicity, stable ids, roles
     const ids = async (): Promise<string[]> => (await fw.call("listRules", { parent: inputOf("ipv4"), pageSize: 100, pageToken: "" })).rules.map((listed) => `${listed.id} ${listed.managed}`);
     assert.deepEqual(await ids(), [`${kept.id} true`]);
 
-    await fw.call("applyRuleset", { parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", ...tcpPort(25), target: accept }), rule({ chain: "INPUT", source: { address: attackerV4 }, target: drop })], confirmWithin: 2, allowLockout: false });
+    await fw.call("applyRuleset", applyRequest({ parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", ...tcpPort(25), target: accept }), rule({ chain: "INPUT", source: { address: attackerV4 }, target: drop })], confirmWithin: 2, allowLockout: false }));
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false);
     await sleep(2800);
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "the apply rolled back");
@@ -172,7 +172,7 @@ describe("firewall safety: anti-lockout, safe mode, atomicity, stable ids, roles
   });
 
   it("safe mode: the pending rollback survives a server restart", async () => {
-    await fw.call("applyRuleset", { parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", source: { address: attackerV4 }, target: drop })], confirmWithin: 4, allowLockout: false });
+    await fw.call("applyRuleset", applyRequest({ parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", source: { address: attackerV4 }, target: drop })], confirmWithin: 4, allowLockout: false }));
     await f.server.kill("SIGKILL");
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false);
     await f.server.restart();
@@ -182,12 +182,12 @@ describe("firewall safety: anti-lockout, safe mode, atomicity, stable ids, roles
   });
 
   it("an Apply with one invalid rule changes nothing", async () => {
-    await fw.call("applyRuleset", { parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", ...tcpPort(143), target: accept })], confirmWithin: 0, allowLockout: false });
+    await fw.call("applyRuleset", applyRequest({ parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", ...tcpPort(143), target: accept })], confirmWithin: 0, allowLockout: false }));
     const before = save();
-    const error = await rejectsWith(fw.call("applyRuleset", {
+    const error = await rejectsWith(fw.call("applyRuleset", applyRequest({
       parent: filterOf("ipv4"), chains: [], confirmWithin: 0, allowLockout: false,
       rules: [rule({ chain: "INPUT", ...tcpPort(25), target: accept }), rule({ chain: "INPUT", ...tcpPort(70000), target: accept })],
-    }), status.INVALID_ARGUMENT);
+    })), status.INVALID_ARGUMENT);
     assert.match(error.details, /rules\[1\]/);
     assert.equal(save(), before);
   });
@@ -228,10 +228,10 @@ describe("firewall safety: anti-lockout, safe mode, atomicity, stable ids, roles
       await fw.call("deleteRule", { name: created.name, allowLockout: false, confirmWithin: 0 });
     }
     // A whole-table Apply the kernel refuses changes nothing either.
-    const applyRefused = await rejectsWith(fw.call("applyRuleset", {
+    const applyRefused = await rejectsWith(fw.call("applyRuleset", applyRequest({
       parent: filterOf("ipv4"), chains: [], confirmWithin: 0, allowLockout: false,
       rules: [rule({ chain: "INPUT", ...tcpPort(25), target: accept }), rule({ chain: "INPUT", protocol: "udp", matchSet: { set: "v6-only" }, target: drop })],
-    }), status.INVALID_ARGUMENT, "RULESET_REJECTED");
+    })), status.INVALID_ARGUMENT, "RULESET_REJECTED");
     assert.match(applyRefused.details, /v6-only/);
     assert.equal(save(), before);
     assert.deepEqual(await listed(), rulesBefore);
@@ -239,7 +239,7 @@ describe("firewall safety: anti-lockout, safe mode, atomicity, stable ids, roles
   });
 
   it("stable ids: inserting at position 1 moves rules, deleting by id removes the right one", async () => {
-    await fw.call("applyRuleset", { parent: filterOf("ipv4"), chains: [], rules: [], confirmWithin: 0, allowLockout: false });
+    await fw.call("applyRuleset", applyRequest({ parent: filterOf("ipv4"), chains: [], rules: [], confirmWithin: 0, allowLockout: false }));
     const add = async (port: number, position = 0) => (await fw.call("createRule", { parent: inputOf("ipv4"), rule: rule({ ...tcpPort(port), target: accept }), position, allowLockout: false, requestId: "", confirmWithin: 0 })).id;
     const a = await add(1001);
     const b = await add(1002);
@@ -286,7 +286,7 @@ describe("firewall safety: anti-lockout, safe mode, atomicity, stable ids, roles
   });
 
   it("panic mode drops everything but the API from management addresses, and comes back", async () => {
-    await fw.call("applyRuleset", { parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", ...tcpPort(143), target: accept })], confirmWithin: 0, allowLockout: false });
+    await fw.call("applyRuleset", applyRequest({ parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", ...tcpPort(143), target: accept })], confirmWithin: 0, allowLockout: false }));
     const before = save();
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
     const on = await fw.call("enablePanicMode", {});

@@ -1,4 +1,4 @@
-import { ChainPolicy, Rule, TargetKind } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+import { ApplyRulesetRequest, ChainPolicy, Rule, TargetKind } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
 import type { DeepPartial } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
 
 /** A full Rule message from the fields a test cares about. */
@@ -15,3 +15,8 @@ export const inputOf = (family: "ipv4" | "ipv6") => `firewall/${family}/tables/f
 export const filterOf = (family: "ipv4" | "ipv6") => `firewall/${family}/tables/filter`;
 
 export { ChainPolicy, TargetKind };
+
+/** A full ApplyRulesetRequest from the fields a test cares about (scope TABLE, no dry run, unless given). */
+export function applyRequest(partial: DeepPartial<ApplyRulesetRequest>): ApplyRulesetRequest {
+  return ApplyRulesetRequest.fromPartial(partial);
+}

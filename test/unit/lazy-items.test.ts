@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ApplyRulesetRequest, ChainPolicy, FirewallServiceService, Rule, TargetKind } from "../../sdk/src/gen/portcullis/v1/firewall.js";
+import { ApplyRulesetRequest, ChainPolicy, FirewallServiceService, Rule, RulesetScope, TargetKind } from "../../sdk/src/gen/portcullis/v1/firewall.js";
 import { LazyItems } from "../../sdk/src/wire/decode.js";
 import { withFastEncoding } from "../../sdk/src/wire/fast-services.js";
 
@@ -14,6 +14,9 @@ describe("lazy request items: a big repeated field decoded item by item, when re
     rules: Array.from({ length: 50 }, (_, i) => rule(i)),
     confirmWithin: 30,
     allowLockout: true,
+    scope: RulesetScope.RULESET_SCOPE_MANAGED,
+    replaceForeign: true,
+    dryRun: true,
   };
   const bytes = Buffer.from(ApplyRulesetRequest.encode(request).finish());
 

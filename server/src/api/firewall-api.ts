@@ -1,6 +1,7 @@
 import {
   ChainPolicy,
   ConntrackState as WireState,
+  RulesetScope,
   SetDirection as WireDirection,
   TargetKind,
   type AddressMatch as WireAddress,
@@ -11,10 +12,12 @@ import {
   type PortMatch as WirePorts,
   type Rule,
   type Ruleset,
+  type RulesetDiff as WireDiff,
 } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
 import { ServerError, withField } from "../errors.js";
 import type { ChainView, FirewallService, RuleView, TableSnapshot } from "../firewall/firewall-service.js";
 import type { AddressMatch, ConntrackState, InterfaceMatch, Policy, PortMatch, RuleSpec, SetDirection, Target } from "../firewall/rule-model.js";
+import type { RulesetDiff } from "../firewall/ruleset-diff.js";
 import { operation, type OperationsOf, type Principal } from "./operation.js";
 import { decodePageToken, encodePageToken, pageSize } from "./pagination.js";
 import { chainName, parseChainName, parseRuleName, parseTableName, ruleName, tableName, type TableName } from "./firewall-names.js";
@@ -144,15 +147,30 @@ export function firewallOperations(firewall: FirewallService): FirewallOperation
           return { chain: rule?.chain ?? "", spec: withField(() => fromRule(rule), `rules[${i}]`) };
         },
       };
-      const applied = await firewall.apply(t.family, t.table, chains, rules, change(principal, request));
+      const applied = await firewall.apply(t.family, t.table, chains, rules, {
+        ...change(principal, request),
+        scope: fromScope(request.scope),
+        replaceForeign: request.replaceForeign,
+        dryRun: request.dryRun,
+      });
       const rollbackAt = applied.rollbackAt;
       return {
         name: tableName(t),
         chains: applied.chains.map((chain) => toChain(t, chain)),
         ruleCount: applied.ruleCount,
         ...(rollbackAt === undefined ? {} : { rollbackTime: new Date(rollbackAt) }),
+        ...(applied.diff === undefined ? {} : { diff: toDiff(applied.diff) }),
       };
-    }, (request, response) => ({ type: "RULESET_APPLIED", resource: request.parent, attributes: { rule_count: String(response.ruleCount), ...(response.rollbackTime === undefined ? {} : { rollback_time: response.rollbackTime.toISOString() }) } })),
+    }, (request, response) => (request.dryRun ? undefined : {
+      type: "RULESET_APPLIED",
+      resource: request.parent,
+      attributes: {
+        rule_count: String(response.ruleCount),
+        ...(request.scope === RulesetScope.RULESET_SCOPE_MANAGED ? { scope: "MANAGED" } : {}),
+        ...(request.replaceForeign ? { replace_foreign: "true" } : {}),
+        ...(response.rollbackTime === undefined ? {} : { rollback_time: response.rollbackTime.toISOString() }),
+      },
+    })),
 
     confirmRuleset: operation("admin", (request) => request.parent, async (request) => {
       const t = parseTableName(request.parent);
@@ -198,6 +216,25 @@ function fromPolicy(policy: ChainPolicy, field: string): Policy {
   if (policy === ChainPolicy.CHAIN_POLICY_ACCEPT) return "ACCEPT";
   if (policy === ChainPolicy.CHAIN_POLICY_DROP) return "DROP";
   throw new ServerError("INVALID_POLICY", `${field} must be CHAIN_POLICY_ACCEPT or CHAIN_POLICY_DROP`, { field });
+}
+
+function fromScope(scope: RulesetScope): "TABLE" | "MANAGED" {
+  if (scope === RulesetScope.RULESET_SCOPE_UNSPECIFIED || scope === RulesetScope.RULESET_SCOPE_TABLE) return "TABLE";
+  if (scope === RulesetScope.RULESET_SCOPE_MANAGED) return "MANAGED";
+  throw new ServerError("INVALID_SCOPE", "scope must be RULESET_SCOPE_TABLE or RULESET_SCOPE_MANAGED", { field: "scope" });
+}
+
+function toDiff(diff: RulesetDiff): WireDiff {
+  return {
+    added: [...diff.added],
+    removed: [...diff.removed],
+    changed: diff.changed.map((change) => ({ before: change.before, after: change.after })),
+    foreignKept: [...diff.foreignKept],
+    foreignRemoved: [...diff.foreignRemoved],
+    chainsCreated: [...diff.chainsCreated],
+    chainsDeleted: [...diff.chainsDeleted],
+    unchanged: diff.unchanged,
+  };
 }
 
 function toChain(t: TableName, chain: ChainView): Chain {

@@ -1,7 +1,7 @@
-// `portcullis rules …`: the filter table's rules, with iptables' flag names, safe mode and whole-table apply.
+// `portcullis rules …`: the filter table's rules, with iptables' flag names, safe mode and whole-table or managed apply.
 import { readFileSync } from "node:fs";
 import { Option, type Command } from "commander";
-import type { ChainInfo, FirewallRule, PortcullisClient, RulesetInput, CancellationToken } from "@portcullis/sdk";
+import type { ChainInfo, FirewallRule, PortcullisClient, RulesetDiff, RulesetInput, RuleTarget, CancellationToken } from "@portcullis/sdk";
 import { clientCommand, UsageError, withClient, type ClientFlags } from "./connect.js";
 import { printJson, printTable } from "./output.js";
 import { ports, positive, ruleOf, type RuleFlags } from "./parse-flags.js";
@@ -78,17 +78,31 @@ export function registerRuleCommands(program: Command): void {
         process.stdout.write(`deleted ${ids.length} rule${ids.length === 1 ? "" : "s"} from ${chain}\n`);
       }));
 
-  withSafeMode(clientCommand(rules, "apply", "replace the whole filter table with a ruleset file (JSON, as `rules export --json` writes)", ["portcullis rules apply ruleset.json --confirm-within 60 && portcullis rules confirm", "portcullis rules export --json > ruleset.json   # a file to start from"])
+  withSafeMode(clientCommand(rules, "apply", "replace the filter table (or with --managed only Portcullis's rules) with a ruleset file (JSON, as `rules export --json` writes)", [
+    "portcullis rules apply ruleset.json --dry-run",
+    "portcullis rules apply ruleset.json --managed --confirm-within 60 && portcullis rules confirm",
+    "portcullis rules export --json > ruleset.json   # a file to start from",
+  ])
     .argument("<file>", "ruleset file, or - for stdin")
-    .addOption(familyOption()))
+    .addOption(familyOption())
+    .option("--managed", "replace only the rules and chains Portcullis manages; rules of other tools (Docker, fail2ban) stay as and where they are")
+    .option("--replace-foreign", "replacing the whole table, remove or change rules and chains of other tools too (refused otherwise)")
+    .option("--dry-run", "print what the apply would change (rules added, removed, changed; other tools' rules kept or removed) without applying"))
     .addHelpText("after", `
 The file: {"chains": [{"name": "INPUT", "policy": "DROP"}],
            "rules": [{"chain": "INPUT", "protocol": "tcp", "destinationPorts": [22], "target": "ACCEPT"}]}`)
-    .action((file: string, flags: SafeFlags) =>
+    .action((file: string, flags: SafeFlags & { managed?: boolean; replaceForeign?: boolean; dryRun?: boolean }) =>
       withClient(flags, async (client, token) => {
         const ruleset = readRuleset(file);
-        const result = await client.firewall.apply(ruleset, { family: flags.family, ...safeMode(flags) }, token);
+        const result = await client.firewall.apply(ruleset, {
+          family: flags.family,
+          ...safeMode(flags),
+          ...(flags.managed === true ? { scope: "managed" as const } : {}),
+          ...(flags.replaceForeign === true ? { replaceForeign: true } : {}),
+          ...(flags.dryRun === true ? { dryRun: true } : {}),
+        }, token);
         if (flags.json) return printJson(result);
+        if (result.diff !== undefined) return printDiff(result.diff, flags.managed !== true && flags.replaceForeign !== true);
         const rollback = result.rollbackAt === undefined ? "" : `; rolled back at ${result.rollbackAt.toISOString()} unless \`portcullis rules confirm\``;
         process.stdout.write(`applied ${result.ruleCount} rules${rollback}\n`);
       }));
@@ -102,20 +116,47 @@ The file: {"chains": [{"name": "INPUT", "policy": "DROP"}],
         process.stdout.write("confirmed: the changes are kept\n");
       }));
 
-  clientCommand(rules, "export", "the filter table: iptables-save text, or with --json a ruleset file for `rules apply`", ["portcullis rules export > filter.rules", "portcullis rules export --json > ruleset.json"])
+  clientCommand(rules, "export", "the filter table: iptables-save text, or with --json a ruleset file for `rules apply`", ["portcullis rules export > filter.rules", "portcullis rules export --json > ruleset.json", "portcullis rules export --json --managed > managed.json   # for rules apply --managed"])
     .addOption(familyOption())
-    .action((flags: FamilyFlags) =>
+    .option("--managed", "with --json: only the managed rules (and the user chains they use), for `rules apply --managed`")
+    .action((flags: FamilyFlags & { managed?: boolean }) =>
       withClient(flags, async (client, token) => {
         const table = await client.firewall.export(flags.family, token);
         if (!flags.json) return void process.stdout.write(table.text);
-        const inexpressible = table.rules.filter((rule) => rule.spec === undefined);
+        const exported = flags.managed === true ? table.rules.filter((rule) => rule.managed) : table.rules;
+        const inexpressible = exported.filter((rule) => rule.spec === undefined);
         if (inexpressible.length > 0) process.stderr.write(`portcullis: ${inexpressible.length} rules use matches a ruleset file cannot express and are left out, e.g. ${inexpressible[0]!.text}\n`);
+        // Managed rules only: the user chains they are in or jump to (other user chains belong to other tools).
+        const used = new Set(exported.flatMap((rule) => [rule.chain, ...userChainOf(rule.spec?.target)]));
         const ruleset: RulesetInput = {
-          chains: table.chains.map((chain) => ({ name: chain.name, ...(chain.policy === undefined ? {} : { policy: chain.policy }) })),
-          rules: table.rules.flatMap((rule) => (rule.spec === undefined ? [] : [{ chain: rule.chain, ...rule.spec }])),
+          chains: table.chains
+            .filter((chain) => flags.managed !== true || chain.builtin || used.has(chain.name))
+            .map((chain) => ({ name: chain.name, ...(chain.policy === undefined ? {} : { policy: chain.policy }) })),
+          rules: exported.flatMap((rule) => (rule.spec === undefined ? [] : [{ chain: rule.chain, ...rule.spec }])),
         };
         printJson(ruleset);
       }));
+}
+
+/** A dry run's diff, one line per rule: + added, - removed, ~ changed (before, then after), ! a foreign rule removed. */
+function printDiff(diff: RulesetDiff, refusesForeign: boolean): void {
+  const lines = [
+    ...diff.chainsCreated.map((chain) => `+ chain ${chain}`),
+    ...diff.added.map((line) => `+ ${line}`),
+    ...diff.removed.map((line) => `- ${line}`),
+    ...diff.changed.flatMap((change) => [`~ ${change.before}`, `  ${change.after}`]),
+    ...diff.foreignRemoved.map((line) => `! ${line}`),
+    ...diff.chainsDeleted.map((chain) => `- chain ${chain}`),
+  ];
+  const summary = `dry run, nothing applied: ${diff.added.length} added, ${diff.removed.length} removed, ${diff.changed.length} changed, ${diff.unchanged} unchanged; rules of other tools: ${diff.foreignKept.length} kept, ${diff.foreignRemoved.length} removed`;
+  const refusal = refusesForeign && diff.foreignRemoved.length > 0 ? "\nthe apply would be refused (FOREIGN_RULES): use --managed to keep the rules of other tools, or --replace-foreign to remove them" : "";
+  process.stdout.write(`${lines.map((line) => `${line}\n`).join("")}${summary}${refusal}\n`);
+}
+
+/** The user chain a target jumps or goes to, if any. */
+function userChainOf(target: RuleTarget | undefined): string[] {
+  if (typeof target !== "object") return [];
+  return "jump" in target ? [target.jump] : "goto" in target ? [target.goto] : [];
 }
 
 function safeMode(flags: SafeFlags): { confirmWithin?: number; allowLockout?: boolean } {

@@ -80,6 +80,14 @@ export class IptablesDriver {
     return feed;
   }
 
+  /**
+   * An `iptables-restore --noflush --counters` fed while its input is produced: a change of part of a table (chains
+   * flushed and rebuilt, rules added or deleted) in one atomic COMMIT, where re-added rules can keep their counters.
+   */
+  changeFeed(family: Family): RestoreFeed {
+    return new RestoreFeed(this.#exec, this.#log, TOOLS[family].restore, ["--noflush", "--counters"]);
+  }
+
   /** Runs one iptables/ip6tables command (chain and policy changes). */
   async command(family: Family, args: readonly string[]): Promise<void> {
     const result = await this.#exec.run(TOOLS[family].cli, ["-w", "5", ...args]);

@@ -5,7 +5,7 @@ import type { Executor } from "./exec.js";
 import { restoreRefusal } from "./restore-refusal.js";
 
 /**
- * An `iptables-restore` (tables replaced whole) fed through a pipe while the input is still being produced, so that
+ * An `iptables-restore` (tables replaced whole, or changed with `--noflush`) fed through a pipe while the input is still being produced, so that
  * the tool parses the first rules of a big ruleset while the caller validates and renders the next ones.
  *
  * Nothing reaches the kernel before the COMMIT line: `abort()` before `commit()` kills the process and leaves every
@@ -22,10 +22,10 @@ export class RestoreFeed {
   #inputEnded!: () => void;
   readonly #released = new Promise<void>((resolve) => (this.#inputEnded = resolve));
 
-  constructor(exec: Executor, log: Logger, tool: string) {
+  constructor(exec: Executor, log: Logger, tool: string, args: readonly string[] = []) {
     this.#tool = tool;
     this.#log = log;
-    const child = exec.spawn(tool, []);
+    const child = exec.spawn(tool, args);
     this.#child = child;
     let stderr = "";
     child.stderr.setEncoding("utf8");

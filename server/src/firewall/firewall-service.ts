@@ -10,8 +10,14 @@ import type { IpsetDriver } from "../drivers/ipset-driver.js";
 import { BUILTIN_CHAINS, renderRuleLine, renderTable, validateRuleSpec } from "../drivers/parse/iptables-save.js";
 import type { RestoreFeed } from "../drivers/restore-feed.js";
 import { TableReader, type ChainView, type RuleView, type TableViews } from "./table-reader.js";
-import type { FirewallStore, TableStage } from "../store/firewall-store.js";
+import type { FirewallStore, ManagedChain, TableStage } from "../store/firewall-store.js";
 import { findLockout, matches, type ApiPacket, type TableView } from "./lockout.js";
+import { foreignRulesError, hasLoss, wholeTableDiff, wholeTableForeign, type DeclaredChain, type DeclaredChains, type WholeTableForeign } from "./foreign-rules.js";
+import { ManagedScopeChange, type ManagedPlan } from "./managed-scope.js";
+import { panicOffText, panicOnText, panicRules, panicRulesOnTop } from "./panic-rules.js";
+import { rollbackPlan } from "./rollback-plan.js";
+import { splitTable } from "./table-split.js";
+import type { RulesetDiff } from "./ruleset-diff.js";
 import { expandServices, GROUPS, SERVICES, type NamedService } from "./services-catalog.js";
 import { WRITABLE_TABLES, type Family, type Policy, type RuleSpec, type Table } from "./rule-model.js";
 
@@ -38,6 +44,24 @@ export interface ApiEndpoint {
   /** undefined when listening on every address. */
   readonly address?: string;
   readonly port: number;
+}
+
+/** Options of ApplyRuleset. */
+export interface ApplyOptions extends ChangeOptions {
+  /** TABLE (default): the ruleset is the whole table; MANAGED: it replaces only what Portcullis manages. */
+  readonly scope?: "TABLE" | "MANAGED";
+  /** Scope TABLE: replace rules and chains of other tools too, instead of refusing with FOREIGN_RULES. */
+  readonly replaceForeign?: boolean;
+  /** Only compute the diff. */
+  readonly dryRun?: boolean;
+}
+
+export interface ApplyOutcome {
+  readonly chains: ChainView[];
+  readonly ruleCount: number;
+  readonly rollbackAt?: number;
+  /** With dryRun: what the apply would change. */
+  readonly diff?: RulesetDiff;
 }
 
 const MAX_CONFIRM_SECONDS = 3600;
@@ -292,58 +316,149 @@ export class FirewallService {
     });
   }
 
-  // ---- whole tables --------------------------------------------------------------------------------------------
+  // ---- whole tables ----------------------------------------------------------------------------------------------
 
   /**
-   * Replaces a table atomically; every rule in it becomes managed. One iptables-restore transaction, which the kernel
-   * applies whole or not at all. The tool starts at once and parses the rules while the next ones are validated and
-   * rendered here; anything invalid, a missing set or a lockout stops it before its COMMIT, so nothing changes. (A
-   * separate `--test` run would double the cost of a big ruleset and could not make the transaction more atomic.)
+   * Applies a ruleset (see ApplyOptions.scope). Either way one transaction, which the kernel applies whole or not at
+   * all; the tool starts at once and parses the rules while the next ones are validated and rendered here, and the
+   * table is read meanwhile for the rules of other tools. Anything invalid, a missing set, a lockout or a refused
+   * loss of foreign rules stops it before its COMMIT, so nothing changes. (A separate `--test` run would double the
+   * cost of a big ruleset and could not make the transaction more atomic.)
    */
-  async apply(family: Family, table: Table, chains: ReadonlyArray<{ name: string; policy?: Policy }>, rules: RuleSource, options: ChangeOptions): Promise<{ chains: ChainView[]; ruleCount: number; rollbackAt?: number }> {
+  async apply(family: Family, table: Table, chains: ReadonlyArray<{ name: string; policy?: Policy }>, rules: RuleSource, options: ApplyOptions): Promise<ApplyOutcome> {
     writable(table);
-    const declared = declareChains(table, chains);
-    const chainList = [...declared].map(([name, policy]) => ({ name, ...(policy === undefined ? {} : { policy }) }));
+    const managedScope = options.scope === "MANAGED";
+    const declared = declareChains(table, chains, managedScope);
     return this.#locked(family, table, async () => {
       this.#refuseDuringPanic();
-      let prepared: PreparedRule[] = [];
+      if (options.dryRun === true) return this.#dryRun(family, table, declared, rules, options);
+      let outcome: ApplyOutcome = { chains: [], ruleCount: 0 };
       const rollbackAt = await this.#safeMode(family, table, options.confirmWithin, async () => {
-        const feed = this.#iptables.restoreFeed(family);
-        // The new managed rules are stored as a new generation, invisible until the kernel has them.
-        const stage = this.#store.stageTable(family, table);
-        try {
-          // The table's chain lines without its COMMIT: the rules follow as they are ready.
-          const head = renderTable(table, chainList, []);
-          await feed.write(head.slice(0, head.lastIndexOf("COMMIT\n")));
-          prepared = await this.#feedRules(feed, stage, family, declared, rules);
-          for (const [i, rule] of prepared.entries()) if (rule.spec.matchSet !== undefined) await withFieldAsync(() => this.#checkSet(rule.spec), `rules[${i}]`);
-          await this.#checkLockout(family, table, {
-            rules: groupRules(prepared.map((rule) => ({ chain: rule.chain, spec: rule.spec, modeled: true }))),
-            policies: new Map([...declared].filter((entry): entry is [string, Policy] => entry[1] !== undefined)),
-          }, options);
-          await stage.stored(); // the new rules are on disk before the kernel has them
-          await feed.commit("COMMIT\n");
-          stage.index(); // while the kernel commits
-          await feed.done();
-          stage.publish([...declared].map(([chain, policy]) => ({ chain, ...(policy === undefined ? {} : { policy }) })));
-        } catch (error) {
-          feed.abort();
-          await stage.discard();
-          throw error;
-        }
-        stage.release();
+        outcome = managedScope ? await this.#applyManaged(family, table, declared, rules, options) : await this.#applyTable(family, table, declared, rules, options);
       });
-      // The answer is built from what was applied: re-reading a 10k-rule table would cost as much as applying it.
-      return { chains: appliedChains(declared, prepared), ruleCount: prepared.length, ...(rollbackAt === undefined ? {} : { rollbackAt }) };
+      return { ...outcome, ...(rollbackAt === undefined ? {} : { rollbackAt }) };
     });
   }
 
+  /** Replaces the whole table (iptables-restore); every rule becomes managed but the kept rules of other tools. */
+  async #applyTable(family: Family, table: Table, declared: DeclaredChains, rules: RuleSource, options: ApplyOptions): Promise<ApplyOutcome> {
+    // Rules of other tools matter only when they may not be replaced: then the table is read while the rules are fed.
+    const current = options.replaceForeign === true ? undefined : this.#readQuietly(family, table);
+    const feed = this.#iptables.restoreFeed(family);
+    // The new managed rules are stored as a new generation, invisible until the kernel has them.
+    const stage = this.#store.stageTable(family, table);
+    let prepared: PreparedRule[] = [];
+    let foreign: WholeTableForeign | undefined;
+    try {
+      // The table's chain lines without its COMMIT: the rules follow as they are ready.
+      const head = renderTable(table, [...declared].map(([name, chain]) => ({ name, ...(chain.policy === undefined ? {} : { policy: chain.policy }) })), []);
+      await feed.write(head.slice(0, head.lastIndexOf("COMMIT\n")));
+      prepared = await this.#prepareRules(family, declared, rules, { feed, stage });
+      await this.#checkSets(prepared);
+      if (current !== undefined) {
+        foreign = wholeTableForeign(await current, this.#ownedChains(family, table), declared, prepared);
+        if (hasLoss(foreign.loss)) throw foreignRulesError(foreign.loss, family, table, "Apply with scope MANAGED to replace only what Portcullis manages, or set replace_foreign to replace them too.");
+      }
+      await this.#checkLockout(family, table, wholeTableView(declared, prepared), options);
+      await stage.stored(); // the new rules are on disk before the kernel has them
+      await feed.commit("COMMIT\n");
+      stage.index(); // while the kernel commits
+      await feed.done();
+      const keptChains = new Set(foreign?.keptChains ?? []);
+      stage.publish([...declared].filter(([name]) => !keptChains.has(name)).map(([chain, { policy }]) => ({ chain, ...(policy === undefined ? {} : { policy }) })));
+    } catch (error) {
+      feed.abort();
+      await stage.discard();
+      throw error;
+    }
+    stage.release();
+    // Rules of other tools the ruleset repeats stay theirs: recorded as managed, reconcile would bring them back.
+    for (const i of foreign?.keptIndices ?? []) this.#store.deleteRule(prepared[i]!.id);
+    // The answer is built from what was applied: re-reading a 10k-rule table would cost as much as applying it.
+    return { chains: appliedChains(declared, prepared), ruleCount: prepared.length };
+  }
+
+  /** Replaces only what Portcullis manages (ManagedScopeChange), in one `iptables-restore --noflush` transaction. */
+  async #applyManaged(family: Family, table: Table, declared: DeclaredChains, rules: RuleSource, options: ApplyOptions): Promise<ApplyOutcome> {
+    const current = this.#readQuietly(family, table, true);
+    const change = new ManagedScopeChange(table, declared);
+    const feed = this.#iptables.changeFeed(family);
+    const stage = this.#store.stageTable(family, table);
+    let prepared: PreparedRule[] = [];
+    let plan: ManagedPlan;
+    try {
+      await feed.write(change.prologue());
+      prepared = await this.#prepareRules(family, declared, rules, { feed, stage, beforeRule: (chain) => change.beforeRule(chain) });
+      await this.#checkSets(prepared);
+      plan = change.plan(await current, this.#ownedChains(family, table), prepared);
+      if (hasLoss(plan.loss) && options.replaceForeign !== true) {
+        throw foreignRulesError(plan.loss, family, table, "They are in or jump to chains Portcullis created that the ruleset leaves out: name those chains in chains to keep them, or set replace_foreign to remove these rules too.");
+      }
+      await this.#checkLockout(family, table, plan.view, options);
+      await feed.write(plan.epilogue);
+      await stage.stored();
+      await feed.commit("COMMIT\n");
+      stage.index();
+      await feed.done();
+      stage.publish(this.#chainRecords(family, table, declared, plan.owned));
+    } catch (error) {
+      feed.abort();
+      await stage.discard();
+      throw error;
+    }
+    stage.release();
+    return { chains: plan.chains, ruleCount: prepared.length };
+  }
+
+  /** What an apply would change, computed like the apply itself (validation, sets, lockout), without applying. */
+  async #dryRun(family: Family, table: Table, declared: DeclaredChains, rules: RuleSource, options: ApplyOptions): Promise<ApplyOutcome> {
+    const current = this.#readQuietly(family, table);
+    const prepared = await this.#prepareRules(family, declared, rules, {});
+    await this.#checkSets(prepared);
+    const owned = this.#ownedChains(family, table);
+    if (options.scope === "MANAGED") {
+      const change = new ManagedScopeChange(table, declared);
+      change.prologue();
+      for (const rule of prepared) change.beforeRule(rule.chain);
+      const plan = change.plan(await current, owned, prepared);
+      await this.#checkLockout(family, table, plan.view, options);
+      return { chains: plan.chains, ruleCount: prepared.length, diff: plan.diff() };
+    }
+    const snapshot = await current;
+    const foreign = wholeTableForeign(snapshot, owned, declared, prepared);
+    await this.#checkLockout(family, table, wholeTableView(declared, prepared), options);
+    return { chains: appliedChains(declared, prepared), ruleCount: prepared.length, diff: wholeTableDiff(snapshot, declared, prepared, foreign) };
+  }
+
   /**
-   * Validates and renders the rules in chunks, writing each chunk to the restore as soon as it is ready, then staging
-   * it in the store (invisible until published) while the tool parses it: the store's writes overlap the kernel's
-   * work instead of following it.
+   * The table split into managed and foreign rules (table-split.ts), read in the background while rules are fed (an
+   * unawaited failure is reported where it is awaited). Counters only when foreign rules are to be put back.
    */
-  async #feedRules(feed: RestoreFeed, stage: TableStage, family: Family, declared: ReadonlyMap<string, Policy | undefined>, rules: RuleSource): Promise<PreparedRule[]> {
+  #readQuietly(family: Family, table: Table, counters = false): Promise<TableViews> {
+    const read = this.#iptables.save(family, table, counters).then((text) => splitTable(family, table, text, this.#store.managedLines(family, table)));
+    read.catch(() => undefined);
+    return read;
+  }
+
+  /** User chains Portcullis created in this table. */
+  #ownedChains(family: Family, table: Table): Set<string> {
+    return new Set(this.#store.chains(family, table).filter((chain) => chain.policy === undefined).map((chain) => chain.chain));
+  }
+
+  /** The chains a managed-scope apply records: the owned user chains, declared policies, other policies as recorded. */
+  #chainRecords(family: Family, table: Table, declared: DeclaredChains, owned: readonly string[]): ManagedChain[] {
+    const policies = this.#store.chains(family, table).filter((chain) => chain.policy !== undefined && declared.get(chain.chain)?.policy === undefined);
+    const declaredPolicies = [...declared].flatMap(([chain, { policy }]) => (policy === undefined ? [] : [{ chain, policy }]));
+    return [...owned.map((chain) => ({ chain })), ...policies, ...declaredPolicies];
+  }
+
+  /**
+   * Validates and renders the rules in chunks; with a feed, writes each chunk to the restore as soon as it is ready,
+   * then stages it in the store (invisible until published) while the tool parses it: the store's writes overlap the
+   * kernel's work instead of following it. `beforeRule` gives text to write before a rule (a managed-scope change
+   * empties a chain before its first new rule).
+   */
+  async #prepareRules(family: Family, declared: DeclaredChains, rules: RuleSource, sinks: { feed?: RestoreFeed; stage?: TableStage; beforeRule?: (chain: string) => string }): Promise<PreparedRule[]> {
     const ids = newRuleIds(rules.length);
     const prepared: PreparedRule[] = [];
     for (let from = 0; from < rules.length; from += FEED_CHUNK) {
@@ -357,12 +472,17 @@ export class FirewallService {
         }
         const line = withField(() => renderRuleLine(rule.chain, spec), `rules[${i}]`);
         prepared.push({ id: ids[i]!, chain: rule.chain, seq: i, spec, line });
+        if (sinks.beforeRule !== undefined) text += sinks.beforeRule(rule.chain);
         text += `${line}\n`;
       }
-      await feed.write(text);
-      stage.add(prepared.slice(from));
+      await sinks.feed?.write(text);
+      sinks.stage?.add(prepared.slice(from));
     }
     return prepared;
+  }
+
+  async #checkSets(prepared: readonly PreparedRule[]): Promise<void> {
+    for (const [i, rule] of prepared.entries()) if (rule.spec.matchSet !== undefined) await withFieldAsync(() => this.#checkSet(rule.spec), `rules[${i}]`);
   }
 
   /** Keeps what safe mode applied: the pending rollback is dropped. */
@@ -406,32 +526,34 @@ export class FirewallService {
     return { enabled: this.#store.panicSnapshots().length > 0, managementAddresses: this.#management };
   }
 
-  /** Drops everything but the API port from the management addresses, in both families; saves what was there. */
+  /**
+   * Drops everything but the API port from the management addresses, in both families: rules on top of the built-in
+   * chains and DROP policies (see panic-rules.ts), so that every other rule, of Portcullis or of other tools, stays
+   * where it is. Saves the policies it replaces.
+   */
   async enablePanic(): Promise<{ enabled: boolean; managementAddresses: readonly string[] }> {
     return this.#lock.with(["ipv4/filter", "ipv6/filter"], async () => {
       if (this.#store.panicSnapshots().length > 0) throw new ServerError("PANIC_MODE", "panic mode is already on; disable it first");
       for (const family of ["ipv4", "ipv6"] as const) {
-        const addresses = this.#management.filter((address) => familyOfAddress(address) === family);
-        const rules: Array<{ chain: string; spec: RuleSpec }> = [];
-        for (const address of addresses) {
-          const port = { ports: [{ first: this.#api.port, last: this.#api.port }], negate: false };
-          rules.push({ chain: "INPUT", spec: { protocol: "tcp", source: { address, negate: false }, destinationPort: port, comment: "portcullis panic mode", target: { kind: "ACCEPT" } } });
-          rules.push({ chain: "OUTPUT", spec: { protocol: "tcp", destination: { address, negate: false }, sourcePort: port, comment: "portcullis panic mode", target: { kind: "ACCEPT" } } });
-        }
-        const text = renderTable("filter", [{ name: "INPUT", policy: "DROP" }, { name: "FORWARD", policy: "DROP" }, { name: "OUTPUT", policy: "DROP" }], rules.map((rule) => ({ ...rule, spec: validateRuleSpec(family, rule.spec) })));
+        const rules = panicRules(family, this.#management.filter((address) => familyOfAddress(address) === family), this.#api.port);
         this.#store.putPanicSnapshot(family, await this.#iptables.save(family, "filter", false));
-        await this.#iptables.restore(family, text);
+        await this.#iptables.change(family, panicOnText(rules));
       }
       this.#log.warn({ managementAddresses: this.#management, port: this.#api.port }, "panic mode enabled: all traffic but the API from management addresses is dropped");
       return this.panicStatus();
     });
   }
 
+  /** Removes panic mode's rules and puts the saved policies back; nothing else changes. */
   async disablePanic(): Promise<{ enabled: boolean; managementAddresses: readonly string[] }> {
     return this.#lock.with(["ipv4/filter", "ipv6/filter"], async () => {
       const snapshots = this.#store.panicSnapshots();
       if (snapshots.length === 0) throw new ServerError("PANIC_MODE", "panic mode is not on");
-      for (const snapshot of snapshots) await this.#iptables.restore(snapshot.family, snapshot.kernel);
+      for (const snapshot of snapshots) {
+        const current = await this.snapshot(snapshot.family, "filter");
+        if (panicRulesOnTop(current.rules)) await this.#iptables.change(snapshot.family, panicOffText(current.rules, snapshot.kernel));
+        else await this.#iptables.restore(snapshot.family, snapshot.kernel);
+      }
       this.#store.clearPanic();
       this.#log.warn("panic mode disabled: the previous rulesets are back");
       return this.panicStatus();
@@ -528,7 +650,14 @@ export class FirewallService {
       await this.#locked(family, table, async () => {
         const rollback = this.#store.rollbacks().find((candidate) => candidate.family === family && candidate.table === table);
         if (rollback === undefined) return;
-        await this.#iptables.restore(family, rollback.kernel);
+        const plan = rollbackPlan(family, table, rollback.kernel, rollback.managed, await this.snapshot(family, table), this.#ownedChains(family, table));
+        if (plan.whole) {
+          await this.#iptables.restore(family, rollback.kernel);
+        } else {
+          const feed = this.#iptables.changeFeed(family);
+          await feed.commit(plan.text);
+          await feed.done();
+        }
         this.#store.replaceTable(family, table, rollback.managed);
         this.#store.deleteRollback(family, table);
         this.#log.warn({ family, table }, "safe-mode change not confirmed in time: previous ruleset restored");
@@ -615,17 +744,21 @@ export class FirewallService {
   }
 }
 
-/** The chains of an ApplyRuleset: the given ones (built-ins with a policy, ACCEPT by default) plus missing built-ins. */
-function declareChains(table: Table, chains: ReadonlyArray<{ name: string; policy?: Policy }>): Map<string, Policy | undefined> {
+/**
+ * The chains of an ApplyRuleset: the given ones plus the built-ins left out. Replacing the whole table, a built-in
+ * chain without a policy gets ACCEPT; in managed scope it keeps the one it has.
+ */
+function declareChains(table: Table, chains: ReadonlyArray<{ name: string; policy?: Policy }>, keepPolicies: boolean): DeclaredChains {
   const builtins = BUILTIN_CHAINS[table];
-  const declared = new Map<string, Policy | undefined>();
+  const declared = new Map<string, DeclaredChain>();
   for (const [i, chain] of chains.entries()) {
     const builtin = builtins.includes(chain.name);
     if (!builtin) validateChainName(chain.name, `chains[${i}].name`);
     if (!builtin && chain.policy !== undefined) throw new ServerError("CHAIN_BUILTIN", `chains[${i}]: ${chain.name} is a user chain; only built-in chains have a policy`, { field: `chains[${i}].policy` });
-    declared.set(chain.name, builtin ? chain.policy ?? "ACCEPT" : undefined);
+    const policy = builtin ? chain.policy ?? (keepPolicies ? undefined : "ACCEPT") : undefined;
+    declared.set(chain.name, { builtin, ...(policy === undefined ? {} : { policy }) });
   }
-  for (const name of builtins) if (!declared.has(name)) declared.set(name, "ACCEPT");
+  for (const name of builtins) if (!declared.has(name)) declared.set(name, keepPolicies ? { builtin: true } : { builtin: true, policy: "ACCEPT" });
   return declared;
 }
 
@@ -695,17 +828,25 @@ function viewOf(snapshot: TableSnapshot, change: { policy?: [string, Policy]; in
   return { rules, policies };
 }
 
+/** A whole table as ApplyRuleset writes it, for the lockout check. */
+function wholeTableView(declared: DeclaredChains, rules: readonly PreparedRule[]): TableView {
+  return {
+    rules: groupRules(rules.map((rule) => ({ chain: rule.chain, spec: rule.spec, modeled: true }))),
+    policies: new Map([...declared].flatMap(([name, { policy }]) => (policy === undefined ? [] : [[name, policy] as const]))),
+  };
+}
+
 /** The chains exactly as ApplyRuleset wrote them: fresh counters, rule counts and references from the rules. */
-function appliedChains(declared: ReadonlyMap<string, Policy | undefined>, rules: ReadonlyArray<{ chain: string; spec: RuleSpec }>): ChainView[] {
+function appliedChains(declared: DeclaredChains, rules: ReadonlyArray<{ chain: string; spec: RuleSpec }>): ChainView[] {
   const counts = new Map<string, number>();
   const references = new Map<string, number>();
   for (const rule of rules) {
     counts.set(rule.chain, (counts.get(rule.chain) ?? 0) + 1);
     if (rule.spec.target.kind === "JUMP") references.set(rule.spec.target.chain, (references.get(rule.spec.target.chain) ?? 0) + 1);
   }
-  return [...declared].map(([name, policy]) => ({
+  return [...declared].map(([name, { builtin, policy }]) => ({
     name,
-    builtin: policy !== undefined,
+    builtin,
     ...(policy === undefined ? {} : { policy }),
     packets: 0,
     bytes: 0,

@@ -127,9 +127,14 @@ export class FirewallStore {
 
   table(family: Family, table: string): ManagedTable {
     return {
-      chains: this.#sql.chains.all(family, table).map((row) => ({ chain: row.chain, ...(row.policy === null ? {} : { policy: row.policy as Policy }) })),
+      chains: this.chains(family, table),
       rules: this.#sql.rules.all(family, table, this.#generation(family, table)).map((row) => ({ id: row.id, chain: row.chain, seq: row.seq, spec: this.#specOf(row) })),
     };
+  }
+
+  /** The chains of a table Portcullis created (no policy) and the built-in chains whose policy it set. */
+  chains(family: Family, table: string): ManagedChain[] {
+    return this.#sql.chains.all(family, table).map((row) => ({ chain: row.chain, ...(row.policy === null ? {} : { policy: row.policy as Policy }) }));
   }
 
   /** The managed rules of a table by canonical line (see rule-identity.ts); loaded once, then kept up to date. */

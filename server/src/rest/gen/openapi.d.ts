@@ -219,11 +219,14 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Replaces a whole table atomically (`iptables-restore`, checked first with
-         * @description Replaces a whole table atomically (`iptables-restore`, checked first with
-         *     `--test`): nothing is half-applied. With confirm_within, the previous
-         *     table comes back by itself unless ConfirmRuleset is called in time.
-         *     Role: admin.
+         * Replaces a whole table atomically (`iptables-restore`): nothing is
+         * @description Replaces a whole table atomically (`iptables-restore`): nothing is
+         *     half-applied. Refused (FOREIGN_RULES) when it would remove or change rules
+         *     or chains of other tools, unless replace_foreign; scope MANAGED replaces
+         *     only the managed rules and chains, in one `iptables-restore --noflush`
+         *     transaction. dry_run answers the diff without applying. With
+         *     confirm_within, the previous table comes back by itself unless
+         *     ConfirmRuleset is called in time. Role: admin.
          */
         post: operations["ApplyRuleset"];
         delete?: never;
@@ -1123,10 +1126,15 @@ export interface components {
         "portcullis.v1.ApplyRulesetRequest.Body": {
             /**
              * @description Every chain of the new table: built-in chains with their policies, and
-             *     user chains. Built-in chains left out keep ACCEPT.
+             *     user chains. Built-in chains left out keep ACCEPT (scope MANAGED: keep
+             *     their policy). With scope MANAGED, a chain of another tool may be named
+             *     to hold managed rules (e.g. DOCKER-USER); it stays that tool's chain.
              */
             chains?: components["schemas"]["portcullis.v1.Chain"][];
-            /** @description Every rule of the new table, in order, each with its chain. */
+            /**
+             * @description Every rule of the new table (scope MANAGED: every managed rule), in
+             *     order, each with its chain.
+             */
             rules?: components["schemas"]["portcullis.v1.Rule"][];
             /**
              * Format: int32
@@ -1139,6 +1147,23 @@ export interface components {
              *     confirm_within).
              */
             allowLockout?: boolean;
+            /**
+             * @description What the ruleset replaces: the whole table (default) or only what
+             *     Portcullis manages.
+             */
+            scope?: components["schemas"]["portcullis.v1.RulesetScope"];
+            /**
+             * @description Scope TABLE: replace the rules and chains of other tools (Docker,
+             *     fail2ban, Kubernetes) too. Without it, an apply that would remove or change
+             *     any of them is refused with FAILED_PRECONDITION / FOREIGN_RULES.
+             */
+            replaceForeign?: boolean;
+            /**
+             * @description Compute what the apply would change (the response's diff) without applying
+             *     anything. Validation and the anti-lockout check run as for a real apply;
+             *     foreign rules the apply would remove are listed instead of refused.
+             */
+            dryRun?: boolean;
         };
         /**
          * @description Response for ApplyRuleset: a summary (ExportRuleset or ListRules return
@@ -1160,6 +1185,8 @@ export interface components {
              * @description Safe mode: when the previous table comes back unless confirmed.
              */
             rollbackTime?: string;
+            /** @description With dry_run: what the apply would change (nothing was applied). */
+            diff?: components["schemas"]["portcullis.v1.RulesetDiff"];
         };
         /** @description One audited call. */
         "portcullis.v1.AuditRecord": {
@@ -1925,6 +1952,13 @@ export interface components {
             /** @description Negate the protocol match (`! -p`). */
             protocolNegate?: boolean;
         };
+        /** @description A rule an apply changes in place: the one it had, the one it gets. */
+        "portcullis.v1.RuleChange": {
+            /** @description `-A CHAIN …` as it is now. */
+            before?: string;
+            /** @description `-A CHAIN …` as it would be. */
+            after?: string;
+        };
         /** @description A table's rules. */
         "portcullis.v1.Ruleset": {
             /** @description `firewall/{family}/tables/{table}`. */
@@ -1936,6 +1970,33 @@ export interface components {
             /** @description The rules of every chain, in order. */
             rules?: components["schemas"]["portcullis.v1.Rule"][];
         };
+        /** @description What an ApplyRuleset changes, as `-A CHAIN …` rule lines. */
+        "portcullis.v1.RulesetDiff": {
+            /** @description Managed rules the apply adds. */
+            added?: string[];
+            /** @description Managed rules the apply removes. */
+            removed?: string[];
+            /** @description Managed rules replaced by another at the same place. */
+            changed?: components["schemas"]["portcullis.v1.RuleChange"][];
+            /** @description Rules of other tools that stay as they are. */
+            foreignKept?: string[];
+            /** @description Rules of other tools the apply removes (or, for scope TABLE, would change). */
+            foreignRemoved?: string[];
+            /** @description Chains the apply creates. */
+            chainsCreated?: string[];
+            /** @description Chains the apply deletes (chains of other tools among them are foreign). */
+            chainsDeleted?: string[];
+            /**
+             * Format: int32
+             * @description Managed rules that stay as they are.
+             */
+            unchanged?: number;
+        };
+        /**
+         * @description What an ApplyRuleset replaces.
+         * @enum {string}
+         */
+        "portcullis.v1.RulesetScope": "RULESET_SCOPE_UNSPECIFIED" | "RULESET_SCOPE_TABLE" | "RULESET_SCOPE_MANAGED";
         /** @description Response for SearchBans. */
         "portcullis.v1.SearchBansResponse": {
             /** @description Every ban of the address, by host. */

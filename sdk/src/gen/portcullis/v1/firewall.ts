@@ -294,6 +294,57 @@ export function targetKindToJSON(object: TargetKind): string {
   }
 }
 
+/** What an ApplyRuleset replaces. */
+export enum RulesetScope {
+  /** RULESET_SCOPE_UNSPECIFIED - TABLE. */
+  RULESET_SCOPE_UNSPECIFIED = 0,
+  /** RULESET_SCOPE_TABLE - The whole table: the ruleset is every chain and rule of it. */
+  RULESET_SCOPE_TABLE = 1,
+  /**
+   * RULESET_SCOPE_MANAGED - Only what Portcullis manages: its rules (in any chain) and the user
+   * chains it created. Every rule and chain of other tools stays as it was,
+   * in one atomic transaction. In a chain that holds both, the managed rules
+   * take the place of the managed rules they replace: foreign rules that came
+   * before the first managed rule stay before them, the others follow them
+   * (in a chain without managed rules, they are appended after the foreign
+   * ones, which tools like Docker and fail2ban insert at the top).
+   */
+  RULESET_SCOPE_MANAGED = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function rulesetScopeFromJSON(object: any): RulesetScope {
+  switch (object) {
+    case 0:
+    case "RULESET_SCOPE_UNSPECIFIED":
+      return RulesetScope.RULESET_SCOPE_UNSPECIFIED;
+    case 1:
+    case "RULESET_SCOPE_TABLE":
+      return RulesetScope.RULESET_SCOPE_TABLE;
+    case 2:
+    case "RULESET_SCOPE_MANAGED":
+      return RulesetScope.RULESET_SCOPE_MANAGED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RulesetScope.UNRECOGNIZED;
+  }
+}
+
+export function rulesetScopeToJSON(object: RulesetScope): string {
+  switch (object) {
+    case RulesetScope.RULESET_SCOPE_UNSPECIFIED:
+      return "RULESET_SCOPE_UNSPECIFIED";
+    case RulesetScope.RULESET_SCOPE_TABLE:
+      return "RULESET_SCOPE_TABLE";
+    case RulesetScope.RULESET_SCOPE_MANAGED:
+      return "RULESET_SCOPE_MANAGED";
+    case RulesetScope.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** A chain of a table. */
 export interface Chain {
   /** `firewall/{family}/tables/{table}/chains/{chain}`. Output only. */
@@ -602,10 +653,15 @@ export interface ApplyRulesetRequest {
   parent: string;
   /**
    * Every chain of the new table: built-in chains with their policies, and
-   * user chains. Built-in chains left out keep ACCEPT.
+   * user chains. Built-in chains left out keep ACCEPT (scope MANAGED: keep
+   * their policy). With scope MANAGED, a chain of another tool may be named
+   * to hold managed rules (e.g. DOCKER-USER); it stays that tool's chain.
    */
   chains: Chain[];
-  /** Every rule of the new table, in order, each with its chain. */
+  /**
+   * Every rule of the new table (scope MANAGED: every managed rule), in
+   * order, each with its chain.
+   */
   rules: Rule[];
   /**
    * Safe mode: seconds within which ConfirmRuleset must be called, else the
@@ -617,6 +673,51 @@ export interface ApplyRulesetRequest {
    * confirm_within).
    */
   allowLockout: boolean;
+  /**
+   * What the ruleset replaces: the whole table (default) or only what
+   * Portcullis manages.
+   */
+  scope: RulesetScope;
+  /**
+   * Scope TABLE: replace the rules and chains of other tools (Docker,
+   * fail2ban, Kubernetes) too. Without it, an apply that would remove or change
+   * any of them is refused with FAILED_PRECONDITION / FOREIGN_RULES.
+   */
+  replaceForeign: boolean;
+  /**
+   * Compute what the apply would change (the response's diff) without applying
+   * anything. Validation and the anti-lockout check run as for a real apply;
+   * foreign rules the apply would remove are listed instead of refused.
+   */
+  dryRun: boolean;
+}
+
+/** A rule an apply changes in place: the one it had, the one it gets. */
+export interface RuleChange {
+  /** `-A CHAIN …` as it is now. */
+  before: string;
+  /** `-A CHAIN …` as it would be. */
+  after: string;
+}
+
+/** What an ApplyRuleset changes, as `-A CHAIN …` rule lines. */
+export interface RulesetDiff {
+  /** Managed rules the apply adds. */
+  added: string[];
+  /** Managed rules the apply removes. */
+  removed: string[];
+  /** Managed rules replaced by another at the same place. */
+  changed: RuleChange[];
+  /** Rules of other tools that stay as they are. */
+  foreignKept: string[];
+  /** Rules of other tools the apply removes (or, for scope TABLE, would change). */
+  foreignRemoved: string[];
+  /** Chains the apply creates. */
+  chainsCreated: string[];
+  /** Chains the apply deletes (chains of other tools among them are foreign). */
+  chainsDeleted: string[];
+  /** Managed rules that stay as they are. */
+  unchanged: number;
 }
 
 /**
@@ -632,7 +733,11 @@ export interface ApplyRulesetResponse {
   /** Number of rules applied. */
   ruleCount: number;
   /** Safe mode: when the previous table comes back unless confirmed. */
-  rollbackTime?: Date | undefined;
+  rollbackTime?:
+    | Date
+    | undefined;
+  /** With dry_run: what the apply would change (nothing was applied). */
+  diff?: RulesetDiff | undefined;
 }
 
 /** Request for ConfirmRuleset. */
@@ -3005,7 +3110,16 @@ export const ExportRulesetRequest: MessageFns<ExportRulesetRequest> = {
 };
 
 function createBaseApplyRulesetRequest(): ApplyRulesetRequest {
-  return { parent: "", chains: [], rules: [], confirmWithin: 0, allowLockout: false };
+  return {
+    parent: "",
+    chains: [],
+    rules: [],
+    confirmWithin: 0,
+    allowLockout: false,
+    scope: 0,
+    replaceForeign: false,
+    dryRun: false,
+  };
 }
 
 export const ApplyRulesetRequest: MessageFns<ApplyRulesetRequest> = {
@@ -3024,6 +3138,15 @@ export const ApplyRulesetRequest: MessageFns<ApplyRulesetRequest> = {
     }
     if (message.allowLockout !== false) {
       writer.uint32(40).bool(message.allowLockout);
+    }
+    if (message.scope !== 0) {
+      writer.uint32(48).int32(message.scope);
+    }
+    if (message.replaceForeign !== false) {
+      writer.uint32(56).bool(message.replaceForeign);
+    }
+    if (message.dryRun !== false) {
+      writer.uint32(64).bool(message.dryRun);
     }
     return writer;
   },
@@ -3075,6 +3198,30 @@ export const ApplyRulesetRequest: MessageFns<ApplyRulesetRequest> = {
           message.allowLockout = reader.bool();
           continue;
         }
+        case 6: {
+          if (tag !== 48) {
+            break;
+          }
+
+          message.scope = reader.int32() as any;
+          continue;
+        }
+        case 7: {
+          if (tag !== 56) {
+            break;
+          }
+
+          message.replaceForeign = reader.bool();
+          continue;
+        }
+        case 8: {
+          if (tag !== 64) {
+            break;
+          }
+
+          message.dryRun = reader.bool();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -3091,6 +3238,9 @@ export const ApplyRulesetRequest: MessageFns<ApplyRulesetRequest> = {
       rules: globalThis.Array.isArray(object?.rules) ? object.rules.map((e: any) => Rule.fromJSON(e)) : [],
       confirmWithin: isSet(object.confirmWithin) ? globalThis.Number(object.confirmWithin) : 0,
       allowLockout: isSet(object.allowLockout) ? globalThis.Boolean(object.allowLockout) : false,
+      scope: isSet(object.scope) ? rulesetScopeFromJSON(object.scope) : 0,
+      replaceForeign: isSet(object.replaceForeign) ? globalThis.Boolean(object.replaceForeign) : false,
+      dryRun: isSet(object.dryRun) ? globalThis.Boolean(object.dryRun) : false,
     };
   },
 
@@ -3111,6 +3261,15 @@ export const ApplyRulesetRequest: MessageFns<ApplyRulesetRequest> = {
     if (message.allowLockout !== false) {
       obj.allowLockout = message.allowLockout;
     }
+    if (message.scope !== 0) {
+      obj.scope = rulesetScopeToJSON(message.scope);
+    }
+    if (message.replaceForeign !== false) {
+      obj.replaceForeign = message.replaceForeign;
+    }
+    if (message.dryRun !== false) {
+      obj.dryRun = message.dryRun;
+    }
     return obj;
   },
 
@@ -3124,12 +3283,280 @@ export const ApplyRulesetRequest: MessageFns<ApplyRulesetRequest> = {
     message.rules = object.rules?.map((e) => Rule.fromPartial(e)) || [];
     message.confirmWithin = object.confirmWithin ?? 0;
     message.allowLockout = object.allowLockout ?? false;
+    message.scope = object.scope ?? 0;
+    message.replaceForeign = object.replaceForeign ?? false;
+    message.dryRun = object.dryRun ?? false;
+    return message;
+  },
+};
+
+function createBaseRuleChange(): RuleChange {
+  return { before: "", after: "" };
+}
+
+export const RuleChange: MessageFns<RuleChange> = {
+  encode(message: RuleChange, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.before !== "") {
+      writer.uint32(10).string(message.before);
+    }
+    if (message.after !== "") {
+      writer.uint32(18).string(message.after);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RuleChange {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRuleChange();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.before = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.after = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): RuleChange {
+    return {
+      before: isSet(object.before) ? globalThis.String(object.before) : "",
+      after: isSet(object.after) ? globalThis.String(object.after) : "",
+    };
+  },
+
+  toJSON(message: RuleChange): unknown {
+    const obj: any = {};
+    if (message.before !== "") {
+      obj.before = message.before;
+    }
+    if (message.after !== "") {
+      obj.after = message.after;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RuleChange>): RuleChange {
+    return RuleChange.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RuleChange>): RuleChange {
+    const message = createBaseRuleChange();
+    message.before = object.before ?? "";
+    message.after = object.after ?? "";
+    return message;
+  },
+};
+
+function createBaseRulesetDiff(): RulesetDiff {
+  return {
+    added: [],
+    removed: [],
+    changed: [],
+    foreignKept: [],
+    foreignRemoved: [],
+    chainsCreated: [],
+    chainsDeleted: [],
+    unchanged: 0,
+  };
+}
+
+export const RulesetDiff: MessageFns<RulesetDiff> = {
+  encode(message: RulesetDiff, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.added) {
+      writer.uint32(10).string(v!);
+    }
+    for (const v of message.removed) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.changed) {
+      RuleChange.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.foreignKept) {
+      writer.uint32(34).string(v!);
+    }
+    for (const v of message.foreignRemoved) {
+      writer.uint32(42).string(v!);
+    }
+    for (const v of message.chainsCreated) {
+      writer.uint32(50).string(v!);
+    }
+    for (const v of message.chainsDeleted) {
+      writer.uint32(58).string(v!);
+    }
+    if (message.unchanged !== 0) {
+      writer.uint32(64).uint32(message.unchanged);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RulesetDiff {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRulesetDiff();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.added.push(reader.string());
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.removed.push(reader.string());
+          continue;
+        }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.changed.push(RuleChange.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 4: {
+          if (tag !== 34) {
+            break;
+          }
+
+          message.foreignKept.push(reader.string());
+          continue;
+        }
+        case 5: {
+          if (tag !== 42) {
+            break;
+          }
+
+          message.foreignRemoved.push(reader.string());
+          continue;
+        }
+        case 6: {
+          if (tag !== 50) {
+            break;
+          }
+
+          message.chainsCreated.push(reader.string());
+          continue;
+        }
+        case 7: {
+          if (tag !== 58) {
+            break;
+          }
+
+          message.chainsDeleted.push(reader.string());
+          continue;
+        }
+        case 8: {
+          if (tag !== 64) {
+            break;
+          }
+
+          message.unchanged = reader.uint32();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): RulesetDiff {
+    return {
+      added: globalThis.Array.isArray(object?.added) ? object.added.map((e: any) => globalThis.String(e)) : [],
+      removed: globalThis.Array.isArray(object?.removed) ? object.removed.map((e: any) => globalThis.String(e)) : [],
+      changed: globalThis.Array.isArray(object?.changed) ? object.changed.map((e: any) => RuleChange.fromJSON(e)) : [],
+      foreignKept: globalThis.Array.isArray(object?.foreignKept)
+        ? object.foreignKept.map((e: any) => globalThis.String(e))
+        : [],
+      foreignRemoved: globalThis.Array.isArray(object?.foreignRemoved)
+        ? object.foreignRemoved.map((e: any) => globalThis.String(e))
+        : [],
+      chainsCreated: globalThis.Array.isArray(object?.chainsCreated)
+        ? object.chainsCreated.map((e: any) => globalThis.String(e))
+        : [],
+      chainsDeleted: globalThis.Array.isArray(object?.chainsDeleted)
+        ? object.chainsDeleted.map((e: any) => globalThis.String(e))
+        : [],
+      unchanged: isSet(object.unchanged) ? globalThis.Number(object.unchanged) : 0,
+    };
+  },
+
+  toJSON(message: RulesetDiff): unknown {
+    const obj: any = {};
+    if (message.added?.length) {
+      obj.added = message.added;
+    }
+    if (message.removed?.length) {
+      obj.removed = message.removed;
+    }
+    if (message.changed?.length) {
+      obj.changed = message.changed.map((e) => RuleChange.toJSON(e));
+    }
+    if (message.foreignKept?.length) {
+      obj.foreignKept = message.foreignKept;
+    }
+    if (message.foreignRemoved?.length) {
+      obj.foreignRemoved = message.foreignRemoved;
+    }
+    if (message.chainsCreated?.length) {
+      obj.chainsCreated = message.chainsCreated;
+    }
+    if (message.chainsDeleted?.length) {
+      obj.chainsDeleted = message.chainsDeleted;
+    }
+    if (message.unchanged !== 0) {
+      obj.unchanged = Math.round(message.unchanged);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RulesetDiff>): RulesetDiff {
+    return RulesetDiff.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RulesetDiff>): RulesetDiff {
+    const message = createBaseRulesetDiff();
+    message.added = object.added?.map((e) => e) || [];
+    message.removed = object.removed?.map((e) => e) || [];
+    message.changed = object.changed?.map((e) => RuleChange.fromPartial(e)) || [];
+    message.foreignKept = object.foreignKept?.map((e) => e) || [];
+    message.foreignRemoved = object.foreignRemoved?.map((e) => e) || [];
+    message.chainsCreated = object.chainsCreated?.map((e) => e) || [];
+    message.chainsDeleted = object.chainsDeleted?.map((e) => e) || [];
+    message.unchanged = object.unchanged ?? 0;
     return message;
   },
 };
 
 function createBaseApplyRulesetResponse(): ApplyRulesetResponse {
-  return { name: "", chains: [], ruleCount: 0, rollbackTime: undefined };
+  return { name: "", chains: [], ruleCount: 0, rollbackTime: undefined, diff: undefined };
 }
 
 export const ApplyRulesetResponse: MessageFns<ApplyRulesetResponse> = {
@@ -3145,6 +3572,9 @@ export const ApplyRulesetResponse: MessageFns<ApplyRulesetResponse> = {
     }
     if (message.rollbackTime !== undefined) {
       Timestamp.encode(toTimestamp(message.rollbackTime), writer.uint32(34).fork()).join();
+    }
+    if (message.diff !== undefined) {
+      RulesetDiff.encode(message.diff, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -3188,6 +3618,14 @@ export const ApplyRulesetResponse: MessageFns<ApplyRulesetResponse> = {
           message.rollbackTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
           continue;
         }
+        case 5: {
+          if (tag !== 42) {
+            break;
+          }
+
+          message.diff = RulesetDiff.decode(reader, reader.uint32());
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -3203,6 +3641,7 @@ export const ApplyRulesetResponse: MessageFns<ApplyRulesetResponse> = {
       chains: globalThis.Array.isArray(object?.chains) ? object.chains.map((e: any) => Chain.fromJSON(e)) : [],
       ruleCount: isSet(object.ruleCount) ? globalThis.Number(object.ruleCount) : 0,
       rollbackTime: isSet(object.rollbackTime) ? fromJsonTimestamp(object.rollbackTime) : undefined,
+      diff: isSet(object.diff) ? RulesetDiff.fromJSON(object.diff) : undefined,
     };
   },
 
@@ -3220,6 +3659,9 @@ export const ApplyRulesetResponse: MessageFns<ApplyRulesetResponse> = {
     if (message.rollbackTime !== undefined) {
       obj.rollbackTime = message.rollbackTime.toISOString();
     }
+    if (message.diff !== undefined) {
+      obj.diff = RulesetDiff.toJSON(message.diff);
+    }
     return obj;
   },
 
@@ -3232,6 +3674,9 @@ export const ApplyRulesetResponse: MessageFns<ApplyRulesetResponse> = {
     message.chains = object.chains?.map((e) => Chain.fromPartial(e)) || [];
     message.ruleCount = object.ruleCount ?? 0;
     message.rollbackTime = object.rollbackTime ?? undefined;
+    message.diff = (object.diff !== undefined && object.diff !== null)
+      ? RulesetDiff.fromPartial(object.diff)
+      : undefined;
     return message;
   },
 };
@@ -4029,10 +4474,13 @@ export const FirewallServiceService = {
     responseDeserialize: (value: Buffer): Ruleset => Ruleset.decode(value),
   },
   /**
-   * Replaces a whole table atomically (`iptables-restore`, checked first with
-   * `--test`): nothing is half-applied. With confirm_within, the previous
-   * table comes back by itself unless ConfirmRuleset is called in time.
-   * Role: admin.
+   * Replaces a whole table atomically (`iptables-restore`): nothing is
+   * half-applied. Refused (FOREIGN_RULES) when it would remove or change rules
+   * or chains of other tools, unless replace_foreign; scope MANAGED replaces
+   * only the managed rules and chains, in one `iptables-restore --noflush`
+   * transaction. dry_run answers the diff without applying. With
+   * confirm_within, the previous table comes back by itself unless
+   * ConfirmRuleset is called in time. Role: admin.
    */
   applyRuleset: {
     path: "/portcullis.v1.FirewallService/ApplyRuleset",
@@ -4144,10 +4592,13 @@ export interface FirewallServiceServer extends UntypedServiceImplementation {
    */
   exportRuleset: handleUnaryCall<ExportRulesetRequest, Ruleset>;
   /**
-   * Replaces a whole table atomically (`iptables-restore`, checked first with
-   * `--test`): nothing is half-applied. With confirm_within, the previous
-   * table comes back by itself unless ConfirmRuleset is called in time.
-   * Role: admin.
+   * Replaces a whole table atomically (`iptables-restore`): nothing is
+   * half-applied. Refused (FOREIGN_RULES) when it would remove or change rules
+   * or chains of other tools, unless replace_foreign; scope MANAGED replaces
+   * only the managed rules and chains, in one `iptables-restore --noflush`
+   * transaction. dry_run answers the diff without applying. With
+   * confirm_within, the previous table comes back by itself unless
+   * ConfirmRuleset is called in time. Role: admin.
    */
   applyRuleset: handleUnaryCall<ApplyRulesetRequest, ApplyRulesetResponse>;
   /**
@@ -4352,10 +4803,13 @@ export interface FirewallServiceClient extends Client {
     callback: (error: ServiceError | null, response: Ruleset) => void,
   ): ClientUnaryCall;
   /**
-   * Replaces a whole table atomically (`iptables-restore`, checked first with
-   * `--test`): nothing is half-applied. With confirm_within, the previous
-   * table comes back by itself unless ConfirmRuleset is called in time.
-   * Role: admin.
+   * Replaces a whole table atomically (`iptables-restore`): nothing is
+   * half-applied. Refused (FOREIGN_RULES) when it would remove or change rules
+   * or chains of other tools, unless replace_foreign; scope MANAGED replaces
+   * only the managed rules and chains, in one `iptables-restore --noflush`
+   * transaction. dry_run answers the diff without applying. With
+   * confirm_within, the previous table comes back by itself unless
+   * ConfirmRuleset is called in time. Role: admin.
    */
   applyRuleset(
     request: ApplyRulesetRequest,
