@@ -53,6 +53,8 @@ export function ipsetOperations(ipsets: IpsetService, requests: RequestStore, fl
           ...(ipset.maxelem === 0 ? {} : { maxelem: ipset.maxelem }),
           ...(ipset.defaultTimeout === undefined ? {} : { timeout: ipset.defaultTimeout }),
           ...(ipset.range === "" ? {} : { range: ipset.range }),
+          ...(ipset.autoGrow === undefined ? {} : { autoGrow: ipset.autoGrow }),
+          ...(ipset.growLimit === undefined ? {} : { growLimit: ipset.growLimit }),
           comments: ipset.comments,
         });
         return toIpset(view);
@@ -204,6 +206,8 @@ function toIpset(view: IpsetView): Ipset {
     references: view.references,
     entryCount: view.entryCount,
     managed: view.managed,
+    ...(d.autoGrow === undefined ? {} : { autoGrow: d.autoGrow }),
+    ...(d.growLimit === undefined ? {} : { growLimit: d.growLimit }),
   };
 }
 

@@ -21,6 +21,10 @@ export interface IpsetDefinition {
   readonly comments: boolean;
   /** bitmap:ip only: "FROM-TO" or CIDR, as given/printed. */
   readonly range?: string;
+  /** Managed hash sets: grow instead of refusing a batch that would pass maxelem (not a kernel option). */
+  readonly autoGrow?: boolean;
+  /** The largest maxelem growth may reach (not a kernel option). */
+  readonly growLimit?: number;
 }
 
 /** One element of a set as the kernel holds it. */

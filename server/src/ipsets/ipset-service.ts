@@ -5,12 +5,13 @@ import type { IptablesDriver } from "../drivers/iptables-driver.js";
 import { parseIpsetSave, renderAddLine } from "../drivers/parse/ipset-save.js";
 import type { IpsetStore, StoredEntry } from "../store/ipset-store.js";
 import { expandElement, holdsSingleAddresses, normalizeElement, validateComment, validateIpsetName } from "./element.js";
-import { compatible, validateDefinition, validateTimeout, type DefinitionInput } from "./ipset-definition.js";
+import { compatible, DEFAULT_GROW_LIMIT, grownDefinition, growsAutomatically, validateDefinition, validateTimeout, type DefinitionInput } from "./ipset-definition.js";
 import { isModeledType, type IpsetDefinition, type KernelIpset } from "./ipset-model.js";
 import { KeyedLock } from "../keyed-lock.js";
 import type { EventLog } from "../events/event-log.js";
 import { ipsetName } from "../names.js";
 import { releaseMemorySoon } from "../memory.js";
+import { randomBytes } from "node:crypto";
 
 /** A set as clients see it: definition, kernel counters, and whether Portcullis manages it. */
 export interface IpsetView {
@@ -75,6 +76,8 @@ export const MAX_BATCH = 2_000_000;
 const RESTORE_CHUNK = 2_000;
 /** Records of one set the kernel may refuse in a repair before the set is given up on (and reported). */
 const MAX_REFUSED_RECORDS = 100;
+/** Names of the copies a growing set is built in: `~` is not allowed in the names of sets made through the API. */
+const GROW_PREFIX = "~pc-grow-";
 
 /**
  * The ipset domain: validation, the managed/unmanaged rule, and the order of every change — validate, record in the
@@ -235,7 +238,13 @@ export class IpsetService {
       const previous = this.#store.getEntry(name, entry.element, now);
       this.#store.putEntry(name, entry);
       try {
-        await this.#kernel.add(name, toApply(definition, entry, now));
+        await this.#kernel.add(name, toApply(definition, entry, now)).catch(async (error: unknown) => {
+          // A single add finds a full set only from the kernel (counting the store per add would cost more).
+          const maxelem = definition.maxelem ?? 0;
+          if (!(error instanceof ServerError && error.reason === "IPSET_FULL" && growsAutomatically(definition) && maxelem < (definition.growLimit ?? DEFAULT_GROW_LIMIT))) throw error;
+          await this.#grow(definition, maxelem + 1);
+          await this.#kernel.add(name, toApply(definition, entry, now));
+        });
       } catch (error) {
         if (previous === undefined) this.#store.deleteEntries(name, [entry.element]);
         else this.#store.putEntry(name, previous);
@@ -302,9 +311,8 @@ export class IpsetService {
     const definition = await this.#managed(name);
     const batch = prepareBatch(definition, input, Date.now());
     await this.#lock.with([name], async () => {
-      await this.#managed(name);
-      this.#checkCapacity(definition, batch.elements.length);
-      const batchId = await this.#applyBatch(definition, batch);
+      const current = await this.#managed(name);
+      const batchId = await this.#applyBatch(await this.#makeRoom(current, batch.elements, true), batch);
       this.#store.commitBatch(batchId);
     });
     if (batch.elements.length >= LARGE_BATCH) releaseMemorySoon();
@@ -383,9 +391,11 @@ export class IpsetService {
     }
     const names = [...definitions.keys()];
     return this.#lock.with(names, async () => {
-      for (const [name, { definition }] of definitions) {
+      // Every set's room is checked (and sets made now sized) before anything is applied.
+      for (const [name, planned] of definitions) {
         const batch = batches.get(name);
-        if (batch !== undefined) this.#checkCapacity(definition, batch.elements.length);
+        if (batch !== undefined && planned.create) definitions.set(name, { ...planned, definition: await this.#makeRoom(planned.definition, batch.elements, false) });
+        else if (batch !== undefined) this.#refuseIfFull(planned.definition, batch.elements);
       }
       // All or nothing: if the kernel refuses any part, what the import did so far is undone.
       const created: string[] = [];
@@ -399,7 +409,8 @@ export class IpsetService {
           }
           const batch = batches.get(name);
           if (batch === undefined) continue;
-          applied.push({ name, batchId: await this.#applyBatch(definition, batch) });
+          const sized = create ? definition : await this.#makeRoom(definition, batch.elements, true);
+          applied.push({ name, batchId: await this.#applyBatch(sized, batch) });
           added += batch.elements.length;
         }
       } catch (error) {
@@ -436,6 +447,11 @@ export class IpsetService {
     this.#store.purgeExpired(now);
     const kernel = new Map((await this.#kernel.list()).map((set) => [set.definition.name, set]));
     const report = { setsCreated: 0, entriesRestored: 0, entriesRemoved: 0, recordsRefused: 0 };
+    // The copy of a set that was growing when the server stopped.
+    for (const set of kernel.values()) {
+      if (!set.definition.name.startsWith(GROW_PREFIX) || set.references > 0) continue;
+      await this.#kernel.destroy(set.definition.name).catch((error: unknown) => this.#log.warn({ ipset: set.definition.name, error: String(error) }, "cannot destroy the copy of a grown set"));
+    }
     for (const definition of this.#store.sets()) {
       await this.#lock.with([definition.name], async () => {
         try {
@@ -532,12 +548,67 @@ export class IpsetService {
     throw new ServerError("IPSET_IN_USE", `set "${name}" cannot be deleted: ${detail}; delete the rule first`, { ipset: name, ...(first === undefined ? {} : { rule: first.rule, table: first.table }) });
   }
 
-  #checkCapacity(definition: IpsetDefinition, adding: number): void {
+  /**
+   * Room for a batch, under the set's lock: the definition to apply it with — for a set that grows, grown first if
+   * the batch would pass maxelem — or IPSET_FULL before anything is applied. `exists` false: a set the caller is
+   * about to create (sized, not grown).
+   */
+  async #makeRoom(definition: IpsetDefinition, elements: readonly string[], exists: boolean): Promise<IpsetDefinition> {
     const maxelem = definition.maxelem;
-    if (maxelem === undefined || definition.typeName === "list:set") return;
-    if (this.#store.count(definition.name) + adding > maxelem && adding > maxelem) {
-      throw new ServerError("IPSET_FULL", `set "${definition.name}" holds at most ${maxelem} entries (maxelem) and the batch has ${adding}; create it with a larger maxelem`, { ipset: definition.name, maxelem: String(maxelem) });
+    if (maxelem === undefined || !definition.typeName.startsWith("hash:")) return definition;
+    const now = Date.now();
+    const current = exists ? this.#store.count(definition.name, now) : 0;
+    // The batch's size bounds what it adds; duplicates and entries already there are counted only when it matters.
+    if (current + elements.length <= maxelem) return definition;
+    const limit = definition.growLimit ?? Math.max(DEFAULT_GROW_LIMIT, maxelem);
+    let needed = current + elements.length;
+    if (!growsAutomatically(definition) || needed > limit) {
+      needed = current + this.#newElements(definition.name, elements, exists, now);
+      if (needed <= maxelem) return definition;
     }
+    if (!growsAutomatically(definition) || needed > limit) throw full(definition, current, needed - current, limit);
+    return exists ? this.#grow(definition, needed) : grownDefinition(definition, needed);
+  }
+
+  /** IPSET_FULL if a batch cannot fit even grown; for the checks before an import applies anything. */
+  #refuseIfFull(definition: IpsetDefinition, elements: readonly string[]): void {
+    const maxelem = definition.maxelem;
+    if (maxelem === undefined || !definition.typeName.startsWith("hash:")) return;
+    const now = Date.now();
+    const current = this.#store.count(definition.name, now);
+    const limit = growsAutomatically(definition) ? definition.growLimit ?? Math.max(DEFAULT_GROW_LIMIT, maxelem) : maxelem;
+    if (current + elements.length <= limit) return;
+    const adding = this.#newElements(definition.name, elements, true, now);
+    if (current + adding > limit) throw full(definition, current, adding, limit);
+  }
+
+  /** How many distinct elements of a batch the set does not hold yet. */
+  #newElements(name: string, elements: readonly string[], exists: boolean, now: number): number {
+    const fresh = new Set<string>();
+    for (const element of elements) if (!fresh.has(element) && (!exists || this.#store.getEntry(name, element, now) === undefined)) fresh.add(element);
+    return fresh.size;
+  }
+
+  /**
+   * Grows a set to hold `needed` entries: a copy with a larger maxelem is filled with the recorded entries (comments
+   * and remaining timeouts kept) and swapped in, so rules, which match the set by name, never see it missing or short.
+   */
+  async #grow(definition: IpsetDefinition, needed: number): Promise<IpsetDefinition> {
+    const grown = grownDefinition(definition, needed);
+    const copy = `${GROW_PREFIX}${randomBytes(4).toString("hex")}`;
+    await this.#kernel.create({ ...grown, name: copy });
+    try {
+      const now = Date.now();
+      await this.#kernel.restore(chunked(this.#store.liveEntries(definition.name, now), (entry) => `${renderAddLine(copy, toApply(definition, entry, now))}\n`));
+      await this.#kernel.swap(copy, definition.name);
+    } finally {
+      // After the swap the copy's name holds the old, smaller set.
+      await this.#kernel.destroy(copy).catch((error: unknown) => this.#log.error({ ipset: copy, error: String(error) }, "cannot destroy the copy of a grown set; the next start will"));
+    }
+    this.#store.updateSet(grown);
+    this.#events.append({ type: "IPSET_GROWN", resource: ipsetName(definition.name), attributes: { from_maxelem: String(definition.maxelem), to_maxelem: String(grown.maxelem) } }, "system", "system");
+    this.#log.info({ ipset: definition.name, from: definition.maxelem, to: grown.maxelem }, "set grown");
+    return grown;
   }
 
   /**
@@ -591,8 +662,9 @@ export class IpsetService {
 // ---- pure helpers ------------------------------------------------------------------------------------------------
 
 function view(kernel: KernelIpset | undefined, managed: IpsetDefinition | undefined): IpsetView {
+  const growth = managed === undefined ? {} : { ...(managed.autoGrow === undefined ? {} : { autoGrow: managed.autoGrow }), ...(managed.growLimit === undefined ? {} : { growLimit: managed.growLimit }) };
   return {
-    definition: kernel?.definition ?? managed!,
+    definition: kernel === undefined ? managed! : { ...kernel.definition, ...growth },
     managed: managed !== undefined,
     memoryBytes: kernel?.memoryBytes ?? 0,
     references: kernel?.references ?? 0,
@@ -710,8 +782,19 @@ function toView(entry: StoredEntry, now: number): EntryView {
   };
 }
 
-function* chunked<T>(items: readonly T[], render: (item: T) => string): Generator<string> {
-  for (let i = 0; i < items.length; i += RESTORE_CHUNK) yield items.slice(i, i + RESTORE_CHUNK).map(render).join("");
+/** Restore text of items, RESTORE_CHUNK lines at a time (items may be a lazy iterable, such as a set's entries). */
+function* chunked<T>(items: Iterable<T>, render: (item: T) => string): Generator<string> {
+  let text = "";
+  let lines = 0;
+  for (const item of items) {
+    text += render(item);
+    if (++lines === RESTORE_CHUNK) {
+      yield text;
+      text = "";
+      lines = 0;
+    }
+  }
+  if (text !== "") yield text;
 }
 
 function lowerBound(entries: readonly { element: string }[], after: string): number {
@@ -731,6 +814,14 @@ function checkBatchSize(size: number): void {
 
 function describe(definition: IpsetDefinition): string {
   return definition.family === undefined ? definition.typeName : `${definition.typeName} family ${definition.family}`;
+}
+
+function full(definition: IpsetDefinition, current: number, adding: number, limit: number): ServerError {
+  const fits = Math.max(0, limit - current);
+  const why = growsAutomatically(definition)
+    ? `it cannot grow past its grow_limit of ${limit} entries`
+    : `it holds at most ${limit} entries (maxelem) and does not grow (auto_grow is off); recreate it with a larger maxelem or turn auto_grow on`;
+  return new ServerError("IPSET_FULL", `set "${definition.name}" has ${current} entries and the batch adds ${adding} new ones, of which ${fits} fit: ${why}; nothing was added`, { ipset: definition.name, maxelem: String(definition.maxelem), fits: String(fits) });
 }
 
 function notFound(name: string): ServerError {

@@ -28,6 +28,7 @@ export class IpsetStore {
       getSet: db.prepare<[string], { definition: string }>("SELECT definition FROM ipsets WHERE name = ?"),
       allSets: db.prepare<[], { name: string; definition: string }>("SELECT name, definition FROM ipsets ORDER BY name"),
       renameSet: db.prepare("UPDATE ipsets SET name = ? WHERE name = ?"),
+      updateSet: db.prepare("UPDATE ipsets SET definition = ? WHERE name = ?"),
       upsertEntry: db.prepare(
         `INSERT INTO ipset_entries (ipset, element, expires_at, comment) VALUES (?, ?, ?, ?)
          ON CONFLICT (ipset, element) DO UPDATE SET expires_at = excluded.expires_at, comment = excluded.comment`,
@@ -71,6 +72,12 @@ export class IpsetStore {
 
   sets(): IpsetDefinition[] {
     return this.#statements.allSets.all().map((row) => ({ name: row.name, ...(JSON.parse(row.definition) as Omit<IpsetDefinition, "name">) }));
+  }
+
+  /** Records a set's new definition (grown). */
+  updateSet(definition: IpsetDefinition): void {
+    const { name, ...rest } = definition;
+    this.#statements.updateSet.run(JSON.stringify(rest), name);
   }
 
   deleteSet(name: string): void {

@@ -1475,7 +1475,7 @@ export interface components {
          * @description What happened.
          * @enum {string}
          */
-        "portcullis.v1.EventType": "EVENT_TYPE_UNSPECIFIED" | "EVENT_TYPE_IPSET_CREATED" | "EVENT_TYPE_IPSET_DELETED" | "EVENT_TYPE_IPSET_FLUSHED" | "EVENT_TYPE_IPSET_RENAMED" | "EVENT_TYPE_IPSETS_SWAPPED" | "EVENT_TYPE_IPSET_ADOPTED" | "EVENT_TYPE_ENTRY_ADDED" | "EVENT_TYPE_ENTRY_DELETED" | "EVENT_TYPE_ENTRIES_ADDED" | "EVENT_TYPE_ENTRIES_DELETED" | "EVENT_TYPE_RULE_CREATED" | "EVENT_TYPE_RULE_REPLACED" | "EVENT_TYPE_RULE_DELETED" | "EVENT_TYPE_CHAIN_CREATED" | "EVENT_TYPE_CHAIN_DELETED" | "EVENT_TYPE_POLICY_SET" | "EVENT_TYPE_RULESET_APPLIED" | "EVENT_TYPE_RULESET_CONFIRMED" | "EVENT_TYPE_RULESET_ROLLED_BACK" | "EVENT_TYPE_PANIC_ENABLED" | "EVENT_TYPE_PANIC_DISABLED" | "EVENT_TYPE_STATE_REPAIRED" | "EVENT_TYPE_BAN" | "EVENT_TYPE_UNBAN" | "EVENT_TYPE_JAIL_UPDATED" | "EVENT_TYPE_JAIL_STOPPED" | "EVENT_TYPE_JAIL_STARTED" | "EVENT_TYPE_JAILS_RELOADED" | "EVENT_TYPE_ALLOWLIST_ENTRY_ADDED" | "EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED" | "EVENT_TYPE_FAIL2BAN_DOWN" | "EVENT_TYPE_FAIL2BAN_UP" | "EVENT_TYPE_FLEET_BAN_REFUSED" | "EVENT_TYPE_STATE_REFUSED";
+        "portcullis.v1.EventType": "EVENT_TYPE_UNSPECIFIED" | "EVENT_TYPE_IPSET_CREATED" | "EVENT_TYPE_IPSET_DELETED" | "EVENT_TYPE_IPSET_FLUSHED" | "EVENT_TYPE_IPSET_RENAMED" | "EVENT_TYPE_IPSETS_SWAPPED" | "EVENT_TYPE_IPSET_ADOPTED" | "EVENT_TYPE_ENTRY_ADDED" | "EVENT_TYPE_ENTRY_DELETED" | "EVENT_TYPE_ENTRIES_ADDED" | "EVENT_TYPE_ENTRIES_DELETED" | "EVENT_TYPE_RULE_CREATED" | "EVENT_TYPE_RULE_REPLACED" | "EVENT_TYPE_RULE_DELETED" | "EVENT_TYPE_CHAIN_CREATED" | "EVENT_TYPE_CHAIN_DELETED" | "EVENT_TYPE_POLICY_SET" | "EVENT_TYPE_RULESET_APPLIED" | "EVENT_TYPE_RULESET_CONFIRMED" | "EVENT_TYPE_RULESET_ROLLED_BACK" | "EVENT_TYPE_PANIC_ENABLED" | "EVENT_TYPE_PANIC_DISABLED" | "EVENT_TYPE_STATE_REPAIRED" | "EVENT_TYPE_BAN" | "EVENT_TYPE_UNBAN" | "EVENT_TYPE_JAIL_UPDATED" | "EVENT_TYPE_JAIL_STOPPED" | "EVENT_TYPE_JAIL_STARTED" | "EVENT_TYPE_JAILS_RELOADED" | "EVENT_TYPE_ALLOWLIST_ENTRY_ADDED" | "EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED" | "EVENT_TYPE_FAIL2BAN_DOWN" | "EVENT_TYPE_FAIL2BAN_UP" | "EVENT_TYPE_FLEET_BAN_REFUSED" | "EVENT_TYPE_STATE_REFUSED" | "EVENT_TYPE_IPSET_GROWN";
         /** @description Response for ExportIpsets. */
         "portcullis.v1.ExportIpsetsResponse": {
             /** @description The sets in the `ipset save` format. */
@@ -1604,6 +1604,22 @@ export interface components {
              *     after a reboot. Unmanaged sets are read-only. Output only.
              */
             managed?: boolean;
+            /**
+             * @description Managed hash sets: a batch that would pass maxelem grows the set instead
+             *     of being refused. Portcullis builds a copy with a larger maxelem (doubled
+             *     or more, hashsize scaled alike) holding the same entries, comments and
+             *     remaining timeouts, swaps it in (rules keep matching by name, so no packet
+             *     sees a gap), and records an IPSET_GROWN event. Absent on create: true for
+             *     hash types; bitmap:ip and list:set sets do not grow.
+             */
+            autoGrow?: boolean;
+            /**
+             * Format: int32
+             * @description The largest maxelem growth may reach. Absent on create: 16777216 (or
+             *     maxelem, if larger). A batch that would need more is refused whole
+             *     (RESOURCE_EXHAUSTED, reason IPSET_FULL, saying how many entries fit).
+             */
+            growLimit?: number;
         };
         /**
          * @description The storage method and datatype of a set (`ipset create NAME TYPE`).

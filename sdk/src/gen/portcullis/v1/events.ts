@@ -126,6 +126,11 @@ export enum EventType {
    * server stopped applying (attribute `count`, `rolled_back` = "true").
    */
   EVENT_TYPE_STATE_REFUSED = 34,
+  /**
+   * EVENT_TYPE_IPSET_GROWN - A managed set was grown to take a batch (attributes `from_maxelem`,
+   * `to_maxelem`).
+   */
+  EVENT_TYPE_IPSET_GROWN = 35,
   UNRECOGNIZED = -1,
 }
 
@@ -236,6 +241,9 @@ export function eventTypeFromJSON(object: any): EventType {
     case 34:
     case "EVENT_TYPE_STATE_REFUSED":
       return EventType.EVENT_TYPE_STATE_REFUSED;
+    case 35:
+    case "EVENT_TYPE_IPSET_GROWN":
+      return EventType.EVENT_TYPE_IPSET_GROWN;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -315,6 +323,8 @@ export function eventTypeToJSON(object: EventType): string {
       return "EVENT_TYPE_FLEET_BAN_REFUSED";
     case EventType.EVENT_TYPE_STATE_REFUSED:
       return "EVENT_TYPE_STATE_REFUSED";
+    case EventType.EVENT_TYPE_IPSET_GROWN:
+      return "EVENT_TYPE_IPSET_GROWN";
     case EventType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -146,6 +146,23 @@ export interface Ipset {
    * after a reboot. Unmanaged sets are read-only. Output only.
    */
   managed: boolean;
+  /**
+   * Managed hash sets: a batch that would pass maxelem grows the set instead
+   * of being refused. Portcullis builds a copy with a larger maxelem (doubled
+   * or more, hashsize scaled alike) holding the same entries, comments and
+   * remaining timeouts, swaps it in (rules keep matching by name, so no packet
+   * sees a gap), and records an IPSET_GROWN event. Absent on create: true for
+   * hash types; bitmap:ip and list:set sets do not grow.
+   */
+  autoGrow?:
+    | boolean
+    | undefined;
+  /**
+   * The largest maxelem growth may reach. Absent on create: 16777216 (or
+   * maxelem, if larger). A batch that would need more is refused whole
+   * (RESOURCE_EXHAUSTED, reason IPSET_FULL, saying how many entries fit).
+   */
+  growLimit?: number | undefined;
 }
 
 /** One element of a set. */
@@ -398,6 +415,8 @@ function createBaseIpset(): Ipset {
     references: 0,
     entryCount: 0,
     managed: false,
+    autoGrow: undefined,
+    growLimit: undefined,
   };
 }
 
@@ -441,6 +460,12 @@ export const Ipset: MessageFns<Ipset> = {
     }
     if (message.managed !== false) {
       writer.uint32(104).bool(message.managed);
+    }
+    if (message.autoGrow !== undefined) {
+      writer.uint32(112).bool(message.autoGrow);
+    }
+    if (message.growLimit !== undefined) {
+      writer.uint32(120).uint32(message.growLimit);
     }
     return writer;
   },
@@ -556,6 +581,22 @@ export const Ipset: MessageFns<Ipset> = {
           message.managed = reader.bool();
           continue;
         }
+        case 14: {
+          if (tag !== 112) {
+            break;
+          }
+
+          message.autoGrow = reader.bool();
+          continue;
+        }
+        case 15: {
+          if (tag !== 120) {
+            break;
+          }
+
+          message.growLimit = reader.uint32();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -580,6 +621,8 @@ export const Ipset: MessageFns<Ipset> = {
       references: isSet(object.references) ? globalThis.Number(object.references) : 0,
       entryCount: isSet(object.entryCount) ? globalThis.Number(object.entryCount) : 0,
       managed: isSet(object.managed) ? globalThis.Boolean(object.managed) : false,
+      autoGrow: isSet(object.autoGrow) ? globalThis.Boolean(object.autoGrow) : undefined,
+      growLimit: isSet(object.growLimit) ? globalThis.Number(object.growLimit) : undefined,
     };
   },
 
@@ -624,6 +667,12 @@ export const Ipset: MessageFns<Ipset> = {
     if (message.managed !== false) {
       obj.managed = message.managed;
     }
+    if (message.autoGrow !== undefined) {
+      obj.autoGrow = message.autoGrow;
+    }
+    if (message.growLimit !== undefined) {
+      obj.growLimit = Math.round(message.growLimit);
+    }
     return obj;
   },
 
@@ -645,6 +694,8 @@ export const Ipset: MessageFns<Ipset> = {
     message.references = object.references ?? 0;
     message.entryCount = object.entryCount ?? 0;
     message.managed = object.managed ?? false;
+    message.autoGrow = object.autoGrow ?? undefined;
+    message.growLimit = object.growLimit ?? undefined;
     return message;
   },
 };
