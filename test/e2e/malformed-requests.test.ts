@@ -140,6 +140,27 @@ describe("gRPC: undecodable requests are INVALID_ARGUMENT, never INTERNAL", () =
     assert.equal(error?.code, status.PERMISSION_DENIED, error?.details);
   });
 
+  it("an error that echoes a 70,000-character input is clipped, and the connection serves on (trailers are bounded)", async () => {
+    const client = new Client(server!.grpcAddress, credentials.createSsl(ca, bundles.admin.key, bundles.admin.cert), { "grpc.ssl_target_name_override": "localhost" });
+    const identity = (value: Buffer): Buffer => value;
+    const call = (name: string) =>
+      new Promise<ServiceError | undefined>((resolve) => {
+        const bytes = Buffer.concat([Buffer.from([0x0a]), varintField(0, BigInt(Buffer.byteLength(name))).subarray(1), Buffer.from(name)]);
+        client.makeUnaryRequest("/portcullis.v1.IpsetService/GetIpset", identity, identity, bytes, new Metadata(), { deadline: Date.now() + 10_000 }, (error) => resolve(error ?? undefined));
+      });
+    try {
+      for (const long of [`ipsets/${"z".repeat(70_000)}`, `ipsets/${"é".repeat(30_000)}`, `${"😀".repeat(20_000)}`]) {
+        const [refused, neighbour] = await Promise.all([call(long), call("ipsets/nope")]);
+        assert.equal(refused?.code, status.INVALID_ARGUMENT, refused?.details);
+        assert.ok(Buffer.byteLength(refused!.details) <= 600, refused!.details.slice(0, 100));
+        assert.doesNotMatch(refused!.details, /[\ud800-\udbff](?![\udc00-\udfff])/, "a lone surrogate in the message");
+        assert.equal(neighbour?.code, status.NOT_FOUND, `the call beside it: ${neighbour?.details}`);
+      }
+    } finally {
+      client.close();
+    }
+  });
+
   it("logs no unexpected error for any of it", () => {
     assert.deepEqual(serverLog.filter((line) => /"level":50/.test(line)).slice(0, 3), []);
   });
