@@ -63,6 +63,11 @@ export const reasons = {
   INVALID_REQUEST: Status.INVALID_ARGUMENT,
   REQUEST_TOO_LARGE: Status.INVALID_ARGUMENT,
   ROUTE_NOT_FOUND: Status.NOT_FOUND,
+  // The request's bytes (gRPC) or text (REST path, header) cannot be decoded at all: not a protobuf message of the
+  // method's request type, a path parameter that is not percent-encoded UTF-8, a header too large to read.
+  MALFORMED_REQUEST: Status.INVALID_ARGUMENT,
+  // A 64-bit integer field outside what the server handles exactly (0 to 2^53 − 1 unsigned, ±(2^53 − 1) signed).
+  INTEGER_OUT_OF_RANGE: Status.INVALID_ARGUMENT,
   ACTION_TIMEOUT: Status.UNAVAILABLE,
   NO_PENDING_ROLLBACK: Status.FAILED_PRECONDITION,
   PANIC_MODE: Status.FAILED_PRECONDITION,

@@ -111,17 +111,23 @@ describe("fleet: configuration, the wire format, and what a node remembers", () 
     assert.notEqual(uuidV7(5), uuidV7(5), "random after the time");
   });
 
-  it("ListNodes names each host once, though the bucket's key listing delivers a heartbeat put during it again", async () => {
+  it("ListNodes names each host of the bucket once, in order, from the subjects of the bucket's stream", async () => {
     const beat = (heartbeatAt: number) => ({ version: "1.0.0", heartbeatAt, startedAt: heartbeatAt, lag: 0, bansApplied: 0, bansRefused: 0 });
     const values = new Map([["bravo", beat(Date.now())], ["alpha", beat(Date.now())], ["stale", beat(Date.now() - 60_000)]]);
-    const kv = {
-      // What nats.js yields when alpha's heartbeat lands while the listing consumer runs: alpha, then alpha again.
-      keys: async () => (async function* () { yield* ["alpha", "bravo", "stale", "alpha"]; })(),
-      get: async (key: string) => ({ operation: "PUT", json: () => values.get(key) }),
+    const kv = { get: async (key: string) => ({ operation: "PUT", json: () => values.get(key) }) };
+    const asked: unknown[] = [];
+    const jsm = {
+      streams: {
+        info: async (stream: string, options: unknown) => {
+          asked.push([stream, options]);
+          return { state: { subjects: { "$KV.nodes.bravo": 1, "$KV.nodes.alpha": 1, "$KV.nodes.stale": 1 } } };
+        },
+      },
     };
-    const link = { require: () => ({ kv }) } as unknown as JetStreamLink;
+    const link = { require: () => ({ kv, jsm, kvStream: "KV_nodes", kvPrefix: "$KV.nodes." }) } as unknown as JetStreamLink;
     const nodes = new FleetNodes({ link, node: "alpha", version: "1.0.0", heartbeatSeconds: 1, store: {} as FleetStore, jailBans: {} as JailBanStore, log: createLogger("silent") });
     assert.deepEqual((await nodes.list()).map((node) => [node.name, node.online]), [["alpha", true], ["bravo", true], ["stale", false]]);
+    assert.deepEqual(asked, [["KV_nodes", { subjects_filter: "$KV.nodes.>" }]]);
   });
   it("the publisher keeps one message in flight: a batch refused is published again before anything after it", async () => {
     const store = new FleetStore(openDatabase(":memory:"));

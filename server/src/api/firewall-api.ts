@@ -21,6 +21,7 @@ import type { RulesetDiff } from "../firewall/ruleset-diff.js";
 import { operation, type OperationsOf, type Principal } from "./operation.js";
 import { decodePageToken, encodePageToken, pageSize } from "./pagination.js";
 import { chainName, parseChainName, parseRuleName, parseTableName, ruleName, tableName, type TableName } from "./firewall-names.js";
+import { saturated } from "./safe-integers.js";
 
 export type FirewallOperations = OperationsOf<typeof FirewallServiceService, FirewallServiceServer>;
 
@@ -242,8 +243,8 @@ function toChain(t: TableName, chain: ChainView): Chain {
     name: chainName(t, chain.name),
     builtin: chain.builtin,
     policy: chain.policy === "ACCEPT" ? ChainPolicy.CHAIN_POLICY_ACCEPT : chain.policy === "DROP" ? ChainPolicy.CHAIN_POLICY_DROP : ChainPolicy.CHAIN_POLICY_UNSPECIFIED,
-    packets: chain.packets,
-    bytes: chain.bytes,
+    packets: saturated(chain.packets),
+    bytes: saturated(chain.bytes),
     ruleCount: chain.ruleCount,
     references: chain.references,
   };
@@ -394,8 +395,8 @@ function newWireRule(t: TableName, rule: RuleView): Rule {
     states: wire.states,
     comment: wire.comment,
     target: wire.target,
-    packets: rule.packets,
-    bytes: rule.bytes,
+    packets: saturated(rule.packets),
+    bytes: saturated(rule.bytes),
     managed: rule.managed,
     modeled: rule.modeled,
     text: rule.text,

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { connect, credsAuthenticator, type NatsConnection, type Msg } from "@nats-io/transport-node";
-import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type Consumer, type JetStreamClient } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type Consumer, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { ClusterConfig } from "../config.js";
 import type { Logger } from "../logger.js";
@@ -16,8 +16,12 @@ const DRAIN_MS = 2_000;
 export interface Linked {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
   readonly consumer: Consumer;
   readonly kv: KV;
+  /** The heartbeat bucket's stream and the subject prefix of its keys (`$KV.<bucket>.`), to list keys in one request. */
+  readonly kvStream: string;
+  readonly kvPrefix: string;
 }
 
 /**
@@ -164,7 +168,7 @@ export class JetStreamLink {
     const js = jetstream(nc, { timeout: 5_000 });
     const consumer = await js.consumers.get(stream, durable);
     const kv = await new Kvm(nc).create(this.#config.bucket, { replicas, history: 1, ttl: DAY_MS });
-    return { nc, js, consumer, kv };
+    return { nc, js, jsm, consumer, kv, kvStream: `KV_${this.#config.bucket}`, kvPrefix: `$KV.${this.#config.bucket}.` };
   }
 
   /** Answers requests on a subject (ban searches); call before start. Subscriptions survive reconnects. */

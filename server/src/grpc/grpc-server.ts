@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import type { SecureContextOptions } from "node:tls";
 import ipaddr from "ipaddr.js";
 import { createRequire } from "node:module";
-import { Server, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import { Server, type ServiceError, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { loadFileDescriptorSetFromBuffer, loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
@@ -15,6 +15,7 @@ import type { CrlWatcher } from "../auth/crl-watcher.js";
 import { toGrpcError } from "./grpc-errors.js";
 import { listenGrpc } from "./grpc-listener.js";
 import { withFastEncoding } from "@portcullis/sdk/wire/fast-services.js";
+import { refusing, UndecodableRequest, withUndecodableRequests } from "./request-decoding.js";
 
 /** One service of the contract: its generated definition and the operations behind its methods. */
 export interface GrpcService {
@@ -56,7 +57,7 @@ export async function startGrpcServer(deps: GrpcServerDeps): Promise<RunningGrpc
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
     "grpc.keepalive_permit_without_calls": 1,
   });
-  for (const service of deps.services) server.addService(withFastEncoding(service.definition, { keptResponseItems: service.keptResponseItems ?? {}, lazyRequestItems: service.lazyRequestItems ?? {} }), adapt(service, deps));
+  for (const service of deps.services) server.addService(withUndecodableRequests(withFastEncoding(service.definition, { keptResponseItems: service.keptResponseItems ?? {}, lazyRequestItems: service.lazyRequestItems ?? {} })), adapt(service, deps));
 
   const health = new HealthImplementation({ "": "SERVING", ...Object.fromEntries(deps.services.map((service) => [service.name, "SERVING" as const])) });
   health.addToServer(server);
@@ -87,9 +88,9 @@ function adapt(service: GrpcService, deps: GrpcServerDeps): UntypedServiceImplem
   const implementation: UntypedServiceImplementation = {};
   for (const [key, definition] of Object.entries(service.definition)) {
     const method = definition.path.slice(1);
-    const op = service.operations[key] as Operation<unknown, unknown> | StreamOperation<unknown, unknown> | undefined;
-    if (op === undefined) throw new Error(`no operation for ${method}`);
-    if (op.kind === "stream") {
+    const found = service.operations[key] as Operation<unknown, unknown> | StreamOperation<unknown, unknown> | undefined;
+    if (found === undefined) throw new Error(`no operation for ${method}`);
+    if (found.kind === "stream") {
       implementation[key] = (call: ServerWritableStream<unknown, unknown>) => {
         const principal = authenticate(call, method, deps);
         if (principal === undefined) return;
@@ -99,9 +100,11 @@ function adapt(service: GrpcService, deps: GrpcServerDeps): UntypedServiceImplem
         // Writes wait for the transport to drain, so a slow subscriber holds back its own stream only.
         const write = (item: unknown): Promise<void> =>
           new Promise((resolve) => (call.write(item) ? resolve() : call.once("drain", () => resolve())));
-        deps.invoker.invokeStream(method, op, principal, call.request, "grpc", write, aborted.signal).then(
+        const request: unknown = call.request;
+        const op = request instanceof UndecodableRequest ? refusing(found, request.error) : found;
+        deps.invoker.invokeStream(method, op, principal, request, "grpc", write, aborted.signal).then(
           () => call.end(),
-          (error: unknown) => (aborted.signal.aborted ? call.end() : call.destroy(toGrpcError(toServerError(error)) as Error)),
+          (error: unknown) => (aborted.signal.aborted ? call.end() : failStream(call, toGrpcError(toServerError(error)))),
         );
       };
       continue;
@@ -109,7 +112,10 @@ function adapt(service: GrpcService, deps: GrpcServerDeps): UntypedServiceImplem
     implementation[key] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
       const principal = authenticate(call, method, deps, callback);
       if (principal === undefined) return;
-      deps.invoker.invoke(method, op, principal, call.request, "grpc").then(
+      // An undecodable request is answered by its refusal, after the same authentication and role check as any call.
+      const request: unknown = call.request;
+      const op = request instanceof UndecodableRequest ? refusing(found, request.error) : found;
+      deps.invoker.invoke(method, op, principal, request, "grpc").then(
         (response) => callback(null, response),
         (error: unknown) => callback(toGrpcError(toServerError(error))),
       );
@@ -127,9 +133,18 @@ function authenticate(call: ServerUnaryCall<unknown, unknown> | ServerWritableSt
     const refusal = toGrpcError(serverError);
     deps.invoker.refused(method, serverError, "grpc");
     if (callback !== undefined) callback(refusal);
-    else (call as ServerWritableStream<unknown, unknown>).destroy(refusal as Error);
+    else failStream(call as ServerWritableStream<unknown, unknown>, refusal);
     return undefined;
   }
+}
+
+/**
+ * Ends a server stream with an error status. grpc-js's stream turns an 'error' event into its status and ends;
+ * destroy(error) would not: a destroyed stream never runs the final step that sends the status, so the caller would
+ * wait until its deadline.
+ */
+function failStream(call: ServerWritableStream<unknown, unknown>, error: Partial<ServiceError>): void {
+  call.emit("error", error);
 }
 
 /** "203.0.113.5:41234" or "::1:41234" (grpc-js's form) → the caller's address, IPv4-mapped IPv6 unwrapped. */

@@ -12,12 +12,16 @@ export interface Problem {
   readonly metadata: Readonly<Record<string, string>>;
 }
 
-export function problemOf(error: ServerError): Problem {
+/**
+ * `status` is the gRPC code's HTTP status (grpc-gateway's table), unless the refusal happened at the HTTP level, before
+ * a route was chosen (e.g. 431 for headers too large), where the HTTP status is the one HTTP defines for it.
+ */
+export function problemOf(error: ServerError, status: number = httpStatusOf[error.code] ?? 500): Problem {
   const code = Status[error.code] ?? "UNKNOWN";
   return {
     type: `urn:portcullis:error:${error.reason.toLowerCase().replaceAll("_", "-")}`,
     title: code.toLowerCase().replaceAll("_", " "),
-    status: httpStatusOf[error.code] ?? 500,
+    status,
     code,
     reason: error.reason,
     detail: error.message,

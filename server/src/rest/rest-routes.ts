@@ -38,7 +38,7 @@ function escape(text: string): string {
  * 192.0.2.0/24 is written 192.0.2.0%2F24).
  */
 export function pathFields(compiled: CompiledRoute, match: RegExpExecArray): Record<string, string> {
-  const values = compiled.captures.map((_, i) => decodeURIComponent(match[i + 1]!));
+  const values = compiled.captures.map((field, i) => decodeSegment(match[i + 1]!, field));
   const fields: Record<string, string> = {};
   let next = 0;
   for (const segment of compiled.route.segments) {
@@ -46,6 +46,15 @@ export function pathFields(compiled: CompiledRoute, match: RegExpExecArray): Rec
     fields[segment.field] = segment.parts.map((part) => ("literal" in part ? part.literal : values[next++]!)).join("/");
   }
   return fields;
+}
+
+/** One path segment, percent-decoded; text that is not percent-encoded UTF-8 (`%zz`, `%FF`, `%ED%A0%80`) is refused. */
+function decodeSegment(text: string, field: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new ServerError("MALFORMED_REQUEST", `the path segment "${text.slice(0, 100)}" (part of ${field}) is not valid percent-encoding of UTF-8 text; write each byte outside [A-Za-z0-9-._~] as %XX of its UTF-8 encoding`, { field });
+  }
 }
 
 /**

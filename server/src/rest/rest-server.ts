@@ -17,9 +17,11 @@ import { certificateRefusal, logCertificateRefusal } from "../auth/client-certif
 import { listenAt } from "../listen-address.js";
 import type { CrlWatcher } from "../auth/crl-watcher.js";
 import type { GrpcService } from "../grpc/grpc-server.js";
-import { contract, openApiPath, type HttpRoute } from "./http-rules.js";
+import { contract, openApiPath } from "./http-rules.js";
 import { compileRoute, invalidRequest, pathFields, queryFields, type CompiledRoute } from "./rest-routes.js";
 import { problemOf } from "./problem.js";
+import { answerClientErrors } from "./client-errors.js";
+import { hasWideIntegers, unsafeInteger } from "../api/safe-integers.js";
 
 /** What the express application needs: the operations, identity (CRL), health probes and the log. */
 export interface RestAppDeps {
@@ -69,6 +71,7 @@ function specFile(): string {
 export async function startRestServer(deps: RestServerDeps): Promise<RunningRestServer> {
   const app = createRestApp(deps);
   const server: Server = createServer({ ...deps.tls, requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.2" }, app);
+  answerClientErrors(server);
   server.on("secureConnection", (socket: TLSSocket) => {
     const refusal = certificateRefusal(socket);
     if (refusal !== undefined) logCertificateRefusal(deps.log, "rest", socket, refusal);
@@ -117,7 +120,7 @@ export function createRestApp(deps: RestAppDeps): express.Express {
         });
     const op = operations.get(`${route.service}/${route.method}`);
     if (op === undefined) throw new Error(`no operation for ${route.service}/${route.method}`);
-    return { compiled: compileRoute(route), validate, op, limit: BATCH_METHODS.has(route.method) ? BATCH_BODY : BODY_LIMIT };
+    return { compiled: compileRoute(route), validate, op, limit: BATCH_METHODS.has(route.method) ? BATCH_BODY : BODY_LIMIT, wideIntegers: hasWideIntegers(route.request) };
   });
 
   const app = express();
@@ -157,7 +160,7 @@ export function createRestApp(deps: RestAppDeps): express.Express {
     const { entry, fields } = found;
     const route = entry.compiled.route;
     const run = (): void => {
-      handle(route, entry.validate, entry.op, fields, req, res, deps).catch(next);
+      handle(entry, fields, req, res, deps).catch(next);
     };
     if (route.body !== "*") return run();
     if (req.headers["content-length"] === "0" || (req.headers["content-length"] === undefined && req.headers["transfer-encoding"] === undefined)) {
@@ -168,7 +171,9 @@ export function createRestApp(deps: RestAppDeps): express.Express {
     express.json({ limit: entry.limit, strict: true })(req, res, (error?: unknown) => (error === undefined ? run() : next(bodyError(error))));
   });
   app.use((req: Request, res: Response) => {
-    sendProblem(res, new ServerError("ROUTE_NOT_FOUND", `no ${req.method} ${req.path.slice(0, 200)}; see /openapi.yaml or /docs`, {}));
+    const verbs = [...new Set(routes.filter((entry) => entry.compiled.pattern.test(req.path)).map((entry) => entry.compiled.route.verb.toUpperCase()))];
+    const hint = verbs.length === 0 ? "see /openapi.yaml or /docs" : `this path takes ${verbs.join(", ")}`;
+    sendProblem(res, new ServerError("ROUTE_NOT_FOUND", `no ${req.method.slice(0, 20)} ${req.path.slice(0, 200)}; ${hint}`, {}));
   });
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const serverError = toServerError(error);
@@ -178,7 +183,14 @@ export function createRestApp(deps: RestAppDeps): express.Express {
   return app;
 }
 
-type Entry = { compiled: CompiledRoute; validate: ValidateFunction; op: Operation<unknown, unknown> | StreamOperation<unknown, unknown>; limit: string };
+type Entry = {
+  compiled: CompiledRoute;
+  validate: ValidateFunction;
+  op: Operation<unknown, unknown> | StreamOperation<unknown, unknown>;
+  limit: string;
+  /** Whether the request has 64-bit integer fields, which are checked for exactness (see unsafeInteger). */
+  wideIntegers: boolean;
+};
 
 function match(routes: readonly Entry[], req: Request): { entry: Entry; fields: Record<string, string> } | undefined {
   const verb = req.method.toLowerCase();
@@ -191,7 +203,9 @@ function match(routes: readonly Entry[], req: Request): { entry: Entry; fields: 
 }
 
 /** Checks the request against the spec, converts it to the request message, runs the operation, answers. */
-async function handle(route: HttpRoute, validate: ValidateFunction, op: Entry["op"], fields: Record<string, string>, req: Request, res: Response, deps: RestAppDeps): Promise<void> {
+async function handle(entry: Entry, fields: Record<string, string>, req: Request, res: Response, deps: RestAppDeps): Promise<void> {
+  const { validate, op } = entry;
+  const route = entry.compiled.route;
   const input = route.body === "*" ? req.body : queryFields(route.request.fields, req.query as Record<string, unknown>);
   if (typeof input !== "object" || input === null || Array.isArray(input)) throw invalidRequest("body", "must be a JSON object");
   if (!validate(input)) {
@@ -199,6 +213,10 @@ async function handle(route: HttpRoute, validate: ValidateFunction, op: Entry["o
     const where = route.body === "*" ? `body${first?.instancePath.replaceAll("/", ".") ?? ""}` : `query${first?.instancePath.replaceAll("/", ".") ?? ""}`;
     const extra = first?.keyword === "additionalProperties" ? ` (${String((first.params as { additionalProperty?: string }).additionalProperty)})` : "";
     throw invalidRequest(where, `${first?.message ?? "invalid"}${extra}`);
+  }
+  if (entry.wideIntegers) {
+    const refusal = unsafeInteger(route.request, input, (field) => field.jsonName, route.body === "*" ? "body" : "query");
+    if (refusal !== undefined) throw refusal;
   }
   const json: Record<string, unknown> = { ...(input as Record<string, unknown>) };
   for (const [field, value] of Object.entries(fields)) {

@@ -1245,14 +1245,14 @@ export interface components {
             factor?: number;
             /**
              * Format: int64
-             * @description bantime.maxtime: the longest a grown ban lasts, in seconds; 0 = no
-             *     limit.
+             * @description bantime.maxtime: the longest a grown ban lasts, in seconds (1 to
+             *     315360000); 0 = no limit.
              */
             maxTime?: number | string;
             /**
              * Format: int64
              * @description bantime.rndtime: up to this many random seconds are added to each grown
-             *     ban, so that a botnet cannot time the unban; 0 = none.
+             *     ban, so that a botnet cannot time the unban (1 to 86400); 0 = none.
              */
             randomTime?: number | string;
             /**
@@ -1339,12 +1339,13 @@ export interface components {
             policy?: components["schemas"]["portcullis.v1.ChainPolicy"];
             /**
              * Format: int64
-             * @description Packets that met the policy. Output only.
+             * @description Packets that met the policy. Output only. Counters saturate at
+             *     9007199254740991 (2^53 - 1), the largest exact JavaScript number.
              */
             packets?: number | string;
             /**
              * Format: int64
-             * @description Bytes that met the policy. Output only.
+             * @description Bytes that met the policy. Output only. Saturates at 2^53 - 1.
              */
             bytes?: number | string;
             /**
@@ -1443,6 +1444,7 @@ export interface components {
             /**
              * Format: int64
              * @description Position in the host's event log; strictly increasing, never reused.
+             *     Below 2^53, so exact as a JSON or JavaScript number.
              */
             sequence?: number | string;
             /**
@@ -1948,12 +1950,13 @@ export interface components {
             target?: components["schemas"]["portcullis.v1.Target"];
             /**
              * Format: int64
-             * @description Packets matched. Output only.
+             * @description Packets matched. Output only. Counters saturate at 9007199254740991
+             *     (2^53 - 1), the largest exact JavaScript number.
              */
             packets?: number | string;
             /**
              * Format: int64
-             * @description Bytes matched. Output only.
+             * @description Bytes matched. Output only. Saturates at 2^53 - 1.
              */
             bytes?: number | string;
             /** @description Whether Portcullis created (and restores) the rule. Output only. */
@@ -2193,7 +2196,11 @@ export interface operations {
     WatchEvents: {
         parameters: {
             query?: {
-                /** @description Replay the events after this sequence first (0: from the oldest kept). */
+                /**
+                 * @description Replay the events after this sequence first (0: from the oldest kept).
+                 *     At most 9007199254740991 (2^53 - 1); a larger value is refused
+                 *     (INVALID_ARGUMENT, INTEGER_OUT_OF_RANGE).
+                 */
                 afterSequence?: number | string;
                 /** @description Only these types (empty: all). */
                 types?: components["schemas"]["portcullis.v1.EventType"][];
@@ -2238,7 +2245,11 @@ export interface operations {
     ListEvents: {
         parameters: {
             query?: {
-                /** @description Events after this sequence (0: from the oldest kept). */
+                /**
+                 * @description Events after this sequence (0: from the oldest kept). At most
+                 *     9007199254740991 (2^53 - 1); a larger value is refused
+                 *     (INVALID_ARGUMENT, INTEGER_OUT_OF_RANGE).
+                 */
                 afterSequence?: number | string;
                 /** @description Maximum number of events (default 1000, at most 10000). */
                 pageSize?: number;

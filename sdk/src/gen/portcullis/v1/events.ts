@@ -393,7 +393,10 @@ export function eventOriginToJSON(object: EventOrigin): string {
 
 /** One event of the host. */
 export interface Event {
-  /** Position in the host's event log; strictly increasing, never reused. */
+  /**
+   * Position in the host's event log; strictly increasing, never reused.
+   * Below 2^53, so exact as a JSON or JavaScript number.
+   */
   sequence: number;
   /** When it happened. */
   time?:
@@ -421,7 +424,11 @@ export interface Event_AttributesEntry {
 
 /** Request for WatchEvents. */
 export interface WatchEventsRequest {
-  /** Replay the events after this sequence first (0: from the oldest kept). */
+  /**
+   * Replay the events after this sequence first (0: from the oldest kept).
+   * At most 9007199254740991 (2^53 - 1); a larger value is refused
+   * (INVALID_ARGUMENT, INTEGER_OUT_OF_RANGE).
+   */
   afterSequence: number;
   /** Only these types (empty: all). */
   types: EventType[];
@@ -431,7 +438,11 @@ export interface WatchEventsRequest {
 
 /** Request for ListEvents. */
 export interface ListEventsRequest {
-  /** Events after this sequence (0: from the oldest kept). */
+  /**
+   * Events after this sequence (0: from the oldest kept). At most
+   * 9007199254740991 (2^53 - 1); a larger value is refused
+   * (INVALID_ARGUMENT, INTEGER_OUT_OF_RANGE).
+   */
   afterSequence: number;
   /** Maximum number of events (default 1000, at most 10000). */
   pageSize: number;

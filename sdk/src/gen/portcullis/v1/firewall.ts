@@ -353,9 +353,12 @@ export interface Chain {
   builtin: boolean;
   /** Policy of a built-in chain. */
   policy: ChainPolicy;
-  /** Packets that met the policy. Output only. */
+  /**
+   * Packets that met the policy. Output only. Counters saturate at
+   * 9007199254740991 (2^53 - 1), the largest exact JavaScript number.
+   */
   packets: number;
-  /** Bytes that met the policy. Output only. */
+  /** Bytes that met the policy. Output only. Saturates at 2^53 - 1. */
   bytes: number;
   /** Number of rules in the chain. Output only. */
   ruleCount: number;
@@ -485,9 +488,12 @@ export interface Rule {
   target?:
     | Target
     | undefined;
-  /** Packets matched. Output only. */
+  /**
+   * Packets matched. Output only. Counters saturate at 9007199254740991
+   * (2^53 - 1), the largest exact JavaScript number.
+   */
   packets: number;
-  /** Bytes matched. Output only. */
+  /** Bytes matched. Output only. Saturates at 2^53 - 1. */
   bytes: number;
   /** Whether Portcullis created (and restores) the rule. Output only. */
   managed: boolean;

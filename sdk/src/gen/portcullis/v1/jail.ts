@@ -195,13 +195,13 @@ export interface BanTimeIncrement {
   /** bantime.factor, 0.001 to 1000; 0 = unset (fail2ban uses 1). */
   factor: number;
   /**
-   * bantime.maxtime: the longest a grown ban lasts, in seconds; 0 = no
-   * limit.
+   * bantime.maxtime: the longest a grown ban lasts, in seconds (1 to
+   * 315360000); 0 = no limit.
    */
   maxTime: number;
   /**
    * bantime.rndtime: up to this many random seconds are added to each grown
-   * ban, so that a botnet cannot time the unban; 0 = none.
+   * ban, so that a botnet cannot time the unban (1 to 86400); 0 = none.
    */
   randomTime: number;
   /**
