@@ -24,6 +24,12 @@ export interface CreateOptions {
   readonly timeout?: number;
   /** Entries can carry a comment. */
   readonly comments?: boolean;
+  /** The most entries the set holds before it grows (or refuses more); the kernel's default is 65536. */
+  readonly maxelem?: number;
+  /** A batch that would pass maxelem grows the set (a larger copy swapped in) instead of being refused; default true. */
+  readonly autoGrow?: boolean;
+  /** The largest maxelem growth may reach; default 16777216. */
+  readonly growLimit?: number;
   /** Idempotency key: a retried create with the same key returns the first result instead of AlreadyExists. */
   readonly requestId?: string;
 }
@@ -55,8 +61,10 @@ export class Ipsets {
         typeName: "",
         family: options.family === "inet6" ? AddressFamily.ADDRESS_FAMILY_INET6 : AddressFamily.ADDRESS_FAMILY_INET,
         hashsize: 0,
-        maxelem: 0,
+        maxelem: options.maxelem ?? 0,
         ...(options.timeout === undefined ? {} : { defaultTimeout: options.timeout }),
+        ...(options.autoGrow === undefined ? {} : { autoGrow: options.autoGrow }),
+        ...(options.growLimit === undefined ? {} : { growLimit: options.growLimit }),
         comments: options.comments ?? false,
         range: "",
         memoryBytes: 0,

@@ -82,7 +82,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const events = new EventLog(new EventStore(db));
   events.subscribe((event) => metrics.eventRecorded(event));
   const audit = new AuditStore(db);
-  const ipsets = new IpsetService({ kernel: ipsetDriver, rules: iptables, store: new IpsetStore(db), events, log });
+  const firewallStore = new FirewallStore(db, renderRuleLine, parseRuleLine);
+  const ipsets = new IpsetService({ kernel: ipsetDriver, rules: iptables, store: new IpsetStore(db), events, log, pendingRollbacks: () => firewallStore.rollbacks() });
   const requests = new RequestStore(db);
   // fail2ban may be down or absent: the jail service answers UNAVAILABLE then, and recovers when it comes back.
   const fail2ban = new Fail2banClient(config.fail2ban.socket, log);
@@ -104,7 +105,6 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const crl = new CrlWatcher(tls.crl, log);
   // The API endpoint the anti-lockout check protects: the port is known once bound, so it is read lazily.
   const api = { port: 0, address: undefined as string | undefined };
-  const firewallStore = new FirewallStore(db, renderRuleLine, parseRuleLine);
   const firewall = new FirewallService({ iptables, ipsets: ipsetDriver, store: firewallStore, events, log, api, managementAddresses: config.firewall.managementAddresses });
 
   metrics.readFrom({

@@ -18,13 +18,16 @@ export const EXIT = {
   /** Server or fail2ban unreachable, or too slow. */
   unavailable: 6,
   failed: 7,
+  /** A limit was reached: a set is full (maxelem or grow_limit), a batch too large, too many requests. */
+  full: 8,
   interrupted: 130,
 } as const;
 
 export const EXIT_CODES_HELP = `
 Exit codes: 0 ok, 1 no (sets test: not in the set), 2 usage or invalid input, 3 not found,
 4 conflict (exists already, in use, would lock you out), 5 not allowed (certificate or role),
-6 unavailable (server or fail2ban down, timeout), 7 other failure, 130 interrupted.`;
+6 unavailable (server or fail2ban down, timeout), 7 other failure, 8 limit reached (set full, batch too
+large), 130 interrupted.`;
 
 const EXIT_OF: Partial<Record<ErrorCode, number>> = {
   InvalidArgument: EXIT.usage,
@@ -37,7 +40,7 @@ const EXIT_OF: Partial<Record<ErrorCode, number>> = {
   Unauthenticated: EXIT.denied,
   Unavailable: EXIT.unavailable,
   DeadlineExceeded: EXIT.unavailable,
-  ResourceExhausted: EXIT.unavailable,
+  ResourceExhausted: EXIT.full,
   Cancelled: EXIT.interrupted,
 };
 

@@ -39,9 +39,20 @@ export function registerSetCommands(program: Command): void {
     .addOption(new Option("--family <family>", "address family").choices(["inet", "inet6"]).default("inet"))
     .option("--timeout <seconds>", "entries expire (default timeout in seconds; 0: only when given one)", seconds)
     .option("--comments", "entries can carry a comment")
-    .action((set: string, flags: ClientFlags & { type: NonNullable<CreateOptions["type"]>; family: "inet" | "inet6"; timeout?: number; comments?: boolean }) =>
+    .option("--maxelem <n>", "entries the set holds before it grows (default 65536)", positive)
+    .option("--no-auto-grow", "refuse a batch that would pass maxelem instead of growing the set")
+    .option("--grow-limit <n>", "the largest maxelem growth may reach (default 16777216)", positive)
+    .action((set: string, flags: ClientFlags & { type: NonNullable<CreateOptions["type"]>; family: "inet" | "inet6"; timeout?: number; comments?: boolean; maxelem?: number; autoGrow: boolean; growLimit?: number }) =>
       withClient(flags, async (client, token) => {
-        const info = await client.ipsets.create(set, { type: flags.type, family: flags.family, ...(flags.timeout === undefined ? {} : { timeout: flags.timeout }), comments: flags.comments ?? false }, token);
+        const info = await client.ipsets.create(set, {
+          type: flags.type,
+          family: flags.family,
+          ...(flags.timeout === undefined ? {} : { timeout: flags.timeout }),
+          comments: flags.comments ?? false,
+          ...(flags.maxelem === undefined ? {} : { maxelem: flags.maxelem }),
+          autoGrow: flags.autoGrow,
+          ...(flags.growLimit === undefined ? {} : { growLimit: flags.growLimit }),
+        }, token);
         if (flags.json) return printJson(info);
         process.stdout.write(`created set ${info.name} (${info.type}, ${info.family ?? ""})\n`);
       }));
@@ -98,11 +109,16 @@ export function registerSetCommands(program: Command): void {
         const entries = readFileSync(file === "-" ? 0 : file, "utf8").split("\n").map((line) => line.replace(/#.*/, "").trim()).filter((line) => line !== "");
         const shown = progress(`importing into ${set}`, entries.length);
         let added = 0;
-        for (let from = 0; from < entries.length; from += flags.chunk) {
-          added += await client.ipsets.add(set, entries.slice(from, from + flags.chunk), flags.timeout === undefined ? {} : { timeout: flags.timeout }, token);
-          shown.update(Math.min(entries.length, from + flags.chunk));
+        try {
+          for (let from = 0; from < entries.length; from += flags.chunk) {
+            added += await client.ipsets.add(set, entries.slice(from, from + flags.chunk), flags.timeout === undefined ? {} : { timeout: flags.timeout }, token);
+            shown.update(Math.min(entries.length, from + flags.chunk));
+          }
+        } finally {
+          shown.end();
+          // Each chunk is applied whole or not at all, so what was added before a refusal is exact.
+          if (added < entries.length && added > 0) process.stderr.write(`${added} of ${entries.length} entries were added to ${set} before the import stopped\n`);
         }
-        shown.end();
         if (flags.json) return printJson({ set, read: entries.length, added });
         process.stdout.write(`${entries.length} read, ${added} added to ${set}\n`);
       }));

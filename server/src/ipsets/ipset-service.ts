@@ -58,6 +58,14 @@ export interface EntryPage {
   readonly nextAfter?: string;
 }
 
+/** A table a pending safe-mode change would roll back to: its iptables-save text, which may name sets. */
+export interface SavedTable {
+  readonly family: string;
+  readonly table: string;
+  readonly deadline: number;
+  readonly kernel: string;
+}
+
 export interface ReconcileReport {
   readonly setsCreated: number;
   readonly entriesRestored: number;
@@ -89,10 +97,12 @@ export class IpsetService {
   readonly #store: IpsetStore;
   readonly #log: Logger;
   readonly #events: EventLog;
+  readonly #rollbacks: () => readonly SavedTable[];
   readonly #lock = new KeyedLock();
 
-  constructor(deps: { kernel: IpsetDriver; rules: IptablesDriver; store: IpsetStore; events: EventLog; log: Logger }) {
+  constructor(deps: { kernel: IpsetDriver; rules: IptablesDriver; store: IpsetStore; events: EventLog; log: Logger; pendingRollbacks?: () => readonly SavedTable[] }) {
     this.#kernel = deps.kernel;
+    this.#rollbacks = deps.pendingRollbacks ?? (() => []);
     this.#rules = deps.rules;
     this.#store = deps.store;
     this.#events = deps.events;
@@ -131,6 +141,7 @@ export class IpsetService {
   async delete(name: string): Promise<void> {
     await this.#lock.with([name], async () => {
       await this.#managed(name);
+      this.#refuseIfRollbackNeeds(name, "deleted");
       const kernel = await this.#kernel.get(name);
       if (kernel !== undefined && kernel.references > 0) await this.#refuseInUse(name);
       // Kernel first: if the destroy is refused, the recorded entries must still be there.
@@ -159,6 +170,7 @@ export class IpsetService {
     validateIpsetName(newName, "new_ipset_id");
     return this.#lock.with([name, newName], async () => {
       await this.#managed(name);
+      this.#refuseIfRollbackNeeds(name, "renamed");
       if (this.#store.getSet(newName) !== undefined || (await this.#kernel.get(newName)) !== undefined) throw alreadyExists(newName);
       await this.#kernel.rename(name, newName);
       this.#store.renameSet(name, newName);
@@ -539,6 +551,14 @@ export class IpsetService {
     throw (await this.#kernel.get(name)) === undefined ? notFound(name) : notManaged(name);
   }
 
+  /** A pending safe-mode rollback restores rules that may match the set: without it, the rollback could never apply. */
+  #refuseIfRollbackNeeds(name: string, what: string): void {
+    const pattern = new RegExp(`--match-set ${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} `);
+    const saved = this.#rollbacks().find((table) => pattern.test(table.kernel));
+    if (saved === undefined) return;
+    throw new ServerError("IPSET_IN_USE", `set "${name}" cannot be ${what}: the ${saved.family} ${saved.table} table a pending safe-mode change rolls back to at ${new Date(saved.deadline).toISOString()} uses it; confirm that change or let it roll back first`, { ipset: name, table: saved.table });
+  }
+
   async #refuseInUse(name: string): Promise<never> {
     const rules = await this.#rules.setReferences(name);
     const first = rules[0];
@@ -560,13 +580,13 @@ export class IpsetService {
     const current = exists ? this.#store.count(definition.name, now) : 0;
     // The batch's size bounds what it adds; duplicates and entries already there are counted only when it matters.
     if (current + elements.length <= maxelem) return definition;
-    const limit = definition.growLimit ?? Math.max(DEFAULT_GROW_LIMIT, maxelem);
+    const limit = capacityLimit(definition, maxelem);
     let needed = current + elements.length;
-    if (!growsAutomatically(definition) || needed > limit) {
+    if (needed > limit) {
       needed = current + this.#newElements(definition.name, elements, exists, now);
       if (needed <= maxelem) return definition;
     }
-    if (!growsAutomatically(definition) || needed > limit) throw full(definition, current, needed - current, limit);
+    if (needed > limit) throw full(definition, current, needed - current, limit);
     return exists ? this.#grow(definition, needed) : grownDefinition(definition, needed);
   }
 
@@ -576,7 +596,7 @@ export class IpsetService {
     if (maxelem === undefined || !definition.typeName.startsWith("hash:")) return;
     const now = Date.now();
     const current = this.#store.count(definition.name, now);
-    const limit = growsAutomatically(definition) ? definition.growLimit ?? Math.max(DEFAULT_GROW_LIMIT, maxelem) : maxelem;
+    const limit = capacityLimit(definition, maxelem);
     if (current + elements.length <= limit) return;
     const adding = this.#newElements(definition.name, elements, true, now);
     if (current + adding > limit) throw full(definition, current, adding, limit);
@@ -814,6 +834,11 @@ function checkBatchSize(size: number): void {
 
 function describe(definition: IpsetDefinition): string {
   return definition.family === undefined ? definition.typeName : `${definition.typeName} family ${definition.family}`;
+}
+
+/** The most entries a set can be made to hold: its grow_limit if it grows, else its maxelem. */
+function capacityLimit(definition: IpsetDefinition, maxelem: number): number {
+  return growsAutomatically(definition) ? definition.growLimit ?? Math.max(DEFAULT_GROW_LIMIT, maxelem) : maxelem;
 }
 
 function full(definition: IpsetDefinition, current: number, adding: number, limit: number): ServerError {
