@@ -133,7 +133,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const invoker = new Invoker(audit, events, log, metrics);
   const services: GrpcService[] = [
     { name: "portcullis.v1.IpsetService", definition: IpsetServiceService, operations: ipsetOperations(ipsets, requests, fleet) },
-    { name: "portcullis.v1.FirewallService", definition: FirewallServiceService, operations: firewallOperations(firewall), keptResponseItems: FIREWALL_KEPT_ITEMS, lazyRequestItems: FIREWALL_LAZY_ITEMS },
+    { name: "portcullis.v1.FirewallService", definition: FirewallServiceService, operations: firewallOperations(firewall, requests), keptResponseItems: FIREWALL_KEPT_ITEMS, lazyRequestItems: FIREWALL_LAZY_ITEMS },
     { name: "portcullis.v1.EventService", definition: EventServiceService, operations: eventOperations(events, audit) },
     { name: "portcullis.v1.JailService", definition: JailServiceService, operations: jailOperations(jails, allowlistService, fleet) },
     { name: "portcullis.v1.FleetService", definition: FleetServiceService, operations: fleetOperations(fleet) },

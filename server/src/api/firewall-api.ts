@@ -3,6 +3,7 @@ import {
   ConntrackState as WireState,
   RulesetScope,
   SetDirection as WireDirection,
+  Rule,
   TargetKind,
   type AddressMatch as WireAddress,
   type Chain,
@@ -10,7 +11,6 @@ import {
   type FirewallServiceService,
   type InterfaceMatch as WireInterface,
   type PortMatch as WirePorts,
-  type Rule,
   type Ruleset,
   type RulesetDiff as WireDiff,
 } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
@@ -19,6 +19,8 @@ import type { ChainView, FirewallService, RuleView, TableSnapshot } from "../fir
 import type { AddressMatch, ConntrackState, InterfaceMatch, Policy, PortMatch, RuleSpec, SetDirection, Target } from "../firewall/rule-model.js";
 import type { RulesetDiff } from "../firewall/ruleset-diff.js";
 import { operation, type OperationsOf, type Principal } from "./operation.js";
+import { onceFor } from "./request-ids.js";
+import type { RequestStore } from "../store/request-store.js";
 import { decodePageToken, encodePageToken, pageSize } from "./pagination.js";
 import { chainName, parseChainName, parseRuleName, parseTableName, ruleName, tableName, type TableName } from "./firewall-names.js";
 import { saturated } from "./safe-integers.js";
@@ -49,7 +51,7 @@ const TARGET_KINDS: Readonly<Record<Target["kind"], TargetKind>> = {
 };
 
 /** The FirewallService contract mapped onto the domain. */
-export function firewallOperations(firewall: FirewallService): FirewallOperations {
+export function firewallOperations(firewall: FirewallService, requests: RequestStore): FirewallOperations {
   const change = (principal: Principal, request: { allowLockout?: boolean; confirmWithin?: number }) => ({
     caller: principal.address === undefined ? {} : { address: principal.address },
     allowLockout: request.allowLockout ?? false,
@@ -106,11 +108,11 @@ export function firewallOperations(firewall: FirewallService): FirewallOperation
       return toRule(r, await firewall.rule(r.family, r.table, r.chain, r.rule));
     }),
 
-    createRule: operation("admin", (request) => request.parent, async (request, principal) => {
+    createRule: operation("admin", (request) => request.parent, async (request, principal) => onceFor(requests, "CreateRule", request, Rule, async () => {
       const c = parseChainName(request.parent, "parent");
       const { rule } = await firewall.createRule(c.family, c.table, c.chain, fromRule(request.rule), request.position, change(principal, request));
       return toRule(c, rule);
-    }, (request, rule) => ({ type: "RULE_CREATED", resource: rule.name, attributes: { rule: rule.text, ...safeMode(request) } })),
+    }), (request, rule) => ({ type: "RULE_CREATED", resource: rule.name, attributes: { rule: rule.text, ...safeMode(request) } })),
 
     replaceRule: operation("admin", (request) => request.name, async (request, principal) => {
       const r = parseRuleName(request.name);

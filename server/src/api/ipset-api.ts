@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
 import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
 import {
+  BatchAddEntriesResponse,
   Ipset,
   IpsetType,
   type Entry,
@@ -12,6 +12,7 @@ import type { IpsetService, IpsetView, EntryView } from "../ipsets/ipset-service
 import type { Family } from "../ipsets/ipset-model.js";
 import type { RequestStore } from "../store/request-store.js";
 import { operation, type OperationsOf } from "./operation.js";
+import { onceFor } from "./request-ids.js";
 import { callerOf, type FleetSharing } from "../fleet/fleet.js";
 import { decodePageToken, encodePageToken, pageSize } from "./pagination.js";
 import { entryName, ipsetName, parseEntryName, parseIpsetName } from "./resource-names.js";
@@ -41,38 +42,23 @@ export function ipsetOperations(ipsets: IpsetService, requests: RequestStore, fl
 
     getIpset: operation("viewer", (request) => request.name, async (request) => toIpset(await ipsets.get(parseIpsetName(request.name)))),
 
-    createIpset: operation("admin", (request) => ipsetName(request.ipsetId), async (request) => {
-      const create = async (): Promise<Ipset> => {
-        const ipset = request.ipset;
-        if (ipset === undefined) throw new ServerError("INVALID_IPSET_TYPE", "ipset is required: give at least its type", { field: "ipset" });
-        const view = await ipsets.create({
-          name: request.ipsetId,
-          typeName: typeName(ipset.type),
-          ...(fromFamily(ipset.family) === undefined ? {} : { family: fromFamily(ipset.family)! }),
-          ...(ipset.hashsize === 0 ? {} : { hashsize: ipset.hashsize }),
-          ...(ipset.maxelem === 0 ? {} : { maxelem: ipset.maxelem }),
-          ...(ipset.defaultTimeout === undefined ? {} : { timeout: ipset.defaultTimeout }),
-          ...(ipset.range === "" ? {} : { range: ipset.range }),
-          ...(ipset.autoGrow === undefined ? {} : { autoGrow: ipset.autoGrow }),
-          ...(ipset.growLimit === undefined ? {} : { growLimit: ipset.growLimit }),
-          comments: ipset.comments,
-        });
-        return toIpset(view);
-      };
-      if (request.requestId === "") return create();
-      // AIP-155: a retry with the same request_id gets the first answer; the same id for another request is an error.
-      const fingerprint = createHash("sha256").update(JSON.stringify({ ...request, requestId: "" })).digest("hex");
-      const seen = requests.get(request.requestId);
-      if (seen !== undefined) {
-        if (seen.method !== "CreateIpset" || seen.fingerprint !== fingerprint) {
-          throw new ServerError("REQUEST_ID_REUSED", "request_id was already used for a different request; use a new id per distinct request", { field: "request_id" });
-        }
-        return Ipset.decode(seen.response);
-      }
-      const created = await create();
-      requests.put(request.requestId, "CreateIpset", fingerprint, Ipset.encode(created).finish());
-      return created;
-    }, (_request, ipset) => ({ type: "IPSET_CREATED", resource: ipset.name, attributes: { type: ipset.typeName } })),
+    createIpset: operation("admin", (request) => ipsetName(request.ipsetId), async (request) => onceFor(requests, "CreateIpset", request, Ipset, async () => {
+      const ipset = request.ipset;
+      if (ipset === undefined) throw new ServerError("INVALID_IPSET_TYPE", "ipset is required: give at least its type", { field: "ipset" });
+      const view = await ipsets.create({
+        name: request.ipsetId,
+        typeName: typeName(ipset.type),
+        ...(fromFamily(ipset.family) === undefined ? {} : { family: fromFamily(ipset.family)! }),
+        ...(ipset.hashsize === 0 ? {} : { hashsize: ipset.hashsize }),
+        ...(ipset.maxelem === 0 ? {} : { maxelem: ipset.maxelem }),
+        ...(ipset.defaultTimeout === undefined ? {} : { timeout: ipset.defaultTimeout }),
+        ...(ipset.range === "" ? {} : { range: ipset.range }),
+        ...(ipset.autoGrow === undefined ? {} : { autoGrow: ipset.autoGrow }),
+        ...(ipset.growLimit === undefined ? {} : { growLimit: ipset.growLimit }),
+        comments: ipset.comments,
+      });
+      return toIpset(view);
+    }), (_request, ipset) => ({ type: "IPSET_CREATED", resource: ipset.name, attributes: { type: ipset.typeName } })),
 
     deleteIpset: operation("admin", (request) => request.name, async (request) => {
       await ipsets.delete(parseIpsetName(request.name));
@@ -143,7 +129,7 @@ export function ipsetOperations(ipsets: IpsetService, requests: RequestStore, fl
       matched: await ipsets.testEntry(parseIpsetName(request.parent, "parent"), request.element),
     })),
 
-    batchAddEntries: operation("operator", (request) => request.parent, async (request, principal) => {
+    batchAddEntries: operation("operator", (request) => request.parent, async (request, principal) => onceFor(requests, "BatchAddEntries", request, BatchAddEntriesResponse, async () => {
       const set = parseIpsetName(request.parent, "parent");
       const shared = fleet.scope("set", set, request.fleet);
       // Entry messages already have the domain's shape (comment "" = none): no per-entry copy of a million entries.
@@ -161,7 +147,7 @@ export function ipsetOperations(ipsets: IpsetService, requests: RequestStore, fl
         await fleet.shareSetChange("ban", set, entries, callerOf(principal, "portcullis.v1.IpsetService/BatchAddEntries"));
       }
       return { addedCount };
-    }, (request, response) => ({ type: "ENTRIES_ADDED", resource: request.parent, attributes: { count: String(response.addedCount), ...fleet.attributes("set", parseIpsetName(request.parent, "parent"), request.fleet) } })),
+    }), (request, response) => ({ type: "ENTRIES_ADDED", resource: request.parent, attributes: { count: String(response.addedCount), ...fleet.attributes("set", parseIpsetName(request.parent, "parent"), request.fleet) } })),
 
     batchDeleteEntries: operation("operator", (request) => request.parent, async (request) => ({
       deletedCount: await ipsets.batchDelete(parseIpsetName(request.parent, "parent"), request.elements),

@@ -1289,6 +1289,13 @@ export interface components {
             comment?: string;
             /** @description Also add them on every host of the fleet (see AddEntryRequest.fleet). */
             fleet?: boolean;
+            /**
+             * @description Optional idempotency key (AIP-155): a retry with the same key and request
+             *     gets the first answer without applying the batch again. A batch is applied
+             *     whole or not at all; one cut short by a server stop is rolled back when the
+             *     server starts again, so a retry then applies it once.
+             */
+            requestId?: string;
         };
         /** @description Response for BatchAddEntries. */
         "portcullis.v1.BatchAddEntriesResponse": {

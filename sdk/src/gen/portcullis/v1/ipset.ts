@@ -348,7 +348,16 @@ export interface BatchAddEntriesRequest {
   /** Comment for `elements`. */
   comment: string;
   /** Also add them on every host of the fleet (see AddEntryRequest.fleet). */
-  fleet?: boolean | undefined;
+  fleet?:
+    | boolean
+    | undefined;
+  /**
+   * Optional idempotency key (AIP-155): a retry with the same key and request
+   * gets the first answer without applying the batch again. A batch is applied
+   * whole or not at all; one cut short by a server stop is rolled back when the
+   * server starts again, so a retry then applies it once.
+   */
+  requestId?: string | undefined;
 }
 
 /** Response for BatchAddEntries. */
@@ -1999,7 +2008,15 @@ export const TestEntryResponse: MessageFns<TestEntryResponse> = {
 };
 
 function createBaseBatchAddEntriesRequest(): BatchAddEntriesRequest {
-  return { parent: "", entries: [], elements: [], timeout: undefined, comment: "", fleet: undefined };
+  return {
+    parent: "",
+    entries: [],
+    elements: [],
+    timeout: undefined,
+    comment: "",
+    fleet: undefined,
+    requestId: undefined,
+  };
 }
 
 export const BatchAddEntriesRequest: MessageFns<BatchAddEntriesRequest> = {
@@ -2021,6 +2038,9 @@ export const BatchAddEntriesRequest: MessageFns<BatchAddEntriesRequest> = {
     }
     if (message.fleet !== undefined) {
       writer.uint32(48).bool(message.fleet);
+    }
+    if (message.requestId !== undefined) {
+      writer.uint32(58).string(message.requestId);
     }
     return writer;
   },
@@ -2080,6 +2100,14 @@ export const BatchAddEntriesRequest: MessageFns<BatchAddEntriesRequest> = {
           message.fleet = reader.bool();
           continue;
         }
+        case 7: {
+          if (tag !== 58) {
+            break;
+          }
+
+          message.requestId = reader.string();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -2097,6 +2125,7 @@ export const BatchAddEntriesRequest: MessageFns<BatchAddEntriesRequest> = {
       timeout: isSet(object.timeout) ? globalThis.Number(object.timeout) : undefined,
       comment: isSet(object.comment) ? globalThis.String(object.comment) : "",
       fleet: isSet(object.fleet) ? globalThis.Boolean(object.fleet) : undefined,
+      requestId: isSet(object.requestId) ? globalThis.String(object.requestId) : undefined,
     };
   },
 
@@ -2120,6 +2149,9 @@ export const BatchAddEntriesRequest: MessageFns<BatchAddEntriesRequest> = {
     if (message.fleet !== undefined) {
       obj.fleet = message.fleet;
     }
+    if (message.requestId !== undefined) {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -2134,6 +2166,7 @@ export const BatchAddEntriesRequest: MessageFns<BatchAddEntriesRequest> = {
     message.timeout = object.timeout ?? undefined;
     message.comment = object.comment ?? "";
     message.fleet = object.fleet ?? undefined;
+    message.requestId = object.requestId ?? undefined;
     return message;
   },
 };
