@@ -4,7 +4,8 @@
 // addresses are recorded as the addresses the kernel holds.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { execFile } from "node:child_process";
+import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { status } from "@grpc/grpc-js";
 import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
@@ -14,6 +15,7 @@ import { parseIpsetSave } from "../../server/src/drivers/parse/ipset-save.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 import { EventTestClient, IpsetTestClient, rejectsWith } from "../harness/grpc-clients.js";
 
+const BIN = resolve(import.meta.dirname, "../../server/bin/portcullis");
 const { IPSET_TYPE_HASH_IP: HASH_IP, IPSET_TYPE_HASH_NET: HASH_NET } = IpsetType;
 const { ADDRESS_FAMILY_INET: INET, ADDRESS_FAMILY_INET6: INET6 } = AddressFamily;
 
@@ -161,6 +163,12 @@ describe("ipset integrity: the store and the kernel agree whatever the input", (
       assert.deepEqual(refusedElements, ["0.0.0.0", "192.0.2.200", "192.0.2.201", "2001:db8::1"]);
       assert.ok(refused.some((event) => event.resource === "ipsets/tiny" && event.attributes["rolled_back"] === "true" && event.attributes["count"] === "1"), "the rolled back batch is reported");
       assert.ok(refused.some((event) => event.resource === "ipsets/bogus"), "the set the kernel would not create is reported");
+      // `portcullis doctor` names what was left out.
+      const doctor = await new Promise<string>((done) => execFile(process.execPath, [BIN, "doctor", "--json", "--data-dir", f.server.dataDir, "--netns", f.netns.name], { encoding: "utf8" }, (_error, stdout) => done(stdout)));
+      const refusedCheck = (JSON.parse(doctor) as Array<{ name: string; status: string; detail: string }>).find((check) => check.name === "refused state");
+      assert.equal(refusedCheck?.status, "warn", doctor);
+      assert.match(refusedCheck.detail, /ipsets\/inj 192\.0\.2\.200 INVALID_COMMENT/);
+      assert.match(refusedCheck.detail, /ipsets\/tiny 1 entries of an interrupted batch rolled back/);
       const repaired = (await events.call("listEvents", { afterSequence: 0, pageSize: 10_000, types: [EventType.EVENT_TYPE_STATE_REPAIRED], resourcePrefix: "ipsets/inj" })).events;
       assert.ok(repaired.some((event) => event.attributes["removed"] === "1"), "the entry added by hand is reported removed");
       // And it starts cleanly again, with nothing left to refuse.

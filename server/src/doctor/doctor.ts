@@ -6,6 +6,8 @@ import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import { Executor } from "../drivers/exec.js";
 import { Fail2banClient } from "../drivers/fail2ban-client.js";
+import Database from "better-sqlite3";
+import { EventStore } from "../store/event-store.js";
 
 export type CheckStatus = "ok" | "warn" | "fail";
 
@@ -16,6 +18,8 @@ export interface Check {
 }
 
 const DAY_MS = 86_400_000;
+/** How far back the doctor reports state the kernel refused. */
+const REFUSED_STATE_DAYS = 7;
 /** Certificates closer than this to expiry are reported. */
 const EXPIRY_WARNING_DAYS = 30;
 
@@ -129,7 +133,29 @@ function checkDataDir(config: Config, add: (name: string, status: CheckStatus, d
       add("state database", "ok", db);
     } catch {
       add("state database", "fail", `${db} is not readable and writable by this user`);
+      return;
     }
+    checkRefusedState(db, add);
+  }
+}
+
+/** Recorded state the kernel would not take, which the server reported (STATE_REFUSED events) and left out. */
+function checkRefusedState(file: string, add: (name: string, status: CheckStatus, detail: string) => void): void {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+    const refused = new EventStore(db).recent("STATE_REFUSED", Date.now() - REFUSED_STATE_DAYS * DAY_MS, 1000);
+    if (refused.length === 0) {
+      add("refused state", "ok", `nothing recorded was refused by the kernel in the last ${REFUSED_STATE_DAYS} days`);
+      return;
+    }
+    const shown = refused.slice(0, 10).map((event) => [event.resource, event.attributes["element"], event.attributes["reason"] ?? (event.attributes["rolled_back"] === "true" ? `${event.attributes["count"]} entries of an interrupted batch rolled back` : undefined)].filter((part) => part !== undefined).join(" "));
+    add("refused state", "warn", `${refused.length}${refused.length === 1000 ? "+" : ""} record(s) left out in the last ${REFUSED_STATE_DAYS} days (STATE_REFUSED events, newest first): ${shown.join("; ")}${refused.length > shown.length ? "; and more" : ""}. Re-add what is still wanted through the API`);
+  } catch (error) {
+    // An older database without the events table, or one being migrated: not a problem for this check to report.
+    add("refused state", "warn", `cannot read the event log in ${file}: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    db?.close();
   }
 }
 

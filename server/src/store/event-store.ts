@@ -18,6 +18,7 @@ export class EventStore {
   readonly #last;
   readonly #pruneCount;
   readonly #pruneAge;
+  readonly #recent;
 
   constructor(db: Db) {
     this.#insert = db.prepare("INSERT INTO events (time, type, resource, principal, origin, attributes) VALUES (?, ?, ?, ?, ?, ?)");
@@ -25,6 +26,7 @@ export class EventStore {
     this.#last = db.prepare<[], { sequence: number | null }>("SELECT max(sequence) AS sequence FROM events");
     this.#pruneCount = db.prepare("DELETE FROM events WHERE sequence <= (SELECT max(sequence) FROM events) - ?");
     this.#pruneAge = db.prepare("DELETE FROM events WHERE time < ?");
+    this.#recent = db.prepare<[string, number, number], EventRow>("SELECT * FROM events WHERE type = ? AND time >= ? ORDER BY sequence DESC LIMIT ?");
   }
 
   append(event: Omit<HostEvent, "sequence">): HostEvent {
@@ -33,15 +35,12 @@ export class EventStore {
   }
 
   after(sequence: number, limit: number): HostEvent[] {
-    return this.#after.all(sequence, limit).map((row) => ({
-      sequence: row.sequence,
-      time: row.time,
-      type: row.type as EventType,
-      resource: row.resource,
-      principal: row.principal,
-      origin: row.origin as EventOrigin,
-      attributes: JSON.parse(row.attributes) as Record<string, string>,
-    }));
+    return this.#after.all(sequence, limit).map(toEvent);
+  }
+
+  /** The newest events of one type since a time (ms), newest first. */
+  recent(type: EventType, since: number, limit: number): HostEvent[] {
+    return this.#recent.all(type, since, limit).map(toEvent);
   }
 
   lastSequence(): number {
@@ -53,4 +52,16 @@ export class EventStore {
     this.#pruneCount.run(maxEvents);
     this.#pruneAge.run(Date.now() - maxAgeMs);
   }
+}
+
+function toEvent(row: EventRow): HostEvent {
+  return {
+    sequence: row.sequence,
+    time: row.time,
+    type: row.type as EventType,
+    resource: row.resource,
+    principal: row.principal,
+    origin: row.origin as EventOrigin,
+    attributes: JSON.parse(row.attributes) as Record<string, string>,
+  };
 }
