@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { expectError } from "./helpers/expect-error.js";
 import { parseIpsetSave } from "../../server/src/drivers/parse/ipset-save.js";
-import { elementFamily, normalizeElement, normalizeRange, validateComment, validateIpsetName } from "../../server/src/ipsets/element.js";
+import { elementFamily, expandElement, normalizeElement, normalizeRange, validateComment, validateIpsetName } from "../../server/src/ipsets/element.js";
 import { isModeledType, type IpsetDefinition } from "../../server/src/ipsets/ipset-model.js";
 
 
@@ -298,5 +298,17 @@ describe("elementFamily", () => {
     assert.equal(elementFamily("2001:db8::/64,tcp:80"), "inet6");
     assert.equal(elementFamily("::ffff:1.2.3.4"), "inet6");
     assert.equal(elementFamily("blocklist"), undefined);
+  });
+});
+
+describe("expandElement: the entries the kernel holds for an element", () => {
+  it("expands networks in sets of single addresses, in order, and leaves everything else whole", () => {
+    assert.deepEqual(expandElement("hash:ip", "192.0.2.0/30"), ["192.0.2.0", "192.0.2.1", "192.0.2.2", "192.0.2.3"]);
+    assert.deepEqual(expandElement("hash:ip,port", "192.0.2.4/31,tcp:25"), ["192.0.2.4,tcp:25", "192.0.2.5,tcp:25"]);
+    assert.deepEqual(expandElement("bitmap:ip", "192.0.2.8/31"), ["192.0.2.8", "192.0.2.9"]);
+    assert.equal(expandElement("hash:ip", "10.0.0.0/16").length, 65_536);
+    assert.deepEqual(expandElement("hash:ip", "192.0.2.1"), ["192.0.2.1"]);
+    assert.deepEqual(expandElement("hash:net", "192.0.2.0/24"), ["192.0.2.0/24"]);
+    assert.deepEqual(expandElement("hash:net,port", "192.0.2.0/24,tcp:25"), ["192.0.2.0/24,tcp:25"]);
   });
 });

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { expectError } from "./helpers/expect-error.js";
-import { parseIpsetSave, parseIpsetTerse, renderAddLine, renderCreateLine } from "../../server/src/drivers/parse/ipset-save.js";
+import { ipsetOptionIn, parseIpsetSave, parseIpsetTerse, renderAddLine, renderCreateLine } from "../../server/src/drivers/parse/ipset-save.js";
+import type { ServerError } from "../../server/src/errors.js";
 import type { IpsetDefinition } from "../../server/src/ipsets/ipset-model.js";
 
 // Real output of ipset 7.17, captured in a network namespace; the commands are in the header of ipset-save.txt.
@@ -193,5 +194,27 @@ describe("renderCreateLine and renderAddLine", () => {
     expectError(() => renderAddLine("t", { element: "192.0.2.1 timeout 5" }), "INVALID_ELEMENT", { field: "element", value: "192.0.2.1 timeout 5" });
     expectError(() => renderAddLine("t\nflush", { element: "192.0.2.1" }), "INVALID_IPSET_NAME", { field: "name", value: "t\nflush" });
     expectError(() => renderCreateLine({ name: "", typeName: "hash:ip", comments: false }), "INVALID_IPSET_NAME", { field: "name", value: "" });
+  });
+});
+
+describe("renderAddLine keeps user text data in the ipset session and restore input", () => {
+  it("names every word ipset takes out of a line as its own option, with one or two dashes", () => {
+    for (const word of ["-q", "--q", "-quiet", "--quiet", "-exist", "--exist", "-!", "--!", "-t", "-terse", "-f", "-file", "-o", "-output", "-s", "-sorted", "-r", "-resolve", "-n", "-name"]) {
+      assert.equal(ipsetOptionIn(word), word, word);
+    }
+    for (const word of ["q", "-", "--", "---q", "-q ", " -q", "-5 points", "-exist please", "\\-q", "-x", "-comment", "-timeout"]) {
+      assert.equal(ipsetOptionIn(word), undefined, JSON.stringify(word));
+    }
+  });
+
+  it("quotes comments and refuses what ipset cannot read back: options, quotes, line breaks, NUL", () => {
+    assert.equal(renderAddLine("s", { element: "192.0.2.1", comment: "-5 points" }), 'add s 192.0.2.1 comment "-5 points"');
+    assert.equal(renderAddLine("s", { element: "192.0.2.1", comment: "a\\b" }), 'add s 192.0.2.1 comment "a\\b"');
+    for (const comment of ["-q", "--exist", "-!", 'a"b', "a\nb", "a\rb", "a\0b"]) {
+      assert.throws(() => renderAddLine("s", { element: "192.0.2.1", comment }), (error: ServerError) => error.reason === "INVALID_COMMENT", JSON.stringify(comment));
+    }
+    // Names and elements are single words: blanks or quotes would spill into further options.
+    assert.throws(() => renderAddLine("s t", { element: "192.0.2.1" }), (error: ServerError) => error.reason === "INVALID_IPSET_NAME");
+    assert.throws(() => renderAddLine("s", { element: "192.0.2.1 timeout 5" }), (error: ServerError) => error.reason === "INVALID_ELEMENT");
   });
 });
