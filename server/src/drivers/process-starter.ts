@@ -41,7 +41,7 @@ const HEADER_LENGTH = TOKEN_LENGTH + 8 + 1;
  * The helper's code, run from this text (`node -e`), so that it works the same from the sources and from the bundle.
  * For each program it connects three Unix sockets to the server (stdin, stdout, stderr, each announced by a header),
  * starts the program on them, closes its own copies and reports how the program ends. It never reads or writes the
- * program's data, and dies with the server (its IPC channel closes). It uses Node's own spawn (argument arrays, no
+ * program's data, and dies with the server (its IPC channel closes), ending its programs. It uses Node's own spawn (argument arrays, no
  * shell): it has no dependencies, and collecting output, timeouts and errors stay with Executor in the server.
  */
 const HELPER_SOURCE = `
@@ -95,7 +95,9 @@ process.on("message", (message) => {
   if (message.op === "start") void start(message);
   else if (message.op === "kill") children.get(message.id)?.kill(message.signal);
 });
-process.on("disconnect", () => process.exit(0));
+// The server is gone: its programs go too, so that a restore it was feeding stops where it is instead of reading on
+// to the end of a line cut short (the server's next start repairs whatever it had applied).
+process.on("disconnect", () => { for (const child of children.values()) child.kill("SIGKILL"); process.exit(0); });
 `;
 
 interface Entry {
