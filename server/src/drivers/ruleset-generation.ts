@@ -80,7 +80,7 @@ export class RulesetGeneration {
 
   #start(): Reader {
     const child = this.#exec.spawn("python3", ["-c", GENERATION_SOURCE, ...(this.#exec.netns === undefined ? [] : [this.#exec.netns])]);
-    const reader: Reader = { child, waiting: [] };
+    const reader: Reader = { child, waiting: [], answered: false, stopped: false };
     this.#reader = reader;
     let stdout = "";
     child.stdout.setEncoding("utf8");
@@ -91,6 +91,7 @@ export class RulesetGeneration {
         const answer = stdout.slice(0, end);
         stdout = stdout.slice(end + 1);
         const generation = /^\d+$/.test(answer) ? Number(answer) : undefined;
+        reader.answered = true;
         // A stale reader answers no more: the next read starts one in the namespace of that name now.
         if (generation === undefined) this.#stop(reader);
         reader.waiting.shift()?.(generation);
@@ -100,9 +101,10 @@ export class RulesetGeneration {
     child.stderr.on("data", (chunk: string) => this.#log.warn({ stderr: chunk.slice(0, 2000) }, "ruleset generation reader wrote to stderr"));
     child.stdin.on("error", () => undefined); // reported through its end below
     void child.ended.then((end) => {
-      if (end.notStarted && !this.#unavailable) {
+      // One that could not start, or ended by itself before its first answer (no netlink here), is not tried again.
+      if ((end.notStarted || (!reader.answered && !reader.stopped)) && !this.#unavailable) {
         this.#unavailable = true;
-        this.#log.warn("python3 cannot run: every ApplyRuleset reads the table for other tools' rules with iptables-save");
+        this.#log.warn({ exitCode: end.exitCode }, "the ruleset generation cannot be read (python3 missing or failing): every ApplyRuleset reads the table for other tools' rules with iptables-save");
       }
       if (this.#reader === reader) this.#reader = undefined;
       for (const waiting of reader.waiting.splice(0)) waiting(undefined);
@@ -111,6 +113,7 @@ export class RulesetGeneration {
   }
 
   #stop(reader: Reader): void {
+    reader.stopped = true;
     if (this.#reader === reader) this.#reader = undefined;
     reader.child.kill("SIGKILL");
   }
@@ -120,4 +123,7 @@ interface Reader {
   readonly child: ReturnType<Executor["spawn"]>;
   /** Who waits for its answers, in the order of the requests. */
   readonly waiting: Array<(generation: number | undefined) => void>;
+  answered: boolean;
+  /** Killed here (stale, timed out, closed), not ended by itself. */
+  stopped: boolean;
 }
