@@ -4,6 +4,7 @@ import type { Family } from "../firewall/rule-model.js";
 import type { Executor } from "./exec.js";
 import { IptablesSession } from "./iptables-session.js";
 import { RestoreFeed } from "./restore-feed.js";
+import { RulesetGeneration } from "./ruleset-generation.js";
 import { findSetReferences, type SetReference } from "./parse/set-references.js";
 
 const TOOLS: Record<Family, { save: string; restore: string; cli: string }> = {
@@ -21,11 +22,15 @@ export class IptablesDriver {
   readonly #log: Logger;
   readonly #sessions = new Map<Family, IptablesSession>();
   readonly #spares = new Map<Family, RestoreFeed>();
+  readonly #generation: RulesetGeneration;
+  /** Per family and table: its text as last read or written, and the ruleset generation it is the table of. */
+  readonly #known = new Map<string, { generation: number; text: string }>();
   #closed = false;
 
   constructor(exec: Executor, log: Logger) {
     this.#exec = exec;
     this.#log = log;
+    this.#generation = new RulesetGeneration(exec, log);
   }
 
   /** Applies a change to the named table(s) without flushing anything else: one atomic COMMIT per table block. */
@@ -41,6 +46,7 @@ export class IptablesDriver {
     this.#sessions.clear();
     for (const spare of this.#spares.values()) spare.abort();
     this.#spares.clear();
+    this.#generation.close();
   }
 
   /** `iptables-save` of one table (or all tables), with rule counters unless asked not to. */
@@ -48,6 +54,37 @@ export class IptablesDriver {
     const result = await this.#exec.run(TOOLS[family].save, [...(counters ? ["-c"] : []), ...(table === undefined ? [] : ["-t", table])]);
     if (result.exitCode !== 0) throw this.#failure(family, "save", result.stderr);
     return result.stdout;
+  }
+
+  /**
+   * The rules of one table as `iptables-save` prints them without counters; without running it when no change of any
+   * table has been committed, by any program, since the table was last read or replaced here (the ruleset generation
+   * has not moved). Only for speed: saving a 10k-rule table costs ≈50 ms of CPU beside the apply that checks it.
+   */
+  async saveRules(family: Family, table: string): Promise<string> {
+    const key = `${family}/${table}`;
+    const generation = await this.#generation.read();
+    const known = this.#known.get(key);
+    if (generation !== undefined && known?.generation === generation) return known.text;
+    const text = await this.save(family, table, false);
+    if (generation !== undefined && (await this.#generation.read()) === generation) this.#known.set(key, { generation, text });
+    return text;
+  }
+
+  /** The ruleset generation before a change: given to `replaced` once the change is in the kernel. */
+  generation(): Promise<number | undefined> {
+    return this.#generation.read();
+  }
+
+  /**
+   * A table was replaced whole with `text` (one COMMIT). When exactly one change was committed since `before`, it was
+   * this one, and the next `saveRules` of the table needs no `iptables-save`.
+   */
+  async replaced(family: Family, table: string, text: string, before: number | undefined): Promise<void> {
+    const key = `${family}/${table}`;
+    this.#known.delete(key);
+    const after = await this.#generation.read();
+    if (before !== undefined && after === before + 1) this.#known.set(key, { generation: after, text });
   }
 
   /**

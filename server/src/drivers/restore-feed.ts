@@ -43,6 +43,11 @@ export class RestoreFeed {
     return !this.#exited && !this.#aborted;
   }
 
+  /** Everything written so far. */
+  get text(): string {
+    return this.#written.join("");
+  }
+
   /** Resolves when the process has ended, however it ended. */
   get settled(): Promise<void> {
     return this.#outcome.then(() => undefined);
@@ -84,7 +89,7 @@ export class RestoreFeed {
     if (exitCode === 0) return;
     if (!started) throw new ServerError("KERNEL_UNAVAILABLE", `could not run ${this.#tool}; is iptables installed?`, { command: this.#tool });
     this.#log.warn({ tool: this.#tool, exitCode, stderr: stderr.slice(0, 2000) }, "iptables-restore refused the input");
-    const lines = this.#written.join("").split("\n");
+    const lines = this.text.split("\n");
     throw restoreRefusal(this.#tool, stderr, (number) => lines[number - 1])
       ?? new ServerError("RULESET_REJECTED", `${this.#tool} refused the change; nothing was applied`, {});
   }

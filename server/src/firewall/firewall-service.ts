@@ -361,9 +361,11 @@ export class FirewallService {
       }
       await this.#checkLockout(family, table, wholeTableView(declared, prepared), options);
       await stage.stored(); // the new rules are on disk before the kernel has them
+      const generation = await this.#iptables.generation();
       await feed.commit("COMMIT\n");
       stage.index(); // while the kernel commits
       await feed.done();
+      await this.#iptables.replaced(family, table, feed.text, generation);
       const keptChains = new Set(foreign?.keptChains ?? []);
       stage.publish([...declared].filter(([name]) => !keptChains.has(name)).map(([chain, { policy }]) => ({ chain, ...(policy === undefined ? {} : { policy }) })));
     } catch (error) {
@@ -432,10 +434,11 @@ export class FirewallService {
 
   /**
    * The table split into managed and foreign rules (table-split.ts), read in the background while rules are fed (an
-   * unawaited failure is reported where it is awaited). Counters only when foreign rules are to be put back.
+   * unawaited failure is reported where it is awaited). Counters only when foreign rules are to be put back; without,
+   * the text of an unchanged table is known (IptablesDriver.saveRules).
    */
   #readQuietly(family: Family, table: Table, counters = false): Promise<TableViews> {
-    const read = this.#iptables.save(family, table, counters).then((text) => splitTable(family, table, text, this.#store.managedLines(family, table)));
+    const read = (counters ? this.#iptables.save(family, table, true) : this.#iptables.saveRules(family, table)).then((text) => splitTable(family, table, text, this.#store.managedLines(family, table)));
     read.catch(() => undefined);
     return read;
   }
