@@ -29,7 +29,8 @@ Exit codes: 0 ok, 1 no (sets test: not in the set), 2 usage or invalid input, 3 
 6 unavailable (server or fail2ban down, timeout), 7 other failure, 8 limit reached (set full, batch too
 large), 130 interrupted.`;
 
-const EXIT_OF: Partial<Record<ErrorCode, number>> = {
+/** Every gRPC code's exit code: a complete record, so a code added to the SDK cannot go unmapped. */
+const EXIT_OF: Readonly<Record<ErrorCode, number>> = {
   InvalidArgument: EXIT.usage,
   OutOfRange: EXIT.usage,
   NotFound: EXIT.notFound,
@@ -42,6 +43,10 @@ const EXIT_OF: Partial<Record<ErrorCode, number>> = {
   DeadlineExceeded: EXIT.unavailable,
   ResourceExhausted: EXIT.full,
   Cancelled: EXIT.interrupted,
+  Unknown: EXIT.failed,
+  Unimplemented: EXIT.failed,
+  Internal: EXIT.failed,
+  DataLoss: EXIT.failed,
 };
 
 /** Flags every client command takes. */
@@ -101,7 +106,7 @@ export function report(error: unknown, json: boolean): number {
   if (error instanceof PortcullisError) {
     const detail = { code: error.code, reason: error.reason, message: error.message, ...(Object.keys(error.metadata).length === 0 ? {} : { metadata: error.metadata }) };
     process.stderr.write(json ? `${JSON.stringify({ error: detail })}\n` : `portcullis: ${error.message} (${error.code}${error.reason === "" ? "" : `, ${error.reason}`})\n`);
-    return EXIT_OF[error.code] ?? EXIT.failed;
+    return EXIT_OF[error.code];
   }
   const message = error instanceof Error ? error.message : String(error);
   // A certificate, key or input file named on the command line that cannot be read is a usage error.
