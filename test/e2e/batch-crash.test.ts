@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
 import { IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
-import { IpsetTestClient } from "../harness/grpc-clients.js";
+import type { IpsetTestClient } from "../harness/grpc-clients.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 
 const N = 200_000;
@@ -18,10 +18,7 @@ describe("a batch cut by kill -9: none or all of it after the restart", () => {
     f = await startServerFixture();
     client = f.client;
   });
-  after(async () => {
-    if (client !== f?.client) client?.close();
-    await f?.close();
-  });
+  after(async () => f?.close());
 
   const remainingTimeout = (set: string, element: string): number =>
     Number(new RegExp(`^add ${set} ${element.replace(/\./g, "\\.")} timeout (\\d+)$`, "m").exec(f.netns.exec("ipset", ["save", set]))?.[1] ?? -1);
@@ -36,8 +33,7 @@ describe("a batch cut by kill -9: none or all of it after the restart", () => {
       await f.server.kill("SIGKILL");
       const outcome = await first;
       await f.server.restart();
-      if (client !== f.client) client.close();
-      client = new IpsetTestClient(f.server.address, f.server.credentials());
+      client = f.clientAs("admin");
 
       const kernel = f.netns.setEntries(set);
       const listed = (await client.call("listEntries", { parent: `ipsets/${set}`, pageSize: 1, pageToken: "" })).totalSize;

@@ -13,7 +13,7 @@ import { EventType } from "@portcullis/sdk/gen/portcullis/v1/events.js";
 import { IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
 import { parseIpsetSave } from "../../server/src/drivers/parse/ipset-save.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
-import { EventTestClient, IpsetTestClient, rejectsWith } from "../harness/grpc-clients.js";
+import { EventTestClient, rejectsWith, type IpsetTestClient } from "../harness/grpc-clients.js";
 
 const BIN = resolve(import.meta.dirname, "../../server/bin/portcullis");
 const { IPSET_TYPE_HASH_IP: HASH_IP, IPSET_TYPE_HASH_NET: HASH_NET } = IpsetType;
@@ -33,10 +33,7 @@ describe("ipset integrity: the store and the kernel agree whatever the input", (
     f = await startServerFixture();
     client = f.client;
   });
-  after(async () => {
-    if (client !== f?.client) client?.close();
-    await f?.close();
-  });
+  after(async () => f?.close());
 
   /** The kernel's entries of a set: element → comment ("" when none). */
   const kernelEntries = (set: string): Map<string, string> =>
@@ -149,7 +146,7 @@ describe("ipset integrity: the store and the kernel agree whatever the input", (
     f.netns.exec("ipset", ["add", "tiny", "198.51.100.50"]);
     f.netns.exec("ipset", ["add", "inj", "198.51.100.77"]); // by hand, unknown to the store
     await f.server.restart();
-    client = new IpsetTestClient(f.server.address, f.server.credentials());
+    client = f.clientAs("admin");
     const events = new EventTestClient(f.server.address, f.server.credentials());
     try {
       const kernel = kernelEntries("inj");
@@ -174,8 +171,7 @@ describe("ipset integrity: the store and the kernel agree whatever the input", (
       // And it starts cleanly again, with nothing left to refuse.
       await f.server.kill("SIGTERM");
       await f.server.restart();
-      client.close();
-      client = new IpsetTestClient(f.server.address, f.server.credentials());
+      client = f.clientAs("admin");
       await assertAgree("inj", "after a second start");
     } finally {
       events.close();

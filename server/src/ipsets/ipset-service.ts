@@ -278,8 +278,7 @@ export class IpsetService {
       }
       this.#store.deleteEntries(name, elements);
       try {
-        if (elements.length === 1) await this.#kernel.delete(name, element);
-        else await this.#kernel.restore(chunked(elements, (one) => `del ${name} ${one}\n`));
+        await this.#deleteFromKernel(name, elements);
       } catch (error) {
         this.#store.putEntries(name, previous);
         throw error;
@@ -296,8 +295,7 @@ export class IpsetService {
     const elements = expandElement(definition.typeName, normalizeElement(definition, rawElement));
     await this.#lock.with([name], async () => {
       this.#store.deleteEntries(name, elements);
-      if (elements.length === 1) await this.#kernel.delete(name, elements[0]!);
-      else await this.#kernel.restore(chunked(elements, (one) => `del ${name} ${one}\n`));
+      await this.#deleteFromKernel(name, elements);
     });
   }
 
@@ -353,7 +351,7 @@ export class IpsetService {
     checkBatchSize(elements.length);
     return this.#lock.with([name], async () => {
       const deleted = this.#store.deleteEntries(name, elements);
-      await this.#kernel.restore(chunked(elements, (element) => `del ${name} ${element}\n`));
+      await this.#kernel.restore(delLines(name, elements));
       return deleted;
     });
   }
@@ -513,7 +511,7 @@ export class IpsetService {
     for (const { index, error } of kernelRefused) refused.push({ element: missing[index]!.element, error });
     // What is left in `present` is in the kernel but not recorded: not part of the desired state.
     const extra = [...present];
-    if (extra.length > 0) await this.#kernel.restore(chunked(extra, (element) => `del ${name} ${element}\n`));
+    if (extra.length > 0) await this.#kernel.restore(delLines(name, extra));
     if (refused.length > 0) this.#store.deleteEntries(name, refused.map((record) => record.element));
     for (const { element, error } of refused) {
       this.#log.error({ ipset: name, element, reason: error.reason, error: error.message }, "recorded entry refused; forgotten");
@@ -549,6 +547,12 @@ export class IpsetService {
     if (definition !== undefined) return definition;
     // Only the error path pays for a kernel lookup (the store answers the common case without I/O).
     throw (await this.#kernel.get(name)) === undefined ? notFound(name) : notManaged(name);
+  }
+
+  /** One element through the session, several (a network's addresses) as one restore. */
+  async #deleteFromKernel(name: string, elements: readonly string[]): Promise<void> {
+    if (elements.length === 1) await this.#kernel.delete(name, elements[0]!);
+    else await this.#kernel.restore(delLines(name, elements));
   }
 
   /** A pending safe-mode rollback restores rules that may match the set: without it, the rollback could never apply. */
@@ -653,7 +657,7 @@ export class IpsetService {
   async #rollBackBatch(name: string, batchId: number): Promise<number> {
     const elements = this.#store.batchElements(name, batchId);
     try {
-      if (elements.length > 0) await this.#kernel.restore(chunked(elements, (element) => `del ${name} ${element}\n`));
+      if (elements.length > 0) await this.#kernel.restore(delLines(name, elements));
     } catch (error) {
       if (!(error instanceof ServerError && error.reason === "IPSET_NOT_FOUND")) this.#log.error({ ipset: name, error: String(error) }, "cannot take a refused batch back out of the kernel; the next reconcile will");
     }
@@ -800,6 +804,11 @@ function toView(entry: StoredEntry, now: number): EntryView {
     ...(entry.expiresAt === undefined ? {} : { timeout: Math.max(0, Math.ceil((entry.expiresAt - now) / 1000)) }),
     ...(entry.comment === undefined ? {} : { comment: entry.comment }),
   };
+}
+
+/** `del` lines for restore input (absent elements are not an error under -exist). */
+function delLines(set: string, elements: Iterable<string>): Generator<string> {
+  return chunked(elements, (element) => `del ${set} ${element}\n`);
 }
 
 /** Restore text of items, RESTORE_CHUNK lines at a time (items may be a lazy iterable, such as a set's entries). */
