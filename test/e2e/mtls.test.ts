@@ -73,8 +73,13 @@ describe("mutual TLS and roles", () => {
     assert.deepEqual([refused.status, refused.headers["content-type"], refused.json.code, refused.json.reason], [401, "application/problem+json; charset=utf-8", "UNAUTHENTICATED", "CERTIFICATE_INVALID"]);
     assert.match(refused.json.detail, cause);
 
-    // The server logs each refused connection once, with what was presented.
-    const refusals = f.server.output.split("\n").filter((line) => line.includes('"msg":"client certificate refused"')).map((line) => JSON.parse(line) as Record<string, string>);
+    // The server logs each refused connection once, with what was presented. Its log comes through a pipe, which may
+    // lag behind the answers on the sockets.
+    const logged = (): Array<Record<string, string>> => f.server.output.split("\n").filter((line) => line.includes('"msg":"client certificate refused"')).map((line) => JSON.parse(line) as Record<string, string>);
+    for (const deadline = Date.now() + 5000; Date.now() < deadline && !["grpc", "rest"].every((transport) => logged().some((line) => line.transport === transport && line.subject === "CN=mallory, O=admin"));) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const refusals = logged();
     for (const transport of ["grpc", "rest"]) {
       const line = refusals.find((candidate) => candidate.transport === transport && candidate.subject === "CN=mallory, O=admin");
       assert.ok(line !== undefined, `a ${transport} refusal is logged: ${JSON.stringify(refusals)}`);
