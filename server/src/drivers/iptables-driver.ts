@@ -4,7 +4,7 @@ import type { Family } from "../firewall/rule-model.js";
 import type { Executor } from "./exec.js";
 import { IptablesSession } from "./iptables-session.js";
 import { RestoreFeed } from "./restore-feed.js";
-import { RulesetGeneration } from "./ruleset-generation.js";
+import { RulesetGeneration, type Counter } from "./ruleset-generation.js";
 import { findSetReferences, type SetReference } from "./parse/set-references.js";
 
 const TOOLS: Record<Family, { save: string; restore: string; cli: string }> = {
@@ -71,14 +71,39 @@ export class IptablesDriver {
     return text;
   }
 
+  /**
+   * The text of one table as `saveRules` gives it, with the ruleset generation it belongs to, when no change has been
+   * committed since it was last read or written here; otherwise undefined.
+   */
+  async knownRules(family: Family, table: string): Promise<{ text: string; generation: number } | undefined> {
+    const generation = await this.#generation.read();
+    const known = this.#known.get(`${family}/${table}`);
+    return generation !== undefined && known?.generation === generation ? known : undefined;
+  }
+
+  /**
+   * The counters of chosen rules (by chain: its rule count and the positions, from 1) and of every chain of a table,
+   * read while the ruleset generation is still `generation`, so that they belong to the rules of the table text known
+   * at that generation. Undefined when it moved or they cannot be read. Only for speed: iptables-save gives counters
+   * only with every rule of the table (see knownRules).
+   */
+  async counters(family: Family, table: string, generation: number, wanted: ReadonlyMap<string, { length: number; positions: readonly number[] }>): Promise<{ rules: Map<string, Counter[]>; chains: Map<string, Counter> } | undefined> {
+    const reads = [...wanted].map(async ([chain, { length, positions }]) => [chain, await this.#generation.ruleCounters(family, table, chain, length, positions)] as const);
+    const [chains, ...rules] = await Promise.all([this.#generation.chainCounters(family, table), ...reads]);
+    if (chains === undefined || rules.some(([, counters]) => counters === undefined)) return undefined;
+    if ((await this.#generation.read()) !== generation) return undefined;
+    return { rules: new Map(rules.map(([chain, counters]) => [chain, counters!])), chains };
+  }
+
   /** The ruleset generation before a change: given to `replaced` once the change is in the kernel. */
   generation(): Promise<number | undefined> {
     return this.#generation.read();
   }
 
   /**
-   * A table was replaced whole with `text` (one COMMIT). When exactly one change was committed since `before`, it was
-   * this one, and the next `saveRules` of the table needs no `iptables-save`.
+   * A table now holds `text` after one COMMIT (replaced whole, or changed in managed scope). When exactly one change
+   * was committed since `before`, it was this one, and the next `saveRules` or `knownRules` of the table needs no
+   * `iptables-save`.
    */
   async replaced(family: Family, table: string, text: string, before: number | undefined): Promise<void> {
     const key = `${family}/${table}`;
