@@ -72,27 +72,22 @@ export class IptablesDriver {
   }
 
   /**
-   * The text of one table as `saveRules` gives it, with the ruleset generation it belongs to, when no change has been
-   * committed since it was last read or written here; otherwise undefined.
+   * The text of one table as `saveRules` gives it, as last read or written here, with the ruleset generation it
+   * belongs to; it is still the table's only while the generation has not moved (see counters).
    */
-  async knownRules(family: Family, table: string): Promise<{ text: string; generation: number } | undefined> {
-    const generation = await this.#generation.read();
-    const known = this.#known.get(`${family}/${table}`);
-    return generation !== undefined && known?.generation === generation ? known : undefined;
+  remembered(family: Family, table: string): { readonly text: string; readonly generation: number } | undefined {
+    return this.#known.get(`${family}/${table}`);
   }
 
   /**
-   * The counters of chosen rules (by chain: its rule count and the positions, from 1) and of every chain of a table,
-   * read while the ruleset generation is still `generation`, so that they belong to the rules of the table text known
-   * at that generation. Undefined when it moved or they cannot be read. Only for speed: iptables-save gives counters
-   * only with every rule of the table (see knownRules).
+   * The counters of chosen rules (by chain: their positions, from 1) and of every chain of a table, when the ruleset
+   * generation was `generation` before and after reading them: then they belong to the rules of the table text
+   * remembered at that generation. Undefined otherwise. Only for speed: iptables-save gives counters only with every
+   * rule of the table.
    */
-  async counters(family: Family, table: string, generation: number, wanted: ReadonlyMap<string, { length: number; positions: readonly number[] }>): Promise<{ rules: Map<string, Counter[]>; chains: Map<string, Counter> } | undefined> {
-    const reads = [...wanted].map(async ([chain, { length, positions }]) => [chain, await this.#generation.ruleCounters(family, table, chain, length, positions)] as const);
-    const [chains, ...rules] = await Promise.all([this.#generation.chainCounters(family, table), ...reads]);
-    if (chains === undefined || rules.some(([, counters]) => counters === undefined)) return undefined;
-    if ((await this.#generation.read()) !== generation) return undefined;
-    return { rules: new Map(rules.map(([chain, counters]) => [chain, counters!])), chains };
+  async counters(family: Family, table: string, generation: number, wanted: ReadonlyMap<string, readonly number[]>): Promise<{ rules: Map<string, Counter[]>; chains: Map<string, Counter> } | undefined> {
+    const read = await this.#generation.counters(family, table, wanted);
+    return read !== undefined && read.before === generation && read.after === generation ? read : undefined;
   }
 
   /** The ruleset generation before a change: given to `replaced` once the change is in the kernel. */
@@ -102,7 +97,7 @@ export class IptablesDriver {
 
   /**
    * A table now holds `text` after one COMMIT (replaced whole, or changed in managed scope). When exactly one change
-   * was committed since `before`, it was this one, and the next `saveRules` or `knownRules` of the table needs no
+   * was committed since `before`, it was this one, and the next `saveRules` of the table, or managed-scope read (`remembered`), needs no
    * `iptables-save`.
    */
   async replaced(family: Family, table: string, text: string, before: number | undefined): Promise<void> {

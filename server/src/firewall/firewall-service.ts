@@ -382,9 +382,9 @@ export class FirewallService {
 
   /** Replaces only what Portcullis manages (ManagedScopeChange), in one `iptables-restore --noflush` transaction. */
   async #applyManaged(family: Family, table: Table, declared: DeclaredChains, rules: RuleSource, options: ApplyOptions): Promise<ApplyOutcome> {
+    const feed = this.#iptables.changeFeed(family);
     const current = this.#readForManagedScope(family, table, declared);
     const change = new ManagedScopeChange(table, declared);
-    const feed = this.#iptables.changeFeed(family);
     const stage = this.#store.stageTable(family, table);
     let prepared: PreparedRule[] = [];
     let plan: ManagedPlan;
@@ -449,29 +449,28 @@ export class FirewallService {
   /**
    * The table for a managed-scope apply, in the background like #readQuietly, with the counters of the chains and of
    * the foreign rules it may put back: those in the declared chains and in chains holding managed rules, the only ones
-   * it rewrites. When nothing was committed since the table was last read or written here, its known text and those
-   * few counters (IptablesDriver.counters) stand for an `iptables-save -c`, which is the slowest part of the apply.
+   * it rewrites. When nothing was committed since the table was last read or written here, its remembered text and
+   * those few counters (IptablesDriver.counters: one request, which also says whether the generation moved) stand for
+   * an `iptables-save -c`, which is the slowest part of the apply. The text is split at once, while the tool starts.
    */
   #readForManagedScope(family: Family, table: Table, declared: DeclaredChains): Promise<TableViews> {
     const read = (async () => {
       const managed = this.#store.managedLines(family, table);
-      const known = await this.#iptables.knownRules(family, table);
+      const known = this.#iptables.remembered(family, table);
       if (known !== undefined) {
         const views = splitTable(family, table, known.text, managed);
         const rewritten = new Set(declared.keys());
         for (const rule of views.rules) if (rule.managed) rewritten.add(rule.chain);
-        const wanted = new Map<string, { length: number; positions: number[] }>();
+        const wanted = new Map<string, number[]>();
         for (const rule of views.rules) {
-          if (!rewritten.has(rule.chain)) continue;
-          let chain = wanted.get(rule.chain);
-          if (chain === undefined) wanted.set(rule.chain, (chain = { length: 0, positions: [] }));
-          chain.length++;
-          if (!rule.managed) chain.positions.push(rule.position);
+          if (rule.managed || !rewritten.has(rule.chain)) continue;
+          const positions = wanted.get(rule.chain);
+          if (positions === undefined) wanted.set(rule.chain, [rule.position]);
+          else positions.push(rule.position);
         }
-        for (const [name, chain] of wanted) if (chain.positions.length === 0) wanted.delete(name);
         const counters = await this.#iptables.counters(family, table, known.generation, wanted);
         if (counters !== undefined) {
-          const byPosition = new Map([...counters.rules].map(([chain, list]) => [chain, new Map(list.map((counter, i) => [wanted.get(chain)!.positions[i]!, counter]))]));
+          const byPosition = new Map([...counters.rules].map(([chain, list]) => [chain, new Map(list.map((counter, i) => [wanted.get(chain)![i]!, counter]))]));
           return withCounters(views, byPosition, counters.chains);
         }
       }
