@@ -7,7 +7,7 @@ import { panicOffText, panicOnText, panicRules, panicRulesOnTop } from "../../se
 import { rollbackPlan } from "../../server/src/firewall/rollback-plan.js";
 import { identifyRules } from "../../server/src/firewall/rule-identity.js";
 import { diffManagedRules } from "../../server/src/firewall/ruleset-diff.js";
-import { splitTable } from "../../server/src/firewall/table-split.js";
+import { splitTable, withCounters } from "../../server/src/firewall/table-split.js";
 import type { TableViews } from "../../server/src/firewall/table-reader.js";
 
 const F2B = "-A INPUT -p tcp -m multiport --dports 22 -j f2b-sshd";
@@ -93,6 +93,18 @@ describe("a managed-scope change", () => {
     assert.deepEqual(plan.diff().foreignKept, [F2B, LOG, "-A FORWARD -j DOCKER-USER"]);
     assert.deepEqual([...plan.view.rules.get("INPUT")!].map((rule) => rule.spec.target.kind), ["JUMP", "ACCEPT", "ACCEPT", "LOG"]);
     assert.equal(plan.view.policies.get("FORWARD"), "DROP", "policies not named stay");
+    assert.equal(plan.text(), ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD DROP [0:0]", ":OUTPUT ACCEPT [0:0]", ":DOCKER-USER - [0:0]", ":f2b-sshd - [0:0]", F2B, LO, IMAP, LOG, "-A FORWARD -j DOCKER-USER", "COMMIT", ""].join("\n"), "the table it leaves");
+  });
+
+  it("puts foreign rules back with the counters it is given for them (read by position when the table was known)", () => {
+    const current = tableOf([F2B, LO, LOG], [LO]);
+    const counted = withCounters(current, new Map([["INPUT", new Map([[1, { packets: 7, bytes: 420 }], [3, { packets: 2, bytes: 90 }]])]]), new Map([["INPUT", { packets: 5, bytes: 300 }]]));
+    const { text, plan } = managedText(new ManagedScopeChange("filter", builtins()), counted, new Set(), [ruleLine(IMAP)]);
+    assert.equal(text, ["*filter", "-F INPUT", IMAP, `[7:420] -I INPUT 1 ${F2B.slice("-A INPUT ".length)}`, `[2:90] ${LOG}`, "COMMIT", ""].join("\n"));
+    assert.deepEqual(plan.chains.map((chain) => [chain.name, chain.packets, chain.bytes]), [["INPUT", 5, 300], ["FORWARD", 0, 0], ["OUTPUT", 0, 0]]);
+    const split = splitTable("ipv4", "filter", `*filter\n:INPUT ACCEPT [0:0]\n[1:1] ${F2B}\n[1:1] ${LO}\nCOMMIT\n`, new Map([[LO, ["m0"]]]));
+    const again = withCounters(split, new Map([["INPUT", new Map([[1, { packets: 9, bytes: 9 }]])]]), new Map());
+    assert.deepEqual(again.rules.map((rule) => [rule.text, rule.packets, rule.managed, rule.id]), [[F2B, 9, false, split.rules[0]!.id], [LO, 1, true, "m0"]]);
   });
 
   it("appends to a chain without managed rules after the foreign ones, and empties chains whose managed rules all go", () => {
@@ -124,6 +136,7 @@ describe("a managed-scope change", () => {
     assert.deepEqual(plan.diff().chainsCreated, ["pc-new"]);
     assert.deepEqual(plan.diff().chainsDeleted, ["pc-old"]);
     assert.deepEqual(plan.chains.map((chain) => [chain.name, chain.ruleCount, chain.references]), [["INPUT", 1, 0], ["FORWARD", 0, 0], ["OUTPUT", 0, 0], ["pc-new", 1, 1]]);
+    assert.equal(plan.text(), ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD DROP [0:0]", ":OUTPUT ACCEPT [0:0]", ":pc-new - [0:0]", "-A INPUT -j pc-new", "-A pc-new -j ACCEPT", "COMMIT", ""].join("\n"), "the table it leaves");
   });
 
   it("may hold managed rules in another tool's chain (DOCKER-USER), which stays that tool's", () => {

@@ -4,7 +4,7 @@ import type { Family } from "../firewall/rule-model.js";
 import type { Executor } from "./exec.js";
 import { IptablesSession } from "./iptables-session.js";
 import { RestoreFeed } from "./restore-feed.js";
-import { RulesetGeneration } from "./ruleset-generation.js";
+import { RulesetGeneration, type Counter } from "./ruleset-generation.js";
 import { findSetReferences, type SetReference } from "./parse/set-references.js";
 
 const TOOLS: Record<Family, { save: string; restore: string; cli: string }> = {
@@ -71,14 +71,34 @@ export class IptablesDriver {
     return text;
   }
 
+  /**
+   * The text of one table as `saveRules` gives it, as last read or written here, with the ruleset generation it
+   * belongs to; it is still the table's only while the generation has not moved (see counters).
+   */
+  remembered(family: Family, table: string): { readonly text: string; readonly generation: number } | undefined {
+    return this.#known.get(`${family}/${table}`);
+  }
+
+  /**
+   * The counters of chosen rules (by chain: their positions, from 1) and of every chain of a table, when the ruleset
+   * generation was `generation` before and after reading them: then they belong to the rules of the table text
+   * remembered at that generation. Undefined otherwise. Only for speed: iptables-save gives counters only with every
+   * rule of the table.
+   */
+  async counters(family: Family, table: string, generation: number, wanted: ReadonlyMap<string, readonly number[]>): Promise<{ rules: Map<string, Counter[]>; chains: Map<string, Counter> } | undefined> {
+    const read = await this.#generation.counters(family, table, wanted);
+    return read !== undefined && read.before === generation && read.after === generation ? read : undefined;
+  }
+
   /** The ruleset generation before a change: given to `replaced` once the change is in the kernel. */
   generation(): Promise<number | undefined> {
     return this.#generation.read();
   }
 
   /**
-   * A table was replaced whole with `text` (one COMMIT). When exactly one change was committed since `before`, it was
-   * this one, and the next `saveRules` of the table needs no `iptables-save`.
+   * A table now holds `text` after one COMMIT (replaced whole, or changed in managed scope). When exactly one change
+   * was committed since `before`, it was this one, and the next `saveRules` of the table, or managed-scope read (`remembered`), needs no
+   * `iptables-save`.
    */
   async replaced(family: Family, table: string, text: string, before: number | undefined): Promise<void> {
     const key = `${family}/${table}`;

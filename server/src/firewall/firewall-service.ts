@@ -16,7 +16,7 @@ import { foreignRulesError, hasLoss, wholeTableDiff, wholeTableForeign, type Dec
 import { ManagedScopeChange, type ManagedPlan } from "./managed-scope.js";
 import { panicOffText, panicOnText, panicRules, panicRulesOnTop } from "./panic-rules.js";
 import { rollbackPlan } from "./rollback-plan.js";
-import { splitTable } from "./table-split.js";
+import { splitTable, withCounters } from "./table-split.js";
 import type { RulesetDiff } from "./ruleset-diff.js";
 import { expandServices, GROUPS, SERVICES, type NamedService } from "./services-catalog.js";
 import { WRITABLE_TABLES, type Family, type Policy, type RuleSpec, type Table } from "./rule-model.js";
@@ -382,9 +382,9 @@ export class FirewallService {
 
   /** Replaces only what Portcullis manages (ManagedScopeChange), in one `iptables-restore --noflush` transaction. */
   async #applyManaged(family: Family, table: Table, declared: DeclaredChains, rules: RuleSource, options: ApplyOptions): Promise<ApplyOutcome> {
-    const current = this.#readQuietly(family, table, true);
-    const change = new ManagedScopeChange(table, declared);
     const feed = this.#iptables.changeFeed(family);
+    const current = this.#readForManagedScope(family, table, declared);
+    const change = new ManagedScopeChange(table, declared);
     const stage = this.#store.stageTable(family, table);
     let prepared: PreparedRule[] = [];
     let plan: ManagedPlan;
@@ -399,9 +399,12 @@ export class FirewallService {
       await this.#checkLockout(family, table, plan.view, options);
       await feed.write(plan.epilogue);
       await stage.stored();
+      const generation = await this.#iptables.generation();
       await feed.commit("COMMIT\n");
       stage.index();
+      const text = plan.text(); // while the kernel commits
       await feed.done();
+      await this.#iptables.replaced(family, table, text, generation);
       stage.publish(this.#chainRecords(family, table, declared, plan.owned));
     } catch (error) {
       feed.abort();
@@ -434,11 +437,45 @@ export class FirewallService {
 
   /**
    * The table split into managed and foreign rules (table-split.ts), read in the background while rules are fed (an
-   * unawaited failure is reported where it is awaited). Counters only when foreign rules are to be put back; without,
-   * the text of an unchanged table is known (IptablesDriver.saveRules).
+   * unawaited failure is reported where it is awaited). Without counters, the text of an unchanged table is known
+   * (IptablesDriver.saveRules).
    */
-  #readQuietly(family: Family, table: Table, counters = false): Promise<TableViews> {
-    const read = (counters ? this.#iptables.save(family, table, true) : this.#iptables.saveRules(family, table)).then((text) => splitTable(family, table, text, this.#store.managedLines(family, table)));
+  #readQuietly(family: Family, table: Table): Promise<TableViews> {
+    const read = this.#iptables.saveRules(family, table).then((text) => splitTable(family, table, text, this.#store.managedLines(family, table)));
+    read.catch(() => undefined);
+    return read;
+  }
+
+  /**
+   * The table for a managed-scope apply, in the background like #readQuietly, with the counters of the chains and of
+   * the foreign rules it may put back: those in the declared chains and in chains holding managed rules, the only ones
+   * it rewrites. When nothing was committed since the table was last read or written here, its remembered text and
+   * those few counters (IptablesDriver.counters: one request, which also says whether the generation moved) stand for
+   * an `iptables-save -c`, which is the slowest part of the apply. The text is split at once, while the tool starts.
+   */
+  #readForManagedScope(family: Family, table: Table, declared: DeclaredChains): Promise<TableViews> {
+    const read = (async () => {
+      const managed = this.#store.managedLines(family, table);
+      const known = this.#iptables.remembered(family, table);
+      if (known !== undefined) {
+        const views = splitTable(family, table, known.text, managed);
+        const rewritten = new Set(declared.keys());
+        for (const rule of views.rules) if (rule.managed) rewritten.add(rule.chain);
+        const wanted = new Map<string, number[]>();
+        for (const rule of views.rules) {
+          if (rule.managed || !rewritten.has(rule.chain)) continue;
+          const positions = wanted.get(rule.chain);
+          if (positions === undefined) wanted.set(rule.chain, [rule.position]);
+          else positions.push(rule.position);
+        }
+        const counters = await this.#iptables.counters(family, table, known.generation, wanted);
+        if (counters !== undefined) {
+          const byPosition = new Map([...counters.rules].map(([chain, list]) => [chain, new Map(list.map((counter, i) => [wanted.get(chain)![i]!, counter]))]));
+          return withCounters(views, byPosition, counters.chains);
+        }
+      }
+      return splitTable(family, table, await this.#iptables.save(family, table, true), managed);
+    })();
     read.catch(() => undefined);
     return read;
   }

@@ -25,10 +25,12 @@ export interface ManagedPlan {
   readonly owned: readonly string[];
   /** What the change does (computed when asked for). */
   readonly diff: () => RulesetDiff;
+  /** The table after the change as restore text without counters, which splits as iptables-save's would. */
+  readonly text: () => string;
 }
 
 /** A rule of the table after the change: a new managed one, or another tool's as read. */
-type LaidRule = { readonly spec: RuleSpec; readonly modeled: boolean } | RuleView;
+type LaidRule = { readonly spec: RuleSpec; readonly modeled: boolean; readonly line: string } | RuleView;
 
 /**
  * A managed-scope ApplyRuleset as one `iptables-restore --noflush --counters` transaction: the managed rules and the
@@ -131,6 +133,12 @@ export class ManagedScopeChange {
         chainsCreated: created,
         chainsDeleted: [...deleted],
       }),
+      text: () => {
+        const names = [...current.chains.filter((chain) => !deleted.has(chain.name)).map((chain) => chain.name), ...created];
+        const lines = [`*${this.#table}`, ...names.map((name) => `:${name} ${policies.get(name) ?? "-"} [0:0]`)];
+        for (const name of names) for (const rule of layout.get(name) ?? []) lines.push("text" in rule ? rule.text : rule.line);
+        return `${lines.join("\n")}\nCOMMIT\n`;
+      },
     };
   }
 }
@@ -163,7 +171,7 @@ function body(rule: RuleView): string {
 }
 
 function laidManaged(rule: ManagedRuleLine): LaidRule {
-  return { spec: rule.spec, modeled: true };
+  return { spec: rule.spec, modeled: true, line: rule.line };
 }
 
 function groupByChain<T extends { readonly chain: string }>(rules: readonly T[]): Map<string, T[]> {

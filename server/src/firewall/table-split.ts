@@ -1,4 +1,5 @@
 import { CHAIN_LINE, parseIptablesSave, parseRuleLine, unmanagedRuleId } from "../drivers/parse/iptables-save.js";
+import type { Counter } from "../drivers/ruleset-generation.js";
 import type { ManagedLines } from "./rule-identity.js";
 import type { Family, ParsedChain, RuleSpec } from "./rule-model.js";
 import type { ChainView, RuleView, TableViews } from "./table-reader.js";
@@ -90,6 +91,21 @@ export function splitTable(family: Family, table: string, text: string, managed:
   return { chains: chains.map((chain): ChainView => ({ ...chain, ruleCount: 0, references: 0 })), rules };
 }
 
+/** A split with the counters of some rules (by chain, in the order of their positions) and of the chains. */
+export function withCounters(views: TableViews, rules: ReadonlyMap<string, ReadonlyMap<number, Counter>>, chains: ReadonlyMap<string, Counter>): TableViews {
+  return {
+    chains: views.chains.map((chain) => {
+      const counter = chains.get(chain.name);
+      return counter === undefined ? chain : { ...chain, packets: counter.packets, bytes: counter.bytes };
+    }),
+    rules: views.rules.map((rule) => {
+      const counter = rules.get(rule.chain)?.get(rule.position);
+      if (counter === undefined) return rule;
+      return rule instanceof SplitRule ? rule.counted(counter) : { ...rule, packets: counter.packets, bytes: counter.bytes };
+    }),
+  };
+}
+
 interface SplitContext {
   readonly family: Family;
   readonly table: string;
@@ -115,6 +131,11 @@ class SplitRule implements RuleView {
     private readonly recordedId: string | undefined,
     private readonly occurrence: number,
   ) {}
+
+  /** The same rule with other counters. */
+  counted(counter: Counter): SplitRule {
+    return new SplitRule(this.context, this.chain, this.position, this.text, counter.packets, counter.bytes, this.recordedId, this.occurrence);
+  }
 
   get managed(): boolean {
     return this.recordedId !== undefined;
