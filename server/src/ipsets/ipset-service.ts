@@ -3,11 +3,12 @@ import { ServerError } from "../errors.js";
 import type { IpsetDriver } from "../drivers/ipset-driver.js";
 import type { IptablesDriver } from "../drivers/iptables-driver.js";
 import { parseIpsetSave, renderAddLine } from "../drivers/parse/ipset-save.js";
-import type { IpsetStore, StoredEntry } from "../store/ipset-store.js";
+import type { EntryWrite, IpsetStore, StoredEntry } from "../store/ipset-store.js";
 import { expandElement, holdsSingleAddresses, normalizeElement, validateComment, validateIpsetName } from "./element.js";
 import { compatible, DEFAULT_GROW_LIMIT, grownDefinition, growsAutomatically, validateDefinition, validateTimeout, type DefinitionInput } from "./ipset-definition.js";
 import { isModeledType, type IpsetDefinition, type KernelIpset } from "./ipset-model.js";
 import { KeyedLock } from "../keyed-lock.js";
+import { GroupedWrites } from "./grouped-writes.js";
 import type { EventLog } from "../events/event-log.js";
 import { ipsetName } from "../names.js";
 import { releaseMemorySoon } from "../memory.js";
@@ -99,6 +100,8 @@ export class IpsetService {
   readonly #events: EventLog;
   readonly #rollbacks: () => readonly SavedTable[];
   readonly #lock = new KeyedLock();
+  /** Single adds and deletes of a set that arrive together are recorded in one transaction and applied in one write. */
+  readonly #singles = new GroupedWrites<EntryWrite, void>(this.#lock, (name, writes) => this.#applySingles(name, writes));
 
   constructor(deps: { kernel: IpsetDriver; rules: IptablesDriver; store: IpsetStore; events: EventLog; log: Logger; pendingRollbacks?: () => readonly SavedTable[] }) {
     this.#kernel = deps.kernel;
@@ -245,31 +248,15 @@ export class IpsetService {
       await this.batchAdd(name, { entries: [{ ...input, element: entry.element }] });
       return toView(entry, now);
     }
-    return this.#lock.with([name], async () => {
-      await this.#managed(name);
-      const previous = this.#store.getEntry(name, entry.element, now);
-      this.#store.putEntry(name, entry);
-      try {
-        await this.#kernel.add(name, toApply(definition, entry, now)).catch(async (error: unknown) => {
-          // A single add finds a full set only from the kernel (counting the store per add would cost more).
-          const maxelem = definition.maxelem ?? 0;
-          if (!(error instanceof ServerError && error.reason === "IPSET_FULL" && growsAutomatically(definition) && maxelem < (definition.growLimit ?? DEFAULT_GROW_LIMIT))) throw error;
-          await this.#grow(definition, maxelem + 1);
-          await this.#kernel.add(name, toApply(definition, entry, now));
-        });
-      } catch (error) {
-        if (previous === undefined) this.#store.deleteEntries(name, [entry.element]);
-        else this.#store.putEntry(name, previous);
-        throw error;
-      }
-      return toView(entry, now);
-    });
+    await this.#singles.submit(name, { element: entry.element, entry });
+    return toView(entry, now);
   }
 
   async deleteEntry(name: string, rawElement: string): Promise<void> {
     const definition = await this.#managed(name);
     const element = normalizeElement(definition, rawElement);
     const elements = expandElement(definition.typeName, element);
+    if (elements.length === 1) return this.#singles.submit(name, { element });
     await this.#lock.with([name], async () => {
       const previous = elements.map((one) => this.#store.getEntry(name, one)).filter((entry) => entry !== undefined);
       if (previous.length === 0) {
@@ -278,8 +265,7 @@ export class IpsetService {
       }
       this.#store.deleteEntries(name, elements);
       try {
-        if (elements.length === 1) await this.#kernel.delete(name, element);
-        else await this.#kernel.restore(chunked(elements, (one) => `del ${name} ${one}\n`));
+        await this.#kernel.restore(chunked(elements, (one) => `del ${name} ${one}\n`));
       } catch (error) {
         this.#store.putEntries(name, previous);
         throw error;
@@ -302,13 +288,14 @@ export class IpsetService {
   }
 
   async testEntry(name: string, rawElement: string): Promise<boolean> {
-    const kernel = await this.#kernel.get(name);
-    if (kernel === undefined) throw notFound(name);
-    if (!isModeledType(kernel.definition.typeName)) {
-      throw new ServerError("INVALID_IPSET_TYPE", `set "${name}" has type ${kernel.definition.typeName}, which Portcullis cannot test`, { ipset: name });
+    // A managed set's definition is recorded: only other sets cost a `ipset list` process to learn theirs.
+    const definition = this.#store.getSet(name) ?? (await this.#kernel.get(name))?.definition;
+    if (definition === undefined) throw notFound(name);
+    if (!isModeledType(definition.typeName)) {
+      throw new ServerError("INVALID_IPSET_TYPE", `set "${name}" has type ${definition.typeName}, which Portcullis cannot test`, { ipset: name });
     }
-    const element = normalizeElement(kernel.definition, rawElement);
-    if (expandElement(kernel.definition.typeName, element).length > 1) {
+    const element = normalizeElement(definition, rawElement);
+    if (expandElement(definition.typeName, element).length > 1) {
       throw new ServerError("INVALID_ELEMENT", `"${rawElement}": set "${name}" holds single addresses; test one address at a time`, { field: "element", value: rawElement });
     }
     return this.#kernel.test(name, element);
@@ -529,6 +516,44 @@ export class IpsetService {
   }
 
   // ---- helpers -------------------------------------------------------------------------------------------------
+
+  /**
+   * Applies a group of single adds and deletes of one set (see GroupedWrites), under its lock, in the order every
+   * change follows: recorded in one transaction, applied (each line answered on its own, written together), and
+   * answered each on its own; a write the kernel refused is undone in the store, the others stand. A delete of an
+   * element not recorded is ENTRY_NOT_FOUND, as alone. A set found full grows once for the whole group.
+   */
+  async #applySingles(name: string, writes: readonly EntryWrite[]): Promise<Array<PromiseSettledResult<void>>> {
+    let definition = await this.#managed(name);
+    const now = Date.now();
+    const previous = this.#store.writeEntries(name, writes, now);
+    const errors: unknown[] = writes.map((write, i) => (write.entry === undefined && previous[i] === undefined ? notAnEntry(name, write.element) : undefined));
+    const apply = (write: EntryWrite, at: IpsetDefinition): Promise<void> =>
+      write.entry === undefined ? this.#kernel.delete(name, write.element) : this.#kernel.add(name, toApply(at, write.entry, Date.now()));
+    const applyAll = async (indexes: readonly number[]): Promise<void> => {
+      const outcomes = await Promise.allSettled(indexes.map((i) => apply(writes[i]!, definition)));
+      outcomes.forEach((outcome, k) => (errors[indexes[k]!] = outcome.status === "rejected" ? outcome.reason : undefined));
+    };
+    await applyAll(writes.flatMap((_, i) => (errors[i] === undefined ? [i] : [])));
+    // A single add finds a full set only from the kernel (counting the store per add would cost more).
+    const full = writes.flatMap((_, i) => (errors[i] instanceof ServerError && (errors[i] as ServerError).reason === "IPSET_FULL" ? [i] : []));
+    const maxelem = definition.maxelem ?? 0;
+    if (full.length > 0 && growsAutomatically(definition) && maxelem < (definition.growLimit ?? DEFAULT_GROW_LIMIT)) {
+      try {
+        definition = await this.#grow(definition, maxelem + full.length);
+        await applyAll(full);
+      } catch (error) {
+        for (const i of full) errors[i] = error;
+      }
+    }
+    const undo = writes.flatMap((write, i): EntryWrite[] => {
+      if (errors[i] === undefined || (write.entry === undefined && previous[i] === undefined)) return [];
+      const before = previous[i];
+      return [before === undefined ? { element: write.element } : { element: write.element, entry: before }];
+    });
+    if (undo.length > 0) this.#store.writeEntries(name, undo, now);
+    return errors.map((error) => (error === undefined ? { status: "fulfilled", value: undefined } : { status: "rejected", reason: error }));
+  }
 
   async #createLocked(definition: IpsetDefinition): Promise<void> {
     if (this.#store.getSet(definition.name) !== undefined || (await this.#kernel.get(definition.name)) !== undefined) {
@@ -847,6 +872,10 @@ function full(definition: IpsetDefinition, current: number, adding: number, limi
     ? `it cannot grow past its grow_limit of ${limit} entries`
     : `it holds at most ${limit} entries (maxelem) and does not grow (auto_grow is off); recreate it with a larger maxelem or turn auto_grow on`;
   return new ServerError("IPSET_FULL", `set "${definition.name}" has ${current} entries and the batch adds ${adding} new ones, of which ${fits} fit: ${why}; nothing was added`, { ipset: definition.name, maxelem: String(definition.maxelem), fits: String(fits) });
+}
+
+function notAnEntry(name: string, element: string): ServerError {
+  return new ServerError("ENTRY_NOT_FOUND", `${element} is not an entry of set "${name}"`, { ipset: name, element });
 }
 
 function notFound(name: string): ServerError {

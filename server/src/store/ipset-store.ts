@@ -9,6 +9,12 @@ export interface StoredEntry {
   readonly comment?: string;
 }
 
+/** One change of `writeEntries`: `entry` to record (insert or refresh), or none to delete `element`. */
+export interface EntryWrite {
+  readonly element: string;
+  readonly entry?: StoredEntry;
+}
+
 interface EntryRow {
   element: string;
   expires_at: number | null;
@@ -143,6 +149,19 @@ export class IpsetStore {
   /** Batches begun and neither committed nor discarded: the server stopped while applying them. */
   pendingBatches(): Array<{ id: number; ipset: string }> {
     return this.#statements.pendingBatches.all();
+  }
+
+  /**
+   * Records single-entry changes of one set in one transaction, in order: an entry to put, or only an element to
+   * delete. Returns each element's live entry from before its change (undefined: none), for undoing it.
+   */
+  writeEntries(set: string, writes: readonly EntryWrite[], now = Date.now()): Array<StoredEntry | undefined> {
+    return this.#db.transaction(() => writes.map((write) => {
+      const row = this.#statements.getEntry.get(set, write.element, now);
+      if (write.entry === undefined) this.#statements.deleteEntry.run(set, write.element);
+      else this.#statements.upsertEntry.run(set, write.element, write.entry.expiresAt ?? null, write.entry.comment ?? null);
+      return row === undefined ? undefined : toEntry(row);
+    }))();
   }
 
   putEntry(set: string, entry: StoredEntry): void {
