@@ -100,6 +100,8 @@ export class IpsetService {
   readonly #events: EventLog;
   readonly #rollbacks: () => readonly SavedTable[];
   readonly #lock = new KeyedLock();
+  /** Copies of growing sets being built now: a reconcile meanwhile must not take them for leftovers. */
+  readonly #copies = new Set<string>();
   /** Single adds and deletes of a set that arrive together are recorded in one transaction and applied in one write. */
   readonly #singles = new GroupedWrites<EntryWrite, void>(this.#lock, (name, writes) => this.#applySingles(name, writes));
 
@@ -393,10 +395,13 @@ export class IpsetService {
       // Every set's room is checked (and sets made now sized) before anything is applied.
       for (const [name, planned] of definitions) {
         const batch = batches.get(name);
-        if (batch === undefined || !planned.create) continue;
+        if (batch === undefined) continue;
+        if (!planned.create) {
+          this.#refuseIfFull(planned.definition, batch.elements);
+          continue;
+        }
         const needed = this.#growthNeeded(planned.definition, batch.elements, false);
         if (needed !== undefined) definitions.set(name, { ...planned, definition: grownDefinition(planned.definition, needed) });
-        else if (batch !== undefined) this.#refuseIfFull(planned.definition, batch.elements);
       }
       // All or nothing: if the kernel refuses any part, what the import did so far is undone.
       const created: string[] = [];
@@ -449,7 +454,7 @@ export class IpsetService {
     const report = { setsCreated: 0, entriesRestored: 0, entriesRemoved: 0, recordsRefused: 0 };
     // The copy of a set that was growing when the server stopped.
     for (const set of kernel.values()) {
-      if (!set.definition.name.startsWith(GROW_PREFIX) || set.references > 0) continue;
+      if (!set.definition.name.startsWith(GROW_PREFIX) || set.references > 0 || this.#copies.has(set.definition.name)) continue;
       await this.#kernel.destroy(set.definition.name).catch((error: unknown) => this.#log.warn({ ipset: set.definition.name, error: String(error) }, "cannot destroy the copy of a grown set"));
     }
     for (const definition of this.#store.sets()) {
@@ -643,6 +648,7 @@ export class IpsetService {
   async #grow(definition: IpsetDefinition, needed: number, more?: (copy: string) => AsyncIterable<string>): Promise<IpsetDefinition> {
     const grown = grownDefinition(definition, needed);
     const copy = `${GROW_PREFIX}${randomBytes(4).toString("hex")}`;
+    this.#copies.add(copy);
     try {
       const now = Date.now();
       // Entries with nothing but an element are read as elements alone: a third of the cost of reading entries.
@@ -651,8 +657,8 @@ export class IpsetService {
         ? chunked(this.#store.liveElements(definition.name, now), (element) => `${renderAddLine(copy, { element })}\n`)
         : chunked(this.#store.liveEntries(definition.name, now), (entry) => `${renderAddLine(copy, toApply(definition, entry, now))}\n`);
       // The copy is created by the same restore: ipset then knows its type, and adds go twice as fast as into a set
-      // made beforehand (which it looks up again for each line).
-      // The recorded entries are all read before `more` records anything.
+      // made beforehand (which it looks up again for each line). The recorded entries are all read before `more`
+      // records anything.
       await this.#kernel.restore((async function* () {
         yield `${renderCreateLine({ ...grown, name: copy })}\n`;
         yield* adds;
@@ -664,6 +670,7 @@ export class IpsetService {
       await this.#kernel.destroy(copy).catch((error: unknown) => {
         if (!(error instanceof ServerError && error.reason === "IPSET_NOT_FOUND")) this.#log.error({ ipset: copy, error: String(error) }, "cannot destroy the copy of a grown set; the next start will");
       });
+      this.#copies.delete(copy);
     }
     this.#store.updateSet(grown);
     this.#events.append({ type: "IPSET_GROWN", resource: ipsetName(definition.name), attributes: { from_maxelem: String(definition.maxelem), to_maxelem: String(grown.maxelem) } }, "system", "system");
