@@ -8,9 +8,10 @@ interface Queued {
 
 /**
  * Group commit: small synchronous writes queued in the same turn of the event loop (the audit record and events of
- * calls that finish together) run in one transaction, each in a savepoint of its own, so they share one commit
- * instead of paying one each — what lets concurrent calls go faster than one after the other. A write that throws
- * is rolled back alone and its caller gets the error; `write` resolves once the write is committed.
+ * calls that finish together) run in one transaction and share one commit instead of paying one each — what lets
+ * concurrent calls go faster than one after the other. If a write throws, the group is rolled back and each write
+ * runs again in a transaction of its own, so only that write's caller gets the error. `write` resolves once the write
+ * is committed.
  */
 export class GroupCommit {
   readonly #db: Db;
@@ -30,24 +31,22 @@ export class GroupCommit {
   #commit(): void {
     const queue = this.#queue;
     this.#queue = [];
-    const errors = new Map<Queued, unknown>();
     try {
       this.#db.transaction(() => {
-        for (const queued of queue) {
-          try {
-            this.#db.transaction(queued.work)(); // nested: a savepoint
-          } catch (error) {
-            errors.set(queued, error);
-          }
-        }
+        for (const queued of queue) queued.work();
       })();
-    } catch (error) {
-      for (const queued of queue) queued.reject(error);
+      for (const queued of queue) queued.resolve();
       return;
+    } catch {
+      // rolled back: one by one below
     }
     for (const queued of queue) {
-      if (errors.has(queued)) queued.reject(errors.get(queued));
-      else queued.resolve();
+      try {
+        this.#db.transaction(queued.work)();
+        queued.resolve();
+      } catch (error) {
+        queued.reject(error);
+      }
     }
   }
 }
