@@ -8,6 +8,9 @@
 //       → {"timingsMs":[…]}
 //   node bench/raw-ipset.mjs restore <file>
 //       `ipset restore` with stdin read from <file>. → {"seconds":…}
+//   node bench/raw-ipset.mjs restore-swap <file> <set-a> <set-b>
+//       `ipset restore` from <file> (which creates <set-a> and fills it), then `ipset swap <set-a> <set-b>`.
+//       → {"seconds":…} for both together
 //   node bench/raw-ipset.mjs save <set>
 //       `ipset save <set>` into a pipe that is read to the end. → {"seconds":…,"bytes":…}
 import { spawnSync } from "node:child_process";
@@ -52,6 +55,19 @@ if (mode === "add") {
   } finally {
     closeSync(fd);
   }
+} else if (mode === "restore-swap") {
+  const [file, a, b] = args;
+  if (!file || !a || !b) throw new Error("usage: restore-swap <file> <set-a> <set-b>");
+  const fd = openSync(file, "r");
+  try {
+    const started = process.hrtime.bigint();
+    ipset(["restore"], fd);
+    ipset(["swap", a, b]);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    process.stdout.write(`${JSON.stringify({ seconds })}\n`);
+  } finally {
+    closeSync(fd);
+  }
 } else if (mode === "save") {
   const [set] = args;
   if (!set) throw new Error("usage: save <set>");
@@ -62,6 +78,6 @@ if (mode === "add") {
   if (result.status !== 0) throw new Error(`ipset save exited ${result.status ?? result.signal}: ${result.stderr}`);
   process.stdout.write(`${JSON.stringify({ seconds, bytes: result.stdout.length })}\n`);
 } else {
-  process.stderr.write("usage: raw-ipset.mjs add <set> <first-index> <count> [warmup] | restore <file> | save <set>\n");
+  process.stderr.write("usage: raw-ipset.mjs add <set> <first-index> <count> [warmup] | restore <file> | restore-swap <file> <set-a> <set-b> | save <set>\n");
   process.exit(2);
 }

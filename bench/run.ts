@@ -14,7 +14,14 @@
  *      same batch is then also sent through the generated client's ordinary path (encoding inside the call) into one
  *      more fresh set, and the server's own handler time is read from its log, to show where the time goes;
  *   3. ListEntries of the 100k set, page by page (page_size 1000 and 10000) — `ipset save` of the set for reference;
- *   4. the server's RSS after the 1M batch and after a 2 s quiet period.
+ *   4. the server's RSS after the 1M batch and after a 2 s quiet period;
+ *   5. concurrency: one client doing AddEntry → TestEntry → DeleteEntry of its own addresses on one set for a fixed
+ *      time, then 16 clients (a connection each) doing the same at once; total calls/s and latency percentiles;
+ *   6. growth: a managed set holding 1M entries at its maxelem gets one BatchAddEntries of 100k more, which makes it
+ *      grow (a larger copy filled from the store, swapped in), vs `ipset restore` of the same 1.1M lines into a fresh
+ *      set of the grown size plus one `ipset swap`.
+ * Rows 5 and 6 run last, so the earlier rows measure the same server state as before they existed.
+ * BENCH_ONLY=concurrency or BENCH_ONLY=growth runs only that row (for working on it; not a full report).
  * Prints a table on stdout, progress on stderr, and writes bench/results/latest.json.
  *
  * Diagnosis: BENCH_SERVER_CPU_PROF=/some/dir npm run bench  → the server writes a .cpuprofile there on exit
@@ -42,7 +49,12 @@ const BATCH_SIZES = [100_000, 1_000_000] as const;
 const PAGE_SIZES = [1_000, 10_000] as const;
 const QUIET_MS = 2_000;
 
-const TARGETS = { singleP50BelowRaw: true, batchRatioMax: 1.5, rssMaxMB: 300 } as const;
+const CONCURRENT_CLIENTS = 16;
+const CONCURRENCY_SECONDS = 10;
+const GROWTH_BASE = 1_000_000;
+const GROWTH_BATCH = 100_000;
+
+const TARGETS = { singleP50BelowRaw: true, batchRatioMax: 1.5, rssMaxMB: 300, concurrencyRatioMin: 4, concurrencyP99MaxMs: 25, growthRatioMax: 1.5 } as const;
 
 // ---- small utilities -------------------------------------------------------------------------------------------------
 
@@ -427,6 +439,139 @@ async function benchList(set: string, expected: number, pageSize: number): Promi
   return { pageSize, pages: pageMs.length, entries, seconds, pagesPerSec: pageMs.length / seconds, entriesPerSec: entries / seconds, pageP50Ms: s.p50Ms, pageP99Ms: s.p99Ms };
 }
 
+interface ConcurrencyRun {
+  readonly clients: number;
+  readonly calls: number;
+  readonly seconds: number;
+  readonly callsPerSec: number;
+  readonly latency: LatencyStats;
+}
+
+interface ConcurrencyResult {
+  readonly one: ConcurrencyRun;
+  readonly many: ConcurrencyRun;
+  /** many.callsPerSec / one.callsPerSec — the number the ≥ 4× target applies to. */
+  readonly ratio: number;
+}
+
+/**
+ * `clients` callers, each on its own connection, each repeating AddEntry → TestEntry → DeleteEntry of addresses of its
+ * own on one set until `seconds` have passed; every call's latency is kept. The set is empty again afterwards.
+ */
+async function concurrencyRun(set: string, clients: number, seconds: number, firstAddress: number): Promise<ConcurrencyRun> {
+  const callers = Array.from({ length: clients }, () => new IpsetTestClient(server!.address, server!.credentials(), true));
+  try {
+    // Connect (TLS handshake) before the clock starts.
+    await Promise.all(callers.map((caller) => caller.call("testEntry", { parent: `ipsets/${set}`, element: address(firstAddress) })));
+    const latencies: number[] = [];
+    const started = performance.now();
+    const until = started + seconds * 1000;
+    await Promise.all(callers.map(async (caller, k) => {
+      for (let i = 0; performance.now() < until; i++) {
+        const element = address(firstAddress + k * 1_000_000 + i);
+        let at = performance.now();
+        await caller.call("addEntry", { parent: `ipsets/${set}`, entry: { name: "", element, comment: "" } });
+        latencies.push(performance.now() - at);
+        at = performance.now();
+        const tested = (await caller.call("testEntry", { parent: `ipsets/${set}`, element })) as { matched: boolean };
+        latencies.push(performance.now() - at);
+        if (!tested.matched) throw new Error(`TestEntry of ${element} just added answered not matched`);
+        at = performance.now();
+        await caller.call("deleteEntry", { name: `ipsets/${set}/entries/${element}` });
+        latencies.push(performance.now() - at);
+      }
+    }));
+    const elapsed = (performance.now() - started) / 1000;
+    return { clients, calls: latencies.length, seconds: elapsed, callsPerSec: latencies.length / elapsed, latency: stats(latencies) };
+  } finally {
+    for (const caller of callers) caller.close();
+  }
+}
+
+async function benchConcurrency(): Promise<ConcurrencyResult> {
+  const set = "concurrency";
+  await client!.call("createIpset", { ipsetId: set, ipset: ipsetDefinition({}), requestId: "" });
+  progress(`concurrency: 1 client, AddEntry/TestEntry/DeleteEntry for ${CONCURRENCY_SECONDS} s`);
+  const one = await concurrencyRun(set, 1, CONCURRENCY_SECONDS, 0);
+  progress(`concurrency: 1 client ${Math.round(one.callsPerSec)} calls/s, p50 ${ms(one.latency.p50Ms)}`);
+  progress(`concurrency: ${CONCURRENT_CLIENTS} clients, the same mix for ${CONCURRENCY_SECONDS} s`);
+  const many = await concurrencyRun(set, CONCURRENT_CLIENTS, CONCURRENCY_SECONDS, 0);
+  progress(`concurrency: ${CONCURRENT_CLIENTS} clients ${Math.round(many.callsPerSec)} calls/s, p50 ${ms(many.latency.p50Ms)}, p99 ${ms(many.latency.p99Ms)}`);
+  const left = kernelCount(set);
+  if (left !== 0) throw new Error(`kernel set ${set} holds ${left} entries after the concurrency runs, expected 0`);
+  return { one, many, ratio: many.callsPerSec / one.callsPerSec };
+}
+
+interface GrowthResult {
+  readonly base: number;
+  readonly batch: number;
+  readonly fromMaxelem: number;
+  readonly toMaxelem: number;
+  readonly toHashsize: number;
+  readonly api: { readonly seconds: number; readonly serverHandlerSeconds?: number };
+  readonly raw: { readonly seconds: number };
+  readonly ratio: number;
+}
+
+async function benchGrowth(): Promise<GrowthResult> {
+  const c = client!;
+  const set = "growing";
+  const total = GROWTH_BASE + GROWTH_BATCH;
+  const fromMaxelem = 1_048_576;
+  await c.call("createIpset", { ipsetId: set, ipset: ipsetDefinition({ hashsize: 262_144, maxelem: fromMaxelem }), requestId: "" });
+  progress(`growth: filling ${set} with ${GROWTH_BASE} entries (untimed)`);
+  const encode = (from: number, to: number): Buffer => {
+    const elements: string[] = [];
+    for (let i = from; i < to; i++) elements.push(address(i));
+    const encoded = BatchAddEntriesRequest.encode({ parent: `ipsets/${set}`, entries: [], elements, comment: "" }).finish();
+    return Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+  };
+  await batchAddPreEncoded(encode(0, GROWTH_BASE));
+  const request = encode(GROWTH_BASE, total);
+  await sleep(QUIET_MS); // let the fill's garbage be collected before the clock starts
+
+  progress(`growth: BatchAddEntries of ${GROWTH_BATCH} more (the set grows past maxelem ${fromMaxelem})`);
+  const logged = rpcLogLines("BatchAddEntries").length;
+  const started = performance.now();
+  const response = await batchAddPreEncoded(request);
+  const apiSeconds = (performance.now() - started) / 1000;
+  if (Number(response.addedCount) !== GROWTH_BATCH) throw new Error(`BatchAddEntries reported ${response.addedCount} added, expected ${GROWTH_BATCH}`);
+  const handlerMs = await serverHandlerMs("BatchAddEntries", logged);
+  const grown = (await c.call("getIpset", { name: `ipsets/${set}` })) as Ipset;
+  if (grown.maxelem <= fromMaxelem) throw new Error(`set ${set} did not grow (maxelem ${grown.maxelem})`);
+  const count = kernelCount(set);
+  if (count !== total) throw new Error(`kernel set ${set} holds ${count} entries, expected ${total}`);
+  progress(`growth: API ${apiSeconds.toFixed(2)} s (maxelem ${fromMaxelem} → ${grown.maxelem}, hashsize ${grown.hashsize})`);
+
+  // Raw: the same 1.1M lines restored into a fresh set of the grown geometry, then swapped with the live one.
+  const rawLive = "rawgrowing";
+  const rawFresh = "rawgrowing-new";
+  netns!.exec("ipset", ["create", rawLive, "hash:ip", "family", "inet", "hashsize", "262144", "maxelem", String(fromMaxelem)]);
+  const file = join(scratch!, "rawgrowing.restore");
+  let lines: string[] = [`create ${rawFresh} hash:ip family inet hashsize ${grown.hashsize} maxelem ${grown.maxelem}\n`];
+  for (let i = 0; i < total; i++) lines.push(`add ${rawFresh} ${address(i)}\n`);
+  writeFileSync(file, lines.join(""));
+  lines = [];
+  progress(`growth: raw \`ipset restore\` of ${total} lines into a fresh set + \`ipset swap\` (timed inside the namespace)`);
+  const raw = await runHelper<{ seconds: number }>(["restore-swap", file, rawFresh, rawLive]);
+  rmSync(file, { force: true });
+  const rawCount = kernelCount(rawLive);
+  if (rawCount !== total) throw new Error(`kernel set ${rawLive} holds ${rawCount} entries, expected ${total}`);
+  netns!.exec("ipset", ["destroy", rawFresh]);
+  netns!.exec("ipset", ["destroy", rawLive]);
+  progress(`growth: raw ${raw.seconds.toFixed(2)} s`);
+  return {
+    base: GROWTH_BASE,
+    batch: GROWTH_BATCH,
+    fromMaxelem,
+    toMaxelem: grown.maxelem,
+    toHashsize: grown.hashsize,
+    api: { seconds: apiSeconds, ...(handlerMs === undefined ? {} : { serverHandlerSeconds: handlerMs / 1000 }) },
+    raw: { seconds: raw.seconds },
+    ratio: apiSeconds / raw.seconds,
+  };
+}
+
 // ---- report ----------------------------------------------------------------------------------------------------------------
 
 function table(rows: readonly (readonly string[])[]): string {
@@ -441,6 +586,38 @@ const sec = (value: number): string => `${value.toFixed(2)} s`;
 const rate = (value: number, unit: string): string => `${Math.round(value).toLocaleString("en-US")} ${unit}`;
 const ratio = (value: number): string => `${value.toFixed(2)}×`;
 const verdict = (ok: boolean): string => (ok ? "PASS" : "FAIL");
+
+function concurrencyPasses(result: ConcurrencyResult): boolean {
+  return result.ratio >= TARGETS.concurrencyRatioMin && result.many.latency.p99Ms <= TARGETS.concurrencyP99MaxMs;
+}
+
+function concurrencyRows(result: ConcurrencyResult): string[][] {
+  const { one, many } = result;
+  return [
+    [`Concurrency, 1 client (add/test/delete): calls/s`, rate(one.callsPerSec, "calls/s"), "", "", "", ""],
+    [`  1 client: p50 / p99`, `${ms(one.latency.p50Ms)} / ${ms(one.latency.p99Ms)}`, "", "", "", ""],
+    [`Concurrency, ${many.clients} clients: calls/s in total`, rate(many.callsPerSec, "calls/s"), "", `${ratio(result.ratio)} 1 client`, `≥ ${TARGETS.concurrencyRatioMin}× 1 client`, verdict(result.ratio >= TARGETS.concurrencyRatioMin)],
+    [`  ${many.clients} clients: p50 / p99`, `${ms(many.latency.p50Ms)} / ${ms(many.latency.p99Ms)}`, "", "", `p99 ≤ ${TARGETS.concurrencyP99MaxMs} ms`, verdict(many.latency.p99Ms <= TARGETS.concurrencyP99MaxMs)],
+  ];
+}
+
+function growthRows(result: GrowthResult): string[][] {
+  const handler = result.api.serverHandlerSeconds;
+  return [
+    [`Growth: 1M-entry set + BatchAddEntries 100k`, sec(result.api.seconds), sec(result.raw.seconds), ratio(result.ratio), `≤ ${TARGETS.growthRatioMax}×`, verdict(result.ratio <= TARGETS.growthRatioMax)],
+    [`  maxelem ${result.fromMaxelem} → ${result.toMaxelem}; server handler`, handler === undefined ? "?" : sec(handler), "", "", "", ""],
+  ];
+}
+
+/** BENCH_ONLY: one of the last rows alone, printed as a table (not written to latest.json). */
+async function runOnly(only: string, startedAt: Date): Promise<number> {
+  const rows: string[][] = [["benchmark", "API", "raw ipset", "API/raw", "target", "verdict"]];
+  if (only === "concurrency") rows.push(...concurrencyRows(await benchConcurrency()));
+  else if (only === "growth") rows.push(...growthRows(await benchGrowth()));
+  else throw new Error(`BENCH_ONLY must be concurrency or growth, not ${only}`);
+  process.stdout.write(`Portcullis benchmark (BENCH_ONLY=${only}) — ${startedAt.toISOString()}, load ${loadavg().map((l) => l.toFixed(2)).join(" ")}\n${table(rows)}\n`);
+  return 0;
+}
 
 // ---- main --------------------------------------------------------------------------------------------------------------------
 
@@ -473,6 +650,9 @@ async function main(): Promise<number> {
   const memoryAtStart = memoryOf(server.pid!);
   progress(`server pid ${server.pid} listening on ${server.address}; RSS ${memoryAtStart.rssMB.toFixed(0)} MB`);
 
+  const only = process.env.BENCH_ONLY ?? "";
+  if (only !== "") return runOnly(only, startedAt);
+
   const single = await benchSingle();
   progress(`single add: API p50 ${ms(single.api.p50Ms)}, raw p50 ${ms(single.raw.p50Ms)}`);
 
@@ -488,6 +668,8 @@ async function main(): Promise<number> {
     await sleep(QUIET_MS);
   });
   const memoryEnd = memoryOf(server.pid!);
+  const concurrency = await benchConcurrency();
+  const growth = await benchGrowth();
 
   const totalSeconds = (performance.now() - t0) / 1000;
   const loadAtEnd = loadavg();
@@ -523,6 +705,7 @@ async function main(): Promise<number> {
   rows.push([`Server RSS after ${QUIET_MS / 1000} s quiet`, `${rssQuiet.rssMB.toFixed(0)} MB`, "", "", `≤ ${TARGETS.rssMaxMB} MB`, verdict(rssQuiet.rssMB <= TARGETS.rssMaxMB)]);
   rows.push(["Server peak RSS (VmHWM) until the 1M batch's reply", `${rssAfter.hwmMB.toFixed(0)} MB`, "", "", "", ""]);
   rows.push(["Server peak RSS (VmHWM) over the whole run", `${memoryEnd.hwmMB.toFixed(0)} MB`, "", "", "", ""]);
+  rows.push(...concurrencyRows(concurrency), ...growthRows(growth));
 
   const header = [
     `Portcullis benchmark — ${startedAt.toISOString()}`,
@@ -538,6 +721,9 @@ async function main(): Promise<number> {
     "BatchAddEntries API time: compact form (elements sharing timeout/comment), protobuf-encoded before the clock (gRPC transfer, server decode, SQLite, kernel and reply included);",
     "'via generated client': Entry messages through the ordinary generated-client call (client-side encoding inside the call) into one more fresh set,",
     "run after the raw restore, so the server already holds the first batch (SQLite and heap are larger than for the API row).",
+    "Server peak RSS over the whole run is read before the concurrency and growth rows, which run last.",
+    `concurrency: each client repeats AddEntry → TestEntry → DeleteEntry of its own addresses on one hash:ip set for ${CONCURRENCY_SECONDS} s, on its own connection;`,
+    "growth: 1M entries at maxelem 1,048,576 + one BatchAddEntries of 100k (API) vs `ipset restore` of 1.1M add lines (and the create) + `ipset swap` (raw).",
     `total run time ${totalSeconds.toFixed(1)} s`,
   ];
   process.stdout.write(`${[...header, table(rows), ...notes].join("\n")}\n`);
@@ -552,6 +738,8 @@ async function main(): Promise<number> {
     single: { warmup: SINGLE_WARMUP, count: SINGLE_COUNT, ...single, pass: single.api.p50Ms < single.raw.p50Ms },
     batches: batches.map((b) => ({ ...b, pass: b.ratio <= TARGETS.batchRatioMax })),
     list: { set: `batch${BATCH_SIZES[0] / 1000}k`, entries: BATCH_SIZES[0], pages: lists, rawSaveSeconds: rawSave.seconds, rawSaveBytes: rawSave.bytes },
+    concurrency: { ...concurrency, pass: concurrencyPasses(concurrency) },
+    growth: { ...growth, pass: growth.ratio <= TARGETS.growthRatioMax },
     memory: {
       atStart: memoryAtStart,
       after1mBatch: rssAfter,

@@ -15,6 +15,7 @@ import { parseRuleLine, renderRuleLine } from "./drivers/parse/iptables-save.js"
 import { openDatabase } from "./store/database.js";
 import { IpsetStore } from "./store/ipset-store.js";
 import { AuditStore } from "./store/audit-store.js";
+import { GroupCommit } from "./store/group-commit.js";
 import { RequestStore } from "./store/request-store.js";
 import { IpsetService } from "./ipsets/ipset-service.js";
 import { Invoker } from "./api/invoker.js";
@@ -130,7 +131,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     return { link, publisher, consumer, nodes, fleet };
   })();
   const fleet: FleetSharing = fleetParts?.fleet ?? localOnly;
-  const invoker = new Invoker(audit, events, log, metrics);
+  const groupCommit = new GroupCommit(db);
+  const invoker = new Invoker(audit, events, log, metrics, (work) => groupCommit.write(work));
   const services: GrpcService[] = [
     { name: "portcullis.v1.IpsetService", definition: IpsetServiceService, operations: ipsetOperations(ipsets, requests, fleet) },
     { name: "portcullis.v1.FirewallService", definition: FirewallServiceService, operations: firewallOperations(firewall, requests), keptResponseItems: FIREWALL_KEPT_ITEMS, lazyRequestItems: FIREWALL_LAZY_ITEMS },

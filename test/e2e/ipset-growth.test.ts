@@ -33,7 +33,8 @@ describe("managed sets grow instead of overflowing", () => {
 
   before(async () => {
     hosts = new VictimAttacker();
-    f = await startServerFixture(hosts.victim);
+    // Reconcile every second: it must leave the copy a growing set is being built in alone.
+    f = await startServerFixture(hosts.victim, { PORTCULLIS_RECONCILE_INTERVAL_SECONDS: "1" });
     listener = await listen(hosts.victim.name, 143);
   });
   after(async () => {

@@ -24,9 +24,10 @@ export class TestClient<S extends Record<string, UnaryDefinition>> {
   readonly raw: Client;
   readonly #service: S;
 
-  constructor(service: S, address: string, credentials: ChannelCredentials) {
+  /** `ownConnection`: a connection of its own (grpc-js otherwise shares one between clients of the same server). */
+  constructor(service: S, address: string, credentials: ChannelCredentials, ownConnection = false) {
     this.#service = withFastEncoding(service);
-    this.raw = new Client(address, credentials, OPTIONS);
+    this.raw = new Client(address, credentials, ownConnection ? { ...OPTIONS, "grpc.use_local_subchannel_pool": 1 } : OPTIONS);
   }
 
   call<K extends keyof S & string>(method: K, request: RequestOf<S, K>): Promise<ResponseOf<S, K>> {
@@ -69,8 +70,8 @@ export class JailTestClient extends TestClient<typeof JailServiceService> {
 
 /** IpsetService test client. */
 export class IpsetTestClient extends TestClient<typeof IpsetServiceService> {
-  constructor(address: string, credentials: ChannelCredentials) {
-    super(IpsetServiceService, address, credentials);
+  constructor(address: string, credentials: ChannelCredentials, ownConnection = false) {
+    super(IpsetServiceService, address, credentials, ownConnection);
   }
 }
 

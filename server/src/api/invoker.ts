@@ -3,9 +3,13 @@ import type { Logger } from "../logger.js";
 import { requireRole } from "../auth/roles.js";
 import { toServerError, type ServerError } from "../errors.js";
 import type { EventLog } from "../events/event-log.js";
-import type { AuditStore } from "../store/audit-store.js";
+import type { AuditRecord, AuditStore } from "../store/audit-store.js";
 import type { CallObserver } from "../metrics/metrics.js";
+import type { EventInput } from "../events/event-model.js";
 import type { Operation, Principal, StreamOperation } from "./operation.js";
+
+/** Runs synchronous store writes and resolves once they are committed (GroupCommit: shared by calls ending together). */
+export type CommitWrites = (work: () => void) => Promise<void>;
 
 /**
  * Runs operations for every transport: permission first (before existence, so a viewer learns nothing about what
@@ -17,20 +21,20 @@ export class Invoker {
   readonly #events: EventLog;
   readonly #log: Logger;
   readonly #observer: CallObserver | undefined;
+  readonly #commit: CommitWrites;
 
-  constructor(audit: AuditStore, events: EventLog, log: Logger, observer?: CallObserver) {
+  constructor(audit: AuditStore, events: EventLog, log: Logger, observer?: CallObserver, commit: CommitWrites = async (work) => work()) {
     this.#audit = audit;
     this.#events = events;
     this.#log = log;
+    this.#commit = commit;
     this.#observer = observer;
   }
 
   async invoke<Request, Response>(method: string, op: Operation<Request, Response>, principal: Principal, request: Request, transport: string): Promise<Response> {
-    return this.#run(method, op, principal, request, transport, async () => {
-      const response = await op.handle(request, principal);
+    return this.#run(method, op, principal, request, transport, () => op.handle(request, principal), (response) => {
       const events = op.event?.(request, response);
-      for (const event of events === undefined ? [] : Array.isArray(events) ? events : [events]) this.#events.append(event, principal.name, "api");
-      return response;
+      return events === undefined ? [] : Array.isArray(events) ? events : [events];
     });
   }
 
@@ -49,32 +53,50 @@ export class Invoker {
     this.#log.warn({ transport, method, principal, reason: error.reason }, "call refused");
   }
 
-  async #run<Request, T>(method: string, op: { role: Principal["role"]; resource: (request: Request) => string }, principal: Principal, request: Request, transport: string, work: () => Promise<T>): Promise<T> {
+  /**
+   * The call's events (on success) and audit record are written together, committed with those of the calls that
+   * end at the same time, before the answer goes out.
+   */
+  async #run<Request, T>(method: string, op: { role: Principal["role"]; resource: (request: Request) => string }, principal: Principal, request: Request, transport: string, work: () => Promise<T>, eventsOf?: (result: T) => readonly EventInput[]): Promise<T> {
     const started = performance.now();
     let code = "OK";
     let detail: string | undefined;
     try {
       requireRole(principal.role, op.role, method, principal.name);
-      return await work();
+      const result = await work();
+      const events = eventsOf?.(result) ?? [];
+      const audited = this.#audited(op, principal, request, method, code);
+      if (events.length > 0 || audited !== undefined) {
+        await this.#commit(() => {
+          for (const event of events) this.#events.append(event, principal.name, "api");
+          if (audited !== undefined) this.#audit.append(audited);
+        });
+      }
+      return result;
     } catch (error) {
       const serverError = toServerError(error);
       code = Status[serverError.code];
       detail = serverError.reason;
       if (serverError.reason === "INTERNAL") this.#log.error({ err: error, method }, "unexpected error");
+      const audited = this.#audited(op, principal, request, method, code, detail);
+      if (audited !== undefined) this.#audit.append(audited);
       throw serverError;
     } finally {
       const ms = Math.round((performance.now() - started) * 1000) / 1000;
-      if (op.role !== "viewer") {
-        let resource = "";
-        try {
-          resource = op.resource(request).slice(0, 500);
-        } catch {
-          // a request too malformed to name its resource is still audited
-        }
-        this.#audit.append({ time: Date.now(), principal: principal.name, role: principal.role, method, resource, code, ...(detail === undefined ? {} : { detail }) });
-      }
       this.#log.info({ transport, method, principal: principal.name, role: principal.role, code, ms }, "rpc");
       this.#observer?.callFinished(method, transport, code, ms / 1000);
     }
+  }
+
+  /** The audit record of a call to a write (undefined for reads). */
+  #audited<Request>(op: { role: Principal["role"]; resource: (request: Request) => string }, principal: Principal, request: Request, method: string, code: string, detail?: string): AuditRecord | undefined {
+    if (op.role === "viewer") return undefined;
+    let resource = "";
+    try {
+      resource = op.resource(request).slice(0, 500);
+    } catch {
+      // a request too malformed to name its resource is still audited
+    }
+    return { time: Date.now(), principal: principal.name, role: principal.role, method, resource, code, ...(detail === undefined ? {} : { detail }) };
   }
 }

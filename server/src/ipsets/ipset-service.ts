@@ -2,12 +2,13 @@ import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
 import type { IpsetDriver } from "../drivers/ipset-driver.js";
 import type { IptablesDriver } from "../drivers/iptables-driver.js";
-import { parseIpsetSave, renderAddLine } from "../drivers/parse/ipset-save.js";
-import type { IpsetStore, StoredEntry } from "../store/ipset-store.js";
+import { parseIpsetSave, renderAddLine, renderCreateLine } from "../drivers/parse/ipset-save.js";
+import type { EntryWrite, IpsetStore, StoredEntry } from "../store/ipset-store.js";
 import { expandElement, holdsSingleAddresses, normalizeElement, validateComment, validateIpsetName } from "./element.js";
 import { compatible, DEFAULT_GROW_LIMIT, grownDefinition, growsAutomatically, validateDefinition, validateTimeout, type DefinitionInput } from "./ipset-definition.js";
 import { isModeledType, type IpsetDefinition, type KernelIpset } from "./ipset-model.js";
 import { KeyedLock } from "../keyed-lock.js";
+import { GroupedWrites } from "./grouped-writes.js";
 import type { EventLog } from "../events/event-log.js";
 import { ipsetName } from "../names.js";
 import { releaseMemorySoon } from "../memory.js";
@@ -99,6 +100,10 @@ export class IpsetService {
   readonly #events: EventLog;
   readonly #rollbacks: () => readonly SavedTable[];
   readonly #lock = new KeyedLock();
+  /** Copies of growing sets being built now: a reconcile meanwhile must not take them for leftovers. */
+  readonly #copies = new Set<string>();
+  /** Single adds and deletes of a set that arrive together are recorded in one transaction and applied in one write. */
+  readonly #singles = new GroupedWrites<EntryWrite, void>(this.#lock, (name, writes) => this.#applySingles(name, writes));
 
   constructor(deps: { kernel: IpsetDriver; rules: IptablesDriver; store: IpsetStore; events: EventLog; log: Logger; pendingRollbacks?: () => readonly SavedTable[] }) {
     this.#kernel = deps.kernel;
@@ -245,31 +250,15 @@ export class IpsetService {
       await this.batchAdd(name, { entries: [{ ...input, element: entry.element }] });
       return toView(entry, now);
     }
-    return this.#lock.with([name], async () => {
-      await this.#managed(name);
-      const previous = this.#store.getEntry(name, entry.element, now);
-      this.#store.putEntry(name, entry);
-      try {
-        await this.#kernel.add(name, toApply(definition, entry, now)).catch(async (error: unknown) => {
-          // A single add finds a full set only from the kernel (counting the store per add would cost more).
-          const maxelem = definition.maxelem ?? 0;
-          if (!(error instanceof ServerError && error.reason === "IPSET_FULL" && growsAutomatically(definition) && maxelem < (definition.growLimit ?? DEFAULT_GROW_LIMIT))) throw error;
-          await this.#grow(definition, maxelem + 1);
-          await this.#kernel.add(name, toApply(definition, entry, now));
-        });
-      } catch (error) {
-        if (previous === undefined) this.#store.deleteEntries(name, [entry.element]);
-        else this.#store.putEntry(name, previous);
-        throw error;
-      }
-      return toView(entry, now);
-    });
+    await this.#singles.submit(name, { element: entry.element, entry });
+    return toView(entry, now);
   }
 
   async deleteEntry(name: string, rawElement: string): Promise<void> {
     const definition = await this.#managed(name);
     const element = normalizeElement(definition, rawElement);
     const elements = expandElement(definition.typeName, element);
+    if (elements.length === 1) return this.#singles.submit(name, { element });
     await this.#lock.with([name], async () => {
       const previous = elements.map((one) => this.#store.getEntry(name, one)).filter((entry) => entry !== undefined);
       if (previous.length === 0) {
@@ -300,13 +289,14 @@ export class IpsetService {
   }
 
   async testEntry(name: string, rawElement: string): Promise<boolean> {
-    const kernel = await this.#kernel.get(name);
-    if (kernel === undefined) throw notFound(name);
-    if (!isModeledType(kernel.definition.typeName)) {
-      throw new ServerError("INVALID_IPSET_TYPE", `set "${name}" has type ${kernel.definition.typeName}, which Portcullis cannot test`, { ipset: name });
+    // A managed set's definition is recorded: only other sets cost a `ipset list` process to learn theirs.
+    const definition = this.#store.getSet(name) ?? (await this.#kernel.get(name))?.definition;
+    if (definition === undefined) throw notFound(name);
+    if (!isModeledType(definition.typeName)) {
+      throw new ServerError("INVALID_IPSET_TYPE", `set "${name}" has type ${definition.typeName}, which Portcullis cannot test`, { ipset: name });
     }
-    const element = normalizeElement(kernel.definition, rawElement);
-    if (expandElement(kernel.definition.typeName, element).length > 1) {
+    const element = normalizeElement(definition, rawElement);
+    if (expandElement(definition.typeName, element).length > 1) {
       throw new ServerError("INVALID_ELEMENT", `"${rawElement}": set "${name}" holds single addresses; test one address at a time`, { field: "element", value: rawElement });
     }
     return this.#kernel.test(name, element);
@@ -322,7 +312,7 @@ export class IpsetService {
     const batch = prepareBatch(definition, input, Date.now());
     await this.#lock.with([name], async () => {
       const current = await this.#managed(name);
-      const batchId = await this.#applyBatch(await this.#makeRoom(current, batch.elements, true), batch);
+      const batchId = await this.#applyBatch(current, batch, this.#growthNeeded(current, batch.elements, true));
       this.#store.commitBatch(batchId);
     });
     if (batch.elements.length >= LARGE_BATCH) releaseMemorySoon();
@@ -404,8 +394,13 @@ export class IpsetService {
       // Every set's room is checked (and sets made now sized) before anything is applied.
       for (const [name, planned] of definitions) {
         const batch = batches.get(name);
-        if (batch !== undefined && planned.create) definitions.set(name, { ...planned, definition: await this.#makeRoom(planned.definition, batch.elements, false) });
-        else if (batch !== undefined) this.#refuseIfFull(planned.definition, batch.elements);
+        if (batch === undefined) continue;
+        if (!planned.create) {
+          this.#refuseIfFull(planned.definition, batch.elements);
+          continue;
+        }
+        const needed = this.#growthNeeded(planned.definition, batch.elements, false);
+        if (needed !== undefined) definitions.set(name, { ...planned, definition: grownDefinition(planned.definition, needed) });
       }
       // All or nothing: if the kernel refuses any part, what the import did so far is undone.
       const created: string[] = [];
@@ -419,8 +414,7 @@ export class IpsetService {
           }
           const batch = batches.get(name);
           if (batch === undefined) continue;
-          const sized = create ? definition : await this.#makeRoom(definition, batch.elements, true);
-          applied.push({ name, batchId: await this.#applyBatch(sized, batch) });
+          applied.push({ name, batchId: await this.#applyBatch(definition, batch, create ? undefined : this.#growthNeeded(definition, batch.elements, true)) });
           added += batch.elements.length;
         }
       } catch (error) {
@@ -459,7 +453,7 @@ export class IpsetService {
     const report = { setsCreated: 0, entriesRestored: 0, entriesRemoved: 0, recordsRefused: 0 };
     // The copy of a set that was growing when the server stopped.
     for (const set of kernel.values()) {
-      if (!set.definition.name.startsWith(GROW_PREFIX) || set.references > 0) continue;
+      if (!set.definition.name.startsWith(GROW_PREFIX) || set.references > 0 || this.#copies.has(set.definition.name)) continue;
       await this.#kernel.destroy(set.definition.name).catch((error: unknown) => this.#log.warn({ ipset: set.definition.name, error: String(error) }, "cannot destroy the copy of a grown set"));
     }
     for (const definition of this.#store.sets()) {
@@ -528,6 +522,44 @@ export class IpsetService {
 
   // ---- helpers -------------------------------------------------------------------------------------------------
 
+  /**
+   * Applies a group of single adds and deletes of one set (see GroupedWrites), under its lock, in the order every
+   * change follows: recorded in one transaction, applied (each line answered on its own, written together), and
+   * answered each on its own; a write the kernel refused is undone in the store, the others stand. A delete of an
+   * element not recorded is ENTRY_NOT_FOUND, as alone. A set found full grows once for the whole group.
+   */
+  async #applySingles(name: string, writes: readonly EntryWrite[]): Promise<Array<PromiseSettledResult<void>>> {
+    let definition = await this.#managed(name);
+    const now = Date.now();
+    const previous = this.#store.writeEntries(name, writes, now);
+    const errors: unknown[] = writes.map((write, i) => (write.entry === undefined && previous[i] === undefined ? notAnEntry(name, write.element) : undefined));
+    const apply = (write: EntryWrite, at: IpsetDefinition): Promise<void> =>
+      write.entry === undefined ? this.#kernel.delete(name, write.element) : this.#kernel.add(name, toApply(at, write.entry, Date.now()));
+    const applyAll = async (indexes: readonly number[]): Promise<void> => {
+      const outcomes = await Promise.allSettled(indexes.map((i) => apply(writes[i]!, definition)));
+      outcomes.forEach((outcome, k) => (errors[indexes[k]!] = outcome.status === "rejected" ? outcome.reason : undefined));
+    };
+    await applyAll(writes.flatMap((_, i) => (errors[i] === undefined ? [i] : [])));
+    // A single add finds a full set only from the kernel (counting the store per add would cost more).
+    const full = writes.flatMap((_, i) => (errors[i] instanceof ServerError && (errors[i] as ServerError).reason === "IPSET_FULL" ? [i] : []));
+    const maxelem = definition.maxelem ?? 0;
+    if (full.length > 0 && growsAutomatically(definition) && maxelem < (definition.growLimit ?? DEFAULT_GROW_LIMIT)) {
+      try {
+        definition = await this.#grow(definition, maxelem + full.length);
+        await applyAll(full);
+      } catch (error) {
+        for (const i of full) errors[i] = error;
+      }
+    }
+    const undo = writes.flatMap((write, i): EntryWrite[] => {
+      if (errors[i] === undefined || (write.entry === undefined && previous[i] === undefined)) return [];
+      const before = previous[i];
+      return [before === undefined ? { element: write.element } : { element: write.element, entry: before }];
+    });
+    if (undo.length > 0) this.#store.writeEntries(name, undo, now);
+    return errors.map((error) => (error === undefined ? { status: "fulfilled", value: undefined } : { status: "rejected", reason: error }));
+  }
+
   async #createLocked(definition: IpsetDefinition): Promise<void> {
     if (this.#store.getSet(definition.name) !== undefined || (await this.#kernel.get(definition.name)) !== undefined) {
       throw alreadyExists(definition.name);
@@ -573,25 +605,25 @@ export class IpsetService {
   }
 
   /**
-   * Room for a batch, under the set's lock: the definition to apply it with — for a set that grows, grown first if
-   * the batch would pass maxelem — or IPSET_FULL before anything is applied. `exists` false: a set the caller is
-   * about to create (sized, not grown).
+   * Room for a batch, under the set's lock: undefined if it fits, else how many entries the set must grow to hold (a
+   * set that grows), or IPSET_FULL before anything is applied. `exists` false: a set the caller is about to create
+   * (to be made that large, not grown).
    */
-  async #makeRoom(definition: IpsetDefinition, elements: readonly string[], exists: boolean): Promise<IpsetDefinition> {
+  #growthNeeded(definition: IpsetDefinition, elements: readonly string[], exists: boolean): number | undefined {
     const maxelem = definition.maxelem;
-    if (maxelem === undefined || !definition.typeName.startsWith("hash:")) return definition;
+    if (maxelem === undefined || !definition.typeName.startsWith("hash:")) return undefined;
     const now = Date.now();
     const current = exists ? this.#store.count(definition.name, now) : 0;
     // The batch's size bounds what it adds; duplicates and entries already there are counted only when it matters.
-    if (current + elements.length <= maxelem) return definition;
+    if (current + elements.length <= maxelem) return undefined;
     const limit = capacityLimit(definition, maxelem);
     let needed = current + elements.length;
     if (needed > limit) {
       needed = current + this.#newElements(definition.name, elements, exists, now);
-      if (needed <= maxelem) return definition;
+      if (needed <= maxelem) return undefined;
     }
     if (needed > limit) throw full(definition, current, needed - current, limit);
-    return exists ? this.#grow(definition, needed) : grownDefinition(definition, needed);
+    return needed;
   }
 
   /** IPSET_FULL if a batch cannot fit even grown; for the checks before an import applies anything. */
@@ -616,18 +648,34 @@ export class IpsetService {
   /**
    * Grows a set to hold `needed` entries: a copy with a larger maxelem is filled with the recorded entries (comments
    * and remaining timeouts kept) and swapped in, so rules, which match the set by name, never see it missing or short.
+   * `more`: lines for the copy after the recorded entries (a batch, recorded as they are produced).
    */
-  async #grow(definition: IpsetDefinition, needed: number): Promise<IpsetDefinition> {
+  async #grow(definition: IpsetDefinition, needed: number, more?: (copy: string) => AsyncIterable<string>): Promise<IpsetDefinition> {
     const grown = grownDefinition(definition, needed);
     const copy = `${GROW_PREFIX}${randomBytes(4).toString("hex")}`;
-    await this.#kernel.create({ ...grown, name: copy });
+    this.#copies.add(copy);
     try {
       const now = Date.now();
-      await this.#kernel.restore(chunked(this.#store.liveEntries(definition.name, now), (entry) => `${renderAddLine(copy, toApply(definition, entry, now))}\n`));
+      // Entries with nothing but an element are read as elements alone: a third of the cost of reading entries.
+      const plain = definition.timeout === undefined && definition.comments !== true;
+      const adds = plain
+        ? chunked(this.#store.liveElements(definition.name, now), (element) => `${renderAddLine(copy, { element })}\n`)
+        : chunked(this.#store.liveEntries(definition.name, now), (entry) => `${renderAddLine(copy, toApply(definition, entry, now))}\n`);
+      // The copy is created by the same restore: ipset then knows its type, and adds go twice as fast as into a set
+      // made beforehand (which it looks up again for each line). The recorded entries are all read before `more`
+      // records anything.
+      await this.#kernel.restore((async function* () {
+        yield `${renderCreateLine({ ...grown, name: copy })}\n`;
+        yield* adds;
+        if (more !== undefined) yield* more(copy);
+      })());
       await this.#kernel.swap(copy, definition.name);
     } finally {
-      // After the swap the copy's name holds the old, smaller set.
-      await this.#kernel.destroy(copy).catch((error: unknown) => this.#log.error({ ipset: copy, error: String(error) }, "cannot destroy the copy of a grown set; the next start will"));
+      // After the swap the copy's name holds the old, smaller set; a restore refused early may not have made it.
+      await this.#kernel.destroy(copy).catch((error: unknown) => {
+        if (!(error instanceof ServerError && error.reason === "IPSET_NOT_FOUND")) this.#log.error({ ipset: copy, error: String(error) }, "cannot destroy the copy of a grown set; the next start will");
+      });
+      this.#copies.delete(copy);
     }
     this.#store.updateSet(grown);
     this.#events.append({ type: "IPSET_GROWN", resource: ipsetName(definition.name), attributes: { from_maxelem: String(definition.maxelem), to_maxelem: String(grown.maxelem) } }, "system", "system");
@@ -638,11 +686,17 @@ export class IpsetService {
   /**
    * Records and applies a batch as a provisional store batch, returning its id for the caller to commit; if the
    * kernel refuses any of it, what it applied is taken back out of the kernel and the store before the error goes on.
+   * With `growTo`, the set grows: the batch goes into the larger copy after the entries already there, recorded as it
+   * is streamed (one `ipset restore`, as a user would build the copy; the live set is untouched until the swap).
    */
-  async #applyBatch(definition: IpsetDefinition, batch: PreparedBatch): Promise<number> {
+  async #applyBatch(definition: IpsetDefinition, batch: PreparedBatch, growTo?: number): Promise<number> {
     const batchId = this.#store.beginBatch(definition.name);
     try {
-      await this.#kernel.restore(this.#recordThenRender(definition, batch, batchId));
+      if (growTo === undefined) {
+        await this.#kernel.restore(this.#recordThenRender(definition, batch, batchId));
+      } else {
+        await this.#grow(definition, growTo, (copy) => this.#recordThenRender(definition, batch, batchId, copy));
+      }
     } catch (error) {
       await this.#rollBackBatch(definition.name, batchId);
       throw error;
@@ -665,8 +719,11 @@ export class IpsetService {
     return elements.length;
   }
 
-  /** Records each chunk in the store, then yields its `add` lines to `ipset restore`: record before apply, streamed. */
-  async *#recordThenRender(definition: IpsetDefinition, batch: PreparedBatch, batchId: number): AsyncGenerator<string> {
+  /**
+   * Records each chunk in the store, then yields its `add` lines to `ipset restore`: record before apply, streamed.
+   * `target`: the set the lines name (the copy of a growing set).
+   */
+  async *#recordThenRender(definition: IpsetDefinition, batch: PreparedBatch, batchId: number, target = definition.name): AsyncGenerator<string> {
     const { elements, expiresAt, comments } = batch;
     for (let from = 0; from < elements.length; from += RESTORE_CHUNK) {
       const to = Math.min(elements.length, from + RESTORE_CHUNK);
@@ -676,7 +733,7 @@ export class IpsetService {
       let text = "";
       for (let i = from; i < to; i++) {
         const expiry = expiresAt[i]!;
-        text += `${renderAddLine(definition.name, toApply(definition, { element: elements[i]!, ...(expiry === 0 ? {} : { expiresAt: expiry }), ...(comments?.[i] === undefined ? {} : { comment: comments[i] }) }, now))}\n`;
+        text += `${renderAddLine(target, toApply(definition, { element: elements[i]!, ...(expiry === 0 ? {} : { expiresAt: expiry }), ...(comments?.[i] === undefined ? {} : { comment: comments[i] }) }, now))}\n`;
       }
       yield text;
     }
@@ -856,6 +913,10 @@ function full(definition: IpsetDefinition, current: number, adding: number, limi
     ? `it cannot grow past its grow_limit of ${limit} entries`
     : `it holds at most ${limit} entries (maxelem) and does not grow (auto_grow is off); recreate it with a larger maxelem or turn auto_grow on`;
   return new ServerError("IPSET_FULL", `set "${definition.name}" has ${current} entries and the batch adds ${adding} new ones, of which ${fits} fit: ${why}; nothing was added`, { ipset: definition.name, maxelem: String(definition.maxelem), fits: String(fits) });
+}
+
+function notAnEntry(name: string, element: string): ServerError {
+  return new ServerError("ENTRY_NOT_FOUND", `${element} is not an entry of set "${name}"`, { ipset: name, element });
 }
 
 function notFound(name: string): ServerError {
