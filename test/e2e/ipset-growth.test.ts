@@ -128,6 +128,19 @@ describe("managed sets grow instead of overflowing", () => {
     await rejectsWith(f.client.call("createIpset", { ipsetId: "badlimit", ipset: ipset({ maxelem: 1000, growLimit: 10 }), requestId: "" }), status.INVALID_ARGUMENT, "INVALID_IPSET_OPTION");
   });
 
+  it("an import grows an existing set that needs it, and refuses whole one that cannot grow, before applying anything", async () => {
+    await f.client.call("createIpset", { ipsetId: "impgrow", ipset: ipset({ maxelem: 100 }), requestId: "" });
+    const lines = (set: string, from: number, count: number): string => addresses(from, count).map((element) => `add ${set} ${element}`).join("\n");
+    await f.client.call("importIpsets", { content: `${lines("impgrow", 0, 150)}\n` });
+    assert.equal(hosts.victim.setEntries("impgrow"), 150);
+    assert.match(header("impgrow"), /maxelem 200\b/);
+    // "capped" is full with growth off: the import also adds to "impgrow", and neither set changes.
+    const refused = await rejectsWith(f.client.call("importIpsets", { content: `${lines("impgrow", 150, 10)}\n${lines("capped", 5000, 3)}\n` }), status.RESOURCE_EXHAUSTED, "IPSET_FULL");
+    assert.match(refused.details, /set "capped" has 1000 entries and the batch adds 3 new ones, of which 0 fit/);
+    assert.equal(hosts.victim.setEntries("impgrow"), 150);
+    assert.equal(hosts.victim.setEntries("capped"), 1000);
+  });
+
   it("the CLI's import exits 8 when the set is full and says exactly how many entries it added", async () => {
     const scratch = mkdtempSync(join(tmpdir(), "pc-grow-"));
     try {

@@ -391,16 +391,15 @@ export class IpsetService {
     }
     const names = [...definitions.keys()];
     return this.#lock.with(names, async () => {
-      // Every set's room is checked (and sets made now sized) before anything is applied.
+      // Every set's room is checked (sets made now sized, existing ones to grow noted) before anything is applied.
+      const growTo = new Map<string, number>();
       for (const [name, planned] of definitions) {
         const batch = batches.get(name);
         if (batch === undefined) continue;
-        if (!planned.create) {
-          this.#refuseIfFull(planned.definition, batch.elements);
-          continue;
-        }
-        const needed = this.#growthNeeded(planned.definition, batch.elements, false);
-        if (needed !== undefined) definitions.set(name, { ...planned, definition: grownDefinition(planned.definition, needed) });
+        const needed = this.#growthNeeded(planned.definition, batch.elements, !planned.create);
+        if (needed === undefined) continue;
+        if (planned.create) definitions.set(name, { ...planned, definition: grownDefinition(planned.definition, needed) });
+        else growTo.set(name, needed);
       }
       // All or nothing: if the kernel refuses any part, what the import did so far is undone.
       const created: string[] = [];
@@ -414,7 +413,7 @@ export class IpsetService {
           }
           const batch = batches.get(name);
           if (batch === undefined) continue;
-          applied.push({ name, batchId: await this.#applyBatch(definition, batch, create ? undefined : this.#growthNeeded(definition, batch.elements, true)) });
+          applied.push({ name, batchId: await this.#applyBatch(definition, batch, growTo.get(name)) });
           added += batch.elements.length;
         }
       } catch (error) {
@@ -624,18 +623,6 @@ export class IpsetService {
     }
     if (needed > limit) throw full(definition, current, needed - current, limit);
     return needed;
-  }
-
-  /** IPSET_FULL if a batch cannot fit even grown; for the checks before an import applies anything. */
-  #refuseIfFull(definition: IpsetDefinition, elements: readonly string[]): void {
-    const maxelem = definition.maxelem;
-    if (maxelem === undefined || !definition.typeName.startsWith("hash:")) return;
-    const now = Date.now();
-    const current = this.#store.count(definition.name, now);
-    const limit = capacityLimit(definition, maxelem);
-    if (current + elements.length <= limit) return;
-    const adding = this.#newElements(definition.name, elements, true, now);
-    if (current + adding > limit) throw full(definition, current, adding, limit);
   }
 
   /** How many distinct elements of a batch the set does not hold yet. */

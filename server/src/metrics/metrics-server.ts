@@ -3,6 +3,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "../logger.js";
+import { listenAt } from "../listen-address.js";
 import type { Metrics } from "./metrics.js";
 
 export interface RunningMetricsServer {
@@ -24,12 +25,7 @@ export async function startMetricsServer(address: string, metrics: Metrics, log:
       },
     );
   });
-  const separator = address.lastIndexOf(":");
-  const host = address.slice(0, separator).replace(/^\[|\]$/g, "");
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(Number(address.slice(separator + 1)), host, resolve);
-  });
+  await listenAt(server, address);
   const bound = server.address() as AddressInfo;
   return {
     address: `${bound.family === "IPv6" ? `[${bound.address}]` : bound.address}:${bound.port}`,
