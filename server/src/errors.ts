@@ -87,6 +87,9 @@ export const reasons = {
   // A client certificate that fails verification: another CA's, expired, not yet valid, a bad signature.
   CERTIFICATE_INVALID: Status.UNAUTHENTICATED,
   ROLE_REQUIRED: Status.PERMISSION_DENIED,
+  // REST: a state-changing request a browser sent from another site's page (Origin or Sec-Fetch-Site say so), which
+  // would otherwise act with the certificate the browser presents for the user.
+  CROSS_SITE_REQUEST: Status.PERMISSION_DENIED,
   SUBSCRIBER_TOO_SLOW: Status.RESOURCE_EXHAUSTED,
   // UNAVAILABLE: retry later.
   KERNEL_UNAVAILABLE: Status.UNAVAILABLE,

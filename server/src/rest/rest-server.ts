@@ -21,6 +21,8 @@ import { contract, openApiPath } from "./http-rules.js";
 import { compileRoute, invalidRequest, pathFields, queryFields, type CompiledRoute } from "./rest-routes.js";
 import { problemOf } from "./problem.js";
 import { answerClientErrors } from "./client-errors.js";
+import { crossSiteRefusal } from "./cross-site-guard.js";
+import { repositoryPath } from "./repository-path.js";
 import { hasWideIntegers, unsafeInteger } from "../api/safe-integers.js";
 
 /** What the express application needs: the operations, identity (CRL), health probes and the log. */
@@ -58,9 +60,9 @@ const REQUEST_TIMEOUT_MS = 300_000;
 
 /** The OpenAPI document the gateway is checked against: next to the sources and the bundle alike. */
 function specFile(): string {
-  const found = ["../../../openapi/portcullis.v1.yaml", "../../openapi/portcullis.v1.yaml"].map((candidate) => new URL(candidate, import.meta.url)).find((url) => existsSync(url));
-  if (found === undefined) throw new Error("openapi/portcullis.v1.yaml not found; regenerate (npm run generate)");
-  return found.pathname;
+  const found = repositoryPath("openapi/portcullis.v1.yaml");
+  if (!existsSync(found)) throw new Error("openapi/portcullis.v1.yaml not found; regenerate (npm run generate)");
+  return found;
 }
 
 /**
@@ -140,6 +142,13 @@ export function createRestApp(deps: RestAppDeps): express.Express {
       deps.invoker.refused(`${req.method} ${req.path}`.slice(0, 200), serverError, "rest");
       sendProblem(res, serverError);
     }
+  });
+  // Then, before any route or body is looked at: a browser's request from another site's page changes nothing.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const refusal = crossSiteRefusal(req);
+    if (refusal === undefined) return next();
+    if (refusal.reason === "CROSS_SITE_REQUEST") deps.invoker.refused(`${req.method} ${req.path}`.slice(0, 200), refusal, "rest", res.locals.principal as Principal);
+    sendProblem(res, refusal);
   });
   app.get("/healthz", (_req, res) => void res.type("text/plain").send("ok\n"));
   app.get("/readyz", (_req, res, next) => {
