@@ -63,6 +63,8 @@ export const reasons = {
   INVALID_REQUEST: Status.INVALID_ARGUMENT,
   REQUEST_TOO_LARGE: Status.INVALID_ARGUMENT,
   ROUTE_NOT_FOUND: Status.NOT_FOUND,
+  // REST: /console/ asked for, but the console's files (console/dist, or console.dir) are not there.
+  CONSOLE_NOT_BUILT: Status.NOT_FOUND,
   // The request's bytes (gRPC) or text (REST path, header) cannot be decoded at all: not a protobuf message of the
   // method's request type, a path parameter that is not percent-encoded UTF-8, a header too large to read.
   MALFORMED_REQUEST: Status.INVALID_ARGUMENT,
