@@ -152,6 +152,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     services,
     log,
     metrics: () => metrics.scrape(),
+    consoleDir: config.console.dir,
     // Ready when the kernel tools answer and fail2ban does (the jail service needs it).
     readiness: async () => {
       const checks: Record<string, string> = {};
