@@ -5,7 +5,7 @@
 # mounted (podman image mount) and its ENTRYPOINT + CMD run chrooted in a throwaway network namespace; then its
 # HEALTHCHECK must pass, the CLI bans an address through it, checked in that namespace's kernel, and the REST port serves
 # the web console.
-# CI runs it when podman is available (.ci/run). Takes ≈ 3–6 min cold (debootstrap ≈ 50 s, npm ci and the
+# CI runs it on every run (.ci/run installs podman and debootstrap). Takes ≈ 3–6 min cold (debootstrap ≈ 50 s, npm ci and the
 # better-sqlite3 compile in the build stage), ≈ 30 s with the base image and build cache warm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
