@@ -62,6 +62,7 @@ import { FleetPublisher } from "./fleet/fleet-publisher.js";
 import { FleetConsumer } from "./fleet/fleet-consumer.js";
 import { FleetNodes } from "./fleet/fleet-nodes.js";
 import { Fleet, localOnly, type FleetSharing } from "./fleet/fleet.js";
+import { splitHostPort } from "./listen-address.js";
 
 export interface RunningServer {
   readonly grpcAddress: string;
@@ -298,8 +299,7 @@ async function resolveTls(config: Config, log: Logger): Promise<ResolvedTls> {
 
 /** host:port → what the anti-lockout check compares: the port, and the address unless it is a wildcard. */
 function apiEndpoint(address: string): { port: number; address: string | undefined } {
-  const host = address.slice(0, address.lastIndexOf(":")).replace(/^\[|\]$/g, "");
-  const port = Number(address.slice(address.lastIndexOf(":") + 1));
+  const { host, port } = splitHostPort(address);
   const wildcard = host === "0.0.0.0" || host === "::" || !ipaddr.isValid(host);
   return { port, address: wildcard ? undefined : ipaddr.process(host).toString() };
 }
