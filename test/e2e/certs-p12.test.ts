@@ -1,7 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -9,8 +9,31 @@ import { promisify } from "node:util";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 import { rest } from "../harness/rest.js";
 
-const BIN = resolve(import.meta.dirname, "../../server/bin/portcullis");
+const ROOT = resolve(import.meta.dirname, "../..");
+const BIN = join(ROOT, "server/bin/portcullis");
+const readme = readFileSync(join(ROOT, "README.md"), "utf8");
 const execFileAsync = promisify(execFile);
+
+/**
+ * A shell command on a pseudo-terminal (util-linux `script`), as a person types it: each answer, then Enter, once its
+ * prompt has been printed.
+ */
+async function onTerminal(command: string, cwd: string, env: Record<string, string>, answers: ReadonlyArray<readonly [string, string]>): Promise<{ code: number; output: string }> {
+  const child = spawn("script", ["-qefc", command, "/dev/null"], { cwd, env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number>((resolvePromise) => child.once("exit", (code) => resolvePromise(code ?? -1)));
+  let seen = 0;
+  for (const [prompt, answer] of answers) {
+    for (let waited = 0; output.indexOf(prompt, seen) === -1 && waited < 20_000; waited += 20) await sleep(20);
+    seen = output.indexOf(prompt, seen) + prompt.length;
+    child.stdin.write(`${answer}\r`);
+  }
+  const code = await exited;
+  child.stdin.end();
+  return { code, output };
+}
 
 /**
  * `certs issue --p12` writes the client certificate as a password-protected PKCS#12 bundle, the form browsers import:
@@ -46,13 +69,41 @@ describe("certs issue --p12: a browser's client certificate bundle", () => {
     rmSync(scratch, { recursive: true, force: true });
   });
 
+  it("the README's commands work as written: certs issue --p12 asks for a password, certutil and pk12util import", async () => {
+    const section = readme.slice(readme.indexOf("### In a browser: the console"));
+    const command = /^(node server\/bin\/portcullis certs issue --name alice --role operator --p12)\s+#/m.exec(section)?.[1];
+    const block = /```sh\n(mkdir -p ~\/\.pki\/nssdb[\s\S]*?pk12util -i [\s\S]*?)```/.exec(section)?.[1];
+    assert.ok(command !== undefined && block !== undefined, "the README shows how to make and import a browser certificate");
+    // From a directory whose server/ is the repository's and var/ the test server's data dir, as in the demo.
+    const cwd = join(scratch, "readme");
+    mkdirSync(cwd);
+    symlinkSync(join(ROOT, "server"), join(cwd, "server"));
+    symlinkSync(f.server.dataDir, join(cwd, "var"));
+    const issued = await onTerminal(command, cwd, {}, [["password: ", PASSWORD], ["(again): ", PASSWORD]]);
+    assert.equal(issued.code, 0, issued.output);
+    assert.doesNotMatch(issued.output, new RegExp(PASSWORD), `nothing typed is echoed: ${JSON.stringify(issued.output)}`);
+    p12 = join(f.server.dataDir, "pki/clients/alice/alice.p12");
+    assert.match(issued.output, /client bundle for alice \(operator\): .*alice\.p12 for browsers/);
+    // Chrome's NSS database in a home of the test's own.
+    const home = join(scratch, "home");
+    mkdirSync(home);
+    const imported = await onTerminal(`bash -e -c '${block.replaceAll("'", "'\\''")}'`, cwd, { HOME: home }, [["Enter password for PKCS12 file: ", PASSWORD]]);
+    assert.equal(imported.code, 0, imported.output);
+    assert.match(imported.output, /PKCS12 IMPORT SUCCESSFUL/);
+    const listed = execFileSync("certutil", ["-L", "-d", `sql:${join(home, ".pki/nssdb")}`], { encoding: "utf8" });
+    assert.match(listed, /^Portcullis CA\s+C,,\s*$/m, "the CA, trusted to identify servers");
+    assert.match(listed, /^alice \(operator, Portcullis CA [^)]+\)\s+u,u,u$/m, "the certificate, with its key");
+  });
+
   it("writes <name>.p12 beside the PEM files, readable by its owner only, encrypted with AES-256 and a SHA-256 MAC", async () => {
-    const issued = await issue(["--name", "alice", "--role", "operator", "--p12", "--password-file", passwordFile, "--json"]);
-    assert.equal(issued.code, 0, issued.stderr);
-    const paths = JSON.parse(issued.stdout) as { bundle: string; p12: string };
-    p12 = paths.p12;
-    assert.equal(p12, join(f.server.dataDir, "pki/clients/alice/alice.p12"));
     assert.equal(statSync(p12).mode & 0o777, 0o600);
+    // --password-file, for scripts; --json names the file.
+    const issued = await issue(["--name", "erin", "--role", "viewer", "--p12", "--password-file", passwordFile, "--json"]);
+    assert.equal(issued.code, 0, issued.stderr);
+    const erin = (JSON.parse(issued.stdout) as { p12: string }).p12;
+    assert.equal(erin, join(f.server.dataDir, "pki/clients/erin/erin.p12"));
+    assert.equal(statSync(erin).mode & 0o777, 0o600);
+    execFileSync("openssl", ["pkcs12", "-in", erin, "-passin", `file:${passwordFile}`, "-noout"], { stdio: "pipe" });
     // openssl prints what -info found on stderr.
     const found = spawnSync("openssl", ["pkcs12", "-in", p12, "-passin", `file:${passwordFile}`, "-noout", "-info"], { encoding: "utf8" });
     assert.equal(found.status, 0, found.stderr);
@@ -96,19 +147,18 @@ describe("certs issue --p12: a browser's client certificate bundle", () => {
     assert.match(adminOnly.json.detail, /certificate "alice" has role operator/);
   });
 
-  it("asks for the password on the terminal, twice and without echo, when no file is given", async () => {
-    const typed = await issueOnTerminal("bob", ["s3cret-bob", "s3cret-bob"]);
-    assert.equal(typed.code, 0, typed.output);
-    assert.match(typed.output, /bob\.p12 password: \r?\n.*bob\.p12 password \(again\): /s);
-    assert.doesNotMatch(typed.output, /s3cret-bob/, "nothing typed is echoed");
-    const bobPassword = join(scratch, "bob-password");
-    writeFileSync(bobPassword, "s3cret-bob\n");
-    execFileSync("openssl", ["pkcs12", "-in", join(f.server.dataDir, "pki/clients/bob/bob.p12"), "-passin", `file:${bobPassword}`, "-noout"], { stdio: "pipe" });
-
-    const differ = await issueOnTerminal("carol", ["one-password", "another-one"]);
+  it("on the terminal: two entries that differ write nothing; typed ahead, the second entry still answers the second question", async () => {
+    const differ = await issueOnTerminal("carol", ["one-password\r", "another-one\r"]);
     assert.equal(differ.code, 2, differ.output);
     assert.match(differ.output, /the two carol\.p12 passwords differ; nothing was written/);
     assert.equal(existsSync(join(f.server.dataDir, "pki/clients/carol")), false);
+    // Both lines pasted at once, after the first prompt.
+    const pasted = await issueOnTerminal("bob", ["s3cret-bob\rs3cret-bob\r"]);
+    assert.equal(pasted.code, 0, pasted.output);
+    assert.doesNotMatch(pasted.output, /s3cret-bob/, "nothing typed is echoed");
+    const bobPassword = join(scratch, "bob-password");
+    writeFileSync(bobPassword, "s3cret-bob\n");
+    execFileSync("openssl", ["pkcs12", "-in", join(f.server.dataDir, "pki/clients/bob/bob.p12"), "-passin", `file:${bobPassword}`, "-noout"], { stdio: "pipe" });
   });
 
   it("a missing or empty password file, or --password-file alone, is a usage error naming the cause; nothing is written", async () => {
@@ -131,21 +181,9 @@ describe("certs issue --p12: a browser's client certificate bundle", () => {
     assert.equal(existsSync(join(f.server.dataDir, "pki/clients/dave")), false);
   });
 
-  /** `certs issue --p12` on a pseudo-terminal (util-linux `script`), typing each answer after its prompt. */
-  async function issueOnTerminal(name: string, answers: readonly string[]): Promise<{ code: number; output: string }> {
+  /** `certs issue --name NAME --p12` on a pseudo-terminal, typing each answer after a prompt. */
+  function issueOnTerminal(name: string, answers: readonly string[]): Promise<{ code: number; output: string }> {
     const command = [process.execPath, BIN, "certs", "issue", "--name", name, "--role", "viewer", "--p12", "--data-dir", f.server.dataDir].map((word) => `'${word}'`).join(" ");
-    const child = spawn("script", ["-qefc", command, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number>((resolvePromise) => child.once("exit", (code) => resolvePromise(code ?? -1)));
-    for (const [index, answer] of answers.entries()) {
-      const prompt = index === 0 ? "password: " : "(again): ";
-      for (let waited = 0; !output.endsWith(prompt) && waited < 10_000; waited += 20) await sleep(20);
-      child.stdin.write(`${answer}\r`);
-    }
-    const code = await exited;
-    child.stdin.end();
-    return { code, output };
+    return onTerminal(command, scratch, {}, answers.map((answer, index) => [index === 0 ? "password: " : "(again): ", answer.replace(/\r$/, "")]));
   }
 });

@@ -30,8 +30,9 @@ async function passwordFromFile(file: string): Promise<string> {
 /** One line from the terminal in raw mode, so that nothing typed is echoed; Backspace edits, Ctrl-C interrupts. */
 function askHidden(prompt: string): Promise<string> {
   const input = process.stdin;
-  process.stderr.write(prompt);
+  // Echo off before the prompt shows, so that nothing typed as soon as it does is echoed.
   input.setRawMode(true);
+  process.stderr.write(prompt);
   input.setEncoding("utf8");
   input.resume();
   return new Promise((resolve, reject) => {
