@@ -4,7 +4,8 @@
 #     -v portcullis:/var/lib/portcullis -v /run/fail2ban:/run/fail2ban -v /etc/fail2ban:/etc/fail2ban portcullis
 # (the fail2ban mounts only for the jail service; `docker kill -s HUP portcullis` reloads rotated certificates).
 # The first start creates certificates in the volume; the admin bundle is in /var/lib/portcullis/pki/clients/admin.
-# gRPC on 50051, REST (HTTPS, same client certificates) on 8443. For the fail2ban action on the host:
+# gRPC on 50051, REST (HTTPS, same client certificates) on 8443, with the web console at https://HOST:8443/console/.
+# For the fail2ban action on the host:
 #   docker run … portcullis install-fail2ban-action --fail2ban-config-dir /host/etc/fail2ban   (with that bind mount)
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -18,13 +19,16 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY sdk/package.json sdk/
 COPY server/package.json server/
+COPY console/package.json console/
 RUN npm ci --no-audit --no-fund && node -e 'new (require("better-sqlite3"))(":memory:").close()'
 COPY tsconfig.json ./
 COPY proto proto
 COPY openapi openapi
 COPY sdk sdk
 COPY server server
-COPY scripts/build.mjs scripts/
+COPY console console
+COPY scripts/build*.mjs scripts/
+# The server bundle and the web console (console/dist, served at /console/ on the REST port).
 RUN node scripts/build.mjs
 # Only what runs: dev tools (buf, redocly, typescript, esbuild…) stay in the build stage.
 RUN npm prune --omit=dev --no-audit --no-fund

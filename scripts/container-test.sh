@@ -3,8 +3,9 @@
 # the base image is made locally (debootstrap --variant=minbase bookworm plus this machine's Node.js) and given to the
 # build as NODE_IMAGE. `podman run` cannot start containers on these machines (no rlimits), so the built image is
 # mounted (podman image mount) and its ENTRYPOINT + CMD run chrooted in a throwaway network namespace; then its
-# HEALTHCHECK must pass and the CLI bans an address through it, checked in that namespace's kernel.
-# CI runs it when podman is available (.ci/run). Takes ≈ 3–6 min cold (debootstrap ≈ 50 s, npm ci and the
+# HEALTHCHECK must pass, the CLI bans an address through it, checked in that namespace's kernel, and the REST port serves
+# the web console.
+# CI runs it on every run (.ci/run installs podman and debootstrap). Takes ≈ 3–6 min cold (debootstrap ≈ 50 s, npm ci and the
 # better-sqlite3 compile in the build stage), ≈ 30 s with the base image and build cache warm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -108,4 +109,12 @@ cli rules add INPUT --match-set blocked -j DROP >/dev/null
 cli ban 192.0.2.100 --set blocked --timeout 300
 ip netns exec "$NS" ipset test blocked 192.0.2.100 2>/dev/null || { echo "container-test: the kernel does not have the ban" >&2; exit 1; }
 ip netns exec "$NS" iptables -S INPUT | grep -q -- '--match-set blocked src -j DROP' || { echo "container-test: the DROP rule is missing" >&2; exit 1; }
-step "ok: the image builds, starts, is healthy, and bans (the kernel has the entry and the DROP rule)"
+step "the web console built into the image, over mTLS at https://127.0.0.1:8443/console/"
+bundle="$work/data/pki/clients/admin"
+headers=$(ip netns exec "$NS" curl -sS -o /dev/null -D - --cacert "$bundle/ca.crt" --cert "$bundle/client.crt" --key "$bundle/client.key" https://127.0.0.1:8443/console/)
+if ! grep -q '^HTTP/[0-9.]* 200' <<<"$headers" || ! grep -qi "^content-security-policy: default-src 'self'" <<<"$headers"; then
+  echo "$headers" >&2
+  echo "container-test: the image does not serve the console (is console/dist built by scripts/build.mjs?)" >&2
+  exit 1
+fi
+step "ok: the image builds, starts, is healthy, bans (the kernel has the entry and the DROP rule) and serves the console"

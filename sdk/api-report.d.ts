@@ -202,6 +202,15 @@ export interface BanOptions {
     /** Also on every host of the fleet (the server needs a `cluster` section); default false. */
     readonly fleet?: boolean;
 }
+/** Who the server takes the caller to be (Host: the `client.host` namespace). */
+export interface CallerIdentity {
+    /** The client certificate's name (Subject CN). */
+    readonly principal: string;
+    /** "viewer", "operator" or "admin" (Subject O). */
+    readonly role: string;
+    /** The address the server sees the connection come from (canonical form); undefined when the transport gives none. */
+    readonly address?: string;
+}
 
 // ---- base/cancellation.ts
 import { type Event } from "./event.js";
@@ -288,6 +297,7 @@ import { Ipsets } from "./ipsets.js";
 import { Jails } from "./jails.js";
 import { Firewall } from "./firewall.js";
 import { Fleet } from "./fleet.js";
+import { Host } from "./host.js";
 import { Audit, Events } from "./events.js";
 /** How to reach a server. Certificates and keys are PEM text or file paths. */
 export interface ClientOptions {
@@ -314,6 +324,8 @@ export interface PortcullisClient {
     readonly audit: Audit;
     /** The fleet the server shares bans with (servers with a `cluster` section). */
     readonly fleet: Fleet;
+    /** The host as a whole, and who the server takes the caller to be. */
+    readonly host: Host;
 }
 /**
  * Creates a client. Options given win over the profile, which wins over `PORTCULLIS_ADDRESS`, `PORTCULLIS_BUNDLE`,
@@ -501,13 +513,24 @@ export declare class Fleet {
     }, token?: CancellationToken): Promise<BanSearch>;
 }
 
+// ---- host.ts
+import type { CancellationToken } from "./base/cancellation.js";
+import type { CallerIdentity } from "./api.js";
+/** The host as a whole, and the caller's place in it: `client.host`. */
+export declare class Host {
+    #private;
+    /** Who the server takes the caller to be: certificate name, role, and the address the connection comes from. */
+    caller(token?: CancellationToken): Promise<CallerIdentity>;
+}
+
 // ---- index.ts
 export { createClient, type ClientOptions, type PortcullisClient } from "./client.js";
 export { Audit, Events, type EventPage } from "./events.js";
-export type { AuditRecord, AllowlistEntry, BanEvent, BanOptions, BanSearch, ChainInfo, FleetNode, HostBan, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailStatus, PortSpec, RuleInput, RulesetInput, RuleTarget } from "./api.js";
+export type { AuditRecord, AllowlistEntry, BanEvent, BanOptions, BanSearch, CallerIdentity, ChainInfo, FleetNode, HostBan, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailStatus, PortSpec, RuleInput, RulesetInput, RuleTarget } from "./api.js";
 export { Firewall, type ApplyOptions, type ApplyResult, type ChainRef, type ChangeOptions, type RulesetDiff, type RulesetExport } from "./firewall.js";
 export { Jails } from "./jails.js";
 export { Fleet } from "./fleet.js";
+export { Host } from "./host.js";
 export { Ipsets, type AddOptions, type CreateOptions } from "./ipsets.js";
 export { Disposable } from "./base/disposable.js";
 export { EventEmitter, type Event, type EventEmitterOptions } from "./base/event.js";

@@ -208,3 +208,13 @@ export interface BanOptions {
   /** Also on every host of the fleet (the server needs a `cluster` section); default false. */
   readonly fleet?: boolean;
 }
+
+/** Who the server takes the caller to be (Host: the `client.host` namespace). */
+export interface CallerIdentity {
+  /** The client certificate's name (Subject CN). */
+  readonly principal: string;
+  /** "viewer", "operator" or "admin" (Subject O). */
+  readonly role: string;
+  /** The address the server sees the connection come from (canonical form); undefined when the transport gives none. */
+  readonly address?: string;
+}

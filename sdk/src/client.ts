@@ -8,6 +8,7 @@ import { Ipsets } from "./ipsets.js";
 import { Jails } from "./jails.js";
 import { Firewall } from "./firewall.js";
 import { Fleet } from "./fleet.js";
+import { Host } from "./host.js";
 import { Audit, Events } from "./events.js";
 import { PortcullisError } from "./errors.js";
 
@@ -37,6 +38,8 @@ export interface PortcullisClient {
   readonly audit: Audit;
   /** The fleet the server shares bans with (servers with a `cluster` section). */
   readonly fleet: Fleet;
+  /** The host as a whole, and who the server takes the caller to be. */
+  readonly host: Host;
 }
 
 /**
@@ -71,6 +74,7 @@ export function createClient(options: ClientOptions = {}): PortcullisClient {
     events: new Events(channel, stream.event),
     audit: new Audit(channel),
     fleet: new Fleet(channel),
+    host: new Host(channel),
     dispose: () => disposable.dispose(),
   });
 }

@@ -9,6 +9,7 @@ import { ROLE_ORDER, type Role } from "./auth/roles.js";
 import { EXIT, EXIT_CODES_HELP } from "./cli/connect.js";
 import { registerJailCommands } from "./cli/jail-commands.js";
 import { registerFleetCommands } from "./cli/fleet-commands.js";
+import { registerHostCommands } from "./cli/host-commands.js";
 import { registerSetCommands } from "./cli/set-commands.js";
 import { registerRuleCommands } from "./cli/rule-commands.js";
 import { registerWatchCommand } from "./cli/watch-command.js";
@@ -154,6 +155,7 @@ registerJailCommands(program);
 registerSetCommands(program);
 registerRuleCommands(program);
 registerFleetCommands(program);
+registerHostCommands(program);
 registerWatchCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {

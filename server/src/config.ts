@@ -123,6 +123,11 @@ const ConfigSchema = z
       .object({ address: z.string().regex(HOST_PORT, "must be host:port, e.g. 127.0.0.1:8443").default("127.0.0.1:8443") })
       .strict()
       .prefault({}),
+    /** The web console served at /console/ on the REST port: the folder `npm run build` fills (console/dist). */
+    console: z
+      .object({ dir: z.string().min(1).optional() })
+      .strict()
+      .prefault({}),
     /** Certificate files; unset ones default to <dataDir>/pki, created on first start. */
     tls: z
       .object({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), crl: z.string().optional() })
@@ -195,6 +200,7 @@ const ENVIRONMENT: ReadonlyArray<[string, string[], "string" | "number" | "list"
   ["PORTCULLIS_NETNS", ["netns"], "string"],
   ["PORTCULLIS_GRPC_ADDRESS", ["grpc", "address"], "string"],
   ["PORTCULLIS_REST_ADDRESS", ["rest", "address"], "string"],
+  ["PORTCULLIS_CONSOLE_DIR", ["console", "dir"], "string"],
   ["PORTCULLIS_TLS_CA", ["tls", "ca"], "string"],
   ["PORTCULLIS_TLS_CERT", ["tls", "cert"], "string"],
   ["PORTCULLIS_TLS_KEY", ["tls", "key"], "string"],

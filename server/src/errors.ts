@@ -63,6 +63,8 @@ export const reasons = {
   INVALID_REQUEST: Status.INVALID_ARGUMENT,
   REQUEST_TOO_LARGE: Status.INVALID_ARGUMENT,
   ROUTE_NOT_FOUND: Status.NOT_FOUND,
+  // REST: /console/ asked for, but the console's files (console/dist, or console.dir) are not there.
+  CONSOLE_NOT_BUILT: Status.NOT_FOUND,
   // The request's bytes (gRPC) or text (REST path, header) cannot be decoded at all: not a protobuf message of the
   // method's request type, a path parameter that is not percent-encoded UTF-8, a header too large to read.
   MALFORMED_REQUEST: Status.INVALID_ARGUMENT,
@@ -87,6 +89,9 @@ export const reasons = {
   // A client certificate that fails verification: another CA's, expired, not yet valid, a bad signature.
   CERTIFICATE_INVALID: Status.UNAUTHENTICATED,
   ROLE_REQUIRED: Status.PERMISSION_DENIED,
+  // REST: a state-changing request a browser sent from another site's page (Origin or Sec-Fetch-Site say so), which
+  // would otherwise act with the certificate the browser presents for the user.
+  CROSS_SITE_REQUEST: Status.PERMISSION_DENIED,
   SUBSCRIBER_TOO_SLOW: Status.RESOURCE_EXHAUSTED,
   // UNAVAILABLE: retry later.
   KERNEL_UNAVAILABLE: Status.UNAVAILABLE,

@@ -51,6 +51,8 @@ import { SinkRunner } from "./sinks/sink-runner.js";
 import { createSink } from "./sinks/sinks.js";
 import { FleetServiceService } from "@portcullis/sdk/gen/portcullis/v1/fleet.js";
 import { fleetOperations } from "./api/fleet-api.js";
+import { HostServiceService } from "@portcullis/sdk/gen/portcullis/v1/host.js";
+import { hostOperations } from "./api/host-api.js";
 import { FleetStore } from "./store/fleet-store.js";
 import { JetStreamLink } from "./fleet/jetstream-link.js";
 import { FleetApplier } from "./fleet/fleet-applier.js";
@@ -139,6 +141,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     { name: "portcullis.v1.EventService", definition: EventServiceService, operations: eventOperations(events, audit) },
     { name: "portcullis.v1.JailService", definition: JailServiceService, operations: jailOperations(jails, allowlistService, fleet) },
     { name: "portcullis.v1.FleetService", definition: FleetServiceService, operations: fleetOperations(fleet) },
+    { name: "portcullis.v1.HostService", definition: HostServiceService, operations: hostOperations() },
   ];
   const grpc = await startGrpcServer({ address: config.grpc.address, tls: tls.context(crl.pem), crl, invoker, services, log });
   const rest = await startRestServer({
@@ -149,6 +152,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     services,
     log,
     metrics: () => metrics.scrape(),
+    consoleDir: config.console.dir,
     // Ready when the kernel tools answer and fail2ban does (the jail service needs it).
     readiness: async () => {
       const checks: Record<string, string> = {};

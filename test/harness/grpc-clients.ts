@@ -4,6 +4,7 @@ import { JailServiceService } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
 import { IpsetServiceService } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
 import { FirewallServiceService } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
 import { FleetServiceService } from "@portcullis/sdk/gen/portcullis/v1/fleet.js";
+import { HostServiceService } from "@portcullis/sdk/gen/portcullis/v1/host.js";
 import { Status } from "@portcullis/sdk/gen/google/rpc/status.js";
 import { ErrorInfo } from "@portcullis/sdk/gen/google/rpc/error_details.js";
 import { withFastEncoding } from "@portcullis/sdk/wire/fast-services.js";
@@ -86,6 +87,13 @@ export class FirewallTestClient extends TestClient<typeof FirewallServiceService
 export class FleetTestClient extends TestClient<typeof FleetServiceService> {
   constructor(address: string, credentials: ChannelCredentials) {
     super(FleetServiceService, address, credentials);
+  }
+}
+
+/** HostService test client. */
+export class HostTestClient extends TestClient<typeof HostServiceService> {
+  constructor(address: string, credentials: ChannelCredentials) {
+    super(HostServiceService, address, credentials);
   }
 }
 

@@ -33,6 +33,10 @@ describe("config: file, PORTCULLIS_* variables and flags, validated", () => {
     const json = file("b.json", JSON.stringify({ reconcile: { intervalSeconds: 5 } }));
     assert.equal(loadConfig({ config: json }, {}).reconcile.intervalSeconds, 5);
     assert.equal(loadConfig({}, { PORTCULLIS_CONFIG: json, PORTCULLIS_RECONCILE_INTERVAL_SECONDS: "7" }).reconcile.intervalSeconds, 7);
+    // The console's folder: the repository's console/dist unless set.
+    assert.equal(loadConfig({}, {}).console.dir, undefined);
+    assert.equal(loadConfig({ config: file("console.yaml", "console: { dir: /srv/console }\n") }, {}).console.dir, "/srv/console");
+    assert.equal(loadConfig({}, { PORTCULLIS_CONSOLE_DIR: "/opt/console" }).console.dir, "/opt/console");
   });
 
   it("errors name the bad key", () => {

@@ -5,7 +5,8 @@ import type { AllowlistEntry as WireAllowlistEntry, Jail } from "../gen/portcull
 import type { Entry, Ipset } from "../gen/portcullis/v1/ipset.js";
 import { addressFamilyToJSON, AddressFamily } from "../gen/portcullis/v1/common.js";
 import type { HostBan as WireHostBan, Node as WireNode } from "../gen/portcullis/v1/fleet.js";
-import type { AllowlistEntry, AuditRecord, BanOptions, FleetNode, HostBan, HostEvent, IpsetEntry, IpsetInfo, JailStatus } from "../api.js";
+import type { CallerIdentity as WireCallerIdentity } from "../gen/portcullis/v1/host.js";
+import type { AllowlistEntry, AuditRecord, BanOptions, CallerIdentity, FleetNode, HostBan, HostEvent, IpsetEntry, IpsetInfo, JailStatus } from "../api.js";
 
 export function hostEvent(event: Event): HostEvent {
   return Object.freeze({
@@ -103,4 +104,8 @@ export function hostBan(ban: WireHostBan): HostBan {
 /** The request field for fleet scope: sent only when asked for. */
 export function fleetScope(options: BanOptions): { fleet?: boolean } {
   return options.fleet === true ? { fleet: true } : {};
+}
+
+export function callerIdentity(identity: WireCallerIdentity): CallerIdentity {
+  return Object.freeze({ principal: identity.principal, role: identity.role, ...(identity.address === "" ? {} : { address: identity.address }) });
 }

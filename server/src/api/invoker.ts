@@ -43,13 +43,13 @@ export class Invoker {
   }
 
   /**
-   * A call refused before it reached an operation (revoked certificate on an open connection, no role): audited
-   * like any refused write, under the certificate's name when it has one. (Handshakes that fail — no certificate,
-   * another CA — never become calls.)
+   * A call refused before it reached an operation (revoked certificate on an open connection, no role, a cross-site
+   * request from a browser): audited like any refused write, under the certificate's name when it has one, and its
+   * role when the caller was identified. (Handshakes that fail — no certificate, another CA — never become calls.)
    */
-  refused(method: string, error: ServerError, transport: string): void {
-    const principal = error.metadata.principal ?? "unauthenticated";
-    this.#audit.append({ time: Date.now(), principal, role: "", method, resource: "", code: Status[error.code], detail: error.reason });
+  refused(method: string, error: ServerError, transport: string, caller?: Principal): void {
+    const principal = caller?.name ?? error.metadata.principal ?? "unauthenticated";
+    this.#audit.append({ time: Date.now(), principal, role: caller?.role ?? "", method, resource: "", code: Status[error.code], detail: error.reason });
     this.#log.warn({ transport, method, principal, reason: error.reason }, "call refused");
   }
 

@@ -6,6 +6,7 @@ import type { ServerError } from "../errors.js";
 import { certificateRefusal, logCertificateRefusal } from "../auth/client-certificate.js";
 import { listenAt } from "../listen-address.js";
 import { toGrpcError } from "./grpc-errors.js";
+import type { PeerCertificates } from "./peer-certificates.js";
 
 export interface GrpcListenerDeps {
   readonly address: string;
@@ -13,6 +14,8 @@ export interface GrpcListenerDeps {
   readonly log: Logger;
   /** A call answered with a refusal (for the audit log). */
   readonly refused: (method: string, error: ServerError) => void;
+  /** Where the certificate of each accepted connection is kept for its calls. */
+  readonly peers: PeerCertificates;
 }
 
 export interface GrpcListener {
@@ -45,6 +48,7 @@ export async function listenGrpc(server: Server, deps: GrpcListenerDeps): Promis
     socket.on("error", (error) => deps.log.debug({ err: error, remote: socket.remoteAddress }, "gRPC connection failed"));
     const refusal = certificateRefusal(socket);
     if (refusal === undefined) {
+      deps.peers.add(socket);
       injector.injectConnection(socket);
       return;
     }

@@ -14,6 +14,7 @@ import { principalOf } from "../auth/peer-identity.js";
 import type { CrlWatcher } from "../auth/crl-watcher.js";
 import { toGrpcError } from "./grpc-errors.js";
 import { listenGrpc } from "./grpc-listener.js";
+import { PeerCertificates } from "./peer-certificates.js";
 import { withFastEncoding } from "@portcullis/sdk/wire/fast-services.js";
 import { refusing, UndecodableRequest, withUndecodableRequests } from "./request-decoding.js";
 
@@ -57,13 +58,14 @@ export async function startGrpcServer(deps: GrpcServerDeps): Promise<RunningGrpc
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
     "grpc.keepalive_permit_without_calls": 1,
   });
-  for (const service of deps.services) server.addService(withUndecodableRequests(withFastEncoding(service.definition, { keptResponseItems: service.keptResponseItems ?? {}, lazyRequestItems: service.lazyRequestItems ?? {} })), adapt(service, deps));
+  const peers = new PeerCertificates();
+  for (const service of deps.services) server.addService(withUndecodableRequests(withFastEncoding(service.definition, { keptResponseItems: service.keptResponseItems ?? {}, lazyRequestItems: service.lazyRequestItems ?? {} })), adapt(service, deps, peers));
 
   const health = new HealthImplementation({ "": "SERVING", ...Object.fromEntries(deps.services.map((service) => [service.name, "SERVING" as const])) });
   health.addToServer(server);
   new ReflectionService({ ...contractDefinition(), ...loadSync(healthProtoPath) }).addToServer(server);
 
-  const listener = await listenGrpc(server, { address: deps.address, tls: deps.tls, log: deps.log, refused: (method, error) => deps.invoker.refused(method, error, "grpc") });
+  const listener = await listenGrpc(server, { address: deps.address, tls: deps.tls, log: deps.log, refused: (method, error) => deps.invoker.refused(method, error, "grpc"), peers });
   return {
     address: listener.address,
     health,
@@ -84,7 +86,7 @@ export async function startGrpcServer(deps: GrpcServerDeps): Promise<RunningGrpc
 }
 
 /** Binds each method of a generated service definition to its operation (unary or server-streaming). */
-function adapt(service: GrpcService, deps: GrpcServerDeps): UntypedServiceImplementation {
+function adapt(service: GrpcService, deps: GrpcServerDeps, peers: PeerCertificates): UntypedServiceImplementation {
   const implementation: UntypedServiceImplementation = {};
   for (const [key, definition] of Object.entries(service.definition)) {
     const method = definition.path.slice(1);
@@ -92,7 +94,7 @@ function adapt(service: GrpcService, deps: GrpcServerDeps): UntypedServiceImplem
     if (found === undefined) throw new Error(`no operation for ${method}`);
     if (found.kind === "stream") {
       implementation[key] = (call: ServerWritableStream<unknown, unknown>) => {
-        const principal = authenticate(call, method, deps);
+        const principal = authenticate(call, method, deps, peers);
         if (principal === undefined) return;
         const aborted = new AbortController();
         call.on("cancelled", () => aborted.abort());
@@ -110,7 +112,7 @@ function adapt(service: GrpcService, deps: GrpcServerDeps): UntypedServiceImplem
       continue;
     }
     implementation[key] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-      const principal = authenticate(call, method, deps, callback);
+      const principal = authenticate(call, method, deps, peers, callback);
       if (principal === undefined) return;
       // An undecodable request is answered by its refusal, after the same authentication and role check as any call.
       const request: unknown = call.request;
@@ -125,9 +127,10 @@ function adapt(service: GrpcService, deps: GrpcServerDeps): UntypedServiceImplem
 }
 
 /** The caller from its certificate and connection, or undefined after refusing the call. */
-function authenticate(call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>, method: string, deps: GrpcServerDeps, callback?: sendUnaryData<unknown>): Principal | undefined {
+function authenticate(call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>, method: string, deps: GrpcServerDeps, peers: PeerCertificates, callback?: sendUnaryData<unknown>): Principal | undefined {
   try {
-    return { ...principalOf(call.getAuthContext().sslPeerCertificate, deps.crl), ...peerAddress(call.getPeer()) };
+    const peer = call.getPeer();
+    return { ...principalOf(peers.of(peer) ?? call.getAuthContext().sslPeerCertificate, deps.crl), ...peerAddress(peer) };
   } catch (error) {
     const serverError = toServerError(error);
     const refusal = toGrpcError(serverError);

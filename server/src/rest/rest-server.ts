@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import type { PeerCertificate, TLSSocket, SecureContextOptions } from "node:tls";
 import { createRequire } from "node:module";
+import { join } from "node:path";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
@@ -21,6 +22,9 @@ import { contract, openApiPath } from "./http-rules.js";
 import { compileRoute, invalidRequest, pathFields, queryFields, type CompiledRoute } from "./rest-routes.js";
 import { problemOf } from "./problem.js";
 import { answerClientErrors } from "./client-errors.js";
+import { crossSiteRefusal } from "./cross-site-guard.js";
+import { repositoryPath } from "./repository-path.js";
+import { CONSOLE_PATH, defaultConsoleDir, serveConsole } from "./console-files.js";
 import { hasWideIntegers, unsafeInteger } from "../api/safe-integers.js";
 
 /** What the express application needs: the operations, identity (CRL), health probes and the log. */
@@ -32,6 +36,8 @@ export interface RestAppDeps {
   /** Prometheus exposition (GET /metrics, any role). */
   readonly metrics: () => Promise<{ contentType: string; body: string }>;
   readonly log: Logger;
+  /** The built console served at /console/ (default: the repository's console/dist). */
+  readonly consoleDir?: string | undefined;
 }
 
 /** The application, plus where to listen and the server's TLS material. */
@@ -58,9 +64,9 @@ const REQUEST_TIMEOUT_MS = 300_000;
 
 /** The OpenAPI document the gateway is checked against: next to the sources and the bundle alike. */
 function specFile(): string {
-  const found = ["../../../openapi/portcullis.v1.yaml", "../../openapi/portcullis.v1.yaml"].map((candidate) => new URL(candidate, import.meta.url)).find((url) => existsSync(url));
-  if (found === undefined) throw new Error("openapi/portcullis.v1.yaml not found; regenerate (npm run generate)");
-  return found.pathname;
+  const found = repositoryPath("openapi/portcullis.v1.yaml");
+  if (!existsSync(found)) throw new Error("openapi/portcullis.v1.yaml not found; regenerate (npm run generate)");
+  return found;
 }
 
 /**
@@ -141,6 +147,13 @@ export function createRestApp(deps: RestAppDeps): express.Express {
       sendProblem(res, serverError);
     }
   });
+  // Then, before any route or body is looked at: a browser's request from another site's page changes nothing.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const refusal = crossSiteRefusal(req);
+    if (refusal === undefined) return next();
+    if (refusal.reason === "CROSS_SITE_REQUEST") deps.invoker.refused(`${req.method} ${req.path}`.slice(0, 200), refusal, "rest", res.locals.principal as Principal);
+    sendProblem(res, refusal);
+  });
   app.get("/healthz", (_req, res) => void res.type("text/plain").send("ok\n"));
   app.get("/readyz", (_req, res, next) => {
     deps.readiness().then((readiness) => res.status(readiness.ready ? 200 : 503).json(readiness), next);
@@ -153,6 +166,11 @@ export function createRestApp(deps: RestAppDeps): express.Express {
   app.get("/docs/redoc.standalone.js", (_req, res) => void res.type("application/javascript").sendFile(redoc));
   app.get("/docs", (_req, res) =>
     void res.type("text/html").send('<!doctype html><html><head><meta charset="utf-8"><title>Portcullis API</title></head><body><redoc spec-url="/openapi.yaml"></redoc><script src="/docs/redoc.standalone.js"></script></body></html>'));
+
+  const consoleDir = deps.consoleDir ?? defaultConsoleDir();
+  if (!existsSync(join(consoleDir, "index.html"))) deps.log.warn({ consoleDir }, "the console is not built (npm run build): /console/ answers CONSOLE_NOT_BUILT");
+  app.get("/", (_req, res) => void res.redirect(302, CONSOLE_PATH));
+  app.use(CONSOLE_PATH.slice(0, -1), serveConsole(consoleDir, sendProblem));
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     const found = match(routes, req);

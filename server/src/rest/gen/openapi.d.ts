@@ -381,6 +381,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/caller": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who the server takes the caller to be.
+         * @description Who the server takes the caller to be.
+         *     The client certificate's name and role, and the address the connection
+         *     comes from (what an "allow my address" allowlist entry needs; behind a
+         *     proxy or NAT it is the proxy's or the NAT's address). Role: viewer.
+         */
+        get: operations["GetCallerIdentity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/ipsets": {
         parameters: {
             query?: never;
@@ -1335,6 +1358,19 @@ export interface components {
              * @description Number of entries that were present and are now removed.
              */
             deletedCount?: number | string;
+        };
+        /** @description The caller as the server sees it. */
+        "portcullis.v1.CallerIdentity": {
+            /** @description The client certificate's name (Subject CN). */
+            principal?: string;
+            /** @description Its role (Subject O): `viewer`, `operator` or `admin`. */
+            role?: string;
+            /**
+             * @description The IP address the connection comes from, in canonical form (IPv6
+             *     compressed and lower case, IPv4-mapped IPv6 unwrapped); empty when the
+             *     transport gives none.
+             */
+            address?: string;
         };
         /** @description A chain of a table. */
         "portcullis.v1.Chain": {
@@ -3154,6 +3190,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["portcullis.v1.SearchBansResponse"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    GetCallerIdentity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description CallerIdentity */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["portcullis.v1.CallerIdentity"];
                 };
             };
             /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
