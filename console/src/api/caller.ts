@@ -1,4 +1,4 @@
-import { ProblemError } from "./client";
+import { api, unwrap } from "./client";
 
 /** Who the server sees: the client certificate's name and role, and the address the request came from. */
 export interface Caller {
@@ -8,8 +8,6 @@ export interface Caller {
 }
 
 export async function fetchCaller(): Promise<Caller> {
-  const response = await fetch("/v1/caller");
-  const body = (await response.json().catch(() => ({}))) as Partial<Caller> & { detail?: string };
-  if (!response.ok) throw new ProblemError(response.status, "", body.detail ?? `${response.status} ${response.statusText}`);
-  return { principal: body.principal ?? "", role: body.role ?? "", address: body.address ?? "" };
+  const caller = await unwrap(api.GET("/v1/caller"));
+  return { principal: caller.principal ?? "", role: caller.role ?? "", address: caller.address ?? "" };
 }
