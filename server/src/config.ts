@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import ipaddr from "ipaddr.js";
+import { IPSET_NAME, JAIL_NAME } from "./names.js";
 
 function isCidr(value: string): boolean {
   return ipaddr.isValid(value) || (value.includes("/") && (() => {
@@ -64,8 +65,6 @@ const SinkSchema = z.discriminatedUnion("type", [
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const NATS_URL = /^(nats|tls):\/\/(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 const LOOPBACK_NATS = /^(nats|tls):\/\/(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|localhost):\d{1,5}$/;
-const JAIL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
-const SET_NAME = /^[A-Za-z0-9_.:-]{1,31}$/;
 
 /**
  * Fleet mode: bans shared with other hosts through NATS JetStream. Without this section nothing connects. NATS must be
@@ -83,7 +82,7 @@ const ClusterSchema = z
     share: z
       .object({
         jails: z.array(z.string().regex(JAIL_NAME, "must be a jail name")).default([]),
-        sets: z.array(z.string().regex(SET_NAME, "must be an ipset name")).default([]),
+        sets: z.array(z.string().regex(IPSET_NAME, "must be an ipset name")).default([]),
       })
       .strict()
       .prefault({}),

@@ -11,7 +11,8 @@ import { Executor } from "./drivers/exec.js";
 import { HelperStarter } from "./drivers/process-starter.js";
 import { IpsetDriver } from "./drivers/ipset-driver.js";
 import { IptablesDriver } from "./drivers/iptables-driver.js";
-import { parseRuleLine, renderRuleLine } from "./drivers/parse/iptables-save.js";
+import { parseRuleLine } from "./drivers/parse/iptables-save.js";
+import { renderRuleLine } from "./drivers/iptables-render.js";
 import { openDatabase } from "./store/database.js";
 import { IpsetStore } from "./store/ipset-store.js";
 import { AuditStore } from "./store/audit-store.js";
@@ -41,7 +42,8 @@ import { Allowlist } from "./jails/allowlist.js";
 import { AllowlistService } from "./jails/allowlist-service.js";
 import { JailEnforcement } from "./jails/jail-enforcement.js";
 import { ActionSocket } from "./jails/action-socket.js";
-import { startGrpcServer, type GrpcService } from "./grpc/grpc-server.js";
+import { startGrpcServer } from "./grpc/grpc-server.js";
+import type { ContractService } from "./api/contract.js";
 import { startRestServer } from "./rest/rest-server.js";
 import { ServerError } from "./errors.js";
 import { Metrics } from "./metrics/metrics.js";
@@ -135,7 +137,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const fleet: FleetSharing = fleetParts?.fleet ?? localOnly;
   const groupCommit = new GroupCommit(db);
   const invoker = new Invoker(audit, events, log, metrics, (work) => groupCommit.write(work));
-  const services: GrpcService[] = [
+  const services: ContractService[] = [
     { name: "portcullis.v1.IpsetService", definition: IpsetServiceService, operations: ipsetOperations(ipsets, requests, fleet) },
     { name: "portcullis.v1.FirewallService", definition: FirewallServiceService, operations: firewallOperations(firewall, requests), keptResponseItems: FIREWALL_KEPT_ITEMS, lazyRequestItems: FIREWALL_LAZY_ITEMS },
     { name: "portcullis.v1.EventService", definition: EventServiceService, operations: eventOperations(events, audit) },

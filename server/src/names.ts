@@ -1,3 +1,5 @@
+import { ServerError } from "./errors.js";
+
 /** Resource names (AIP-122) as clients see them; the API parses them, the domain uses them to name events. */
 export const ipsetName = (set: string): string => `ipsets/${set}`;
 export const entryName = (set: string, element: string): string => `ipsets/${set}/entries/${element}`;
@@ -9,3 +11,22 @@ export interface TableName {
 export const tableName = (t: TableName): string => `firewall/${t.family}/tables/${t.table}`;
 export const chainName = (t: TableName, chain: string): string => `${tableName(t)}/chains/${chain}`;
 export const ruleName = (t: TableName, chain: string, id: string): string => `${chainName(t, chain)}/rules/${id}`;
+
+/**
+ * The ids inside resource names, one pattern each wherever the name is read (API, config, fail2ban's socket, rule
+ * text). None may start with "-": ipset and iptables would read such a name as an option.
+ */
+/** ipset's limit is 31 characters. */
+export const IPSET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,30}$/;
+/** fail2ban's jail names (section names of jail.conf), as its socket protocol carries them. */
+export const JAIL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
+/** iptables' limit is 28 characters (XT_EXTENSION_MAXNAMELEN less the terminating NUL and a reserve iptables keeps). */
+export const CHAIN_NAME = /^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,27}$/;
+
+export function validateIpsetName(name: string, field = "ipset_id"): void {
+  if (!IPSET_NAME.test(name)) {
+    throw new ServerError("INVALID_IPSET_NAME",
+      `${field} "${name}" is not a valid ipset name: use 1 to 31 characters from A-Z, a-z, 0-9, "_", ".", ":" and "-", starting with a letter or digit`,
+      { field, value: name });
+  }
+}

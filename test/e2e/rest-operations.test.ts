@@ -120,6 +120,10 @@ it("every operation answers over REST with a body the spec describes (one happy 
   await call("GET", "/v1/events:list?afterSequence=0&pageSize=100&types=EVENT_TYPE_BAN&types=EVENT_TYPE_UNBAN");
   await call("GET", "/v1/auditRecords?pageSize=10");
 
+  // The host.
+  const caller = await call("GET", "/v1/caller");
+  assert.equal(caller.role, "admin");
+
   // WatchEvents is the SSE stream (tested on its own); every other RPC was called above.
   const unary = contract().routes.filter((route) => !route.streaming).map((route) => route.method);
   assert.deepEqual(unary.filter((method) => !called.has(method)), []);

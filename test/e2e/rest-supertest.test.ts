@@ -372,6 +372,12 @@ const CASES: ReadonlyArray<readonly [string, Case]> = [
       { code: "FAILED_PRECONDITION", reason: "ADDRESS_IGNORED", path: "/v1/jails/dovecot:ban", body: { address: "192.0.2.200" } },
     ],
   }],
+  // The host.
+  ["GetCallerIdentity", {
+    role: "viewer",
+    ok: { path: "/v1/caller", check: (reply) => assert.equal(reply.body.role, "viewer") },
+    refusals: [],
+  }],
   // Fleet (of one).
   ["ListNodes", {
     role: "viewer",

@@ -3,7 +3,8 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { expectError } from "./helpers/expect-error.js";
 import { parseIpsetSave } from "../../server/src/drivers/parse/ipset-save.js";
-import { elementFamily, expandElement, normalizeElement, normalizeRange, validateComment, validateIpsetName } from "../../server/src/ipsets/element.js";
+import { elementFamily, expandElement, normalizeElement, normalizeRange, validateComment } from "../../server/src/ipsets/element.js";
+import { validateIpsetName } from "../../server/src/names.js";
 import { isModeledType, type IpsetDefinition } from "../../server/src/ipsets/ipset-model.js";
 
 

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, loadConfig } from "../../server/src/config.js";
-import { decodeMessage, encodeMessage, type FleetOperation } from "../../server/src/fleet/fleet-operation.js";
+import { decodeMessage, encodeMessage, type FleetOperation } from "../../server/src/fleet/fleet-model.js";
 import { openDatabase } from "../../server/src/store/database.js";
 import { FleetStore } from "../../server/src/store/fleet-store.js";
 import { FleetNodes } from "../../server/src/fleet/fleet-nodes.js";

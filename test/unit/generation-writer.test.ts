@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { openDatabase } from "../../server/src/store/database.js";
 import { FirewallStore } from "../../server/src/store/firewall-store.js";
-import { parseRuleLine, renderRuleLine } from "../../server/src/drivers/parse/iptables-save.js";
+import { parseRuleLine } from "../../server/src/drivers/parse/iptables-save.js";
+import { renderRuleLine } from "../../server/src/drivers/iptables-render.js";
 import type { RuleSpec } from "../../server/src/firewall/rule-model.js";
 import { accept, stagedStore } from "./helpers/staged-store.js";
 

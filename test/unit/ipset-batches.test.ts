@@ -8,7 +8,7 @@ import { Executor } from "../../server/src/drivers/exec.js";
 import { HelperStarter } from "../../server/src/drivers/process-starter.js";
 import type { ServerError } from "../../server/src/errors.js";
 import { createLogger } from "../../server/src/logger.js";
-import type { CommandObserver } from "../../server/src/metrics/metrics.js";
+import type { CommandObserver } from "../../server/src/drivers/exec.js";
 import { Netns } from "../harness/netns.js";
 
 const log = createLogger("silent");

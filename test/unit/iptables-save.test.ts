@@ -2,15 +2,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { expectError } from "./helpers/expect-error.js";
-import {
-  parseIptablesSave,
-  parseRuleLine,
-  renderRule,
-  renderRuleLine,
-  renderTable,
-  unmanagedRuleId,
-  validateRuleSpec,
-} from "../../server/src/drivers/parse/iptables-save.js";
+import { parseIptablesSave, parseRuleLine, unmanagedRuleId } from "../../server/src/drivers/parse/iptables-save.js";
+import { renderRule, renderRuleLine, renderTable } from "../../server/src/drivers/iptables-render.js";
+import { validateRuleSpec } from "../../server/src/firewall/rule-validation.js";
 import { identifyRules } from "../../server/src/firewall/rule-identity.js";
 import type { Family, ParsedRule, ParsedTable, RuleSpec } from "../../server/src/firewall/rule-model.js";
 import { MAIL_CHAINS, MAIL_RULES, RENDERED_V4, RENDERED_V6, type FixtureRule } from "./fixtures/iptables-rules.js";

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseIptablesSave, renderRuleLine, validateRuleSpec } from "../../server/src/drivers/parse/iptables-save.js";
+import { parseIptablesSave } from "../../server/src/drivers/parse/iptables-save.js";
+import { renderRuleLine } from "../../server/src/drivers/iptables-render.js";
+import { validateRuleSpec } from "../../server/src/firewall/rule-validation.js";
 import { identifyRules } from "../../server/src/firewall/rule-identity.js";
 import type { ParsedRule, RuleSpec } from "../../server/src/firewall/rule-model.js";
 

@@ -6,7 +6,8 @@ import type { EventLog } from "../events/event-log.js";
 import type { AuditRecord, AuditStore } from "../store/audit-store.js";
 import type { CallObserver } from "../metrics/metrics.js";
 import type { EventInput } from "../events/event-model.js";
-import type { Operation, Principal, StreamOperation } from "./operation.js";
+import type { Operation, StreamOperation } from "./operation.js";
+import type { Principal } from "../auth/principal.js";
 
 /** Runs synchronous store writes and resolves once they are committed (GroupCommit: shared by calls ending together). */
 export type CommitWrites = (work: () => void) => Promise<void>;

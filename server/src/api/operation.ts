@@ -1,14 +1,8 @@
 import type { handleServerStreamingCall, handleUnaryCall } from "@grpc/grpc-js";
 import type { Role } from "../auth/roles.js";
+import type { Principal } from "../auth/principal.js";
 import type { EventInput } from "../events/event-model.js";
 
-/** Who is calling: from the client certificate (CN = name, O = role). */
-export interface Principal {
-  readonly name: string;
-  readonly role: Role;
-  /** The caller's IP address as the server sees the connection (for the anti-lockout check). */
-  readonly address?: string;
-}
 
 /**
  * One unary RPC, independent of transport: the role it needs, which resource it touches (for the audit log), the

@@ -1,5 +1,5 @@
 import { ServerError } from "../errors.js";
-import { validateIpsetName } from "../ipsets/element.js";
+import { validateIpsetName } from "../names.js";
 
 const IPSET_PREFIX = "ipsets/";
 const ENTRIES = "/entries/";

@@ -1,6 +1,6 @@
 import type { PeerCertificate } from "node:tls";
 import { ServerError } from "../errors.js";
-import type { Principal } from "../api/operation.js";
+import type { Principal } from "./principal.js";
 import type { CrlWatcher } from "./crl-watcher.js";
 import { isRole } from "./roles.js";
 

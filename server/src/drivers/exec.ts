@@ -2,11 +2,15 @@ import { finished } from "node:stream/promises";
 import { execa } from "execa";
 import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
-import type { CommandObserver } from "../metrics/metrics.js";
 import type { ProcessStarter, StartedProcess } from "./process-starter.js";
 
 /** How much stdin text may wait in memory for a slow consumer before the producer pauses. */
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+
+/** What the executor reports of each command it ran (the metrics). */
+export interface CommandObserver {
+  commandFinished(command: string, seconds: number, ok: boolean): void;
+}
 
 /** Outcome of one finished command. Drivers interpret stderr; it is logged, never sent to clients. */
 export interface CommandResult {

@@ -1,4 +1,6 @@
-import { CHAIN_LINE, renderRuleLine, validateRuleSpec } from "../drivers/parse/iptables-save.js";
+import { CHAIN_LINE } from "../drivers/parse/iptables-save.js";
+import { renderRuleLine } from "../drivers/iptables-render.js";
+import { validateRuleSpec } from "./rule-validation.js";
 import type { Family, Policy, RuleSpec } from "./rule-model.js";
 import type { RuleView } from "./table-reader.js";
 

@@ -1,4 +1,5 @@
-import { parseIptablesSave, renderRuleLine } from "../drivers/parse/iptables-save.js";
+import { parseIptablesSave } from "../drivers/parse/iptables-save.js";
+import { renderRuleLine } from "../drivers/iptables-render.js";
 import type { ManagedTable } from "../store/firewall-store.js";
 import type { DeclaredChain, DeclaredChains } from "./foreign-rules.js";
 import { ManagedScopeChange } from "./managed-scope.js";

@@ -1,16 +1,6 @@
 import { unmanagedRuleId } from "../drivers/parse/iptables-save.js";
-import type { Family, ParsedRule } from "./rule-model.js";
+import type { Family, ManagedLines, ParsedRule } from "./rule-model.js";
 
-/**
- * The managed rules of one table by content: canonical rule line (`-A CHAIN …`, see ParsedRule.key) → ids of the
- * managed rules with that line, in their recorded order.
- *
- * Portcullis does not mark its rules in the kernel (a `-m comment` per rule makes iptables-restore and -save half as
- * slow again): a kernel rule is managed when its content equals a recorded managed rule's. Identical rules are
- * interchangeable, so the k-th kernel occurrence of a line takes the k-th recorded id; surplus occurrences are rules
- * someone else added.
- */
-export type ManagedLines = ReadonlyMap<string, readonly string[]>;
 
 export interface RuleIdentity {
   readonly id: string;

@@ -1,5 +1,6 @@
 import { CHAIN_LINE, parseIptablesSave } from "../drivers/parse/iptables-save.js";
-import { identifyRules, type ManagedLines } from "./rule-identity.js";
+import { identifyRules } from "./rule-identity.js";
+import type { ManagedLines } from "./rule-model.js";
 import type { Family, ParsedChain, ParsedRule } from "./rule-model.js";
 
 /** A chain as clients see it. */

@@ -1,6 +1,6 @@
 import { CHAIN_LINE, parseIptablesSave, parseRuleLine, unmanagedRuleId } from "../drivers/parse/iptables-save.js";
 import type { Counter } from "../drivers/ruleset-generation.js";
-import type { ManagedLines } from "./rule-identity.js";
+import type { ManagedLines } from "./rule-model.js";
 import type { Family, ParsedChain, RuleSpec } from "./rule-model.js";
 import type { ChainView, RuleView, TableViews } from "./table-reader.js";
 

@@ -9,7 +9,7 @@ import type { FleetStore, FleetOutcome } from "../store/fleet-store.js";
 import type { IpsetService } from "../ipsets/ipset-service.js";
 import type { JailService } from "../jails/jail-service.js";
 import type { Allowlist } from "../jails/allowlist.js";
-import { resourceOf, type FleetOperation } from "./fleet-operation.js";
+import { resourceOf, type FleetOperation } from "./fleet-model.js";
 
 /**
  * Errors that mean "not now": fail2ban or the kernel away, shutting down (retried for as long as it takes), or an

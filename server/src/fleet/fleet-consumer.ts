@@ -1,6 +1,6 @@
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "../logger.js";
-import { decodeMessage, parseMessageId, type FleetOperation } from "./fleet-operation.js";
+import { decodeMessage, parseMessageId, type FleetOperation } from "./fleet-model.js";
 import { isTransient, isUnavailable, type FleetApplier } from "./fleet-applier.js";
 import type { JetStreamLink, Linked } from "./jetstream-link.js";
 

@@ -4,7 +4,7 @@ import { ServerError } from "../errors.js";
 import { formatAddress, parseAddressStrict } from "../addresses.js";
 import type { FleetStore } from "../store/fleet-store.js";
 import type { JailBanStore } from "../store/jail-ban-store.js";
-import { resourceOf } from "./fleet-operation.js";
+import { resourceOf } from "./fleet-model.js";
 import type { JetStreamLink } from "./jetstream-link.js";
 
 /** A host of the fleet as its heartbeat describes it. */

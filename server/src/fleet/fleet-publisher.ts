@@ -1,6 +1,6 @@
 import type { Logger } from "../logger.js";
 import type { FleetStore } from "../store/fleet-store.js";
-import { encodeMessage, messageId, OPERATIONS_PER_MESSAGE } from "./fleet-operation.js";
+import { encodeMessage, messageId, OPERATIONS_PER_MESSAGE } from "./fleet-model.js";
 import type { JetStreamLink } from "./jetstream-link.js";
 
 /** How often the outbox is looked at even without a kick (a publish that failed, NATS back without a reconnect event). */

@@ -6,7 +6,7 @@ import type { HostEvent } from "../events/event-model.js";
 import type { FleetStore } from "../store/fleet-store.js";
 import type { JailService } from "../jails/jail-service.js";
 import type { IpsetService } from "../ipsets/ipset-service.js";
-import type { FleetOperation } from "./fleet-operation.js";
+import type { FleetOperation } from "./fleet-model.js";
 import type { FleetPublisher } from "./fleet-publisher.js";
 import type { FleetNodes } from "./fleet-nodes.js";
 

@@ -1,16 +1,16 @@
-import { readFileSync } from "node:fs";
 import type { SecureContextOptions } from "node:tls";
 import ipaddr from "ipaddr.js";
-import { createRequire } from "node:module";
-import { Server, type ServiceError, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import { Server, type ServiceError, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { loadFileDescriptorSetFromBuffer, loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import type { Logger } from "../logger.js";
 import { toServerError } from "../errors.js";
 import type { Invoker } from "../api/invoker.js";
-import type { Operation, Principal, StreamOperation } from "../api/operation.js";
+import type { Operation, StreamOperation } from "../api/operation.js";
+import type { Principal } from "../auth/principal.js";
 import { principalOf } from "../auth/peer-identity.js";
+import { contractDescriptorSet, type ContractService } from "../api/contract.js";
 import type { CrlWatcher } from "../auth/crl-watcher.js";
 import { toGrpcError } from "./grpc-errors.js";
 import { listenGrpc } from "./grpc-listener.js";
@@ -18,24 +18,13 @@ import { PeerCertificates } from "./peer-certificates.js";
 import { withFastEncoding } from "@portcullis/sdk/wire/fast-services.js";
 import { refusing, UndecodableRequest, withUndecodableRequests } from "./request-decoding.js";
 
-/** One service of the contract: its generated definition and the operations behind its methods. */
-export interface GrpcService {
-  readonly name: string;
-  readonly definition: ServiceDefinition;
-  readonly operations: Readonly<Record<string, Operation<never, unknown> | StreamOperation<never, unknown>>>;
-  /** Responses whose repeated items the operations make once and reuse unchanged: their bytes are kept too. */
-  readonly keptResponseItems?: Readonly<Record<string, string>>;
-  /** Requests whose repeated items the operations read one by one (length and at() only): decoded when read. */
-  readonly lazyRequestItems?: Readonly<Record<string, string>>;
-}
-
 export interface GrpcServerDeps {
   readonly address: string;
   /** The server's certificate, key, CA and CRL: clients must present a certificate from this CA. */
   readonly tls: SecureContextOptions;
   readonly crl: CrlWatcher;
   readonly invoker: Invoker;
-  readonly services: readonly GrpcService[];
+  readonly services: readonly ContractService[];
   readonly log: Logger;
 }
 
@@ -86,7 +75,7 @@ export async function startGrpcServer(deps: GrpcServerDeps): Promise<RunningGrpc
 }
 
 /** Binds each method of a generated service definition to its operation (unary or server-streaming). */
-function adapt(service: GrpcService, deps: GrpcServerDeps, peers: PeerCertificates): UntypedServiceImplementation {
+function adapt(service: ContractService, deps: GrpcServerDeps, peers: PeerCertificates): UntypedServiceImplementation {
   const implementation: UntypedServiceImplementation = {};
   for (const [key, definition] of Object.entries(service.definition)) {
     const method = definition.path.slice(1);
@@ -156,9 +145,7 @@ function peerAddress(peer: string): { address?: string } {
   return ipaddr.isValid(host) ? { address: ipaddr.process(host).toString() } : {};
 }
 
-/** The contract's descriptors (built by `npm run generate`), for reflection clients such as grpcurl. */
+/** The contract's descriptors, for reflection clients such as grpcurl. */
 function contractDefinition(): ReturnType<typeof loadFileDescriptorSetFromBuffer> {
-  const require = createRequire(import.meta.url);
-  const file = require.resolve("@portcullis/sdk/gen/portcullis.binpb");
-  return loadFileDescriptorSetFromBuffer(readFileSync(file), { keepCase: true });
+  return loadFileDescriptorSetFromBuffer(contractDescriptorSet(), { keepCase: true });
 }

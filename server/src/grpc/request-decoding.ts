@@ -2,7 +2,7 @@ import { fromBinary, toJson, type DescMessage } from "@bufbuild/protobuf";
 import { ServerError } from "../errors.js";
 import type { Operation, StreamOperation } from "../api/operation.js";
 import { unsafeInteger } from "../api/safe-integers.js";
-import { contract } from "../rest/http-rules.js";
+import { contractRegistry } from "../api/contract.js";
 
 /** A request whose bytes did not decode, in place of its message: the refusal the call answers with. */
 export class UndecodableRequest {
@@ -62,7 +62,7 @@ let inputs: Map<string, DescMessage> | undefined;
 
 /** "/portcullis.v1.IpsetService/GetIpset" → the descriptor of its request message. */
 function requestType(path: string): DescMessage {
-  inputs ??= new Map(contract().routes.map((route) => [`/${route.service}/${route.method}`, route.request]));
+  inputs ??= new Map([...contractRegistry()].flatMap((desc) => (desc.kind === "service" ? desc.methods.map((method) => [`/${desc.typeName}/${method.name}`, method.input] as const) : [])));
   const input = inputs.get(path);
   if (input === undefined) throw new Error(`${path} is not in the contract's descriptor set; regenerate (npm run generate)`);
   return input;

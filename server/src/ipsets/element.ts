@@ -7,11 +7,11 @@ import { ServerError, type Reason } from "../errors.js";
 import type { Family, IpsetDefinition } from "./ipset-model.js";
 import { formatAddress, networkBase, parseAddressStrict, type Address } from "../addresses.js";
 import { ipsetOptionIn } from "../drivers/parse/ipset-save.js";
+import { validateIpsetName } from "../names.js";
 type ElementSet = Pick<IpsetDefinition, "typeName" | "family" | "range"> & { readonly name?: string };
 
 const PORT_PROTOCOLS = ["tcp", "udp", "sctp", "udplite"] as const;
-/** ipset's own limits: set names are 31 bytes plus NUL, comments 255 characters. */
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,30}$/;
+/** ipset's own limit: comments of 255 characters. */
 const MAX_COMMENT_BYTES = 255;
 /** hash:ip expands a CIDR into one entry per address; larger blocks belong in a hash:net set. */
 const MIN_EXPANDED_PREFIX_V4 = 16;
@@ -20,13 +20,6 @@ const MAX_BITMAP_ADDRESSES = 65536;
 
 function fail(reason: Reason, field: string, value: string, message: string): never {
   throw new ServerError(reason, message, { field, value });
-}
-
-export function validateIpsetName(name: string, field = "ipset_id"): void {
-  if (!NAME_PATTERN.test(name)) {
-    fail("INVALID_IPSET_NAME", field, name,
-      `${field} "${name}" is not a valid ipset name: use 1 to 31 characters from A-Z, a-z, 0-9, "_", ".", ":" and "-", starting with a letter or digit`);
-  }
 }
 
 export function validateComment(comment: string): void {

@@ -1,5 +1,6 @@
 import { ServerError } from "../errors.js";
-import { validateIpsetName, normalizeRange } from "./element.js";
+import { normalizeRange } from "./element.js";
+import { validateIpsetName } from "../names.js";
 import { isModeledType, type IpsetDefinition } from "./ipset-model.js";
 
 /** What a client asks for when creating a set, before validation and defaults. */

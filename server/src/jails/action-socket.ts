@@ -4,12 +4,12 @@ import { dirname } from "node:path";
 import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
 import type { ActionItem, JailEnforcement } from "./jail-enforcement.js";
+import { JAIL_NAME } from "../names.js";
 
 /** A request line longer than this is not from the action: the connection is closed. */
 const MAX_LINE = 1024 * 1024;
 /** Items per batch request. */
 const MAX_ITEMS = 1000;
-const JAIL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
 
 /**
  * The local socket the Portcullis fail2ban action (fail2ban/action.d/portcullis.py) talks to: one JSON object per line

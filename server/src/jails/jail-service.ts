@@ -20,6 +20,7 @@ import type { JailBanStore } from "../store/jail-ban-store.js";
 import { JailDropIn, TUNING_KEYS, type JailTuning, type TuningKey } from "./jail-drop-in.js";
 import { KeyedLock } from "../keyed-lock.js";
 import type { Allowlist } from "./allowlist.js";
+import { JAIL_NAME } from "../names.js";
 
 /** A jail's settings (what `fail2ban-client get <jail> …` reads). */
 export interface JailSettings {
@@ -63,7 +64,6 @@ export const PORTCULLIS_ACTION = "portcullis";
 /** Every jail, for bans and unbans that name no single jail. */
 export const ALL_JAILS = "-";
 
-const JAIL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
 
 /**
  * The jail domain over fail2ban's socket. Only validated strings it built itself go to fail2ban (which unpickles

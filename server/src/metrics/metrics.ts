@@ -3,11 +3,7 @@
 // are now). Scraped at GET /metrics on the REST port (mTLS) and, optionally, on a plain loopback port.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { HostEvent } from "../events/event-model.js";
-
-/** What the executor reports of each command it ran. */
-export interface CommandObserver {
-  commandFinished(command: string, seconds: number, ok: boolean): void;
-}
+import type { CommandObserver } from "../drivers/exec.js";
 
 /** What the invoker reports of each call. */
 export interface CallObserver {

@@ -1,7 +1,5 @@
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { createFileRegistry, fromBinary, getExtension, hasExtension, type DescExtension, type DescFile, type DescMessage, type DescMethod, type FileRegistry } from "@bufbuild/protobuf";
-import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { getExtension, hasExtension, type DescExtension, type DescFile, type DescMessage, type DescMethod, type FileRegistry } from "@bufbuild/protobuf";
+import { contractRegistry } from "../api/contract.js";
 
 /** One RPC's REST projection, from its `google.api.http` annotation in the contract. */
 export interface HttpRoute {
@@ -45,14 +43,16 @@ let loaded: { registry: FileRegistry; routes: HttpRoute[] } | undefined;
 
 /** The contract's descriptor set (with the HTTP annotations and comments), and every RPC's route, in contract order. */
 export function contract(): { registry: FileRegistry; routes: HttpRoute[] } {
-  // Resolved by package name (a self-reference), so that it is found from a bundle of this code too.
-  loaded ??= loadContract(createRequire(import.meta.url).resolve("@portcullis/sdk/gen/portcullis.binpb"));
+  loaded ??= routesOf(contractRegistry());
   return loaded;
 }
 
 /** The routes of a descriptor set file (`buf build -o`). */
 export function loadContract(file: string): { registry: FileRegistry; routes: HttpRoute[] } {
-  const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, readFileSync(file)));
+  return routesOf(contractRegistry(file));
+}
+
+function routesOf(registry: FileRegistry): { registry: FileRegistry; routes: HttpRoute[] } {
   const http = registry.getExtension("google.api.http");
   if (http === undefined) throw new Error("the descriptor set has no google.api.http extension; regenerate (npm run generate)");
   const routes: HttpRoute[] = [];

@@ -12,12 +12,13 @@ import { generatedMessage } from "@portcullis/sdk/wire/generated-messages.js";
 import type { Logger } from "../logger.js";
 import { ServerError, toServerError } from "../errors.js";
 import type { Invoker } from "../api/invoker.js";
-import type { Operation, Principal, StreamOperation } from "../api/operation.js";
+import type { Operation, StreamOperation } from "../api/operation.js";
+import type { Principal } from "../auth/principal.js";
 import { principalOf } from "../auth/peer-identity.js";
 import { certificateRefusal, logCertificateRefusal } from "../auth/client-certificate.js";
 import { listenAt } from "../listen-address.js";
 import type { CrlWatcher } from "../auth/crl-watcher.js";
-import type { GrpcService } from "../grpc/grpc-server.js";
+import type { ContractService } from "../api/contract.js";
 import { contract, openApiPath } from "./http-rules.js";
 import { compileRoute, invalidRequest, pathFields, queryFields, type CompiledRoute } from "./rest-routes.js";
 import { problemOf } from "./problem.js";
@@ -31,7 +32,7 @@ import { hasWideIntegers, unsafeInteger } from "../api/safe-integers.js";
 export interface RestAppDeps {
   readonly crl: CrlWatcher;
   readonly invoker: Invoker;
-  readonly services: readonly GrpcService[];
+  readonly services: readonly ContractService[];
   readonly readiness: () => Promise<{ ready: boolean; checks: Record<string, string> }>;
   /** Prometheus exposition (GET /metrics, any role). */
   readonly metrics: () => Promise<{ contentType: string; body: string }>;
@@ -325,7 +326,7 @@ function bodyError(error: unknown): ServerError {
 }
 
 /** service/Method → the operation, from the services' generated definitions. */
-function operationsByMethod(services: readonly GrpcService[]): Map<string, Entry["op"]> {
+function operationsByMethod(services: readonly ContractService[]): Map<string, Entry["op"]> {
   const operations = new Map<string, Entry["op"]>();
   for (const service of services) {
     for (const [key, definition] of Object.entries(service.definition)) {

@@ -1,6 +1,5 @@
 import type { Db } from "./database.js";
-import type { Family, Policy, RuleSpec } from "../firewall/rule-model.js";
-import type { ManagedLines } from "../firewall/rule-identity.js";
+import type { Family, ManagedLines, Policy, RuleSpec } from "../firewall/rule-model.js";
 import { generationWriter, type GenerationWriter } from "./generation-writer.js";
 
 /** The canonical rule line of a spec (renderRuleLine): what the managed rules of a table are recognised by. */

@@ -1,5 +1,5 @@
 import type { Db } from "./database.js";
-import type { FleetOperation } from "../fleet/fleet-operation.js";
+import type { FleetOperation } from "../fleet/fleet-model.js";
 
 /** What happened to a shared operation on this host (`expired`: its expiry had passed when it arrived). */
 export type FleetOutcome = "origin" | "applied" | "unchanged" | "expired" | "refused";

@@ -1,4 +1,5 @@
-import { parseRuleLine, renderRuleLine } from "../../../server/src/drivers/parse/iptables-save.js";
+import { parseRuleLine } from "../../../server/src/drivers/parse/iptables-save.js";
+import { renderRuleLine } from "../../../server/src/drivers/iptables-render.js";
 import type { RuleSpec } from "../../../server/src/firewall/rule-model.js";
 import type { Db } from "../../../server/src/store/database.js";
 import { FirewallStore, type ManagedChain } from "../../../server/src/store/firewall-store.js";
