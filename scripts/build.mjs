@@ -1,8 +1,10 @@
 // Compiles the server (and the SDK code it uses) into one ES module, server/dist/cli.mjs, with esbuild. npm packages
 // stay external (native better-sqlite3, grpc-js…). server/bin/portcullis runs this bundle when it is newer than every
 // source file, and the sources through tsx otherwise, so an edit is never hidden behind a stale build.
+// Then the console (console/src) into console/dist, which the server serves at /console/.
 import { readFileSync, rmSync } from "node:fs";
 import { build } from "esbuild";
+import { buildConsole } from "../console/build.mjs";
 
 const root = new URL("../", import.meta.url);
 const dependencies = (path) => Object.keys(JSON.parse(readFileSync(new URL(path, root), "utf8")).dependencies ?? {});
@@ -28,3 +30,4 @@ await build({
   external,
   logLevel: "warning",
 });
+await buildConsole();

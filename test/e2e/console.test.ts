@@ -1,0 +1,201 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { appendFileSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import type { Page } from "playwright-core";
+import { VictimAttacker } from "../harness/netns.js";
+import { becomesUnreachable, canConnect } from "../harness/tcp.js";
+import { dovecotFailures } from "../harness/fail2ban.js";
+import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
+import { ConsoleBrowser } from "../harness/console-browser.js";
+import { rest } from "../harness/rest.js";
+
+const { victimV4, attackerV4 } = VictimAttacker;
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+/** Payloads that would run script if any view built HTML from data. */
+const IMG = "<img src=x onerror=alert(1)>";
+const SCRIPT = `"><script>alert(2)</script>`;
+
+/** Waits for a view's heading and for its first data to arrive. */
+async function open(page: Page, url: string, heading: string | RegExp): Promise<void> {
+  await page.goto(url);
+  await page.getByRole("heading", { level: 1, name: heading }).waitFor();
+  await page.waitForLoadState("networkidle");
+}
+
+/** Violations axe-core rates serious or critical on the page as it is now. */
+async function seriousViolations(page: Page): Promise<string[]> {
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(context: Document): Promise<{ violations: Array<{ id: string; impact: string | null; nodes: Array<{ target: unknown[] }> }> }> } }).axe;
+    const result = await axe.run(document);
+    return result.violations.map((violation) => ({ id: violation.id, impact: violation.impact, targets: violation.nodes.map((node) => JSON.stringify(node.target)) }));
+  });
+  return violations.filter((violation) => violation.impact === "serious" || violation.impact === "critical").map((violation) => `${violation.id} (${violation.impact}): ${violation.targets.join(", ")}`);
+}
+
+describe("console: the web console in Debian's Chromium, with client certificates, against a real server and fail2ban", () => {
+  let setup: JailHosts;
+  let browser: ConsoleBrowser;
+  let page: Page;
+
+  before(async () => {
+    setup = await startJailHosts(["maxretry = 5", "findtime = 600", "bantime = 3600"]);
+    await setup.f.server.cli(["certs", "issue", "--name", "noc", "--role", "viewer"]);
+    browser = await ConsoleBrowser.launch(setup.f.server, { viewer: "noc" });
+    page = await browser.newPage();
+  });
+  after(async () => {
+    await browser?.close();
+    await setup?.close();
+  });
+
+  it("fail2ban bans an attacker after five log lines: the row appears live on the open jail page and the attacker's connects fail; Unban on the page lets them through again", async () => {
+    const { hosts, fail2ban } = setup;
+    await open(page, browser.url("jails/dovecot"), "Jail dovecot");
+    await page.getByRole("status", { name: "Event stream: Live" }).waitFor();
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
+
+    appendFileSync(fail2ban.mailLog, dovecotFailures(attackerV4, victimV4, 5));
+    const row = page.locator(`#bans tr[data-address="${attackerV4}"]`);
+    await row.waitFor({ timeout: 15_000 });
+    assert.equal(await becomesUnreachable(hosts.attacker.name, victimV4, 143), true, "banned by fail2ban: the connect must fail");
+    // The jail is read again after the event: the ban's times and the time it has left.
+    await row.getByText(/^59m \d+s$/).waitFor();
+    assert.equal(await row.locator("td").nth(1).innerText(), "1h");
+
+    await row.getByRole("button", { name: `Unban ${attackerV4}` }).click();
+    await page.getByRole("status").getByText(`${attackerV4} unbanned in dovecot.`).waitFor();
+    await row.waitFor({ state: "detached" });
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "unbanned from the page: the connect must succeed");
+    assert.deepEqual(await page.evaluate(() => (window as unknown as { __xss: unknown[] }).__xss), []);
+  });
+
+  it("a viewer sees every view without action controls, and a request forced from the page is refused", async () => {
+    await rest(setup.f.server, "POST", "/v1/jails/dovecot:ban", { address: attackerV4 });
+    await rest(setup.f.server, "POST", "/v1/ipsets", { ipsetId: "blocklist", ipset: { type: "IPSET_TYPE_HASH_NET", comments: true } });
+    await rest(setup.f.server, "POST", "/v1/ipsets/blocklist/entries", { entry: { element: "203.0.113.0/24", comment: "spam" } });
+    const viewer = await browser.newPage();
+    try {
+      const actions = /^(Ban|Unban.*|Unban all…|Delete.*|Add|Allow.*|Remove.*|Save settings|Create|Import|Panic mode…|End panic mode…|Add to the draft|Review and apply…)$/;
+      for (const [path, heading] of [["jails", "Jails"], ["jails/dovecot", "Jail dovecot"], ["sets", "Sets"], ["sets/blocklist", "Set blocklist"], ["rules", "Rules"]] as const) {
+        await open(viewer, browser.url(path, "viewer"), heading);
+        await viewer.getByText("noc").first().waitFor();
+        const buttons = await viewer.locator("main button").evaluateAll((elements) => elements.map((element) => element.getAttribute("aria-label") ?? element.textContent ?? ""));
+        assert.deepEqual(buttons.filter((name) => actions.test(name)), [], `${path}: a viewer gets no action controls`);
+        assert.equal(await viewer.locator("main select, main input[type=number], main input[type=file]").count(), 0, `${path}: no editable settings`);
+      }
+      // The data is there all the same.
+      await open(viewer, browser.url("jails/dovecot", "viewer"), "Jail dovecot");
+      await viewer.locator(`#bans tr[data-address="${attackerV4}"]`).waitFor();
+
+      const forced = await viewer.evaluate(async (address) => {
+        const response = await fetch("/v1/jails/dovecot:unban", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ address }) });
+        return { status: response.status, body: (await response.json()) as { reason: string } };
+      }, attackerV4);
+      assert.equal(forced.status, 403);
+      assert.equal(forced.body.reason, "ROLE_REQUIRED");
+      const jail = await rest(setup.f.server, "GET", "/v1/jails/dovecot");
+      assert.deepEqual(jail.json.banned, [attackerV4], "the refused unban changed nothing");
+    } finally {
+      await viewer.context().close();
+      await rest(setup.f.server, "POST", "/v1/jails/dovecot:unban", { address: attackerV4 });
+    }
+  });
+
+  it("safe-mode apply from the rules page: a countdown and Confirm keep the rule; unconfirmed, the rollback is shown and the table is back", async () => {
+    const { hosts } = setup;
+    await open(page, browser.url("rules?family=ipv4&table=filter&chain=INPUT"), "Rules");
+    const rules = page.locator("#rules tbody");
+
+    // Draft a rule that drops the attacker's IMAP connects, review the server's dry run, apply in safe mode, confirm.
+    const form = page.getByRole("form", { name: "New rule in INPUT" });
+    await form.getByLabel("Source", { exact: true }).fill(attackerV4);
+    await form.getByLabel("Destination ports").fill("143");
+    await form.getByLabel("Comment").fill("console safe mode");
+    await form.getByRole("button", { name: "Add to the draft" }).click();
+    await page.getByText("1 pending change (not applied yet)").waitFor();
+    await page.getByRole("button", { name: "Review and apply…" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByText(`-A INPUT -s ${attackerV4}/32 -p tcp -m tcp --dport 143 -m comment --comment "console safe mode" -j DROP`).waitFor();
+    await dialog.getByLabel("Confirm within (seconds)").fill("30");
+    await dialog.getByRole("button", { name: "Apply in safe mode" }).click();
+    const countdown = page.getByRole("timer");
+    await countdown.waitFor();
+    const first = Number((await countdown.textContent())?.replace(" s", ""));
+    assert.ok(first > 20 && first <= 30, `countdown starts near 30 s, shows ${first}`);
+    await page.waitForTimeout(1100);
+    assert.ok(Number((await countdown.textContent())?.replace(" s", "")) < first, "the countdown counts down");
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "applied: the rule drops the connect");
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.getByText(/^Confirmed at .*: 1 change to ipv4 filter stays\.$/).waitFor();
+    await rules.getByText("console safe mode").waitFor();
+
+    // Delete it in safe mode and let the deadline pass: the server rolls back, the page says so and shows the rule again.
+    await page.getByRole("button", { name: /^Delete rule \d+ \(DROP tcp from 192\.0\.2\.100/ }).click();
+    await rules.getByText("console safe mode").waitFor({ state: "detached" });
+    await page.getByRole("button", { name: "Review and apply…" }).click();
+    await dialog.getByText(/^-A INPUT -s 192\.0\.2\.100\/32 .* -j DROP$/).waitFor();
+    await dialog.getByLabel("Confirm within (seconds)").fill("2");
+    await dialog.getByRole("button", { name: "Apply in safe mode" }).click();
+    await countdown.waitFor();
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "the rule is gone until the rollback");
+    const rolledBack = page.getByRole("alert").filter({ hasText: "Rolled back" });
+    await rolledBack.waitFor({ timeout: 15_000 });
+    assert.match(await rolledBack.innerText(), /1 change to ipv4 filter was not confirmed in time: at .* the server put the previous table back\./);
+    await rules.getByText("console safe mode").waitFor();
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "rolled back: the rule drops the connect again");
+
+    // Clean up for good (no safe mode).
+    await page.getByRole("button", { name: /^Delete rule \d+ \(DROP tcp from 192\.0\.2\.100/ }).click();
+    await page.getByRole("button", { name: "Review and apply…" }).click();
+    await dialog.getByRole("checkbox", { name: "Roll back unless confirmed" }).uncheck();
+    await dialog.getByRole("button", { name: "Apply", exact: true }).click();
+    await rules.getByText("console safe mode").waitFor({ state: "detached" });
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
+  });
+
+  it("script in data (set comments, allowlist comments) and in a jail name is shown as text and never runs", async () => {
+    await rest(setup.f.server, "POST", "/v1/ipsets", { ipsetId: "xss", ipset: { type: "IPSET_TYPE_HASH_IP", comments: true } });
+    for (const [element, comment] of [["198.51.100.1", IMG], ["198.51.100.2", "'><script>alert(3)</script>"]]) {
+      assert.equal((await rest(setup.f.server, "POST", "/v1/ipsets/xss/entries", { entry: { element, comment } })).status, 200);
+    }
+    assert.equal((await rest(setup.f.server, "POST", "/v1/allowlist", { network: "198.51.100.7", comment: SCRIPT })).status, 200);
+    const trapped = (): Promise<unknown[]> => page.evaluate(() => (window as unknown as { __xss: unknown[] }).__xss);
+
+    await open(page, browser.url("sets/xss"), "Set xss");
+    await page.locator("#entries").getByText(IMG, { exact: true }).waitFor();
+    await page.locator("#entries").getByText("'><script>alert(3)</script>", { exact: true }).waitFor();
+    await open(page, browser.url("jails"), "Jails");
+    await page.getByRole("cell", { name: SCRIPT, exact: true }).waitFor();
+    await open(page, browser.url("events"), "Events");
+    await page.locator("#events").getByText(`comment=${SCRIPT}`, { exact: false }).waitFor();
+    // A jail name in the address bar: shown as the heading, and in the server's refusal, as text.
+    for (const name of [IMG, SCRIPT]) {
+      await open(page, browser.url(`jails/${encodeURIComponent(name)}`), `Jail ${name}`);
+      await page.getByRole("alert").filter({ hasText: `The jail could not be read: ` }).filter({ hasText: name }).waitFor();
+    }
+
+    assert.deepEqual(await trapped(), [], "no alert() ran");
+    assert.equal(await page.locator("main img, main script").count(), 0, "no element was made from data");
+    await rest(setup.f.server, "POST", "/v1/allowlist:remove", { network: "198.51.100.7" });
+  });
+
+  it("axe-core finds no serious or critical accessibility violations on any view, nor in a dialog", async () => {
+    const views: Array<[string, string | RegExp]> = [
+      ["", "Jails"], ["jails", "Jails"], ["jails/dovecot", "Jail dovecot"], ["sets", "Sets"], ["sets/blocklist", "Set blocklist"],
+      ["rules", "Rules"], ["events", "Events"], ["audit", "Audit"], ["fleet", "Fleet"], ["nowhere/at/all", "Not found"],
+    ];
+    const found: string[] = [];
+    for (const [path, heading] of views) {
+      await open(page, browser.url(path), heading);
+      found.push(...(await seriousViolations(page)).map((violation) => `/console/${path}: ${violation}`));
+    }
+    await open(page, browser.url("rules"), "Rules");
+    await page.getByRole("button", { name: "Panic mode…", exact: true }).click();
+    await page.getByRole("dialog").waitFor();
+    found.push(...(await seriousViolations(page)).map((violation) => `panic dialog: ${violation}`));
+    await page.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
+    assert.deepEqual(found, []);
+  });
+});
