@@ -78,3 +78,15 @@ export function canonicalNetwork(raw: string, field: string): string {
   if ("problem" in parsed) throw new ServerError("INVALID_ELEMENT", `${field} "${raw.slice(0, 100)}": ${parsed.problem}`, { field, value: raw.slice(0, 100) });
   return parsed.network;
 }
+
+/** An address or network as parseNetworkCanonical reads it (or its refusal). */
+export type ParsedNetwork = ReturnType<typeof parseNetworkCanonical>;
+
+/**
+ * Whether two networks share an address, i.e. one contains the other (CIDR blocks never overlap partly): an address
+ * is inside a network, a network covers an address, equal ones overlap. Refusals and mixed families never do.
+ */
+export function overlaps(a: ParsedNetwork, b: ParsedNetwork): boolean {
+  if ("problem" in a || "problem" in b || a.address.kind() !== b.address.kind()) return false;
+  return a.address.match(b.address, Math.min(a.prefix, b.prefix));
+}

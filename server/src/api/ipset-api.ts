@@ -205,7 +205,7 @@ function fromEntry(entry: Entry): { element: string; timeout?: number; comment?:
   };
 }
 
-function toEntry(set: string, entry: EntryView): Entry {
+export function toEntry(set: string, entry: EntryView): Entry {
   return {
     name: entryName(set, entry.element),
     element: entry.element,

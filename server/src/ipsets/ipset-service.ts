@@ -8,6 +8,7 @@ import { expandElement, holdsSingleAddresses, normalizeElement, validateComment,
 import { compatible, DEFAULT_GROW_LIMIT, grownDefinition, growsAutomatically, validateDefinition, validateTimeout, type DefinitionInput } from "./ipset-definition.js";
 import { isModeledType, type IpsetDefinition, type KernelIpset } from "./ipset-model.js";
 import { KeyedLock } from "../keyed-lock.js";
+import { entryQuery, type EntryQuery } from "./entry-filter.js";
 import { GroupedWrites } from "./grouped-writes.js";
 import type { EventLog } from "../events/event-log.js";
 import { ipsetName } from "../names.js";
@@ -85,6 +86,8 @@ export const MAX_BATCH = 2_000_000;
 const RESTORE_CHUNK = 2_000;
 /** Records of one set the kernel may refuse in a repair before the set is given up on (and reported). */
 const MAX_REFUSED_RECORDS = 100;
+/** Rows a filtered page reads from the store at a time while it looks for matches. */
+const FILTER_SCAN = 1000;
 /** Names of the copies a growing set is built in: `~` is not allowed in the names of sets made through the API. */
 const GROW_PREFIX = "~pc-grow-";
 
@@ -219,18 +222,20 @@ export class IpsetService {
 
   // ---- entries -------------------------------------------------------------------------------------------------
 
-  async listEntries(name: string, after: string, limit: number): Promise<EntryPage> {
+  /** A page of entries after `after`, ordered by element; `filter` (see entryQuery) selects some of them. */
+  async listEntries(name: string, after: string, limit: number, filter = ""): Promise<EntryPage> {
     const managed = this.#store.getSet(name);
     const now = Date.now();
+    const query = filter === "" ? undefined : entryQuery(filter);
     if (managed !== undefined) {
-      const page = this.#store.page(name, after, limit + 1, now);
+      const page = query === undefined ? this.#store.page(name, after, limit + 1, now) : this.#filteredPage(name, query, after, limit + 1, now);
       const more = page.length > limit;
       const entries = page.slice(0, limit).map((entry) => toView(entry, now));
       return { entries, totalSize: this.#store.count(name, now), ...(more ? { nextAfter: entries[entries.length - 1]!.element } : {}) };
     }
     // Unmanaged sets are read from the kernel; ordering by element keeps page tokens meaningful across calls.
     if ((await this.#kernel.get(name)) === undefined) throw notFound(name);
-    const all = (await this.#kernel.entries(name)).sort((x, y) => (x.element < y.element ? -1 : x.element > y.element ? 1 : 0));
+    const all = (await this.#kernel.entries(name)).filter((entry) => query === undefined || query.matches(entry.element)).sort((x, y) => (x.element < y.element ? -1 : x.element > y.element ? 1 : 0));
     const start = after === "" ? 0 : lowerBound(all, after);
     const slice = all.slice(start, start + limit);
     const more = start + limit < all.length;
@@ -239,6 +244,37 @@ export class IpsetService {
       totalSize: all.length,
       ...(more ? { nextAfter: slice[slice.length - 1]!.element } : {}),
     };
+  }
+
+  /**
+   * Up to `limit` live entries after `after` that the query selects, ordered by element: its points looked up one by
+   * one, its ranges scanned in order until `limit` of them matched.
+   */
+  #filteredPage(name: string, query: EntryQuery, after: string, limit: number, now: number): StoredEntry[] {
+    const found = new Map<string, StoredEntry>();
+    for (const point of query.points) {
+      if (point <= after) continue;
+      const entry = this.#store.getEntry(name, point, now);
+      if (entry !== undefined && query.matches(entry.element)) found.set(entry.element, entry);
+    }
+    let matched = 0;
+    for (const range of query.ranges) {
+      if (range.to !== undefined && range.to <= after) continue;
+      let cursor = after;
+      for (;;) {
+        const rows = this.#store.range(name, range.from, range.to, cursor, FILTER_SCAN, now);
+        for (const row of rows) {
+          if (matched >= limit) break;
+          cursor = row.element;
+          if (!query.matches(row.element) || found.has(row.element)) continue;
+          found.set(row.element, row);
+          matched++;
+        }
+        if (matched >= limit || rows.length < FILTER_SCAN) break;
+      }
+      if (matched >= limit) break;
+    }
+    return [...found.values()].sort((x, y) => (x.element < y.element ? -1 : x.element > y.element ? 1 : 0)).slice(0, limit);
   }
 
   async addEntry(name: string, input: EntryInput): Promise<EntryView> {
