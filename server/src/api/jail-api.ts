@@ -26,7 +26,7 @@ export function jailOperations(jails: JailService, allowlist: AllowlistService, 
       const banned = await jails.ban(jail, request.address);
       if (shared) await fleet.shareJailChange("ban", banned, [canonicalAddress(request.address)], callerOf(principal, "portcullis.v1.JailService/BanIp"));
       return { jails: banned.map((name) => PREFIX + name) };
-    }, (request, response) => response.jails.map((jail) => ({ type: "BAN" as const, resource: `${jail}/bans/${request.address}`, attributes: { jail: jail.slice(PREFIX.length), address: request.address, ...fleet.attributes("jail", jail.slice(PREFIX.length), request.fleet) } }))),
+    }, (request, response) => response.jails.map((jail) => ({ type: "BAN" as const, resource: `${jail}/bans/${canonicalAddress(request.address)}`, attributes: { jail: jail.slice(PREFIX.length), address: canonicalAddress(request.address), ...fleet.attributes("jail", jail.slice(PREFIX.length), request.fleet) } }))),
 
     batchBanIp: operation("operator", (request) => request.jail, async (request, principal) => {
       const jail = parseJailName(request.jail, "jail");
@@ -56,7 +56,7 @@ export function jailOperations(jails: JailService, allowlist: AllowlistService, 
       }
       if (shared) await fleet.shareJailChange("unban", jail === ALL_JAILS ? unbanned : [jail], [canonicalAddress(request.address)], callerOf(principal, "portcullis.v1.JailService/UnbanIp"));
       return { jails: unbanned.map((name) => PREFIX + name) };
-    }, (request, response) => response.jails.map((jail) => ({ type: "UNBAN" as const, resource: `${jail}/bans/${request.address}`, attributes: { jail: jail.slice(PREFIX.length), address: request.address, ...fleet.attributes("jail", jail.slice(PREFIX.length), request.fleet) } }))),
+    }, (request, response) => response.jails.map((jail) => ({ type: "UNBAN" as const, resource: `${jail}/bans/${canonicalAddress(request.address)}`, attributes: { jail: jail.slice(PREFIX.length), address: canonicalAddress(request.address), ...fleet.attributes("jail", jail.slice(PREFIX.length), request.fleet) } }))),
 
     unbanAll: operation("operator", () => "jails/-", async () => ({
       bans: (await jails.unbanAll()).map(({ jail, address }) => `${PREFIX}${jail}/bans/${address}`),
