@@ -736,7 +736,15 @@ export class IpsetService {
     try {
       if (elements.length > 0) await this.#kernel.restore(delLines(name, elements));
     } catch (error) {
-      if (!(error instanceof ServerError && error.reason === "IPSET_NOT_FOUND")) this.#log.error({ ipset: name, error: String(error) }, "cannot take a refused batch back out of the kernel; the next reconcile will");
+      if (!(error instanceof ServerError && error.reason === "IPSET_NOT_FOUND")) {
+        // The refused element itself may be one the kernel cannot name in a delete either (a list:set member that is
+        // no longer a set): it never got in, so the deletes go on past such lines.
+        try {
+          await this.#kernel.restoreSkipping(elements.map((element) => `del ${name} ${element}`), MAX_REFUSED_RECORDS);
+        } catch (again) {
+          if (!(again instanceof ServerError && again.reason === "IPSET_NOT_FOUND")) this.#log.error({ ipset: name, error: String(again) }, "cannot take a refused batch back out of the kernel; the next reconcile will");
+        }
+      }
     }
     this.#store.discardBatch(name, batchId);
     return elements.length;
