@@ -22,7 +22,8 @@ const net = require("node:net");
 const socket = net.connect({ host: process.argv[1], port: Number(process.argv[2]) });
 socket.setTimeout(Number(process.argv[3]));
 socket.on("connect", () => { socket.destroy(); process.exit(0); });
-socket.on("timeout", () => process.exit(3));
+// Not connected in time, unless the answer is already here: a starved process may run its timer before reading it.
+socket.on("timeout", () => setImmediate(() => process.exit(3)));
 socket.on("error", () => process.exit(4));
 `;
 
