@@ -484,24 +484,10 @@ describe("decodeMessage", () => {
     }
   });
 
-  it("decodes a 10,000-rule ListRulesResponse like X.decode, faster", () => {
+  // How fast is the benchmark's business (bench/), not a unit test's.
+  it("decodes a 10,000-rule ListRulesResponse like X.decode", () => {
     const rules = tenThousandRules();
     const bytes = Buffer.from(ListRulesResponse.encode(ListRulesResponse.fromPartial({ rules, nextPageToken: "next" })).finish());
-    const decoders: Record<string, () => ListRulesResponse> = {
-      "ListRulesResponse.decode": () => ListRulesResponse.decode(bytes),
-      decodeMessage: () => decodeMessage(ListRulesResponse, bytes),
-    };
-    // Alternately (the machine's load changes), after a warm-up; the median of 11 runs each.
-    const runs: Record<string, number[]> = {};
-    for (let i = -3; i < 11; i++) {
-      for (const [name, decode] of Object.entries(decoders)) {
-        const started = performance.now();
-        decode();
-        if (i >= 0) (runs[name] ??= []).push(performance.now() - started);
-      }
-    }
-    assert.deepEqual(decoders.decodeMessage!(), decoders["ListRulesResponse.decode"]!());
-    const median = (name: string): string => runs[name]!.sort((a, b) => a - b)[5]!.toFixed(1);
-    console.log(`10,000-rule ListRulesResponse (${bytes.length} bytes), median of 11: ListRulesResponse.decode ${median("ListRulesResponse.decode")} ms, decodeMessage ${median("decodeMessage")} ms`);
+    assert.deepEqual(decodeMessage(ListRulesResponse, bytes), ListRulesResponse.decode(bytes));
   });
 });
