@@ -8,6 +8,7 @@ import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
 import { NatsCluster } from "../harness/nats.js";
 import { operationOfRequest, responseOf, routeOfRequest } from "../harness/openapi-spec.js";
 import { rest } from "../harness/rest.js";
+import { waitFor } from "../harness/wait.js";
 import type { components } from "../../server/src/rest/gen/openapi.js";
 
 // Request bodies typed from the spec (openapi-typescript): a contract change that breaks them fails to compile.
@@ -111,9 +112,9 @@ it("every operation answers over REST with a body the spec describes (one happy 
 
   // Fleet (of one): the node's heartbeat, and where an address is banned.
   await call("POST", "/v1/jails/dovecot:ban", { address: "203.0.113.9", fleet: true });
-  for (let i = 0; i < 50 && (await call("GET", "/v1/nodes")).nodes.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  await waitFor("the node's heartbeat", async () => (await call("GET", "/v1/nodes")).nodes.length > 0, { every: 100 });
   assert.deepEqual((await call("GET", "/v1/nodes")).nodes.map((node: { name: string }) => node.name), ["nodes/rest-ops"]);
-  const found = await call("GET", "/v1/nodes/-/bans:search?address=203.0.113.9");
+  const found = await call("GET", "/v1/nodes/-/bans:search?address=203.0.113.9&timeoutMs=10000"); // room for a slow host to answer
   assert.deepEqual(found.bans.map((ban: { node: string; resource: string }) => [ban.node, ban.resource]), [["nodes/rest-ops", "jails/dovecot/bans/203.0.113.9"]]);
 
   // Events and audit.
