@@ -87,9 +87,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const eventStore = new EventStore(db);
   const events = new EventLog(eventStore);
   events.subscribe((event) => metrics.eventRecorded(event));
-  // The bans and unbans of the last 30 days, loaded before anything can record an event, then followed.
-  const banHistory = new BanHistory((after, since, limit) => eventStore.bans(after, since, limit));
+  // The bans and unbans of the last 30 days: loaded in the background, and followed from now on.
+  const banHistory = new BanHistory((after, since, limit) => eventStore.bans(after, since, limit), events.lastSequence());
   events.subscribe((event) => banHistory.record(event));
+  banHistory.ready.then(() => log.info({}, "ban history loaded"), (error: unknown) => log.error({ err: error }, "the ban history could not be loaded; timelines and top offenders fail until a restart"));
   const audit = new AuditStore(db);
   const firewallStore = new FirewallStore(db, renderRuleLine, parseRuleLine);
   const ipsets = new IpsetService({ kernel: ipsetDriver, rules: iptables, store: new IpsetStore(db), events, log, pendingRollbacks: () => firewallStore.rollbacks() });
