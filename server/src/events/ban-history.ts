@@ -99,18 +99,24 @@ export class BanHistory {
   readonly #jails = new Map<string, number>();
   readonly #jailNames: string[] = [];
 
-  /** Events recorded while the history loads, taken in after it (undefined once loaded). */
+  /** Events recorded until the history is loaded, taken in after it (undefined once loaded). */
   #pending: HostEvent[] | undefined = [];
-  /** Resolves once the log's bans are loaded: every aggregate waits for it. */
-  readonly ready: Promise<void>;
+  #loaded!: { resolve(): void; reject(error: unknown): void };
+  /** Resolves once the log's bans are loaded (see load): every aggregate waits for it. */
+  readonly ready = new Promise<void>((resolve, reject) => (this.#loaded = { resolve, reject }));
+
+  constructor() {
+    // A failed load is reported by load's caller; the aggregates that wait for it get the failure.
+    this.ready.catch(() => undefined);
+  }
 
   /**
    * Loads the bans and unbans of the last 30 days from the log (`read`: pages of rows, oldest first, recorded up to
-   * sequence `through`) in the background, a page per turn of the event loop so that a server with a million events
-   * answers while it loads; events recorded meanwhile (`record`) are taken in after the loaded ones.
+   * sequence `through`), a page per turn of the event loop so that a server with a million events answers while it
+   * loads; the events `record` got meanwhile are taken in after the loaded ones.
    */
-  constructor(read: (afterSequence: number, since: number, limit: number) => readonly BanRow[], through: number, now = Date.now()) {
-    this.ready = (async () => {
+  async load(read: (afterSequence: number, since: number, limit: number) => readonly BanRow[], through: number, now = Date.now()): Promise<void> {
+    try {
       let after = 0;
       while (after < through) {
         const page = read(after, now - KEPT_MS, LOAD_PAGE);
@@ -122,7 +128,11 @@ export class BanHistory {
       const pending = this.#pending ?? [];
       this.#pending = undefined;
       for (const event of pending) if (event.sequence > through) this.record(event);
-    })();
+      this.#loaded.resolve();
+    } catch (error) {
+      this.#loaded.reject(error);
+      throw error;
+    }
   }
 
   /** Takes a recorded event (the event log's listener). */
