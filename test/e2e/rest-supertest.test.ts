@@ -491,6 +491,55 @@ const CASES: ReadonlyArray<readonly [string, Case]> = [
     ],
   }],
 
+  ["ExportEvents", {
+    role: "viewer",
+    ok: { path: "/v1/events:export?resourcePrefix=ipsets%2Fspam&types=EVENT_TYPE_IPSET_CREATED", check: (reply) => {
+      assert.equal(reply.headers["content-disposition"], 'attachment; filename="events.csv"');
+      const [header, first] = textOf(reply).split("\r\n");
+      assert.equal(header, "sequence,time,type,resource,principal,origin,jail,address,attributes");
+      assert.match(first ?? "", /^\d+,[^,]+,IPSET_CREATED,ipsets\/spam,admin,api,,,"\{""type"":""hash:net""\}"$/);
+    } },
+    refusals: [
+      { code: "INVALID_ARGUMENT", reason: "INVALID_FILTER", path: "/v1/events:export?jail=dovecot" },
+      { code: "INVALID_ARGUMENT", reason: "INVALID_ELEMENT", path: "/v1/events:export?address=not-an-address" },
+    ],
+  }],
+  ["GetBanTimeline", {
+    role: "viewer",
+    ok: { path: "/v1/events:banTimeline?window=ACTIVITY_WINDOW_HOUR&jail=jails%2Fdovecot", check: (reply) => {
+      assert.equal(reply.body.buckets.length, 60);
+      assert.ok(reply.body.buckets.reduce((sum: number, bucket: { bans?: number }) => sum + (bucket.bans ?? 0), 0) >= 3, "the bans made above");
+    } },
+    refusals: [{ code: "INVALID_ARGUMENT", reason: "INVALID_FILTER", path: "/v1/events:banTimeline?jail=dovecot" }],
+  }],
+  ["GetTopOffenders", {
+    role: "viewer",
+    ok: { path: "/v1/events:topOffenders?window=ACTIVITY_WINDOW_DAY&limit=100", check: (reply) => assert.ok(reply.body.addresses.some((offender: { address: string }) => offender.address === "203.0.113.7")) },
+    refusals: [{ code: "INVALID_ARGUMENT", reason: "INVALID_FILTER", path: "/v1/events:topOffenders?limit=101" }],
+  }],
+
+  // The host.
+  ["GetCallerIdentity", {
+    role: "viewer",
+    ok: { path: "/v1/caller", check: (reply) => assert.deepEqual(reply.body, { principal: "test-viewer", role: "viewer", address: "127.0.0.1" }) },
+    refusals: [],
+  }],
+  ["GetOverview", {
+    role: "viewer",
+    ok: { path: "/v1/overview", check: (reply) => assert.deepEqual([reply.body.fail2banUp, reply.body.jailCount, reply.body.fleet], [true, 2, true]) },
+    refusals: [],
+  }],
+  ["GetJailActivity", {
+    role: "viewer",
+    ok: { path: "/v1/jails:activity?window=ACTIVITY_WINDOW_DAY", check: (reply) => assert.deepEqual(reply.body.jails.map((jail: { jail: string }) => jail.jail), ["jails/bulk", "jails/dovecot"]) },
+    refusals: [{ code: "INVALID_ARGUMENT", reason: "INVALID_REQUEST", path: "/v1/jails:activity?window=ACTIVITY_WINDOW_YEAR" }],
+  }],
+  ["InspectAddress", {
+    role: "viewer",
+    ok: { path: "/v1/addresses:inspect?address=2001:DB8:5:0::1", check: (reply) => assert.equal(reply.body.address, "2001:db8:5::1") },
+    refusals: [{ code: "INVALID_ARGUMENT", reason: "INVALID_ELEMENT", path: "/v1/addresses:inspect?address=not-an-address" }],
+  }],
+
   // Not RPCs: liveness and readiness.
   ["Healthz", { role: "viewer", ok: { path: "/healthz", check: (reply) => assert.equal(reply.text, "ok\n") }, refusals: [] }],
   ["Readyz", { role: "viewer", ok: { path: "/readyz", check: (reply) => assert.deepEqual(reply.body, { ready: true, checks: { iptables: "ok", ipset: "ok", fail2ban: "ok" } }) }, refusals: [] }],
