@@ -87,8 +87,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const eventStore = new EventStore(db);
   const events = new EventLog(eventStore);
   events.subscribe((event) => metrics.eventRecorded(event));
-  // The bans and unbans of the last 30 days, loaded before anything can record an event, then followed.
-  const banHistory = new BanHistory((after, since, limit) => eventStore.bans(after, since, limit));
+  // The bans and unbans of the last 30 days, followed from now on; loaded once the server listens (below).
+  const banHistory = new BanHistory();
   events.subscribe((event) => banHistory.record(event));
   const audit = new AuditStore(db);
   const firewallStore = new FirewallStore(db, renderRuleLine, parseRuleLine);
@@ -201,6 +201,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   for (const sink of sinks) sink.start();
   const metricsServer: RunningMetricsServer | undefined = config.metrics.address === undefined ? undefined : await startMetricsServer(config.metrics.address, metrics, log);
   log.info({ grpc: grpc.address, rest: rest.address, metrics: metricsServer?.address ?? null, netns: config.netns ?? null, dataDir: config.dataDir }, "listening");
+  // In the background: a million events take seconds to read, which must not delay serving.
+  banHistory.load((after, since, limit) => eventStore.bans(after, since, limit), events.lastSequence()).then(
+    () => log.info({}, "ban history loaded"),
+    (error: unknown) => log.error({ err: error }, "the ban history could not be loaded; timelines and top offenders fail until a restart"),
+  );
 
   let reconciling = false;
   const timers = [

@@ -234,6 +234,11 @@ describe("event and audit filters", () => {
       });
     });
     assert.deepEqual(seen.map((e) => e.attributes.address), [D, A, B, C, B]);
+    // The same over REST: a Server-Sent Events stream with the filters as query parameters, ended by its end time.
+    const sse = await rest(server, "GET", `/v1/events?jail=jails/bulk&endTime=${new Date(unban.time!.getTime() + 1).toISOString()}`, undefined, { as: "noc" });
+    assert.match(String(sse.headers["content-type"]), /^text\/event-stream/);
+    const data = sse.text.split("\n").filter((line) => line.startsWith("data: ")).map((line) => JSON.parse(line.slice(6)) as { attributes: { address: string } });
+    assert.deepEqual(data.map((e) => e.attributes.address), [D, A, B, C, B]);
     // Live: a filtered subscription hears only its jail's events.
     const live: Event[] = [];
     const call = events.stream("watchEvents", { afterSequence: unban.sequence, types: [], resourcePrefix: "", principal: "", jail: "jails/dovecot", address: "", startTime: undefined, endTime: undefined }, (event) => live.push(event));

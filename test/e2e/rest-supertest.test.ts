@@ -378,34 +378,6 @@ const CASES: ReadonlyArray<readonly [string, Case]> = [
     ok: { path: "/v1/caller", check: (reply) => assert.equal(reply.body.role, "viewer") },
     refusals: [],
   }],
-  // Summaries, after BanIp banned 203.0.113.7 in dovecot.
-  ["GetOverview", {
-    role: "viewer",
-    ok: { path: "/v1/overview", check: (reply) => assert.deepEqual([reply.body.fail2banUp, reply.body.jailCount >= 1, Number(reply.body.activeBans) >= 1], [true, true, true]) },
-    refusals: [],
-  }],
-  ["GetJailActivity", {
-    role: "viewer",
-    ok: { path: "/v1/jails:activity?window=ACTIVITY_WINDOW_DAY", check: (reply) => assert.ok(reply.body.jails.some((jail: { jail: string }) => jail.jail === "jails/dovecot"), JSON.stringify(reply.body)) },
-    refusals: [],
-  }],
-  ["GetBanTimeline", {
-    role: "viewer",
-    ok: { path: "/v1/events:banTimeline?window=ACTIVITY_WINDOW_HOUR", check: (reply) => assert.equal(reply.body.buckets.length, 60) },
-    refusals: [],
-  }],
-  ["GetTopOffenders", {
-    role: "viewer",
-    ok: { path: "/v1/events:topOffenders?window=ACTIVITY_WINDOW_DAY&limit=5", check: (reply) => assert.ok(reply.body.addresses.some((offender: { address: string }) => offender.address === "203.0.113.7"), JSON.stringify(reply.body)) },
-    refusals: [],
-  }],
-  ["InspectAddress", {
-    role: "viewer",
-    ok: { path: "/v1/addresses:inspect?address=203.0.113.7", check: (reply) => assert.deepEqual(reply.body.jailBans.map((ban: { jail: string }) => ban.jail), ["jails/dovecot"]) },
-    refusals: [
-      { code: "INVALID_ARGUMENT", reason: "INVALID_ELEMENT", path: "/v1/addresses:inspect?address=not-an-address" },
-    ],
-  }],
   // Fleet (of one).
   ["ListNodes", {
     role: "viewer",
@@ -524,17 +496,54 @@ const CASES: ReadonlyArray<readonly [string, Case]> = [
       { code: "INVALID_ARGUMENT", reason: "INVALID_REQUEST", path: "/v1/events", headers: { "last-event-id": "yesterday" } },
     ],
   }],
+
   ["ExportEvents", {
     role: "viewer",
-    ok: { path: "/v1/events:export?format=EXPORT_FORMAT_CSV&resourcePrefix=ipsets%2Fspam", check: (reply) => {
-      assert.match(String(reply.headers["content-type"]), /^text\/csv/);
-      const [header, first] = reply.text.split("\r\n");
-      assert.match(header ?? "", /^sequence,time,type,resource,/);
-      assert.match(first ?? "", /,ipsets\/spam,/);
+    ok: { path: "/v1/events:export?resourcePrefix=ipsets%2Fspam&types=EVENT_TYPE_IPSET_CREATED", check: (reply) => {
+      assert.equal(reply.headers["content-disposition"], 'attachment; filename="events.csv"');
+      const [header, first] = textOf(reply).split("\r\n");
+      assert.equal(header, "sequence,time,type,resource,principal,origin,jail,address,attributes");
+      assert.match(first ?? "", /^\d+,[^,]+,IPSET_CREATED,ipsets\/spam,admin,api,,,"\{""type"":""hash:net""\}"$/);
     } },
     refusals: [
-      { code: "INVALID_ARGUMENT", reason: "INVALID_REQUEST", path: "/v1/events:export?afterSequence=soon" },
+      { code: "INVALID_ARGUMENT", reason: "INVALID_FILTER", path: "/v1/events:export?jail=dovecot" },
+      { code: "INVALID_ARGUMENT", reason: "INVALID_ELEMENT", path: "/v1/events:export?address=not-an-address" },
     ],
+  }],
+  ["GetBanTimeline", {
+    role: "viewer",
+    ok: { path: "/v1/events:banTimeline?window=ACTIVITY_WINDOW_HOUR&jail=jails%2Fdovecot", check: (reply) => {
+      assert.equal(reply.body.buckets.length, 60);
+      assert.ok(reply.body.buckets.reduce((sum: number, bucket: { bans?: number }) => sum + (bucket.bans ?? 0), 0) >= 3, "the bans made above");
+    } },
+    refusals: [{ code: "INVALID_ARGUMENT", reason: "INVALID_FILTER", path: "/v1/events:banTimeline?jail=dovecot" }],
+  }],
+  ["GetTopOffenders", {
+    role: "viewer",
+    ok: { path: "/v1/events:topOffenders?window=ACTIVITY_WINDOW_DAY&limit=100", check: (reply) => assert.ok(reply.body.addresses.some((offender: { address: string }) => offender.address === "203.0.113.7")) },
+    refusals: [{ code: "INVALID_ARGUMENT", reason: "INVALID_FILTER", path: "/v1/events:topOffenders?limit=101" }],
+  }],
+
+  // The host.
+  ["GetCallerIdentity", {
+    role: "viewer",
+    ok: { path: "/v1/caller", check: (reply) => assert.deepEqual(reply.body, { principal: "test-viewer", role: "viewer", address: "127.0.0.1" }) },
+    refusals: [],
+  }],
+  ["GetOverview", {
+    role: "viewer",
+    ok: { path: "/v1/overview", check: (reply) => assert.deepEqual([reply.body.fail2banUp, reply.body.jailCount, reply.body.fleet], [true, 2, true]) },
+    refusals: [],
+  }],
+  ["GetJailActivity", {
+    role: "viewer",
+    ok: { path: "/v1/jails:activity?window=ACTIVITY_WINDOW_DAY", check: (reply) => assert.deepEqual(reply.body.jails.map((jail: { jail: string }) => jail.jail), ["jails/bulk", "jails/dovecot"]) },
+    refusals: [{ code: "INVALID_ARGUMENT", reason: "INVALID_REQUEST", path: "/v1/jails:activity?window=ACTIVITY_WINDOW_YEAR" }],
+  }],
+  ["InspectAddress", {
+    role: "viewer",
+    ok: { path: "/v1/addresses:inspect?address=2001:DB8:5:0::1", check: (reply) => assert.equal(reply.body.address, "2001:db8:5::1") },
+    refusals: [{ code: "INVALID_ARGUMENT", reason: "INVALID_ELEMENT", path: "/v1/addresses:inspect?address=not-an-address" }],
   }],
 
   // Not RPCs: liveness and readiness.

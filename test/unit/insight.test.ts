@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { BanHistory, networkOf, windowBuckets } from "../../server/src/events/ban-history.js";
+import { BanHistory, LOAD_PAGE, networkOf, windowBuckets } from "../../server/src/events/ban-history.js";
 import { CSV_HEADER, csvCell, csvRecord } from "../../server/src/events/event-csv.js";
 import { subjectOf, type HostEvent } from "../../server/src/events/event-model.js";
 import { entryQuery } from "../../server/src/ipsets/entry-filter.js";
@@ -27,6 +27,13 @@ function parseCsv(text: string): string[][] {
   return JSON.parse(execFileSync("python3", ["-c", "import csv, io, json, sys; print(json.dumps(list(csv.reader(io.StringIO(sys.stdin.read(), newline='')))))"], { input: text, encoding: "utf8" })) as string[][];
 }
 
+/** A history loaded from an empty log. */
+function loaded(now: number): BanHistory {
+  const history = new BanHistory();
+  void history.load(() => [], 0, now);
+  return history;
+}
+
 describe("ban history", () => {
   const now = Date.UTC(2026, 0, 15, 12, 30, 10);
 
@@ -38,7 +45,7 @@ describe("ban history", () => {
   });
 
   it("a timeline counts bans and unbans per bucket, every bucket listed, of one jail or all", () => {
-    const history = new BanHistory(() => [], now);
+    const history = loaded(now);
     history.record(ban("BAN", "sshd", "192.0.2.1", now - 90 * MINUTE)); // before the hour window
     history.record(ban("BAN", "sshd", "192.0.2.1", now - 10 * MINUTE));
     history.record(ban("BAN", "dovecot", "192.0.2.2", now - 10 * MINUTE));
@@ -59,7 +66,7 @@ describe("ban history", () => {
   });
 
   it("top offenders: most bans first, then the latest; networks /24 and /64 with their address counts and jails", () => {
-    const history = new BanHistory(() => [], now);
+    const history = loaded(now);
     history.record(ban("BAN", "sshd", "192.0.2.1", now - 3 * HOUR));
     history.record(ban("BAN", "dovecot", "192.0.2.1", now - 2 * HOUR));
     history.record(ban("BAN", "sshd", "192.0.2.9", now - 2 * HOUR));
@@ -83,7 +90,29 @@ describe("ban history", () => {
     assert.equal(networkOf("2001:db8:0:0:1::5"), "2001:db8::/64");
   });
 
-  it("loads the log's bans at startup, forgets what the log pruned and what is older than 30 days", () => {
+  it("loads page by page in the background; events recorded meanwhile are taken in after the loaded ones", async () => {
+    const rows = Array.from({ length: LOAD_PAGE + 1 }, (_, i) => [i + 1, now - HOUR, 1, "sshd", `198.51.100.${i % 250}`] as const);
+    const history = new BanHistory();
+    history.record({ ...ban("BAN", "sshd", "198.51.100.1", now), sequence: 1 }); // recorded before the load: in the log too
+    const loading = history.load((after, _since, limit) => rows.filter((row) => row[0] > after).slice(0, limit), rows.length, now);
+    history.record({ ...ban("UNBAN", "sshd", "198.51.100.1", now), sequence: rows.length + 1 });
+    assert.equal(history.bansSince(0), LOAD_PAGE, "the first page only, so far");
+    await loading;
+    await history.ready;
+    assert.deepEqual(history.jailCounts(0), [{ jail: "sshd", bans: LOAD_PAGE + 1, unbans: 1 }]);
+  });
+
+  it("counters are reused between calls; jails past the 32nd are named too", () => {
+    const history = loaded(now);
+    for (let j = 0; j < 40; j++) history.record(ban("BAN", `jail${String(j).padStart(2, "0")}`, j < 20 ? "192.0.2.1" : "192.0.2.2", now - MINUTE));
+    const first = history.topOffenders(now - HOUR, undefined, 5);
+    assert.deepEqual(first.addresses.map((o) => [o.address, o.bans, o.jails.length, o.jails[0], o.jails.at(-1)]), [["192.0.2.1", 20, 20, "jail00", "jail19"], ["192.0.2.2", 20, 20, "jail20", "jail39"]]);
+    assert.deepEqual(first.networks.map((o) => [o.address, o.bans, o.addresses, o.jails.length]), [["192.0.2.0/24", 40, 2, 40]]);
+    assert.deepEqual(history.topOffenders(now - HOUR, "jail33", 5).addresses.map((o) => [o.address, o.bans, o.jails]), [["192.0.2.2", 1, ["jail33"]]]);
+    assert.deepEqual(history.topOffenders(now - HOUR, undefined, 5), first, "the same answer from the reused counters");
+  });
+
+  it("loads the log's bans in the background, forgets what the log pruned and what is older than 30 days", async () => {
     const db = openDatabase(":memory:");
     const store = new EventStore(db);
     const at = Date.now();
@@ -91,11 +120,13 @@ describe("ban history", () => {
     store.append({ time: at - 2 * HOUR, type: "BAN", resource: "jails/sshd/bans/192.0.2.2", principal: "fail2ban", origin: "fail2ban", attributes: { jail: "sshd", address: "192.0.2.2" } });
     store.append({ time: at - HOUR, type: "ENTRY_ADDED", resource: "ipsets/x/entries/192.0.2.3", principal: "admin", origin: "api", attributes: { element: "192.0.2.3" } });
     const third = store.append({ time: at - HOUR, type: "UNBAN", resource: "jails/sshd/bans/192.0.2.2", principal: "fail2ban", origin: "fail2ban", attributes: { jail: "sshd", address: "192.0.2.2" } });
-    const history = new BanHistory((after, since, limit) => store.bans(after, since, limit));
-    assert.equal(history.bansSince(at - 50 * DAY), 1, "the ban older than 30 days is not loaded");
-    assert.deepEqual(history.jailCounts(at - DAY), [{ jail: "sshd", bans: 1, unbans: 1 }]);
+    const history = new BanHistory();
+    history.record({ ...ban("BAN", "nginx", "203.0.113.1", at), sequence: store.lastSequence() + 1 });
+    await history.load((after, since, limit) => store.bans(after, since, limit), store.lastSequence());
+    assert.deepEqual(history.jailCounts(at - DAY), [{ jail: "nginx", bans: 1, unbans: 0 }, { jail: "sshd", bans: 1, unbans: 1 }]);
+    assert.equal(history.bansSince(at - 50 * DAY), 2, "the ban older than 30 days is not loaded");
     history.dropBefore(third.sequence);
-    assert.deepEqual(history.jailCounts(at - DAY), [{ jail: "sshd", bans: 0, unbans: 1 }]);
+    assert.deepEqual(history.jailCounts(at - DAY), [{ jail: "nginx", bans: 1, unbans: 0 }, { jail: "sshd", bans: 0, unbans: 1 }]);
     // Addresses that left the history free their ids for others.
     for (let i = 0; i < 3000; i++) history.record(ban("BAN", "sshd", `198.51.100.${i % 200}`, at));
     assert.equal(history.topOffenders(at - HOUR, undefined, 1).addresses[0]!.bans, 15);

@@ -13,6 +13,8 @@ export type WindowName = keyof typeof WINDOWS;
 
 /** How far back the history reaches: the longest window. */
 const KEPT_MS = WINDOWS.month.spanMs;
+/** Rows read from the log per turn of the event loop while loading. */
+export const LOAD_PAGE = 20_000;
 
 /** The buckets of a window ending now: aligned to multiples of the bucket width (UTC), the last one holding now. */
 export function windowBuckets(window: WindowName, now: number): { start: number; bucketMs: number; count: number } {
@@ -97,20 +99,49 @@ export class BanHistory {
   readonly #jails = new Map<string, number>();
   readonly #jailNames: string[] = [];
 
-  /** Loads what the log holds (pages of `read`, oldest first) and follows `subscribe`'s events from then on. */
-  constructor(read: (afterSequence: number, since: number, limit: number) => BanRow[], now = Date.now()) {
-    let after = 0;
-    for (;;) {
-      const page = read(after, now - KEPT_MS, 10_000);
-      for (const row of page) this.#push(row.sequence, row.time, row.type === "BAN", row.jail, row.address);
-      if (page.length < 10_000) break;
-      after = page[page.length - 1]!.sequence;
+  /** Events recorded until the history is loaded, taken in after it (undefined once loaded). */
+  #pending: HostEvent[] | undefined = [];
+  #loaded!: { resolve(): void; reject(error: unknown): void };
+  /** Resolves once the log's bans are loaded (see load): every aggregate waits for it. */
+  readonly ready = new Promise<void>((resolve, reject) => (this.#loaded = { resolve, reject }));
+
+  constructor() {
+    // A failed load is reported by load's caller; the aggregates that wait for it get the failure.
+    this.ready.catch(() => undefined);
+  }
+
+  /**
+   * Loads the bans and unbans of the last 30 days from the log (`read`: pages of rows, oldest first, recorded up to
+   * sequence `through`), a page per turn of the event loop so that a server with a million events answers while it
+   * loads; the events `record` got meanwhile are taken in after the loaded ones.
+   */
+  async load(read: (afterSequence: number, since: number, limit: number) => readonly BanRow[], through: number, now = Date.now()): Promise<void> {
+    try {
+      let after = 0;
+      while (after < through) {
+        const page = read(after, now - KEPT_MS, LOAD_PAGE);
+        for (const [sequence, time, ban, jail, address] of page) if (sequence <= through) this.#push(sequence, time, ban === 1, jail, address);
+        if (page.length < LOAD_PAGE) break;
+        after = page[page.length - 1]![0];
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      const pending = this.#pending ?? [];
+      this.#pending = undefined;
+      for (const event of pending) if (event.sequence > through) this.record(event);
+      this.#loaded.resolve();
+    } catch (error) {
+      this.#loaded.reject(error);
+      throw error;
     }
   }
 
   /** Takes a recorded event (the event log's listener). */
   record(event: HostEvent): void {
     if (event.type !== "BAN" && event.type !== "UNBAN") return;
+    if (this.#pending !== undefined) {
+      this.#pending.push(event);
+      return;
+    }
     const { jail, address } = subjectOf(event);
     if (jail === undefined || address === undefined) return;
     this.#push(event.sequence, event.time, event.type === "BAN", jail, address);
@@ -140,44 +171,62 @@ export class BanHistory {
     return Array.from({ length: count }, (_, i) => ({ start: start + i * bucketMs, bans: bans[i]!, unbans: unbans[i]! }));
   }
 
-  /** The most banned addresses and networks since `since` (ms), most bans first, then the latest ban first. */
+  /**
+   * The most banned addresses and networks since `since` (ms), most bans first, then the latest ban first. One pass
+   * over the window counts per address (and notes its jails), one over the addresses seen per network; the counters
+   * are kept between calls and only the entries used are cleared, so a month of a million bans makes no garbage.
+   */
   topOffenders(since: number, jail: string | undefined, limit: number): { addresses: Offender[]; networks: Offender[] } {
     const jailId = jail === undefined ? -1 : this.#jails.get(jail) ?? -2;
     if (jailId === -2) return { addresses: [], networks: [] };
-    const first = this.#firstAtOrAfter(since);
-    const counts = new Int32Array(this.#addresses.size);
-    const lastBan = new Float64Array(this.#addresses.size);
-    const touched: number[] = [];
-    for (let i = first; i < this.#end; i++) {
-      if (this.#ban[i] !== 1 || (jailId >= 0 && this.#jail[i] !== jailId)) continue;
-      const id = this.#address[i]!;
-      if (counts[id]!++ === 0) touched.push(id);
-      if (this.#time[i]! > lastBan[id]!) lastBan[id] = this.#time[i]!;
+    const byAddress = this.#tally(this.#addresses.size, "address");
+    const byNetwork = this.#tally(this.#networks.size, "network");
+    let touched = 0;
+    let networksTouched = 0;
+    // Jails past the first 32 (bits) are noted per id here; hosts have a handful of jails.
+    const moreJails = new Map<number, Set<number>>();
+    const time = this.#time;
+    const ban = this.#ban;
+    const jails = this.#jail;
+    const addresses = this.#address;
+    for (let i = this.#firstAtOrAfter(since); i < this.#end; i++) {
+      if (ban[i] !== 1 || (jailId >= 0 && jails[i] !== jailId)) continue;
+      const id = addresses[i]!;
+      if (byAddress.counts[id]!++ === 0) byAddress.touched[touched++] = id;
+      // The window is in time order: the latest ban is the last one seen.
+      byAddress.last[id] = time[i]!;
+      if (jails[i]! < JAIL_BITS) byAddress.jails[id]! |= 1 << jails[i]!;
+      else (moreJails.get(id) ?? moreJails.set(id, new Set()).get(id)!).add(jails[i]!);
     }
-    const networkCounts = new Int32Array(this.#networks.size);
-    const networkLast = new Float64Array(this.#networks.size);
-    const networkAddresses = new Int32Array(this.#networks.size);
-    const networksTouched: number[] = [];
-    for (const id of touched) {
+    for (let t = 0; t < touched; t++) {
+      const id = byAddress.touched[t]!;
       const network = this.#networkOf[id]!;
-      if (networkAddresses[network]!++ === 0) networksTouched.push(network);
-      networkCounts[network]! += counts[id]!;
-      if (lastBan[id]! > networkLast[network]!) networkLast[network] = lastBan[id]!;
+      if (byNetwork.addresses[network]!++ === 0) byNetwork.touched[networksTouched++] = network;
+      byNetwork.counts[network]! += byAddress.counts[id]!;
+      if (byAddress.last[id]! > byNetwork.last[network]!) byNetwork.last[network] = byAddress.last[id]!;
+      byNetwork.jails[network]! |= byAddress.jails[id]!;
     }
-    const topAddresses = top(touched, counts, lastBan, this.#addresses.names, limit);
-    const topNetworks = top(networksTouched, networkCounts, networkLast, this.#networks.names, limit);
-    // The jails of the few offenders shown: a second pass over the window.
-    const addressJails = new Map(topAddresses.map((id) => [id, new Set<number>()]));
-    const networkJails = new Map(topNetworks.map((id) => [id, new Set<number>()]));
-    for (let i = first; i < this.#end; i++) {
-      if (this.#ban[i] !== 1 || (jailId >= 0 && this.#jail[i] !== jailId)) continue;
-      addressJails.get(this.#address[i]!)?.add(this.#jail[i]!);
-      networkJails.get(this.#networkOf[this.#address[i]!]!)?.add(this.#jail[i]!);
-    }
-    const jailNames = (ids: Set<number>): string[] => [...ids].map((id) => this.#jailNames[id]!).sort();
+    const offenders = (tally: Tally, used: number, names: readonly string[], more: (id: number) => Iterable<number>): Offender[] => {
+      const best = top(tally.touched.subarray(0, used), tally.counts, tally.last, names, limit).map((id) => ({
+        address: names[id]!,
+        bans: tally.counts[id]!,
+        lastBan: tally.last[id]!,
+        jails: this.#jailNamesOf(tally.jails[id]!, more(id)),
+        addresses: tally.addresses[id] || 1,
+      }));
+      for (let t = 0; t < used; t++) {
+        const id = tally.touched[t]!;
+        tally.counts[id] = 0;
+        tally.last[id] = 0;
+        tally.jails[id] = 0;
+        tally.addresses[id] = 0;
+      }
+      return best;
+    };
+    const networkJails = (network: number): number[] => [...moreJails].flatMap(([id, ids]) => (this.#networkOf[id] === network ? [...ids] : []));
     return {
-      addresses: topAddresses.map((id) => ({ address: this.#addresses.names[id]!, bans: counts[id]!, lastBan: lastBan[id]!, jails: jailNames(addressJails.get(id)!), addresses: 1 })),
-      networks: topNetworks.map((id) => ({ address: this.#networks.names[id]!, bans: networkCounts[id]!, lastBan: networkLast[id]!, jails: jailNames(networkJails.get(id)!), addresses: networkAddresses[id]! })),
+      addresses: offenders(byAddress, touched, this.#addresses.names, (id) => moreJails.get(id) ?? []),
+      networks: offenders(byNetwork, networksTouched, this.#networks.names, moreJails.size === 0 ? () => [] : networkJails),
     };
   }
 
@@ -197,6 +246,26 @@ export class BanHistory {
     let bans = 0;
     for (let i = this.#firstAtOrAfter(since); i < this.#end; i++) bans += this.#ban[i]!;
     return bans;
+  }
+
+  readonly #tallies = new Map<string, Tally>();
+
+  /** Counters for `size` ids (all zero), kept between calls. */
+  #tally(size: number, kind: string): Tally {
+    let tally = this.#tallies.get(kind);
+    if (tally === undefined || tally.counts.length < size) {
+      const capacity = Math.max(size, 1024) * 2;
+      tally = { counts: new Int32Array(capacity), last: new Float64Array(capacity), jails: new Uint32Array(capacity), addresses: new Int32Array(capacity), touched: new Int32Array(capacity) };
+      this.#tallies.set(kind, tally);
+    }
+    return tally;
+  }
+
+  /** The names of the jails in a set of jail bits and of the jails beyond them, by name. */
+  #jailNamesOf(bits: number, more: Iterable<number>): string[] {
+    const ids = new Set(more);
+    for (let id = 0; id < JAIL_BITS; id++) if ((bits >>> id) & 1) ids.add(id);
+    return [...ids].map((id) => this.#jailNames[id]!).sort();
   }
 
   #push(sequence: number, time: number, ban: boolean, jail: string, address: string): void {
@@ -264,6 +333,17 @@ export class BanHistory {
   }
 }
 
+/** Per-id counters of a top-offenders pass; `jails` holds a bit per jail id below JAIL_BITS. */
+interface Tally {
+  counts: Int32Array;
+  last: Float64Array;
+  jails: Uint32Array;
+  addresses: Int32Array;
+  touched: Int32Array;
+}
+
+const JAIL_BITS = 32;
+
 /** The /24 (IPv4) or /64 (IPv6) network of an address. */
 export function networkOf(address: string): string {
   const parsed = parseAddressStrict(address);
@@ -272,7 +352,7 @@ export function networkOf(address: string): string {
 }
 
 /** The ids with the most counts, then the latest, then by name; at most `limit`. */
-function top(ids: readonly number[], counts: Int32Array, last: Float64Array, names: readonly string[], limit: number): number[] {
+function top(ids: Int32Array, counts: Int32Array, last: Float64Array, names: readonly string[], limit: number): number[] {
   const before = (a: number, b: number): boolean =>
     counts[a]! !== counts[b]! ? counts[a]! > counts[b]! : last[a]! !== last[b]! ? last[a]! > last[b]! : names[a]! < names[b]!;
   const best: number[] = [];

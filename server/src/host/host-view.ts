@@ -89,7 +89,7 @@ export class HostView {
   }
 
   async overview(now = Date.now()): Promise<HostOverview> {
-    const [jails, sets, nodes] = await Promise.all([this.#jailCounters(), this.#ipsets.list(), this.#fleetNodes()]);
+    const [jails, sets, nodes] = await Promise.all([this.#jailCounters(), this.#ipsets.list(), this.#fleetNodes(), this.#history.ready]);
     return {
       activeBans: jails === undefined ? this.#jails.recordedBanCount() : jails.reduce((sum, jail) => sum + jail.counters.currentlyBanned, 0),
       bansLastDay: this.#history.bansSince(now - DAY_MS),
@@ -110,8 +110,9 @@ export class HostView {
    * counters), by name.
    */
   async jailActivity(window: WindowName, now = Date.now()): Promise<JailActivity[]> {
-    const counted = new Map(this.#history.jailCounts(windowBuckets(window, now).start).map((row) => [row.jail, row]));
     const live = new Map((await this.#jailCounters() ?? []).map((jail) => [jail.name, jail.counters]));
+    await this.#history.ready;
+    const counted = new Map(this.#history.jailCounts(windowBuckets(window, now).start).map((row) => [row.jail, row]));
     return [...new Set([...live.keys(), ...counted.keys()])].sort().map((jail) => {
       const counters = live.get(jail);
       return {

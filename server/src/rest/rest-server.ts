@@ -312,7 +312,17 @@ async function streamDownload(method: string, op: StreamOperation<unknown, unkno
       const name = route.template.slice(route.template.lastIndexOf("/") + 1).split(":")[0]!;
       res.status(200).set({ "Content-Type": piece.contentType, "Content-Disposition": `attachment; filename="${name}.${EXTENSIONS[type] ?? "bin"}"`, "Cache-Control": "no-store" });
     }
-    return new Promise((resolve) => (res.write(piece.data) ? resolve() : res.once("drain", () => resolve())));
+    // A client that goes away mid-file never drains: its close ends the wait too (and aborts the export).
+    return new Promise((resolve) => {
+      if (res.write(piece.data)) return resolve();
+      const done = (): void => {
+        res.off("drain", done);
+        res.off("close", done);
+        resolve();
+      };
+      res.once("drain", done);
+      res.once("close", done);
+    });
   };
   try {
     await deps.invoker.invokeStream(method, op, principal, request, "rest", write, aborted.signal);

@@ -12,14 +12,8 @@ interface EventRow {
   attributes: string;
 }
 
-/** A ban or unban as the ban history reads it (columns only: no JSON to parse). */
-export interface BanRow {
-  readonly sequence: number;
-  readonly time: number;
-  readonly type: "BAN" | "UNBAN";
-  readonly jail: string;
-  readonly address: string;
-}
+/** A ban (1) or unban (0) as the ban history reads it: columns only, no JSON to parse, no object per row. */
+export type BanRow = readonly [sequence: number, time: number, ban: 0 | 1, jail: string, address: string];
 
 const COLUMNS = "sequence, time, type, resource, principal, origin, attributes";
 
@@ -34,7 +28,7 @@ export class EventStore {
   readonly #pruneAge;
   readonly #recent;
   readonly #firstAtOrAfter;
-  readonly #bans;
+  readonly #bans: Statement<[number, number, number], BanRow>;
   /** Filtered pages, one statement per combination of criteria. */
   readonly #filtered = new Map<string, Statement<unknown[], EventRow>>();
 
@@ -50,8 +44,8 @@ export class EventStore {
     // The first event recorded at or after a time, by the time index.
     this.#firstAtOrAfter = db.prepare<[number], { sequence: number }>("SELECT sequence FROM events WHERE time >= ? ORDER BY time, sequence LIMIT 1");
     this.#bans = db.prepare<[number, number, number], BanRow>(
-      "SELECT sequence, time, type, jail, address FROM events WHERE sequence > ? AND type IN ('BAN', 'UNBAN') AND +time >= ? AND jail IS NOT NULL AND address IS NOT NULL ORDER BY sequence LIMIT ?",
-    );
+      "SELECT sequence, time, type = 'BAN', jail, address FROM events WHERE sequence > ? AND type IN ('BAN', 'UNBAN') AND +time >= ? AND jail IS NOT NULL AND address IS NOT NULL ORDER BY sequence LIMIT ?",
+    ).raw();
   }
 
   append(event: Omit<HostEvent, "sequence">): HostEvent {
