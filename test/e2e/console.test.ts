@@ -9,6 +9,7 @@ import { dovecotFailures } from "../harness/fail2ban.js";
 import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
 import { ConsoleBrowser } from "../harness/console-browser.js";
 import { rest } from "../harness/rest.js";
+import { freePort } from "../harness/tcp.js";
 
 const { victimV4, attackerV4 } = VictimAttacker;
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
@@ -40,7 +41,8 @@ describe("console: the web console in Debian's Chromium, with client certificate
   let page: Page;
 
   before(async () => {
-    setup = await startJailHosts(["maxretry = 5", "findtime = 600", "bantime = 3600"]);
+    // A fixed REST port, so that the page reconnects to the same address after the server restarts.
+    setup = await startJailHosts(["maxretry = 5", "findtime = 600", "bantime = 3600"], undefined, ["--rest-address", `127.0.0.1:${await freePort()}`]);
     await setup.f.server.cli(["certs", "issue", "--name", "noc", "--role", "viewer"]);
     browser = await ConsoleBrowser.launch(setup.f.server, { viewer: "noc" });
     page = await browser.newPage();
@@ -197,5 +199,38 @@ describe("console: the web console in Debian's Chromium, with client certificate
     found.push(...(await seriousViolations(page)).map((violation) => `panic dialog: ${violation}`));
     await page.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
     assert.deepEqual(found, []);
+  });
+
+  it("the live tail resumes after the server restarts: events made before the page reconnects arrive, none twice, no gap", async () => {
+    const events = page.locator("#events tbody tr[data-sequence]");
+    const sequences = async (): Promise<number[]> => (await events.evaluateAll((rows) => rows.map((row) => Number(row.getAttribute("data-sequence")))));
+    const allow = async (network: string): Promise<void> => {
+      assert.equal((await rest(setup.f.server, "POST", "/v1/allowlist", { network, comment: "tail" })).status, 200);
+      assert.equal((await rest(setup.f.server, "POST", "/v1/allowlist:remove", { network })).status, 200);
+    };
+    await open(page, browser.url("events"), "Events");
+    await page.getByText("Following new events.").waitFor();
+    await allow("198.51.100.31");
+    const before = Math.max(...(await sequences()));
+    await page.locator(`#events tr[data-sequence="${before}"]`).getByText("198.51.100.31").first().waitFor();
+
+    await setup.f.server.kill();
+    await page.getByText("Connection lost; resuming after the last event shown…").waitFor();
+    await setup.f.server.restart();
+    // At once, before the page is back: these are only seen through the resume after the last event shown.
+    await allow("198.51.100.32");
+    await allow("198.51.100.33");
+    await page.getByText("Following new events.").waitFor({ timeout: 20_000 });
+    await page.locator("#events tbody").getByText("198.51.100.33").first().waitFor();
+    await allow("198.51.100.34");
+    await page.locator("#events tbody").getByText("198.51.100.34").first().waitFor();
+
+    const shown = await sequences();
+    const newest = shown[0]!;
+    assert.ok(newest >= before + 6, `the events after the restart are shown (newest ${newest}, before ${before})`);
+    // Newest first, each sequence once, none missing, from the first event shown to the newest.
+    const expected = Array.from({ length: shown.length }, (_, i) => newest - i);
+    assert.deepEqual(shown, expected);
+    assert.equal(await page.getByRole("status", { name: "Event stream: Live" }).count(), 1, "the shared stream is live again too");
   });
 });
