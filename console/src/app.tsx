@@ -3,7 +3,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { CallerProvider, useCaller } from "./caller";
 import { NoticeProvider } from "./components/notices";
 import { useStreamState } from "./live/host-events";
-import { Link, navigate, useRoute, type Route } from "./router";
+import { hrefOf, Link, navigate, useRoute, type Route } from "./router";
 import { JailsView } from "./views/jails";
 import { JailView } from "./views/jail";
 import { SetsView } from "./views/sets";
@@ -35,11 +35,12 @@ export function App(): JSX.Element {
 function Shell(): JSX.Element {
   const route = useRoute();
   const main = useRef<HTMLElement>(null);
-  // A new view: its heading is announced and keyboard focus starts there, as after a page load.
+  // A new view (not a new chain of the same table): its title names it, and keyboard focus starts at its heading.
+  const view = hrefOf(route).split("?")[0];
   useEffect(() => {
     document.title = `${titleOf(route)} · Portcullis`;
     main.current?.querySelector("h1")?.focus();
-  }, [route]);
+  }, [view]);
   return (
     <div class="shell">
       <a class="skip-link" href="#main">Skip to content</a>
