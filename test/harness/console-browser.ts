@@ -81,8 +81,8 @@ export class ConsoleBrowser {
    * A fresh context and page (own cookies and storage) with a trap for injected script: `window.alert`, `confirm` and
    * `prompt` record their calls in `window.__xss` instead of showing anything.
    */
-  async newPage(options: { acceptDownloads?: boolean } = {}): Promise<Page> {
-    const context: BrowserContext = await this.browser.newContext({ acceptDownloads: options.acceptDownloads ?? false, viewport: { width: 1280, height: 900 } });
+  async newPage(): Promise<Page> {
+    const context: BrowserContext = await this.browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
     await context.addInitScript(() => {
       const calls: unknown[] = [];
       Object.defineProperty(window, "__xss", { value: calls, writable: false });
