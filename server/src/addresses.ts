@@ -78,3 +78,19 @@ export function canonicalNetwork(raw: string, field: string): string {
   if ("problem" in parsed) throw new ServerError("INVALID_ELEMENT", `${field} "${raw.slice(0, 100)}": ${parsed.problem}`, { field, value: raw.slice(0, 100) });
   return parsed.network;
 }
+
+/** A network as its base address and prefix length; an address is a network of full length (/32, /128). */
+export interface Network {
+  readonly address: Address;
+  readonly prefix: number;
+}
+
+/** Whether `outer` holds every address of `inner`; never across families. */
+export function covers(outer: Network, inner: Network): boolean {
+  return outer.address.kind() === inner.address.kind() && outer.prefix <= inner.prefix && inner.address.match(outer.address, outer.prefix);
+}
+
+/** Whether two networks share an address (one of them holds the other). */
+export function overlap(a: Network, b: Network): boolean {
+  return covers(a, b) || covers(b, a);
+}

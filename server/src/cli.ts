@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError, loadConfig, type ConfigFlags } from "./config.js";
 import { ROLE_ORDER, type Role } from "./auth/roles.js";
-import { EXIT, EXIT_CODES_HELP } from "./cli/connect.js";
+import { EXIT, EXIT_CODES_HELP, UsageError } from "./cli/connect.js";
+import { newPassword } from "./cli/password-prompt.js";
 import { registerJailCommands } from "./cli/jail-commands.js";
 import { registerFleetCommands } from "./cli/fleet-commands.js";
 import { registerHostCommands } from "./cli/host-commands.js";
@@ -89,12 +90,19 @@ withConfigOptions(certs.command("issue").description("issue a client certificate
   .addOption(new Option("--role <role>", "role (certificate O)").choices([...ROLE_ORDER]).makeOptionMandatory())
   .option("--days <n>", "validity in days", (value) => Number.parseInt(value, 10), 365)
   .option("--force", "replace an existing bundle of that name")
+  .option("--p12", "also write <name>.p12 (certificate, key and CA, password-protected) to import into a browser")
+  .option("--password-file <file>", "with --p12: the password is this file's first line (default: asked on the terminal)")
   .option("--json", "print the bundle's paths as JSON")
-  .action(async (flags: ConfigFlags & { pkiDir?: string; name: string; role: Role; days: number; force?: boolean; json?: boolean }) => {
+  .addHelpText("after", "\nExample (a browser certificate for the console):\n  portcullis certs issue --name alice --role operator --p12")
+  .action(async (flags: ConfigFlags & { pkiDir?: string; name: string; role: Role; days: number; force?: boolean; p12?: boolean; passwordFile?: string; json?: boolean }) => {
+    if (flags.passwordFile !== undefined && flags.p12 !== true) throw new UsageError("--password-file goes with --p12");
+    // Asked before anything is written, so that a mistyped password leaves no half-made bundle.
+    const p12Password = flags.p12 === true ? await newPassword(`${flags.name}.p12`, flags.passwordFile) : undefined;
     const { issueClientCertificate } = await import("./auth/cert-authority.js");
-    const bundle = await issueClientCertificate(pkiDirOf(flags), { name: flags.name, role: flags.role, validDays: flags.days, force: flags.force ?? false });
-    if (flags.json === true) return console.log(JSON.stringify({ name: flags.name, role: flags.role, bundle: bundle.bundleDir, ca: bundle.caPath, cert: bundle.certPath, key: bundle.keyPath }));
-    console.log(`client bundle for ${flags.name} (${flags.role}): ${bundle.bundleDir} (ca.crt, client.crt, client.key)`);
+    const bundle = await issueClientCertificate(pkiDirOf(flags), { name: flags.name, role: flags.role, validDays: flags.days, force: flags.force ?? false, ...(p12Password === undefined ? {} : { p12Password }) });
+    const p12 = p12Password === undefined ? {} : { p12: bundle.p12Path };
+    if (flags.json === true) return console.log(JSON.stringify({ name: flags.name, role: flags.role, bundle: bundle.bundleDir, ca: bundle.caPath, cert: bundle.certPath, key: bundle.keyPath, ...p12 }));
+    console.log(`client bundle for ${flags.name} (${flags.role}): ${bundle.bundleDir} (ca.crt, client.crt, client.key${p12Password === undefined ? "" : `, ${flags.name}.p12 for browsers`})`);
   });
 
 withConfigOptions(certs.command("revoke").description("revoke a client certificate; a running server applies it within a second"))
@@ -162,6 +170,7 @@ program.parseAsync(process.argv).catch((error: unknown) => {
   // Commander has printed its own message (or the help) already.
   if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? EXIT.ok : EXIT.usage);
   const message = error instanceof Error ? error.message : String(error);
-  console.error(`portcullis: ${error instanceof ConfigError ? "" : "error: "}${message}`);
-  process.exit(error instanceof ConfigError ? EXIT.usage : EXIT.failed);
+  const usage = error instanceof ConfigError || error instanceof UsageError;
+  console.error(`portcullis: ${usage ? "" : "error: "}${message}`);
+  process.exit(usage ? EXIT.usage : EXIT.failed);
 });

@@ -1,13 +1,11 @@
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
-import { createSecureContext } from "node:tls";
-import ipaddr from "ipaddr.js";
 import { join } from "node:path";
-import { ConfigError, type Config } from "./config.js";
+import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
-import { ensureCertificates, pkiPaths, refreshCrlIfStale, clientBundlePaths } from "./auth/cert-authority.js";
+import { resolveTls } from "./auth/server-tls.js";
 import { CrlWatcher } from "./auth/crl-watcher.js";
-import { Executor } from "./drivers/exec.js";
+import { checkNetns, Executor } from "./drivers/exec.js";
 import { HelperStarter } from "./drivers/process-starter.js";
 import { IpsetDriver } from "./drivers/ipset-driver.js";
 import { IptablesDriver } from "./drivers/iptables-driver.js";
@@ -45,7 +43,6 @@ import { ActionSocket } from "./jails/action-socket.js";
 import { startGrpcServer } from "./grpc/grpc-server.js";
 import type { ContractService } from "./api/contract.js";
 import { startRestServer } from "./rest/rest-server.js";
-import { ServerError } from "./errors.js";
 import { Metrics } from "./metrics/metrics.js";
 import { startMetricsServer, type RunningMetricsServer } from "./metrics/metrics-server.js";
 import { SinkStore } from "./store/sink-store.js";
@@ -62,6 +59,7 @@ import { FleetPublisher } from "./fleet/fleet-publisher.js";
 import { FleetConsumer } from "./fleet/fleet-consumer.js";
 import { FleetNodes } from "./fleet/fleet-nodes.js";
 import { Fleet, localOnly, type FleetSharing } from "./fleet/fleet.js";
+import { apiEndpoint } from "./listen-address.js";
 
 export interface RunningServer {
   readonly grpcAddress: string;
@@ -254,63 +252,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   };
 }
 
-interface ResolvedTls {
-  readonly crl: string | undefined;
-  context(crlPem: string | undefined): { ca: string; cert: string; key: string; crl?: string };
-  /** Reads the files again (a rotated certificate or CA); throws, keeping the current ones, if they do not load. */
-  reload(): void;
-}
-
-/** Configured certificate files, or the data dir's own PKI (created on first start, CRL kept fresh). */
-async function resolveTls(config: Config, log: Logger): Promise<ResolvedTls> {
-  const paths = pkiPaths(join(config.dataDir, "pki"));
-  const own = config.tls.ca === undefined && config.tls.cert === undefined && config.tls.key === undefined;
-  if (own) {
-    const result = await ensureCertificates(paths.dir);
-    if (result.created) {
-      const admin = clientBundlePaths(paths.dir, "admin");
-      log.warn({ pki: paths.dir, adminBundle: admin.bundleDir }, `created a CA and certificates; the admin client bundle is in ${admin.bundleDir}`);
-    }
-    await refreshCrlIfStale(paths.dir);
-  } else if (config.tls.ca === undefined || config.tls.cert === undefined || config.tls.key === undefined) {
-    throw new ConfigError("tls.ca, tls.cert and tls.key must be configured together");
-  }
-  const files = {
-    ca: config.tls.ca ?? paths.caCert,
-    cert: config.tls.cert ?? paths.serverCert,
-    key: config.tls.key ?? paths.serverKey,
-  };
-  const crl = config.tls.crl ?? (own ? paths.crl : undefined);
-  const read = () => {
-    const pem = { ca: readFileSync(files.ca, "utf8"), cert: readFileSync(files.cert, "utf8"), key: readFileSync(files.key, "utf8") };
-    createSecureContext(pem); // a key that does not match its certificate, or broken PEM, fails here
-    return pem;
-  };
-  let pem = read();
-  return {
-    crl,
-    context: (crlPem) => ({ ...pem, ...(crlPem === undefined ? {} : { crl: crlPem }) }),
-    reload: () => {
-      pem = read();
-    },
-  };
-}
-
-/** host:port → what the anti-lockout check compares: the port, and the address unless it is a wildcard. */
-function apiEndpoint(address: string): { port: number; address: string | undefined } {
-  const host = address.slice(0, address.lastIndexOf(":")).replace(/^\[|\]$/g, "");
-  const port = Number(address.slice(address.lastIndexOf(":") + 1));
-  const wildcard = host === "0.0.0.0" || host === "::" || !ipaddr.isValid(host);
-  return { port, address: wildcard ? undefined : ipaddr.process(host).toString() };
-}
-
 /** The server package's version, for the fleet's heartbeats: by package name, so that the bundle finds it too. */
 function serverVersion(): string {
   return (createRequire(import.meta.url)("@portcullis/server/package.json") as { version: string }).version;
-}
-
-async function checkNetns(exec: Executor, netns: string): Promise<void> {
-  // The helper that starts programs runs in the namespace: without it, nothing starts at all.
-  const usable = await exec.run("true", []).then((result) => result.exitCode === 0, () => false);
-  if (!usable) throw new ServerError("KERNEL_UNAVAILABLE", `network namespace "${netns}" is not usable (ip netns add ${netns} creates it)`);
 }

@@ -90,6 +90,22 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
     }
   });
 
+  it("BAN and UNBAN events name the address in its canonical form, however the caller spelled it", async () => {
+    const events = new EventTestClient(f.server.address, f.server.credentials());
+    try {
+      const after = (await events.call("listEvents", { afterSequence: Number.MAX_SAFE_INTEGER, pageSize: 1, types: [], resourcePrefix: "" })).lastSequence;
+      await jails.call("banIp", { jail: "jails/dovecot", address: "2001:DB8:0:0::0100" });
+      assert.deepEqual((await jails.call("unbanIp", { jail: "jails/-", address: "2001:db8:0000::100" })).jails, ["jails/dovecot"]);
+      const log = await events.call("listEvents", { afterSequence: after, pageSize: 0, types: [EventType.EVENT_TYPE_BAN, EventType.EVENT_TYPE_UNBAN], resourcePrefix: "jails/" });
+      assert.deepEqual(log.events.map((event) => [EventType[event.type], event.resource, event.attributes.address]), [
+        ["EVENT_TYPE_BAN", "jails/dovecot/bans/2001:db8::100", "2001:db8::100"],
+        ["EVENT_TYPE_UNBAN", "jails/dovecot/bans/2001:db8::100", "2001:db8::100"],
+      ]);
+    } finally {
+      events.close();
+    }
+  });
+
   it("refuses bad input precisely and changes nothing", async () => {
     const ignored = await rejectsWith(jails.call("banIp", { jail: "jails/dovecot", address: "198.51.100.7" }), status.FAILED_PRECONDITION, "ADDRESS_IGNORED");
     assert.match(ignored.details, /ignoreip entry "198\.51\.100\.0\/24" of jail dovecot/);

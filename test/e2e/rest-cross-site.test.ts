@@ -40,7 +40,7 @@ describe("REST gateway: cross-site requests from browsers are refused, nothing c
       headers: { "content-type": "application/x-www-form-urlencoded", origin: "https://evil.example", "sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate" },
     });
     refusedAsCrossSite(form, "Sec-Fetch-Site");
-    // An older browser sends no Sec-Fetch-Site (still an Origin), a very old one neither: the form body alone is refused.
+    // An older browser sends no Sec-Fetch-Site (but an Origin), a very old one neither: the form body alone is refused.
     const older = await rest(f.server, "POST", ENTRY, "entry.element=192.0.2.66", { as: "alice", headers: { "content-type": "application/x-www-form-urlencoded", origin: "https://evil.example" } });
     refusedAsCrossSite(older, "Origin");
     for (const type of ["application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain;charset=UTF-8"]) {

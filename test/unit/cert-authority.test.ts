@@ -138,6 +138,24 @@ describe("cert-authority", () => {
     await assert.rejects(revokeCertificate(pki, "nobody"), /no client certificate named "nobody"/);
   });
 
+  it("writes a PKCS#12 bundle when given a password: Node's TLS (OpenSSL) opens it with that password only", async () => {
+    const password = "pässwörd €"; // UTF-8 for the key's PBKDF2, BMPString for the MAC, as OpenSSL and NSS read them
+    const bundle = await issueClientCertificate(pki, { name: "browser", role: "viewer", p12Password: password });
+    assert.equal(await mode(bundle.p12Path), 0o600);
+    const pfx = await readFile(bundle.p12Path);
+    const context = tls.createSecureContext({ pfx, passphrase: password });
+    assert.ok(context.context, "the certificate, key and CA load");
+    assert.throws(() => tls.createSecureContext({ pfx, passphrase: "wrong" }), /mac verify failure|decrypt/i);
+    // The certificate inside is the bundle's own, and the key matches it (a TLS server starts with them).
+    const extracted = openssl(["pkcs12", "-in", bundle.p12Path, "-passin", `pass:${password}`, "-nokeys", "-clcerts"]);
+    assert.ok(extracted.ok, extracted.output);
+    assert.equal(new X509Certificate(extracted.output.slice(extracted.output.indexOf("-----BEGIN"))).fingerprint256, new X509Certificate(await readFile(bundle.certPath)).fingerprint256);
+    await assert.rejects(issueClientCertificate(pki, { name: "nopass", role: "viewer", p12Password: "" }), /password is empty/);
+    // Re-issued without one, the old certificate's bundle goes.
+    await issueClientCertificate(pki, { name: "browser", role: "viewer", force: true });
+    await assert.rejects(stat(bundle.p12Path), { code: "ENOENT" });
+  });
+
   it("an expired certificate fails openssl verify", async () => {
     const now = Date.now();
     const bundle = await issueClientCertificate(pki, {

@@ -5,6 +5,7 @@ import type { AllowlistService } from "../jails/allowlist-service.js";
 import type { AllowlistRow } from "../store/allowlist-store.js";
 import { canonicalNetwork, formatAddress, parseAddressStrict } from "../addresses.js";
 import { operation, type OperationsOf } from "./operation.js";
+import type { EventInput } from "../events/event-model.js";
 import { callerOf, type FleetSharing } from "../fleet/fleet.js";
 
 export type JailOperations = OperationsOf<typeof JailServiceService, JailServiceServer>;
@@ -26,7 +27,7 @@ export function jailOperations(jails: JailService, allowlist: AllowlistService, 
       const banned = await jails.ban(jail, request.address);
       if (shared) await fleet.shareJailChange("ban", banned, [canonicalAddress(request.address)], callerOf(principal, "portcullis.v1.JailService/BanIp"));
       return { jails: banned.map((name) => PREFIX + name) };
-    }, (request, response) => response.jails.map((jail) => ({ type: "BAN" as const, resource: `${jail}/bans/${request.address}`, attributes: { jail: jail.slice(PREFIX.length), address: request.address, ...fleet.attributes("jail", jail.slice(PREFIX.length), request.fleet) } }))),
+    }, (request, response) => response.jails.map((jail) => banEvent("BAN", jail, canonicalAddress(request.address), fleet.attributes("jail", jail.slice(PREFIX.length), request.fleet)))),
 
     batchBanIp: operation("operator", (request) => request.jail, async (request, principal) => {
       const jail = parseJailName(request.jail, "jail");
@@ -56,7 +57,7 @@ export function jailOperations(jails: JailService, allowlist: AllowlistService, 
       }
       if (shared) await fleet.shareJailChange("unban", jail === ALL_JAILS ? unbanned : [jail], [canonicalAddress(request.address)], callerOf(principal, "portcullis.v1.JailService/UnbanIp"));
       return { jails: unbanned.map((name) => PREFIX + name) };
-    }, (request, response) => response.jails.map((jail) => ({ type: "UNBAN" as const, resource: `${jail}/bans/${request.address}`, attributes: { jail: jail.slice(PREFIX.length), address: request.address, ...fleet.attributes("jail", jail.slice(PREFIX.length), request.fleet) } }))),
+    }, (request, response) => response.jails.map((jail) => banEvent("UNBAN", jail, canonicalAddress(request.address), fleet.attributes("jail", jail.slice(PREFIX.length), request.fleet)))),
 
     unbanAll: operation("operator", () => "jails/-", async () => ({
       bans: (await jails.unbanAll()).map(({ jail, address }) => `${PREFIX}${jail}/bans/${address}`),
@@ -124,6 +125,11 @@ export function jailOperations(jails: JailService, allowlist: AllowlistService, 
 
 
 /** The address as every host writes it (the call validated it already). */
+/** A BAN or UNBAN event of `jails/{jail}`; the address in the canonical form (2001:DB8::0001 → 2001:db8::1). */
+function banEvent(type: "BAN" | "UNBAN", jail: string, address: string, shared: Record<string, string>): EventInput {
+  return { type, resource: `${jail}/bans/${address}`, attributes: { jail: jail.slice(PREFIX.length), address, ...shared } };
+}
+
 function canonicalAddress(address: string): string {
   const parsed = parseAddressStrict(address);
   return "problem" in parsed ? address : formatAddress(parsed);

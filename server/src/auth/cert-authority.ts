@@ -7,6 +7,7 @@ import { hostname as osHostname } from "node:os";
 import { basename, dirname, join } from "node:path";
 import * as x509 from "@peculiar/x509";
 import { ROLE_ORDER as ROLES, isRole, type Role } from "./roles.js";
+import { encodePkcs12 } from "./pkcs12-bundle.js";
 
 /**
  * The PKI of Portcullis. Identity is the client certificate: Subject CN is the principal, Subject O is the role.
@@ -34,6 +35,8 @@ export interface ClientBundle {
   readonly certPath: string;
   readonly keyPath: string;
   readonly caPath: string;
+  /** `<name>.p12` in the bundle: written when a PKCS#12 password was given (for browsers). */
+  readonly p12Path: string;
 }
 
 export interface InitOptions {
@@ -60,6 +63,8 @@ export interface IssueOptions {
   readonly notBefore?: Date;
   readonly notAfter?: Date;
   readonly force?: boolean;
+  /** Also write the bundle as PKCS#12 (certificate, key, CA), encrypted with this password, for browsers. */
+  readonly p12Password?: string;
 }
 
 /** Thrown by initCertificates when a CA is already there: replacing it silently would lock out every client. */
@@ -110,6 +115,7 @@ export function clientBundlePaths(pkiDir: string, name: string): ClientBundle {
     certPath: join(bundleDir, "client.crt"),
     keyPath: join(bundleDir, "client.key"),
     caPath: join(bundleDir, "ca.crt"),
+    p12Path: join(bundleDir, `${name}.p12`),
   };
 }
 
@@ -265,6 +271,7 @@ async function writeServerCertificate(
 async function writeClientBundle(pkiDir: string, ca: LoadedCa, opts: IssueOptions): Promise<ClientBundle> {
   const bundle = clientBundlePaths(pkiDir, opts.name);
   if (!isRole(opts.role)) throw new TypeError(`invalid role "${String(opts.role)}": expected one of ${ROLES.join(", ")}`);
+  if (opts.p12Password === "") throw new TypeError("the PKCS#12 password is empty: browsers' bundles need one");
   if (!opts.force && (await exists(bundle.bundleDir))) {
     throw new Error(`a client bundle named "${opts.name}" already exists at ${bundle.bundleDir}; revoke it or force re-issue`);
   }
@@ -280,6 +287,14 @@ async function writeClientBundle(pkiDir: string, ca: LoadedCa, opts: IssueOption
   await writeFileAtomic(bundle.keyPath, keyPem, PRIVATE_MODE);
   await writeFileAtomic(bundle.certPath, pem, PUBLIC_MODE);
   await writeFileAtomic(bundle.caPath, ca.pem, PUBLIC_MODE);
+  if (opts.p12Password !== undefined) {
+    // Named so that a browser's certificate list tells which server's CA and which role it is for.
+    const friendlyName = `${opts.name} (${opts.role}, ${ca.cert.subjectName.getField("CN")[0] ?? "Portcullis"})`;
+    await writeFileAtomic(bundle.p12Path, encodePkcs12({ certificate: pem, privateKey: keyPem, chain: [ca.pem], friendlyName }, opts.p12Password), PRIVATE_MODE);
+  } else {
+    // A re-issue without one must not leave the old certificate's bundle beside the new one.
+    await rm(bundle.p12Path, { force: true });
+  }
   return bundle;
 }
 
@@ -456,7 +471,7 @@ function assertClientName(name: string): void {
 }
 
 /** Write to a temp file in the same directory, fsync, then rename: readers never see a partial file. */
-async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
+async function writeFileAtomic(path: string, data: string | Uint8Array, mode: number): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   try {
     const fh = await open(tmp, "wx", mode);

@@ -154,3 +154,9 @@ export class DirectStarter implements ProcessStarter {
 
   close(): void {}
 }
+
+/** A namespace the server was told to work in must exist: without it, no program starts at all. */
+export async function checkNetns(exec: Executor, netns: string): Promise<void> {
+  const usable = await exec.run("true", []).then((result) => result.exitCode === 0, () => false);
+  if (!usable) throw new ServerError("KERNEL_UNAVAILABLE", `network namespace "${netns}" is not usable (ip netns add ${netns} creates it)`);
+}

@@ -1,4 +1,4 @@
-import ipaddr from "ipaddr.js";
+import { covers, parseNetworkCanonical } from "../addresses.js";
 import type { ConntrackState, Policy, PortMatch, RuleSpec } from "./rule-model.js";
 
 /** The caller's new connection to the API as the INPUT chain sees it. */
@@ -121,14 +121,10 @@ function negate(match: Match, negated: boolean): Match {
 }
 
 function contains(cidr: string, address: string): Match {
-  try {
-    const target = ipaddr.parse(address);
-    const [network, prefix] = cidr.includes("/") ? ipaddr.parseCIDR(cidr) : [ipaddr.parse(cidr), target.kind() === "ipv4" ? 32 : 128];
-    if (network.kind() !== target.kind()) return "no";
-    return target.match(network, prefix) ? "yes" : "no";
-  } catch {
-    return "maybe";
-  }
+  const network = parseNetworkCanonical(cidr);
+  const target = parseNetworkCanonical(address);
+  if ("problem" in network || "problem" in target) return "maybe";
+  return covers(network, target) ? "yes" : "no";
 }
 
 function interfaceMatch(pattern: string, name: string | undefined): Match {

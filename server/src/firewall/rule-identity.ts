@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { unmanagedRuleId } from "../drivers/parse/iptables-save.js";
 import type { Family, ManagedLines, ParsedRule } from "./rule-model.js";
 
@@ -29,4 +30,14 @@ export function identifyRules(family: Family, table: string, rules: readonly Par
     identities[i] = { id: unmanagedRuleId(family, table, rule.chain, rule.text, occurrence), managed: false };
   }
   return identities;
+}
+
+/**
+ * Fresh ids for new managed rules (12 hex digits). Many at once (ApplyRuleset) share a random prefix and count up: ids
+ * in order make the store's id index grow at its end instead of at 10k random places.
+ */
+export function newRuleIds(count: number): string[] {
+  if (count <= 1) return [randomBytes(6).toString("hex")];
+  const prefix = randomBytes(3).toString("hex");
+  return Array.from({ length: count }, (_, i) => `${prefix}${i.toString(16).padStart(6, "0")}`);
 }

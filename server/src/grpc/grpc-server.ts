@@ -9,6 +9,7 @@ import { toServerError } from "../errors.js";
 import type { Invoker } from "../api/invoker.js";
 import type { Operation, StreamOperation } from "../api/operation.js";
 import type { Principal } from "../auth/principal.js";
+import { splitHostPort } from "../listen-address.js";
 import { principalOf } from "../auth/peer-identity.js";
 import { contractDescriptorSet, type ContractService } from "../api/contract.js";
 import type { CrlWatcher } from "../auth/crl-watcher.js";
@@ -141,7 +142,7 @@ function failStream(call: ServerWritableStream<unknown, unknown>, error: Partial
 
 /** "203.0.113.5:41234" or "::1:41234" (grpc-js's form) → the caller's address, IPv4-mapped IPv6 unwrapped. */
 function peerAddress(peer: string): { address?: string } {
-  const host = peer.slice(0, peer.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+  const { host } = splitHostPort(peer);
   return ipaddr.isValid(host) ? { address: ipaddr.process(host).toString() } : {};
 }
 

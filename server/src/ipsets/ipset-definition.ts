@@ -95,3 +95,8 @@ function checkBounds(value: number, min: number, max: number, field: string): vo
 export function compatible(a: IpsetDefinition, b: IpsetDefinition): boolean {
   return a.typeName === b.typeName && (a.family ?? "inet") === (b.family ?? "inet");
 }
+
+/** A definition's type (and family) for messages. */
+export function describeDefinition(definition: IpsetDefinition): string {
+  return definition.family === undefined ? definition.typeName : `${definition.typeName} family ${definition.family}`;
+}

@@ -1,4 +1,4 @@
-import { parseNetworkCanonical, type Address } from "../addresses.js";
+import { covers, parseNetworkCanonical, type Address } from "../addresses.js";
 import type { AllowlistRow, AllowlistStore } from "../store/allowlist-store.js";
 
 interface Parsed {
@@ -35,8 +35,7 @@ export class Allowlist {
     if ("problem" in parsed) return undefined;
     const now = Date.now();
     return this.#entries.find((entry) =>
-      !expired(entry.row, now) && entry.address.kind() === parsed.address.kind() && entry.prefix <= parsed.prefix &&
-      parsed.address.match(entry.address, entry.prefix))?.row;
+      !expired(entry.row, now) && covers(entry, parsed))?.row;
   }
 
   put(row: AllowlistRow): void {

@@ -1,6 +1,5 @@
-import ipaddr from "ipaddr.js";
 import { ServerError } from "../errors.js";
-import { canonicalNetwork, formatAddress, parseAddressStrict } from "../addresses.js";
+import { canonicalNetwork, covers, formatAddress, parseAddressStrict, parseNetworkCanonical } from "../addresses.js";
 import type { Fail2banClient } from "../drivers/fail2ban-client.js";
 import type { Fail2banCli } from "../drivers/fail2ban-cli.js";
 import {
@@ -584,14 +583,11 @@ function validateAddress(raw: string, field = "address"): string {
 /** An address or CIDR network for ignoreip, in canonical form. */
 /** The ignoreip entry (address or network) that covers the address, if any; host names there are skipped. */
 function protectedBy(address: string, entries: readonly string[]): string | undefined {
-  const target = ipaddr.parse(address);
+  const target = parseNetworkCanonical(address);
+  if ("problem" in target) return undefined;
   return entries.find((entry) => {
-    try {
-      const [network, prefix] = entry.includes("/") ? ipaddr.parseCIDR(entry) : [ipaddr.parse(entry), target.kind() === "ipv4" ? 32 : 128];
-      return network.kind() === target.kind() && target.match(network, prefix);
-    } catch {
-      return false;
-    }
+    const network = parseNetworkCanonical(entry);
+    return !("problem" in network) && covers(network, target);
   });
 }
 

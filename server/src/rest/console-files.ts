@@ -22,7 +22,7 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
  * that the console's routes may end in an address (`…/192.0.2.1`).
  */
 const FILE_NAME = /\.[A-Za-z][A-Za-z0-9]{0,9}$/;
-/** A name carrying its content hash (esbuild's `[name]-[hash]`: app-3F2A9C1B.js) never changes content: cached for good. */
+/** A name with its content hash (esbuild's `[name]-[hash]`: app-3F2A9C1B.js) never changes content: cached for good. */
 const HASHED_NAME = /-[A-Z0-9]{8,}\.[A-Za-z0-9]+$/;
 const IMMUTABLE = "public, max-age=31536000, immutable";
 /** Anything else is revalidated (ETag) on every use, so that a new build shows at once. */
@@ -36,8 +36,9 @@ export function defaultConsoleDir(): string {
 /**
  * GET and HEAD under /console/ (mounted there): the built console's files, and its index.html for every path
  * without a file extension (the console's own routes, so that a deep link or a reload works). Only regular files
- * under `dir` are served — no directory listings, no dot files, no `..` or encoded separators in a file's path. The folder is looked
- * at on each request, so a console built while the server runs is served at once, and a missing one is explained.
+ * under `dir` are served — no directory listings, no dot files, no `..` or encoded separators in a file's path. The
+ * folder is looked at on each request, so a console built while the server runs is served at once, and a missing one
+ * is explained.
  */
 export function serveConsole(dir: string, refuse: (res: Response, error: ServerError) => void): RequestHandler {
   const root = resolve(dir);

@@ -13,7 +13,7 @@ import { ServerError } from "../errors.js";
 
 /** Methods that only read: a page may cause them (links, images), and the same-origin policy hides the answer. */
 const READ_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
-/** The content types an HTML form can post (and the only ones a cross-site fetch may send without asking first). */
+/** The content types an HTML form can post (the only ones a cross-site fetch may send without asking first). */
 const FORM_TYPES: ReadonlySet<string> = new Set(["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"]);
 const SAME_SITE_FETCHES: ReadonlySet<string> = new Set(["same-origin", "none"]);
 const FROM_CONSOLE = "make the change from the console this server serves (/console/), or from a client that is not a browser (curl, the SDK, the CLI)";
