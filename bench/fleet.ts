@@ -36,7 +36,7 @@ const address = (block: number, i: number): string => `10.${block}.${(i >> 8) & 
  */
 function watchBans(host: FleetHost, afterSequence = 0): { times: Map<string, number>; stop(): void } {
   const times = new Map<string, number>();
-  const call = host.events.stream("watchEvents", { afterSequence, types: [EventType.EVENT_TYPE_BAN], resourcePrefix: "" }, (event) => {
+  const call = host.events.stream("watchEvents", { afterSequence, types: [EventType.EVENT_TYPE_BAN], resourcePrefix: "", principal: "", jail: "", address: "" }, (event) => {
     const banned = event.attributes.address;
     if (event.origin === EventOrigin.EVENT_ORIGIN_FLEET && banned !== undefined && !times.has(banned)) times.set(banned, event.time!.getTime());
   });
@@ -89,7 +89,7 @@ async function latency(a: FleetHost, receivers: readonly FleetHost[]): Promise<{
 function watchSetAdds(host: FleetHost, set: string, afterSequence = 0): { added(): number; lastAt(): number; stop(): void } {
   let added = 0;
   let lastAt = 0;
-  const call = host.events.stream("watchEvents", { afterSequence, types: [EventType.EVENT_TYPE_ENTRIES_ADDED, EventType.EVENT_TYPE_ENTRY_ADDED], resourcePrefix: `ipsets/${set}` }, (event) => {
+  const call = host.events.stream("watchEvents", { afterSequence, types: [EventType.EVENT_TYPE_ENTRIES_ADDED, EventType.EVENT_TYPE_ENTRY_ADDED], resourcePrefix: `ipsets/${set}`, principal: "", jail: "", address: "" }, (event) => {
     if (event.origin !== EventOrigin.EVENT_ORIGIN_FLEET) return;
     added += event.type === EventType.EVENT_TYPE_ENTRIES_ADDED ? Number(event.attributes.count) : 1;
     lastAt = event.time!.getTime();
@@ -141,7 +141,7 @@ async function jailThroughput(a: FleetHost, receivers: readonly FleetHost[]): Pr
 /** The sequence number of a node's newest event. */
 async function lastSequence(host: FleetHost): Promise<number> {
   for (let after = 0; ;) {
-    const { events } = await host.events.call("listEvents", { afterSequence: after, pageSize: 10_000, types: [], resourcePrefix: "" });
+    const { events } = await host.events.call("listEvents", { afterSequence: after, pageSize: 10_000, types: [], resourcePrefix: "", principal: "", jail: "", address: "" });
     if (events.length === 0) return after;
     after = Number(events.at(-1)!.sequence);
   }

@@ -102,7 +102,7 @@ async function attackFlow(samples: number): Promise<{ event: number[]; dropped: 
   const jails = new JailTestClient(setup.f.server.address, setup.f.server.credentials());
   const events = new EventTestClient(setup.f.server.address, setup.f.server.credentials());
   const banEvents: number[] = [];
-  const watch = events.stream("watchEvents", { afterSequence: 0, types: [EventType.EVENT_TYPE_BAN], resourcePrefix: "jails/dovecot" }, () => void banEvents.push(Date.now()));
+  const watch = events.stream("watchEvents", { afterSequence: 0, types: [EventType.EVENT_TYPE_BAN], resourcePrefix: "jails/dovecot", principal: "", jail: "", address: "" }, () => void banEvents.push(Date.now()));
   const result = { event: [] as number[], dropped: [] as number[], decided: [] as number[] };
   const writtenAt: number[] = [];
   try {
@@ -222,7 +222,7 @@ try {
   progress("ban event latency: fail2ban's Ban log line → WatchEvents subscriber (Portcullis action, then the watcher for the stock action)");
   const events = new EventTestClient(server.address, server.credentials());
   const received = new Map<string, number>();
-  const watch = events.stream("watchEvents", { afterSequence: 0, types: [EventType.EVENT_TYPE_BAN], resourcePrefix: "jails/" }, (event) => {
+  const watch = events.stream("watchEvents", { afterSequence: 0, types: [EventType.EVENT_TYPE_BAN], resourcePrefix: "jails/", principal: "", jail: "", address: "" }, (event) => {
     if (event.attributes.address !== undefined) received.set(event.attributes.address, Date.now());
   });
   try {

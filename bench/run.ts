@@ -425,7 +425,7 @@ async function benchList(set: string, expected: number, pageSize: number): Promi
   const started = performance.now();
   do {
     const pageStarted = performance.now();
-    const page = (await c.call("listEntries", { parent: `ipsets/${set}`, pageSize, pageToken: token })) as ListEntriesResponse;
+    const page = (await c.call("listEntries", { parent: `ipsets/${set}`, pageSize, pageToken: token, filter: "" })) as ListEntriesResponse;
     pageMs.push(performance.now() - pageStarted);
     entries += page.entries.length;
     const first = page.entries[0]?.element;

@@ -129,7 +129,13 @@ function operation(route: HttpRoute): Schema {
       parameters.push(described({ name: field.jsonName, in: "query", required: false, schema: fieldSchema(field), ...(field.fieldKind === "list" ? { style: "form", explode: true } : {}) }, commentsOf(route.request.file, pathOf(field))));
     }
   }
-  const success = route.streaming
+  // A download's body is the file itself; ExportEvents, the one download, makes CSV or JSON lines.
+  const success = route.download
+    ? {
+        description: `A download (Content-Disposition: attachment): the file itself, in the format asked for (gRPC streams it as ${route.response.name} pieces).`,
+        content: { "text/csv": { schema: { type: "string" } }, "application/x-ndjson": { schema: { type: "string" } } },
+      }
+    : route.streaming
     ? {
         description: `Server-Sent Events: one \`event\` per ${route.response.name}, its \`id\` the sequence; reconnect with \`Last-Event-ID\` to resume.`,
         content: { "text/event-stream": { schema: { type: "string" } } },

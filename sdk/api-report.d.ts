@@ -211,6 +211,131 @@ export interface CallerIdentity {
     /** The address the server sees the connection come from (canonical form); undefined when the transport gives none. */
     readonly address?: string;
 }
+/** Which events a list or an export takes; every criterion given must hold. */
+export interface EventFilter {
+    /** Event types such as "BAN" (empty or undefined: all). */
+    readonly types?: readonly string[];
+    /** Resources starting with this, e.g. "jails/". */
+    readonly resourcePrefix?: string;
+    /** Events caused by this principal: a certificate's name, "fail2ban" or "system". */
+    readonly principal?: string;
+    /** Events about this jail (its name, e.g. "sshd"). */
+    readonly jail?: string;
+    /** Events about this address or network (any spelling). */
+    readonly address?: string;
+    /** Events recorded at or after this time. */
+    readonly since?: Date;
+    /** Events recorded before this time. */
+    readonly until?: Date;
+}
+/** Which audit records a listing takes; every criterion given must hold. */
+export interface AuditFilter {
+    /** Calls made by this principal. */
+    readonly principal?: string;
+    /** Calls of this RPC, e.g. "portcullis.v1.JailService/BanIp". */
+    readonly method?: string;
+    /** Calls whose resource starts with this, e.g. "jails/sshd". */
+    readonly resourcePrefix?: string;
+    /** Calls made at or after this time. */
+    readonly since?: Date;
+    /** Calls made before this time. */
+    readonly until?: Date;
+}
+/**
+ * A span of time ending now: "hour" (60 buckets of a minute), "day" (24 of an hour), "week" (28 of 6 hours) or
+ * "month" (30 of a day). Buckets are aligned to multiples of their width (UTC); the last one holds now.
+ */
+export type ActivityWindow = "hour" | "day" | "week" | "month";
+/** Bans and unbans per bucket of a window (every bucket, empty ones too, oldest first). */
+export interface BanTimeline {
+    readonly window: ActivityWindow;
+    readonly bucketSeconds: number;
+    readonly buckets: ReadonlyArray<{
+        readonly start: Date;
+        readonly bans: number;
+        readonly unbans: number;
+    }>;
+}
+/** An address or network banned in a window. */
+export interface Offender {
+    /** The address, or the network in CIDR notation (/24 for IPv4, /64 for IPv6). */
+    readonly address: string;
+    /** Bans in the window. */
+    readonly banCount: number;
+    readonly lastBanTime: Date;
+    /** The jails that banned it, by name. */
+    readonly jails: readonly string[];
+    /** How many different addresses were banned (1 for an address). */
+    readonly addressCount: number;
+}
+/** The most banned addresses and networks of a window, most bans first. */
+export interface TopOffenders {
+    readonly window: ActivityWindow;
+    readonly addresses: readonly Offender[];
+    readonly networks: readonly Offender[];
+}
+/** The host at a glance. */
+export interface HostOverview {
+    /** Bans in force in every jail. */
+    readonly activeBans: number;
+    /** Bans of the last 24 hours. */
+    readonly bansLastDay: number;
+    readonly jailCount: number;
+    readonly fail2banUp: boolean;
+    readonly ipsetCount: number;
+    readonly managedIpsetCount: number;
+    /** Entries of every set. */
+    readonly entryCount: number;
+    readonly managedRuleCount: number;
+    /** Whether the host is in a fleet. */
+    readonly fleet: boolean;
+    readonly fleetNodeCount: number;
+    readonly fleetNodesOnline: number;
+}
+/** One jail's bans and unbans over a window, with fail2ban's own counters (which have no window). */
+export interface JailActivity {
+    /** The jail's name. */
+    readonly jail: string;
+    readonly bans: number;
+    readonly unbans: number;
+    readonly currentlyBanned: number;
+    readonly totalBanned: number;
+    readonly currentlyFailed: number;
+    readonly totalFailed: number;
+}
+/** Everything about one address now (see {@link Host.inspect}). */
+export interface AddressReport {
+    /** The address in canonical form. */
+    readonly address: string;
+    /** The jails that ban it; `expireTime` undefined when the ban is for ever or fail2ban did not say. */
+    readonly jailBans: ReadonlyArray<{
+        readonly jail: string;
+        readonly banTime: Date;
+        readonly expireTime?: Date;
+        readonly forever: boolean;
+    }>;
+    /** Entries of managed sets that hold it (the address itself, or a network covering it). */
+    readonly entries: ReadonlyArray<{
+        readonly set: string;
+        readonly entry: IpsetEntry;
+    }>;
+    /** Managed rules that match it, and how: "source", "destination" or "set". */
+    readonly rules: ReadonlyArray<{
+        readonly family: "ipv4" | "ipv6";
+        readonly table: string;
+        readonly rule: FirewallRule;
+        readonly matches: readonly string[];
+    }>;
+    /** Host allowlist entries that cover it. */
+    readonly allowlist: readonly AllowlistEntry[];
+    /** Jails' ignoreip entries that cover it. */
+    readonly ignoreIp: ReadonlyArray<{
+        readonly jail: string;
+        readonly entry: string;
+    }>;
+    /** Its newest events, newest first. */
+    readonly events: readonly HostEvent[];
+}
 
 // ---- base/cancellation.ts
 import { type Event } from "./event.js";
@@ -364,7 +489,7 @@ export declare class PortcullisError extends Error {
 // ---- events.ts
 import type { CancellationToken } from "./base/cancellation.js";
 import type { Event } from "./base/event.js";
-import type { AuditRecord, HostEvent } from "./api.js";
+import type { ActivityWindow, AuditFilter, AuditRecord, BanTimeline, EventFilter, HostEvent, TopOffenders } from "./api.js";
 /** What {@link Events.list} returns: a page of the log and where the log ends. */
 export interface EventPage {
     readonly events: readonly HostEvent[];
@@ -382,21 +507,38 @@ export declare class Events {
      */
     since(sequence: number): Event<HostEvent>;
     /**
-     * Events after a sequence (0: from the oldest kept), oldest first, at most `limit`; `types` such as "BAN" and a
-     * resource prefix such as "jails/" narrow it.
+     * Events after a sequence (0: from the oldest kept), oldest first, at most `limit`; the filter (types such as
+     * "BAN", a resource prefix such as "jails/", a principal, a jail, an address, a time range) narrows it.
      */
-    list(options?: {
-        after?: number;
-        limit?: number;
-        types?: readonly string[];
-        resourcePrefix?: string;
+    list(options?: EventFilter & {
+        readonly after?: number;
+        readonly limit?: number;
     }, token?: CancellationToken): Promise<EventPage>;
+    /**
+     * The stored events that pass the filter, as a file: CSV (default; safe to open in a spreadsheet) or JSON lines,
+     * in pieces as they arrive. The export ends with the newest event recorded when it began.
+     */
+    export(options?: EventFilter & {
+        readonly after?: number;
+        readonly format?: "csv" | "jsonl";
+    }, token?: CancellationToken): AsyncIterable<Uint8Array>;
+    /** Bans and unbans per bucket of a window (default "day"), of one jail or all, every bucket included. */
+    timeline(options?: {
+        readonly window?: ActivityWindow;
+        readonly jail?: string;
+    }, token?: CancellationToken): Promise<BanTimeline>;
+    /** The most banned addresses and networks (/24, /64) of a window (default "day"); at most `limit` (default 10) of each. */
+    topOffenders(options?: {
+        readonly window?: ActivityWindow;
+        readonly jail?: string;
+        readonly limit?: number;
+    }, token?: CancellationToken): Promise<TopOffenders>;
 }
 /** The audit log of every call that tried a change: `client.audit`. */
 export declare class Audit {
     #private;
-    /** Every record, newest first (all pages). */
-    records(token?: CancellationToken): Promise<readonly AuditRecord[]>;
+    /** Every record that passes the filter, newest first (all pages). */
+    records(filter?: AuditFilter, token?: CancellationToken): Promise<readonly AuditRecord[]>;
 }
 
 // ---- firewall.ts
@@ -515,18 +657,29 @@ export declare class Fleet {
 
 // ---- host.ts
 import type { CancellationToken } from "./base/cancellation.js";
-import type { CallerIdentity } from "./api.js";
+import type { ActivityWindow, AddressReport, CallerIdentity, HostOverview, JailActivity } from "./api.js";
 /** The host as a whole, and the caller's place in it: `client.host`. */
 export declare class Host {
     #private;
     /** Who the server takes the caller to be: certificate name, role, and the address the connection comes from. */
     caller(token?: CancellationToken): Promise<CallerIdentity>;
+    /** The host at a glance: bans, jails, sets, rules, fail2ban and the fleet. */
+    overview(token?: CancellationToken): Promise<HostOverview>;
+    /** Each jail's bans and unbans over a window (default "day"), with fail2ban's failure and ban counters. */
+    jailActivity(window?: ActivityWindow, token?: CancellationToken): Promise<readonly JailActivity[]>;
+    /**
+     * Everything about one address now: the jails that ban it, the managed sets and rules that hold or match it, the
+     * allowlist and ignoreip entries that protect it, and its newest events (at most `eventLimit`, default 50).
+     */
+    inspect(address: string, options?: {
+        readonly eventLimit?: number;
+    }, token?: CancellationToken): Promise<AddressReport>;
 }
 
 // ---- index.ts
 export { createClient, type ClientOptions, type PortcullisClient } from "./client.js";
 export { Audit, Events, type EventPage } from "./events.js";
-export type { AuditRecord, AllowlistEntry, BanEvent, BanOptions, BanSearch, CallerIdentity, ChainInfo, FleetNode, HostBan, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailStatus, PortSpec, RuleInput, RulesetInput, RuleTarget } from "./api.js";
+export type { ActivityWindow, AddressReport, AuditFilter, AuditRecord, AllowlistEntry, BanEvent, BanOptions, BanSearch, BanTimeline, CallerIdentity, ChainInfo, EventFilter, FleetNode, HostBan, HostOverview, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailActivity, JailStatus, Offender, PortSpec, RuleInput, RulesetInput, RuleTarget, TopOffenders } from "./api.js";
 export { Firewall, type ApplyOptions, type ApplyResult, type ChainRef, type ChangeOptions, type RulesetDiff, type RulesetExport } from "./firewall.js";
 export { Jails } from "./jails.js";
 export { Fleet } from "./fleet.js";
@@ -588,6 +741,11 @@ export declare class Ipsets {
     test(set: string, element: string, token?: CancellationToken): Promise<boolean>;
     /** Every entry of a set (all pages). */
     entries(set: string, token?: CancellationToken): Promise<readonly IpsetEntry[]>;
+    /**
+     * The entries of a set that an address or network is equal to, inside or covered by (by the address or network an
+     * entry starts with; any spelling of the address), or, for other text, whose element starts with it (all pages).
+     */
+    findEntries(set: string, filter: string, token?: CancellationToken): Promise<readonly IpsetEntry[]>;
 }
 
 // ---- jails.ts

@@ -218,3 +218,117 @@ export interface CallerIdentity {
   /** The address the server sees the connection come from (canonical form); undefined when the transport gives none. */
   readonly address?: string;
 }
+
+/** Which events a list or an export takes; every criterion given must hold. */
+export interface EventFilter {
+  /** Event types such as "BAN" (empty or undefined: all). */
+  readonly types?: readonly string[];
+  /** Resources starting with this, e.g. "jails/". */
+  readonly resourcePrefix?: string;
+  /** Events caused by this principal: a certificate's name, "fail2ban" or "system". */
+  readonly principal?: string;
+  /** Events about this jail (its name, e.g. "sshd"). */
+  readonly jail?: string;
+  /** Events about this address or network (any spelling). */
+  readonly address?: string;
+  /** Events recorded at or after this time. */
+  readonly since?: Date;
+  /** Events recorded before this time. */
+  readonly until?: Date;
+}
+
+/** Which audit records a listing takes; every criterion given must hold. */
+export interface AuditFilter {
+  /** Calls made by this principal. */
+  readonly principal?: string;
+  /** Calls of this RPC, e.g. "portcullis.v1.JailService/BanIp". */
+  readonly method?: string;
+  /** Calls whose resource starts with this, e.g. "jails/sshd". */
+  readonly resourcePrefix?: string;
+  /** Calls made at or after this time. */
+  readonly since?: Date;
+  /** Calls made before this time. */
+  readonly until?: Date;
+}
+
+/**
+ * A span of time ending now: "hour" (60 buckets of a minute), "day" (24 of an hour), "week" (28 of 6 hours) or
+ * "month" (30 of a day). Buckets are aligned to multiples of their width (UTC); the last one holds now.
+ */
+export type ActivityWindow = "hour" | "day" | "week" | "month";
+
+/** Bans and unbans per bucket of a window (every bucket, empty ones too, oldest first). */
+export interface BanTimeline {
+  readonly window: ActivityWindow;
+  readonly bucketSeconds: number;
+  readonly buckets: ReadonlyArray<{ readonly start: Date; readonly bans: number; readonly unbans: number }>;
+}
+
+/** An address or network banned in a window. */
+export interface Offender {
+  /** The address, or the network in CIDR notation (/24 for IPv4, /64 for IPv6). */
+  readonly address: string;
+  /** Bans in the window. */
+  readonly banCount: number;
+  readonly lastBanTime: Date;
+  /** The jails that banned it, by name. */
+  readonly jails: readonly string[];
+  /** How many different addresses were banned (1 for an address). */
+  readonly addressCount: number;
+}
+
+/** The most banned addresses and networks of a window, most bans first. */
+export interface TopOffenders {
+  readonly window: ActivityWindow;
+  readonly addresses: readonly Offender[];
+  readonly networks: readonly Offender[];
+}
+
+/** The host at a glance. */
+export interface HostOverview {
+  /** Bans in force in every jail. */
+  readonly activeBans: number;
+  /** Bans of the last 24 hours. */
+  readonly bansLastDay: number;
+  readonly jailCount: number;
+  readonly fail2banUp: boolean;
+  readonly ipsetCount: number;
+  readonly managedIpsetCount: number;
+  /** Entries of every set. */
+  readonly entryCount: number;
+  readonly managedRuleCount: number;
+  /** Whether the host is in a fleet. */
+  readonly fleet: boolean;
+  readonly fleetNodeCount: number;
+  readonly fleetNodesOnline: number;
+}
+
+/** One jail's bans and unbans over a window, with fail2ban's own counters (which have no window). */
+export interface JailActivity {
+  /** The jail's name. */
+  readonly jail: string;
+  readonly bans: number;
+  readonly unbans: number;
+  readonly currentlyBanned: number;
+  readonly totalBanned: number;
+  readonly currentlyFailed: number;
+  readonly totalFailed: number;
+}
+
+/** Everything about one address now (see {@link Host.inspect}). */
+export interface AddressReport {
+  /** The address in canonical form. */
+  readonly address: string;
+  /** The jails that ban it; `expireTime` undefined when the ban is for ever or fail2ban did not say. */
+  readonly jailBans: ReadonlyArray<{ readonly jail: string; readonly banTime: Date; readonly expireTime?: Date; readonly forever: boolean }>;
+  /** Entries of managed sets that hold it (the address itself, or a network covering it). */
+  readonly entries: ReadonlyArray<{ readonly set: string; readonly entry: IpsetEntry }>;
+  /** Managed rules that match it, and how: "source", "destination" or "set". */
+  readonly rules: ReadonlyArray<{ readonly family: "ipv4" | "ipv6"; readonly table: string; readonly rule: FirewallRule; readonly matches: readonly string[] }>;
+  /** Host allowlist entries that cover it. */
+  readonly allowlist: readonly AllowlistEntry[];
+  /** Jails' ignoreip entries that cover it. */
+  readonly ignoreIp: ReadonlyArray<{ readonly jail: string; readonly entry: string }>;
+  /** Its newest events, newest first. */
+  readonly events: readonly HostEvent[];
+}

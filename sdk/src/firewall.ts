@@ -220,7 +220,8 @@ function chainInfo(chain: Chain): ChainInfo {
   });
 }
 
-function firewallRule(rule: Rule): FirewallRule {
+/** @internal */
+export function firewallRule(rule: Rule): FirewallRule {
   const spec = ruleInput(rule);
   return Object.freeze({ id: rule.id, chain: rule.chain, position: rule.position, text: rule.text, managed: rule.managed, packets: rule.packets, bytes: rule.bytes, ...(spec === undefined ? {} : { spec }) });
 }

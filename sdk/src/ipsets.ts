@@ -123,8 +123,20 @@ export class Ipsets {
 
   /** Every entry of a set (all pages). */
   async entries(set: string, token?: CancellationToken): Promise<readonly IpsetEntry[]> {
+    return this.#entries(set, "", token);
+  }
+
+  /**
+   * The entries of a set that an address or network is equal to, inside or covered by (by the address or network an
+   * entry starts with; any spelling of the address), or, for other text, whose element starts with it (all pages).
+   */
+  async findEntries(set: string, filter: string, token?: CancellationToken): Promise<readonly IpsetEntry[]> {
+    return this.#entries(set, filter, token);
+  }
+
+  async #entries(set: string, filter: string, token: CancellationToken | undefined): Promise<readonly IpsetEntry[]> {
     const all: IpsetEntry[] = [];
-    const pages = this.#channel.pages<ListEntriesRequest, ListEntriesResponse>(IpsetServiceService, "listEntries", (pageToken) => ({ parent: `ipsets/${set}`, pageSize: 10_000, pageToken }), token);
+    const pages = this.#channel.pages<ListEntriesRequest, ListEntriesResponse>(IpsetServiceService, "listEntries", (pageToken) => ({ parent: `ipsets/${set}`, pageSize: 10_000, pageToken, filter }), token);
     for await (const page of pages) all.push(...page.entries.map(ipsetEntry));
     return Object.freeze(all);
   }

@@ -94,3 +94,11 @@ export function covers(outer: Network, inner: Network): boolean {
 export function overlap(a: Network, b: Network): boolean {
   return covers(a, b) || covers(b, a);
 }
+
+/** An address or network as parseNetworkCanonical reads it (or its refusal). */
+export type ParsedNetwork = ReturnType<typeof parseNetworkCanonical>;
+
+/** Whether two parsed networks share an address; refusals never do. */
+export function overlaps(a: ParsedNetwork, b: ParsedNetwork): boolean {
+  return !("problem" in a) && !("problem" in b) && overlap(a, b);
+}

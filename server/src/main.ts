@@ -52,6 +52,8 @@ import { FleetServiceService } from "@portcullis/sdk/gen/portcullis/v1/fleet.js"
 import { fleetOperations } from "./api/fleet-api.js";
 import { HostServiceService } from "@portcullis/sdk/gen/portcullis/v1/host.js";
 import { hostOperations } from "./api/host-api.js";
+import { HostView } from "./host/host-view.js";
+import { BanHistory } from "./events/ban-history.js";
 import { FleetStore } from "./store/fleet-store.js";
 import { JetStreamLink } from "./fleet/jetstream-link.js";
 import { FleetApplier } from "./fleet/fleet-applier.js";
@@ -82,8 +84,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const db = openDatabase(join(config.dataDir, "portcullis.db"));
   const ipsetDriver = new IpsetDriver(exec, log);
   const iptables = new IptablesDriver(exec, log);
-  const events = new EventLog(new EventStore(db));
+  const eventStore = new EventStore(db);
+  const events = new EventLog(eventStore);
   events.subscribe((event) => metrics.eventRecorded(event));
+  // The bans and unbans of the last 30 days, loaded before anything can record an event, then followed.
+  const banHistory = new BanHistory((after, since, limit) => eventStore.bans(after, since, limit));
+  events.subscribe((event) => banHistory.record(event));
   const audit = new AuditStore(db);
   const firewallStore = new FirewallStore(db, renderRuleLine, parseRuleLine);
   const ipsets = new IpsetService({ kernel: ipsetDriver, rules: iptables, store: new IpsetStore(db), events, log, pendingRollbacks: () => firewallStore.rollbacks() });
@@ -138,10 +144,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const services: ContractService[] = [
     { name: "portcullis.v1.IpsetService", definition: IpsetServiceService, operations: ipsetOperations(ipsets, requests, fleet) },
     { name: "portcullis.v1.FirewallService", definition: FirewallServiceService, operations: firewallOperations(firewall, requests), keptResponseItems: FIREWALL_KEPT_ITEMS, lazyRequestItems: FIREWALL_LAZY_ITEMS },
-    { name: "portcullis.v1.EventService", definition: EventServiceService, operations: eventOperations(events, audit) },
+    { name: "portcullis.v1.EventService", definition: EventServiceService, operations: eventOperations(events, audit, banHistory) },
     { name: "portcullis.v1.JailService", definition: JailServiceService, operations: jailOperations(jails, allowlistService, fleet) },
     { name: "portcullis.v1.FleetService", definition: FleetServiceService, operations: fleetOperations(fleet) },
-    { name: "portcullis.v1.HostService", definition: HostServiceService, operations: hostOperations() },
+    { name: "portcullis.v1.HostService", definition: HostServiceService, operations: hostOperations(new HostView({ jails, ipsets, firewall, allowlist, events, history: banHistory, fleet })) },
   ];
   const grpc = await startGrpcServer({ address: config.grpc.address, tls: tls.context(crl.pem), crl, invoker, services, log });
   const rest = await startRestServer({
@@ -210,6 +216,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     setInterval(() => {
       requests.purgeOlderThan(DAY_MS);
       events.prune(config.events.maxEvents, config.events.maxAgeDays * DAY_MS);
+      banHistory.dropBefore(events.firstSequence());
     }, 3_600_000),
   ];
   for (const timer of timers) timer?.unref();

@@ -36,7 +36,7 @@ describe("a batch cut by kill -9: none or all of it after the restart", () => {
       client = f.clientAs("admin");
 
       const kernel = f.netns.setEntries(set);
-      const listed = (await client.call("listEntries", { parent: `ipsets/${set}`, pageSize: 1, pageToken: "" })).totalSize;
+      const listed = (await client.call("listEntries", { parent: `ipsets/${set}`, pageSize: 1, pageToken: "", filter: "" })).totalSize;
       assert.ok(kernel === 0 || kernel === N, `killed after ${delay} ms (${outcome}): the kernel holds ${kernel} entries, not 0 or ${N}`);
       assert.equal(listed, kernel, "the store agrees with the kernel");
       assert.equal((await client.call("getIpset", { name: `ipsets/${set}` })).entryCount, kernel);
@@ -48,7 +48,7 @@ describe("a batch cut by kill -9: none or all of it after the restart", () => {
       const retried = await client.call("batchAddEntries", request);
       assert.equal(retried.addedCount, N);
       assert.equal(f.netns.setEntries(set), N);
-      assert.equal((await client.call("listEntries", { parent: `ipsets/${set}`, pageSize: 1, pageToken: "" })).totalSize, N);
+      assert.equal((await client.call("listEntries", { parent: `ipsets/${set}`, pageSize: 1, pageToken: "", filter: "" })).totalSize, N);
       if (before > 0) assert.ok(remainingTimeout(set, "10.0.0.1") < before, "the retry of a batch that was applied does not apply it again (no refreshed timeouts)");
       // The next restart need not read this set back.
       await client.call("deleteIpset", { name: `ipsets/${set}` });

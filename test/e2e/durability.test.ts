@@ -58,7 +58,7 @@ describe("durability: acknowledged entries survive kill -9 and a kernel that los
       // And it is real: the attacker is dropped again once a rule uses the restored set.
       hosts.victim.exec("iptables", ["-I", "INPUT", "-m", "set", "--match-set", "bans", "src", "-j", "DROP"]);
       assert.equal(await canConnect(hosts.attacker.name, VictimAttacker.victimV4, 993), false);
-      const listed = await client.call("listEntries", { parent: "ipsets/bans", pageSize: 10, pageToken: "" });
+      const listed = await client.call("listEntries", { parent: "ipsets/bans", pageSize: 10, pageToken: "", filter: "" });
       assert.equal(listed.totalSize, 2002);
     } finally {
       client.close();

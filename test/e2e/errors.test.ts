@@ -75,7 +75,7 @@ describe("bad input gets a precise error and changes nothing", () => {
     const error = await rejectsWith(f.client.call("batchAddEntries", { elements: [], comment: "", parent: "ipsets/v4", entries }), status.INVALID_ARGUMENT, "INVALID_ELEMENT");
     assert.match(error.details, /entries\[4321\]/);
     assert.equal(f.netns.setEntries("v4"), 0);
-    assert.equal((await f.client.call("listEntries", { parent: "ipsets/v4", pageSize: 0, pageToken: "" })).totalSize, 0);
+    assert.equal((await f.client.call("listEntries", { parent: "ipsets/v4", pageSize: 0, pageToken: "", filter: "" })).totalSize, 0);
   });
 
   it("timeouts and comments need a set created with them", async () => {
@@ -105,8 +105,8 @@ describe("bad input gets a precise error and changes nothing", () => {
   });
 
   it("page tokens and page sizes are checked", async () => {
-    await rejectsWith(f.client.call("listEntries", { parent: "ipsets/v4", pageSize: 0, pageToken: "garbage" }), status.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN");
-    await rejectsWith(f.client.call("listEntries", { parent: "ipsets/v4", pageSize: -1, pageToken: "" }), status.INVALID_ARGUMENT, "INVALID_PAGE_SIZE");
+    await rejectsWith(f.client.call("listEntries", { parent: "ipsets/v4", pageSize: 0, pageToken: "garbage", filter: "" }), status.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN");
+    await rejectsWith(f.client.call("listEntries", { parent: "ipsets/v4", pageSize: -1, pageToken: "", filter: "" }), status.INVALID_ARGUMENT, "INVALID_PAGE_SIZE");
   });
 
   it("reusing a request_id for a different request is refused", async () => {

@@ -15,7 +15,7 @@ const entry = (element: string) => ({ name: "", element, comment: "" });
 /** A subscriber that collects events until stopped. */
 function subscribe(client: EventTestClient, afterSequence: number, filter: { types?: EventType[]; resourcePrefix?: string } = {}): { events: Event[]; call: ClientReadableStream<Event>; until(n: number, ms?: number): Promise<void> } {
   const events: Event[] = [];
-  const call = client.stream("watchEvents", { afterSequence, types: filter.types ?? [], resourcePrefix: filter.resourcePrefix ?? "" }, (event) => events.push(event), () => undefined);
+  const call = client.stream("watchEvents", { afterSequence, types: filter.types ?? [], resourcePrefix: filter.resourcePrefix ?? "", principal: "", jail: "", address: "" }, (event) => events.push(event), () => undefined);
   return {
     events,
     call,
@@ -75,13 +75,13 @@ describe("event stream: durable, resumable, no loss and no duplicates", () => {
   });
 
   it("events survive a server restart and sequences continue", async () => {
-    const before = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [], resourcePrefix: "" });
+    const before = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [], resourcePrefix: "", principal: "", jail: "", address: "" });
     await f.server.kill("SIGKILL");
     await f.server.restart();
     events.close();
     events = new EventTestClient(f.server.address, f.server.credentials());
     await f.clientAs("admin").call("deleteEntry", { name: "ipsets/bans/entries/192.0.2.1" });
-    const afterRestart = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [], resourcePrefix: "" });
+    const afterRestart = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [], resourcePrefix: "", principal: "", jail: "", address: "" });
     assert.deepEqual(afterRestart.events.slice(0, before.events.length), before.events);
     const newest = afterRestart.events[afterRestart.events.length - 1]!;
     assert.equal(newest.type, EventType.EVENT_TYPE_ENTRY_DELETED);
@@ -89,9 +89,9 @@ describe("event stream: durable, resumable, no loss and no duplicates", () => {
   });
 
   it("filters by type and resource prefix", async () => {
-    const onlyDeletes = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [EventType.EVENT_TYPE_ENTRY_DELETED], resourcePrefix: "ipsets/bans" });
+    const onlyDeletes = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [EventType.EVENT_TYPE_ENTRY_DELETED], resourcePrefix: "ipsets/bans", principal: "", jail: "", address: "" });
     assert.ok(onlyDeletes.events.length >= 1 && onlyDeletes.events.every((e) => e.type === EventType.EVENT_TYPE_ENTRY_DELETED));
-    const none = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [], resourcePrefix: "firewall/" });
+    const none = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [], resourcePrefix: "firewall/", principal: "", jail: "", address: "" });
     assert.equal(none.events.length, 0);
   });
 
@@ -115,11 +115,11 @@ describe("event stream: durable, resumable, no loss and no duplicates", () => {
     await rejectsWith(viewer.call("addEntry", { parent: "ipsets/bans", entry: entry("192.0.2.9") }), status.PERMISSION_DENIED);
     const auditorEvents = new EventTestClient(f.server.address, f.server.credentials("auditor"));
     try {
-      const page = await auditorEvents.call("listAuditRecords", { pageSize: 5, pageToken: "" });
+      const page = await auditorEvents.call("listAuditRecords", { pageSize: 5, pageToken: "", principal: "", method: "", resourcePrefix: "" });
       assert.equal(page.records.length, 5);
       const [newest] = page.records;
       assert.deepEqual([newest!.principal, newest!.role, newest!.method, newest!.resource, newest!.code, newest!.reason], ["auditor", "viewer", "portcullis.v1.IpsetService/AddEntry", "ipsets/bans", "PERMISSION_DENIED", "ROLE_REQUIRED"]);
-      const older = await auditorEvents.call("listAuditRecords", { pageSize: 5, pageToken: page.nextPageToken });
+      const older = await auditorEvents.call("listAuditRecords", { pageSize: 5, pageToken: page.nextPageToken, principal: "", method: "", resourcePrefix: "" });
       assert.ok(older.records[0]!.time!.getTime() <= page.records[4]!.time!.getTime());
       assert.ok(older.records.some((record) => record.method.endsWith("/CreateIpset") && record.code === "OK"));
     } finally {

@@ -67,7 +67,7 @@ describe("fleet mode: a ban on one host is enforced on every host, through a 3-n
     assert.equal(ban.principal, "admin");
     assert.equal(ban.attributes.origin_node, "alpha");
     assert.match(ban.attributes.expire_time ?? "", /^\d{4}-/);
-    const audit = (await c.events.call("listAuditRecords", { pageSize: 100, pageToken: "" })).records.find((record) => record.resource === `${JAIL}/bans/${attackerV4}`)!;
+    const audit = (await c.events.call("listAuditRecords", { pageSize: 100, pageToken: "", principal: "", method: "", resourcePrefix: "" })).records.find((record) => record.resource === `${JAIL}/bans/${attackerV4}`)!;
     assert.deepEqual([audit.principal, audit.method, audit.originNode, audit.code], ["admin", "portcullis.v1.JailService/BanIp", "alpha", "OK"]);
 
     const unbanned = Date.now();
@@ -94,7 +94,7 @@ describe("fleet mode: a ban on one host is enforced on every host, through a 3-n
     };
     assert.deepEqual(await counted(), addresses.map(() => 1));
     // One audit record for the batch, as at A (one BatchBanIp), naming where and by whom it was made.
-    const audited = async (): Promise<string[][]> => (await c.events.call("listAuditRecords", { pageSize: 1000, pageToken: "" })).records
+    const audited = async (): Promise<string[][]> => (await c.events.call("listAuditRecords", { pageSize: 1000, pageToken: "", principal: "", method: "", resourcePrefix: "" })).records
       .filter((record) => record.method === "portcullis.v1.JailService/BatchBanIp")
       .map((record) => [record.resource, record.principal, record.originNode, record.code]);
     assert.deepEqual(await audited(), [[JAIL, "admin", "alpha", "OK"]]);
@@ -140,7 +140,7 @@ describe("fleet mode: a ban on one host is enforced on every host, through a 3-n
     await a.ipsets.call("addEntry", { parent: "ipsets/shared", entry: { name: "", element, comment: "", timeout: 4 }, fleet: true });
     const matched = async (host: typeof a): Promise<boolean> => (await host.ipsets.call("testEntry", { parent: "ipsets/shared", element })).matched;
     await Promise.all(fleet.hosts.map((host) => within(`the entry at ${host.name}`, 2000, () => matched(host))));
-    const remaining = await Promise.all(fleet.hosts.map(async (host) => (await host.ipsets.call("listEntries", { parent: "ipsets/shared", pageSize: 10, pageToken: "" })).entries[0]!.timeout!));
+    const remaining = await Promise.all(fleet.hosts.map(async (host) => (await host.ipsets.call("listEntries", { parent: "ipsets/shared", pageSize: 10, pageToken: "", filter: "" })).entries[0]!.timeout!));
     assert.ok(Math.max(...remaining) - Math.min(...remaining) <= 1, `remaining ${remaining.join(", ")} s`);
     // The kernel drops it at the absolute expiry at every host (ipset counts whole seconds).
     await Promise.all(fleet.hosts.map((host) => within(`the expiry at ${host.name}`, 6000, async () => !(await matched(host)))));

@@ -51,7 +51,7 @@ describe("ipset sets and entries over gRPC with mTLS, applied to the kernel", ()
     assert.equal((await f.client.call("testEntry", { parent: "ipsets/v6net", element: "2001:db8:ac::1" })).matched, false);
     assert.equal((await f.client.call("testEntry", { parent: "ipsets/v4ip", element: "192.0.2.7" })).matched, true);
 
-    const page = await f.client.call("listEntries", { parent: "ipsets/v4ip", pageSize: 0, pageToken: "" });
+    const page = await f.client.call("listEntries", { parent: "ipsets/v4ip", pageSize: 0, pageToken: "", filter: "" });
     assert.deepEqual(page.entries.map((e) => [e.element, e.comment]), [["192.0.2.7", "still bad"]]);
     assert.equal(page.totalSize, 1);
 
@@ -70,7 +70,7 @@ describe("ipset sets and entries over gRPC with mTLS, applied to the kernel", ()
     let token = "";
     let pages = 0;
     do {
-      const page = await f.client.call("listEntries", { parent: "ipsets/big", pageSize: 1000, pageToken: token });
+      const page = await f.client.call("listEntries", { parent: "ipsets/big", pageSize: 1000, pageToken: token, filter: "" });
       assert.equal(page.totalSize, 10_000);
       for (const entry of page.entries) {
         assert.ok(!seen.has(entry.element), `duplicate ${entry.element}`);
@@ -93,7 +93,7 @@ describe("ipset sets and entries over gRPC with mTLS, applied to the kernel", ()
     assert.equal((await f.client.call("testEntry", { parent: "ipsets/short", element: "198.51.100.9" })).matched, true);
     await sleep(2500);
     assert.equal((await f.client.call("testEntry", { parent: "ipsets/short", element: "198.51.100.9" })).matched, false);
-    const page = await f.client.call("listEntries", { parent: "ipsets/short", pageSize: 0, pageToken: "" });
+    const page = await f.client.call("listEntries", { parent: "ipsets/short", pageSize: 0, pageToken: "", filter: "" });
     assert.deepEqual(page.entries.map((e) => e.element), ["198.51.100.10"]);
     assert.ok(page.entries[0]!.timeout! > 290, "default timeout applied");
   });
@@ -117,7 +117,7 @@ describe("ipset sets and entries over gRPC with mTLS, applied to the kernel", ()
     const again = await f.client.call("importIpsets", { content: exported.content });
     assert.equal(again.addedCount, 3);
     assert.match(kernelSave("spam_ips"), /^add spam_ips 203\.0\.113\.100$/m);
-    const v4 = await f.client.call("listEntries", { parent: "ipsets/v4ip", pageSize: 0, pageToken: "" });
+    const v4 = await f.client.call("listEntries", { parent: "ipsets/v4ip", pageSize: 0, pageToken: "", filter: "" });
     assert.deepEqual(v4.entries.map((e) => [e.element, e.comment]), [["192.0.2.7", "still bad"]]);
     assert.ok(v4.entries[0]!.timeout! > 1000, "remaining timeout carried over");
   });
@@ -131,18 +131,18 @@ describe("ipset sets and entries over gRPC with mTLS, applied to the kernel", ()
     assert.equal(swapped.ipset!.entryCount, 2);
     assert.equal(swapped.other!.entryCount, 1);
     assert.match(kernelSave("live"), /^add live 192\.0\.2\.3$/m);
-    const live = await f.client.call("listEntries", { parent: "ipsets/live", pageSize: 0, pageToken: "" });
+    const live = await f.client.call("listEntries", { parent: "ipsets/live", pageSize: 0, pageToken: "", filter: "" });
     assert.deepEqual(live.entries.map((e) => e.element), ["192.0.2.2", "192.0.2.3"]);
 
     const renamed = await f.client.call("renameIpset", { name: "ipsets/staging", newIpsetId: "previous" });
     assert.equal(renamed.name, "ipsets/previous");
     assert.match(kernelSave("previous"), /^add previous 192\.0\.2\.1$/m);
-    const previous = await f.client.call("listEntries", { parent: "ipsets/previous", pageSize: 0, pageToken: "" });
+    const previous = await f.client.call("listEntries", { parent: "ipsets/previous", pageSize: 0, pageToken: "", filter: "" });
     assert.deepEqual(previous.entries.map((e) => e.element), ["192.0.2.1"]);
 
     const flushed = await f.client.call("flushIpset", { name: "ipsets/previous" });
     assert.equal(flushed.entryCount, 0);
-    assert.equal((await f.client.call("listEntries", { parent: "ipsets/previous", pageSize: 0, pageToken: "" })).totalSize, 0);
+    assert.equal((await f.client.call("listEntries", { parent: "ipsets/previous", pageSize: 0, pageToken: "", filter: "" })).totalSize, 0);
   });
 
   it("shows sets made by other tools read-only until adopted", async () => {
@@ -151,13 +151,13 @@ describe("ipset sets and entries over gRPC with mTLS, applied to the kernel", ()
     const foreign = await f.client.call("getIpset", { name: "ipsets/f2b-sshd" });
     assert.equal(foreign.managed, false);
     assert.equal(foreign.entryCount, 1);
-    const entries = await f.client.call("listEntries", { parent: "ipsets/f2b-sshd", pageSize: 0, pageToken: "" });
+    const entries = await f.client.call("listEntries", { parent: "ipsets/f2b-sshd", pageSize: 0, pageToken: "", filter: "" });
     assert.equal(entries.entries[0]!.element, "203.0.113.5");
     await assert.rejects(f.client.call("addEntry", { parent: "ipsets/f2b-sshd", entry: { name: "", element: "203.0.113.6", comment: "" } }), /adopt it first/);
     const adopted = await f.client.call("adoptIpset", { name: "ipsets/f2b-sshd" });
     assert.equal(adopted.managed, true);
     await f.client.call("addEntry", { parent: "ipsets/f2b-sshd", entry: { name: "", element: "203.0.113.6", comment: "", timeout: 60 } });
-    const after = await f.client.call("listEntries", { parent: "ipsets/f2b-sshd", pageSize: 0, pageToken: "" });
+    const after = await f.client.call("listEntries", { parent: "ipsets/f2b-sshd", pageSize: 0, pageToken: "", filter: "" });
     assert.deepEqual(after.entries.map((e) => e.element), ["203.0.113.5", "203.0.113.6"]);
   });
 
@@ -186,7 +186,7 @@ describe("more set types, big batches, and a dying ipset session", () => {
     await f.client.call("addEntry", { parent: "ipsets/all-bans", entry: { name: "", element: "mailnets", comment: "" } });
     await f.client.call("addEntry", { parent: "ipsets/all-bans", entry: { name: "", element: "banned6", comment: "" } });
     assert.match(f.netns.exec("ipset", ["save", "all-bans"]), /^create all-bans list:set size 4/m);
-    const members = await f.client.call("listEntries", { parent: "ipsets/all-bans", pageSize: 0, pageToken: "" });
+    const members = await f.client.call("listEntries", { parent: "ipsets/all-bans", pageSize: 0, pageToken: "", filter: "" });
     assert.deepEqual(members.entries.map((e) => e.element), ["banned6", "mailnets"]);
     // A set that a list:set holds is in use by the kernel; the refusal says so.
     await assert.rejects(f.client.call("deleteIpset", { name: "ipsets/banned6" }), /cannot be deleted: it is referenced/);

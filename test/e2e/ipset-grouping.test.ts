@@ -33,7 +33,7 @@ describe("single-entry calls that arrive together are grouped, each answered exa
   /** The kernel's elements of a set, sorted. */
   const kernelElements = (set: string): string[] => f.netns.exec("ipset", ["save", set]).split("\n").filter((line) => line.startsWith("add ")).map((line) => line.split(" ")[2]!).sort();
   /** The store's elements of a set (ListEntries), sorted. */
-  const storedElements = async (set: string): Promise<string[]> => (await f.client.call("listEntries", { parent: `ipsets/${set}`, pageSize: 1000, pageToken: "" })).entries.map((entry) => entry.element).sort();
+  const storedElements = async (set: string): Promise<string[]> => (await f.client.call("listEntries", { parent: `ipsets/${set}`, pageSize: 1000, pageToken: "", filter: "" })).entries.map((entry) => entry.element).sort();
 
   it("valid, invalid and refused adds, deletes and tests of one set at once", async () => {
     await f.client.call("createIpset", { ipsetId: "mixed", ipset: ipset({ comments: true }), requestId: "" });
@@ -61,7 +61,7 @@ describe("single-entry calls that arrive together are grouped, each answered exa
     assert.deepEqual(await storedElements("mixed"), expected);
     assert.deepEqual(kernelElements("mixed"), expected);
     assert.match(f.netns.exec("ipset", ["save", "mixed"]), /^add mixed 198\.51\.100\.200 comment "second"$/m);
-    const page = await f.client.call("listEntries", { parent: "ipsets/mixed", pageSize: 1000, pageToken: "" });
+    const page = await f.client.call("listEntries", { parent: "ipsets/mixed", pageSize: 1000, pageToken: "", filter: "" });
     assert.equal(page.entries.find((entry) => entry.element === "198.51.100.200")?.comment, "second");
     assert.equal(page.entries.find((entry) => entry.element === "198.51.100.2")?.comment, "even");
     // The session still answers normally after the refusals.

@@ -79,7 +79,7 @@ describe("managed sets grow instead of overflowing", () => {
     assert.match(saved, /^add big 10\.0\.0\.7 timeout \d+ comment "blocklist"$/m);
     const events = new EventTestClient(f.server.address, f.server.credentials());
     try {
-      const grown = (await events.call("listEvents", { afterSequence: 0, pageSize: 100, types: [EventType.EVENT_TYPE_IPSET_GROWN], resourcePrefix: "ipsets/big" })).events;
+      const grown = (await events.call("listEvents", { afterSequence: 0, pageSize: 100, types: [EventType.EVENT_TYPE_IPSET_GROWN], resourcePrefix: "ipsets/big", principal: "", jail: "", address: "" })).events;
       assert.deepEqual(grown.map((event) => [event.attributes["from_maxelem"], event.attributes["to_maxelem"]]), [["65536", "131072"]]);
     } finally {
       events.close();
@@ -109,13 +109,13 @@ describe("managed sets grow instead of overflowing", () => {
     const refused = await rejectsWith(f.client.call("batchAddEntries", { parent: "ipsets/capped", entries: [], elements: addresses(850, 250), comment: "" }), status.RESOURCE_EXHAUSTED, "IPSET_FULL");
     assert.match(refused.details, /900 entries and the batch adds 200 new ones, of which 100 fit/);
     assert.equal(hosts.victim.setEntries("capped"), 900, "nothing of the refused batch was applied");
-    assert.equal((await f.client.call("listEntries", { parent: "ipsets/capped", pageSize: 1, pageToken: "" })).totalSize, 900);
+    assert.equal((await f.client.call("listEntries", { parent: "ipsets/capped", pageSize: 1, pageToken: "", filter: "" })).totalSize, 900);
     // 150 elements of which 50 are there already: exactly full, and accepted.
     await f.client.call("batchAddEntries", { parent: "ipsets/capped", entries: [], elements: addresses(850, 150), comment: "" });
     assert.equal(hosts.victim.setEntries("capped"), 1000);
     assert.match(header("capped"), /maxelem 1000\b/);
     await rejectsWith(f.client.call("addEntry", { parent: "ipsets/capped", entry: { name: "", element: "192.0.2.1", comment: "" } }), status.RESOURCE_EXHAUSTED, "IPSET_FULL");
-    assert.equal((await f.client.call("listEntries", { parent: "ipsets/capped", pageSize: 1, pageToken: "" })).totalSize, 1000);
+    assert.equal((await f.client.call("listEntries", { parent: "ipsets/capped", pageSize: 1, pageToken: "", filter: "" })).totalSize, 1000);
   });
 
   it("grows up to grow_limit and refuses past it", async () => {

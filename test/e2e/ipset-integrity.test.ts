@@ -44,7 +44,7 @@ describe("ipset integrity: the store and the kernel agree whatever the input", (
     let token = "";
     let totalSize = 0;
     do {
-      const page = await client.call("listEntries", { parent: `ipsets/${set}`, pageSize: 1000, pageToken: token });
+      const page = await client.call("listEntries", { parent: `ipsets/${set}`, pageSize: 1000, pageToken: token, filter: "" });
       for (const entry of page.entries) entries.set(entry.element, entry.comment);
       totalSize = page.totalSize;
       token = page.nextPageToken;
@@ -155,7 +155,7 @@ describe("ipset integrity: the store and the kernel agree whatever the input", (
       await assertAgree("inj", "after the poisoned start");
       assert.deepEqual([...kernelEntries("tiny").keys()].sort(), ["192.0.2.1", "192.0.2.2", "192.0.2.3"], "the interrupted batch is rolled back");
       await assertAgree("tiny", "after the poisoned start");
-      const refused = (await events.call("listEvents", { afterSequence: 0, pageSize: 10_000, types: [EventType.EVENT_TYPE_STATE_REFUSED], resourcePrefix: "" })).events;
+      const refused = (await events.call("listEvents", { afterSequence: 0, pageSize: 10_000, types: [EventType.EVENT_TYPE_STATE_REFUSED], resourcePrefix: "", principal: "", jail: "", address: "" })).events;
       const refusedElements = refused.filter((event) => event.resource === "ipsets/inj").map((event) => event.attributes["element"]).sort();
       assert.deepEqual(refusedElements, ["0.0.0.0", "192.0.2.200", "192.0.2.201", "2001:db8::1"]);
       assert.ok(refused.some((event) => event.resource === "ipsets/tiny" && event.attributes["rolled_back"] === "true" && event.attributes["count"] === "1"), "the rolled back batch is reported");
@@ -166,7 +166,7 @@ describe("ipset integrity: the store and the kernel agree whatever the input", (
       assert.equal(refusedCheck?.status, "warn", doctor);
       assert.match(refusedCheck.detail, /ipsets\/inj 192\.0\.2\.200 INVALID_COMMENT/);
       assert.match(refusedCheck.detail, /ipsets\/tiny 1 entries of an interrupted batch rolled back/);
-      const repaired = (await events.call("listEvents", { afterSequence: 0, pageSize: 10_000, types: [EventType.EVENT_TYPE_STATE_REPAIRED], resourcePrefix: "ipsets/inj" })).events;
+      const repaired = (await events.call("listEvents", { afterSequence: 0, pageSize: 10_000, types: [EventType.EVENT_TYPE_STATE_REPAIRED], resourcePrefix: "ipsets/inj", principal: "", jail: "", address: "" })).events;
       assert.ok(repaired.some((event) => event.attributes["removed"] === "1"), "the entry added by hand is reported removed");
       // And it starts cleanly again, with nothing left to refuse.
       await f.server.kill("SIGTERM");

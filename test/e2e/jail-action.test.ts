@@ -35,7 +35,7 @@ describe("the Portcullis fail2ban action: fail2ban decides, Portcullis enforces 
     setup = await startJailHosts(["maxretry = 5", "findtime = 600", "bantime = 6"], (socket) => `portcullis.py[socket="${socket}", ipv6_prefix=64]`);
     jails = new JailTestClient(setup.f.server.address, setup.f.server.credentials());
     events = new EventTestClient(setup.f.server.address, setup.f.server.credentials());
-    watch = events.stream("watchEvents", { afterSequence: 0, types: [EventType.EVENT_TYPE_BAN, EventType.EVENT_TYPE_UNBAN], resourcePrefix: "jails/" }, (event) =>
+    watch = events.stream("watchEvents", { afterSequence: 0, types: [EventType.EVENT_TYPE_BAN, EventType.EVENT_TYPE_UNBAN], resourcePrefix: "jails/", principal: "", jail: "", address: "" }, (event) =>
       seen.push({ type: EventType[event.type], origin: event.origin, principal: event.principal, address: event.attributes.address, attributes: event.attributes, at: Date.now() }));
   });
   after(async () => {
@@ -63,7 +63,7 @@ describe("the Portcullis fail2ban action: fail2ban decides, Portcullis enforces 
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "banned: the connect must fail");
 
     // Made by Portcullis when it met the jail, and recorded as such.
-    const made = await events.call("listEvents", { afterSequence: 0, pageSize: 10, types: [EventType.EVENT_TYPE_IPSET_CREATED, EventType.EVENT_TYPE_RULE_CREATED], resourcePrefix: "" });
+    const made = await events.call("listEvents", { afterSequence: 0, pageSize: 10, types: [EventType.EVENT_TYPE_IPSET_CREATED, EventType.EVENT_TYPE_RULE_CREATED], resourcePrefix: "", principal: "", jail: "", address: "" });
     assert.deepEqual(made.events.map((event) => [EventType[event.type], event.origin, event.attributes.jail]), [
       ["EVENT_TYPE_IPSET_CREATED", EventOrigin.EVENT_ORIGIN_SYSTEM, "dovecot"],
       ["EVENT_TYPE_RULE_CREATED", EventOrigin.EVENT_ORIGIN_SYSTEM, "dovecot"],
@@ -71,7 +71,7 @@ describe("the Portcullis fail2ban action: fail2ban decides, Portcullis enforces 
       ["EVENT_TYPE_RULE_CREATED", EventOrigin.EVENT_ORIGIN_SYSTEM, "dovecot"],
     ]);
     // Enforced by Portcullis's own managed set and rule, visible through its API.
-    const entries = await f.client.call("listEntries", { parent: "ipsets/fail2ban-dovecot", pageSize: 10, pageToken: "" });
+    const entries = await f.client.call("listEntries", { parent: "ipsets/fail2ban-dovecot", pageSize: 10, pageToken: "", filter: "" });
     assert.deepEqual(entries.entries.map((entry) => entry.element), [attackerV4]);
     const rules = await f.firewall.call("listRules", { parent: "firewall/ipv4/tables/filter/chains/INPUT", pageSize: 10, pageToken: "" });
     assert.deepEqual(rules.rules.map((rule) => [rule.text, rule.managed]), [["-A INPUT -m set --match-set fail2ban-dovecot src -j DROP", true]]);
@@ -80,7 +80,7 @@ describe("the Portcullis fail2ban action: fail2ban decides, Portcullis enforces 
     // takes the address out of the set.
     await waitFor("the UNBAN event", () => seen.some((event) => event.type === "EVENT_TYPE_UNBAN" && event.address === attackerV4), 15_000);
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "unbanned: the connect must succeed");
-    assert.equal((await f.client.call("listEntries", { parent: "ipsets/fail2ban-dovecot", pageSize: 10, pageToken: "" })).totalSize, 0);
+    assert.equal((await f.client.call("listEntries", { parent: "ipsets/fail2ban-dovecot", pageSize: 10, pageToken: "", filter: "" })).totalSize, 0);
     // Once each: the watcher, which also compares fail2ban's lists, must not report them again.
     await sleep(1500);
     assert.deepEqual(seen.filter((event) => event.address === attackerV4).map((event) => event.type), ["EVENT_TYPE_BAN", "EVENT_TYPE_UNBAN"]);
@@ -106,7 +106,7 @@ describe("the Portcullis fail2ban action: fail2ban decides, Portcullis enforces 
     assert.equal(await canConnect(hosts.attacker.name, victimV6, 143), true);
     await jails.call("banIp", { jail: "jails/dovecot", address: attackerV6 });
     assert.equal(await canConnect(hosts.attacker.name, victimV6, 143), false, "banned: the IPv6 connect must fail");
-    const entries = await f.client.call("listEntries", { parent: "ipsets/fail2ban6-dovecot", pageSize: 10, pageToken: "" });
+    const entries = await f.client.call("listEntries", { parent: "ipsets/fail2ban6-dovecot", pageSize: 10, pageToken: "", filter: "" });
     assert.deepEqual(entries.entries.map((entry) => entry.element), ["2001:db8::/64"]);
     assert.equal((await f.client.call("testEntry", { parent: "ipsets/fail2ban6-dovecot", element: "2001:db8::beef" })).matched, true, "a neighbour in the /64 is covered");
     // fail2ban lists the address it banned; the kernel holds its network.
@@ -134,8 +134,8 @@ describe("the Portcullis fail2ban action: fail2ban decides, Portcullis enforces 
     console.log(`batch of ${others.length + 1} bans in ${Date.now() - started} ms`);
     assert.equal(result.banned, others.length + 1);
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "the attacker of the batch is dropped");
-    assert.equal((await f.client.call("listEntries", { parent: "ipsets/fail2ban-dovecot", pageSize: 1, pageToken: "" })).totalSize, 351);
-    assert.equal((await f.client.call("listEntries", { parent: "ipsets/fail2ban6-dovecot", pageSize: 1, pageToken: "" })).totalSize, 300);
+    assert.equal((await f.client.call("listEntries", { parent: "ipsets/fail2ban-dovecot", pageSize: 1, pageToken: "", filter: "" })).totalSize, 351);
+    assert.equal((await f.client.call("listEntries", { parent: "ipsets/fail2ban6-dovecot", pageSize: 1, pageToken: "", filter: "" })).totalSize, 300);
     await sleep(1500);
     const batchEvents = seen.slice(before);
     assert.equal(batchEvents.length, others.length + 1);
@@ -144,7 +144,7 @@ describe("the Portcullis fail2ban action: fail2ban decides, Portcullis enforces 
     const lifted = await jails.call("unbanAll", {});
     assert.equal(lifted.bans.length, others.length + 1);
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
-    assert.equal((await f.client.call("listEntries", { parent: "ipsets/fail2ban-dovecot", pageSize: 1, pageToken: "" })).totalSize, 0);
+    assert.equal((await f.client.call("listEntries", { parent: "ipsets/fail2ban-dovecot", pageSize: 1, pageToken: "", filter: "" })).totalSize, 0);
   });
 
   it("a ban fail2ban is told to make by hand of an allowlisted address is refused and lifted", async () => {

@@ -78,7 +78,7 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
 
     const events = new EventTestClient(f.server.address, f.server.credentials());
     try {
-      const log = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [EventType.EVENT_TYPE_BAN, EventType.EVENT_TYPE_UNBAN], resourcePrefix: "jails/" });
+      const log = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [EventType.EVENT_TYPE_BAN, EventType.EVENT_TYPE_UNBAN], resourcePrefix: "jails/", principal: "", jail: "", address: "" });
       assert.deepEqual(log.events.map((event) => [EventType[event.type], event.attributes.jail, event.attributes.address, event.principal]), [
         ["EVENT_TYPE_BAN", "dovecot", attackerV4, "admin"],
         ["EVENT_TYPE_UNBAN", "dovecot", attackerV4, "admin"],
@@ -93,10 +93,10 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
   it("BAN and UNBAN events name the address in its canonical form, however the caller spelled it", async () => {
     const events = new EventTestClient(f.server.address, f.server.credentials());
     try {
-      const after = (await events.call("listEvents", { afterSequence: Number.MAX_SAFE_INTEGER, pageSize: 1, types: [], resourcePrefix: "" })).lastSequence;
+      const after = (await events.call("listEvents", { afterSequence: Number.MAX_SAFE_INTEGER, pageSize: 1, types: [], resourcePrefix: "", principal: "", jail: "", address: "" })).lastSequence;
       await jails.call("banIp", { jail: "jails/dovecot", address: "2001:DB8:0:0::0100" });
       assert.deepEqual((await jails.call("unbanIp", { jail: "jails/-", address: "2001:db8:0000::100" })).jails, ["jails/dovecot"]);
-      const log = await events.call("listEvents", { afterSequence: after, pageSize: 0, types: [EventType.EVENT_TYPE_BAN, EventType.EVENT_TYPE_UNBAN], resourcePrefix: "jails/" });
+      const log = await events.call("listEvents", { afterSequence: after, pageSize: 0, types: [EventType.EVENT_TYPE_BAN, EventType.EVENT_TYPE_UNBAN], resourcePrefix: "jails/", principal: "", jail: "", address: "" });
       assert.deepEqual(log.events.map((event) => [EventType[event.type], event.resource, event.attributes.address]), [
         ["EVENT_TYPE_BAN", "jails/dovecot/bans/2001:db8::100", "2001:db8::100"],
         ["EVENT_TYPE_UNBAN", "jails/dovecot/bans/2001:db8::100", "2001:db8::100"],
@@ -180,7 +180,7 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
 
     const events = new EventTestClient(f.server.address, f.server.credentials());
     try {
-      const log = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [EventType.EVENT_TYPE_ALLOWLIST_ENTRY_ADDED, EventType.EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED], resourcePrefix: "" });
+      const log = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [EventType.EVENT_TYPE_ALLOWLIST_ENTRY_ADDED, EventType.EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED], resourcePrefix: "", principal: "", jail: "", address: "" });
       assert.deepEqual(log.events.map((event) => [EventType[event.type], event.attributes.network, event.attributes.reason, event.origin]), [
         ["EVENT_TYPE_ALLOWLIST_ENTRY_ADDED", "192.0.2.0/24", undefined, EventOrigin.EVENT_ORIGIN_API],
         ["EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED", "192.0.2.0/24", "removed", EventOrigin.EVENT_ORIGIN_API],
@@ -232,7 +232,7 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
 
     const events = new EventTestClient(f.server.address, f.server.credentials());
     try {
-      const log = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [EventType.EVENT_TYPE_JAIL_UPDATED], resourcePrefix: "jails/" });
+      const log = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [EventType.EVENT_TYPE_JAIL_UPDATED], resourcePrefix: "jails/", principal: "", jail: "", address: "" });
       assert.deepEqual(log.events.map((event) => event.attributes), [{ max_retry: "3", ban_time: "120" }, { find_time: "300" }]);
     } finally {
       events.close();
@@ -309,7 +309,7 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
 
     const events = new EventTestClient(f.server.address, f.server.credentials());
     try {
-      const log = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [EventType.EVENT_TYPE_JAIL_STOPPED, EventType.EVENT_TYPE_JAIL_STARTED, EventType.EVENT_TYPE_JAILS_RELOADED], resourcePrefix: "jails/" });
+      const log = await events.call("listEvents", { afterSequence: 0, pageSize: 0, types: [EventType.EVENT_TYPE_JAIL_STOPPED, EventType.EVENT_TYPE_JAIL_STARTED, EventType.EVENT_TYPE_JAILS_RELOADED], resourcePrefix: "jails/", principal: "", jail: "", address: "" });
       assert.deepEqual(log.events.map((event) => [EventType[event.type], event.resource]), [
         ["EVENT_TYPE_JAIL_STOPPED", "jails/dovecot"], ["EVENT_TYPE_JAIL_STARTED", "jails/dovecot"],
         ["EVENT_TYPE_JAILS_RELOADED", "jails/-"], ["EVENT_TYPE_JAILS_RELOADED", "jails/dovecot"],
@@ -321,13 +321,13 @@ describe("jails: a real fail2ban-server driven over its socket, bans proven at p
 
   it("fail2ban down → UNAVAILABLE, the rest keeps working, a FAIL2BAN_DOWN event; back up → works again without a restart, FAIL2BAN_UP", async () => {
     const events = new EventTestClient(f.server.address, f.server.credentials());
-    const reachability = async (after: number) => (await events.call("listEvents", { afterSequence: after, pageSize: 0, types: [EventType.EVENT_TYPE_FAIL2BAN_DOWN, EventType.EVENT_TYPE_FAIL2BAN_UP], resourcePrefix: "" })).events;
+    const reachability = async (after: number) => (await events.call("listEvents", { afterSequence: after, pageSize: 0, types: [EventType.EVENT_TYPE_FAIL2BAN_DOWN, EventType.EVENT_TYPE_FAIL2BAN_UP], resourcePrefix: "", principal: "", jail: "", address: "" })).events;
     const waitFor = async (after: number, type: EventType) => {
       for (let i = 0; i < 100 && !(await reachability(after)).some((event) => event.type === type); i++) await sleep(50);
       return (await reachability(after)).filter((event) => event.type === type);
     };
     try {
-      const start = (await events.call("listEvents", { afterSequence: Number.MAX_SAFE_INTEGER, pageSize: 1, types: [], resourcePrefix: "" })).lastSequence;
+      const start = (await events.call("listEvents", { afterSequence: Number.MAX_SAFE_INTEGER, pageSize: 1, types: [], resourcePrefix: "", principal: "", jail: "", address: "" })).lastSequence;
       await fail2ban.stop();
       await rejectsWith(jails.call("listJails", {}), status.UNAVAILABLE, "FAIL2BAN_UNAVAILABLE");
       assert.equal((await jails.call("getFail2BanStatus", {})).up, false);
@@ -375,7 +375,7 @@ describe("the seed's attack flow: 5 failed logins → ban → packets dropped �
   it("fail2ban's own ban and unban reach a WatchEvents subscriber, and the kernel follows", async () => {
     const events = new EventTestClient(f.server.address, f.server.credentials());
     const received: Array<{ type: string; origin: number; address?: string; at: number }> = [];
-    const call = events.stream("watchEvents", { afterSequence: 0, types: [EventType.EVENT_TYPE_BAN, EventType.EVENT_TYPE_UNBAN], resourcePrefix: "" },
+    const call = events.stream("watchEvents", { afterSequence: 0, types: [EventType.EVENT_TYPE_BAN, EventType.EVENT_TYPE_UNBAN], resourcePrefix: "", principal: "", jail: "", address: "" },
       (event) => received.push({ type: EventType[event.type], origin: event.origin, address: event.attributes.address, at: Date.now() }));
     try {
       assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);

@@ -89,7 +89,7 @@ describe("mutual TLS and roles", () => {
     // The refused calls are audited as unauthenticated.
     const events = new EventTestClient(f.server.address, f.server.credentials());
     try {
-      const { records } = await events.call("listAuditRecords", { pageSize: 1000, pageToken: "" });
+      const { records } = await events.call("listAuditRecords", { pageSize: 1000, pageToken: "", principal: "", method: "", resourcePrefix: "" });
       assert.ok(records.some((record) => record.principal === "unauthenticated" && record.method === "portcullis.v1.IpsetService/ListIpsets" && record.reason === "CERTIFICATE_INVALID"));
     } finally {
       events.close();
@@ -147,7 +147,7 @@ describe("mutual TLS and roles", () => {
     // The refused call is audited under the revoked certificate's name.
     const events = new EventTestClient(f.server.address, f.server.credentials());
     try {
-      const { records } = await events.call("listAuditRecords", { pageSize: 1000, pageToken: "" });
+      const { records } = await events.call("listAuditRecords", { pageSize: 1000, pageToken: "", principal: "", method: "", resourcePrefix: "" });
       const refused = records.filter((record) => record.principal === "carol" && record.code === "UNAUTHENTICATED");
       assert.ok(refused.length >= 1, "a refused call of carol's is in the audit log");
       assert.deepEqual([refused[0]!.method, refused[0]!.reason, refused[0]!.role], ["portcullis.v1.IpsetService/ListIpsets", "CERTIFICATE_REVOKED", ""]);

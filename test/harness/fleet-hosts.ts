@@ -68,7 +68,7 @@ export async function startFleet(nats: NatsCluster, names: readonly string[], cl
           host.fleet = new FleetTestClient(server.address, server.credentials());
         },
         async listEvents(type) {
-          return (await host.events.call("listEvents", { afterSequence: 0, pageSize: 10_000, types: [type], resourcePrefix: "" })).events;
+          return (await host.events.call("listEvents", { afterSequence: 0, pageSize: 10_000, types: [type], resourcePrefix: "", principal: "", jail: "", address: "" })).events;
         },
       };
       hosts.push(host);

@@ -110,7 +110,7 @@ function stringValue(name: string, world: FuzzWorld, random: Random): string {
   const jails = world.jails;
   if (/^(other|names)$/.test(name) && random.chance(0.8)) return `ipsets/${random.pick(ipsets)}`;
   if (/^(name|parent|other|jail|names)$/.test(name)) return random.pick(resourceNames(world, random));
-  if (/element|address|entry|entries|ip$|ips$|source|destination|ignore/.test(name)) return random.pick(ADDRESSES);
+  if (/element|address|entry|entries|ip$|ips$|source|destination|ignore|^filter$/.test(name)) return random.pick(ADDRESSES);
   if (/ipset_id|new_ipset_id|^set$|set_name/.test(name)) return random.pick([...ipsets, "fzn", "fzn2", "a.b:c-d_e", "x".repeat(31), "x".repeat(32)]);
   if (/chain/.test(name)) return random.pick([...world.chains, "FZN", "INPUT", "OUTPUT", "FORWARD", "f2b-x", "DOCKER"]);
   if (/content/.test(name)) return importText(world, random);

@@ -1,12 +1,12 @@
 // Wire messages (generated, in gen/) → the SDK's frozen plain objects (api.ts). The only module besides channel.ts
 // that imports gen/ types.
-import { eventOriginToJSON, eventTypeToJSON, type AuditRecord as WireAuditRecord, type Event } from "../gen/portcullis/v1/events.js";
+import { ActivityWindow as WireWindow, eventOriginToJSON, eventTypeToJSON, type AuditRecord as WireAuditRecord, type BanTimeline as WireTimeline, type Event, type Offender as WireOffender, type TopOffenders as WireTopOffenders } from "../gen/portcullis/v1/events.js";
 import type { AllowlistEntry as WireAllowlistEntry, Jail } from "../gen/portcullis/v1/jail.js";
 import type { Entry, Ipset } from "../gen/portcullis/v1/ipset.js";
 import { addressFamilyToJSON, AddressFamily } from "../gen/portcullis/v1/common.js";
 import type { HostBan as WireHostBan, Node as WireNode } from "../gen/portcullis/v1/fleet.js";
-import type { CallerIdentity as WireCallerIdentity } from "../gen/portcullis/v1/host.js";
-import type { AllowlistEntry, AuditRecord, BanOptions, CallerIdentity, FleetNode, HostBan, HostEvent, IpsetEntry, IpsetInfo, JailStatus } from "../api.js";
+import type { CallerIdentity as WireCallerIdentity, HostOverview as WireOverview, JailActivity as WireJailActivity } from "../gen/portcullis/v1/host.js";
+import type { ActivityWindow, AllowlistEntry, AuditRecord, BanOptions, BanTimeline, CallerIdentity, FleetNode, HostBan, HostEvent, HostOverview, IpsetEntry, IpsetInfo, JailActivity, JailStatus, Offender, TopOffenders } from "../api.js";
 
 export function hostEvent(event: Event): HostEvent {
   return Object.freeze({
@@ -108,4 +108,55 @@ export function fleetScope(options: BanOptions): { fleet?: boolean } {
 
 export function callerIdentity(identity: WireCallerIdentity): CallerIdentity {
   return Object.freeze({ principal: identity.principal, role: identity.role, ...(identity.address === "" ? {} : { address: identity.address }) });
+}
+
+const WINDOWS: ReadonlyArray<[ActivityWindow, WireWindow]> = [
+  ["hour", WireWindow.ACTIVITY_WINDOW_HOUR],
+  ["day", WireWindow.ACTIVITY_WINDOW_DAY],
+  ["week", WireWindow.ACTIVITY_WINDOW_WEEK],
+  ["month", WireWindow.ACTIVITY_WINDOW_MONTH],
+];
+
+/** A window on the wire (undefined: the server's default, a day). */
+export function wireWindow(window: ActivityWindow | undefined): WireWindow {
+  return window === undefined ? WireWindow.ACTIVITY_WINDOW_UNSPECIFIED : WINDOWS.find(([name]) => name === window)?.[1] ?? WireWindow.UNRECOGNIZED;
+}
+
+function activityWindow(window: WireWindow): ActivityWindow {
+  return WINDOWS.find(([, wire]) => wire === window)?.[0] ?? "day";
+}
+
+export function banTimeline(timeline: WireTimeline): BanTimeline {
+  return Object.freeze({
+    window: activityWindow(timeline.window),
+    bucketSeconds: timeline.bucketSeconds,
+    buckets: Object.freeze(timeline.buckets.map((bucket) => Object.freeze({ start: bucket.startTime ?? new Date(0), bans: bucket.bans, unbans: bucket.unbans }))),
+  });
+}
+
+function offender(found: WireOffender): Offender {
+  return Object.freeze({
+    address: found.address,
+    banCount: found.banCount,
+    lastBanTime: found.lastBanTime ?? new Date(0),
+    jails: Object.freeze(found.jails.map(jailName)),
+    addressCount: found.addressCount,
+  });
+}
+
+export function topOffenders(top: WireTopOffenders): TopOffenders {
+  return Object.freeze({ window: activityWindow(top.window), addresses: Object.freeze(top.addresses.map(offender)), networks: Object.freeze(top.networks.map(offender)) });
+}
+
+export function hostOverview(overview: WireOverview): HostOverview {
+  return Object.freeze({ ...overview });
+}
+
+export function jailActivity(activity: WireJailActivity): JailActivity {
+  return Object.freeze({ ...activity, jail: jailName(activity.jail) });
+}
+
+/** "jails/sshd" → "sshd". */
+export function jailName(name: string): string {
+  return name.replace(/^jails\//, "");
 }

@@ -1,4 +1,4 @@
-import { EventServiceService, type Event as WireEvent, type ListEventsRequest, type ListEventsResponse, type WatchEventsRequest } from "../gen/portcullis/v1/events.js";
+import { EventServiceService, ListEventsRequest, WatchEventsRequest, type Event as WireEvent, type ListEventsResponse } from "../gen/portcullis/v1/events.js";
 import { EventEmitter, type Event } from "../base/event.js";
 import type { HostEvent } from "../api.js";
 import type { Channel } from "./channel.js";
@@ -68,7 +68,7 @@ export class EventStream {
     const open = (after: number): void => {
       if (!this.#active) return;
       this.#last = after;
-      this.#call = this.#channel.stream<WatchEventsRequest, WireEvent>(EventServiceService, "watchEvents", { afterSequence: after, types: [], resourcePrefix: "" }, (wire) => {
+      this.#call = this.#channel.stream<WatchEventsRequest, WireEvent>(EventServiceService, "watchEvents", WatchEventsRequest.fromPartial({ afterSequence: after }), (wire) => {
         this.#failures = 0;
         if (wire.sequence <= (this.#last ?? 0)) return;
         this.#last = wire.sequence;
@@ -77,7 +77,7 @@ export class EventStream {
     };
     if (this.#last !== undefined) return open(this.#last);
     // Listeners hear what happens from now: start after the newest event in the log.
-    this.#started = this.#channel.unary<ListEventsRequest, ListEventsResponse>(EventServiceService, "listEvents", { afterSequence: Number.MAX_SAFE_INTEGER, pageSize: 1, types: [], resourcePrefix: "" }, undefined, true)
+    this.#started = this.#channel.unary<ListEventsRequest, ListEventsResponse>(EventServiceService, "listEvents", ListEventsRequest.fromPartial({ afterSequence: Number.MAX_SAFE_INTEGER, pageSize: 1 }), undefined, true)
       .then((page) => open(page.lastSequence), () => this.#retry());
   }
 

@@ -373,7 +373,7 @@ function wireSpecOf(spec: RuleSpec): WireSpec {
 const wireRules = new WeakMap<RuleView, Rule>();
 
 /** A rule on the wire. Fields copied one by one (no spread): ListRules builds 10k of these. */
-function toRule(t: TableName, rule: RuleView): Rule {
+export function toRule(t: TableName, rule: RuleView): Rule {
   let wire = wireRules.get(rule);
   if (wire === undefined) wireRules.set(rule, (wire = newWireRule(t, rule)));
   return wire;

@@ -83,7 +83,7 @@ export function ipsetOperations(ipsets: IpsetService, requests: RequestStore, fl
     listEntries: operation("viewer", (request) => request.parent, async (request) => {
       const set = parseIpsetName(request.parent, "parent");
       const size = pageSize(request.pageSize, 1000, 10_000);
-      const page = await ipsets.listEntries(set, decodePageToken(request.pageToken, request.parent), size);
+      const page = await ipsets.listEntries(set, decodePageToken(request.pageToken, request.parent), size, request.filter);
       return {
         entries: page.entries.map((entry) => toEntry(set, entry)),
         nextPageToken: page.nextAfter === undefined ? "" : encodePageToken(request.parent, page.nextAfter),
@@ -205,7 +205,7 @@ function fromEntry(entry: Entry): { element: string; timeout?: number; comment?:
   };
 }
 
-function toEntry(set: string, entry: EntryView): Entry {
+export function toEntry(set: string, entry: EntryView): Entry {
   return {
     name: entryName(set, entry.element),
     element: entry.element,

@@ -175,7 +175,7 @@ function updateAttributes(request: UpdateJailRequest): Record<string, string> {
   return attributes;
 }
 
-function toAllowlistEntry(row: AllowlistRow): AllowlistEntry {
+export function toAllowlistEntry(row: AllowlistRow): AllowlistEntry {
   return {
     network: row.network,
     comment: row.comment,

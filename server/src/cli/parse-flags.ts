@@ -17,6 +17,13 @@ export function positive(value: string): number {
   return n;
 }
 
+/** An ISO 8601 time, e.g. 2026-01-31 or 2026-01-31T12:00:00Z. */
+export function isoTime(value: string): Date {
+  const parsed = /^\d{4}-\d{2}-\d{2}/.test(value) ? new Date(value) : new Date(Number.NaN);
+  if (Number.isNaN(parsed.getTime())) throw new InvalidArgumentError(`"${value}" is not a time; write it like 2026-01-31 or 2026-01-31T12:00:00Z`);
+  return parsed;
+}
+
 /** "25", "1000:2000", or a list "25,587,1000:2000" (iptables' forms). */
 export function ports(value: string): PortSpec[] {
   return value.split(",").map((part) => {

@@ -33,21 +33,36 @@ export class EventLog {
   }
 
   list(afterSequence: number, limit: number, filter: EventFilter): { events: HostEvent[]; lastSequence: number } {
-    const events: HostEvent[] = [];
+    return { events: this.#store.page(afterSequence, limit, filter), lastSequence: this.#store.lastSequence() };
+  }
+
+  /**
+   * The events an export holds, in pages, oldest first: those that pass the filter up to the newest event recorded
+   * when it began, at most `max` of them.
+   */
+  *exported(afterSequence: number, filter: EventFilter, max: number): Generator<HostEvent[]> {
+    const last = this.#store.lastSequence();
     let after = afterSequence;
-    // Filtered reads walk the log in pages until the page is full or the log ends.
-    while (events.length < limit) {
-      const page = this.#store.after(after, REPLAY_PAGE);
-      for (const event of page) if (matchesFilter(event, filter) && events.length < limit) events.push(event);
-      if (page.length < REPLAY_PAGE) break;
+    let left = max;
+    while (left > 0) {
+      const page = this.#store.page(after, Math.min(REPLAY_PAGE, left), filter).filter((event) => event.sequence <= last);
+      if (page.length === 0) return;
+      yield page;
+      left -= page.length;
       after = page[page.length - 1]!.sequence;
+      if (after >= last) return;
     }
-    return { events, lastSequence: this.#store.lastSequence() };
+  }
+
+  /** The newest `limit` events that pass the filter, newest first. */
+  latest(limit: number, filter: EventFilter): HostEvent[] {
+    return this.#store.latest(limit, filter);
   }
 
   /**
    * Replays everything after `afterSequence`, then follows live, without gaps or duplicates: live events are
-   * buffered from the start, and everything is delivered in sequence order, each sequence once.
+   * buffered from the start, and everything is delivered in sequence order, each sequence once. With an end time the
+   * stream ends there: after the replay when it is past, or when the clock reaches it.
    */
   async *watch(afterSequence: number, filter: EventFilter, signal: AbortSignal): AsyncGenerator<HostEvent> {
     const backlog: HostEvent[] = [];
@@ -60,18 +75,23 @@ export class EventLog {
     this.#watching++;
     const onAbort = (): void => wake?.();
     signal.addEventListener("abort", onAbort);
+    let ended = false;
+    const end = filter.endTime === undefined ? undefined : setTimeout(() => {
+      ended = true;
+      wake?.();
+    }, Math.min(2 ** 31 - 1, Math.max(0, filter.endTime - Date.now())));
     try {
       let last = afterSequence;
       for (;;) {
-        const page = this.#store.after(last, REPLAY_PAGE);
+        const page = this.#store.page(last, REPLAY_PAGE, filter);
         for (const event of page) {
           if (signal.aborted) return;
           last = event.sequence;
-          if (matchesFilter(event, filter)) yield event;
+          yield event;
         }
         if (page.length < REPLAY_PAGE) break;
       }
-      while (!signal.aborted) {
+      while (!signal.aborted && !ended) {
         const event = backlog.shift();
         if (event === undefined) {
           await new Promise<void>((resolve) => (wake = resolve));
@@ -81,9 +101,11 @@ export class EventLog {
         if (backlog.length > MAX_BACKLOG) throw new SubscriberTooSlow("subscriber fell too far behind");
         if (event.sequence <= last) continue; // already replayed from the store
         last = event.sequence;
+        if (filter.endTime !== undefined && event.time >= filter.endTime) return;
         if (matchesFilter(event, filter)) yield event;
       }
     } finally {
+      clearTimeout(end);
       this.#listeners.delete(listener);
       this.#watching--;
       signal.removeEventListener("abort", onAbort);
@@ -107,5 +129,10 @@ export class EventLog {
 
   prune(maxEvents: number, maxAgeMs: number): void {
     this.#store.prune(maxEvents, maxAgeMs);
+  }
+
+  /** The oldest sequence still kept (0 when the log is empty). */
+  firstSequence(): number {
+    return this.#store.firstSequence();
   }
 }

@@ -62,6 +62,11 @@ export class FirewallService {
     return this.#tables.snapshot(family, table);
   }
 
+  /** How many managed rules there are, in every table (no kernel call). */
+  managedRuleCount(): number {
+    return this.#store.ruleCount();
+  }
+
   async chain(family: Family, table: Table, name: string): Promise<ChainView> {
     const chain = (await this.snapshot(family, table)).chains.find((candidate) => candidate.name === name);
     if (chain === undefined) throw chainNotFound(family, table, name);

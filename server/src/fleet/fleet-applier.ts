@@ -1,7 +1,7 @@
 import { status as Status } from "@grpc/grpc-js";
 import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
-import { overlap, parseNetworkCanonical } from "../addresses.js";
+import { overlaps, parseNetworkCanonical, type ParsedNetwork } from "../addresses.js";
 import type { EventLog } from "../events/event-log.js";
 import type { EventInput } from "../events/event-model.js";
 import type { AuditStore } from "../store/audit-store.js";
@@ -37,7 +37,7 @@ export class FleetApplier {
   readonly #jails: JailService;
   readonly #ipsets: IpsetService;
   readonly #allowlist: Allowlist;
-  readonly #management: readonly Parsed[];
+  readonly #management: readonly ParsedNetwork[];
   readonly #store: FleetStore;
   readonly #events: EventLog;
   readonly #audit: AuditStore;
@@ -274,9 +274,3 @@ function sameRun(a: FleetOperation, b: FleetOperation): boolean {
   return a.op === b.op && a.kind === b.kind && a.target === b.target && a.node === b.node && a.principal === b.principal && a.method === b.method;
 }
 
-type Parsed = ReturnType<typeof parseNetworkCanonical>;
-
-/** Whether two networks share an address; false for text that is not one. */
-function overlaps(a: Parsed, b: Parsed): boolean {
-  return !("problem" in a) && !("problem" in b) && overlap(a, b);
-}

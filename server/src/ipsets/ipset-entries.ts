@@ -3,6 +3,7 @@ import type { KeyedLock } from "../keyed-lock.js";
 import type { IpsetDriver } from "../drivers/ipset-driver.js";
 import type { EntryWrite, IpsetStore } from "../store/ipset-store.js";
 import { expandElement, normalizeElement } from "./element.js";
+import { entryQuery, filteredPage } from "./entry-filter.js";
 import { prepareEntry, toApply, toView, type EntryInput, type EntryView } from "./entry-preparation.js";
 import { GroupedWrites } from "./grouped-writes.js";
 import type { IpsetBatches } from "./ipset-batches.js";
@@ -43,18 +44,19 @@ export class IpsetEntries {
     this.#singles = new GroupedWrites<EntryWrite, void>(deps.lock, (name, writes) => this.#applySingles(name, writes));
   }
 
-  async list(name: string, after: string, limit: number): Promise<EntryPage> {
+  async list(name: string, after: string, limit: number, filter: string): Promise<EntryPage> {
     const managed = this.#store.getSet(name);
     const now = Date.now();
+    const query = filter === "" ? undefined : entryQuery(filter);
     if (managed !== undefined) {
-      const page = this.#store.page(name, after, limit + 1, now);
+      const page = query === undefined ? this.#store.page(name, after, limit + 1, now) : filteredPage(this.#store, name, query, after, limit + 1, now);
       const more = page.length > limit;
       const entries = page.slice(0, limit).map((entry) => toView(entry, now));
       return { entries, totalSize: this.#store.count(name, now), ...(more ? { nextAfter: entries[entries.length - 1]!.element } : {}) };
     }
     // Unmanaged sets are read from the kernel; ordering by element keeps page tokens meaningful across calls.
     if ((await this.#kernel.get(name)) === undefined) throw notFound(name);
-    const all = (await this.#kernel.entries(name)).sort((x, y) => (x.element < y.element ? -1 : x.element > y.element ? 1 : 0));
+    const all = (await this.#kernel.entries(name)).filter((entry) => query === undefined || query.matches(entry.element)).sort((x, y) => (x.element < y.element ? -1 : x.element > y.element ? 1 : 0));
     const start = after === "" ? 0 : lowerBound(all, after);
     const slice = all.slice(start, start + limit);
     const more = start + limit < all.length;

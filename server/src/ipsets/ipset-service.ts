@@ -172,8 +172,9 @@ export class IpsetService {
 
   // ---- entries, batches, import and repair: see their files -----------------------------------------------------
 
-  listEntries(name: string, after: string, limit: number): Promise<EntryPage> {
-    return this.#entries.list(name, after, limit);
+  /** A page of entries after `after`, ordered by element; `filter` (see entryQuery) selects some of them. */
+  listEntries(name: string, after: string, limit: number, filter = ""): Promise<EntryPage> {
+    return this.#entries.list(name, after, limit, filter);
   }
 
   addEntry(name: string, input: EntryInput): Promise<EntryView> {

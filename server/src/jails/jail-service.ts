@@ -1,5 +1,5 @@
 import { ServerError } from "../errors.js";
-import { canonicalNetwork, covers, formatAddress, parseAddressStrict, parseNetworkCanonical } from "../addresses.js";
+import { canonicalNetwork, formatAddress, overlaps, parseAddressStrict, parseNetworkCanonical } from "../addresses.js";
 import type { Fail2banClient } from "../drivers/fail2ban-client.js";
 import type { Fail2banCli } from "../drivers/fail2ban-cli.js";
 import {
@@ -173,6 +173,36 @@ export class JailService {
   /** The addresses of a jail's bans as last recorded. */
   recordedBans(jail: string): Set<string> {
     return this.#bans.addresses(jail);
+  }
+
+  /** A jail's counters and log files as `status <jail> short` gives them (one cheap round trip). */
+  async counters(name: string): Promise<JailStatus> {
+    validateJailName(name);
+    return parseJailStatus(await this.#fail2ban.send(["status", name, "short"]));
+  }
+
+  /** How many bans are recorded in every jail (as last seen: what the overview shows while fail2ban is down). */
+  recordedBanCount(): number {
+    return this.#bans.count();
+  }
+
+  /**
+   * The jails that ban an address (as recorded: the watcher and the Portcullis action keep the record in step with
+   * fail2ban), each with its ban's start and length as fail2ban reports them (undefined when it does not answer).
+   */
+  async bansOf(rawAddress: string): Promise<Array<{ jail: string; since: number; ban?: BanWithTime }>> {
+    const address = validateAddress(rawAddress);
+    const bans: Array<{ jail: string; since: number; ban?: BanWithTime }> = [];
+    for (const { jail, since } of this.#bans.banning(address)) {
+      let ban: BanWithTime | undefined;
+      try {
+        ban = parseBansWithTime(await this.#fail2ban.send(["get", jail, "banip", "--with-time"])).find((candidate) => candidate.address === address);
+      } catch (error) {
+        if (!(error instanceof ServerError)) throw error;
+      }
+      bans.push({ jail, since, ...(ban === undefined ? {} : { ban }) });
+    }
+    return bans;
   }
 
   /** The addresses a jail bans now. */
@@ -580,15 +610,15 @@ function validateAddress(raw: string, field = "address"): string {
   return formatAddress(parsed);
 }
 
-/** An address or CIDR network for ignoreip, in canonical form. */
-/** The ignoreip entry (address or network) that covers the address, if any; host names there are skipped. */
-function protectedBy(address: string, entries: readonly string[]): string | undefined {
+/** The ignoreip entries (addresses or networks) that cover an address; host names there are skipped. */
+export function ignoreIpCovering(address: string, entries: readonly string[]): string[] {
   const target = parseNetworkCanonical(address);
-  if ("problem" in target) return undefined;
-  return entries.find((entry) => {
-    const network = parseNetworkCanonical(entry);
-    return !("problem" in network) && covers(network, target);
-  });
+  return entries.filter((entry) => overlaps(parseNetworkCanonical(entry), target));
+}
+
+/** The first ignoreip entry that covers the address, if any. */
+function protectedBy(address: string, entries: readonly string[]): string | undefined {
+  return ignoreIpCovering(address, entries)[0];
 }
 
 /** Runs the calls one after the other (fail2ban answers one request at a time anyway). */

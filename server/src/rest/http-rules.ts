@@ -1,4 +1,4 @@
-import { getExtension, hasExtension, type DescExtension, type DescFile, type DescMessage, type DescMethod, type FileRegistry } from "@bufbuild/protobuf";
+import { getExtension, hasExtension, ScalarType, type DescExtension, type DescFile, type DescMessage, type DescMethod, type FileRegistry } from "@bufbuild/protobuf";
 import { contractRegistry } from "../api/contract.js";
 
 /** One RPC's REST projection, from its `google.api.http` annotation in the contract. */
@@ -13,6 +13,11 @@ export interface HttpRoute {
   /** "*" (the whole request is the JSON body) or "" (no body: fields come from the path and the query). */
   readonly body: string;
   readonly streaming: boolean;
+  /**
+   * A server stream of file pieces — messages with `content_type` and `data` (bytes), as google.api.HttpBody — that
+   * REST serves as one download instead of Server-Sent Events.
+   */
+  readonly download: boolean;
   readonly request: DescMessage;
   readonly response: DescMessage;
   readonly descriptor: DescMethod;
@@ -77,11 +82,20 @@ function routeOf(service: string, method: DescMethod, http: DescExtension): Http
     template,
     body: rule.body,
     streaming: method.methodKind === "server_streaming",
+    download: method.methodKind === "server_streaming" && isFilePiece(method.output),
     request: method.input,
     response: method.output,
     descriptor: method,
     segments: parseTemplate(template),
   };
+}
+
+/** Whether a message is a piece of a file: a string `content_type` and bytes `data`, as google.api.HttpBody. */
+function isFilePiece(message: DescMessage): boolean {
+  const field = (name: string) => message.fields.find((candidate) => candidate.name === name);
+  const contentType = field("content_type");
+  const data = field("data");
+  return contentType?.fieldKind === "scalar" && contentType.scalar === ScalarType.STRING && data?.fieldKind === "scalar" && data.scalar === ScalarType.BYTES;
 }
 
 /** "/v1/{name=firewall/*\/tables/*}:export" → literal "/v1/", variable name (firewall, family, tables, table), literal ":export". */

@@ -19,7 +19,7 @@ import { certificateRefusal, logCertificateRefusal } from "../auth/client-certif
 import { listenAt } from "../listen-address.js";
 import type { CrlWatcher } from "../auth/crl-watcher.js";
 import type { ContractService } from "../api/contract.js";
-import { contract, openApiPath } from "./http-rules.js";
+import { contract, openApiPath, type HttpRoute } from "./http-rules.js";
 import { compileRoute, invalidRequest, pathFields, queryFields, type CompiledRoute } from "./rest-routes.js";
 import { problemOf } from "./problem.js";
 import { answerClientErrors } from "./client-errors.js";
@@ -247,7 +247,8 @@ async function handle(entry: Entry, fields: Record<string, string>, req: Request
   const method = `${route.service}/${route.method}`;
   const toJson = generatedMessage(route.response.typeName).toJSON;
   if (op.kind === "stream") {
-    await streamEvents(method, op, principal, request as Record<string, unknown>, req, res, deps, toJson);
+    if (route.download) await streamDownload(method, op, principal, request, route, res, deps);
+    else await streamEvents(method, op, principal, request as Record<string, unknown>, req, res, deps, toJson);
     return;
   }
   const response = await deps.invoker.invoke(method, op, principal, request, "rest");
@@ -291,6 +292,36 @@ async function streamEvents(method: string, op: StreamOperation<unknown, unknown
     clearInterval(keepalive);
     if (!res.writableEnded) res.end();
   }
+}
+
+/** File extensions of the media types downloads have. */
+const EXTENSIONS: Readonly<Record<string, string>> = { "text/csv": "csv", "application/x-ndjson": "jsonl" };
+
+/**
+ * A stream of file pieces (content type and bytes, as google.api.HttpBody) as one download: the first piece's type is
+ * the answer's, and the file is named after the method's collection (`/v1/events:export` → events.csv). An error
+ * before the first piece is problem JSON; after it the connection is cut, so that a partial file never looks whole.
+ */
+async function streamDownload(method: string, op: StreamOperation<unknown, unknown>, principal: Principal, request: unknown, route: HttpRoute, res: Response, deps: RestAppDeps): Promise<void> {
+  const aborted = new AbortController();
+  res.on("close", () => aborted.abort());
+  const write = (item: unknown): Promise<void> => {
+    const piece = item as { contentType: string; data: Uint8Array };
+    if (!res.headersSent) {
+      const type = piece.contentType.split(";")[0]!.trim();
+      const name = route.template.slice(route.template.lastIndexOf("/") + 1).split(":")[0]!;
+      res.status(200).set({ "Content-Type": piece.contentType, "Content-Disposition": `attachment; filename="${name}.${EXTENSIONS[type] ?? "bin"}"`, "Cache-Control": "no-store" });
+    }
+    return new Promise((resolve) => (res.write(piece.data) ? resolve() : res.once("drain", () => resolve())));
+  };
+  try {
+    await deps.invoker.invokeStream(method, op, principal, request, "rest", write, aborted.signal);
+  } catch (error) {
+    if (!res.headersSent) throw error;
+    res.destroy();
+    return;
+  }
+  res.end();
 }
 
 /**

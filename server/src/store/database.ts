@@ -157,6 +157,22 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE ipset_entries ADD COLUMN batch INTEGER;  -- the batch that recorded the entry; NULL for single adds`,
   // A sink's batch is recorded before it is sent, so that after a crash the same batch (same range) goes again.
   `ALTER TABLE sink_positions ADD COLUMN in_flight INTEGER;  -- last sequence of the batch sent, not yet acknowledged`,
+  // Event filters (principal, jail, address) read an index instead of every event's JSON; the jail and address are
+  // computed as subjectOf (events/event-model.ts) computes them for new events. Inspecting an address finds its jails'
+  // bans by address.
+  `ALTER TABLE events ADD COLUMN jail TEXT;     -- the jail the event is about
+   ALTER TABLE events ADD COLUMN address TEXT;  -- the address or network it is about (an element without its port part)
+   UPDATE events SET
+     jail = coalesce(json_extract(attributes, '$.jail'),
+       CASE WHEN resource GLOB 'jails/?*' THEN substr(resource, 7, instr(substr(resource, 7) || '/', '/') - 1) END),
+     address = (SELECT CASE WHEN instr(about, ',') > 0 THEN substr(about, 1, instr(about, ',') - 1) ELSE about END
+       FROM (SELECT coalesce(json_extract(attributes, '$.address'), json_extract(attributes, '$.element'), json_extract(attributes, '$.network')) AS about));
+   UPDATE events SET jail = NULL WHERE jail = '';
+   UPDATE events SET address = NULL WHERE address = '';
+   CREATE INDEX events_principal ON events(principal);
+   CREATE INDEX events_jail ON events(jail) WHERE jail IS NOT NULL;
+   CREATE INDEX events_address ON events(address) WHERE address IS NOT NULL;
+   CREATE INDEX jail_bans_address ON jail_bans(address);`,
 ];
 
 /**

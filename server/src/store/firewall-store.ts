@@ -110,6 +110,7 @@ export class FirewallStore {
       deleteRule: db.prepare("DELETE FROM firewall_rules WHERE id = ?"),
       deleteGeneration: db.prepare("DELETE FROM firewall_rules WHERE family = ? AND table_name = ? AND generation = ?"),
       deleteTableRules: db.prepare("DELETE FROM firewall_rules WHERE family = ? AND table_name = ?"),
+      ruleCount: db.prepare<[], number>("SELECT count(*) FROM firewall_rules WHERE generation = coalesce((SELECT generation FROM firewall_generations g WHERE g.family = firewall_rules.family AND g.table_name = firewall_rules.table_name), 0)").pluck(),
       deleteOtherGenerations: db.prepare("DELETE FROM firewall_rules WHERE generation <> coalesce((SELECT generation FROM firewall_generations g WHERE g.family = firewall_rules.family AND g.table_name = firewall_rules.table_name), 0)"),
       generation: db.prepare<[string, string], { generation: number }>("SELECT generation FROM firewall_generations WHERE family = ? AND table_name = ?"),
       putGeneration: db.prepare("INSERT OR REPLACE INTO firewall_generations (family, table_name, generation) VALUES (?, ?, ?)"),
@@ -129,6 +130,11 @@ export class FirewallStore {
       chains: this.chains(family, table),
       rules: this.#sql.rules.all(family, table, this.#generation(family, table)).map((row) => ({ id: row.id, chain: row.chain, seq: row.seq, spec: this.#specOf(row) })),
     };
+  }
+
+  /** How many managed rules the current generations of all tables hold. */
+  ruleCount(): number {
+    return this.#sql.ruleCount.get() ?? 0;
   }
 
   /** The chains of a table Portcullis created (no policy) and the built-in chains whose policy it set. */

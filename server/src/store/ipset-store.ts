@@ -53,6 +53,15 @@ export class IpsetStore {
         `SELECT element, expires_at, comment FROM ipset_entries
          WHERE ipset = ? AND element > ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY element LIMIT ?`,
       ),
+      // One lower bound each, so that the index seek starts at it.
+      rangeAfter: db.prepare<[string, string, string, number, number], EntryRow>(
+        `SELECT element, expires_at, comment FROM ipset_entries
+         WHERE ipset = ? AND element > ? AND element < ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY element LIMIT ?`,
+      ),
+      rangeFrom: db.prepare<[string, string, string, number, number], EntryRow>(
+        `SELECT element, expires_at, comment FROM ipset_entries
+         WHERE ipset = ? AND element >= ? AND element < ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY element LIMIT ?`,
+      ),
       count: db.prepare<[string, number], { n: number }>(
         "SELECT count(*) AS n FROM ipset_entries WHERE ipset = ? AND (expires_at IS NULL OR expires_at > ?)",
       ),
@@ -207,6 +216,16 @@ export class IpsetStore {
   /** One page of live entries after `after` (exclusive), ordered by element. */
   page(set: string, after: string, limit: number, now = Date.now()): StoredEntry[] {
     return this.#statements.page.all(set, after, now, limit).map(toEntry);
+  }
+
+  /**
+   * One page of live entries after `after` (exclusive) within [from, to) (`to` undefined: to the end), ordered by
+   * element: a range scan of the (set, element) key.
+   */
+  range(set: string, from: string, to: string | undefined, after: string, limit: number, now = Date.now()): StoredEntry[] {
+    // U+FFFF sorts after every element (set elements are ASCII).
+    const statement = after >= from ? this.#statements.rangeAfter : this.#statements.rangeFrom;
+    return statement.all(set, after >= from ? after : from, to ?? "\uffff", now, limit).map(toEntry);
   }
 
   count(set: string, now = Date.now()): number {

@@ -13,6 +13,7 @@ export class JailBanStore {
   readonly #put;
   readonly #delete;
   readonly #banning;
+  readonly #count;
   /** Per jail, loaded on first use: address → since (ms), in ban order. */
   readonly #jails = new Map<string, Map<string, number>>();
   readonly #versions = new Map<string, number>();
@@ -23,6 +24,12 @@ export class JailBanStore {
     this.#put = db.prepare("INSERT OR IGNORE INTO jail_bans (jail, address, since) VALUES (?, ?, ?)");
     this.#delete = db.prepare("DELETE FROM jail_bans WHERE jail = ? AND address = ?");
     this.#banning = db.prepare<[string], { jail: string; since: number }>("SELECT jail, since FROM jail_bans WHERE address = ? ORDER BY jail");
+    this.#count = db.prepare<[], number>("SELECT count(*) FROM jail_bans").pluck();
+  }
+
+  /** How many bans are recorded, in every jail. */
+  count(): number {
+    return this.#count.get() ?? 0;
   }
 
   /** The jails that ban an address, and since when (ms). */

@@ -66,6 +66,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/events:export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Exports stored events as a file: CSV or JSON lines, in chunks.
+         * @description Exports stored events as a file: CSV or JSON lines, in chunks.
+         *     The same filters as ListEvents; the export ends with the newest event
+         *     recorded when the call began, and holds at most 1,000,000 events. Over
+         *     REST the file is the body of the answer (Content-Type text/csv or
+         *     application/x-ndjson, Content-Disposition attachment). Role: viewer.
+         */
+        get: operations["ExportEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events:banTimeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Counts bans and unbans per bucket of a window, from the event log.
+         * @description Counts bans and unbans per bucket of a window, from the event log.
+         *     Every bucket of the window is listed, empty ones too, oldest first.
+         *     Role: viewer.
+         */
+        get: operations["GetBanTimeline"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events:topOffenders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The most banned addresses and networks of a window, from the event log.
+         * @description The most banned addresses and networks of a window, from the event log.
+         *     Addresses and their networks (/24 for IPv4, /64 for IPv6) with the
+         *     number of BAN events, most first (then the latest ban first).
+         *     Role: viewer.
+         */
+        get: operations["GetTopOffenders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/firewall/{family}/tables/{table}/chains": {
         parameters: {
             query?: never;
@@ -373,29 +442,6 @@ export interface paths {
          *     Role: viewer.
          */
         get: operations["SearchBans"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/caller": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Who the server takes the caller to be.
-         * @description Who the server takes the caller to be.
-         *     The client certificate's name and role, and the address the connection
-         *     comes from (what an "allow my address" allowlist entry needs; behind a
-         *     proxy or NAT it is the proxy's or the NAT's address). Role: viewer.
-         */
-        get: operations["GetCallerIdentity"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1021,6 +1067,97 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/caller": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who the server takes the caller to be.
+         * @description Who the server takes the caller to be.
+         *     The client certificate's name and role, and the address the connection
+         *     comes from (what an "allow my address" allowlist entry needs; behind a
+         *     proxy or NAT it is the proxy's or the NAT's address). Role: viewer.
+         */
+        get: operations["GetCallerIdentity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The host at a glance: bans, jails, sets, rules, fail2ban and the fleet.
+         * @description The host at a glance: bans, jails, sets, rules, fail2ban and the fleet.
+         *     Role: viewer.
+         */
+        get: operations["GetOverview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jails:activity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Each jail's bans and unbans over a window, with its failure counters.
+         * @description Each jail's bans and unbans over a window, with its failure counters.
+         *     Bans and unbans come from the event log; failures are fail2ban's own
+         *     counters (currently and total failed: the log has no failure events),
+         *     which have no window. Role: viewer.
+         */
+        get: operations["GetJailActivity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/addresses:inspect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Everything about one address now.
+         * @description Everything about one address now.
+         *     The jails that ban it (with when the ban ends), the managed sets whose
+         *     entries hold it (the address itself, or a network covering it), the
+         *     managed rules that match it, the host allowlist entries and jails'
+         *     ignoreip entries that protect it, and its newest events. Role: viewer.
+         */
+        get: operations["InspectAddress"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -1059,6 +1196,13 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description A span of time ending now, as a console charts it. Its buckets are aligned
+         *     to multiples of their width (UTC); the window starts where its first bucket
+         *     does, and its last bucket, still filling, holds now.
+         * @enum {string}
+         */
+        "portcullis.v1.ActivityWindow": "ACTIVITY_WINDOW_UNSPECIFIED" | "ACTIVITY_WINDOW_HOUR" | "ACTIVITY_WINDOW_DAY" | "ACTIVITY_WINDOW_WEEK" | "ACTIVITY_WINDOW_MONTH";
         /** @description Request for AddAllowlistEntry. */
         "portcullis.v1.AddAllowlistEntryRequest": {
             /** @description An IPv4 or IPv6 address, or a network in CIDR notation. */
@@ -1102,12 +1246,36 @@ export interface components {
          * @enum {string}
          */
         "portcullis.v1.AddressFamily": "ADDRESS_FAMILY_UNSPECIFIED" | "ADDRESS_FAMILY_INET" | "ADDRESS_FAMILY_INET6";
+        /** @description A jail's ban of the address. */
+        "portcullis.v1.AddressJailBan": {
+            /** @description `jails/{jail}`. */
+            jail?: string;
+            /**
+             * Format: date-time
+             * @description When the ban began.
+             */
+            banTime?: string;
+            /**
+             * Format: date-time
+             * @description When it ends; unset when it is for ever, or fail2ban did not say.
+             */
+            expireTime?: string;
+            /** @description Whether the ban is for ever. */
+            forever?: boolean;
+        };
         /** @description Matches an address or network, optionally negated (`! -s`). */
         "portcullis.v1.AddressMatch": {
             /** @description Address or CIDR, e.g. `192.0.2.1`, `203.0.113.0/24`, `2001:db8::/32`. */
             address?: string;
             /** @description Match everything except this address. */
             negate?: boolean;
+        };
+        /** @description A managed rule that matches the address. */
+        "portcullis.v1.AddressRule": {
+            /** @description The rule, as ListRules shows it. */
+            rule?: components["schemas"]["portcullis.v1.Rule"];
+            /** @description How it matches the address (negated matches do not count). */
+            matches?: components["schemas"]["portcullis.v1.RuleMatchKind"][];
         };
         /** @description Request for AdoptIpset. */
         "portcullis.v1.AdoptIpsetRequest.Body": Record<string, never>;
@@ -1291,6 +1459,36 @@ export interface components {
             overallJails?: boolean;
             /** @description bantime.formula, when fail2ban's configuration sets one. Output only. */
             formula?: string;
+        };
+        /** @description Bans and unbans per bucket of a window. */
+        "portcullis.v1.BanTimeline": {
+            /** @description The window counted. */
+            window?: components["schemas"]["portcullis.v1.ActivityWindow"];
+            /**
+             * Format: int32
+             * @description The width of each bucket, in seconds.
+             */
+            bucketSeconds?: number;
+            /** @description Every bucket of the window, oldest first. */
+            buckets?: components["schemas"]["portcullis.v1.BanTimelineBucket"][];
+        };
+        /** @description The bans and unbans of one bucket. */
+        "portcullis.v1.BanTimelineBucket": {
+            /**
+             * Format: date-time
+             * @description Where the bucket begins (it ends where the next one begins).
+             */
+            startTime?: string;
+            /**
+             * Format: int64
+             * @description BAN events in the bucket.
+             */
+            bans?: number | string;
+            /**
+             * Format: int64
+             * @description UNBAN events in the bucket.
+             */
+            unbans?: number | string;
         };
         /**
          * @description Request for BatchAddEntries. Entries come in two forms that can be mixed:
@@ -1521,6 +1719,11 @@ export interface components {
          * @enum {string}
          */
         "portcullis.v1.EventType": "EVENT_TYPE_UNSPECIFIED" | "EVENT_TYPE_IPSET_CREATED" | "EVENT_TYPE_IPSET_DELETED" | "EVENT_TYPE_IPSET_FLUSHED" | "EVENT_TYPE_IPSET_RENAMED" | "EVENT_TYPE_IPSETS_SWAPPED" | "EVENT_TYPE_IPSET_ADOPTED" | "EVENT_TYPE_ENTRY_ADDED" | "EVENT_TYPE_ENTRY_DELETED" | "EVENT_TYPE_ENTRIES_ADDED" | "EVENT_TYPE_ENTRIES_DELETED" | "EVENT_TYPE_RULE_CREATED" | "EVENT_TYPE_RULE_REPLACED" | "EVENT_TYPE_RULE_DELETED" | "EVENT_TYPE_CHAIN_CREATED" | "EVENT_TYPE_CHAIN_DELETED" | "EVENT_TYPE_POLICY_SET" | "EVENT_TYPE_RULESET_APPLIED" | "EVENT_TYPE_RULESET_CONFIRMED" | "EVENT_TYPE_RULESET_ROLLED_BACK" | "EVENT_TYPE_PANIC_ENABLED" | "EVENT_TYPE_PANIC_DISABLED" | "EVENT_TYPE_STATE_REPAIRED" | "EVENT_TYPE_BAN" | "EVENT_TYPE_UNBAN" | "EVENT_TYPE_JAIL_UPDATED" | "EVENT_TYPE_JAIL_STOPPED" | "EVENT_TYPE_JAIL_STARTED" | "EVENT_TYPE_JAILS_RELOADED" | "EVENT_TYPE_ALLOWLIST_ENTRY_ADDED" | "EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED" | "EVENT_TYPE_FAIL2BAN_DOWN" | "EVENT_TYPE_FAIL2BAN_UP" | "EVENT_TYPE_FLEET_BAN_REFUSED" | "EVENT_TYPE_STATE_REFUSED" | "EVENT_TYPE_IPSET_GROWN";
+        /**
+         * @description The file format of an export.
+         * @enum {string}
+         */
+        "portcullis.v1.ExportFormat": "EXPORT_FORMAT_UNSPECIFIED" | "EXPORT_FORMAT_CSV" | "EXPORT_FORMAT_JSON_LINES";
         /** @description Response for ExportIpsets. */
         "portcullis.v1.ExportIpsetsResponse": {
             /** @description The sets in the `ipset save` format. */
@@ -1540,6 +1743,16 @@ export interface components {
         };
         /** @description Request for FlushIpset. */
         "portcullis.v1.FlushIpsetRequest.Body": Record<string, never>;
+        /** @description Response for GetJailActivity. */
+        "portcullis.v1.GetJailActivityResponse": {
+            /** @description The window counted. */
+            window?: components["schemas"]["portcullis.v1.ActivityWindow"];
+            /**
+             * @description Every jail fail2ban runs, and every jail with bans or unbans in the
+             *     window, by name.
+             */
+            jails?: components["schemas"]["portcullis.v1.JailActivity"][];
+        };
         /** @description A ban of the address on one host. */
         "portcullis.v1.HostBan": {
             /** @description `nodes/{node}`: the host that blocks it. */
@@ -1562,6 +1775,67 @@ export interface components {
             /** @description `nodes/{node}`: where the ban was made, when it came through the fleet. */
             originNode?: string;
         };
+        /** @description The host at a glance. */
+        "portcullis.v1.HostOverview": {
+            /**
+             * Format: int64
+             * @description Bans in force in every jail (fail2ban's counters; while fail2ban does
+             *     not answer, the bans last seen).
+             */
+            activeBans?: number | string;
+            /**
+             * Format: int64
+             * @description BAN events of the last 24 hours.
+             */
+            bansLastDay?: number | string;
+            /**
+             * Format: int32
+             * @description Jails fail2ban runs (0 while it does not answer).
+             */
+            jailCount?: number;
+            /** @description Whether fail2ban answers. */
+            fail2banUp?: boolean;
+            /**
+             * Format: int32
+             * @description Sets the host has (managed or not).
+             */
+            ipsetCount?: number;
+            /**
+             * Format: int32
+             * @description Sets Portcullis manages.
+             */
+            managedIpsetCount?: number;
+            /**
+             * Format: int64
+             * @description Entries of every set, as the kernel counts them.
+             */
+            entryCount?: number | string;
+            /**
+             * Format: int32
+             * @description Rules Portcullis manages, in every table.
+             */
+            managedRuleCount?: number;
+            /** @description Whether the host is in a fleet (a `cluster` section). */
+            fleet?: boolean;
+            /**
+             * Format: int32
+             * @description Hosts of the fleet with a heartbeat (0 outside a fleet, or while the
+             *     fleet's NATS does not answer).
+             */
+            fleetNodeCount?: number;
+            /**
+             * Format: int32
+             * @description Of those, the ones online.
+             */
+            fleetNodesOnline?: number;
+        };
+        /** @description A jail's ignoreip entry that covers the address. */
+        "portcullis.v1.IgnoreIpEntry": {
+            /** @description `jails/{jail}`. */
+            jail?: string;
+            /** @description The entry as the jail lists it. */
+            entry?: string;
+        };
         /** @description Request for ImportIpsets. */
         "portcullis.v1.ImportIpsetsRequest": {
             /**
@@ -1579,6 +1853,26 @@ export interface components {
              * @description Number of entries added or refreshed.
              */
             addedCount?: number | string;
+        };
+        /** @description Everything about one address. */
+        "portcullis.v1.InspectAddressResponse": {
+            /** @description The address in canonical form. */
+            address?: string;
+            /** @description The jails that ban it. */
+            jailBans?: components["schemas"]["portcullis.v1.AddressJailBan"][];
+            /**
+             * @description Entries of managed sets that hold it: the address itself (alone or with
+             *     a port), or a network covering it. Their names say the set.
+             */
+            entries?: components["schemas"]["portcullis.v1.Entry"][];
+            /** @description Managed rules that match it. */
+            rules?: components["schemas"]["portcullis.v1.AddressRule"][];
+            /** @description Host allowlist entries that cover it (no jail bans it then). */
+            allowlistEntries?: components["schemas"]["portcullis.v1.AllowlistEntry"][];
+            /** @description Jails' ignoreip entries that cover it. */
+            ignoreIpEntries?: components["schemas"]["portcullis.v1.IgnoreIpEntry"][];
+            /** @description Its newest events, newest first. */
+            events?: components["schemas"]["portcullis.v1.Event"][];
         };
         /** @description Matches a network interface, optionally negated. */
         "portcullis.v1.InterfaceMatch": {
@@ -1723,6 +2017,42 @@ export interface components {
             /** @description How ban times grow for repeat offenders. */
             banTimeIncrement?: components["schemas"]["portcullis.v1.BanTimeIncrement"];
         };
+        /** @description One jail's activity. */
+        "portcullis.v1.JailActivity": {
+            /** @description `jails/{jail}`. */
+            jail?: string;
+            /**
+             * Format: int64
+             * @description BAN events of the window.
+             */
+            bans?: number | string;
+            /**
+             * Format: int64
+             * @description UNBAN events of the window.
+             */
+            unbans?: number | string;
+            /**
+             * Format: int32
+             * @description Addresses banned now (fail2ban's counter; 0 for a jail it no longer
+             *     runs).
+             */
+            currentlyBanned?: number;
+            /**
+             * Format: int32
+             * @description Bans since the jail started (fail2ban's counter).
+             */
+            totalBanned?: number;
+            /**
+             * Format: int32
+             * @description Addresses with failures counted now (fail2ban's counter).
+             */
+            currentlyFailed?: number;
+            /**
+             * Format: int32
+             * @description Failures since the jail started (fail2ban's counter).
+             */
+            totalFailed?: number;
+        };
         /** @description One address a jail bans now. */
         "portcullis.v1.JailBan": {
             /** @description The banned address. */
@@ -1778,7 +2108,8 @@ export interface components {
             nextPageToken?: string;
             /**
              * Format: int64
-             * @description Number of entries in the set when the page was read.
+             * @description Number of entries in the set when the page was read (all of them, with
+             *     a filter too).
              */
             totalSize?: number | string;
         };
@@ -1860,6 +2191,28 @@ export interface components {
             bansRefused?: number | string;
             /** @description Whether its heartbeat is recent (within three heartbeat intervals). */
             online?: boolean;
+        };
+        /** @description An address or a network that was banned in the window. */
+        "portcullis.v1.Offender": {
+            /** @description The address, or the network in CIDR notation. */
+            address?: string;
+            /**
+             * Format: int64
+             * @description BAN events of the window.
+             */
+            banCount?: number | string;
+            /**
+             * Format: date-time
+             * @description The latest of them.
+             */
+            lastBanTime?: string;
+            /** @description The jails that banned it, as `jails/{jail}`, by name. */
+            jails?: string[];
+            /**
+             * Format: int32
+             * @description How many different addresses were banned (1 for an address).
+             */
+            addressCount?: number;
         };
         /** @description Whether panic mode is on. */
         "portcullis.v1.PanicModeStatus": {
@@ -2021,6 +2374,11 @@ export interface components {
             /** @description `-A CHAIN …` as it would be. */
             after?: string;
         };
+        /**
+         * @description How a rule matches an address.
+         * @enum {string}
+         */
+        "portcullis.v1.RuleMatchKind": "RULE_MATCH_KIND_UNSPECIFIED" | "RULE_MATCH_KIND_SOURCE" | "RULE_MATCH_KIND_DESTINATION" | "RULE_MATCH_KIND_SET";
         /** @description A table's rules. */
         "portcullis.v1.Ruleset": {
             /** @description `firewall/{family}/tables/{table}`. */
@@ -2155,6 +2513,18 @@ export interface components {
             /** @description Whether the kernel set matches the element. */
             matched?: boolean;
         };
+        /** @description The most banned addresses and networks of a window. */
+        "portcullis.v1.TopOffenders": {
+            /** @description The window counted. */
+            window?: components["schemas"]["portcullis.v1.ActivityWindow"];
+            /** @description Addresses, most bans first, then the latest ban first. */
+            addresses?: components["schemas"]["portcullis.v1.Offender"][];
+            /**
+             * @description Networks (/24 for IPv4, /64 for IPv6), most bans first, then the
+             *     latest ban first.
+             */
+            networks?: components["schemas"]["portcullis.v1.Offender"][];
+        };
         /** @description Request for UnbanAll. */
         "portcullis.v1.UnbanAllRequest": Record<string, never>;
         /** @description Response for UnbanAll. */
@@ -2249,6 +2619,29 @@ export interface operations {
                 types?: components["schemas"]["portcullis.v1.EventType"][];
                 /** @description Only events whose resource starts with this (e.g. `ipsets/`). */
                 resourcePrefix?: string;
+                /**
+                 * @description Only events caused by this principal (a certificate's name, `fail2ban`
+                 *     or `system`).
+                 */
+                principal?: string;
+                /**
+                 * @description Only events about this jail, `jails/{jail}` (its bans, unbans and
+                 *     settings).
+                 */
+                jail?: string;
+                /**
+                 * @description Only events about this address or network (the `address`, `element` or
+                 *     `network` attribute; an element's port part aside). Any spelling:
+                 *     2001:DB8::0001 finds 2001:db8::1.
+                 */
+                address?: string;
+                /** @description Only events recorded at or after this time (the replay starts there). */
+                startTime?: string;
+                /**
+                 * @description Only events recorded before this time: the stream ends there (at once
+                 *     after the replay when it is past).
+                 */
+                endTime?: string;
             };
             header?: never;
             path?: never;
@@ -2300,6 +2693,19 @@ export interface operations {
                 types?: components["schemas"]["portcullis.v1.EventType"][];
                 /** @description Only events whose resource starts with this. */
                 resourcePrefix?: string;
+                /**
+                 * @description Only events caused by this principal (a certificate's name, `fail2ban`
+                 *     or `system`).
+                 */
+                principal?: string;
+                /** @description Only events about this jail, `jails/{jail}`. */
+                jail?: string;
+                /** @description Only events about this address or network (see WatchEventsRequest). */
+                address?: string;
+                /** @description Only events recorded at or after this time. */
+                startTime?: string;
+                /** @description Only events recorded before this time. */
+                endTime?: string;
             };
             header?: never;
             path?: never;
@@ -2341,8 +2747,18 @@ export interface operations {
             query?: {
                 /** @description Maximum number of records (default 100, at most 1000). */
                 pageSize?: number;
-                /** @description Token from a previous response. */
+                /** @description Token from a previous response (with the same filters). */
                 pageToken?: string;
+                /** @description Only calls made by this principal. */
+                principal?: string;
+                /** @description Only calls of this RPC, e.g. `portcullis.v1.JailService/BanIp`. */
+                method?: string;
+                /** @description Only calls whose resource starts with this (e.g. `jails/sshd`). */
+                resourcePrefix?: string;
+                /** @description Only calls made at or after this time. */
+                startTime?: string;
+                /** @description Only calls made before this time. */
+                endTime?: string;
             };
             header?: never;
             path?: never;
@@ -2357,6 +2773,158 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["portcullis.v1.ListAuditRecordsResponse"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ExportEvents: {
+        parameters: {
+            query?: {
+                /** @description The file format (default CSV). */
+                format?: components["schemas"]["portcullis.v1.ExportFormat"];
+                /**
+                 * @description Events after this sequence (0: from the oldest kept). At most
+                 *     9007199254740991 (2^53 - 1).
+                 */
+                afterSequence?: number | string;
+                /** @description Only these types (empty: all). */
+                types?: components["schemas"]["portcullis.v1.EventType"][];
+                /** @description Only events whose resource starts with this. */
+                resourcePrefix?: string;
+                /** @description Only events caused by this principal. */
+                principal?: string;
+                /** @description Only events about this jail, `jails/{jail}`. */
+                jail?: string;
+                /** @description Only events about this address or network (see WatchEventsRequest). */
+                address?: string;
+                /** @description Only events recorded at or after this time. */
+                startTime?: string;
+                /** @description Only events recorded before this time. */
+                endTime?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A download (Content-Disposition: attachment): the file itself, in the format asked for (gRPC streams it as ExportEventsResponse pieces). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                    "application/x-ndjson": string;
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    GetBanTimeline: {
+        parameters: {
+            query?: {
+                /** @description The window (default ACTIVITY_WINDOW_DAY). */
+                window?: components["schemas"]["portcullis.v1.ActivityWindow"];
+                /** @description Only this jail's bans and unbans, `jails/{jail}` (empty: every jail). */
+                jail?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description BanTimeline */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["portcullis.v1.BanTimeline"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    GetTopOffenders: {
+        parameters: {
+            query?: {
+                /** @description The window (default ACTIVITY_WINDOW_DAY). */
+                window?: components["schemas"]["portcullis.v1.ActivityWindow"];
+                /** @description Only bans in this jail, `jails/{jail}` (empty: every jail). */
+                jail?: string;
+                /**
+                 * @description How many addresses and how many networks to list (default 10, at most
+                 *     100).
+                 */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description TopOffenders */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["portcullis.v1.TopOffenders"];
                 };
             };
             /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
@@ -3212,44 +3780,6 @@ export interface operations {
             };
         };
     };
-    GetCallerIdentity: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description CallerIdentity */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["portcullis.v1.CallerIdentity"];
-                };
-            };
-            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
-            "4XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
-            "5XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
     ListIpsets: {
         parameters: {
             query?: {
@@ -3596,8 +4126,16 @@ export interface operations {
             query?: {
                 /** @description Maximum number of entries to return (default 1000, at most 10000). */
                 pageSize?: number;
-                /** @description Token from a previous ListEntriesResponse. */
+                /** @description Token from a previous ListEntriesResponse (with the same filter). */
                 pageToken?: string;
+                /**
+                 * @description Only some entries. An address or CIDR network (any spelling): the
+                 *     entries equal to it, inside it or covering it, by the address or network
+                 *     their element starts with (`192.0.2.0/24,tcp:80` counts as
+                 *     192.0.2.0/24). Other text: the entries whose element starts with it.
+                 *     Empty: every entry.
+                 */
+                filter?: string;
             };
             header?: never;
             path: {
@@ -4643,6 +5181,166 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["portcullis.v1.RemoveAllowlistEntryResponse"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    GetCallerIdentity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description CallerIdentity */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["portcullis.v1.CallerIdentity"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    GetOverview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description HostOverview */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["portcullis.v1.HostOverview"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    GetJailActivity: {
+        parameters: {
+            query?: {
+                /** @description The window of the ban and unban counts (default ACTIVITY_WINDOW_DAY). */
+                window?: components["schemas"]["portcullis.v1.ActivityWindow"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description GetJailActivityResponse */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["portcullis.v1.GetJailActivityResponse"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    InspectAddress: {
+        parameters: {
+            query?: {
+                /** @description The address (IPv4 or IPv6, any spelling: 2001:DB8::0001 is 2001:db8::1). */
+                address?: string;
+                /** @description How many of its newest events (default 50, at most 1000). */
+                eventLimit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description InspectAddressResponse */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["portcullis.v1.InspectAddressResponse"];
                 };
             };
             /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */

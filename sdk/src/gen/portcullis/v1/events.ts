@@ -24,6 +24,67 @@ import { Timestamp } from "../../google/protobuf/timestamp.js";
 
 export const protobufPackage = "portcullis.v1";
 
+/**
+ * A span of time ending now, as a console charts it. Its buckets are aligned
+ * to multiples of their width (UTC); the window starts where its first bucket
+ * does, and its last bucket, still filling, holds now.
+ */
+export enum ActivityWindow {
+  /** ACTIVITY_WINDOW_UNSPECIFIED - Not given: the default, ACTIVITY_WINDOW_DAY. */
+  ACTIVITY_WINDOW_UNSPECIFIED = 0,
+  /** ACTIVITY_WINDOW_HOUR - One hour in 60 buckets of a minute. */
+  ACTIVITY_WINDOW_HOUR = 1,
+  /** ACTIVITY_WINDOW_DAY - 24 hours in 24 buckets of an hour. */
+  ACTIVITY_WINDOW_DAY = 2,
+  /** ACTIVITY_WINDOW_WEEK - 7 days in 28 buckets of 6 hours. */
+  ACTIVITY_WINDOW_WEEK = 3,
+  /** ACTIVITY_WINDOW_MONTH - 30 days in 30 buckets of a day. */
+  ACTIVITY_WINDOW_MONTH = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function activityWindowFromJSON(object: any): ActivityWindow {
+  switch (object) {
+    case 0:
+    case "ACTIVITY_WINDOW_UNSPECIFIED":
+      return ActivityWindow.ACTIVITY_WINDOW_UNSPECIFIED;
+    case 1:
+    case "ACTIVITY_WINDOW_HOUR":
+      return ActivityWindow.ACTIVITY_WINDOW_HOUR;
+    case 2:
+    case "ACTIVITY_WINDOW_DAY":
+      return ActivityWindow.ACTIVITY_WINDOW_DAY;
+    case 3:
+    case "ACTIVITY_WINDOW_WEEK":
+      return ActivityWindow.ACTIVITY_WINDOW_WEEK;
+    case 4:
+    case "ACTIVITY_WINDOW_MONTH":
+      return ActivityWindow.ACTIVITY_WINDOW_MONTH;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ActivityWindow.UNRECOGNIZED;
+  }
+}
+
+export function activityWindowToJSON(object: ActivityWindow): string {
+  switch (object) {
+    case ActivityWindow.ACTIVITY_WINDOW_UNSPECIFIED:
+      return "ACTIVITY_WINDOW_UNSPECIFIED";
+    case ActivityWindow.ACTIVITY_WINDOW_HOUR:
+      return "ACTIVITY_WINDOW_HOUR";
+    case ActivityWindow.ACTIVITY_WINDOW_DAY:
+      return "ACTIVITY_WINDOW_DAY";
+    case ActivityWindow.ACTIVITY_WINDOW_WEEK:
+      return "ACTIVITY_WINDOW_WEEK";
+    case ActivityWindow.ACTIVITY_WINDOW_MONTH:
+      return "ACTIVITY_WINDOW_MONTH";
+    case ActivityWindow.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** What happened. */
 export enum EventType {
   /** EVENT_TYPE_UNSPECIFIED - Not given. */
@@ -391,6 +452,55 @@ export function eventOriginToJSON(object: EventOrigin): string {
   }
 }
 
+/** The file format of an export. */
+export enum ExportFormat {
+  /** EXPORT_FORMAT_UNSPECIFIED - Not given: CSV. */
+  EXPORT_FORMAT_UNSPECIFIED = 0,
+  /**
+   * EXPORT_FORMAT_CSV - RFC 4180 CSV with a header line: sequence, time, type, resource,
+   * principal, origin, jail, address, attributes (a JSON object). A cell
+   * that starts with =, +, -, @, a tab or a carriage return is written with
+   * a leading single quote, so that a spreadsheet shows it as text instead
+   * of running it as a formula (OWASP's CSV injection advice).
+   */
+  EXPORT_FORMAT_CSV = 1,
+  /** EXPORT_FORMAT_JSON_LINES - One Event per line in its JSON form (as ListEvents answers it). */
+  EXPORT_FORMAT_JSON_LINES = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function exportFormatFromJSON(object: any): ExportFormat {
+  switch (object) {
+    case 0:
+    case "EXPORT_FORMAT_UNSPECIFIED":
+      return ExportFormat.EXPORT_FORMAT_UNSPECIFIED;
+    case 1:
+    case "EXPORT_FORMAT_CSV":
+      return ExportFormat.EXPORT_FORMAT_CSV;
+    case 2:
+    case "EXPORT_FORMAT_JSON_LINES":
+      return ExportFormat.EXPORT_FORMAT_JSON_LINES;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ExportFormat.UNRECOGNIZED;
+  }
+}
+
+export function exportFormatToJSON(object: ExportFormat): string {
+  switch (object) {
+    case ExportFormat.EXPORT_FORMAT_UNSPECIFIED:
+      return "EXPORT_FORMAT_UNSPECIFIED";
+    case ExportFormat.EXPORT_FORMAT_CSV:
+      return "EXPORT_FORMAT_CSV";
+    case ExportFormat.EXPORT_FORMAT_JSON_LINES:
+      return "EXPORT_FORMAT_JSON_LINES";
+    case ExportFormat.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** One event of the host. */
 export interface Event {
   /**
@@ -434,6 +544,31 @@ export interface WatchEventsRequest {
   types: EventType[];
   /** Only events whose resource starts with this (e.g. `ipsets/`). */
   resourcePrefix: string;
+  /**
+   * Only events caused by this principal (a certificate's name, `fail2ban`
+   * or `system`).
+   */
+  principal: string;
+  /**
+   * Only events about this jail, `jails/{jail}` (its bans, unbans and
+   * settings).
+   */
+  jail: string;
+  /**
+   * Only events about this address or network (the `address`, `element` or
+   * `network` attribute; an element's port part aside). Any spelling:
+   * 2001:DB8::0001 finds 2001:db8::1.
+   */
+  address: string;
+  /** Only events recorded at or after this time (the replay starts there). */
+  startTime?:
+    | Date
+    | undefined;
+  /**
+   * Only events recorded before this time: the stream ends there (at once
+   * after the replay when it is past).
+   */
+  endTime?: Date | undefined;
 }
 
 /** Request for ListEvents. */
@@ -450,6 +585,21 @@ export interface ListEventsRequest {
   types: EventType[];
   /** Only events whose resource starts with this. */
   resourcePrefix: string;
+  /**
+   * Only events caused by this principal (a certificate's name, `fail2ban`
+   * or `system`).
+   */
+  principal: string;
+  /** Only events about this jail, `jails/{jail}`. */
+  jail: string;
+  /** Only events about this address or network (see WatchEventsRequest). */
+  address: string;
+  /** Only events recorded at or after this time. */
+  startTime?:
+    | Date
+    | undefined;
+  /** Only events recorded before this time. */
+  endTime?: Date | undefined;
 }
 
 /** Response for ListEvents. */
@@ -493,8 +643,20 @@ export interface AuditRecord {
 export interface ListAuditRecordsRequest {
   /** Maximum number of records (default 100, at most 1000). */
   pageSize: number;
-  /** Token from a previous response. */
+  /** Token from a previous response (with the same filters). */
   pageToken: string;
+  /** Only calls made by this principal. */
+  principal: string;
+  /** Only calls of this RPC, e.g. `portcullis.v1.JailService/BanIp`. */
+  method: string;
+  /** Only calls whose resource starts with this (e.g. `jails/sshd`). */
+  resourcePrefix: string;
+  /** Only calls made at or after this time. */
+  startTime?:
+    | Date
+    | undefined;
+  /** Only calls made before this time. */
+  endTime?: Date | undefined;
 }
 
 /** Response for ListAuditRecords. */
@@ -503,6 +665,119 @@ export interface ListAuditRecordsResponse {
   records: AuditRecord[];
   /** Token for the next (older) page; empty on the last page. */
   nextPageToken: string;
+}
+
+/** Request for ExportEvents: ListEvents' filters and a format. */
+export interface ExportEventsRequest {
+  /** The file format (default CSV). */
+  format: ExportFormat;
+  /**
+   * Events after this sequence (0: from the oldest kept). At most
+   * 9007199254740991 (2^53 - 1).
+   */
+  afterSequence: number;
+  /** Only these types (empty: all). */
+  types: EventType[];
+  /** Only events whose resource starts with this. */
+  resourcePrefix: string;
+  /** Only events caused by this principal. */
+  principal: string;
+  /** Only events about this jail, `jails/{jail}`. */
+  jail: string;
+  /** Only events about this address or network (see WatchEventsRequest). */
+  address: string;
+  /** Only events recorded at or after this time. */
+  startTime?:
+    | Date
+    | undefined;
+  /** Only events recorded before this time. */
+  endTime?: Date | undefined;
+}
+
+/**
+ * A piece of an exported file; the pieces in order are the file. Its
+ * fields are those of google.api.HttpBody.
+ */
+export interface ExportEventsResponse {
+  /**
+   * The file's media type: `text/csv; charset=utf-8` or
+   * `application/x-ndjson`.
+   */
+  contentType: string;
+  /** The next bytes of the file (whole lines). */
+  data: Buffer;
+}
+
+/** Request for GetBanTimeline. */
+export interface GetBanTimelineRequest {
+  /** The window (default ACTIVITY_WINDOW_DAY). */
+  window: ActivityWindow;
+  /** Only this jail's bans and unbans, `jails/{jail}` (empty: every jail). */
+  jail: string;
+}
+
+/** Bans and unbans per bucket of a window. */
+export interface BanTimeline {
+  /** The window counted. */
+  window: ActivityWindow;
+  /** The width of each bucket, in seconds. */
+  bucketSeconds: number;
+  /** Every bucket of the window, oldest first. */
+  buckets: BanTimelineBucket[];
+}
+
+/** The bans and unbans of one bucket. */
+export interface BanTimelineBucket {
+  /** Where the bucket begins (it ends where the next one begins). */
+  startTime?:
+    | Date
+    | undefined;
+  /** BAN events in the bucket. */
+  bans: number;
+  /** UNBAN events in the bucket. */
+  unbans: number;
+}
+
+/** Request for GetTopOffenders. */
+export interface GetTopOffendersRequest {
+  /** The window (default ACTIVITY_WINDOW_DAY). */
+  window: ActivityWindow;
+  /** Only bans in this jail, `jails/{jail}` (empty: every jail). */
+  jail: string;
+  /**
+   * How many addresses and how many networks to list (default 10, at most
+   * 100).
+   */
+  limit: number;
+}
+
+/** The most banned addresses and networks of a window. */
+export interface TopOffenders {
+  /** The window counted. */
+  window: ActivityWindow;
+  /** Addresses, most bans first, then the latest ban first. */
+  addresses: Offender[];
+  /**
+   * Networks (/24 for IPv4, /64 for IPv6), most bans first, then the
+   * latest ban first.
+   */
+  networks: Offender[];
+}
+
+/** An address or a network that was banned in the window. */
+export interface Offender {
+  /** The address, or the network in CIDR notation. */
+  address: string;
+  /** BAN events of the window. */
+  banCount: number;
+  /** The latest of them. */
+  lastBanTime?:
+    | Date
+    | undefined;
+  /** The jails that banned it, as `jails/{jail}`, by name. */
+  jails: string[];
+  /** How many different addresses were banned (1 for an address). */
+  addressCount: number;
 }
 
 function createBaseEvent(): Event {
@@ -760,7 +1035,16 @@ export const Event_AttributesEntry: MessageFns<Event_AttributesEntry> = {
 };
 
 function createBaseWatchEventsRequest(): WatchEventsRequest {
-  return { afterSequence: 0, types: [], resourcePrefix: "" };
+  return {
+    afterSequence: 0,
+    types: [],
+    resourcePrefix: "",
+    principal: "",
+    jail: "",
+    address: "",
+    startTime: undefined,
+    endTime: undefined,
+  };
 }
 
 export const WatchEventsRequest: MessageFns<WatchEventsRequest> = {
@@ -775,6 +1059,21 @@ export const WatchEventsRequest: MessageFns<WatchEventsRequest> = {
     writer.join();
     if (message.resourcePrefix !== "") {
       writer.uint32(26).string(message.resourcePrefix);
+    }
+    if (message.principal !== "") {
+      writer.uint32(34).string(message.principal);
+    }
+    if (message.jail !== "") {
+      writer.uint32(42).string(message.jail);
+    }
+    if (message.address !== "") {
+      writer.uint32(50).string(message.address);
+    }
+    if (message.startTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.startTime), writer.uint32(58).fork()).join();
+    }
+    if (message.endTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.endTime), writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -820,6 +1119,46 @@ export const WatchEventsRequest: MessageFns<WatchEventsRequest> = {
           message.resourcePrefix = reader.string();
           continue;
         }
+        case 4: {
+          if (tag !== 34) {
+            break;
+          }
+
+          message.principal = reader.string();
+          continue;
+        }
+        case 5: {
+          if (tag !== 42) {
+            break;
+          }
+
+          message.jail = reader.string();
+          continue;
+        }
+        case 6: {
+          if (tag !== 50) {
+            break;
+          }
+
+          message.address = reader.string();
+          continue;
+        }
+        case 7: {
+          if (tag !== 58) {
+            break;
+          }
+
+          message.startTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 8: {
+          if (tag !== 66) {
+            break;
+          }
+
+          message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -834,6 +1173,11 @@ export const WatchEventsRequest: MessageFns<WatchEventsRequest> = {
       afterSequence: isSet(object.afterSequence) ? globalThis.Number(object.afterSequence) : 0,
       types: globalThis.Array.isArray(object?.types) ? object.types.map((e: any) => eventTypeFromJSON(e)) : [],
       resourcePrefix: isSet(object.resourcePrefix) ? globalThis.String(object.resourcePrefix) : "",
+      principal: isSet(object.principal) ? globalThis.String(object.principal) : "",
+      jail: isSet(object.jail) ? globalThis.String(object.jail) : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      startTime: isSet(object.startTime) ? fromJsonTimestamp(object.startTime) : undefined,
+      endTime: isSet(object.endTime) ? fromJsonTimestamp(object.endTime) : undefined,
     };
   },
 
@@ -848,6 +1192,21 @@ export const WatchEventsRequest: MessageFns<WatchEventsRequest> = {
     if (message.resourcePrefix !== "") {
       obj.resourcePrefix = message.resourcePrefix;
     }
+    if (message.principal !== "") {
+      obj.principal = message.principal;
+    }
+    if (message.jail !== "") {
+      obj.jail = message.jail;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.startTime !== undefined) {
+      obj.startTime = message.startTime.toISOString();
+    }
+    if (message.endTime !== undefined) {
+      obj.endTime = message.endTime.toISOString();
+    }
     return obj;
   },
 
@@ -859,12 +1218,27 @@ export const WatchEventsRequest: MessageFns<WatchEventsRequest> = {
     message.afterSequence = object.afterSequence ?? 0;
     message.types = object.types?.map((e) => e) || [];
     message.resourcePrefix = object.resourcePrefix ?? "";
+    message.principal = object.principal ?? "";
+    message.jail = object.jail ?? "";
+    message.address = object.address ?? "";
+    message.startTime = object.startTime ?? undefined;
+    message.endTime = object.endTime ?? undefined;
     return message;
   },
 };
 
 function createBaseListEventsRequest(): ListEventsRequest {
-  return { afterSequence: 0, pageSize: 0, types: [], resourcePrefix: "" };
+  return {
+    afterSequence: 0,
+    pageSize: 0,
+    types: [],
+    resourcePrefix: "",
+    principal: "",
+    jail: "",
+    address: "",
+    startTime: undefined,
+    endTime: undefined,
+  };
 }
 
 export const ListEventsRequest: MessageFns<ListEventsRequest> = {
@@ -882,6 +1256,21 @@ export const ListEventsRequest: MessageFns<ListEventsRequest> = {
     writer.join();
     if (message.resourcePrefix !== "") {
       writer.uint32(34).string(message.resourcePrefix);
+    }
+    if (message.principal !== "") {
+      writer.uint32(42).string(message.principal);
+    }
+    if (message.jail !== "") {
+      writer.uint32(50).string(message.jail);
+    }
+    if (message.address !== "") {
+      writer.uint32(58).string(message.address);
+    }
+    if (message.startTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.startTime), writer.uint32(66).fork()).join();
+    }
+    if (message.endTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.endTime), writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -935,6 +1324,46 @@ export const ListEventsRequest: MessageFns<ListEventsRequest> = {
           message.resourcePrefix = reader.string();
           continue;
         }
+        case 5: {
+          if (tag !== 42) {
+            break;
+          }
+
+          message.principal = reader.string();
+          continue;
+        }
+        case 6: {
+          if (tag !== 50) {
+            break;
+          }
+
+          message.jail = reader.string();
+          continue;
+        }
+        case 7: {
+          if (tag !== 58) {
+            break;
+          }
+
+          message.address = reader.string();
+          continue;
+        }
+        case 8: {
+          if (tag !== 66) {
+            break;
+          }
+
+          message.startTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 9: {
+          if (tag !== 74) {
+            break;
+          }
+
+          message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -950,6 +1379,11 @@ export const ListEventsRequest: MessageFns<ListEventsRequest> = {
       pageSize: isSet(object.pageSize) ? globalThis.Number(object.pageSize) : 0,
       types: globalThis.Array.isArray(object?.types) ? object.types.map((e: any) => eventTypeFromJSON(e)) : [],
       resourcePrefix: isSet(object.resourcePrefix) ? globalThis.String(object.resourcePrefix) : "",
+      principal: isSet(object.principal) ? globalThis.String(object.principal) : "",
+      jail: isSet(object.jail) ? globalThis.String(object.jail) : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      startTime: isSet(object.startTime) ? fromJsonTimestamp(object.startTime) : undefined,
+      endTime: isSet(object.endTime) ? fromJsonTimestamp(object.endTime) : undefined,
     };
   },
 
@@ -967,6 +1401,21 @@ export const ListEventsRequest: MessageFns<ListEventsRequest> = {
     if (message.resourcePrefix !== "") {
       obj.resourcePrefix = message.resourcePrefix;
     }
+    if (message.principal !== "") {
+      obj.principal = message.principal;
+    }
+    if (message.jail !== "") {
+      obj.jail = message.jail;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.startTime !== undefined) {
+      obj.startTime = message.startTime.toISOString();
+    }
+    if (message.endTime !== undefined) {
+      obj.endTime = message.endTime.toISOString();
+    }
     return obj;
   },
 
@@ -979,6 +1428,11 @@ export const ListEventsRequest: MessageFns<ListEventsRequest> = {
     message.pageSize = object.pageSize ?? 0;
     message.types = object.types?.map((e) => e) || [];
     message.resourcePrefix = object.resourcePrefix ?? "";
+    message.principal = object.principal ?? "";
+    message.jail = object.jail ?? "";
+    message.address = object.address ?? "";
+    message.startTime = object.startTime ?? undefined;
+    message.endTime = object.endTime ?? undefined;
     return message;
   },
 };
@@ -1232,7 +1686,15 @@ export const AuditRecord: MessageFns<AuditRecord> = {
 };
 
 function createBaseListAuditRecordsRequest(): ListAuditRecordsRequest {
-  return { pageSize: 0, pageToken: "" };
+  return {
+    pageSize: 0,
+    pageToken: "",
+    principal: "",
+    method: "",
+    resourcePrefix: "",
+    startTime: undefined,
+    endTime: undefined,
+  };
 }
 
 export const ListAuditRecordsRequest: MessageFns<ListAuditRecordsRequest> = {
@@ -1242,6 +1704,21 @@ export const ListAuditRecordsRequest: MessageFns<ListAuditRecordsRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(18).string(message.pageToken);
+    }
+    if (message.principal !== "") {
+      writer.uint32(26).string(message.principal);
+    }
+    if (message.method !== "") {
+      writer.uint32(34).string(message.method);
+    }
+    if (message.resourcePrefix !== "") {
+      writer.uint32(42).string(message.resourcePrefix);
+    }
+    if (message.startTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.startTime), writer.uint32(50).fork()).join();
+    }
+    if (message.endTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.endTime), writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -1269,6 +1746,46 @@ export const ListAuditRecordsRequest: MessageFns<ListAuditRecordsRequest> = {
           message.pageToken = reader.string();
           continue;
         }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.principal = reader.string();
+          continue;
+        }
+        case 4: {
+          if (tag !== 34) {
+            break;
+          }
+
+          message.method = reader.string();
+          continue;
+        }
+        case 5: {
+          if (tag !== 42) {
+            break;
+          }
+
+          message.resourcePrefix = reader.string();
+          continue;
+        }
+        case 6: {
+          if (tag !== 50) {
+            break;
+          }
+
+          message.startTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 7: {
+          if (tag !== 58) {
+            break;
+          }
+
+          message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1282,6 +1799,11 @@ export const ListAuditRecordsRequest: MessageFns<ListAuditRecordsRequest> = {
     return {
       pageSize: isSet(object.pageSize) ? globalThis.Number(object.pageSize) : 0,
       pageToken: isSet(object.pageToken) ? globalThis.String(object.pageToken) : "",
+      principal: isSet(object.principal) ? globalThis.String(object.principal) : "",
+      method: isSet(object.method) ? globalThis.String(object.method) : "",
+      resourcePrefix: isSet(object.resourcePrefix) ? globalThis.String(object.resourcePrefix) : "",
+      startTime: isSet(object.startTime) ? fromJsonTimestamp(object.startTime) : undefined,
+      endTime: isSet(object.endTime) ? fromJsonTimestamp(object.endTime) : undefined,
     };
   },
 
@@ -1293,6 +1815,21 @@ export const ListAuditRecordsRequest: MessageFns<ListAuditRecordsRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.principal !== "") {
+      obj.principal = message.principal;
+    }
+    if (message.method !== "") {
+      obj.method = message.method;
+    }
+    if (message.resourcePrefix !== "") {
+      obj.resourcePrefix = message.resourcePrefix;
+    }
+    if (message.startTime !== undefined) {
+      obj.startTime = message.startTime.toISOString();
+    }
+    if (message.endTime !== undefined) {
+      obj.endTime = message.endTime.toISOString();
+    }
     return obj;
   },
 
@@ -1303,6 +1840,11 @@ export const ListAuditRecordsRequest: MessageFns<ListAuditRecordsRequest> = {
     const message = createBaseListAuditRecordsRequest();
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
+    message.principal = object.principal ?? "";
+    message.method = object.method ?? "";
+    message.resourcePrefix = object.resourcePrefix ?? "";
+    message.startTime = object.startTime ?? undefined;
+    message.endTime = object.endTime ?? undefined;
     return message;
   },
 };
@@ -1383,6 +1925,864 @@ export const ListAuditRecordsResponse: MessageFns<ListAuditRecordsResponse> = {
   },
 };
 
+function createBaseExportEventsRequest(): ExportEventsRequest {
+  return {
+    format: 0,
+    afterSequence: 0,
+    types: [],
+    resourcePrefix: "",
+    principal: "",
+    jail: "",
+    address: "",
+    startTime: undefined,
+    endTime: undefined,
+  };
+}
+
+export const ExportEventsRequest: MessageFns<ExportEventsRequest> = {
+  encode(message: ExportEventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.format !== 0) {
+      writer.uint32(8).int32(message.format);
+    }
+    if (message.afterSequence !== 0) {
+      writer.uint32(16).uint64(message.afterSequence);
+    }
+    writer.uint32(26).fork();
+    for (const v of message.types) {
+      writer.int32(v);
+    }
+    writer.join();
+    if (message.resourcePrefix !== "") {
+      writer.uint32(34).string(message.resourcePrefix);
+    }
+    if (message.principal !== "") {
+      writer.uint32(42).string(message.principal);
+    }
+    if (message.jail !== "") {
+      writer.uint32(50).string(message.jail);
+    }
+    if (message.address !== "") {
+      writer.uint32(58).string(message.address);
+    }
+    if (message.startTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.startTime), writer.uint32(66).fork()).join();
+    }
+    if (message.endTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.endTime), writer.uint32(74).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportEventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseExportEventsRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.format = reader.int32() as any;
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.afterSequence = longToNumber(reader.uint64());
+          continue;
+        }
+        case 3: {
+          if (tag === 24) {
+            message.types.push(reader.int32() as any);
+
+            continue;
+          }
+
+          if (tag === 26) {
+            const end2 = reader.uint32() + reader.pos;
+            while (reader.pos < end2) {
+              message.types.push(reader.int32() as any);
+            }
+
+            continue;
+          }
+
+          break;
+        }
+        case 4: {
+          if (tag !== 34) {
+            break;
+          }
+
+          message.resourcePrefix = reader.string();
+          continue;
+        }
+        case 5: {
+          if (tag !== 42) {
+            break;
+          }
+
+          message.principal = reader.string();
+          continue;
+        }
+        case 6: {
+          if (tag !== 50) {
+            break;
+          }
+
+          message.jail = reader.string();
+          continue;
+        }
+        case 7: {
+          if (tag !== 58) {
+            break;
+          }
+
+          message.address = reader.string();
+          continue;
+        }
+        case 8: {
+          if (tag !== 66) {
+            break;
+          }
+
+          message.startTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 9: {
+          if (tag !== 74) {
+            break;
+          }
+
+          message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): ExportEventsRequest {
+    return {
+      format: isSet(object.format) ? exportFormatFromJSON(object.format) : 0,
+      afterSequence: isSet(object.afterSequence) ? globalThis.Number(object.afterSequence) : 0,
+      types: globalThis.Array.isArray(object?.types) ? object.types.map((e: any) => eventTypeFromJSON(e)) : [],
+      resourcePrefix: isSet(object.resourcePrefix) ? globalThis.String(object.resourcePrefix) : "",
+      principal: isSet(object.principal) ? globalThis.String(object.principal) : "",
+      jail: isSet(object.jail) ? globalThis.String(object.jail) : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      startTime: isSet(object.startTime) ? fromJsonTimestamp(object.startTime) : undefined,
+      endTime: isSet(object.endTime) ? fromJsonTimestamp(object.endTime) : undefined,
+    };
+  },
+
+  toJSON(message: ExportEventsRequest): unknown {
+    const obj: any = {};
+    if (message.format !== 0) {
+      obj.format = exportFormatToJSON(message.format);
+    }
+    if (message.afterSequence !== 0) {
+      obj.afterSequence = Math.round(message.afterSequence);
+    }
+    if (message.types?.length) {
+      obj.types = message.types.map((e) => eventTypeToJSON(e));
+    }
+    if (message.resourcePrefix !== "") {
+      obj.resourcePrefix = message.resourcePrefix;
+    }
+    if (message.principal !== "") {
+      obj.principal = message.principal;
+    }
+    if (message.jail !== "") {
+      obj.jail = message.jail;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.startTime !== undefined) {
+      obj.startTime = message.startTime.toISOString();
+    }
+    if (message.endTime !== undefined) {
+      obj.endTime = message.endTime.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportEventsRequest>): ExportEventsRequest {
+    return ExportEventsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportEventsRequest>): ExportEventsRequest {
+    const message = createBaseExportEventsRequest();
+    message.format = object.format ?? 0;
+    message.afterSequence = object.afterSequence ?? 0;
+    message.types = object.types?.map((e) => e) || [];
+    message.resourcePrefix = object.resourcePrefix ?? "";
+    message.principal = object.principal ?? "";
+    message.jail = object.jail ?? "";
+    message.address = object.address ?? "";
+    message.startTime = object.startTime ?? undefined;
+    message.endTime = object.endTime ?? undefined;
+    return message;
+  },
+};
+
+function createBaseExportEventsResponse(): ExportEventsResponse {
+  return { contentType: "", data: Buffer.alloc(0) };
+}
+
+export const ExportEventsResponse: MessageFns<ExportEventsResponse> = {
+  encode(message: ExportEventsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.contentType !== "") {
+      writer.uint32(10).string(message.contentType);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportEventsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseExportEventsResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.contentType = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.data = Buffer.from(reader.bytes());
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): ExportEventsResponse {
+    return {
+      contentType: isSet(object.contentType) ? globalThis.String(object.contentType) : "",
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: ExportEventsResponse): unknown {
+    const obj: any = {};
+    if (message.contentType !== "") {
+      obj.contentType = message.contentType;
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportEventsResponse>): ExportEventsResponse {
+    return ExportEventsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportEventsResponse>): ExportEventsResponse {
+    const message = createBaseExportEventsResponse();
+    message.contentType = object.contentType ?? "";
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseGetBanTimelineRequest(): GetBanTimelineRequest {
+  return { window: 0, jail: "" };
+}
+
+export const GetBanTimelineRequest: MessageFns<GetBanTimelineRequest> = {
+  encode(message: GetBanTimelineRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.window !== 0) {
+      writer.uint32(8).int32(message.window);
+    }
+    if (message.jail !== "") {
+      writer.uint32(18).string(message.jail);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetBanTimelineRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseGetBanTimelineRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.window = reader.int32() as any;
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.jail = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): GetBanTimelineRequest {
+    return {
+      window: isSet(object.window) ? activityWindowFromJSON(object.window) : 0,
+      jail: isSet(object.jail) ? globalThis.String(object.jail) : "",
+    };
+  },
+
+  toJSON(message: GetBanTimelineRequest): unknown {
+    const obj: any = {};
+    if (message.window !== 0) {
+      obj.window = activityWindowToJSON(message.window);
+    }
+    if (message.jail !== "") {
+      obj.jail = message.jail;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetBanTimelineRequest>): GetBanTimelineRequest {
+    return GetBanTimelineRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetBanTimelineRequest>): GetBanTimelineRequest {
+    const message = createBaseGetBanTimelineRequest();
+    message.window = object.window ?? 0;
+    message.jail = object.jail ?? "";
+    return message;
+  },
+};
+
+function createBaseBanTimeline(): BanTimeline {
+  return { window: 0, bucketSeconds: 0, buckets: [] };
+}
+
+export const BanTimeline: MessageFns<BanTimeline> = {
+  encode(message: BanTimeline, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.window !== 0) {
+      writer.uint32(8).int32(message.window);
+    }
+    if (message.bucketSeconds !== 0) {
+      writer.uint32(16).uint32(message.bucketSeconds);
+    }
+    for (const v of message.buckets) {
+      BanTimelineBucket.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BanTimeline {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseBanTimeline();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.window = reader.int32() as any;
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.bucketSeconds = reader.uint32();
+          continue;
+        }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.buckets.push(BanTimelineBucket.decode(reader, reader.uint32()));
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): BanTimeline {
+    return {
+      window: isSet(object.window) ? activityWindowFromJSON(object.window) : 0,
+      bucketSeconds: isSet(object.bucketSeconds) ? globalThis.Number(object.bucketSeconds) : 0,
+      buckets: globalThis.Array.isArray(object?.buckets)
+        ? object.buckets.map((e: any) => BanTimelineBucket.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BanTimeline): unknown {
+    const obj: any = {};
+    if (message.window !== 0) {
+      obj.window = activityWindowToJSON(message.window);
+    }
+    if (message.bucketSeconds !== 0) {
+      obj.bucketSeconds = Math.round(message.bucketSeconds);
+    }
+    if (message.buckets?.length) {
+      obj.buckets = message.buckets.map((e) => BanTimelineBucket.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BanTimeline>): BanTimeline {
+    return BanTimeline.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BanTimeline>): BanTimeline {
+    const message = createBaseBanTimeline();
+    message.window = object.window ?? 0;
+    message.bucketSeconds = object.bucketSeconds ?? 0;
+    message.buckets = object.buckets?.map((e) => BanTimelineBucket.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBanTimelineBucket(): BanTimelineBucket {
+  return { startTime: undefined, bans: 0, unbans: 0 };
+}
+
+export const BanTimelineBucket: MessageFns<BanTimelineBucket> = {
+  encode(message: BanTimelineBucket, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.startTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.startTime), writer.uint32(10).fork()).join();
+    }
+    if (message.bans !== 0) {
+      writer.uint32(16).uint64(message.bans);
+    }
+    if (message.unbans !== 0) {
+      writer.uint32(24).uint64(message.unbans);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BanTimelineBucket {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseBanTimelineBucket();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.startTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.bans = longToNumber(reader.uint64());
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.unbans = longToNumber(reader.uint64());
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): BanTimelineBucket {
+    return {
+      startTime: isSet(object.startTime) ? fromJsonTimestamp(object.startTime) : undefined,
+      bans: isSet(object.bans) ? globalThis.Number(object.bans) : 0,
+      unbans: isSet(object.unbans) ? globalThis.Number(object.unbans) : 0,
+    };
+  },
+
+  toJSON(message: BanTimelineBucket): unknown {
+    const obj: any = {};
+    if (message.startTime !== undefined) {
+      obj.startTime = message.startTime.toISOString();
+    }
+    if (message.bans !== 0) {
+      obj.bans = Math.round(message.bans);
+    }
+    if (message.unbans !== 0) {
+      obj.unbans = Math.round(message.unbans);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BanTimelineBucket>): BanTimelineBucket {
+    return BanTimelineBucket.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BanTimelineBucket>): BanTimelineBucket {
+    const message = createBaseBanTimelineBucket();
+    message.startTime = object.startTime ?? undefined;
+    message.bans = object.bans ?? 0;
+    message.unbans = object.unbans ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetTopOffendersRequest(): GetTopOffendersRequest {
+  return { window: 0, jail: "", limit: 0 };
+}
+
+export const GetTopOffendersRequest: MessageFns<GetTopOffendersRequest> = {
+  encode(message: GetTopOffendersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.window !== 0) {
+      writer.uint32(8).int32(message.window);
+    }
+    if (message.jail !== "") {
+      writer.uint32(18).string(message.jail);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(24).int32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetTopOffendersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseGetTopOffendersRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.window = reader.int32() as any;
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.jail = reader.string();
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.limit = reader.int32();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): GetTopOffendersRequest {
+    return {
+      window: isSet(object.window) ? activityWindowFromJSON(object.window) : 0,
+      jail: isSet(object.jail) ? globalThis.String(object.jail) : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: GetTopOffendersRequest): unknown {
+    const obj: any = {};
+    if (message.window !== 0) {
+      obj.window = activityWindowToJSON(message.window);
+    }
+    if (message.jail !== "") {
+      obj.jail = message.jail;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetTopOffendersRequest>): GetTopOffendersRequest {
+    return GetTopOffendersRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetTopOffendersRequest>): GetTopOffendersRequest {
+    const message = createBaseGetTopOffendersRequest();
+    message.window = object.window ?? 0;
+    message.jail = object.jail ?? "";
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseTopOffenders(): TopOffenders {
+  return { window: 0, addresses: [], networks: [] };
+}
+
+export const TopOffenders: MessageFns<TopOffenders> = {
+  encode(message: TopOffenders, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.window !== 0) {
+      writer.uint32(8).int32(message.window);
+    }
+    for (const v of message.addresses) {
+      Offender.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.networks) {
+      Offender.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TopOffenders {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseTopOffenders();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.window = reader.int32() as any;
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.addresses.push(Offender.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.networks.push(Offender.decode(reader, reader.uint32()));
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): TopOffenders {
+    return {
+      window: isSet(object.window) ? activityWindowFromJSON(object.window) : 0,
+      addresses: globalThis.Array.isArray(object?.addresses)
+        ? object.addresses.map((e: any) => Offender.fromJSON(e))
+        : [],
+      networks: globalThis.Array.isArray(object?.networks) ? object.networks.map((e: any) => Offender.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: TopOffenders): unknown {
+    const obj: any = {};
+    if (message.window !== 0) {
+      obj.window = activityWindowToJSON(message.window);
+    }
+    if (message.addresses?.length) {
+      obj.addresses = message.addresses.map((e) => Offender.toJSON(e));
+    }
+    if (message.networks?.length) {
+      obj.networks = message.networks.map((e) => Offender.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TopOffenders>): TopOffenders {
+    return TopOffenders.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TopOffenders>): TopOffenders {
+    const message = createBaseTopOffenders();
+    message.window = object.window ?? 0;
+    message.addresses = object.addresses?.map((e) => Offender.fromPartial(e)) || [];
+    message.networks = object.networks?.map((e) => Offender.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseOffender(): Offender {
+  return { address: "", banCount: 0, lastBanTime: undefined, jails: [], addressCount: 0 };
+}
+
+export const Offender: MessageFns<Offender> = {
+  encode(message: Offender, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.address !== "") {
+      writer.uint32(10).string(message.address);
+    }
+    if (message.banCount !== 0) {
+      writer.uint32(16).uint64(message.banCount);
+    }
+    if (message.lastBanTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastBanTime), writer.uint32(26).fork()).join();
+    }
+    for (const v of message.jails) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.addressCount !== 0) {
+      writer.uint32(40).uint32(message.addressCount);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Offender {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseOffender();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.address = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.banCount = longToNumber(reader.uint64());
+          continue;
+        }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.lastBanTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 4: {
+          if (tag !== 34) {
+            break;
+          }
+
+          message.jails.push(reader.string());
+          continue;
+        }
+        case 5: {
+          if (tag !== 40) {
+            break;
+          }
+
+          message.addressCount = reader.uint32();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): Offender {
+    return {
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      banCount: isSet(object.banCount) ? globalThis.Number(object.banCount) : 0,
+      lastBanTime: isSet(object.lastBanTime) ? fromJsonTimestamp(object.lastBanTime) : undefined,
+      jails: globalThis.Array.isArray(object?.jails) ? object.jails.map((e: any) => globalThis.String(e)) : [],
+      addressCount: isSet(object.addressCount) ? globalThis.Number(object.addressCount) : 0,
+    };
+  },
+
+  toJSON(message: Offender): unknown {
+    const obj: any = {};
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.banCount !== 0) {
+      obj.banCount = Math.round(message.banCount);
+    }
+    if (message.lastBanTime !== undefined) {
+      obj.lastBanTime = message.lastBanTime.toISOString();
+    }
+    if (message.jails?.length) {
+      obj.jails = message.jails;
+    }
+    if (message.addressCount !== 0) {
+      obj.addressCount = Math.round(message.addressCount);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Offender>): Offender {
+    return Offender.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Offender>): Offender {
+    const message = createBaseOffender();
+    message.address = object.address ?? "";
+    message.banCount = object.banCount ?? 0;
+    message.lastBanTime = object.lastBanTime ?? undefined;
+    message.jails = object.jails?.map((e) => e) || [];
+    message.addressCount = object.addressCount ?? 0;
+    return message;
+  },
+};
+
 /**
  * EventService is the host's durable event log and audit log. Every change
  * made through Portcullis, and every change the server makes by itself
@@ -1430,6 +2830,54 @@ export const EventServiceService = {
       Buffer.from(ListAuditRecordsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListAuditRecordsResponse => ListAuditRecordsResponse.decode(value),
   },
+  /**
+   * Exports stored events as a file: CSV or JSON lines, in chunks.
+   * The same filters as ListEvents; the export ends with the newest event
+   * recorded when the call began, and holds at most 1,000,000 events. Over
+   * REST the file is the body of the answer (Content-Type text/csv or
+   * application/x-ndjson, Content-Disposition attachment). Role: viewer.
+   */
+  exportEvents: {
+    path: "/portcullis.v1.EventService/ExportEvents",
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: (value: ExportEventsRequest): Buffer => Buffer.from(ExportEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportEventsRequest => ExportEventsRequest.decode(value),
+    responseSerialize: (value: ExportEventsResponse): Buffer =>
+      Buffer.from(ExportEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExportEventsResponse => ExportEventsResponse.decode(value),
+  },
+  /**
+   * Counts bans and unbans per bucket of a window, from the event log.
+   * Every bucket of the window is listed, empty ones too, oldest first.
+   * Role: viewer.
+   */
+  getBanTimeline: {
+    path: "/portcullis.v1.EventService/GetBanTimeline",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: GetBanTimelineRequest): Buffer =>
+      Buffer.from(GetBanTimelineRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetBanTimelineRequest => GetBanTimelineRequest.decode(value),
+    responseSerialize: (value: BanTimeline): Buffer => Buffer.from(BanTimeline.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BanTimeline => BanTimeline.decode(value),
+  },
+  /**
+   * The most banned addresses and networks of a window, from the event log.
+   * Addresses and their networks (/24 for IPv4, /64 for IPv6) with the
+   * number of BAN events, most first (then the latest ban first).
+   * Role: viewer.
+   */
+  getTopOffenders: {
+    path: "/portcullis.v1.EventService/GetTopOffenders",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: GetTopOffendersRequest): Buffer =>
+      Buffer.from(GetTopOffendersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetTopOffendersRequest => GetTopOffendersRequest.decode(value),
+    responseSerialize: (value: TopOffenders): Buffer => Buffer.from(TopOffenders.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TopOffenders => TopOffenders.decode(value),
+  },
 } as const;
 
 export interface EventServiceServer extends UntypedServiceImplementation {
@@ -1445,6 +2893,27 @@ export interface EventServiceServer extends UntypedServiceImplementation {
    * first. Role: viewer.
    */
   listAuditRecords: handleUnaryCall<ListAuditRecordsRequest, ListAuditRecordsResponse>;
+  /**
+   * Exports stored events as a file: CSV or JSON lines, in chunks.
+   * The same filters as ListEvents; the export ends with the newest event
+   * recorded when the call began, and holds at most 1,000,000 events. Over
+   * REST the file is the body of the answer (Content-Type text/csv or
+   * application/x-ndjson, Content-Disposition attachment). Role: viewer.
+   */
+  exportEvents: handleServerStreamingCall<ExportEventsRequest, ExportEventsResponse>;
+  /**
+   * Counts bans and unbans per bucket of a window, from the event log.
+   * Every bucket of the window is listed, empty ones too, oldest first.
+   * Role: viewer.
+   */
+  getBanTimeline: handleUnaryCall<GetBanTimelineRequest, BanTimeline>;
+  /**
+   * The most banned addresses and networks of a window, from the event log.
+   * Addresses and their networks (/24 for IPv4, /64 for IPv6) with the
+   * number of BAN events, most first (then the latest ban first).
+   * Role: viewer.
+   */
+  getTopOffenders: handleUnaryCall<GetTopOffendersRequest, TopOffenders>;
 }
 
 export interface EventServiceClient extends Client {
@@ -1493,6 +2962,63 @@ export interface EventServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListAuditRecordsResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Exports stored events as a file: CSV or JSON lines, in chunks.
+   * The same filters as ListEvents; the export ends with the newest event
+   * recorded when the call began, and holds at most 1,000,000 events. Over
+   * REST the file is the body of the answer (Content-Type text/csv or
+   * application/x-ndjson, Content-Disposition attachment). Role: viewer.
+   */
+  exportEvents(
+    request: ExportEventsRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportEventsResponse>;
+  exportEvents(
+    request: ExportEventsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportEventsResponse>;
+  /**
+   * Counts bans and unbans per bucket of a window, from the event log.
+   * Every bucket of the window is listed, empty ones too, oldest first.
+   * Role: viewer.
+   */
+  getBanTimeline(
+    request: GetBanTimelineRequest,
+    callback: (error: ServiceError | null, response: BanTimeline) => void,
+  ): ClientUnaryCall;
+  getBanTimeline(
+    request: GetBanTimelineRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BanTimeline) => void,
+  ): ClientUnaryCall;
+  getBanTimeline(
+    request: GetBanTimelineRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BanTimeline) => void,
+  ): ClientUnaryCall;
+  /**
+   * The most banned addresses and networks of a window, from the event log.
+   * Addresses and their networks (/24 for IPv4, /64 for IPv6) with the
+   * number of BAN events, most first (then the latest ban first).
+   * Role: viewer.
+   */
+  getTopOffenders(
+    request: GetTopOffendersRequest,
+    callback: (error: ServiceError | null, response: TopOffenders) => void,
+  ): ClientUnaryCall;
+  getTopOffenders(
+    request: GetTopOffendersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: TopOffenders) => void,
+  ): ClientUnaryCall;
+  getTopOffenders(
+    request: GetTopOffendersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TopOffenders) => void,
+  ): ClientUnaryCall;
 }
 
 export const EventServiceClient = makeGenericClientConstructor(
@@ -1503,6 +3029,14 @@ export const EventServiceClient = makeGenericClientConstructor(
   service: typeof EventServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

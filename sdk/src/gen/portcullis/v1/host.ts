@@ -18,8 +18,63 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Timestamp } from "../../google/protobuf/timestamp.js";
+import { ActivityWindow, activityWindowFromJSON, activityWindowToJSON, Event } from "./events.js";
+import { Rule } from "./firewall.js";
+import { Entry } from "./ipset.js";
+import { AllowlistEntry } from "./jail.js";
 
 export const protobufPackage = "portcullis.v1";
+
+/** How a rule matches an address. */
+export enum RuleMatchKind {
+  /** RULE_MATCH_KIND_UNSPECIFIED - Not given. */
+  RULE_MATCH_KIND_UNSPECIFIED = 0,
+  /** RULE_MATCH_KIND_SOURCE - Its source address or network holds the address. */
+  RULE_MATCH_KIND_SOURCE = 1,
+  /** RULE_MATCH_KIND_DESTINATION - Its destination address or network holds the address. */
+  RULE_MATCH_KIND_DESTINATION = 2,
+  /** RULE_MATCH_KIND_SET - It matches a set that holds the address. */
+  RULE_MATCH_KIND_SET = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function ruleMatchKindFromJSON(object: any): RuleMatchKind {
+  switch (object) {
+    case 0:
+    case "RULE_MATCH_KIND_UNSPECIFIED":
+      return RuleMatchKind.RULE_MATCH_KIND_UNSPECIFIED;
+    case 1:
+    case "RULE_MATCH_KIND_SOURCE":
+      return RuleMatchKind.RULE_MATCH_KIND_SOURCE;
+    case 2:
+    case "RULE_MATCH_KIND_DESTINATION":
+      return RuleMatchKind.RULE_MATCH_KIND_DESTINATION;
+    case 3:
+    case "RULE_MATCH_KIND_SET":
+      return RuleMatchKind.RULE_MATCH_KIND_SET;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RuleMatchKind.UNRECOGNIZED;
+  }
+}
+
+export function ruleMatchKindToJSON(object: RuleMatchKind): string {
+  switch (object) {
+    case RuleMatchKind.RULE_MATCH_KIND_UNSPECIFIED:
+      return "RULE_MATCH_KIND_UNSPECIFIED";
+    case RuleMatchKind.RULE_MATCH_KIND_SOURCE:
+      return "RULE_MATCH_KIND_SOURCE";
+    case RuleMatchKind.RULE_MATCH_KIND_DESTINATION:
+      return "RULE_MATCH_KIND_DESTINATION";
+    case RuleMatchKind.RULE_MATCH_KIND_SET:
+      return "RULE_MATCH_KIND_SET";
+    case RuleMatchKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
 
 /** The caller as the server sees it. */
 export interface CallerIdentity {
@@ -37,6 +92,143 @@ export interface CallerIdentity {
 
 /** Request for GetCallerIdentity. */
 export interface GetCallerIdentityRequest {
+}
+
+/** Request for GetOverview. */
+export interface GetOverviewRequest {
+}
+
+/** The host at a glance. */
+export interface HostOverview {
+  /**
+   * Bans in force in every jail (fail2ban's counters; while fail2ban does
+   * not answer, the bans last seen).
+   */
+  activeBans: number;
+  /** BAN events of the last 24 hours. */
+  bansLastDay: number;
+  /** Jails fail2ban runs (0 while it does not answer). */
+  jailCount: number;
+  /** Whether fail2ban answers. */
+  fail2banUp: boolean;
+  /** Sets the host has (managed or not). */
+  ipsetCount: number;
+  /** Sets Portcullis manages. */
+  managedIpsetCount: number;
+  /** Entries of every set, as the kernel counts them. */
+  entryCount: number;
+  /** Rules Portcullis manages, in every table. */
+  managedRuleCount: number;
+  /** Whether the host is in a fleet (a `cluster` section). */
+  fleet: boolean;
+  /**
+   * Hosts of the fleet with a heartbeat (0 outside a fleet, or while the
+   * fleet's NATS does not answer).
+   */
+  fleetNodeCount: number;
+  /** Of those, the ones online. */
+  fleetNodesOnline: number;
+}
+
+/** Request for GetJailActivity. */
+export interface GetJailActivityRequest {
+  /** The window of the ban and unban counts (default ACTIVITY_WINDOW_DAY). */
+  window: ActivityWindow;
+}
+
+/** Response for GetJailActivity. */
+export interface GetJailActivityResponse {
+  /** The window counted. */
+  window: ActivityWindow;
+  /**
+   * Every jail fail2ban runs, and every jail with bans or unbans in the
+   * window, by name.
+   */
+  jails: JailActivity[];
+}
+
+/** One jail's activity. */
+export interface JailActivity {
+  /** `jails/{jail}`. */
+  jail: string;
+  /** BAN events of the window. */
+  bans: number;
+  /** UNBAN events of the window. */
+  unbans: number;
+  /**
+   * Addresses banned now (fail2ban's counter; 0 for a jail it no longer
+   * runs).
+   */
+  currentlyBanned: number;
+  /** Bans since the jail started (fail2ban's counter). */
+  totalBanned: number;
+  /** Addresses with failures counted now (fail2ban's counter). */
+  currentlyFailed: number;
+  /** Failures since the jail started (fail2ban's counter). */
+  totalFailed: number;
+}
+
+/** Request for InspectAddress. */
+export interface InspectAddressRequest {
+  /** The address (IPv4 or IPv6, any spelling: 2001:DB8::0001 is 2001:db8::1). */
+  address: string;
+  /** How many of its newest events (default 50, at most 1000). */
+  eventLimit: number;
+}
+
+/** Everything about one address. */
+export interface InspectAddressResponse {
+  /** The address in canonical form. */
+  address: string;
+  /** The jails that ban it. */
+  jailBans: AddressJailBan[];
+  /**
+   * Entries of managed sets that hold it: the address itself (alone or with
+   * a port), or a network covering it. Their names say the set.
+   */
+  entries: Entry[];
+  /** Managed rules that match it. */
+  rules: AddressRule[];
+  /** Host allowlist entries that cover it (no jail bans it then). */
+  allowlistEntries: AllowlistEntry[];
+  /** Jails' ignoreip entries that cover it. */
+  ignoreIpEntries: IgnoreIpEntry[];
+  /** Its newest events, newest first. */
+  events: Event[];
+}
+
+/** A jail's ban of the address. */
+export interface AddressJailBan {
+  /** `jails/{jail}`. */
+  jail: string;
+  /** When the ban began. */
+  banTime?:
+    | Date
+    | undefined;
+  /** When it ends; unset when it is for ever, or fail2ban did not say. */
+  expireTime?:
+    | Date
+    | undefined;
+  /** Whether the ban is for ever. */
+  forever: boolean;
+}
+
+/** A managed rule that matches the address. */
+export interface AddressRule {
+  /** The rule, as ListRules shows it. */
+  rule?:
+    | Rule
+    | undefined;
+  /** How it matches the address (negated matches do not count). */
+  matches: RuleMatchKind[];
+}
+
+/** A jail's ignoreip entry that covers the address. */
+export interface IgnoreIpEntry {
+  /** `jails/{jail}`. */
+  jail: string;
+  /** The entry as the jail lists it. */
+  entry: string;
 }
 
 function createBaseCallerIdentity(): CallerIdentity {
@@ -174,6 +366,1083 @@ export const GetCallerIdentityRequest: MessageFns<GetCallerIdentityRequest> = {
   },
 };
 
+function createBaseGetOverviewRequest(): GetOverviewRequest {
+  return {};
+}
+
+export const GetOverviewRequest: MessageFns<GetOverviewRequest> = {
+  encode(_: GetOverviewRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetOverviewRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseGetOverviewRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(_: any): GetOverviewRequest {
+    return {};
+  },
+
+  toJSON(_: GetOverviewRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetOverviewRequest>): GetOverviewRequest {
+    return GetOverviewRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<GetOverviewRequest>): GetOverviewRequest {
+    const message = createBaseGetOverviewRequest();
+    return message;
+  },
+};
+
+function createBaseHostOverview(): HostOverview {
+  return {
+    activeBans: 0,
+    bansLastDay: 0,
+    jailCount: 0,
+    fail2banUp: false,
+    ipsetCount: 0,
+    managedIpsetCount: 0,
+    entryCount: 0,
+    managedRuleCount: 0,
+    fleet: false,
+    fleetNodeCount: 0,
+    fleetNodesOnline: 0,
+  };
+}
+
+export const HostOverview: MessageFns<HostOverview> = {
+  encode(message: HostOverview, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.activeBans !== 0) {
+      writer.uint32(8).uint64(message.activeBans);
+    }
+    if (message.bansLastDay !== 0) {
+      writer.uint32(16).uint64(message.bansLastDay);
+    }
+    if (message.jailCount !== 0) {
+      writer.uint32(24).uint32(message.jailCount);
+    }
+    if (message.fail2banUp !== false) {
+      writer.uint32(32).bool(message.fail2banUp);
+    }
+    if (message.ipsetCount !== 0) {
+      writer.uint32(40).uint32(message.ipsetCount);
+    }
+    if (message.managedIpsetCount !== 0) {
+      writer.uint32(48).uint32(message.managedIpsetCount);
+    }
+    if (message.entryCount !== 0) {
+      writer.uint32(56).uint64(message.entryCount);
+    }
+    if (message.managedRuleCount !== 0) {
+      writer.uint32(64).uint32(message.managedRuleCount);
+    }
+    if (message.fleet !== false) {
+      writer.uint32(72).bool(message.fleet);
+    }
+    if (message.fleetNodeCount !== 0) {
+      writer.uint32(80).uint32(message.fleetNodeCount);
+    }
+    if (message.fleetNodesOnline !== 0) {
+      writer.uint32(88).uint32(message.fleetNodesOnline);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HostOverview {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseHostOverview();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.activeBans = longToNumber(reader.uint64());
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.bansLastDay = longToNumber(reader.uint64());
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.jailCount = reader.uint32();
+          continue;
+        }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.fail2banUp = reader.bool();
+          continue;
+        }
+        case 5: {
+          if (tag !== 40) {
+            break;
+          }
+
+          message.ipsetCount = reader.uint32();
+          continue;
+        }
+        case 6: {
+          if (tag !== 48) {
+            break;
+          }
+
+          message.managedIpsetCount = reader.uint32();
+          continue;
+        }
+        case 7: {
+          if (tag !== 56) {
+            break;
+          }
+
+          message.entryCount = longToNumber(reader.uint64());
+          continue;
+        }
+        case 8: {
+          if (tag !== 64) {
+            break;
+          }
+
+          message.managedRuleCount = reader.uint32();
+          continue;
+        }
+        case 9: {
+          if (tag !== 72) {
+            break;
+          }
+
+          message.fleet = reader.bool();
+          continue;
+        }
+        case 10: {
+          if (tag !== 80) {
+            break;
+          }
+
+          message.fleetNodeCount = reader.uint32();
+          continue;
+        }
+        case 11: {
+          if (tag !== 88) {
+            break;
+          }
+
+          message.fleetNodesOnline = reader.uint32();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): HostOverview {
+    return {
+      activeBans: isSet(object.activeBans) ? globalThis.Number(object.activeBans) : 0,
+      bansLastDay: isSet(object.bansLastDay) ? globalThis.Number(object.bansLastDay) : 0,
+      jailCount: isSet(object.jailCount) ? globalThis.Number(object.jailCount) : 0,
+      fail2banUp: isSet(object.fail2banUp) ? globalThis.Boolean(object.fail2banUp) : false,
+      ipsetCount: isSet(object.ipsetCount) ? globalThis.Number(object.ipsetCount) : 0,
+      managedIpsetCount: isSet(object.managedIpsetCount) ? globalThis.Number(object.managedIpsetCount) : 0,
+      entryCount: isSet(object.entryCount) ? globalThis.Number(object.entryCount) : 0,
+      managedRuleCount: isSet(object.managedRuleCount) ? globalThis.Number(object.managedRuleCount) : 0,
+      fleet: isSet(object.fleet) ? globalThis.Boolean(object.fleet) : false,
+      fleetNodeCount: isSet(object.fleetNodeCount) ? globalThis.Number(object.fleetNodeCount) : 0,
+      fleetNodesOnline: isSet(object.fleetNodesOnline) ? globalThis.Number(object.fleetNodesOnline) : 0,
+    };
+  },
+
+  toJSON(message: HostOverview): unknown {
+    const obj: any = {};
+    if (message.activeBans !== 0) {
+      obj.activeBans = Math.round(message.activeBans);
+    }
+    if (message.bansLastDay !== 0) {
+      obj.bansLastDay = Math.round(message.bansLastDay);
+    }
+    if (message.jailCount !== 0) {
+      obj.jailCount = Math.round(message.jailCount);
+    }
+    if (message.fail2banUp !== false) {
+      obj.fail2banUp = message.fail2banUp;
+    }
+    if (message.ipsetCount !== 0) {
+      obj.ipsetCount = Math.round(message.ipsetCount);
+    }
+    if (message.managedIpsetCount !== 0) {
+      obj.managedIpsetCount = Math.round(message.managedIpsetCount);
+    }
+    if (message.entryCount !== 0) {
+      obj.entryCount = Math.round(message.entryCount);
+    }
+    if (message.managedRuleCount !== 0) {
+      obj.managedRuleCount = Math.round(message.managedRuleCount);
+    }
+    if (message.fleet !== false) {
+      obj.fleet = message.fleet;
+    }
+    if (message.fleetNodeCount !== 0) {
+      obj.fleetNodeCount = Math.round(message.fleetNodeCount);
+    }
+    if (message.fleetNodesOnline !== 0) {
+      obj.fleetNodesOnline = Math.round(message.fleetNodesOnline);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HostOverview>): HostOverview {
+    return HostOverview.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HostOverview>): HostOverview {
+    const message = createBaseHostOverview();
+    message.activeBans = object.activeBans ?? 0;
+    message.bansLastDay = object.bansLastDay ?? 0;
+    message.jailCount = object.jailCount ?? 0;
+    message.fail2banUp = object.fail2banUp ?? false;
+    message.ipsetCount = object.ipsetCount ?? 0;
+    message.managedIpsetCount = object.managedIpsetCount ?? 0;
+    message.entryCount = object.entryCount ?? 0;
+    message.managedRuleCount = object.managedRuleCount ?? 0;
+    message.fleet = object.fleet ?? false;
+    message.fleetNodeCount = object.fleetNodeCount ?? 0;
+    message.fleetNodesOnline = object.fleetNodesOnline ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetJailActivityRequest(): GetJailActivityRequest {
+  return { window: 0 };
+}
+
+export const GetJailActivityRequest: MessageFns<GetJailActivityRequest> = {
+  encode(message: GetJailActivityRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.window !== 0) {
+      writer.uint32(8).int32(message.window);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetJailActivityRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseGetJailActivityRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.window = reader.int32() as any;
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): GetJailActivityRequest {
+    return { window: isSet(object.window) ? activityWindowFromJSON(object.window) : 0 };
+  },
+
+  toJSON(message: GetJailActivityRequest): unknown {
+    const obj: any = {};
+    if (message.window !== 0) {
+      obj.window = activityWindowToJSON(message.window);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetJailActivityRequest>): GetJailActivityRequest {
+    return GetJailActivityRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetJailActivityRequest>): GetJailActivityRequest {
+    const message = createBaseGetJailActivityRequest();
+    message.window = object.window ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetJailActivityResponse(): GetJailActivityResponse {
+  return { window: 0, jails: [] };
+}
+
+export const GetJailActivityResponse: MessageFns<GetJailActivityResponse> = {
+  encode(message: GetJailActivityResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.window !== 0) {
+      writer.uint32(8).int32(message.window);
+    }
+    for (const v of message.jails) {
+      JailActivity.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetJailActivityResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseGetJailActivityResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.window = reader.int32() as any;
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.jails.push(JailActivity.decode(reader, reader.uint32()));
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): GetJailActivityResponse {
+    return {
+      window: isSet(object.window) ? activityWindowFromJSON(object.window) : 0,
+      jails: globalThis.Array.isArray(object?.jails) ? object.jails.map((e: any) => JailActivity.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: GetJailActivityResponse): unknown {
+    const obj: any = {};
+    if (message.window !== 0) {
+      obj.window = activityWindowToJSON(message.window);
+    }
+    if (message.jails?.length) {
+      obj.jails = message.jails.map((e) => JailActivity.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetJailActivityResponse>): GetJailActivityResponse {
+    return GetJailActivityResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetJailActivityResponse>): GetJailActivityResponse {
+    const message = createBaseGetJailActivityResponse();
+    message.window = object.window ?? 0;
+    message.jails = object.jails?.map((e) => JailActivity.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseJailActivity(): JailActivity {
+  return { jail: "", bans: 0, unbans: 0, currentlyBanned: 0, totalBanned: 0, currentlyFailed: 0, totalFailed: 0 };
+}
+
+export const JailActivity: MessageFns<JailActivity> = {
+  encode(message: JailActivity, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jail !== "") {
+      writer.uint32(10).string(message.jail);
+    }
+    if (message.bans !== 0) {
+      writer.uint32(16).uint64(message.bans);
+    }
+    if (message.unbans !== 0) {
+      writer.uint32(24).uint64(message.unbans);
+    }
+    if (message.currentlyBanned !== 0) {
+      writer.uint32(32).uint32(message.currentlyBanned);
+    }
+    if (message.totalBanned !== 0) {
+      writer.uint32(40).uint32(message.totalBanned);
+    }
+    if (message.currentlyFailed !== 0) {
+      writer.uint32(48).uint32(message.currentlyFailed);
+    }
+    if (message.totalFailed !== 0) {
+      writer.uint32(56).uint32(message.totalFailed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JailActivity {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseJailActivity();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.jail = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.bans = longToNumber(reader.uint64());
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.unbans = longToNumber(reader.uint64());
+          continue;
+        }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.currentlyBanned = reader.uint32();
+          continue;
+        }
+        case 5: {
+          if (tag !== 40) {
+            break;
+          }
+
+          message.totalBanned = reader.uint32();
+          continue;
+        }
+        case 6: {
+          if (tag !== 48) {
+            break;
+          }
+
+          message.currentlyFailed = reader.uint32();
+          continue;
+        }
+        case 7: {
+          if (tag !== 56) {
+            break;
+          }
+
+          message.totalFailed = reader.uint32();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): JailActivity {
+    return {
+      jail: isSet(object.jail) ? globalThis.String(object.jail) : "",
+      bans: isSet(object.bans) ? globalThis.Number(object.bans) : 0,
+      unbans: isSet(object.unbans) ? globalThis.Number(object.unbans) : 0,
+      currentlyBanned: isSet(object.currentlyBanned) ? globalThis.Number(object.currentlyBanned) : 0,
+      totalBanned: isSet(object.totalBanned) ? globalThis.Number(object.totalBanned) : 0,
+      currentlyFailed: isSet(object.currentlyFailed) ? globalThis.Number(object.currentlyFailed) : 0,
+      totalFailed: isSet(object.totalFailed) ? globalThis.Number(object.totalFailed) : 0,
+    };
+  },
+
+  toJSON(message: JailActivity): unknown {
+    const obj: any = {};
+    if (message.jail !== "") {
+      obj.jail = message.jail;
+    }
+    if (message.bans !== 0) {
+      obj.bans = Math.round(message.bans);
+    }
+    if (message.unbans !== 0) {
+      obj.unbans = Math.round(message.unbans);
+    }
+    if (message.currentlyBanned !== 0) {
+      obj.currentlyBanned = Math.round(message.currentlyBanned);
+    }
+    if (message.totalBanned !== 0) {
+      obj.totalBanned = Math.round(message.totalBanned);
+    }
+    if (message.currentlyFailed !== 0) {
+      obj.currentlyFailed = Math.round(message.currentlyFailed);
+    }
+    if (message.totalFailed !== 0) {
+      obj.totalFailed = Math.round(message.totalFailed);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<JailActivity>): JailActivity {
+    return JailActivity.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<JailActivity>): JailActivity {
+    const message = createBaseJailActivity();
+    message.jail = object.jail ?? "";
+    message.bans = object.bans ?? 0;
+    message.unbans = object.unbans ?? 0;
+    message.currentlyBanned = object.currentlyBanned ?? 0;
+    message.totalBanned = object.totalBanned ?? 0;
+    message.currentlyFailed = object.currentlyFailed ?? 0;
+    message.totalFailed = object.totalFailed ?? 0;
+    return message;
+  },
+};
+
+function createBaseInspectAddressRequest(): InspectAddressRequest {
+  return { address: "", eventLimit: 0 };
+}
+
+export const InspectAddressRequest: MessageFns<InspectAddressRequest> = {
+  encode(message: InspectAddressRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.address !== "") {
+      writer.uint32(10).string(message.address);
+    }
+    if (message.eventLimit !== 0) {
+      writer.uint32(16).int32(message.eventLimit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InspectAddressRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseInspectAddressRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.address = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.eventLimit = reader.int32();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): InspectAddressRequest {
+    return {
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      eventLimit: isSet(object.eventLimit) ? globalThis.Number(object.eventLimit) : 0,
+    };
+  },
+
+  toJSON(message: InspectAddressRequest): unknown {
+    const obj: any = {};
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.eventLimit !== 0) {
+      obj.eventLimit = Math.round(message.eventLimit);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<InspectAddressRequest>): InspectAddressRequest {
+    return InspectAddressRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<InspectAddressRequest>): InspectAddressRequest {
+    const message = createBaseInspectAddressRequest();
+    message.address = object.address ?? "";
+    message.eventLimit = object.eventLimit ?? 0;
+    return message;
+  },
+};
+
+function createBaseInspectAddressResponse(): InspectAddressResponse {
+  return { address: "", jailBans: [], entries: [], rules: [], allowlistEntries: [], ignoreIpEntries: [], events: [] };
+}
+
+export const InspectAddressResponse: MessageFns<InspectAddressResponse> = {
+  encode(message: InspectAddressResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.address !== "") {
+      writer.uint32(10).string(message.address);
+    }
+    for (const v of message.jailBans) {
+      AddressJailBan.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.entries) {
+      Entry.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.rules) {
+      AddressRule.encode(v!, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.allowlistEntries) {
+      AllowlistEntry.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.ignoreIpEntries) {
+      IgnoreIpEntry.encode(v!, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.events) {
+      Event.encode(v!, writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InspectAddressResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseInspectAddressResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.address = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.jailBans.push(AddressJailBan.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.entries.push(Entry.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 4: {
+          if (tag !== 34) {
+            break;
+          }
+
+          message.rules.push(AddressRule.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 5: {
+          if (tag !== 42) {
+            break;
+          }
+
+          message.allowlistEntries.push(AllowlistEntry.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 6: {
+          if (tag !== 50) {
+            break;
+          }
+
+          message.ignoreIpEntries.push(IgnoreIpEntry.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 7: {
+          if (tag !== 58) {
+            break;
+          }
+
+          message.events.push(Event.decode(reader, reader.uint32()));
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): InspectAddressResponse {
+    return {
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      jailBans: globalThis.Array.isArray(object?.jailBans)
+        ? object.jailBans.map((e: any) => AddressJailBan.fromJSON(e))
+        : [],
+      entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => Entry.fromJSON(e)) : [],
+      rules: globalThis.Array.isArray(object?.rules) ? object.rules.map((e: any) => AddressRule.fromJSON(e)) : [],
+      allowlistEntries: globalThis.Array.isArray(object?.allowlistEntries)
+        ? object.allowlistEntries.map((e: any) => AllowlistEntry.fromJSON(e))
+        : [],
+      ignoreIpEntries: globalThis.Array.isArray(object?.ignoreIpEntries)
+        ? object.ignoreIpEntries.map((e: any) => IgnoreIpEntry.fromJSON(e))
+        : [],
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => Event.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: InspectAddressResponse): unknown {
+    const obj: any = {};
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.jailBans?.length) {
+      obj.jailBans = message.jailBans.map((e) => AddressJailBan.toJSON(e));
+    }
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => Entry.toJSON(e));
+    }
+    if (message.rules?.length) {
+      obj.rules = message.rules.map((e) => AddressRule.toJSON(e));
+    }
+    if (message.allowlistEntries?.length) {
+      obj.allowlistEntries = message.allowlistEntries.map((e) => AllowlistEntry.toJSON(e));
+    }
+    if (message.ignoreIpEntries?.length) {
+      obj.ignoreIpEntries = message.ignoreIpEntries.map((e) => IgnoreIpEntry.toJSON(e));
+    }
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => Event.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<InspectAddressResponse>): InspectAddressResponse {
+    return InspectAddressResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<InspectAddressResponse>): InspectAddressResponse {
+    const message = createBaseInspectAddressResponse();
+    message.address = object.address ?? "";
+    message.jailBans = object.jailBans?.map((e) => AddressJailBan.fromPartial(e)) || [];
+    message.entries = object.entries?.map((e) => Entry.fromPartial(e)) || [];
+    message.rules = object.rules?.map((e) => AddressRule.fromPartial(e)) || [];
+    message.allowlistEntries = object.allowlistEntries?.map((e) => AllowlistEntry.fromPartial(e)) || [];
+    message.ignoreIpEntries = object.ignoreIpEntries?.map((e) => IgnoreIpEntry.fromPartial(e)) || [];
+    message.events = object.events?.map((e) => Event.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAddressJailBan(): AddressJailBan {
+  return { jail: "", banTime: undefined, expireTime: undefined, forever: false };
+}
+
+export const AddressJailBan: MessageFns<AddressJailBan> = {
+  encode(message: AddressJailBan, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jail !== "") {
+      writer.uint32(10).string(message.jail);
+    }
+    if (message.banTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.banTime), writer.uint32(18).fork()).join();
+    }
+    if (message.expireTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.expireTime), writer.uint32(26).fork()).join();
+    }
+    if (message.forever !== false) {
+      writer.uint32(32).bool(message.forever);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddressJailBan {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAddressJailBan();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.jail = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.banTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.expireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+          continue;
+        }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.forever = reader.bool();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): AddressJailBan {
+    return {
+      jail: isSet(object.jail) ? globalThis.String(object.jail) : "",
+      banTime: isSet(object.banTime) ? fromJsonTimestamp(object.banTime) : undefined,
+      expireTime: isSet(object.expireTime) ? fromJsonTimestamp(object.expireTime) : undefined,
+      forever: isSet(object.forever) ? globalThis.Boolean(object.forever) : false,
+    };
+  },
+
+  toJSON(message: AddressJailBan): unknown {
+    const obj: any = {};
+    if (message.jail !== "") {
+      obj.jail = message.jail;
+    }
+    if (message.banTime !== undefined) {
+      obj.banTime = message.banTime.toISOString();
+    }
+    if (message.expireTime !== undefined) {
+      obj.expireTime = message.expireTime.toISOString();
+    }
+    if (message.forever !== false) {
+      obj.forever = message.forever;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AddressJailBan>): AddressJailBan {
+    return AddressJailBan.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AddressJailBan>): AddressJailBan {
+    const message = createBaseAddressJailBan();
+    message.jail = object.jail ?? "";
+    message.banTime = object.banTime ?? undefined;
+    message.expireTime = object.expireTime ?? undefined;
+    message.forever = object.forever ?? false;
+    return message;
+  },
+};
+
+function createBaseAddressRule(): AddressRule {
+  return { rule: undefined, matches: [] };
+}
+
+export const AddressRule: MessageFns<AddressRule> = {
+  encode(message: AddressRule, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rule !== undefined) {
+      Rule.encode(message.rule, writer.uint32(10).fork()).join();
+    }
+    writer.uint32(18).fork();
+    for (const v of message.matches) {
+      writer.int32(v);
+    }
+    writer.join();
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddressRule {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAddressRule();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.rule = Rule.decode(reader, reader.uint32());
+          continue;
+        }
+        case 2: {
+          if (tag === 16) {
+            message.matches.push(reader.int32() as any);
+
+            continue;
+          }
+
+          if (tag === 18) {
+            const end2 = reader.uint32() + reader.pos;
+            while (reader.pos < end2) {
+              message.matches.push(reader.int32() as any);
+            }
+
+            continue;
+          }
+
+          break;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): AddressRule {
+    return {
+      rule: isSet(object.rule) ? Rule.fromJSON(object.rule) : undefined,
+      matches: globalThis.Array.isArray(object?.matches)
+        ? object.matches.map((e: any) => ruleMatchKindFromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: AddressRule): unknown {
+    const obj: any = {};
+    if (message.rule !== undefined) {
+      obj.rule = Rule.toJSON(message.rule);
+    }
+    if (message.matches?.length) {
+      obj.matches = message.matches.map((e) => ruleMatchKindToJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AddressRule>): AddressRule {
+    return AddressRule.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AddressRule>): AddressRule {
+    const message = createBaseAddressRule();
+    message.rule = (object.rule !== undefined && object.rule !== null) ? Rule.fromPartial(object.rule) : undefined;
+    message.matches = object.matches?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseIgnoreIpEntry(): IgnoreIpEntry {
+  return { jail: "", entry: "" };
+}
+
+export const IgnoreIpEntry: MessageFns<IgnoreIpEntry> = {
+  encode(message: IgnoreIpEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jail !== "") {
+      writer.uint32(10).string(message.jail);
+    }
+    if (message.entry !== "") {
+      writer.uint32(18).string(message.entry);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IgnoreIpEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseIgnoreIpEntry();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.jail = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.entry = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): IgnoreIpEntry {
+    return {
+      jail: isSet(object.jail) ? globalThis.String(object.jail) : "",
+      entry: isSet(object.entry) ? globalThis.String(object.entry) : "",
+    };
+  },
+
+  toJSON(message: IgnoreIpEntry): unknown {
+    const obj: any = {};
+    if (message.jail !== "") {
+      obj.jail = message.jail;
+    }
+    if (message.entry !== "") {
+      obj.entry = message.entry;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<IgnoreIpEntry>): IgnoreIpEntry {
+    return IgnoreIpEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<IgnoreIpEntry>): IgnoreIpEntry {
+    const message = createBaseIgnoreIpEntry();
+    message.jail = object.jail ?? "";
+    message.entry = object.entry ?? "";
+    return message;
+  },
+};
+
 /**
  * HostService describes the host as a whole and the caller's place in it:
  * who the server takes the caller to be, and summaries of the host's
@@ -198,6 +1467,54 @@ export const HostServiceService = {
     responseSerialize: (value: CallerIdentity): Buffer => Buffer.from(CallerIdentity.encode(value).finish()),
     responseDeserialize: (value: Buffer): CallerIdentity => CallerIdentity.decode(value),
   },
+  /**
+   * The host at a glance: bans, jails, sets, rules, fail2ban and the fleet.
+   * Role: viewer.
+   */
+  getOverview: {
+    path: "/portcullis.v1.HostService/GetOverview",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: GetOverviewRequest): Buffer => Buffer.from(GetOverviewRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetOverviewRequest => GetOverviewRequest.decode(value),
+    responseSerialize: (value: HostOverview): Buffer => Buffer.from(HostOverview.encode(value).finish()),
+    responseDeserialize: (value: Buffer): HostOverview => HostOverview.decode(value),
+  },
+  /**
+   * Each jail's bans and unbans over a window, with its failure counters.
+   * Bans and unbans come from the event log; failures are fail2ban's own
+   * counters (currently and total failed: the log has no failure events),
+   * which have no window. Role: viewer.
+   */
+  getJailActivity: {
+    path: "/portcullis.v1.HostService/GetJailActivity",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: GetJailActivityRequest): Buffer =>
+      Buffer.from(GetJailActivityRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetJailActivityRequest => GetJailActivityRequest.decode(value),
+    responseSerialize: (value: GetJailActivityResponse): Buffer =>
+      Buffer.from(GetJailActivityResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetJailActivityResponse => GetJailActivityResponse.decode(value),
+  },
+  /**
+   * Everything about one address now.
+   * The jails that ban it (with when the ban ends), the managed sets whose
+   * entries hold it (the address itself, or a network covering it), the
+   * managed rules that match it, the host allowlist entries and jails'
+   * ignoreip entries that protect it, and its newest events. Role: viewer.
+   */
+  inspectAddress: {
+    path: "/portcullis.v1.HostService/InspectAddress",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: InspectAddressRequest): Buffer =>
+      Buffer.from(InspectAddressRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): InspectAddressRequest => InspectAddressRequest.decode(value),
+    responseSerialize: (value: InspectAddressResponse): Buffer =>
+      Buffer.from(InspectAddressResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): InspectAddressResponse => InspectAddressResponse.decode(value),
+  },
 } as const;
 
 export interface HostServiceServer extends UntypedServiceImplementation {
@@ -208,6 +1525,26 @@ export interface HostServiceServer extends UntypedServiceImplementation {
    * proxy or NAT it is the proxy's or the NAT's address). Role: viewer.
    */
   getCallerIdentity: handleUnaryCall<GetCallerIdentityRequest, CallerIdentity>;
+  /**
+   * The host at a glance: bans, jails, sets, rules, fail2ban and the fleet.
+   * Role: viewer.
+   */
+  getOverview: handleUnaryCall<GetOverviewRequest, HostOverview>;
+  /**
+   * Each jail's bans and unbans over a window, with its failure counters.
+   * Bans and unbans come from the event log; failures are fail2ban's own
+   * counters (currently and total failed: the log has no failure events),
+   * which have no window. Role: viewer.
+   */
+  getJailActivity: handleUnaryCall<GetJailActivityRequest, GetJailActivityResponse>;
+  /**
+   * Everything about one address now.
+   * The jails that ban it (with when the ban ends), the managed sets whose
+   * entries hold it (the address itself, or a network covering it), the
+   * managed rules that match it, the host allowlist entries and jails'
+   * ignoreip entries that protect it, and its newest events. Role: viewer.
+   */
+  inspectAddress: handleUnaryCall<InspectAddressRequest, InspectAddressResponse>;
 }
 
 export interface HostServiceClient extends Client {
@@ -232,6 +1569,68 @@ export interface HostServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CallerIdentity) => void,
   ): ClientUnaryCall;
+  /**
+   * The host at a glance: bans, jails, sets, rules, fail2ban and the fleet.
+   * Role: viewer.
+   */
+  getOverview(
+    request: GetOverviewRequest,
+    callback: (error: ServiceError | null, response: HostOverview) => void,
+  ): ClientUnaryCall;
+  getOverview(
+    request: GetOverviewRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: HostOverview) => void,
+  ): ClientUnaryCall;
+  getOverview(
+    request: GetOverviewRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: HostOverview) => void,
+  ): ClientUnaryCall;
+  /**
+   * Each jail's bans and unbans over a window, with its failure counters.
+   * Bans and unbans come from the event log; failures are fail2ban's own
+   * counters (currently and total failed: the log has no failure events),
+   * which have no window. Role: viewer.
+   */
+  getJailActivity(
+    request: GetJailActivityRequest,
+    callback: (error: ServiceError | null, response: GetJailActivityResponse) => void,
+  ): ClientUnaryCall;
+  getJailActivity(
+    request: GetJailActivityRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetJailActivityResponse) => void,
+  ): ClientUnaryCall;
+  getJailActivity(
+    request: GetJailActivityRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetJailActivityResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Everything about one address now.
+   * The jails that ban it (with when the ban ends), the managed sets whose
+   * entries hold it (the address itself, or a network covering it), the
+   * managed rules that match it, the host allowlist entries and jails'
+   * ignoreip entries that protect it, and its newest events. Role: viewer.
+   */
+  inspectAddress(
+    request: InspectAddressRequest,
+    callback: (error: ServiceError | null, response: InspectAddressResponse) => void,
+  ): ClientUnaryCall;
+  inspectAddress(
+    request: InspectAddressRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: InspectAddressResponse) => void,
+  ): ClientUnaryCall;
+  inspectAddress(
+    request: InspectAddressRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: InspectAddressResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const HostServiceClient = makeGenericClientConstructor(
@@ -251,6 +1650,39 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
+
+function toTimestamp(date: Date): Timestamp {
+  const seconds = Math.trunc(date.getTime() / 1_000);
+  const nanos = (date.getTime() % 1_000) * 1_000_000;
+  return { seconds, nanos };
+}
+
+function fromTimestamp(t: Timestamp): Date {
+  let millis = (t.seconds || 0) * 1_000;
+  millis += (t.nanos || 0) / 1_000_000;
+  return new globalThis.Date(millis);
+}
+
+function fromJsonTimestamp(o: any): Date {
+  if (o instanceof globalThis.Date) {
+    return o;
+  } else if (typeof o === "string") {
+    return new globalThis.Date(o);
+  } else {
+    return fromTimestamp(Timestamp.fromJSON(o));
+  }
+}
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

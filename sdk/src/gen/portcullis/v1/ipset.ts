@@ -274,8 +274,16 @@ export interface ListEntriesRequest {
   parent: string;
   /** Maximum number of entries to return (default 1000, at most 10000). */
   pageSize: number;
-  /** Token from a previous ListEntriesResponse. */
+  /** Token from a previous ListEntriesResponse (with the same filter). */
   pageToken: string;
+  /**
+   * Only some entries. An address or CIDR network (any spelling): the
+   * entries equal to it, inside it or covering it, by the address or network
+   * their element starts with (`192.0.2.0/24,tcp:80` counts as
+   * 192.0.2.0/24). Other text: the entries whose element starts with it.
+   * Empty: every entry.
+   */
+  filter: string;
 }
 
 /** Response for ListEntries. */
@@ -284,7 +292,10 @@ export interface ListEntriesResponse {
   entries: Entry[];
   /** Token for the next page; empty on the last page. */
   nextPageToken: string;
-  /** Number of entries in the set when the page was read. */
+  /**
+   * Number of entries in the set when the page was read (all of them, with
+   * a filter too).
+   */
   totalSize: number;
 }
 
@@ -1522,7 +1533,7 @@ export const AdoptIpsetRequest: MessageFns<AdoptIpsetRequest> = {
 };
 
 function createBaseListEntriesRequest(): ListEntriesRequest {
-  return { parent: "", pageSize: 0, pageToken: "" };
+  return { parent: "", pageSize: 0, pageToken: "", filter: "" };
 }
 
 export const ListEntriesRequest: MessageFns<ListEntriesRequest> = {
@@ -1535,6 +1546,9 @@ export const ListEntriesRequest: MessageFns<ListEntriesRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(26).string(message.pageToken);
+    }
+    if (message.filter !== "") {
+      writer.uint32(34).string(message.filter);
     }
     return writer;
   },
@@ -1570,6 +1584,14 @@ export const ListEntriesRequest: MessageFns<ListEntriesRequest> = {
           message.pageToken = reader.string();
           continue;
         }
+        case 4: {
+          if (tag !== 34) {
+            break;
+          }
+
+          message.filter = reader.string();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1584,6 +1606,7 @@ export const ListEntriesRequest: MessageFns<ListEntriesRequest> = {
       parent: isSet(object.parent) ? globalThis.String(object.parent) : "",
       pageSize: isSet(object.pageSize) ? globalThis.Number(object.pageSize) : 0,
       pageToken: isSet(object.pageToken) ? globalThis.String(object.pageToken) : "",
+      filter: isSet(object.filter) ? globalThis.String(object.filter) : "",
     };
   },
 
@@ -1598,6 +1621,9 @@ export const ListEntriesRequest: MessageFns<ListEntriesRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.filter !== "") {
+      obj.filter = message.filter;
+    }
     return obj;
   },
 
@@ -1609,6 +1635,7 @@ export const ListEntriesRequest: MessageFns<ListEntriesRequest> = {
     message.parent = object.parent ?? "";
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
+    message.filter = object.filter ?? "";
     return message;
   },
 };
