@@ -12,8 +12,11 @@ import { RulesView } from "./views/rules";
 import { EventsView } from "./views/events";
 import { AuditView } from "./views/audit";
 import { FleetView } from "./views/fleet";
+import { OverviewView } from "./views/overview";
+import { AddressView } from "./views/address";
 
 const SECTIONS: ReadonlyArray<{ label: string; route: Route; matches: ReadonlyArray<Route["view"]> }> = [
+  { label: "Overview", route: { view: "overview" }, matches: ["overview"] },
   { label: "Jails", route: { view: "jails" }, matches: ["jails", "jail"] },
   { label: "Sets", route: { view: "sets" }, matches: ["sets", "set"] },
   { label: "Rules", route: { view: "rules", family: "ipv4", table: "filter", chain: "INPUT" }, matches: ["rules"] },
@@ -70,7 +73,7 @@ function View(props: { route: Route }): JSX.Element {
   const route = props.route;
   switch (route.view) {
     case "overview":
-      return <JailsView />;
+      return <OverviewView />;
     case "jails":
       return <JailsView />;
     case "jail":
@@ -88,7 +91,7 @@ function View(props: { route: Route }): JSX.Element {
     case "fleet":
       return <FleetView />;
     case "address":
-      return <JailsView />;
+      return <AddressView key={route.address} address={route.address} />;
     case "missing":
       return (
         <section>

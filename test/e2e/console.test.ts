@@ -17,6 +17,27 @@ const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.mi
 const IMG = "<img src=x onerror=alert(1)>";
 const SCRIPT = `"><script>alert(2)</script>`;
 
+/** RFC 4180 CSV: quoted fields may hold commas, doubled quotes and line breaks. */
+function parseCsv(text: string): string[][] {
+  const records: string[][] = [];
+  let record: string[] = [];
+  let field = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i]!;
+    if (quoted) {
+      if (char === '"' && text[i + 1] === '"') (field += '"'), i++;
+      else if (char === '"') quoted = false;
+      else field += char;
+    } else if (char === '"') quoted = true;
+    else if (char === ",") record.push(field), (field = "");
+    else if (char === "\n") record.push(field), records.push(record), (record = []), (field = "");
+    else if (char !== "\r") field += char;
+  }
+  if (field !== "" || record.length > 0) record.push(field), records.push(record);
+  return records;
+}
+
 /** Waits for a view's heading and for its first data to arrive. */
 async function open(page: Page, url: string, heading: string | RegExp): Promise<void> {
   await page.goto(url);
@@ -52,8 +73,13 @@ describe("console: the web console in Debian's Chromium, with client certificate
     await setup?.close();
   });
 
-  it("fail2ban bans an attacker after five log lines: the row appears live on the open jail page and the attacker's connects fail; Unban on the page lets them through again", async () => {
+  it("fail2ban bans an attacker after five log lines: the row appears live on the open overview and jail pages and the attacker's connects fail; Unban on the page lets them through again", async () => {
     const { hosts, fail2ban } = setup;
+    const overview = await browser.newPage();
+    await open(overview, browser.url(""), "Overview");
+    await overview.getByRole("status", { name: "Event stream: Live" }).waitFor();
+    const activeBans = overview.locator("#overview-cards .card").filter({ hasText: "Active bans" }).locator(".card-value");
+    assert.equal(await activeBans.innerText(), "0");
     await open(page, browser.url("jails/dovecot"), "Jail dovecot");
     await page.getByRole("status", { name: "Event stream: Live" }).waitFor();
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
@@ -61,6 +87,12 @@ describe("console: the web console in Debian's Chromium, with client certificate
     appendFileSync(fail2ban.mailLog, dovecotFailures(attackerV4, victimV4, 5));
     const row = page.locator(`#bans tr[data-address="${attackerV4}"]`);
     await row.waitFor({ timeout: 15_000 });
+    // The overview: the ban at once in the latest bans, then the server's counts (no reload of the page).
+    await overview.locator(`#latest-bans tr[data-address="${attackerV4}"]`).getByText("fail2ban").waitFor();
+    await overview.waitForFunction(() => document.querySelector("#overview-cards .card .card-value")?.textContent === "1");
+    await overview.locator("#top-addresses").getByRole("row", { name: new RegExp(`^${attackerV4.replaceAll(".", "\\.")} 1 `) }).waitFor();
+    await overview.locator("#jail-activity").getByRole("row", { name: /^dovecot 1 0 1 / }).waitFor();
+    await overview.context().close();
     assert.equal(await becomesUnreachable(hosts.attacker.name, victimV4, 143), true, "banned by fail2ban: the connect must fail");
     // The jail is read again after the event: the ban's times and the time it has left.
     await row.getByText(/^59m \d+s$/).waitFor();
@@ -79,13 +111,13 @@ describe("console: the web console in Debian's Chromium, with client certificate
     await rest(setup.f.server, "POST", "/v1/ipsets/blocklist/entries", { entry: { element: "203.0.113.0/24", comment: "spam" } });
     const viewer = await browser.newPage();
     try {
-      const actions = /^(Ban|Unban.*|Unban all…|Delete.*|Add|Allow.*|Remove.*|Save settings|Create|Import|Panic mode…|End panic mode…|Add to the draft|Review and apply…)$/;
-      for (const [path, heading] of [["jails", "Jails"], ["jails/dovecot", "Jail dovecot"], ["sets", "Sets"], ["sets/blocklist", "Set blocklist"], ["rules", "Rules"]] as const) {
+      const actions = /^(Ban.*|Unban.*|Delete.*|Add|Allow.*|Allowlist.*|Remove.*|Save settings|Create|Import|Panic mode…|End panic mode…|Add to the draft|Review and apply…|Move .*)$/;
+      for (const [path, heading] of [["", "Overview"], ["jails", "Jails"], ["jails/dovecot", "Jail dovecot"], ["sets", "Sets"], ["sets/blocklist", "Set blocklist"], ["rules", "Rules"], [`address/${attackerV4}`, `Address ${attackerV4}`]] as const) {
         await open(viewer, browser.url(path, "viewer"), heading);
         await viewer.getByText("noc").first().waitFor();
         const buttons = await viewer.locator("main button").evaluateAll((elements) => elements.map((element) => element.getAttribute("aria-label") ?? element.textContent ?? ""));
         assert.deepEqual(buttons.filter((name) => actions.test(name)), [], `${path}: a viewer gets no action controls`);
-        assert.equal(await viewer.locator("main select, main input[type=number], main input[type=file]").count(), 0, `${path}: no editable settings`);
+        assert.equal(await viewer.locator("main select:not(form[aria-label='Event filters'] select), main input[type=number], main input[type=file]").count(), 0, `${path}: no editable settings`);
       }
       // The data is there all the same.
       await open(viewer, browser.url("jails/dovecot", "viewer"), "Jail dovecot");
@@ -125,7 +157,7 @@ describe("console: the web console in Debian's Chromium, with client certificate
     const countdown = page.getByRole("timer");
     await countdown.waitFor();
     const first = Number((await countdown.textContent())?.replace(" s", ""));
-    assert.ok(first > 20 && first <= 30, `countdown starts near 30 s, shows ${first}`);
+    assert.ok(first > 20 && first <= 31, `countdown starts near 30 s, shows ${first}`);
     await page.waitForTimeout(1100);
     assert.ok(Number((await countdown.textContent())?.replace(" s", "")) < first, "the countdown counts down");
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "applied: the rule drops the connect");
@@ -183,9 +215,75 @@ describe("console: the web console in Debian's Chromium, with client certificate
     await rest(setup.f.server, "POST", "/v1/allowlist:remove", { network: "198.51.100.7" });
   });
 
+  it("a set's entries: a list file imported with progress, pages and a filter answered by the server, an entry deleted", async () => {
+    assert.equal((await rest(setup.f.server, "POST", "/v1/ipsets", { ipsetId: "imports", ipset: { type: "IPSET_TYPE_HASH_NET", comments: true } })).status, 200);
+    const lines = ["# a drop list", ...Array.from({ length: 12_000 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24 ; SBL${i}`)];
+    await open(page, browser.url("sets/imports"), "Set imports");
+    await page.evaluate(() => {
+      const seen: number[] = [];
+      Object.defineProperty(window, "__progress", { value: seen });
+      new MutationObserver(() => {
+        const bar = document.querySelector("progress");
+        if (bar !== null && seen[seen.length - 1] !== bar.value) seen.push(bar.value);
+      }).observe(document.body, { subtree: true, childList: true, attributes: true });
+    });
+    const form = page.getByRole("region", { name: "Import a list" });
+    await form.getByLabel("File").setInputFiles({ name: "drop.txt", mimeType: "text/plain", buffer: Buffer.from(lines.join("\n")) });
+    await form.getByLabel("Comment").fill("drop list");
+    await form.getByRole("button", { name: "Import" }).click();
+    await page.getByRole("status").getByText("Imported 12,000 lines into imports (12,000 new entries).").waitFor();
+    const progress = await page.evaluate(() => (window as unknown as { __progress: number[] }).__progress);
+    assert.deepEqual(progress.filter((value) => value > 0), [5000, 10_000, 12_000], "the bar moved chunk by chunk");
+
+    const pager = page.getByRole("navigation", { name: "Entry pages" });
+    await pager.getByText("Page 1 of 120 (12,000 entries)").waitFor();
+    await pager.getByRole("button", { name: "Next page" }).click();
+    await pager.getByText("Page 2 of 120 (12,000 entries)").waitFor();
+    await page.getByRole("search", { name: "Filter entries" }).getByRole("searchbox").fill("10.5.0.0/16");
+    await page.getByRole("search", { name: "Filter entries" }).getByRole("button", { name: "Filter" }).click();
+    await pager.getByText(/^Page 1 of the entries matching/).waitFor();
+    const elements = async (): Promise<string[]> => page.locator("#entries tbody th").allInnerTexts();
+    await page.waitForFunction(() => document.querySelector("#entries tbody th")?.textContent === "10.5.0.0/24");
+    const shown = await elements();
+    assert.equal(shown.length, 100);
+    assert.ok(shown.every((element) => element.startsWith("10.5.")), shown.join(" "));
+    assert.equal(await page.locator("#entries tbody tr").first().locator("td").nth(1).innerText(), "drop list");
+
+    await page.getByRole("button", { name: "Delete 10.5.0.0/24" }).click();
+    await page.getByRole("status").getByText("10.5.0.0/24 deleted from imports.").waitFor();
+    await page.waitForFunction(() => document.querySelector("#entries tbody th")?.textContent === "10.5.1.0/24");
+    assert.equal((await rest(setup.f.server, "GET", "/v1/ipsets/imports")).json.entryCount, 11_999);
+  });
+
+  it("a filtered export of the event log downloads as CSV and as JSON lines", async () => {
+    await open(page, browser.url("events"), "Events");
+    const filters = page.getByRole("form", { name: "Event filters" });
+    await filters.getByLabel("Type").selectOption("EVENT_TYPE_BAN");
+    await filters.getByRole("textbox", { name: "Jail" }).fill("dovecot");
+    await filters.getByRole("button", { name: "Apply filters" }).click();
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll("#events tbody tr[data-sequence]")];
+      return rows.length > 0 && rows.every((row) => row.children[2]?.textContent === "Ban");
+    });
+    const shown = await page.locator("#events tbody tr[data-sequence]").count();
+
+    const [csvDownload] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Export CSV" }).click()]);
+    assert.equal(csvDownload.suggestedFilename(), "events.csv");
+    const [header, ...records] = parseCsv(readFileSync((await csvDownload.path())!, "utf8"));
+    assert.deepEqual(header, ["sequence", "time", "type", "resource", "principal", "origin", "jail", "address", "attributes"]);
+    assert.equal(records.length, shown, "the file holds the events the filtered view shows");
+    assert.ok(records.every((record) => record[2] === "BAN" && record[6] === "dovecot"), JSON.stringify(records));
+    assert.deepEqual(records.filter((record) => record[7] === attackerV4).map((record) => record[4]), ["fail2ban", "admin"]);
+
+    const [jsonDownload] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Export JSON lines" }).click()]);
+    const events = readFileSync((await jsonDownload.path())!, "utf8").trim().split("\n").map((line) => JSON.parse(line) as { type: string; sequence: number });
+    assert.deepEqual(events.map((event) => String(event.sequence)), records.map((record) => record[0]));
+    assert.ok(events.every((event) => event.type === "EVENT_TYPE_BAN"));
+  });
+
   it("axe-core finds no serious or critical accessibility violations on any view, nor in a dialog", async () => {
     const views: Array<[string, string | RegExp]> = [
-      ["", "Jails"], ["jails", "Jails"], ["jails/dovecot", "Jail dovecot"], ["sets", "Sets"], ["sets/blocklist", "Set blocklist"],
+      ["", "Overview"], ["jails", "Jails"], ["jails/dovecot", "Jail dovecot"], ["sets", "Sets"], ["sets/blocklist", "Set blocklist"], [`address/${attackerV4}`, `Address ${attackerV4}`],
       ["rules", "Rules"], ["events", "Events"], ["audit", "Audit"], ["fleet", "Fleet"], ["nowhere/at/all", "Not found"],
     ];
     const found: string[] = [];
