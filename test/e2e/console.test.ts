@@ -64,7 +64,6 @@ describe("console: the web console in Debian's Chromium, with client certificate
   before(async () => {
     // A fixed REST port, so that the page reconnects to the same address after the server restarts.
     setup = await startJailHosts(["maxretry = 5", "findtime = 600", "bantime = 3600"], undefined, ["--rest-address", `127.0.0.1:${await freePort()}`]);
-    await setup.f.server.cli(["certs", "issue", "--name", "noc", "--role", "viewer"]);
     browser = await ConsoleBrowser.launch(setup.f.server, { viewer: "noc" });
     page = await browser.newPage();
   });
