@@ -130,6 +130,13 @@ describe("console: the web console in Debian's Chromium, with client certificate
       assert.equal(forced.body.reason, "ROLE_REQUIRED");
       const jail = await rest(setup.f.server, "GET", "/v1/jails/dovecot");
       assert.deepEqual(jail.json.banned, [attackerV4], "the refused unban changed nothing");
+      // The admin finds the refusal in the audit log, filtered by the server.
+      await open(page, browser.url("audit"), "Audit");
+      const filters = page.getByRole("form", { name: "Audit filters" });
+      await filters.getByRole("textbox", { name: "By" }).fill("noc");
+      await filters.getByRole("button", { name: "Apply filters" }).click();
+      await page.waitForFunction(() => [...document.querySelectorAll("#audit tbody tr")].every((row) => row.children[1]?.textContent === "noc"));
+      assert.deepEqual(await page.locator("#audit tbody tr").first().locator("td").allInnerTexts().then((cells) => cells.slice(1)), ["noc", "viewer", "JailService/UnbanIp", "jails/dovecot", "PERMISSION_DENIED: ROLE_REQUIRED"]);
     } finally {
       await viewer.context().close();
       await rest(setup.f.server, "POST", "/v1/jails/dovecot:unban", { address: attackerV4 });
