@@ -21,6 +21,90 @@ export type ErrorCode =
   | "DataLoss"
   | "Unauthenticated";
 
+/**
+ * Why the server refused or failed a call, stable across versions; docs/errors.md says when each is given.
+ * {@link PortcullisError.reason} stays a string: a newer server may send a reason this list does not have yet.
+ */
+export type ErrorReason =
+  | "INVALID_RESOURCE_NAME"
+  | "INVALID_IPSET_NAME"
+  | "INVALID_IPSET_TYPE"
+  | "INVALID_IPSET_OPTION"
+  | "INVALID_ELEMENT"
+  | "FAMILY_MISMATCH"
+  | "INVALID_TIMEOUT"
+  | "INVALID_COMMENT"
+  | "INVALID_SETTING"
+  | "NOTHING_TO_UPDATE"
+  | "INVALID_PAGE_TOKEN"
+  | "INVALID_PAGE_SIZE"
+  | "INVALID_IMPORT"
+  | "BATCH_TOO_LARGE"
+  | "REQUEST_ID_REUSED"
+  | "INVALID_CHAIN_NAME"
+  | "INVALID_RULE"
+  | "UNKNOWN_REFERENCE"
+  | "INVALID_FILTER"
+  | "INVALID_POLICY"
+  | "INVALID_SCOPE"
+  | "INVALID_POSITION"
+  | "UNKNOWN_SERVICE"
+  | "RULESET_REJECTED"
+  | "IPSET_NOT_FOUND"
+  | "ENTRY_NOT_FOUND"
+  | "IPSET_ALREADY_EXISTS"
+  | "CHAIN_NOT_FOUND"
+  | "RULE_NOT_FOUND"
+  | "BAN_NOT_FOUND"
+  | "CHAIN_ALREADY_EXISTS"
+  | "JAIL_NOT_FOUND"
+  | "JAIL_ALREADY_EXISTS"
+  | "JAIL_RUNNING"
+  | "FAIL2BAN_NO_DATABASE"
+  | "IPSET_IN_USE"
+  | "IPSET_NOT_MANAGED"
+  | "IPSET_ALREADY_MANAGED"
+  | "IPSET_INCOMPATIBLE"
+  | "TIMEOUT_NOT_SUPPORTED"
+  | "COMMENT_NOT_SUPPORTED"
+  | "TABLE_READ_ONLY"
+  | "CHAIN_IN_USE"
+  | "CHAIN_NOT_EMPTY"
+  | "CHAIN_BUILTIN"
+  | "LOCKOUT"
+  | "ADDRESS_IGNORED"
+  | "ADDRESS_ALLOWLISTED"
+  | "INVALID_ACTION_REQUEST"
+  | "INVALID_REQUEST"
+  | "REQUEST_TOO_LARGE"
+  | "ROUTE_NOT_FOUND"
+  | "CONSOLE_NOT_BUILT"
+  | "MALFORMED_REQUEST"
+  | "INTEGER_OUT_OF_RANGE"
+  | "ACTION_TIMEOUT"
+  | "NO_PENDING_ROLLBACK"
+  | "PANIC_MODE"
+  | "FOREIGN_RULES"
+  | "FLEET_NOT_CONFIGURED"
+  | "ADDRESS_MANAGEMENT"
+  | "FAIL2BAN_REJECTED"
+  | "IPSET_FULL"
+  | "CERTIFICATE_REQUIRED"
+  | "CERTIFICATE_REVOKED"
+  | "CERTIFICATE_INVALID"
+  | "ROLE_REQUIRED"
+  | "CROSS_SITE_REQUEST"
+  | "SUBSCRIBER_TOO_SLOW"
+  | "KERNEL_UNAVAILABLE"
+  | "SHUTTING_DOWN"
+  | "FAIL2BAN_UNAVAILABLE"
+  | "FLEET_UNAVAILABLE"
+  | "KERNEL_COMMAND_FAILED"
+  | "CONFIG_WRITE_FAILED"
+  | "INVALID_DUMP"
+  | "FAIL2BAN_BAD_REPLY"
+  | "INTERNAL";
+
 const CODES: Readonly<Record<number, ErrorCode>> = {
   [GrpcStatus.CANCELLED]: "Cancelled",
   [GrpcStatus.UNKNOWN]: "Unknown",
@@ -47,7 +131,10 @@ const CODES: Readonly<Record<number, ErrorCode>> = {
 export class PortcullisError extends Error {
   /** What went wrong, in words. */
   readonly code: ErrorCode;
-  /** The server's stable machine-readable reason, e.g. `JAIL_NOT_FOUND`; "" when the server sent none. */
+  /**
+   * The server's stable machine-readable reason, e.g. `JAIL_NOT_FOUND` (see {@link ErrorReason}); "" when the server
+   * sent none.
+   */
   readonly reason: string;
   /** Details the server attached, e.g. `{ field: "address" }`. */
   readonly metadata: Readonly<Record<string, string>>;

@@ -10,4 +10,4 @@ export { Ipsets, type AddOptions, type CreateOptions } from "./ipsets.js";
 export { Disposable } from "./base/disposable.js";
 export { EventEmitter, type Event, type EventEmitterOptions } from "./base/event.js";
 export { CancellationToken, CancellationTokenSource } from "./base/cancellation.js";
-export { PortcullisError, type ErrorCode } from "./errors.js";
+export { PortcullisError, type ErrorCode, type ErrorReason } from "./errors.js";

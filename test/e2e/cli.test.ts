@@ -6,9 +6,12 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { VictimAttacker } from "../harness/netns.js";
 import { canConnect } from "../harness/tcp.js";
 import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
+import { rest } from "../harness/rest.js";
+import { waitFor } from "../harness/wait.js";
 
 const BIN = resolve(import.meta.dirname, "../../server/bin/portcullis");
 const { victimV4, attackerV4 } = VictimAttacker;
@@ -123,28 +126,36 @@ describe("portcullis CLI", () => {
         { chain: "INPUT", protocol: "tcp", destinationPorts: [25, 587, [1000, 2000]], states: ["NEW"], comment: "mail", target: "ACCEPT" },
       ],
     }));
-    // A window long enough for the checks below on a loaded machine (each CLI run starts a Node process).
-    const applied = await portcullis(["rules", "apply", ruleset, "--confirm-within", "8"]);
-    assert.equal(applied.code, 0, applied.stderr);
-    const rollbackAt = /^applied 2 rules; rolled back at (\S+) unless `portcullis rules confirm`\n$/.exec(applied.stdout)?.[1];
-    assert.ok(rollbackAt !== undefined && Date.parse(rollbackAt) > Date.now(), applied.stdout);
-    assert.equal(await attackerReaches(), false, "the applied ruleset rejects the attacker");
+    /** Applies the ruleset file in safe mode; the rollback time it prints, checked against the call's own time. */
+    const apply = async (seconds: number): Promise<number> => {
+      const asked = Date.now();
+      const applied = await portcullis(["rules", "apply", ruleset, "--confirm-within", String(seconds)]);
+      assert.equal(applied.code, 0, applied.stderr);
+      const rollbackAt = Date.parse(/^applied 2 rules; rolled back at (\S+) unless `portcullis rules confirm`\n$/.exec(applied.stdout)?.[1] ?? "");
+      assert.ok(rollbackAt >= asked + seconds * 1000 && rollbackAt <= Date.now() + seconds * 1000, applied.stdout);
+      return rollbackAt;
+    };
 
+    // Not confirmed: checked with the server paused, so its rollback cannot come first however slow the machine.
+    await apply(3);
+    await setup.f.server.whilePaused(async () => assert.equal(await attackerReaches(), false, "the applied ruleset rejects the attacker"));
+    await waitFor("not confirmed: the previous table back", () => attackerReaches());
+
+    // Confirmed at once (one CLI run, seconds before the deadline): it stays after the deadline.
+    const rollbackAt = await apply(8);
+    assert.equal((await portcullis(["rules", "confirm"])).code, 0);
     const exported = await json<{ chains: unknown[]; rules: unknown[] }>(["rules", "export"]);
     assert.deepEqual(exported.rules, [
       { chain: "INPUT", protocol: "tcp", source: `${attackerV4}/32`, destinationPorts: [143], target: { reject: "tcp-reset" } },
       { chain: "INPUT", protocol: "tcp", destinationPorts: [25, 587, [1000, 2000]], states: ["NEW"], comment: "mail", target: "ACCEPT" },
     ]);
-
-    await new Promise((resolvePromise) => setTimeout(resolvePromise, Date.parse(rollbackAt) - Date.now() + 1500));
-    assert.equal(await attackerReaches(), true, "not confirmed: the previous table is back");
-
-    // The export, applied again and confirmed in time, stays.
-    writeFileSync(ruleset, JSON.stringify(exported));
-    assert.equal((await portcullis(["rules", "apply", ruleset, "--confirm-within", "8"])).code, 0);
-    assert.equal((await portcullis(["rules", "confirm"])).code, 0);
-    await new Promise((resolvePromise) => setTimeout(resolvePromise, 9000));
+    await sleep(rollbackAt - Date.now() + 1000); // past the deadline: a rollback would be due
     assert.equal(await attackerReaches(), false, "confirmed: the ruleset stays");
+
+    // The export, applied again, is the same table.
+    writeFileSync(ruleset, JSON.stringify(exported));
+    assert.equal((await portcullis(["rules", "apply", ruleset])).code, 0);
+    assert.deepEqual((await json<{ rules: unknown[] }>(["rules", "export"])).rules, exported.rules);
     const text = await portcullis(["rules", "export"]);
     assert.match(text.stdout, new RegExp(`^-A INPUT -s ${attackerV4.replaceAll(".", "\\.")}/32 -p tcp -m tcp --dport 143 -j REJECT --reject-with tcp-reset$`, "m"));
 
@@ -206,7 +217,8 @@ describe("portcullis CLI", () => {
     assert.deepEqual(events.map((event) => event.sequence), [1, 2, 3]);
 
     const follow = portcullis(["watch", "--type", "ENTRY_ADDED", "--count", "1"]);
-    await new Promise((resolvePromise) => setTimeout(resolvePromise, 1500));
+    // It follows from the moment its stream is open: the server counts it as its one event subscriber.
+    await waitFor("watch's event stream", async () => /^portcullis_event_subscribers 1$/m.test((await rest(setup.f.server, "GET", "/metrics")).text), { every: 100 });
     assert.equal((await portcullis(["sets", "create", "cli_watch"])).code, 0);
     assert.equal((await portcullis(["sets", "add", "cli_watch", "192.0.2.77"])).code, 0);
     const followed = await follow;

@@ -6,6 +6,7 @@ import { VictimAttacker } from "../harness/netns.js";
 import { canConnect, listen } from "../harness/tcp.js";
 import { IpsetTestClient } from "../harness/grpc-clients.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
+import { waitFor } from "../harness/wait.js";
 
 describe("durability: acknowledged entries survive kill -9 and a kernel that lost the set", () => {
   let hosts: VictimAttacker;
@@ -68,11 +69,7 @@ describe("durability: acknowledged entries survive kill -9 and a kernel that los
   it("repairs a set flushed by hand while it runs (periodic reconciliation)", async () => {
     hosts.victim.exec("ipset", ["flush", "bans"]);
     assert.match(hosts.victim.exec("ipset", ["list", "-terse", "bans"]), /Number of entries: 0/);
-    const deadline = Date.now() + 5000;
-    while (!/Number of entries: 2002/.test(hosts.victim.exec("ipset", ["list", "-terse", "bans"])) && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    assert.match(hosts.victim.exec("ipset", ["list", "-terse", "bans"]), /Number of entries: 2002/);
+    await waitFor("the periodic reconciliation (every second here) refilling the set", () => /Number of entries: 2002/.test(hosts.victim.exec("ipset", ["list", "-terse", "bans"])), { every: 200 });
     assert.equal(await canConnect(hosts.attacker.name, VictimAttacker.victimV4, 993), false, "the repaired set drops the attacker again");
   });
 });

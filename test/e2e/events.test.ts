@@ -1,6 +1,5 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { setTimeout as sleep } from "node:timers/promises";
 import { status, type ClientReadableStream } from "@grpc/grpc-js";
 import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
 import { EventOrigin, EventType, type Event } from "@portcullis/sdk/gen/portcullis/v1/events.js";
@@ -9,20 +8,19 @@ import { EventTestClient, rejectsWith } from "../harness/grpc-clients.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 import { applyRequest, filterOf, rule } from "../harness/firewall-requests.js";
 import { TargetKind } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+import { waitFor } from "../harness/wait.js";
 
 const entry = (element: string) => ({ name: "", element, comment: "" });
 
 /** A subscriber that collects events until stopped. */
-function subscribe(client: EventTestClient, afterSequence: number, filter: { types?: EventType[]; resourcePrefix?: string } = {}): { events: Event[]; call: ClientReadableStream<Event>; until(n: number, ms?: number): Promise<void> } {
+function subscribe(client: EventTestClient, afterSequence: number, filter: { types?: EventType[]; resourcePrefix?: string } = {}): { events: Event[]; call: ClientReadableStream<Event>; until(n: number): Promise<void> } {
   const events: Event[] = [];
   const call = client.stream("watchEvents", { afterSequence, types: filter.types ?? [], resourcePrefix: filter.resourcePrefix ?? "", principal: "", jail: "", address: "" }, (event) => events.push(event), () => undefined);
   return {
     events,
     call,
-    async until(n, ms = 5000) {
-      const deadline = Date.now() + ms;
-      while (events.length < n && Date.now() < deadline) await sleep(20);
-      assert.ok(events.length >= n, `expected ${n} events, got ${events.length}: ${events.map((e) => EventType[e.type]).join(", ")}`);
+    async until(n) {
+      await waitFor(() => `${n} events (got ${events.map((e) => EventType[e.type]).join(", ")})`, () => events.length >= n, { every: 20 });
     },
   };
 }
@@ -41,12 +39,11 @@ describe("event stream: durable, resumable, no loss and no duplicates", () => {
 
   it("a subscriber sees changes live, with principal, resource and attributes", async () => {
     const watcher = subscribe(events, 0);
-    await sleep(100);
-    const started = Date.now();
     await f.client.call("createIpset", { ipsetId: "bans", ipset: Ipset.fromPartial({ type: IpsetType.IPSET_TYPE_HASH_IP, family: AddressFamily.ADDRESS_FAMILY_INET, defaultTimeout: 0 }), requestId: "" });
+    await watcher.until(1);
+    // The stream is open and has delivered all there was: the next change can only reach it live.
     await f.client.call("addEntry", { parent: "ipsets/bans", entry: { ...entry("192.0.2.100"), timeout: 600 } });
     await watcher.until(2);
-    assert.ok(Date.now() - started < 2000);
     watcher.call.cancel();
     const [created, added] = watcher.events;
     assert.equal(created!.type, EventType.EVENT_TYPE_IPSET_CREATED);
@@ -68,10 +65,12 @@ describe("event stream: durable, resumable, no loss and no duplicates", () => {
     for (const address of ["192.0.2.1", "192.0.2.2", "192.0.2.3"]) await f.client.call("addEntry", { parent: "ipsets/bans", entry: entry(address) });
     const resumed = subscribe(events, last);
     await resumed.until(3);
-    await sleep(300); // nothing more may arrive
+    // One more change, live: the stream is in order, so once it is here, nothing (no repeat) can come before it.
+    await f.client.call("addEntry", { parent: "ipsets/bans", entry: entry("192.0.2.4") });
+    await resumed.until(4);
     resumed.call.cancel();
-    assert.deepEqual(resumed.events.map((e) => e.attributes.element), ["192.0.2.1", "192.0.2.2", "192.0.2.3"]);
-    assert.deepEqual(resumed.events.map((e) => e.sequence), [last + 1, last + 2, last + 3]);
+    assert.deepEqual(resumed.events.map((e) => e.attributes.element), ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"]);
+    assert.deepEqual(resumed.events.map((e) => e.sequence), [last + 1, last + 2, last + 3, last + 4]);
   });
 
   it("events survive a server restart and sequences continue", async () => {
@@ -99,7 +98,7 @@ describe("event stream: durable, resumable, no loss and no duplicates", () => {
     const watcher = subscribe(events, 0, { resourcePrefix: "firewall/" });
     const fw = f.firewallAs("admin");
     await fw.call("applyRuleset", applyRequest({ parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", source: { address: "198.51.100.7" }, target: { kind: TargetKind.TARGET_KIND_DROP } })], confirmWithin: 1, allowLockout: false }));
-    await watcher.until(2, 4000);
+    await watcher.until(2);
     watcher.call.cancel();
     const [applied, rolledBack] = watcher.events;
     assert.equal(applied!.type, EventType.EVENT_TYPE_RULESET_APPLIED);

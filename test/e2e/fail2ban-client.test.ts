@@ -1,6 +1,5 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -11,6 +10,7 @@ import { decodeReply, encodeCommand, F2B_CLOSE, F2B_END, PickleError, type Pickl
 import { ServerError, type Reason } from "../../server/src/errors.js";
 import { createLogger } from "../../server/src/logger.js";
 import { Fail2banServer } from "../harness/fail2ban.js";
+import { waitFor } from "../harness/wait.js";
 
 const log = createLogger(process.env.LOG_LEVEL ?? "silent");
 
@@ -25,8 +25,6 @@ async function rejectsWith(promise: Promise<unknown>, reason: Reason, message?: 
   }
   throw new Error(`expected ${reason}, but the command succeeded`);
 }
-
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 describe("Fail2banClient against a real fail2ban-server", () => {
   let server: Fail2banServer | undefined;
@@ -103,24 +101,6 @@ describe("Fail2banClient against a real fail2ban-server", () => {
   it("times a command out without taking its late reply for the next one", async () => {
     await rejectsWith(client.send(["sleep", "1.5"], 300), "FAIL2BAN_UNAVAILABLE", /did not answer within 300 ms/);
     assert.equal(await send("ping"), "pong");
-  });
-
-  it("is much faster than a fail2ban-client process per call", async () => {
-    const socketMs: number[] = [];
-    for (let i = 0; i < 200; i++) {
-      const started = performance.now();
-      await send("status", "dovecot");
-      socketMs.push(performance.now() - started);
-    }
-    const processMs: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      const started = performance.now();
-      execFileSync("fail2ban-client", ["-s", server!.socket, "status", "dovecot"], { stdio: ["ignore", "pipe", "pipe"] });
-      processMs.push(performance.now() - started);
-    }
-    const [socket, spawned] = [median(socketMs), median(processMs)];
-    console.log(`status dovecot: socket median ${socket.toFixed(3)} ms (n=200), fail2ban-client median ${spawned.toFixed(1)} ms (n=10), ${(spawned / socket).toFixed(0)}x`);
-    assert.ok(socket * 5 < spawned, `socket ${socket} ms vs fail2ban-client ${spawned} ms`);
   });
 
   it("reports FAIL2BAN_UNAVAILABLE while fail2ban is down, and works again on restart with the same client", async () => {
@@ -238,13 +218,16 @@ describe("Fail2banClient framing and reconnection, against a scripted peer on a 
   });
 
   it("drops a connection on which data arrives unasked, and reconnects", async () => {
+    let dropped = false;
     respond = (_command, socket) => {
+      socket.once("close", () => (dropped = true));
       socket.write(Buffer.concat([pickled.ok(pickled.str("pong")), F2B_END]));
       setTimeout(() => socket.write(Buffer.concat([pickled.ok(pickled.str("stray")), F2B_END])), 20);
     };
     connections = 0;
     assert.equal(await client.send(["ping"]), "pong");
-    await sleep(50);
+    await waitFor("the client dropping the connection the stray reply came on", () => dropped);
+    respond = (_command, socket) => socket.write(Buffer.concat([pickled.ok(pickled.str("pong")), F2B_END]));
     assert.equal(await client.send(["ping"]), "pong");
     assert.equal(connections, 1);
   });
@@ -253,7 +236,7 @@ describe("Fail2banClient framing and reconnection, against a scripted peer on a 
     const other = new Fail2banClient(path, log);
     assert.equal(await other.send(["ping"]), "pong");
     other.close();
-    await sleep(50);
+    await waitFor("the goodbye", () => goodbyes > 0);
     assert.equal(goodbyes, 1);
   });
 });

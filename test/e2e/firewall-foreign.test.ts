@@ -4,15 +4,16 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { status } from "@grpc/grpc-js";
 import { RulesetScope, type ApplyRulesetRequest } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
 import { Netns, VictimAttacker } from "../harness/netns.js";
 import { canConnect, listen } from "../harness/tcp.js";
-import { rejectsWith, type FirewallTestClient } from "../harness/grpc-clients.js";
+import { EventType } from "@portcullis/sdk/gen/portcullis/v1/events.js";
+import { EventTestClient, rejectsWith, type FirewallTestClient } from "../harness/grpc-clients.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 import { rest } from "../harness/rest.js";
 import { accept, applyRequest, drop, filterOf, rule, tcpPort, TargetKind } from "../harness/firewall-requests.js";
+import { waitFor } from "../harness/wait.js";
 
 const BIN = resolve(import.meta.dirname, "../../server/bin/portcullis");
 const { victimV4, attackerV4 } = VictimAttacker;
@@ -227,13 +228,23 @@ describe("firewall: neighbours' rules (Docker, fail2ban) are never clobbered", (
 
   it("a safe-mode rollback puts the managed rules back and keeps Docker's, even those added meanwhile", async () => {
     const before = await managed();
-    await fw.call("applyRuleset", managedApply([base[0]!, rule({ chain: "INPUT", source: { address: attackerV4 }, target: drop }), base[1]!, base[2]!], { confirmWithin: 2 }));
-    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false);
-    assert.equal(foreign(), baseline);
-    // `docker run -p 8081:80` while the change waits for its confirmation
-    hosts.victim.exec("iptables", ["-w", "-t", "filter", "-I", "DOCKER", "-d", `${CONTAINER}/32`, "!", "-i", "docker0", "-o", "docker0", "-p", "tcp", "-m", "tcp", "--dport", "81", "-j", "ACCEPT"]);
-    const withNewContainer = foreign();
-    await sleep(2800);
+    const events = new EventTestClient(f.server.address, f.server.credentials());
+    let withNewContainer = "";
+    try {
+      const sequence = (await events.call("listEvents", { afterSequence: Number.MAX_SAFE_INTEGER, pageSize: 1, types: [], resourcePrefix: "", principal: "", jail: "", address: "" })).lastSequence;
+      await fw.call("applyRuleset", managedApply([base[0]!, rule({ chain: "INPUT", source: { address: attackerV4 }, target: drop }), base[1]!, base[2]!], { confirmWithin: 2 }));
+      // With the server paused, its rollback cannot come before these checks and Docker's change, however slow the machine.
+      await f.server.whilePaused(async () => {
+        assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false);
+        assert.equal(foreign(), baseline);
+        // `docker run -p 8081:80` while the change waits for its confirmation
+        hosts.victim.exec("iptables", ["-w", "-t", "filter", "-I", "DOCKER", "-d", `${CONTAINER}/32`, "!", "-i", "docker0", "-o", "docker0", "-p", "tcp", "-m", "tcp", "--dport", "81", "-j", "ACCEPT"]);
+        withNewContainer = foreign();
+      });
+      await waitFor("the safe-mode rollback", async () => (await events.call("listEvents", { afterSequence: sequence, pageSize: 0, types: [EventType.EVENT_TYPE_RULESET_ROLLED_BACK], resourcePrefix: filterOf("ipv4"), principal: "", jail: "", address: "" })).events.length > 0);
+    } finally {
+      events.close();
+    }
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "rolled back");
     assert.deepEqual(await managed(), before, "the managed rules as they were, same ids");
     assert.equal(foreign(), withNewContainer, "Docker's rules, the one added during the window too");

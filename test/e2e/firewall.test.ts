@@ -6,9 +6,11 @@ import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
 import { Ipset, IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
 import { VictimAttacker } from "../harness/netns.js";
 import { canConnect, listen } from "../harness/tcp.js";
-import { FirewallTestClient, rejectsWith } from "../harness/grpc-clients.js";
+import { EventType, type Event } from "@portcullis/sdk/gen/portcullis/v1/events.js";
+import { EventTestClient, FirewallTestClient, rejectsWith } from "../harness/grpc-clients.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 import { accept, applyRequest, ChainPolicy, drop, filterOf, inputOf, rule, tcpPort, TargetKind } from "../harness/firewall-requests.js";
+import { waitFor } from "../harness/wait.js";
 
 const { victimV4, attackerV4, victimV6, attackerV6 } = VictimAttacker;
 
@@ -102,6 +104,7 @@ describe("firewall safety: anti-lockout, safe mode, atomicity, stable ids, roles
   let hosts: VictimAttacker;
   let f: ServerFixture;
   let fw: FirewallTestClient;
+  let events: EventTestClient;
   let listener: { stop(): void };
   const save = (): string => hosts.victim.exec("iptables-save", ["-t", "filter"]).replace(/^#.*\n/gm, "").replace(/\[\d+:\d+\]/g, "[0:0]");
 
@@ -109,13 +112,26 @@ describe("firewall safety: anti-lockout, safe mode, atomicity, stable ids, roles
     hosts = new VictimAttacker();
     f = await startServerFixture(hosts.victim);
     fw = f.firewall;
+    events = new EventTestClient(f.server.address, f.server.credentials());
     listener = await listen(hosts.victim.name, 143);
   });
   after(async () => {
     listener?.stop();
+    events?.close();
     await f?.close();
     hosts?.destroy();
   });
+
+  /** The newest sequence in the event log: a rollback after it is the one of the change made next. */
+  const lastSequence = async (): Promise<number> => (await events.call("listEvents", { afterSequence: Number.MAX_SAFE_INTEGER, pageSize: 1, types: [], resourcePrefix: "", principal: "", jail: "", address: "" })).lastSequence;
+  /**
+   * Waits for the IPv4 filter table's rollback after `sequence`: its event is recorded once the kernel and the store
+   * hold the previous state again. No fixed sleep: a loaded machine's late timer cannot fail the test.
+   */
+  const rolledBack = (sequence: number): Promise<Event> =>
+    waitFor("the safe-mode rollback", async () => (await events.call("listEvents", { afterSequence: sequence, pageSize: 0, types: [EventType.EVENT_TYPE_RULESET_ROLLED_BACK], resourcePrefix: filterOf("ipv4"), principal: "", jail: "", address: "" })).events[0]);
+  /** Checks made before a rollback's deadline hold however slow the machine: the server (and its timer) is paused. */
+  const beforeRollback = (checks: () => Promise<void>): Promise<void> => f.server.whilePaused(checks);
 
   it("refuses a policy that would cut the caller off the API, unless allowed in safe mode", async () => {
     const error = await rejectsWith(fw.call("setChainPolicy", { name: inputOf("ipv4"), policy: ChainPolicy.CHAIN_POLICY_DROP, allowLockout: false, confirmWithin: 0 }), status.FAILED_PRECONDITION, "LOCKOUT");
@@ -126,45 +142,55 @@ describe("firewall safety: anti-lockout, safe mode, atomicity, stable ids, roles
     // A DROP that matches the caller is refused too
     await rejectsWith(fw.call("createRule", { parent: inputOf("ipv4"), rule: rule({ source: { address: "127.0.0.0/8" }, target: drop }), position: 0, allowLockout: false, requestId: "", confirmWithin: 0 }), status.FAILED_PRECONDITION, "LOCKOUT");
     // With safe mode it goes through, and rolls back by itself
+    const sequence = await lastSequence();
     await fw.call("setChainPolicy", { name: inputOf("ipv4"), policy: ChainPolicy.CHAIN_POLICY_DROP, allowLockout: true, confirmWithin: 2 });
-    assert.match(save(), /^:INPUT DROP/m);
-    await sleep(3000);
+    await beforeRollback(async () => assert.match(save(), /^:INPUT DROP/m));
+    await rolledBack(sequence);
     assert.match(save(), /^:INPUT ACCEPT/m);
   });
 
   it("safe mode: an unconfirmed ruleset rolls back at the deadline; a confirmed one stays", async () => {
     const before = save();
-    const blocking = applyRequest({ parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", source: { address: attackerV4 }, target: drop })], confirmWithin: 2, allowLockout: false });
-    const applied = await fw.call("applyRuleset", blocking);
-    assert.ok(applied.rollbackTime instanceof Date && applied.rollbackTime.getTime() > Date.now());
-    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false);
-    await sleep(2800);
+    const blocking = (confirmWithin: number) => applyRequest({ parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", source: { address: attackerV4 }, target: drop })], confirmWithin, allowLockout: false });
+    const sequence = await lastSequence();
+    const applied = await fw.call("applyRuleset", blocking(2));
+    await beforeRollback(async () => assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false));
+    const deadline = applied.rollbackTime!.getTime();
+    const rollback = await rolledBack(sequence);
+    // Not before the deadline (the server's timer may run a little early against the wall clock, never by seconds).
+    assert.ok(rollback.time!.getTime() >= deadline - 500, `rolled back at ${rollback.time!.toISOString()}, deadline ${applied.rollbackTime!.toISOString()}`);
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "rolled back");
     assert.equal(save(), before);
 
-    await fw.call("applyRuleset", blocking);
+    // Confirmed at once (one call, seconds before the deadline): nothing is rolled back, also after the deadline.
+    const confirmedAfter = await lastSequence();
+    const confirmed = await fw.call("applyRuleset", blocking(5));
     await fw.call("confirmRuleset", { parent: filterOf("ipv4") });
-    await sleep(2800);
-    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "confirmed: stays");
+    assert.ok(confirmed.rollbackTime!.getTime() > Date.now(), "confirmed before the deadline");
     await rejectsWith(fw.call("confirmRuleset", { parent: filterOf("ipv4") }), status.FAILED_PRECONDITION, "NO_PENDING_ROLLBACK");
+    await sleep(confirmed.rollbackTime!.getTime() - Date.now() + 1000); // past the deadline: a rollback would be due
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "confirmed: stays");
+    const late = await events.call("listEvents", { afterSequence: confirmedAfter, pageSize: 0, types: [EventType.EVENT_TYPE_RULESET_ROLLED_BACK], resourcePrefix: "", principal: "", jail: "", address: "" });
+    assert.deepEqual(late.events, [], "no rollback of a confirmed change");
     await fw.call("applyRuleset", applyRequest({ parent: filterOf("ipv4"), chains: [], rules: [], confirmWithin: 0, allowLockout: false }));
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
   });
 
-  it("safe mode rolls back over managed rules that stay: a single added rule, and an apply undone within 3 s", async () => {
-    // A managed rule made for good, which every rollback below must keep (under its id). Deadlines of 2 s: with 1 s, a
-    // loaded machine answered the change and the connect after the rollback had already happened.
+  it("safe mode rolls back over managed rules that stay: a single added rule, and an apply undone", async () => {
+    // A managed rule made for good, which every rollback below must keep (under its id).
     const kept = await fw.call("createRule", { parent: inputOf("ipv4"), rule: rule({ ...tcpPort(25), target: accept }), position: 0, allowLockout: false, requestId: "", confirmWithin: 0 });
-    await fw.call("createRule", { parent: inputOf("ipv4"), rule: rule({ source: { address: attackerV4 }, target: drop }), position: 1, allowLockout: false, requestId: "", confirmWithin: 2 });
-    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false);
-    await sleep(2800);
-    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "the single rule rolled back");
     const ids = async (): Promise<string[]> => (await fw.call("listRules", { parent: inputOf("ipv4"), pageSize: 100, pageToken: "" })).rules.map((listed) => `${listed.id} ${listed.managed}`);
+    let sequence = await lastSequence();
+    await fw.call("createRule", { parent: inputOf("ipv4"), rule: rule({ source: { address: attackerV4 }, target: drop }), position: 1, allowLockout: false, requestId: "", confirmWithin: 2 });
+    await beforeRollback(async () => assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false));
+    await rolledBack(sequence);
+    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "the single rule rolled back");
     assert.deepEqual(await ids(), [`${kept.id} true`]);
 
+    sequence = await lastSequence();
     await fw.call("applyRuleset", applyRequest({ parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", ...tcpPort(25), target: accept }), rule({ chain: "INPUT", source: { address: attackerV4 }, target: drop })], confirmWithin: 2, allowLockout: false }));
-    assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false);
-    await sleep(2800);
+    await beforeRollback(async () => assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false));
+    await rolledBack(sequence);
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "the apply rolled back");
     assert.deepEqual(await ids(), [`${kept.id} true`], "the kept rule is managed under its id again");
     await rejectsWith(fw.call("confirmRuleset", { parent: filterOf("ipv4") }), status.FAILED_PRECONDITION, "NO_PENDING_ROLLBACK");
@@ -172,12 +198,15 @@ describe("firewall safety: anti-lockout, safe mode, atomicity, stable ids, roles
   });
 
   it("safe mode: the pending rollback survives a server restart", async () => {
+    const sequence = await lastSequence();
     await fw.call("applyRuleset", applyRequest({ parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", source: { address: attackerV4 }, target: drop })], confirmWithin: 4, allowLockout: false }));
     await f.server.kill("SIGKILL");
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false);
     await f.server.restart();
     fw = new FirewallTestClient(f.server.address, f.server.credentials());
-    await sleep(4500);
+    events.close();
+    events = new EventTestClient(f.server.address, f.server.credentials());
+    await rolledBack(sequence);
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "rolled back after the restart");
   });
 

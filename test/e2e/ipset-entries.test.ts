@@ -1,10 +1,10 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
 import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
-import { IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
+import { IpsetType, type Entry } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
+import { waitFor } from "../harness/wait.js";
 
 const { IPSET_TYPE_HASH_IP: HASH_IP, IPSET_TYPE_HASH_NET: HASH_NET } = IpsetType;
 const { ADDRESS_FAMILY_INET: INET, ADDRESS_FAMILY_INET6: INET6 } = AddressFamily;
@@ -88,14 +88,19 @@ describe("ipset sets and entries over gRPC with mTLS, applied to the kernel", ()
 
   it("lets per-entry timeouts expire in the kernel and from listings", async () => {
     await f.client.call("createIpset", { ipsetId: "short", ipset: ipset(HASH_IP, INET, { defaultTimeout: 300 }), requestId: "" });
-    await f.client.call("addEntry", { parent: "ipsets/short", entry: { name: "", element: "198.51.100.9", comment: "", timeout: 1 } });
+    const matched = async (element: string): Promise<boolean> => (await f.client.call("testEntry", { parent: "ipsets/short", element })).matched;
+    const listed = async (): Promise<Entry[]> => (await f.client.call("listEntries", { parent: "ipsets/short", pageSize: 0, pageToken: "", filter: "" })).entries;
+    const added = Date.now();
     await f.client.call("addEntry", { parent: "ipsets/short", entry: { name: "", element: "198.51.100.10", comment: "" } });
-    assert.equal((await f.client.call("testEntry", { parent: "ipsets/short", element: "198.51.100.9" })).matched, true);
-    await sleep(2500);
-    assert.equal((await f.client.call("testEntry", { parent: "ipsets/short", element: "198.51.100.9" })).matched, false);
-    const page = await f.client.call("listEntries", { parent: "ipsets/short", pageSize: 0, pageToken: "", filter: "" });
-    assert.deepEqual(page.entries.map((e) => e.element), ["198.51.100.10"]);
-    assert.ok(page.entries[0]!.timeout! > 290, "default timeout applied");
+    await f.client.call("addEntry", { parent: "ipsets/short", entry: { name: "", element: "198.51.100.9", comment: "", timeout: 3 } });
+    assert.equal(await matched("198.51.100.9"), true);
+    await waitFor("the 3 s entry's expiry in the kernel", async () => !(await matched("198.51.100.9")));
+    await waitFor("the 3 s entry's expiry from the listing", async () => (await listed()).length === 1);
+    const [kept] = await listed();
+    assert.equal(kept!.element, "198.51.100.10");
+    // The set's default of 300 s, less the (whole) seconds since it was added.
+    const since = Math.ceil((Date.now() - added) / 1000);
+    assert.ok(kept!.timeout! >= 300 - since - 1 && kept!.timeout! <= 300, `default timeout applied: ${kept!.timeout} s left after ${since} s`);
   });
 
   it("exports in the ipset save format and imports it back (the seed's /etc/ipset.rules)", async () => {

@@ -112,6 +112,19 @@ describe("ipset integrity: the store and the kernel agree whatever the input", (
     await assertAgree("tiny", "after the refused batch");
   });
 
+  it("takes back a refused list:set batch past the member the kernel cannot hold, without an error", async () => {
+    await client.call("createIpset", { ipsetId: "members", ipset: ipset(HASH_IP, INET), requestId: "" });
+    await client.call("createIpset", { ipsetId: "lists", ipset: ipset(IpsetType.IPSET_TYPE_LIST_SET, AddressFamily.ADDRESS_FAMILY_UNSPECIFIED), requestId: "" });
+    await client.call("createIpset", { ipsetId: "lists2", ipset: ipset(IpsetType.IPSET_TYPE_LIST_SET, AddressFamily.ADDRESS_FAMILY_UNSPECIFIED), requestId: "" });
+    // The kernel takes `members`, refuses `lists2` (a list:set cannot hold a list:set): `members` is taken back out,
+    // and the delete of `lists2`, refused in its turn, does not stop the rollback.
+    await rejectsWith(client.call("batchAddEntries", { parent: "ipsets/lists", entries: [], elements: ["members", "lists2"], comment: "" }), status.INVALID_ARGUMENT, "INVALID_ELEMENT");
+    assert.deepEqual([...kernelEntries("lists").keys()], []);
+    await assertAgree("lists", "after the refused list:set batch");
+    assert.doesNotMatch(f.server.output, /cannot take a refused batch back out/);
+    for (const name of ["lists", "lists2", "members"]) await client.call("deleteIpset", { name: `ipsets/${name}` });
+  });
+
   it("undoes an import the kernel refuses: no set created, no entry recorded", async () => {
     await rejectsWith(client.call("importIpsets", { content: "create h2probe list:set\nadd h2probe h2probe\n" }), status.INVALID_ARGUMENT, "INVALID_ELEMENT");
     await rejectsWith(client.call("getIpset", { name: "ipsets/h2probe" }), status.NOT_FOUND, "IPSET_NOT_FOUND");

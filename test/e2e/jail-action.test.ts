@@ -12,6 +12,7 @@ import { dovecotFailures } from "../harness/fail2ban.js";
 import { status } from "@grpc/grpc-js";
 import { EventTestClient, JailTestClient, rejectsWith } from "../harness/grpc-clients.js";
 import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
+import { waitFor } from "../harness/wait.js";
 
 const { victimV4, attackerV4, victimV6, attackerV6 } = VictimAttacker;
 
@@ -21,7 +22,6 @@ interface Seen {
   readonly principal: string;
   readonly address?: string;
   readonly attributes: Record<string, string>;
-  readonly at: number;
 }
 
 describe("the Portcullis fail2ban action: fail2ban decides, Portcullis enforces through its managed sets and reports at once", () => {
@@ -36,7 +36,7 @@ describe("the Portcullis fail2ban action: fail2ban decides, Portcullis enforces 
     jails = new JailTestClient(setup.f.server.address, setup.f.server.credentials());
     events = new EventTestClient(setup.f.server.address, setup.f.server.credentials());
     watch = events.stream("watchEvents", { afterSequence: 0, types: [EventType.EVENT_TYPE_BAN, EventType.EVENT_TYPE_UNBAN], resourcePrefix: "jails/", principal: "", jail: "", address: "" }, (event) =>
-      seen.push({ type: EventType[event.type], origin: event.origin, principal: event.principal, address: event.attributes.address, attributes: event.attributes, at: Date.now() }));
+      seen.push({ type: EventType[event.type], origin: event.origin, principal: event.principal, address: event.attributes.address, attributes: event.attributes }));
   });
   after(async () => {
     watch?.cancel();
@@ -45,20 +45,12 @@ describe("the Portcullis fail2ban action: fail2ban decides, Portcullis enforces 
     await setup?.close();
   });
 
-  const waitFor = async (what: string, predicate: () => boolean, ms = 10_000): Promise<void> => {
-    for (const deadline = Date.now() + ms; !predicate(); await sleep(10)) if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-  };
-
-  it("five failures: the BAN event arrives well within a second, the attacker's packets drop, and the expiry is reported and lifted", async () => {
+  it("five failures: the action reports fail2ban's ban, the attacker's packets drop, and the expiry is reported and lifted", async () => {
     const { hosts, fail2ban, f } = setup;
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
     appendFileSync(fail2ban.mailLog, dovecotFailures(attackerV4, victimV4, 5));
-    const wrote = Date.now();
-    await waitFor("the BAN event", () => seen.some((event) => event.type === "EVENT_TYPE_BAN" && event.address === attackerV4));
-    const ban = seen.find((event) => event.type === "EVENT_TYPE_BAN")!;
-    // fail2ban's polling backend reads the log about once a second; the action reports the ban as fail2ban makes it.
-    console.log(`ban event ${ban.at - wrote} ms after the fifth log line`);
-    assert.ok(ban.at - wrote < 2500, `ban event after ${ban.at - wrote} ms`);
+    const ban = await waitFor("the BAN event", () => seen.find((event) => event.type === "EVENT_TYPE_BAN" && event.address === attackerV4), { every: 10 });
+    // Reported by the action as fail2ban makes the ban (its bantime and failure count), not found later by the watcher.
     assert.deepEqual([ban.origin, ban.principal, ban.attributes.jail, ban.attributes.bantime, ban.attributes.failures], [EventOrigin.EVENT_ORIGIN_FAIL2BAN, "fail2ban", "dovecot", "6", "5"]);
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "banned: the connect must fail");
 
@@ -78,10 +70,11 @@ describe("the Portcullis fail2ban action: fail2ban decides, Portcullis enforces 
 
     // bantime 6 s (time enough for the checks above on a loaded machine): fail2ban lifts it, the action reports it and
     // takes the address out of the set.
-    await waitFor("the UNBAN event", () => seen.some((event) => event.type === "EVENT_TYPE_UNBAN" && event.address === attackerV4), 15_000);
+    await waitFor("the UNBAN event", () => seen.some((event) => event.type === "EVENT_TYPE_UNBAN" && event.address === attackerV4));
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "unbanned: the connect must succeed");
     assert.equal((await f.client.call("listEntries", { parent: "ipsets/fail2ban-dovecot", pageSize: 10, pageToken: "", filter: "" })).totalSize, 0);
-    // Once each: the watcher, which also compares fail2ban's lists, must not report them again.
+    // Once each: the watcher, which also compares fail2ban's lists, must not report them again (a repeat would show
+    // within this window; a correct build passes however long it is).
     await sleep(1500);
     assert.deepEqual(seen.filter((event) => event.address === attackerV4).map((event) => event.type), ["EVENT_TYPE_BAN", "EVENT_TYPE_UNBAN"]);
   });
@@ -94,7 +87,8 @@ describe("the Portcullis fail2ban action: fail2ban decides, Portcullis enforces 
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false);
     await jails.call("unbanIp", { jail: "jails/dovecot", address: attackerV4 });
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
-    await sleep(1500);
+    await waitFor(() => `both events (${seen.slice(before).map((event) => event.type).join(", ")})`, () => seen.length - before >= 2);
+    await sleep(1500); // a repeat by the action or the watcher would show meanwhile
     assert.deepEqual(seen.slice(before).map((event) => [event.type, event.origin, event.principal]), [
       ["EVENT_TYPE_BAN", EventOrigin.EVENT_ORIGIN_API, "admin"],
       ["EVENT_TYPE_UNBAN", EventOrigin.EVENT_ORIGIN_API, "admin"],
@@ -129,14 +123,13 @@ describe("the Portcullis fail2ban action: fail2ban decides, Portcullis enforces 
     assert.equal((await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).currentlyBanned, 0, "refused batches ban nothing");
 
     const before = seen.length;
-    const started = Date.now();
     const result = await jails.call("batchBanIp", { jail: "jails/dovecot", addresses: [attackerV4, ...others, attackerV4] });
-    console.log(`batch of ${others.length + 1} bans in ${Date.now() - started} ms`);
     assert.equal(result.banned, others.length + 1);
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "the attacker of the batch is dropped");
     assert.equal((await f.client.call("listEntries", { parent: "ipsets/fail2ban-dovecot", pageSize: 1, pageToken: "", filter: "" })).totalSize, 351);
     assert.equal((await f.client.call("listEntries", { parent: "ipsets/fail2ban6-dovecot", pageSize: 1, pageToken: "", filter: "" })).totalSize, 300);
-    await sleep(1500);
+    await waitFor(() => `${others.length + 1} BAN events (${seen.length - before} so far)`, () => seen.length - before >= others.length + 1);
+    await sleep(1500); // a repeat by the action or the watcher would show meanwhile
     const batchEvents = seen.slice(before);
     assert.equal(batchEvents.length, others.length + 1);
     assert.ok(batchEvents.every((event) => event.type === "EVENT_TYPE_BAN" && event.principal === "admin"), "API events only, none reported again by the action or the watcher");
@@ -153,8 +146,7 @@ describe("the Portcullis fail2ban action: fail2ban decides, Portcullis enforces 
     // fail2ban-client's banip skips ignoreip; the action still refuses to enforce it.
     await fail2ban.ask(["set", "dovecot", "banip", attackerV4]);
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true, "an allowlisted address stays reachable");
-    for (let i = 0; i < 50 && (await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).banned.length > 0; i++) await sleep(100);
-    assert.deepEqual((await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).banned, [], "and fail2ban's ban is lifted");
+    await waitFor("fail2ban's ban lifted", async () => (await jails.call("getJail", { name: "jails/dovecot", view: JailView.JAIL_VIEW_BASIC })).banned.length === 0, { every: 100 });
     await jails.call("removeAllowlistEntry", { network: attackerV4 });
   });
 

@@ -11,6 +11,7 @@ import { issueClientCertificate } from "../../server/src/auth/cert-authority.js"
 import { EventTestClient, IpsetTestClient, rejectsWith } from "../harness/grpc-clients.js";
 import { rest } from "../harness/rest.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
+import { waitFor } from "../harness/wait.js";
 
 const list = { pageSize: 0, pageToken: "" };
 
@@ -76,9 +77,7 @@ describe("mutual TLS and roles", () => {
     // The server logs each refused connection once, with what was presented. Its log comes through a pipe, which may
     // lag behind the answers on the sockets.
     const logged = (): Array<Record<string, string>> => f.server.output.split("\n").filter((line) => line.includes('"msg":"client certificate refused"')).map((line) => JSON.parse(line) as Record<string, string>);
-    for (const deadline = Date.now() + 5000; Date.now() < deadline && !["grpc", "rest"].every((transport) => logged().some((line) => line.transport === transport && line.subject === "CN=mallory, O=admin"));) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitFor("both refusals logged", () => ["grpc", "rest"].every((transport) => logged().some((line) => line.transport === transport && line.subject === "CN=mallory, O=admin")));
     const refusals = logged();
     for (const transport of ["grpc", "rest"]) {
       const line = refusals.find((candidate) => candidate.transport === transport && candidate.subject === "CN=mallory, O=admin");
@@ -122,24 +121,21 @@ describe("mutual TLS and roles", () => {
     assert.match(error.details, /needs the admin role/);
   });
 
-  it("refuses a revoked certificate within seconds, without a restart, on new and existing connections", async () => {
+  it("refuses a revoked certificate without a restart, on new and existing connections", async () => {
     await f.server.cli(["certs", "issue", "--name", "carol", "--role", "operator"]);
     const existing = f.clientAs("carol");
     await existing.call("listIpsets", list);
     await f.server.cli(["certs", "revoke", "carol"]);
-    const deadline = Date.now() + 5000;
-    let refused = false;
-    while (!refused && Date.now() < deadline) {
+    await waitFor("the revoked certificate refused, without a restart", async () => {
       try {
         await f.clientAs("carol").call("listIpsets", list);
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        return false;
       } catch (error) {
         // A connection opened just before the reload passes the handshake and is refused per call instead.
         assert.equal((error as { code: number }).code, status.UNAUTHENTICATED);
-        refused = true;
+        return true;
       }
-    }
-    assert.ok(refused, "the revoked certificate must be refused within seconds");
+    }, { every: 200 });
     await rejectsWith(f.clientAs("carol").call("listIpsets", list), status.UNAUTHENTICATED, "CERTIFICATE_REVOKED"); // refused at the handshake's verification
     await rejectsWith(existing.call("listIpsets", list), status.UNAUTHENTICATED, "CERTIFICATE_REVOKED");
     // Others are unaffected.

@@ -8,6 +8,7 @@ import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
 import { NatsCluster } from "../harness/nats.js";
 import { operationOfRequest, responseOf, routeOfRequest } from "../harness/openapi-spec.js";
 import { rest } from "../harness/rest.js";
+import { waitFor } from "../harness/wait.js";
 import type { components } from "../../server/src/rest/gen/openapi.js";
 
 // Request bodies typed from the spec (openapi-typescript): a contract change that breaks them fails to compile.
@@ -111,9 +112,9 @@ it("every operation answers over REST with a body the spec describes (one happy 
 
   // Fleet (of one): the node's heartbeat, and where an address is banned.
   await call("POST", "/v1/jails/dovecot:ban", { address: "203.0.113.9", fleet: true });
-  for (let i = 0; i < 50 && (await call("GET", "/v1/nodes")).nodes.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  await waitFor("the node's heartbeat", async () => (await call("GET", "/v1/nodes")).nodes.length > 0, { every: 100 });
   assert.deepEqual((await call("GET", "/v1/nodes")).nodes.map((node: { name: string }) => node.name), ["nodes/rest-ops"]);
-  const found = await call("GET", "/v1/nodes/-/bans:search?address=203.0.113.9");
+  const found = await call("GET", "/v1/nodes/-/bans:search?address=203.0.113.9&timeoutMs=10000"); // room for a slow host to answer
   assert.deepEqual(found.bans.map((ban: { node: string; resource: string }) => [ban.node, ban.resource]), [["nodes/rest-ops", "jails/dovecot/bans/203.0.113.9"]]);
 
   // Events and audit.
@@ -123,6 +124,12 @@ it("every operation answers over REST with a body the spec describes (one happy 
   // The host.
   const caller = await call("GET", "/v1/caller");
   assert.equal(caller.role, "admin");
+  const overview = await call("GET", "/v1/overview");
+  assert.equal(overview.fail2banUp, true);
+  assert.ok((await call("GET", "/v1/jails:activity?window=ACTIVITY_WINDOW_WEEK")).jails.some((jail: { jail: string }) => jail.jail === "jails/dovecot"));
+  assert.equal((await call("GET", "/v1/events:banTimeline?window=ACTIVITY_WINDOW_MONTH")).buckets.length, 30);
+  assert.ok((await call("GET", "/v1/events:topOffenders?window=ACTIVITY_WINDOW_DAY")).addresses.some((offender: { address: string }) => offender.address === "203.0.113.9"));
+  assert.deepEqual((await call("GET", "/v1/addresses:inspect?address=203.0.113.9")).jailBans.map((ban: { jail: string }) => ban.jail), ["jails/dovecot"]);
 
   // WatchEvents is the SSE stream (tested on its own); every other RPC was called above.
   const unary = contract().routes.filter((route) => !route.streaming).map((route) => route.method);

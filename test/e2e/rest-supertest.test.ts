@@ -378,6 +378,34 @@ const CASES: ReadonlyArray<readonly [string, Case]> = [
     ok: { path: "/v1/caller", check: (reply) => assert.equal(reply.body.role, "viewer") },
     refusals: [],
   }],
+  // Summaries, after BanIp banned 203.0.113.7 in dovecot.
+  ["GetOverview", {
+    role: "viewer",
+    ok: { path: "/v1/overview", check: (reply) => assert.deepEqual([reply.body.fail2banUp, reply.body.jailCount >= 1, Number(reply.body.activeBans) >= 1], [true, true, true]) },
+    refusals: [],
+  }],
+  ["GetJailActivity", {
+    role: "viewer",
+    ok: { path: "/v1/jails:activity?window=ACTIVITY_WINDOW_DAY", check: (reply) => assert.ok(reply.body.jails.some((jail: { jail: string }) => jail.jail === "jails/dovecot"), JSON.stringify(reply.body)) },
+    refusals: [],
+  }],
+  ["GetBanTimeline", {
+    role: "viewer",
+    ok: { path: "/v1/events:banTimeline?window=ACTIVITY_WINDOW_HOUR", check: (reply) => assert.equal(reply.body.buckets.length, 60) },
+    refusals: [],
+  }],
+  ["GetTopOffenders", {
+    role: "viewer",
+    ok: { path: "/v1/events:topOffenders?window=ACTIVITY_WINDOW_DAY&limit=5", check: (reply) => assert.ok(reply.body.addresses.some((offender: { address: string }) => offender.address === "203.0.113.7"), JSON.stringify(reply.body)) },
+    refusals: [],
+  }],
+  ["InspectAddress", {
+    role: "viewer",
+    ok: { path: "/v1/addresses:inspect?address=203.0.113.7", check: (reply) => assert.deepEqual(reply.body.jailBans.map((ban: { jail: string }) => ban.jail), ["jails/dovecot"]) },
+    refusals: [
+      { code: "INVALID_ARGUMENT", reason: "INVALID_ELEMENT", path: "/v1/addresses:inspect?address=not-an-address" },
+    ],
+  }],
   // Fleet (of one).
   ["ListNodes", {
     role: "viewer",
@@ -494,6 +522,18 @@ const CASES: ReadonlyArray<readonly [string, Case]> = [
     refusals: [
       { code: "INVALID_ARGUMENT", reason: "INVALID_REQUEST", path: "/v1/events?afterSequence=soon" },
       { code: "INVALID_ARGUMENT", reason: "INVALID_REQUEST", path: "/v1/events", headers: { "last-event-id": "yesterday" } },
+    ],
+  }],
+  ["ExportEvents", {
+    role: "viewer",
+    ok: { path: "/v1/events:export?format=EXPORT_FORMAT_CSV&resourcePrefix=ipsets%2Fspam", check: (reply) => {
+      assert.match(String(reply.headers["content-type"]), /^text\/csv/);
+      const [header, first] = reply.text.split("\r\n");
+      assert.match(header ?? "", /^sequence,time,type,resource,/);
+      assert.match(first ?? "", /,ipsets\/spam,/);
+    } },
+    refusals: [
+      { code: "INVALID_ARGUMENT", reason: "INVALID_REQUEST", path: "/v1/events:export?afterSequence=soon" },
     ],
   }],
 

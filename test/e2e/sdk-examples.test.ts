@@ -8,6 +8,8 @@ import { promisify } from "node:util";
 import { VictimAttacker } from "../harness/netns.js";
 import { canConnect } from "../harness/tcp.js";
 import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
+import { rest } from "../harness/rest.js";
+import { waitFor } from "../harness/wait.js";
 
 const root = resolve(import.meta.dirname, "../..");
 const run = promisify(execFile);
@@ -30,12 +32,15 @@ after(async () => {
 const example = (name: string, ...args: string[]) => run(process.execPath, ["--import", "tsx", join(root, "sdk/examples", name), ...args], { cwd: root, env, encoding: "utf8" });
 
 it("sdk/examples: mirror-bans streams the bans ban-from-file makes as JSON lines; jail-status prints them like fail2ban-client", async () => {
+  const subscribers = async (): Promise<number> => Number(/^portcullis_event_subscribers (\d+)$/m.exec((await rest(setup.f.server, "GET", "/metrics")).text)?.[1]);
+  assert.equal(await subscribers(), 0);
   const mirror = spawn(process.execPath, ["--import", "tsx", join(root, "sdk/examples/mirror-bans.ts"), "--count", "3"], { cwd: root, env, stdio: ["ignore", "pipe", "inherit"] });
   let mirrored = "";
   mirror.stdout.setEncoding("utf8").on("data", (chunk: string) => (mirrored += chunk));
   const mirrorDone = new Promise<number | null>((resolvePromise) => mirror.once("exit", resolvePromise));
   try {
-    await new Promise((resolvePromise) => setTimeout(resolvePromise, 2500)); // the mirror is subscribed
+    // The mirror hears bans made once its event stream is open: the server counts it as its one subscriber.
+    await waitFor("the mirror's event stream", async () => (await subscribers()) > 0, { every: 100 });
     const list = join(scratch, "bad.txt");
     writeFileSync(list, `# from the mail log\n${attackerV4}\n203.0.113.50\n\n203.0.113.51  # twice below\n203.0.113.51\n`);
     const banned = await example("ban-from-file.ts", "dovecot", list);

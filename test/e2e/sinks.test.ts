@@ -18,6 +18,7 @@ import { Netns } from "../harness/netns.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 import { freePort } from "../harness/tcp.js";
 import { IpsetTestClient } from "../harness/grpc-clients.js";
+import { waitFor } from "../harness/wait.js";
 
 const SECRET = "a-webhook-secret-of-some-length";
 
@@ -27,14 +28,6 @@ interface SinkEvent {
   readonly resource: string;
 }
 
-
-async function until(what: string, check: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** Sequences that follow each other one by one, each once. */
 function assertContiguous(sequences: readonly number[], what: string): void {
@@ -97,7 +90,7 @@ describe("webhook sink", () => {
   it("a receiver down for a while gets every event once, in order, signed with the HMAC of the body", async () => {
     await f.client.call("createIpset", { ipsetId: "hooked", ipset: hashIp, requestId: "" });
     for (const address of ["192.0.2.1", "192.0.2.2", "192.0.2.3"]) await f.client.call("addEntry", { parent: "ipsets/hooked", entry: entry(address) });
-    await until("the first four events", () => received.length >= 4);
+    await waitFor("the first four events", () => received.length >= 4);
     assert.deepEqual(received.map((event) => event.type), ["IPSET_CREATED", "ENTRY_ADDED", "ENTRY_ADDED", "ENTRY_ADDED"]);
 
     await new Promise((resolve) => receiver!.close(resolve));
@@ -106,7 +99,7 @@ describe("webhook sink", () => {
     await sleep(1500); // deliveries fail meanwhile
     assert.equal(received.length, 4);
     await startReceiver();
-    await until("the events made while the receiver was down", () => received.length >= 9);
+    await waitFor("the events made while the receiver was down", () => received.length >= 9);
     await sleep(500); // nothing more (no repeats) arrives
     assert.equal(received.length, 9);
     assertContiguous(received.map((event) => event.sequence), "webhook sequences");
@@ -159,7 +152,7 @@ describe("webhook sink across a crash", () => {
     await burst(1, 20, f.client);
     hold = true;
     await burst(21, 20, f.client);
-    await until("a batch held by the receiver", () => held !== undefined);
+    await waitFor("a batch held by the receiver", () => held !== undefined);
     await burst(41, 10, f.client); // logged while the batch is held: a merged re-send would take them in
     await f.server.kill("SIGKILL");
     const inFlight = held!;
@@ -170,7 +163,7 @@ describe("webhook sink across a crash", () => {
     await burst(51, 5, client);
     // Every entry event: the set's creation and 55 entries.
     const taken = (): Set<number> => new Set(deliveries.flatMap((delivery) => delivery.sequences));
-    await until("every event delivered", () => deliveries.length > before && taken().size >= 56);
+    await waitFor("every event delivered", () => deliveries.length > before && taken().size >= 56);
     const resent = deliveries[before]!;
     assert.equal(resent.range, inFlight.range, `the first delivery after the restart is the batch in flight (${deliveries.map((d) => d.range).join(" ")})`);
     assert.equal(resent.body, inFlight.body, "with the same events");
@@ -196,16 +189,11 @@ describe("syslog sinks (rsyslog)", () => {
   const startRsyslog = async (): Promise<void> => {
     rsyslog = spawn("rsyslogd", ["-n", "-f", join(dir, "rsyslog.conf"), "-i", join(dir, "rsyslog.pid")], { stdio: ["ignore", "ignore", "pipe"] });
     // Ready when the TCP input holds its port.
-    for (let i = 0; i < 100; i++) {
-      const open = await new Promise<boolean>((resolve) => {
-        const socket = createNetServer().listen(tcpPort, "127.0.0.1");
-        socket.once("listening", () => socket.close(() => resolve(false)));
-        socket.once("error", () => resolve(true));
-      });
-      if (open) return;
-      await sleep(100);
-    }
-    assert.fail("rsyslog did not start listening");
+    await waitFor("rsyslog listening", () => new Promise<boolean>((resolve) => {
+      const socket = createNetServer().listen(tcpPort, "127.0.0.1");
+      socket.once("listening", () => socket.close(() => resolve(false)));
+      socket.once("error", () => resolve(true));
+    }), { every: 100 });
   };
   const stopRsyslog = async (): Promise<void> => {
     if (rsyslog === undefined || rsyslog.exitCode !== null) return;
@@ -261,7 +249,7 @@ describe("syslog sinks (rsyslog)", () => {
   it("rsyslog receives RFC 5424 over UDP and TCP; after rsyslog was down, the TCP sink delivers what it missed, once", async () => {
     await f.client.call("createIpset", { ipsetId: "logged", ipset: hashIp, requestId: "" });
     await f.client.call("addEntry", { parent: "ipsets/logged", entry: entry("192.0.2.1") });
-    await until("both events over UDP and TCP", () => sequencesOf("pc-udp").length >= 2 && sequencesOf("pc-tcp").length >= 2);
+    await waitFor("both events over UDP and TCP", () => sequencesOf("pc-udp").length >= 2 && sequencesOf("pc-tcp").length >= 2);
     const tcpLine = lines().find((line) => line.split(" ")[3] === "pc-tcp" && line.includes(" ENTRY_ADDED "))!;
     // <facility 10 * 8 + informational 6>1 TIMESTAMP HOST APP PID MSGID [SD] MSG
     assert.match(tcpLine, /^<86>1 \S+ \S+ pc-tcp \d+ ENTRY_ADDED \[portcullis@32473 sequence="\d+" resource="ipsets\/logged\/entries\/192\.0\.2\.1" principal="admin" origin="api"\] \{"sequence":\d+,.*"type":"ENTRY_ADDED"/);
@@ -271,7 +259,7 @@ describe("syslog sinks (rsyslog)", () => {
     for (let i = 10; i < 14; i++) await f.client.call("addEntry", { parent: "ipsets/logged", entry: entry(`192.0.2.${i}`) });
     await sleep(1000);
     await startRsyslog();
-    await until("the four events made while rsyslog was down, over TCP", () => sequencesOf("pc-tcp").length >= 6, 30_000);
+    await waitFor("the four events made while rsyslog was down, over TCP", () => sequencesOf("pc-tcp").length >= 6);
     await sleep(500);
     const tcp = sequencesOf("pc-tcp");
     assert.equal(tcp.length, 6);
@@ -288,7 +276,7 @@ describe("syslog sinks (rsyslog)", () => {
     ]);
     try {
       await g.client.call("createIpset", { ipsetId: "tls_logged", ipset: hashIp, requestId: "" });
-      await until("the frame over TLS", () => tlsFrames.length >= 1);
+      await waitFor("the frame over TLS", () => tlsFrames.length >= 1);
       await sleep(1500);
       assert.equal(tlsFrames.length, 1, tlsFrames.join("\n"));
       assert.match(tlsFrames[0]!, /^<134>1 \S+ \S+ pc-tls \d+ IPSET_CREATED \[portcullis@32473 sequence="1" resource="ipsets\/tls_logged" principal="admin" origin="api"\] \{/);
@@ -324,7 +312,7 @@ describe("file sink", () => {
     try {
       await f.client.call("createIpset", { ipsetId: "filed", ipset: hashIp, requestId: "" });
       for (let i = 1; i <= 60; i++) await f.client.call("addEntry", { parent: "ipsets/filed", entry: entry(`192.0.2.${i}`) });
-      await until("the last event in the file", () => read().some((event) => event.resource === "ipsets/filed/entries/192.0.2.60"));
+      await waitFor("the last event in the file", () => read().some((event) => event.resource === "ipsets/filed/entries/192.0.2.60"));
       assert.ok(existsSync(`${path}.2`) && !existsSync(`${path}.3`), "rotated, two old files kept");
       for (const file of [path, `${path}.1`, `${path}.2`]) assert.ok(readFileSync(file).length <= 4096, `${file} within maxBytes`);
       const before = read();
@@ -338,7 +326,7 @@ describe("file sink", () => {
       } finally {
         client.close();
       }
-      await until("the events after the restart", () => read().some((event) => event.resource === "ipsets/filed/entries/192.0.2.63"));
+      await waitFor("the events after the restart", () => read().some((event) => event.resource === "ipsets/filed/entries/192.0.2.63"));
       const all = read();
       assertContiguous(all.map((event) => event.sequence), "lines across the restart");
       assert.equal(all.filter((event) => event.resource === "ipsets/filed/entries/192.0.2.60").length, 1, "nothing delivered twice");

@@ -4,10 +4,10 @@ import { after, before, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { createClient, PortcullisError, type PortcullisClient } from "@portcullis/sdk";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 import { rest } from "../harness/rest.js";
+import { waitFor } from "../harness/wait.js";
 
 let f: ServerFixture;
 const clients: PortcullisClient[] = [];
@@ -34,8 +34,7 @@ it("SIGHUP reloads a rotated CA and server certificate: new clients get them, ol
 
   await f.server.cli(["certs", "init", "--force"]); // a new CA, server certificate and admin bundle
   process.kill(pid!, "SIGHUP");
-  for (let i = 0; i < 100 && !f.server.output.includes("TLS certificate, key and CA reloaded"); i++) await sleep(50);
-  assert.match(f.server.output, /TLS certificate, key and CA reloaded/);
+  await waitFor("the reload's log line", () => f.server.output.includes("TLS certificate, key and CA reloaded"));
   assert.equal(f.server.pid, pid, "the same process: no restart");
 
   const renewed = clientOf({ ca: readFileSync(join(admin, "ca.crt"), "utf8"), cert: readFileSync(join(admin, "client.crt"), "utf8"), key: readFileSync(join(admin, "client.key"), "utf8") });

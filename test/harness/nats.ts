@@ -88,6 +88,14 @@ export class NatsNode {
     this.#child = undefined;
   }
 
+  /**
+   * Stops the process (SIGSTOP) without ending it: it keeps its clients' connections open and answers nothing, as a
+   * hung server does. `kill` ends it from there.
+   */
+  pause(): void {
+    if (this.#child !== undefined) process.kill(this.#child.pid!, "SIGSTOP");
+  }
+
   /** Whether JetStream on this server reports healthy (its /healthz, which includes the meta group). */
   async healthy(): Promise<boolean> {
     try {

@@ -112,6 +112,22 @@ export class PortcullisProcess {
     this.#child = undefined;
   }
 
+  /**
+   * Runs `work` with the server stopped (SIGSTOP, then SIGCONT): nothing the server does by itself (a safe-mode
+   * rollback's timer) can happen meanwhile, while the kernel keeps enforcing what the server put there. So a check of
+   * the state before such a deadline holds on any machine, however slow.
+   */
+  async whilePaused<T>(work: () => Promise<T>): Promise<T> {
+    const pid = this.#child?.pid;
+    if (pid === undefined) throw new Error("the server is not running");
+    process.kill(pid, "SIGSTOP");
+    try {
+      return await work();
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+  }
+
   bundle(name = "admin"): ClientBundle {
     const dir = join(this.dataDir, "pki", "clients", name);
     return { ca: readFileSync(join(dir, "ca.crt")), cert: readFileSync(join(dir, "client.crt")), key: readFileSync(join(dir, "client.key")) };

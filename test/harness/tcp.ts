@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:net";
+import { PATIENCE_MS } from "./wait.js";
 
 /** A loopback port free right now (for a receiver or a server that must come back on the same address). */
 export async function freePort(): Promise<number> {
@@ -22,7 +23,8 @@ const net = require("node:net");
 const socket = net.connect({ host: process.argv[1], port: Number(process.argv[2]) });
 socket.setTimeout(Number(process.argv[3]));
 socket.on("connect", () => { socket.destroy(); process.exit(0); });
-socket.on("timeout", () => process.exit(3));
+// Not connected in time, unless the answer is already here: a starved process may run its timer before reading it.
+socket.on("timeout", () => setImmediate(() => process.exit(3)));
 socket.on("error", () => process.exit(4));
 `;
 
@@ -47,7 +49,7 @@ export async function canConnect(netns: string, host: string, port: number, time
  * Whether connects from `netns` start failing within `withinMs`: after fail2ban lists a ban, its stock action (a shell
  * running iptables) can still be at work for a moment. Returns false if the connect still succeeds at the end.
  */
-export async function becomesUnreachable(netns: string, host: string, port: number, withinMs = 5000): Promise<boolean> {
+export async function becomesUnreachable(netns: string, host: string, port: number, withinMs = PATIENCE_MS): Promise<boolean> {
   for (const deadline = Date.now() + withinMs; ; ) {
     if (!(await canConnect(netns, host, port))) return true;
     if (Date.now() > deadline) return false;

@@ -315,6 +315,7 @@ describe("decodeMessage", () => {
 
   it("decodes messages made by X.encode like X.decode", () => {
     const rand = random(SEED + 1);
+    let compared = 0;
     for (const type of messageTypes) {
       for (let i = 0; i < 10; i++) {
         const writer = new BinaryWriter();
@@ -327,8 +328,11 @@ describe("decodeMessage", () => {
           continue; // not decodable (64-bit values past 2^53), or not encodable (a Timestamp beyond what a Date holds)
         }
         sameDecode(type.fns, encoded, `${type.name} #${i} re-encoded`);
+        compared++;
       }
     }
+    // Most were compared: skipping them all would pass without comparing anything.
+    assert.ok(compared >= messageTypes.length * 5, `only ${compared} of ${messageTypes.length * 10} compared`);
   });
 
   it("throws X.decode's errors for truncated and random bytes", () => {
@@ -484,24 +488,10 @@ describe("decodeMessage", () => {
     }
   });
 
-  it("decodes a 10,000-rule ListRulesResponse like X.decode, faster", () => {
+  // How fast is the benchmark's business (bench/), not a unit test's.
+  it("decodes a 10,000-rule ListRulesResponse like X.decode", () => {
     const rules = tenThousandRules();
     const bytes = Buffer.from(ListRulesResponse.encode(ListRulesResponse.fromPartial({ rules, nextPageToken: "next" })).finish());
-    const decoders: Record<string, () => ListRulesResponse> = {
-      "ListRulesResponse.decode": () => ListRulesResponse.decode(bytes),
-      decodeMessage: () => decodeMessage(ListRulesResponse, bytes),
-    };
-    // Alternately (the machine's load changes), after a warm-up; the median of 11 runs each.
-    const runs: Record<string, number[]> = {};
-    for (let i = -3; i < 11; i++) {
-      for (const [name, decode] of Object.entries(decoders)) {
-        const started = performance.now();
-        decode();
-        if (i >= 0) (runs[name] ??= []).push(performance.now() - started);
-      }
-    }
-    assert.deepEqual(decoders.decodeMessage!(), decoders["ListRulesResponse.decode"]!());
-    const median = (name: string): string => runs[name]!.sort((a, b) => a - b)[5]!.toFixed(1);
-    console.log(`10,000-rule ListRulesResponse (${bytes.length} bytes), median of 11: ListRulesResponse.decode ${median("ListRulesResponse.decode")} ms, decodeMessage ${median("decodeMessage")} ms`);
+    assert.deepEqual(decodeMessage(ListRulesResponse, bytes), ListRulesResponse.decode(bytes));
   });
 });

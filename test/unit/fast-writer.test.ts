@@ -323,23 +323,10 @@ describe("FastWriter through encodeMessage", () => {
     }
   });
 
-  it("encodes a 10,000-rule ListRulesResponse like BinaryWriter, much faster", () => {
-    const rules = tenThousandRules();
-    const message = ListRulesResponse.fromPartial({ rules, nextPageToken: "next" });
-    const time = (encode: () => Uint8Array): { ms: number; bytes: Uint8Array } => {
-      let bytes = encode(); // warm-up
-      const runs: number[] = [];
-      for (let i = 0; i < 7; i++) {
-        const started = performance.now();
-        bytes = encode();
-        runs.push(performance.now() - started);
-      }
-      return { ms: runs.sort((a, b) => a - b)[3]!, bytes };
-    };
-    const old = time(() => ListRulesResponse.encode(message).finish());
-    const fast = time(() => encodeMessage(ListRulesResponse, message));
-    assertSameBytes(fast.bytes, old.bytes, "10,000 rules");
-    console.log(`10,000-rule ListRulesResponse (${old.bytes.length} bytes), median of 7: BinaryWriter ${old.ms.toFixed(1)} ms, FastWriter ${fast.ms.toFixed(1)} ms`);
+  // How fast is the benchmark's business (bench/), not a unit test's.
+  it("encodes a 10,000-rule ListRulesResponse like BinaryWriter, byte for byte", () => {
+    const message = ListRulesResponse.fromPartial({ rules: tenThousandRules(), nextPageToken: "next" });
+    assertSameBytes(encodeMessage(ListRulesResponse, message), ListRulesResponse.encode(message).finish(), "10,000 rules");
   });
 });
 

@@ -2,11 +2,11 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
 import { Executor } from "../../server/src/drivers/exec.js";
 import { HelperStarter, type StartedProcess } from "../../server/src/drivers/process-starter.js";
 import { createLogger } from "../../server/src/logger.js";
 import { Netns, sh } from "../harness/netns.js";
+import { waitFor } from "../harness/wait.js";
 import type { ServerError } from "../../server/src/errors.js";
 
 const log = createLogger("silent");
@@ -80,18 +80,27 @@ describe("HelperStarter: programs started from a helper process", () => {
   });
 
   it("leaves no connection open behind a program that ended, whether its input was closed or not", async () => {
-    const open = (): number => readdirSync("/proc/self/fd").length;
+    // This process's sockets and pipes, by inode: unique while open, unlike descriptor numbers, which are reused.
+    const channels = (): string[] => readdirSync("/proc/self/fd").flatMap((fd) => {
+      try {
+        const target = readlinkSync(`/proc/self/fd/${fd}`);
+        return /^(socket|pipe):/.test(target) ? [target] : [];
+      } catch {
+        return []; // the directory's own descriptor, closed by now
+      }
+    });
     await exec.run("true", []); // the helper and its listening socket exist from here on
-    await sleep(200); // the connections of earlier tests' programs close
-    const before = open();
+    // Earlier tests' connections may still be closing: they can only leave this set, never join it.
+    const before = new Set(channels());
     for (let i = 0; i < 30; i++) await exec.run("true", []);
     for (let i = 0; i < 10; i++) {
       const child = exec.spawn("sleep", ["30"]); // its input stays open: it is killed
       setTimeout(() => child.kill("SIGKILL"), 20);
       await child.ended;
     }
-    await sleep(200); // the last connections close
-    assert.equal(open(), before);
+    // The programs' connections close (asynchronously after they end): none of them may stay open.
+    await waitFor(() => `the programs' connections closed (still open: ${channels().filter((channel) => !before.has(channel)).join(", ")})`,
+      () => channels().every((channel) => before.has(channel)));
   });
 
   it("runs many programs at once, each with its own output", async () => {

@@ -15,6 +15,7 @@ import { syslogMessage } from "../../server/src/sinks/syslog-sink.js";
 import { eventJson } from "../../server/src/sinks/sink.js";
 import { ConfigError, loadConfig } from "../../server/src/config.js";
 import type { HostEvent } from "../../server/src/events/event-model.js";
+import { waitFor } from "../harness/wait.js";
 
 const ban: HostEvent = { sequence: 42, time: Date.UTC(2026, 10, 25, 12, 0, 0), type: "BAN", resource: "jails/dovecot/bans/192.0.2.100", principal: 'ops "night" [1]\\', origin: "api", attributes: { jail: "dovecot" } };
 
@@ -62,7 +63,7 @@ it("file sink: the file is its own record; a server killed after the append (pos
     const runner = new SinkRunner("f", sink, { events, store, log: createLogger("silent") }, "oldest");
     runner.start();
     const sequences = async () => readFileSync(path, "utf8").trim().split("\n").map((line) => (JSON.parse(line) as { sequence: number }).sequence);
-    for (let i = 0; i < 100 && store.position("f") !== 5; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    await waitFor("the runner's position at 5", () => store.position("f") === 5, { every: 10 });
     await runner.close();
     assert.deepEqual(await sequences(), [1, 2, 3, 4, 5]);
     assert.equal(store.position("f"), 5);
@@ -74,7 +75,7 @@ it("file sink: the file is its own record; a server killed after the append (pos
     const freshStore = new SinkStore(fresh);
     const again = new SinkRunner("f", sink, { events: freshEvents, store: freshStore, log: createLogger("silent") }, "oldest");
     again.start();
-    for (let i = 0; i < 100 && freshStore.position("f") !== 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    await waitFor("the fresh runner's position at 1", () => freshStore.position("f") === 1, { every: 10 });
     await again.close();
     assert.deepEqual(await sequences(), [1, 2, 3, 4, 5, 1]);
   } finally {
@@ -106,7 +107,7 @@ it("sink runner: a batch not acknowledged goes again unchanged, after a failed a
     };
     const runner = new SinkRunner("w", sink, { events, store, log: createLogger("silent") }, "oldest");
     runner.start();
-    for (let i = 0; i < 300 && store.position("w") !== 5; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    await waitFor("the runner's position at 5", () => store.position("w") === 5, { every: 10 });
     await runner.close();
     assert.deepEqual(batches, [[1, 2, 3], [1, 2, 3], [4, 5]]);
     assert.equal(store.inFlight("w"), undefined);
@@ -117,7 +118,7 @@ it("sink runner: a batch not acknowledged goes again unchanged, after a failed a
     batches.length = 0;
     const again = new SinkRunner("w", { ...sink, deliver: async (delivered: readonly HostEvent[]) => void batches.push(delivered.map((event) => event.sequence)) }, { events, store, log: createLogger("silent") }, "oldest");
     again.start();
-    for (let i = 0; i < 100 && store.position("w") !== 7; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    await waitFor("the new runner's position at 7", () => store.position("w") === 7, { every: 10 });
     await again.close();
     assert.deepEqual(batches, [[6], [7]]);
   } finally {

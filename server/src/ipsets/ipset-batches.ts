@@ -16,6 +16,8 @@ import type { SetGrowth } from "./set-growth.js";
 
 /** Batches from this size on leave enough garbage to be worth collecting right away. */
 const LARGE_BATCH = 100_000;
+/** Deletes a rollback may see refused (elements the kernel cannot hold) before it leaves the rest to reconcile. */
+const MAX_REFUSED_DELETES = 100;
 
 /**
  * Batches of entries, all or nothing: a batch is recorded as a provisional store batch while `ipset restore` applies
@@ -107,13 +109,15 @@ export class IpsetBatches {
   }
 
   /**
-   * Deletes a provisional batch's new entries from the kernel, then forgets them. If the kernel cannot take the
-   * deletes, the store forgets them anyway: the next reconcile removes entries the store does not know.
+   * Deletes a provisional batch's new entries from the kernel, then forgets them. A delete the kernel refuses is of an
+   * element it could never hold (the one that refused the batch, such as 0.0.0.0), so the others go on past it. If the
+   * kernel cannot take the deletes at all, the store forgets them anyway: the next reconcile removes entries the store
+   * does not know.
    */
   async rollBack(name: string, batchId: number): Promise<number> {
     const elements = this.#store.batchElements(name, batchId);
     try {
-      if (elements.length > 0) await this.#kernel.restore(delLines(name, elements));
+      if (elements.length > 0) await this.#kernel.restoreSkipping(elements.map((element) => `del ${name} ${element}`), MAX_REFUSED_DELETES);
     } catch (error) {
       if (!(error instanceof ServerError && error.reason === "IPSET_NOT_FOUND")) this.#log.error({ ipset: name, error: String(error) }, "cannot take a refused batch back out of the kernel; the next reconcile will");
     }
