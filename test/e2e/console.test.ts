@@ -224,6 +224,7 @@ describe("console: the web console in Debian's Chromium, with client certificate
     }
 
     assert.deepEqual(await trapped(), [], "no alert() ran");
+    assert.deepEqual(await page.evaluate(() => (window as unknown as { __csp: string[] }).__csp), [], "nothing even tried to run (the CSP blocked nothing)");
     assert.equal(await page.locator("main img, main script").count(), 0, "no element was made from data");
     await rest(setup.f.server, "POST", "/v1/allowlist:remove", { network: "198.51.100.7" });
   });
@@ -294,7 +295,7 @@ describe("console: the web console in Debian's Chromium, with client certificate
     assert.ok(events.every((event) => event.type === "EVENT_TYPE_BAN"));
   });
 
-  it("axe-core finds no serious or critical accessibility violations on any view, nor in a dialog", async () => {
+  it("axe-core finds no serious or critical accessibility violations on any view, nor in a dialog; the Content-Security-Policy blocks nothing the console does", async () => {
     const views: Array<[string, string | RegExp]> = [
       ["", "Overview"], ["jails", "Jails"], ["jails/dovecot", "Jail dovecot"], ["sets", "Sets"], ["sets/blocklist", "Set blocklist"], [`address/${attackerV4}`, `Address ${attackerV4}`],
       ["rules", "Rules"], ["events", "Events"], ["audit", "Audit"], ["fleet", "Fleet"], ["nowhere/at/all", "Not found"],
@@ -303,6 +304,7 @@ describe("console: the web console in Debian's Chromium, with client certificate
     for (const [path, heading] of views) {
       await open(page, browser.url(path), heading);
       found.push(...(await seriousViolations(page)).map((violation) => `/console/${path}: ${violation}`));
+      found.push(...(await page.evaluate(() => (window as unknown as { __csp: string[] }).__csp)).map((blocked) => `/console/${path}: CSP blocked ${blocked}`));
     }
     await open(page, browser.url("rules"), "Rules");
     await page.getByRole("button", { name: "Panic mode…", exact: true }).click();

@@ -26,6 +26,18 @@ const POLICY = {
 
 export type ConsoleIdentity = "admin" | "viewer";
 
+/** Run in every page before its own scripts. A string: tsx would wrap inner functions in a helper pages do not have. */
+const TRAPS = `(() => {
+  const calls = [];
+  Object.defineProperty(window, "__xss", { value: calls, writable: false });
+  for (const name of ["alert", "confirm", "prompt"]) {
+    Object.defineProperty(window, name, { value: (...args) => void calls.push([name, ...args]), writable: false });
+  }
+  const blocked = [];
+  Object.defineProperty(window, "__csp", { value: blocked, writable: false });
+  document.addEventListener("securitypolicyviolation", (event) => void blocked.push(event.violatedDirective + " " + event.blockedURI));
+})();`;
+
 /**
  * A headless Chromium for console tests: a temporary HOME whose NSS database trusts the server's CA and holds an
  * admin's client certificate (and a viewer's, when named), each issued as a browser would get it (`portcullis certs
@@ -81,17 +93,12 @@ export class ConsoleBrowser {
 
   /**
    * A fresh context and page (own cookies and storage) with a trap for injected script: `window.alert`, `confirm` and
-   * `prompt` record their calls in `window.__xss` instead of showing anything.
+   * `prompt` record their calls in `window.__xss` instead of showing anything; whatever the Content-Security-Policy
+   * blocks is recorded in `window.__csp` (directive and what was blocked).
    */
   async newPage(): Promise<Page> {
     const context: BrowserContext = await this.browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
-    await context.addInitScript(() => {
-      const calls: unknown[] = [];
-      Object.defineProperty(window, "__xss", { value: calls, writable: false });
-      for (const name of ["alert", "confirm", "prompt"] as const) {
-        Object.defineProperty(window, name, { value: (...args: unknown[]) => void calls.push([name, ...args]), writable: false });
-      }
-    });
+    await context.addInitScript(TRAPS);
     return await context.newPage();
   }
 
