@@ -144,6 +144,27 @@ describe("console: the web console in Debian's Chromium, with client certificate
     }
   });
 
+  it("an admin changes a jail's settings, bantime.increment included, from the jail page; a refused value shows the server's detail", async () => {
+    const { fail2ban } = setup;
+    await open(page, browser.url("jails/dovecot"), "Jail dovecot");
+    const settings = page.getByRole("region", { name: "Settings" });
+    await settings.getByLabel("Find time (seconds)").fill("900");
+    await settings.getByRole("checkbox", { name: "Ban times grow" }).check();
+    await settings.getByLabel("Longest ban (seconds)").fill("86400");
+    await settings.getByLabel("Multipliers").fill("1 4 16");
+    await settings.getByRole("button", { name: "Save settings" }).click();
+    await page.getByRole("status").getByText("Settings of dovecot saved.").waitFor();
+    assert.deepEqual(
+      await Promise.all(["findtime", "bantime.increment", "bantime.maxtime", "bantime.multipliers"].map((key) => fail2ban.ask(["get", "dovecot", key]))),
+      [900, true, 86400, "1 4 16"],
+    );
+    await settings.getByLabel("Max retry").fill("5000");
+    await settings.getByRole("button", { name: "Save settings" }).click();
+    await page.getByRole("alert").filter({ hasText: /max.?retry/i }).waitFor();
+    assert.equal(await fail2ban.ask(["get", "dovecot", "maxretry"]), 5, "the refused value changed nothing");
+    await settings.getByLabel("Max retry").fill("5");
+  });
+
   it("safe-mode apply from the rules page: a countdown and Confirm keep the rule; unconfirmed, the rollback is shown and the table is back", async () => {
     const { hosts } = setup;
     await open(page, browser.url("rules?family=ipv4&table=filter&chain=INPUT"), "Rules");
