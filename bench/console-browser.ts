@@ -29,8 +29,8 @@ function table(rows: readonly (readonly string[])[]): string {
 
 /**
  * In every page: the wall-clock time (ms since the epoch) at which a banned address's row first appears in a bans
- * table, from a MutationObserver (so the time is the DOM's, not the test driver's), and when the first jail row of
- * the jails list was rendered (ms after navigation start). A string: tsx would wrap a function's inner functions in a
+ * table, from a MutationObserver (so the time is the DOM's, not the test driver's), and when the jails list's first
+ * row (key "jails") or the overview's counts and latest bans (key "") were rendered (ms after navigation start). A string: tsx would wrap a function's inner functions in a
  * helper the page does not have.
  */
 const OBSERVE_ROWS = `(() => {
@@ -41,7 +41,8 @@ const OBSERVE_ROWS = `(() => {
       const address = row.dataset.address;
       if (address !== undefined && !(address in seen)) seen[address] = performance.timeOrigin + performance.now();
     }
-    if (!("jails-list" in seen) && document.querySelector("main table tbody tr th a") !== null) seen["jails-list"] = performance.now();
+    if (!("jails" in seen) && document.querySelector("main table tbody tr th a") !== null) seen["jails"] = performance.now();
+    if (!("" in seen) && document.querySelector("#overview-cards .card") !== null && document.querySelector("#latest-bans tbody tr") !== null) seen[""] = performance.now();
   }).observe(document, { subtree: true, childList: true });
 })();`;
 
@@ -78,19 +79,19 @@ async function banLatencies(browser: ConsoleBrowser, fail2ban: Fail2banServer, j
   }
 }
 
-/** Cold loads (a new context each: empty cache) of the jails list: first contentful paint, and the jails on screen. */
-async function loadTimes(browser: ConsoleBrowser): Promise<{ paint: number[]; data: number[] }> {
+/** Cold loads (a new context each: empty cache) of a view: first contentful paint, and its data on screen. */
+async function loadTimes(browser: ConsoleBrowser, view: "" | "jails"): Promise<{ paint: number[]; data: number[] }> {
   const result = { paint: [] as number[], data: [] as number[] };
   for (let i = 0; i < LOADS; i++) {
     const page: Page = await browser.newPage();
     try {
       await page.addInitScript(OBSERVE_ROWS);
-      await page.goto(browser.url("jails"));
-      await page.locator("main table tbody tr th a").first().waitFor();
-      const timing = await page.evaluate(() => ({
+      await page.goto(browser.url(view));
+      await page.waitForFunction((key) => key in (window as unknown as { __rows: Record<string, number> }).__rows, view);
+      const timing = await page.evaluate((key) => ({
         paint: performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? NaN,
-        data: (window as unknown as { __rows: Record<string, number> }).__rows["jails-list"] ?? NaN,
-      }));
+        data: (window as unknown as { __rows: Record<string, number> }).__rows[key] ?? NaN,
+      }), view);
       result.paint.push(timing.paint);
       result.data.push(timing.data);
     } finally {
@@ -125,8 +126,9 @@ try {
     PORTCULLIS_FAIL2BAN_ACTION_SOCKET: actionSocket,
   });
   browser = await ConsoleBrowser.launch(f.server);
-  progress(`${LOADS} cold loads of /console/jails`);
-  const loads = await loadTimes(browser);
+  progress(`${LOADS} cold loads of /console/ (the overview) and of /console/jails`);
+  const overviewLoads = await loadTimes(browser, "");
+  const loads = await loadTimes(browser, "jails");
   progress(`${BANS} bans by fail2ban with the Portcullis action, jail page open`);
   const viaAction = await banLatencies(browser, fail2ban, "pc", 1);
   progress(`${BANS} bans by fail2ban with another action (seen by the server's watcher), jail page open`);
@@ -136,15 +138,17 @@ try {
   const verdict = (ok: boolean): string => (ok ? "PASS" : "FAIL");
   const rows = [
     ["Console (Chromium)", "p50 / p99", "target", ""],
-    ["Cold load: first contentful paint", ms(loads.paint), "", ""],
-    ["Cold load: jails on screen (first meaningful paint)", ms(loads.data), `p50 ≤ ${TARGETS.loadMs} ms`, verdict(percentile(loads.data, 50) <= TARGETS.loadMs)],
+    ["Cold load of the overview: first contentful paint", ms(overviewLoads.paint), "", ""],
+    ["Cold load of the overview: counts and latest bans on screen", ms(overviewLoads.data), `p50 ≤ ${TARGETS.loadMs} ms`, verdict(percentile(overviewLoads.data, 50) <= TARGETS.loadMs)],
+    ["Cold load of the jails: first contentful paint", ms(loads.paint), "", ""],
+    ["Cold load of the jails: jails on screen (first meaningful paint)", ms(loads.data), `p50 ≤ ${TARGETS.loadMs} ms`, verdict(percentile(loads.data, 50) <= TARGETS.loadMs)],
     ["fail2ban's ban → row in the open jail page (Portcullis action)", ms(viaAction), `p50 ≤ ${TARGETS.banMs} ms`, verdict(percentile(viaAction, 50) <= TARGETS.banMs)],
     ["fail2ban's ban → row in the open jail page (other action, watcher)", ms(viaWatcher), "", ""],
   ];
   process.stdout.write(`Portcullis console benchmark — ${startedAt.toISOString()}, load ${loadavg().map((l) => l.toFixed(2)).join(" ")}\n${table(rows)}\n`);
   const out = resolve(import.meta.dirname, "results");
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, "console-browser.json"), `${JSON.stringify({ startedAt, loads, viaAction, viaWatcher }, null, 2)}\n`);
+  writeFileSync(join(out, "console-browser.json"), `${JSON.stringify({ startedAt, overviewLoads, loads, viaAction, viaWatcher }, null, 2)}\n`);
 } finally {
   await browser?.close();
   await f?.close();

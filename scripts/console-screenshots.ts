@@ -61,6 +61,12 @@ try {
 
   browser = await ConsoleBrowser.launch(server);
   const page = await browser.newPage();
+  await shoot(page, browser, "", "Overview", "overview", async () => {
+    await page.locator("#top-addresses tbody th a").first().waitFor();
+  });
+  await shoot(page, browser, "address/203.0.113.7", "Address 203.0.113.7", "address", async () => {
+    await page.locator("#address-fleet").waitFor();
+  });
   await shoot(page, browser, "jails", "Jails", "jails");
   await shoot(page, browser, "jails/dovecot", "Jail dovecot", "jail");
   await shoot(page, browser, "sets", "Sets", "sets");

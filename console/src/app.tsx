@@ -3,7 +3,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { CallerProvider, useCaller } from "./caller";
 import { NoticeProvider } from "./components/notices";
 import { useStreamState } from "./live/host-events";
-import { Link, navigate, useRoute, type Route } from "./router";
+import { hrefOf, Link, navigate, useRoute, type Route } from "./router";
 import { JailsView } from "./views/jails";
 import { JailView } from "./views/jail";
 import { SetsView } from "./views/sets";
@@ -12,8 +12,11 @@ import { RulesView } from "./views/rules";
 import { EventsView } from "./views/events";
 import { AuditView } from "./views/audit";
 import { FleetView } from "./views/fleet";
+import { OverviewView } from "./views/overview";
+import { AddressView } from "./views/address";
 
 const SECTIONS: ReadonlyArray<{ label: string; route: Route; matches: ReadonlyArray<Route["view"]> }> = [
+  { label: "Overview", route: { view: "overview" }, matches: ["overview"] },
   { label: "Jails", route: { view: "jails" }, matches: ["jails", "jail"] },
   { label: "Sets", route: { view: "sets" }, matches: ["sets", "set"] },
   { label: "Rules", route: { view: "rules", family: "ipv4", table: "filter", chain: "INPUT" }, matches: ["rules"] },
@@ -35,11 +38,12 @@ export function App(): JSX.Element {
 function Shell(): JSX.Element {
   const route = useRoute();
   const main = useRef<HTMLElement>(null);
-  // A new view: its heading is announced and keyboard focus starts there, as after a page load.
+  // A new view (not a new chain of the same table): its title names it, and keyboard focus starts at its heading.
+  const view = hrefOf(route).split("?")[0];
   useEffect(() => {
     document.title = `${titleOf(route)} · Portcullis`;
     main.current?.querySelector("h1")?.focus();
-  }, [route]);
+  }, [view]);
   return (
     <div class="shell">
       <a class="skip-link" href="#main">Skip to content</a>
@@ -69,7 +73,7 @@ function View(props: { route: Route }): JSX.Element {
   const route = props.route;
   switch (route.view) {
     case "overview":
-      return <JailsView />;
+      return <OverviewView />;
     case "jails":
       return <JailsView />;
     case "jail":
@@ -87,7 +91,7 @@ function View(props: { route: Route }): JSX.Element {
     case "fleet":
       return <FleetView />;
     case "address":
-      return <JailsView />;
+      return <AddressView key={route.address} address={route.address} />;
     case "missing":
       return (
         <section>

@@ -26,10 +26,23 @@ const POLICY = {
 
 export type ConsoleIdentity = "admin" | "viewer";
 
+/** Run in every page before its own scripts. A string: tsx would wrap inner functions in a helper pages do not have. */
+const TRAPS = `(() => {
+  const calls = [];
+  Object.defineProperty(window, "__xss", { value: calls, writable: false });
+  for (const name of ["alert", "confirm", "prompt"]) {
+    Object.defineProperty(window, name, { value: (...args) => void calls.push([name, ...args]), writable: false });
+  }
+  const blocked = [];
+  Object.defineProperty(window, "__csp", { value: blocked, writable: false });
+  document.addEventListener("securitypolicyviolation", (event) => void blocked.push(event.violatedDirective + " " + event.blockedURI));
+})();`;
+
 /**
- * A headless Chromium for console tests: a temporary HOME whose NSS database trusts the server's CA and holds the
- * admin's client certificate (and a viewer's, when named), chosen without a prompt by the managed policy above. The
- * policy file is ours alone (unique name) and removed by close(), as is HOME.
+ * A headless Chromium for console tests: a temporary HOME whose NSS database trusts the server's CA and holds an
+ * admin's client certificate (and a viewer's, when named), each issued as a browser would get it (`portcullis certs
+ * issue --p12`), chosen without a prompt by the managed policy above. The policy file is ours alone (unique name) and
+ * removed by close(), as is HOME.
  */
 export class ConsoleBrowser {
   readonly browser: Browser;
@@ -45,10 +58,10 @@ export class ConsoleBrowser {
   }
 
   /**
-   * `viewer`: the name of a certificate with role viewer issued by the server (`portcullis certs issue --role
-   * viewer`), used for pages opened as "viewer".
+   * `admin`: the principal of the browser's admin certificate (default `alice`); `viewer`: the principal of a viewer
+   * certificate, for pages opened as "viewer". Both are issued here.
    */
-  static async launch(server: PortcullisProcess, options: { viewer?: string } = {}): Promise<ConsoleBrowser> {
+  static async launch(server: PortcullisProcess, options: { admin?: string; viewer?: string } = {}): Promise<ConsoleBrowser> {
     const home = mkdtempSync(join(tmpdir(), "pc-chromium-"));
     const policyFile = join(POLICY_DIR, `portcullis-test-${process.pid}-${randomBytes(4).toString("hex")}.json`);
     try {
@@ -59,7 +72,8 @@ export class ConsoleBrowser {
       const caFile = join(home, "ca.crt");
       writeFileSync(caFile, server.bundle("admin").ca);
       execFileSync("certutil", ["-A", "-d", db, "-n", "portcullis-test-ca", "-t", "C,,", "-i", caFile], { stdio: "pipe" });
-      for (const name of ["admin", ...(options.viewer === undefined ? [] : [options.viewer])]) importClientCertificate(server, db, home, name);
+      await importClientCertificate(server, db, home, options.admin ?? "alice", "admin");
+      if (options.viewer !== undefined) await importClientCertificate(server, db, home, options.viewer, "viewer");
       mkdirSync(POLICY_DIR, { recursive: true });
       writeFileSync(policyFile, JSON.stringify(POLICY));
       const browser = await chromium.launch({ executablePath: CHROMIUM, env: { ...process.env, HOME: home }, args: ["--no-first-run", "--disable-gpu"] });
@@ -79,17 +93,12 @@ export class ConsoleBrowser {
 
   /**
    * A fresh context and page (own cookies and storage) with a trap for injected script: `window.alert`, `confirm` and
-   * `prompt` record their calls in `window.__xss` instead of showing anything.
+   * `prompt` record their calls in `window.__xss` instead of showing anything; whatever the Content-Security-Policy
+   * blocks is recorded in `window.__csp` (directive and what was blocked).
    */
-  async newPage(options: { acceptDownloads?: boolean } = {}): Promise<Page> {
-    const context: BrowserContext = await this.browser.newContext({ acceptDownloads: options.acceptDownloads ?? false, viewport: { width: 1280, height: 900 } });
-    await context.addInitScript(() => {
-      const calls: unknown[] = [];
-      Object.defineProperty(window, "__xss", { value: calls, writable: false });
-      for (const name of ["alert", "confirm", "prompt"] as const) {
-        Object.defineProperty(window, name, { value: (...args: unknown[]) => void calls.push([name, ...args]), writable: false });
-      }
-    });
+  async newPage(): Promise<Page> {
+    const context: BrowserContext = await this.browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+    await context.addInitScript(TRAPS);
     return await context.newPage();
   }
 
@@ -103,12 +112,10 @@ export class ConsoleBrowser {
   }
 }
 
-/** The server-issued client certificate `name` as PKCS#12, imported into the NSS database. */
-function importClientCertificate(server: PortcullisProcess, db: string, home: string, name: string): void {
-  const dir = join(server.dataDir, "pki", "clients", name);
-  const p12 = join(home, `${name}.p12`);
+/** A client certificate for a browser (`certs issue --p12`), imported into the NSS database as a user would. */
+async function importClientCertificate(server: PortcullisProcess, db: string, home: string, name: string, role: "admin" | "viewer"): Promise<void> {
   const passwordFile = join(home, `${name}.password`);
-  writeFileSync(passwordFile, randomBytes(12).toString("hex"), { mode: 0o600 });
-  execFileSync("openssl", ["pkcs12", "-export", "-in", join(dir, "client.crt"), "-inkey", join(dir, "client.key"), "-name", name, "-out", p12, "-passout", `file:${passwordFile}`], { stdio: "pipe" });
-  execFileSync("pk12util", ["-i", p12, "-d", db, "-w", passwordFile], { stdio: "pipe" });
+  writeFileSync(passwordFile, `${randomBytes(12).toString("hex")}\n`, { mode: 0o600 });
+  await server.cli(["certs", "issue", "--name", name, "--role", role, "--p12", "--password-file", passwordFile]);
+  execFileSync("pk12util", ["-i", join(server.dataDir, "pki", "clients", name, `${name}.p12`), "-d", db, "-w", passwordFile], { stdio: "pipe" });
 }

@@ -21,6 +21,12 @@ export type Node = Schemas["portcullis.v1.Node"];
 export type Event = Schemas["portcullis.v1.Event"];
 export type EventType = Schemas["portcullis.v1.EventType"];
 export type AuditRecord = Schemas["portcullis.v1.AuditRecord"];
+export type ActivityWindow = Schemas["portcullis.v1.ActivityWindow"];
+export type BanTimeline = Schemas["portcullis.v1.BanTimeline"];
+export type Offender = Schemas["portcullis.v1.Offender"];
+export type InspectAddressResponse = Schemas["portcullis.v1.InspectAddressResponse"];
+export type RuleMatchKind = Schemas["portcullis.v1.RuleMatchKind"];
+export type SearchBansResponse = Schemas["portcullis.v1.SearchBansResponse"];
 
 /** An RFC 9457 problem the server answered, or a failure to reach it. */
 export class ProblemError extends Error {

@@ -7,14 +7,37 @@ import { useLoad } from "../hooks";
 
 const PAGE_SIZE = 100;
 
+interface AuditFilters {
+  readonly principal: string;
+  readonly method: string;
+  readonly resourcePrefix: string;
+}
+
+const NONE: AuditFilters = { principal: "", method: "", resourcePrefix: "" };
+
+/** The filters as ListAuditRecords' query (empty ones left out); a method's short form gets its package. */
+function auditQuery(filters: AuditFilters): { principal?: string; method?: string; resourcePrefix?: string } {
+  const method = filters.method === "" || filters.method.startsWith("portcullis.") ? filters.method : `portcullis.v1.${filters.method}`;
+  return {
+    ...(filters.principal === "" ? {} : { principal: filters.principal }),
+    ...(method === "" ? {} : { method }),
+    ...(filters.resourcePrefix === "" ? {} : { resourcePrefix: filters.resourcePrefix }),
+  };
+}
+
 /** The audit log: every write attempt, allowed or refused, newest first, a page at a time. */
 export function AuditView(): JSX.Element {
-  // tokens[i] is the page token of page i (the newest page has none).
+  // tokens[i] is the page token of page i (the newest page has none); new filters start again at the newest.
   const [tokens, setTokens] = useState<readonly string[]>([""]);
+  const [filters, setFilters] = useState<AuditFilters>(NONE);
+  const [draft, setDraft] = useState<AuditFilters>(NONE);
   const page = tokens.length - 1;
   const records = useLoad(() => unwrap(api.GET("/v1/auditRecords", {
-    params: { query: { pageSize: PAGE_SIZE, ...(tokens[page] === "" ? {} : { pageToken: tokens[page] }) } },
-  })), [tokens]);
+    params: { query: { pageSize: PAGE_SIZE, ...(tokens[page] === "" ? {} : { pageToken: tokens[page] }), ...auditQuery(filters) } },
+  })), [tokens, filters]);
+  const field = (key: keyof AuditFilters, label: string, placeholder: string): JSX.Element => (
+    <label>{label}<input type="text" placeholder={placeholder} value={draft[key]} onInput={(event) => setDraft({ ...draft, [key]: event.currentTarget.value.trim() })} /></label>
+  );
   const next = records.data?.nextPageToken ?? "";
   const list = records.data?.records ?? [];
   return (
@@ -24,6 +47,16 @@ export function AuditView(): JSX.Element {
         <div class="actions"><button type="button" onClick={() => (page === 0 ? records.reload() : setTokens([""]))}>Newest</button></div>
       </div>
       <p class="hint">Every call that tried to change something, who made it with which role, and how it ended.</p>
+      <form class="inline-form filters" aria-label="Audit filters" onSubmit={(event) => {
+        event.preventDefault();
+        setFilters(draft);
+        setTokens([""]);
+      }}>
+        {field("principal", "By", "certificate name")}
+        {field("method", "Method", "e.g. JailService/BanIp")}
+        {field("resourcePrefix", "Resource starts with", "e.g. jails/sshd")}
+        <button type="submit">Apply filters</button>
+      </form>
       <Problem error={records.error} what="The audit log could not be read" />
       <table id="audit">
         <caption class="visually-hidden">Audit records, newest first</caption>

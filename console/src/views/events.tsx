@@ -4,37 +4,85 @@ import { api, messageOf, toNumber, unwrap, type Event, type EventType } from "..
 import { EVENT_LABELS, EVENT_TYPES, labelOf } from "../api/event-types";
 import { Problem } from "../components/problem";
 import { formatTime } from "../format";
-import { EventStream, type StreamQuery, type StreamState } from "../live/event-stream";
+import { EventStream, type StreamState } from "../live/event-stream";
 import { newestSequence } from "../live/host-events";
 import { Link } from "../router";
 
-/** How far back the tail starts (in sequences), and how many rows it keeps. */
-const WINDOW = 1000;
+/** How many rows the tail keeps. */
 const KEEP = 500;
 
-interface Filters {
+export interface Filters {
   readonly type: EventType | "";
   readonly resourcePrefix: string;
+  readonly principal: string;
+  /** A jail's name (`sshd`). */
+  readonly jail: string;
+  readonly address: string;
+  /** ISO times, or "". */
+  readonly startTime: string;
+  readonly endTime: string;
 }
 
-function queryOf(filters: Filters): StreamQuery {
-  return { types: filters.type === "" ? undefined : [filters.type], resourcePrefix: filters.resourcePrefix };
+const NO_FILTERS: Filters = { type: "", resourcePrefix: "", principal: "", jail: "", address: "", startTime: "", endTime: "" };
+
+/** The filters as the query parameters ListEvents, WatchEvents and ExportEvents share (empty ones left out). */
+export function filterQuery(filters: Filters): { types?: EventType[]; resourcePrefix?: string; principal?: string; jail?: string; address?: string; startTime?: string; endTime?: string } {
+  return {
+    ...(filters.type === "" ? {} : { types: [filters.type] }),
+    ...(filters.resourcePrefix === "" ? {} : { resourcePrefix: filters.resourcePrefix }),
+    ...(filters.principal === "" ? {} : { principal: filters.principal }),
+    ...(filters.jail === "" ? {} : { jail: `jails/${filters.jail}` }),
+    ...(filters.address === "" ? {} : { address: filters.address }),
+    ...(filters.startTime === "" ? {} : { startTime: filters.startTime }),
+    ...(filters.endTime === "" ? {} : { endTime: filters.endTime }),
+  };
 }
 
-/** The recent events that match, oldest first, and the sequence the live tail continues from. */
-async function recentEvents(filters: Filters): Promise<{ events: Event[]; after: number }> {
-  const newest = await newestSequence();
+/** Where the filtered events download as a file (the server answers it as an attachment). */
+export function exportHref(filters: Filters, format: "EXPORT_FORMAT_CSV" | "EXPORT_FORMAT_JSON_LINES"): string {
+  const params = new URLSearchParams({ format });
+  for (const [name, value] of Object.entries(filterQuery(filters))) {
+    for (const item of typeof value === "string" ? [value] : value) params.append(name, item);
+  }
+  return `/v1/events:export?${params.toString()}`;
+}
+
+/** Matching events per ListEvents call (its maximum), and how many calls a look back may take. */
+const PAGE = 10_000;
+const MAX_PAGES = 20;
+/** Enough matches to show: the look back stops widening there. */
+const ENOUGH = 100;
+
+/** The matching events after `from`, oldest first, and the newest sequence then; undefined when there are too many. */
+async function scan(filters: Filters, from: number): Promise<{ events: Event[]; last: number } | undefined> {
   const events: Event[] = [];
-  let after = Math.max(0, newest - WINDOW);
-  for (;;) {
-    const page = await unwrap(api.GET("/v1/events:list", {
-      params: { query: { afterSequence: after, pageSize: 1000, ...(filters.type === "" ? {} : { types: [filters.type] }), ...(filters.resourcePrefix === "" ? {} : { resourcePrefix: filters.resourcePrefix }) } },
-    }));
+  let after = from;
+  for (let pages = 0; pages < MAX_PAGES; pages++) {
+    const page = await unwrap(api.GET("/v1/events:list", { params: { query: { afterSequence: after, pageSize: PAGE, ...filterQuery(filters) } } }));
     const found = page.events ?? [];
     events.push(...found);
-    if (found.length < 1000) return { events: events.slice(-KEEP), after: Math.max(after, toNumber(page.lastSequence)) };
+    if (found.length < PAGE) return { events, last: toNumber(page.lastSequence) };
     after = toNumber(found[found.length - 1]?.sequence);
   }
+  return undefined;
+}
+
+/**
+ * The newest matching events, oldest first, and the sequence the live tail continues from. It looks back over the
+ * last thousand events first and widens tenfold while fewer than ENOUGH match (a rare principal or address), never
+ * reading more than MAX_PAGES pages: the events shown always reach up to the newest, so the tail has no gap.
+ */
+async function recentEvents(filters: Filters): Promise<{ events: Event[]; after: number }> {
+  const newest = await newestSequence();
+  let best: { events: Event[]; last: number } = { events: [], last: newest };
+  for (const size of [1_000, 10_000, 100_000, 1_000_000, Infinity]) {
+    const from = Math.max(0, newest - size);
+    const found = await scan(filters, from);
+    if (found === undefined) break;
+    best = found;
+    if (found.events.length >= ENOUGH || from === 0) break;
+  }
+  return { events: best.events.slice(-KEEP), after: Math.max(newest, best.last) };
 }
 
 /** `key=value` pairs of an event's attributes, as text. */
@@ -47,7 +95,9 @@ function details(event: Event): string {
  * filtered by the server). After a lost connection the stream resumes after the last event shown: no gaps, no repeats.
  */
 export function EventsView(): JSX.Element {
-  const [filters, setFilters] = useState<Filters>({ type: "", resourcePrefix: "" });
+  const [filters, setFilters] = useState<Filters>(NO_FILTERS);
+  // A range with an end is history: the server ends a stream there, so it is listed, not followed.
+  const follow = filters.endTime === "";
   const [events, setEvents] = useState<readonly Event[]>([]);
   const [error, setError] = useState<string | undefined>(undefined);
   const [state, setState] = useState<StreamState>("connecting");
@@ -67,7 +117,8 @@ export function EventsView(): JSX.Element {
       ({ events: recent, after }) => {
         if (gone) return;
         setEvents([...recent].reverse());
-        stream = new EventStream(queryOf(filters), after, (event) => {
+        if (!follow) return;
+        stream = new EventStream(filterQuery(filters), after, (event) => {
           if (pausedRef.current) {
             held.current.push(event);
             setHeldCount(held.current.length);
@@ -95,8 +146,11 @@ export function EventsView(): JSX.Element {
       <h1 id="events-title" tabIndex={-1}>Events</h1>
       <EventFilters filters={filters} onChange={setFilters} />
       <div class="tail-bar">
-        <span role="status">{state === "live" ? "Following new events." : state === "connecting" ? "Connecting…" : "Connection lost; resuming after the last event shown…"}</span>
-        {paused ? <button type="button" onClick={resume}>Resume ({heldCount} new)</button> : <button type="button" onClick={() => setPaused(true)}>Pause</button>}
+        <span role="status">{!follow ? "The range has an end: new events are not followed." : state === "live" ? "Following new events." : state === "connecting" ? "Connecting…" : "Connection lost; resuming after the last event shown…"}</span>
+        {!follow ? null : paused ? <button type="button" onClick={resume}>Resume ({heldCount} new)</button> : <button type="button" onClick={() => setPaused(true)}>Pause</button>}
+        <span class="tabs-gap" />
+        <a class="button-link" href={exportHref(filters, "EXPORT_FORMAT_CSV")} download>Export CSV</a>
+        <a class="button-link" href={exportHref(filters, "EXPORT_FORMAT_JSON_LINES")} download>Export JSON lines</a>
       </div>
       <Problem error={error} what="Events could not be read" />
       <table id="events">
@@ -132,21 +186,42 @@ export function EventsView(): JSX.Element {
   );
 }
 
+/** A datetime-local value (the browser's time zone) as an ISO time, and back. */
+function isoOf(local: string): string {
+  return local === "" ? "" : new Date(local).toISOString();
+}
+
 function EventFilters(props: { filters: Filters; onChange: (filters: Filters) => void }): JSX.Element {
-  const [type, setType] = useState(props.filters.type);
-  const [resourcePrefix, setResourcePrefix] = useState(props.filters.resourcePrefix);
+  const [draft, setDraft] = useState({ ...props.filters, startTime: "", endTime: "" });
+  const set = (key: keyof Filters, value: string): void => setDraft((previous) => ({ ...previous, [key]: value }));
+  const text = (key: "principal" | "jail" | "address" | "resourcePrefix", label: string, placeholder: string): JSX.Element => (
+    <label>{label}<input type="text" placeholder={placeholder} value={draft[key]} onInput={(event) => set(key, event.currentTarget.value)} /></label>
+  );
   return (
     <form class="inline-form filters" aria-label="Event filters" onSubmit={(event) => {
       event.preventDefault();
-      props.onChange({ type, resourcePrefix: resourcePrefix.trim() });
+      props.onChange({
+        type: draft.type,
+        resourcePrefix: draft.resourcePrefix.trim(),
+        principal: draft.principal.trim(),
+        jail: draft.jail.trim().replace(/^jails\//, ""),
+        address: draft.address.trim(),
+        startTime: isoOf(draft.startTime),
+        endTime: isoOf(draft.endTime),
+      });
     }}>
       <label>Type
-        <select value={type} onChange={(event) => setType(event.currentTarget.value as EventType | "")}>
+        <select value={draft.type} onChange={(event) => set("type", event.currentTarget.value)}>
           <option value="">All types</option>
           {EVENT_TYPES.map((item) => <option key={item} value={item}>{EVENT_LABELS[item]}</option>)}
         </select>
       </label>
-      <label>Resource starts with<input type="text" placeholder="e.g. jails/sshd" value={resourcePrefix} onInput={(event) => setResourcePrefix(event.currentTarget.value)} /></label>
+      {text("jail", "Jail", "e.g. sshd")}
+      {text("address", "Address or network", "e.g. 192.0.2.7")}
+      {text("principal", "By", "certificate, fail2ban or system")}
+      {text("resourcePrefix", "Resource starts with", "e.g. ipsets/")}
+      <label>From<input type="datetime-local" value={draft.startTime} onInput={(event) => set("startTime", event.currentTarget.value)} /></label>
+      <label>Until<input type="datetime-local" value={draft.endTime} onInput={(event) => set("endTime", event.currentTarget.value)} /></label>
       <button type="submit">Apply filters</button>
     </form>
   );

@@ -1,26 +1,37 @@
 import type { JSX } from "preact";
 import { useEffect } from "preact/hooks";
-import { api, idOf, unwrap } from "../api/client";
+import { api, idOf, ProblemError, unwrap, type Node } from "../api/client";
 import { Problem } from "../components/problem";
 import { formatAgo, formatCount, formatTime } from "../format";
 import { useLoad, useNow } from "../hooks";
 
 const REFRESH_MS = 5000;
 
+/** The hosts, or undefined when this host is in no fleet. */
+async function listNodes(): Promise<Node[] | undefined> {
+  try {
+    return (await unwrap(api.GET("/v1/nodes"))).nodes ?? [];
+  } catch (error) {
+    if (error instanceof ProblemError && error.reason === "FLEET_NOT_CONFIGURED") return undefined;
+    throw error;
+  }
+}
+
 /** The hosts of the fleet from their heartbeats: online, version, how far behind the shared bans they are. */
 export function FleetView(): JSX.Element {
-  const nodes = useLoad(() => unwrap(api.GET("/v1/nodes")), []);
+  const nodes = useLoad(listNodes, []);
   const now = useNow();
   useEffect(() => {
     const timer = setInterval(nodes.reload, REFRESH_MS);
     return () => clearInterval(timer);
   }, []);
-  const list = nodes.data?.nodes ?? [];
+  const list = nodes.data ?? [];
   const online = list.filter((node) => node.online === true).length;
   return (
     <section aria-labelledby="fleet-title">
       <h1 id="fleet-title" tabIndex={-1}>Fleet</h1>
-      {nodes.error === undefined ? <p class="summary">{formatCount(online)} of {formatCount(list.length)} hosts online.</p> : <Problem error={nodes.error} what="The fleet could not be read" />}
+      <Problem error={nodes.error} what="The fleet could not be read" />
+      {nodes.data === undefined ? (nodes.loading ? null : <p class="summary">This host is not in a fleet: its configuration has no <code>cluster</code> section.</p>) : <p class="summary">{formatCount(online)} of {formatCount(list.length)} hosts online.</p>}
       <table id="nodes">
         <caption class="visually-hidden">Hosts of the fleet</caption>
         <thead>

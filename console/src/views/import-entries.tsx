@@ -24,9 +24,11 @@ export function ImportEntries(props: { set: string; comments: boolean; onImporte
   const [timeout, setImportTimeout] = useState("");
   const [comment, setComment] = useState("");
   const [progress, setProgress] = useState<{ done: number; total: number } | undefined>(undefined);
+  const [running, setRunning] = useState(false);
   const submit = (event: SubmitEvent): void => {
     event.preventDefault();
     if (file === undefined) return;
+    setRunning(true);
     void (async () => {
       let added = 0;
       try {
@@ -45,7 +47,7 @@ export function ImportEntries(props: { set: string; comments: boolean; onImporte
       } catch (error) {
         notify("error", `Import stopped after ${formatCount(added)} new entries: ${messageOf(error)}`);
       } finally {
-        setProgress(undefined);
+        setRunning(false);
         props.onImported();
       }
     })();
@@ -58,7 +60,7 @@ export function ImportEntries(props: { set: string; comments: boolean; onImporte
         <label>File<input type="file" accept=".txt,.list,.netset,.ipset,text/plain" required onChange={(event) => setFile(event.currentTarget.files?.[0])} /></label>
         <label>Timeout (seconds)<input type="number" min={0} value={timeout} onInput={(event) => setImportTimeout(event.currentTarget.value)} /></label>
         {props.comments ? <label>Comment<input type="text" maxLength={255} value={comment} onInput={(event) => setComment(event.currentTarget.value)} /></label> : null}
-        <button type="submit" class="button-primary" disabled={file === undefined || progress !== undefined}>Import</button>
+        <button type="submit" class="button-primary" disabled={file === undefined || running}>Import</button>
       </form>
       {progress === undefined ? null : (
         <p class="progress">

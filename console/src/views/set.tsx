@@ -17,12 +17,14 @@ const PAGE_SIZE = 100;
 export function SetView(props: { set: string }): JSX.Element {
   const name = props.set;
   const set = useLoad(() => unwrap(api.GET("/v1/ipsets/{ipset}", { params: { path: { ipset: name } } })), [name]);
-  // tokens[i] is the page token of page i (the first page has none).
+  // tokens[i] is the page token of page i (the first page has none); a new filter starts again at the first page.
   const [tokens, setTokens] = useState<readonly string[]>([""]);
+  const [filter, setFilter] = useState("");
+  const [filterText, setFilterText] = useState("");
   const page = tokens.length - 1;
   const entries = useLoad(() => unwrap(api.GET("/v1/ipsets/{ipset}/entries", {
-    params: { path: { ipset: name }, query: { pageSize: PAGE_SIZE, ...(tokens[page] === "" ? {} : { pageToken: tokens[page] }) } },
-  })), [name, tokens]);
+    params: { path: { ipset: name }, query: { pageSize: PAGE_SIZE, ...(tokens[page] === "" ? {} : { pageToken: tokens[page] }), ...(filter === "" ? {} : { filter }) } },
+  })), [name, tokens, filter]);
   const reloadSoon = useThrottled(() => {
     set.reload();
     entries.reload();
@@ -57,6 +59,14 @@ export function SetView(props: { set: string }): JSX.Element {
       )}
       <section aria-labelledby="entries-title" class="panel">
         <h2 id="entries-title">Entries</h2>
+        <form class="inline-form filters" role="search" aria-label="Filter entries" onSubmit={(event) => {
+          event.preventDefault();
+          setFilter(filterText.trim());
+          setTokens([""]);
+        }}>
+          <label>Address, network or text the entry starts with<input type="search" value={filterText} onInput={(event) => setFilterText(event.currentTarget.value)} /></label>
+          <button type="submit">Filter</button>
+        </form>
         <Problem error={entries.error} what="Entries could not be read" />
         <table id="entries">
           <caption class="visually-hidden">Entries of {name}, page {page + 1}</caption>
@@ -77,7 +87,7 @@ export function SetView(props: { set: string }): JSX.Element {
         </table>
         <nav class="pager" aria-label="Entry pages">
           <button type="button" disabled={page === 0} onClick={() => setTokens(tokens.slice(0, -1))}>Previous page</button>
-          <span>Page {formatCount(page + 1)} of {formatCount(pages)} ({formatCount(total)} entries)</span>
+          <span>{filter === "" ? `Page ${formatCount(page + 1)} of ${formatCount(pages)} (${formatCount(total)} entries)` : `Page ${formatCount(page + 1)} of the entries matching “${filter}” (${formatCount(total)} entries in the set)`}</span>
           <button type="button" disabled={next === ""} onClick={() => setTokens([...tokens, next])}>Next page</button>
         </nav>
         {writable ? <AddEntryForm set={name} comments={data?.comments === true} onAdded={refresh} /> : null}
