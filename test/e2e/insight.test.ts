@@ -130,7 +130,7 @@ describe("overview, timeline, top offenders and jail activity", () => {
     assert.deepEqual(onlyDovecot.addresses.map((o: { address: string }) => o.address), [A]);
     const viaSdk = await sdk.events.topOffenders({ window: "week", limit: 2 });
     assert.deepEqual(viaSdk.addresses.map((o) => [o.address, o.jails]), [[A, ["bulk", "dovecot"]], [D, ["bulk", "dovecot"]]]);
-    await rejectsWith(events.call("getTopOffenders", { window: ActivityWindow.ACTIVITY_WINDOW_DAY, jail: "", limit: 101 }), status.INVALID_ARGUMENT, "INVALID_FILTER");
+    await rejectsWith(events.call("getTopOffenders", { window: ActivityWindow.ACTIVITY_WINDOW_DAY, jail: "", limit: 101 }), status.INVALID_ARGUMENT, "INVALID_PAGE_SIZE");
   });
 
   it("jail activity: each jail's bans and unbans of the window with fail2ban's failure counters", async () => {

@@ -521,7 +521,7 @@ const CASES: ReadonlyArray<readonly [string, Case]> = [
   ["GetTopOffenders", {
     role: "viewer",
     ok: { path: "/v1/events:topOffenders?window=ACTIVITY_WINDOW_DAY&limit=100", check: (reply) => assert.ok(reply.body.addresses.some((offender: { address: string }) => offender.address === "203.0.113.7")) },
-    refusals: [{ code: "INVALID_ARGUMENT", reason: "INVALID_FILTER", path: "/v1/events:topOffenders?limit=101" }],
+    refusals: [{ code: "INVALID_ARGUMENT", reason: "INVALID_PAGE_SIZE", path: "/v1/events:topOffenders?limit=101" }],
   }],
 
   // The host.
@@ -543,7 +543,10 @@ const CASES: ReadonlyArray<readonly [string, Case]> = [
   ["InspectAddress", {
     role: "viewer",
     ok: { path: "/v1/addresses:inspect?address=2001:DB8:5:0::1", check: (reply) => assert.equal(reply.body.address, "2001:db8:5::1") },
-    refusals: [{ code: "INVALID_ARGUMENT", reason: "INVALID_ELEMENT", path: "/v1/addresses:inspect?address=not-an-address" }],
+    refusals: [
+      { code: "INVALID_ARGUMENT", reason: "INVALID_ELEMENT", path: "/v1/addresses:inspect?address=not-an-address" },
+      { code: "INVALID_ARGUMENT", reason: "INVALID_PAGE_SIZE", path: "/v1/addresses:inspect?address=192.0.2.1&eventLimit=1001" },
+    ],
   }],
 
   // Not RPCs: liveness and readiness.

@@ -98,8 +98,7 @@ export function eventOperations(events: EventLog, audit: AuditStore, history: Ba
 
     getTopOffenders: operation("viewer", () => "events", async (request) => {
       const window = windowOf(request.window);
-      const limit = request.limit === 0 ? 10 : request.limit;
-      if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new ServerError("INVALID_FILTER", "limit must be from 1 to 100 (0 for the default of 10)", { field: "limit", value: String(request.limit) });
+      const limit = pageSize(request.limit, 10, 100, "limit");
       await history.ready;
       const found = history.topOffenders(windowBuckets(window, Date.now()).start, jailOf(request.jail), limit);
       const toOffender = (offender: (typeof found.addresses)[number]) => ({

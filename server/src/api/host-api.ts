@@ -52,7 +52,7 @@ export function hostOperations(host: HostView): HostOperations {
     }),
 
     inspectAddress: operation("viewer", (request) => request.address, async (request) => {
-      const report = await host.inspect(request.address, pageSize(request.eventLimit, 50, 1000));
+      const report = await host.inspect(request.address, pageSize(request.eventLimit, 50, 1000, "event_limit"));
       return {
         address: report.address,
         jailBans: report.jailBans.map((ban) => ({

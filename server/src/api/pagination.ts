@@ -19,11 +19,11 @@ export function decodePageToken(token: string, scope: string): string {
   throw new ServerError("INVALID_PAGE_TOKEN", "page_token is not a token returned by this list; omit it to start from the first page", { field: "page_token" });
 }
 
-/** page_size: 0 means the default; negative or too large is refused. */
-export function pageSize(requested: number, defaultSize: number, maxSize: number): number {
+/** page_size (or another count, named by `field`): 0 means the default; negative or too large is refused. */
+export function pageSize(requested: number, defaultSize: number, maxSize: number, field = "page_size"): number {
   if (requested === 0) return defaultSize;
   if (!Number.isInteger(requested) || requested < 0 || requested > maxSize) {
-    throw new ServerError("INVALID_PAGE_SIZE", `page_size must be from 1 to ${maxSize} (0 for the default of ${defaultSize})`, { field: "page_size", value: String(requested) });
+    throw new ServerError("INVALID_PAGE_SIZE", `${field} must be from 1 to ${maxSize} (0 for the default of ${defaultSize})`, { field, value: String(requested) });
   }
   return requested;
 }
