@@ -336,6 +336,12 @@ export interface AddressReport {
     /** Its newest events, newest first. */
     readonly events: readonly HostEvent[];
 }
+/** Whether panic mode is on ({@link Firewall.panicMode}). */
+export interface PanicMode {
+    readonly enabled: boolean;
+    /** The addresses still allowed to reach the API while it is on. */
+    readonly managementAddresses: readonly string[];
+}
 
 // ---- base/cancellation.ts
 import { type Event } from "./event.js";
@@ -551,7 +557,7 @@ export declare class Audit {
 
 // ---- firewall.ts
 import type { CancellationToken } from "./base/cancellation.js";
-import type { ChainInfo, FirewallRule, RuleInput, RulesetInput } from "./api.js";
+import type { ChainInfo, FirewallRule, PanicMode, RuleInput, RulesetInput } from "./api.js";
 /** Where a rule lives: an address family and a chain of the filter table. */
 export interface ChainRef {
     /** "ipv4" (default) or "ipv6". */
@@ -645,6 +651,12 @@ export declare class Firewall {
     apply(ruleset: RulesetInput, options?: ApplyOptions, token?: CancellationToken): Promise<ApplyResult>;
     /** Keeps the changes made in safe mode (an apply, add or delete with `confirmWithin`): cancels their rollback. */
     confirm(family?: "ipv4" | "ipv6", token?: CancellationToken): Promise<void>;
+    /** Whether panic mode is on, and the management addresses it leaves the API to. */
+    panicMode(token?: CancellationToken): Promise<PanicMode>;
+    /** Panic mode on: every packet is dropped in both families but the API's own, from the management addresses (admin). */
+    enablePanicMode(token?: CancellationToken): Promise<PanicMode>;
+    /** Panic mode off: the rulesets saved when it began come back (admin). */
+    disablePanicMode(token?: CancellationToken): Promise<PanicMode>;
     /** Deletes a rule by its id. */
     delete(where: ChainRef, id: string, options?: Omit<ChangeOptions, "position">, token?: CancellationToken): Promise<void>;
 }
@@ -687,7 +699,7 @@ export declare class Host {
 // ---- index.ts
 export { createClient, type ClientOptions, type PortcullisClient } from "./client.js";
 export { Audit, Events, type EventPage } from "./events.js";
-export type { ActivityWindow, AddressReport, AuditFilter, AuditRecord, AllowlistEntry, BanEvent, BanOptions, BanSearch, BanTimeline, CallerIdentity, ChainInfo, EventFilter, FleetNode, HostBan, HostOverview, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailActivity, JailStatus, Offender, PortSpec, RuleInput, RulesetInput, RuleTarget, TopOffenders } from "./api.js";
+export type { ActivityWindow, AddressReport, AuditFilter, AuditRecord, AllowlistEntry, BanEvent, BanOptions, BanSearch, BanTimeline, CallerIdentity, ChainInfo, EventFilter, FleetNode, HostBan, HostOverview, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailActivity, JailStatus, Offender, PanicMode, PortSpec, RuleInput, RulesetInput, RuleTarget, TopOffenders } from "./api.js";
 export { Firewall, type ApplyOptions, type ApplyResult, type ChainRef, type ChangeOptions, type RulesetDiff, type RulesetExport } from "./firewall.js";
 export { Jails } from "./jails.js";
 export { Fleet } from "./fleet.js";

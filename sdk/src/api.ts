@@ -332,3 +332,10 @@ export interface AddressReport {
   /** Its newest events, newest first. */
   readonly events: readonly HostEvent[];
 }
+
+/** Whether panic mode is on ({@link Firewall.panicMode}). */
+export interface PanicMode {
+  readonly enabled: boolean;
+  /** The addresses still allowed to reach the API while it is on. */
+  readonly managementAddresses: readonly string[];
+}

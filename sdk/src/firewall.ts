@@ -10,6 +10,9 @@ import {
   type Chain,
   type ConfirmRulesetRequest,
   type ConfirmRulesetResponse,
+  type DisablePanicModeRequest,
+  type EnablePanicModeRequest,
+  type GetPanicModeRequest,
   type CreateRuleRequest,
   type DeleteRuleRequest,
   type ExportRulesetRequest,
@@ -17,12 +20,13 @@ import {
   type ListChainsResponse,
   type ListRulesRequest,
   type ListRulesResponse,
+  type PanicModeStatus,
   type PortMatch,
   type Rule,
   type Ruleset,
 } from "./gen/portcullis/v1/firewall.js";
 import type { CancellationToken } from "./base/cancellation.js";
-import type { ChainInfo, FirewallRule, PortSpec, RuleInput, RulesetInput, RuleTarget } from "./api.js";
+import type { ChainInfo, FirewallRule, PanicMode, PortSpec, RuleInput, RulesetInput, RuleTarget } from "./api.js";
 import type { Channel } from "./transport/channel.js";
 
 /** Where a rule lives: an address family and a chain of the filter table. */
@@ -193,6 +197,21 @@ export class Firewall {
     await this.#channel.unary<ConfirmRulesetRequest, ConfirmRulesetResponse>(FirewallServiceService, "confirmRuleset", { parent: tableName(family) }, token);
   }
 
+  /** Whether panic mode is on, and the management addresses it leaves the API to. */
+  async panicMode(token?: CancellationToken): Promise<PanicMode> {
+    return panicMode(await this.#channel.unary<GetPanicModeRequest, PanicModeStatus>(FirewallServiceService, "getPanicMode", {}, token, true));
+  }
+
+  /** Panic mode on: every packet is dropped in both families but the API's own, from the management addresses (admin). */
+  async enablePanicMode(token?: CancellationToken): Promise<PanicMode> {
+    return panicMode(await this.#channel.unary<EnablePanicModeRequest, PanicModeStatus>(FirewallServiceService, "enablePanicMode", {}, token));
+  }
+
+  /** Panic mode off: the rulesets saved when it began come back (admin). */
+  async disablePanicMode(token?: CancellationToken): Promise<PanicMode> {
+    return panicMode(await this.#channel.unary<DisablePanicModeRequest, PanicModeStatus>(FirewallServiceService, "disablePanicMode", {}, token));
+  }
+
   /** Deletes a rule by its id. */
   async delete(where: ChainRef, id: string, options: Omit<ChangeOptions, "position"> = {}, token?: CancellationToken): Promise<void> {
     const request: DeleteRuleRequest = { name: `${chainName(where)}/rules/${id}`, allowLockout: options.allowLockout ?? false, confirmWithin: options.confirmWithin ?? 0 };
@@ -329,4 +348,8 @@ function wireRule(chain: string, input: RuleInput): Rule {
     modeled: true,
     text: "",
   };
+}
+
+function panicMode(status: PanicModeStatus): PanicMode {
+  return Object.freeze({ enabled: status.enabled, managementAddresses: Object.freeze([...status.managementAddresses]) });
 }

@@ -336,6 +336,8 @@ describe("console: the web console in Debian's Chromium, with client certificate
       found.push(...(await page.evaluate(() => (window as unknown as { __csp: string[] }).__csp)).map((blocked) => `/console/${path}: CSP blocked ${blocked}`));
     }
     await open(page, browser.url("rules"), "Rules");
+    // Panic mode is off (GetPanicMode): only the control that switches it on is offered.
+    await page.getByRole("button", { name: "End panic mode…", exact: true }).waitFor({ state: "detached" });
     await page.getByRole("button", { name: "Panic mode…", exact: true }).click();
     await page.getByRole("dialog").waitFor();
     found.push(...(await seriousViolations(page)).map((violation) => `panic dialog: ${violation}`));

@@ -318,13 +318,16 @@ describe("firewall safety: anti-lockout, safe mode, atomicity, stable ids, roles
     await fw.call("applyRuleset", applyRequest({ parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", ...tcpPort(143), target: accept })], confirmWithin: 0, allowLockout: false }));
     const before = save();
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
+    assert.equal((await fw.call("getPanicMode", {})).enabled, false);
     const on = await fw.call("enablePanicMode", {});
     assert.equal(on.enabled, true);
+    assert.deepEqual(await fw.call("getPanicMode", {}), on);
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false);
     assert.match(save(), /^:INPUT DROP/m);
     await rejectsWith(fw.call("createRule", { parent: inputOf("ipv4"), rule: rule({ ...tcpPort(22), target: accept }), position: 0, allowLockout: false, requestId: "", confirmWithin: 0 }), status.FAILED_PRECONDITION, "PANIC_MODE");
     const off = await fw.call("disablePanicMode", {});
     assert.equal(off.enabled, false);
+    assert.equal((await fw.call("getPanicMode", {})).enabled, false);
     assert.equal(save(), before);
     assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), true);
   });

@@ -89,7 +89,9 @@ it("every operation answers over REST with a body the spec describes (one happy 
   await call("POST", `${FILTER}:apply`, { rules: [{ chain: "INPUT", ...ACCEPT_SMTP }], confirmWithin: 60 });
   await call("POST", `${FILTER}:confirm`, {});
   await call("POST", "/v1/firewall/panic:enable", {});
+  assert.equal((await call("GET", "/v1/firewall/panic")).enabled, true);
   await call("POST", "/v1/firewall/panic:disable", {});
+  assert.notEqual((await call("GET", "/v1/firewall/panic")).enabled, true); // proto3 JSON leaves a false out
 
   // Jails and the allowlist.
   await call("GET", "/v1/jails");

@@ -204,6 +204,7 @@ export function firewallOperations(firewall: FirewallService, requests: RequestS
 
     enablePanicMode: operation("admin", () => "firewall", async () => toPanic(await firewall.enablePanic()), () => ({ type: "PANIC_ENABLED", resource: "firewall" })),
     disablePanicMode: operation("admin", () => "firewall", async () => toPanic(await firewall.disablePanic()), () => ({ type: "PANIC_DISABLED", resource: "firewall" })),
+    getPanicMode: operation("viewer", () => "firewall", async () => toPanic(firewall.panicStatus())),
   };
 }
 

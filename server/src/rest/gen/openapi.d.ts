@@ -407,6 +407,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/firewall/panic": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Whether panic mode is on, and the management addresses it leaves the API
+         * @description Whether panic mode is on, and the management addresses it leaves the API
+         *     to. Role: viewer.
+         */
+        get: operations["GetPanicMode"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/nodes": {
         parameters: {
             query?: never;
@@ -3666,6 +3687,44 @@ export interface operations {
                 "application/json": components["schemas"]["portcullis.v1.DisablePanicModeRequest"];
             };
         };
+        responses: {
+            /** @description PanicModeStatus */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["portcullis.v1.PanicModeStatus"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    GetPanicMode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
         responses: {
             /** @description PanicModeStatus */
             200: {

@@ -804,6 +804,10 @@ export interface EnablePanicModeRequest {
 export interface DisablePanicModeRequest {
 }
 
+/** Request for GetPanicMode. */
+export interface GetPanicModeRequest {
+}
+
 /** Whether panic mode is on. */
 export interface PanicModeStatus {
   /**
@@ -4264,6 +4268,49 @@ export const DisablePanicModeRequest: MessageFns<DisablePanicModeRequest> = {
   },
 };
 
+function createBaseGetPanicModeRequest(): GetPanicModeRequest {
+  return {};
+}
+
+export const GetPanicModeRequest: MessageFns<GetPanicModeRequest> = {
+  encode(_: GetPanicModeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetPanicModeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseGetPanicModeRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(_: any): GetPanicModeRequest {
+    return {};
+  },
+
+  toJSON(_: GetPanicModeRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetPanicModeRequest>): GetPanicModeRequest {
+    return GetPanicModeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<GetPanicModeRequest>): GetPanicModeRequest {
+    const message = createBaseGetPanicModeRequest();
+    return message;
+  },
+};
+
 function createBasePanicModeStatus(): PanicModeStatus {
   return { enabled: false, managementAddresses: [] };
 }
@@ -4563,6 +4610,19 @@ export const FirewallServiceService = {
     responseSerialize: (value: PanicModeStatus): Buffer => Buffer.from(PanicModeStatus.encode(value).finish()),
     responseDeserialize: (value: Buffer): PanicModeStatus => PanicModeStatus.decode(value),
   },
+  /**
+   * Whether panic mode is on, and the management addresses it leaves the API
+   * to. Role: viewer.
+   */
+  getPanicMode: {
+    path: "/portcullis.v1.FirewallService/GetPanicMode",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: GetPanicModeRequest): Buffer => Buffer.from(GetPanicModeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetPanicModeRequest => GetPanicModeRequest.decode(value),
+    responseSerialize: (value: PanicModeStatus): Buffer => Buffer.from(PanicModeStatus.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PanicModeStatus => PanicModeStatus.decode(value),
+  },
 } as const;
 
 export interface FirewallServiceServer extends UntypedServiceImplementation {
@@ -4626,6 +4686,11 @@ export interface FirewallServiceServer extends UntypedServiceImplementation {
   enablePanicMode: handleUnaryCall<EnablePanicModeRequest, PanicModeStatus>;
   /** Restores the rulesets saved by EnablePanicMode. Role: admin. */
   disablePanicMode: handleUnaryCall<DisablePanicModeRequest, PanicModeStatus>;
+  /**
+   * Whether panic mode is on, and the management addresses it leaves the API
+   * to. Role: viewer.
+   */
+  getPanicMode: handleUnaryCall<GetPanicModeRequest, PanicModeStatus>;
 }
 
 export interface FirewallServiceClient extends Client {
@@ -4917,6 +4982,25 @@ export interface FirewallServiceClient extends Client {
   ): ClientUnaryCall;
   disablePanicMode(
     request: DisablePanicModeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PanicModeStatus) => void,
+  ): ClientUnaryCall;
+  /**
+   * Whether panic mode is on, and the management addresses it leaves the API
+   * to. Role: viewer.
+   */
+  getPanicMode(
+    request: GetPanicModeRequest,
+    callback: (error: ServiceError | null, response: PanicModeStatus) => void,
+  ): ClientUnaryCall;
+  getPanicMode(
+    request: GetPanicModeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PanicModeStatus) => void,
+  ): ClientUnaryCall;
+  getPanicMode(
+    request: GetPanicModeRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PanicModeStatus) => void,
