@@ -1,7 +1,6 @@
 import { formatAddress, overlaps, parseAddressStrict, parseNetworkCanonical } from "../addresses.js";
 import { ServerError } from "../errors.js";
-import type { BanHistory, WindowName } from "../events/ban-history.js";
-import { windowBuckets } from "../events/ban-history.js";
+import { windowBuckets, type BanHistory, type WindowName } from "../events/ban-history.js";
 import type { EventLog } from "../events/event-log.js";
 import type { HostEvent } from "../events/event-model.js";
 import type { FirewallService, RuleView } from "../firewall/firewall-service.js";
