@@ -1,13 +1,15 @@
 // Must be evaluated before @peculiar/x509: its dependency tsyringe throws at load time without a Reflect polyfill.
 import "reflect-metadata";
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { isIP } from "node:net";
 import { hostname as osHostname } from "node:os";
-import { basename, dirname, join } from "node:path";
+import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
 import { ROLE_ORDER as ROLES, isRole, type Role } from "./roles.js";
 import { encodePkcs12 } from "./pkcs12-bundle.js";
+import { readCrl, writeCrl } from "./crl-file.js";
+import { PRIVATE_MODE, PUBLIC_MODE, SIGNING_ALGORITHM, ensureDir, exists, isNotFound, readRequired, toPem, writeFileAtomic } from "./pki-files.js";
 
 /**
  * The PKI of Portcullis. Identity is the client certificate: Subject CN is the principal, Subject O is the role.
@@ -84,15 +86,9 @@ const DAY_MS = 86_400_000;
 const CA_VALID_DAYS = 3650;
 const SERVER_VALID_DAYS = 730;
 const CLIENT_VALID_DAYS = 365;
-const CRL_VALID_DAYS = 365;
 // Backdate notBefore a little so a peer whose clock is slightly behind does not see a "not yet valid" certificate.
 const CLOCK_SKEW_MS = 5 * 60_000;
 const KEY_ALGORITHM: EcKeyGenParams = { name: "ECDSA", namedCurve: "P-256" };
-const SIGNING_ALGORITHM: EcdsaParams = { name: "ECDSA", hash: "SHA-256" };
-const OID_CRL_NUMBER = "2.5.29.20";
-const PRIVATE_MODE = 0o600;
-const PUBLIC_MODE = 0o644;
-const DIR_MODE = 0o700;
 
 export function pkiPaths(pkiDir: string): PkiPaths {
   return {
@@ -137,7 +133,7 @@ export async function initCertificates(pkiDir: string, opts: InitOptions = {}): 
   const ca = await createCa(host);
   await writeFileAtomic(paths.caKey, await exportKeyPem(ca.key), PRIVATE_MODE);
   await writeServerCertificate(paths, ca, host, opts.hostnames ?? [], extraIps);
-  await writeCrl(paths, ca, [], 0n);
+  await writeCrl(paths.crl, ca, [], 0n);
   // A fresh CA makes any old bundle of that name useless, so overwriting it is always right here.
   const admin = await writeClientBundle(pkiDir, ca, { name: adminName, role: "admin", force: true });
   // ca.crt is the "initialised" marker checked by ensureCertificates: writing it last means a crash midway is
@@ -168,9 +164,9 @@ export async function revokeCertificate(pkiDir: string, name: string): Promise<{
   const serialNumber = certificateSerial(certPem);
   const paths = pkiPaths(pkiDir);
   const ca = await loadCa(paths, "revoke a certificate");
-  const current = await readCrl(paths);
+  const current = await readCrl(paths.crl);
   if (current.entries.some((e) => normalizeSerial(e.serialNumber) === serialNumber)) return { serialNumber };
-  await writeCrl(paths, ca, [...current.entries, { serialNumber, revocationDate: new Date() }], current.number);
+  await writeCrl(paths.crl, ca, [...current.entries, { serialNumber, revocationDate: new Date() }], current.number);
   return { serialNumber };
 }
 
@@ -182,10 +178,10 @@ export async function refreshCrlIfStale(pkiDir: string, minDays = 30): Promise<b
   const paths = pkiPaths(pkiDir);
   // Without our CA key we cannot sign; keeping an external CA's CRL fresh is the external CA's job.
   if (!(await exists(paths.caKey))) return false;
-  const current = await readCrl(paths);
+  const current = await readCrl(paths.crl);
   if (current.nextUpdate && current.nextUpdate.getTime() - Date.now() >= minDays * DAY_MS) return false;
   const ca = await loadCa(paths, "refresh the CRL");
-  await writeCrl(paths, ca, current.entries, current.number);
+  await writeCrl(paths.crl, ca, current.entries, current.number);
   return true;
 }
 
@@ -338,75 +334,6 @@ async function signLeaf(ca: LoadedCa, spec: LeafSpec): Promise<{ pem: string; ke
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// CRL
-// ---------------------------------------------------------------------------------------------------------------
-
-interface CrlState {
-  readonly entries: readonly x509.X509CrlEntryParams[];
-  readonly number: bigint;
-  readonly nextUpdate: Date | undefined;
-}
-
-async function readCrl(paths: PkiPaths): Promise<CrlState> {
-  let pem: string;
-  try {
-    pem = await readFile(paths.crl, "utf8");
-  } catch (err) {
-    // A missing CRL (deleted by hand, or an older layout) is treated as empty and due for (re)creation.
-    if (isNotFound(err)) return { entries: [], number: 0n, nextUpdate: undefined };
-    throw err;
-  }
-  const crl = new x509.X509Crl(pem);
-  const numberExt = crl.getExtension(OID_CRL_NUMBER);
-  return {
-    // Existing entries are passed back as-is so their revocation dates and reason codes survive re-signing.
-    entries: crl.entries,
-    number: numberExt ? decodeDerInteger(new Uint8Array(numberExt.value)) : 0n,
-    nextUpdate: crl.nextUpdate,
-  };
-}
-
-async function writeCrl(
-  paths: PkiPaths,
-  ca: LoadedCa,
-  entries: readonly x509.X509CrlEntryParams[],
-  previousNumber: bigint,
-): Promise<void> {
-  const now = Date.now();
-  const crl = await x509.X509CrlGenerator.create({
-    // The CA's own encoded Name, so the CRL issuer matches the certificate issuer byte for byte.
-    issuer: ca.cert.subjectName,
-    thisUpdate: new Date(now),
-    nextUpdate: new Date(now + CRL_VALID_DAYS * DAY_MS),
-    entries: [...entries],
-    signingKey: ca.key,
-    signingAlgorithm: SIGNING_ALGORITHM,
-    extensions: [
-      await x509.AuthorityKeyIdentifierExtension.create(ca.cert.publicKey),
-      // RFC 5280 requires a monotonically increasing CRL number; the library has no helper class for it.
-      new x509.Extension(OID_CRL_NUMBER, false, encodeDerInteger(previousNumber + 1n)),
-    ],
-  });
-  // The library labels it "CRL"; OpenSSL (and so Node's tls `crl` option) only reads "X509 CRL".
-  await writeFileAtomic(paths.crl, toPem(crl.rawData, "X509 CRL"), PUBLIC_MODE);
-}
-
-function encodeDerInteger(value: bigint): ArrayBuffer {
-  let hex = value.toString(16);
-  if (hex.length % 2) hex = `0${hex}`;
-  // A set high bit would read as negative: DER needs a leading zero byte then.
-  if (/^[89a-f]/.test(hex)) hex = `00${hex}`;
-  const body = Buffer.from(hex, "hex");
-  return new Uint8Array([0x02, body.length, ...body]).buffer;
-}
-
-function decodeDerInteger(der: Uint8Array): bigint {
-  // Only short-form lengths are expected: CRL numbers are at most 20 octets (RFC 5280 §5.2.3).
-  if (der[0] !== 0x02 || der[1] === undefined || der[1] > 0x7f || der.length !== der[1] + 2) return 0n;
-  return der.length > 2 ? BigInt(`0x${Buffer.from(der.subarray(2)).toString("hex")}`) : 0n;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
 // Keys, files and small helpers
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -428,26 +355,12 @@ async function loadCa(paths: PkiPaths, purpose: string): Promise<LoadedCa> {
   return { cert: new x509.X509Certificate(pem), pem, key };
 }
 
-async function readRequired(path: string, missingMessage: string): Promise<string> {
-  try {
-    return await readFile(path, "utf8");
-  } catch (err) {
-    if (isNotFound(err)) throw new Error(missingMessage);
-    throw err;
-  }
-}
-
 function generateKeys(): Promise<CryptoKeyPair> {
   return crypto.subtle.generateKey(KEY_ALGORITHM, true, ["sign", "verify"]);
 }
 
 async function exportKeyPem(key: CryptoKey): Promise<string> {
   return toPem(await crypto.subtle.exportKey("pkcs8", key), "PRIVATE KEY");
-}
-
-/** PEM with a final newline, so files concatenate cleanly (e.g. into a CA bundle) and satisfy line-based tools. */
-function toPem(der: ArrayBuffer, label: string): string {
-  return `${x509.PemConverter.encode(der, label)}\n`;
 }
 
 /** 16 random bytes, high bit cleared (positive) and second-highest set (so DER keeps all 16 bytes, no padding). */
@@ -468,45 +381,6 @@ function assertClientName(name: string): void {
       `invalid client name "${String(name)}": use 1-64 characters from A-Z a-z 0-9 _ . @ -, starting with a letter or digit`,
     );
   }
-}
-
-/** Write to a temp file in the same directory, fsync, then rename: readers never see a partial file. */
-async function writeFileAtomic(path: string, data: string | Uint8Array, mode: number): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
-  try {
-    const fh = await open(tmp, "wx", mode);
-    try {
-      await fh.writeFile(data);
-      await fh.chmod(mode); // open()'s mode is filtered by the umask; make the final mode exact
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
-async function ensureDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: DIR_MODE });
-  // mkdir leaves an existing directory's mode alone (and the umask applies to new ones): enforce 0700.
-  await chmod(dir, DIR_MODE);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (err) {
-    if (isNotFound(err)) return false;
-    throw err;
-  }
-}
-
-function isNotFound(err: unknown): boolean {
-  return err instanceof Error && "code" in err && err.code === "ENOENT";
 }
 
 function unique(values: readonly string[]): string[] {
