@@ -157,6 +157,20 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE ipset_entries ADD COLUMN batch INTEGER;  -- the batch that recorded the entry; NULL for single adds`,
   // A sink's batch is recorded before it is sent, so that after a crash the same batch (same range) goes again.
   `ALTER TABLE sink_positions ADD COLUMN in_flight INTEGER;  -- last sequence of the batch sent, not yet acknowledged`,
+  // Feeds: settings, the state of their refreshes (validators, times, counts: a restart neither refetches every list
+  // at once nor forgets what the sources said), and each feed's last good list as one text (megabytes in one row:
+  // a rowid table, which keeps large rows out of the b-tree's interior pages).
+  `CREATE TABLE feeds (
+     name TEXT PRIMARY KEY,
+     definition TEXT NOT NULL,          -- JSON FeedDefinition without the name
+     state TEXT NOT NULL,               -- JSON FeedState
+     created_at INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE feed_lists (
+     feed TEXT PRIMARY KEY REFERENCES feeds(name) ON DELETE CASCADE,
+     elements TEXT NOT NULL,            -- canonical addresses and networks, one per line
+     saved_at INTEGER NOT NULL
+   );`,
 ];
 
 /**

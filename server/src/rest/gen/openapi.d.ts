@@ -1883,8 +1883,9 @@ export interface components {
              */
             growLimit?: number;
             /**
-             * @description `feeds/{feed}` when a feed fills the set: its entries follow the feed's
-             *     list, and it is read-only here (change the feed instead). Output only.
+             * @description `feeds/{feed}` when a feed fills the set (absent otherwise): its entries
+             *     follow the feed's list, and it is read-only here (change the feed
+             *     instead). Output only.
              */
             feed?: string;
         };

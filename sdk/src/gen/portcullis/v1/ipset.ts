@@ -166,10 +166,11 @@ export interface Ipset {
     | number
     | undefined;
   /**
-   * `feeds/{feed}` when a feed fills the set: its entries follow the feed's
-   * list, and it is read-only here (change the feed instead). Output only.
+   * `feeds/{feed}` when a feed fills the set (absent otherwise): its entries
+   * follow the feed's list, and it is read-only here (change the feed
+   * instead). Output only.
    */
-  feed: string;
+  feed?: string | undefined;
 }
 
 /** One element of a set. */
@@ -433,7 +434,7 @@ function createBaseIpset(): Ipset {
     managed: false,
     autoGrow: undefined,
     growLimit: undefined,
-    feed: "",
+    feed: undefined,
   };
 }
 
@@ -484,7 +485,7 @@ export const Ipset: MessageFns<Ipset> = {
     if (message.growLimit !== undefined) {
       writer.uint32(120).uint32(message.growLimit);
     }
-    if (message.feed !== "") {
+    if (message.feed !== undefined) {
       writer.uint32(130).string(message.feed);
     }
     return writer;
@@ -651,7 +652,7 @@ export const Ipset: MessageFns<Ipset> = {
       managed: isSet(object.managed) ? globalThis.Boolean(object.managed) : false,
       autoGrow: isSet(object.autoGrow) ? globalThis.Boolean(object.autoGrow) : undefined,
       growLimit: isSet(object.growLimit) ? globalThis.Number(object.growLimit) : undefined,
-      feed: isSet(object.feed) ? globalThis.String(object.feed) : "",
+      feed: isSet(object.feed) ? globalThis.String(object.feed) : undefined,
     };
   },
 
@@ -702,7 +703,7 @@ export const Ipset: MessageFns<Ipset> = {
     if (message.growLimit !== undefined) {
       obj.growLimit = Math.round(message.growLimit);
     }
-    if (message.feed !== "") {
+    if (message.feed !== undefined) {
       obj.feed = message.feed;
     }
     return obj;
@@ -728,7 +729,7 @@ export const Ipset: MessageFns<Ipset> = {
     message.managed = object.managed ?? false;
     message.autoGrow = object.autoGrow ?? undefined;
     message.growLimit = object.growLimit ?? undefined;
-    message.feed = object.feed ?? "";
+    message.feed = object.feed ?? undefined;
     return message;
   },
 };
