@@ -59,7 +59,9 @@ export class HttpSource implements FeedSource {
     if (validators.lastModified !== undefined) headers["if-modified-since"] = validators.lastModified;
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
     return new Promise<IncomingMessage>((resolve, reject) => {
-      const req = send(url, { headers, signal, ...(url.protocol === "https:" && this.#ca !== undefined ? { ca: this.#ca } : {}) }, resolve);
+      // A connection of its own (no keep-alive agent): reads are minutes or hours apart, and an idle socket kept that
+      // long would mostly meet a server that closed it.
+      const req = send(url, { headers, signal, agent: false, ...(url.protocol === "https:" && this.#ca !== undefined ? { ca: this.#ca } : {}) }, resolve);
       req.on("error", reject);
       req.end();
     }).then((response) => {
