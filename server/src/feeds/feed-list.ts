@@ -1,5 +1,6 @@
+import { isIPv4 } from "node:net";
 import ipaddr from "ipaddr.js";
-import { formatAddress, networkBase, parseNetworkCanonical, type Address, type Network } from "../addresses.js";
+import { parseNetworkCanonical, type Address, type Network } from "../addresses.js";
 import type { ProtectedNetworks } from "./protected-networks.js";
 
 /**
@@ -35,13 +36,17 @@ export interface RestoreTarget {
   createLine(family: "ipv4" | "ipv6"): string;
 }
 
-/** Restore text is handed on in pieces of about this many characters. */
-const PIECE = 64 * 1024;
+/** Restore text is handed on in pieces of about this many entries. */
+const PIECE = 4096;
 
 /**
  * Reads a list entry by entry (ListReader's sink): checks and normalizes each address or network as `ipset save`
  * prints it, leaves out what the protected networks cover, and, given a target, renders the `ipset restore` lines
  * that fill it as it goes, so that the kernel fills the sets while the rest of the list is still arriving.
+ *
+ * A big list is mostly plain IPv4 entries, and this is where a refresh spends its own time: those take a path that
+ * allocates nothing per entry beyond the element's text (elements are collected and joined per piece, not
+ * concatenated line by line; only an entry near a protected network is looked at with address objects).
  */
 export class ListBuilder {
   readonly #protections: ProtectedNetworks;
@@ -53,9 +58,10 @@ export class ListBuilder {
   #valid = 0;
   #invalid = 0;
   #firstInvalidLine: number | undefined;
-  #text = "";
-  readonly #textPieces: string[] = [];
-  #restore = "";
+  /** Elements of the list (all) and of each set (not protected) since the last piece. */
+  #listed: string[] = [];
+  readonly #listPieces: string[] = [];
+  #adds = { ipv4: [] as string[], ipv6: [] as string[] };
   readonly #restorePieces: string[] = [];
   readonly #created = { ipv4: false, ipv6: false };
 
@@ -67,41 +73,13 @@ export class ListBuilder {
 
   /** Takes one token of the list (a TokenSink). */
   readonly add = (token: string, line: number): void => {
-    const entry = canonicalEntry(token);
-    if (entry === undefined) {
-      this.#invalid++;
-      this.#firstInvalidLine ??= line;
-      return;
-    }
-    this.#valid++;
-    this.#text += `${entry.element}\n`;
-    if (this.#text.length > PIECE) this.#flushText();
-    if (this.#protections.protects(entry.network)) {
-      this.#skipped.add(entry.element);
-      return;
-    }
-    const family = entry.key === undefined ? "ipv6" : "ipv4";
-    if (entry.key === undefined) this.#ipv6.push(entry.element);
-    else this.#pushIpv4(entry.key);
-    const target = this.#target;
-    if (target === undefined) return;
-    if (!this.#created[family]) {
-      this.#created[family] = true;
-      this.#restore += `${target.createLine(family)}\n`;
-    }
-    this.#restore += `add ${target[family]} ${entry.element}\n`;
-    if (this.#restore.length > PIECE) {
-      this.#restorePieces.push(this.#restore);
-      this.#restore = "";
-    }
+    if (!this.#addIpv4(token)) this.#addOther(token, line);
+    if (this.#listed.length >= PIECE) this.#flush();
   };
 
   /** The restore text rendered since the last call (whole pieces only, unless `all`). */
   takeRestore(all = false): string {
-    if (all && this.#restore !== "") {
-      this.#restorePieces.push(this.#restore);
-      this.#restore = "";
-    }
+    if (all) this.#flush();
     const text = this.#restorePieces.join("");
     this.#restorePieces.length = 0;
     return text;
@@ -114,9 +92,9 @@ export class ListBuilder {
 
   /** The list read (after the last token). */
   finish(): ReadList {
-    this.#flushText();
-    const text = this.#textPieces.join("");
-    this.#textPieces.length = 0;
+    this.#flush();
+    const text = this.#listPieces.join("");
+    this.#listPieces.length = 0;
     return {
       keys: { ipv4: sortedUnique(this.#ipv4.subarray(0, this.#ipv4Count)), ipv6: [...new Set(this.#ipv6)].sort() },
       text,
@@ -125,6 +103,55 @@ export class ListBuilder {
       ...(this.#firstInvalidLine === undefined ? {} : { firstInvalidLine: this.#firstInvalidLine }),
       skipped: this.#skipped.size,
     };
+  }
+
+  /**
+   * A plain IPv4 address or network in canonical form (node:net's isIPv4 takes only four decimal numbers 0-255
+   * without leading zeros, the form inet_pton and ipaddr.js agree on), base address and all; false for anything else,
+   * which #addOther reads with the strict parser of addresses.ts.
+   */
+  #addIpv4(token: string): boolean {
+    const slash = token.indexOf("/");
+    const addressText = slash < 0 ? token : token.slice(0, slash);
+    if (!isIPv4(addressText)) return false;
+    const prefix = slash < 0 ? 32 : prefixOf(token, slash + 1);
+    if (prefix === undefined) return false;
+    const value = ipv4Value(addressText);
+    const size = 2 ** (32 - prefix);
+    // Host bits set (203.0.113.9/24): the strict path prints the base.
+    if (value % size !== 0) return false;
+    const element = prefix === 32 ? addressText : token;
+    this.#valid++;
+    this.#listed.push(element);
+    if (this.#protections.nearIpv4(value, value + size - 1) && this.#protections.protects({ address: ipaddr.IPv4.parse(addressText), prefix })) {
+      this.#skipped.add(element);
+      return true;
+    }
+    this.#pushIpv4(value * 64 + prefix);
+    this.#write("ipv4", element);
+    return true;
+  }
+
+  #addOther(token: string, line: number): void {
+    const entry = strictEntry(token);
+    if (entry === undefined) {
+      this.#invalid++;
+      this.#firstInvalidLine ??= line;
+      return;
+    }
+    this.#valid++;
+    this.#listed.push(entry.element);
+    if (this.#protections.protects(entry.network)) {
+      this.#skipped.add(entry.element);
+      return;
+    }
+    if (entry.key === undefined) this.#ipv6.push(entry.element);
+    else this.#pushIpv4(entry.key);
+    this.#write(entry.key === undefined ? "ipv6" : "ipv4", entry.element);
+  }
+
+  #write(family: "ipv4" | "ipv6", element: string): void {
+    if (this.#target !== undefined) this.#adds[family].push(element);
   }
 
   #pushIpv4(key: number): void {
@@ -136,11 +163,53 @@ export class ListBuilder {
     this.#ipv4[this.#ipv4Count++] = key;
   }
 
-  #flushText(): void {
-    if (this.#text === "") return;
-    this.#textPieces.push(this.#text);
-    this.#text = "";
+  /** Joins what was collected into a piece of the stored list and one of restore text. */
+  #flush(): void {
+    if (this.#listed.length > 0) this.#listPieces.push(`${this.#listed.join("\n")}\n`);
+    this.#listed = [];
+    const target = this.#target;
+    if (target === undefined) return;
+    for (const family of ["ipv4", "ipv6"] as const) {
+      const adds = this.#adds[family];
+      if (adds.length === 0) continue;
+      if (!this.#created[family]) {
+        this.#created[family] = true;
+        this.#restorePieces.push(`${target.createLine(family)}\n`);
+      }
+      const prefix = `add ${target[family]} `;
+      this.#restorePieces.push(`${prefix}${adds.join(`\n${prefix}`)}\n`);
+    }
+    this.#adds = { ipv4: [], ipv6: [] };
   }
+}
+
+/** The prefix length after a slash: 1 to 32, decimal without leading zeros (ipset reads "/010" as octal). */
+function prefixOf(token: string, from: number): number | undefined {
+  const length = token.length - from;
+  if (length < 1 || length > 2) return undefined;
+  const first = token.charCodeAt(from) - 48;
+  if (first < 1 || first > 9) return undefined;
+  if (length === 1) return first;
+  const second = token.charCodeAt(from + 1) - 48;
+  if (second < 0 || second > 9) return undefined;
+  const prefix = first * 10 + second;
+  return prefix <= 32 ? prefix : undefined;
+}
+
+/** The 32-bit value of an address isIPv4 accepted (four decimal numbers and three dots). */
+function ipv4Value(text: string): number {
+  let value = 0;
+  let octet = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 46) {
+      value = value * 256 + octet;
+      octet = 0;
+    } else {
+      octet = octet * 10 + code - 48;
+    }
+  }
+  return value * 256 + octet;
 }
 
 /** Entries of two lists: those in both, and how many each has. */
@@ -183,48 +252,16 @@ interface CanonicalEntry {
   readonly key?: number;
 }
 
-/**
- * One address or network in the form a hash:net set holds it, or undefined for anything else (and for /0, which the
- * kernel does not store). A plain IPv4 address or network already in canonical dotted-decimal form — nearly every
- * line of a big list — is answered by ipaddr.js's parser and its own printing giving the text back unchanged; every
- * other form goes through the strict parser of addresses.ts.
- */
-function canonicalEntry(token: string): CanonicalEntry | undefined {
-  const slash = token.indexOf("/");
-  const addressText = slash < 0 ? token : token.slice(0, slash);
-  if (addressText.includes(":") || addressText === "") return strictEntry(token);
-  let address: ipaddr.IPv4;
-  try {
-    address = ipaddr.IPv4.parse(addressText);
-  } catch {
-    return undefined;
-  }
-  if (address.toString() !== addressText) return strictEntry(token);
-  let prefix = 32;
-  if (slash >= 0) {
-    const prefixText = token.slice(slash + 1);
-    prefix = Number(prefixText);
-    // Decimal without leading zeros: the ipset tool would read "/010" as octal.
-    if (!Number.isInteger(prefix) || prefix < 1 || prefix > 32 || String(prefix) !== prefixText) return undefined;
-  }
-  const [a = 0, b = 0, c = 0, d = 0] = address.octets;
-  const value = ((a * 256 + b) * 256 + c) * 256 + d;
-  const size = 2 ** (32 - prefix);
-  const base = value - (value % size);
-  if (base === value) return { element: prefix === 32 ? addressText : token, network: { address, prefix }, key: base * 64 + prefix };
-  const baseAddress = networkBase(address, prefix);
-  return { element: `${formatAddress(baseAddress)}/${prefix}`, network: { address: baseAddress, prefix }, key: base * 64 + prefix };
-}
-
+/** One address or network in the form a hash:net set holds it (addresses.ts's strict parser), or undefined (also for /0, which the kernel does not store). */
 function strictEntry(token: string): CanonicalEntry | undefined {
   const parsed = parseNetworkCanonical(token);
   if ("problem" in parsed || parsed.prefix === 0) return undefined;
   const network = { address: parsed.address, prefix: parsed.prefix };
   if (parsed.address.kind() === "ipv6") return { element: parsed.network, network };
-  return { element: parsed.network, network, key: ipv4Value(parsed.address) * 64 + parsed.prefix };
+  return { element: parsed.network, network, key: addressValue(parsed.address) * 64 + parsed.prefix };
 }
 
-function ipv4Value(address: Address): number {
+function addressValue(address: Address): number {
   const [a = 0, b = 0, c = 0, d = 0] = address.toByteArray();
   return ((a * 256 + b) * 256 + c) * 256 + d;
 }
