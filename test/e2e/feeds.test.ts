@@ -2,12 +2,13 @@
 // under a continuous probe, and what a restart keeps. Feed servers run on loopback; files in the test's directory.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { status } from "@grpc/grpc-js";
+import { createClient, type PortcullisError } from "@portcullis/sdk";
 import { FeedFormat, type Feed, type RefreshFeedResponse } from "@portcullis/sdk/gen/portcullis/v1/feed.js";
 import { EventType, type Event } from "@portcullis/sdk/gen/portcullis/v1/events.js";
 import { VictimAttacker } from "../harness/netns.js";
@@ -18,6 +19,7 @@ import { FeedServer } from "../harness/feed-server.js";
 import { rest } from "../harness/rest.js";
 
 const IMAP = 143;
+const BIN = resolve(import.meta.dirname, "../../server/bin/portcullis");
 /** The host allowlist protects this network (see "before"); the management addresses protect 127.0.0.1 and ::1. */
 const ALLOWED = "10.9.0.0/16";
 
@@ -313,6 +315,52 @@ describe("feeds", () => {
     assert.throws(() => hosts.victim.exec("ipset", ["list", "-terse", "cond"]), /does not exist/);
     assert.throws(() => hosts.victim.exec("ipset", ["list", "-terse", "cond-v6"]), /does not exist/);
     await rejectsWith(feeds.call("getFeed", { name: "feeds/cond" }), status.NOT_FOUND, "FEED_NOT_FOUND");
+  });
+
+  it("through the SDK (client.feeds) and the CLI (portcullis feeds add|list|show|refresh|delete)", async () => {
+    const file = join(dir, "sdk.list");
+    writeFileSync(file, "198.51.100.1\n2001:db8:5::/64\n");
+    const client = createClient({ address: f.server.address, bundle: join(f.server.dataDir, "pki/clients/admin") });
+    try {
+      const refreshed: string[] = [];
+      const subscription = client.feeds.onDidRefresh((event) => refreshed.push(`${event.resource} ${event.attributes.added}`));
+      const created = await client.feeds.create("sdk", { source: pathToFileURL(file).href, format: "netset", ipset: "sdk", intervalSeconds: 600, maxShrink: 0.25 });
+      assert.deepEqual([created.name, created.ipset, created.ipsetV6, created.format, created.intervalSeconds, created.jitterSeconds, created.maxShrink], ["sdk", "sdk", "sdk-v6", "netset", 600, 60, 0.25]);
+      assert.ok(Object.isFrozen(created) && Object.isFrozen(created.status));
+      await waitFor(async () => ((await client.feeds.get("sdk")).status.lastSuccessTime === undefined ? undefined : true));
+      writeFileSync(file, "198.51.100.1\n198.51.100.2\n2001:db8:5::/64\n");
+      const result = await client.feeds.refresh("sdk");
+      assert.deepEqual([result.changed, result.added, result.removed, result.kept, result.feed.status.entryCount], [true, 1, 0, 2, 3]);
+      assert.deepEqual((await client.ipsets.get("sdk")).feed, "sdk");
+      const updated = await client.feeds.update("sdk", { intervalSeconds: 1200, format: "plain" });
+      assert.deepEqual([updated.intervalSeconds, updated.format, updated.jitterSeconds], [1200, "plain", 60]);
+      assert.deepEqual((await client.feeds.list()).map((feed) => feed.name).filter((name) => name === "sdk"), ["sdk"]);
+      await waitFor(async () => (refreshed.length >= 2 ? true : undefined));
+      assert.deepEqual(refreshed.slice(0, 2), ["feeds/sdk 2", "feeds/sdk 1"]);
+      subscription.dispose();
+      await client.feeds.delete("sdk");
+      await assert.rejects(client.feeds.get("sdk"), (error: PortcullisError) => error.code === "NotFound" && error.reason === "FEED_NOT_FOUND");
+    } finally {
+      client.dispose();
+    }
+
+    const env = { ...process.env, PORTCULLIS_ADDRESS: f.server.address, PORTCULLIS_BUNDLE: join(f.server.dataDir, "pki/clients/admin") };
+    const cli = (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => new Promise((resolvePromise) =>
+      execFile(BIN, args, { env, encoding: "utf8" }, (error, stdout, stderr) => resolvePromise({ code: error === null ? 0 : Number(error.code), stdout, stderr })));
+    const added = await cli("feeds", "add", "cli", "--source", pathToFileURL(file).href, "--ipset", "cliset", "--format", "netset", "--interval", "900", "--json");
+    assert.equal(added.code, 0, added.stderr);
+    assert.equal(JSON.parse(added.stdout).ipsetV6, "cliset-v6");
+    await waitFor(async () => (JSON.parse((await cli("feeds", "show", "cli", "--json")).stdout).status.lastSuccessTime === undefined ? undefined : true));
+    assert.match((await cli("feeds", "list")).stdout, /^cli\s+cliset, cliset-v6\s+3\s+0\s+\S+\s+\S+\s+ok$/m);
+    assert.match((await cli("feeds", "show", "cli")).stdout, /Sets: cliset \(IPv4\), cliset-v6 \(IPv6\)/);
+    assert.match((await cli("feeds", "refresh", "cli")).stdout, /cli is unchanged at the source/);
+    assert.match((await cli("feeds", "refresh", "cli", "--force")).stdout, /refreshed cli: 0 added, 0 removed, 3 kept/);
+    writeFileSync(file, "");
+    const refused = await cli("feeds", "refresh", "cli");
+    assert.equal(refused.code, 4, "FAILED_PRECONDITION: exit 4");
+    assert.match(refused.stderr, /FEED_SHRANK/);
+    assert.equal((await cli("feeds", "delete", "cli")).code, 0);
+    assert.equal((await cli("feeds", "show", "cli")).code, 3);
   });
 
   it("a restart keeps the feeds' state (no refetch at start, a conditional read then gets 304) and rebuilds sets the kernel lost", async () => {
