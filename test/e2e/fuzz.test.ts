@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { Agent, request as httpsRequest } from "node:https";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Client, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { contract, type HttpRoute } from "../../server/src/rest/http-rules.js";
 import { parseIpsetSave } from "../../server/src/drivers/parse/ipset-save.js";
@@ -98,7 +99,14 @@ async function makeWorld(s: PortcullisProcess): Promise<FuzzWorld> {
   assert.equal((await rest(s, "POST", `${filter}/chains`, { chainId: "FZ" })).status, 200);
   const rule = await rest(s, "POST", `${filter}/chains/FZ/rules`, { rule: { matchSet: { set: "fz", directions: ["SET_DIRECTION_SRC"] }, target: { kind: "TARGET_KIND_DROP" } } });
   assert.equal(rule.status, 200, rule.text);
-  return { ipsets: sets.map(([name]) => name), jails: ["dovecot", "bulk"], chains: ["FZ", "INPUT"], rules: [String(rule.json.name)] };
+  // A feed whose list is a file beside fail2ban's; other sources a fuzzed feed may get (on loopback: nothing listens on
+  // port 9, so a read is refused without leaving the host).
+  const list = join(fail2ban!.dir, "fuzz-feed.list");
+  writeFileSync(list, "198.51.100.0/24\n203.0.113.7\n2001:db8:f::/48\n");
+  const feedSources = [pathToFileURL(list).href, pathToFileURL(join(fail2ban!.dir, "no-such.list")).href, "http://127.0.0.1:9/list.txt", "https://127.0.0.1:9/list.txt", "ftp://127.0.0.1/list", "http://user:pw@127.0.0.1:9/"];
+  const feed = await rest(s, "POST", "/v1/feeds", { feedId: "fzfeed", feed: { source: feedSources[0], format: "FEED_FORMAT_NETSET", ipset: "ipsets/fzfeed" } });
+  assert.equal(feed.status, 200, feed.text);
+  return { ipsets: [...sets.map(([name]) => name), "fzfeed", "fzfeed-v6"], jails: ["dovecot", "bulk"], chains: ["FZ", "INPUT"], rules: [String(rule.json.name)], feeds: ["fzfeed"], feedSources };
 }
 
 /** One gRPC call with raw bytes; server streams are cancelled after their first item or a moment. */
