@@ -114,7 +114,7 @@ function stringValue(name: string, world: FuzzWorld, random: Random): string {
   if (/^(other|names)$/.test(name) && random.chance(0.8)) return `ipsets/${random.pick(ipsets)}`;
   // A feed's set, and its source (a rule's source is an address: it sometimes gets a URL, which it refuses).
   if (name === "ipset") return random.pick([...ipsets.map((set) => `ipsets/${set}`), "ipsets/fzfeed2", "ipsets/fzfeed3", "ipsets/x".padEnd(40, "x"), "fzfeed2"]);
-  if (name === "source" && random.chance(0.3)) return random.pick(world.feedSources);
+  if (name === "source" && random.chance(0.5)) return random.pick(world.feedSources);
   if (name === "feed_id") return random.pick([...world.feeds, "fzf2", "fzf3", "a.b-c_d", "x".repeat(63), "x".repeat(64)]);
   if (/^(name|parent|other|jail|names)$/.test(name)) return random.pick(resourceNames(world, random));
   if (/element|address|entry|entries|ip$|ips$|source|destination|ignore/.test(name)) return random.pick(ADDRESSES);

@@ -137,6 +137,8 @@ export class FeedService {
 
   /** Deletes a feed and destroys its sets; refused (IPSET_IN_USE) while a rule uses either. */
   async delete(name: string): Promise<void> {
+    // A refresh under way is given up, unless the delete is to be refused anyway (checked again under the lock).
+    await this.#ipsets.refuseOwnedSetsInUse(setsOf(this.#definition(name)));
     this.#running.get(name)?.abort();
     await this.#lock.with([name], async () => {
       const definition = this.#definition(name);
@@ -205,6 +207,11 @@ export class FeedService {
         this.#running.set(name, controller);
         try {
           return await work(definition, controller.signal);
+        } catch (error) {
+          if (!controller.signal.aborted) throw error;
+          throw this.#closed
+            ? new ServerError("SHUTTING_DOWN", "the server is stopping; the refresh was given up", { feed: name })
+            : new ServerError("FEED_NOT_FOUND", `feed "${name}" was deleted during its refresh`, { feed: name });
         } finally {
           this.#running.delete(name);
         }

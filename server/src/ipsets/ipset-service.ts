@@ -170,10 +170,7 @@ export class IpsetService {
    */
   async destroyOwnedSets(names: readonly string[]): Promise<void> {
     await this.#lock.with(names, async () => {
-      for (const name of names) {
-        this.#refuseIfRollbackNeeds(name, "deleted");
-        if (((await this.#kernel.get(name))?.references ?? 0) > 0) await this.#refuseInUse(name);
-      }
+      await this.refuseOwnedSetsInUse(names);
       for (const name of names) {
         try {
           await this.#kernel.destroy(name);
@@ -184,6 +181,14 @@ export class IpsetService {
         }
       }
     });
+  }
+
+  /** Refuses (IPSET_IN_USE) if a rule or a pending safe-mode rollback uses one of the sets: see destroyOwnedSets. */
+  async refuseOwnedSetsInUse(names: readonly string[]): Promise<void> {
+    for (const name of names) {
+      this.#refuseIfRollbackNeeds(name, "deleted");
+      if (((await this.#kernel.get(name))?.references ?? 0) > 0) await this.#refuseInUse(name);
+    }
   }
 
   async export(names: readonly string[]): Promise<string> {
