@@ -151,7 +151,7 @@ async function main(): Promise<void> {
     writeFileSync(file, `${CREATE.replace("%s", "rawnew")}\n${lines.map((line) => `add rawnew ${line}`).join("\n")}\n`);
     raw.push((await runHelper<{ seconds: number }>(["restore-swap", file, "rawnew", "rawlive"])).seconds);
     netns.exec("ipset", ["destroy", "rawnew"]);
-    progress(`run ${run}/${RUNS}: raw ${raw[raw.length - 1]!.toFixed(2)} s`);
+    progress(`run ${run}/${RUNS}: raw ${raw[raw.length - 1]!.toFixed(2)} s; server: ${server.output.split("\n").filter((line) => line.includes('"feed refreshed"')).pop()?.replace(/.*"added"/, '"added"') ?? ""}`);
   }
 
   progress("refreshes answered 304 (10, after 3 warm-up)");

@@ -81,13 +81,15 @@ export class FeedRefresher {
           this.#store.putState(name, { ...this.#succeeded(definition, state, now), validators: read.validators });
           return { changed: false, added: 0, removed: 0, kept: 0, skipped: state.skipped, invalid: state.invalid };
         }
-        const { list, counts, next } = await this.#apply(definition, state, read.text, true);
+        const { list, counts, next, timings } = await this.#apply(definition, state, read.text, true);
         const recorded: FeedState = { ...this.#succeeded(definition, next, now), validators: read.validators };
         this.#store.putList(name, list.text, recorded);
+        // Where the time went, from the first byte (the read, the kernel's restore, the swap; the whole refresh).
+        const totalMs = Math.round(Date.now() - now);
         this.#keys.set(name, list.keys);
         const result = { changed: true, ...counts, skipped: list.skipped, invalid: list.invalid };
         this.#events.append({ type: "FEED_REFRESHED", resource: `feeds/${name}`, attributes: { ...countAttributes(result), entries: String(sizeOf(list.keys)), cause: "source" } }, initiator.principal, initiator.origin);
-        this.#log.info({ feed: name, ...result }, "feed refreshed");
+        this.#log.info({ feed: name, ...result, ...timings, totalMs }, "feed refreshed");
         return result;
       } catch (error) {
         if (isTransient(error) && attempt < options.retries && !options.signal.aborted) {
@@ -133,7 +135,10 @@ export class FeedRefresher {
    * Parses `text` into temporary sets as it arrives, checks the list whole, then swaps the sets in (a family the list
    * lacks is emptied). Returns the list, what changed, and the state it leaves (not yet recorded).
    */
-  async #apply(definition: FeedDefinition, state: FeedState, text: AsyncIterable<string>, guard: boolean): Promise<{ list: ReadList; counts: { added: number; removed: number; kept: number }; next: FeedState }> {
+  async #apply(definition: FeedDefinition, state: FeedState, text: AsyncIterable<string>, guard: boolean): Promise<{ list: ReadList; counts: { added: number; removed: number; kept: number }; next: FeedState; timings: Record<string, number> }> {
+    const started = performance.now();
+    const timings: Record<string, number> = {};
+    const mark = (phase: string): void => void (timings[phase] = Math.round(performance.now() - started));
     const protections = this.#protections();
     const build = this.#sets.reserve();
     const builder = new ListBuilder(protections, build, state.ipv4Entries);
@@ -149,6 +154,7 @@ export class FeedRefresher {
           if (restore !== "") yield restore;
         }
         reader.end();
+        mark("readMs");
         const restore = builder.takeRestore(true);
         if (restore !== "") yield restore;
       } catch (error) {
@@ -157,6 +163,7 @@ export class FeedRefresher {
     };
     try {
       await this.#sets.fill(lines());
+      mark("restoredMs");
       if (failure !== undefined) throw failure;
       const list = builder.finish();
       checkFormat(definition, list);
@@ -171,8 +178,9 @@ export class FeedRefresher {
         if (builder.wrote(family)) await this.#sets.install(temporary, target);
         else if (held > 0) await this.#sets.empty(target, family);
       }
+      mark("swappedMs");
       const next: FeedState = { ...state, ipv4Entries: list.keys.ipv4.length, ipv6Entries: list.keys.ipv6.length, skipped: list.skipped, invalid: list.invalid, protection: protections.fingerprint };
-      return { list, counts: compareKeys(before, list.keys), next };
+      return { list, counts: compareKeys(before, list.keys), next, timings };
     } finally {
       await this.#sets.release(build);
     }
