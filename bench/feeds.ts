@@ -28,7 +28,7 @@ import { FeedServer } from "../test/harness/feed-server.js";
 const HERE = import.meta.dirname;
 const HELPER = resolve(HERE, "raw-ipset.mjs");
 const ENTRIES = 1_000_000;
-const RUNS = 3;
+const RUNS = 5;
 const TARGET_RATIO = 1.5;
 /** The definition the feed's temporary sets get (server/src/feeds/feed-sets.ts). */
 const CREATE = "create %s hash:net family inet maxelem 16777216";

@@ -144,8 +144,10 @@ export class FeedRefresher {
     const builder = new ListBuilder(protections, build, state.ipv4Entries);
     const reader = listReader(definition.format, builder.add);
     let failure: unknown;
+    let list: ReadList | undefined;
     // The kernel fills the temporary sets while the rest of the list arrives. A failure ends the restore input early
-    // (what was read is in the temporary sets, destroyed below) and is raised once the restore is over.
+    // (what was read is in the temporary sets, destroyed below) and is raised once the restore is over. The list is
+    // sorted while the kernel takes its last lines.
     const lines = async function* (): AsyncGenerator<string> {
       try {
         for await (const piece of text) {
@@ -157,6 +159,7 @@ export class FeedRefresher {
         mark("readMs");
         const restore = builder.takeRestore(true);
         if (restore !== "") yield restore;
+        list = builder.finish();
       } catch (error) {
         failure = error;
       }
@@ -165,7 +168,7 @@ export class FeedRefresher {
       await this.#sets.fill(lines());
       mark("restoredMs");
       if (failure !== undefined) throw failure;
-      const list = builder.finish();
+      if (list === undefined) throw new Error("the list was not read to its end");
       checkFormat(definition, list);
       const current = state.ipv4Entries + state.ipv6Entries;
       const entries = sizeOf(list.keys);
@@ -182,7 +185,8 @@ export class FeedRefresher {
       const next: FeedState = { ...state, ipv4Entries: list.keys.ipv4.length, ipv6Entries: list.keys.ipv6.length, skipped: list.skipped, invalid: list.invalid, protection: protections.fingerprint };
       return { list, counts: compareKeys(before, list.keys), next, timings };
     } finally {
-      await this.#sets.release(build);
+      // Not waited for: what the sets hold is settled; a stop before it ends leaves them to the next repair.
+      void this.#sets.release(build, [builder.wrote("ipv4"), builder.wrote("ipv6")]);
     }
   }
 

@@ -99,12 +99,14 @@ export class FeedSets {
     else await this.#kernel.flush(target);
   }
 
-  /** Destroys a pair of temporary sets (those that exist). */
-  async release(sets: BuildSets): Promise<void> {
-    for (const name of sets.names) {
-      await this.#kernel.destroy(name).catch((error: unknown) => {
-        if (!(error instanceof ServerError && error.reason === "IPSET_NOT_FOUND")) this.#log.error({ ipset: name, error: String(error) }, "cannot destroy a feed's temporary set; the next repair will");
-      });
+  /** Destroys a pair of temporary sets: those `made` says the restore created (after a swap: the old contents). */
+  async release(sets: BuildSets, made: readonly [boolean, boolean]): Promise<void> {
+    for (const [i, name] of sets.names.entries()) {
+      if (made[i] === true) {
+        await this.#kernel.destroy(name).catch((error: unknown) => {
+          if (!(error instanceof ServerError && error.reason === "IPSET_NOT_FOUND")) this.#log.warn({ ipset: name, error: String(error) }, "cannot destroy a feed's temporary set; the next repair will");
+        });
+      }
       this.#building.delete(name);
     }
   }
