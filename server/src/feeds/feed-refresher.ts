@@ -104,8 +104,8 @@ export class FeedRefresher {
   }
 
   /**
-   * Applies the stored list again, with what is protected now (the allowlist changed, or the kernel lost the sets).
-   * Without a stored list the sets are made (empty) if missing. Returns what changed in the sets.
+   * Applies the stored list again, with what is protected now (the allowlist changed, or the kernel lost the sets);
+   * both sets exist afterwards (made empty if missing and without entries). Returns what changed in the sets.
    */
   async reapply(definition: FeedDefinition, cause: "allowlist" | "repair"): Promise<{ added: number; removed: number; entries: number }> {
     const name = definition.name;
@@ -117,6 +117,8 @@ export class FeedRefresher {
       return { added: 0, removed: 0, entries: 0 };
     }
     const { list, counts, next } = await this.#apply({ ...definition, format: "plain" }, state, pieces(stored), false);
+    // A family the list has no entries of is not written: its set, if the kernel lost it, is made again empty.
+    await this.#sets.ensure(definition);
     this.#store.putState(name, next);
     this.#keys.set(name, list.keys);
     const entries = sizeOf(list.keys);

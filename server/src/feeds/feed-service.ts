@@ -152,7 +152,6 @@ export class FeedService {
 
   /** Refreshes a feed now (one attempt) and answers when done; a refused list is thrown, the sets left as they were. */
   async refresh(name: string, force: boolean, initiator: Initiator): Promise<{ view: FeedView; result: RefreshResult }> {
-    this.#definition(name);
     const result = await this.#run(name, (definition, signal) => this.#refresher.refresh(definition, { force, retries: 0, initiator, signal }));
     return { view: this.get(name), result };
   }
