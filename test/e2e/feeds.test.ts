@@ -3,7 +3,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -238,6 +238,45 @@ describe("feeds", () => {
     // A list that shrank by half or less is taken.
     writeFileSync(file, "198.51.100.7\n198.51.100.0/28\n203.0.113.0/24\n");
     assert.equal((await refresh("guarded")).removedCount, 2);
+  });
+
+  it("a scheduled refresh tries an unavailable source again, 1 then 2 seconds later", async () => {
+    const server = await served(render(FeedFormat.FEED_FORMAT_PLAIN, VERSIONS[0].tokens));
+    server.failNext = 2;
+    const started = Date.now();
+    await create("retried", { source: server.url, format: FeedFormat.FEED_FORMAT_PLAIN, ipset: "ipsets/retried", retries: 2 });
+    const feed = await settled("retried");
+    assert.ok(Date.now() - started >= 3000, "backoff of 1 s, then 2 s");
+    assert.deepEqual(server.requests.map((request) => request.status), [503, 503, 200]);
+    assert.equal(feed.status?.consecutiveFailures, 0);
+    assert.deepEqual(kernel("retried"), [...VERSIONS[0].ipv4].sort());
+    await feeds.call("deleteFeed", { name: "feeds/retried" });
+  });
+
+  it("an https source is read with the feed's CA, and refused without it", async () => {
+    const pki = join(f.server.dataDir, "pki");
+    const server = await FeedServer.start(render(FeedFormat.FEED_FORMAT_PLAIN, VERSIONS[0].tokens), { cert: readFileSync(join(pki, "server.crt")), key: readFileSync(join(pki, "server.key")) });
+    servers.push(server);
+    await create("tls", { source: server.url, format: FeedFormat.FEED_FORMAT_PLAIN, ipset: "ipsets/tls", ca: readFileSync(join(pki, "ca.crt"), "utf8") });
+    assert.equal((await settled("tls")).status?.entryCount, 5);
+    await feeds.call("updateFeed", { name: "feeds/tls", ca: "" });
+    const refused = await rejectsWith(refresh("tls", true), status.UNAVAILABLE, "FEED_UNAVAILABLE");
+    assert.match(refused.details, /certificate is not trusted/);
+    await feeds.call("deleteFeed", { name: "feeds/tls" });
+  });
+
+  it("metrics: each feed's last success, entries and failures; events of changes to feeds", async () => {
+    const metrics = (await rest(f.server, "GET", "/metrics")).text;
+    assert.match(metrics, /^portcullis_feed_entries\{feed="fmt-plain"\} 5$/m);
+    assert.match(metrics, /^portcullis_feed_skipped_entries\{feed="fmt-plain"\} 1$/m);
+    assert.match(metrics, /^portcullis_feed_last_success_timestamp_seconds\{feed="fmt-plain"\} 1\d{9}(\.\d+)?$/m);
+    assert.match(metrics, /^portcullis_feed_failures_total\{feed="down",reason="FEED_UNAVAILABLE"\} 1$/m);
+    assert.match(metrics, /^portcullis_feed_failures_total\{feed="guarded",reason="FEED_SHRANK"\} 1$/m);
+    assert.match(metrics, /^portcullis_feed_refreshes_total\{feed="fmt-plain"\} 2$/m);
+    const types = (await eventsAfter(0, "feeds/retried")).map((event) => EventType[event.type]);
+    assert.deepEqual(types, ["EVENT_TYPE_FEED_CREATED", "EVENT_TYPE_FEED_REFRESHED", "EVENT_TYPE_FEED_DELETED"]);
+    const updated = (await eventsAfter(0, "feeds/tls")).find((event) => event.type === EventType.EVENT_TYPE_FEED_UPDATED);
+    assert.deepEqual(updated?.attributes, { ca: "none" });
   });
 
   it("an allowlist entry added later takes the listed network holding it out of the sets; removed, it comes back", async () => {

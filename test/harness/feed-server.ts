@@ -1,9 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import { createHash } from "node:crypto";
 
 /**
- * A blocklist served over HTTP on loopback, as a feed source in tests: its text can be changed, it answers
- * conditional requests (ETag, Last-Modified) with 304, counts what it was asked, and can be made to fail.
+ * A blocklist served over HTTP (or HTTPS with a given certificate) on loopback, as a feed source in tests: its text can
+ * be changed, it answers conditional requests (ETag, Last-Modified) with 304, counts what it was asked, and can be
+ * made to fail.
  */
 export class FeedServer {
   readonly #server: Server;
@@ -14,16 +16,22 @@ export class FeedServer {
   readonly requests: Array<{ conditional: boolean; status: number }> = [];
   /** Answer every request with this status (and no list) while set. */
   failWith: number | undefined;
+  /** Answer this many requests with 503 first. */
+  failNext = 0;
   /** Leave out validators (a server that answers 200 every time). */
   validators = true;
 
-  private constructor(server: Server) {
+  readonly #scheme: string;
+
+  private constructor(server: Server, scheme: string) {
     this.#server = server;
+    this.#scheme = scheme;
   }
 
-  static async start(text = ""): Promise<FeedServer> {
-    const server = createServer();
-    const feed = new FeedServer(server);
+  /** `tls`: serve HTTPS with this certificate and key (the URL then names `localhost`). */
+  static async start(text = "", tls?: { cert: Buffer; key: Buffer }): Promise<FeedServer> {
+    const server = tls === undefined ? createServer() : createTlsServer(tls);
+    const feed = new FeedServer(server, tls === undefined ? "http" : "https");
     feed.setText(text);
     server.on("request", (req: IncomingMessage, res: ServerResponse) => feed.#answer(req, res));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -32,7 +40,7 @@ export class FeedServer {
 
   get url(): string {
     const address = this.#server.address() as { port: number };
-    return `http://127.0.0.1:${address.port}/list.txt`;
+    return `${this.#scheme}://${this.#scheme === "https" ? "localhost" : "127.0.0.1"}:${address.port}/list.txt`;
   }
 
   /** Serves new text; its ETag and Last-Modified change with it. */
@@ -49,7 +57,9 @@ export class FeedServer {
 
   #answer(req: IncomingMessage, res: ServerResponse): void {
     const conditional = req.headers["if-none-match"] !== undefined || req.headers["if-modified-since"] !== undefined;
-    const status = this.failWith ?? (this.validators && req.headers["if-none-match"] === this.#etag ? 304 : 200);
+    const failing = this.failNext > 0;
+    if (failing) this.failNext--;
+    const status = failing ? 503 : this.failWith ?? (this.validators && req.headers["if-none-match"] === this.#etag ? 304 : 200);
     this.requests.push({ conditional, status });
     if (status !== 200) {
       res.writeHead(status).end();
