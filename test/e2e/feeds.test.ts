@@ -203,7 +203,8 @@ describe("feeds", () => {
     const sequence = await lastSequence();
     await server.close();
     servers.splice(servers.indexOf(server), 1);
-    await rejectsWith(refresh("down", true), status.UNAVAILABLE, "FEED_UNAVAILABLE");
+    const refused = await rejectsWith(refresh("down", true), status.UNAVAILABLE, "FEED_UNAVAILABLE");
+    assert.match(refused.details, /connection was refused/);
     assert.deepEqual(kernel("down"), [...VERSIONS[0].ipv4].sort());
     const failed = (await eventsAfter(sequence, "feeds/down")).filter((event) => event.type === EventType.EVENT_TYPE_FEED_FAILED);
     assert.equal(failed.length, 1);
@@ -211,6 +212,7 @@ describe("feeds", () => {
     assert.match(failed[0]!.attributes.detail!, /refused/);
     const feed = await feeds.call("getFeed", { name: "feeds/down" });
     assert.equal(feed.status?.consecutiveFailures, 1);
+    assert.ok(feed.status!.nextRefreshTime!.getTime() - Date.now() <= 120_000, "after a failure the next try comes after a minute (plus at most as much jitter), not an hour");
     assert.equal(feed.status?.lastErrorReason, "FEED_UNAVAILABLE");
     assert.equal(feed.status?.entryCount, 5, "the sets as they were");
   });
@@ -238,6 +240,22 @@ describe("feeds", () => {
     // A list that shrank by half or less is taken.
     writeFileSync(file, "198.51.100.7\n198.51.100.0/28\n203.0.113.0/24\n");
     assert.equal((await refresh("guarded")).removedCount, 2);
+  });
+
+  it("a source that stalls is given up after the feed's timeout, the sets left as they were", async () => {
+    const server = sources.get("fmt-plain")!;
+    server.stall = true;
+    try {
+      await feeds.call("updateFeed", { name: "feeds/fmt-plain", timeoutSeconds: 1 });
+      const started = Date.now();
+      const refused = await rejectsWith(refresh("fmt-plain", true), status.UNAVAILABLE, "FEED_UNAVAILABLE");
+      assert.match(refused.details, /within the feed's timeout of 1 s/);
+      assert.ok(Date.now() - started < 5000);
+      assert.deepEqual(kernel("f-plain"), [...VERSIONS[1].ipv4].sort());
+    } finally {
+      server.stall = false;
+      await feeds.call("updateFeed", { name: "feeds/fmt-plain", timeoutSeconds: 5 });
+    }
   });
 
   it("a scheduled refresh tries an unavailable source again, 1 then 2 seconds later", async () => {

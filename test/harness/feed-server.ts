@@ -18,6 +18,8 @@ export class FeedServer {
   failWith: number | undefined;
   /** Answer this many requests with 503 first. */
   failNext = 0;
+  /** Send the headers and the first bytes of the list, then nothing more (a source that stalls). */
+  stall = false;
   /** Leave out validators (a server that answers 200 every time). */
   validators = true;
 
@@ -66,6 +68,7 @@ export class FeedServer {
       return;
     }
     res.writeHead(200, { "content-type": "text/plain", ...(this.validators ? { etag: this.#etag, "last-modified": this.#lastModified } : {}) });
-    res.end(this.#text);
+    if (this.stall) res.write(this.#text.slice(0, 10));
+    else res.end(this.#text);
   }
 }

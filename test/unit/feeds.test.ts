@@ -134,6 +134,7 @@ describe("feed schedule", () => {
     assert.equal(nextDueAt(definition, 0, 1, () => 0), 60_000);
     assert.equal(nextDueAt(definition, 0, 3, () => 0), 240_000);
     assert.equal(nextDueAt(definition, 0, 30, () => 0), 3_600_000);
+    assert.equal(nextDueAt(definition, 0, 1, () => 0.5), 90_000, "the jitter of a retry is at most its wait");
   });
   it("a restart keeps a due time in the future and spreads overdue feeds over their jitter, at most a minute", () => {
     assert.equal(dueAtStart(definition, { nextDueAt: 5000 }, 1000), 5000);

@@ -5,11 +5,14 @@ const FIRST_RETRY_MS = 60_000;
 /** Feeds overdue at start are spread over at most this (or their jitter, if smaller). */
 const START_SPREAD_MS = 60_000;
 
-/** When the next refresh is due after one that ended at `now` (`failures` since the last success). */
+/**
+ * When the next refresh is due after one that ended at `now` (`failures` since the last success): the wait plus a
+ * random part of the jitter, at most the wait itself (a retry a minute later is not put off by five).
+ */
 export function nextDueAt(definition: Pick<FeedDefinition, "intervalSeconds" | "jitterSeconds">, now: number, failures: number, random = Math.random): number {
   const interval = definition.intervalSeconds * 1000;
   const wait = failures === 0 ? interval : Math.min(interval, FIRST_RETRY_MS * 2 ** Math.min(failures - 1, 20));
-  return now + wait + Math.floor(random() * definition.jitterSeconds * 1000);
+  return now + wait + Math.floor(random() * Math.min(wait, definition.jitterSeconds * 1000));
 }
 
 /**
