@@ -55,6 +55,8 @@ export interface IpsetInfo {
     readonly entryCount: number;
     /** Whether Portcullis manages it (restores it after a reboot). */
     readonly managed: boolean;
+    /** The feed that fills it, if one does (its entries then follow the feed's list and are read-only). */
+    readonly feed?: string;
 }
 /** An address or network no jail bans (the host allowlist). */
 export interface AllowlistEntry {
@@ -342,6 +344,67 @@ export interface PanicMode {
     /** The addresses still allowed to reach the API while it is on. */
     readonly managementAddresses: readonly string[];
 }
+/** How a feed's list is written: one address or network per line with `#`/`;` comments ("plain"), Spamhaus
+ * DROP/EDROP (`CIDR ; SBLnnn`), a FireHOL netset, `ipset save` output, or a JSON array of strings. */
+export type FeedFormat = "plain" | "spamhaus" | "netset" | "ipset-save" | "json";
+/** What a feed's refreshes did (kept across restarts of the server). */
+export interface FeedStatus {
+    /** When a list was last read and applied, or found unchanged; undefined before the first success. */
+    readonly lastSuccessTime?: Date;
+    /** When the last refresh ended, successful or not. */
+    readonly lastAttemptTime?: Date;
+    /** When the next scheduled refresh starts. */
+    readonly nextRefreshTime: Date;
+    /** Entries the feed's two sets hold. */
+    readonly entryCount: number;
+    /** Entries of the list left out because the host allowlist or a management address covers them. */
+    readonly skippedCount: number;
+    /** Lines of the last list read that are not an address or network. */
+    readonly invalidCount: number;
+    /** Refreshes that failed since the last success. */
+    readonly consecutiveFailures: number;
+    /** Why the last refresh failed (e.g. "FEED_SHRANK"), and what it said; undefined after a success. */
+    readonly lastErrorReason?: string;
+    readonly lastError?: string;
+    /** The source's ETag and Last-Modified of the list applied (asked again with If-None-Match, If-Modified-Since). */
+    readonly etag?: string;
+    readonly lastModified?: string;
+}
+/** A published blocklist that fills two sets: the list's IPv4 part `ipset`, its IPv6 part `ipsetV6`. */
+export interface FeedInfo {
+    readonly name: string;
+    /** An https://, http:// or file:/// URL. */
+    readonly source: string;
+    readonly format: FeedFormat;
+    /** The hash:net set of the IPv4 part. */
+    readonly ipset: string;
+    /** The hash:net set (family inet6) of the IPv6 part: `ipset` + "-v6". */
+    readonly ipsetV6: string;
+    readonly intervalSeconds: number;
+    readonly jitterSeconds: number;
+    readonly timeoutSeconds: number;
+    readonly retries: number;
+    readonly maxBytes: number;
+    /** A list that would take away more than this share of the sets' entries is refused (0 to 1). */
+    readonly maxShrink: number;
+    /** PEM CA certificates for an https source; undefined: the system's. */
+    readonly ca?: string;
+    readonly status: FeedStatus;
+}
+/** What a refresh did. */
+export interface FeedRefresh {
+    /** The feed after the refresh. */
+    readonly feed: FeedInfo;
+    /** False when the source said the list had not changed (nothing was parsed or swapped). */
+    readonly changed: boolean;
+    readonly added: number;
+    readonly removed: number;
+    readonly kept: number;
+    /** Entries left out: the allowlist or a management address covers them. */
+    readonly skipped: number;
+    /** Lines that are not an address or network. */
+    readonly invalid: number;
+}
 
 // ---- base/cancellation.ts
 import { type Event } from "./event.js";
@@ -429,6 +492,7 @@ import { Jails } from "./jails.js";
 import { Firewall } from "./firewall.js";
 import { Fleet } from "./fleet.js";
 import { Host } from "./host.js";
+import { Feeds } from "./feeds.js";
 import { Audit, Events } from "./events.js";
 /** How to reach a server. Certificates and keys are PEM text or file paths. */
 export interface ClientOptions {
@@ -457,6 +521,8 @@ export interface PortcullisClient {
     readonly fleet: Fleet;
     /** The host as a whole, and who the server takes the caller to be. */
     readonly host: Host;
+    /** Published blocklists that fill sets, refreshed on a schedule. */
+    readonly feeds: Feeds;
 }
 /**
  * Creates a client. Options given win over the profile, which wins over `PORTCULLIS_ADDRESS`, `PORTCULLIS_BUNDLE`,
@@ -553,6 +619,66 @@ export declare class Audit {
     #private;
     /** Every record that passes the filter, newest first (all pages). */
     records(filter?: AuditFilter, token?: CancellationToken): Promise<readonly AuditRecord[]>;
+}
+
+// ---- feeds.ts
+import type { Event } from "./base/event.js";
+import type { CancellationToken } from "./base/cancellation.js";
+import type { FeedFormat, FeedInfo, FeedRefresh, HostEvent } from "./api.js";
+/** A feed's settings, as {@link Feeds.create} and {@link Feeds.update} take them. */
+export interface FeedSettings {
+    /** An https://, http:// or file:/// URL (a path on the server's host). */
+    readonly source?: string;
+    readonly format?: FeedFormat;
+    /** Seconds between refreshes, 10 to 604800; default 3600. */
+    readonly intervalSeconds?: number;
+    /** Up to this many random seconds added to each interval; default a tenth of the interval, at most 300. */
+    readonly jitterSeconds?: number;
+    /** Seconds one read of the list may take, 1 to 600; default 30. */
+    readonly timeoutSeconds?: number;
+    /** Attempts after a failed one (unreachable, timeout, 5xx), 1, 2, 4… seconds apart; default 2. */
+    readonly retries?: number;
+    /** The largest list read, in bytes; default 64 MiB. */
+    readonly maxBytes?: number;
+    /** A list that would take away more than this share of the sets' entries is refused (0 to 1); default 0.5. */
+    readonly maxShrink?: number;
+    /** PEM CA certificates for an https source ("" in an update: the system's again). */
+    readonly ca?: string;
+}
+/** What {@link Feeds.create} makes: the settings, the set to fill and an optional idempotency key. */
+export interface FeedCreateOptions extends FeedSettings {
+    readonly source: string;
+    readonly format: FeedFormat;
+    /** The hash:net set of the list's IPv4 part (at most 28 characters); the IPv6 part goes to `ipset` + "-v6". */
+    readonly ipset: string;
+    /** Idempotency key: a retried create with the same key returns the first result instead of AlreadyExists. */
+    readonly requestId?: string;
+}
+/** Published blocklists that fill sets, refreshed on a schedule: `client.feeds`. */
+export declare class Feeds {
+    #private;
+    /** Creates a feed and its two sets; its first refresh starts at once. Fails with AlreadyExists when either set exists. */
+    create(feed: string, options: FeedCreateOptions, token?: CancellationToken): Promise<FeedInfo>;
+    /** Every feed with its last refresh (all pages). */
+    list(token?: CancellationToken): Promise<readonly FeedInfo[]>;
+    /** A feed with its last refresh. */
+    get(feed: string, token?: CancellationToken): Promise<FeedInfo>;
+    /** Changes the settings given; a new source, format or CA makes the next refresh (at once) read the list whole. */
+    update(feed: string, settings: FeedSettings, token?: CancellationToken): Promise<FeedInfo>;
+    /** Deletes a feed and destroys its sets; refused (FailedPrecondition) while a firewall rule uses one of them. */
+    delete(feed: string, token?: CancellationToken): Promise<void>;
+    /**
+     * Refreshes a feed now and resolves when it is done. A list the source says is unchanged is not read (`changed`
+     * false) unless `force`; a refused list (reason FEED_UNAVAILABLE, FEED_TOO_LARGE, FEED_INVALID, FEED_SHRANK) rejects,
+     * and the sets stay as they were.
+     */
+    refresh(feed: string, options?: {
+        readonly force?: boolean;
+    }, token?: CancellationToken): Promise<FeedRefresh>;
+    /** Fires when a feed's sets took a new list (a FEED_REFRESHED event: counts in its attributes). */
+    readonly onDidRefresh: Event<HostEvent>;
+    /** Fires when a feed's refresh failed and its sets stayed as they were (a FEED_FAILED event: `reason`, `detail`). */
+    readonly onDidFail: Event<HostEvent>;
 }
 
 // ---- firewall.ts
@@ -699,11 +825,12 @@ export declare class Host {
 // ---- index.ts
 export { createClient, type ClientOptions, type PortcullisClient } from "./client.js";
 export { Audit, Events, type EventPage } from "./events.js";
-export type { ActivityWindow, AddressReport, AuditFilter, AuditRecord, AllowlistEntry, BanEvent, BanOptions, BanSearch, BanTimeline, CallerIdentity, ChainInfo, EventFilter, FleetNode, HostBan, HostOverview, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailActivity, JailStatus, Offender, PanicMode, PortSpec, RuleInput, RulesetInput, RuleTarget, TopOffenders } from "./api.js";
+export type { ActivityWindow, AddressReport, AuditFilter, AuditRecord, AllowlistEntry, BanEvent, BanOptions, BanSearch, BanTimeline, CallerIdentity, ChainInfo, EventFilter, FeedFormat, FeedInfo, FeedRefresh, FeedStatus, FleetNode, HostBan, HostOverview, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailActivity, JailStatus, Offender, PanicMode, PortSpec, RuleInput, RulesetInput, RuleTarget, TopOffenders } from "./api.js";
 export { Firewall, type ApplyOptions, type ApplyResult, type ChainRef, type ChangeOptions, type RulesetDiff, type RulesetExport } from "./firewall.js";
 export { Jails } from "./jails.js";
 export { Fleet } from "./fleet.js";
 export { Host } from "./host.js";
+export { Feeds, type FeedCreateOptions, type FeedSettings } from "./feeds.js";
 export { Ipsets, type AddOptions, type CreateOptions } from "./ipsets.js";
 export { Disposable } from "./base/disposable.js";
 export { EventEmitter, type Event, type EventEmitterOptions } from "./base/event.js";

@@ -59,6 +59,8 @@ export interface IpsetInfo {
   readonly entryCount: number;
   /** Whether Portcullis manages it (restores it after a reboot). */
   readonly managed: boolean;
+  /** The feed that fills it, if one does (its entries then follow the feed's list and are read-only). */
+  readonly feed?: string;
 }
 
 /** An address or network no jail bans (the host allowlist). */
@@ -338,4 +340,69 @@ export interface PanicMode {
   readonly enabled: boolean;
   /** The addresses still allowed to reach the API while it is on. */
   readonly managementAddresses: readonly string[];
+}
+
+/** How a feed's list is written: one address or network per line with `#`/`;` comments ("plain"), Spamhaus
+ * DROP/EDROP (`CIDR ; SBLnnn`), a FireHOL netset, `ipset save` output, or a JSON array of strings. */
+export type FeedFormat = "plain" | "spamhaus" | "netset" | "ipset-save" | "json";
+
+/** What a feed's refreshes did (kept across restarts of the server). */
+export interface FeedStatus {
+  /** When a list was last read and applied, or found unchanged; undefined before the first success. */
+  readonly lastSuccessTime?: Date;
+  /** When the last refresh ended, successful or not. */
+  readonly lastAttemptTime?: Date;
+  /** When the next scheduled refresh starts. */
+  readonly nextRefreshTime: Date;
+  /** Entries the feed's two sets hold. */
+  readonly entryCount: number;
+  /** Entries of the list left out because the host allowlist or a management address covers them. */
+  readonly skippedCount: number;
+  /** Lines of the last list read that are not an address or network. */
+  readonly invalidCount: number;
+  /** Refreshes that failed since the last success. */
+  readonly consecutiveFailures: number;
+  /** Why the last refresh failed (e.g. "FEED_SHRANK"), and what it said; undefined after a success. */
+  readonly lastErrorReason?: string;
+  readonly lastError?: string;
+  /** The source's ETag and Last-Modified of the list applied (asked again with If-None-Match, If-Modified-Since). */
+  readonly etag?: string;
+  readonly lastModified?: string;
+}
+
+/** A published blocklist that fills two sets: the list's IPv4 part `ipset`, its IPv6 part `ipsetV6`. */
+export interface FeedInfo {
+  readonly name: string;
+  /** An https://, http:// or file:/// URL. */
+  readonly source: string;
+  readonly format: FeedFormat;
+  /** The hash:net set of the IPv4 part. */
+  readonly ipset: string;
+  /** The hash:net set (family inet6) of the IPv6 part: `ipset` + "-v6". */
+  readonly ipsetV6: string;
+  readonly intervalSeconds: number;
+  readonly jitterSeconds: number;
+  readonly timeoutSeconds: number;
+  readonly retries: number;
+  readonly maxBytes: number;
+  /** A list that would take away more than this share of the sets' entries is refused (0 to 1). */
+  readonly maxShrink: number;
+  /** PEM CA certificates for an https source; undefined: the system's. */
+  readonly ca?: string;
+  readonly status: FeedStatus;
+}
+
+/** What a refresh did. */
+export interface FeedRefresh {
+  /** The feed after the refresh. */
+  readonly feed: FeedInfo;
+  /** False when the source said the list had not changed (nothing was parsed or swapped). */
+  readonly changed: boolean;
+  readonly added: number;
+  readonly removed: number;
+  readonly kept: number;
+  /** Entries left out: the allowlist or a management address covers them. */
+  readonly skipped: number;
+  /** Lines that are not an address or network. */
+  readonly invalid: number;
 }

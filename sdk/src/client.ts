@@ -9,6 +9,7 @@ import { Jails } from "./jails.js";
 import { Firewall } from "./firewall.js";
 import { Fleet } from "./fleet.js";
 import { Host } from "./host.js";
+import { Feeds } from "./feeds.js";
 import { Audit, Events } from "./events.js";
 import { PortcullisError } from "./errors.js";
 
@@ -40,6 +41,8 @@ export interface PortcullisClient {
   readonly fleet: Fleet;
   /** The host as a whole, and who the server takes the caller to be. */
   readonly host: Host;
+  /** Published blocklists that fill sets, refreshed on a schedule. */
+  readonly feeds: Feeds;
 }
 
 /**
@@ -75,6 +78,7 @@ export function createClient(options: ClientOptions = {}): PortcullisClient {
     audit: new Audit(channel),
     fleet: new Fleet(channel),
     host: new Host(channel),
+    feeds: new Feeds(channel, stream.event),
     dispose: () => disposable.dispose(),
   });
 }

@@ -11,6 +11,7 @@ import { newPassword } from "./cli/password-prompt.js";
 import { registerJailCommands } from "./cli/jail-commands.js";
 import { registerFleetCommands } from "./cli/fleet-commands.js";
 import { registerHostCommands } from "./cli/host-commands.js";
+import { registerFeedCommands } from "./cli/feed-commands.js";
 import { registerSetCommands } from "./cli/set-commands.js";
 import { registerRuleCommands } from "./cli/rule-commands.js";
 import { registerWatchCommand } from "./cli/watch-command.js";
@@ -164,6 +165,7 @@ registerSetCommands(program);
 registerRuleCommands(program);
 registerFleetCommands(program);
 registerHostCommands(program);
+registerFeedCommands(program);
 registerWatchCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -30,6 +30,9 @@ export const reasons = {
   INVALID_POSITION: Status.INVALID_ARGUMENT,
   UNKNOWN_SERVICE: Status.INVALID_ARGUMENT,
   RULESET_REJECTED: Status.INVALID_ARGUMENT,
+  INVALID_FEED_NAME: Status.INVALID_ARGUMENT,
+  // A feed's source is not an http(s) or file URL it can read (or carries credentials), or its CA is not PEM.
+  INVALID_FEED_SOURCE: Status.INVALID_ARGUMENT,
   // NOT_FOUND / ALREADY_EXISTS
   IPSET_NOT_FOUND: Status.NOT_FOUND,
   ENTRY_NOT_FOUND: Status.NOT_FOUND,
@@ -38,6 +41,8 @@ export const reasons = {
   RULE_NOT_FOUND: Status.NOT_FOUND,
   BAN_NOT_FOUND: Status.NOT_FOUND,
   CHAIN_ALREADY_EXISTS: Status.ALREADY_EXISTS,
+  FEED_NOT_FOUND: Status.NOT_FOUND,
+  FEED_ALREADY_EXISTS: Status.ALREADY_EXISTS,
   // fail2ban answered UnknownJailException / DuplicateJailException.
   JAIL_NOT_FOUND: Status.NOT_FOUND,
   JAIL_ALREADY_EXISTS: Status.ALREADY_EXISTS,
@@ -80,6 +85,13 @@ export const reasons = {
   ADDRESS_MANAGEMENT: Status.FAILED_PRECONDITION,
   // fail2ban-server refused a command with an exception (an address that is not banned, an action the jail lacks, …).
   FAIL2BAN_REJECTED: Status.FAILED_PRECONDITION,
+  // A change to a set a feed fills: its entries follow the feed's list.
+  IPSET_OWNED_BY_FEED: Status.FAILED_PRECONDITION,
+  // A feed's list was refused and its sets left as they were: larger than max_bytes, not in the feed's format (most
+  // lines are not addresses), or smaller than the sets by more than max_shrink (an outage page, an empty file).
+  FEED_TOO_LARGE: Status.FAILED_PRECONDITION,
+  FEED_INVALID: Status.FAILED_PRECONDITION,
+  FEED_SHRANK: Status.FAILED_PRECONDITION,
   // RESOURCE_EXHAUSTED
   IPSET_FULL: Status.RESOURCE_EXHAUSTED,
   // UNAUTHENTICATED / PERMISSION_DENIED
@@ -99,6 +111,8 @@ export const reasons = {
   FAIL2BAN_UNAVAILABLE: Status.UNAVAILABLE,
   // NATS is not reachable now (fleet views; shared bans wait in the outbox instead).
   FLEET_UNAVAILABLE: Status.UNAVAILABLE,
+  // A feed's source could not be read: unreachable, too slow, an HTTP status other than 200 or 304, a missing file.
+  FEED_UNAVAILABLE: Status.UNAVAILABLE,
   // INTERNAL: a bug or an unexpected tool failure; details are in the server log.
   KERNEL_COMMAND_FAILED: Status.INTERNAL,
   CONFIG_WRITE_FAILED: Status.INTERNAL,

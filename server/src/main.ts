@@ -62,6 +62,10 @@ import { FleetConsumer } from "./fleet/fleet-consumer.js";
 import { FleetNodes } from "./fleet/fleet-nodes.js";
 import { Fleet, localOnly, type FleetSharing } from "./fleet/fleet.js";
 import { apiEndpoint } from "./listen-address.js";
+import { FeedStore } from "./store/feed-store.js";
+import { FeedService } from "./feeds/feed-service.js";
+import { feedOperations } from "./api/feed-api.js";
+import { FeedServiceService } from "@portcullis/sdk/gen/portcullis/v1/feed.js";
 
 export interface RunningServer {
   readonly grpcAddress: string;
@@ -92,7 +96,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   events.subscribe((event) => banHistory.record(event));
   const audit = new AuditStore(db);
   const firewallStore = new FirewallStore(db, renderRuleLine, parseRuleLine);
-  const ipsets = new IpsetService({ kernel: ipsetDriver, rules: iptables, store: new IpsetStore(db), events, log, pendingRollbacks: () => firewallStore.rollbacks() });
+  const feedStore = new FeedStore(db);
+  const ipsets = new IpsetService({ kernel: ipsetDriver, rules: iptables, store: new IpsetStore(db), events, log, pendingRollbacks: () => firewallStore.rollbacks(), owners: (set) => feedStore.ownerOf(set) });
   const requests = new RequestStore(db);
   // fail2ban may be down or absent: the jail service answers UNAVAILABLE then, and recovers when it comes back.
   const fail2ban = new Fail2banClient(config.fail2ban.socket, log);
@@ -110,6 +115,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   if (rolledBack > 0) log.warn({ entries: rolledBack }, "entries of interrupted batches rolled back");
   const repaired = await ipsets.reconcile(true);
   log.info({ ...repaired }, "managed ipsets reconciled with the kernel");
+  // Feeds' sets too, before the firewall's rules (which may match them) are put back.
+  const feeds = new FeedService({ store: feedStore, kernel: ipsetDriver, ipsets, allowlist, managementAddresses: config.firewall.managementAddresses, events, log });
+  log.info({ ...(await feeds.reconcile()) }, "feed sets reconciled with the kernel");
 
   const crl = new CrlWatcher(tls.crl, log);
   // The API endpoint the anti-lockout check protects: the port is known once bound, so it is read lazily.
@@ -125,6 +133,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     fail2banUp: async () => (await jails.status()).up,
     eventSequence: () => events.lastSequence(),
     eventSubscribers: () => events.watcherCount,
+    feeds: () => feeds.metrics(),
   });
   // Fleet mode only with a `cluster` section: otherwise nothing connects and fleet-scope requests are refused.
   const fleetParts = config.cluster === undefined ? undefined : (() => {
@@ -148,6 +157,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     { name: "portcullis.v1.JailService", definition: JailServiceService, operations: jailOperations(jails, allowlistService, fleet) },
     { name: "portcullis.v1.FleetService", definition: FleetServiceService, operations: fleetOperations(fleet) },
     { name: "portcullis.v1.HostService", definition: HostServiceService, operations: hostOperations(new HostView({ jails, ipsets, firewall, allowlist, events, history: banHistory, fleet })) },
+    { name: "portcullis.v1.FeedService", definition: FeedServiceService, operations: feedOperations(feeds, requests) },
   ];
   const grpc = await startGrpcServer({ address: config.grpc.address, tls: tls.context(crl.pem), crl, invoker, services, log });
   const rest = await startRestServer({
@@ -189,6 +199,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const enforcement = new JailEnforcement({ ipsets, firewall, jails, allowlist, events, log });
   const actionSocket = await ActionSocket.listen(config.fail2ban.actionSocket ?? join(config.dataDir, "fail2ban-action.sock"), enforcement, log);
   banWatcher.start(config.fail2ban.pollIntervalMs, enforcement);
+  feeds.start();
   if (fleetParts !== undefined) {
     fleetParts.fleet.start(events);
     fleetParts.nodes.start();
@@ -213,7 +224,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       ? setInterval(() => {
           if (reconciling) return;
           reconciling = true;
-          Promise.all([ipsets.reconcile(false), firewall.reconcile()])
+          Promise.all([ipsets.reconcile(false), feeds.reconcile(), firewall.reconcile()])
             .catch((error: unknown) => log.error({ err: error }, "reconciliation failed"))
             .finally(() => (reconciling = false));
         }, config.reconcile.intervalSeconds * 1000)
@@ -250,6 +261,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         await fleetParts.link.close();
       }
       await actionSocket.close();
+      feeds.close();
       crl.close();
       firewall.close();
       iptables.close();

@@ -3,6 +3,7 @@ import { ServerError } from "./errors.js";
 /** Resource names (AIP-122) as clients see them; the API parses them, the domain uses them to name events. */
 export const ipsetName = (set: string): string => `ipsets/${set}`;
 export const entryName = (set: string, element: string): string => `ipsets/${set}/entries/${element}`;
+export const feedName = (feed: string): string => `feeds/${feed}`;
 
 export interface TableName {
   readonly family: "ipv4" | "ipv6";
@@ -20,6 +21,8 @@ export const ruleName = (t: TableName, chain: string, id: string): string => `${
 export const IPSET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,30}$/;
 /** fail2ban's jail names (section names of jail.conf), as its socket protocol carries them. */
 export const JAIL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
+/** A feed's name (`feeds/{feed}`). */
+export const FEED_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 /** iptables' limit is 28 characters (XT_EXTENSION_MAXNAMELEN less the terminating NUL and a reserve iptables keeps). */
 export const CHAIN_NAME = /^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,27}$/;
 
@@ -28,5 +31,11 @@ export function validateIpsetName(name: string, field = "ipset_id"): void {
     throw new ServerError("INVALID_IPSET_NAME",
       `${field} "${name}" is not a valid ipset name: use 1 to 31 characters from A-Z, a-z, 0-9, "_", ".", ":" and "-", starting with a letter or digit`,
       { field, value: name });
+  }
+}
+
+export function validateFeedName(name: string, field = "feed_id"): void {
+  if (!FEED_NAME.test(name)) {
+    throw new ServerError("INVALID_FEED_NAME", `${field} "${name.slice(0, 100)}" is not a valid feed name: use 1 to 63 characters from A-Z, a-z, 0-9, "_", "." and "-", starting with a letter or digit`, { field, value: name.slice(0, 100) });
   }
 }

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { Agent, request as httpsRequest } from "node:https";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Client, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { contract, type HttpRoute } from "../../server/src/rest/http-rules.js";
 import { parseIpsetSave } from "../../server/src/drivers/parse/ipset-save.js";
@@ -17,7 +18,7 @@ import { caseSeed, grpcRequest, Random, restRequest, type FuzzWorld, type GrpcIn
  * A seeded fuzz run over every gRPC method and every REST operation of the contract (read from the descriptor set, so
  * new methods are fuzzed without edits here), as admin, against a real server whose kernel commands run in a throwaway
  * namespace beside a real fail2ban-server and a one-node NATS. Afterwards: no gRPC answer was INTERNAL or UNKNOWN and no
- * REST answer a 5xx (every 4xx is problem JSON), the server answers health, the kernel holds what the store says for
+ * REST answer a 5xx other than a 503 with a reason (every 4xx is problem JSON), the server answers health, the kernel holds what the store says for
  * every managed set, and the server restarts cleanly on the same data.
  *
  * PC_FUZZ_SEED reproduces a run (it is printed); PC_FUZZ_SECONDS bounds its time (default 50), PC_FUZZ_CASES its
@@ -98,7 +99,17 @@ async function makeWorld(s: PortcullisProcess): Promise<FuzzWorld> {
   assert.equal((await rest(s, "POST", `${filter}/chains`, { chainId: "FZ" })).status, 200);
   const rule = await rest(s, "POST", `${filter}/chains/FZ/rules`, { rule: { matchSet: { set: "fz", directions: ["SET_DIRECTION_SRC"] }, target: { kind: "TARGET_KIND_DROP" } } });
   assert.equal(rule.status, 200, rule.text);
-  return { ipsets: sets.map(([name]) => name), jails: ["dovecot", "bulk"], chains: ["FZ", "INPUT"], rules: [String(rule.json.name)] };
+  // A feed whose list is a file beside fail2ban's; other sources a fuzzed feed may get (on loopback: nothing listens on
+  // port 9, so a read is refused without leaving the host).
+  const list = join(fail2ban!.dir, "fuzz-feed.list");
+  writeFileSync(list, "198.51.100.0/24\n203.0.113.7\n2001:db8:f::/48\n");
+  const feedSources = [pathToFileURL(list).href, pathToFileURL(join(fail2ban!.dir, "no-such.list")).href, "http://127.0.0.1:9/list.txt", "https://127.0.0.1:9/list.txt", "ftp://127.0.0.1/list", "http://user:pw@127.0.0.1:9/"];
+  const feed = await rest(s, "POST", "/v1/feeds", { feedId: "fzfeed", feed: { source: feedSources[0], format: "FEED_FORMAT_NETSET", ipset: "ipsets/fzfeed" } });
+  assert.equal(feed.status, 200, feed.text);
+  // A rule that uses the feed's set keeps it from being deleted early in the run, so that the other calls reach it.
+  const feedRule = await rest(s, "POST", `${filter}/chains/FZ/rules`, { rule: { matchSet: { set: "fzfeed", directions: ["SET_DIRECTION_SRC"] }, target: { kind: "TARGET_KIND_DROP" } } });
+  assert.equal(feedRule.status, 200, feedRule.text);
+  return { ipsets: [...sets.map(([name]) => name), "fzfeed", "fzfeed-v6"], jails: ["dovecot", "bulk"], chains: ["FZ", "INPUT"], rules: [String(rule.json.name)], feeds: ["fzfeed"], feedSources };
 }
 
 /** One gRPC call with raw bytes; server streams are cancelled after their first item or a moment. */
@@ -187,7 +198,8 @@ async function runCase(index: number, world: FuzzWorld, grpc: Client, agent: Age
   }
   const fault =
     answer.error !== undefined && answer.status === 0 ? "no answer"
-    : answer.status >= 500 ? "5xx"
+    // 503 with a reason is an answer, as gRPC's UNAVAILABLE with one is (a feed's source that is down: FEED_UNAVAILABLE).
+    : answer.status >= 500 && !(answer.status === 503 && reason !== "") ? "5xx"
     : answer.status >= 400 && !answer.contentType.startsWith("application/problem+json") ? "4xx that is not problem JSON"
     : undefined;
   const shown = `${input.verb.toUpperCase()} ${input.path.slice(0, 300)}${input.body === undefined ? "" : ` ${input.body.slice(0, 300)}`}${input.headers["x-fuzz"] === undefined ? "" : " (+ huge header)"}`;

@@ -4,6 +4,7 @@ import { contract } from "../../server/src/rest/http-rules.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { startJailHosts, type JailHosts } from "../harness/jail-hosts.js";
 import { NatsCluster } from "../harness/nats.js";
 import { operationOfRequest, responseOf, routeOfRequest } from "../harness/openapi-spec.js";
@@ -70,6 +71,19 @@ it("every operation answers over REST with a body the spec describes (one happy 
   setup.hosts.victim.exec("ipset", ["create", "foreign", "hash:ip"]);
   await call("POST", "/v1/ipsets/foreign:adopt", {});
   for (const name of ["imp2", "foreign"]) await call("DELETE", `/v1/ipsets/${name}`);
+
+  // Feeds (a file source in the test's scratch directory).
+  const list = join(scratch!, "feed.list");
+  writeFileSync(list, "198.51.100.0/24\n2001:db8:9::/48\n");
+  const feed: Schemas["portcullis.v1.CreateFeedRequest"] = { feedId: "ops", feed: { source: pathToFileURL(list).href, format: "FEED_FORMAT_NETSET", ipset: "ipsets/opsfeed" } };
+  assert.equal((await call("POST", "/v1/feeds", feed)).ipsetV6, "ipsets/opsfeed-v6");
+  await call("GET", "/v1/feeds");
+  await call("GET", "/v1/feeds/ops");
+  await call("PATCH", "/v1/feeds/ops", { intervalSeconds: 600 });
+  const refreshed = await call("POST", "/v1/feeds/ops:refresh", { force: true });
+  assert.deepEqual([refreshed.changed, refreshed.feed.status.entryCount], [true, 2]);
+  assert.equal((await call("GET", "/v1/ipsets/opsfeed")).feed, "feeds/ops");
+  await call("DELETE", "/v1/feeds/ops");
 
   // Firewall.
   await call("GET", `${FILTER}/chains`);

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { pino } from "pino";
 import request, { type Response } from "supertest";
 import { startServer, type RunningServer } from "../../server/src/main.js";
@@ -61,6 +62,8 @@ const RANK: Readonly<Record<Role, number>> = { viewer: 0, operator: 1, admin: 2 
 const FILTER = "/v1/firewall/ipv4/tables/filter";
 const ACCEPT_SMTP = { protocol: "tcp", destinationPort: { ports: [{ first: 25, last: 25 }] }, target: { kind: "TARGET_KIND_ACCEPT" } };
 const DROP_SPAM = { matchSet: { set: "spam", directions: ["SET_DIRECTION_SRC"] }, target: { kind: "TARGET_KIND_DROP" } };
+/** The list of the feed the Feed cases make (written in "before"). */
+const FEED_LIST = join(tmpdir(), `pc-supertest-feed-${process.pid}.list`);
 /** What earlier answers said, for later paths. */
 const state = { ruleId: "" };
 
@@ -467,6 +470,50 @@ const CASES: ReadonlyArray<readonly [string, Case]> = [
     refusals: [{ code: "NOT_FOUND", reason: "JAIL_NOT_FOUND", path: "/v1/jails/nope:reload", body: {} }],
   }],
 
+  // Feeds (a file source: FEED_LIST, written before the run).
+  ["CreateFeed", {
+    role: "admin",
+    ok: { path: "/v1/feeds", body: { feedId: "sf", feed: { source: pathToFileURL(FEED_LIST).href, format: "FEED_FORMAT_PLAIN", ipset: "ipsets/sf", intervalSeconds: 3600 } }, check: (reply) => assert.equal(reply.body.ipsetV6, "ipsets/sf-v6") },
+    refusals: [
+      { code: "INVALID_ARGUMENT", reason: "INVALID_FEED_NAME", path: "/v1/feeds", body: { feedId: "no spaces", feed: { source: "https://127.0.0.1/x", format: "FEED_FORMAT_PLAIN", ipset: "ipsets/sf2" } } },
+      { code: "INVALID_ARGUMENT", reason: "INVALID_FEED_SOURCE", path: "/v1/feeds", body: { feedId: "sf2", feed: { source: "gopher://127.0.0.1/x", format: "FEED_FORMAT_PLAIN", ipset: "ipsets/sf2" } } },
+      { code: "ALREADY_EXISTS", reason: "FEED_ALREADY_EXISTS", path: "/v1/feeds", body: { feedId: "sf", feed: { source: "https://127.0.0.1/x", format: "FEED_FORMAT_PLAIN", ipset: "ipsets/sf2" } } },
+      { code: "ALREADY_EXISTS", reason: "IPSET_ALREADY_EXISTS", path: "/v1/feeds", body: { feedId: "sf2", feed: { source: "https://127.0.0.1/x", format: "FEED_FORMAT_PLAIN", ipset: "ipsets/spam" } } },
+    ],
+  }],
+  ["ListFeeds", {
+    role: "viewer",
+    ok: { path: "/v1/feeds", check: (reply) => assert.deepEqual(names(reply.body.feeds), ["feeds/sf"]) },
+    refusals: [{ code: "INVALID_ARGUMENT", reason: "INVALID_PAGE_TOKEN", path: "/v1/feeds?pageToken=not-a-token" }],
+  }],
+  ["GetFeed", {
+    role: "viewer",
+    ok: { path: "/v1/feeds/sf", check: (reply) => assert.equal(reply.body.format, "FEED_FORMAT_PLAIN") },
+    refusals: [
+      { code: "NOT_FOUND", reason: "FEED_NOT_FOUND", path: "/v1/feeds/nope" },
+      { code: "INVALID_ARGUMENT", reason: "INVALID_FEED_NAME", path: "/v1/feeds/-nope" },
+    ],
+  }],
+  ["RefreshFeed", {
+    role: "operator",
+    ok: { path: "/v1/feeds/sf:refresh", body: { force: true }, check: (reply) => assert.deepEqual([reply.body.changed, reply.body.feed.status.entryCount], [true, 2]) },
+    refusals: [{ code: "NOT_FOUND", reason: "FEED_NOT_FOUND", path: "/v1/feeds/nope:refresh", body: {} }],
+  }],
+  ["UpdateFeed", {
+    role: "admin",
+    ok: { path: "/v1/feeds/sf", body: { intervalSeconds: 600, maxShrink: 0.2 }, check: (reply) => assert.deepEqual([reply.body.intervalSeconds, reply.body.maxShrink], [600, 0.2]) },
+    refusals: [
+      { code: "INVALID_ARGUMENT", reason: "NOTHING_TO_UPDATE", path: "/v1/feeds/sf", body: {} },
+      { code: "INVALID_ARGUMENT", reason: "INVALID_SETTING", path: "/v1/feeds/sf", body: { intervalSeconds: 5 } },
+      { code: "NOT_FOUND", reason: "FEED_NOT_FOUND", path: "/v1/feeds/nope", body: { intervalSeconds: 600 } },
+    ],
+  }],
+  ["DeleteFeed", {
+    role: "admin",
+    ok: { path: "/v1/feeds/sf" },
+    refusals: [{ code: "NOT_FOUND", reason: "FEED_NOT_FOUND", path: "/v1/feeds/sf" }],
+  }],
+
   // Events and audit.
   ["ListEvents", {
     role: "viewer",
@@ -599,6 +646,7 @@ before(async () => {
   ca = readFileSync(clientBundlePaths(pki, "admin").caPath);
   // A set made by another tool, for AdoptIpset.
   fail2ban.netns.exec("ipset", ["create", "foreign", "hash:ip"]);
+  writeFileSync(FEED_LIST, "198.51.100.0/24\n2001:db8:9::/48\n");
 });
 
 after(async () => {
@@ -608,6 +656,7 @@ after(async () => {
     await fail2ban?.destroy(); // and its namespace
     await nats?.stop();
     if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+    rmSync(FEED_LIST, { force: true });
   }
 });
 

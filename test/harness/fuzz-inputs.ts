@@ -66,6 +66,9 @@ export interface FuzzWorld {
   readonly chains: readonly string[];
   /** Rule resource names, read before the run. */
   readonly rules: readonly string[];
+  readonly feeds: readonly string[];
+  /** Sources a feed may be given: files made for the run, and loopback URLs nothing listens on. */
+  readonly feedSources: readonly string[];
 }
 
 const ADDRESSES = [
@@ -109,6 +112,10 @@ function stringValue(name: string, world: FuzzWorld, random: Random): string {
   const ipsets = world.ipsets;
   const jails = world.jails;
   if (/^(other|names)$/.test(name) && random.chance(0.8)) return `ipsets/${random.pick(ipsets)}`;
+  // A feed's set, and its source (a rule's source is an address: it sometimes gets a URL, which it refuses).
+  if (name === "ipset") return random.pick([...ipsets.map((set) => `ipsets/${set}`), "ipsets/fzfeed2", "ipsets/fzfeed3", "ipsets/x".padEnd(40, "x"), "fzfeed2"]);
+  if (name === "source" && random.chance(0.5)) return random.pick(world.feedSources);
+  if (name === "feed_id") return random.pick([...world.feeds, "fzf2", "fzf3", "a.b-c_d", "x".repeat(63), "x".repeat(64)]);
   if (/^(name|parent|other|jail|names)$/.test(name)) return random.pick(resourceNames(world, random));
   if (/element|address|entry|entries|ip$|ips$|source|destination|ignore|^filter$/.test(name)) return random.pick(ADDRESSES);
   if (/ipset_id|new_ipset_id|^set$|set_name/.test(name)) return random.pick([...ipsets, "fzn", "fzn2", "a.b:c-d_e", "x".repeat(31), "x".repeat(32)]);
@@ -142,6 +149,7 @@ function resourceNames(world: FuzzWorld, random: Random): string[] {
     `ipsets/${set}`, `ipsets/${set}/entries/${random.pick(ADDRESSES)}`, `jails/${jail}`, `jails/${jail}/bans/${random.pick(ADDRESSES)}`,
     `firewall/${family}/tables/filter`, `firewall/${family}/tables/filter/chains/${chain}`, ...(world.rules.length > 0 ? [random.pick(world.rules)] : []),
     `firewall/${family}/tables/nat`, `firewall/ipv4/tables/filter/chains/${chain}/rules/000000000000`,
+    `feeds/${random.pick(world.feeds)}`, `feeds/${evil}`,
     `ipsets/${evil}`, `jails/${evil}`, `ipsets/${set}/entries/${evil}`, `firewall/${family}/tables/filter/chains/${evil}`, evil, "ipsets/", "jails",
   ];
 }
@@ -348,6 +356,8 @@ function parameterValue(parameter: string, world: FuzzWorld, random: Random): st
       return random.pick([...world.rules.map((rule) => rule.slice(rule.lastIndexOf("/") + 1)), "000000000000"]);
     case "jail":
       return random.pick(world.jails);
+    case "feed":
+      return random.pick(world.feeds);
     default:
       return random.pick(HOSTILE_TEXT);
   }

@@ -5,6 +5,7 @@ import { IpsetServiceService } from "@portcullis/sdk/gen/portcullis/v1/ipset.js"
 import { FirewallServiceService } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
 import { FleetServiceService } from "@portcullis/sdk/gen/portcullis/v1/fleet.js";
 import { HostServiceService } from "@portcullis/sdk/gen/portcullis/v1/host.js";
+import { FeedServiceService } from "@portcullis/sdk/gen/portcullis/v1/feed.js";
 import { Status } from "@portcullis/sdk/gen/google/rpc/status.js";
 import { ErrorInfo } from "@portcullis/sdk/gen/google/rpc/error_details.js";
 import { withFastEncoding } from "@portcullis/sdk/wire/fast-services.js";
@@ -94,6 +95,13 @@ export class FleetTestClient extends TestClient<typeof FleetServiceService> {
 export class HostTestClient extends TestClient<typeof HostServiceService> {
   constructor(address: string, credentials: ChannelCredentials) {
     super(HostServiceService, address, credentials);
+  }
+}
+
+/** FeedService test client. */
+export class FeedTestClient extends TestClient<typeof FeedServiceService> {
+  constructor(address: string, credentials: ChannelCredentials) {
+    super(FeedServiceService, address, credentials);
   }
 }
 

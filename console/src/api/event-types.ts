@@ -41,6 +41,11 @@ export const EVENT_LABELS: Readonly<Record<EventType, string>> = {
   EVENT_TYPE_FLEET_BAN_REFUSED: "Fleet ban refused",
   EVENT_TYPE_STATE_REFUSED: "State refused",
   EVENT_TYPE_IPSET_GROWN: "Set grown",
+  EVENT_TYPE_FEED_CREATED: "Feed created",
+  EVENT_TYPE_FEED_UPDATED: "Feed updated",
+  EVENT_TYPE_FEED_DELETED: "Feed deleted",
+  EVENT_TYPE_FEED_REFRESHED: "Feed refreshed",
+  EVENT_TYPE_FEED_FAILED: "Feed failed",
 };
 
 export const EVENT_TYPES = Object.keys(EVENT_LABELS).filter((type) => type !== "EVENT_TYPE_UNSPECIFIED") as EventType[];

@@ -6,7 +6,8 @@ import type { Entry, Ipset } from "../gen/portcullis/v1/ipset.js";
 import { addressFamilyToJSON, AddressFamily } from "../gen/portcullis/v1/common.js";
 import type { HostBan as WireHostBan, Node as WireNode } from "../gen/portcullis/v1/fleet.js";
 import type { CallerIdentity as WireCallerIdentity, HostOverview as WireOverview, JailActivity as WireJailActivity } from "../gen/portcullis/v1/host.js";
-import type { ActivityWindow, AllowlistEntry, AuditRecord, BanOptions, BanTimeline, CallerIdentity, FleetNode, HostBan, HostEvent, HostOverview, IpsetEntry, IpsetInfo, JailActivity, JailStatus, Offender, TopOffenders } from "../api.js";
+import { FeedFormat as WireFeedFormat, type Feed as WireFeed } from "../gen/portcullis/v1/feed.js";
+import type { ActivityWindow, AllowlistEntry, AuditRecord, BanOptions, BanTimeline, CallerIdentity, FeedFormat, FeedInfo, FleetNode, HostBan, HostEvent, HostOverview, IpsetEntry, IpsetInfo, JailActivity, JailStatus, Offender, TopOffenders } from "../api.js";
 
 export function hostEvent(event: Event): HostEvent {
   return Object.freeze({
@@ -52,6 +53,7 @@ export function ipsetInfo(set: Ipset): IpsetInfo {
     ...(set.family === AddressFamily.ADDRESS_FAMILY_UNSPECIFIED ? {} : { family: addressFamilyToJSON(set.family).replace(/^ADDRESS_FAMILY_/, "").toLowerCase() }),
     entryCount: set.entryCount,
     managed: set.managed,
+    ...(set.feed === undefined ? {} : { feed: set.feed.replace(/^feeds\//, "") }),
   });
 }
 
@@ -159,4 +161,42 @@ export function jailActivity(activity: WireJailActivity): JailActivity {
 /** "jails/sshd" → "sshd". */
 export function jailName(name: string): string {
   return name.replace(/^jails\//, "");
+}
+/** The SDK's format names and the contract's. */
+export const FEED_FORMATS: Readonly<Record<FeedFormat, WireFeedFormat>> = {
+  plain: WireFeedFormat.FEED_FORMAT_PLAIN,
+  spamhaus: WireFeedFormat.FEED_FORMAT_SPAMHAUS,
+  netset: WireFeedFormat.FEED_FORMAT_NETSET,
+  "ipset-save": WireFeedFormat.FEED_FORMAT_IPSET_SAVE,
+  json: WireFeedFormat.FEED_FORMAT_JSON,
+};
+
+export function feedInfo(feed: WireFeed): FeedInfo {
+  const status = feed.status;
+  return Object.freeze({
+    name: feed.name.replace(/^feeds\//, ""),
+    source: feed.source,
+    format: (Object.keys(FEED_FORMATS) as FeedFormat[]).find((name) => FEED_FORMATS[name] === feed.format) ?? "plain",
+    ipset: feed.ipset.replace(/^ipsets\//, ""),
+    ipsetV6: feed.ipsetV6.replace(/^ipsets\//, ""),
+    intervalSeconds: feed.intervalSeconds,
+    jitterSeconds: feed.jitterSeconds ?? 0,
+    timeoutSeconds: feed.timeoutSeconds,
+    retries: feed.retries ?? 0,
+    maxBytes: feed.maxBytes,
+    maxShrink: feed.maxShrink ?? 0,
+    ...(feed.ca === "" ? {} : { ca: feed.ca }),
+    status: Object.freeze({
+      ...(status?.lastSuccessTime === undefined ? {} : { lastSuccessTime: status.lastSuccessTime }),
+      ...(status?.lastAttemptTime === undefined ? {} : { lastAttemptTime: status.lastAttemptTime }),
+      nextRefreshTime: status?.nextRefreshTime ?? new Date(0),
+      entryCount: status?.entryCount ?? 0,
+      skippedCount: status?.skippedCount ?? 0,
+      invalidCount: status?.invalidCount ?? 0,
+      consecutiveFailures: status?.consecutiveFailures ?? 0,
+      ...(status === undefined || status.lastErrorReason === "" ? {} : { lastErrorReason: status.lastErrorReason, lastError: status.lastError }),
+      ...(status === undefined || status.etag === "" ? {} : { etag: status.etag }),
+      ...(status === undefined || status.lastModified === "" ? {} : { lastModified: status.lastModified }),
+    }),
+  });
 }

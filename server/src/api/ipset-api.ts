@@ -194,6 +194,7 @@ function toIpset(view: IpsetView): Ipset {
     managed: view.managed,
     ...(d.autoGrow === undefined ? {} : { autoGrow: d.autoGrow }),
     ...(d.growLimit === undefined ? {} : { growLimit: d.growLimit }),
+    ...(view.owner === undefined ? {} : { feed: view.owner }),
   };
 }
 

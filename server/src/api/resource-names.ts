@@ -1,8 +1,9 @@
 import { ServerError } from "../errors.js";
-import { validateIpsetName } from "../names.js";
+import { validateFeedName, validateIpsetName } from "../names.js";
 
 const IPSET_PREFIX = "ipsets/";
 const ENTRIES = "/entries/";
+const FEED_PREFIX = "feeds/";
 
 /** `ipsets/{ipset}` → the set name, checked against the set-name rules so no odd text reaches a kernel command. */
 export function parseIpsetName(name: string, field = "name"): string {
@@ -23,7 +24,17 @@ export function parseEntryName(name: string, field = "name"): [string, string] {
   return [parseIpsetName(name.slice(0, at), field), name.slice(at + ENTRIES.length)];
 }
 
-export { ipsetName, entryName } from "../names.js";
+/** `feeds/{feed}` → the feed's name, checked against the feed-name rules. */
+export function parseFeedName(name: string, field = "name"): string {
+  if (!name.startsWith(FEED_PREFIX) || name.length === FEED_PREFIX.length || name.includes("/", FEED_PREFIX.length)) {
+    throw new ServerError("INVALID_RESOURCE_NAME", `${field} must look like "feeds/{feed}", got "${truncate(name)}"`, { field, value: truncate(name) });
+  }
+  const feed = name.slice(FEED_PREFIX.length);
+  validateFeedName(feed, field);
+  return feed;
+}
+
+export { ipsetName, entryName, feedName } from "../names.js";
 
 function truncate(value: string): string {
   return value.length > 200 ? `${value.slice(0, 200)}…` : value;

@@ -26,7 +26,7 @@ export function registerSetCommands(program: Command): void {
       withClient(flags, async (client, token) => {
         const [info, entries] = await Promise.all([client.ipsets.get(set, token), client.ipsets.entries(set, token)]);
         if (flags.json) return printJson({ ...info, entries });
-        process.stdout.write(`Name: ${info.name}\nType: ${info.type}\nFamily: ${info.family ?? ""}\nEntries: ${info.entryCount}\nManaged: ${info.managed ? "yes" : "no"}\n`);
+        process.stdout.write(`Name: ${info.name}\nType: ${info.type}\nFamily: ${info.family ?? ""}\nEntries: ${info.entryCount}\nManaged: ${info.managed ? "yes" : "no"}\n${info.feed === undefined ? "" : `Filled by feed: ${info.feed}\n`}`);
         if (entries.length > 0) {
           process.stdout.write("\n");
           printTable(["ELEMENT", "TIMEOUT", "COMMENT"], entries.map((entry) => [entry.element, entry.timeout === undefined ? "" : `${entry.timeout}s`, entry.comment ?? ""]));

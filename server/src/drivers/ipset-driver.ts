@@ -14,7 +14,7 @@ export interface EntryToApply {
 
 // ipset's messages (libipset/errcode.c and the kernel's) mapped to our reasons; anything else is unexpected.
 const KNOWN_ERRORS: ReadonlyArray<[RegExp, Reason]> = [
-  [/set with the given name does not exist/i, "IPSET_NOT_FOUND"],
+  [/set with the given name does not exist|the second set does not exist/i, "IPSET_NOT_FOUND"],
   [/in use by a kernel component|set is referenced|in use by another system/i, "IPSET_IN_USE"],
   [/same name already exists|set with the same name already exists/i, "IPSET_ALREADY_EXISTS"],
   [/type does not match|cannot be swapped/i, "IPSET_INCOMPATIBLE"],

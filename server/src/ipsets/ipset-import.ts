@@ -8,7 +8,7 @@ import { checkBatchSize, prepareBatch, type EntryInput, type PreparedBatch } fro
 import type { IpsetBatches } from "./ipset-batches.js";
 import { compatible, describeDefinition, grownDefinition, validateDefinition } from "./ipset-definition.js";
 import type { IpsetDefinition } from "./ipset-model.js";
-import { notManaged, type IpsetView, type ManagedSets } from "./managed-sets.js";
+import type { IpsetView, ManagedSets } from "./managed-sets.js";
 import type { SetGrowth } from "./set-growth.js";
 
 /**
@@ -49,7 +49,7 @@ export class IpsetImport {
         }
         definitions.set(set.name, { definition: existing, create: false });
       } else {
-        if ((await this.#kernel.get(set.name)) !== undefined) throw notManaged(set.name);
+        if ((await this.#kernel.get(set.name)) !== undefined || this.#sets.ownerOf(set.name) !== undefined) throw this.#sets.unmanaged(set.name);
         definitions.set(set.name, { definition: wanted, create: true });
       }
     }

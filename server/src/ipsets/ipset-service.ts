@@ -13,10 +13,10 @@ import { IpsetEntries, type EntryPage } from "./ipset-entries.js";
 import { IpsetImport } from "./ipset-import.js";
 import { isModeledType, type IpsetDefinition } from "./ipset-model.js";
 import { IpsetReconciler, type ReconcileReport } from "./ipset-reconcile.js";
-import { alreadyExists, ManagedSets, notFound, setView, type IpsetView } from "./managed-sets.js";
+import { ManagedSets, notFound, setView, type IpsetView, type SetOwners } from "./managed-sets.js";
 import { SetGrowth } from "./set-growth.js";
 
-export type { IpsetView } from "./managed-sets.js";
+export type { IpsetView, SetOwners } from "./managed-sets.js";
 export type { EntryView } from "./entry-preparation.js";
 
 /** A table a pending safe-mode change would roll back to: its iptables-save text, which may name sets. */
@@ -46,14 +46,14 @@ export class IpsetService {
   readonly #import: IpsetImport;
   readonly #reconciler: IpsetReconciler;
 
-  constructor(deps: { kernel: IpsetDriver; rules: IptablesDriver; store: IpsetStore; events: EventLog; log: Logger; pendingRollbacks?: () => readonly SavedTable[] }) {
+  constructor(deps: { kernel: IpsetDriver; rules: IptablesDriver; store: IpsetStore; events: EventLog; log: Logger; pendingRollbacks?: () => readonly SavedTable[]; owners?: SetOwners }) {
     const { kernel, store, events, log } = deps;
     this.#kernel = kernel;
     this.#rollbacks = deps.pendingRollbacks ?? (() => []);
     this.#rules = deps.rules;
     this.#store = store;
     const lock = this.#lock;
-    const sets = new ManagedSets(kernel, store);
+    const sets = new ManagedSets(kernel, store, deps.owners ?? (() => undefined));
     const growth = new SetGrowth({ kernel, store, events, log });
     const batches = new IpsetBatches({ kernel, store, lock, sets, growth, events, log });
     this.#sets = sets;
@@ -69,7 +69,7 @@ export class IpsetService {
     const kernel = new Map((await this.#kernel.list()).map((set) => [set.definition.name, set]));
     const managed = new Map(this.#store.sets().map((definition) => [definition.name, definition]));
     const names = [...new Set([...kernel.keys(), ...managed.keys()])].sort();
-    return names.map((name) => setView(kernel.get(name), managed.get(name)));
+    return names.map((name) => setView(kernel.get(name), managed.get(name), this.#sets.ownerOf(name)));
   }
 
   get(name: string): Promise<IpsetView> {
@@ -122,7 +122,7 @@ export class IpsetService {
     return this.#lock.with([name, newName], async () => {
       await this.#sets.definition(name);
       this.#refuseIfRollbackNeeds(name, "renamed");
-      if (this.#store.getSet(newName) !== undefined || (await this.#kernel.get(newName)) !== undefined) throw alreadyExists(newName);
+      await this.#sets.refuseTaken(newName);
       await this.#kernel.rename(name, newName);
       this.#store.renameSet(name, newName);
       return this.get(newName);
@@ -146,6 +146,7 @@ export class IpsetService {
   async adopt(name: string): Promise<IpsetView> {
     return this.#lock.with([name], async () => {
       if (this.#store.getSet(name) !== undefined) throw new ServerError("IPSET_ALREADY_MANAGED", `set "${name}" is already managed by Portcullis`, { ipset: name });
+      if (this.#sets.ownerOf(name) !== undefined) throw this.#sets.unmanaged(name);
       const kernel = await this.#kernel.get(name);
       if (kernel === undefined) throw notFound(name);
       if (!isModeledType(kernel.definition.typeName)) {
@@ -161,6 +162,33 @@ export class IpsetService {
       this.#store.putEntries(name, entries);
       return setView(kernel, kernel.definition);
     });
+  }
+
+  /**
+   * Destroys sets another part of Portcullis fills (a feed's, see SetOwners), refused like DeleteIpset while a rule
+   * (or a pending safe-mode rollback) uses one of them: all are checked before any is destroyed. Missing ones are fine.
+   */
+  async destroyOwnedSets(names: readonly string[]): Promise<void> {
+    await this.#lock.with(names, async () => {
+      await this.refuseOwnedSetsInUse(names);
+      for (const name of names) {
+        try {
+          await this.#kernel.destroy(name);
+        } catch (error) {
+          if (error instanceof ServerError && error.reason === "IPSET_NOT_FOUND") continue;
+          if (error instanceof ServerError && error.reason === "IPSET_IN_USE") await this.#refuseInUse(name);
+          throw error;
+        }
+      }
+    });
+  }
+
+  /** Refuses (IPSET_IN_USE) if a rule or a pending safe-mode rollback uses one of the sets: see destroyOwnedSets. */
+  async refuseOwnedSetsInUse(names: readonly string[]): Promise<void> {
+    for (const name of names) {
+      this.#refuseIfRollbackNeeds(name, "deleted");
+      if (((await this.#kernel.get(name))?.references ?? 0) > 0) await this.#refuseInUse(name);
+    }
   }
 
   async export(names: readonly string[]): Promise<string> {

@@ -17,6 +17,7 @@ export interface MetricsProbes {
   readonly fail2banUp: () => Promise<boolean>;
   readonly eventSequence: () => number;
   readonly eventSubscribers: () => number;
+  readonly feeds: () => ReadonlyArray<{ name: string; lastSuccessAt?: number; entries: number; skipped: number }>;
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -33,6 +34,8 @@ export class Metrics implements CommandObserver, CallObserver {
   readonly #rollbacks: Counter<"table">;
   readonly #repairs: Counter<"kind">;
   readonly #events: Counter<"type" | "origin">;
+  readonly #feedRefreshes: Counter<"feed">;
+  readonly #feedFailures: Counter<"feed" | "reason">;
   /** The services the state gauges read; set once they exist (the executor needs the metrics before them). */
   #probes: MetricsProbes | undefined;
 
@@ -51,6 +54,8 @@ export class Metrics implements CommandObserver, CallObserver {
     this.#rollbacks = new Counter({ name: "portcullis_safe_mode_rollbacks_total", help: "Safe-mode changes rolled back for want of confirmation", labelNames: ["table"], registers });
     this.#repairs = new Counter({ name: "portcullis_reconciliation_repairs_total", help: "Managed entries and rules put back after the kernel lost them", labelNames: ["kind"], registers });
     this.#events = new Counter({ name: "portcullis_events_total", help: "Events recorded in the event log, by type and origin", labelNames: ["type", "origin"], registers });
+    this.#feedRefreshes = new Counter({ name: "portcullis_feed_refreshes_total", help: "Lists applied to a feed's sets (a list found unchanged is not counted)", labelNames: ["feed"], registers });
+    this.#feedFailures = new Counter({ name: "portcullis_feed_failures_total", help: "Feed refreshes that failed, leaving the sets as they were, by reason (FEED_UNAVAILABLE, FEED_SHRANK, …)", labelNames: ["feed", "reason"], registers });
 
     new Gauge({
       name: "portcullis_set_entries", help: "Entries per IP set", labelNames: ["set"], registers,
@@ -73,6 +78,27 @@ export class Metrics implements CommandObserver, CallObserver {
       },
     });
     const probes = (): MetricsProbes | undefined => this.#probes;
+    new Gauge({
+      name: "portcullis_feed_last_success_timestamp_seconds", help: "When each feed's list was last read and applied, or found unchanged (Unix time)", labelNames: ["feed"], registers,
+      collect() {
+        this.reset();
+        for (const feed of probes()?.feeds() ?? []) if (feed.lastSuccessAt !== undefined) this.set({ feed: feed.name }, feed.lastSuccessAt / 1000);
+      },
+    });
+    new Gauge({
+      name: "portcullis_feed_entries", help: "Entries each feed's two sets hold", labelNames: ["feed"], registers,
+      collect() {
+        this.reset();
+        for (const feed of probes()?.feeds() ?? []) this.set({ feed: feed.name }, feed.entries);
+      },
+    });
+    new Gauge({
+      name: "portcullis_feed_skipped_entries", help: "Entries of each feed's list left out because the allowlist or a management address covers them", labelNames: ["feed"], registers,
+      collect() {
+        this.reset();
+        for (const feed of probes()?.feeds() ?? []) this.set({ feed: feed.name }, feed.skipped);
+      },
+    });
     new Gauge({ name: "portcullis_event_log_sequence", help: "Sequence of the newest event in the log", registers, collect() { this.set(probes()?.eventSequence() ?? 0); } });
     new Gauge({ name: "portcullis_event_subscribers", help: "Open event streams (WatchEvents and /v1/events)", registers, collect() { this.set(probes()?.eventSubscribers() ?? 0); } });
   }
@@ -115,7 +141,13 @@ export class Metrics implements CommandObserver, CallObserver {
         this.#rollbacks.inc({ table: event.resource });
         break;
       case "STATE_REPAIRED":
-        this.#repairs.inc({ kind: kind === "ipsets" ? "ipset_entries" : "firewall_rules" }, count);
+        this.#repairs.inc({ kind: kind === "ipsets" ? "ipset_entries" : kind === "feeds" ? "feed_entries" : "firewall_rules" }, count);
+        break;
+      case "FEED_REFRESHED":
+        this.#feedRefreshes.inc({ feed: name });
+        break;
+      case "FEED_FAILED":
+        this.#feedFailures.inc({ feed: name, reason: event.attributes.reason ?? "" });
         break;
       default:
         break;

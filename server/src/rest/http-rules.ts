@@ -42,6 +42,7 @@ const MEMBER: Readonly<Record<string, string>> = {
   chains: "chain",
   rules: "rule",
   jails: "jail",
+  feeds: "feed",
 };
 
 let loaded: { registry: FileRegistry; routes: HttpRoute[] } | undefined;

@@ -173,6 +173,20 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX events_jail ON events(jail) WHERE jail IS NOT NULL;
    CREATE INDEX events_address ON events(address) WHERE address IS NOT NULL;
    CREATE INDEX jail_bans_address ON jail_bans(address);`,
+  // Feeds: settings, the state of their refreshes (validators, times, counts: a restart neither refetches every list
+  // at once nor forgets what the sources said), and each feed's last good list as one text (megabytes in one row:
+  // a rowid table, which keeps large rows out of the b-tree's interior pages).
+  `CREATE TABLE feeds (
+     name TEXT PRIMARY KEY,
+     definition TEXT NOT NULL,          -- JSON FeedDefinition without the name
+     state TEXT NOT NULL,               -- JSON FeedState
+     created_at INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE feed_lists (
+     feed TEXT PRIMARY KEY REFERENCES feeds(name) ON DELETE CASCADE,
+     elements TEXT NOT NULL,            -- canonical addresses and networks, one per line
+     saved_at INTEGER NOT NULL
+   );`,
 ];
 
 /**

@@ -135,6 +135,87 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/feeds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the feeds, ordered by name, with their last refresh. Role: viewer.
+         * @description Lists the feeds, ordered by name, with their last refresh. Role: viewer.
+         */
+        get: operations["ListFeeds"];
+        put?: never;
+        /**
+         * Creates a feed and its two sets (empty until the first refresh, which
+         * @description Creates a feed and its two sets (empty until the first refresh, which
+         *     starts at once). Refused with ALREADY_EXISTS when a set of either name
+         *     exists. Role: admin.
+         */
+        post: operations["CreateFeed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/feeds/{feed}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Returns one feed with its last refresh. Role: viewer.
+         * @description Returns one feed with its last refresh. Role: viewer.
+         */
+        get: operations["GetFeed"];
+        put?: never;
+        post?: never;
+        /**
+         * Deletes a feed and destroys its two sets. Refused with
+         * @description Deletes a feed and destroys its two sets. Refused with
+         *     FAILED_PRECONDITION (IPSET_IN_USE) while an iptables rule uses one of
+         *     them. Role: admin.
+         */
+        delete: operations["DeleteFeed"];
+        options?: never;
+        head?: never;
+        /**
+         * Changes a feed's settings: the settings given change, the others stay.
+         * @description Changes a feed's settings: the settings given change, the others stay.
+         *     A new source, format or CA makes the next refresh, which starts at once,
+         *     read the list whole. Role: admin.
+         */
+        patch: operations["UpdateFeed"];
+        trace?: never;
+    };
+    "/v1/feeds/{feed}:refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refreshes a feed now and answers when it is done: what changed, or the
+         * @description Refreshes a feed now and answers when it is done: what changed, or the
+         *     reason the list was refused (FEED_UNAVAILABLE, FEED_TOO_LARGE,
+         *     FEED_INVALID, FEED_SHRANK; the sets then stay as they were). Role:
+         *     operator.
+         */
+        post: operations["RefreshFeed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/firewall/{family}/tables/{table}/chains": {
         parameters: {
             query?: never;
@@ -1643,6 +1724,18 @@ export interface components {
             /** @description Name of the new chain: 1 to 28 characters `[A-Za-z0-9_.-]`. */
             chainId?: string;
         };
+        /** @description Request for CreateFeed. */
+        "portcullis.v1.CreateFeedRequest": {
+            /** @description The feed's name: 1 to 63 characters `[A-Za-z0-9][A-Za-z0-9_.-]*`. */
+            feedId?: string;
+            /** @description The feed to create. */
+            feed?: components["schemas"]["portcullis.v1.Feed"];
+            /**
+             * @description Optional idempotency key (AIP-155): a retried request with the same id
+             *     returns the first result instead of ALREADY_EXISTS.
+             */
+            requestId?: string;
+        };
         /** @description Request for CreateIpset. */
         "portcullis.v1.CreateIpsetRequest": {
             /** @description The set's name: 1 to 31 characters `[A-Za-z0-9][A-Za-z0-9_.:-]*`. */
@@ -1739,7 +1832,7 @@ export interface components {
          * @description What happened.
          * @enum {string}
          */
-        "portcullis.v1.EventType": "EVENT_TYPE_UNSPECIFIED" | "EVENT_TYPE_IPSET_CREATED" | "EVENT_TYPE_IPSET_DELETED" | "EVENT_TYPE_IPSET_FLUSHED" | "EVENT_TYPE_IPSET_RENAMED" | "EVENT_TYPE_IPSETS_SWAPPED" | "EVENT_TYPE_IPSET_ADOPTED" | "EVENT_TYPE_ENTRY_ADDED" | "EVENT_TYPE_ENTRY_DELETED" | "EVENT_TYPE_ENTRIES_ADDED" | "EVENT_TYPE_ENTRIES_DELETED" | "EVENT_TYPE_RULE_CREATED" | "EVENT_TYPE_RULE_REPLACED" | "EVENT_TYPE_RULE_DELETED" | "EVENT_TYPE_CHAIN_CREATED" | "EVENT_TYPE_CHAIN_DELETED" | "EVENT_TYPE_POLICY_SET" | "EVENT_TYPE_RULESET_APPLIED" | "EVENT_TYPE_RULESET_CONFIRMED" | "EVENT_TYPE_RULESET_ROLLED_BACK" | "EVENT_TYPE_PANIC_ENABLED" | "EVENT_TYPE_PANIC_DISABLED" | "EVENT_TYPE_STATE_REPAIRED" | "EVENT_TYPE_BAN" | "EVENT_TYPE_UNBAN" | "EVENT_TYPE_JAIL_UPDATED" | "EVENT_TYPE_JAIL_STOPPED" | "EVENT_TYPE_JAIL_STARTED" | "EVENT_TYPE_JAILS_RELOADED" | "EVENT_TYPE_ALLOWLIST_ENTRY_ADDED" | "EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED" | "EVENT_TYPE_FAIL2BAN_DOWN" | "EVENT_TYPE_FAIL2BAN_UP" | "EVENT_TYPE_FLEET_BAN_REFUSED" | "EVENT_TYPE_STATE_REFUSED" | "EVENT_TYPE_IPSET_GROWN";
+        "portcullis.v1.EventType": "EVENT_TYPE_UNSPECIFIED" | "EVENT_TYPE_IPSET_CREATED" | "EVENT_TYPE_IPSET_DELETED" | "EVENT_TYPE_IPSET_FLUSHED" | "EVENT_TYPE_IPSET_RENAMED" | "EVENT_TYPE_IPSETS_SWAPPED" | "EVENT_TYPE_IPSET_ADOPTED" | "EVENT_TYPE_ENTRY_ADDED" | "EVENT_TYPE_ENTRY_DELETED" | "EVENT_TYPE_ENTRIES_ADDED" | "EVENT_TYPE_ENTRIES_DELETED" | "EVENT_TYPE_RULE_CREATED" | "EVENT_TYPE_RULE_REPLACED" | "EVENT_TYPE_RULE_DELETED" | "EVENT_TYPE_CHAIN_CREATED" | "EVENT_TYPE_CHAIN_DELETED" | "EVENT_TYPE_POLICY_SET" | "EVENT_TYPE_RULESET_APPLIED" | "EVENT_TYPE_RULESET_CONFIRMED" | "EVENT_TYPE_RULESET_ROLLED_BACK" | "EVENT_TYPE_PANIC_ENABLED" | "EVENT_TYPE_PANIC_DISABLED" | "EVENT_TYPE_STATE_REPAIRED" | "EVENT_TYPE_BAN" | "EVENT_TYPE_UNBAN" | "EVENT_TYPE_JAIL_UPDATED" | "EVENT_TYPE_JAIL_STOPPED" | "EVENT_TYPE_JAIL_STARTED" | "EVENT_TYPE_JAILS_RELOADED" | "EVENT_TYPE_ALLOWLIST_ENTRY_ADDED" | "EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED" | "EVENT_TYPE_FAIL2BAN_DOWN" | "EVENT_TYPE_FAIL2BAN_UP" | "EVENT_TYPE_FLEET_BAN_REFUSED" | "EVENT_TYPE_STATE_REFUSED" | "EVENT_TYPE_IPSET_GROWN" | "EVENT_TYPE_FEED_CREATED" | "EVENT_TYPE_FEED_UPDATED" | "EVENT_TYPE_FEED_DELETED" | "EVENT_TYPE_FEED_REFRESHED" | "EVENT_TYPE_FEED_FAILED";
         /**
          * @description The file format of an export.
          * @enum {string}
@@ -1761,6 +1854,130 @@ export interface components {
              * @description Number of jails, when up.
              */
             jailCount?: number;
+        };
+        /** @description A published blocklist that fills two sets. */
+        "portcullis.v1.Feed": {
+            /** @description Resource name, `feeds/{feed}`. Output only. */
+            name?: string;
+            /**
+             * @description Where the list is read: an `https://`, `http://` or `file:///` URL (an
+             *     absolute path on the server's host). Required on create. At most 2048
+             *     characters, without user name or password.
+             */
+            source?: string;
+            /** @description How the list is written. Required on create. */
+            format?: components["schemas"]["portcullis.v1.FeedFormat"];
+            /**
+             * @description `ipsets/{ipset}`: the hash:net set (family inet) that holds the list's
+             *     IPv4 part; its IPv6 part goes to `ipsets/{ipset}-v6` (family inet6). The
+             *     set name has at most 28 characters (so that `-v6` fits). Required on
+             *     create; cannot be changed.
+             */
+            ipset?: string;
+            /** @description `ipsets/{ipset}-v6`, the set of the IPv6 part. Output only. */
+            ipsetV6?: string;
+            /**
+             * Format: int32
+             * @description Seconds between refreshes, 10 to 604800 (a week). Default 3600.
+             */
+            intervalSeconds?: number;
+            /**
+             * Format: int32
+             * @description Up to this many random seconds are added to each interval, so that hosts
+             *     (and feeds) do not all ask at once; at most interval_seconds. Absent on
+             *     create: a tenth of the interval, at most 300.
+             */
+            jitterSeconds?: number;
+            /**
+             * Format: int32
+             * @description Seconds one attempt to read the list may take, 1 to 600. Default 30.
+             */
+            timeoutSeconds?: number;
+            /**
+             * Format: int32
+             * @description Attempts after a failed one (unreachable, timeout, HTTP 5xx or 429),
+             *     1, 2, 4… seconds apart (at most 30), 0 to 10. Absent on create: 2.
+             */
+            retries?: number;
+            /**
+             * Format: int32
+             * @description The largest list read, in bytes (after decompression); a larger one is
+             *     refused (FEED_TOO_LARGE). 1 to 1073741824 (1 GiB). Default 67108864
+             *     (64 MiB).
+             */
+            maxBytes?: number;
+            /**
+             * @description A list that would shrink the sets by more than this share of their
+             *     entries is refused (FEED_SHRANK), 0 to 1 (1: any shrink is taken).
+             *     Absent on create: 0.5.
+             */
+            maxShrink?: number;
+            /**
+             * @description PEM certificates of the CA(s) that sign an https source's certificate,
+             *     in place of the system's; empty: the system's CAs.
+             */
+            ca?: string;
+            /** @description What the refreshes did. Output only. */
+            status?: components["schemas"]["portcullis.v1.FeedStatus"];
+        };
+        /**
+         * @description How a feed's list is written.
+         * @enum {string}
+         */
+        "portcullis.v1.FeedFormat": "FEED_FORMAT_UNSPECIFIED" | "FEED_FORMAT_PLAIN" | "FEED_FORMAT_SPAMHAUS" | "FEED_FORMAT_NETSET" | "FEED_FORMAT_IPSET_SAVE" | "FEED_FORMAT_JSON";
+        /** @description The state of a feed's refreshes (kept across restarts). */
+        "portcullis.v1.FeedStatus": {
+            /**
+             * Format: date-time
+             * @description When a list was last read and applied (or found unchanged); unset
+             *     before the first success.
+             */
+            lastSuccessTime?: string;
+            /**
+             * Format: date-time
+             * @description When the last refresh ended, successful or not.
+             */
+            lastAttemptTime?: string;
+            /**
+             * Format: date-time
+             * @description When the next scheduled refresh starts.
+             */
+            nextRefreshTime?: string;
+            /**
+             * Format: int64
+             * @description Entries the two sets hold.
+             */
+            entryCount?: number | string;
+            /**
+             * Format: int64
+             * @description Entries of the list left out because the host allowlist or a
+             *     management address covers them (or they cover one).
+             */
+            skippedCount?: number | string;
+            /**
+             * Format: int64
+             * @description Lines of the last list read that are not an address or network.
+             */
+            invalidCount?: number | string;
+            /**
+             * Format: int32
+             * @description Refreshes that failed since the last success.
+             */
+            consecutiveFailures?: number;
+            /**
+             * @description Why the last refresh failed (a reason such as FEED_SHRANK); empty after
+             *     a success.
+             */
+            lastErrorReason?: string;
+            /** @description What the last failure said; empty after a success. */
+            lastError?: string;
+            /** @description The source's ETag of the list applied (sent back as If-None-Match). */
+            etag?: string;
+            /**
+             * @description The source's Last-Modified of the list applied (sent back as
+             *     If-Modified-Since).
+             */
+            lastModified?: string;
         };
         /** @description Request for FlushIpset. */
         "portcullis.v1.FlushIpsetRequest.Body": Record<string, never>;
@@ -1980,6 +2197,12 @@ export interface components {
              *     (RESOURCE_EXHAUSTED, reason IPSET_FULL, saying how many entries fit).
              */
             growLimit?: number;
+            /**
+             * @description `feeds/{feed}` when a feed fills the set (absent otherwise): its entries
+             *     follow the feed's list, and it is read-only here (change the feed
+             *     instead). Output only.
+             */
+            feed?: string;
         };
         /**
          * @description The storage method and datatype of a set (`ipset create NAME TYPE`).
@@ -2145,6 +2368,13 @@ export interface components {
              */
             lastSequence?: number | string;
         };
+        /** @description Response for ListFeeds. */
+        "portcullis.v1.ListFeedsResponse": {
+            /** @description The feeds of this page. */
+            feeds?: components["schemas"]["portcullis.v1.Feed"][];
+            /** @description Token for the next page; empty on the last page. */
+            nextPageToken?: string;
+        };
         /** @description Response for ListIpsets. */
         "portcullis.v1.ListIpsetsResponse": {
             /** @description The sets of this page. */
@@ -2267,6 +2497,51 @@ export interface components {
              * @description Last port; 0 or equal to first for a single port.
              */
             last?: number;
+        };
+        /** @description Request for RefreshFeed. */
+        "portcullis.v1.RefreshFeedRequest.Body": {
+            /**
+             * @description Read and apply the list even if the source says it did not change (no
+             *     If-None-Match or If-Modified-Since is sent).
+             */
+            force?: boolean;
+        };
+        /** @description Response for RefreshFeed. */
+        "portcullis.v1.RefreshFeedResponse": {
+            /** @description The feed after the refresh. */
+            feed?: components["schemas"]["portcullis.v1.Feed"];
+            /**
+             * @description Whether a list was read and applied; false when the source answered
+             *     that it did not change (HTTP 304, or a file not modified): nothing was
+             *     parsed or swapped.
+             */
+            changed?: boolean;
+            /**
+             * Format: int64
+             * @description Entries the sets hold now and did not before.
+             */
+            addedCount?: number | string;
+            /**
+             * Format: int64
+             * @description Entries the sets held before and no longer do.
+             */
+            removedCount?: number | string;
+            /**
+             * Format: int64
+             * @description Entries the sets held before and still do.
+             */
+            keptCount?: number | string;
+            /**
+             * Format: int64
+             * @description Entries of the list left out: the host allowlist or a management address
+             *     covers them (or they cover one).
+             */
+            skippedCount?: number | string;
+            /**
+             * Format: int64
+             * @description Lines of the list that are not an address or network, ignored.
+             */
+            invalidCount?: number | string;
         };
         /** @description Request for ReloadJails. */
         "portcullis.v1.ReloadJailsRequest.Body": Record<string, never>;
@@ -2568,6 +2843,42 @@ export interface components {
         "portcullis.v1.UnbanIpResponse": {
             /** @description The jails the address was banned in and no longer is. */
             jails?: string[];
+        };
+        /** @description Request for UpdateFeed: the settings given change, the others stay. */
+        "portcullis.v1.UpdateFeedRequest.Body": {
+            /** @description A new source (see Feed.source). */
+            source?: string;
+            /** @description A new format. */
+            format?: components["schemas"]["portcullis.v1.FeedFormat"];
+            /**
+             * Format: int32
+             * @description See Feed.interval_seconds.
+             */
+            intervalSeconds?: number;
+            /**
+             * Format: int32
+             * @description See Feed.jitter_seconds.
+             */
+            jitterSeconds?: number;
+            /**
+             * Format: int32
+             * @description See Feed.timeout_seconds.
+             */
+            timeoutSeconds?: number;
+            /**
+             * Format: int32
+             * @description See Feed.retries.
+             */
+            retries?: number;
+            /**
+             * Format: int32
+             * @description See Feed.max_bytes.
+             */
+            maxBytes?: number;
+            /** @description See Feed.max_shrink. */
+            maxShrink?: number;
+            /** @description See Feed.ca; an empty string goes back to the system's CAs. */
+            ca?: string;
         };
         /** @description Request for UpdateJail: the settings given change, the others stay. */
         "portcullis.v1.UpdateJailRequest.Body": {
@@ -2946,6 +3257,259 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["portcullis.v1.TopOffenders"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ListFeeds: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of feeds to return (default 100, at most 1000). */
+                pageSize?: number;
+                /** @description Token from a previous ListFeedsResponse. */
+                pageToken?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ListFeedsResponse */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["portcullis.v1.ListFeedsResponse"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    CreateFeed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["portcullis.v1.CreateFeedRequest"];
+            };
+        };
+        responses: {
+            /** @description Feed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["portcullis.v1.Feed"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    GetFeed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                feed: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Feed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["portcullis.v1.Feed"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    DeleteFeed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                feed: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Empty */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    UpdateFeed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                feed: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["portcullis.v1.UpdateFeedRequest.Body"];
+            };
+        };
+        responses: {
+            /** @description Feed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["portcullis.v1.Feed"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    RefreshFeed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                feed: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["portcullis.v1.RefreshFeedRequest.Body"];
+            };
+        };
+        responses: {
+            /** @description RefreshFeedResponse */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["portcullis.v1.RefreshFeedResponse"];
                 };
             };
             /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */

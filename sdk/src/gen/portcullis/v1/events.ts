@@ -192,6 +192,28 @@ export enum EventType {
    * `to_maxelem`).
    */
   EVENT_TYPE_IPSET_GROWN = 35,
+  /** EVENT_TYPE_FEED_CREATED - A feed was created (attributes `source`, `ipset`). */
+  EVENT_TYPE_FEED_CREATED = 36,
+  /**
+   * EVENT_TYPE_FEED_UPDATED - A feed's settings were changed (attributes: the settings given, by the
+   * UpdateFeedRequest field names).
+   */
+  EVENT_TYPE_FEED_UPDATED = 37,
+  /** EVENT_TYPE_FEED_DELETED - A feed was deleted, and its sets destroyed. */
+  EVENT_TYPE_FEED_DELETED = 38,
+  /**
+   * EVENT_TYPE_FEED_REFRESHED - A feed's sets were replaced by a list (attributes `added`, `removed`,
+   * `kept`, `skipped` — left out for the allowlist or a management address —
+   * `invalid`, `entries`, and `cause`: `source` for a list read from the
+   * source, `allowlist` when a change of the allowlist made the kept list
+   * apply again). A refresh that found the list unchanged records nothing.
+   */
+  EVENT_TYPE_FEED_REFRESHED = 39,
+  /**
+   * EVENT_TYPE_FEED_FAILED - A feed's refresh failed and its sets stayed as they were (attributes
+   * `reason`, such as FEED_UNAVAILABLE or FEED_SHRANK, and `detail`).
+   */
+  EVENT_TYPE_FEED_FAILED = 40,
   UNRECOGNIZED = -1,
 }
 
@@ -305,6 +327,21 @@ export function eventTypeFromJSON(object: any): EventType {
     case 35:
     case "EVENT_TYPE_IPSET_GROWN":
       return EventType.EVENT_TYPE_IPSET_GROWN;
+    case 36:
+    case "EVENT_TYPE_FEED_CREATED":
+      return EventType.EVENT_TYPE_FEED_CREATED;
+    case 37:
+    case "EVENT_TYPE_FEED_UPDATED":
+      return EventType.EVENT_TYPE_FEED_UPDATED;
+    case 38:
+    case "EVENT_TYPE_FEED_DELETED":
+      return EventType.EVENT_TYPE_FEED_DELETED;
+    case 39:
+    case "EVENT_TYPE_FEED_REFRESHED":
+      return EventType.EVENT_TYPE_FEED_REFRESHED;
+    case 40:
+    case "EVENT_TYPE_FEED_FAILED":
+      return EventType.EVENT_TYPE_FEED_FAILED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -386,6 +423,16 @@ export function eventTypeToJSON(object: EventType): string {
       return "EVENT_TYPE_STATE_REFUSED";
     case EventType.EVENT_TYPE_IPSET_GROWN:
       return "EVENT_TYPE_IPSET_GROWN";
+    case EventType.EVENT_TYPE_FEED_CREATED:
+      return "EVENT_TYPE_FEED_CREATED";
+    case EventType.EVENT_TYPE_FEED_UPDATED:
+      return "EVENT_TYPE_FEED_UPDATED";
+    case EventType.EVENT_TYPE_FEED_DELETED:
+      return "EVENT_TYPE_FEED_DELETED";
+    case EventType.EVENT_TYPE_FEED_REFRESHED:
+      return "EVENT_TYPE_FEED_REFRESHED";
+    case EventType.EVENT_TYPE_FEED_FAILED:
+      return "EVENT_TYPE_FEED_FAILED";
     case EventType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -162,7 +162,15 @@ export interface Ipset {
    * maxelem, if larger). A batch that would need more is refused whole
    * (RESOURCE_EXHAUSTED, reason IPSET_FULL, saying how many entries fit).
    */
-  growLimit?: number | undefined;
+  growLimit?:
+    | number
+    | undefined;
+  /**
+   * `feeds/{feed}` when a feed fills the set (absent otherwise): its entries
+   * follow the feed's list, and it is read-only here (change the feed
+   * instead). Output only.
+   */
+  feed?: string | undefined;
 }
 
 /** One element of a set. */
@@ -437,6 +445,7 @@ function createBaseIpset(): Ipset {
     managed: false,
     autoGrow: undefined,
     growLimit: undefined,
+    feed: undefined,
   };
 }
 
@@ -486,6 +495,9 @@ export const Ipset: MessageFns<Ipset> = {
     }
     if (message.growLimit !== undefined) {
       writer.uint32(120).uint32(message.growLimit);
+    }
+    if (message.feed !== undefined) {
+      writer.uint32(130).string(message.feed);
     }
     return writer;
   },
@@ -617,6 +629,14 @@ export const Ipset: MessageFns<Ipset> = {
           message.growLimit = reader.uint32();
           continue;
         }
+        case 16: {
+          if (tag !== 130) {
+            break;
+          }
+
+          message.feed = reader.string();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -643,6 +663,7 @@ export const Ipset: MessageFns<Ipset> = {
       managed: isSet(object.managed) ? globalThis.Boolean(object.managed) : false,
       autoGrow: isSet(object.autoGrow) ? globalThis.Boolean(object.autoGrow) : undefined,
       growLimit: isSet(object.growLimit) ? globalThis.Number(object.growLimit) : undefined,
+      feed: isSet(object.feed) ? globalThis.String(object.feed) : undefined,
     };
   },
 
@@ -693,6 +714,9 @@ export const Ipset: MessageFns<Ipset> = {
     if (message.growLimit !== undefined) {
       obj.growLimit = Math.round(message.growLimit);
     }
+    if (message.feed !== undefined) {
+      obj.feed = message.feed;
+    }
     return obj;
   },
 
@@ -716,6 +740,7 @@ export const Ipset: MessageFns<Ipset> = {
     message.managed = object.managed ?? false;
     message.autoGrow = object.autoGrow ?? undefined;
     message.growLimit = object.growLimit ?? undefined;
+    message.feed = object.feed ?? undefined;
     return message;
   },
 };

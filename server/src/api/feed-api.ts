@@ -1,0 +1,141 @@
+import {
+  Feed,
+  FeedFormat,
+  type FeedServiceServer,
+  type FeedServiceService,
+  type UpdateFeedRequest,
+} from "@portcullis/sdk/gen/portcullis/v1/feed.js";
+import { ServerError } from "../errors.js";
+import type { FeedService, FeedSettings, FeedView } from "../feeds/feed-service.js";
+import { ipv6SetOf, type FeedFormat as DomainFormat } from "../feeds/feed-model.js";
+import type { RequestStore } from "../store/request-store.js";
+import { operation, type OperationsOf } from "./operation.js";
+import { onceFor } from "./request-ids.js";
+import { decodePageToken, encodePageToken, pageSize } from "./pagination.js";
+import { feedName, ipsetName, parseFeedName, parseIpsetName } from "./resource-names.js";
+
+export type FeedOperations = OperationsOf<typeof FeedServiceService, FeedServiceServer>;
+
+const FORMATS: ReadonlyArray<[FeedFormat, DomainFormat]> = [
+  [FeedFormat.FEED_FORMAT_PLAIN, "plain"],
+  [FeedFormat.FEED_FORMAT_SPAMHAUS, "spamhaus"],
+  [FeedFormat.FEED_FORMAT_NETSET, "netset"],
+  [FeedFormat.FEED_FORMAT_IPSET_SAVE, "ipset-save"],
+  [FeedFormat.FEED_FORMAT_JSON, "json"],
+];
+
+/** The FeedService contract mapped onto the domain: names parsed, formats translated, pages tokenized. */
+export function feedOperations(feeds: FeedService, requests: RequestStore): FeedOperations {
+  return {
+    listFeeds: operation("viewer", () => "feeds", async (request) => {
+      const size = pageSize(request.pageSize, 100, 1000);
+      const after = decodePageToken(request.pageToken, "feeds");
+      const all = feeds.list().filter((view) => view.definition.name > after);
+      const page = all.slice(0, size);
+      return { feeds: page.map(toFeed), nextPageToken: all.length > size ? encodePageToken("feeds", page[page.length - 1]!.definition.name) : "" };
+    }),
+
+    getFeed: operation("viewer", (request) => request.name, async (request) => toFeed(feeds.get(parseFeedName(request.name)))),
+
+    createFeed: operation("admin", (request) => feedName(request.feedId), async (request) => onceFor(requests, "CreateFeed", request, Feed, async () => {
+      const feed = request.feed;
+      if (feed === undefined) throw new ServerError("INVALID_FEED_SOURCE", "feed is required: give at least its source, format and ipset", { field: "feed" });
+      const view = await feeds.create(request.feedId, parseIpsetName(feed.ipset, "feed.ipset"), {
+        source: feed.source,
+        ...(feed.format === FeedFormat.FEED_FORMAT_UNSPECIFIED ? {} : { format: formatOf(feed.format, "feed.format") }),
+        ...(feed.intervalSeconds === 0 ? {} : { intervalSeconds: feed.intervalSeconds }),
+        ...(feed.jitterSeconds === undefined ? {} : { jitterSeconds: feed.jitterSeconds }),
+        ...(feed.timeoutSeconds === 0 ? {} : { timeoutSeconds: feed.timeoutSeconds }),
+        ...(feed.retries === undefined ? {} : { retries: feed.retries }),
+        ...(feed.maxBytes === 0 ? {} : { maxBytes: feed.maxBytes }),
+        ...(feed.maxShrink === undefined ? {} : { maxShrink: feed.maxShrink }),
+        ...(feed.ca === "" ? {} : { ca: feed.ca }),
+      });
+      return toFeed(view);
+    }), (_request, feed) => ({ type: "FEED_CREATED", resource: feed.name, attributes: { source: feed.source, ipset: feed.ipset } })),
+
+    updateFeed: operation("admin", (request) => request.name, async (request) => toFeed(await feeds.update(parseFeedName(request.name), settingsOf(request))),
+      (request) => ({ type: "FEED_UPDATED", resource: request.name, attributes: updatedAttributes(request) })),
+
+    deleteFeed: operation("admin", (request) => request.name, async (request) => {
+      await feeds.delete(parseFeedName(request.name));
+      return {};
+    }, (request) => ({ type: "FEED_DELETED", resource: request.name })),
+
+    // The refresh records its own FEED_REFRESHED or FEED_FAILED event (a failure is an event too).
+    refreshFeed: operation("operator", (request) => request.name, async (request, principal) => {
+      const { view, result } = await feeds.refresh(parseFeedName(request.name), request.force, { principal: principal.name, origin: "api" });
+      return {
+        feed: toFeed(view),
+        changed: result.changed,
+        addedCount: result.added,
+        removedCount: result.removed,
+        keptCount: result.kept,
+        skippedCount: result.skipped,
+        invalidCount: result.invalid,
+      };
+    }),
+  };
+}
+
+function settingsOf(request: UpdateFeedRequest): FeedSettings {
+  return {
+    ...(request.source === undefined ? {} : { source: request.source }),
+    ...(request.format === undefined ? {} : { format: formatOf(request.format, "format") }),
+    ...(request.intervalSeconds === undefined ? {} : { intervalSeconds: request.intervalSeconds }),
+    ...(request.jitterSeconds === undefined ? {} : { jitterSeconds: request.jitterSeconds }),
+    ...(request.timeoutSeconds === undefined ? {} : { timeoutSeconds: request.timeoutSeconds }),
+    ...(request.retries === undefined ? {} : { retries: request.retries }),
+    ...(request.maxBytes === undefined ? {} : { maxBytes: request.maxBytes }),
+    ...(request.maxShrink === undefined ? {} : { maxShrink: request.maxShrink }),
+    ...(request.ca === undefined ? {} : { ca: request.ca }),
+  };
+}
+
+/** The settings an update gave, by their request field names (a CA as whether one is set, not its text). */
+function updatedAttributes(request: UpdateFeedRequest): Record<string, string> {
+  const given: Array<[string, unknown]> = [
+    ["source", request.source], ["format", request.format === undefined ? undefined : FORMATS.find(([value]) => value === request.format)?.[1]],
+    ["interval_seconds", request.intervalSeconds], ["jitter_seconds", request.jitterSeconds], ["timeout_seconds", request.timeoutSeconds],
+    ["retries", request.retries], ["max_bytes", request.maxBytes], ["max_shrink", request.maxShrink],
+    ["ca", request.ca === undefined ? undefined : request.ca === "" ? "none" : "set"],
+  ];
+  return Object.fromEntries(given.filter(([, value]) => value !== undefined).map(([key, value]) => [key, String(value)]));
+}
+
+function formatOf(format: FeedFormat, field: string): DomainFormat {
+  const found = FORMATS.find(([value]) => value === format);
+  if (found === undefined) throw new ServerError("INVALID_SETTING", `${field} must be one of FEED_FORMAT_PLAIN, _SPAMHAUS, _NETSET, _IPSET_SAVE, _JSON`, { field });
+  return found[1];
+}
+
+function toFeed(view: FeedView): Feed {
+  const { definition: d, state: s } = view;
+  return {
+    name: feedName(d.name),
+    source: d.source,
+    format: FORMATS.find(([, name]) => name === d.format)?.[0] ?? FeedFormat.FEED_FORMAT_UNSPECIFIED,
+    ipset: ipsetName(d.ipset),
+    ipsetV6: ipsetName(ipv6SetOf(d.ipset)),
+    intervalSeconds: d.intervalSeconds,
+    jitterSeconds: d.jitterSeconds,
+    timeoutSeconds: d.timeoutSeconds,
+    retries: d.retries,
+    maxBytes: d.maxBytes,
+    maxShrink: d.maxShrink,
+    ca: d.ca ?? "",
+    status: {
+      ...(s.lastSuccessAt === undefined ? {} : { lastSuccessTime: new Date(s.lastSuccessAt) }),
+      ...(s.lastAttemptAt === undefined ? {} : { lastAttemptTime: new Date(s.lastAttemptAt) }),
+      nextRefreshTime: new Date(s.nextDueAt),
+      entryCount: s.ipv4Entries + s.ipv6Entries,
+      skippedCount: s.skipped,
+      invalidCount: s.invalid,
+      consecutiveFailures: s.failures,
+      lastErrorReason: s.lastErrorReason ?? "",
+      lastError: s.lastError ?? "",
+      etag: s.validators.etag ?? "",
+      lastModified: s.validators.lastModified ?? "",
+    },
+  };
+}

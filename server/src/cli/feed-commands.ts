@@ -1,0 +1,109 @@
+// `portcullis feeds …`: published blocklists that fill sets, over the API.
+import { readFileSync } from "node:fs";
+import { InvalidArgumentError, Option, type Command } from "commander";
+import type { FeedFormat, FeedInfo } from "@portcullis/sdk";
+import { clientCommand, withClient, type ClientFlags } from "./connect.js";
+import { printJson, printTable } from "./output.js";
+import { positive, seconds } from "./parse-flags.js";
+
+const FORMATS: readonly FeedFormat[] = ["plain", "spamhaus", "netset", "ipset-save", "json"];
+
+export function registerFeedCommands(program: Command): void {
+  const feeds = program.command("feeds").description("feeds: published blocklists (Spamhaus DROP, FireHOL, your own) that fill a pair of sets");
+
+  clientCommand(feeds, "add", "create a feed and its two sets (IPv4: <set>, IPv6: <set>-v6); its first refresh starts at once", [
+    "portcullis feeds add spamhaus-drop --source https://www.spamhaus.org/drop/drop.txt --format spamhaus --ipset drop",
+    "portcullis feeds add own --source file:///etc/portcullis/blocklist.txt --ipset own_block --interval 300",
+  ])
+    .argument("<feed>", "name: 1–63 characters [A-Za-z0-9_.-]")
+    .requiredOption("--source <url>", "https://, http:// or file:/// URL of the list")
+    .requiredOption("--ipset <set>", "set of the IPv4 part (at most 28 characters); the IPv6 part goes to <set>-v6")
+    .addOption(new Option("--format <format>", "how the list is written").choices(FORMATS).default("plain"))
+    .option("--interval <seconds>", "seconds between refreshes (default 3600)", positive)
+    .option("--jitter <seconds>", "up to this many random seconds added to each interval (default a tenth of it, at most 300)", seconds)
+    .option("--timeout <seconds>", "seconds one read may take (default 30)", positive)
+    .option("--retries <n>", "attempts after a failed read (default 2)", seconds)
+    .option("--max-bytes <n>", "refuse a larger list (default 67108864)", positive)
+    .option("--max-shrink <share>", "refuse a list that takes away more than this share of the sets' entries, 0 to 1 (default 0.5)", share)
+    .option("--ca <file>", "PEM file of the CA that signs the https source's certificate (default: the system's CAs)")
+    .action((feed: string, flags: ClientFlags & { source: string; ipset: string; format: FeedFormat; interval?: number; jitter?: number; timeout?: number; retries?: number; maxBytes?: number; maxShrink?: number; ca?: string }) =>
+      withClient(flags, async (client, token) => {
+        const info = await client.feeds.create(feed, {
+          source: flags.source,
+          format: flags.format,
+          ipset: flags.ipset,
+          ...(flags.interval === undefined ? {} : { intervalSeconds: flags.interval }),
+          ...(flags.jitter === undefined ? {} : { jitterSeconds: flags.jitter }),
+          ...(flags.timeout === undefined ? {} : { timeoutSeconds: flags.timeout }),
+          ...(flags.retries === undefined ? {} : { retries: flags.retries }),
+          ...(flags.maxBytes === undefined ? {} : { maxBytes: flags.maxBytes }),
+          ...(flags.maxShrink === undefined ? {} : { maxShrink: flags.maxShrink }),
+          ...(flags.ca === undefined ? {} : { ca: readFileSync(flags.ca, "utf8") }),
+        }, token);
+        if (flags.json) return printJson(info);
+        process.stdout.write(`created feed ${info.name}: sets ${info.ipset} and ${info.ipsetV6}, refreshed every ${info.intervalSeconds}s\n`);
+      }));
+
+  clientCommand(feeds, "list", "every feed with its sets, entries and last refresh", ["portcullis feeds list", "portcullis feeds list --json | jq -r '.[] | select(.status.consecutiveFailures > 0) | .name'"])
+    .action((flags: ClientFlags) =>
+      withClient(flags, async (client, token) => {
+        const all = await client.feeds.list(token);
+        if (flags.json) return printJson(all);
+        printTable(["NAME", "SETS", "ENTRIES", "SKIPPED", "LAST SUCCESS", "NEXT", "STATE"], all.map((feed) => [
+          feed.name, `${feed.ipset}, ${feed.ipsetV6}`, String(feed.status.entryCount), String(feed.status.skippedCount),
+          feed.status.lastSuccessTime?.toISOString() ?? "never", feed.status.nextRefreshTime.toISOString(), stateOf(feed),
+        ]));
+      }));
+
+  clientCommand(feeds, "show", "a feed's settings and last refresh", ["portcullis feeds show spamhaus-drop"])
+    .argument("<feed>")
+    .action((feed: string, flags: ClientFlags) =>
+      withClient(flags, async (client, token) => {
+        const info = await client.feeds.get(feed, token);
+        if (flags.json) return printJson(info);
+        const status = info.status;
+        process.stdout.write([
+          `Name: ${info.name}`, `Source: ${info.source}`, `Format: ${info.format}`, `Sets: ${info.ipset} (IPv4), ${info.ipsetV6} (IPv6)`,
+          `Interval: ${info.intervalSeconds}s (+ up to ${info.jitterSeconds}s)`, `Timeout: ${info.timeoutSeconds}s, ${info.retries} retries`,
+          `Guards: at most ${info.maxBytes} bytes, shrink by at most ${info.maxShrink}`, `CA: ${info.ca === undefined ? "the system's" : "given"}`,
+          `Entries: ${status.entryCount} (${status.skippedCount} left out for the allowlist or management addresses, ${status.invalidCount} lines invalid)`,
+          `Last success: ${status.lastSuccessTime?.toISOString() ?? "never"}`, `Last attempt: ${status.lastAttemptTime?.toISOString() ?? "never"}`,
+          `Next refresh: ${status.nextRefreshTime.toISOString()}`, `State: ${stateOf(info)}`,
+          ...(status.etag === undefined ? [] : [`ETag: ${status.etag}`]), ...(status.lastModified === undefined ? [] : [`Last-Modified: ${status.lastModified}`]),
+        ].join("\n") + "\n");
+      }));
+
+  clientCommand(feeds, "refresh", "refresh a feed now (the list is read only if the source says it changed, unless --force)", ["portcullis feeds refresh spamhaus-drop", "portcullis feeds refresh own --force"])
+    .argument("<feed>")
+    .option("--force", "read and apply the list even if the source says it did not change")
+    .action((feed: string, flags: ClientFlags & { force?: boolean }) =>
+      withClient(flags, async (client, token) => {
+        const result = await client.feeds.refresh(feed, { force: flags.force ?? false }, token);
+        if (flags.json) return printJson(result);
+        process.stdout.write(result.changed
+          ? `refreshed ${feed}: ${result.added} added, ${result.removed} removed, ${result.kept} kept, ${result.skipped} left out, ${result.invalid} invalid lines; ${result.feed.status.entryCount} entries\n`
+          : `${feed} is unchanged at the source; nothing to do (${result.feed.status.entryCount} entries)\n`);
+      }));
+
+  clientCommand(feeds, "delete", "delete a feed and destroy its sets (refused while a rule uses them)", ["portcullis feeds delete spamhaus-drop"])
+    .argument("<feed>")
+    .action((feed: string, flags: ClientFlags) =>
+      withClient(flags, async (client, token) => {
+        await client.feeds.delete(feed, token);
+        if (flags.json) return printJson({ deleted: feed });
+        process.stdout.write(`deleted feed ${feed} and its sets\n`);
+      }));
+}
+
+function stateOf(feed: FeedInfo): string {
+  const status = feed.status;
+  if (status.consecutiveFailures > 0) return `failing (${status.consecutiveFailures}× ${status.lastErrorReason ?? ""})`;
+  return status.lastSuccessTime === undefined ? "waiting for the first refresh" : "ok";
+}
+
+/** A share from 0 to 1. */
+function share(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError(`"${value}" is not a number from 0 to 1`);
+  return n;
+}

@@ -1,0 +1,82 @@
+import { ServerError } from "../errors.js";
+import type { SourceValidators } from "./feed-model.js";
+
+/**
+ * What reading a source gave. A source answers with the whole list (which replaces the sets' contents) or says that
+ * it did not change since the validators it was given. A source that follows a stream of changes instead (CrowdSec's
+ * decisions) adds a kind of its own here, and FeedRefresher a case that applies it to the live sets.
+ */
+export type SourceRead =
+  | { readonly kind: "unchanged"; readonly validators: SourceValidators }
+  | {
+    readonly kind: "list";
+    /** The list's text in pieces as it arrives; iterating it throws FEED_UNAVAILABLE or FEED_TOO_LARGE. */
+    readonly text: AsyncIterable<string>;
+    /** What to send next time to learn whether it changed. */
+    readonly validators: SourceValidators;
+  };
+
+/** How one read may go. */
+export interface ReadOptions {
+  /** The whole read, to the list's last byte. */
+  readonly timeoutMs: number;
+  readonly maxBytes: number;
+  /** The refresh was given up (the feed deleted, the server stopping). */
+  readonly signal: AbortSignal;
+}
+
+/** Where a feed's list comes from. */
+export interface FeedSource {
+  /** Reads the list, unless the source says it has not changed since `validators` (empty: read it anyway). */
+  read(validators: SourceValidators, options: ReadOptions): Promise<SourceRead>;
+}
+
+/** FEED_UNAVAILABLE; `retry` says whether trying again soon may help (a timeout, a 503) or not (a 404, no file). */
+export function unavailable(message: string, retry: boolean, metadata: Record<string, string> = {}): ServerError {
+  return new ServerError("FEED_UNAVAILABLE", message, { ...metadata, retry: String(retry) });
+}
+
+export function tooLarge(maxBytes: number): ServerError {
+  return new ServerError("FEED_TOO_LARGE", `the list is larger than the feed's max_bytes (${maxBytes} bytes); raise max_bytes if the list really is that large`, { max_bytes: String(maxBytes) });
+}
+
+/** Whether a failed read is worth another attempt soon. */
+export function isTransient(error: unknown): boolean {
+  return error instanceof ServerError && error.reason === "FEED_UNAVAILABLE" && error.metadata.retry === "true";
+}
+
+/**
+ * The refresh's signal and the read's own deadline in one, and which of them ended the read: the message of a read cut
+ * short says so.
+ */
+export function readSignal(options: ReadOptions): { signal: AbortSignal; failure: (error: unknown) => ServerError } {
+  const deadline = AbortSignal.timeout(options.timeoutMs);
+  const signal = AbortSignal.any([options.signal, deadline]);
+  return {
+    signal,
+    failure: (error) => {
+      if (error instanceof ServerError) return error;
+      if (options.signal.aborted) return unavailable("the refresh was given up (the feed was deleted or the server is stopping)", false);
+      if (deadline.aborted) return unavailable(`the source did not send the whole list within the feed's timeout of ${options.timeoutMs / 1000} s`, true);
+      return unavailable(`reading the source failed: ${describe(error)}`, true);
+    },
+  };
+}
+
+/** A network or file system error in words a client can act on (the code, never raw text from the other side). */
+function describe(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  switch (code) {
+    case "ECONNREFUSED": return "the connection was refused (is the server up, and the port right?)";
+    case "ECONNRESET": return "the connection was reset";
+    case "ENOTFOUND":
+    case "EAI_AGAIN": return "the host name does not resolve";
+    case "EHOSTUNREACH":
+    case "ENETUNREACH": return "the host is unreachable";
+    case "ETIMEDOUT": return "the connection timed out";
+    case "Z_DATA_ERROR":
+    case "Z_BUF_ERROR": return "the compressed body is corrupt";
+    case undefined: return error instanceof Error && /certificate|self.signed|issuer/i.test(error.message) ? "the server's certificate is not trusted (set the feed's ca?)" : "the connection failed";
+    default: return typeof code === "string" && /^(ERR_TLS|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED|ERR_SSL)/.test(code) ? `the server's certificate is not trusted (${code}); set the feed's ca to the CA that signs it` : `error ${String(code)}`;
+  }
+}

@@ -1,0 +1,54 @@
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { StringDecoder } from "node:string_decoder";
+import { fileURLToPath } from "node:url";
+import type { SourceValidators } from "./feed-model.js";
+import { readSignal, tooLarge, unavailable, type FeedSource, type ReadOptions, type SourceRead } from "./feed-source.js";
+
+/**
+ * A list in a file on the server's host (`file:///path`). Its size and modification time (to the nanosecond) stand
+ * for an ETag: a file that has not changed since the last refresh is not read again.
+ */
+export class FileSource implements FeedSource {
+  readonly #path: string;
+
+  constructor(url: URL) {
+    this.#path = fileURLToPath(url);
+  }
+
+  async read(validators: SourceValidators, options: ReadOptions): Promise<SourceRead> {
+    const { signal, failure } = readSignal(options);
+    let etag: string;
+    try {
+      const info = await stat(this.#path, { bigint: true });
+      if (!info.isFile()) throw unavailable(`${this.#path} is not a regular file`, false);
+      if (info.size > BigInt(options.maxBytes)) throw tooLarge(options.maxBytes);
+      etag = `"${info.size}-${info.mtimeNs}"`;
+    } catch (error) {
+      if ((error as { code?: unknown }).code === "ENOENT") throw unavailable(`${this.#path} does not exist`, false);
+      throw failure(error);
+    }
+    if (validators.etag === etag) return { kind: "unchanged", validators };
+    return { kind: "list", text: fileText(this.#path, options.maxBytes, signal, failure), validators: { etag } };
+  }
+}
+
+async function* fileText(path: string, maxBytes: number, signal: AbortSignal, failure: (error: unknown) => Error): AsyncGenerator<string> {
+  const decoder = new StringDecoder("utf8");
+  const stream = createReadStream(path, { signal, highWaterMark: 256 * 1024 });
+  let bytes = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      // The file may have grown since it was looked at.
+      if (bytes > maxBytes) throw tooLarge(maxBytes);
+      yield decoder.write(chunk);
+    }
+  } catch (error) {
+    throw failure(error);
+  } finally {
+    stream.destroy();
+  }
+  const rest = decoder.end();
+  if (rest !== "") yield rest;
+}
