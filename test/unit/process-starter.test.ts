@@ -1,7 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { Executor } from "../../server/src/drivers/exec.js";
 import { HelperStarter, type StartedProcess } from "../../server/src/drivers/process-starter.js";
 import { createLogger } from "../../server/src/logger.js";
@@ -145,6 +145,29 @@ describe("HelperStarter in a network namespace", () => {
     assert.equal(after, `net:[${statSync(`/run/netns/${netns.name}`).ino}]`);
     sleeper.kill("SIGKILL");
     assert.equal((await sleeper.ended).signal, "SIGKILL");
+  });
+
+  it("gives a program to a new helper when the first ended before reaching it (a namespace file not mounted yet)", async () => {
+    // What `ip netns exec` meets while a namespace of that name is being made again: the file is there, the namespace
+    // is not (setns: Invalid argument), and the helper ends at once. Made real 30 ms later, before the retry.
+    const name = `pc-late-${process.pid}`;
+    const late = new Executor(log, name, undefined, new HelperStarter(log, name));
+    writeFileSync(`/run/netns/${name}`, "");
+    try {
+      const run = late.run("readlink", ["/proc/self/ns/net"]);
+      setTimeout(() => {
+        rmSync(`/run/netns/${name}`);
+        sh("ip", ["netns", "add", name]);
+      }, 30);
+      assert.equal((await run).stdout.trim(), `net:[${statSync(`/run/netns/${name}`).ino}]`);
+    } finally {
+      late.close();
+      try {
+        sh("ip", ["netns", "del", name]);
+      } catch {
+        rmSync(`/run/netns/${name}`, { force: true });
+      }
+    }
   });
 
   it("reports a program as not started once the namespace is gone (KERNEL_UNAVAILABLE naming the namespace)", async () => {

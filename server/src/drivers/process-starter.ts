@@ -36,6 +36,8 @@ export interface ProcessStarter {
 /** `<token: 32 hex><id: 8 hex><stream: 1 digit>` at the start of each stdio connection. */
 const TOKEN_LENGTH = 32;
 const HEADER_LENGTH = TOKEN_LENGTH + 8 + 1;
+/** How long a program whose helper ended before starting it waits before it goes to a new helper. */
+const HELPER_RETRY_MS = 100;
 
 /**
  * The helper's code, run from this text (`node -e`), so that it works the same from the sources and from the bundle.
@@ -107,6 +109,8 @@ interface Entry {
   helper?: ChildProcess;
   /** Sent again to a new helper once already (the first was in a namespace that is gone). */
   resent?: boolean;
+  /** Sent again once already because its helper ended before it reached the program. */
+  retried?: boolean;
   readonly stdin: PassThrough;
   /** stdout and stderr, as given to the caller. */
   readonly outputs: readonly [PassThrough, PassThrough];
@@ -309,7 +313,17 @@ export class HelperStarter implements ProcessStarter {
       // A retired helper (its namespace gone) ends by itself once its programs have.
       if (!this.#closed && current) this.#log.warn({ code, signal }, "process starter helper exited; the next command starts a new one");
       // Its programs are not ours to wait for any more: their sockets close, so they see the end of their input.
-      for (const entry of this.#entries.values()) if (entry.helper === helper && entry.exit === undefined) this.#abandon(entry, { notStarted: !entry.started, signal: "SIGKILL" });
+      for (const [id, entry] of this.#entries) {
+        if (entry.helper !== helper || entry.exit !== undefined) continue;
+        // A helper that ended before it reached the program (`ip netns exec` fails with EINVAL while a namespace of
+        // that name is being made again): the program goes once more to a new helper, a moment later.
+        if (!this.#closed && !entry.started && entry.retried !== true && entry.sockets.every((socket) => socket === undefined)) {
+          entry.retried = true;
+          setTimeout(() => void (entry.exit === undefined && this.#send(id, entry)), HELPER_RETRY_MS);
+          continue;
+        }
+        this.#abandon(entry, { notStarted: !entry.started, signal: "SIGKILL" });
+      }
     });
     helper.unref();
     helper.channel?.unref();
