@@ -102,7 +102,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const cli = new Fail2banCli(exec, log, config.fail2ban.socket, config.fail2ban.configDir);
   const jails = new JailService({ fail2ban, bans: jailBans, configDir: config.fail2ban.configDir, cli, allowlist });
   const allowlistService = new AllowlistService({ allowlist, store: allowlistStore, jails, events, log });
-  const banWatcher = new BanWatcher({ jails, allowlist: allowlistService, events, log, socket: config.fail2ban.socket });
+  const banWatcher = new BanWatcher({ jails, bans: jailBans, allowlist: allowlistService, events, log, socket: config.fail2ban.socket });
 
   // A batch cut short by a stop is taken back out, then the kernel, which may have lost managed state while we were
   // down (reboot, manual flush) or gained some by hand, is made to match the store, before serving.
