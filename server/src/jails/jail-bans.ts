@@ -1,5 +1,9 @@
 import { ServerError } from "../errors.js";
 import type { KeyedLock } from "../keyed-lock.js";
+import { banName } from "../names.js";
+import type { ApiCall } from "../events/api-call.js";
+import type { EventInput } from "../events/event-model.js";
+import type { FleetSharing } from "../fleet/fleet.js";
 import type { Fail2banClient } from "../drivers/fail2ban-client.js";
 import { number, strings } from "../drivers/parse/fail2ban-replies.js";
 import type { JailBanStore } from "../store/jail-ban-store.js";
@@ -29,6 +33,8 @@ export interface JailLookup {
  * Bans and unbans asked of fail2ban: checked against the host allowlist and the jails' ignoreip, recorded before
  * fail2ban is asked (so that the Portcullis action, which fail2ban calls meanwhile, knows they are not news), under
  * the jail's ban lock (shared with the BanWatcher's comparison of ban lists), and answered once they are in the kernel.
+ * Those of API calls record their BAN and UNBAN events and go to the fleet when asked for or when the jail is shared;
+ * the `…Here` ones are Portcullis's own (the fleet applier, the allowlist, jail enforcement record their own events).
  */
 export class JailBans {
   readonly #fail2ban: Fail2banClient;
@@ -37,21 +43,69 @@ export class JailBans {
   readonly #lock: KeyedLock;
   readonly #waiters: EnforcementWaiters;
   readonly #jails: JailLookup;
+  readonly #fleet: FleetSharing;
 
-  constructor(deps: { fail2ban: Fail2banClient; bans: JailBanStore; allowlist: Allowlist; lock: KeyedLock; waiters: EnforcementWaiters; jails: JailLookup }) {
+  constructor(deps: { fail2ban: Fail2banClient; bans: JailBanStore; allowlist: Allowlist; lock: KeyedLock; waiters: EnforcementWaiters; jails: JailLookup; fleet: FleetSharing }) {
     this.#fail2ban = deps.fail2ban;
     this.#bans = deps.bans;
     this.#allowlist = deps.allowlist;
     this.#lock = deps.lock;
     this.#waiters = deps.waiters;
     this.#jails = deps.jails;
+    this.#fleet = deps.fleet;
+  }
+
+  /** BanIp: a ban in one jail or all (see banHere), a BAN event per jail, shared when `fleet` asks or the jail is. */
+  async ban(jail: string, rawAddress: string, call: ApiCall, fleet: boolean | undefined): Promise<string[]> {
+    const shared = this.#fleet.scope("jail", jail, fleet);
+    const banned = await this.banHere(jail, rawAddress);
+    const address = validateAddress(rawAddress);
+    if (shared) await this.#fleet.shareBans(await this.#banTimes(banned), [address], call);
+    for (const name of banned) call.record(banEvent("BAN", name, address, this.#fleet.attributes("jail", name, fleet)));
+    return banned;
+  }
+
+  /**
+   * BatchBanIp (see batchBanHere): a BAN event per new ban. Shared chunk by chunk as this host bans them: the other
+   * hosts start at once instead of after the whole batch, and what was banned here before a failure is shared too.
+   * Every address goes, not only those new here: another host may not have it yet.
+   */
+  async batchBan(jail: string, rawAddresses: readonly string[], call: ApiCall, fleet: boolean | undefined): Promise<string[]> {
+    const shared = this.#fleet.scope("jail", jail, fleet);
+    const fresh = await this.batchBanHere(jail, rawAddresses, shared ? async (banned) => this.#fleet.shareBans(await this.#banTimes([jail]), banned, call) : undefined);
+    const attributes = this.#fleet.attributes("jail", jail, fleet);
+    for (const address of fresh) call.record(banEvent("BAN", jail, address, attributes));
+    return fresh;
+  }
+
+  /** UnbanIp (see unbanHere): an UNBAN event per jail; a fleet unban goes out even when this host had no such ban. */
+  async unban(jail: string, rawAddress: string, call: ApiCall, fleet: boolean | undefined): Promise<string[]> {
+    const shared = this.#fleet.scope("jail", jail, fleet);
+    let unbanned: string[] = [];
+    try {
+      unbanned = await this.unbanHere(jail, rawAddress);
+    } catch (error) {
+      // Other hosts may have it.
+      if (!(shared && error instanceof ServerError && error.reason === "BAN_NOT_FOUND")) throw error;
+    }
+    const address = validateAddress(rawAddress);
+    if (shared) await this.#fleet.shareUnbans(jail === ALL_JAILS ? unbanned : [jail], [address], call);
+    for (const name of unbanned) call.record(banEvent("UNBAN", name, address, this.#fleet.attributes("jail", name, fleet)));
+    return unbanned;
+  }
+
+  /** Lifts every ban of every jail (see unbanAllHere), an UNBAN event each; nothing is shared. */
+  async unbanAll(call: ApiCall): Promise<Array<{ jail: string; address: string }>> {
+    const lifted = await this.#unbanAll();
+    for (const { jail, address } of lifted) call.record(banEvent("UNBAN", jail, address, {}));
+    return lifted;
   }
 
   /**
    * Bans in one jail or all; refused before anything changes if the host allowlist or a jail's ignoreip protects the
    * address.
    */
-  async ban(jail: string, rawAddress: string): Promise<string[]> {
+  async banHere(jail: string, rawAddress: string): Promise<string[]> {
     const address = validateAddress(rawAddress);
     const allowed = this.#allowlist.covering(address);
     if (allowed !== undefined) {
@@ -91,7 +145,7 @@ export class JailBans {
    * `onChunkBanned` gets each chunk (canonical addresses) once it is enforced, in order (fail2ban may already have the
    * next one); the call returns after the last.
    */
-  async batchBan(jail: string, rawAddresses: readonly string[], onChunkBanned?: (addresses: readonly string[]) => Promise<void>): Promise<string[]> {
+  async batchBanHere(jail: string, rawAddresses: readonly string[], onChunkBanned?: (addresses: readonly string[]) => Promise<void>): Promise<string[]> {
     if (rawAddresses.length > MAX_BATCH) throw new ServerError("BATCH_TOO_LARGE", `at most ${MAX_BATCH} addresses per batch, got ${rawAddresses.length}`, { field: "addresses" });
     const addresses = [...new Set(rawAddresses.map((raw, i) => validateAddress(raw, `addresses[${i}]`)))];
     const [name] = await this.#jails.targets(jail);
@@ -149,7 +203,7 @@ export class JailBans {
    * Unbans in one jail or all; returns the jails where the address was banned. The unban is recorded before fail2ban
    * is asked, so that the Portcullis action, which fail2ban calls meanwhile, does not report it a second time.
    */
-  async unban(jail: string, rawAddress: string): Promise<string[]> {
+  async unbanHere(jail: string, rawAddress: string): Promise<string[]> {
     const address = validateAddress(rawAddress);
     const unbanned: string[] = [];
     for (const name of await this.#jails.targets(jail)) {
@@ -176,7 +230,7 @@ export class JailBans {
   }
 
   /** Lifts every ban of every jail; returns what was banned (read just before, under the one-at-a-time socket). */
-  async unbanAll(): Promise<Array<{ jail: string; address: string }>> {
+  async #unbanAll(): Promise<Array<{ jail: string; address: string }>> {
     const names = await this.#jails.names();
     return this.#lock.with(names, async () => {
       const lifted: Array<{ jail: string; address: string }> = [];
@@ -196,8 +250,20 @@ export class JailBans {
     });
   }
 
+  /** Each jail with its bantime, as the fleet shares its bans. */
+  async #banTimes(jails: readonly string[]): Promise<Array<{ jail: string; banTime: number }>> {
+    const banTimes: Array<{ jail: string; banTime: number }> = [];
+    for (const jail of jails) banTimes.push({ jail, banTime: (await this.#jails.settings(jail)).banTime });
+    return banTimes;
+  }
+
   /** For jails with the Portcullis action, a wait for its report of the change (see EnforcementWaiters.expect). */
   async #expect(jail: string, op: "ban" | "unban", addresses: readonly string[]): Promise<Enforcement> {
     return this.#waiters.expect(jail, op, addresses, await this.#jails.usesPortcullisAction(jail));
   }
+}
+
+/** A BAN or UNBAN event of `jails/{jail}/bans/{address}`, the address canonical (2001:DB8::0001 → 2001:db8::1). */
+function banEvent(type: "BAN" | "UNBAN", jail: string, address: string, shared: Readonly<Record<string, string>>): EventInput {
+  return { type, resource: banName(jail, address), attributes: { jail, address, ...shared } };
 }

@@ -5,12 +5,15 @@ import type { Fail2banCli } from "../drivers/fail2ban-cli.js";
 import { parseBannedList, parseBansWithTime, parseJailList, parseJailStatus, strings, type BanWithTime, type JailStatus } from "../drivers/parse/fail2ban-replies.js";
 import type { JailBanStore } from "../store/jail-ban-store.js";
 import { KeyedLock } from "../keyed-lock.js";
+import { jailName } from "../names.js";
+import type { ApiCall } from "../events/api-call.js";
+import type { FleetSharing } from "../fleet/fleet.js";
 import { JailDropIn, TUNING_KEYS, type JailTuning, type TuningKey } from "./jail-drop-in.js";
 import type { Allowlist } from "./allowlist.js";
 import { EnforcementWaiters } from "./enforcement-waiter.js";
 import { ALL_JAILS, JailBans } from "./jail-bans.js";
 import { canonicalOrUndefined, validateAddress, validateJailName } from "./jail-checks.js";
-import { JailSettingsCache, tuningOf, withoutNulls, type JailSettings, type JailUpdate } from "./jail-settings.js";
+import { JailSettingsCache, tuningOf, updateAttributes, withoutNulls, type JailSettings, type JailUpdate } from "./jail-settings.js";
 
 export { ALL_JAILS } from "./jail-bans.js";
 export type { JailSettings, JailUpdate } from "./jail-settings.js";
@@ -52,15 +55,15 @@ export class JailService {
   /**
    * `bans`: where bans made here are noted, so that the BanWatcher does not report them a second time. `configDir`:
    * fail2ban's configuration directory, where UpdateJail keeps its drop-ins. `allowlist`: the host allowlist, which
-   * BanIp honours.
+   * BanIp honours. `fleet`: where bans and unbans asked for with fleet scope (or in shared jails) go.
    */
-  constructor(deps: { fail2ban: Fail2banClient; bans: JailBanStore; configDir: string; cli: Fail2banCli; allowlist: Allowlist }) {
+  constructor(deps: { fail2ban: Fail2banClient; bans: JailBanStore; configDir: string; cli: Fail2banCli; allowlist: Allowlist; fleet: FleetSharing }) {
     this.#fail2ban = deps.fail2ban;
     this.#bans = deps.bans;
     this.#configDir = deps.configDir;
     this.#cli = deps.cli;
     this.#settings = new JailSettingsCache(deps.fail2ban);
-    this.#banChanges = new JailBans({ fail2ban: deps.fail2ban, bans: deps.bans, allowlist: deps.allowlist, lock: this.#banLock, waiters: this.#waiters, jails: this });
+    this.#banChanges = new JailBans({ fail2ban: deps.fail2ban, bans: deps.bans, allowlist: deps.allowlist, lock: this.#banLock, waiters: this.#waiters, jails: this, fleet: deps.fleet });
   }
 
   /** Runs `work` under these jails' ban lock: the BanWatcher compares ban lists under it (see BanWatcher.observe). */
@@ -190,25 +193,40 @@ export class JailService {
     return this.#settings.read(jail);
   }
 
-  /** See JailBans.ban. */
-  ban(jail: string, rawAddress: string): Promise<string[]> {
-    return this.#banChanges.ban(jail, rawAddress);
+  // ---- bans and unbans: see jail-bans.ts -------------------------------------------------------------------------
+
+  ban(jail: string, rawAddress: string, call: ApiCall, fleet?: boolean): Promise<string[]> {
+    return this.#banChanges.ban(jail, rawAddress, call, fleet);
   }
 
-  /** See JailBans.batchBan. */
-  batchBan(jail: string, rawAddresses: readonly string[], onChunkBanned?: (addresses: readonly string[]) => Promise<void>): Promise<string[]> {
-    return this.#banChanges.batchBan(jail, rawAddresses, onChunkBanned);
+  batchBan(jail: string, rawAddresses: readonly string[], call: ApiCall, fleet?: boolean): Promise<string[]> {
+    return this.#banChanges.batchBan(jail, rawAddresses, call, fleet);
   }
 
-  /** See JailBans.unban. */
-  unban(jail: string, rawAddress: string): Promise<string[]> {
-    return this.#banChanges.unban(jail, rawAddress);
+  unban(jail: string, rawAddress: string, call: ApiCall, fleet?: boolean): Promise<string[]> {
+    return this.#banChanges.unban(jail, rawAddress, call, fleet);
   }
 
-  /** See JailBans.unbanAll. */
-  unbanAll(): Promise<Array<{ jail: string; address: string }>> {
-    return this.#banChanges.unbanAll();
+  unbanAll(call: ApiCall): Promise<Array<{ jail: string; address: string }>> {
+    return this.#banChanges.unbanAll(call);
   }
+
+  /** A ban on this host alone, for the fleet applier (which records its own events): no event, nothing shared. */
+  banHere(jail: string, rawAddress: string): Promise<string[]> {
+    return this.#banChanges.banHere(jail, rawAddress);
+  }
+
+  /** Many bans on this host alone, for the fleet applier: no event, nothing shared. */
+  batchBanHere(jail: string, rawAddresses: readonly string[]): Promise<string[]> {
+    return this.#banChanges.batchBanHere(jail, rawAddresses);
+  }
+
+  /** An unban on this host alone, for the allowlist, jail enforcement and the fleet applier: no event, nothing shared. */
+  unbanHere(jail: string, rawAddress: string): Promise<string[]> {
+    return this.#banChanges.unbanHere(jail, rawAddress);
+  }
+
+  // ---- jails and their settings ----------------------------------------------------------------------------------
 
   /** Counts a failed login like a log line would; `maxretry` of them within `findtime` ban the address. */
   async reportFailure(jail: string, rawAddress: string, message: string): Promise<void> {
@@ -271,7 +289,7 @@ export class JailService {
    * nothing the running server has is missing from the file), then in the running server; if fail2ban refuses, both
    * go back to what they were.
    */
-  async update(jail: string, changes: JailUpdate): Promise<JailView> {
+  async update(jail: string, changes: JailUpdate, call: ApiCall): Promise<JailView> {
     const [name] = await this.targets(jail);
     const given = tuningOf(changes);
     if (Object.keys(given).length === 0) {
@@ -308,32 +326,39 @@ export class JailService {
     } finally {
       this.#settings.forget(name!);
     }
-    return this.get(name!);
+    const view = await this.get(name!);
+    call.record({ type: "JAIL_UPDATED", resource: jailName(jail), attributes: updateAttributes(changes) });
+    return view;
   }
 
   /** Stops a running jail; its actions lift its bans. */
-  async stop(jail: string): Promise<void> {
+  async stop(jail: string, call: ApiCall): Promise<void> {
     const [name] = await this.targets(jail);
     await this.#fail2ban.send(["stop", name!]);
     this.#settings.forget(name!);
+    call.record({ type: "JAIL_STOPPED", resource: jailName(jail) });
   }
 
   /** Starts a configured jail that is not running, through fail2ban-client (which reads the configuration). */
-  async start(jail: string): Promise<JailView> {
+  async start(jail: string, call: ApiCall): Promise<JailView> {
     validateJailName(jail);
     if ((await this.names()).includes(jail)) throw new ServerError("JAIL_RUNNING", `jail ${jail} is running already; stop it first or reload it`, { jail });
     // `start <jail>` only starts jails the server knows; a reload with --if-exists adds a stopped jail back.
     await this.#cli.run(["reload", "--if-exists", jail]);
     this.#settings.forget(jail);
-    return this.get(jail);
+    const view = await this.get(jail);
+    call.record({ type: "JAIL_STARTED", resource: jailName(jail) });
+    return view;
   }
 
   /** Reloads fail2ban's configuration for one jail or all; returns the jails running afterwards. */
-  async reload(jail: string): Promise<string[]> {
+  async reload(jail: string, call: ApiCall): Promise<string[]> {
     if (jail !== ALL_JAILS) await this.targets(jail);
     await this.#cli.run(["reload", ...(jail === ALL_JAILS ? [] : [jail])]);
     this.#settings.forget();
-    return this.names();
+    const running = await this.names();
+    call.record({ type: "JAILS_RELOADED", resource: jailName(jail), attributes: { jails: running.map(jailName).join(",") } });
+    return running;
   }
 
   /** Whether fail2ban answers, its version and jail count; never throws for a server that is down. */

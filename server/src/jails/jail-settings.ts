@@ -121,6 +121,24 @@ export function tuningOf(update: JailUpdate): JailTuning {
   return tuning;
 }
 
+/** The JAIL_UPDATED event's attributes: each setting given, by its field name in the API. */
+export function updateAttributes(update: JailUpdate): Record<string, string> {
+  const attributes: Record<string, string> = {};
+  if (update.maxRetry !== undefined) attributes.max_retry = String(update.maxRetry);
+  if (update.findTime !== undefined) attributes.find_time = String(update.findTime);
+  if (update.banTime !== undefined) attributes.ban_time = String(update.banTime);
+  const increment = update.increment;
+  if (increment !== undefined) {
+    attributes["ban_time_increment.enabled"] = String(increment.enabled);
+    if (increment.factor !== 0) attributes["ban_time_increment.factor"] = String(increment.factor);
+    if (increment.maxTime !== 0) attributes["ban_time_increment.max_time"] = String(increment.maxTime);
+    if (increment.randomTime !== 0) attributes["ban_time_increment.random_time"] = String(increment.randomTime);
+    if (increment.multipliers.length > 0) attributes["ban_time_increment.multipliers"] = increment.multipliers.join(" ");
+    if (increment.overallJails) attributes["ban_time_increment.overall_jails"] = "true";
+  }
+  return attributes;
+}
+
 /** The options a drop-in keeps: those set to a value (null means removed). */
 export function withoutNulls(tuning: JailTuning): JailTuning {
   return Object.fromEntries(Object.entries(tuning).filter(([, value]) => value !== null));
