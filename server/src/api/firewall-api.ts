@@ -27,7 +27,7 @@ import { saturated } from "./safe-integers.js";
 
 export type FirewallOperations = OperationsOf<typeof FirewallServiceService, FirewallServiceServer>;
 
-/** ListRules answers with the wire rules toRule keeps per rule view, never modified: their bytes can be kept too. */
+/** ListRules answers with the read-only wire rules toRule keeps per rule view: their bytes are kept too (see toRule). */
 export const FIREWALL_KEPT_ITEMS = { listRules: "rules" } as const;
 /** ApplyRuleset reads its rules one by one, with length and at() only: over gRPC each is decoded when read. */
 export const FIREWALL_LAZY_ITEMS = { applyRuleset: "rules" } as const;
@@ -298,25 +298,35 @@ export function fromRule(rule: Rule | undefined): RuleSpec {
   return spec;
 }
 
-function toPorts(match: PortMatch | undefined): WirePorts | undefined {
-  return match === undefined ? undefined : { ports: match.ports.map((range) => ({ first: range.first, last: range.last })), negate: match.negate };
+/**
+ * Wire rules by the view they were made from: TableReader keeps the view of every rule whose line and counters did
+ * not change, so a listing finds its wire rule here, and the encoder the bytes it kept of it (FIREWALL_KEPT_ITEMS):
+ * what the "list 10000 rules" bench row needs. Shared by every later listing, hence read-only.
+ */
+const wireRules = new WeakMap<RuleView, Readonly<Rule>>();
+
+/** A rule on the wire. */
+export function toRule(t: TableName, rule: RuleView): Readonly<Rule> {
+  let wire = wireRules.get(rule);
+  if (wire === undefined) wireRules.set(rule, (wire = newWireRule(t, rule)));
+  return wire;
 }
 
-/** The wire form of a spec's fields; specs from a parsed dump are shared between listings, so this is cached. */
-type WireSpec = Pick<Rule, "protocol" | "protocolNegate" | "source" | "destination" | "inInterface" | "outInterface" | "sourcePort" | "destinationPort" | "matchSet" | "states" | "comment" | "target">;
-const wireSpecs = new WeakMap<RuleSpec, WireSpec>();
-
-function wireSpecOf(spec: RuleSpec): WireSpec {
-  let wire = wireSpecs.get(spec);
-  if (wire !== undefined) return wire;
+/** Fields copied one by one (no spread): ListRules builds 10k of these. */
+function newWireRule(t: TableName, rule: RuleView): Rule {
+  const spec = rule.spec;
   const target = spec.target;
-  wire = {
+  return {
+    name: ruleName(t, rule.chain, rule.id),
+    id: rule.id,
+    chain: rule.chain,
+    position: rule.position,
     protocol: spec.protocol ?? "",
     protocolNegate: spec.protocolNegate ?? false,
-    source: spec.source,
-    destination: spec.destination,
-    inInterface: spec.inInterface,
-    outInterface: spec.outInterface,
+    source: toAddress(spec.source),
+    destination: toAddress(spec.destination),
+    inInterface: toInterface(spec.inInterface),
+    outInterface: toInterface(spec.outInterface),
     sourcePort: toPorts(spec.sourcePort),
     destinationPort: toPorts(spec.destinationPort),
     matchSet: spec.matchSet === undefined ? undefined : {
@@ -334,47 +344,22 @@ function wireSpecOf(spec: RuleSpec): WireSpec {
       logPrefix: target.kind === "LOG" ? target.prefix ?? "" : "",
       other: target.kind === "OTHER" ? target.name : "",
     },
-  };
-  wireSpecs.set(spec, wire);
-  return wire;
-}
-
-/**
- * Wire rules by the view they were made from. A view belongs to one table and is immutable, and a listing keeps the
- * view of every rule that did not change (TableReader): its wire form is made once, not on every listing.
- */
-const wireRules = new WeakMap<RuleView, Rule>();
-
-/** A rule on the wire. Fields copied one by one (no spread): ListRules builds 10k of these. */
-export function toRule(t: TableName, rule: RuleView): Rule {
-  let wire = wireRules.get(rule);
-  if (wire === undefined) wireRules.set(rule, (wire = newWireRule(t, rule)));
-  return wire;
-}
-
-function newWireRule(t: TableName, rule: RuleView): Rule {
-  const wire = wireSpecOf(rule.spec);
-  return {
-    name: ruleName(t, rule.chain, rule.id),
-    id: rule.id,
-    chain: rule.chain,
-    position: rule.position,
-    protocol: wire.protocol,
-    protocolNegate: wire.protocolNegate,
-    source: wire.source,
-    destination: wire.destination,
-    inInterface: wire.inInterface,
-    outInterface: wire.outInterface,
-    sourcePort: wire.sourcePort,
-    destinationPort: wire.destinationPort,
-    matchSet: wire.matchSet,
-    states: wire.states,
-    comment: wire.comment,
-    target: wire.target,
     packets: saturated(rule.packets),
     bytes: saturated(rule.bytes),
     managed: rule.managed,
     modeled: rule.modeled,
     text: rule.text,
   };
+}
+
+function toAddress(match: AddressMatch | undefined): WireAddress | undefined {
+  return match === undefined ? undefined : { address: match.address, negate: match.negate };
+}
+
+function toInterface(match: InterfaceMatch | undefined): WireInterface | undefined {
+  return match === undefined ? undefined : { name: match.name, negate: match.negate };
+}
+
+function toPorts(match: PortMatch | undefined): WirePorts | undefined {
+  return match === undefined ? undefined : { ports: match.ports.map((range) => ({ first: range.first, last: range.last })), negate: match.negate };
 }
