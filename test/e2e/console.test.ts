@@ -69,8 +69,11 @@ describe("console: the web console in Debian's Chromium, with client certificate
     page = await browser.newPage();
   });
   after(async () => {
-    await browser?.close();
-    await setup?.close();
+    try {
+      await browser?.close();
+    } finally {
+      await setup?.close();
+    }
   });
 
   it("fail2ban bans an attacker after five log lines: the row appears live on the open overview and jail pages and the attacker's connects fail; Unban on the page lets them through again", async () => {
