@@ -69,8 +69,11 @@ describe("console: the web console in Debian's Chromium, with client certificate
     page = await browser.newPage();
   });
   after(async () => {
-    await browser?.close();
-    await setup?.close();
+    try {
+      await browser?.close();
+    } finally {
+      await setup?.close();
+    }
   });
 
   it("fail2ban bans an attacker after five log lines: the row appears live on the open overview and jail pages and the attacker's connects fail; Unban on the page lets them through again", async () => {
@@ -355,6 +358,8 @@ describe("console: the web console in Debian's Chromium, with client certificate
     await open(page, browser.url("events"), "Events");
     await page.getByText("Following new events.").waitFor();
     await allow("198.51.100.31");
+    // Both its events (allowlisted, removed) shown: the newest of them is where the page must resume from.
+    await page.waitForFunction(() => [...document.querySelectorAll("#events tbody tr[data-sequence]")].filter((row) => row.textContent?.includes("198.51.100.31")).length === 2);
     const before = Math.max(...(await sequences()));
     await page.locator(`#events tr[data-sequence="${before}"]`).getByText("198.51.100.31").first().waitFor();
 
@@ -367,6 +372,8 @@ describe("console: the web console in Debian's Chromium, with client certificate
     await page.getByText("Following new events.").waitFor({ timeout: PATIENCE_MS });
     await page.locator("#events tbody").getByText("198.51.100.33").first().waitFor();
     await allow("198.51.100.34");
+    // Both events of the last allow (add, then remove) arrive as separate messages: wait for the remove too.
+    await page.waitForFunction((min) => Number(document.querySelector("#events tbody tr[data-sequence]")?.getAttribute("data-sequence")) >= min, before + 6, { timeout: PATIENCE_MS });
     await page.locator("#events tbody").getByText("198.51.100.34").first().waitFor();
 
     const shown = await sequences();

@@ -37,11 +37,18 @@ export async function startJailHosts(dovecotSettings: string[], action: (socket:
   });
   let f: ServerFixture | undefined;
   let listener: { stop(): void } | undefined;
+  // Each step runs even when one before it throws: the namespaces and fail2ban-server must not outlive the test.
   const close = async (): Promise<void> => {
-    listener?.stop();
-    await f?.close();
-    await fail2ban.destroy();
-    hosts.destroy();
+    try {
+      listener?.stop();
+      await f?.close();
+    } finally {
+      try {
+        await fail2ban.destroy();
+      } finally {
+        hosts.destroy();
+      }
+    }
   };
   try {
     await fail2ban.start();

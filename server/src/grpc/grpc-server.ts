@@ -47,6 +47,8 @@ export async function startGrpcServer(deps: GrpcServerDeps): Promise<RunningGrpc
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
     "grpc.keepalive_permit_without_calls": 1,
+    // No channelz service is served; its per-call bookkeeping (timestamps, counters per session) is work for no reader.
+    "grpc.enable_channelz": 0,
   });
   const peers = new PeerCertificates();
   for (const service of deps.services) server.addService(withUndecodableRequests(withFastEncoding(service.definition, { keptResponseItems: service.keptResponseItems ?? {}, lazyRequestItems: service.lazyRequestItems ?? {} })), adapt(service, deps, peers));
