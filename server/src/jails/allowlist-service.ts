@@ -2,6 +2,7 @@ import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
 import { canonicalNetwork, parseNetworkCanonical } from "../addresses.js";
 import type { EventLog } from "../events/event-log.js";
+import { KeyedLock } from "../keyed-lock.js";
 import type { AllowlistRow, AllowlistStore } from "../store/allowlist-store.js";
 import { expired, type Allowlist } from "./allowlist.js";
 import type { JailService } from "./jail-service.js";
@@ -25,6 +26,8 @@ export class AllowlistService {
   readonly #events: EventLog;
   readonly #log: Logger;
   #timer: NodeJS.Timeout | undefined;
+  /** One sync at a time: two that both read an entry as present would both delete it, and fail2ban refuses the second. */
+  readonly #syncing = new KeyedLock();
 
   constructor(deps: { allowlist: Allowlist; store: AllowlistStore; jails: JailService; events: EventLog; log: Logger }) {
     this.#allowlist = deps.allowlist;
@@ -83,7 +86,11 @@ export class AllowlistService {
    * Makes every running jail's ignoreip hold every entry, and takes back what the allowlist put there for entries
    * that are gone. Idempotent; one `get ignoreip` per jail when nothing changed.
    */
-  async syncJails(): Promise<void> {
+  syncJails(): Promise<void> {
+    return this.#syncing.with(["jails"], () => this.#syncJailsNow());
+  }
+
+  async #syncJailsNow(): Promise<void> {
     const wanted = new Set(this.#allowlist.list().map((entry) => entry.network));
     const applied = this.#store.applied();
     for (const jail of await this.#jails.names()) {
