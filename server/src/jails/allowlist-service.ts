@@ -4,6 +4,7 @@ import { canonicalNetwork, parseNetworkCanonical } from "../addresses.js";
 import type { EventLog } from "../events/event-log.js";
 import type { ApiCall } from "../events/api-call.js";
 import { banName } from "../names.js";
+import { KeyedLock } from "../keyed-lock.js";
 import type { AllowlistRow, AllowlistStore } from "../store/allowlist-store.js";
 import { expired, type Allowlist } from "./allowlist.js";
 import type { JailService } from "./jail-service.js";
@@ -27,6 +28,8 @@ export class AllowlistService {
   readonly #events: EventLog;
   readonly #log: Logger;
   #timer: NodeJS.Timeout | undefined;
+  /** One sync at a time: two that both read an entry as present would both delete it, and fail2ban refuses the second. */
+  readonly #syncing = new KeyedLock();
 
   constructor(deps: { allowlist: Allowlist; store: AllowlistStore; jails: JailService; events: EventLog; log: Logger }) {
     this.#allowlist = deps.allowlist;
@@ -92,7 +95,11 @@ export class AllowlistService {
    * Makes every running jail's ignoreip hold every entry, and takes back what the allowlist put there for entries
    * that are gone. Idempotent; one `get ignoreip` per jail when nothing changed.
    */
-  async syncJails(): Promise<void> {
+  syncJails(): Promise<void> {
+    return this.#syncing.with(["jails"], () => this.#syncJailsNow());
+  }
+
+  async #syncJailsNow(): Promise<void> {
     const wanted = new Set(this.#allowlist.list().map((entry) => entry.network));
     const applied = this.#store.applied();
     for (const jail of await this.#jails.names()) {
