@@ -97,17 +97,27 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const audit = new AuditStore(db);
   const firewallStore = new FirewallStore(db, renderRuleLine, parseRuleLine);
   const feedStore = new FeedStore(db);
-  const ipsets = new IpsetService({ kernel: ipsetDriver, rules: iptables, store: new IpsetStore(db), events, log, pendingRollbacks: () => firewallStore.rollbacks(), owners: (set) => feedStore.ownerOf(set) });
+  const jailBans = new JailBanStore(db);
+  // Fleet mode only with a `cluster` section: otherwise nothing connects and fleet-scope requests are refused.
+  const fleetSharing = config.cluster === undefined ? undefined : (() => {
+    const cluster = config.cluster;
+    const store = new FleetStore(db);
+    const link = new JetStreamLink(cluster, log);
+    const publisher = new FleetPublisher({ link, store, node: cluster.node, log });
+    const nodes = new FleetNodes({ link, node: cluster.node, version: serverVersion(), heartbeatSeconds: cluster.heartbeatSeconds, store, jailBans, log });
+    return { cluster, store, link, publisher, nodes, fleet: new Fleet({ config: cluster, store, publisher, nodes }) };
+  })();
+  const fleet: FleetSharing = fleetSharing?.fleet ?? localOnly;
+  const ipsets = new IpsetService({ kernel: ipsetDriver, rules: iptables, store: new IpsetStore(db), events, log, fleet, pendingRollbacks: () => firewallStore.rollbacks(), owners: (set) => feedStore.ownerOf(set) });
   const requests = new RequestStore(db);
   // fail2ban may be down or absent: the jail service answers UNAVAILABLE then, and recovers when it comes back.
   const fail2ban = new Fail2banClient(config.fail2ban.socket, log);
-  const jailBans = new JailBanStore(db);
   const allowlistStore = new AllowlistStore(db);
   const allowlist = new Allowlist(allowlistStore);
   const cli = new Fail2banCli(exec, log, config.fail2ban.socket, config.fail2ban.configDir);
-  const jails = new JailService({ fail2ban, bans: jailBans, configDir: config.fail2ban.configDir, cli, allowlist });
+  const jails = new JailService({ fail2ban, bans: jailBans, configDir: config.fail2ban.configDir, cli, allowlist, fleet });
   const allowlistService = new AllowlistService({ allowlist, store: allowlistStore, jails, events, log });
-  const banWatcher = new BanWatcher({ jails, allowlist: allowlistService, events, log, socket: config.fail2ban.socket });
+  const banWatcher = new BanWatcher({ jails, bans: jailBans, allowlist: allowlistService, events, log, socket: config.fail2ban.socket });
 
   // A batch cut short by a stop is taken back out, then the kernel, which may have lost managed state while we were
   // down (reboot, manual flush) or gained some by hand, is made to match the store, before serving.
@@ -135,26 +145,23 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     eventSubscribers: () => events.watcherCount,
     feeds: () => feeds.metrics(),
   });
-  // Fleet mode only with a `cluster` section: otherwise nothing connects and fleet-scope requests are refused.
-  const fleetParts = config.cluster === undefined ? undefined : (() => {
-    const cluster = config.cluster;
-    const store = new FleetStore(db);
-    const link = new JetStreamLink(cluster, log);
-    const applier = new FleetApplier({ jails, ipsets, allowlist, managementAddresses: config.firewall.managementAddresses, store, events, audit, log });
-    const publisher = new FleetPublisher({ link, store, node: cluster.node, log });
-    const consumer = new FleetConsumer({ link, applier, node: cluster.node, log });
-    const nodes = new FleetNodes({ link, node: cluster.node, version: serverVersion(), heartbeatSeconds: cluster.heartbeatSeconds, store, jailBans, log });
-    const fleet = new Fleet({ config: cluster, store, publisher, nodes, jails, ipsets });
-    return { link, publisher, consumer, nodes, fleet };
-  })();
-  const fleet: FleetSharing = fleetParts?.fleet ?? localOnly;
+  // The other hosts' changes are applied here through the same services.
+  const fleetParts = fleetSharing === undefined ? undefined : {
+    ...fleetSharing,
+    consumer: new FleetConsumer({
+      link: fleetSharing.link,
+      applier: new FleetApplier({ jails, ipsets, allowlist, managementAddresses: config.firewall.managementAddresses, store: fleetSharing.store, events, audit, log }),
+      node: fleetSharing.cluster.node,
+      log,
+    }),
+  };
   const groupCommit = new GroupCommit(db);
   const invoker = new Invoker(audit, events, log, metrics, (work) => groupCommit.write(work));
   const services: ContractService[] = [
-    { name: "portcullis.v1.IpsetService", definition: IpsetServiceService, operations: ipsetOperations(ipsets, requests, fleet) },
+    { name: "portcullis.v1.IpsetService", definition: IpsetServiceService, operations: ipsetOperations(ipsets, requests) },
     { name: "portcullis.v1.FirewallService", definition: FirewallServiceService, operations: firewallOperations(firewall, requests), keptResponseItems: FIREWALL_KEPT_ITEMS, lazyRequestItems: FIREWALL_LAZY_ITEMS },
     { name: "portcullis.v1.EventService", definition: EventServiceService, operations: eventOperations(events, audit, banHistory) },
-    { name: "portcullis.v1.JailService", definition: JailServiceService, operations: jailOperations(jails, allowlistService, fleet) },
+    { name: "portcullis.v1.JailService", definition: JailServiceService, operations: jailOperations(jails, allowlistService) },
     { name: "portcullis.v1.FleetService", definition: FleetServiceService, operations: fleetOperations(fleet) },
     { name: "portcullis.v1.HostService", definition: HostServiceService, operations: hostOperations(new HostView({ jails, ipsets, firewall, allowlist, events, history: banHistory, fleet })) },
     { name: "portcullis.v1.FeedService", definition: FeedServiceService, operations: feedOperations(feeds, requests) },

@@ -3,6 +3,8 @@ import { ServerError } from "./errors.js";
 /** Resource names (AIP-122) as clients see them; the API parses them, the domain uses them to name events. */
 export const ipsetName = (set: string): string => `ipsets/${set}`;
 export const entryName = (set: string, element: string): string => `ipsets/${set}/entries/${element}`;
+export const jailName = (jail: string): string => `jails/${jail}`;
+export const banName = (jail: string, address: string): string => `jails/${jail}/bans/${address}`;
 export const feedName = (feed: string): string => `feeds/${feed}`;
 
 export interface TableName {

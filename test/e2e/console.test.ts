@@ -353,7 +353,8 @@ describe("console: the web console in Debian's Chromium, with client certificate
     const sequences = async (): Promise<number[]> => (await events.evaluateAll((rows) => rows.map((row) => Number(row.getAttribute("data-sequence")))));
     const allow = async (network: string): Promise<void> => {
       assert.equal((await rest(setup.f.server, "POST", "/v1/allowlist", { network, comment: "tail" })).status, 200);
-      assert.equal((await rest(setup.f.server, "POST", "/v1/allowlist:remove", { network })).status, 200);
+      const removed = await rest(setup.f.server, "POST", "/v1/allowlist:remove", { network });
+      assert.equal(removed.status, 200, JSON.stringify(removed.json));
     };
     await open(page, browser.url("events"), "Events");
     await page.getByText("Following new events.").waitFor();

@@ -9,13 +9,17 @@ import { JailService, PORTCULLIS_ACTION } from "../../server/src/jails/jail-serv
 import type { Fail2banClient } from "../../server/src/drivers/fail2ban-client.js";
 import type { Fail2banCli } from "../../server/src/drivers/fail2ban-cli.js";
 import type { PickleValue } from "../../server/src/drivers/parse/pickle-codec.js";
+import type { FleetSharing } from "../../server/src/fleet/fleet.js";
+import type { ApiCall } from "../../server/src/events/api-call.js";
+import type { EventInput } from "../../server/src/events/event-model.js";
 
 const JAIL = "dovecot";
 const addresses = (count: number): string[] => Array.from({ length: count }, (_, i) => `10.9.${i >> 8}.${i & 255}`);
 
 /**
  * fail2ban as JailService sees it, for a jail with the Portcullis action: `banip` answers at once, and the action
- * reports the chunk in the kernel 30 ms later (as its sender thread does), through JailService.enforced.
+ * reports the chunk in the kernel 30 ms later (as its sender thread does), through JailService.enforced. The jail is
+ * shared with a fleet that notes each chunk it is handed.
  */
 function setup(options: { failBanip?: number } = {}) {
   const db = openDatabase(":memory:");
@@ -42,20 +46,33 @@ function setup(options: { failBanip?: number } = {}) {
     },
   } as unknown as Fail2banClient;
   const bans = new JailBanStore(db);
-  service = new JailService({ fail2ban, bans, configDir: "/nonexistent", cli: undefined as unknown as Fail2banCli, allowlist: new Allowlist(new AllowlistStore(db)) });
-  return { service, bans, log };
+  const shared: string[][] = [];
+  const fleet: FleetSharing = {
+    nodes: undefined,
+    scope: () => true,
+    attributes: () => ({ scope: "fleet" }),
+    shareBans: async (jails, addresses) => {
+      assert.deepEqual(jails, [{ jail: JAIL, banTime: 600 }]);
+      log.push(`shared ${shared.length + 1}`);
+      shared.push([...addresses]);
+    },
+    shareUnbans: async () => assert.fail("no unbans here"),
+    shareSetChange: async () => assert.fail("no sets here"),
+  };
+  const events: EventInput[] = [];
+  const call: ApiCall = { principal: "tester", role: "operator", method: "portcullis.v1.JailService/BatchBanIp", record: (event) => void events.push(event) };
+  service = new JailService({ fail2ban, bans, configDir: "/nonexistent", cli: undefined as unknown as Fail2banCli, allowlist: new Allowlist(new AllowlistStore(db)), fleet });
+  return { service, bans, log, shared, call, events };
 }
 
 describe("BatchBanIp in chunks", () => {
   it("fail2ban gets the next chunk while the previous one's enforcement is awaited; each chunk is handed on once enforced", async () => {
-    const { service, log } = setup();
-    const shared: string[][] = [];
+    const { service, log, shared, call, events } = setup();
     const all = addresses(1200);
-    const fresh = await service.batchBan(JAIL, all, async (chunk) => {
-      log.push(`shared ${shared.length + 1}`);
-      shared.push([...chunk]);
-    });
+    const fresh = await service.batchBan(JAIL, all, call, true);
     assert.equal(fresh.length, 1200);
+    assert.deepEqual(events.map((event) => event.resource), all.map((address) => `jails/${JAIL}/bans/${address}`));
+    assert.deepEqual(events[0]!.attributes, { jail: JAIL, address: all[0], scope: "fleet" });
     assert.deepEqual(shared, [all.slice(0, 500), all.slice(500, 1000), all.slice(1000)]);
     // Overlapped: the second banip goes out before the first chunk's report; nothing is shared before its report.
     assert.ok(log.indexOf("banip 2") < log.indexOf("enforced 1"), log.join(", "));
@@ -64,13 +81,12 @@ describe("BatchBanIp in chunks", () => {
   });
 
   it("a failure midway: what was enforced is kept and handed on, the rest is not recorded as banned", async () => {
-    const { service, bans, log } = setup({ failBanip: 2 });
-    const shared: string[][] = [];
+    const { service, bans, log, shared, call } = setup({ failBanip: 2 });
     const all = addresses(1200);
-    await assert.rejects(service.batchBan(JAIL, all, async (chunk) => void shared.push([...chunk])), /fail2ban went away/);
+    await assert.rejects(service.batchBan(JAIL, all, call, true), /fail2ban went away/);
     assert.deepEqual(shared, [all.slice(0, 500)], "the first chunk was enforced before the call failed");
     assert.deepEqual([...bans.addresses(JAIL)].sort(), [...all.slice(0, 500)].sort());
     await sleep(50);
-    assert.deepEqual(log, ["banip 1", "enforced 1"]);
+    assert.deepEqual(log, ["banip 1", "enforced 1", "shared 1"]);
   });
 });

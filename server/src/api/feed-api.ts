@@ -37,7 +37,7 @@ export function feedOperations(feeds: FeedService, requests: RequestStore): Feed
 
     getFeed: operation("viewer", (request) => request.name, async (request) => toFeed(feeds.get(parseFeedName(request.name)))),
 
-    createFeed: operation("admin", (request) => feedName(request.feedId), async (request) => onceFor(requests, "CreateFeed", request, Feed, async () => {
+    createFeed: operation("admin", (request) => feedName(request.feedId), async (request, call) => onceFor(requests, "CreateFeed", request, Feed, async () => {
       const feed = request.feed;
       if (feed === undefined) throw new ServerError("INVALID_FEED_SOURCE", "feed is required: give at least its source, format and ipset", { field: "feed" });
       const view = await feeds.create(request.feedId, parseIpsetName(feed.ipset, "feed.ipset"), {
@@ -50,21 +50,20 @@ export function feedOperations(feeds: FeedService, requests: RequestStore): Feed
         ...(feed.maxBytes === 0 ? {} : { maxBytes: feed.maxBytes }),
         ...(feed.maxShrink === undefined ? {} : { maxShrink: feed.maxShrink }),
         ...(feed.ca === "" ? {} : { ca: feed.ca }),
-      });
+      }, call);
       return toFeed(view);
-    }), (_request, feed) => ({ type: "FEED_CREATED", resource: feed.name, attributes: { source: feed.source, ipset: feed.ipset } })),
+    })),
 
-    updateFeed: operation("admin", (request) => request.name, async (request) => toFeed(await feeds.update(parseFeedName(request.name), settingsOf(request))),
-      (request) => ({ type: "FEED_UPDATED", resource: request.name, attributes: updatedAttributes(request) })),
+    updateFeed: operation("admin", (request) => request.name, async (request, call) => toFeed(await feeds.update(parseFeedName(request.name), settingsOf(request), call))),
 
-    deleteFeed: operation("admin", (request) => request.name, async (request) => {
-      await feeds.delete(parseFeedName(request.name));
+    deleteFeed: operation("admin", (request) => request.name, async (request, call) => {
+      await feeds.delete(parseFeedName(request.name), call);
       return {};
-    }, (request) => ({ type: "FEED_DELETED", resource: request.name })),
+    }),
 
     // The refresh records its own FEED_REFRESHED or FEED_FAILED event (a failure is an event too).
-    refreshFeed: operation("operator", (request) => request.name, async (request, principal) => {
-      const { view, result } = await feeds.refresh(parseFeedName(request.name), request.force, { principal: principal.name, origin: "api" });
+    refreshFeed: operation("operator", (request) => request.name, async (request, call) => {
+      const { view, result } = await feeds.refresh(parseFeedName(request.name), request.force, { principal: call.principal, origin: "api" });
       return {
         feed: toFeed(view),
         changed: result.changed,
@@ -90,17 +89,6 @@ function settingsOf(request: UpdateFeedRequest): FeedSettings {
     ...(request.maxShrink === undefined ? {} : { maxShrink: request.maxShrink }),
     ...(request.ca === undefined ? {} : { ca: request.ca }),
   };
-}
-
-/** The settings an update gave, by their request field names (a CA as whether one is set, not its text). */
-function updatedAttributes(request: UpdateFeedRequest): Record<string, string> {
-  const given: Array<[string, unknown]> = [
-    ["source", request.source], ["format", request.format === undefined ? undefined : FORMATS.find(([value]) => value === request.format)?.[1]],
-    ["interval_seconds", request.intervalSeconds], ["jitter_seconds", request.jitterSeconds], ["timeout_seconds", request.timeoutSeconds],
-    ["retries", request.retries], ["max_bytes", request.maxBytes], ["max_shrink", request.maxShrink],
-    ["ca", request.ca === undefined ? undefined : request.ca === "" ? "none" : "set"],
-  ];
-  return Object.fromEntries(given.filter(([, value]) => value !== undefined).map(([key, value]) => [key, String(value)]));
 }
 
 function formatOf(format: FeedFormat, field: string): DomainFormat {

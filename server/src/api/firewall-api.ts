@@ -19,7 +19,6 @@ import type { ChainView, FirewallService, RuleView, TableSnapshot } from "../fir
 import type { AddressMatch, ConntrackState, InterfaceMatch, Policy, PortMatch, RuleSpec, SetDirection, Target } from "../firewall/rule-model.js";
 import type { RulesetDiff } from "../firewall/ruleset-diff.js";
 import { operation, type OperationsOf } from "./operation.js";
-import type { Principal } from "../auth/principal.js";
 import { onceFor } from "./request-ids.js";
 import type { RequestStore } from "../store/request-store.js";
 import { decodePageToken, encodePageToken, pageSize } from "./pagination.js";
@@ -28,7 +27,7 @@ import { saturated } from "./safe-integers.js";
 
 export type FirewallOperations = OperationsOf<typeof FirewallServiceService, FirewallServiceServer>;
 
-/** ListRules answers with the wire rules toRule keeps per rule view, never modified: their bytes can be kept too. */
+/** ListRules answers with the read-only wire rules toRule keeps per rule view: their bytes are kept too (see toRule). */
 export const FIREWALL_KEPT_ITEMS = { listRules: "rules" } as const;
 /** ApplyRuleset reads its rules one by one, with length and at() only: over gRPC each is decoded when read. */
 export const FIREWALL_LAZY_ITEMS = { applyRuleset: "rules" } as const;
@@ -53,11 +52,7 @@ const TARGET_KINDS: Readonly<Record<Target["kind"], TargetKind>> = {
 
 /** The FirewallService contract mapped onto the domain. */
 export function firewallOperations(firewall: FirewallService, requests: RequestStore): FirewallOperations {
-  const change = (principal: Principal, request: { allowLockout?: boolean; confirmWithin?: number }) => ({
-    caller: principal.address === undefined ? {} : { address: principal.address },
-    allowLockout: request.allowLockout ?? false,
-    confirmWithin: request.confirmWithin ?? 0,
-  });
+  const safeguards = (request: { allowLockout: boolean; confirmWithin: number }) => ({ allowLockout: request.allowLockout, confirmWithin: request.confirmWithin });
   return {
     listChains: operation("viewer", (request) => request.parent, async (request) => {
       const t = parseTableName(request.parent);
@@ -69,38 +64,31 @@ export function firewallOperations(firewall: FirewallService, requests: RequestS
       return toChain(c, await firewall.chain(c.family, c.table, c.chain));
     }),
 
-    createChain: operation("admin", (request) => `${request.parent}/chains/${request.chainId}`, async (request) => {
+    createChain: operation("admin", (request) => `${request.parent}/chains/${request.chainId}`, async (request, call) => {
       const t = parseTableName(request.parent);
-      return toChain(t, await firewall.createChain(t.family, t.table, request.chainId));
-    }, (_request, chain) => ({ type: "CHAIN_CREATED", resource: chain.name })),
+      return toChain(t, await firewall.createChain(t.family, t.table, request.chainId, call));
+    }),
 
-    deleteChain: operation("admin", (request) => request.name, async (request) => {
+    deleteChain: operation("admin", (request) => request.name, async (request, call) => {
       const c = parseChainName(request.name);
-      await firewall.deleteChain(c.family, c.table, c.chain);
+      await firewall.deleteChain(c.family, c.table, c.chain, call);
       return {};
-    }, (request) => ({ type: "CHAIN_DELETED", resource: request.name })),
+    }),
 
-    setChainPolicy: operation("admin", (request) => request.name, async (request, principal) => {
+    setChainPolicy: operation("admin", (request) => request.name, async (request, call) => {
       const c = parseChainName(request.name);
-      const { chain } = await firewall.setPolicy(c.family, c.table, c.chain, fromPolicy(request.policy, "policy"), change(principal, request));
+      const { chain } = await firewall.setPolicy(c.family, c.table, c.chain, fromPolicy(request.policy, "policy"), call, safeguards(request));
       return toChain(c, chain);
-    }, (request, chain) => ({ type: "POLICY_SET", resource: request.name, attributes: { policy: chain.policy === ChainPolicy.CHAIN_POLICY_DROP ? "DROP" : "ACCEPT", ...safeMode(request) } })),
+    }),
 
     listRules: operation("viewer", (request) => request.parent, async (request) => {
       const c = parseChainName(request.parent, "parent");
       const size = pageSize(request.pageSize, 1000, 10_000);
-      const after = decodePageToken(request.pageToken, request.parent);
-      const rules = await firewall.rules(c.family, c.table, c.chain);
-      // Tokens hold the last rule's id; if it moved or went, continue from its old position.
-      const [afterId, afterPosition] = after === "" ? ["", 0] : (after.split("@") as [string, string]);
-      const found = afterId === "" ? -1 : rules.findIndex((rule) => rule.id === afterId);
-      const start = afterId === "" ? 0 : found >= 0 ? found + 1 : Math.min(rules.length, Number(afterPosition));
-      const page = rules.slice(start, start + size);
-      const last = page[page.length - 1];
+      const page = await firewall.rulesPage(c.family, c.table, c.chain, decodePageToken(request.pageToken, request.parent), size);
       return {
-        rules: page.map((rule) => toRule(c, rule)),
-        nextPageToken: start + size < rules.length && last !== undefined ? encodePageToken(request.parent, `${last.id}@${last.position}`) : "",
-        totalSize: rules.length,
+        rules: page.rules.map((rule) => toRule(c, rule)),
+        nextPageToken: page.nextAfter === undefined ? "" : encodePageToken(request.parent, page.nextAfter),
+        totalSize: page.totalSize,
       };
     }),
 
@@ -109,30 +97,30 @@ export function firewallOperations(firewall: FirewallService, requests: RequestS
       return toRule(r, await firewall.rule(r.family, r.table, r.chain, r.rule));
     }),
 
-    createRule: operation("admin", (request) => request.parent, async (request, principal) => onceFor(requests, "CreateRule", request, Rule, async () => {
+    createRule: operation("admin", (request) => request.parent, async (request, call) => onceFor(requests, "CreateRule", request, Rule, async () => {
       const c = parseChainName(request.parent, "parent");
-      const { rule } = await firewall.createRule(c.family, c.table, c.chain, fromRule(request.rule), request.position, change(principal, request));
+      const { rule } = await firewall.createRule(c.family, c.table, c.chain, fromRule(request.rule), request.position, call, safeguards(request));
       return toRule(c, rule);
-    }), (request, rule) => ({ type: "RULE_CREATED", resource: rule.name, attributes: { rule: rule.text, ...safeMode(request) } })),
+    })),
 
-    replaceRule: operation("admin", (request) => request.name, async (request, principal) => {
+    replaceRule: operation("admin", (request) => request.name, async (request, call) => {
       const r = parseRuleName(request.name);
-      const { rule } = await firewall.replaceRule(r.family, r.table, r.chain, r.rule, fromRule(request.rule), change(principal, request));
+      const { rule } = await firewall.replaceRule(r.family, r.table, r.chain, r.rule, fromRule(request.rule), call, safeguards(request));
       return toRule(r, rule);
-    }, (request, rule) => ({ type: "RULE_REPLACED", resource: request.name, attributes: { new_id: rule.id, rule: rule.text, ...safeMode(request) } })),
+    }),
 
-    deleteRule: operation("admin", (request) => request.name, async (request, principal) => {
+    deleteRule: operation("admin", (request) => request.name, async (request, call) => {
       const r = parseRuleName(request.name);
-      await firewall.deleteRule(r.family, r.table, r.chain, r.rule, change(principal, request));
+      await firewall.deleteRule(r.family, r.table, r.chain, r.rule, call, safeguards(request));
       return {};
-    }, (request) => ({ type: "RULE_DELETED", resource: request.name, attributes: safeMode(request) })),
+    }),
 
     exportRuleset: operation("viewer", (request) => request.parent, async (request) => {
       const t = parseTableName(request.parent);
       return toRuleset(t, await firewall.snapshot(t.family, t.table));
     }),
 
-    applyRuleset: operation("admin", (request) => request.parent, async (request, principal) => {
+    applyRuleset: operation("admin", (request) => request.parent, async (request, call) => {
       const t = parseTableName(request.parent);
       const chains = request.chains.map((chain, i) => ({
         name: chain.name.includes("/") ? parseChainName(chain.name, `chains[${i}].name`).chain : chain.name,
@@ -151,8 +139,8 @@ export function firewallOperations(firewall: FirewallService, requests: RequestS
           return { chain: rule?.chain ?? "", spec: withField(() => fromRule(rule), `rules[${i}]`) };
         },
       };
-      const applied = await firewall.apply(t.family, t.table, chains, rules, {
-        ...change(principal, request),
+      const applied = await firewall.apply(t.family, t.table, chains, rules, call, {
+        ...safeguards(request),
         scope: fromScope(request.scope),
         replaceForeign: request.replaceForeign,
         dryRun: request.dryRun,
@@ -165,22 +153,13 @@ export function firewallOperations(firewall: FirewallService, requests: RequestS
         ...(rollbackAt === undefined ? {} : { rollbackTime: new Date(rollbackAt) }),
         ...(applied.diff === undefined ? {} : { diff: toDiff(applied.diff) }),
       };
-    }, (request, response) => (request.dryRun ? undefined : {
-      type: "RULESET_APPLIED",
-      resource: request.parent,
-      attributes: {
-        rule_count: String(response.ruleCount),
-        ...(request.scope === RulesetScope.RULESET_SCOPE_MANAGED ? { scope: "MANAGED" } : {}),
-        ...(request.replaceForeign ? { replace_foreign: "true" } : {}),
-        ...(response.rollbackTime === undefined ? {} : { rollback_time: response.rollbackTime.toISOString() }),
-      },
-    })),
+    }),
 
-    confirmRuleset: operation("admin", (request) => request.parent, async (request) => {
+    confirmRuleset: operation("admin", (request) => request.parent, async (request, call) => {
       const t = parseTableName(request.parent);
-      await firewall.confirm(t.family, t.table);
+      await firewall.confirm(t.family, t.table, call);
       return { name: tableName(t) };
-    }, (request) => ({ type: "RULESET_CONFIRMED", resource: request.parent })),
+    }),
 
     listServices: operation("viewer", () => "services", async () => {
       const { services, groups } = firewall.services();
@@ -195,22 +174,16 @@ export function firewallOperations(firewall: FirewallService, requests: RequestS
       };
     }),
 
-    allowService: operation("admin", (request) => request.parent, async (request, principal) => {
+    allowService: operation("admin", (request) => request.parent, async (request, call) => {
       const c = parseChainName(request.parent, "parent");
-      const source = fromAddress(request.source);
-      const rules = await firewall.allowService(c.family, c.chain, request.services, source, change(principal, {}));
-      return { rules: rules.map((rule) => toRule(c, rule)) };
-    }, (request, response) => response.rules.map((rule) => ({ type: "RULE_CREATED" as const, resource: rule.name, attributes: { rule: rule.text, services: request.services.join(",") } }))),
+      const rules = await firewall.allowService(c.family, c.chain, request.services, fromAddress(request.source), call);
+      return { rules: rules.map((rule) => toRule({ family: c.family, table: "filter" }, rule)) };
+    }),
 
-    enablePanicMode: operation("admin", () => "firewall", async () => toPanic(await firewall.enablePanic()), () => ({ type: "PANIC_ENABLED", resource: "firewall" })),
-    disablePanicMode: operation("admin", () => "firewall", async () => toPanic(await firewall.disablePanic()), () => ({ type: "PANIC_DISABLED", resource: "firewall" })),
+    enablePanicMode: operation("admin", () => "firewall", async (_request, call) => toPanic(await firewall.enablePanic(call))),
+    disablePanicMode: operation("admin", () => "firewall", async (_request, call) => toPanic(await firewall.disablePanic(call))),
     getPanicMode: operation("viewer", () => "firewall", async () => toPanic(firewall.panicStatus())),
   };
-}
-
-/** Event attributes saying that a change is waiting for ConfirmRuleset. */
-function safeMode(request: { confirmWithin?: number }): Record<string, string> {
-  return request.confirmWithin ? { confirm_within: String(request.confirmWithin) } : {};
 }
 
 function toPanic(status: { enabled: boolean; managementAddresses: readonly string[] }): { enabled: boolean; managementAddresses: string[] } {
@@ -326,25 +299,35 @@ export function fromRule(rule: Rule | undefined): RuleSpec {
   return spec;
 }
 
-function toPorts(match: PortMatch | undefined): WirePorts | undefined {
-  return match === undefined ? undefined : { ports: match.ports.map((range) => ({ first: range.first, last: range.last })), negate: match.negate };
+/**
+ * Wire rules by the view they were made from: TableReader keeps the view of every rule whose line and counters did
+ * not change, so a listing finds its wire rule here, and the encoder the bytes it kept of it (FIREWALL_KEPT_ITEMS):
+ * what the "list 10000 rules" bench row needs. Shared by every later listing, hence read-only.
+ */
+const wireRules = new WeakMap<RuleView, Readonly<Rule>>();
+
+/** A rule on the wire. */
+export function toRule(t: TableName, rule: RuleView): Readonly<Rule> {
+  let wire = wireRules.get(rule);
+  if (wire === undefined) wireRules.set(rule, (wire = newWireRule(t, rule)));
+  return wire;
 }
 
-/** The wire form of a spec's fields; specs from a parsed dump are shared between listings, so this is cached. */
-type WireSpec = Pick<Rule, "protocol" | "protocolNegate" | "source" | "destination" | "inInterface" | "outInterface" | "sourcePort" | "destinationPort" | "matchSet" | "states" | "comment" | "target">;
-const wireSpecs = new WeakMap<RuleSpec, WireSpec>();
-
-function wireSpecOf(spec: RuleSpec): WireSpec {
-  let wire = wireSpecs.get(spec);
-  if (wire !== undefined) return wire;
+/** Fields copied one by one (no spread): ListRules builds 10k of these. */
+function newWireRule(t: TableName, rule: RuleView): Rule {
+  const spec = rule.spec;
   const target = spec.target;
-  wire = {
+  return {
+    name: ruleName(t, rule.chain, rule.id),
+    id: rule.id,
+    chain: rule.chain,
+    position: rule.position,
     protocol: spec.protocol ?? "",
     protocolNegate: spec.protocolNegate ?? false,
-    source: spec.source,
-    destination: spec.destination,
-    inInterface: spec.inInterface,
-    outInterface: spec.outInterface,
+    source: toAddress(spec.source),
+    destination: toAddress(spec.destination),
+    inInterface: toInterface(spec.inInterface),
+    outInterface: toInterface(spec.outInterface),
     sourcePort: toPorts(spec.sourcePort),
     destinationPort: toPorts(spec.destinationPort),
     matchSet: spec.matchSet === undefined ? undefined : {
@@ -362,47 +345,22 @@ function wireSpecOf(spec: RuleSpec): WireSpec {
       logPrefix: target.kind === "LOG" ? target.prefix ?? "" : "",
       other: target.kind === "OTHER" ? target.name : "",
     },
-  };
-  wireSpecs.set(spec, wire);
-  return wire;
-}
-
-/**
- * Wire rules by the view they were made from. A view belongs to one table and is immutable, and a listing keeps the
- * view of every rule that did not change (TableReader): its wire form is made once, not on every listing.
- */
-const wireRules = new WeakMap<RuleView, Rule>();
-
-/** A rule on the wire. Fields copied one by one (no spread): ListRules builds 10k of these. */
-export function toRule(t: TableName, rule: RuleView): Rule {
-  let wire = wireRules.get(rule);
-  if (wire === undefined) wireRules.set(rule, (wire = newWireRule(t, rule)));
-  return wire;
-}
-
-function newWireRule(t: TableName, rule: RuleView): Rule {
-  const wire = wireSpecOf(rule.spec);
-  return {
-    name: ruleName(t, rule.chain, rule.id),
-    id: rule.id,
-    chain: rule.chain,
-    position: rule.position,
-    protocol: wire.protocol,
-    protocolNegate: wire.protocolNegate,
-    source: wire.source,
-    destination: wire.destination,
-    inInterface: wire.inInterface,
-    outInterface: wire.outInterface,
-    sourcePort: wire.sourcePort,
-    destinationPort: wire.destinationPort,
-    matchSet: wire.matchSet,
-    states: wire.states,
-    comment: wire.comment,
-    target: wire.target,
     packets: saturated(rule.packets),
     bytes: saturated(rule.bytes),
     managed: rule.managed,
     modeled: rule.modeled,
     text: rule.text,
   };
+}
+
+function toAddress(match: AddressMatch | undefined): WireAddress | undefined {
+  return match === undefined ? undefined : { address: match.address, negate: match.negate };
+}
+
+function toInterface(match: InterfaceMatch | undefined): WireInterface | undefined {
+  return match === undefined ? undefined : { name: match.name, negate: match.negate };
+}
+
+function toPorts(match: PortMatch | undefined): WirePorts | undefined {
+  return match === undefined ? undefined : { ports: match.ports.map((range) => ({ first: range.first, last: range.last })), negate: match.negate };
 }

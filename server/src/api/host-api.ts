@@ -20,10 +20,10 @@ const MATCH_KINDS: Readonly<Record<RuleMatch, RuleMatchKind>> = {
 /** The HostService contract: the caller as the transport authenticated it, and the host view's summaries. */
 export function hostOperations(host: HostView): HostOperations {
   return {
-    getCallerIdentity: operation("viewer", () => "caller", async (_request, principal) => ({
-      principal: principal.name,
-      role: principal.role,
-      address: principal.address ?? "",
+    getCallerIdentity: operation("viewer", () => "caller", async (_request, call) => ({
+      principal: call.principal,
+      role: call.role,
+      address: call.address ?? "",
     })),
 
     getOverview: operation("viewer", () => "overview", async () => {

@@ -6,6 +6,7 @@ import type { EventLog } from "../events/event-log.js";
 import type { AuditRecord, AuditStore } from "../store/audit-store.js";
 import type { CallObserver } from "../metrics/metrics.js";
 import type { EventInput } from "../events/event-model.js";
+import type { ApiCall } from "../events/api-call.js";
 import type { Operation, StreamOperation } from "./operation.js";
 import type { Principal } from "../auth/principal.js";
 
@@ -14,8 +15,8 @@ export type CommitWrites = (work: () => void) => Promise<void>;
 
 /**
  * Runs operations for every transport: permission first (before existence, so a viewer learns nothing about what
- * exists), then the handler; a successful change records its event; writes are audited whether allowed, refused or
- * failed; one log line per call.
+ * exists), then the handler; the events the domain recorded for a successful change are written (see ApiCall); writes
+ * are audited whether allowed, refused or failed; one log line per call.
  */
 export class Invoker {
   readonly #audit: AuditStore;
@@ -33,10 +34,15 @@ export class Invoker {
   }
 
   async invoke<Request, Response>(method: string, op: Operation<Request, Response>, principal: Principal, request: Request, transport: string): Promise<Response> {
-    return this.#run(method, op, principal, request, transport, () => op.handle(request, principal), (response) => {
-      const events = op.event?.(request, response);
-      return events === undefined ? [] : Array.isArray(events) ? events : [events];
-    });
+    const events: EventInput[] = [];
+    const call: ApiCall = {
+      principal: principal.name,
+      role: principal.role,
+      method,
+      ...(principal.address === undefined ? {} : { address: principal.address }),
+      record: (event) => void events.push(event),
+    };
+    return this.#run(method, op, principal, request, transport, () => op.handle(request, call), () => events);
   }
 
   async invokeStream<Request, Item>(method: string, op: StreamOperation<Request, Item>, principal: Principal, request: Request, transport: string, write: (item: Item) => Promise<void>, signal: AbortSignal): Promise<void> {
@@ -58,14 +64,14 @@ export class Invoker {
    * The call's events (on success) and audit record are written together, committed with those of the calls that
    * end at the same time, before the answer goes out.
    */
-  async #run<Request, T>(method: string, op: { role: Principal["role"]; resource: (request: Request) => string }, principal: Principal, request: Request, transport: string, work: () => Promise<T>, eventsOf?: (result: T) => readonly EventInput[]): Promise<T> {
+  async #run<Request, T>(method: string, op: { role: Principal["role"]; resource: (request: Request) => string }, principal: Principal, request: Request, transport: string, work: () => Promise<T>, recorded?: () => readonly EventInput[]): Promise<T> {
     const started = performance.now();
     let code = "OK";
     let detail: string | undefined;
     try {
       requireRole(principal.role, op.role, method, principal.name);
       const result = await work();
-      const events = eventsOf?.(result) ?? [];
+      const events = recorded?.() ?? [];
       const audited = this.#audited(op, principal, request, method, code);
       if (events.length > 0 || audited !== undefined) {
         await this.#commit(() => {

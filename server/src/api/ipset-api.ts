@@ -13,7 +13,6 @@ import type { Family } from "../ipsets/ipset-model.js";
 import type { RequestStore } from "../store/request-store.js";
 import { operation, type OperationsOf } from "./operation.js";
 import { onceFor } from "./request-ids.js";
-import { callerOf, type FleetSharing } from "../fleet/fleet.js";
 import { decodePageToken, encodePageToken, pageSize } from "./pagination.js";
 import { entryName, ipsetName, parseEntryName, parseIpsetName } from "./resource-names.js";
 
@@ -30,19 +29,16 @@ const TYPES: ReadonlyArray<[IpsetType, string]> = [
 ];
 
 /** The IpsetService contract mapped onto the domain: names parsed, enums translated, pages tokenized. */
-export function ipsetOperations(ipsets: IpsetService, requests: RequestStore, fleet: FleetSharing): IpsetOperations {
+export function ipsetOperations(ipsets: IpsetService, requests: RequestStore): IpsetOperations {
   return {
     listIpsets: operation("viewer", () => "ipsets", async (request) => {
-      const size = pageSize(request.pageSize, 100, 1000);
-      const after = decodePageToken(request.pageToken, "ipsets");
-      const all = (await ipsets.list()).filter((set) => set.definition.name > after);
-      const page = all.slice(0, size);
-      return { ipsets: page.map(toIpset), nextPageToken: all.length > size ? encodePageToken("ipsets", page[page.length - 1]!.definition.name) : "" };
+      const page = await ipsets.page(decodePageToken(request.pageToken, "ipsets"), pageSize(request.pageSize, 100, 1000));
+      return { ipsets: page.ipsets.map(toIpset), nextPageToken: page.nextAfter === undefined ? "" : encodePageToken("ipsets", page.nextAfter) };
     }),
 
     getIpset: operation("viewer", (request) => request.name, async (request) => toIpset(await ipsets.get(parseIpsetName(request.name)))),
 
-    createIpset: operation("admin", (request) => ipsetName(request.ipsetId), async (request) => onceFor(requests, "CreateIpset", request, Ipset, async () => {
+    createIpset: operation("admin", (request) => ipsetName(request.ipsetId), async (request, call) => onceFor(requests, "CreateIpset", request, Ipset, async () => {
       const ipset = request.ipset;
       if (ipset === undefined) throw new ServerError("INVALID_IPSET_TYPE", "ipset is required: give at least its type", { field: "ipset" });
       const view = await ipsets.create({
@@ -56,29 +52,25 @@ export function ipsetOperations(ipsets: IpsetService, requests: RequestStore, fl
         ...(ipset.autoGrow === undefined ? {} : { autoGrow: ipset.autoGrow }),
         ...(ipset.growLimit === undefined ? {} : { growLimit: ipset.growLimit }),
         comments: ipset.comments,
-      });
+      }, call);
       return toIpset(view);
-    }), (_request, ipset) => ({ type: "IPSET_CREATED", resource: ipset.name, attributes: { type: ipset.typeName } })),
+    })),
 
-    deleteIpset: operation("admin", (request) => request.name, async (request) => {
-      await ipsets.delete(parseIpsetName(request.name));
+    deleteIpset: operation("admin", (request) => request.name, async (request, call) => {
+      await ipsets.delete(parseIpsetName(request.name), call);
       return {};
-    }, (request) => ({ type: "IPSET_DELETED", resource: request.name })),
+    }),
 
-    flushIpset: operation("admin", (request) => request.name, async (request) => toIpset(await ipsets.flush(parseIpsetName(request.name))),
-      (request) => ({ type: "IPSET_FLUSHED", resource: request.name })),
+    flushIpset: operation("admin", (request) => request.name, async (request, call) => toIpset(await ipsets.flush(parseIpsetName(request.name), call))),
 
-    renameIpset: operation("admin", (request) => request.name, async (request) =>
-      toIpset(await ipsets.rename(parseIpsetName(request.name), request.newIpsetId)),
-    (request, ipset) => ({ type: "IPSET_RENAMED", resource: request.name, attributes: { new_name: ipset.name } })),
+    renameIpset: operation("admin", (request) => request.name, async (request, call) => toIpset(await ipsets.rename(parseIpsetName(request.name), request.newIpsetId, call))),
 
-    swapIpsets: operation("admin", (request) => `${request.name} ${request.other}`, async (request) => {
-      const [ipset, other] = await ipsets.swap(parseIpsetName(request.name), parseIpsetName(request.other, "other"));
+    swapIpsets: operation("admin", (request) => `${request.name} ${request.other}`, async (request, call) => {
+      const [ipset, other] = await ipsets.swap(parseIpsetName(request.name), parseIpsetName(request.other, "other"), call);
       return { ipset: toIpset(ipset), other: toIpset(other) };
-    }, (request) => ({ type: "IPSETS_SWAPPED", resource: request.name, attributes: { other: request.other } })),
+    }),
 
-    adoptIpset: operation("admin", (request) => request.name, async (request) => toIpset(await ipsets.adopt(parseIpsetName(request.name))),
-      (request) => ({ type: "IPSET_ADOPTED", resource: request.name })),
+    adoptIpset: operation("admin", (request) => request.name, async (request, call) => toIpset(await ipsets.adopt(parseIpsetName(request.name), call))),
 
     listEntries: operation("viewer", (request) => request.parent, async (request) => {
       const set = parseIpsetName(request.parent, "parent");
@@ -91,72 +83,42 @@ export function ipsetOperations(ipsets: IpsetService, requests: RequestStore, fl
       };
     }),
 
-    addEntry: operation("operator", (request) => request.parent, async (request, principal) => {
+    addEntry: operation("operator", (request) => request.parent, async (request, call) => {
       const set = parseIpsetName(request.parent, "parent");
-      const shared = fleet.scope("set", set, request.fleet);
       const entry = request.entry ?? { name: "", element: "", comment: "" };
-      const added = await ipsets.addEntry(set, fromEntry(entry));
-      if (shared) await fleet.shareSetChange("ban", set, [{ element: added.element, timeout: added.timeout ?? 0 }], callerOf(principal, "portcullis.v1.IpsetService/AddEntry"));
-      return toEntry(set, added);
-    }, (request, entry) => ({
-      type: "ENTRY_ADDED",
-      resource: entry.name,
-      attributes: {
-        element: entry.element,
-        ...(entry.timeout === undefined ? {} : { timeout: String(entry.timeout) }),
-        ...(entry.comment === "" ? {} : { comment: entry.comment }),
-        ...fleet.attributes("set", parseIpsetName(request.parent, "parent"), request.fleet),
-      },
-    })),
+      return toEntry(set, await ipsets.addEntry(set, fromEntry(entry), call, request.fleet));
+    }),
 
-    deleteEntry: operation("operator", (request) => request.name, async (request, principal) => {
+    deleteEntry: operation("operator", (request) => request.name, async (request, call) => {
       const [set, element] = parseEntryName(request.name);
-      const shared = fleet.scope("set", set, request.fleet);
-      try {
-        await ipsets.deleteEntry(set, element);
-      } catch (error) {
-        // A fleet removal goes out even when this host had no such entry: other hosts may have it.
-        if (!(shared && error instanceof ServerError && error.reason === "ENTRY_NOT_FOUND")) throw error;
-      }
-      if (shared) await fleet.shareSetChange("unban", set, [{ element }], callerOf(principal, "portcullis.v1.IpsetService/DeleteEntry"));
+      await ipsets.deleteEntry(set, element, call, request.fleet);
       return {};
-    }, (request) => {
-      const [set, element] = parseEntryName(request.name);
-      return { type: "ENTRY_DELETED", resource: request.name, attributes: { element, ...fleet.attributes("set", set, request.fleet) } };
     }),
 
     testEntry: operation("viewer", (request) => request.parent, async (request) => ({
       matched: await ipsets.testEntry(parseIpsetName(request.parent, "parent"), request.element),
     })),
 
-    batchAddEntries: operation("operator", (request) => request.parent, async (request, principal) => onceFor(requests, "BatchAddEntries", request, BatchAddEntriesResponse, async () => {
+    batchAddEntries: operation("operator", (request) => request.parent, async (request, call) => onceFor(requests, "BatchAddEntries", request, BatchAddEntriesResponse, async () => {
       const set = parseIpsetName(request.parent, "parent");
-      const shared = fleet.scope("set", set, request.fleet);
       // Entry messages already have the domain's shape (comment "" = none): no per-entry copy of a million entries.
       const addedCount = await ipsets.batchAdd(set, {
         entries: request.entries,
         elements: request.elements,
         ...(request.timeout === undefined ? {} : { timeout: request.timeout }),
         comment: request.comment,
-      });
-      if (shared) {
-        const entries = [
-          ...request.entries.map((entry) => ({ element: entry.element, ...(entry.timeout === undefined ? {} : { timeout: entry.timeout }) })),
-          ...request.elements.map((element) => ({ element, ...(request.timeout === undefined ? {} : { timeout: request.timeout }) })),
-        ];
-        await fleet.shareSetChange("ban", set, entries, callerOf(principal, "portcullis.v1.IpsetService/BatchAddEntries"));
-      }
+      }, call, request.fleet);
       return { addedCount };
-    }), (request, response) => ({ type: "ENTRIES_ADDED", resource: request.parent, attributes: { count: String(response.addedCount), ...fleet.attributes("set", parseIpsetName(request.parent, "parent"), request.fleet) } })),
+    })),
 
-    batchDeleteEntries: operation("operator", (request) => request.parent, async (request) => ({
-      deletedCount: await ipsets.batchDelete(parseIpsetName(request.parent, "parent"), request.elements),
-    }), (request, response) => ({ type: "ENTRIES_DELETED", resource: request.parent, attributes: { count: String(response.deletedCount) } })),
+    batchDeleteEntries: operation("operator", (request) => request.parent, async (request, call) => ({
+      deletedCount: await ipsets.batchDelete(parseIpsetName(request.parent, "parent"), request.elements, call),
+    })),
 
-    importIpsets: operation("admin", () => "ipsets", async (request) => {
-      const result = await ipsets.import(request.content);
+    importIpsets: operation("admin", () => "ipsets", async (request, call) => {
+      const result = await ipsets.import(request.content, call);
       return { ipsets: result.sets.map(toIpset), addedCount: result.added };
-    }, (_request, response) => response.ipsets.map((ipset) => ({ type: "ENTRIES_ADDED" as const, resource: ipset.name, attributes: { import: "true" } }))),
+    }),
 
     exportIpsets: operation("viewer", (request) => (request.names.length === 0 ? "ipsets" : request.names.join(" ")), async (request) => ({
       content: await ipsets.export(request.names.map((name, i) => parseIpsetName(name, `names[${i}]`))),

@@ -3,67 +3,34 @@ import { ServerError } from "../errors.js";
 import { ALL_JAILS, type JailService, type JailUpdate, type JailView } from "../jails/jail-service.js";
 import type { AllowlistService } from "../jails/allowlist-service.js";
 import type { AllowlistRow } from "../store/allowlist-store.js";
-import { canonicalNetwork, formatAddress, parseAddressStrict } from "../addresses.js";
+import { banName, jailName } from "../names.js";
 import { operation, type OperationsOf } from "./operation.js";
-import type { EventInput } from "../events/event-model.js";
-import { callerOf, type FleetSharing } from "../fleet/fleet.js";
 
 export type JailOperations = OperationsOf<typeof JailServiceService, JailServiceServer>;
 
 const PREFIX = "jails/";
 
-/** The JailService contract mapped onto the jail domain; bans and unbans are events. */
-export function jailOperations(jails: JailService, allowlist: AllowlistService, fleet: FleetSharing): JailOperations {
-  // BatchBanIp's answer is a count; its events name each new ban, handed from the handler to the event builder.
-  const freshBans = new WeakMap<object, { jail: string; fresh: string[] }>();
+/** The JailService contract mapped onto the jail domain. */
+export function jailOperations(jails: JailService, allowlist: AllowlistService): JailOperations {
   return {
     listJails: operation("viewer", () => "jails", async () => ({ jails: (await jails.list()).map(toJail) })),
 
     getJail: operation("viewer", (request) => request.name, async (request) => toJail(await jails.get(parseJailName(request.name, "name"), request.view === WireJailView.JAIL_VIEW_FULL))),
 
-    banIp: operation("operator", (request) => request.jail, async (request, principal) => {
-      const jail = parseJailName(request.jail, "jail", true);
-      const shared = fleet.scope("jail", jail, request.fleet);
-      const banned = await jails.ban(jail, request.address);
-      if (shared) await fleet.shareJailChange("ban", banned, [canonicalAddress(request.address)], callerOf(principal, "portcullis.v1.JailService/BanIp"));
-      return { jails: banned.map((name) => PREFIX + name) };
-    }, (request, response) => response.jails.map((jail) => banEvent("BAN", jail, canonicalAddress(request.address), fleet.attributes("jail", jail.slice(PREFIX.length), request.fleet)))),
+    banIp: operation("operator", (request) => request.jail, async (request, call) => ({
+      jails: (await jails.ban(parseJailName(request.jail, "jail", true), request.address, call, request.fleet)).map(jailName),
+    })),
 
-    batchBanIp: operation("operator", (request) => request.jail, async (request, principal) => {
-      const jail = parseJailName(request.jail, "jail");
-      const shared = fleet.scope("jail", jail, request.fleet);
-      const caller = callerOf(principal, "portcullis.v1.JailService/BatchBanIp");
-      // Shared chunk by chunk as this host bans them: the other hosts start at once instead of after the whole batch,
-      // and what was banned here before a failure is shared too. Every address goes, not only those new here: another
-      // host may not have it yet.
-      const fresh = await jails.batchBan(jail, request.addresses, shared ? (banned) => fleet.shareJailChange("ban", [jail], banned, caller) : undefined);
-      freshBans.set(request, { jail, fresh });
-      return { banned: fresh.length };
-    }, (request) => {
-      const done = freshBans.get(request);
-      const shared = done === undefined ? {} : fleet.attributes("jail", done.jail, request.fleet);
-      return (done?.fresh ?? []).map((address) => ({ type: "BAN" as const, resource: `${PREFIX}${done!.jail}/bans/${address}`, attributes: { jail: done!.jail, address, ...shared } }));
-    }),
+    batchBanIp: operation("operator", (request) => request.jail, async (request, call) => ({
+      banned: (await jails.batchBan(parseJailName(request.jail, "jail"), request.addresses, call, request.fleet)).length,
+    })),
 
-    unbanIp: operation("operator", (request) => request.jail, async (request, principal) => {
-      const jail = parseJailName(request.jail, "jail", true);
-      const shared = fleet.scope("jail", jail, request.fleet);
-      // A fleet unban goes out even when this host had no such ban: other hosts may have it.
-      let unbanned: string[] = [];
-      try {
-        unbanned = await jails.unban(jail, request.address);
-      } catch (error) {
-        if (!(shared && error instanceof ServerError && error.reason === "BAN_NOT_FOUND")) throw error;
-      }
-      if (shared) await fleet.shareJailChange("unban", jail === ALL_JAILS ? unbanned : [jail], [canonicalAddress(request.address)], callerOf(principal, "portcullis.v1.JailService/UnbanIp"));
-      return { jails: unbanned.map((name) => PREFIX + name) };
-    }, (request, response) => response.jails.map((jail) => banEvent("UNBAN", jail, canonicalAddress(request.address), fleet.attributes("jail", jail.slice(PREFIX.length), request.fleet)))),
+    unbanIp: operation("operator", (request) => request.jail, async (request, call) => ({
+      jails: (await jails.unban(parseJailName(request.jail, "jail", true), request.address, call, request.fleet)).map(jailName),
+    })),
 
-    unbanAll: operation("operator", () => "jails/-", async () => ({
-      bans: (await jails.unbanAll()).map(({ jail, address }) => `${PREFIX}${jail}/bans/${address}`),
-    }), (_request, response) => response.bans.map((ban) => {
-      const [, jail = "", , address = ""] = ban.split("/");
-      return { type: "UNBAN" as const, resource: ban, attributes: { jail, address } };
+    unbanAll: operation("operator", () => "jails/-", async (_request, call) => ({
+      bans: (await jails.unbanAll(call)).map(({ jail, address }) => banName(jail, address)),
     })),
 
     reportFailure: operation("operator", (request) => request.jail, async (request) => {
@@ -77,62 +44,31 @@ export function jailOperations(jails: JailService, allowlist: AllowlistService, 
 
     getFail2BanStatus: operation("viewer", () => "fail2ban", async () => jails.status()),
 
-    stopJail: operation("admin", (request) => request.name, async (request) => {
-      await jails.stop(parseJailName(request.name, "name"));
+    stopJail: operation("admin", (request) => request.name, async (request, call) => {
+      await jails.stop(parseJailName(request.name, "name"), call);
       return {};
-    }, (request) => ({ type: "JAIL_STOPPED", resource: request.name })),
+    }),
 
-    startJail: operation("admin", (request) => request.name, async (request) => toJail(await jails.start(parseJailName(request.name, "name"))),
-      (request) => ({ type: "JAIL_STARTED", resource: request.name })),
+    startJail: operation("admin", (request) => request.name, async (request, call) => toJail(await jails.start(parseJailName(request.name, "name"), call))),
 
-    reloadJails: operation("admin", (request) => request.name, async (request) => ({
-      jails: (await jails.reload(parseJailName(request.name, "name", true))).map((jail) => `${PREFIX}${jail}`),
-    }), (request, response) => ({ type: "JAILS_RELOADED", resource: request.name, attributes: { jails: response.jails.join(",") } })),
+    reloadJails: operation("admin", (request) => request.name, async (request, call) => ({
+      jails: (await jails.reload(parseJailName(request.name, "name", true), call)).map(jailName),
+    })),
 
     listAllowlist: operation("viewer", () => "allowlist", async () => ({ entries: allowlist.list().map(toAllowlistEntry) })),
 
-    addAllowlistEntry: operation("operator", () => "allowlist", async (request, principal) => {
-      const { entry, lifted } = await allowlist.add(request.network, request.comment, request.timeout, principal.name);
-      return { entry: toAllowlistEntry(entry), liftedBans: lifted.map(({ jail, address }) => `${PREFIX}${jail}/bans/${address}`) };
-    }, (_request, response) => [
-      {
-        type: "ALLOWLIST_ENTRY_ADDED" as const,
-        resource: "allowlist",
-        attributes: {
-          network: response.entry!.network,
-          comment: response.entry!.comment,
-          ...(response.entry!.expireTime === undefined ? {} : { expire_time: response.entry!.expireTime.toISOString() }),
-        },
-      },
-      ...response.liftedBans.map((ban) => {
-        const [, jail = "", , address = ""] = ban.split("/");
-        return { type: "UNBAN" as const, resource: ban, attributes: { jail, address } };
-      }),
-    ]),
+    addAllowlistEntry: operation("operator", () => "allowlist", async (request, call) => {
+      const { entry, lifted } = await allowlist.add(request.network, request.comment, request.timeout, call);
+      return { entry: toAllowlistEntry(entry), liftedBans: lifted.map(({ jail, address }) => banName(jail, address)) };
+    }),
 
-    removeAllowlistEntry: operation("operator", () => "allowlist", async (request) => {
-      await allowlist.remove(request.network);
+    removeAllowlistEntry: operation("operator", () => "allowlist", async (request, call) => {
+      await allowlist.remove(request.network, call);
       return {};
-    }, (request) => ({ type: "ALLOWLIST_ENTRY_REMOVED", resource: "allowlist", attributes: { network: canonicalNetwork(request.network, "network"), reason: "removed" } })),
+    }),
 
-    updateJail: operation("admin", (request) => request.name, async (request) => toJail(await jails.update(parseJailName(request.name, "name"), updateOf(request))), (request) => ({
-      type: "JAIL_UPDATED",
-      resource: request.name,
-      attributes: updateAttributes(request),
-    })),
+    updateJail: operation("admin", (request) => request.name, async (request, call) => toJail(await jails.update(parseJailName(request.name, "name"), updateOf(request), call))),
   };
-}
-
-
-/** The address as every host writes it (the call validated it already). */
-/** A BAN or UNBAN event of `jails/{jail}`; the address in the canonical form (2001:DB8::0001 → 2001:db8::1). */
-function banEvent(type: "BAN" | "UNBAN", jail: string, address: string, shared: Record<string, string>): EventInput {
-  return { type, resource: `${jail}/bans/${address}`, attributes: { jail: jail.slice(PREFIX.length), address, ...shared } };
-}
-
-function canonicalAddress(address: string): string {
-  const parsed = parseAddressStrict(address);
-  return "problem" in parsed ? address : formatAddress(parsed);
 }
 
 /** `jails/{jail}` → the jail; `jails/-` (every jail) only where allowed. */
@@ -157,24 +93,6 @@ function updateOf(request: UpdateJailRequest): JailUpdate {
   };
 }
 
-/** The JAIL_UPDATED event's attributes: each setting given, by its field name. */
-function updateAttributes(request: UpdateJailRequest): Record<string, string> {
-  const attributes: Record<string, string> = {};
-  if (request.maxRetry !== undefined) attributes.max_retry = String(request.maxRetry);
-  if (request.findTime !== undefined) attributes.find_time = String(request.findTime);
-  if (request.banTime !== undefined) attributes.ban_time = String(request.banTime);
-  const increment = request.banTimeIncrement;
-  if (increment !== undefined) {
-    attributes["ban_time_increment.enabled"] = String(increment.enabled);
-    if (increment.factor !== 0) attributes["ban_time_increment.factor"] = String(increment.factor);
-    if (increment.maxTime !== 0) attributes["ban_time_increment.max_time"] = String(increment.maxTime);
-    if (increment.randomTime !== 0) attributes["ban_time_increment.random_time"] = String(increment.randomTime);
-    if (increment.multipliers.length > 0) attributes["ban_time_increment.multipliers"] = increment.multipliers.join(" ");
-    if (increment.overallJails) attributes["ban_time_increment.overall_jails"] = "true";
-  }
-  return attributes;
-}
-
 export function toAllowlistEntry(row: AllowlistRow): AllowlistEntry {
   return {
     network: row.network,
@@ -187,7 +105,7 @@ export function toAllowlistEntry(row: AllowlistRow): AllowlistEntry {
 
 function toJail(view: JailView): Jail {
   return {
-    name: PREFIX + view.name,
+    name: jailName(view.name),
     currentlyFailed: view.currentlyFailed,
     totalFailed: view.totalFailed,
     files: view.files,

@@ -1,21 +1,18 @@
 import type { handleServerStreamingCall, handleUnaryCall } from "@grpc/grpc-js";
 import type { Role } from "../auth/roles.js";
 import type { Principal } from "../auth/principal.js";
-import type { EventInput } from "../events/event-model.js";
-
+import type { ApiCall } from "../events/api-call.js";
 
 /**
- * One unary RPC, independent of transport: the role it needs, which resource it touches (for the audit log), the
- * handler from request message to response message, and the event a successful call records. gRPC and REST adapters
- * both run operations through the Invoker.
+ * One unary RPC, independent of transport: the role it needs, which resource it touches (for the audit log), and the
+ * handler from request message to response message, which hands `call` to the domain (who asks, and where the
+ * change's events go). gRPC and REST adapters both run operations through the Invoker.
  */
 export interface Operation<Request, Response> {
   readonly kind: "unary";
   readonly role: Role;
   readonly resource: (request: Request) => string;
-  readonly handle: (request: Request, principal: Principal) => Promise<Response>;
-  /** Method syntax on purpose: responses are checked where operations are built, not here. */
-  event?(request: Request, response: Response): EventInput | readonly EventInput[] | undefined;
+  readonly handle: (request: Request, call: ApiCall) => Promise<Response>;
 }
 
 /** A server-streaming RPC: items are written until the stream ends or the caller goes away (signal). */
@@ -30,10 +27,9 @@ export interface StreamOperation<Request, Item> {
 export function operation<Request, Response>(
   role: Role,
   resource: (request: Request) => string,
-  handle: (request: Request, principal: Principal) => Promise<Response>,
-  event?: (request: Request, response: Response) => EventInput | readonly EventInput[] | undefined,
+  handle: (request: Request, call: ApiCall) => Promise<Response>,
 ): Operation<Request, Response> {
-  return { kind: "unary", role, resource, handle, ...(event === undefined ? {} : { event }) };
+  return { kind: "unary", role, resource, handle };
 }
 
 /** Builds a server-streaming operation. */

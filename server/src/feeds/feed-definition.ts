@@ -144,3 +144,14 @@ function checkCa(ca: string, field: string): void {
 function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
 }
+
+/** The settings an update gave, by their request field names, for its FEED_UPDATED event (a CA as whether one is set). */
+export function settingsAttributes(settings: FeedSettings): Record<string, string> {
+  const given: Array<[string, unknown]> = [
+    ["source", settings.source], ["format", settings.format], ["interval_seconds", settings.intervalSeconds],
+    ["jitter_seconds", settings.jitterSeconds], ["timeout_seconds", settings.timeoutSeconds], ["retries", settings.retries],
+    ["max_bytes", settings.maxBytes], ["max_shrink", settings.maxShrink],
+    ["ca", settings.ca === undefined ? undefined : settings.ca === "" ? "none" : "set"],
+  ];
+  return Object.fromEntries(given.filter(([, value]) => value !== undefined).map(([key, value]) => [key, String(value)]));
+}

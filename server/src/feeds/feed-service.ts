@@ -6,7 +6,9 @@ import type { IpsetDriver } from "../drivers/ipset-driver.js";
 import type { FeedStore } from "../store/feed-store.js";
 import type { IpsetService } from "../ipsets/ipset-service.js";
 import type { Allowlist } from "../jails/allowlist.js";
-import { changesTheList, newDefinition, updatedDefinition, type FeedSettings } from "./feed-definition.js";
+import { changesTheList, newDefinition, settingsAttributes, updatedDefinition, type FeedSettings } from "./feed-definition.js";
+import type { ApiCall } from "../events/api-call.js";
+import { feedName, ipsetName } from "../names.js";
 import { initialState, setsOf, type FeedDefinition, type FeedState } from "./feed-model.js";
 import { FeedRefresher, type Initiator, type RefreshResult } from "./feed-refresher.js";
 import { dueAtStart, nextDueAt } from "./feed-schedule.js";
@@ -100,7 +102,7 @@ export class FeedService {
   }
 
   /** Records a feed and makes its two sets (empty); its first refresh starts at once. */
-  async create(name: string, ipset: string, settings: FeedSettings): Promise<FeedView> {
+  async create(name: string, ipset: string, settings: FeedSettings, call: ApiCall): Promise<FeedView> {
     const definition = newDefinition(name, ipset, settings);
     return this.#lock.with([name], async () => {
       if (this.#store.get(name) !== undefined) throw new ServerError("FEED_ALREADY_EXISTS", `feed "${name}" already exists; choose another name or delete it first`, { feed: name });
@@ -113,12 +115,13 @@ export class FeedService {
         throw error;
       }
       this.#schedule(name, Date.now());
+      call.record({ type: "FEED_CREATED", resource: feedName(name), attributes: { source: definition.source, ipset: ipsetName(definition.ipset) } });
       return this.#view(definition);
     });
   }
 
   /** Changes settings; a new source, format or CA makes the next refresh (started at once) read the list whole. */
-  async update(name: string, settings: FeedSettings): Promise<FeedView> {
+  async update(name: string, settings: FeedSettings, call: ApiCall): Promise<FeedView> {
     return this.#lock.with([name], async () => {
       const current = this.#definition(name);
       const next = updatedDefinition(current, settings);
@@ -131,12 +134,13 @@ export class FeedService {
         this.#store.putState(name, { ...state, nextDueAt: Math.max(now, nextDueAt(next, state.lastAttemptAt ?? now, state.failures)) });
       }
       this.#schedule(name, this.#store.state(name)!.nextDueAt);
+      call.record({ type: "FEED_UPDATED", resource: feedName(name), attributes: settingsAttributes(settings) });
       return this.#view(next);
     });
   }
 
   /** Deletes a feed and destroys its sets; refused (IPSET_IN_USE) while a rule uses either. */
-  async delete(name: string): Promise<void> {
+  async delete(name: string, call: ApiCall): Promise<void> {
     // A refresh under way is given up, unless the delete is to be refused anyway (checked again under the lock).
     await this.#ipsets.refuseOwnedSetsInUse(setsOf(this.#definition(name)));
     this.#running.get(name)?.abort();
@@ -147,6 +151,7 @@ export class FeedService {
       this.#refresher.forget(name);
       clearTimeout(this.#timers.get(name));
       this.#timers.delete(name);
+      call.record({ type: "FEED_DELETED", resource: feedName(name) });
     });
   }
 

@@ -1,31 +1,42 @@
 import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
 import type { EventLog } from "../events/event-log.js";
-import { tableName } from "../names.js";
+import type { ApiCall } from "../events/api-call.js";
+import { chainName, ruleName, tableName } from "../names.js";
 import type { IptablesDriver } from "../drivers/iptables-driver.js";
 import type { IpsetDriver } from "../drivers/ipset-driver.js";
 import { renderRuleLine } from "../drivers/iptables-render.js";
 import { validateRuleSpec } from "./rule-validation.js";
 import type { FirewallStore } from "../store/firewall-store.js";
-import { LockoutGuard, viewOf, type ApiEndpoint, type ChangeOptions } from "./lockout-guard.js";
+import { LockoutGuard, viewOf, type ApiEndpoint, type ChangeOptions, type Safeguards } from "./lockout-guard.js";
 import { PanicMode, type PanicStatus } from "./panic-mode.js";
 import { checkReferences } from "./rule-references.js";
 import { newRuleIds } from "./rule-identity.js";
 import { RulesetApply, type ApplyOptions, type ApplyOutcome, type RuleSource } from "./ruleset-apply.js";
 import { SafeMode } from "./safe-mode.js";
+import { restoreManagedState } from "./firewall-reconcile.js";
 import { expandServices, GROUPS, SERVICES, type NamedService } from "./services-catalog.js";
 import { chainNotFound, TableAccess, validateChainName, writable, type TableSnapshot } from "./table-access.js";
 import type { ChainView, RuleView } from "./table-reader.js";
-import { WRITABLE_TABLES, type Family, type Policy, type RuleSpec, type Table } from "./rule-model.js";
+import type { Family, Policy, RuleSpec, Table } from "./rule-model.js";
 
 export type { ChainView, RuleView } from "./table-reader.js";
 export type { TableSnapshot } from "./table-access.js";
 
+/** A page of a chain's rules (see rulesPage). */
+export interface RulePage {
+  readonly rules: readonly RuleView[];
+  readonly totalSize: number;
+  /** Where the next page starts, when there is one. */
+  readonly nextAfter?: string;
+}
+
 /**
  * The firewall domain: chains, policies and rules of iptables/ip6tables, single changes through a long-lived
- * `iptables-restore --noflush` (one atomic COMMIT each), the services catalogue and the repair of managed state after
- * a start. The rest has a file of its own that this service hands over to: whole rulesets (ruleset-apply.ts), safe
- * mode (safe-mode.ts), panic mode (panic-mode.ts) and the anti-lockout check (lockout-guard.ts).
+ * `iptables-restore --noflush` (one atomic COMMIT each) and the services catalogue. The rest has a file of its own
+ * that this service hands over to: whole rulesets (ruleset-apply.ts), safe mode (safe-mode.ts), panic mode
+ * (panic-mode.ts), the anti-lockout check (lockout-guard.ts) and the repair of managed state (firewall-reconcile.ts).
+ * Each change asked for through the API records its event with the ApiCall it was made for.
  */
 export class FirewallService {
   readonly #iptables: IptablesDriver;
@@ -79,6 +90,20 @@ export class FirewallService {
     return snapshot.rules.filter((rule) => rule.chain === chain);
   }
 
+  /**
+   * A page of a chain's rules after the one `after` names (`id@position`, as `nextAfter` gives it; "" for the first
+   * page). If that rule moved or went, the page continues from its old position.
+   */
+  async rulesPage(family: Family, table: Table, chain: string, after: string, size: number): Promise<RulePage> {
+    const rules = await this.rules(family, table, chain);
+    const [afterId, afterPosition] = after === "" ? ["", 0] : (after.split("@") as [string, string]);
+    const found = afterId === "" ? -1 : rules.findIndex((rule) => rule.id === afterId);
+    const start = afterId === "" ? 0 : found >= 0 ? found + 1 : Math.min(rules.length, Number(afterPosition));
+    const page = rules.slice(start, start + size);
+    const last = page[page.length - 1];
+    return { rules: page, totalSize: rules.length, ...(start + size < rules.length && last !== undefined ? { nextAfter: `${last.id}@${last.position}` } : {}) };
+  }
+
   async rule(family: Family, table: Table, chain: string, id: string): Promise<RuleView> {
     const rule = (await this.rules(family, table, chain)).find((candidate) => candidate.id === id);
     if (rule === undefined) throw ruleNotFound(chain, id);
@@ -87,10 +112,10 @@ export class FirewallService {
 
   // ---- chains --------------------------------------------------------------------------------------------------
 
-  async createChain(family: Family, table: Table, name: string): Promise<ChainView> {
+  async createChain(family: Family, table: Table, name: string, call: ApiCall): Promise<ChainView> {
     writable(table);
     validateChainName(name);
-    return this.#tables.locked(family, table, async () => {
+    const chain = await this.#tables.locked(family, table, async () => {
       const snapshot = await this.snapshot(family, table);
       if (snapshot.chains.some((chain) => chain.name === name)) {
         throw new ServerError("CHAIN_ALREADY_EXISTS", `chain ${name} already exists in the ${family} ${table} table`, { chain: name });
@@ -104,9 +129,11 @@ export class FirewallService {
       }
       return this.chain(family, table, name);
     });
+    call.record({ type: "CHAIN_CREATED", resource: chainName({ family, table }, chain.name) });
+    return chain;
   }
 
-  async deleteChain(family: Family, table: Table, name: string): Promise<void> {
+  async deleteChain(family: Family, table: Table, name: string, call: ApiCall): Promise<void> {
     writable(table);
     await this.#tables.locked(family, table, async () => {
       const snapshot = await this.snapshot(family, table);
@@ -123,11 +150,13 @@ export class FirewallService {
       await this.#iptables.command(family, ["-t", table, "-X", name]);
       this.#store.deleteChain(family, table, name);
     });
+    call.record({ type: "CHAIN_DELETED", resource: chainName({ family, table }, name) });
   }
 
-  async setPolicy(family: Family, table: Table, name: string, policy: Policy, options: ChangeOptions): Promise<{ chain: ChainView; rollbackAt?: number }> {
+  async setPolicy(family: Family, table: Table, name: string, policy: Policy, call: ApiCall, safeguards: Safeguards): Promise<{ chain: ChainView; rollbackAt?: number }> {
     writable(table);
-    return this.#tables.locked(family, table, async () => {
+    const options: ChangeOptions = { ...safeguards, caller: call };
+    const changed = await this.#tables.locked(family, table, async () => {
       this.#panic.refuseChanges();
       const snapshot = await this.snapshot(family, table);
       const chain = snapshot.chains.find((candidate) => candidate.name === name);
@@ -140,14 +169,18 @@ export class FirewallService {
       });
       return { chain: await this.chain(family, table, name), ...(rollbackAt === undefined ? {} : { rollbackAt }) };
     });
+    call.record({ type: "POLICY_SET", resource: chainName({ family, table }, name), attributes: { policy: changed.chain.policy === "DROP" ? "DROP" : "ACCEPT", ...safeModeAttributes(safeguards) } });
+    return changed;
   }
 
   // ---- rules ---------------------------------------------------------------------------------------------------
 
   /** Appends (position 0) or inserts a managed rule. A plain ACCEPT/LOG append touches the kernel once, no read. */
-  async createRule(family: Family, table: Table, chain: string, input: RuleSpec, position: number, options: ChangeOptions): Promise<{ rule: RuleView; rollbackAt?: number }> {
-    const { rules, rollbackAt } = await this.createRules(family, table, chain, [input], position, options);
-    return { rule: rules[0]!, ...(rollbackAt === undefined ? {} : { rollbackAt }) };
+  async createRule(family: Family, table: Table, chain: string, input: RuleSpec, position: number, call: ApiCall, safeguards: Safeguards): Promise<{ rule: RuleView; rollbackAt?: number }> {
+    const { rules, rollbackAt } = await this.#createRules(family, table, chain, [input], position, { ...safeguards, caller: call });
+    const rule = rules[0]!;
+    call.record({ type: "RULE_CREATED", resource: ruleName({ family, table }, rule.chain, rule.id), attributes: { rule: rule.text, ...safeModeAttributes(safeguards) } });
+    return { rule, ...(rollbackAt === undefined ? {} : { rollbackAt }) };
   }
 
   /**
@@ -157,7 +190,7 @@ export class FirewallService {
   async ensureRule(family: Family, table: Table, chain: string, input: RuleSpec, position: number): Promise<RuleView | undefined> {
     const line = renderRuleLine(chain, validateRuleSpec(family, input));
     if ((this.#store.managedLines(family, table).get(line)?.length ?? 0) > 0) return undefined;
-    return (await this.createRule(family, table, chain, input, position, { caller: {} })).rule;
+    return (await this.#createRules(family, table, chain, [input], position, { caller: {} })).rules[0];
   }
 
   /**
@@ -165,7 +198,7 @@ export class FirewallService {
    * affect the caller's access to the API (ACCEPT, LOG) need no read of the table. Positions in the answer are 0 for
    * appends made without that read.
    */
-  async createRules(family: Family, table: Table, chain: string, inputs: readonly RuleSpec[], position: number, options: ChangeOptions): Promise<{ rules: RuleView[]; rollbackAt?: number }> {
+  async #createRules(family: Family, table: Table, chain: string, inputs: readonly RuleSpec[], position: number, options: ChangeOptions): Promise<{ rules: RuleView[]; rollbackAt?: number }> {
     writable(table);
     const specs = inputs.map((input) => validateRuleSpec(family, input));
     for (const spec of specs) await checkReferences(this.#tables, this.#ipsets, family, table, spec);
@@ -202,11 +235,12 @@ export class FirewallService {
     });
   }
 
-  async replaceRule(family: Family, table: Table, chain: string, id: string, input: RuleSpec, options: ChangeOptions): Promise<{ rule: RuleView; rollbackAt?: number }> {
+  async replaceRule(family: Family, table: Table, chain: string, id: string, input: RuleSpec, call: ApiCall, safeguards: Safeguards): Promise<{ rule: RuleView; rollbackAt?: number }> {
     writable(table);
+    const options: ChangeOptions = { ...safeguards, caller: call };
     const spec = validateRuleSpec(family, input);
     await checkReferences(this.#tables, this.#ipsets, family, table, spec);
-    return this.#tables.locked(family, table, async () => {
+    const replaced = await this.#tables.locked(family, table, async () => {
       this.#panic.refuseChanges();
       const snapshot = await this.snapshot(family, table);
       const old = snapshot.rules.find((rule) => rule.chain === chain && rule.id === id);
@@ -222,15 +256,18 @@ export class FirewallService {
       });
       return { rule: { ...old, spec, id: newId, key: line, managed: true, modeled: true, text: line, packets: 0, bytes: 0 }, ...(rollbackAt === undefined ? {} : { rollbackAt }) };
     });
+    call.record({ type: "RULE_REPLACED", resource: ruleName({ family, table }, chain, id), attributes: { new_id: replaced.rule.id, rule: replaced.rule.text, ...safeModeAttributes(safeguards) } });
+    return replaced;
   }
 
   /**
    * Deletes a rule by id, by its content (`-D CHAIN <rule>`; identical rules are interchangeable): a managed one's
    * from the store without reading the table unless it may matter for the caller's access.
    */
-  async deleteRule(family: Family, table: Table, chain: string, id: string, options: ChangeOptions): Promise<{ rollbackAt?: number }> {
+  async deleteRule(family: Family, table: Table, chain: string, id: string, call: ApiCall, safeguards: Safeguards): Promise<{ rollbackAt?: number }> {
     writable(table);
-    return this.#tables.locked(family, table, async () => {
+    const options: ChangeOptions = { ...safeguards, caller: call };
+    const deleted = await this.#tables.locked(family, table, async () => {
       this.#panic.refuseChanges();
       const managed = this.#store.rule(id);
       let command: string;
@@ -254,18 +291,33 @@ export class FirewallService {
       });
       return rollbackAt === undefined ? {} : { rollbackAt };
     });
+    call.record({ type: "RULE_DELETED", resource: ruleName({ family, table }, chain, id), attributes: safeModeAttributes(safeguards) });
+    return deleted;
   }
 
   // ---- whole tables ----------------------------------------------------------------------------------------------
 
-  /** Applies a ruleset: see RulesetApply.apply. */
-  apply(family: Family, table: Table, chains: ReadonlyArray<{ name: string; policy?: Policy }>, rules: RuleSource, options: ApplyOptions): Promise<ApplyOutcome> {
-    return this.#ruleset.apply(family, table, chains, rules, options);
+  /** Applies a ruleset (see RulesetApply.apply); RULESET_APPLIED unless it was a dry run. */
+  async apply(family: Family, table: Table, chains: ReadonlyArray<{ name: string; policy?: Policy }>, rules: RuleSource, call: ApiCall, options: Omit<ApplyOptions, "caller">): Promise<ApplyOutcome> {
+    const outcome = await this.#ruleset.apply(family, table, chains, rules, { ...options, caller: call });
+    if (options.dryRun === true) return outcome;
+    call.record({
+      type: "RULESET_APPLIED",
+      resource: tableName({ family, table }),
+      attributes: {
+        rule_count: String(outcome.ruleCount),
+        ...(options.scope === "MANAGED" ? { scope: "MANAGED" } : {}),
+        ...(options.replaceForeign === true ? { replace_foreign: "true" } : {}),
+        ...(outcome.rollbackAt === undefined ? {} : { rollback_time: new Date(outcome.rollbackAt).toISOString() }),
+      },
+    });
+    return outcome;
   }
 
   /** Keeps what safe mode applied: the pending rollback is dropped. */
-  confirm(family: Family, table: Table): Promise<void> {
-    return this.#safeMode.confirm(family, table);
+  async confirm(family: Family, table: Table, call: ApiCall): Promise<void> {
+    await this.#safeMode.confirm(family, table);
+    call.record({ type: "RULESET_CONFIRMED", resource: tableName({ family, table }) });
   }
 
   // ---- services ------------------------------------------------------------------------------------------------
@@ -274,7 +326,8 @@ export class FirewallService {
     return { services: SERVICES, groups: GROUPS };
   }
 
-  async allowService(family: Family, chain: string, names: readonly string[], source: { address: string; negate: boolean } | undefined, options: ChangeOptions): Promise<RuleView[]> {
+  /** One ACCEPT per port of the services named (or groups), in the filter table: RULE_CREATED each. */
+  async allowService(family: Family, chain: string, names: readonly string[], source: { address: string; negate: boolean } | undefined, call: ApiCall): Promise<RuleView[]> {
     const { services, unknown } = expandServices(names);
     if (unknown !== undefined || services.length === 0) {
       throw new ServerError("UNKNOWN_SERVICE", `unknown service "${unknown ?? ""}"; known: ${[...Object.keys(GROUPS), ...SERVICES.map((service) => service.name)].join(", ")}`, { field: "services" });
@@ -287,7 +340,9 @@ export class FirewallService {
       comment: service.name,
       target: { kind: "ACCEPT" },
     })));
-    return (await this.createRules(family, "filter", chain, specs, 0, options)).rules;
+    const { rules } = await this.#createRules(family, "filter", chain, specs, 0, { caller: call });
+    for (const rule of rules) call.record({ type: "RULE_CREATED", resource: ruleName({ family, table: "filter" }, rule.chain, rule.id), attributes: { rule: rule.text, services: names.join(",") } });
+    return rules;
   }
 
   // ---- panic mode ----------------------------------------------------------------------------------------------
@@ -296,50 +351,28 @@ export class FirewallService {
     return this.#panic.status();
   }
 
-  enablePanic(): Promise<PanicStatus> {
-    return this.#panic.enable();
+  async enablePanic(call: ApiCall): Promise<PanicStatus> {
+    const status = await this.#panic.enable();
+    call.record({ type: "PANIC_ENABLED", resource: "firewall" });
+    return status;
   }
 
-  disablePanic(): Promise<PanicStatus> {
-    return this.#panic.disable();
+  async disablePanic(call: ApiCall): Promise<PanicStatus> {
+    const status = await this.#panic.disable();
+    call.record({ type: "PANIC_DISABLED", resource: "firewall" });
+    return status;
   }
 
   // ---- reconciliation ------------------------------------------------------------------------------------------
 
   /**
-   * After a start: due safe-mode rollbacks happen now, pending ones are re-armed; managed chains, policies and
-   * rules the kernel lost (reboot) come back, rules appended in their recorded order. Skipped during panic mode.
+   * After a start (and periodically): due safe-mode rollbacks happen now, pending ones are re-armed; then managed
+   * state the kernel lost comes back (firewall-reconcile.ts). Skipped during panic mode.
    */
   async reconcile(): Promise<{ rulesRestored: number }> {
     this.#safeMode.resume();
     if (this.#panic.enabled) return { rulesRestored: 0 };
-    let rulesRestored = 0;
-    for (const family of ["ipv4", "ipv6"] as const) {
-      for (const table of WRITABLE_TABLES) {
-        const managed = this.#store.table(family, table);
-        if (managed.chains.length === 0 && managed.rules.length === 0) continue;
-        await this.#tables.locked(family, table, async () => {
-          const snapshot = await this.snapshot(family, table);
-          const lines: string[] = [];
-          for (const chain of managed.chains) {
-            const present = snapshot.chains.find((candidate) => candidate.name === chain.chain);
-            if (present === undefined && chain.policy === undefined) lines.push(`:${chain.chain} - [0:0]`);
-            if (present !== undefined && chain.policy !== undefined && present.policy !== chain.policy) lines.push(`:${chain.chain} ${chain.policy} [0:0]`);
-          }
-          const ids = new Set(snapshot.rules.map((rule) => rule.id));
-          for (const rule of managed.rules) {
-            if (ids.has(rule.id)) continue;
-            lines.push(renderRuleLine(rule.chain, rule.spec));
-            rulesRestored++;
-          }
-          if (lines.length === 0) return;
-          await this.#iptables.change(family, `*${table}\n${lines.join("\n")}\nCOMMIT\n`);
-          this.#log.warn({ family, table, lines: lines.length }, "managed firewall state restored in the kernel");
-          this.#events.append({ type: "STATE_REPAIRED", resource: tableName({ family, table }), attributes: { count: String(lines.length) } }, "system", "system");
-        });
-      }
-    }
-    return { rulesRestored };
+    return restoreManagedState({ iptables: this.#iptables, store: this.#store, tables: this.#tables, events: this.#events, log: this.#log });
   }
 
   // ---- helpers -------------------------------------------------------------------------------------------------
@@ -351,6 +384,11 @@ export class FirewallService {
     if (snapshot !== undefined && !snapshot.chains.some((candidate) => candidate.name === chain)) return chainNotFound(family, table, chain);
     return error;
   }
+}
+
+/** Event attributes saying that a change is waiting for ConfirmRuleset. */
+function safeModeAttributes(safeguards: Safeguards): Record<string, string> {
+  return safeguards.confirmWithin ? { confirm_within: String(safeguards.confirmWithin) } : {};
 }
 
 function ruleNotFound(chain: string, id: string): ServerError {

@@ -12,12 +12,16 @@ export interface Caller {
   readonly address?: string;
 }
 
-/** Options of every change that could cut the caller off. */
-export interface ChangeOptions {
-  readonly caller: Caller;
+/** What a caller may ask of a change that could cut them off: to make it anyway, or safe mode. */
+export interface Safeguards {
   readonly allowLockout?: boolean;
   /** Safe mode: seconds until the table rolls back unless confirmed (0 = apply for good). */
   readonly confirmWithin?: number;
+}
+
+/** Options of every change that could cut the caller off. */
+export interface ChangeOptions extends Safeguards {
+  readonly caller: Caller;
 }
 
 export interface ApiEndpoint {

@@ -15,14 +15,15 @@ export interface RuleView extends ParsedRule {
   readonly managed: boolean;
 }
 
+/** A table's views. Their rule views are shared with later reads (see TableReader): read-only to every holder. */
 export interface TableViews {
-  readonly chains: ChainView[];
-  readonly rules: RuleView[];
+  readonly chains: readonly ChainView[];
+  readonly rules: readonly RuleView[];
 }
 
 /** What the previous read of a table left for the next one. */
 interface LastRead {
-  readonly rules: RuleView[];
+  readonly rules: readonly RuleView[];
   /** The chain lines without their counters, in order (`:INPUT ACCEPT`). */
   readonly chainHeads: readonly string[];
   readonly counts: ReadonlyMap<string, number>;
@@ -77,7 +78,7 @@ function chainHead(chain: ParsedChain): string {
   return `:${chain.name} ${chain.policy ?? "-"}`;
 }
 
-function chainViews(chains: readonly ParsedChain[], counts: ReadonlyMap<string, number>, references: ReadonlyMap<string, number>): ChainView[] {
+function chainViews(chains: readonly ParsedChain[], counts: ReadonlyMap<string, number>, references: ReadonlyMap<string, number>): readonly ChainView[] {
   return chains.map((chain): ChainView => ({ ...chain, ruleCount: counts.get(chain.name) ?? 0, references: references.get(chain.name) ?? 0 }));
 }
 

@@ -93,7 +93,7 @@ export class FleetApplier {
     for (const ban of this.#store.due(now)) {
       if (ban.kind === "jail" && !this.#store.heldLonger(ban, now)) {
         try {
-          if ((await this.#jails.unban(ban.target, ban.address)).length > 0) {
+          if ((await this.#jails.unbanHere(ban.target, ban.address)).length > 0) {
             this.#events.append({ type: "UNBAN", resource: resourceOf(ban), attributes: { jail: ban.target, address: ban.address, fleet_id: ban.id, origin_node: ban.originNode, reason: "expired" } }, "system", "fleet");
             lifted++;
           }
@@ -131,7 +131,7 @@ export class FleetApplier {
     let remaining = operations;
     while (remaining.length > 0) {
       try {
-        const fresh = new Set(remaining.length === 1 ? await this.#singleBan(jail, remaining[0]!.address) : await this.#jails.batchBan(jail, remaining.map((operation) => operation.address)));
+        const fresh = new Set(remaining.length === 1 ? await this.#singleBan(jail, remaining[0]!.address) : await this.#jails.batchBanHere(jail, remaining.map((operation) => operation.address)));
         // Each ban is an event (a SIEM follows addresses); a batch is one audit record, as BatchBanIp is at the origin.
         const batch = remaining.length > 1;
         for (const operation of remaining) {
@@ -153,14 +153,14 @@ export class FleetApplier {
   /** BanIp's path; the address counts as news unless the jail had it already. */
   async #singleBan(jail: string, address: string): Promise<string[]> {
     const before = this.#jails.recordedBans(jail).has(address);
-    await this.#jails.ban(jail, address);
+    await this.#jails.banHere(jail, address);
     return before ? [] : [address];
   }
 
   async #unbanInJail(operations: FleetOperation[]): Promise<void> {
     for (const operation of operations) {
       try {
-        await this.#jails.unban(operation.target, operation.address);
+        await this.#jails.unbanHere(operation.target, operation.address);
         this.#done(operation, "applied", { type: "UNBAN", resource: resourceOf(operation), attributes: { jail: operation.target, address: operation.address } });
       } catch (error) {
         if (isTransient(error)) throw error;
@@ -181,11 +181,11 @@ export class FleetApplier {
         ...(definition.timeout === undefined ? {} : { timeout: operation.expiresAt === undefined ? 0 : Math.max(1, Math.ceil((operation.expiresAt - now) / 1000)) }),
       }));
       if (entries.length === 1) {
-        await this.#ipsets.addEntry(set, entries[0]!);
+        await this.#ipsets.addEntryHere(set, entries[0]!);
         this.#done(operations[0]!, "applied", { type: "ENTRY_ADDED", resource: resourceOf(operations[0]!), attributes: { element: operations[0]!.address, timeout: String(entries[0]!.timeout ?? 0) } });
         return;
       }
-      await this.#ipsets.batchAdd(set, { entries });
+      await this.#ipsets.batchAddHere(set, { entries });
       // As BatchAddEntries at the origin: one event and one audit record for the batch (its operations are each recorded).
       const first = operations[0]!;
       this.#outcomes.push(() => {

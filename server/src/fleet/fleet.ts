@@ -4,8 +4,6 @@ import type { ClusterConfig } from "../config.js";
 import type { EventLog } from "../events/event-log.js";
 import type { HostEvent } from "../events/event-model.js";
 import type { FleetStore } from "../store/fleet-store.js";
-import type { JailService } from "../jails/jail-service.js";
-import type { IpsetService } from "../ipsets/ipset-service.js";
 import type { FleetOperation } from "./fleet-model.js";
 import type { FleetPublisher } from "./fleet-publisher.js";
 import type { FleetNodes } from "./fleet-nodes.js";
@@ -18,15 +16,16 @@ export interface Caller {
   readonly method: string;
 }
 
-/** A set entry to share: its timeout in seconds as given (absent: the set's default; 0: permanent). */
+/** A set entry to share: its timeout in seconds (0: permanent). */
 export interface SharedEntry {
   readonly element: string;
-  readonly timeout?: number;
+  readonly timeout: number;
 }
 
 /**
- * What the API asks of fleet mode: whether a change goes to the fleet, and sharing it once it was made here. A server
- * without a `cluster` section has `localOnly`, which shares nothing and refuses requests that ask for fleet scope.
+ * What the jail and ipset domains ask of fleet mode: whether a change goes to the fleet, and sharing it once it was
+ * made here. A server without a `cluster` section has `localOnly`, which shares nothing and refuses requests that ask
+ * for fleet scope.
  */
 export interface FleetSharing {
   /** The fleet view, when this host is in a fleet. */
@@ -35,15 +34,12 @@ export interface FleetSharing {
   scope(kind: "jail" | "set", target: string, requested: boolean | undefined): boolean;
   /** Event attributes that mark a change as shared (empty when it is not). */
   attributes(kind: "jail" | "set", target: string, requested: boolean | undefined): Record<string, string>;
-  /** Shares bans or unbans made here in these jails (each with the jail's bantime as its absolute expiry). */
-  shareJailChange(op: "ban" | "unban", jails: readonly string[], addresses: readonly string[], caller: Caller): Promise<void>;
+  /** Shares bans made here in these jails, each ending after its jail's bantime in seconds (≤ 0: never). */
+  shareBans(jails: ReadonlyArray<{ readonly jail: string; readonly banTime: number }>, addresses: readonly string[], caller: Caller): Promise<void>;
+  /** Shares unbans made here in these jails. */
+  shareUnbans(jails: readonly string[], addresses: readonly string[], caller: Caller): Promise<void>;
   /** Shares entries added to or removed from a set here (each with its timeout as an absolute expiry). */
   shareSetChange(op: "ban" | "unban", set: string, entries: readonly SharedEntry[], caller: Caller): Promise<void>;
-}
-
-/** The caller of an RPC as the fleet records it. */
-export function callerOf(principal: { readonly name: string; readonly role: string }, method: string): Caller {
-  return { principal: principal.name, role: principal.role, method };
 }
 
 export const localOnly: FleetSharing = {
@@ -53,7 +49,8 @@ export const localOnly: FleetSharing = {
     return false;
   },
   attributes: () => ({}),
-  shareJailChange: async () => undefined,
+  shareBans: async () => undefined,
+  shareUnbans: async () => undefined,
   shareSetChange: async () => undefined,
 };
 
@@ -70,19 +67,15 @@ export class Fleet implements FleetSharing {
   readonly #config: ClusterConfig;
   readonly #store: FleetStore;
   readonly #publisher: FleetPublisher;
-  readonly #jails: JailService;
-  readonly #ipsets: IpsetService;
   readonly nodes: FleetNodes;
   readonly #jailsShared: ReadonlySet<string>;
   readonly #setsShared: ReadonlySet<string>;
   #unsubscribe: (() => void) | undefined;
 
-  constructor(deps: { config: ClusterConfig; store: FleetStore; publisher: FleetPublisher; nodes: FleetNodes; jails: JailService; ipsets: IpsetService }) {
+  constructor(deps: { config: ClusterConfig; store: FleetStore; publisher: FleetPublisher; nodes: FleetNodes }) {
     this.#config = deps.config;
     this.#store = deps.store;
     this.#publisher = deps.publisher;
-    this.#jails = deps.jails;
-    this.#ipsets = deps.ipsets;
     this.nodes = deps.nodes;
     this.#jailsShared = new Set(deps.config.share.jails);
     this.#setsShared = new Set(deps.config.share.sets);
@@ -101,22 +94,25 @@ export class Fleet implements FleetSharing {
     return this.scope(kind, target, requested) ? { scope: "fleet", origin_node: this.#config.node } : {};
   }
 
-  async shareJailChange(op: "ban" | "unban", jails: readonly string[], addresses: readonly string[], caller: Caller): Promise<void> {
+  async shareBans(jails: ReadonlyArray<{ readonly jail: string; readonly banTime: number }>, addresses: readonly string[], caller: Caller): Promise<void> {
     const now = Date.now();
     const operations: FleetOperation[] = [];
-    for (const jail of jails) {
-      const banTime = op === "ban" ? await this.#jails.banTime(jail) : -1;
+    for (const { jail, banTime } of jails) {
       const expiresAt = banTime > 0 ? now + banTime * 1000 : undefined;
-      for (const address of addresses) operations.push(this.#operation(op, "jail", jail, address, expiresAt, caller, now));
+      for (const address of addresses) operations.push(this.#operation("ban", "jail", jail, address, expiresAt, caller, now));
     }
     this.#queue(operations);
   }
 
+  async shareUnbans(jails: readonly string[], addresses: readonly string[], caller: Caller): Promise<void> {
+    const now = Date.now();
+    this.#queue(jails.flatMap((jail) => addresses.map((address) => this.#operation("unban", "jail", jail, address, undefined, caller, now))));
+  }
+
   async shareSetChange(op: "ban" | "unban", set: string, entries: readonly SharedEntry[], caller: Caller): Promise<void> {
     const now = Date.now();
-    const setDefault = op === "ban" && entries.some((entry) => entry.timeout === undefined) ? (await this.#ipsets.get(set)).definition.timeout ?? 0 : 0;
     this.#queue(entries.map((entry) => {
-      const seconds = op === "ban" ? entry.timeout ?? setDefault : 0;
+      const seconds = op === "ban" ? entry.timeout : 0;
       return this.#operation(op, "set", set, entry.element, seconds > 0 ? now + seconds * 1000 : undefined, caller, now);
     }));
   }

@@ -8,7 +8,8 @@ import { WRITABLE_TABLES, type Family, type Table } from "../firewall/rule-model
 import type { FleetSharing } from "../fleet/fleet.js";
 import type { EntryView, IpsetService } from "../ipsets/ipset-service.js";
 import type { Allowlist } from "../jails/allowlist.js";
-import { ignoreIpCovering, type JailService } from "../jails/jail-service.js";
+import type { JailService } from "../jails/jail-service.js";
+import { ignoreIpCovering } from "../jails/jail-checks.js";
 import type { AllowlistRow } from "../store/allowlist-store.js";
 
 const DAY_MS = 86_400_000;

@@ -2,10 +2,12 @@ import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
 import { KeyedLock } from "../keyed-lock.js";
 import type { EventLog } from "../events/event-log.js";
+import type { ApiCall } from "../events/api-call.js";
+import type { FleetSharing, SharedEntry } from "../fleet/fleet.js";
 import type { IpsetDriver } from "../drivers/ipset-driver.js";
 import type { IptablesDriver } from "../drivers/iptables-driver.js";
 import type { IpsetStore } from "../store/ipset-store.js";
-import { validateIpsetName } from "../names.js";
+import { entryName, ipsetName, validateIpsetName } from "../names.js";
 import type { BatchInput, EntryInput, EntryView } from "./entry-preparation.js";
 import { IpsetBatches } from "./ipset-batches.js";
 import { compatible, describeDefinition, validateDefinition, type DefinitionInput } from "./ipset-definition.js";
@@ -32,7 +34,9 @@ export interface SavedTable {
  * store, apply to the kernel, acknowledge — so an acknowledged change survives a crash and a kernel that lost it.
  * This service holds the sets themselves; entries (ipset-entries.ts), batches (ipset-batches.ts), growth
  * (set-growth.ts), import (ipset-import.ts) and the repair at start (ipset-reconcile.ts) have files of their own, all
- * under the one lock per set held here.
+ * under the one lock per set held here. Changes asked for through the API record their events and, for entries of
+ * shared sets or with fleet scope, go to the fleet; the `…Here` ones are Portcullis's own (jail enforcement, the fleet
+ * applier), which record their own events.
  */
 export class IpsetService {
   readonly #kernel: IpsetDriver;
@@ -45,9 +49,11 @@ export class IpsetService {
   readonly #batches: IpsetBatches;
   readonly #import: IpsetImport;
   readonly #reconciler: IpsetReconciler;
+  readonly #fleet: FleetSharing;
 
-  constructor(deps: { kernel: IpsetDriver; rules: IptablesDriver; store: IpsetStore; events: EventLog; log: Logger; pendingRollbacks?: () => readonly SavedTable[]; owners?: SetOwners }) {
+  constructor(deps: { kernel: IpsetDriver; rules: IptablesDriver; store: IpsetStore; events: EventLog; log: Logger; fleet: FleetSharing; pendingRollbacks?: () => readonly SavedTable[]; owners?: SetOwners }) {
     const { kernel, store, events, log } = deps;
+    this.#fleet = deps.fleet;
     this.#kernel = kernel;
     this.#rollbacks = deps.pendingRollbacks ?? (() => []);
     this.#rules = deps.rules;
@@ -72,6 +78,13 @@ export class IpsetService {
     return names.map((name) => setView(kernel.get(name), managed.get(name), this.#sets.ownerOf(name)));
   }
 
+  /** A page of the sets (by name) after the set `after` ("" for the first page). */
+  async page(after: string, size: number): Promise<{ ipsets: IpsetView[]; nextAfter?: string }> {
+    const all = (await this.list()).filter((set) => set.definition.name > after);
+    const page = all.slice(0, size);
+    return { ipsets: page, ...(all.length > size ? { nextAfter: page[page.length - 1]!.definition.name } : {}) };
+  }
+
   get(name: string): Promise<IpsetView> {
     return this.#sets.view(name);
   }
@@ -81,7 +94,14 @@ export class IpsetService {
     return this.#sets.definition(name);
   }
 
-  async create(input: DefinitionInput): Promise<IpsetView> {
+  async create(input: DefinitionInput, call: ApiCall): Promise<IpsetView> {
+    const view = await this.createHere(input);
+    call.record({ type: "IPSET_CREATED", resource: ipsetName(view.definition.name), attributes: { type: view.definition.typeName } });
+    return view;
+  }
+
+  /** A set made for jail enforcement, which records its own event. */
+  async createHere(input: DefinitionInput): Promise<IpsetView> {
     const definition = validateDefinition(input);
     return this.#lock.with([definition.name], async () => {
       await this.#sets.create(definition);
@@ -89,7 +109,7 @@ export class IpsetService {
     });
   }
 
-  async delete(name: string): Promise<void> {
+  async delete(name: string, call: ApiCall): Promise<void> {
     await this.#lock.with([name], async () => {
       await this.#sets.definition(name);
       this.#refuseIfRollbackNeeds(name, "deleted");
@@ -106,20 +126,23 @@ export class IpsetService {
       }
       this.#store.deleteSet(name);
     });
+    call.record({ type: "IPSET_DELETED", resource: ipsetName(name) });
   }
 
-  async flush(name: string): Promise<IpsetView> {
-    return this.#lock.with([name], async () => {
+  async flush(name: string, call: ApiCall): Promise<IpsetView> {
+    const view = await this.#lock.with([name], async () => {
       await this.#sets.definition(name);
       await this.#kernel.flush(name);
       this.#store.flush(name);
       return this.get(name);
     });
+    call.record({ type: "IPSET_FLUSHED", resource: ipsetName(name) });
+    return view;
   }
 
-  async rename(name: string, newName: string): Promise<IpsetView> {
+  async rename(name: string, newName: string, call: ApiCall): Promise<IpsetView> {
     validateIpsetName(newName, "new_ipset_id");
-    return this.#lock.with([name, newName], async () => {
+    const view = await this.#lock.with([name, newName], async () => {
       await this.#sets.definition(name);
       this.#refuseIfRollbackNeeds(name, "renamed");
       await this.#sets.refuseTaken(newName);
@@ -127,10 +150,12 @@ export class IpsetService {
       this.#store.renameSet(name, newName);
       return this.get(newName);
     });
+    call.record({ type: "IPSET_RENAMED", resource: ipsetName(name), attributes: { new_name: ipsetName(view.definition.name) } });
+    return view;
   }
 
-  async swap(name: string, other: string): Promise<[IpsetView, IpsetView]> {
-    return this.#lock.with([name, other], async () => {
+  async swap(name: string, other: string, call: ApiCall): Promise<[IpsetView, IpsetView]> {
+    const views = await this.#lock.with([name, other], async (): Promise<[IpsetView, IpsetView]> => {
       const a = await this.#sets.definition(name);
       const b = await this.#sets.definition(other);
       if (name === other) throw new ServerError("IPSET_INCOMPATIBLE", "a set cannot be swapped with itself; name two different sets", { field: "other" });
@@ -141,9 +166,18 @@ export class IpsetService {
       this.#store.swapEntries(name, other);
       return [await this.get(name), await this.get(other)];
     });
+    call.record({ type: "IPSETS_SWAPPED", resource: ipsetName(name), attributes: { other: ipsetName(other) } });
+    return views;
   }
 
-  async adopt(name: string): Promise<IpsetView> {
+  async adopt(name: string, call: ApiCall): Promise<IpsetView> {
+    const view = await this.adoptHere(name);
+    call.record({ type: "IPSET_ADOPTED", resource: ipsetName(name) });
+    return view;
+  }
+
+  /** A kernel set taken under management for jail enforcement: no event. */
+  async adoptHere(name: string): Promise<IpsetView> {
     return this.#lock.with([name], async () => {
       if (this.#store.getSet(name) !== undefined) throw new ServerError("IPSET_ALREADY_MANAGED", `set "${name}" is already managed by Portcullis`, { ipset: name });
       if (this.#sets.ownerOf(name) !== undefined) throw this.#sets.unmanaged(name);
@@ -205,12 +239,39 @@ export class IpsetService {
     return this.#entries.list(name, after, limit, filter);
   }
 
-  addEntry(name: string, input: EntryInput): Promise<EntryView> {
+  /** AddEntry: ENTRY_ADDED; shared with the fleet when `fleet` asks or the set is shared. */
+  async addEntry(name: string, input: EntryInput, call: ApiCall, fleet?: boolean): Promise<EntryView> {
+    const shared = this.#fleet.scope("set", name, fleet);
+    const added = await this.#entries.add(name, input);
+    if (shared) await this.#fleet.shareSetChange("ban", name, [{ element: added.element, timeout: added.timeout ?? 0 }], call);
+    call.record({
+      type: "ENTRY_ADDED",
+      resource: entryName(name, added.element),
+      attributes: {
+        element: added.element,
+        ...(added.timeout === undefined ? {} : { timeout: String(added.timeout) }),
+        ...(added.comment === undefined || added.comment === "" ? {} : { comment: added.comment }),
+        ...this.#fleet.attributes("set", name, fleet),
+      },
+    });
+    return added;
+  }
+
+  /** An entry added for jail enforcement or the fleet applier, which record their own events: nothing is shared. */
+  addEntryHere(name: string, input: EntryInput): Promise<EntryView> {
     return this.#entries.add(name, input);
   }
 
-  deleteEntry(name: string, rawElement: string): Promise<void> {
-    return this.#entries.delete(name, rawElement);
+  /** DeleteEntry: ENTRY_DELETED; a fleet removal goes out even when this host had no such entry (others may). */
+  async deleteEntry(name: string, rawElement: string, call: ApiCall, fleet?: boolean): Promise<void> {
+    const shared = this.#fleet.scope("set", name, fleet);
+    try {
+      await this.#entries.delete(name, rawElement);
+    } catch (error) {
+      if (!(shared && error instanceof ServerError && error.reason === "ENTRY_NOT_FOUND")) throw error;
+    }
+    if (shared) await this.#fleet.shareSetChange("unban", name, [{ element: rawElement, timeout: 0 }], call);
+    call.record({ type: "ENTRY_DELETED", resource: entryName(name, rawElement), attributes: { element: rawElement, ...this.#fleet.attributes("set", name, fleet) } });
   }
 
   /** See IpsetEntries.removeElement: absent is fine. */
@@ -222,11 +283,28 @@ export class IpsetService {
     return this.#entries.test(name, rawElement);
   }
 
-  batchAdd(name: string, input: BatchInput): Promise<number> {
+  /** BatchAddEntries: ENTRIES_ADDED; every entry given goes to the fleet when `fleet` asks or the set is shared. */
+  async batchAdd(name: string, input: BatchInput, call: ApiCall, fleet?: boolean): Promise<number> {
+    const shared = this.#fleet.scope("set", name, fleet);
+    const added = await this.#batches.add(name, input);
+    if (shared) await this.#fleet.shareSetChange("ban", name, await this.#shared(name, input), call);
+    call.record({ type: "ENTRIES_ADDED", resource: ipsetName(name), attributes: { count: String(added), ...this.#fleet.attributes("set", name, fleet) } });
+    return added;
+  }
+
+  /** Entries added for jail enforcement or the fleet applier, which record their own events: nothing is shared. */
+  batchAddHere(name: string, input: BatchInput): Promise<number> {
     return this.#batches.add(name, input);
   }
 
-  batchDelete(name: string, rawElements: readonly string[]): Promise<number> {
+  async batchDelete(name: string, rawElements: readonly string[], call: ApiCall): Promise<number> {
+    const deleted = await this.#batches.delete(name, rawElements);
+    call.record({ type: "ENTRIES_DELETED", resource: ipsetName(name), attributes: { count: String(deleted) } });
+    return deleted;
+  }
+
+  /** Entries removed for jail enforcement: no event. */
+  batchDeleteHere(name: string, rawElements: readonly string[]): Promise<number> {
     return this.#batches.delete(name, rawElements);
   }
 
@@ -235,8 +313,11 @@ export class IpsetService {
     return this.#batches.rollBackInterrupted();
   }
 
-  import(text: string): Promise<{ sets: IpsetView[]; added: number }> {
-    return this.#import.import(text);
+  /** ImportIpsets: ENTRIES_ADDED (`import`) for each set imported. */
+  async import(text: string, call: ApiCall): Promise<{ sets: IpsetView[]; added: number }> {
+    const result = await this.#import.import(text);
+    for (const set of result.sets) call.record({ type: "ENTRIES_ADDED", resource: ipsetName(set.definition.name), attributes: { import: "true" } });
+    return result;
   }
 
   reconcile(full: boolean): Promise<ReconcileReport> {
@@ -244,6 +325,16 @@ export class IpsetService {
   }
 
   // ---- helpers -------------------------------------------------------------------------------------------------
+
+  /** A batch's entries as the fleet shares them: an entry's own timeout, the batch's for elements, else the set's. */
+  async #shared(name: string, input: BatchInput): Promise<SharedEntry[]> {
+    const entries = [
+      ...input.entries.map((entry) => ({ element: entry.element, timeout: entry.timeout })),
+      ...(input.elements ?? []).map((element) => ({ element, timeout: input.timeout })),
+    ];
+    const setDefault = entries.some((entry) => entry.timeout === undefined) ? (await this.get(name)).definition.timeout ?? 0 : 0;
+    return entries.map((entry) => ({ element: entry.element, timeout: entry.timeout ?? setDefault }));
+  }
 
   /** A pending safe-mode rollback restores rules that may match the set: without it, the rollback could never apply. */
   #refuseIfRollbackNeeds(name: string, what: string): void {

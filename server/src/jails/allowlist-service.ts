@@ -2,6 +2,8 @@ import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
 import { canonicalNetwork, parseNetworkCanonical } from "../addresses.js";
 import type { EventLog } from "../events/event-log.js";
+import type { ApiCall } from "../events/api-call.js";
+import { banName } from "../names.js";
 import { KeyedLock } from "../keyed-lock.js";
 import type { AllowlistRow, AllowlistStore } from "../store/allowlist-store.js";
 import { expired, type Allowlist } from "./allowlist.js";
@@ -46,8 +48,8 @@ export class AllowlistService {
     return this.#allowlist.list();
   }
 
-  /** Adds or renews an entry; returns it and the jail bans it lifted. */
-  async add(network: string, comment: string, timeoutSeconds: number, principal: string): Promise<{ entry: AllowlistRow; lifted: Array<{ jail: string; address: string }> }> {
+  /** Adds or renews an entry; returns it and the jail bans it lifted (ALLOWLIST_ENTRY_ADDED, then an UNBAN each). */
+  async add(network: string, comment: string, timeoutSeconds: number, call: ApiCall): Promise<{ entry: AllowlistRow; lifted: Array<{ jail: string; address: string }> }> {
     const canonical = canonicalNetwork(network, "network");
     if (comment.length > MAX_COMMENT || /[\u0000-\u001f\u007f]/.test(comment)) {
       throw new ServerError("INVALID_COMMENT", `comment must be at most ${MAX_COMMENT} characters without control characters`, { field: "comment" });
@@ -56,7 +58,7 @@ export class AllowlistService {
       throw new ServerError("INVALID_TIMEOUT", `timeout must be 0 (never) to ${MAX_TIMEOUT} seconds, got ${timeoutSeconds}`, { field: "timeout" });
     }
     const now = Date.now();
-    const entry: AllowlistRow = { network: canonical, comment, createdAt: now, ...(timeoutSeconds === 0 ? {} : { expiresAt: now + timeoutSeconds * 1000 }), createdBy: principal };
+    const entry: AllowlistRow = { network: canonical, comment, createdAt: now, ...(timeoutSeconds === 0 ? {} : { expiresAt: now + timeoutSeconds * 1000 }), createdBy: call.principal };
     this.#allowlist.put(entry);
     this.#schedule();
     const lifted: Array<{ jail: string; address: string }> = [];
@@ -66,20 +68,27 @@ export class AllowlistService {
       for (const jail of await this.#jails.names()) {
         for (const address of await this.#jails.banned(jail)) {
           if (this.#allowlist.covering(address)?.network !== canonical) continue;
-          await this.#jails.unban(jail, address);
+          await this.#jails.unbanHere(jail, address);
           lifted.push({ jail, address });
         }
       }
     }
+    call.record({
+      type: "ALLOWLIST_ENTRY_ADDED",
+      resource: "allowlist",
+      attributes: { network: entry.network, comment: entry.comment, ...(entry.expiresAt === undefined ? {} : { expire_time: new Date(entry.expiresAt).toISOString() }) },
+    });
+    for (const { jail, address } of lifted) call.record({ type: "UNBAN", resource: banName(jail, address), attributes: { jail, address } });
     return { entry, lifted };
   }
 
   /** Removes an entry, and takes it out of the jails' ignoreip where the allowlist put it. */
-  async remove(network: string): Promise<void> {
+  async remove(network: string, call: ApiCall): Promise<void> {
     const canonical = canonicalNetwork(network, "network");
     if (!this.#allowlist.delete(canonical)) throw new ServerError("ENTRY_NOT_FOUND", `${canonical} is not on the allowlist`, { field: "network", value: canonical });
     this.#schedule();
     if (await this.#jails.reachable()) await this.syncJails();
+    call.record({ type: "ALLOWLIST_ENTRY_REMOVED", resource: "allowlist", attributes: { network: canonical, reason: "removed" } });
   }
 
   /**

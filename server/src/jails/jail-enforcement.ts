@@ -76,10 +76,10 @@ export class JailEnforcement {
           if (!(error instanceof ServerError && error.reason === "IPSET_NOT_FOUND")) throw error;
         }
         if (existing === undefined) {
-          await this.#ipsets.create({ name, typeName: "hash:net", family: family === "ipv4" ? "inet" : "inet6", maxelem: SET_MAXELEM, timeout: 0, comments: false });
+          await this.#ipsets.createHere({ name, typeName: "hash:net", family: family === "ipv4" ? "inet" : "inet6", maxelem: SET_MAXELEM, timeout: 0, comments: false });
           this.#events.append({ type: "IPSET_CREATED", resource: `ipsets/${name}`, attributes: { type: "hash:net", jail } }, "system", "system");
         } else {
-          if (!existing.managed) await this.#ipsets.adopt(name);
+          if (!existing.managed) await this.#ipsets.adoptHere(name);
           if (existing.definition.typeName !== "hash:net" || existing.definition.timeout === undefined) {
             throw new ServerError("INVALID_IPSET_TYPE", `set ${name} exists as ${existing.definition.typeName}${existing.definition.timeout === undefined ? " without timeout support" : ""}; jail ${jail} needs hash:net with timeout: delete the set`, { ipset: name });
           }
@@ -128,7 +128,7 @@ export class JailEnforcement {
       refused.push({ ip: address, error: `protected by the host allowlist entry ${allowed.network}` });
       this.#log.warn({ jail, address, entry: allowed.network }, "fail2ban banned an allowlisted address; lifting the ban");
       // fail2ban may be busy with this very ban: the unban queues behind it.
-      setImmediate(() => void this.#jails.unban(jail, address).catch((error: unknown) => this.#log.warn({ err: error, jail, address }, "lifting the ban failed")));
+      setImmediate(() => void this.#jails.unbanHere(jail, address).catch((error: unknown) => this.#log.warn({ err: error, jail, address }, "lifting the ban failed")));
     }
     // Recorded first, so that the watcher (which compares fail2ban's lists meanwhile) never reports them as well.
     const fresh = this.#jails.noteBans(jail, [...bans.keys()], true);
@@ -146,9 +146,9 @@ export class JailEnforcement {
       for (const [set, entries] of perSet) {
         // One entry is one command; more are one batch (through the ipset session up to a thousand, no process).
         if (entries.size === 1) {
-          for (const [element, timeout] of entries) await this.#ipsets.addEntry(set, { element, timeout });
+          for (const [element, timeout] of entries) await this.#ipsets.addEntryHere(set, { element, timeout });
         } else {
-          await this.#ipsets.batchAdd(set, { entries: [...entries].map(([element, timeout]) => ({ element, timeout })) });
+          await this.#ipsets.batchAddHere(set, { entries: [...entries].map(([element, timeout]) => ({ element, timeout })) });
         }
       }
     } catch (error) {
@@ -196,7 +196,7 @@ export class JailEnforcement {
     for (const [set, elements] of perSet) {
       try {
         if (elements.size === 1) for (const element of elements) await this.#ipsets.removeElement(set, element);
-        else await this.#ipsets.batchDelete(set, [...elements]);
+        else await this.#ipsets.batchDeleteHere(set, [...elements]);
       } catch (error) {
         if (!(error instanceof ServerError && error.reason === "IPSET_NOT_FOUND")) throw error;
       }

@@ -263,28 +263,13 @@ const excerpt = (line: string): string => (line.length > 60 ? `${line.slice(0, 6
 
 type ParsedBody = ReturnType<typeof parseRuleWords> & { readonly chain: string; readonly key: string };
 
-/**
- * Parsed rule lines by their text. A table is listed far more often than it changes, so most lines of a dump were
- * parsed before; the results are immutable and can be shared. Bounded: cleared when it grows past MEMO_LIMIT.
- */
-const memo = new Map<string, ParsedBody>();
-const MEMO_LIMIT = 200_000;
-
+/** A rule line's body (`-A CHAIN …`) parsed; `chains` tells a jump (`-j NAME` of a declared chain) from an unknown target. */
 function parseRuleBody(body: string, chains: { has(name: string): boolean }, failLine: Fail): ParsedBody {
-  const known = memo.get(body);
-  // Whether `-j NAME` is a jump or an unknown target depends on the chains the table declares: check it still holds.
-  const target = known?.spec.target;
-  const stillValid = known !== undefined && (target?.kind !== "OTHER" || !chains.has(target.name)) && (target?.kind !== "JUMP" || chains.has(target.chain));
-  if (stillValid) return known;
   const words = tokenize(body, failLine);
   const [flag, chain] = words;
   if (flag !== "-A" || chain === undefined) failLine(`"${excerpt(body)}" is neither a rule (-A CHAIN …), a chain (:CHAIN …) nor COMMIT`);
   const parsed = { ...parseRuleWords(words.slice(2), chains), chain };
-  const key = parsed.modeled ? canonicalKey(chain, parsed.spec) ?? body : body;
-  if (memo.size >= MEMO_LIMIT) memo.clear();
-  const result = { ...parsed, key };
-  memo.set(body, result);
-  return result;
+  return { ...parsed, key: parsed.modeled ? canonicalKey(chain, parsed.spec) ?? body : body };
 }
 
 /** A chain line of a dump: `:NAME POLICY [packets:bytes]` (POLICY `-` for a user chain; counters only with -c). */
