@@ -374,7 +374,7 @@ describe("feeds", () => {
     await rejectsWith(feeds.call("getFeed", { name: "feeds/cond" }), status.NOT_FOUND, "FEED_NOT_FOUND");
   });
 
-  it("through the SDK (client.feeds) and the CLI (portcullis feeds add|list|show|refresh|delete)", async () => {
+  it("through the SDK (client.feeds) and the CLI (portcullis feeds add|list|show|update|refresh|delete)", async () => {
     const file = join(dir, "sdk.list");
     writeFileSync(file, "198.51.100.1\n2001:db8:5::/64\n");
     const client = createClient({ address: f.server.address, bundle: join(f.server.dataDir, "pki/clients/admin") });
@@ -416,6 +416,13 @@ describe("feeds", () => {
     const refused = await cli("feeds", "refresh", "cli");
     assert.equal(refused.code, 4, "FAILED_PRECONDITION: exit 4");
     assert.match(refused.stderr, /FEED_SHRANK/);
+    const nothing = await cli("feeds", "update", "cli");
+    assert.notEqual(nothing.code, 0);
+    assert.match(nothing.stderr, /NOTHING_TO_UPDATE/);
+    const updated = await cli("feeds", "update", "cli", "--max-shrink", "1", "--interval", "1200", "--json");
+    assert.equal(updated.code, 0, updated.stderr);
+    assert.deepEqual([JSON.parse(updated.stdout).maxShrink, JSON.parse(updated.stdout).intervalSeconds], [1, 1200]);
+    assert.match((await cli("feeds", "refresh", "cli")).stdout, /refreshed cli: 0 added, 3 removed, 0 kept/);
     assert.equal((await cli("feeds", "delete", "cli")).code, 0);
     assert.equal((await cli("feeds", "show", "cli")).code, 3);
   });

@@ -1,7 +1,7 @@
 // `portcullis feeds …`: published blocklists that fill sets, over the API.
 import { readFileSync } from "node:fs";
 import { InvalidArgumentError, Option, type Command } from "commander";
-import type { FeedFormat, FeedInfo } from "@portcullis/sdk";
+import type { FeedFormat, FeedInfo, FeedSettings } from "@portcullis/sdk";
 import { clientCommand, withClient, type ClientFlags } from "./connect.js";
 import { printJson, printTable } from "./output.js";
 import { positive, seconds } from "./parse-flags.js";
@@ -11,37 +11,35 @@ const FORMATS: readonly FeedFormat[] = ["plain", "spamhaus", "netset", "ipset-sa
 export function registerFeedCommands(program: Command): void {
   const feeds = program.command("feeds").description("feeds: published blocklists (Spamhaus DROP, FireHOL, your own) that fill a pair of sets");
 
-  clientCommand(feeds, "add", "create a feed and its two sets (IPv4: <set>, IPv6: <set>-v6); its first refresh starts at once", [
+  withSettings(clientCommand(feeds, "add", "create a feed and its two sets (IPv4: <set>, IPv6: <set>-v6); its first refresh starts at once", [
     "portcullis feeds add spamhaus-drop --source https://www.spamhaus.org/drop/drop.txt --format spamhaus --ipset drop",
     "portcullis feeds add own --source file:///etc/portcullis/blocklist.txt --ipset own_block --interval 300",
   ])
     .argument("<feed>", "name: 1–63 characters [A-Za-z0-9_.-]")
     .requiredOption("--source <url>", "https://, http:// or file:/// URL of the list")
     .requiredOption("--ipset <set>", "set of the IPv4 part (at most 28 characters); the IPv6 part goes to <set>-v6")
-    .addOption(new Option("--format <format>", "how the list is written").choices(FORMATS).default("plain"))
-    .option("--interval <seconds>", "seconds between refreshes (default 3600)", positive)
-    .option("--jitter <seconds>", "up to this many random seconds added to each interval (default a tenth of it, at most 300)", seconds)
-    .option("--timeout <seconds>", "seconds one read may take (default 30)", positive)
-    .option("--retries <n>", "attempts after a failed read (default 2)", seconds)
-    .option("--max-bytes <n>", "refuse a larger list (default 67108864)", positive)
-    .option("--max-shrink <share>", "refuse a list that takes away more than this share of the sets' entries, 0 to 1 (default 0.5)", share)
-    .option("--ca <file>", "PEM file of the CA that signs the https source's certificate (default: the system's CAs)")
-    .action((feed: string, flags: ClientFlags & { source: string; ipset: string; format: FeedFormat; interval?: number; jitter?: number; timeout?: number; retries?: number; maxBytes?: number; maxShrink?: number; ca?: string }) =>
+    .addOption(new Option("--format <format>", "how the list is written").choices(FORMATS).default("plain")), "the system's CAs")
+    .action((feed: string, flags: SettingFlags & { source: string; ipset: string; format: FeedFormat }) =>
       withClient(flags, async (client, token) => {
-        const info = await client.feeds.create(feed, {
-          source: flags.source,
-          format: flags.format,
-          ipset: flags.ipset,
-          ...(flags.interval === undefined ? {} : { intervalSeconds: flags.interval }),
-          ...(flags.jitter === undefined ? {} : { jitterSeconds: flags.jitter }),
-          ...(flags.timeout === undefined ? {} : { timeoutSeconds: flags.timeout }),
-          ...(flags.retries === undefined ? {} : { retries: flags.retries }),
-          ...(flags.maxBytes === undefined ? {} : { maxBytes: flags.maxBytes }),
-          ...(flags.maxShrink === undefined ? {} : { maxShrink: flags.maxShrink }),
-          ...(flags.ca === undefined ? {} : { ca: readFileSync(flags.ca, "utf8") }),
-        }, token);
+        const info = await client.feeds.create(feed, { ...settingsOf(flags), source: flags.source, format: flags.format, ipset: flags.ipset }, token);
         if (flags.json) return printJson(info);
         process.stdout.write(`created feed ${info.name}: sets ${info.ipset} and ${info.ipsetV6}, refreshed every ${info.intervalSeconds}s\n`);
+      }));
+
+  withSettings(clientCommand(feeds, "update", "change a feed's settings; a new source, format or CA refreshes it at once", [
+    "portcullis feeds update spamhaus-drop --interval 7200",
+    "portcullis feeds update own --source file:///etc/portcullis/blocklist-v2.txt --max-shrink 0.9",
+    "portcullis feeds update own --ca ''",
+  ])
+    .argument("<feed>")
+    .option("--source <url>", "https://, http:// or file:/// URL of the list")
+    .addOption(new Option("--format <format>", "how the list is written").choices(FORMATS)), "'' goes back to the system's CAs")
+    .action((feed: string, flags: SettingFlags & { source?: string; format?: FeedFormat }) =>
+      withClient(flags, async (client, token) => {
+        const settings: FeedSettings = { ...settingsOf(flags), ...(flags.source === undefined ? {} : { source: flags.source }), ...(flags.format === undefined ? {} : { format: flags.format }) };
+        const info = await client.feeds.update(feed, settings, token);
+        if (flags.json) return printJson(info);
+        process.stdout.write(`updated feed ${info.name}: ${info.source} (${info.format}), refreshed every ${info.intervalSeconds}s (+ up to ${info.jitterSeconds}s)\n`);
       }));
 
   clientCommand(feeds, "list", "every feed with its sets, entries and last refresh", ["portcullis feeds list", "portcullis feeds list --json | jq -r '.[] | select(.status.consecutiveFailures > 0) | .name'"])
@@ -93,6 +91,33 @@ export function registerFeedCommands(program: Command): void {
         if (flags.json) return printJson({ deleted: feed });
         process.stdout.write(`deleted feed ${feed} and its sets\n`);
       }));
+}
+
+type SettingFlags = ClientFlags & { interval?: number; jitter?: number; timeout?: number; retries?: number; maxBytes?: number; maxShrink?: number; ca?: string };
+
+/** The settings add and update share; `noCa` says what --ca '' (or no --ca) means for the command. */
+function withSettings(command: Command, noCa: string): Command {
+  return command
+    .option("--interval <seconds>", "seconds between refreshes (default 3600)", positive)
+    .option("--jitter <seconds>", "up to this many random seconds added to each interval (default a tenth of it, at most 300)", seconds)
+    .option("--timeout <seconds>", "seconds one read may take (default 30)", positive)
+    .option("--retries <n>", "attempts after a failed read (default 2)", seconds)
+    .option("--max-bytes <n>", "refuse a larger list (default 67108864)", positive)
+    .option("--max-shrink <share>", "refuse a list that takes away more than this share of the sets' entries, 0 to 1 (default 0.5)", share)
+    .option("--ca <file>", `PEM file of the CA that signs the https source's certificate (${noCa})`);
+}
+
+/** The settings given as flags; --ca names a file, read here ('' stays '': the system's CAs). */
+function settingsOf(flags: SettingFlags): FeedSettings {
+  return {
+    ...(flags.interval === undefined ? {} : { intervalSeconds: flags.interval }),
+    ...(flags.jitter === undefined ? {} : { jitterSeconds: flags.jitter }),
+    ...(flags.timeout === undefined ? {} : { timeoutSeconds: flags.timeout }),
+    ...(flags.retries === undefined ? {} : { retries: flags.retries }),
+    ...(flags.maxBytes === undefined ? {} : { maxBytes: flags.maxBytes }),
+    ...(flags.maxShrink === undefined ? {} : { maxShrink: flags.maxShrink }),
+    ...(flags.ca === undefined ? {} : { ca: flags.ca === "" ? "" : readFileSync(flags.ca, "utf8") }),
+  };
 }
 
 function stateOf(feed: FeedInfo): string {
