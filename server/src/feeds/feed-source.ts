@@ -1,3 +1,5 @@
+import type { Readable } from "node:stream";
+import { StringDecoder } from "node:string_decoder";
 import { ServerError } from "../errors.js";
 import type { SourceValidators } from "./feed-model.js";
 
@@ -79,4 +81,27 @@ function describe(error: unknown): string {
     case undefined: return error instanceof Error && /certificate|self.signed|issuer/i.test(error.message) ? "the server's certificate is not trusted (set the feed's ca?)" : "the connection failed";
     default: return typeof code === "string" && /^(ERR_TLS|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED|ERR_SSL)/.test(code) ? `the server's certificate is not trusted (${code}); set the feed's ca to the CA that signs it` : `error ${String(code)}`;
   }
+}
+
+/**
+ * A list's bytes as UTF-8 text, counted against max_bytes as they arrive (a file may grow after it was looked at, a
+ * body may be longer than it said); the stream is opened when iteration starts and let go when it stops.
+ */
+export async function* limitedText(open: () => Readable, maxBytes: number, failure: (error: unknown) => Error): AsyncGenerator<string> {
+  const decoder = new StringDecoder("utf8");
+  const stream = open();
+  let bytes = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > maxBytes) throw tooLarge(maxBytes);
+      yield decoder.write(chunk);
+    }
+  } catch (error) {
+    throw failure(error);
+  } finally {
+    stream.destroy();
+  }
+  const rest = decoder.end();
+  if (rest !== "") yield rest;
 }

@@ -1,9 +1,8 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
-import { StringDecoder } from "node:string_decoder";
 import { fileURLToPath } from "node:url";
 import type { SourceValidators } from "./feed-model.js";
-import { readSignal, tooLarge, unavailable, type FeedSource, type ReadOptions, type SourceRead } from "./feed-source.js";
+import { limitedText, readSignal, tooLarge, unavailable, type FeedSource, type ReadOptions, type SourceRead } from "./feed-source.js";
 
 /**
  * A list in a file on the server's host (`file:///path`). Its size and modification time (to the nanosecond) stand
@@ -29,26 +28,6 @@ export class FileSource implements FeedSource {
       throw failure(error);
     }
     if (validators.etag === etag) return { kind: "unchanged", validators };
-    return { kind: "list", text: fileText(this.#path, options.maxBytes, signal, failure), validators: { etag } };
+    return { kind: "list", text: limitedText(() => createReadStream(this.#path, { signal, highWaterMark: 256 * 1024 }), options.maxBytes, failure), validators: { etag } };
   }
-}
-
-async function* fileText(path: string, maxBytes: number, signal: AbortSignal, failure: (error: unknown) => Error): AsyncGenerator<string> {
-  const decoder = new StringDecoder("utf8");
-  const stream = createReadStream(path, { signal, highWaterMark: 256 * 1024 });
-  let bytes = 0;
-  try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      bytes += chunk.length;
-      // The file may have grown since it was looked at.
-      if (bytes > maxBytes) throw tooLarge(maxBytes);
-      yield decoder.write(chunk);
-    }
-  } catch (error) {
-    throw failure(error);
-  } finally {
-    stream.destroy();
-  }
-  const rest = decoder.end();
-  if (rest !== "") yield rest;
 }

@@ -1,10 +1,9 @@
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { StringDecoder } from "node:string_decoder";
 import { createGunzip, createInflate } from "node:zlib";
 import { pipeline, type Readable } from "node:stream";
 import type { SourceValidators } from "./feed-model.js";
-import { readSignal, tooLarge, unavailable, type FeedSource, type ReadOptions, type SourceRead } from "./feed-source.js";
+import { limitedText, readSignal, tooLarge, unavailable, type FeedSource, type ReadOptions, type SourceRead } from "./feed-source.js";
 
 const MAX_REDIRECTS = 5;
 
@@ -50,7 +49,7 @@ export class HttpSource implements FeedSource {
       response.destroy();
       throw tooLarge(options.maxBytes);
     }
-    return { kind: "list", text: bodyText(decoded(response, encoding), options.maxBytes, failure), validators: validatorsOf(response) };
+    return { kind: "list", text: limitedText(() => decoded(response, encoding), options.maxBytes, failure), validators: validatorsOf(response) };
   }
 
   #get(url: URL, validators: SourceValidators, signal: AbortSignal, redirects: number): Promise<IncomingMessage> {
@@ -92,21 +91,3 @@ function decoded(response: IncomingMessage, encoding: string): Readable {
   return pipeline(response, decompress, () => undefined);
 }
 
-/** The body as text, counted against max_bytes as it arrives; the response is let go when iteration stops. */
-async function* bodyText(body: Readable, maxBytes: number, failure: (error: unknown) => Error): AsyncGenerator<string> {
-  const decoder = new StringDecoder("utf8");
-  let bytes = 0;
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      bytes += chunk.length;
-      if (bytes > maxBytes) throw tooLarge(maxBytes);
-      yield decoder.write(chunk);
-    }
-  } catch (error) {
-    throw failure(error);
-  } finally {
-    body.destroy();
-  }
-  const rest = decoder.end();
-  if (rest !== "") yield rest;
-}
