@@ -133,6 +133,7 @@ describe("CrowdSec bouncer API", { skip: existsSync(BOUNCER_BIN) ? false : `${BO
       const created = await client.bouncers.create("custom");
       assert.match(created.apiKey, /^[0-9a-f]{64}$/);
       await ban("192.0.2.50");
+      assert.ok(!jh.f.server.output.includes(created.apiKey), "the key is not logged");
       bouncer = startBouncer(created.apiKey, "custom");
 
       // The ban fail2ban made arrives with the jail's bantime left as its duration.

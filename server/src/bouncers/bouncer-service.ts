@@ -41,6 +41,9 @@ export interface DecisionDelta {
  * timeout (2147483 s, almost 25 days), which the firewall bouncer gives its set entries.
  */
 export const PERMANENT_HORIZON_MS = 2_147_483_000;
+/** How long GET /v1/decisions answers from the decisions it read last, and how often a bouncer's pull time is written. */
+const QUERY_REUSE_MS = 1_000;
+const PULL_WRITE_MS = 1_000;
 /** Ends read from a set's timeouts move by up to a second between reads: not a change worth sending. */
 const END_TOLERANCE_MS = 2_000;
 
@@ -56,6 +59,10 @@ export class BouncerService {
   #keys: Array<{ name: string; hash: Buffer }>;
   /** Per bouncer, the poll under way: its polls are answered one after the other. */
   readonly #polls = new Map<string, Promise<unknown>>();
+  /** Per bouncer, the last pull written: a live bouncer asks per request of its web server, the store hears of it once a second. */
+  readonly #pulls = new Map<string, { at: number; version: string }>();
+  /** The decisions the last query read, for a second: a live bouncer asks per request of its web server. */
+  #recent: { at: number; decisions: Promise<Decision[]> } | undefined;
 
   constructor(deps: { store: BouncerStore; decisions: ActiveDecisions }) {
     this.#store = deps.store;
@@ -89,6 +96,7 @@ export class BouncerService {
     validateBouncerName(name, "name");
     if (!this.#store.delete(name)) throw new ServerError("BOUNCER_NOT_FOUND", `no bouncer named "${name}"; list them with ListBouncers`, { bouncer: name });
     this.#keys = this.#loadKeys();
+    this.#pulls.delete(name);
   }
 
   /** The bouncer whose key this is, if any. Every known hash is compared, in constant time each. */
@@ -112,7 +120,7 @@ export class BouncerService {
       const added = startup ? current : current.filter((decision) => needsSending(sent.get(decision.id), decision, at));
       const deleted = [...sent.values()].filter((decision) => !now.has(decision.id));
       this.#store.recordSent(bouncer, added, deleted);
-      this.#store.notePull(bouncer, at, version);
+      this.#notePull(bouncer, at, version);
       return { new: added, deleted };
     });
   }
@@ -127,7 +135,14 @@ export class BouncerService {
       network = parsed;
     }
     const at = Date.now();
-    const decisions = (await this.#decisions.current(at)).map((decision) => withEnd(decision, at)).filter((decision) => {
+    if (this.#recent === undefined || at - this.#recent.at >= QUERY_REUSE_MS) this.#recent = { at, decisions: this.#decisions.current(at) };
+    const recent = this.#recent;
+    // A failed read is not reused.
+    recent.decisions.catch(() => {
+      if (this.#recent === recent) this.#recent = undefined;
+    });
+    const read = recent.decisions;
+    const decisions = (await read).filter((decision) => decision.until === undefined || decision.until > at).map((decision) => withEnd(decision, at)).filter((decision) => {
       if (query.type !== undefined && query.type !== "ban") return false;
       if (query.scope !== undefined && query.scope.toLowerCase() !== decision.scope.toLowerCase()) return false;
       if (query.value !== undefined && query.value !== decision.value) return false;
@@ -135,8 +150,15 @@ export class BouncerService {
       const own = parseNetworkCanonical(decision.value);
       return !("problem" in own) && covers(own, network);
     });
-    this.#store.notePull(bouncer, at, version);
+    this.#notePull(bouncer, at, version);
     return decisions;
+  }
+
+  #notePull(bouncer: string, at: number, version: string): void {
+    const last = this.#pulls.get(bouncer);
+    if (last !== undefined && last.version === version && at - last.at < PULL_WRITE_MS) return;
+    this.#pulls.set(bouncer, { at, version });
+    this.#store.notePull(bouncer, at, version);
   }
 
   #serialized<T>(bouncer: string, work: () => Promise<T>): Promise<T> {
