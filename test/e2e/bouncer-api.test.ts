@@ -296,6 +296,8 @@ describe("CrowdSec bouncer API", { skip: existsSync(BOUNCER_BIN) ? false : `${BO
       assert.match(twice.stderr, /BOUNCER_ALREADY_EXISTS|exists already/);
       assert.equal((await cli("bouncers", "delete", "cli-one")).code, 0);
       assert.equal((await get("/v1/decisions/stream", cliKey)).status, 403);
+      const recorded = (await client.events.list({ resourcePrefix: "bouncers/cli-one" })).events.map((event) => event.type);
+      assert.deepEqual(recorded, ["BOUNCER_CREATED", "BOUNCER_DELETED"]);
       await assert.rejects(client.bouncers.delete("cli-one"), (error: PortcullisError) => error.code === "NotFound" && error.reason === "BOUNCER_NOT_FOUND");
       await assert.rejects(client.bouncers.create("bad name"), (error: PortcullisError) => error.code === "InvalidArgument" && error.reason === "INVALID_BOUNCER_NAME");
     });

@@ -10,9 +10,16 @@ import { goDuration } from "../../server/src/rest/lapi-decisions.js";
 import { createLogger } from "../../server/src/logger.js";
 import { ServerError } from "../../server/src/errors.js";
 import type { EntryPage } from "../../server/src/ipsets/ipset-entries.js";
+import type { ApiCall } from "../../server/src/events/api-call.js";
+import type { EventInput } from "../../server/src/events/event-model.js";
 
 const NO_FILTER: StreamFilter = { scopes: [], origins: [], scenariosContaining: [], scenariosNotContaining: [] };
 const log = createLogger("silent");
+/** The events an API call recorded. */
+function apiCall(): ApiCall & { readonly events: EventInput[] } {
+  const events: EventInput[] = [];
+  return { principal: "admin", role: "admin", method: "portcullis.v1.BouncerService/Test", events, record: (event) => events.push(event) };
+}
 
 describe("goDuration", () => {
   it("prints whole seconds as Go's time.Duration does", () => {
@@ -58,26 +65,28 @@ describe("BouncerService", () => {
   it("keeps only a hash of each key and knows a bouncer by it", () => {
     const db = openDatabase(":memory:");
     const bouncers = new BouncerService({ store: new BouncerStore(db), decisions: world().decisions });
-    const { key } = bouncers.create("fw");
+    const call = apiCall();
+    const { key } = bouncers.create("fw", call);
     assert.match(key, /^[0-9a-f]{64}$/);
     assert.equal(bouncers.authenticate(key), "fw");
     assert.equal(bouncers.authenticate(key.replace(/.$/, (c) => (c === "0" ? "1" : "0"))), undefined);
     assert.equal(bouncers.authenticate(""), undefined);
     const stored = db.prepare("SELECT hex(key_hash) AS hash FROM bouncers").pluck().get() as string;
     assert.notEqual(stored.toLowerCase(), key);
-    assert.throws(() => bouncers.create("fw"), (error: ServerError) => error.reason === "BOUNCER_ALREADY_EXISTS");
-    assert.throws(() => bouncers.create("no spaces"), (error: ServerError) => error.reason === "INVALID_BOUNCER_NAME");
-    bouncers.delete("fw");
+    assert.throws(() => bouncers.create("fw", call), (error: ServerError) => error.reason === "BOUNCER_ALREADY_EXISTS");
+    assert.throws(() => bouncers.create("no spaces", call), (error: ServerError) => error.reason === "INVALID_BOUNCER_NAME");
+    bouncers.delete("fw", call);
     assert.equal(bouncers.authenticate(key), undefined);
-    assert.throws(() => bouncers.delete("fw"), (error: ServerError) => error.reason === "BOUNCER_NOT_FOUND");
+    assert.deepEqual(call.events, [{ type: "BOUNCER_CREATED", resource: "bouncers/fw" }, { type: "BOUNCER_DELETED", resource: "bouncers/fw" }]);
+    assert.throws(() => bouncers.delete("fw", call), (error: ServerError) => error.reason === "BOUNCER_NOT_FOUND");
   });
 
   it("answers every decision at startup, then only changes; a restart keeps each bouncer's place", async () => {
     const db = openDatabase(":memory:");
     const w = world();
     let bouncers = new BouncerService({ store: new BouncerStore(db), decisions: w.decisions });
-    bouncers.create("a");
-    bouncers.create("b");
+    bouncers.create("a", apiCall());
+    bouncers.create("b", apiCall());
     const now = Date.now();
     w.bans.push({ jail: "sshd", address: "192.0.2.1", since: now });
     w.bans.push({ jail: "sshd", address: "192.0.2.2", since: now - 700_000 }); // ended: not a decision
@@ -116,7 +125,7 @@ describe("BouncerService", () => {
     const db = openDatabase(":memory:");
     const w = world();
     const bouncers = new BouncerService({ store: new BouncerStore(db), decisions: w.decisions });
-    bouncers.create("live");
+    bouncers.create("live", apiCall());
     w.setEntries([{ element: "198.51.100.0/24" }]);
     assert.deepEqual((await bouncers.query("live", { ip: "198.51.100.77" }, "x")).map((decision) => decision.value), ["198.51.100.0/24"]);
     assert.deepEqual(await bouncers.query("live", { ip: "192.0.2.77" }, "x"), []);

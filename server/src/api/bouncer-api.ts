@@ -17,13 +17,13 @@ export function bouncerOperations(bouncers: BouncerService): BouncerOperations {
       return { bouncers: page.map(toBouncer), nextPageToken: all.length > size ? encodePageToken("bouncers", page[page.length - 1]!.name) : "" };
     }),
 
-    createBouncer: operation("admin", (request) => bouncerName(request.bouncerId), async (request) => {
-      const { view, key } = bouncers.create(request.bouncerId);
+    createBouncer: operation("admin", (request) => bouncerName(request.bouncerId), async (request, call) => {
+      const { view, key } = bouncers.create(request.bouncerId, call);
       return { bouncer: toBouncer(view), apiKey: key };
     }),
 
-    deleteBouncer: operation("admin", (request) => request.name, async (request) => {
-      bouncers.delete(parseBouncerName(request.name));
+    deleteBouncer: operation("admin", (request) => request.name, async (request, call) => {
+      bouncers.delete(parseBouncerName(request.name), call);
       return {};
     }),
   };

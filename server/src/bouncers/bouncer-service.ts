@@ -1,7 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { covers, parseNetworkCanonical, type Network } from "../addresses.js";
 import { ServerError } from "../errors.js";
-import { validateBouncerName } from "../names.js";
+import { bouncerName, validateBouncerName } from "../names.js";
+import type { ApiCall } from "../events/api-call.js";
 import type { BouncerStore } from "../store/bouncer-store.js";
 import type { ActiveDecisions } from "./active-decisions.js";
 import type { Decision, SentDecision } from "./decision-model.js";
@@ -80,7 +81,7 @@ export class BouncerService {
   }
 
   /** Registers a bouncer; its key (64 hex digits) is in the answer and nowhere else. */
-  create(name: string): { view: BouncerView; key: string } {
+  create(name: string, call: ApiCall): { view: BouncerView; key: string } {
     validateBouncerName(name);
     if (this.#keys.some((known) => known.name === name)) {
       throw new ServerError("BOUNCER_ALREADY_EXISTS", `a bouncer named "${name}" exists already; delete it first to issue a new key, or choose another name`, { bouncer: name });
@@ -89,14 +90,16 @@ export class BouncerService {
     const createdAt = Date.now();
     this.#store.create(name, hashOf(key), createdAt);
     this.#keys = this.#loadKeys();
+    call.record({ type: "BOUNCER_CREATED", resource: bouncerName(name) });
     return { view: { name, createdAt }, key };
   }
 
-  delete(name: string): void {
+  delete(name: string, call: ApiCall): void {
     validateBouncerName(name, "name");
     if (!this.#store.delete(name)) throw new ServerError("BOUNCER_NOT_FOUND", `no bouncer named "${name}"; list them with ListBouncers`, { bouncer: name });
     this.#keys = this.#loadKeys();
     this.#pulls.delete(name);
+    call.record({ type: "BOUNCER_DELETED", resource: bouncerName(name) });
   }
 
   /** The bouncer whose key this is, if any. Every known hash is compared, in constant time each. */
