@@ -33,6 +33,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if [ -n "$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  # The tests run the bouncer themselves with their own config: its package's unit is not wanted at boot either.
+  if [[ " ${missing[*]} " == *" crowdsec-custom-bouncer "* ]] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --quiet crowdsec-custom-bouncer 2>/dev/null || true
+  fi
 fi
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$node_major" -lt 20 ]; then
