@@ -121,6 +121,27 @@ describe("BouncerService", () => {
     assert.deepEqual(bouncers.list().map((view) => [view.name, view.version]), [["a", "test/1"], ["b", "test/2"]]);
   });
 
+  it("sends one decision per value, the longest; a value another decision still holds is not lifted", async () => {
+    const db = openDatabase(":memory:");
+    const w = world();
+    const bouncers = new BouncerService({ store: new BouncerStore(db), decisions: w.decisions });
+    bouncers.create("fw", apiCall());
+    const now = Date.now();
+    w.bans.push({ jail: "sshd", address: "192.0.2.1", since: now });
+    w.setEntries([{ element: "192.0.2.1", timeout: 60 }]);
+    const startup = await bouncers.stream("fw", true, NO_FILTER, "x");
+    assert.deepEqual(startup.new.map((decision) => [decision.value, decision.origin]), [["192.0.2.1", "fail2ban"]], "the jail's ban ends later");
+    // The jail's ban is lifted; the set still holds the address: no deletion, the set's decision instead.
+    w.bans.splice(0, 1);
+    const delta = await bouncers.stream("fw", false, NO_FILTER, "x");
+    assert.deepEqual(delta.deleted, []);
+    assert.deepEqual(delta.new.map((decision) => [decision.value, decision.origin]), [["192.0.2.1", "lists"]]);
+    // Then the set's entry goes too: now it is lifted.
+    w.setEntries([]);
+    assert.deepEqual((await bouncers.stream("fw", false, NO_FILTER, "x")).deleted.map((decision) => [decision.value, decision.origin]), [["192.0.2.1", "lists"]]);
+    assert.deepEqual(await bouncers.stream("fw", false, NO_FILTER, "x"), { new: [], deleted: [] });
+  });
+
   it("answers the decisions covering an address", async () => {
     const db = openDatabase(":memory:");
     const w = world();

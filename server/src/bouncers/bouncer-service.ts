@@ -117,12 +117,16 @@ export class BouncerService {
   stream(bouncer: string, startup: boolean, filter: StreamFilter, version: string): Promise<DecisionDelta> {
     return this.#serialized(bouncer, async () => {
       const at = Date.now();
-      const current = (await this.#decisions.current(at)).filter((decision) => passes(decision, filter)).map((decision) => withEnd(decision, at));
+      const current = longestPerValue((await this.#decisions.current(at)).filter((decision) => passes(decision, filter))).map((decision) => withEnd(decision, at));
       const sent = new Map(this.#store.sent(bouncer).map((decision) => [decision.id, decision]));
       const now = new Map(current.map((decision) => [decision.id, decision]));
       const added = startup ? current : current.filter((decision) => needsSending(sent.get(decision.id), decision, at));
-      const deleted = [...sent.values()].filter((decision) => !now.has(decision.id));
-      this.#store.recordSent(bouncer, added, deleted);
+      const gone = [...sent.values()].filter((decision) => !now.has(decision.id));
+      // A value still under another decision (a jail's ban ended, the published set still has it) is not lifted:
+      // the other decision goes as new, and a bouncer, which keys by value, keeps it enforced.
+      const values = new Set(current.map(valueKey));
+      const deleted = gone.filter((decision) => !values.has(valueKey(decision)));
+      this.#store.recordSent(bouncer, added, gone);
       this.#notePull(bouncer, at, version);
       return { new: added, deleted };
     });
@@ -182,6 +186,23 @@ export class BouncerService {
 
 function hashOf(key: string): Buffer {
   return createHash("sha256").update(key, "utf8").digest();
+}
+
+function valueKey(decision: Decision): string {
+  return `${decision.scope} ${decision.value}`;
+}
+
+/**
+ * One decision per value, the one that ends last (as CrowdSec's LAPI sends them): a bouncer keys its bans by value, so
+ * two decisions of one address would have the first one's deletion lift the ban the second still asks for.
+ */
+function longestPerValue(decisions: readonly Decision[]): Decision[] {
+  const kept = new Map<string, Decision>();
+  for (const decision of decisions) {
+    const other = kept.get(valueKey(decision));
+    if (other === undefined || (other.until !== undefined && (decision.until === undefined || decision.until > other.until))) kept.set(valueKey(decision), decision);
+  }
+  return [...kept.values()];
 }
 
 function withEnd(decision: Decision, now: number): SentDecision {
