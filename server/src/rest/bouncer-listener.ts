@@ -47,7 +47,12 @@ export async function startBouncerListener(options: {
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = request.url ?? "";
     if (url.length > MAX_URL) return answer(response, 414, { message: "request line too long" });
-    const parsed = new URL(url, "https://bouncer.invalid");
+    let parsed: URL;
+    try {
+      parsed = new URL(url, "https://bouncer.invalid");
+    } catch {
+      return answer(response, 400, { message: "the request line is not a path" });
+    }
     if (parsed.pathname !== STREAM && parsed.pathname !== QUERY) return answer(response, 404, { message: "not found: this port serves only GET /v1/decisions/stream and GET /v1/decisions" });
     if (request.method !== "GET") return answer(response, 405, { message: "only GET is allowed here" }, { allow: "GET" });
     // A GET carries no body: one announced is refused unread.
