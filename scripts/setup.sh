@@ -12,9 +12,10 @@ fi
 # command → Debian package. stdbuf (coreutils) keeps the long-lived `ipset -` session unbuffered; fail2ban-server is
 # run by the tests inside their own namespaces; prometheus and rsyslogd are real receivers for the metrics and SIEM
 # tests (run by the tests on loopback, with their own configuration, never as services); chromium and NSS's certutil
-# and pk12util run the console's browser tests with a client certificate.
+# and pk12util run the console's browser tests with a client certificate; crowdsec-custom-bouncer is the stock bouncer
+# the bouncer API's tests point at Portcullis (run by them as a process with its own config; it touches no firewall).
 missing=()
-for pair in iptables:iptables ipset:ipset ip:iproute2 stdbuf:coreutils openssl:openssl fail2ban-server:fail2ban python3:python3 prometheus:prometheus rsyslogd:rsyslog nats-server:nats-server chromium:chromium certutil:libnss3-tools; do
+for pair in iptables:iptables ipset:ipset ip:iproute2 stdbuf:coreutils openssl:openssl fail2ban-server:fail2ban python3:python3 prometheus:prometheus rsyslogd:rsyslog nats-server:nats-server chromium:chromium certutil:libnss3-tools crowdsec-custom-bouncer:crowdsec-custom-bouncer; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
 done
 # fail2ban's inotify backend (what "backend = auto" picks on a Debian host); the jail benchmark's attack flow uses it.
@@ -32,6 +33,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if [ -n "$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  # The tests run the bouncer themselves with their own config: its package's unit is not wanted at boot either.
+  if [[ " ${missing[*]} " == *" crowdsec-custom-bouncer "* ]] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --quiet crowdsec-custom-bouncer 2>/dev/null || true
+  fi
 fi
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$node_major" -lt 20 ]; then

@@ -391,6 +391,21 @@ export interface FeedInfo {
     readonly ca?: string;
     readonly status: FeedStatus;
 }
+/** A CrowdSec bouncer allowed to read the server's bans from its bouncer listener. */
+export interface BouncerInfo {
+    readonly name: string;
+    readonly createTime: Date;
+    /** When it last read the decisions; undefined before its first pull. */
+    readonly lastPullTime?: Date;
+    /** The User-Agent of its last pull (e.g. `crowdsec-firewall-bouncer/v0.0.25`); undefined before its first pull. */
+    readonly version?: string;
+}
+/** A bouncer just registered, with its API key: shown only once (the server keeps its SHA-256). */
+export interface BouncerKey {
+    readonly bouncer: BouncerInfo;
+    /** 64 hexadecimal digits, for the bouncer's `api_key`. */
+    readonly apiKey: string;
+}
 /** What a refresh did. */
 export interface FeedRefresh {
     /** The feed after the refresh. */
@@ -486,6 +501,20 @@ export declare class EventEmitter<T> {
     dispose(): void;
 }
 
+// ---- bouncers.ts
+import type { CancellationToken } from "./base/cancellation.js";
+import type { BouncerInfo, BouncerKey } from "./api.js";
+/** The API keys of CrowdSec bouncers that read the server's bans from its bouncer listener: `client.bouncers`. */
+export declare class Bouncers {
+    #private;
+    /** Registers a bouncer and resolves to its API key, which is shown only here. Fails with AlreadyExists when the name is taken. */
+    create(bouncer: string, token?: CancellationToken): Promise<BouncerKey>;
+    /** Every bouncer with its last pull (all pages). */
+    list(token?: CancellationToken): Promise<readonly BouncerInfo[]>;
+    /** Deletes a bouncer: its key stops working at once. */
+    delete(bouncer: string, token?: CancellationToken): Promise<void>;
+}
+
 // ---- client.ts
 import { Ipsets } from "./ipsets.js";
 import { Jails } from "./jails.js";
@@ -493,6 +522,7 @@ import { Firewall } from "./firewall.js";
 import { Fleet } from "./fleet.js";
 import { Host } from "./host.js";
 import { Feeds } from "./feeds.js";
+import { Bouncers } from "./bouncers.js";
 import { Audit, Events } from "./events.js";
 /** How to reach a server. Certificates and keys are PEM text or file paths. */
 export interface ClientOptions {
@@ -523,6 +553,8 @@ export interface PortcullisClient {
     readonly host: Host;
     /** Published blocklists that fill sets, refreshed on a schedule. */
     readonly feeds: Feeds;
+    /** The API keys of CrowdSec bouncers that read the server's bans (admin). */
+    readonly bouncers: Bouncers;
 }
 /**
  * Creates a client. Options given win over the profile, which wins over `PORTCULLIS_ADDRESS`, `PORTCULLIS_BUNDLE`,
@@ -538,7 +570,7 @@ export type ErrorCode = "Cancelled" | "Unknown" | "InvalidArgument" | "DeadlineE
  * Why the server refused or failed a call, stable across versions; docs/errors.md says when each is given.
  * {@link PortcullisError.reason} stays a string: a newer server may send a reason this list does not have yet.
  */
-export type ErrorReason = "INVALID_RESOURCE_NAME" | "INVALID_IPSET_NAME" | "INVALID_IPSET_TYPE" | "INVALID_IPSET_OPTION" | "INVALID_ELEMENT" | "FAMILY_MISMATCH" | "INVALID_TIMEOUT" | "INVALID_COMMENT" | "INVALID_SETTING" | "NOTHING_TO_UPDATE" | "INVALID_PAGE_TOKEN" | "INVALID_PAGE_SIZE" | "INVALID_IMPORT" | "BATCH_TOO_LARGE" | "REQUEST_ID_REUSED" | "INVALID_CHAIN_NAME" | "INVALID_RULE" | "UNKNOWN_REFERENCE" | "INVALID_FILTER" | "INVALID_POLICY" | "INVALID_SCOPE" | "INVALID_POSITION" | "UNKNOWN_SERVICE" | "RULESET_REJECTED" | "IPSET_NOT_FOUND" | "ENTRY_NOT_FOUND" | "IPSET_ALREADY_EXISTS" | "CHAIN_NOT_FOUND" | "RULE_NOT_FOUND" | "BAN_NOT_FOUND" | "CHAIN_ALREADY_EXISTS" | "JAIL_NOT_FOUND" | "JAIL_ALREADY_EXISTS" | "JAIL_RUNNING" | "FAIL2BAN_NO_DATABASE" | "IPSET_IN_USE" | "IPSET_NOT_MANAGED" | "IPSET_ALREADY_MANAGED" | "IPSET_INCOMPATIBLE" | "TIMEOUT_NOT_SUPPORTED" | "COMMENT_NOT_SUPPORTED" | "TABLE_READ_ONLY" | "CHAIN_IN_USE" | "CHAIN_NOT_EMPTY" | "CHAIN_BUILTIN" | "LOCKOUT" | "ADDRESS_IGNORED" | "ADDRESS_ALLOWLISTED" | "INVALID_ACTION_REQUEST" | "INVALID_REQUEST" | "REQUEST_TOO_LARGE" | "ROUTE_NOT_FOUND" | "CONSOLE_NOT_BUILT" | "MALFORMED_REQUEST" | "INTEGER_OUT_OF_RANGE" | "ACTION_TIMEOUT" | "NO_PENDING_ROLLBACK" | "PANIC_MODE" | "FOREIGN_RULES" | "FLEET_NOT_CONFIGURED" | "ADDRESS_MANAGEMENT" | "FAIL2BAN_REJECTED" | "IPSET_FULL" | "INVALID_FEED_NAME" | "INVALID_FEED_SOURCE" | "FEED_NOT_FOUND" | "FEED_ALREADY_EXISTS" | "IPSET_OWNED_BY_FEED" | "FEED_TOO_LARGE" | "FEED_INVALID" | "FEED_SHRANK" | "FEED_UNAVAILABLE" | "CERTIFICATE_REQUIRED" | "CERTIFICATE_REVOKED" | "CERTIFICATE_INVALID" | "ROLE_REQUIRED" | "CROSS_SITE_REQUEST" | "SUBSCRIBER_TOO_SLOW" | "KERNEL_UNAVAILABLE" | "SHUTTING_DOWN" | "FAIL2BAN_UNAVAILABLE" | "FLEET_UNAVAILABLE" | "KERNEL_COMMAND_FAILED" | "CONFIG_WRITE_FAILED" | "INVALID_DUMP" | "FAIL2BAN_BAD_REPLY" | "INTERNAL";
+export type ErrorReason = "INVALID_RESOURCE_NAME" | "INVALID_IPSET_NAME" | "INVALID_IPSET_TYPE" | "INVALID_IPSET_OPTION" | "INVALID_ELEMENT" | "FAMILY_MISMATCH" | "INVALID_TIMEOUT" | "INVALID_COMMENT" | "INVALID_SETTING" | "NOTHING_TO_UPDATE" | "INVALID_PAGE_TOKEN" | "INVALID_PAGE_SIZE" | "INVALID_IMPORT" | "BATCH_TOO_LARGE" | "REQUEST_ID_REUSED" | "INVALID_CHAIN_NAME" | "INVALID_RULE" | "UNKNOWN_REFERENCE" | "INVALID_FILTER" | "INVALID_POLICY" | "INVALID_SCOPE" | "INVALID_POSITION" | "UNKNOWN_SERVICE" | "RULESET_REJECTED" | "IPSET_NOT_FOUND" | "ENTRY_NOT_FOUND" | "IPSET_ALREADY_EXISTS" | "CHAIN_NOT_FOUND" | "RULE_NOT_FOUND" | "BAN_NOT_FOUND" | "CHAIN_ALREADY_EXISTS" | "JAIL_NOT_FOUND" | "JAIL_ALREADY_EXISTS" | "JAIL_RUNNING" | "FAIL2BAN_NO_DATABASE" | "IPSET_IN_USE" | "IPSET_NOT_MANAGED" | "IPSET_ALREADY_MANAGED" | "IPSET_INCOMPATIBLE" | "TIMEOUT_NOT_SUPPORTED" | "COMMENT_NOT_SUPPORTED" | "TABLE_READ_ONLY" | "CHAIN_IN_USE" | "CHAIN_NOT_EMPTY" | "CHAIN_BUILTIN" | "LOCKOUT" | "ADDRESS_IGNORED" | "ADDRESS_ALLOWLISTED" | "INVALID_ACTION_REQUEST" | "INVALID_REQUEST" | "REQUEST_TOO_LARGE" | "ROUTE_NOT_FOUND" | "CONSOLE_NOT_BUILT" | "MALFORMED_REQUEST" | "INTEGER_OUT_OF_RANGE" | "ACTION_TIMEOUT" | "NO_PENDING_ROLLBACK" | "PANIC_MODE" | "FOREIGN_RULES" | "FLEET_NOT_CONFIGURED" | "ADDRESS_MANAGEMENT" | "FAIL2BAN_REJECTED" | "IPSET_FULL" | "INVALID_FEED_NAME" | "INVALID_FEED_SOURCE" | "FEED_NOT_FOUND" | "FEED_ALREADY_EXISTS" | "IPSET_OWNED_BY_FEED" | "FEED_TOO_LARGE" | "FEED_INVALID" | "FEED_SHRANK" | "FEED_UNAVAILABLE" | "INVALID_BOUNCER_NAME" | "BOUNCER_NOT_FOUND" | "BOUNCER_ALREADY_EXISTS" | "CERTIFICATE_REQUIRED" | "CERTIFICATE_REVOKED" | "CERTIFICATE_INVALID" | "ROLE_REQUIRED" | "CROSS_SITE_REQUEST" | "SUBSCRIBER_TOO_SLOW" | "KERNEL_UNAVAILABLE" | "SHUTTING_DOWN" | "FAIL2BAN_UNAVAILABLE" | "FLEET_UNAVAILABLE" | "KERNEL_COMMAND_FAILED" | "CONFIG_WRITE_FAILED" | "INVALID_DUMP" | "FAIL2BAN_BAD_REPLY" | "INTERNAL";
 /**
  * The one error the SDK throws for a refused or failed call: the server's message (which says what to change), a
  * {@link ErrorCode}, and the server's stable `reason` (e.g. `IPSET_IN_USE`) with its metadata (e.g. the field at fault).
@@ -825,12 +857,13 @@ export declare class Host {
 // ---- index.ts
 export { createClient, type ClientOptions, type PortcullisClient } from "./client.js";
 export { Audit, Events, type EventPage } from "./events.js";
-export type { ActivityWindow, AddressReport, AuditFilter, AuditRecord, AllowlistEntry, BanEvent, BanOptions, BanSearch, BanTimeline, CallerIdentity, ChainInfo, EventFilter, FeedFormat, FeedInfo, FeedRefresh, FeedStatus, FleetNode, HostBan, HostOverview, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailActivity, JailStatus, Offender, PanicMode, PortSpec, RuleInput, RulesetInput, RuleTarget, TopOffenders } from "./api.js";
+export type { ActivityWindow, AddressReport, AuditFilter, AuditRecord, AllowlistEntry, BanEvent, BanOptions, BanSearch, BanTimeline, BouncerInfo, BouncerKey, CallerIdentity, ChainInfo, EventFilter, FeedFormat, FeedInfo, FeedRefresh, FeedStatus, FleetNode, HostBan, HostOverview, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailActivity, JailStatus, Offender, PanicMode, PortSpec, RuleInput, RulesetInput, RuleTarget, TopOffenders } from "./api.js";
 export { Firewall, type ApplyOptions, type ApplyResult, type ChainRef, type ChangeOptions, type RulesetDiff, type RulesetExport } from "./firewall.js";
 export { Jails } from "./jails.js";
 export { Fleet } from "./fleet.js";
 export { Host } from "./host.js";
 export { Feeds, type FeedCreateOptions, type FeedSettings } from "./feeds.js";
+export { Bouncers } from "./bouncers.js";
 export { Ipsets, type AddOptions, type CreateOptions } from "./ipsets.js";
 export { Disposable } from "./base/disposable.js";
 export { EventEmitter, type Event, type EventEmitterOptions } from "./base/event.js";

@@ -392,6 +392,23 @@ export interface FeedInfo {
   readonly status: FeedStatus;
 }
 
+/** A CrowdSec bouncer allowed to read the server's bans from its bouncer listener. */
+export interface BouncerInfo {
+  readonly name: string;
+  readonly createTime: Date;
+  /** When it last read the decisions; undefined before its first pull. */
+  readonly lastPullTime?: Date;
+  /** The User-Agent of its last pull (e.g. `crowdsec-firewall-bouncer/v0.0.25`); undefined before its first pull. */
+  readonly version?: string;
+}
+
+/** A bouncer just registered, with its API key: shown only once (the server keeps its SHA-256). */
+export interface BouncerKey {
+  readonly bouncer: BouncerInfo;
+  /** 64 hexadecimal digits, for the bouncer's `api_key`. */
+  readonly apiKey: string;
+}
+
 /** What a refresh did. */
 export interface FeedRefresh {
   /** The feed after the refresh. */

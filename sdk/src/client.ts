@@ -10,6 +10,7 @@ import { Firewall } from "./firewall.js";
 import { Fleet } from "./fleet.js";
 import { Host } from "./host.js";
 import { Feeds } from "./feeds.js";
+import { Bouncers } from "./bouncers.js";
 import { Audit, Events } from "./events.js";
 import { PortcullisError } from "./errors.js";
 
@@ -43,6 +44,8 @@ export interface PortcullisClient {
   readonly host: Host;
   /** Published blocklists that fill sets, refreshed on a schedule. */
   readonly feeds: Feeds;
+  /** The API keys of CrowdSec bouncers that read the server's bans (admin). */
+  readonly bouncers: Bouncers;
 }
 
 /**
@@ -79,6 +82,7 @@ export function createClient(options: ClientOptions = {}): PortcullisClient {
     fleet: new Fleet(channel),
     host: new Host(channel),
     feeds: new Feeds(channel, stream.event),
+    bouncers: new Bouncers(channel),
     dispose: () => disposable.dispose(),
   });
 }

@@ -12,6 +12,7 @@ import { registerJailCommands } from "./cli/jail-commands.js";
 import { registerFleetCommands } from "./cli/fleet-commands.js";
 import { registerHostCommands } from "./cli/host-commands.js";
 import { registerFeedCommands } from "./cli/feed-commands.js";
+import { registerBouncerCommands } from "./cli/bouncer-commands.js";
 import { registerSetCommands } from "./cli/set-commands.js";
 import { registerRuleCommands } from "./cli/rule-commands.js";
 import { registerWatchCommand } from "./cli/watch-command.js";
@@ -166,6 +167,7 @@ registerRuleCommands(program);
 registerFleetCommands(program);
 registerHostCommands(program);
 registerFeedCommands(program);
+registerBouncerCommands(program);
 registerWatchCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {

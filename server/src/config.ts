@@ -163,6 +163,18 @@ const ConfigSchema = z
       .strict()
       .prefault({}),
     cluster: ClusterSchema.optional(),
+    /**
+     * The CrowdSec bouncer API (`GET /v1/decisions/stream`, `GET /v1/decisions`) on its own HTTPS port, with the
+     * server's certificate and bouncer API keys only (`portcullis bouncers add`). Off unless an address is set.
+     */
+    bouncer: z
+      .object({
+        address: z.string().regex(HOST_PORT, "must be host:port, e.g. 127.0.0.1:8081").optional(),
+        /** Sets whose entries are published as decisions too, besides every jail's bans. */
+        sets: z.array(z.string().regex(IPSET_NAME, "must be an ipset name")).default([]),
+      })
+      .strict()
+      .prefault({}),
     reconcile: z.object({ intervalSeconds: z.number().int().min(0).max(86_400).default(60) }).strict().prefault({}),
     log: z
       .object({
@@ -208,6 +220,8 @@ const ENVIRONMENT: ReadonlyArray<[string, string[], "string" | "number" | "list"
   ["PORTCULLIS_LOG_LEVEL", ["log", "level"], "string"],
   ["PORTCULLIS_LOG_FORMAT", ["log", "format"], "string"],
   ["PORTCULLIS_METRICS_ADDRESS", ["metrics", "address"], "string"],
+  ["PORTCULLIS_BOUNCER_ADDRESS", ["bouncer", "address"], "string"],
+  ["PORTCULLIS_BOUNCER_SETS", ["bouncer", "sets"], "list"],
   ["PORTCULLIS_FIREWALL_MANAGEMENT_ADDRESSES", ["firewall", "managementAddresses"], "list"],
   ["PORTCULLIS_FAIL2BAN_SOCKET", ["fail2ban", "socket"], "string"],
   ["PORTCULLIS_FAIL2BAN_CONFIG_DIR", ["fail2ban", "configDir"], "string"],

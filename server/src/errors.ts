@@ -33,6 +33,7 @@ export const reasons = {
   INVALID_FEED_NAME: Status.INVALID_ARGUMENT,
   // A feed's source is not an http(s) or file URL it can read (or carries credentials), or its CA is not PEM.
   INVALID_FEED_SOURCE: Status.INVALID_ARGUMENT,
+  INVALID_BOUNCER_NAME: Status.INVALID_ARGUMENT,
   // NOT_FOUND / ALREADY_EXISTS
   IPSET_NOT_FOUND: Status.NOT_FOUND,
   ENTRY_NOT_FOUND: Status.NOT_FOUND,
@@ -43,6 +44,8 @@ export const reasons = {
   CHAIN_ALREADY_EXISTS: Status.ALREADY_EXISTS,
   FEED_NOT_FOUND: Status.NOT_FOUND,
   FEED_ALREADY_EXISTS: Status.ALREADY_EXISTS,
+  BOUNCER_NOT_FOUND: Status.NOT_FOUND,
+  BOUNCER_ALREADY_EXISTS: Status.ALREADY_EXISTS,
   // fail2ban answered UnknownJailException / DuplicateJailException.
   JAIL_NOT_FOUND: Status.NOT_FOUND,
   JAIL_ALREADY_EXISTS: Status.ALREADY_EXISTS,

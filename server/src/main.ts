@@ -66,6 +66,12 @@ import { FeedStore } from "./store/feed-store.js";
 import { FeedService } from "./feeds/feed-service.js";
 import { feedOperations } from "./api/feed-api.js";
 import { FeedServiceService } from "@portcullis/sdk/gen/portcullis/v1/feed.js";
+import { BouncerServiceService } from "@portcullis/sdk/gen/portcullis/v1/bouncer.js";
+import { BouncerStore } from "./store/bouncer-store.js";
+import { ActiveDecisions } from "./bouncers/active-decisions.js";
+import { BouncerService } from "./bouncers/bouncer-service.js";
+import { bouncerOperations } from "./api/bouncer-api.js";
+import { startBouncerListener, type RunningBouncerListener } from "./rest/bouncer-listener.js";
 
 export interface RunningServer {
   readonly grpcAddress: string;
@@ -155,6 +161,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       log,
     }),
   };
+  // CrowdSec bouncers read every jail's bans and the published sets' entries as decisions.
+  const decisions = new ActiveDecisions({
+    jailBans,
+    banTime: (jail) => jails.banTime(jail),
+    listEntries: (set, after, limit) => ipsets.listEntries(set, after, limit),
+  }, config.bouncer.sets, log);
+  const bouncers = new BouncerService({ store: new BouncerStore(db), decisions });
   const groupCommit = new GroupCommit(db);
   const invoker = new Invoker(audit, events, log, metrics, (work) => groupCommit.write(work));
   const services: ContractService[] = [
@@ -165,6 +178,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     { name: "portcullis.v1.FleetService", definition: FleetServiceService, operations: fleetOperations(fleet) },
     { name: "portcullis.v1.HostService", definition: HostServiceService, operations: hostOperations(new HostView({ jails, ipsets, firewall, allowlist, events, history: banHistory, fleet })) },
     { name: "portcullis.v1.FeedService", definition: FeedServiceService, operations: feedOperations(feeds, requests) },
+    { name: "portcullis.v1.BouncerService", definition: BouncerServiceService, operations: bouncerOperations(bouncers) },
   ];
   const grpc = await startGrpcServer({ address: config.grpc.address, tls: tls.context(crl.pem), crl, invoker, services, log });
   const rest = await startRestServer({
@@ -195,6 +209,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       return { ready: Object.values(checks).every((value) => value === "ok"), checks };
     },
   });
+  const bouncerListener: RunningBouncerListener | undefined = config.bouncer.address === undefined
+    ? undefined
+    : await startBouncerListener({ address: config.bouncer.address, tls: tls.context(undefined), bouncers, log });
   crl.onChange((pem) => {
     grpc.updateTls(tls.context(pem));
     rest.updateTls(tls.context(pem));
@@ -218,7 +235,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const sinks = config.sinks.map((sink) => new SinkRunner(sink.name, createSink(sink), { events, store: sinkStore, log }, sink.startAt));
   for (const sink of sinks) sink.start();
   const metricsServer: RunningMetricsServer | undefined = config.metrics.address === undefined ? undefined : await startMetricsServer(config.metrics.address, metrics, log);
-  log.info({ grpc: grpc.address, rest: rest.address, metrics: metricsServer?.address ?? null, netns: config.netns ?? null, dataDir: config.dataDir }, "listening");
+  log.info({ grpc: grpc.address, rest: rest.address, bouncer: bouncerListener?.address ?? null, metrics: metricsServer?.address ?? null, netns: config.netns ?? null, dataDir: config.dataDir }, "listening");
   // In the background: a million events take seconds to read, which must not delay serving.
   banHistory.load((after, since, limit) => eventStore.bans(after, since, limit), events.lastSequence()).then(
     () => log.info({}, "ban history loaded"),
@@ -251,6 +268,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       crl.reload();
       grpc.updateTls(tls.context(crl.pem));
       rest.updateTls(tls.context(crl.pem));
+      bouncerListener?.updateTls(tls.context(undefined));
       log.info({}, "TLS certificate, key and CA reloaded");
     },
     async close() {
@@ -258,6 +276,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       grpc.health.setStatus("", "NOT_SERVING");
       await grpc.close(5_000);
       await rest.close();
+      await bouncerListener?.close();
       await metricsServer?.close();
       await Promise.all(sinks.map((sink) => sink.close()));
       if (fleetParts !== undefined) {

@@ -6,6 +6,7 @@ export const entryName = (set: string, element: string): string => `ipsets/${set
 export const jailName = (jail: string): string => `jails/${jail}`;
 export const banName = (jail: string, address: string): string => `jails/${jail}/bans/${address}`;
 export const feedName = (feed: string): string => `feeds/${feed}`;
+export const bouncerName = (bouncer: string): string => `bouncers/${bouncer}`;
 
 export interface TableName {
   readonly family: "ipv4" | "ipv6";
@@ -25,6 +26,8 @@ export const IPSET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,30}$/;
 export const JAIL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
 /** A feed's name (`feeds/{feed}`). */
 export const FEED_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** A CrowdSec bouncer's name (`bouncers/{bouncer}`). */
+export const BOUNCER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 /** iptables' limit is 28 characters (XT_EXTENSION_MAXNAMELEN less the terminating NUL and a reserve iptables keeps). */
 export const CHAIN_NAME = /^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,27}$/;
 
@@ -39,5 +42,11 @@ export function validateIpsetName(name: string, field = "ipset_id"): void {
 export function validateFeedName(name: string, field = "feed_id"): void {
   if (!FEED_NAME.test(name)) {
     throw new ServerError("INVALID_FEED_NAME", `${field} "${name.slice(0, 100)}" is not a valid feed name: use 1 to 63 characters from A-Z, a-z, 0-9, "_", "." and "-", starting with a letter or digit`, { field, value: name.slice(0, 100) });
+  }
+}
+
+export function validateBouncerName(name: string, field = "bouncer_id"): void {
+  if (!BOUNCER_NAME.test(name)) {
+    throw new ServerError("INVALID_BOUNCER_NAME", `${field} "${name.slice(0, 100)}" is not a valid bouncer name: use 1 to 63 characters from A-Z, a-z, 0-9, "_", "." and "-", starting with a letter or digit`, { field, value: name.slice(0, 100) });
   }
 }

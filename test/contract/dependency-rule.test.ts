@@ -13,7 +13,7 @@ const ROOT = resolve(import.meta.dirname, "../../server/src");
 
 type Layer = "base" | "model" | "drivers" | "store" | "domain" | "api" | "grpc" | "rest" | "root";
 
-const DOMAIN = new Set(["ipsets", "firewall", "jails", "events", "auth", "fleet", "sinks", "metrics", "doctor", "host", "feeds"]);
+const DOMAIN = new Set(["ipsets", "firewall", "jails", "events", "auth", "fleet", "sinks", "metrics", "doctor", "host", "feeds", "bouncers"]);
 const ALLOWED: Readonly<Record<Layer, readonly Layer[]>> = {
   base: ["base"],
   model: ["base", "model"],

@@ -11,13 +11,14 @@ import { JailServiceService } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
 import { FleetServiceService } from "@portcullis/sdk/gen/portcullis/v1/fleet.js";
 import { HostServiceService } from "@portcullis/sdk/gen/portcullis/v1/host.js";
 import { FeedServiceService } from "@portcullis/sdk/gen/portcullis/v1/feed.js";
+import { BouncerServiceService } from "@portcullis/sdk/gen/portcullis/v1/bouncer.js";
 import { contract, openApiPath } from "../../server/src/rest/http-rules.js";
 
 const root = resolve(import.meta.dirname, "../..");
 const spec = parseYaml(readFileSync(resolve(root, "openapi/portcullis.v1.yaml"), "utf8")) as { paths: Record<string, Record<string, { operationId: string }>> };
 
 it("every RPC of the contract has a REST operation in the spec, and every operation of the spec is an RPC (or health/docs)", () => {
-  const rpcs = [EventServiceService, FeedServiceService, FirewallServiceService, FleetServiceService, HostServiceService, IpsetServiceService, JailServiceService].flatMap((service) => Object.values(service).map((method) => method.path.split("/").pop()!)).sort();
+  const rpcs = [BouncerServiceService, EventServiceService, FeedServiceService, FirewallServiceService, FleetServiceService, HostServiceService, IpsetServiceService, JailServiceService].flatMap((service) => Object.values(service).map((method) => method.path.split("/").pop()!)).sort();
   const routes = contract().routes;
   assert.deepEqual(routes.map((route) => route.method).sort(), rpcs, "a google.api.http route per RPC");
   const operations = Object.entries(spec.paths).flatMap(([path, verbs]) => Object.entries(verbs).map(([verb, operation]) => ({ path, verb, id: operation.operationId })));

@@ -85,6 +85,12 @@ it("every operation answers over REST with a body the spec describes (one happy 
   assert.equal((await call("GET", "/v1/ipsets/opsfeed")).feed, "feeds/ops");
   await call("DELETE", "/v1/feeds/ops");
 
+  // Bouncers: the key comes once, in the create's answer.
+  const bouncer: Schemas["portcullis.v1.CreateBouncerRequest"] = { bouncerId: "ops" };
+  assert.match((await call("POST", "/v1/bouncers", bouncer)).apiKey, /^[0-9a-f]{64}$/);
+  assert.equal((await call("GET", "/v1/bouncers")).bouncers[0].apiKey, undefined);
+  await call("DELETE", "/v1/bouncers/ops");
+
   // Firewall.
   await call("GET", `${FILTER}/chains`);
   await call("POST", `${FILTER}/chains`, { chainId: "OPS" });

@@ -514,6 +514,29 @@ const CASES: ReadonlyArray<readonly [string, Case]> = [
     refusals: [{ code: "NOT_FOUND", reason: "FEED_NOT_FOUND", path: "/v1/feeds/sf" }],
   }],
 
+  // Bouncers: admin only (keys to the bouncer listener).
+  ["CreateBouncer", {
+    role: "admin",
+    ok: { path: "/v1/bouncers", body: { bouncerId: "sb" }, check: (reply) => assert.deepEqual([reply.body.bouncer.name, /^[0-9a-f]{64}$/.test(reply.body.apiKey)], ["bouncers/sb", true]) },
+    refusals: [
+      { code: "INVALID_ARGUMENT", reason: "INVALID_BOUNCER_NAME", path: "/v1/bouncers", body: { bouncerId: "no spaces" } },
+      { code: "ALREADY_EXISTS", reason: "BOUNCER_ALREADY_EXISTS", path: "/v1/bouncers", body: { bouncerId: "sb" } },
+    ],
+  }],
+  ["ListBouncers", {
+    role: "admin",
+    ok: { path: "/v1/bouncers", check: (reply) => assert.deepEqual([names(reply.body.bouncers), reply.body.bouncers[0].apiKey], [["bouncers/sb"], undefined]) },
+    refusals: [{ code: "INVALID_ARGUMENT", reason: "INVALID_PAGE_TOKEN", path: "/v1/bouncers?pageToken=not-a-token" }],
+  }],
+  ["DeleteBouncer", {
+    role: "admin",
+    ok: { path: "/v1/bouncers/sb" },
+    refusals: [
+      { code: "NOT_FOUND", reason: "BOUNCER_NOT_FOUND", path: "/v1/bouncers/sb" },
+      { code: "INVALID_ARGUMENT", reason: "INVALID_BOUNCER_NAME", path: "/v1/bouncers/-sb" },
+    ],
+  }],
+
   // Events and audit.
   ["ListEvents", {
     role: "viewer",

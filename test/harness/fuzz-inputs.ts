@@ -115,6 +115,7 @@ function stringValue(name: string, world: FuzzWorld, random: Random): string {
   // A feed's set, and its source (a rule's source is an address: it sometimes gets a URL, which it refuses).
   if (name === "ipset") return random.pick([...ipsets.map((set) => `ipsets/${set}`), "ipsets/fzfeed2", "ipsets/fzfeed3", "ipsets/x".padEnd(40, "x"), "fzfeed2"]);
   if (name === "source" && random.chance(0.5)) return random.pick(world.feedSources);
+  if (name === "bouncer_id") return random.pick(["fzb", "fzb2", "a.b-c_d", "x".repeat(63), "x".repeat(64)]);
   if (name === "feed_id") return random.pick([...world.feeds, "fzf2", "fzf3", "a.b-c_d", "x".repeat(63), "x".repeat(64)]);
   if (/^(name|parent|other|jail|names)$/.test(name)) return random.pick(resourceNames(world, random));
   if (/element|address|entry|entries|ip$|ips$|source|destination|ignore|^filter$/.test(name)) return random.pick(ADDRESSES);
@@ -149,7 +150,7 @@ function resourceNames(world: FuzzWorld, random: Random): string[] {
     `ipsets/${set}`, `ipsets/${set}/entries/${random.pick(ADDRESSES)}`, `jails/${jail}`, `jails/${jail}/bans/${random.pick(ADDRESSES)}`,
     `firewall/${family}/tables/filter`, `firewall/${family}/tables/filter/chains/${chain}`, ...(world.rules.length > 0 ? [random.pick(world.rules)] : []),
     `firewall/${family}/tables/nat`, `firewall/ipv4/tables/filter/chains/${chain}/rules/000000000000`,
-    `feeds/${random.pick(world.feeds)}`, `feeds/${evil}`,
+    `feeds/${random.pick(world.feeds)}`, `feeds/${evil}`, "bouncers/fzb", `bouncers/${evil}`,
     `ipsets/${evil}`, `jails/${evil}`, `ipsets/${set}/entries/${evil}`, `firewall/${family}/tables/filter/chains/${evil}`, evil, "ipsets/", "jails",
   ];
 }
@@ -358,6 +359,8 @@ function parameterValue(parameter: string, world: FuzzWorld, random: Random): st
       return random.pick(world.jails);
     case "feed":
       return random.pick(world.feeds);
+    case "bouncer":
+      return random.pick(["fzb", "fzb2"]);
     default:
       return random.pick(HOSTILE_TEXT);
   }

@@ -447,7 +447,7 @@ describe("decodeMessage", () => {
           Object.values(value).every((method) => typeof (method as { path?: unknown }).path === "string")) services.push([name, value as (typeof services)[number][1]]);
       }
     }
-    assert.deepEqual(services.map(([name]) => name).sort(), ["EventServiceService", "FeedServiceService", "FirewallServiceService", "FleetServiceService", "HostServiceService", "IpsetServiceService", "JailServiceService"]);
+    assert.deepEqual(services.map(([name]) => name).sort(), ["BouncerServiceService", "EventServiceService", "FeedServiceService", "FirewallServiceService", "FleetServiceService", "HostServiceService", "IpsetServiceService", "JailServiceService"]);
     // Strings the fast path decodes do not go through BinaryReader.prototype.string (TextDecoder): counted here.
     const original = Object.getOwnPropertyDescriptor(BinaryReader.prototype, "string")!;
     let slowStrings = 0;

@@ -46,6 +46,8 @@ export const EVENT_LABELS: Readonly<Record<EventType, string>> = {
   EVENT_TYPE_FEED_DELETED: "Feed deleted",
   EVENT_TYPE_FEED_REFRESHED: "Feed refreshed",
   EVENT_TYPE_FEED_FAILED: "Feed failed",
+  EVENT_TYPE_BOUNCER_CREATED: "Bouncer created",
+  EVENT_TYPE_BOUNCER_DELETED: "Bouncer deleted",
 };
 
 export const EVENT_TYPES = Object.keys(EVENT_LABELS).filter((type) => type !== "EVENT_TYPE_UNSPECIFIED") as EventType[];

@@ -7,7 +7,8 @@ import { addressFamilyToJSON, AddressFamily } from "../gen/portcullis/v1/common.
 import type { HostBan as WireHostBan, Node as WireNode } from "../gen/portcullis/v1/fleet.js";
 import type { CallerIdentity as WireCallerIdentity, HostOverview as WireOverview, JailActivity as WireJailActivity } from "../gen/portcullis/v1/host.js";
 import { FeedFormat as WireFeedFormat, type Feed as WireFeed } from "../gen/portcullis/v1/feed.js";
-import type { ActivityWindow, AllowlistEntry, AuditRecord, BanOptions, BanTimeline, CallerIdentity, FeedFormat, FeedInfo, FleetNode, HostBan, HostEvent, HostOverview, IpsetEntry, IpsetInfo, JailActivity, JailStatus, Offender, TopOffenders } from "../api.js";
+import type { Bouncer as WireBouncer } from "../gen/portcullis/v1/bouncer.js";
+import type { ActivityWindow, AllowlistEntry, BouncerInfo, AuditRecord, BanOptions, BanTimeline, CallerIdentity, FeedFormat, FeedInfo, FleetNode, HostBan, HostEvent, HostOverview, IpsetEntry, IpsetInfo, JailActivity, JailStatus, Offender, TopOffenders } from "../api.js";
 
 export function hostEvent(event: Event): HostEvent {
   return Object.freeze({
@@ -198,5 +199,14 @@ export function feedInfo(feed: WireFeed): FeedInfo {
       ...(status === undefined || status.etag === "" ? {} : { etag: status.etag }),
       ...(status === undefined || status.lastModified === "" ? {} : { lastModified: status.lastModified }),
     }),
+  });
+}
+
+export function bouncerInfo(bouncer: WireBouncer): BouncerInfo {
+  return Object.freeze({
+    name: bouncer.name.replace(/^bouncers\//, ""),
+    createTime: bouncer.createTime ?? new Date(0),
+    ...(bouncer.lastPullTime === undefined ? {} : { lastPullTime: bouncer.lastPullTime }),
+    ...(bouncer.version === "" ? {} : { version: bouncer.version }),
   });
 }

@@ -11,6 +11,7 @@ import * as jailMessages from "../gen/portcullis/v1/jail.js";
 import * as fleetMessages from "../gen/portcullis/v1/fleet.js";
 import * as hostMessages from "../gen/portcullis/v1/host.js";
 import * as feedMessages from "../gen/portcullis/v1/feed.js";
+import * as bouncerMessages from "../gen/portcullis/v1/bouncer.js";
 
 /** What ts-proto generates for every message (`MessageFns<T>`), untyped. */
 export interface GeneratedMessage {
@@ -24,7 +25,7 @@ export interface GeneratedMessage {
 const MODULES: Record<string, readonly object[]> = {
   "google.protobuf": [anyMessages, emptyMessages, timestampMessages],
   "google.rpc": [statusMessages, errorDetailMessages],
-  "portcullis.v1": [commonMessages, ipsetMessages, firewallMessages, eventMessages, jailMessages, fleetMessages, hostMessages, feedMessages],
+  "portcullis.v1": [commonMessages, ipsetMessages, firewallMessages, eventMessages, jailMessages, fleetMessages, hostMessages, feedMessages, bouncerMessages],
 };
 
 /** The generated functions of a message, by its full protobuf name (e.g. "portcullis.v1.Rule"). */

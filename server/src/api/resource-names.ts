@@ -1,5 +1,5 @@
 import { ServerError } from "../errors.js";
-import { validateFeedName, validateIpsetName } from "../names.js";
+import { validateBouncerName, validateFeedName, validateIpsetName } from "../names.js";
 
 const IPSET_PREFIX = "ipsets/";
 const ENTRIES = "/entries/";
@@ -34,7 +34,19 @@ export function parseFeedName(name: string, field = "name"): string {
   return feed;
 }
 
-export { ipsetName, entryName, feedName } from "../names.js";
+const BOUNCER_PREFIX = "bouncers/";
+
+/** `bouncers/{bouncer}` → the bouncer's name, checked against the bouncer-name rules. */
+export function parseBouncerName(name: string, field = "name"): string {
+  if (!name.startsWith(BOUNCER_PREFIX) || name.length === BOUNCER_PREFIX.length || name.includes("/", BOUNCER_PREFIX.length)) {
+    throw new ServerError("INVALID_RESOURCE_NAME", `${field} must look like "bouncers/{bouncer}", got "${truncate(name)}"`, { field, value: truncate(name) });
+  }
+  const bouncer = name.slice(BOUNCER_PREFIX.length);
+  validateBouncerName(bouncer, field);
+  return bouncer;
+}
+
+export { ipsetName, entryName, feedName, bouncerName } from "../names.js";
 
 function truncate(value: string): string {
   return value.length > 200 ? `${value.slice(0, 200)}…` : value;

@@ -43,6 +43,7 @@ const MEMBER: Readonly<Record<string, string>> = {
   rules: "rule",
   jails: "jail",
   feeds: "feed",
+  bouncers: "bouncer",
 };
 
 let loaded: { registry: FileRegistry; routes: HttpRoute[] } | undefined;

@@ -187,6 +187,21 @@ const MIGRATIONS: readonly string[] = [
      elements TEXT NOT NULL,            -- canonical addresses and networks, one per line
      saved_at INTEGER NOT NULL
    );`,
+  // CrowdSec bouncers: their keys (SHA-256 only), and per bouncer the decisions it was last sent, so that a poll after
+  // a restart of either side sends exactly what changed since (nothing missed, nothing twice).
+  `CREATE TABLE bouncers (
+     name TEXT PRIMARY KEY,
+     key_hash BLOB NOT NULL UNIQUE,     -- SHA-256 of the API key
+     created_at INTEGER NOT NULL,
+     last_pull_at INTEGER,              -- ms since the epoch; NULL before its first pull
+     version TEXT                       -- User-Agent of its last pull
+   ) WITHOUT ROWID;
+   CREATE TABLE bouncer_decisions (
+     bouncer TEXT NOT NULL REFERENCES bouncers(name) ON DELETE CASCADE,
+     id INTEGER NOT NULL,               -- the decision's id (see bouncers/decision-model.ts)
+     decision TEXT NOT NULL,            -- JSON of what a deletion repeats: origin, scenario, scope, value
+     PRIMARY KEY (bouncer, id)
+   ) WITHOUT ROWID;`,
 ];
 
 /**

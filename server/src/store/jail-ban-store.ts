@@ -14,6 +14,7 @@ export class JailBanStore {
   readonly #delete;
   readonly #banning;
   readonly #count;
+  readonly #all;
   /** Per jail, loaded on first use: address → since (ms), in ban order. */
   readonly #jails = new Map<string, Map<string, number>>();
   readonly #versions = new Map<string, number>();
@@ -25,11 +26,17 @@ export class JailBanStore {
     this.#delete = db.prepare("DELETE FROM jail_bans WHERE jail = ? AND address = ?");
     this.#banning = db.prepare<[string], { jail: string; since: number }>("SELECT jail, since FROM jail_bans WHERE address = ? ORDER BY jail");
     this.#count = db.prepare<[], number>("SELECT count(*) FROM jail_bans").pluck();
+    this.#all = db.prepare<[], { jail: string; address: string; since: number }>("SELECT jail, address, since FROM jail_bans ORDER BY jail, address");
   }
 
   /** How many bans are recorded, in every jail. */
   count(): number {
     return this.#count.get() ?? 0;
+  }
+
+  /** Every recorded ban of every jail, with its start (ms). */
+  all(): Array<{ jail: string; address: string; since: number }> {
+    return this.#all.all();
   }
 
   /** The jails that ban an address, and since when (ms). */

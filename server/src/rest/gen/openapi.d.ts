@@ -4,6 +4,52 @@
  */
 
 export interface paths {
+    "/v1/bouncers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the bouncers, ordered by name, with their last pull. Role: admin.
+         * @description Lists the bouncers, ordered by name, with their last pull. Role: admin.
+         */
+        get: operations["ListBouncers"];
+        put?: never;
+        /**
+         * Registers a bouncer and answers its API key (shown only here). Refused
+         * @description Registers a bouncer and answers its API key (shown only here). Refused
+         *     with ALREADY_EXISTS (BOUNCER_ALREADY_EXISTS) when the name is taken.
+         *     Role: admin.
+         */
+        post: operations["CreateBouncer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/bouncers/{bouncer}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Deletes a bouncer: its key stops working at once. Role: admin.
+         * @description Deletes a bouncer: its key stops working at once. Role: admin.
+         */
+        delete: operations["DeleteBouncer"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events": {
         parameters: {
             query?: never;
@@ -1659,6 +1705,28 @@ export interface components {
              */
             deletedCount?: number | string;
         };
+        /** @description A bouncer allowed to read the decisions. */
+        "portcullis.v1.Bouncer": {
+            /** @description Resource name, `bouncers/{bouncer}`. Output only. */
+            name?: string;
+            /**
+             * Format: date-time
+             * @description When it was registered. Output only.
+             */
+            createTime?: string;
+            /**
+             * Format: date-time
+             * @description When it last read the decisions; unset before its first pull. Output
+             *     only.
+             */
+            lastPullTime?: string;
+            /**
+             * @description The User-Agent of its last pull (e.g.
+             *     `crowdsec-firewall-bouncer/v0.0.25`); empty before its first pull.
+             *     Output only.
+             */
+            version?: string;
+        };
         /** @description The caller as the server sees it. */
         "portcullis.v1.CallerIdentity": {
             /** @description The client certificate's name (Subject CN). */
@@ -1719,6 +1787,21 @@ export interface components {
          * @enum {string}
          */
         "portcullis.v1.ConntrackState": "CONNTRACK_STATE_UNSPECIFIED" | "CONNTRACK_STATE_NEW" | "CONNTRACK_STATE_ESTABLISHED" | "CONNTRACK_STATE_RELATED" | "CONNTRACK_STATE_INVALID" | "CONNTRACK_STATE_UNTRACKED";
+        /** @description Request for CreateBouncer. */
+        "portcullis.v1.CreateBouncerRequest": {
+            /** @description The bouncer's name: 1 to 63 characters `[A-Za-z0-9][A-Za-z0-9_.-]*`. */
+            bouncerId?: string;
+        };
+        /** @description Response for CreateBouncer. */
+        "portcullis.v1.CreateBouncerResponse": {
+            /** @description The bouncer registered. */
+            bouncer?: components["schemas"]["portcullis.v1.Bouncer"];
+            /**
+             * @description Its API key (64 hexadecimal digits), for the bouncer's `api_key`. Shown
+             *     only in this response: the server keeps its SHA-256.
+             */
+            apiKey?: string;
+        };
         /** @description Request for CreateChain. */
         "portcullis.v1.CreateChainRequest.Body": {
             /** @description Name of the new chain: 1 to 28 characters `[A-Za-z0-9_.-]`. */
@@ -1832,7 +1915,7 @@ export interface components {
          * @description What happened.
          * @enum {string}
          */
-        "portcullis.v1.EventType": "EVENT_TYPE_UNSPECIFIED" | "EVENT_TYPE_IPSET_CREATED" | "EVENT_TYPE_IPSET_DELETED" | "EVENT_TYPE_IPSET_FLUSHED" | "EVENT_TYPE_IPSET_RENAMED" | "EVENT_TYPE_IPSETS_SWAPPED" | "EVENT_TYPE_IPSET_ADOPTED" | "EVENT_TYPE_ENTRY_ADDED" | "EVENT_TYPE_ENTRY_DELETED" | "EVENT_TYPE_ENTRIES_ADDED" | "EVENT_TYPE_ENTRIES_DELETED" | "EVENT_TYPE_RULE_CREATED" | "EVENT_TYPE_RULE_REPLACED" | "EVENT_TYPE_RULE_DELETED" | "EVENT_TYPE_CHAIN_CREATED" | "EVENT_TYPE_CHAIN_DELETED" | "EVENT_TYPE_POLICY_SET" | "EVENT_TYPE_RULESET_APPLIED" | "EVENT_TYPE_RULESET_CONFIRMED" | "EVENT_TYPE_RULESET_ROLLED_BACK" | "EVENT_TYPE_PANIC_ENABLED" | "EVENT_TYPE_PANIC_DISABLED" | "EVENT_TYPE_STATE_REPAIRED" | "EVENT_TYPE_BAN" | "EVENT_TYPE_UNBAN" | "EVENT_TYPE_JAIL_UPDATED" | "EVENT_TYPE_JAIL_STOPPED" | "EVENT_TYPE_JAIL_STARTED" | "EVENT_TYPE_JAILS_RELOADED" | "EVENT_TYPE_ALLOWLIST_ENTRY_ADDED" | "EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED" | "EVENT_TYPE_FAIL2BAN_DOWN" | "EVENT_TYPE_FAIL2BAN_UP" | "EVENT_TYPE_FLEET_BAN_REFUSED" | "EVENT_TYPE_STATE_REFUSED" | "EVENT_TYPE_IPSET_GROWN" | "EVENT_TYPE_FEED_CREATED" | "EVENT_TYPE_FEED_UPDATED" | "EVENT_TYPE_FEED_DELETED" | "EVENT_TYPE_FEED_REFRESHED" | "EVENT_TYPE_FEED_FAILED";
+        "portcullis.v1.EventType": "EVENT_TYPE_UNSPECIFIED" | "EVENT_TYPE_IPSET_CREATED" | "EVENT_TYPE_IPSET_DELETED" | "EVENT_TYPE_IPSET_FLUSHED" | "EVENT_TYPE_IPSET_RENAMED" | "EVENT_TYPE_IPSETS_SWAPPED" | "EVENT_TYPE_IPSET_ADOPTED" | "EVENT_TYPE_ENTRY_ADDED" | "EVENT_TYPE_ENTRY_DELETED" | "EVENT_TYPE_ENTRIES_ADDED" | "EVENT_TYPE_ENTRIES_DELETED" | "EVENT_TYPE_RULE_CREATED" | "EVENT_TYPE_RULE_REPLACED" | "EVENT_TYPE_RULE_DELETED" | "EVENT_TYPE_CHAIN_CREATED" | "EVENT_TYPE_CHAIN_DELETED" | "EVENT_TYPE_POLICY_SET" | "EVENT_TYPE_RULESET_APPLIED" | "EVENT_TYPE_RULESET_CONFIRMED" | "EVENT_TYPE_RULESET_ROLLED_BACK" | "EVENT_TYPE_PANIC_ENABLED" | "EVENT_TYPE_PANIC_DISABLED" | "EVENT_TYPE_STATE_REPAIRED" | "EVENT_TYPE_BAN" | "EVENT_TYPE_UNBAN" | "EVENT_TYPE_JAIL_UPDATED" | "EVENT_TYPE_JAIL_STOPPED" | "EVENT_TYPE_JAIL_STARTED" | "EVENT_TYPE_JAILS_RELOADED" | "EVENT_TYPE_ALLOWLIST_ENTRY_ADDED" | "EVENT_TYPE_ALLOWLIST_ENTRY_REMOVED" | "EVENT_TYPE_FAIL2BAN_DOWN" | "EVENT_TYPE_FAIL2BAN_UP" | "EVENT_TYPE_FLEET_BAN_REFUSED" | "EVENT_TYPE_STATE_REFUSED" | "EVENT_TYPE_IPSET_GROWN" | "EVENT_TYPE_FEED_CREATED" | "EVENT_TYPE_FEED_UPDATED" | "EVENT_TYPE_FEED_DELETED" | "EVENT_TYPE_FEED_REFRESHED" | "EVENT_TYPE_FEED_FAILED" | "EVENT_TYPE_BOUNCER_CREATED" | "EVENT_TYPE_BOUNCER_DELETED";
         /**
          * @description The file format of an export.
          * @enum {string}
@@ -2337,6 +2420,13 @@ export interface components {
             /** @description The records, newest first. */
             records?: components["schemas"]["portcullis.v1.AuditRecord"][];
             /** @description Token for the next (older) page; empty on the last page. */
+            nextPageToken?: string;
+        };
+        /** @description Response for ListBouncers. */
+        "portcullis.v1.ListBouncersResponse": {
+            /** @description The bouncers of this page. */
+            bouncers?: components["schemas"]["portcullis.v1.Bouncer"][];
+            /** @description Token for the next page; empty on the last page. */
             nextPageToken?: string;
         };
         /** @description Response for ListChains. */
@@ -2938,6 +3028,131 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    ListBouncers: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of bouncers to return (default 100, at most 1000). */
+                pageSize?: number;
+                /** @description Token from a previous ListBouncersResponse. */
+                pageToken?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ListBouncersResponse */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["portcullis.v1.ListBouncersResponse"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    CreateBouncer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["portcullis.v1.CreateBouncerRequest"];
+            };
+        };
+        responses: {
+            /** @description CreateBouncerResponse */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["portcullis.v1.CreateBouncerResponse"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    DeleteBouncer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bouncer: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Empty */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error (RFC 9457 problem details), with the gRPC status name and the stable reason. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     WatchEvents: {
         parameters: {
             query?: {

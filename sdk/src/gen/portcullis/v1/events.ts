@@ -214,6 +214,10 @@ export enum EventType {
    * `reason`, such as FEED_UNAVAILABLE or FEED_SHRANK, and `detail`).
    */
   EVENT_TYPE_FEED_FAILED = 40,
+  /** EVENT_TYPE_BOUNCER_CREATED - A CrowdSec bouncer was registered (its key is never in an event). */
+  EVENT_TYPE_BOUNCER_CREATED = 41,
+  /** EVENT_TYPE_BOUNCER_DELETED - A CrowdSec bouncer was deleted: its key no longer works. */
+  EVENT_TYPE_BOUNCER_DELETED = 42,
   UNRECOGNIZED = -1,
 }
 
@@ -342,6 +346,12 @@ export function eventTypeFromJSON(object: any): EventType {
     case 40:
     case "EVENT_TYPE_FEED_FAILED":
       return EventType.EVENT_TYPE_FEED_FAILED;
+    case 41:
+    case "EVENT_TYPE_BOUNCER_CREATED":
+      return EventType.EVENT_TYPE_BOUNCER_CREATED;
+    case 42:
+    case "EVENT_TYPE_BOUNCER_DELETED":
+      return EventType.EVENT_TYPE_BOUNCER_DELETED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -433,6 +443,10 @@ export function eventTypeToJSON(object: EventType): string {
       return "EVENT_TYPE_FEED_REFRESHED";
     case EventType.EVENT_TYPE_FEED_FAILED:
       return "EVENT_TYPE_FEED_FAILED";
+    case EventType.EVENT_TYPE_BOUNCER_CREATED:
+      return "EVENT_TYPE_BOUNCER_CREATED";
+    case EventType.EVENT_TYPE_BOUNCER_DELETED:
+      return "EVENT_TYPE_BOUNCER_DELETED";
     case EventType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
