@@ -124,7 +124,7 @@ export class CrowdsecFollower {
       held.set(element, ids);
     }
     const build = this.#sets.reserve(true);
-    const lines = [build.createLine("ipv4"), build.createLine("ipv6")];
+    const lines = [`${build.createLine("ipv4")}\n`, `${build.createLine("ipv6")}\n`];
     for (const [element, ids] of held) lines.push(addLine(element.includes(":") ? build.ipv6 : build.ipv4, element, ids, now));
     try {
       await this.#sets.fill((async function* () {
