@@ -4,6 +4,9 @@
 // namespace, an LAPI outage (one FEED_FAILED, sets kept), and a restart of Portcullis (sets equal to the decisions).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { FeedFormat, type Feed } from "@portcullis/sdk/gen/portcullis/v1/feed.js";
 import { EventType, type Event } from "@portcullis/sdk/gen/portcullis/v1/events.js";
@@ -17,6 +20,8 @@ import { rest } from "../harness/rest.js";
 const IMAP = 143;
 const ALLOWED = "10.9.0.0/16";
 const POLL_MS = 250;
+const ROOT = resolve(import.meta.dirname, "../..");
+const BIN = join(ROOT, "server/bin/portcullis");
 
 describe("feed: CrowdSec decisions", () => {
   let hosts: VictimAttacker;
@@ -67,7 +72,7 @@ describe("feed: CrowdSec decisions", () => {
     const allowed = await rest(f.server, "POST", "/v1/allowlist", { network: ALLOWED, comment: "monitoring" });
     assert.equal(allowed.status, 200, allowed.text);
     lapi = await CrowdsecLapi.start();
-    key = lapi.bouncerKey("portcullis");
+    key = lapi.bouncerKey("portcullis-test");
     // Decisions the Local API holds before the feed exists.
     lapi.addDecision("198.51.100.7", "1h");
     lapi.addDecision("2001:db8:5::/48", "2h");
@@ -209,5 +214,30 @@ describe("feed: CrowdSec decisions", () => {
     await rejectsWith(create("cspoll", { apiKey: key, pollIntervalMs: 10 }), status.INVALID_ARGUMENT, "INVALID_SETTING");
     await rejectsWith(feeds.call("updateFeed", { name: "feeds/cs", format: FeedFormat.FEED_FORMAT_PLAIN }), status.INVALID_ARGUMENT, "INVALID_SETTING");
     await feeds.call("deleteFeed", { name: "feeds/csbad" });
+  });
+
+  it("the README's CrowdSec examples work as written (CLI and curl): the decision reaches both feeds' sets", async () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const block = /### A CrowdSec feed[\s\S]*?```sh\n(L=[\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(block !== undefined, "README must show the CrowdSec example");
+    const [, ...commands] = block.trimEnd().split("\n");
+    const bundle = join(f.server.dataDir, "pki/clients/admin");
+    const prelude = [
+      `L=${lapi.url} KEYFILE=${join(lapi.dir, "portcullis.key")}`,
+      `B=${bundle} P=https://localhost:${f.server.restAddress.split(":")[1]!}`,
+      'C="--cacert $B/ca.crt --cert $B/client.crt --key $B/client.key"',
+      `cscli() { command cscli -c ${join(lapi.dir, "config.yaml")} "$@"; }`,
+      `portcullis() { ${BIN} "$@"; }`,
+    ].join("\n");
+    const output = execFileSync("bash", ["-e", "-c", `${prelude}\n${commands.join("\n")}`], {
+      encoding: "utf8", timeout: 60_000, env: { ...process.env, PORTCULLIS_ADDRESS: f.server.address, PORTCULLIS_BUNDLE: bundle },
+    });
+    assert.match(output, /created feed crowdsec: sets crowdsec and crowdsec-v6, following http:\/\/127\.0\.0\.1:\d+'s decisions every 500 ms/);
+    assert.match(output, /Poll: every 500 ms; credentials from \//);
+    const created = JSON.parse(output.slice(output.lastIndexOf("\n{") + 1)) as { name: string; apiKey?: string; credentialsSet: boolean };
+    assert.equal(created.name, "feeds/crowdsec-api");
+    assert.ok(created.apiKey === undefined || created.apiKey === "", "the key is not returned");
+    assert.equal(created.credentialsSet, true);
+    await until(() => kernel("crowdsec").has("203.0.113.7") && kernel("crowdsec_api").has("203.0.113.7"), "the README's decision in both feeds' sets", 10_000);
   });
 });
