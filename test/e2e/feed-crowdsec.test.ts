@@ -214,6 +214,11 @@ describe("feed: CrowdSec decisions", () => {
     await rejectsWith(create("cspoll", { apiKey: key, pollIntervalMs: 10 }), status.INVALID_ARGUMENT, "INVALID_SETTING");
     await rejectsWith(feeds.call("updateFeed", { name: "feeds/cs", format: FeedFormat.FEED_FORMAT_PLAIN }), status.INVALID_ARGUMENT, "INVALID_SETTING");
     await feeds.call("deleteFeed", { name: "feeds/csbad" });
+    // A new poll interval: the stream starts again at once with it (not after the list feeds' interval_seconds).
+    const updated = await feeds.call("updateFeed", { name: "feeds/cs", pollIntervalMs: 500 });
+    assert.equal(updated.pollIntervalMs, 500);
+    lapi.addDecision("198.51.100.77", "1h");
+    await until(() => kernel("cs").has("198.51.100.77"), "a decision after the update", 5000);
   });
 
   it("the README's CrowdSec examples work as written (CLI and curl): the decision reaches both feeds' sets", async () => {

@@ -131,10 +131,10 @@ export class FeedService {
       const next = updatedDefinition(current, settings);
       const state = this.#store.state(name)!;
       this.#store.update(next);
-      // A stream is followed with its settings as they were when it started: it starts again with the new ones.
+      // A stream is followed with its settings as they were when it started: it starts again, at once, with the new ones.
       this.#follower.forget(name);
       const now = Date.now();
-      if (changesTheList(current, next)) {
+      if (isCrowdsec(next) || changesTheList(current, next)) {
         this.#store.putState(name, { ...state, validators: {}, nextDueAt: now });
       } else if (next.intervalSeconds !== current.intervalSeconds || next.jitterSeconds !== current.jitterSeconds) {
         this.#store.putState(name, { ...state, nextDueAt: Math.max(now, nextDueAt(next, state.lastAttemptAt ?? now, state.failures)) });
