@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { status } from "@grpc/grpc-js";
+import { createClient } from "@portcullis/sdk";
 import { FeedFormat, type Feed } from "@portcullis/sdk/gen/portcullis/v1/feed.js";
 import { EventType, type Event } from "@portcullis/sdk/gen/portcullis/v1/events.js";
 import { VictimAttacker } from "../harness/netns.js";
@@ -55,7 +56,7 @@ describe("feed: CrowdSec decisions", () => {
     requestId: "",
   });
   /** Waits until `check` holds, polling every 50 ms; returns how long it took. */
-  const until = async (check: () => boolean, what: string, ms = 5000): Promise<number> => {
+  const until = async (check: () => boolean, what: string, ms = 8000): Promise<number> => {
     const started = Date.now();
     while (!check()) {
       if (Date.now() - started > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
@@ -150,20 +151,21 @@ describe("feed: CrowdSec decisions", () => {
   });
 
   it("packet level: an attacker CrowdSec decides on cannot connect through a rule that drops the set; after the deletion it can", async () => {
+    // A connect that is to succeed gets 3 s (the machine is shared and loaded); one that is to be dropped, 500 ms.
     hosts.victim.exec("iptables", ["-I", "INPUT", "-m", "set", "--match-set", "cs", "src", "-j", "DROP"]);
     hosts.victim.exec("ip6tables", ["-I", "INPUT", "-m", "set", "--match-set", "cs-v6", "src", "-j", "DROP"]);
     try {
-      assert.equal(await canConnect(hosts.attacker.name, VictimAttacker.victimV4, IMAP), true);
+      assert.equal(await canConnect(hosts.attacker.name, VictimAttacker.victimV4, IMAP, 3000), true);
       lapi.addDecision(VictimAttacker.attackerV4, "5m");
       lapi.addDecision(VictimAttacker.attackerV6, "5m");
-      await until(() => kernel("cs").has(VictimAttacker.attackerV4) && kernel("cs-v6").has(VictimAttacker.attackerV6), "the attacker's decisions");
+      await until(() => kernel("cs").has(VictimAttacker.attackerV4) && kernel("cs-v6").has(VictimAttacker.attackerV6), "the attacker's decisions", 10_000);
       assert.equal(await canConnect(hosts.attacker.name, VictimAttacker.victimV4, IMAP), false);
       assert.equal(await canConnect(hosts.attacker.name, VictimAttacker.victimV6, IMAP), false);
       lapi.deleteDecision(VictimAttacker.attackerV4);
       lapi.deleteDecision(VictimAttacker.attackerV6);
-      await until(() => !kernel("cs").has(VictimAttacker.attackerV4) && !kernel("cs-v6").has(VictimAttacker.attackerV6), "the deletions");
-      assert.equal(await canConnect(hosts.attacker.name, VictimAttacker.victimV4, IMAP), true);
-      assert.equal(await canConnect(hosts.attacker.name, VictimAttacker.victimV6, IMAP), true);
+      await until(() => !kernel("cs").has(VictimAttacker.attackerV4) && !kernel("cs-v6").has(VictimAttacker.attackerV6), "the deletions", 10_000);
+      assert.equal(await canConnect(hosts.attacker.name, VictimAttacker.victimV4, IMAP, 3000), true);
+      assert.equal(await canConnect(hosts.attacker.name, VictimAttacker.victimV6, IMAP, 3000), true);
     } finally {
       hosts.victim.exec("iptables", ["-D", "INPUT", "-m", "set", "--match-set", "cs", "src", "-j", "DROP"]);
       hosts.victim.exec("ip6tables", ["-D", "INPUT", "-m", "set", "--match-set", "cs-v6", "src", "-j", "DROP"]);
@@ -219,6 +221,21 @@ describe("feed: CrowdSec decisions", () => {
     assert.equal(updated.pollIntervalMs, 500);
     lapi.addDecision("198.51.100.77", "1h");
     await until(() => kernel("cs").has("198.51.100.77"), "a decision after the update", 5000);
+  });
+
+  it("the SDK creates a crowdsec feed (its own bouncer key) and shows its settings, never the key", async () => {
+    const sdk = createClient({ address: f.server.address, bundle: join(f.server.dataDir, "pki/clients/admin") });
+    try {
+      const info = await sdk.feeds.create("cssdk", { source: lapi.url, format: "crowdsec", ipset: "cssdk", apiKey: lapi.bouncerKey("sdk"), pollIntervalMs: 300 });
+      assert.equal(info.format, "crowdsec");
+      assert.equal(info.pollIntervalMs, 300);
+      assert.equal(info.credentialsSet, true);
+      assert.ok(!JSON.stringify(info).includes("apiKey"));
+      await until(() => kernel("cssdk").has("198.51.100.7"), "the startup decisions in the SDK's feed");
+      await sdk.feeds.delete("cssdk");
+    } finally {
+      sdk.dispose();
+    }
   });
 
   it("the README's CrowdSec examples work as written (CLI and curl): the decision reaches both feeds' sets", async () => {
