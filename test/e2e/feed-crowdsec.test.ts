@@ -262,4 +262,22 @@ describe("feed: CrowdSec decisions", () => {
     assert.equal(created.credentialsSet, true);
     await until(() => kernel("crowdsec").has("203.0.113.7") && kernel("crowdsec_api").has("203.0.113.7"), "the README's decision in both feeds' sets", 10_000);
   });
+
+  it("a Local API that authenticates bouncers by TLS client certificate: followed with client_certificate, client_key and ca", async () => {
+    const secure = await CrowdsecLapi.start({ tls: true });
+    try {
+      secure.addDecision("198.51.100.123", "1h");
+      const tls = secure.tls!;
+      const created = await create("cstls", { source: secure.url, ca: tls.ca, clientCertificate: tls.clientCertificate, clientKey: tls.clientKey });
+      assert.equal(created.clientKey, "");
+      assert.equal(created.clientCertificate, tls.clientCertificate);
+      assert.equal(created.credentialsSet, true);
+      await until(() => kernel("cstls").has("198.51.100.123"), "the startup decision over TLS", 10_000);
+      secure.addDecision("2001:db8:9::1", "1h");
+      await until(() => kernel("cstls-v6").has("2001:db8:9::1"), "a new decision over TLS", 10_000);
+      await feeds.call("deleteFeed", { name: "feeds/cstls" });
+    } finally {
+      await secure.close();
+    }
+  });
 });
