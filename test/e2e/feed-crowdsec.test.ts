@@ -65,6 +65,19 @@ describe("feed: CrowdSec decisions", () => {
     return Date.now() - started;
   };
 
+  /**
+   * What `read` gives once `ok` holds of it (or after 3 s, for the assertion to show): a poll's state and event are
+   * recorded a moment after the kernel took its entries.
+   */
+  const settled = async <T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> => {
+    let value = await read();
+    for (const deadline = Date.now() + 3000; !ok(value) && Date.now() < deadline;) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      value = await read();
+    }
+    return value;
+  };
+
   before(async () => {
     hosts = new VictimAttacker();
     f = await startServerFixture(hosts.victim);
@@ -97,7 +110,7 @@ describe("feed: CrowdSec decisions", () => {
     assert.deepEqual(elements("cs-v6"), ["2001:db8:5::/48"]);
     assert.ok(Math.abs(kernel("cs").get("198.51.100.7")! - 3600) <= 10, `timeout ${kernel("cs").get("198.51.100.7")}`);
     assert.ok(Math.abs(kernel("cs-v6").get("2001:db8:5::/48")! - 7200) <= 10);
-    const shown = await feeds.call("getFeed", { name: "feeds/cs" });
+    const shown = await settled(() => feeds.call("getFeed", { name: "feeds/cs" }), (feed) => feed.status?.entryCount === 2);
     assert.equal(shown.apiKey, "");
     assert.equal(shown.status?.entryCount, 2);
     const listed = (await rest(f.server, "GET", "/v1/feeds/cs")).text;
@@ -121,7 +134,9 @@ describe("feed: CrowdSec decisions", () => {
     close("cs-v6", "2001:db8:7::9", 1200);
     close("cs", "203.0.113.64/26", 1800);
     close("cs-v6", "2001:db8:8::/64", 2400);
-    const refreshed = (await eventsAfter(since)).filter((event) => event.type === EventType.EVENT_TYPE_FEED_REFRESHED);
+    const addedBy = (events: Event[]): string[] => events.filter((event) => event.type === EventType.EVENT_TYPE_FEED_REFRESHED)
+      .flatMap((event) => (event.attributes.added_entries ?? "").split(",")).filter((entry) => entry !== "");
+    const refreshed = (await settled(() => eventsAfter(since), (events) => addedBy(events).length >= 4)).filter((event) => event.type === EventType.EVENT_TYPE_FEED_REFRESHED);
     assert.ok(refreshed.length >= 1);
     const added = refreshed.flatMap((event) => (event.attributes.added_entries ?? "").split(",")).filter((entry) => entry !== "").sort();
     assert.deepEqual(added, ["2001:db8:7::9", "2001:db8:8::/64", "203.0.113.64/26", "203.0.113.9"]);
@@ -141,7 +156,7 @@ describe("feed: CrowdSec decisions", () => {
     lapi.addDecision("198.51.100.200", "1h");
     await until(() => kernel("cs").has("198.51.100.200"), "the ban after them");
     assert.ok(!kernel("cs").has("10.9.1.1") && !kernel("cs").has("198.51.100.99"));
-    const after = await feeds.call("getFeed", { name: "feeds/cs" });
+    const after = await settled(() => feeds.call("getFeed", { name: "feeds/cs" }), (feed) => feed.status!.skippedCount - before.status!.skippedCount >= 2);
     assert.equal(after.status!.skippedCount - before.status!.skippedCount, 2);
     const since = await lastSequence();
     await new Promise((resolve) => setTimeout(resolve, 6 * POLL_MS));
@@ -186,14 +201,9 @@ describe("feed: CrowdSec decisions", () => {
     await lapi.resume();
     lapi.addDecision("198.51.100.50", "1h");
     await until(() => kernel("cs").has("198.51.100.50"), "the stream to resume", 15_000);
-    // The state is recorded once both sets are swapped: the IPv4 one may show the entry a moment before.
-    let resumed = await feeds.call("getFeed", { name: "feeds/cs" });
-    for (const deadline = Date.now() + 3000; resumed.status?.consecutiveFailures !== 0 && Date.now() < deadline;) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      resumed = await feeds.call("getFeed", { name: "feeds/cs" });
-    }
+    const resumed = await settled(() => feeds.call("getFeed", { name: "feeds/cs" }), (feed) => feed.status?.consecutiveFailures === 0);
     assert.equal(resumed.status?.consecutiveFailures, 0);
-    const startup = (await eventsAfter(since)).filter((event) => event.type === EventType.EVENT_TYPE_FEED_REFRESHED && event.attributes.cause === "startup");
+    const startup = (await settled(() => eventsAfter(since), (events) => events.some((event) => event.attributes.cause === "startup"))).filter((event) => event.type === EventType.EVENT_TYPE_FEED_REFRESHED && event.attributes.cause === "startup");
     assert.equal(startup.length, 1);
   });
 
