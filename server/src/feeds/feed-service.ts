@@ -39,7 +39,8 @@ const ALLOWLIST_SETTLE_MS = 500;
  * Feeds: published blocklists that fill a pair of sets each. This service holds their settings, schedules their
  * refreshes (each feed on its own timer: interval plus jitter, sooner after failures), runs one change per feed at a
  * time, repairs their sets from the stored lists at start, and applies the lists again when the allowlist changes.
- * The refresh itself is FeedRefresher's.
+ * The refresh itself is FeedRefresher's; a crowdsec feed's polls are CrowdsecFollower's (each poll on the same timer
+ * and lock, every poll_interval_ms, and a start or an allowlist change makes its next read a full one).
  */
 export class FeedService {
   readonly #store: FeedStore;
