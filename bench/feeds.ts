@@ -127,7 +127,7 @@ async function main(): Promise<void> {
   source = await FeedServer.start(`${versions[0]!.join("\n")}\n`);
   await client.call("createFeed", {
     feedId: "bench",
-    feed: { name: "", source: source.url, format: FeedFormat.FEED_FORMAT_PLAIN, ipset: "ipsets/bench", ipsetV6: "", intervalSeconds: 604_800, timeoutSeconds: 600, maxBytes: 0, ca: "", maxShrink: 1 },
+    feed: { name: "", source: source.url, format: FeedFormat.FEED_FORMAT_PLAIN, ipset: "ipsets/bench", ipsetV6: "", intervalSeconds: 604_800, timeoutSeconds: 600, maxBytes: 0, ca: "", maxShrink: 1, apiKey: "", apiKeyFile: "", clientCertificate: "", clientKey: "", pollIntervalMs: 0, credentialsSet: false },
     requestId: "",
   });
   progress("first refresh (untimed, the one a new feed starts by itself): the feed's set gets its first 1M entries");

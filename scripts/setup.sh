@@ -12,10 +12,12 @@ fi
 # command → Debian package. stdbuf (coreutils) keeps the long-lived `ipset -` session unbuffered; fail2ban-server is
 # run by the tests inside their own namespaces; prometheus and rsyslogd are real receivers for the metrics and SIEM
 # tests (run by the tests on loopback, with their own configuration, never as services); chromium and NSS's certutil
-# and pk12util run the console's browser tests with a client certificate; crowdsec-custom-bouncer is the stock bouncer
-# the bouncer API's tests point at Portcullis (run by them as a process with its own config; it touches no firewall).
+# and pk12util run the console's browser tests with a client certificate; crowdsec (its Local API, `crowdsec -no-cs`,
+# and cscli) and crowdsec-firewall-bouncer are run by the crowdsec feed's tests and bench with their own config dirs;
+# crowdsec-custom-bouncer is the stock bouncer the bouncer API's tests point at Portcullis (run by them as a process
+# with its own config; it touches no firewall).
 missing=()
-for pair in iptables:iptables ipset:ipset ip:iproute2 stdbuf:coreutils openssl:openssl fail2ban-server:fail2ban python3:python3 prometheus:prometheus rsyslogd:rsyslog nats-server:nats-server chromium:chromium certutil:libnss3-tools crowdsec-custom-bouncer:crowdsec-custom-bouncer; do
+for pair in iptables:iptables ipset:ipset ip:iproute2 stdbuf:coreutils openssl:openssl fail2ban-server:fail2ban python3:python3 prometheus:prometheus rsyslogd:rsyslog nats-server:nats-server chromium:chromium certutil:libnss3-tools crowdsec:crowdsec crowdsec-firewall-bouncer:crowdsec-firewall-bouncer crowdsec-custom-bouncer:crowdsec-custom-bouncer; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
 done
 # fail2ban's inotify backend (what "backend = auto" picks on a Debian host); the jail benchmark's attack flow uses it.
@@ -31,11 +33,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1
   fi
+  # crowdsec's postinst registers with CrowdSec's Central API unless its credentials file exists and is not empty
+  # (its documented opt-out); without internet that registration fails the install. The tests never use the CAPI.
+  if [ ! -s /etc/crowdsec/online_api_credentials.yaml ]; then
+    mkdir -p /etc/crowdsec
+    printf '# Central API registration left out on purpose (Portcullis only runs the Local API).\n' > /etc/crowdsec/online_api_credentials.yaml
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if [ -n "$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi
-  # The tests run the bouncer themselves with their own config: its package's unit is not wanted at boot either.
-  if [[ " ${missing[*]} " == *" crowdsec-custom-bouncer "* ]] && command -v systemctl >/dev/null 2>&1; then
-    systemctl disable --quiet crowdsec-custom-bouncer 2>/dev/null || true
+  # The tests and benches run crowdsec and the bouncers themselves with their own config: their packages' units are
+  # not wanted at boot either (the firewall bouncer's would manage the host's own firewall).
+  if command -v systemctl >/dev/null 2>&1; then
+    for unit in crowdsec crowdsec-firewall-bouncer crowdsec-custom-bouncer; do
+      if [[ " ${missing[*]} " == *" $unit "* ]]; then systemctl disable --quiet "$unit" 2>/dev/null || true; fi
+    done
   fi
 fi
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)

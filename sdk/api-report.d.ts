@@ -345,8 +345,9 @@ export interface PanicMode {
     readonly managementAddresses: readonly string[];
 }
 /** How a feed's list is written: one address or network per line with `#`/`;` comments ("plain"), Spamhaus
- * DROP/EDROP (`CIDR ; SBLnnn`), a FireHOL netset, `ipset save` output, or a JSON array of strings. */
-export type FeedFormat = "plain" | "spamhaus" | "netset" | "ipset-save" | "json";
+ * DROP/EDROP (`CIDR ; SBLnnn`), a FireHOL netset, `ipset save` output, or a JSON array of strings; or "crowdsec":
+ * a CrowdSec Local API's decision stream, followed as a bouncer does. */
+export type FeedFormat = "plain" | "spamhaus" | "netset" | "ipset-save" | "json" | "crowdsec";
 /** What a feed's refreshes did (kept across restarts of the server). */
 export interface FeedStatus {
     /** When a list was last read and applied, or found unchanged; undefined before the first success. */
@@ -389,6 +390,14 @@ export interface FeedInfo {
     readonly maxShrink: number;
     /** PEM CA certificates for an https source; undefined: the system's. */
     readonly ca?: string;
+    /** crowdsec: the file on the server's host that holds the API key, if one is used. */
+    readonly apiKeyFile?: string;
+    /** crowdsec: the PEM client certificate, if one is used. */
+    readonly clientCertificate?: string;
+    /** crowdsec: ms between two reads of the decision stream (undefined: 1000). */
+    readonly pollIntervalMs?: number;
+    /** Whether an API key or client key is stored (they are never returned). */
+    readonly credentialsSet: boolean;
     readonly status: FeedStatus;
 }
 /** A CrowdSec bouncer allowed to read the server's bans from its bouncer listener. */
@@ -570,7 +579,7 @@ export type ErrorCode = "Cancelled" | "Unknown" | "InvalidArgument" | "DeadlineE
  * Why the server refused or failed a call, stable across versions; docs/errors.md says when each is given.
  * {@link PortcullisError.reason} stays a string: a newer server may send a reason this list does not have yet.
  */
-export type ErrorReason = "INVALID_RESOURCE_NAME" | "INVALID_IPSET_NAME" | "INVALID_IPSET_TYPE" | "INVALID_IPSET_OPTION" | "INVALID_ELEMENT" | "FAMILY_MISMATCH" | "INVALID_TIMEOUT" | "INVALID_COMMENT" | "INVALID_SETTING" | "NOTHING_TO_UPDATE" | "INVALID_PAGE_TOKEN" | "INVALID_PAGE_SIZE" | "INVALID_IMPORT" | "BATCH_TOO_LARGE" | "REQUEST_ID_REUSED" | "INVALID_CHAIN_NAME" | "INVALID_RULE" | "UNKNOWN_REFERENCE" | "INVALID_FILTER" | "INVALID_POLICY" | "INVALID_SCOPE" | "INVALID_POSITION" | "UNKNOWN_SERVICE" | "RULESET_REJECTED" | "IPSET_NOT_FOUND" | "ENTRY_NOT_FOUND" | "IPSET_ALREADY_EXISTS" | "CHAIN_NOT_FOUND" | "RULE_NOT_FOUND" | "BAN_NOT_FOUND" | "CHAIN_ALREADY_EXISTS" | "JAIL_NOT_FOUND" | "JAIL_ALREADY_EXISTS" | "JAIL_RUNNING" | "FAIL2BAN_NO_DATABASE" | "IPSET_IN_USE" | "IPSET_NOT_MANAGED" | "IPSET_ALREADY_MANAGED" | "IPSET_INCOMPATIBLE" | "TIMEOUT_NOT_SUPPORTED" | "COMMENT_NOT_SUPPORTED" | "TABLE_READ_ONLY" | "CHAIN_IN_USE" | "CHAIN_NOT_EMPTY" | "CHAIN_BUILTIN" | "LOCKOUT" | "ADDRESS_IGNORED" | "ADDRESS_ALLOWLISTED" | "INVALID_ACTION_REQUEST" | "INVALID_REQUEST" | "REQUEST_TOO_LARGE" | "ROUTE_NOT_FOUND" | "CONSOLE_NOT_BUILT" | "MALFORMED_REQUEST" | "INTEGER_OUT_OF_RANGE" | "ACTION_TIMEOUT" | "NO_PENDING_ROLLBACK" | "PANIC_MODE" | "FOREIGN_RULES" | "FLEET_NOT_CONFIGURED" | "ADDRESS_MANAGEMENT" | "FAIL2BAN_REJECTED" | "IPSET_FULL" | "INVALID_FEED_NAME" | "INVALID_FEED_SOURCE" | "FEED_NOT_FOUND" | "FEED_ALREADY_EXISTS" | "IPSET_OWNED_BY_FEED" | "FEED_TOO_LARGE" | "FEED_INVALID" | "FEED_SHRANK" | "FEED_UNAVAILABLE" | "INVALID_BOUNCER_NAME" | "BOUNCER_NOT_FOUND" | "BOUNCER_ALREADY_EXISTS" | "CERTIFICATE_REQUIRED" | "CERTIFICATE_REVOKED" | "CERTIFICATE_INVALID" | "ROLE_REQUIRED" | "CROSS_SITE_REQUEST" | "SUBSCRIBER_TOO_SLOW" | "KERNEL_UNAVAILABLE" | "SHUTTING_DOWN" | "FAIL2BAN_UNAVAILABLE" | "FLEET_UNAVAILABLE" | "KERNEL_COMMAND_FAILED" | "CONFIG_WRITE_FAILED" | "INVALID_DUMP" | "FAIL2BAN_BAD_REPLY" | "INTERNAL";
+export type ErrorReason = "INVALID_RESOURCE_NAME" | "INVALID_IPSET_NAME" | "INVALID_IPSET_TYPE" | "INVALID_IPSET_OPTION" | "INVALID_ELEMENT" | "FAMILY_MISMATCH" | "INVALID_TIMEOUT" | "INVALID_COMMENT" | "INVALID_SETTING" | "NOTHING_TO_UPDATE" | "INVALID_PAGE_TOKEN" | "INVALID_PAGE_SIZE" | "INVALID_IMPORT" | "BATCH_TOO_LARGE" | "REQUEST_ID_REUSED" | "INVALID_CHAIN_NAME" | "INVALID_RULE" | "UNKNOWN_REFERENCE" | "INVALID_FILTER" | "INVALID_POLICY" | "INVALID_SCOPE" | "INVALID_POSITION" | "UNKNOWN_SERVICE" | "RULESET_REJECTED" | "IPSET_NOT_FOUND" | "ENTRY_NOT_FOUND" | "IPSET_ALREADY_EXISTS" | "CHAIN_NOT_FOUND" | "RULE_NOT_FOUND" | "BAN_NOT_FOUND" | "CHAIN_ALREADY_EXISTS" | "JAIL_NOT_FOUND" | "JAIL_ALREADY_EXISTS" | "JAIL_RUNNING" | "FAIL2BAN_NO_DATABASE" | "IPSET_IN_USE" | "IPSET_NOT_MANAGED" | "IPSET_ALREADY_MANAGED" | "IPSET_INCOMPATIBLE" | "TIMEOUT_NOT_SUPPORTED" | "COMMENT_NOT_SUPPORTED" | "TABLE_READ_ONLY" | "CHAIN_IN_USE" | "CHAIN_NOT_EMPTY" | "CHAIN_BUILTIN" | "LOCKOUT" | "ADDRESS_IGNORED" | "ADDRESS_ALLOWLISTED" | "INVALID_ACTION_REQUEST" | "INVALID_REQUEST" | "REQUEST_TOO_LARGE" | "ROUTE_NOT_FOUND" | "CONSOLE_NOT_BUILT" | "MALFORMED_REQUEST" | "INTEGER_OUT_OF_RANGE" | "ACTION_TIMEOUT" | "NO_PENDING_ROLLBACK" | "PANIC_MODE" | "FOREIGN_RULES" | "FLEET_NOT_CONFIGURED" | "ADDRESS_MANAGEMENT" | "FAIL2BAN_REJECTED" | "IPSET_FULL" | "INVALID_FEED_NAME" | "INVALID_FEED_SOURCE" | "FEED_NOT_FOUND" | "FEED_ALREADY_EXISTS" | "IPSET_OWNED_BY_FEED" | "FEED_TOO_LARGE" | "FEED_INVALID" | "FEED_SHRANK" | "FEED_UNAUTHORIZED" | "FEED_UNAVAILABLE" | "INVALID_BOUNCER_NAME" | "BOUNCER_NOT_FOUND" | "BOUNCER_ALREADY_EXISTS" | "CERTIFICATE_REQUIRED" | "CERTIFICATE_REVOKED" | "CERTIFICATE_INVALID" | "ROLE_REQUIRED" | "CROSS_SITE_REQUEST" | "SUBSCRIBER_TOO_SLOW" | "KERNEL_UNAVAILABLE" | "SHUTTING_DOWN" | "FAIL2BAN_UNAVAILABLE" | "FLEET_UNAVAILABLE" | "KERNEL_COMMAND_FAILED" | "CONFIG_WRITE_FAILED" | "INVALID_DUMP" | "FAIL2BAN_BAD_REPLY" | "INTERNAL";
 /**
  * The one error the SDK throws for a refused or failed call: the server's message (which says what to change), a
  * {@link ErrorCode}, and the server's stable `reason` (e.g. `IPSET_IN_USE`) with its metadata (e.g. the field at fault).
@@ -676,6 +685,15 @@ export interface FeedSettings {
     readonly maxShrink?: number;
     /** PEM CA certificates for an https source ("" in an update: the system's again). */
     readonly ca?: string;
+    /** crowdsec: the bouncer API key (`cscli bouncers add`); stored by the server, never returned. */
+    readonly apiKey?: string;
+    /** crowdsec: an absolute path on the server's host of a file holding the API key, in place of apiKey. */
+    readonly apiKeyFile?: string;
+    /** crowdsec: PEM client certificate and key for a Local API that authenticates bouncers by TLS. */
+    readonly clientCertificate?: string;
+    readonly clientKey?: string;
+    /** crowdsec: ms between two reads of the decision stream, 100 to 60000; default 1000. */
+    readonly pollIntervalMs?: number;
 }
 /** What {@link Feeds.create} makes: the settings, the set to fill and an optional idempotency key. */
 export interface FeedCreateOptions extends FeedSettings {

@@ -343,8 +343,9 @@ export interface PanicMode {
 }
 
 /** How a feed's list is written: one address or network per line with `#`/`;` comments ("plain"), Spamhaus
- * DROP/EDROP (`CIDR ; SBLnnn`), a FireHOL netset, `ipset save` output, or a JSON array of strings. */
-export type FeedFormat = "plain" | "spamhaus" | "netset" | "ipset-save" | "json";
+ * DROP/EDROP (`CIDR ; SBLnnn`), a FireHOL netset, `ipset save` output, or a JSON array of strings; or "crowdsec":
+ * a CrowdSec Local API's decision stream, followed as a bouncer does. */
+export type FeedFormat = "plain" | "spamhaus" | "netset" | "ipset-save" | "json" | "crowdsec";
 
 /** What a feed's refreshes did (kept across restarts of the server). */
 export interface FeedStatus {
@@ -389,6 +390,14 @@ export interface FeedInfo {
   readonly maxShrink: number;
   /** PEM CA certificates for an https source; undefined: the system's. */
   readonly ca?: string;
+  /** crowdsec: the file on the server's host that holds the API key, if one is used. */
+  readonly apiKeyFile?: string;
+  /** crowdsec: the PEM client certificate, if one is used. */
+  readonly clientCertificate?: string;
+  /** crowdsec: ms between two reads of the decision stream (undefined: 1000). */
+  readonly pollIntervalMs?: number;
+  /** Whether an API key or client key is stored (they are never returned). */
+  readonly credentialsSet: boolean;
   readonly status: FeedStatus;
 }
 

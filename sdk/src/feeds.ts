@@ -25,6 +25,15 @@ export interface FeedSettings {
   readonly maxShrink?: number;
   /** PEM CA certificates for an https source ("" in an update: the system's again). */
   readonly ca?: string;
+  /** crowdsec: the bouncer API key (`cscli bouncers add`); stored by the server, never returned. */
+  readonly apiKey?: string;
+  /** crowdsec: an absolute path on the server's host of a file holding the API key, in place of apiKey. */
+  readonly apiKeyFile?: string;
+  /** crowdsec: PEM client certificate and key for a Local API that authenticates bouncers by TLS. */
+  readonly clientCertificate?: string;
+  readonly clientKey?: string;
+  /** crowdsec: ms between two reads of the decision stream, 100 to 60000; default 1000. */
+  readonly pollIntervalMs?: number;
 }
 
 /** What {@link Feeds.create} makes: the settings, the set to fill and an optional idempotency key. */
@@ -63,6 +72,12 @@ export class Feeds {
         timeoutSeconds: options.timeoutSeconds ?? 0,
         maxBytes: options.maxBytes ?? 0,
         ca: options.ca ?? "",
+        apiKey: options.apiKey ?? "",
+        apiKeyFile: options.apiKeyFile ?? "",
+        clientCertificate: options.clientCertificate ?? "",
+        clientKey: options.clientKey ?? "",
+        pollIntervalMs: options.pollIntervalMs ?? 0,
+        credentialsSet: false,
         ...(options.jitterSeconds === undefined ? {} : { jitterSeconds: options.jitterSeconds }),
         ...(options.retries === undefined ? {} : { retries: options.retries }),
         ...(options.maxShrink === undefined ? {} : { maxShrink: options.maxShrink }),
@@ -97,6 +112,11 @@ export class Feeds {
       ...(settings.maxBytes === undefined ? {} : { maxBytes: settings.maxBytes }),
       ...(settings.maxShrink === undefined ? {} : { maxShrink: settings.maxShrink }),
       ...(settings.ca === undefined ? {} : { ca: settings.ca }),
+      ...(settings.apiKey === undefined ? {} : { apiKey: settings.apiKey }),
+      ...(settings.apiKeyFile === undefined ? {} : { apiKeyFile: settings.apiKeyFile }),
+      ...(settings.clientCertificate === undefined ? {} : { clientCertificate: settings.clientCertificate }),
+      ...(settings.clientKey === undefined ? {} : { clientKey: settings.clientKey }),
+      ...(settings.pollIntervalMs === undefined ? {} : { pollIntervalMs: settings.pollIntervalMs }),
     };
     return feedInfo(await this.#channel.unary<UpdateFeedRequest, Feed>(FeedServiceService, "updateFeed", request, token));
   }

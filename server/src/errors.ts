@@ -95,6 +95,8 @@ export const reasons = {
   FEED_TOO_LARGE: Status.FAILED_PRECONDITION,
   FEED_INVALID: Status.FAILED_PRECONDITION,
   FEED_SHRANK: Status.FAILED_PRECONDITION,
+  // A CrowdSec Local API refused a crowdsec feed's API key or client certificate (401/403); sets unchanged.
+  FEED_UNAUTHORIZED: Status.FAILED_PRECONDITION,
   // RESOURCE_EXHAUSTED
   IPSET_FULL: Status.RESOURCE_EXHAUSTED,
   // UNAUTHENTICATED / PERMISSION_DENIED

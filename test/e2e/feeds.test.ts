@@ -81,7 +81,7 @@ describe("feeds", () => {
     return current.status?.lastAttemptTime === undefined ? undefined : current;
   });
   const create = (feedId: string, feed: Partial<Feed> & Pick<Feed, "source" | "format" | "ipset">): Promise<Feed> =>
-    feeds.call("createFeed", { feedId, feed: { name: "", ipsetV6: "", intervalSeconds: 3600, timeoutSeconds: 5, maxBytes: 0, ca: "", retries: 0, ...feed }, requestId: "" });
+    feeds.call("createFeed", { feedId, feed: { name: "", ipsetV6: "", intervalSeconds: 3600, timeoutSeconds: 5, maxBytes: 0, ca: "", retries: 0, apiKey: "", apiKeyFile: "", clientCertificate: "", clientKey: "", pollIntervalMs: 0, credentialsSet: false, ...feed }, requestId: "" });
   const refresh = (feed: string, force = false): Promise<RefreshFeedResponse> => feeds.call("refreshFeed", { name: `feeds/${feed}`, force });
   /** A set's elements as `ipset save` in the namespace prints them, sorted. */
   const kernel = (set: string): string[] => hosts.victim.exec("ipset", ["save", set]).split("\n").filter((line) => line.startsWith("add ")).map((line) => line.split(" ")[2]!).sort();

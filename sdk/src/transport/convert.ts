@@ -170,6 +170,7 @@ export const FEED_FORMATS: Readonly<Record<FeedFormat, WireFeedFormat>> = {
   netset: WireFeedFormat.FEED_FORMAT_NETSET,
   "ipset-save": WireFeedFormat.FEED_FORMAT_IPSET_SAVE,
   json: WireFeedFormat.FEED_FORMAT_JSON,
+  crowdsec: WireFeedFormat.FEED_FORMAT_CROWDSEC,
 };
 
 export function feedInfo(feed: WireFeed): FeedInfo {
@@ -187,6 +188,10 @@ export function feedInfo(feed: WireFeed): FeedInfo {
     maxBytes: feed.maxBytes,
     maxShrink: feed.maxShrink ?? 0,
     ...(feed.ca === "" ? {} : { ca: feed.ca }),
+    ...(feed.apiKeyFile === "" ? {} : { apiKeyFile: feed.apiKeyFile }),
+    ...(feed.clientCertificate === "" ? {} : { clientCertificate: feed.clientCertificate }),
+    ...(feed.pollIntervalMs === 0 ? {} : { pollIntervalMs: feed.pollIntervalMs }),
+    credentialsSet: feed.credentialsSet,
     status: Object.freeze({
       ...(status?.lastSuccessTime === undefined ? {} : { lastSuccessTime: status.lastSuccessTime }),
       ...(status?.lastAttemptTime === undefined ? {} : { lastAttemptTime: status.lastAttemptTime }),

@@ -7,7 +7,7 @@ import {
 } from "@portcullis/sdk/gen/portcullis/v1/feed.js";
 import { ServerError } from "../errors.js";
 import type { FeedService, FeedSettings, FeedView } from "../feeds/feed-service.js";
-import { ipv6SetOf, type FeedFormat as DomainFormat } from "../feeds/feed-model.js";
+import { DEFAULT_POLL_MS, ipv6SetOf, type FeedFormat as DomainFormat } from "../feeds/feed-model.js";
 import type { RequestStore } from "../store/request-store.js";
 import { operation, type OperationsOf } from "./operation.js";
 import { onceFor } from "./request-ids.js";
@@ -22,6 +22,7 @@ const FORMATS: ReadonlyArray<[FeedFormat, DomainFormat]> = [
   [FeedFormat.FEED_FORMAT_NETSET, "netset"],
   [FeedFormat.FEED_FORMAT_IPSET_SAVE, "ipset-save"],
   [FeedFormat.FEED_FORMAT_JSON, "json"],
+  [FeedFormat.FEED_FORMAT_CROWDSEC, "crowdsec"],
 ];
 
 /** The FeedService contract mapped onto the domain: names parsed, formats translated, pages tokenized. */
@@ -50,6 +51,11 @@ export function feedOperations(feeds: FeedService, requests: RequestStore): Feed
         ...(feed.maxBytes === 0 ? {} : { maxBytes: feed.maxBytes }),
         ...(feed.maxShrink === undefined ? {} : { maxShrink: feed.maxShrink }),
         ...(feed.ca === "" ? {} : { ca: feed.ca }),
+        ...(feed.apiKey === "" ? {} : { apiKey: feed.apiKey }),
+        ...(feed.apiKeyFile === "" ? {} : { apiKeyFile: feed.apiKeyFile }),
+        ...(feed.clientCertificate === "" ? {} : { clientCertificate: feed.clientCertificate }),
+        ...(feed.clientKey === "" ? {} : { clientKey: feed.clientKey }),
+        ...(feed.pollIntervalMs === 0 ? {} : { pollIntervalMs: feed.pollIntervalMs }),
       }, call);
       return toFeed(view);
     })),
@@ -88,12 +94,17 @@ function settingsOf(request: UpdateFeedRequest): FeedSettings {
     ...(request.maxBytes === undefined ? {} : { maxBytes: request.maxBytes }),
     ...(request.maxShrink === undefined ? {} : { maxShrink: request.maxShrink }),
     ...(request.ca === undefined ? {} : { ca: request.ca }),
+    ...(request.apiKey === undefined ? {} : { apiKey: request.apiKey }),
+    ...(request.apiKeyFile === undefined ? {} : { apiKeyFile: request.apiKeyFile }),
+    ...(request.clientCertificate === undefined ? {} : { clientCertificate: request.clientCertificate }),
+    ...(request.clientKey === undefined ? {} : { clientKey: request.clientKey }),
+    ...(request.pollIntervalMs === undefined ? {} : { pollIntervalMs: request.pollIntervalMs }),
   };
 }
 
 function formatOf(format: FeedFormat, field: string): DomainFormat {
   const found = FORMATS.find(([value]) => value === format);
-  if (found === undefined) throw new ServerError("INVALID_SETTING", `${field} must be one of FEED_FORMAT_PLAIN, _SPAMHAUS, _NETSET, _IPSET_SAVE, _JSON`, { field });
+  if (found === undefined) throw new ServerError("INVALID_SETTING", `${field} must be one of FEED_FORMAT_PLAIN, _SPAMHAUS, _NETSET, _IPSET_SAVE, _JSON, _CROWDSEC`, { field });
   return found[1];
 }
 
@@ -112,6 +123,13 @@ function toFeed(view: FeedView): Feed {
     maxBytes: d.maxBytes,
     maxShrink: d.maxShrink,
     ca: d.ca ?? "",
+    // The API key and the client key are never answered: only whether one is stored.
+    apiKey: "",
+    apiKeyFile: d.apiKeyFile ?? "",
+    clientCertificate: d.clientCertificate ?? "",
+    clientKey: "",
+    pollIntervalMs: d.format === "crowdsec" ? d.pollIntervalMs ?? DEFAULT_POLL_MS : 0,
+    credentialsSet: d.apiKey !== undefined || d.clientKey !== undefined,
     status: {
       ...(s.lastSuccessAt === undefined ? {} : { lastSuccessTime: new Date(s.lastSuccessAt) }),
       ...(s.lastAttemptAt === undefined ? {} : { lastAttemptTime: new Date(s.lastAttemptAt) }),

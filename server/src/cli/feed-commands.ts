@@ -6,7 +6,7 @@ import { clientCommand, withClient, type ClientFlags } from "./connect.js";
 import { printJson, printTable } from "./output.js";
 import { positive, seconds } from "./parse-flags.js";
 
-const FORMATS: readonly FeedFormat[] = ["plain", "spamhaus", "netset", "ipset-save", "json"];
+const FORMATS: readonly FeedFormat[] = ["plain", "spamhaus", "netset", "ipset-save", "json", "crowdsec"];
 
 export function registerFeedCommands(program: Command): void {
   const feeds = program.command("feeds").description("feeds: published blocklists (Spamhaus DROP, FireHOL, your own) that fill a pair of sets");
@@ -14,6 +14,7 @@ export function registerFeedCommands(program: Command): void {
   withSettings(clientCommand(feeds, "add", "create a feed and its two sets (IPv4: <set>, IPv6: <set>-v6); its first refresh starts at once", [
     "portcullis feeds add spamhaus-drop --source https://www.spamhaus.org/drop/drop.txt --format spamhaus --ipset drop",
     "portcullis feeds add own --source file:///etc/portcullis/blocklist.txt --ipset own_block --interval 300",
+    "portcullis feeds add crowdsec --source http://127.0.0.1:8080 --format crowdsec --ipset crowdsec_ban --api-key-file /etc/portcullis/crowdsec.key",
   ])
     .argument("<feed>", "name: 1–63 characters [A-Za-z0-9_.-]")
     .requiredOption("--source <url>", "https://, http:// or file:/// URL of the list")
@@ -23,7 +24,9 @@ export function registerFeedCommands(program: Command): void {
       withClient(flags, async (client, token) => {
         const info = await client.feeds.create(feed, { ...settingsOf(flags), source: flags.source, format: flags.format, ipset: flags.ipset }, token);
         if (flags.json) return printJson(info);
-        process.stdout.write(`created feed ${info.name}: sets ${info.ipset} and ${info.ipsetV6}, refreshed every ${info.intervalSeconds}s\n`);
+        process.stdout.write(info.format === "crowdsec"
+          ? `created feed ${info.name}: sets ${info.ipset} and ${info.ipsetV6}, following ${info.source}'s decisions every ${info.pollIntervalMs ?? 1000} ms\n`
+          : `created feed ${info.name}: sets ${info.ipset} and ${info.ipsetV6}, refreshed every ${info.intervalSeconds}s\n`);
       }));
 
   withSettings(clientCommand(feeds, "update", "change a feed's settings; a new source, format or CA refreshes it at once", [
@@ -62,7 +65,9 @@ export function registerFeedCommands(program: Command): void {
         const status = info.status;
         process.stdout.write([
           `Name: ${info.name}`, `Source: ${info.source}`, `Format: ${info.format}`, `Sets: ${info.ipset} (IPv4), ${info.ipsetV6} (IPv6)`,
-          `Interval: ${info.intervalSeconds}s (+ up to ${info.jitterSeconds}s)`, `Timeout: ${info.timeoutSeconds}s, ${info.retries} retries`,
+          info.format === "crowdsec"
+            ? `Poll: every ${info.pollIntervalMs ?? 1000} ms; credentials ${info.credentialsSet ? "stored" : info.apiKeyFile === undefined ? "none" : `from ${info.apiKeyFile}`}${info.clientCertificate === undefined ? "" : ", client certificate given"}`
+            : `Interval: ${info.intervalSeconds}s (+ up to ${info.jitterSeconds}s)`, `Timeout: ${info.timeoutSeconds}s, ${info.retries} retries`,
           `Guards: at most ${info.maxBytes} bytes, shrink by at most ${info.maxShrink}`, `CA: ${info.ca === undefined ? "the system's" : "given"}`,
           `Entries: ${status.entryCount} (${status.skippedCount} left out for the allowlist or management addresses, ${status.invalidCount} lines invalid)`,
           `Last success: ${status.lastSuccessTime?.toISOString() ?? "never"}`, `Last attempt: ${status.lastAttemptTime?.toISOString() ?? "never"}`,
@@ -93,7 +98,10 @@ export function registerFeedCommands(program: Command): void {
       }));
 }
 
-type SettingFlags = ClientFlags & { interval?: number; jitter?: number; timeout?: number; retries?: number; maxBytes?: number; maxShrink?: number; ca?: string };
+type SettingFlags = ClientFlags & {
+  interval?: number; jitter?: number; timeout?: number; retries?: number; maxBytes?: number; maxShrink?: number; ca?: string;
+  apiKey?: string; apiKeyFile?: string; clientCert?: string; clientKey?: string; pollInterval?: number;
+};
 
 /** The settings add and update share; `noCa` says what --ca '' (or no --ca) means for the command. */
 function withSettings(command: Command, noCa: string): Command {
@@ -104,7 +112,12 @@ function withSettings(command: Command, noCa: string): Command {
     .option("--retries <n>", "attempts after a failed read (default 2)", seconds)
     .option("--max-bytes <n>", "refuse a larger list (default 67108864)", positive)
     .option("--max-shrink <share>", "refuse a list that takes away more than this share of the sets' entries, 0 to 1 (default 0.5)", share)
-    .option("--ca <file>", `PEM file of the CA that signs the https source's certificate (${noCa})`);
+    .option("--ca <file>", `PEM file of the CA that signs the https source's certificate (${noCa})`)
+    .option("--api-key <key>", "crowdsec: the bouncer API key `cscli bouncers add <name>` prints (stored, never shown again)")
+    .option("--api-key-file <path>", "crowdsec: absolute path on the server's host of a file holding the API key")
+    .option("--client-cert <file>", "crowdsec: PEM client certificate for a Local API that authenticates bouncers by TLS")
+    .option("--client-key <file>", "crowdsec: PEM private key of --client-cert")
+    .option("--poll-interval <ms>", "crowdsec: milliseconds between reads of the decision stream, 100 to 60000 (default 1000)", positive);
 }
 
 /** The settings given as flags; --ca names a file, read here ('' stays '': the system's CAs). */
@@ -117,6 +130,11 @@ function settingsOf(flags: SettingFlags): FeedSettings {
     ...(flags.maxBytes === undefined ? {} : { maxBytes: flags.maxBytes }),
     ...(flags.maxShrink === undefined ? {} : { maxShrink: flags.maxShrink }),
     ...(flags.ca === undefined ? {} : { ca: flags.ca === "" ? "" : readFileSync(flags.ca, "utf8") }),
+    ...(flags.apiKey === undefined ? {} : { apiKey: flags.apiKey }),
+    ...(flags.apiKeyFile === undefined ? {} : { apiKeyFile: flags.apiKeyFile }),
+    ...(flags.clientCert === undefined ? {} : { clientCertificate: readFileSync(flags.clientCert, "utf8") }),
+    ...(flags.clientKey === undefined ? {} : { clientKey: readFileSync(flags.clientKey, "utf8") }),
+    ...(flags.pollInterval === undefined ? {} : { pollIntervalMs: flags.pollInterval }),
   };
 }
 

@@ -1,7 +1,8 @@
 import { X509Certificate } from "node:crypto";
 import { ServerError } from "../errors.js";
 import { validateFeedName, validateIpsetName } from "../names.js";
-import { FEED_FORMATS, ipv6SetOf, type FeedDefinition, type FeedFormat } from "./feed-model.js";
+import { isAbsolute } from "node:path";
+import { FEED_FORMATS, ipv6SetOf, isCrowdsec, type FeedDefinition, type FeedFormat } from "./feed-model.js";
 
 /** ipset's 31 characters, less the `-v6` of the IPv6 set. */
 const MAX_SET_NAME = 28;
@@ -20,7 +21,18 @@ export interface FeedSettings {
   readonly maxShrink?: number;
   /** "" for none. */
   readonly ca?: string;
+  /** Format crowdsec only; "" for none. */
+  readonly apiKey?: string;
+  readonly apiKeyFile?: string;
+  readonly clientCertificate?: string;
+  readonly clientKey?: string;
+  readonly pollIntervalMs?: number;
 }
+
+/** The settings that only a crowdsec feed takes (and that an empty string removes). */
+const CROWDSEC_TEXTS = ["apiKey", "apiKeyFile", "clientCertificate", "clientKey"] as const;
+const MAX_API_KEY = 256;
+const MAX_PEM = 64 * 1024;
 
 interface Limit {
   readonly field: string;
@@ -33,6 +45,7 @@ const LIMITS = {
   timeoutSeconds: { field: "timeout_seconds", min: 1, max: 600 },
   retries: { field: "retries", min: 0, max: 10 },
   maxBytes: { field: "max_bytes", min: 1, max: 1_073_741_824 },
+  pollIntervalMs: { field: "poll_interval_ms", min: 100, max: 60_000 },
 } as const satisfies Record<string, Limit>;
 
 const DEFAULTS = { intervalSeconds: 3600, timeoutSeconds: 30, retries: 2, maxBytes: 64 * 1024 * 1024, maxShrink: 0.5 } as const;
@@ -61,16 +74,20 @@ export function newDefinition(name: string, ipset: string, settings: FeedSetting
     maxBytes: settings.maxBytes ?? DEFAULTS.maxBytes,
     maxShrink: settings.maxShrink ?? DEFAULTS.maxShrink,
     ...(settings.ca === undefined || settings.ca === "" ? {} : { ca: settings.ca }),
+    ...crowdsecSettings({}, settings),
   }, "feed.");
 }
 
 /** A feed's definition with the settings an update gives; NOTHING_TO_UPDATE when it gives none. */
 export function updatedDefinition(current: FeedDefinition, settings: FeedSettings): FeedDefinition {
   if (Object.values(settings).every((value) => value === undefined)) {
-    throw new ServerError("NOTHING_TO_UPDATE", "give at least one of source, format, interval_seconds, jitter_seconds, timeout_seconds, retries, max_bytes, max_shrink, ca", { field: "source" });
+    throw new ServerError("NOTHING_TO_UPDATE", "give at least one of source, format, interval_seconds, jitter_seconds, timeout_seconds, retries, max_bytes, max_shrink, ca, api_key, api_key_file, client_certificate, client_key, poll_interval_ms", { field: "source" });
   }
-  const { ca: _ca, ...rest } = current;
-  const { ca: givenCa, ...given } = settings;
+  if (settings.format !== undefined && isCrowdsec({ format: settings.format }) !== isCrowdsec(current)) {
+    throw new ServerError("INVALID_SETTING", `format cannot change between crowdsec (a decision stream) and a list format (${current.format} to ${settings.format}): delete the feed and create it again`, { field: "format", value: settings.format });
+  }
+  const { ca: _ca, apiKey: _k, apiKeyFile: _f, clientCertificate: _c, clientKey: _ck, pollIntervalMs: _p, ...rest } = current;
+  const { ca: givenCa, apiKey: _gk, apiKeyFile: _gf, clientCertificate: _gc, clientKey: _gck, pollIntervalMs: _gp, ...given } = settings;
   const ca = givenCa ?? current.ca;
   const interval = settings.intervalSeconds ?? current.intervalSeconds;
   return checked({
@@ -79,12 +96,27 @@ export function updatedDefinition(current: FeedDefinition, settings: FeedSetting
     // A jitter that no longer fits a shorter interval shrinks with it, unless one is given.
     jitterSeconds: settings.jitterSeconds ?? Math.min(current.jitterSeconds, interval),
     ...(ca === undefined || ca === "" ? {} : { ca }),
+    ...crowdsecSettings(current, settings),
   }, "");
+}
+
+/** The crowdsec settings of a definition: those given (an empty text removes one), else the current ones. */
+function crowdsecSettings(current: Partial<FeedDefinition>, settings: FeedSettings): Partial<FeedDefinition> {
+  const merged: Record<string, string | number> = {};
+  for (const key of CROWDSEC_TEXTS) {
+    // A certificate removed takes its key with it.
+    const value = key === "clientKey" && settings.clientCertificate === "" ? "" : settings[key] ?? current[key];
+    if (value !== undefined && value !== "") merged[key] = value;
+  }
+  const poll = settings.pollIntervalMs ?? current.pollIntervalMs;
+  if (poll !== undefined) merged.pollIntervalMs = poll;
+  return merged as Partial<FeedDefinition>;
 }
 
 /** Whether an update changes what the list is read from or how: the next refresh then reads it whole. */
 export function changesTheList(before: FeedDefinition, after: FeedDefinition): boolean {
-  return before.source !== after.source || before.format !== after.format || before.ca !== after.ca;
+  return before.source !== after.source || before.format !== after.format || before.ca !== after.ca || before.apiKey !== after.apiKey
+    || before.apiKeyFile !== after.apiKeyFile || before.clientCertificate !== after.clientCertificate || before.clientKey !== after.clientKey;
 }
 
 function checked(definition: FeedDefinition, prefix: string): FeedDefinition {
@@ -95,7 +127,41 @@ function checked(definition: FeedDefinition, prefix: string): FeedDefinition {
     throw new ServerError("INVALID_SETTING", `${prefix}max_shrink must be from 0 to 1 (the share of the sets' entries a new list may take away), got ${definition.maxShrink}`, { field: `${prefix}max_shrink`, value: String(definition.maxShrink) });
   }
   if (definition.ca !== undefined) checkCa(definition.ca, `${prefix}ca`);
+  checkCrowdsec(definition, prefix);
   return Object.freeze(definition);
+}
+
+/** A crowdsec feed reads an http(s) Local API with credentials; another feed takes none of its settings. */
+function checkCrowdsec(definition: FeedDefinition, prefix: string): void {
+  const refuse = (field: string, why: string): never => {
+    throw new ServerError("INVALID_SETTING", `${prefix}${field} ${why}`, { field: `${prefix}${field}` });
+  };
+  if (!isCrowdsec(definition)) {
+    const given = ([...CROWDSEC_TEXTS, "pollIntervalMs"] as const).find((key) => definition[key] !== undefined);
+    if (given !== undefined) refuse(snake(given), "is a setting of crowdsec feeds only (format FEED_FORMAT_CROWDSEC)");
+    return;
+  }
+  if (new URL(definition.source).protocol === "file:") {
+    throw new ServerError("INVALID_FEED_SOURCE", `${prefix}source of a crowdsec feed is the Local API's base URL (http://127.0.0.1:8080 or https://…), not a file`, { field: `${prefix}source` });
+  }
+  if (definition.pollIntervalMs !== undefined) inRange(definition.pollIntervalMs, LIMITS.pollIntervalMs, prefix);
+  if (definition.apiKey !== undefined && (definition.apiKey.length > MAX_API_KEY || !/^[\x21-\x7e]+$/.test(definition.apiKey))) {
+    refuse("api_key", `must be 1 to ${MAX_API_KEY} printable characters without spaces (the key \`cscli bouncers add\` prints)`);
+  }
+  if (definition.apiKeyFile !== undefined && (!isAbsolute(definition.apiKeyFile) || definition.apiKeyFile.length > 4096)) refuse("api_key_file", "must be an absolute path on the server's host");
+  if (definition.apiKey !== undefined && definition.apiKeyFile !== undefined) refuse("api_key_file", "and api_key are both given; give one of them");
+  if ((definition.clientCertificate === undefined) !== (definition.clientKey === undefined)) refuse(definition.clientKey === undefined ? "client_key" : "client_certificate", "is missing: a client certificate needs its key, and a key its certificate");
+  if (definition.clientCertificate !== undefined) {
+    checkCa(definition.clientCertificate, `${prefix}client_certificate`);
+    if (definition.clientKey!.length > MAX_PEM || !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(definition.clientKey!)) refuse("client_key", "must be a PEM private key (-----BEGIN PRIVATE KEY-----…)");
+  }
+  if (definition.apiKey === undefined && definition.apiKeyFile === undefined && definition.clientCertificate === undefined) {
+    refuse("api_key", "is required for a crowdsec feed (or api_key_file, or client_certificate and client_key): the key `cscli bouncers add <name>` prints");
+  }
+}
+
+function snake(key: string): string {
+  return key.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 }
 
 function inRange(value: number, limit: Limit, prefix: string): void {
@@ -152,6 +218,12 @@ export function settingsAttributes(settings: FeedSettings): Record<string, strin
     ["jitter_seconds", settings.jitterSeconds], ["timeout_seconds", settings.timeoutSeconds], ["retries", settings.retries],
     ["max_bytes", settings.maxBytes], ["max_shrink", settings.maxShrink],
     ["ca", settings.ca === undefined ? undefined : settings.ca === "" ? "none" : "set"],
+    // Credentials are never written into events: whether they were set or removed.
+    ["api_key", settings.apiKey === undefined ? undefined : settings.apiKey === "" ? "none" : "set"],
+    ["api_key_file", settings.apiKeyFile],
+    ["client_certificate", settings.clientCertificate === undefined ? undefined : settings.clientCertificate === "" ? "none" : "set"],
+    ["client_key", settings.clientKey === undefined ? undefined : settings.clientKey === "" ? "none" : "set"],
+    ["poll_interval_ms", settings.pollIntervalMs],
   ];
   return Object.fromEntries(given.filter(([, value]) => value !== undefined).map(([key, value]) => [key, String(value)]));
 }

@@ -15,13 +15,15 @@ const MAX_JSON_CHARS = 256 * 1024 * 1024;
 
 /** A reader of one format that hands each address or network it finds to `sink`. */
 export function listReader(format: FeedFormat, sink: TokenSink): ListReader {
+  // A crowdsec feed's decisions are never a list (CrowdsecFollower applies them).
+  if (format === "crowdsec") throw new Error("a crowdsec feed is a decision stream, not a list");
   return format === "json" ? new JsonReader(sink) : new LineReader(lineToken(format), sink);
 }
 
 /** The address or network of one line of a line format, or undefined when the line has none (blank, a comment). */
 type LineToken = (line: string) => string | undefined;
 
-function lineToken(format: Exclude<FeedFormat, "json">): LineToken {
+function lineToken(format: Exclude<FeedFormat, "json" | "crowdsec">): LineToken {
   switch (format) {
     // One address or network per line, `#` and `;` comments (whole lines or trailing); more words after the first
     // (a date, a count) are ignored.

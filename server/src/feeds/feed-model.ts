@@ -1,7 +1,7 @@
 /** Domain model of feeds: published blocklists that fill a pair of sets, independent of the wire and of the store. */
 
 /** How a list is written (see FeedFormat in proto/portcullis/v1/feed.proto). */
-export const FEED_FORMATS = ["plain", "spamhaus", "netset", "ipset-save", "json"] as const;
+export const FEED_FORMATS = ["plain", "spamhaus", "netset", "ipset-save", "json", "crowdsec"] as const;
 export type FeedFormat = (typeof FEED_FORMATS)[number];
 
 /** A feed's settings, as created and updated through the API. */
@@ -21,6 +21,22 @@ export interface FeedDefinition {
   readonly maxShrink: number;
   /** PEM CA certificates for an https source; undefined: the system's. */
   readonly ca?: string;
+  /** Format crowdsec: the bouncer API key (never shown), or the file that holds it. */
+  readonly apiKey?: string;
+  readonly apiKeyFile?: string;
+  /** Format crowdsec: a PEM client certificate and its key (never shown), for a Local API that wants TLS auth. */
+  readonly clientCertificate?: string;
+  readonly clientKey?: string;
+  /** Format crowdsec: ms between two reads of the decision stream (undefined: DEFAULT_POLL_MS). */
+  readonly pollIntervalMs?: number;
+}
+
+/** How often a CrowdSec decision stream is read unless the feed says otherwise. */
+export const DEFAULT_POLL_MS = 1000;
+
+/** Whether a feed follows a CrowdSec decision stream (rather than reading a whole list). */
+export function isCrowdsec(definition: Pick<FeedDefinition, "format">): boolean {
+  return definition.format === "crowdsec";
 }
 
 /** What the source said about the list applied, to ask it next time whether it changed. */

@@ -9,7 +9,8 @@ import type { Allowlist } from "../jails/allowlist.js";
 import { changesTheList, newDefinition, settingsAttributes, updatedDefinition, type FeedSettings } from "./feed-definition.js";
 import type { ApiCall } from "../events/api-call.js";
 import { feedName, ipsetName } from "../names.js";
-import { initialState, setsOf, type FeedDefinition, type FeedState } from "./feed-model.js";
+import { CrowdsecFollower } from "./crowdsec-follower.js";
+import { initialState, isCrowdsec, setsOf, type FeedDefinition, type FeedState } from "./feed-model.js";
 import { FeedRefresher, type Initiator, type RefreshResult } from "./feed-refresher.js";
 import { dueAtStart, nextDueAt } from "./feed-schedule.js";
 import { FeedSets } from "./feed-sets.js";
@@ -38,13 +39,15 @@ const ALLOWLIST_SETTLE_MS = 500;
  * Feeds: published blocklists that fill a pair of sets each. This service holds their settings, schedules their
  * refreshes (each feed on its own timer: interval plus jitter, sooner after failures), runs one change per feed at a
  * time, repairs their sets from the stored lists at start, and applies the lists again when the allowlist changes.
- * The refresh itself is FeedRefresher's.
+ * The refresh itself is FeedRefresher's; a crowdsec feed's polls are CrowdsecFollower's (each poll on the same timer
+ * and lock, every poll_interval_ms, and a start or an allowlist change makes its next read a full one).
  */
 export class FeedService {
   readonly #store: FeedStore;
   readonly #ipsets: IpsetService;
   readonly #sets: FeedSets;
   readonly #refresher: FeedRefresher;
+  readonly #follower: CrowdsecFollower;
   readonly #events: EventLog;
   readonly #log: Logger;
   readonly #allowlist: Allowlist;
@@ -66,6 +69,7 @@ export class FeedService {
     this.#managementAddresses = deps.managementAddresses;
     this.#sets = new FeedSets(deps.kernel, deps.log);
     this.#refresher = new FeedRefresher({ sets: this.#sets, store: deps.store, events: deps.events, log: deps.log, protections: () => this.#protections() });
+    this.#follower = new CrowdsecFollower({ sets: this.#sets, store: deps.store, events: deps.events, log: deps.log, protections: () => this.#protections() });
   }
 
   /** Schedules every feed's next refresh and follows the allowlist. Run after `reconcile` at start. */
@@ -73,7 +77,8 @@ export class FeedService {
     const now = Date.now();
     for (const definition of this.#store.definitions()) {
       const state = this.#store.state(definition.name);
-      if (state !== undefined) this.#schedule(definition.name, dueAtStart(definition, state, now));
+      // A decision stream starts again with every active decision at once (the Local API's answer is what counts).
+      if (state !== undefined) this.#schedule(definition.name, isCrowdsec(definition) ? now : dueAtStart(definition, state, now));
     }
     this.#unsubscribe = this.#events.subscribe((event) => {
       if (event.type !== "ALLOWLIST_ENTRY_ADDED" && event.type !== "ALLOWLIST_ENTRY_REMOVED") return;
@@ -127,8 +132,10 @@ export class FeedService {
       const next = updatedDefinition(current, settings);
       const state = this.#store.state(name)!;
       this.#store.update(next);
+      // A stream is followed with its settings as they were when it started: it starts again, at once, with the new ones.
+      this.#follower.forget(name);
       const now = Date.now();
-      if (changesTheList(current, next)) {
+      if (isCrowdsec(next) || changesTheList(current, next)) {
         this.#store.putState(name, { ...state, validators: {}, nextDueAt: now });
       } else if (next.intervalSeconds !== current.intervalSeconds || next.jitterSeconds !== current.jitterSeconds) {
         this.#store.putState(name, { ...state, nextDueAt: Math.max(now, nextDueAt(next, state.lastAttemptAt ?? now, state.failures)) });
@@ -149,6 +156,7 @@ export class FeedService {
       await this.#ipsets.destroyOwnedSets(setsOf(definition));
       this.#store.delete(name);
       this.#refresher.forget(name);
+      this.#follower.forget(name);
       clearTimeout(this.#timers.get(name));
       this.#timers.delete(name);
       call.record({ type: "FEED_DELETED", resource: feedName(name) });
@@ -157,7 +165,9 @@ export class FeedService {
 
   /** Refreshes a feed now (one attempt) and answers when done; a refused list is thrown, the sets left as they were. */
   async refresh(name: string, force: boolean, initiator: Initiator): Promise<{ view: FeedView; result: RefreshResult }> {
-    const result = await this.#run(name, (definition, signal) => this.#refresher.refresh(definition, { force, retries: 0, initiator, signal }));
+    const result = await this.#run(name, (definition, signal) => isCrowdsec(definition)
+      ? this.#follower.poll(definition, { force, initiator, signal })
+      : this.#refresher.refresh(definition, { force, retries: 0, initiator, signal }));
     return { view: this.get(name), result };
   }
 
@@ -176,6 +186,12 @@ export class FeedService {
         const state = this.#store.state(definition.name);
         if (state === undefined) return;
         try {
+          // A decision stream's sets are made equal to the Local API's decisions by the first read after start, and
+          // its entries expire in the kernel: their counts are no measure of loss. Only missing sets are made.
+          if (isCrowdsec(definition)) {
+            await this.#sets.ensure(definition);
+            return;
+          }
           const [ipv4, ipv6] = await this.#sets.current(definition);
           const lost = ipv4 === undefined || ipv6 === undefined || ipv4.entryCount !== state.ipv4Entries || ipv6.entryCount !== state.ipv6Entries;
           if (lost) {
@@ -222,7 +238,7 @@ export class FeedService {
       });
     } finally {
       const state = this.#store.state(name);
-      if (state !== undefined) this.#schedule(name, state.nextDueAt);
+      if (state !== undefined) this.#schedule(name, this.#follower.nextDueAt(name) ?? state.nextDueAt);
     }
   }
 
@@ -234,7 +250,9 @@ export class FeedService {
       const definition = this.#store.get(name);
       if (definition === undefined) return;
       // A failure was recorded (FEED_FAILED) and the next try scheduled by #run.
-      this.#run(name, (current, signal) => this.#refresher.refresh(current, { force: false, retries: current.retries, signal })).catch(() => undefined);
+      this.#run(name, (current, signal) => isCrowdsec(current)
+        ? this.#follower.poll(current, { force: false, initiator: { principal: "system", origin: "system" }, signal })
+        : this.#refresher.refresh(current, { force: false, retries: current.retries, signal })).catch(() => undefined);
     }, Math.max(0, Math.min(dueAt - Date.now(), 2 ** 31 - 1)));
     timer.unref();
     this.#timers.set(name, timer);
@@ -246,8 +264,14 @@ export class FeedService {
     for (const definition of this.#store.definitions()) {
       if (this.#closed) return;
       await this.#lock.with([definition.name], async () => {
-        const state = this.#store.state(definition.name);
+        const state = this.#follower.state(definition.name) ?? this.#store.state(definition.name);
         if (state?.protection === undefined || state.protection === fingerprint) return;
+        if (isCrowdsec(definition)) {
+          // The decisions are not stored: the next read asks for all of them and applies them with today's protections.
+          this.#follower.resync(definition.name);
+          this.#schedule(definition.name, Date.now());
+          return;
+        }
         await this.#refresher.reapply(definition, "allowlist");
       }).catch((error: unknown) => this.#log.error({ feed: definition.name, err: error }, "applying an allowlist change to a feed's sets failed; the next repair tries again"));
     }
@@ -277,6 +301,6 @@ export class FeedService {
   }
 
   #view(definition: FeedDefinition): FeedView {
-    return { definition, state: this.#store.state(definition.name)! };
+    return { definition, state: this.#follower.state(definition.name) ?? this.#store.state(definition.name)! };
   }
 }

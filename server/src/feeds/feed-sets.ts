@@ -4,7 +4,7 @@ import { ServerError } from "../errors.js";
 import type { IpsetDriver } from "../drivers/ipset-driver.js";
 import { renderCreateLine } from "../drivers/parse/ipset-save.js";
 import type { IpsetDefinition, KernelIpset } from "../ipsets/ipset-model.js";
-import { setsOf, type FeedDefinition } from "./feed-model.js";
+import { isCrowdsec, setsOf, type FeedDefinition } from "./feed-model.js";
 import type { RestoreTarget } from "./feed-list.js";
 
 /** Names of the sets a list is built in: `~` is not allowed in the names of sets made through the API. */
@@ -39,18 +39,21 @@ export class FeedSets {
     this.#log = log;
   }
 
-  /** The definition of a feed's set of one family. */
-  static definition(name: string, family: Family): IpsetDefinition {
-    return { name, typeName: "hash:net", family: family === "ipv4" ? "inet" : "inet6", maxelem: FEED_MAXELEM, comments: false };
+  /**
+   * The definition of a feed's set of one family; with `timeouts` (a crowdsec feed, whose entries expire with their
+   * decisions) it supports per-entry timeouts, permanent by default.
+   */
+  static definition(name: string, family: Family, timeouts = false): IpsetDefinition {
+    return { name, typeName: "hash:net", family: family === "ipv4" ? "inet" : "inet6", maxelem: FEED_MAXELEM, comments: false, ...(timeouts ? { timeout: 0 } : {}) };
   }
 
   /** Creates whichever of the feed's sets the kernel lacks (empty); returns how many it created. */
-  async ensure(feed: Pick<FeedDefinition, "ipset">): Promise<number> {
+  async ensure(feed: Pick<FeedDefinition, "ipset" | "format">): Promise<number> {
     let created = 0;
     const [ipv4, ipv6] = setsOf(feed);
     for (const [name, family] of [[ipv4, "ipv4"], [ipv6, "ipv6"]] as const) {
       if ((await this.#kernel.get(name)) !== undefined) continue;
-      await this.#kernel.create(FeedSets.definition(name, family));
+      await this.#kernel.create(FeedSets.definition(name, family, isCrowdsec(feed)));
       created++;
     }
     return created;
@@ -62,8 +65,8 @@ export class FeedSets {
     return [await this.#kernel.get(ipv4), await this.#kernel.get(ipv6)];
   }
 
-  /** Names for a new pair of temporary sets; `release` them when done. */
-  reserve(): BuildSets {
+  /** Names for a new pair of temporary sets (with timeout support if `timeouts`); `release` them when done. */
+  reserve(timeouts = false): BuildSets {
     const id = randomBytes(4).toString("hex");
     const names = [`${TEMPORARY_PREFIX}${id}-4`, `${TEMPORARY_PREFIX}${id}-6`] as const;
     for (const name of names) this.#building.add(name);
@@ -71,7 +74,7 @@ export class FeedSets {
       names,
       ipv4: names[0],
       ipv6: names[1],
-      createLine: (family) => renderCreateLine(FeedSets.definition(family === "ipv4" ? names[0] : names[1], family)),
+      createLine: (family) => renderCreateLine(FeedSets.definition(family === "ipv4" ? names[0] : names[1], family, timeouts)),
     };
   }
 
@@ -93,9 +96,14 @@ export class FeedSets {
     }
   }
 
+  /** Applies `add`/`del` lines to live sets (entries already there or already gone are not an error). */
+  change(lines: string): Promise<void> {
+    return this.#kernel.restore([lines]);
+  }
+
   /** Empties a feed's set (created empty if the kernel lost it). */
-  async empty(target: string, family: Family): Promise<void> {
-    if ((await this.#kernel.get(target)) === undefined) await this.#kernel.create(FeedSets.definition(target, family));
+  async empty(target: string, family: Family, timeouts = false): Promise<void> {
+    if ((await this.#kernel.get(target)) === undefined) await this.#kernel.create(FeedSets.definition(target, family, timeouts));
     else await this.#kernel.flush(target);
   }
 

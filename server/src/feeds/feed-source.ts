@@ -5,8 +5,8 @@ import type { SourceValidators } from "./feed-model.js";
 
 /**
  * What reading a source gave. A source answers with the whole list (which replaces the sets' contents) or says that
- * it did not change since the validators it was given. A source that follows a stream of changes instead (CrowdSec's
- * decisions) adds a kind of its own here, and FeedRefresher a case that applies it to the live sets.
+ * it did not change since the validators it was given. A stream of changes (CrowdSec's decisions) is not a list: it
+ * is read by CrowdsecSource and applied by CrowdsecFollower.
  */
 export type SourceRead =
   | { readonly kind: "unchanged"; readonly validators: SourceValidators }

@@ -54,8 +54,8 @@ export class Metrics implements CommandObserver, CallObserver {
     this.#rollbacks = new Counter({ name: "portcullis_safe_mode_rollbacks_total", help: "Safe-mode changes rolled back for want of confirmation", labelNames: ["table"], registers });
     this.#repairs = new Counter({ name: "portcullis_reconciliation_repairs_total", help: "Managed entries and rules put back after the kernel lost them", labelNames: ["kind"], registers });
     this.#events = new Counter({ name: "portcullis_events_total", help: "Events recorded in the event log, by type and origin", labelNames: ["type", "origin"], registers });
-    this.#feedRefreshes = new Counter({ name: "portcullis_feed_refreshes_total", help: "Lists applied to a feed's sets (a list found unchanged is not counted)", labelNames: ["feed"], registers });
-    this.#feedFailures = new Counter({ name: "portcullis_feed_failures_total", help: "Feed refreshes that failed, leaving the sets as they were, by reason (FEED_UNAVAILABLE, FEED_SHRANK, …)", labelNames: ["feed", "reason"], registers });
+    this.#feedRefreshes = new Counter({ name: "portcullis_feed_refreshes_total", help: "Lists applied to a feed's sets (a list found unchanged is not counted), and for a crowdsec feed polls that changed them", labelNames: ["feed"], registers });
+    this.#feedFailures = new Counter({ name: "portcullis_feed_failures_total", help: "Feed refreshes that failed, leaving the sets as they were, by reason (FEED_UNAVAILABLE, FEED_SHRANK, …; a crowdsec feed counts one per outage)", labelNames: ["feed", "reason"], registers });
 
     new Gauge({
       name: "portcullis_set_entries", help: "Entries per IP set", labelNames: ["set"], registers,

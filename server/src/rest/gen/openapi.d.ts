@@ -2002,12 +2002,42 @@ export interface components {
             ca?: string;
             /** @description What the refreshes did. Output only. */
             status?: components["schemas"]["portcullis.v1.FeedStatus"];
+            /**
+             * @description FEED_FORMAT_CROWDSEC: the bouncer API key (from `cscli bouncers add`),
+             *     sent as X-Api-Key. Input only: stored, never returned by GetFeed or
+             *     ListFeeds (they answer it empty; see api_key_set).
+             */
+            apiKey?: string;
+            /**
+             * @description FEED_FORMAT_CROWDSEC: an absolute path on the server's host of a file
+             *     that holds the API key (read when the stream starts), in place of
+             *     api_key.
+             */
+            apiKeyFile?: string;
+            /**
+             * @description FEED_FORMAT_CROWDSEC: PEM client certificate for a Local API that
+             *     authenticates bouncers by TLS (https source), with client_key.
+             */
+            clientCertificate?: string;
+            /**
+             * @description FEED_FORMAT_CROWDSEC: PEM private key of client_certificate. Input
+             *     only: stored, never returned.
+             */
+            clientKey?: string;
+            /**
+             * Format: int32
+             * @description FEED_FORMAT_CROWDSEC: milliseconds between two reads of the decision
+             *     stream, 100 to 60000. Default 1000. (interval_seconds is not used.)
+             */
+            pollIntervalMs?: number;
+            /** @description Whether an API key or client key is stored. Output only. */
+            credentialsSet?: boolean;
         };
         /**
          * @description How a feed's list is written.
          * @enum {string}
          */
-        "portcullis.v1.FeedFormat": "FEED_FORMAT_UNSPECIFIED" | "FEED_FORMAT_PLAIN" | "FEED_FORMAT_SPAMHAUS" | "FEED_FORMAT_NETSET" | "FEED_FORMAT_IPSET_SAVE" | "FEED_FORMAT_JSON";
+        "portcullis.v1.FeedFormat": "FEED_FORMAT_UNSPECIFIED" | "FEED_FORMAT_PLAIN" | "FEED_FORMAT_SPAMHAUS" | "FEED_FORMAT_NETSET" | "FEED_FORMAT_IPSET_SAVE" | "FEED_FORMAT_JSON" | "FEED_FORMAT_CROWDSEC";
         /** @description The state of a feed's refreshes (kept across restarts). */
         "portcullis.v1.FeedStatus": {
             /**
@@ -2969,6 +2999,19 @@ export interface components {
             maxShrink?: number;
             /** @description See Feed.ca; an empty string goes back to the system's CAs. */
             ca?: string;
+            /** @description See Feed.api_key (input only). */
+            apiKey?: string;
+            /** @description See Feed.api_key_file; an empty string removes it. */
+            apiKeyFile?: string;
+            /** @description See Feed.client_certificate; an empty string removes it (and the key). */
+            clientCertificate?: string;
+            /** @description See Feed.client_key (input only). */
+            clientKey?: string;
+            /**
+             * Format: int32
+             * @description See Feed.poll_interval_ms.
+             */
+            pollIntervalMs?: number;
         };
         /** @description Request for UpdateJail: the settings given change, the others stay. */
         "portcullis.v1.UpdateJailRequest.Body": {

@@ -207,11 +207,16 @@ export enum EventType {
    * `invalid`, `entries`, and `cause`: `source` for a list read from the
    * source, `allowlist` when a change of the allowlist made the kept list
    * apply again). A refresh that found the list unchanged records nothing.
+   * A crowdsec feed records one when its sets changed: `cause` `startup`
+   * (every active decision read and swapped in) or `decisions` (a delta),
+   * with `added_entries` and `removed_entries` naming up to 50 entries each;
+   * a poll that changed nothing records nothing.
    */
   EVENT_TYPE_FEED_REFRESHED = 39,
   /**
    * EVENT_TYPE_FEED_FAILED - A feed's refresh failed and its sets stayed as they were (attributes
-   * `reason`, such as FEED_UNAVAILABLE or FEED_SHRANK, and `detail`).
+   * `reason`, such as FEED_UNAVAILABLE or FEED_SHRANK, and `detail`). A
+   * crowdsec feed records one per outage of its Local API, not one per poll.
    */
   EVENT_TYPE_FEED_FAILED = 40,
   /** EVENT_TYPE_BOUNCER_CREATED - A CrowdSec bouncer was registered (its key is never in an event). */

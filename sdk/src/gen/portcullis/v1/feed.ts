@@ -43,6 +43,13 @@ export enum FeedFormat {
   FEED_FORMAT_IPSET_SAVE = 4,
   /** FEED_FORMAT_JSON - A JSON array of strings, each an address or network. */
   FEED_FORMAT_JSON = 5,
+  /**
+   * FEED_FORMAT_CROWDSEC - A CrowdSec Local API (source: its base URL, e.g.
+   * `http://127.0.0.1:8080`): its decision stream, followed as a bouncer
+   * does. Needs `api_key`, `api_key_file` or `client_certificate` and
+   * `client_key`. The sets are made with timeout support.
+   */
+  FEED_FORMAT_CROWDSEC = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -66,6 +73,9 @@ export function feedFormatFromJSON(object: any): FeedFormat {
     case 5:
     case "FEED_FORMAT_JSON":
       return FeedFormat.FEED_FORMAT_JSON;
+    case 6:
+    case "FEED_FORMAT_CROWDSEC":
+      return FeedFormat.FEED_FORMAT_CROWDSEC;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -87,6 +97,8 @@ export function feedFormatToJSON(object: FeedFormat): string {
       return "FEED_FORMAT_IPSET_SAVE";
     case FeedFormat.FEED_FORMAT_JSON:
       return "FEED_FORMAT_JSON";
+    case FeedFormat.FEED_FORMAT_CROWDSEC:
+      return "FEED_FORMAT_CROWDSEC";
     case FeedFormat.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -153,7 +165,38 @@ export interface Feed {
    */
   ca: string;
   /** What the refreshes did. Output only. */
-  status?: FeedStatus | undefined;
+  status?:
+    | FeedStatus
+    | undefined;
+  /**
+   * FEED_FORMAT_CROWDSEC: the bouncer API key (from `cscli bouncers add`),
+   * sent as X-Api-Key. Input only: stored, never returned by GetFeed or
+   * ListFeeds (they answer it empty; see api_key_set).
+   */
+  apiKey: string;
+  /**
+   * FEED_FORMAT_CROWDSEC: an absolute path on the server's host of a file
+   * that holds the API key (read when the stream starts), in place of
+   * api_key.
+   */
+  apiKeyFile: string;
+  /**
+   * FEED_FORMAT_CROWDSEC: PEM client certificate for a Local API that
+   * authenticates bouncers by TLS (https source), with client_key.
+   */
+  clientCertificate: string;
+  /**
+   * FEED_FORMAT_CROWDSEC: PEM private key of client_certificate. Input
+   * only: stored, never returned.
+   */
+  clientKey: string;
+  /**
+   * FEED_FORMAT_CROWDSEC: milliseconds between two reads of the decision
+   * stream, 100 to 60000. Default 1000. (interval_seconds is not used.)
+   */
+  pollIntervalMs: number;
+  /** Whether an API key or client key is stored. Output only. */
+  credentialsSet: boolean;
 }
 
 /** The state of a feed's refreshes (kept across restarts). */
@@ -274,7 +317,27 @@ export interface UpdateFeedRequest {
     | number
     | undefined;
   /** See Feed.ca; an empty string goes back to the system's CAs. */
-  ca?: string | undefined;
+  ca?:
+    | string
+    | undefined;
+  /** See Feed.api_key (input only). */
+  apiKey?:
+    | string
+    | undefined;
+  /** See Feed.api_key_file; an empty string removes it. */
+  apiKeyFile?:
+    | string
+    | undefined;
+  /** See Feed.client_certificate; an empty string removes it (and the key). */
+  clientCertificate?:
+    | string
+    | undefined;
+  /** See Feed.client_key (input only). */
+  clientKey?:
+    | string
+    | undefined;
+  /** See Feed.poll_interval_ms. */
+  pollIntervalMs?: number | undefined;
 }
 
 /** Request for DeleteFeed. */
@@ -336,6 +399,12 @@ function createBaseFeed(): Feed {
     maxShrink: undefined,
     ca: "",
     status: undefined,
+    apiKey: "",
+    apiKeyFile: "",
+    clientCertificate: "",
+    clientKey: "",
+    pollIntervalMs: 0,
+    credentialsSet: false,
   };
 }
 
@@ -379,6 +448,24 @@ export const Feed: MessageFns<Feed> = {
     }
     if (message.status !== undefined) {
       FeedStatus.encode(message.status, writer.uint32(106).fork()).join();
+    }
+    if (message.apiKey !== "") {
+      writer.uint32(114).string(message.apiKey);
+    }
+    if (message.apiKeyFile !== "") {
+      writer.uint32(122).string(message.apiKeyFile);
+    }
+    if (message.clientCertificate !== "") {
+      writer.uint32(130).string(message.clientCertificate);
+    }
+    if (message.clientKey !== "") {
+      writer.uint32(138).string(message.clientKey);
+    }
+    if (message.pollIntervalMs !== 0) {
+      writer.uint32(144).uint32(message.pollIntervalMs);
+    }
+    if (message.credentialsSet !== false) {
+      writer.uint32(152).bool(message.credentialsSet);
     }
     return writer;
   },
@@ -494,6 +581,54 @@ export const Feed: MessageFns<Feed> = {
           message.status = FeedStatus.decode(reader, reader.uint32());
           continue;
         }
+        case 14: {
+          if (tag !== 114) {
+            break;
+          }
+
+          message.apiKey = reader.string();
+          continue;
+        }
+        case 15: {
+          if (tag !== 122) {
+            break;
+          }
+
+          message.apiKeyFile = reader.string();
+          continue;
+        }
+        case 16: {
+          if (tag !== 130) {
+            break;
+          }
+
+          message.clientCertificate = reader.string();
+          continue;
+        }
+        case 17: {
+          if (tag !== 138) {
+            break;
+          }
+
+          message.clientKey = reader.string();
+          continue;
+        }
+        case 18: {
+          if (tag !== 144) {
+            break;
+          }
+
+          message.pollIntervalMs = reader.uint32();
+          continue;
+        }
+        case 19: {
+          if (tag !== 152) {
+            break;
+          }
+
+          message.credentialsSet = reader.bool();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -518,6 +653,12 @@ export const Feed: MessageFns<Feed> = {
       maxShrink: isSet(object.maxShrink) ? globalThis.Number(object.maxShrink) : undefined,
       ca: isSet(object.ca) ? globalThis.String(object.ca) : "",
       status: isSet(object.status) ? FeedStatus.fromJSON(object.status) : undefined,
+      apiKey: isSet(object.apiKey) ? globalThis.String(object.apiKey) : "",
+      apiKeyFile: isSet(object.apiKeyFile) ? globalThis.String(object.apiKeyFile) : "",
+      clientCertificate: isSet(object.clientCertificate) ? globalThis.String(object.clientCertificate) : "",
+      clientKey: isSet(object.clientKey) ? globalThis.String(object.clientKey) : "",
+      pollIntervalMs: isSet(object.pollIntervalMs) ? globalThis.Number(object.pollIntervalMs) : 0,
+      credentialsSet: isSet(object.credentialsSet) ? globalThis.Boolean(object.credentialsSet) : false,
     };
   },
 
@@ -562,6 +703,24 @@ export const Feed: MessageFns<Feed> = {
     if (message.status !== undefined) {
       obj.status = FeedStatus.toJSON(message.status);
     }
+    if (message.apiKey !== "") {
+      obj.apiKey = message.apiKey;
+    }
+    if (message.apiKeyFile !== "") {
+      obj.apiKeyFile = message.apiKeyFile;
+    }
+    if (message.clientCertificate !== "") {
+      obj.clientCertificate = message.clientCertificate;
+    }
+    if (message.clientKey !== "") {
+      obj.clientKey = message.clientKey;
+    }
+    if (message.pollIntervalMs !== 0) {
+      obj.pollIntervalMs = Math.round(message.pollIntervalMs);
+    }
+    if (message.credentialsSet !== false) {
+      obj.credentialsSet = message.credentialsSet;
+    }
     return obj;
   },
 
@@ -585,6 +744,12 @@ export const Feed: MessageFns<Feed> = {
     message.status = (object.status !== undefined && object.status !== null)
       ? FeedStatus.fromPartial(object.status)
       : undefined;
+    message.apiKey = object.apiKey ?? "";
+    message.apiKeyFile = object.apiKeyFile ?? "";
+    message.clientCertificate = object.clientCertificate ?? "";
+    message.clientKey = object.clientKey ?? "";
+    message.pollIntervalMs = object.pollIntervalMs ?? 0;
+    message.credentialsSet = object.credentialsSet ?? false;
     return message;
   },
 };
@@ -1135,6 +1300,11 @@ function createBaseUpdateFeedRequest(): UpdateFeedRequest {
     maxBytes: undefined,
     maxShrink: undefined,
     ca: undefined,
+    apiKey: undefined,
+    apiKeyFile: undefined,
+    clientCertificate: undefined,
+    clientKey: undefined,
+    pollIntervalMs: undefined,
   };
 }
 
@@ -1169,6 +1339,21 @@ export const UpdateFeedRequest: MessageFns<UpdateFeedRequest> = {
     }
     if (message.ca !== undefined) {
       writer.uint32(82).string(message.ca);
+    }
+    if (message.apiKey !== undefined) {
+      writer.uint32(90).string(message.apiKey);
+    }
+    if (message.apiKeyFile !== undefined) {
+      writer.uint32(98).string(message.apiKeyFile);
+    }
+    if (message.clientCertificate !== undefined) {
+      writer.uint32(106).string(message.clientCertificate);
+    }
+    if (message.clientKey !== undefined) {
+      writer.uint32(114).string(message.clientKey);
+    }
+    if (message.pollIntervalMs !== undefined) {
+      writer.uint32(120).uint32(message.pollIntervalMs);
     }
     return writer;
   },
@@ -1260,6 +1445,46 @@ export const UpdateFeedRequest: MessageFns<UpdateFeedRequest> = {
           message.ca = reader.string();
           continue;
         }
+        case 11: {
+          if (tag !== 90) {
+            break;
+          }
+
+          message.apiKey = reader.string();
+          continue;
+        }
+        case 12: {
+          if (tag !== 98) {
+            break;
+          }
+
+          message.apiKeyFile = reader.string();
+          continue;
+        }
+        case 13: {
+          if (tag !== 106) {
+            break;
+          }
+
+          message.clientCertificate = reader.string();
+          continue;
+        }
+        case 14: {
+          if (tag !== 114) {
+            break;
+          }
+
+          message.clientKey = reader.string();
+          continue;
+        }
+        case 15: {
+          if (tag !== 120) {
+            break;
+          }
+
+          message.pollIntervalMs = reader.uint32();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1281,6 +1506,11 @@ export const UpdateFeedRequest: MessageFns<UpdateFeedRequest> = {
       maxBytes: isSet(object.maxBytes) ? globalThis.Number(object.maxBytes) : undefined,
       maxShrink: isSet(object.maxShrink) ? globalThis.Number(object.maxShrink) : undefined,
       ca: isSet(object.ca) ? globalThis.String(object.ca) : undefined,
+      apiKey: isSet(object.apiKey) ? globalThis.String(object.apiKey) : undefined,
+      apiKeyFile: isSet(object.apiKeyFile) ? globalThis.String(object.apiKeyFile) : undefined,
+      clientCertificate: isSet(object.clientCertificate) ? globalThis.String(object.clientCertificate) : undefined,
+      clientKey: isSet(object.clientKey) ? globalThis.String(object.clientKey) : undefined,
+      pollIntervalMs: isSet(object.pollIntervalMs) ? globalThis.Number(object.pollIntervalMs) : undefined,
     };
   },
 
@@ -1316,6 +1546,21 @@ export const UpdateFeedRequest: MessageFns<UpdateFeedRequest> = {
     if (message.ca !== undefined) {
       obj.ca = message.ca;
     }
+    if (message.apiKey !== undefined) {
+      obj.apiKey = message.apiKey;
+    }
+    if (message.apiKeyFile !== undefined) {
+      obj.apiKeyFile = message.apiKeyFile;
+    }
+    if (message.clientCertificate !== undefined) {
+      obj.clientCertificate = message.clientCertificate;
+    }
+    if (message.clientKey !== undefined) {
+      obj.clientKey = message.clientKey;
+    }
+    if (message.pollIntervalMs !== undefined) {
+      obj.pollIntervalMs = Math.round(message.pollIntervalMs);
+    }
     return obj;
   },
 
@@ -1334,6 +1579,11 @@ export const UpdateFeedRequest: MessageFns<UpdateFeedRequest> = {
     message.maxBytes = object.maxBytes ?? undefined;
     message.maxShrink = object.maxShrink ?? undefined;
     message.ca = object.ca ?? undefined;
+    message.apiKey = object.apiKey ?? undefined;
+    message.apiKeyFile = object.apiKeyFile ?? undefined;
+    message.clientCertificate = object.clientCertificate ?? undefined;
+    message.clientKey = object.clientKey ?? undefined;
+    message.pollIntervalMs = object.pollIntervalMs ?? undefined;
     return message;
   },
 };
@@ -1649,6 +1899,14 @@ export const RefreshFeedResponse: MessageFns<RefreshFeedResponse> = {
  * `max_shrink` of the sets (an outage page that serves an empty list) is
  * refused, and the sets stay as they were. Entries that the host allowlist or
  * the firewall's management addresses protect are left out and counted.
+ *
+ * A feed of format FEED_FORMAT_CROWDSEC follows a CrowdSec Local API's
+ * decision stream as a bouncer does instead: `GET /v1/decisions/stream
+ * ?startup=true` once (the full set of active decisions, swapped in like a
+ * whole list), then `GET /v1/decisions/stream` every `poll_interval_ms`
+ * (the decisions new and deleted since), applied to the live sets entry by
+ * entry. Only `ban` decisions of scope Ip or Range are taken; each entry
+ * expires in the kernel with its decision's duration.
  *
  * Each host reads its own copy: in fleet mode, feeds are not shared.
  *
