@@ -1518,6 +1518,25 @@ export interface components {
              *     Bans in jails configured as shared go to the fleet without it.
              */
             fleet?: boolean;
+            /**
+             * Format: int64
+             * @description How long this ban lasts, in seconds (1 to 315360000); unset: the jail's
+             *     bantime. fail2ban has no per-ban bantime, so Portcullis keeps the ban's
+             *     absolute expiry (through restarts) and lifts it then, with an UNBAN event
+             *     whose `reason` is `expired`; GetJail shows that end. fail2ban still lifts
+             *     a ban when the jail's bantime ends, so a duration longer than the bantime
+             *     of a jail the address is banned in is refused with FAILED_PRECONDITION
+             *     (BAN_DURATION_EXCEEDS_BANTIME): raise the jail's bantime (UpdateJail) for
+             *     longer bans. A ban of an address already banned gets the new duration; a
+             *     ban without one gives it back to the jail's bantime. Fleet hosts lift it at
+             *     the same absolute expiry.
+             */
+            duration?: number | string;
+            /**
+             * @description Why the address is banned (optional, at most 200 characters, no control
+             *     characters): the BAN event's `reason` attribute.
+             */
+            reason?: string;
         };
         /** @description Response for BanIp. */
         "portcullis.v1.BanIpResponse": {
@@ -1637,6 +1656,14 @@ export interface components {
             addresses?: string[];
             /** @description Also ban them on every host of the fleet (see BanIpRequest.fleet). */
             fleet?: boolean;
+            /**
+             * Format: int64
+             * @description How long these bans last, in seconds (see BanIpRequest.duration); every
+             *     address gets it, also those banned before.
+             */
+            duration?: number | string;
+            /** @description Why (see BanIpRequest.reason). */
+            reason?: string;
         };
         /** @description Response for BatchBanIp. */
         "portcullis.v1.BatchBanIpResponse": {

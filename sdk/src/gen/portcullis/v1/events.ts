@@ -136,9 +136,15 @@ export enum EventType {
    * `count`).
    */
   EVENT_TYPE_STATE_REPAIRED = 22,
-  /** EVENT_TYPE_BAN - An address was banned in a jail (attributes `address`, `jail`). */
+  /**
+   * EVENT_TYPE_BAN - An address was banned in a jail (attributes `address`, `jail`; for a
+   * BanIp with them, `reason`, `duration` in seconds and `expire_time`).
+   */
   EVENT_TYPE_BAN = 23,
-  /** EVENT_TYPE_UNBAN - A ban was lifted (attributes `address`, `jail`). */
+  /**
+   * EVENT_TYPE_UNBAN - A ban was lifted (attributes `address`, `jail`; `reason` is `expired` when
+   * Portcullis lifted a ban at the end of its own duration).
+   */
   EVENT_TYPE_UNBAN = 24,
   /**
    * EVENT_TYPE_JAIL_UPDATED - A jail's settings were changed (attributes: the settings given, by the
