@@ -39,9 +39,9 @@ export function defaultConsoleDir(): string {
  * asset: a missing asset is a 404 problem, not a page (a script load answered with HTML fails obscurely). A path looks
  * like an asset when its last segment has a file extension and the request is not a page navigation (it does not ask
  * for text/html), or when it is under one of the build's folders (`assets/`). Only regular files under `dir` are
- * served — no directory listings; dot files, `..` and encoded separators are refused on every path. The folder is
- * looked at on each request, so a console built while the server runs is served at once, and a missing one is
- * explained.
+ * served — no directory listings, no dot files, no `..` or encoded separators in a file's path (a route may hold
+ * them: an id with a slash); a path that is not percent-encoded UTF-8 is refused. The folder is looked at on each
+ * request, so a console built while the server runs is served at once, and a missing one is explained.
  */
 export function serveConsole(dir: string, refuse: (res: Response, error: ServerError) => void): RequestHandler {
   const root = resolve(dir);
@@ -53,13 +53,15 @@ export function serveConsole(dir: string, refuse: (res: Response, error: ServerE
     const query = req.originalUrl.indexOf("?");
     const pathname = query === -1 ? req.originalUrl : req.originalUrl.slice(0, query);
     if (pathname === CONSOLE_PATH.slice(0, -1)) return res.redirect(301, `${CONSOLE_PATH}${query === -1 ? "" : req.originalUrl.slice(query)}`);
-    let segments: string[];
+    const asset = FILE_NAME.test(req.path) && !navigates(req);
+    let segments: string[] | undefined;
     try {
       segments = fileSegments(req.path);
     } catch (error) {
-      return refuse(res, error as ServerError);
+      // A path no file can have: a missing asset, or a route of the console (its page, never what the path reaches).
+      if (asset || (error as ServerError).reason === "MALFORMED_REQUEST") return refuse(res, error as ServerError);
     }
-    resolveFile(root, segments, FILE_NAME.test(req.path) && !navigates(req)).then(
+    (segments === undefined ? Promise.resolve(undefined) : resolveFile(root, segments, asset)).then(
       (file) => serve(file ?? index, file === undefined || file === index, root, res),
     ).then(
       (error) => (error === undefined ? undefined : refuse(res, error)),
