@@ -102,7 +102,7 @@ function JailControls(props: { jail: string; running: boolean; stopped: boolean;
             await unwrap(api.POST("/v1/jails/{jail}:reload", { params: { path: { jail } }, body: {} }));
             props.onChange();
           }}>Reload</ActionButton>
-          <button type="button" class="button-danger" aria-label={`Stop jail ${jail}…`} onClick={() => setConfirming(true)}>Stop…</button>
+          <button type="button" class="button-danger" onClick={() => setConfirming(true)}>Stop jail…</button>
         </>
       )}
       {confirming ? (

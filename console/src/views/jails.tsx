@@ -39,10 +39,10 @@ export function JailsView(): JSX.Element {
         {canOperate ? (
           <div class="actions">
             {canAdmin ? (
-              <ActionButton label="Reload every jail" done="Every jail reloaded from fail2ban's configuration." run={async () => {
+              <ActionButton done="Every jail reloaded from fail2ban's configuration." run={async () => {
                 await unwrap(api.POST("/v1/jails/{jail}:reload", { params: { path: { jail: "-" } }, body: {} }));
                 jails.reload();
-              }}>Reload all</ActionButton>
+              }}>Reload all jails</ActionButton>
             ) : null}
             <button type="button" class="button-danger" disabled={banned === 0} onClick={() => setConfirming(true)}>Unban all…</button>
           </div>
