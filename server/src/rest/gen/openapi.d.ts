@@ -33,8 +33,9 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Lists stored events after a sequence, oldest first. Role: viewer.
-         * @description Lists stored events after a sequence, oldest first. Role: viewer.
+         * Lists stored events after a sequence, oldest first, or the newest first
+         * @description Lists stored events after a sequence, oldest first, or the newest first
+         *     (order_by). Role: viewer.
          */
         get: operations["ListEvents"];
         put?: never;
@@ -2386,7 +2387,7 @@ export interface components {
         };
         /** @description Response for ListEvents. */
         "portcullis.v1.ListEventsResponse": {
-            /** @description The events, oldest first. */
+            /** @description The events, in the order asked for (oldest first by default). */
             events?: components["schemas"]["portcullis.v1.Event"][];
             /**
              * Format: int64
@@ -3065,6 +3066,19 @@ export interface operations {
                 startTime?: string;
                 /** @description Only events recorded before this time. */
                 endTime?: string;
+                /**
+                 * @description The order (AIP-132): `sequence` (the default) lists the oldest events
+                 *     after after_sequence first; `sequence desc` lists the newest first, for
+                 *     paging back through the log: the next (older) page is the one before the
+                 *     last event's sequence (before_sequence). Anything else is refused
+                 *     (INVALID_ARGUMENT, INVALID_ORDER_BY).
+                 */
+                orderBy?: string;
+                /**
+                 * @description Only events before this sequence (0: no bound). At most
+                 *     9007199254740991 (2^53 - 1).
+                 */
+                beforeSequence?: number | string;
             };
             header?: never;
             path?: never;

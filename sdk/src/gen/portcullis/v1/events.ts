@@ -652,12 +652,29 @@ export interface ListEventsRequest {
     | Date
     | undefined;
   /** Only events recorded before this time. */
-  endTime?: Date | undefined;
+  endTime?:
+    | Date
+    | undefined;
+  /**
+   * The order (AIP-132): `sequence` (the default) lists the oldest events
+   * after after_sequence first; `sequence desc` lists the newest first, for
+   * paging back through the log: the next (older) page is the one before the
+   * last event's sequence (before_sequence). Anything else is refused
+   * (INVALID_ARGUMENT, INVALID_ORDER_BY).
+   */
+  orderBy?:
+    | string
+    | undefined;
+  /**
+   * Only events before this sequence (0: no bound). At most
+   * 9007199254740991 (2^53 - 1).
+   */
+  beforeSequence?: number | undefined;
 }
 
 /** Response for ListEvents. */
 export interface ListEventsResponse {
-  /** The events, oldest first. */
+  /** The events, in the order asked for (oldest first by default). */
   events: Event[];
   /**
    * The sequence of the newest event in the log (to continue from, or to
@@ -1291,6 +1308,8 @@ function createBaseListEventsRequest(): ListEventsRequest {
     address: "",
     startTime: undefined,
     endTime: undefined,
+    orderBy: undefined,
+    beforeSequence: undefined,
   };
 }
 
@@ -1324,6 +1343,12 @@ export const ListEventsRequest: MessageFns<ListEventsRequest> = {
     }
     if (message.endTime !== undefined) {
       Timestamp.encode(toTimestamp(message.endTime), writer.uint32(74).fork()).join();
+    }
+    if (message.orderBy !== undefined) {
+      writer.uint32(82).string(message.orderBy);
+    }
+    if (message.beforeSequence !== undefined) {
+      writer.uint32(88).uint64(message.beforeSequence);
     }
     return writer;
   },
@@ -1417,6 +1442,22 @@ export const ListEventsRequest: MessageFns<ListEventsRequest> = {
           message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
           continue;
         }
+        case 10: {
+          if (tag !== 82) {
+            break;
+          }
+
+          message.orderBy = reader.string();
+          continue;
+        }
+        case 11: {
+          if (tag !== 88) {
+            break;
+          }
+
+          message.beforeSequence = longToNumber(reader.uint64());
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1437,6 +1478,8 @@ export const ListEventsRequest: MessageFns<ListEventsRequest> = {
       address: isSet(object.address) ? globalThis.String(object.address) : "",
       startTime: isSet(object.startTime) ? fromJsonTimestamp(object.startTime) : undefined,
       endTime: isSet(object.endTime) ? fromJsonTimestamp(object.endTime) : undefined,
+      orderBy: isSet(object.orderBy) ? globalThis.String(object.orderBy) : undefined,
+      beforeSequence: isSet(object.beforeSequence) ? globalThis.Number(object.beforeSequence) : undefined,
     };
   },
 
@@ -1469,6 +1512,12 @@ export const ListEventsRequest: MessageFns<ListEventsRequest> = {
     if (message.endTime !== undefined) {
       obj.endTime = message.endTime.toISOString();
     }
+    if (message.orderBy !== undefined) {
+      obj.orderBy = message.orderBy;
+    }
+    if (message.beforeSequence !== undefined) {
+      obj.beforeSequence = Math.round(message.beforeSequence);
+    }
     return obj;
   },
 
@@ -1486,6 +1535,8 @@ export const ListEventsRequest: MessageFns<ListEventsRequest> = {
     message.address = object.address ?? "";
     message.startTime = object.startTime ?? undefined;
     message.endTime = object.endTime ?? undefined;
+    message.orderBy = object.orderBy ?? undefined;
+    message.beforeSequence = object.beforeSequence ?? undefined;
     return message;
   },
 };
@@ -2858,7 +2909,10 @@ export const EventServiceService = {
     responseSerialize: (value: Event): Buffer => Buffer.from(Event.encode(value).finish()),
     responseDeserialize: (value: Buffer): Event => Event.decode(value),
   },
-  /** Lists stored events after a sequence, oldest first. Role: viewer. */
+  /**
+   * Lists stored events after a sequence, oldest first, or the newest first
+   * (order_by). Role: viewer.
+   */
   listEvents: {
     path: "/portcullis.v1.EventService/ListEvents",
     requestStream: false,
@@ -2939,7 +2993,10 @@ export interface EventServiceServer extends UntypedServiceImplementation {
    * Role: viewer.
    */
   watchEvents: handleServerStreamingCall<WatchEventsRequest, Event>;
-  /** Lists stored events after a sequence, oldest first. Role: viewer. */
+  /**
+   * Lists stored events after a sequence, oldest first, or the newest first
+   * (order_by). Role: viewer.
+   */
   listEvents: handleUnaryCall<ListEventsRequest, ListEventsResponse>;
   /**
    * Lists the audit log (every write attempt, allowed or refused), newest
@@ -2980,7 +3037,10 @@ export interface EventServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<Event>;
-  /** Lists stored events after a sequence, oldest first. Role: viewer. */
+  /**
+   * Lists stored events after a sequence, oldest first, or the newest first
+   * (order_by). Role: viewer.
+   */
   listEvents(
     request: ListEventsRequest,
     callback: (error: ServiceError | null, response: ListEventsResponse) => void,
