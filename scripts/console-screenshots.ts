@@ -43,6 +43,7 @@ try {
     if (i % 2 === 0) await sleep(400);
   }
   await call("POST", "/v1/jails/dovecot:ban", { address: "198.51.100.99", fleet: true });
+  await call("POST", "/v1/jails/dovecot:ban", { address: "198.51.100.77", duration: 300, reason: "credential stuffing" });
   await call("POST", "/v1/allowlist", { network: "192.0.2.0/28", comment: "office" });
   await call("POST", "/v1/allowlist", { network: "198.51.100.7", comment: "monitoring", timeout: 604800 });
   await call("POST", "/v1/ipsets", { ipsetId: "blocklist", ipset: { type: "IPSET_TYPE_HASH_NET", comments: true } });

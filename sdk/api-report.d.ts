@@ -204,6 +204,16 @@ export interface BanOptions {
     /** Also on every host of the fleet (the server needs a `cluster` section); default false. */
     readonly fleet?: boolean;
 }
+/** Options of a ban: its scope, and how long it lasts and why. */
+export interface BanTerms extends BanOptions {
+    /**
+     * Seconds until the server lifts the ban (1 to 315360000, at most the jail's bantime: a longer one is refused with
+     * `BAN_DURATION_EXCEEDS_BANTIME`); undefined = the jail's bantime.
+     */
+    readonly duration?: number;
+    /** Why (at most 200 characters, no control characters): the BAN event's `reason` attribute. */
+    readonly reason?: string;
+}
 /** Who the server takes the caller to be (Host: the `client.host` namespace). */
 export interface CallerIdentity {
     /** The client certificate's name (Subject CN). */
@@ -579,7 +589,7 @@ export type ErrorCode = "Cancelled" | "Unknown" | "InvalidArgument" | "DeadlineE
  * Why the server refused or failed a call, stable across versions; docs/errors.md says when each is given.
  * {@link PortcullisError.reason} stays a string: a newer server may send a reason this list does not have yet.
  */
-export type ErrorReason = "INVALID_RESOURCE_NAME" | "INVALID_IPSET_NAME" | "INVALID_IPSET_TYPE" | "INVALID_IPSET_OPTION" | "INVALID_ELEMENT" | "FAMILY_MISMATCH" | "INVALID_TIMEOUT" | "INVALID_COMMENT" | "INVALID_SETTING" | "NOTHING_TO_UPDATE" | "INVALID_PAGE_TOKEN" | "INVALID_PAGE_SIZE" | "INVALID_IMPORT" | "BATCH_TOO_LARGE" | "REQUEST_ID_REUSED" | "INVALID_CHAIN_NAME" | "INVALID_RULE" | "UNKNOWN_REFERENCE" | "INVALID_FILTER" | "INVALID_POLICY" | "INVALID_SCOPE" | "INVALID_POSITION" | "UNKNOWN_SERVICE" | "RULESET_REJECTED" | "IPSET_NOT_FOUND" | "ENTRY_NOT_FOUND" | "IPSET_ALREADY_EXISTS" | "CHAIN_NOT_FOUND" | "RULE_NOT_FOUND" | "BAN_NOT_FOUND" | "CHAIN_ALREADY_EXISTS" | "JAIL_NOT_FOUND" | "JAIL_ALREADY_EXISTS" | "JAIL_RUNNING" | "FAIL2BAN_NO_DATABASE" | "IPSET_IN_USE" | "IPSET_NOT_MANAGED" | "IPSET_ALREADY_MANAGED" | "IPSET_INCOMPATIBLE" | "TIMEOUT_NOT_SUPPORTED" | "COMMENT_NOT_SUPPORTED" | "TABLE_READ_ONLY" | "CHAIN_IN_USE" | "CHAIN_NOT_EMPTY" | "CHAIN_BUILTIN" | "LOCKOUT" | "ADDRESS_IGNORED" | "ADDRESS_ALLOWLISTED" | "INVALID_ACTION_REQUEST" | "INVALID_REQUEST" | "REQUEST_TOO_LARGE" | "ROUTE_NOT_FOUND" | "CONSOLE_NOT_BUILT" | "MALFORMED_REQUEST" | "INTEGER_OUT_OF_RANGE" | "ACTION_TIMEOUT" | "NO_PENDING_ROLLBACK" | "PANIC_MODE" | "FOREIGN_RULES" | "FLEET_NOT_CONFIGURED" | "ADDRESS_MANAGEMENT" | "FAIL2BAN_REJECTED" | "IPSET_FULL" | "INVALID_FEED_NAME" | "INVALID_FEED_SOURCE" | "FEED_NOT_FOUND" | "FEED_ALREADY_EXISTS" | "IPSET_OWNED_BY_FEED" | "FEED_TOO_LARGE" | "FEED_INVALID" | "FEED_SHRANK" | "FEED_UNAUTHORIZED" | "FEED_UNAVAILABLE" | "INVALID_BOUNCER_NAME" | "BOUNCER_NOT_FOUND" | "BOUNCER_ALREADY_EXISTS" | "CERTIFICATE_REQUIRED" | "CERTIFICATE_REVOKED" | "CERTIFICATE_INVALID" | "ROLE_REQUIRED" | "CROSS_SITE_REQUEST" | "SUBSCRIBER_TOO_SLOW" | "KERNEL_UNAVAILABLE" | "SHUTTING_DOWN" | "FAIL2BAN_UNAVAILABLE" | "FLEET_UNAVAILABLE" | "KERNEL_COMMAND_FAILED" | "CONFIG_WRITE_FAILED" | "INVALID_DUMP" | "FAIL2BAN_BAD_REPLY" | "INTERNAL";
+export type ErrorReason = "INVALID_RESOURCE_NAME" | "INVALID_IPSET_NAME" | "INVALID_IPSET_TYPE" | "INVALID_IPSET_OPTION" | "INVALID_ELEMENT" | "FAMILY_MISMATCH" | "INVALID_TIMEOUT" | "INVALID_COMMENT" | "INVALID_BAN_DURATION" | "INVALID_SETTING" | "NOTHING_TO_UPDATE" | "INVALID_PAGE_TOKEN" | "INVALID_PAGE_SIZE" | "INVALID_IMPORT" | "BATCH_TOO_LARGE" | "REQUEST_ID_REUSED" | "INVALID_CHAIN_NAME" | "INVALID_RULE" | "UNKNOWN_REFERENCE" | "INVALID_FILTER" | "INVALID_ORDER_BY" | "INVALID_POLICY" | "INVALID_SCOPE" | "INVALID_POSITION" | "UNKNOWN_SERVICE" | "RULESET_REJECTED" | "IPSET_NOT_FOUND" | "ENTRY_NOT_FOUND" | "IPSET_ALREADY_EXISTS" | "CHAIN_NOT_FOUND" | "RULE_NOT_FOUND" | "BAN_NOT_FOUND" | "CHAIN_ALREADY_EXISTS" | "JAIL_NOT_FOUND" | "JAIL_ALREADY_EXISTS" | "JAIL_RUNNING" | "FAIL2BAN_NO_DATABASE" | "IPSET_IN_USE" | "IPSET_NOT_MANAGED" | "IPSET_ALREADY_MANAGED" | "IPSET_INCOMPATIBLE" | "TIMEOUT_NOT_SUPPORTED" | "COMMENT_NOT_SUPPORTED" | "TABLE_READ_ONLY" | "CHAIN_IN_USE" | "CHAIN_NOT_EMPTY" | "CHAIN_BUILTIN" | "LOCKOUT" | "ADDRESS_IGNORED" | "ADDRESS_ALLOWLISTED" | "BAN_DURATION_EXCEEDS_BANTIME" | "INVALID_ACTION_REQUEST" | "INVALID_REQUEST" | "REQUEST_TOO_LARGE" | "ROUTE_NOT_FOUND" | "CONSOLE_NOT_BUILT" | "MALFORMED_REQUEST" | "INTEGER_OUT_OF_RANGE" | "ACTION_TIMEOUT" | "NO_PENDING_ROLLBACK" | "PANIC_MODE" | "FOREIGN_RULES" | "FLEET_NOT_CONFIGURED" | "ADDRESS_MANAGEMENT" | "FAIL2BAN_REJECTED" | "IPSET_FULL" | "INVALID_FEED_NAME" | "INVALID_FEED_SOURCE" | "FEED_NOT_FOUND" | "FEED_ALREADY_EXISTS" | "IPSET_OWNED_BY_FEED" | "FEED_TOO_LARGE" | "FEED_INVALID" | "FEED_SHRANK" | "FEED_UNAUTHORIZED" | "FEED_UNAVAILABLE" | "INVALID_BOUNCER_NAME" | "BOUNCER_NOT_FOUND" | "BOUNCER_ALREADY_EXISTS" | "CERTIFICATE_REQUIRED" | "CERTIFICATE_REVOKED" | "CERTIFICATE_INVALID" | "ROLE_REQUIRED" | "CROSS_SITE_REQUEST" | "SUBSCRIBER_TOO_SLOW" | "KERNEL_UNAVAILABLE" | "SHUTTING_DOWN" | "FAIL2BAN_UNAVAILABLE" | "FLEET_UNAVAILABLE" | "KERNEL_COMMAND_FAILED" | "CONFIG_WRITE_FAILED" | "INVALID_DUMP" | "FAIL2BAN_BAD_REPLY" | "INTERNAL";
 /**
  * The one error the SDK throws for a refused or failed call: the server's message (which says what to change), a
  * {@link ErrorCode}, and the server's stable `reason` (e.g. `IPSET_IN_USE`) with its metadata (e.g. the field at fault).
@@ -628,11 +638,15 @@ export declare class Events {
      */
     since(sequence: number): Event<HostEvent>;
     /**
-     * Events after a sequence (0: from the oldest kept), oldest first, at most `limit`; the filter (types such as
-     * "BAN", a resource prefix such as "jails/", a principal, a jail, an address, a time range) narrows it.
+     * Events after a sequence (0: from the oldest kept) and before another (`before`, undefined: up to the newest),
+     * oldest first, at most `limit`; with `newestFirst` the newest first (page back by passing the last event's sequence
+     * as `before`). The filter (types such as "BAN", a resource prefix such as "jails/", a principal, a jail, an
+     * address, a time range) narrows it.
      */
     list(options?: EventFilter & {
         readonly after?: number;
+        readonly before?: number;
+        readonly newestFirst?: boolean;
         readonly limit?: number;
     }, token?: CancellationToken): Promise<EventPage>;
     /**
@@ -875,7 +889,7 @@ export declare class Host {
 // ---- index.ts
 export { createClient, type ClientOptions, type PortcullisClient } from "./client.js";
 export { Audit, Events, type EventPage } from "./events.js";
-export type { ActivityWindow, AddressReport, AuditFilter, AuditRecord, AllowlistEntry, BanEvent, BanOptions, BanSearch, BanTimeline, BouncerInfo, BouncerKey, CallerIdentity, ChainInfo, EventFilter, FeedFormat, FeedInfo, FeedRefresh, FeedStatus, FleetNode, HostBan, HostOverview, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailActivity, JailStatus, Offender, PanicMode, PortSpec, RuleInput, RulesetInput, RuleTarget, TopOffenders } from "./api.js";
+export type { ActivityWindow, AddressReport, AuditFilter, AuditRecord, AllowlistEntry, BanEvent, BanOptions, BanSearch, BanTerms, BanTimeline, BouncerInfo, BouncerKey, CallerIdentity, ChainInfo, EventFilter, FeedFormat, FeedInfo, FeedRefresh, FeedStatus, FleetNode, HostBan, HostOverview, FirewallRule, HostEvent, IpsetEntry, IpsetInfo, JailActivity, JailStatus, Offender, PanicMode, PortSpec, RuleInput, RulesetInput, RuleTarget, TopOffenders } from "./api.js";
 export { Firewall, type ApplyOptions, type ApplyResult, type ChainRef, type ChangeOptions, type RulesetDiff, type RulesetExport } from "./firewall.js";
 export { Jails } from "./jails.js";
 export { Fleet } from "./fleet.js";
@@ -949,7 +963,7 @@ export declare class Ipsets {
 // ---- jails.ts
 import type { Event } from "./base/event.js";
 import type { CancellationToken } from "./base/cancellation.js";
-import type { AllowlistEntry, BanEvent, BanOptions, JailStatus } from "./api.js";
+import type { AllowlistEntry, BanEvent, BanOptions, BanTerms, JailStatus } from "./api.js";
 /** The host's fail2ban jails: `client.jails`. */
 export declare class Jails {
     #private;
@@ -959,16 +973,16 @@ export declare class Jails {
     status(jail: string, token?: CancellationToken): Promise<JailStatus>;
     /**
      * Bans an address in a jail (or in every jail when `jail` is "-"); resolves once the ban is in force. Returns the
-     * jails it is banned in.
+     * jails it is banned in. With `duration`, the server lifts the ban when it ends (also across its restarts).
      */
-    ban(jail: string, address: string, options?: BanOptions, token?: CancellationToken): Promise<readonly string[]>;
+    ban(jail: string, address: string, options?: BanTerms, token?: CancellationToken): Promise<readonly string[]>;
     /** Lifts a ban in a jail (or in every jail with "-"). Returns the jails it was banned in. */
     unban(jail: string, address: string, options?: BanOptions, token?: CancellationToken): Promise<readonly string[]>;
     /**
      * Bans many addresses in one jail (checked whole first: one invalid or protected address bans none); resolves once
      * they are in force. Returns how many were not banned before.
      */
-    banMany(jail: string, addresses: readonly string[], options?: BanOptions, token?: CancellationToken): Promise<number>;
+    banMany(jail: string, addresses: readonly string[], options?: BanTerms, token?: CancellationToken): Promise<number>;
     /** Reports a failed login an application saw; enough of them within the jail's findtime ban the address. */
     reportFailure(jail: string, address: string, message?: string, token?: CancellationToken): Promise<void>;
     /** The host allowlist: addresses and networks no jail bans. */

@@ -211,6 +211,17 @@ export interface BanOptions {
   readonly fleet?: boolean;
 }
 
+/** Options of a ban: its scope, and how long it lasts and why. */
+export interface BanTerms extends BanOptions {
+  /**
+   * Seconds until the server lifts the ban (1 to 315360000, at most the jail's bantime: a longer one is refused with
+   * `BAN_DURATION_EXCEEDS_BANTIME`); undefined = the jail's bantime.
+   */
+  readonly duration?: number;
+  /** Why (at most 200 characters, no control characters): the BAN event's `reason` attribute. */
+  readonly reason?: string;
+}
+
 /** Who the server takes the caller to be (Host: the `client.host` namespace). */
 export interface CallerIdentity {
   /** The client certificate's name (Subject CN). */

@@ -62,11 +62,19 @@ export class Events {
   }
 
   /**
-   * Events after a sequence (0: from the oldest kept), oldest first, at most `limit`; the filter (types such as
-   * "BAN", a resource prefix such as "jails/", a principal, a jail, an address, a time range) narrows it.
+   * Events after a sequence (0: from the oldest kept) and before another (`before`, undefined: up to the newest),
+   * oldest first, at most `limit`; with `newestFirst` the newest first (page back by passing the last event's sequence
+   * as `before`). The filter (types such as "BAN", a resource prefix such as "jails/", a principal, a jail, an
+   * address, a time range) narrows it.
    */
-  async list(options: EventFilter & { readonly after?: number; readonly limit?: number } = {}, token?: CancellationToken): Promise<EventPage> {
-    const request: ListEventsRequest = { afterSequence: options.after ?? 0, pageSize: options.limit ?? 1000, ...wireFilter(options) };
+  async list(options: EventFilter & { readonly after?: number; readonly before?: number; readonly newestFirst?: boolean; readonly limit?: number } = {}, token?: CancellationToken): Promise<EventPage> {
+    const request: ListEventsRequest = {
+      afterSequence: options.after ?? 0,
+      pageSize: options.limit ?? 1000,
+      ...(options.before === undefined ? {} : { beforeSequence: options.before }),
+      ...(options.newestFirst === true ? { orderBy: "sequence desc" } : {}),
+      ...wireFilter(options),
+    };
     const page = await this.#channel.unary<ListEventsRequest, ListEventsResponse>(EventServiceService, "listEvents", request, token, true);
     return Object.freeze({ events: Object.freeze(page.events.map(hostEvent)), lastSequence: page.lastSequence });
   }

@@ -13,9 +13,9 @@ import {
 import { Disposable } from "./base/disposable.js";
 import type { Event } from "./base/event.js";
 import type { CancellationToken } from "./base/cancellation.js";
-import type { AllowlistEntry, BanEvent, BanOptions, HostEvent, JailStatus } from "./api.js";
+import type { AllowlistEntry, BanEvent, BanOptions, BanTerms, HostEvent, JailStatus } from "./api.js";
 import type { Channel } from "./transport/channel.js";
-import { allowlistEntry, fleetScope, jailStatus } from "./transport/convert.js";
+import { allowlistEntry, banTerms, fleetScope, jailStatus } from "./transport/convert.js";
 
 /** The host's fail2ban jails: `client.jails`. */
 export class Jails {
@@ -41,10 +41,10 @@ export class Jails {
 
   /**
    * Bans an address in a jail (or in every jail when `jail` is "-"); resolves once the ban is in force. Returns the
-   * jails it is banned in.
+   * jails it is banned in. With `duration`, the server lifts the ban when it ends (also across its restarts).
    */
-  async ban(jail: string, address: string, options: BanOptions = {}, token?: CancellationToken): Promise<readonly string[]> {
-    const reply = await this.#channel.unary<BanIpRequest, BanIpResponse>(JailServiceService, "banIp", { jail: `jails/${jail}`, address, ...fleetScope(options) }, token);
+  async ban(jail: string, address: string, options: BanTerms = {}, token?: CancellationToken): Promise<readonly string[]> {
+    const reply = await this.#channel.unary<BanIpRequest, BanIpResponse>(JailServiceService, "banIp", { jail: `jails/${jail}`, address, ...banTerms(options) }, token);
     return Object.freeze(reply.jails.map((name) => name.replace(/^jails\//, "")));
   }
 
@@ -58,8 +58,8 @@ export class Jails {
    * Bans many addresses in one jail (checked whole first: one invalid or protected address bans none); resolves once
    * they are in force. Returns how many were not banned before.
    */
-  async banMany(jail: string, addresses: readonly string[], options: BanOptions = {}, token?: CancellationToken): Promise<number> {
-    return (await this.#channel.unary<BatchBanIpRequest, BatchBanIpResponse>(JailServiceService, "batchBanIp", { jail: `jails/${jail}`, addresses: [...addresses], ...fleetScope(options) }, token)).banned;
+  async banMany(jail: string, addresses: readonly string[], options: BanTerms = {}, token?: CancellationToken): Promise<number> {
+    return (await this.#channel.unary<BatchBanIpRequest, BatchBanIpResponse>(JailServiceService, "batchBanIp", { jail: `jails/${jail}`, addresses: [...addresses], ...banTerms(options) }, token)).banned;
   }
 
   /** Reports a failed login an application saw; enough of them within the jail's findtime ban the address. */

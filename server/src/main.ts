@@ -34,6 +34,7 @@ import { Fail2banCli } from "./drivers/fail2ban-cli.js";
 import { JailService } from "./jails/jail-service.js";
 import { jailOperations } from "./api/jail-api.js";
 import { BanWatcher } from "./jails/ban-watcher.js";
+import { BanExpiry } from "./jails/ban-expiry.js";
 import { JailBanStore } from "./store/jail-ban-store.js";
 import { AllowlistStore } from "./store/allowlist-store.js";
 import { Allowlist } from "./jails/allowlist.js";
@@ -121,7 +122,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const allowlistStore = new AllowlistStore(db);
   const allowlist = new Allowlist(allowlistStore);
   const cli = new Fail2banCli(exec, log, config.fail2ban.socket, config.fail2ban.configDir);
-  const jails = new JailService({ fail2ban, bans: jailBans, configDir: config.fail2ban.configDir, cli, allowlist, fleet });
+  const banExpiry = new BanExpiry({ store: jailBans, events, log });
+  const jails = new JailService({ fail2ban, bans: jailBans, configDir: config.fail2ban.configDir, cli, allowlist, fleet, expiry: banExpiry });
   const allowlistService = new AllowlistService({ allowlist, store: allowlistStore, jails, events, log });
   const banWatcher = new BanWatcher({ jails, bans: jailBans, allowlist: allowlistService, events, log, socket: config.fail2ban.socket });
 
@@ -223,6 +225,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const enforcement = new JailEnforcement({ ipsets, firewall, jails, allowlist, events, log });
   const actionSocket = await ActionSocket.listen(config.fail2ban.actionSocket ?? join(config.dataDir, "fail2ban-action.sock"), enforcement, log);
   banWatcher.start(config.fail2ban.pollIntervalMs, enforcement);
+  // Once the action socket listens (an unban waits for its report): bans whose duration ended while down go first.
+  banExpiry.start(jails);
   feeds.start();
   if (fleetParts !== undefined) {
     fleetParts.fleet.start(events);
@@ -292,6 +296,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       firewall.close();
       iptables.close();
       banWatcher.close();
+      banExpiry.close();
       allowlistService.close();
       fail2ban.close();
       ipsetDriver.close();

@@ -78,6 +78,22 @@ describe("portcullis CLI", () => {
     assert.equal((await portcullis(["unban", attackerV4])).stdout, `${attackerV4} was not banned\n`);
   });
 
+  it("ban --duration --reason: the server lifts the ban when the duration ends; a duration past the jail's bantime is refused", async () => {
+    const asked = Date.now();
+    const banned = await portcullis(["ban", attackerV4, "--jail", "dovecot", "--duration", "2s", "--reason", "cli test"]);
+    assert.deepEqual([banned.code, banned.stdout], [0, `${attackerV4} banned in dovecot\n`]);
+    assert.equal(await attackerReaches(), false, "banned: the connect must fail");
+    await waitFor("the ban lifted after its 2 s", () => attackerReaches(), { within: 10_000, every: 100 });
+    assert.ok(Date.now() - asked >= 1900);
+    const tooLong = await portcullis(["ban", attackerV4, "--jail", "dovecot", "--duration", "1h"]);
+    assert.equal(tooLong.code, 4, tooLong.stderr); // FAILED_PRECONDITION
+    assert.match(tooLong.stderr, /longer than jail dovecot's bantime of 600 s/);
+    const badFlag = await portcullis(["ban", attackerV4, "--jail", "dovecot", "--duration", "soon"]);
+    assert.equal(badFlag.code, 2);
+    assert.match(badFlag.stderr, /"soon" is not a duration/);
+    assert.equal((await portcullis(["ban", attackerV4, "--set", "x", "--reason", "r"])).code, 2);
+  });
+
   it("sets and rules: a set blocked by a rule added with iptables flags, ban --set, import from a file, export, delete", async () => {
     const created = await json<{ name: string; type: string }>(["sets", "create", "cli_block", "--type", "hash:net", "--timeout", "600"]);
     assert.deepEqual([created.name, created.type], ["cli_block", "hash:net"]);

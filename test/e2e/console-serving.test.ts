@@ -18,7 +18,8 @@ describe("the console at /console/ on the REST port", () => {
   const INDEX = '<!doctype html><html><head><meta charset="utf-8"><title>Portcullis</title><link rel="stylesheet" href="app-QX7B2M4K.css"></head><body><script type="module" src="app-3F2A9C1B.js"></script></body></html>\n';
   const SCRIPT = 'document.title = "Portcullis";\n';
   const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
-  const get = (path: string, options: { as?: string | null; method?: string } = {}): Promise<RestReply> => rest(f.server, options.method ?? "GET", path, undefined, { as: options.as === undefined ? "admin" : options.as });
+  const get = (path: string, options: { as?: string | null; method?: string; accept?: string } = {}): Promise<RestReply> =>
+    rest(f.server, options.method ?? "GET", path, undefined, { as: options.as === undefined ? "admin" : options.as, ...(options.accept === undefined ? {} : { headers: { accept: options.accept } }) });
   const assertStrictHeaders = (reply: RestReply, what: string): void => {
     assert.equal(reply.headers["content-security-policy"], CSP, what);
     assert.equal(reply.headers["x-content-type-options"], "nosniff", what);
@@ -95,6 +96,12 @@ describe("the console at /console/ on the REST port", () => {
       assert.deepEqual([reply.status, reply.text, reply.headers["cache-control"]], [200, INDEX, "no-cache"], path);
       assertStrictHeaders(reply, path);
     }
+    // A reload of a page whose last segment has a dot (a set, a jail): the browser asks for HTML, and gets the page.
+    for (const path of ["/console/sets/blocklist.v4", "/console/jails/my.jail"]) {
+      const reply = await get(path, { accept: "text/html,application/xhtml+xml,*/*;q=0.8" });
+      assert.deepEqual([reply.status, reply.text], [200, INDEX], path);
+      assertNotFound(await get(path, { accept: "*/*" }), `${path} not asked for as a page`);
+    }
     const root = await get("/");
     assert.deepEqual([root.status, root.headers.location], [302, "/console/"]);
     const bare = await get("/console?x=1");
@@ -116,7 +123,7 @@ describe("the console at /console/ on the REST port", () => {
     const badEncoding = await get("/console/%E0%A4%A.js");
     assert.deepEqual([badEncoding.status, badEncoding.json.reason], [400, "MALFORMED_REQUEST"]);
     // A path without an extension is a route of the console: index.html, never what the path might reach.
-    for (const path of ["/console/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "/console/..%2f..%2f..%2fetc%2fpasswd"]) assert.equal((await get(path)).text, INDEX, path);
+    for (const path of ["/console/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "/console/..%2f..%2f..%2fetc%2fpasswd"]) assert.equal((await get(path, { accept: "text/html" })).text, INDEX, path);
   });
 
   it("only over mTLS: no certificate, no page; any role sees it; it only answers reads", async () => {

@@ -114,7 +114,7 @@ describe("console: the web console in Debian's Chromium, with client certificate
     await rest(setup.f.server, "POST", "/v1/ipsets/blocklist/entries", { entry: { element: "203.0.113.0/24", comment: "spam" } });
     const viewer = await browser.newPage();
     try {
-      const actions = /^(Ban.*|Unban.*|Delete.*|Add|Allow.*|Allowlist.*|Remove.*|Save settings|Create|Import|Panic mode…|End panic mode…|Add to the draft|Review and apply…|Move .*)$/;
+      const actions = /^(Ban.*|Unban.*|Delete.*|Add|Allow.*|Allowlist.*|Remove.*|Save settings|Create|Import|Panic mode…|End panic mode…|Add to the draft|Review and apply…|Move .*|Stop.*|Start.*|Reload.*)$/;
       for (const [path, heading] of [["", "Overview"], ["jails", "Jails"], ["jails/dovecot", "Jail dovecot"], ["sets", "Sets"], ["sets/blocklist", "Set blocklist"], ["rules", "Rules"], [`address/${attackerV4}`, `Address ${attackerV4}`]] as const) {
         await open(viewer, browser.url(path, "viewer"), heading);
         await viewer.getByText("noc").first().waitFor();
@@ -166,6 +166,46 @@ describe("console: the web console in Debian's Chromium, with client certificate
     await page.getByRole("alert").filter({ hasText: /max.?retry/i }).waitFor();
     assert.equal(await fail2ban.ask(["get", "dovecot", "maxretry"]), 5, "the refused value changed nothing");
     await settings.getByLabel("Max retry").fill("5");
+  });
+
+  it("an operator bans from the jail page with a duration and a reason: the row shows the ban's own end, the BAN event carries both", async () => {
+    const { hosts } = setup;
+    await open(page, browser.url("jails/dovecot"), "Jail dovecot");
+    const form = page.getByRole("form", { name: "Ban an address" });
+    await form.getByLabel("Address to ban").fill(attackerV4);
+    await form.getByLabel("Duration").selectOption({ label: "10 minutes" });
+    await form.getByLabel("Reason").fill(`password spraying ${IMG}`);
+    await form.getByRole("button", { name: "Ban" }).click();
+    await page.getByRole("status").getByText(`${attackerV4} banned in dovecot for 10m.`).waitFor();
+    const row = page.locator(`#bans tr[data-address="${attackerV4}"]`);
+    await row.locator("td").nth(1).getByText("10m", { exact: true }).waitFor();
+    await row.locator("td").nth(3).getByText(/^9m \d+s$|^10m$/).waitFor();
+    assert.equal(await becomesUnreachable(hosts.attacker.name, victimV4, 143), true, "banned from the page: the connect must fail");
+    const events = await rest(setup.f.server, "GET", `/v1/events:list?types=EVENT_TYPE_BAN&address=${attackerV4}&pageSize=1000`);
+    const ban = (events.json.events as Array<{ attributes: Record<string, string> }>).at(-1);
+    assert.deepEqual([ban?.attributes.reason, ban?.attributes.duration], [`password spraying ${IMG}`, "600"]);
+    // Longer than the jail's hour is not offered (the server would refuse it).
+    assert.deepEqual(await form.getByLabel("Duration").locator("option").allInnerTexts(), ["The jail's bantime (1h)", "10 minutes"]);
+    await row.getByRole("button", { name: `Unban ${attackerV4}` }).click();
+    await row.waitFor({ state: "detached" });
+    assert.deepEqual(await page.evaluate(() => (window as unknown as { __xss: unknown[] }).__xss), []);
+  });
+
+  it("an admin stops a jail from the jail page (confirmed), the page shows it stopped, and starts it again", async () => {
+    const { fail2ban } = setup;
+    await open(page, browser.url("jails/dovecot"), "Jail dovecot");
+    await page.getByRole("button", { name: "Stop jail…" }).click();
+    const dialog = page.getByRole("dialog", { name: "Stop jail dovecot?" });
+    await dialog.getByRole("button", { name: "Stop jail" }).click();
+    await page.locator("#jail-state").getByText("Jail dovecot is not running").waitFor();
+    assert.match(JSON.stringify(await fail2ban.ask(["status"])), /"Number of jail",0/);
+    assert.equal(await page.locator("#bans").count(), 0);
+    await page.getByRole("button", { name: "Start jail dovecot" }).click();
+    await page.locator("#bans").waitFor();
+    assert.equal(await page.locator("#jail-state").count(), 0);
+    assert.match(JSON.stringify(await fail2ban.ask(["status"])), /"Jail list","dovecot"/);
+    await page.getByRole("button", { name: "Reload jail dovecot" }).click();
+    await page.getByRole("status").getByText("Jail dovecot reloaded from fail2ban's configuration.").waitFor();
   });
 
   it("safe-mode apply from the rules page: a countdown and Confirm keep the rule; unconfirmed, the rollback is shown and the table is back", async () => {
@@ -319,7 +359,7 @@ describe("console: the web console in Debian's Chromium, with client certificate
     assert.deepEqual(header, ["sequence", "time", "type", "resource", "principal", "origin", "jail", "address", "attributes"]);
     assert.equal(records.length, shown, "the file holds the events the filtered view shows");
     assert.ok(records.every((record) => record[2] === "BAN" && record[6] === "dovecot"), JSON.stringify(records));
-    assert.deepEqual(records.filter((record) => record[7] === attackerV4).map((record) => record[4]), ["fail2ban", "admin"]);
+    assert.deepEqual(records.filter((record) => record[7] === attackerV4).map((record) => record[4]), ["fail2ban", "admin", "alice"]);
 
     const [jsonDownload] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Export JSON lines" }).click()]);
     const events = readFileSync((await jsonDownload.path())!, "utf8").trim().split("\n").map((line) => JSON.parse(line) as { type: string; sequence: number });

@@ -9,6 +9,7 @@ import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 import { applyRequest, filterOf, rule } from "../harness/firewall-requests.js";
 import { TargetKind } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
 import { waitFor } from "../harness/wait.js";
+import { rest } from "../harness/rest.js";
 
 const entry = (element: string) => ({ name: "", element, comment: "" });
 
@@ -124,5 +125,43 @@ describe("event stream: durable, resumable, no loss and no duplicates", () => {
     } finally {
       auditorEvents.close();
     }
+  });
+
+  it("newest first (order_by \"sequence desc\"): pages back through the log with before_sequence, filters and after_sequence still hold, over gRPC and REST", async () => {
+    const list = (extra: { afterSequence?: number; beforeSequence?: number; orderBy?: string; pageSize?: number; types?: EventType[] }) =>
+      events.call("listEvents", { afterSequence: extra.afterSequence ?? 0, pageSize: extra.pageSize ?? 0, types: extra.types ?? [], resourcePrefix: "", principal: "", jail: "", address: "", ...(extra.orderBy === undefined ? {} : { orderBy: extra.orderBy }), ...(extra.beforeSequence === undefined ? {} : { beforeSequence: extra.beforeSequence }) });
+    for (const element of ["198.51.100.41", "198.51.100.42", "198.51.100.43"]) await f.clientAs("admin").call("addEntry", { parent: "ipsets/bans", entry: entry(element) });
+    const oldestFirst = (await list({})).events.map((event) => event.sequence);
+    assert.ok(oldestFirst.length >= 7, `enough events to page through (${oldestFirst.length})`);
+    const newestFirst = [...oldestFirst].reverse();
+
+    const first = await list({ orderBy: "sequence desc", pageSize: 3 });
+    assert.deepEqual(first.events.map((event) => event.sequence), newestFirst.slice(0, 3));
+    assert.equal(first.lastSequence, newestFirst[0]);
+    // Paging back to the oldest, each page before the last event of the one before: every event once, in order.
+    const paged: number[] = [];
+    for (let before: number | undefined; ; ) {
+      const page = await list({ orderBy: "sequence desc", pageSize: 3, ...(before === undefined ? {} : { beforeSequence: before }) });
+      paged.push(...page.events.map((event) => event.sequence));
+      if (page.events.length < 3) break;
+      before = page.events[page.events.length - 1]!.sequence;
+    }
+    assert.deepEqual(paged, newestFirst);
+    // AIP-132 spelling: "asc" is the default order; the filters and after_sequence hold newest first too.
+    assert.deepEqual((await list({ orderBy: " sequence  asc " })).events.map((event) => event.sequence), oldestFirst);
+    const added = await list({ orderBy: "sequence desc", types: [EventType.EVENT_TYPE_ENTRY_ADDED], pageSize: 2 });
+    assert.deepEqual(added.events.map((event) => event.attributes.element), ["198.51.100.43", "198.51.100.42"]);
+    const window = await list({ orderBy: "sequence desc", afterSequence: newestFirst[4]!, beforeSequence: newestFirst[0]! });
+    assert.deepEqual(window.events.map((event) => event.sequence), newestFirst.slice(1, 4));
+    for (const orderBy of ["time desc", "sequence down", "sequence desc, time"]) {
+      const refused = await rejectsWith(list({ orderBy }), status.INVALID_ARGUMENT, "INVALID_ORDER_BY");
+      assert.match(refused.details, /"sequence desc"/);
+    }
+
+    const reply = await rest(f.server, "GET", `/v1/events:list?orderBy=${encodeURIComponent("sequence desc")}&pageSize=2&beforeSequence=${newestFirst[0]}`);
+    assert.equal(reply.status, 200, reply.text);
+    assert.deepEqual((reply.json.events as Array<{ sequence: string | number }>).map((event) => Number(event.sequence)), newestFirst.slice(1, 3));
+    const badOrder = await rest(f.server, "GET", "/v1/events:list?orderBy=time");
+    assert.deepEqual([badOrder.status, badOrder.json.reason], [400, "INVALID_ORDER_BY"]);
   });
 });

@@ -544,6 +544,7 @@ const CASES: ReadonlyArray<readonly [string, Case]> = [
     refusals: [
       { code: "INVALID_ARGUMENT", reason: "INVALID_REQUEST", path: "/v1/events:list?types=EVENT_TYPE_NONSENSE" },
       { code: "INVALID_ARGUMENT", reason: "INVALID_REQUEST", path: "/v1/events:list?afterSequence=soon" },
+      { code: "INVALID_ARGUMENT", reason: "INVALID_ORDER_BY", path: "/v1/events:list?orderBy=time%20desc" },
     ],
   }],
   ["ListAuditRecords", {

@@ -67,6 +67,16 @@ it("SDK: banMany, the allowlist (which lifts the bans it covers), reportFailure"
   assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "five reported failures ban");
   await client.jails.unban("-", attackerV4);
   for (const address of ["203.0.113.5", "203.0.113.6"]) await client.jails.unban("dovecot", address);
+
+  // A ban with its own duration and a reason: the BAN event carries both, the server lifts it when it ends.
+  const timed = await client.jails.ban("dovecot", attackerV4, { duration: 2, reason: "sdk test" });
+  assert.deepEqual(timed, ["dovecot"]);
+  assert.equal(await canConnect(hosts.attacker.name, victimV4, 143), false, "banned for 2 s: the connect must fail");
+  const [ban] = (await client.events.list({ types: ["BAN"], address: attackerV4, newestFirst: true, limit: 1 })).events;
+  assert.deepEqual([ban?.attributes.reason, ban?.attributes.duration], ["sdk test", "2"]);
+  await waitFor("the 2 s ban lifted by the server", async () => canConnect(hosts.attacker.name, victimV4, 143), { within: 10_000, every: 100 });
+  const tooLong = await client.jails.ban("dovecot", attackerV4, { duration: 601 }).then(() => undefined, (caught: unknown) => caught);
+  assert.ok(tooLong instanceof PortcullisError && tooLong.reason === "BAN_DURATION_EXCEEDS_BANTIME");
 });
 
 it("SDK: ipsets add/test/entries/remove with plain strings", async () => {
@@ -106,6 +116,12 @@ it("SDK: events.list pages through the log with filters; audit.records lists wri
   assert.ok(bans.lastSequence >= bans.events[bans.events.length - 1]!.sequence);
   const after = await client.events.list({ after: bans.lastSequence });
   assert.deepEqual(after.events, [], "nothing after the newest");
+  // Newest first, and the page before a sequence.
+  const all = await client.events.list({});
+  const newest = await client.events.list({ newestFirst: true, limit: 2 });
+  assert.deepEqual(newest.events.map((event) => event.sequence), all.events.slice(-2).reverse().map((event) => event.sequence));
+  const older = await client.events.list({ newestFirst: true, limit: 1, before: newest.events[1]!.sequence });
+  assert.deepEqual(older.events.map((event) => event.sequence), [all.events[all.events.length - 3]!.sequence]);
   const bad = await client.events.list({ types: ["NOT_A_TYPE"] }).then(() => undefined, (caught: unknown) => caught);
   assert.ok(bad instanceof PortcullisError && bad.code === "InvalidArgument");
   const records = await client.audit.records();

@@ -6,6 +6,10 @@ import { JailBanStore } from "../../server/src/store/jail-ban-store.js";
 import { AllowlistStore } from "../../server/src/store/allowlist-store.js";
 import { Allowlist } from "../../server/src/jails/allowlist.js";
 import { JailService, PORTCULLIS_ACTION } from "../../server/src/jails/jail-service.js";
+import { BanExpiry } from "../../server/src/jails/ban-expiry.js";
+import { EventLog } from "../../server/src/events/event-log.js";
+import { EventStore } from "../../server/src/store/event-store.js";
+import { createLogger } from "../../server/src/logger.js";
 import type { Fail2banClient } from "../../server/src/drivers/fail2ban-client.js";
 import type { Fail2banCli } from "../../server/src/drivers/fail2ban-cli.js";
 import type { PickleValue } from "../../server/src/drivers/parse/pickle-codec.js";
@@ -61,7 +65,7 @@ function setup(options: { failBanip?: number } = {}) {
   };
   const events: EventInput[] = [];
   const call: ApiCall = { principal: "tester", role: "operator", method: "portcullis.v1.JailService/BatchBanIp", record: (event) => void events.push(event) };
-  service = new JailService({ fail2ban, bans, configDir: "/nonexistent", cli: undefined as unknown as Fail2banCli, allowlist: new Allowlist(new AllowlistStore(db)), fleet });
+  service = new JailService({ fail2ban, bans, configDir: "/nonexistent", cli: undefined as unknown as Fail2banCli, allowlist: new Allowlist(new AllowlistStore(db)), fleet, expiry: new BanExpiry({ store: bans, events: new EventLog(new EventStore(db)), log: createLogger("silent") }) });
   return { service, bans, log, shared, call, events };
 }
 
@@ -69,7 +73,7 @@ describe("BatchBanIp in chunks", () => {
   it("fail2ban gets the next chunk while the previous one's enforcement is awaited; each chunk is handed on once enforced", async () => {
     const { service, log, shared, call, events } = setup();
     const all = addresses(1200);
-    const fresh = await service.batchBan(JAIL, all, call, true);
+    const fresh = await service.batchBan(JAIL, all, call, { fleet: true });
     assert.equal(fresh.length, 1200);
     assert.deepEqual(events.map((event) => event.resource), all.map((address) => `jails/${JAIL}/bans/${address}`));
     assert.deepEqual(events[0]!.attributes, { jail: JAIL, address: all[0], scope: "fleet" });
@@ -83,7 +87,7 @@ describe("BatchBanIp in chunks", () => {
   it("a failure midway: what was enforced is kept and handed on, the rest is not recorded as banned", async () => {
     const { service, bans, log, shared, call } = setup({ failBanip: 2 });
     const all = addresses(1200);
-    await assert.rejects(service.batchBan(JAIL, all, call, true), /fail2ban went away/);
+    await assert.rejects(service.batchBan(JAIL, all, call, { fleet: true }), /fail2ban went away/);
     assert.deepEqual(shared, [all.slice(0, 500)], "the first chunk was enforced before the call failed");
     assert.deepEqual([...bans.addresses(JAIL)].sort(), [...all.slice(0, 500)].sort());
     await sleep(50);

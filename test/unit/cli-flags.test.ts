@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { InvalidArgumentError } from "commander";
-import { ports, ruleOf, seconds } from "../../server/src/cli/parse-flags.js";
+import { duration, ports, ruleOf, seconds } from "../../server/src/cli/parse-flags.js";
 import { UsageError } from "../../server/src/cli/connect.js";
 
 it("ports: iptables' forms (25, 1000:2000, lists); anything else is refused naming the part", () => {
@@ -14,6 +14,16 @@ it("ports: iptables' forms (25, 1000:2000, lists); anything else is refused nami
   assert.throws(() => ports("1000-2000"), InvalidArgumentError);
   assert.throws(() => seconds("-5"), InvalidArgumentError);
   assert.equal(seconds("600"), 600);
+});
+
+it("duration: seconds, or numbers with units s, m, h, d, w (combined too); anything else is refused", () => {
+  assert.equal(duration("3600"), 3600);
+  assert.equal(duration("90s"), 90);
+  assert.equal(duration("10m"), 600);
+  assert.equal(duration("1h30m"), 5400);
+  assert.equal(duration("7d"), 604_800);
+  assert.equal(duration("2w"), 1_209_600);
+  for (const bad of ["", "1h30", "1.5h", "-1h", "1y", "h", "10 m"]) assert.throws(() => duration(bad), InvalidArgumentError, bad);
 });
 
 it("ruleOf: iptables-style flags become the SDK's RuleInput; a rule without a clear target is a usage error", () => {

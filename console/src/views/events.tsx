@@ -5,7 +5,6 @@ import { EVENT_LABELS, EVENT_TYPES, labelOf } from "../api/event-types";
 import { Problem } from "../components/problem";
 import { formatTime } from "../format";
 import { EventStream, type StreamState } from "../live/event-stream";
-import { newestSequence } from "../live/host-events";
 import { Link } from "../router";
 
 /** How many rows the tail keeps. */
@@ -47,42 +46,18 @@ export function exportHref(filters: Filters, format: "EXPORT_FORMAT_CSV" | "EXPO
   return `/v1/events:export?${params.toString()}`;
 }
 
-/** Matching events per ListEvents call (its maximum), and how many calls a look back may take. */
-const PAGE = 10_000;
-const MAX_PAGES = 20;
-/** Enough matches to show: the look back stops widening there. */
-const ENOUGH = 100;
-
-/** The matching events after `from`, oldest first, and the newest sequence then; undefined when there are too many. */
-async function scan(filters: Filters, from: number): Promise<{ events: Event[]; last: number } | undefined> {
-  const events: Event[] = [];
-  let after = from;
-  for (let pages = 0; pages < MAX_PAGES; pages++) {
-    const page = await unwrap(api.GET("/v1/events:list", { params: { query: { afterSequence: after, pageSize: PAGE, ...filterQuery(filters) } } }));
-    const found = page.events ?? [];
-    events.push(...found);
-    if (found.length < PAGE) return { events, last: toNumber(page.lastSequence) };
-    after = toNumber(found[found.length - 1]?.sequence);
-  }
-  return undefined;
-}
+/** Events per ListEvents call: the first page (the newest matching) and each page of older ones. */
+const PAGE = 200;
 
 /**
- * The newest matching events, oldest first, and the sequence the live tail continues from. It looks back over the
- * last thousand events first and widens tenfold while fewer than ENOUGH match (a rare principal or address), never
- * reading more than MAX_PAGES pages: the events shown always reach up to the newest, so the tail has no gap.
+ * The newest matching events before a sequence (undefined: up to the newest), newest first, as the server pages back
+ * through its log (`order_by: sequence desc`), and the log's newest sequence as of that page: the live tail continues
+ * after it, so the page and the tail leave no gap between them.
  */
-async function recentEvents(filters: Filters): Promise<{ events: Event[]; after: number }> {
-  const newest = await newestSequence();
-  let best: { events: Event[]; last: number } = { events: [], last: newest };
-  for (const size of [1_000, 10_000, 100_000, 1_000_000, Infinity]) {
-    const from = Math.max(0, newest - size);
-    const found = await scan(filters, from);
-    if (found === undefined) break;
-    best = found;
-    if (found.events.length >= ENOUGH || from === 0) break;
-  }
-  return { events: best.events.slice(-KEEP), after: Math.max(newest, best.last) };
+async function newestEvents(filters: Filters, before?: number): Promise<{ events: Event[]; last: number }> {
+  const query = { orderBy: "sequence desc", pageSize: PAGE, ...(before === undefined ? {} : { beforeSequence: before }), ...filterQuery(filters) };
+  const page = await unwrap(api.GET("/v1/events:list", { params: { query } }));
+  return { events: page.events ?? [], last: toNumber(page.lastSequence) };
 }
 
 /** `key=value` pairs of an event's attributes, as text. */
@@ -106,25 +81,29 @@ export function EventsView(): JSX.Element {
   const pausedRef = useRef(paused);
   pausedRef.current = paused;
   const [heldCount, setHeldCount] = useState(0);
+  const [older, setOlder] = useState<"none" | "more" | "loading">("none");
   useEffect(() => {
     let stream: EventStream | undefined;
     let gone = false;
     setEvents([]);
     setError(undefined);
+    setOlder("none");
     held.current = [];
     setHeldCount(0);
-    recentEvents(filters).then(
-      ({ events: recent, after }) => {
+    newestEvents(filters).then(
+      ({ events: recent, last }) => {
         if (gone) return;
-        setEvents([...recent].reverse());
+        setEvents(recent);
+        setOlder(recent.length === PAGE ? "more" : "none");
         if (!follow) return;
-        stream = new EventStream(filterQuery(filters), after, (event) => {
+        stream = new EventStream(filterQuery(filters), last, (event) => {
           if (pausedRef.current) {
             held.current.push(event);
             setHeldCount(held.current.length);
             return;
           }
-          setEvents((list) => [event, ...list].slice(0, KEEP));
+          // The tail keeps KEEP rows, or as many as older pages brought in: the oldest go as new ones come.
+          setEvents((list) => [event, ...list].slice(0, Math.max(KEEP, list.length)));
         }, setState);
       },
       (failure: unknown) => !gone && setError(messageOf(failure)),
@@ -138,8 +117,23 @@ export function EventsView(): JSX.Element {
     const waiting = held.current.reverse();
     held.current = [];
     setHeldCount(0);
-    setEvents((list) => [...waiting, ...list].slice(0, KEEP));
+    setEvents((list) => [...waiting, ...list].slice(0, Math.max(KEEP, list.length)));
     setPaused(false);
+  };
+  const showOlder = (): void => {
+    const oldest = events[events.length - 1];
+    if (oldest === undefined) return;
+    setOlder("loading");
+    newestEvents(filters, toNumber(oldest.sequence)).then(
+      ({ events: page }) => {
+        setEvents((list) => [...list, ...page]);
+        setOlder(page.length === PAGE ? "more" : "none");
+      },
+      (failure: unknown) => {
+        setError(messageOf(failure));
+        setOlder("more");
+      },
+    );
   };
   return (
     <section aria-labelledby="events-title">
@@ -182,6 +176,11 @@ export function EventsView(): JSX.Element {
           {events.length === 0 && error === undefined ? <tr><td colSpan={6}>No events match.</td></tr> : null}
         </tbody>
       </table>
+      {older === "none" ? null : (
+        <nav class="pager" aria-label="Older events">
+          <button type="button" disabled={older === "loading"} onClick={showOlder}>Show older events</button>
+        </nav>
+      )}
     </section>
   );
 }

@@ -1,8 +1,9 @@
 import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { api, messageOf, unwrap, type Jail, type JailBan } from "../api/client";
+import { api, messageOf, ProblemError, unwrap, type Jail, type JailBan } from "../api/client";
 import { useCan } from "../caller";
 import { ActionButton } from "../components/action-button";
+import { ConfirmDialog } from "../components/confirm-dialog";
 import { useNotify } from "../components/notices";
 import { Problem } from "../components/problem";
 import { formatCount, formatDuration, formatTime, secondsUntil } from "../format";
@@ -13,8 +14,14 @@ import { JailSettings } from "./jail-settings";
 
 const JAIL_EVENTS = new Set(["EVENT_TYPE_BAN", "EVENT_TYPE_UNBAN", "EVENT_TYPE_JAIL_UPDATED", "EVENT_TYPE_JAIL_STARTED", "EVENT_TYPE_JAIL_STOPPED", "EVENT_TYPE_JAILS_RELOADED"]);
 
-function readJail(jail: string): Promise<Jail> {
-  return unwrap(api.GET("/v1/jails/{jail}", { params: { path: { jail }, query: { view: "JAIL_VIEW_FULL" } } }));
+/** A jail fail2ban runs, or `undefined` when it runs none of that name (stopped, or not in its configuration). */
+async function readJail(jail: string): Promise<Jail | undefined> {
+  try {
+    return await unwrap(api.GET("/v1/jails/{jail}", { params: { path: { jail }, query: { view: "JAIL_VIEW_FULL" } } }));
+  } catch (error) {
+    if (error instanceof ProblemError && error.reason === "JAIL_NOT_FOUND") return undefined;
+    throw error;
+  }
 }
 
 /**
@@ -26,7 +33,7 @@ export function JailView(props: { jail: string }): JSX.Element {
   const jail = useLoad(() => readJail(name), [name]);
   const [bans, setBans] = useState<readonly JailBan[]>([]);
   useEffect(() => {
-    if (jail.data !== undefined) setBans(jail.data.bans ?? []);
+    if (jail.data !== undefined) setBans(jail.data?.bans ?? []);
   }, [jail.data]);
   const reloadSoon = useThrottled(jail.reload, 200);
   useHostEvents((event) => {
@@ -42,11 +49,16 @@ export function JailView(props: { jail: string }): JSX.Element {
     }
   });
   const data = jail.data;
+  const stopped = !jail.loading && jail.error === undefined && data === undefined;
   return (
     <section aria-labelledby="jail-title">
       <p class="breadcrumb"><Link to={{ view: "jails" }}>Jails</Link> /</p>
-      <h1 id="jail-title" tabIndex={-1}>Jail {name}</h1>
+      <div class="page-head">
+        <h1 id="jail-title" tabIndex={-1}>Jail {name}</h1>
+        <JailControls jail={name} running={data !== undefined} stopped={stopped} onChange={jail.reload} />
+      </div>
       <Problem error={jail.error} what="The jail could not be read" />
+      {stopped ? <p class="summary" id="jail-state">Jail {name} is not running: it is stopped, or fail2ban's configuration has no such jail.</p> : null}
       {data === undefined ? null : (
         <>
           <div class="cards">
@@ -61,7 +73,7 @@ export function JailView(props: { jail: string }): JSX.Element {
             <dt>Actions</dt>
             <dd>{(data.actions ?? []).join(", ") || "none"}</dd>
           </dl>
-          <BansSection jail={name} bans={bans} onChange={jail.reload} />
+          <BansSection jail={name} bans={bans} banTime={Number(data.banTime ?? -1)} onChange={jail.reload} />
           <IgnoreSection jail={name} entries={data.ignoreIp ?? []} onChange={jail.reload} />
           <JailSettings jail={name} data={data} onSaved={jail.reload} />
         </>
@@ -70,7 +82,49 @@ export function JailView(props: { jail: string }): JSX.Element {
   );
 }
 
-function BansSection(props: { jail: string; bans: readonly JailBan[]; onChange: () => void }): JSX.Element {
+/** An admin's Reload, Stop (confirmed: its actions lift the jail's bans) and, for a jail that is not running, Start. */
+function JailControls(props: { jail: string; running: boolean; stopped: boolean; onChange: () => void }): JSX.Element | null {
+  const canAdmin = useCan("admin");
+  const notify = useNotify();
+  const [confirming, setConfirming] = useState(false);
+  const { jail } = props;
+  if (!canAdmin || (!props.running && !props.stopped)) return null;
+  return (
+    <div class="actions">
+      {props.stopped ? (
+        <ActionButton kind="primary" label={`Start jail ${jail}`} done={`Jail ${jail} started.`} run={async () => {
+          await unwrap(api.POST("/v1/jails/{jail}:start", { params: { path: { jail } }, body: {} }));
+          props.onChange();
+        }}>Start</ActionButton>
+      ) : (
+        <>
+          <ActionButton label={`Reload jail ${jail}`} done={`Jail ${jail} reloaded from fail2ban's configuration.`} run={async () => {
+            await unwrap(api.POST("/v1/jails/{jail}:reload", { params: { path: { jail } }, body: {} }));
+            props.onChange();
+          }}>Reload</ActionButton>
+          <button type="button" class="button-danger" onClick={() => setConfirming(true)}>Stop jail…</button>
+        </>
+      )}
+      {confirming ? (
+        <ConfirmDialog
+          title={`Stop jail ${jail}?`}
+          confirmLabel="Stop jail"
+          danger
+          onClose={() => setConfirming(false)}
+          onConfirm={async () => {
+            await unwrap(api.POST("/v1/jails/{jail}:stop", { params: { path: { jail } }, body: {} }));
+            notify("ok", `Jail ${jail} stopped.`);
+            props.onChange();
+          }}
+        >
+          <p>The jail stops watching its logs and its actions lift its bans. Start it again from this page; a fail2ban restart or reload starts it too.</p>
+        </ConfirmDialog>
+      ) : null}
+    </div>
+  );
+}
+
+function BansSection(props: { jail: string; bans: readonly JailBan[]; banTime: number; onChange: () => void }): JSX.Element {
   const canOperate = useCan("operator");
   const now = useNow();
   const { jail, bans } = props;
@@ -113,24 +167,32 @@ function BansSection(props: { jail: string; bans: readonly JailBan[]; onChange: 
           {bans.length === 0 ? <tr><td colSpan={canOperate ? 6 : 5}>No address is banned.</td></tr> : null}
         </tbody>
       </table>
-      {canOperate ? <BanForm jail={jail} onBanned={props.onChange} /> : null}
+      {canOperate ? <BanForm jail={jail} banTime={props.banTime} onBanned={props.onChange} /> : null}
     </section>
   );
 }
 
-function BanForm(props: { jail: string; onBanned: () => void }): JSX.Element {
+/** Durations a ban can be given, in seconds; those longer than the jail's bantime are not offered (the server refuses them). */
+const BAN_DURATIONS: ReadonlyArray<readonly [string, number]> = [["10 minutes", 600], ["1 hour", 3600], ["1 day", 86400], ["7 days", 604800], ["30 days", 2592000]];
+
+function BanForm(props: { jail: string; banTime: number; onBanned: () => void }): JSX.Element {
   const notify = useNotify();
   const [address, setAddress] = useState("");
+  const [duration, setDuration] = useState(0);
+  const [reason, setReason] = useState("");
   const [fleet, setFleet] = useState(false);
   const [busy, setBusy] = useState(false);
+  const durations = BAN_DURATIONS.filter(([, seconds]) => props.banTime < 0 || seconds < props.banTime);
   const submit = (event: SubmitEvent): void => {
     event.preventDefault();
     setBusy(true);
     const target = address.trim();
-    unwrap(api.POST("/v1/jails/{jail}:ban", { params: { path: { jail: props.jail } }, body: { address: target, ...(fleet ? { fleet: true } : {}) } })).then(
+    const body = { address: target, ...(duration > 0 ? { duration } : {}), ...(reason.trim() === "" ? {} : { reason: reason.trim() }), ...(fleet ? { fleet: true } : {}) };
+    unwrap(api.POST("/v1/jails/{jail}:ban", { params: { path: { jail: props.jail } }, body })).then(
       () => {
-        notify("ok", `${target} banned in ${props.jail}.`);
+        notify("ok", `${target} banned in ${props.jail}${duration > 0 ? ` for ${formatDuration(duration)}` : ""}.`);
         setAddress("");
+        setReason("");
         props.onBanned();
       },
       (error: unknown) => notify("error", messageOf(error)),
@@ -139,6 +201,13 @@ function BanForm(props: { jail: string; onBanned: () => void }): JSX.Element {
   return (
     <form class="inline-form" onSubmit={submit} aria-label="Ban an address">
       <label>Address to ban<input type="text" required value={address} onInput={(event) => setAddress(event.currentTarget.value)} /></label>
+      <label>Duration
+        <select value={duration} onChange={(event) => setDuration(Number(event.currentTarget.value))}>
+          <option value={0}>The jail's bantime{props.banTime < 0 ? " (forever)" : ` (${formatDuration(props.banTime)})`}</option>
+          {durations.map(([label, seconds]) => <option key={seconds} value={seconds}>{label}</option>)}
+        </select>
+      </label>
+      <label>Reason<input type="text" maxLength={200} value={reason} onInput={(event) => setReason(event.currentTarget.value)} /></label>
       <label class="check"><input type="checkbox" checked={fleet} onChange={(event) => setFleet(event.currentTarget.checked)} />On every fleet host</label>
       <button type="submit" class="button-danger" disabled={busy}>Ban</button>
     </form>

@@ -2,6 +2,7 @@ import type { JSX } from "preact";
 import { useState } from "preact/hooks";
 import { api, idOf, unwrap } from "../api/client";
 import { useCan } from "../caller";
+import { ActionButton } from "../components/action-button";
 import { ConfirmDialog } from "../components/confirm-dialog";
 import { useNotify } from "../components/notices";
 import { Problem } from "../components/problem";
@@ -25,6 +26,7 @@ export function JailsView(): JSX.Element {
     if (event.type !== undefined && JAIL_EVENTS.has(event.type)) reloadSoon();
   });
   const canOperate = useCan("operator");
+  const canAdmin = useCan("admin");
   const [confirming, setConfirming] = useState(false);
   const notify = useNotify();
   const status = fail2ban.data;
@@ -36,6 +38,12 @@ export function JailsView(): JSX.Element {
         <h1 id="jails-title" tabIndex={-1}>Jails</h1>
         {canOperate ? (
           <div class="actions">
+            {canAdmin ? (
+              <ActionButton done="Every jail reloaded from fail2ban's configuration." run={async () => {
+                await unwrap(api.POST("/v1/jails/{jail}:reload", { params: { path: { jail: "-" } }, body: {} }));
+                jails.reload();
+              }}>Reload all jails</ActionButton>
+            ) : null}
             <button type="button" class="button-danger" disabled={banned === 0} onClick={() => setConfirming(true)}>Unban all…</button>
           </div>
         ) : null}

@@ -8,7 +8,7 @@ import type { HostBan as WireHostBan, Node as WireNode } from "../gen/portcullis
 import type { CallerIdentity as WireCallerIdentity, HostOverview as WireOverview, JailActivity as WireJailActivity } from "../gen/portcullis/v1/host.js";
 import { FeedFormat as WireFeedFormat, type Feed as WireFeed } from "../gen/portcullis/v1/feed.js";
 import type { Bouncer as WireBouncer } from "../gen/portcullis/v1/bouncer.js";
-import type { ActivityWindow, AllowlistEntry, BouncerInfo, AuditRecord, BanOptions, BanTimeline, CallerIdentity, FeedFormat, FeedInfo, FleetNode, HostBan, HostEvent, HostOverview, IpsetEntry, IpsetInfo, JailActivity, JailStatus, Offender, TopOffenders } from "../api.js";
+import type { ActivityWindow, AllowlistEntry, BouncerInfo, AuditRecord, BanOptions, BanTerms, BanTimeline, CallerIdentity, FeedFormat, FeedInfo, FleetNode, HostBan, HostEvent, HostOverview, IpsetEntry, IpsetInfo, JailActivity, JailStatus, Offender, TopOffenders } from "../api.js";
 
 export function hostEvent(event: Event): HostEvent {
   return Object.freeze({
@@ -107,6 +107,15 @@ export function hostBan(ban: WireHostBan): HostBan {
 /** The request field for fleet scope: sent only when asked for. */
 export function fleetScope(options: BanOptions): { fleet?: boolean } {
   return options.fleet === true ? { fleet: true } : {};
+}
+
+/** A ban's scope, duration and reason as BanIp and BatchBanIp take them. */
+export function banTerms(options: BanTerms): { fleet?: boolean; duration?: number; reason?: string } {
+  return {
+    ...fleetScope(options),
+    ...(options.duration === undefined ? {} : { duration: options.duration }),
+    ...(options.reason === undefined ? {} : { reason: options.reason }),
+  };
 }
 
 export function callerIdentity(identity: WireCallerIdentity): CallerIdentity {

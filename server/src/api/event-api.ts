@@ -41,7 +41,8 @@ export function eventOperations(events: EventLog, audit: AuditStore, history: Ba
     }),
 
     listEvents: operation("viewer", () => "events", async (request) => {
-      const { events: found, lastSequence } = events.list(request.afterSequence, pageSize(request.pageSize, 1000, 10_000), filterOf(request));
+      const order = { newestFirst: newestFirst(request.orderBy ?? ""), ...(request.beforeSequence === undefined || request.beforeSequence === 0 ? {} : { beforeSequence: request.beforeSequence }) };
+      const { events: found, lastSequence } = events.list(request.afterSequence, pageSize(request.pageSize, 1000, 10_000), filterOf(request), order);
       return { events: found.map(toEvent), lastSequence };
     }),
 
@@ -157,6 +158,14 @@ interface WireFilter {
   readonly address: string;
   readonly startTime?: Date | undefined;
   readonly endTime?: Date | undefined;
+}
+
+/** ListEvents' order_by (AIP-132: a field, then `desc` or `asc`): whether the newest come first. */
+function newestFirst(orderBy: string): boolean {
+  const words = orderBy.trim().split(/\s+/).filter((word) => word !== "");
+  if (words.length === 0) return false;
+  if (words[0] === "sequence" && words.length <= 2 && (words[1] === undefined || words[1] === "asc" || words[1] === "desc")) return words[1] === "desc";
+  throw new ServerError("INVALID_ORDER_BY", `order_by must be "sequence" (oldest first) or "sequence desc" (newest first), got "${orderBy.slice(0, 100)}"`, { field: "order_by", value: orderBy.slice(0, 100) });
 }
 
 function filterOf(request: WireFilter): EventFilter {

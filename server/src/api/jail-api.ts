@@ -1,6 +1,6 @@
 import { JailView as WireJailView, type AllowlistEntry, type Jail, type JailServiceServer, type JailServiceService, type UpdateJailRequest } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
 import { ServerError } from "../errors.js";
-import { ALL_JAILS, type JailService, type JailUpdate, type JailView } from "../jails/jail-service.js";
+import { ALL_JAILS, type BanOptions, type JailService, type JailUpdate, type JailView } from "../jails/jail-service.js";
 import type { AllowlistService } from "../jails/allowlist-service.js";
 import type { AllowlistRow } from "../store/allowlist-store.js";
 import { banName, jailName } from "../names.js";
@@ -18,11 +18,11 @@ export function jailOperations(jails: JailService, allowlist: AllowlistService):
     getJail: operation("viewer", (request) => request.name, async (request) => toJail(await jails.get(parseJailName(request.name, "name"), request.view === WireJailView.JAIL_VIEW_FULL))),
 
     banIp: operation("operator", (request) => request.jail, async (request, call) => ({
-      jails: (await jails.ban(parseJailName(request.jail, "jail", true), request.address, call, request.fleet)).map(jailName),
+      jails: (await jails.ban(parseJailName(request.jail, "jail", true), request.address, call, banOptionsOf(request))).map(jailName),
     })),
 
     batchBanIp: operation("operator", (request) => request.jail, async (request, call) => ({
-      banned: (await jails.batchBan(parseJailName(request.jail, "jail"), request.addresses, call, request.fleet)).length,
+      banned: (await jails.batchBan(parseJailName(request.jail, "jail"), request.addresses, call, banOptionsOf(request))).length,
     })),
 
     unbanIp: operation("operator", (request) => request.jail, async (request, call) => ({
@@ -78,6 +78,15 @@ function parseJailName(name: string, field: string, allowAll = false): string {
     throw new ServerError("INVALID_RESOURCE_NAME", `${field} must look like "jails/{jail}"${allowAll ? ' (or "jails/-" for every jail)' : ""}, got "${name.slice(0, 100)}"`, { field, value: name.slice(0, 100) });
   }
   return jail;
+}
+
+/** The fleet scope, duration and reason a BanIp or BatchBanIp request gives. */
+function banOptionsOf(request: { fleet?: boolean | undefined; duration?: number | undefined; reason?: string | undefined }): BanOptions {
+  return {
+    ...(request.fleet === undefined ? {} : { fleet: request.fleet }),
+    ...(request.duration === undefined ? {} : { duration: request.duration }),
+    ...(request.reason === undefined || request.reason === "" ? {} : { reason: request.reason }),
+  };
 }
 
 /** The settings an UpdateJail request gives. */

@@ -41,8 +41,9 @@ export class ActiveDecisions {
       if (decision !== undefined && (decision.until === undefined || decision.until > now)) decisions.set(decision.id, decision);
     };
     for (const ban of this.#sources.jailBans.all()) {
-      const banTime = await this.#banTime(ban.jail);
-      add(toDecision("fail2ban", ban.jail, ban.address, banTime < 0 ? undefined : ban.since + banTime * 1000));
+      // A ban given a duration (BanIp) ends then; any other at its start plus the jail's bantime.
+      const banTime = ban.expiresAt === undefined ? await this.#banTime(ban.jail) : 0;
+      add(toDecision("fail2ban", ban.jail, ban.address, ban.expiresAt ?? (banTime < 0 ? undefined : ban.since + banTime * 1000)));
     }
     for (const set of this.#sets) {
       for await (const entry of this.#entries(set)) add(toDecision("lists", set, entry.element, entry.timeout === undefined ? undefined : now + entry.timeout * 1000));

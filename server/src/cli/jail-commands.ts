@@ -3,13 +3,15 @@ import type { Command } from "commander";
 import type { JailStatus } from "@portcullis/sdk";
 import { clientCommand, UsageError, withClient, type ClientFlags } from "./connect.js";
 import { printJson } from "./output.js";
-import { seconds } from "./parse-flags.js";
+import { duration, seconds } from "./parse-flags.js";
 
 interface TargetFlags extends ClientFlags {
   readonly jail?: string;
   readonly set?: string;
   readonly timeout?: number;
   readonly fleet?: boolean;
+  readonly duration?: number;
+  readonly reason?: string;
 }
 
 export function registerJailCommands(program: Command): void {
@@ -28,27 +30,31 @@ export function registerJailCommands(program: Command): void {
         process.stdout.write(jailStatusText(status));
       }));
 
-  clientCommand(program, "ban", "ban addresses in a jail (for its bantime) or add them to an IP set", ["portcullis ban 192.0.2.100 --jail dovecot", "portcullis ban 192.0.2.1 203.0.113.0/24 --set spam_ips --timeout 600", "portcullis ban 192.0.2.100 --jail sshd --fleet"])
+  clientCommand(program, "ban", "ban addresses in a jail (for its bantime) or add them to an IP set", ["portcullis ban 192.0.2.100 --jail dovecot", "portcullis ban 192.0.2.100 --jail sshd --duration 1h --reason \"password spraying\"", "portcullis ban 192.0.2.1 203.0.113.0/24 --set spam_ips --timeout 600", "portcullis ban 192.0.2.100 --jail sshd --fleet"])
     .argument("<address...>", "IPv4/IPv6 addresses (networks too with --set on a hash:net set)")
     .option("--jail <jail>", "ban in this fail2ban jail (`-` for every jail)")
     .option("--set <set>", "add to this IP set instead")
     .option("--timeout <seconds>", "with --set: seconds until the entry expires", seconds)
+    .option("--duration <time>", "with --jail: how long the ban lasts (3600, 90s, 10m, 1h, 7d; at most the jail's bantime); default: the jail's bantime", duration)
+    .option("--reason <text>", "with --jail: why, recorded in the BAN event")
     .option("--fleet", "also on every host of the fleet the server belongs to (its `cluster` config)")
     .action((addresses: string[], flags: TargetFlags) =>
       withClient(flags, async (client, token) => {
         const where = target(flags, true);
         const scope = { fleet: flags.fleet === true };
         if (where.kind === "set") {
+          if (flags.duration !== undefined || flags.reason !== undefined) throw new UsageError("--duration and --reason go with --jail; with --set use --timeout");
           const added = await client.ipsets.add(where.name, addresses, { ...scope, ...(flags.timeout === undefined ? {} : { timeout: flags.timeout }) }, token);
           return say(flags, { set: where.name, addresses, added }, `${addresses.join(", ")} added to set ${where.name}`);
         }
-        if (flags.timeout !== undefined) throw new UsageError("--timeout goes with --set: a jail's bans last its bantime (change it with the API's UpdateJail)");
+        if (flags.timeout !== undefined) throw new UsageError("--timeout goes with --set: a jail's ban lasts --duration, or the jail's bantime");
+        const terms = { ...scope, ...(flags.duration === undefined ? {} : { duration: flags.duration }), ...(flags.reason === undefined ? {} : { reason: flags.reason }) };
         if (addresses.length > 1 && where.name !== "-") {
-          const banned = await client.jails.banMany(where.name, addresses, scope, token);
+          const banned = await client.jails.banMany(where.name, addresses, terms, token);
           return say(flags, { jail: where.name, addresses, banned }, `${addresses.length} addresses banned in ${where.name} (${banned} new)`);
         }
         const results: { address: string; jails: readonly string[] }[] = [];
-        for (const address of addresses) results.push({ address, jails: await client.jails.ban(where.name, address, scope, token) });
+        for (const address of addresses) results.push({ address, jails: await client.jails.ban(where.name, address, terms, token) });
         return say(flags, results, results.map((r) => `${r.address} banned in ${r.jails.join(", ")}`).join("\n"));
       }));
 

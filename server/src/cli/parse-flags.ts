@@ -10,6 +10,20 @@ export function seconds(value: string): number {
   return Number(value);
 }
 
+const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
+
+/** A duration in seconds: "90", "90s", "10m", "1h", "7d", "2w", or those combined ("1h30m"). */
+export function duration(value: string): number {
+  const parts = /^(?:\d+[smhdw]?)+$/.test(value) ? [...value.matchAll(/(\d+)([smhdw]?)/g)] : [];
+  // A bare number is seconds, and only alone ("1h30" would be ambiguous).
+  if (parts.length === 0 || (parts.length > 1 && parts.some((part) => part[2] === ""))) {
+    throw new InvalidArgumentError(`"${value}" is not a duration; write seconds (3600) or with units s, m, h, d, w (90s, 10m, 1h30m, 7d)`);
+  }
+  const total = parts.reduce((sum, part) => sum + Number(part[1]) * UNIT_SECONDS[part[2] || "s"]!, 0);
+  if (!Number.isSafeInteger(total)) throw new InvalidArgumentError(`"${value}" is too long a duration`);
+  return total;
+}
+
 /** A whole number ≥ 1. */
 export function positive(value: string): number {
   const n = seconds(value);

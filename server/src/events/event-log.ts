@@ -32,8 +32,15 @@ export class EventLog {
     return event;
   }
 
-  list(afterSequence: number, limit: number, filter: EventFilter): { events: HostEvent[]; lastSequence: number } {
-    return { events: this.#store.page(afterSequence, limit, filter), lastSequence: this.#store.lastSequence() };
+  /**
+   * Events between two sequences (exclusive; `beforeSequence` undefined: no upper bound) that pass the filter: the
+   * oldest first, or with `newestFirst` the newest first (a page back through the log).
+   */
+  list(afterSequence: number, limit: number, filter: EventFilter, order: { newestFirst?: boolean; beforeSequence?: number } = {}): { events: HostEvent[]; lastSequence: number } {
+    const events = order.newestFirst === true
+      ? this.#store.pageBackwards(afterSequence, order.beforeSequence, limit, filter)
+      : this.#store.page(afterSequence, limit, filter, order.beforeSequence);
+    return { events, lastSequence: this.#store.lastSequence() };
   }
 
   /**

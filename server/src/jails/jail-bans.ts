@@ -8,6 +8,7 @@ import type { Fail2banClient } from "../drivers/fail2ban-client.js";
 import { number, strings } from "../drivers/parse/fail2ban-replies.js";
 import type { JailBanStore } from "../store/jail-ban-store.js";
 import type { Allowlist } from "./allowlist.js";
+import type { BanExpiry } from "./ban-expiry.js";
 import type { EnforcementWaiters, Enforcement } from "./enforcement-waiter.js";
 import { protectedBy, validateAddress, validateJailName } from "./jail-checks.js";
 import type { JailSettings } from "./jail-settings.js";
@@ -15,6 +16,19 @@ import type { JailSettings } from "./jail-settings.js";
 /** Addresses per `banip` request of a batch: fail2ban answers nothing else while it bans them. */
 const BAN_CHUNK = 500;
 const MAX_BATCH = 100_000;
+/** Longest duration a ban can be given: ten years, in seconds (as an allowlist entry's timeout). */
+const MAX_DURATION = 315_360_000;
+const MAX_REASON = 200;
+
+/** What BanIp and BatchBanIp may add to a ban. */
+export interface BanOptions {
+  /** Also ban on every host of the fleet. */
+  readonly fleet?: boolean;
+  /** Seconds until Portcullis lifts the ban (at most the jail's bantime); unset: the jail's bantime. */
+  readonly duration?: number;
+  /** Why, for the BAN event. */
+  readonly reason?: string;
+}
 
 /** Every jail, for bans and unbans that name no single jail. */
 export const ALL_JAILS = "-";
@@ -44,8 +58,9 @@ export class JailBans {
   readonly #waiters: EnforcementWaiters;
   readonly #jails: JailLookup;
   readonly #fleet: FleetSharing;
+  readonly #expiry: BanExpiry;
 
-  constructor(deps: { fail2ban: Fail2banClient; bans: JailBanStore; allowlist: Allowlist; lock: KeyedLock; waiters: EnforcementWaiters; jails: JailLookup; fleet: FleetSharing }) {
+  constructor(deps: { fail2ban: Fail2banClient; bans: JailBanStore; allowlist: Allowlist; lock: KeyedLock; waiters: EnforcementWaiters; jails: JailLookup; fleet: FleetSharing; expiry: BanExpiry }) {
     this.#fail2ban = deps.fail2ban;
     this.#bans = deps.bans;
     this.#allowlist = deps.allowlist;
@@ -53,15 +68,23 @@ export class JailBans {
     this.#waiters = deps.waiters;
     this.#jails = deps.jails;
     this.#fleet = deps.fleet;
+    this.#expiry = deps.expiry;
   }
 
-  /** BanIp: a ban in one jail or all (see banHere), a BAN event per jail, shared when `fleet` asks or the jail is. */
-  async ban(jail: string, rawAddress: string, call: ApiCall, fleet: boolean | undefined): Promise<string[]> {
+  /**
+   * BanIp: a ban in one jail or all (see banHere), a BAN event per jail, shared when `fleet` asks or the jail is. With
+   * a duration, Portcullis lifts it when that ends (BanExpiry); without, a duration an earlier ban gave is dropped and
+   * the jail's bantime decides.
+   */
+  async ban(jail: string, rawAddress: string, call: ApiCall, options: BanOptions = {}): Promise<string[]> {
+    const { fleet } = options;
     const shared = this.#fleet.scope("jail", jail, fleet);
+    const terms = await this.#terms(jail === ALL_JAILS ? await this.#jails.names() : [jail], options);
     const banned = await this.banHere(jail, rawAddress);
     const address = validateAddress(rawAddress);
-    if (shared) await this.#fleet.shareBans(await this.#banTimes(banned), [address], call);
-    for (const name of banned) call.record(banEvent("BAN", name, address, this.#fleet.attributes("jail", name, fleet)));
+    for (const name of banned) this.#expiry.set(name, [address], terms.expiresAt);
+    if (shared) await this.#fleet.shareBans(await this.#banTimes(banned, options.duration), [address], call);
+    for (const name of banned) call.record(banEvent("BAN", name, address, { ...this.#fleet.attributes("jail", name, fleet), ...terms.attributes }));
     return banned;
   }
 
@@ -70,10 +93,16 @@ export class JailBans {
    * hosts start at once instead of after the whole batch, and what was banned here before a failure is shared too.
    * Every address goes, not only those new here: another host may not have it yet.
    */
-  async batchBan(jail: string, rawAddresses: readonly string[], call: ApiCall, fleet: boolean | undefined): Promise<string[]> {
+  async batchBan(jail: string, rawAddresses: readonly string[], call: ApiCall, options: BanOptions = {}): Promise<string[]> {
+    const { fleet } = options;
     const shared = this.#fleet.scope("jail", jail, fleet);
-    const fresh = await this.batchBanHere(jail, rawAddresses, shared ? async (banned) => this.#fleet.shareBans(await this.#banTimes([jail]), banned, call) : undefined);
-    const attributes = this.#fleet.attributes("jail", jail, fleet);
+    const terms = await this.#terms([jail], options);
+    // Every address gets the duration, also those banned before (as BanIp does): the batch says how long they last.
+    const fresh = await this.batchBanHere(jail, rawAddresses, async (banned) => {
+      this.#expiry.set(jail, banned, terms.expiresAt);
+      if (shared) await this.#fleet.shareBans(await this.#banTimes([jail], options.duration), banned, call);
+    });
+    const attributes = { ...this.#fleet.attributes("jail", jail, fleet), ...terms.attributes };
     for (const address of fresh) call.record(banEvent("BAN", jail, address, attributes));
     return fresh;
   }
@@ -250,11 +279,37 @@ export class JailBans {
     });
   }
 
-  /** Each jail with its bantime, as the fleet shares its bans. */
-  async #banTimes(jails: readonly string[]): Promise<Array<{ jail: string; banTime: number }>> {
+  /** Each jail with its bantime (or the ban's own duration), as the fleet shares its bans. */
+  async #banTimes(jails: readonly string[], duration: number | undefined): Promise<Array<{ jail: string; banTime: number }>> {
     const banTimes: Array<{ jail: string; banTime: number }> = [];
-    for (const jail of jails) banTimes.push({ jail, banTime: (await this.#jails.settings(jail)).banTime });
+    for (const jail of jails) banTimes.push({ jail, banTime: duration ?? (await this.#jails.settings(jail)).banTime });
     return banTimes;
+  }
+
+  /**
+   * A ban's duration and reason, checked before anything is banned: when the duration ends, and the BAN event's
+   * attributes. fail2ban holds a ban for its jail's bantime whatever Portcullis wants, so a duration longer than the
+   * bantime of a jail it bans in is refused (BAN_DURATION_EXCEEDS_BANTIME) rather than silently cut short.
+   */
+  async #terms(jails: readonly string[], options: BanOptions): Promise<{ expiresAt: number | undefined; attributes: Record<string, string> }> {
+    const { duration, reason = "" } = options;
+    if (reason.length > MAX_REASON || /[\u0000-\u001f\u007f]/.test(reason)) {
+      throw new ServerError("INVALID_COMMENT", `reason must be at most ${MAX_REASON} characters without control characters`, { field: "reason" });
+    }
+    const attributes: Record<string, string> = reason === "" ? {} : { reason };
+    if (duration === undefined) return { expiresAt: undefined, attributes };
+    if (!Number.isSafeInteger(duration) || duration < 1 || duration > MAX_DURATION) {
+      throw new ServerError("INVALID_BAN_DURATION", `duration must be 1 to ${MAX_DURATION} seconds, got ${duration}`, { field: "duration", value: String(duration) });
+    }
+    for (const jail of jails) {
+      validateJailName(jail);
+      const { banTime } = await this.#jails.settings(jail);
+      if (banTime >= 0 && duration > banTime) {
+        throw new ServerError("BAN_DURATION_EXCEEDS_BANTIME", `duration ${duration} s is longer than jail ${jail}'s bantime of ${banTime} s, after which fail2ban would lift the ban; ask for at most ${banTime} s or raise the jail's bantime (UpdateJail)`, { jail, field: "duration", value: String(duration), banTime: String(banTime) });
+      }
+    }
+    const expiresAt = Date.now() + duration * 1000;
+    return { expiresAt, attributes: { ...attributes, duration: String(duration), expire_time: new Date(expiresAt).toISOString() } };
   }
 
   /** For jails with the Portcullis action, a wait for its report of the change (see EnforcementWaiters.expect). */

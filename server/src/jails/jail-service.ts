@@ -11,12 +11,14 @@ import type { FleetSharing } from "../fleet/fleet.js";
 import { JailDropIn, TUNING_KEYS, type JailTuning, type TuningKey } from "./jail-drop-in.js";
 import type { Allowlist } from "./allowlist.js";
 import { EnforcementWaiters } from "./enforcement-waiter.js";
-import { ALL_JAILS, JailBans } from "./jail-bans.js";
+import { ALL_JAILS, JailBans, type BanOptions } from "./jail-bans.js";
+import type { BanExpiry } from "./ban-expiry.js";
 import { canonicalOrUndefined, validateAddress, validateJailName } from "./jail-checks.js";
 import { JailSettingsCache, tuningOf, updateAttributes, withoutNulls, type JailSettings, type JailUpdate } from "./jail-settings.js";
 
 export { ALL_JAILS } from "./jail-bans.js";
 export type { JailSettings, JailUpdate } from "./jail-settings.js";
+export type { BanOptions } from "./jail-bans.js";
 
 /** A jail as clients see it: what `fail2ban-client status <jail>` shows plus its settings and each ban's times. */
 export interface JailView extends JailStatus, JailSettings {
@@ -55,15 +57,16 @@ export class JailService {
   /**
    * `bans`: where bans made here are noted, so that the BanWatcher does not report them a second time. `configDir`:
    * fail2ban's configuration directory, where UpdateJail keeps its drop-ins. `allowlist`: the host allowlist, which
-   * BanIp honours. `fleet`: where bans and unbans asked for with fleet scope (or in shared jails) go.
+   * BanIp honours. `fleet`: where bans and unbans asked for with fleet scope (or in shared jails) go. `expiry`: lifts
+   * the bans BanIp gave a duration of their own.
    */
-  constructor(deps: { fail2ban: Fail2banClient; bans: JailBanStore; configDir: string; cli: Fail2banCli; allowlist: Allowlist; fleet: FleetSharing }) {
+  constructor(deps: { fail2ban: Fail2banClient; bans: JailBanStore; configDir: string; cli: Fail2banCli; allowlist: Allowlist; fleet: FleetSharing; expiry: BanExpiry }) {
     this.#fail2ban = deps.fail2ban;
     this.#bans = deps.bans;
     this.#configDir = deps.configDir;
     this.#cli = deps.cli;
     this.#settings = new JailSettingsCache(deps.fail2ban);
-    this.#banChanges = new JailBans({ fail2ban: deps.fail2ban, bans: deps.bans, allowlist: deps.allowlist, lock: this.#banLock, waiters: this.#waiters, jails: this, fleet: deps.fleet });
+    this.#banChanges = new JailBans({ fail2ban: deps.fail2ban, bans: deps.bans, allowlist: deps.allowlist, lock: this.#banLock, waiters: this.#waiters, jails: this, fleet: deps.fleet, expiry: deps.expiry });
   }
 
   /** Runs `work` under these jails' ban lock: the BanWatcher compares ban lists under it (see BanWatcher.observe). */
@@ -122,7 +125,7 @@ export class JailService {
     for (const { jail, since } of this.#bans.banning(address)) {
       let ban: BanWithTime | undefined;
       try {
-        ban = parseBansWithTime(await this.#fail2ban.send(["get", jail, "banip", "--with-time"])).find((candidate) => candidate.address === address);
+        ban = this.#withOwnExpiries(jail, parseBansWithTime(await this.#fail2ban.send(["get", jail, "banip", "--with-time"]))).find((candidate) => candidate.address === address);
       } catch (error) {
         if (!(error instanceof ServerError)) throw error;
       }
@@ -168,7 +171,7 @@ export class JailService {
       return { name, ...fresh, banned, bans: [], ...(await this.#settings.read(name)) };
     }
     const status = parseJailStatus(await this.#fail2ban.send(["status", name, "short"]));
-    const bans = parseBansWithTime(await this.#fail2ban.send(["get", name, "banip", "--with-time"]));
+    const bans = this.#withOwnExpiries(name, parseBansWithTime(await this.#fail2ban.send(["get", name, "banip", "--with-time"])));
     return { name, ...status, banned: bans.map((ban) => ban.address), bans, ...(await this.#settings.read(name)) };
   }
 
@@ -188,6 +191,22 @@ export class JailService {
     return fresh ? last.banned : undefined;
   }
 
+  /**
+   * fail2ban's ban times, with the times Portcullis keeps for bans that BanIp gave a duration (fail2ban counts the
+   * jail's bantime for them, from a start in whole seconds), soonest to end first again.
+   */
+  #withOwnExpiries(jail: string, bans: BanWithTime[]): BanWithTime[] {
+    const expiries = this.#bans.expiries(jail);
+    if (expiries.size === 0) return bans;
+    const end = (ban: BanWithTime): number => (ban.duration < 0 ? Infinity : ban.bannedAt + ban.duration * 1000);
+    return bans
+      .map((ban) => {
+        const own = expiries.get(ban.address);
+        return own === undefined ? ban : { ...ban, bannedAt: own.since, duration: Math.max(0, Math.round((own.expiresAt - own.since) / 1000)) };
+      })
+      .sort((a, b) => end(a) - end(b));
+  }
+
   /** A jail's settings (cached for a few seconds, see JailSettingsCache). */
   settings(jail: string): Promise<JailSettings> {
     return this.#settings.read(jail);
@@ -195,12 +214,12 @@ export class JailService {
 
   // ---- bans and unbans: see jail-bans.ts -------------------------------------------------------------------------
 
-  ban(jail: string, rawAddress: string, call: ApiCall, fleet?: boolean): Promise<string[]> {
-    return this.#banChanges.ban(jail, rawAddress, call, fleet);
+  ban(jail: string, rawAddress: string, call: ApiCall, options?: BanOptions): Promise<string[]> {
+    return this.#banChanges.ban(jail, rawAddress, call, options);
   }
 
-  batchBan(jail: string, rawAddresses: readonly string[], call: ApiCall, fleet?: boolean): Promise<string[]> {
-    return this.#banChanges.batchBan(jail, rawAddresses, call, fleet);
+  batchBan(jail: string, rawAddresses: readonly string[], call: ApiCall, options?: BanOptions): Promise<string[]> {
+    return this.#banChanges.batchBan(jail, rawAddresses, call, options);
   }
 
   unban(jail: string, rawAddress: string, call: ApiCall, fleet?: boolean): Promise<string[]> {

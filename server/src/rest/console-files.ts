@@ -18,8 +18,8 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "X-Frame-Options": "DENY",
 };
 /**
- * A path that names a file: its last segment ends in an extension (`.js`, `.woff2`), which starts with a letter, so
- * that the console's routes may end in an address (`…/192.0.2.1`).
+ * A path that may name a file: its last segment ends in an extension-like suffix (`.js`, `.woff2`, but also a set
+ * `blocklist.v4` or a jail `my.jail`), which starts with a letter (so an address `…/192.0.2.1` is not one).
  */
 const FILE_NAME = /\.[A-Za-z][A-Za-z0-9]{0,9}$/;
 /** A name with its content hash (esbuild's `[name]-[hash]`: app-3F2A9C1B.js) never changes content: cached for good. */
@@ -34,11 +34,14 @@ export function defaultConsoleDir(): string {
 }
 
 /**
- * GET and HEAD under /console/ (mounted there): the built console's files, and its index.html for every path
- * without a file extension (the console's own routes, so that a deep link or a reload works). Only regular files
- * under `dir` are served — no directory listings, no dot files, no `..` or encoded separators in a file's path. The
- * folder is looked at on each request, so a console built while the server runs is served at once, and a missing one
- * is explained.
+ * GET and HEAD under /console/ (mounted there): the built console's files, and its index.html for the console's own
+ * routes, so that a deep link or a reload works — every path that is not a file of the build, unless it looks like an
+ * asset: a missing asset is a 404 problem, not a page (a script load answered with HTML fails obscurely). A path looks
+ * like an asset when its last segment has a file extension and the request is not a page navigation (it does not ask
+ * for text/html), or when it is under one of the build's folders (`assets/`). Only regular files under `dir` are
+ * served — no directory listings, no dot files, no `..` or encoded separators in a file's path (a route may hold
+ * them: an id with a slash); a path that is not percent-encoded UTF-8 is refused. The folder is looked at on each
+ * request, so a console built while the server runs is served at once, and a missing one is explained.
  */
 export function serveConsole(dir: string, refuse: (res: Response, error: ServerError) => void): RequestHandler {
   const root = resolve(dir);
@@ -50,21 +53,39 @@ export function serveConsole(dir: string, refuse: (res: Response, error: ServerE
     const query = req.originalUrl.indexOf("?");
     const pathname = query === -1 ? req.originalUrl : req.originalUrl.slice(0, query);
     if (pathname === CONSOLE_PATH.slice(0, -1)) return res.redirect(301, `${CONSOLE_PATH}${query === -1 ? "" : req.originalUrl.slice(query)}`);
-    // A route of the console's own (no file extension) gets index.html, whatever it holds; a file name must name a
-    // file of the folder.
-    let file = index;
-    if (FILE_NAME.test(req.path)) {
-      try {
-        file = join(root, ...fileSegments(req.path));
-      } catch (error) {
-        return refuse(res, error as ServerError);
-      }
+    const asset = FILE_NAME.test(req.path) && !navigates(req);
+    let segments: string[] | undefined;
+    try {
+      segments = fileSegments(req.path);
+    } catch (error) {
+      // A path no file can have: a missing asset, or a route of the console (its page, never what the path reaches).
+      if (asset || (error as ServerError).reason === "MALFORMED_REQUEST") return refuse(res, error as ServerError);
     }
-    serve(file, file === index, root, res).then(
+    (segments === undefined ? Promise.resolve(undefined) : resolveFile(root, segments, asset)).then(
+      (file) => serve(file ?? index, file === undefined || file === index, root, res),
+    ).then(
       (error) => (error === undefined ? undefined : refuse(res, error)),
       next,
     );
   };
+}
+
+/**
+ * The file of the build a path names, if it is one; else undefined (index.html answers), except for what looks like
+ * an asset (`asset`, or under a folder of the build), which keeps its own path and so is answered 404.
+ */
+async function resolveFile(root: string, segments: readonly string[], asset: boolean): Promise<string | undefined> {
+  if (segments.length === 0) return undefined;
+  const file = join(root, ...segments);
+  if (!file.startsWith(root + sep)) return file;
+  if (await isFile(file)) return file;
+  const inBuildFolder = segments.length > 1 && (await isDirectory(join(root, segments[0]!)));
+  return asset || inBuildFolder ? file : undefined;
+}
+
+/** A browser's page navigation (a link, a reload, the address bar) asks for HTML; scripts, styles and images do not. */
+function navigates(req: Request): boolean {
+  return /(^|,)\s*text\/html\s*(;|,|$)/i.test(req.get("accept") ?? "");
 }
 
 /** The decoded path segments under /console/; any that could leave the folder or reach a hidden file is refused. */
@@ -105,6 +126,14 @@ function notFound(path: string): ServerError {
 async function isFile(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
   } catch {
     return false;
   }

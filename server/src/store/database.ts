@@ -202,6 +202,10 @@ const MIGRATIONS: readonly string[] = [
      decision TEXT NOT NULL,            -- JSON of what a deletion repeats: origin, scenario, scope, value
      PRIMARY KEY (bouncer, id)
    ) WITHOUT ROWID;`,
+  // BanIp with a duration: Portcullis lifts the ban at its own expiry (jails/ban-expiry.ts), after restarts too. The
+  // column lives on the ban's row, so that any end of the ban (an unban, fail2ban's expiry) forgets it.
+  `ALTER TABLE jail_bans ADD COLUMN expires_at INTEGER;  -- ms since the epoch when Portcullis lifts it; NULL = fail2ban's bantime
+   CREATE INDEX jail_bans_expiry ON jail_bans(expires_at) WHERE expires_at IS NOT NULL;`,
 ];
 
 /**

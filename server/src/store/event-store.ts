@@ -64,24 +64,35 @@ export class EventStore {
    * recorded before the first one at the range's start are not looked at), and every criterion is checked in SQL,
    * principal, jail and address through their indexes.
    */
-  page(sequence: number, limit: number, filter: EventFilter): HostEvent[] {
-    return this.#select(sequence, limit, filter, "ASC");
+  page(sequence: number, limit: number, filter: EventFilter, beforeSequence?: number): HostEvent[] {
+    return this.#select(sequence, beforeSequence, limit, filter, "ASC");
   }
 
   /** The newest `limit` events that pass the filter, newest first. */
   latest(limit: number, filter: EventFilter): HostEvent[] {
-    return this.#select(0, limit, filter, "DESC");
+    return this.#select(0, undefined, limit, filter, "DESC");
   }
 
-  #select(sequence: number, limit: number, filter: EventFilter, order: "ASC" | "DESC"): HostEvent[] {
+  /**
+   * Up to `limit` events between two sequences (exclusive; `beforeSequence` undefined: up to the newest) that pass the
+   * filter, newest first: a page back through the log, walking the primary key downwards like `page` walks it up.
+   */
+  pageBackwards(afterSequence: number, beforeSequence: number | undefined, limit: number, filter: EventFilter): HostEvent[] {
+    return this.#select(afterSequence, beforeSequence, limit, filter, "DESC");
+  }
+
+  #select(sequence: number, beforeSequence: number | undefined, limit: number, filter: EventFilter, order: "ASC" | "DESC"): HostEvent[] {
     let after = sequence;
-    let before: number | undefined;
+    let before = beforeSequence;
     if (filter.startTime !== undefined) {
       const first = this.#firstAtOrAfter.get(filter.startTime);
       if (first === undefined) return [];
       after = Math.max(after, first.sequence - 1);
     }
-    if (filter.endTime !== undefined) before = this.#firstAtOrAfter.get(filter.endTime)?.sequence;
+    if (filter.endTime !== undefined) {
+      const end = this.#firstAtOrAfter.get(filter.endTime)?.sequence;
+      if (end !== undefined) before = before === undefined ? end : Math.min(before, end);
+    }
     const conditions = ["sequence > ?"];
     const values: unknown[] = [after];
     const add = (condition: string, ...given: unknown[]): void => {

@@ -1,5 +1,13 @@
 import type { Db } from "./database.js";
 
+/** A ban that Portcullis lifts at its own expiry (BanIp with a duration). */
+export interface ExpiringBan {
+  readonly jail: string;
+  readonly address: string;
+  /** ms since the epoch. */
+  readonly expiresAt: number;
+}
+
 /**
  * The bans of each jail as last seen, so that fail2ban's bans and expiries become events exactly once. Kept in SQLite
  * (bans made while Portcullis was down are told apart at the next look) and in memory, in ban order (GetJail of a jail
@@ -15,6 +23,10 @@ export class JailBanStore {
   readonly #banning;
   readonly #count;
   readonly #all;
+  readonly #setExpiry;
+  readonly #expiries;
+  readonly #nextExpiry;
+  readonly #due;
   /** Per jail, loaded on first use: address → since (ms), in ban order. */
   readonly #jails = new Map<string, Map<string, number>>();
   readonly #versions = new Map<string, number>();
@@ -26,7 +38,11 @@ export class JailBanStore {
     this.#delete = db.prepare("DELETE FROM jail_bans WHERE jail = ? AND address = ?");
     this.#banning = db.prepare<[string], { jail: string; since: number }>("SELECT jail, since FROM jail_bans WHERE address = ? ORDER BY jail");
     this.#count = db.prepare<[], number>("SELECT count(*) FROM jail_bans").pluck();
-    this.#all = db.prepare<[], { jail: string; address: string; since: number }>("SELECT jail, address, since FROM jail_bans ORDER BY jail, address");
+    this.#all = db.prepare<[], { jail: string; address: string; since: number; expiresAt: number | null }>("SELECT jail, address, since, expires_at AS expiresAt FROM jail_bans ORDER BY jail, address");
+    this.#setExpiry = db.prepare("UPDATE jail_bans SET expires_at = ? WHERE jail = ? AND address = ?");
+    this.#expiries = db.prepare<[string], { address: string; since: number; expiresAt: number }>("SELECT address, since, expires_at AS expiresAt FROM jail_bans WHERE jail = ? AND expires_at IS NOT NULL");
+    this.#nextExpiry = db.prepare<[], number | null>("SELECT min(expires_at) FROM jail_bans WHERE expires_at IS NOT NULL").pluck();
+    this.#due = db.prepare<[number], ExpiringBan>("SELECT jail, address, expires_at AS expiresAt FROM jail_bans WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at");
   }
 
   /** How many bans are recorded, in every jail. */
@@ -34,9 +50,9 @@ export class JailBanStore {
     return this.#count.get() ?? 0;
   }
 
-  /** Every recorded ban of every jail, with its start (ms). */
-  all(): Array<{ jail: string; address: string; since: number }> {
-    return this.#all.all();
+  /** Every recorded ban of every jail, with its start and, for a ban given a duration, its own end (ms). */
+  all(): Array<{ jail: string; address: string; since: number; expiresAt?: number }> {
+    return this.#all.all().map(({ expiresAt, ...ban }) => (expiresAt === null ? ban : { ...ban, expiresAt }));
   }
 
   /** The jails that ban an address, and since when (ms). */
@@ -71,6 +87,31 @@ export class JailBanStore {
     for (const address of changed.removed) bans.delete(address);
     if (changed.added.length > 0 || changed.removed.length > 0) this.#versions.set(jail, this.version(jail) + 1);
     return changed;
+  }
+
+  /**
+   * Sets (or with undefined clears) when Portcullis lifts recorded bans; bans not recorded are left alone. The row
+   * carries it, so an unban or fail2ban's own expiry forgets it with the ban.
+   */
+  setExpiry(jail: string, addresses: readonly string[], expiresAt: number | undefined): void {
+    this.#db.transaction(() => {
+      for (const address of addresses) this.#setExpiry.run(expiresAt ?? null, jail, address);
+    })();
+  }
+
+  /** A jail's bans that Portcullis lifts itself: address → since and expiry (ms). */
+  expiries(jail: string): Map<string, { since: number; expiresAt: number }> {
+    return new Map(this.#expiries.all(jail).map((row) => [row.address, { since: row.since, expiresAt: row.expiresAt }]));
+  }
+
+  /** The soonest expiry Portcullis keeps, in every jail. */
+  nextExpiry(): number | undefined {
+    return this.#nextExpiry.get() ?? undefined;
+  }
+
+  /** The bans whose expiry is at or before `now`, soonest first. */
+  due(now: number): ExpiringBan[] {
+    return this.#due.all(now);
   }
 
   #bans(jail: string): Map<string, number> {

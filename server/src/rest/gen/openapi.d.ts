@@ -79,8 +79,9 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Lists stored events after a sequence, oldest first. Role: viewer.
-         * @description Lists stored events after a sequence, oldest first. Role: viewer.
+         * Lists stored events after a sequence, oldest first, or the newest first
+         * @description Lists stored events after a sequence, oldest first, or the newest first
+         *     (order_by). Role: viewer.
          */
         get: operations["ListEvents"];
         put?: never;
@@ -1564,6 +1565,25 @@ export interface components {
              *     Bans in jails configured as shared go to the fleet without it.
              */
             fleet?: boolean;
+            /**
+             * Format: int64
+             * @description How long this ban lasts, in seconds (1 to 315360000); unset: the jail's
+             *     bantime. fail2ban has no per-ban bantime, so Portcullis keeps the ban's
+             *     absolute expiry (through restarts) and lifts it then, with an UNBAN event
+             *     whose `reason` is `expired`; GetJail shows that end. fail2ban still lifts
+             *     a ban when the jail's bantime ends, so a duration longer than the bantime
+             *     of a jail the address is banned in is refused with FAILED_PRECONDITION
+             *     (BAN_DURATION_EXCEEDS_BANTIME): raise the jail's bantime (UpdateJail) for
+             *     longer bans. A ban of an address already banned gets the new duration; a
+             *     ban without one gives it back to the jail's bantime. Fleet hosts lift it at
+             *     the same absolute expiry.
+             */
+            duration?: number | string;
+            /**
+             * @description Why the address is banned (optional, at most 200 characters, no control
+             *     characters): the BAN event's `reason` attribute.
+             */
+            reason?: string;
         };
         /** @description Response for BanIp. */
         "portcullis.v1.BanIpResponse": {
@@ -1683,6 +1703,14 @@ export interface components {
             addresses?: string[];
             /** @description Also ban them on every host of the fleet (see BanIpRequest.fleet). */
             fleet?: boolean;
+            /**
+             * Format: int64
+             * @description How long these bans last, in seconds (see BanIpRequest.duration); every
+             *     address gets it, also those banned before.
+             */
+            duration?: number | string;
+            /** @description Why (see BanIpRequest.reason). */
+            reason?: string;
         };
         /** @description Response for BatchBanIp. */
         "portcullis.v1.BatchBanIpResponse": {
@@ -2479,7 +2507,7 @@ export interface components {
         };
         /** @description Response for ListEvents. */
         "portcullis.v1.ListEventsResponse": {
-            /** @description The events, oldest first. */
+            /** @description The events, in the order asked for (oldest first by default). */
             events?: components["schemas"]["portcullis.v1.Event"][];
             /**
              * Format: int64
@@ -3296,6 +3324,19 @@ export interface operations {
                 startTime?: string;
                 /** @description Only events recorded before this time. */
                 endTime?: string;
+                /**
+                 * @description The order (AIP-132): `sequence` (the default) lists the oldest events
+                 *     after after_sequence first; `sequence desc` lists the newest first, for
+                 *     paging back through the log: the next (older) page is the one before the
+                 *     last event's sequence (before_sequence). Anything else is refused
+                 *     (INVALID_ARGUMENT, INVALID_ORDER_BY).
+                 */
+                orderBy?: string;
+                /**
+                 * @description Only events before this sequence (0: no bound). At most
+                 *     9007199254740991 (2^53 - 1).
+                 */
+                beforeSequence?: number | string;
             };
             header?: never;
             path?: never;

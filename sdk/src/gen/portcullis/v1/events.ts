@@ -136,9 +136,15 @@ export enum EventType {
    * `count`).
    */
   EVENT_TYPE_STATE_REPAIRED = 22,
-  /** EVENT_TYPE_BAN - An address was banned in a jail (attributes `address`, `jail`). */
+  /**
+   * EVENT_TYPE_BAN - An address was banned in a jail (attributes `address`, `jail`; for a
+   * BanIp with them, `reason`, `duration` in seconds and `expire_time`).
+   */
   EVENT_TYPE_BAN = 23,
-  /** EVENT_TYPE_UNBAN - A ban was lifted (attributes `address`, `jail`). */
+  /**
+   * EVENT_TYPE_UNBAN - A ban was lifted (attributes `address`, `jail`; `reason` is `expired` when
+   * Portcullis lifted a ban at the end of its own duration).
+   */
   EVENT_TYPE_UNBAN = 24,
   /**
    * EVENT_TYPE_JAIL_UPDATED - A jail's settings were changed (attributes: the settings given, by the
@@ -665,12 +671,29 @@ export interface ListEventsRequest {
     | Date
     | undefined;
   /** Only events recorded before this time. */
-  endTime?: Date | undefined;
+  endTime?:
+    | Date
+    | undefined;
+  /**
+   * The order (AIP-132): `sequence` (the default) lists the oldest events
+   * after after_sequence first; `sequence desc` lists the newest first, for
+   * paging back through the log: the next (older) page is the one before the
+   * last event's sequence (before_sequence). Anything else is refused
+   * (INVALID_ARGUMENT, INVALID_ORDER_BY).
+   */
+  orderBy?:
+    | string
+    | undefined;
+  /**
+   * Only events before this sequence (0: no bound). At most
+   * 9007199254740991 (2^53 - 1).
+   */
+  beforeSequence?: number | undefined;
 }
 
 /** Response for ListEvents. */
 export interface ListEventsResponse {
-  /** The events, oldest first. */
+  /** The events, in the order asked for (oldest first by default). */
   events: Event[];
   /**
    * The sequence of the newest event in the log (to continue from, or to
@@ -1304,6 +1327,8 @@ function createBaseListEventsRequest(): ListEventsRequest {
     address: "",
     startTime: undefined,
     endTime: undefined,
+    orderBy: undefined,
+    beforeSequence: undefined,
   };
 }
 
@@ -1337,6 +1362,12 @@ export const ListEventsRequest: MessageFns<ListEventsRequest> = {
     }
     if (message.endTime !== undefined) {
       Timestamp.encode(toTimestamp(message.endTime), writer.uint32(74).fork()).join();
+    }
+    if (message.orderBy !== undefined) {
+      writer.uint32(82).string(message.orderBy);
+    }
+    if (message.beforeSequence !== undefined) {
+      writer.uint32(88).uint64(message.beforeSequence);
     }
     return writer;
   },
@@ -1430,6 +1461,22 @@ export const ListEventsRequest: MessageFns<ListEventsRequest> = {
           message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
           continue;
         }
+        case 10: {
+          if (tag !== 82) {
+            break;
+          }
+
+          message.orderBy = reader.string();
+          continue;
+        }
+        case 11: {
+          if (tag !== 88) {
+            break;
+          }
+
+          message.beforeSequence = longToNumber(reader.uint64());
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1450,6 +1497,8 @@ export const ListEventsRequest: MessageFns<ListEventsRequest> = {
       address: isSet(object.address) ? globalThis.String(object.address) : "",
       startTime: isSet(object.startTime) ? fromJsonTimestamp(object.startTime) : undefined,
       endTime: isSet(object.endTime) ? fromJsonTimestamp(object.endTime) : undefined,
+      orderBy: isSet(object.orderBy) ? globalThis.String(object.orderBy) : undefined,
+      beforeSequence: isSet(object.beforeSequence) ? globalThis.Number(object.beforeSequence) : undefined,
     };
   },
 
@@ -1482,6 +1531,12 @@ export const ListEventsRequest: MessageFns<ListEventsRequest> = {
     if (message.endTime !== undefined) {
       obj.endTime = message.endTime.toISOString();
     }
+    if (message.orderBy !== undefined) {
+      obj.orderBy = message.orderBy;
+    }
+    if (message.beforeSequence !== undefined) {
+      obj.beforeSequence = Math.round(message.beforeSequence);
+    }
     return obj;
   },
 
@@ -1499,6 +1554,8 @@ export const ListEventsRequest: MessageFns<ListEventsRequest> = {
     message.address = object.address ?? "";
     message.startTime = object.startTime ?? undefined;
     message.endTime = object.endTime ?? undefined;
+    message.orderBy = object.orderBy ?? undefined;
+    message.beforeSequence = object.beforeSequence ?? undefined;
     return message;
   },
 };
@@ -2871,7 +2928,10 @@ export const EventServiceService = {
     responseSerialize: (value: Event): Buffer => Buffer.from(Event.encode(value).finish()),
     responseDeserialize: (value: Buffer): Event => Event.decode(value),
   },
-  /** Lists stored events after a sequence, oldest first. Role: viewer. */
+  /**
+   * Lists stored events after a sequence, oldest first, or the newest first
+   * (order_by). Role: viewer.
+   */
   listEvents: {
     path: "/portcullis.v1.EventService/ListEvents",
     requestStream: false,
@@ -2952,7 +3012,10 @@ export interface EventServiceServer extends UntypedServiceImplementation {
    * Role: viewer.
    */
   watchEvents: handleServerStreamingCall<WatchEventsRequest, Event>;
-  /** Lists stored events after a sequence, oldest first. Role: viewer. */
+  /**
+   * Lists stored events after a sequence, oldest first, or the newest first
+   * (order_by). Role: viewer.
+   */
   listEvents: handleUnaryCall<ListEventsRequest, ListEventsResponse>;
   /**
    * Lists the audit log (every write attempt, allowed or refused), newest
@@ -2993,7 +3056,10 @@ export interface EventServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<Event>;
-  /** Lists stored events after a sequence, oldest first. Role: viewer. */
+  /**
+   * Lists stored events after a sequence, oldest first, or the newest first
+   * (order_by). Role: viewer.
+   */
   listEvents(
     request: ListEventsRequest,
     callback: (error: ServiceError | null, response: ListEventsResponse) => void,

@@ -346,7 +346,29 @@ export interface BanIpRequest {
    * allowlist and ignoreip. FAILED_PRECONDITION without a `cluster` section.
    * Bans in jails configured as shared go to the fleet without it.
    */
-  fleet?: boolean | undefined;
+  fleet?:
+    | boolean
+    | undefined;
+  /**
+   * How long this ban lasts, in seconds (1 to 315360000); unset: the jail's
+   * bantime. fail2ban has no per-ban bantime, so Portcullis keeps the ban's
+   * absolute expiry (through restarts) and lifts it then, with an UNBAN event
+   * whose `reason` is `expired`; GetJail shows that end. fail2ban still lifts
+   * a ban when the jail's bantime ends, so a duration longer than the bantime
+   * of a jail the address is banned in is refused with FAILED_PRECONDITION
+   * (BAN_DURATION_EXCEEDS_BANTIME): raise the jail's bantime (UpdateJail) for
+   * longer bans. A ban of an address already banned gets the new duration; a
+   * ban without one gives it back to the jail's bantime. Fleet hosts lift it at
+   * the same absolute expiry.
+   */
+  duration?:
+    | number
+    | undefined;
+  /**
+   * Why the address is banned (optional, at most 200 characters, no control
+   * characters): the BAN event's `reason` attribute.
+   */
+  reason?: string | undefined;
 }
 
 /** Response for BanIp. */
@@ -365,7 +387,18 @@ export interface BatchBanIpRequest {
    */
   addresses: string[];
   /** Also ban them on every host of the fleet (see BanIpRequest.fleet). */
-  fleet?: boolean | undefined;
+  fleet?:
+    | boolean
+    | undefined;
+  /**
+   * How long these bans last, in seconds (see BanIpRequest.duration); every
+   * address gets it, also those banned before.
+   */
+  duration?:
+    | number
+    | undefined;
+  /** Why (see BanIpRequest.reason). */
+  reason?: string | undefined;
 }
 
 /** Response for BatchBanIp. */
@@ -2456,7 +2489,7 @@ export const GetJailRequest: MessageFns<GetJailRequest> = {
 };
 
 function createBaseBanIpRequest(): BanIpRequest {
-  return { jail: "", address: "", fleet: undefined };
+  return { jail: "", address: "", fleet: undefined, duration: undefined, reason: undefined };
 }
 
 export const BanIpRequest: MessageFns<BanIpRequest> = {
@@ -2469,6 +2502,12 @@ export const BanIpRequest: MessageFns<BanIpRequest> = {
     }
     if (message.fleet !== undefined) {
       writer.uint32(24).bool(message.fleet);
+    }
+    if (message.duration !== undefined) {
+      writer.uint32(32).int64(message.duration);
+    }
+    if (message.reason !== undefined) {
+      writer.uint32(42).string(message.reason);
     }
     return writer;
   },
@@ -2504,6 +2543,22 @@ export const BanIpRequest: MessageFns<BanIpRequest> = {
           message.fleet = reader.bool();
           continue;
         }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.duration = longToNumber(reader.int64());
+          continue;
+        }
+        case 5: {
+          if (tag !== 42) {
+            break;
+          }
+
+          message.reason = reader.string();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -2518,6 +2573,8 @@ export const BanIpRequest: MessageFns<BanIpRequest> = {
       jail: isSet(object.jail) ? globalThis.String(object.jail) : "",
       address: isSet(object.address) ? globalThis.String(object.address) : "",
       fleet: isSet(object.fleet) ? globalThis.Boolean(object.fleet) : undefined,
+      duration: isSet(object.duration) ? globalThis.Number(object.duration) : undefined,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : undefined,
     };
   },
 
@@ -2532,6 +2589,12 @@ export const BanIpRequest: MessageFns<BanIpRequest> = {
     if (message.fleet !== undefined) {
       obj.fleet = message.fleet;
     }
+    if (message.duration !== undefined) {
+      obj.duration = Math.round(message.duration);
+    }
+    if (message.reason !== undefined) {
+      obj.reason = message.reason;
+    }
     return obj;
   },
 
@@ -2543,6 +2606,8 @@ export const BanIpRequest: MessageFns<BanIpRequest> = {
     message.jail = object.jail ?? "";
     message.address = object.address ?? "";
     message.fleet = object.fleet ?? undefined;
+    message.duration = object.duration ?? undefined;
+    message.reason = object.reason ?? undefined;
     return message;
   },
 };
@@ -2606,7 +2671,7 @@ export const BanIpResponse: MessageFns<BanIpResponse> = {
 };
 
 function createBaseBatchBanIpRequest(): BatchBanIpRequest {
-  return { jail: "", addresses: [], fleet: undefined };
+  return { jail: "", addresses: [], fleet: undefined, duration: undefined, reason: undefined };
 }
 
 export const BatchBanIpRequest: MessageFns<BatchBanIpRequest> = {
@@ -2619,6 +2684,12 @@ export const BatchBanIpRequest: MessageFns<BatchBanIpRequest> = {
     }
     if (message.fleet !== undefined) {
       writer.uint32(24).bool(message.fleet);
+    }
+    if (message.duration !== undefined) {
+      writer.uint32(32).int64(message.duration);
+    }
+    if (message.reason !== undefined) {
+      writer.uint32(42).string(message.reason);
     }
     return writer;
   },
@@ -2654,6 +2725,22 @@ export const BatchBanIpRequest: MessageFns<BatchBanIpRequest> = {
           message.fleet = reader.bool();
           continue;
         }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.duration = longToNumber(reader.int64());
+          continue;
+        }
+        case 5: {
+          if (tag !== 42) {
+            break;
+          }
+
+          message.reason = reader.string();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -2670,6 +2757,8 @@ export const BatchBanIpRequest: MessageFns<BatchBanIpRequest> = {
         ? object.addresses.map((e: any) => globalThis.String(e))
         : [],
       fleet: isSet(object.fleet) ? globalThis.Boolean(object.fleet) : undefined,
+      duration: isSet(object.duration) ? globalThis.Number(object.duration) : undefined,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : undefined,
     };
   },
 
@@ -2684,6 +2773,12 @@ export const BatchBanIpRequest: MessageFns<BatchBanIpRequest> = {
     if (message.fleet !== undefined) {
       obj.fleet = message.fleet;
     }
+    if (message.duration !== undefined) {
+      obj.duration = Math.round(message.duration);
+    }
+    if (message.reason !== undefined) {
+      obj.reason = message.reason;
+    }
     return obj;
   },
 
@@ -2695,6 +2790,8 @@ export const BatchBanIpRequest: MessageFns<BatchBanIpRequest> = {
     message.jail = object.jail ?? "";
     message.addresses = object.addresses?.map((e) => e) || [];
     message.fleet = object.fleet ?? undefined;
+    message.duration = object.duration ?? undefined;
+    message.reason = object.reason ?? undefined;
     return message;
   },
 };
