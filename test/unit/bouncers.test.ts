@@ -48,7 +48,7 @@ describe("toDecision", () => {
 
 /** A jail `sshd` (bantime 600) and a set `drop`, both changed by the test. */
 function world() {
-  const bans: Array<{ jail: string; address: string; since: number }> = [];
+  const bans: Array<{ jail: string; address: string; since: number; expiresAt?: number }> = [];
   let entries: Array<{ element: string; timeout?: number }> = [];
   const decisions = new ActiveDecisions({
     jailBans: { all: () => bans },
@@ -96,6 +96,12 @@ describe("BouncerService", () => {
     assert.deepEqual(startup.new.map((decision) => decision.value).sort(), ["192.0.2.1", "198.51.100.0/24", "203.0.113.5"]);
     const jail = startup.new.find((decision) => decision.value === "192.0.2.1")!;
     assert.equal(jail.until, now + 600_000);
+    // A ban given its own duration (BanIp … duration) ends then, not at the jail's bantime.
+    w.bans.push({ jail: "sshd", address: "192.0.2.3", since: now, expiresAt: now + 30_000 });
+    const timed = await bouncers.stream("a", false, NO_FILTER, "test/1");
+    assert.deepEqual(timed.new.map((decision) => [decision.value, decision.until]), [["192.0.2.3", now + 30_000]]);
+    w.bans.pop();
+    assert.deepEqual((await bouncers.stream("a", false, NO_FILTER, "test/1")).deleted.map((decision) => decision.value), ["192.0.2.3"]);
     const permanent = startup.new.find((decision) => decision.value === "198.51.100.0/24")!;
     assert.ok(permanent.until >= now + PERMANENT_HORIZON_MS - 1000);
     assert.deepEqual(await bouncers.stream("a", false, NO_FILTER, "test/1"), { new: [], deleted: [] });
