@@ -682,7 +682,7 @@ import type { CancellationToken } from "./base/cancellation.js";
 import type { FeedFormat, FeedInfo, FeedRefresh, HostEvent } from "./api.js";
 /** A feed's settings, as {@link Feeds.create} and {@link Feeds.update} take them. */
 export interface FeedSettings {
-    /** An https://, http:// or file:/// URL (a path on the server's host). */
+    /** An https://, http:// or file:/// URL (a path on the server's host, in a folder of its feeds.fileRoots). */
     readonly source?: string;
     readonly format?: FeedFormat;
     /** Seconds between refreshes, 10 to 604800; default 3600. */

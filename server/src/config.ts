@@ -175,6 +175,14 @@ const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Feeds: the folders whose files a feed may read (a file:// source, a crowdsec feed's api_key_file). An admin of
+     * the API is not root on the host: without this, a feed could read any file the server can.
+     */
+    feeds: z
+      .object({ fileRoots: z.array(z.string().refine((path) => path.startsWith("/"), "must be an absolute path")).default(["/etc/portcullis/feeds"]) })
+      .strict()
+      .prefault({}),
     reconcile: z.object({ intervalSeconds: z.number().int().min(0).max(86_400).default(60) }).strict().prefault({}),
     log: z
       .object({
@@ -222,6 +230,7 @@ const ENVIRONMENT: ReadonlyArray<[string, string[], "string" | "number" | "list"
   ["PORTCULLIS_METRICS_ADDRESS", ["metrics", "address"], "string"],
   ["PORTCULLIS_BOUNCER_ADDRESS", ["bouncer", "address"], "string"],
   ["PORTCULLIS_BOUNCER_SETS", ["bouncer", "sets"], "list"],
+  ["PORTCULLIS_FEEDS_FILE_ROOTS", ["feeds", "fileRoots"], "list"],
   ["PORTCULLIS_FIREWALL_MANAGEMENT_ADDRESSES", ["firewall", "managementAddresses"], "list"],
   ["PORTCULLIS_FAIL2BAN_SOCKET", ["fail2ban", "socket"], "string"],
   ["PORTCULLIS_FAIL2BAN_CONFIG_DIR", ["fail2ban", "configDir"], "string"],

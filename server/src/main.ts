@@ -134,7 +134,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const repaired = await ipsets.reconcile(true);
   log.info({ ...repaired }, "managed ipsets reconciled with the kernel");
   // Feeds' sets too, before the firewall's rules (which may match them) are put back.
-  const feeds = new FeedService({ store: feedStore, kernel: ipsetDriver, ipsets, allowlist, managementAddresses: config.firewall.managementAddresses, events, log });
+  const feeds = new FeedService({ store: feedStore, kernel: ipsetDriver, ipsets, allowlist, managementAddresses: config.firewall.managementAddresses, fileRoots: config.feeds.fileRoots, events, log });
   log.info({ ...(await feeds.reconcile()) }, "feed sets reconciled with the kernel");
 
   const crl = new CrlWatcher(tls.crl, log);

@@ -177,6 +177,12 @@ describe("feeds", () => {
     await rejectsWith(create("bad", { source: "ftp://127.0.0.1/x", format: FeedFormat.FEED_FORMAT_PLAIN, ipset: "ipsets/fresh" }), status.INVALID_ARGUMENT, "INVALID_FEED_SOURCE");
     await rejectsWith(create("bad", { source: "https://user:secret@127.0.0.1/x", format: FeedFormat.FEED_FORMAT_PLAIN, ipset: "ipsets/fresh" }), status.INVALID_ARGUMENT, "INVALID_FEED_SOURCE");
     await rejectsWith(create("bad", { source: "https://127.0.0.1/x", format: FeedFormat.FEED_FORMAT_PLAIN, ipset: "ipsets/abcdefghijklmnopqrstuvwxyz123" }), status.INVALID_ARGUMENT, "INVALID_IPSET_NAME");
+    // Files only from the folders the config names (the harness: the temporary folder), `..` resolved first.
+    const outside = await rejectsWith(create("bad", { source: "file:///etc/passwd", format: FeedFormat.FEED_FORMAT_PLAIN, ipset: "ipsets/fresh" }), status.INVALID_ARGUMENT, "INVALID_FEED_SOURCE");
+    assert.match(outside.details, /outside the folders feeds may read/);
+    await rejectsWith(create("bad", { source: pathToFileURL(tmpdir()).href + "/../etc/passwd", format: FeedFormat.FEED_FORMAT_PLAIN, ipset: "ipsets/fresh" }), status.INVALID_ARGUMENT, "INVALID_FEED_SOURCE");
+    await rejectsWith(create("bad", { source: "http://127.0.0.1:9", format: FeedFormat.FEED_FORMAT_CROWDSEC, ipset: "ipsets/fresh", apiKeyFile: "/etc/hostname" }), status.INVALID_ARGUMENT, "INVALID_SETTING");
+    await rejectsWith(feeds.call("updateFeed", { name: "feeds/fmt-plain", source: "file:///etc/shadow" }), status.INVALID_ARGUMENT, "INVALID_FEED_SOURCE");
   });
 
   it("304: a list the source says is unchanged costs no parse, no swap and no event", async () => {

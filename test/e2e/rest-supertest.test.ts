@@ -657,6 +657,7 @@ before(async () => {
     PORTCULLIS_FAIL2BAN_SOCKET: fail2ban.socket,
     PORTCULLIS_FAIL2BAN_CONFIG_DIR: fail2ban.configDir,
     PORTCULLIS_FAIL2BAN_ACTION_SOCKET: join(fail2ban.dir, "action.sock"),
+    PORTCULLIS_FEEDS_FILE_ROOTS: tmpdir(),
   });
   // The composition root in this process; its log lines are kept (the "listening" one says where REST is bound).
   server = await startServer(config, pino({ level: "info" }, { write: (line: string) => void serverLog.push(line) }));

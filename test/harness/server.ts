@@ -41,7 +41,9 @@ export class PortcullisProcess {
    * process, so that a benchmark's client does not also pay for reading a log line per call.
    */
   static async start(netns: string, options: { extraArgs?: string[]; env?: Record<string, string>; logToFile?: boolean } = {}): Promise<PortcullisProcess> {
-    const server = new PortcullisProcess(netns, mkdtempSync(join(tmpdir(), "pc-data-")), options.extraArgs ?? [], options.env ?? {});
+    // Feeds read the lists and key files tests write in their temporary folders.
+    const env = { PORTCULLIS_FEEDS_FILE_ROOTS: tmpdir(), ...options.env };
+    const server = new PortcullisProcess(netns, mkdtempSync(join(tmpdir(), "pc-data-")), options.extraArgs ?? [], env);
     server.#logToFile = options.logToFile ?? false;
     await server.restart();
     return server;

@@ -13,11 +13,11 @@ export function registerFeedCommands(program: Command): void {
 
   withSettings(clientCommand(feeds, "add", "create a feed and its two sets (IPv4: <set>, IPv6: <set>-v6); its first refresh starts at once", [
     "portcullis feeds add spamhaus-drop --source https://www.spamhaus.org/drop/drop.txt --format spamhaus --ipset drop",
-    "portcullis feeds add own --source file:///etc/portcullis/blocklist.txt --ipset own_block --interval 300",
-    "portcullis feeds add crowdsec --source http://127.0.0.1:8080 --format crowdsec --ipset crowdsec_ban --api-key-file /etc/portcullis/crowdsec.key",
+    "portcullis feeds add own --source file:///etc/portcullis/feeds/blocklist.txt --ipset own_block --interval 300",
+    "portcullis feeds add crowdsec --source http://127.0.0.1:8080 --format crowdsec --ipset crowdsec_ban --api-key-file /etc/portcullis/feeds/crowdsec.key",
   ])
     .argument("<feed>", "name: 1–63 characters [A-Za-z0-9_.-]")
-    .requiredOption("--source <url>", "https://, http:// or file:/// URL of the list")
+    .requiredOption("--source <url>", "https://, http:// or file:/// URL of the list (a file in a feeds.fileRoots folder, /etc/portcullis/feeds by default)")
     .requiredOption("--ipset <set>", "set of the IPv4 part (at most 28 characters); the IPv6 part goes to <set>-v6")
     .addOption(new Option("--format <format>", "how the list is written").choices(FORMATS).default("plain")), "the system's CAs")
     .action((feed: string, flags: SettingFlags & { source: string; ipset: string; format: FeedFormat }) =>
@@ -31,7 +31,7 @@ export function registerFeedCommands(program: Command): void {
 
   withSettings(clientCommand(feeds, "update", "change a feed's settings; a new source, format or CA refreshes it at once", [
     "portcullis feeds update spamhaus-drop --interval 7200",
-    "portcullis feeds update own --source file:///etc/portcullis/blocklist-v2.txt --max-shrink 0.9",
+    "portcullis feeds update own --source file:///etc/portcullis/feeds/blocklist-v2.txt --max-shrink 0.9",
     "portcullis feeds update own --ca ''",
   ])
     .argument("<feed>")
@@ -114,7 +114,7 @@ function withSettings(command: Command, noCa: string): Command {
     .option("--max-shrink <share>", "refuse a list that takes away more than this share of the sets' entries, 0 to 1 (default 0.5)", share)
     .option("--ca <file>", `PEM file of the CA that signs the https source's certificate (${noCa})`)
     .option("--api-key <key>", "crowdsec: the bouncer API key `cscli bouncers add <name>` prints (stored, never shown again)")
-    .option("--api-key-file <path>", "crowdsec: absolute path on the server's host of a file holding the API key")
+    .option("--api-key-file <path>", "crowdsec: absolute path on the server's host of a file holding the API key (in a feeds.fileRoots folder)")
     .option("--client-cert <file>", "crowdsec: PEM client certificate for a Local API that authenticates bouncers by TLS")
     .option("--client-key <file>", "crowdsec: PEM private key of --client-cert")
     .option("--poll-interval <ms>", "crowdsec: milliseconds between reads of the decision stream, 100 to 60000 (default 1000)", positive);

@@ -53,8 +53,10 @@ export class CrowdsecFollower {
   readonly #log: Logger;
   readonly #protections: () => ProtectedNetworks;
   readonly #streams = new Map<string, Stream>();
+  readonly #fileRoots: readonly string[];
 
-  constructor(deps: { sets: FeedSets; store: FeedStore; events: EventLog; log: Logger; protections: () => ProtectedNetworks }) {
+  constructor(deps: { sets: FeedSets; store: FeedStore; events: EventLog; log: Logger; protections: () => ProtectedNetworks; fileRoots: readonly string[] }) {
+    this.#fileRoots = deps.fileRoots;
     this.#sets = deps.sets;
     this.#store = deps.store;
     this.#events = deps.events;
@@ -103,7 +105,7 @@ export class CrowdsecFollower {
     const existing = this.#streams.get(definition.name);
     if (existing !== undefined) return existing;
     const state = this.#store.state(definition.name) ?? { validators: {}, nextDueAt: 0, ipv4Entries: 0, ipv6Entries: 0, skipped: 0, invalid: 0, failures: 0 };
-    const stream: Stream = { source: new CrowdsecSource(definition), definition, started: false, held: new Map(), skipped: new Set(), invalid: new Set(), state, writtenAt: 0 };
+    const stream: Stream = { source: new CrowdsecSource(definition, this.#fileRoots), definition, started: false, held: new Map(), skipped: new Set(), invalid: new Set(), state, writtenAt: 0 };
     this.#streams.set(definition.name, stream);
     return stream;
   }

@@ -4,6 +4,7 @@ import { request as httpsRequest } from "node:https";
 import { ServerError } from "../errors.js";
 import type { FeedDefinition } from "./feed-model.js";
 import { readSignal, tooLarge, unavailable, type ReadOptions } from "./feed-source.js";
+import { checkFileRoots } from "./file-roots.js";
 
 /** One decision as the Local API's stream gives it. */
 export interface Decision {
@@ -30,11 +31,13 @@ export interface DecisionDelta {
  */
 export class CrowdsecSource {
   readonly #definition: FeedDefinition;
+  readonly #fileRoots: readonly string[];
   /** The key read from api_key_file, read again at each startup read (so a rotated key is taken up). */
   #fileKey: string | undefined;
 
-  constructor(definition: FeedDefinition) {
+  constructor(definition: FeedDefinition, fileRoots: readonly string[]) {
     this.#definition = definition;
+    this.#fileRoots = fileRoots;
   }
 
   async read(startup: boolean, options: ReadOptions): Promise<DecisionDelta> {
@@ -67,6 +70,7 @@ export class CrowdsecSource {
     const { apiKey, apiKeyFile } = this.#definition;
     if (apiKey !== undefined || apiKeyFile === undefined) return apiKey;
     if (this.#fileKey !== undefined && !startup) return this.#fileKey;
+    checkFileRoots(this.#definition, this.#fileRoots);
     let key: string;
     try {
       key = (await readFile(apiKeyFile, "utf8")).trim();

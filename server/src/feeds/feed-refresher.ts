@@ -56,7 +56,10 @@ export class FeedRefresher {
   /** The sets' contents as of the last apply, per feed, for the counts of the next (read from the stored list if missing). */
   readonly #keys = new Map<string, ListKeys>();
 
-  constructor(deps: { sets: FeedSets; store: FeedStore; events: EventLog; log: Logger; protections: () => ProtectedNetworks }) {
+  readonly #fileRoots: readonly string[];
+
+  constructor(deps: { sets: FeedSets; store: FeedStore; events: EventLog; log: Logger; protections: () => ProtectedNetworks; fileRoots: readonly string[] }) {
+    this.#fileRoots = deps.fileRoots;
     this.#sets = deps.sets;
     this.#store = deps.store;
     this.#events = deps.events;
@@ -72,7 +75,7 @@ export class FeedRefresher {
     const initiator = options.initiator ?? SYSTEM;
     const name = definition.name;
     const state = this.#state(name);
-    const source = sourceFor(definition);
+    const source = sourceFor(definition, this.#fileRoots);
     for (let attempt = 0; ; attempt++) {
       try {
         const read = await source.read(options.force ? {} : state.validators, { timeoutMs: definition.timeoutSeconds * 1000, maxBytes: definition.maxBytes, signal: options.signal });
@@ -231,9 +234,9 @@ export class FeedRefresher {
 }
 
 /** The source a feed's URL names. */
-function sourceFor(definition: Pick<FeedDefinition, "source" | "ca">): FeedSource {
+function sourceFor(definition: Pick<FeedDefinition, "source" | "ca">, fileRoots: readonly string[]): FeedSource {
   const url = new URL(definition.source);
-  return url.protocol === "file:" ? new FileSource(url) : new HttpSource(url, definition.ca);
+  return url.protocol === "file:" ? new FileSource(url, fileRoots) : new HttpSource(url, definition.ca);
 }
 
 /** A list mostly of lines that are not addresses is not in the feed's format (an HTML error page served with 200). */

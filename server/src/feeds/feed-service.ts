@@ -14,6 +14,7 @@ import { initialState, isCrowdsec, setsOf, type FeedDefinition, type FeedState }
 import { FeedRefresher, type Initiator, type RefreshResult } from "./feed-refresher.js";
 import { dueAtStart, nextDueAt } from "./feed-schedule.js";
 import { FeedSets } from "./feed-sets.js";
+import { checkFileRoots } from "./file-roots.js";
 import { ProtectedNetworks } from "./protected-networks.js";
 
 export type { FeedSettings } from "./feed-definition.js";
@@ -52,6 +53,7 @@ export class FeedService {
   readonly #log: Logger;
   readonly #allowlist: Allowlist;
   readonly #managementAddresses: readonly string[];
+  readonly #fileRoots: readonly string[];
   readonly #lock = new KeyedLock();
   readonly #timers = new Map<string, NodeJS.Timeout>();
   /** The refresh of each feed under way, to give it up when the feed goes or the server stops. */
@@ -60,7 +62,8 @@ export class FeedService {
   #settle: NodeJS.Timeout | undefined;
   #closed = false;
 
-  constructor(deps: { store: FeedStore; kernel: IpsetDriver; ipsets: IpsetService; allowlist: Allowlist; managementAddresses: readonly string[]; events: EventLog; log: Logger }) {
+  constructor(deps: { store: FeedStore; kernel: IpsetDriver; ipsets: IpsetService; allowlist: Allowlist; managementAddresses: readonly string[]; fileRoots: readonly string[]; events: EventLog; log: Logger }) {
+    this.#fileRoots = deps.fileRoots;
     this.#store = deps.store;
     this.#ipsets = deps.ipsets;
     this.#events = deps.events;
@@ -68,8 +71,8 @@ export class FeedService {
     this.#allowlist = deps.allowlist;
     this.#managementAddresses = deps.managementAddresses;
     this.#sets = new FeedSets(deps.kernel, deps.log);
-    this.#refresher = new FeedRefresher({ sets: this.#sets, store: deps.store, events: deps.events, log: deps.log, protections: () => this.#protections() });
-    this.#follower = new CrowdsecFollower({ sets: this.#sets, store: deps.store, events: deps.events, log: deps.log, protections: () => this.#protections() });
+    this.#refresher = new FeedRefresher({ sets: this.#sets, store: deps.store, events: deps.events, log: deps.log, protections: () => this.#protections(), fileRoots: deps.fileRoots });
+    this.#follower = new CrowdsecFollower({ sets: this.#sets, store: deps.store, events: deps.events, log: deps.log, protections: () => this.#protections(), fileRoots: deps.fileRoots });
   }
 
   /** Schedules every feed's next refresh and follows the allowlist. Run after `reconcile` at start. */
@@ -109,6 +112,7 @@ export class FeedService {
   /** Records a feed and makes its two sets (empty); its first refresh starts at once. */
   async create(name: string, ipset: string, settings: FeedSettings, call: ApiCall): Promise<FeedView> {
     const definition = newDefinition(name, ipset, settings);
+    checkFileRoots(definition, this.#fileRoots);
     return this.#lock.with([name], async () => {
       if (this.#store.get(name) !== undefined) throw new ServerError("FEED_ALREADY_EXISTS", `feed "${name}" already exists; choose another name or delete it first`, { feed: name });
       for (const set of setsOf(definition)) await this.#refuseTakenSet(set);
@@ -130,6 +134,7 @@ export class FeedService {
     return this.#lock.with([name], async () => {
       const current = this.#definition(name);
       const next = updatedDefinition(current, settings);
+      checkFileRoots(next, this.#fileRoots);
       const state = this.#store.state(name)!;
       this.#store.update(next);
       // A stream is followed with its settings as they were when it started: it starts again, at once, with the new ones.

@@ -1,6 +1,7 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { checkFileRoots } from "./file-roots.js";
 import type { SourceValidators } from "./feed-model.js";
 import { limitedText, readSignal, tooLarge, unavailable, type FeedSource, type ReadOptions, type SourceRead } from "./feed-source.js";
 
@@ -10,12 +11,15 @@ import { limitedText, readSignal, tooLarge, unavailable, type FeedSource, type R
  */
 export class FileSource implements FeedSource {
   readonly #path: string;
+  readonly #roots: readonly string[];
 
-  constructor(url: URL) {
+  constructor(url: URL, roots: readonly string[]) {
     this.#path = fileURLToPath(url);
+    this.#roots = roots;
   }
 
   async read(validators: SourceValidators, options: ReadOptions): Promise<SourceRead> {
+    checkFileRoots({ source: pathToFileURL(this.#path).href }, this.#roots);
     const { signal, failure } = readSignal(options);
     let etag: string;
     try {

@@ -1972,8 +1972,9 @@ export interface components {
             name?: string;
             /**
              * @description Where the list is read: an `https://`, `http://` or `file:///` URL (an
-             *     absolute path on the server's host). Required on create. At most 2048
-             *     characters, without user name or password.
+             *     absolute path on the server's host, in one of its `feeds.fileRoots`
+             *     folders, /etc/portcullis/feeds by default). Required on create. At most
+             *     2048 characters, without user name or password.
              */
             source?: string;
             /** @description How the list is written. Required on create. */
@@ -2039,7 +2040,8 @@ export interface components {
             /**
              * @description FEED_FORMAT_CROWDSEC: an absolute path on the server's host of a file
              *     that holds the API key (read when the stream starts), in place of
-             *     api_key.
+             *     api_key. It must be in one of the server's `feeds.fileRoots` folders
+             *     (INVALID_SETTING otherwise).
              */
             apiKeyFile?: string;
             /**
