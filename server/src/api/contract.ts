@@ -10,10 +10,6 @@ export interface ContractService {
   readonly name: string;
   readonly definition: ServiceDefinition;
   readonly operations: Readonly<Record<string, Operation<never, unknown> | StreamOperation<never, unknown>>>;
-  /** Responses whose repeated items the operations make once and reuse unchanged: their bytes are kept too. */
-  readonly keptResponseItems?: Readonly<Record<string, string>>;
-  /** Requests whose repeated items the operations read one by one (length and at() only): decoded when read. */
-  readonly lazyRequestItems?: Readonly<Record<string, string>>;
 }
 
 let descriptorSet: Buffer | undefined;
