@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { createFileRegistry, fromBinary, type FileRegistry } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import type { ServiceDefinition } from "@grpc/grpc-js";
 import type { Operation, StreamOperation } from "./operation.js";
+import { shippedFile } from "../code-files.js";
 
 /** One service of the contract: its generated definition and the operations behind its methods, served by both transports. */
 export interface ContractService {
@@ -20,8 +20,7 @@ let registry: FileRegistry | undefined;
  * reflection serves it, the REST gateway takes its routes from it, undecodable requests are named by it.
  */
 export function contractDescriptorSet(): Buffer {
-  // Resolved by package name (a self-reference), so that it is found from a bundle of this code too.
-  descriptorSet ??= readFileSync(createRequire(import.meta.url).resolve("@portcullis/sdk/gen/portcullis.binpb"));
+  descriptorSet ??= readFileSync(shippedFile("gen/portcullis.binpb"));
   return descriptorSet;
 }
 

@@ -13,7 +13,7 @@ import {
   type PortMatch as WirePorts,
   type Ruleset,
   type RulesetDiff as WireDiff,
-} from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+} from "../gen/portcullis/v1/firewall.js";
 import { ServerError, withField } from "../errors.js";
 import type { ChainView, FirewallService, RuleView, TableSnapshot } from "../firewall/firewall-service.js";
 import type { AddressMatch, ConntrackState, InterfaceMatch, Policy, PortMatch, RuleSpec, SetDirection, Target } from "../firewall/rule-model.js";

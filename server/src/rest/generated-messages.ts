@@ -1,16 +1,16 @@
-import * as anyMessages from "@portcullis/sdk/gen/google/protobuf/any.js";
-import * as emptyMessages from "@portcullis/sdk/gen/google/protobuf/empty.js";
-import * as timestampMessages from "@portcullis/sdk/gen/google/protobuf/timestamp.js";
-import * as statusMessages from "@portcullis/sdk/gen/google/rpc/status.js";
-import * as errorDetailMessages from "@portcullis/sdk/gen/google/rpc/error_details.js";
-import * as commonMessages from "@portcullis/sdk/gen/portcullis/v1/common.js";
-import * as ipsetMessages from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
-import * as firewallMessages from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
-import * as eventMessages from "@portcullis/sdk/gen/portcullis/v1/events.js";
-import * as jailMessages from "@portcullis/sdk/gen/portcullis/v1/jail.js";
-import * as fleetMessages from "@portcullis/sdk/gen/portcullis/v1/fleet.js";
-import * as hostMessages from "@portcullis/sdk/gen/portcullis/v1/host.js";
-import * as feedMessages from "@portcullis/sdk/gen/portcullis/v1/feed.js";
+import * as anyMessages from "../gen/google/protobuf/any.js";
+import * as emptyMessages from "../gen/google/protobuf/empty.js";
+import * as timestampMessages from "../gen/google/protobuf/timestamp.js";
+import * as statusMessages from "../gen/google/rpc/status.js";
+import * as errorDetailMessages from "../gen/google/rpc/error_details.js";
+import * as commonMessages from "../gen/portcullis/v1/common.js";
+import * as ipsetMessages from "../gen/portcullis/v1/ipset.js";
+import * as firewallMessages from "../gen/portcullis/v1/firewall.js";
+import * as eventMessages from "../gen/portcullis/v1/events.js";
+import * as jailMessages from "../gen/portcullis/v1/jail.js";
+import * as fleetMessages from "../gen/portcullis/v1/fleet.js";
+import * as hostMessages from "../gen/portcullis/v1/host.js";
+import * as feedMessages from "../gen/portcullis/v1/feed.js";
 
 /** What ts-proto generates for every message (`MessageFns<T>`), untyped. */
 export interface GeneratedMessage {
