@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates everything under sdk/src/gen and server/src/gen (the same code: the server keeps its own, the SDK exports
-# none of it) from proto/ (the contract). Never edit gen/ by hand.
+# Regenerates everything under sdk/src/gen from proto/ (the contract). Never edit gen/ by hand. server/src/gen is a link
+# to it: the server's path to the generated code, which the SDK does not export.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-sdk/src/gen}
@@ -22,8 +22,6 @@ buf build -o "$out/portcullis.binpb"
 if [ "$out" = sdk/src/gen ]; then
   node --import tsx scripts/generate-openapi.ts "$out/portcullis.binpb" openapi/portcullis.v1.yaml
   openapi-typescript openapi/portcullis.v1.yaml -o server/src/rest/gen/openapi.d.ts --silent
-  rm -rf server/src/gen
-  cp -r sdk/src/gen server/src/gen
 else
   node --import tsx scripts/generate-openapi.ts "$out/portcullis.binpb" "$out/openapi.yaml"
   openapi-typescript "$out/openapi.yaml" -o "$out/openapi.d.ts" --silent
