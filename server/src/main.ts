@@ -20,8 +20,8 @@ import { IpsetService } from "./ipsets/ipset-service.js";
 import { Invoker } from "./api/invoker.js";
 import { ipsetOperations } from "./api/ipset-api.js";
 import { firewallOperations } from "./api/firewall-api.js";
+import { firewallServiceWithKeptRules } from "./grpc/kept-rule-bytes.js";
 import { IpsetServiceService } from "./gen/portcullis/v1/ipset.js";
-import { FirewallServiceService } from "./gen/portcullis/v1/firewall.js";
 import { FirewallService } from "./firewall/firewall-service.js";
 import { FirewallStore } from "./store/firewall-store.js";
 import { EventStore } from "./store/event-store.js";
@@ -159,7 +159,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const invoker = new Invoker(audit, events, log, metrics, (work) => groupCommit.write(work));
   const services: ContractService[] = [
     { name: "portcullis.v1.IpsetService", definition: IpsetServiceService, operations: ipsetOperations(ipsets, requests) },
-    { name: "portcullis.v1.FirewallService", definition: FirewallServiceService, operations: firewallOperations(firewall, requests) },
+    { name: "portcullis.v1.FirewallService", definition: firewallServiceWithKeptRules, operations: firewallOperations(firewall, requests) },
     { name: "portcullis.v1.EventService", definition: EventServiceService, operations: eventOperations(events, audit, banHistory) },
     { name: "portcullis.v1.JailService", definition: JailServiceService, operations: jailOperations(jails, allowlistService) },
     { name: "portcullis.v1.FleetService", definition: FleetServiceService, operations: fleetOperations(fleet) },

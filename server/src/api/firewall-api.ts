@@ -291,7 +291,8 @@ export function fromRule(rule: Rule | undefined): RuleSpec {
 
 /**
  * Wire rules by the view they were made from: TableReader keeps the view of every rule whose line and counters did
- * not change, so a listing finds its wire rule here: what the "list 10000 rules" bench row needs. Shared by every later listing, hence read-only.
+ * not change, so a listing finds its wire rule here, and the gRPC adapter the bytes it kept of it (grpc/kept-rule-bytes.ts):
+ * what the "list 10000 rules" bench row needs. Shared by every later listing, hence read-only.
  */
 const wireRules = new WeakMap<RuleView, Readonly<Rule>>();
 
