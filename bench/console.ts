@@ -15,9 +15,9 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Agent, request as httpsRequest } from "node:https";
 import { join, resolve } from "node:path";
-import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
-import { ActivityWindow } from "@portcullis/sdk/gen/portcullis/v1/events.js";
-import { BatchAddEntriesRequest, Ipset, IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
+import { AddressFamily } from "../server/src/gen/portcullis/v1/common.js";
+import { ActivityWindow } from "../server/src/gen/portcullis/v1/events.js";
+import { BatchAddEntriesRequest, Ipset, IpsetType } from "../server/src/gen/portcullis/v1/ipset.js";
 import { Fail2banServer } from "../test/harness/fail2ban.js";
 import { EventTestClient, HostTestClient, IpsetTestClient, JailTestClient } from "../test/harness/grpc-clients.js";
 import { PortcullisProcess } from "../test/harness/server.js";

@@ -19,7 +19,7 @@ import { createConnection, createServer, type Server } from "node:net";
 import { cpus, loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { FeedFormat } from "@portcullis/sdk/gen/portcullis/v1/feed.js";
+import { FeedFormat } from "../server/src/gen/portcullis/v1/feed.js";
 import { Netns } from "../test/harness/netns.js";
 import { PortcullisProcess } from "../test/harness/server.js";
 import { FeedTestClient } from "../test/harness/grpc-clients.js";

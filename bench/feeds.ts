@@ -19,7 +19,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { FeedFormat } from "@portcullis/sdk/gen/portcullis/v1/feed.js";
+import { FeedFormat } from "../server/src/gen/portcullis/v1/feed.js";
 import { Netns, sh } from "../test/harness/netns.js";
 import { PortcullisProcess } from "../test/harness/server.js";
 import { FeedTestClient } from "../test/harness/grpc-clients.js";

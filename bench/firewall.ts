@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { Rule, RulesetScope, TargetKind } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+import { Rule, RulesetScope, TargetKind } from "../server/src/gen/portcullis/v1/firewall.js";
 import { Netns } from "../test/harness/netns.js";
 import { PortcullisProcess } from "../test/harness/server.js";
 import { FirewallTestClient } from "../test/harness/grpc-clients.js";

@@ -6,10 +6,10 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
-import { EventOrigin, EventType } from "@portcullis/sdk/gen/portcullis/v1/events.js";
-import { IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
-import { JailView } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
+import { AddressFamily } from "../server/src/gen/portcullis/v1/common.js";
+import { EventOrigin, EventType } from "../server/src/gen/portcullis/v1/events.js";
+import { IpsetType } from "../server/src/gen/portcullis/v1/ipset.js";
+import { JailView } from "../server/src/gen/portcullis/v1/jail.js";
 import { NatsCluster } from "../test/harness/nats.js";
 import { startFleet, type Fleet, type FleetHost } from "../test/harness/fleet-hosts.js";
 import Database from "better-sqlite3";

@@ -11,8 +11,8 @@ import { startJailHosts } from "../test/harness/jail-hosts.js";
 import { VictimAttacker } from "../test/harness/netns.js";
 import { PortcullisProcess } from "../test/harness/server.js";
 import { EventTestClient, JailTestClient } from "../test/harness/grpc-clients.js";
-import { EventType } from "@portcullis/sdk/gen/portcullis/v1/events.js";
-import { JailView } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
+import { EventType } from "../server/src/gen/portcullis/v1/events.js";
+import { JailView } from "../server/src/gen/portcullis/v1/jail.js";
 import { Fail2banClient } from "../server/src/drivers/fail2ban-client.js";
 import { createLogger } from "../server/src/logger.js";
 

@@ -2,7 +2,7 @@
 // stay external (native better-sqlite3, grpc-js…). server/bin/portcullis runs this bundle when it is newer than every
 // source file, and the sources through tsx otherwise, so an edit is never hidden behind a stale build.
 // Then the console (console/src) into console/dist, which the server serves at /console/.
-import { readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { build } from "esbuild";
 import { buildConsole } from "../console/build.mjs";
 
@@ -17,7 +17,12 @@ const external = [...dependencies("server/package.json"), ...dependencies("sdk/p
 const outdir = new URL("server/dist/", root).pathname;
 rmSync(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: { cli: new URL("server/src/cli.ts", root).pathname },
+  // Besides the CLI, the programs the server runs in a process or thread of their own (see server/src/code-files.ts).
+  entryPoints: {
+    cli: new URL("server/src/cli.ts", root).pathname,
+    "drivers/process-helper": new URL("server/src/drivers/process-helper.ts", root).pathname,
+    "store/generation-worker": new URL("server/src/store/generation-worker.ts", root).pathname,
+  },
   outdir,
   outExtension: { ".js": ".mjs" },
   chunkNames: "chunks/[name]-[hash]",
@@ -30,4 +35,7 @@ await build({
   external,
   logLevel: "warning",
 });
+// The contract's descriptor set (gRPC reflection, the REST routes), read at run time beside the bundle.
+mkdirSync(new URL("gen/", `file://${outdir}`), { recursive: true });
+copyFileSync(new URL("server/src/gen/portcullis.binpb", root), new URL("gen/portcullis.binpb", `file://${outdir}`));
 await buildConsole();

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates everything under sdk/src/gen from proto/ (the contract). Never edit gen/ by hand.
+# Regenerates everything under sdk/src/gen from proto/ (the contract). Never edit gen/ by hand. server/src/gen is a link
+# to it: the server's path to the generated code, which the SDK does not export.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-sdk/src/gen}

@@ -3,7 +3,7 @@
 // instead, so that the server and the tests never run a stale build. Usage: node scripts/pack-sdk.mjs [out-dir]
 // (default build/); prints the tarball's path.
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 
 const root = resolve(import.meta.dirname, "..");
@@ -13,8 +13,6 @@ rmSync(stage, { recursive: true, force: true });
 mkdirSync(stage, { recursive: true });
 
 execFileSync(process.execPath, [resolve(root, "node_modules/typescript/bin/tsc"), "-p", resolve(root, "sdk/tsconfig.build.json"), "--outDir", resolve(stage, "dist")], { stdio: "inherit" });
-// Not TypeScript, so not emitted: the contract's descriptor set, which the fast serializers read.
-copyFileSync(resolve(root, "sdk/src/gen/portcullis.binpb"), resolve(stage, "dist/gen/portcullis.binpb"));
 
 const workspace = JSON.parse(readFileSync(resolve(root, "sdk/package.json"), "utf8"));
 const toDist = (target) => target.replace(/^\.\/src\//, "./dist/");

@@ -22,7 +22,7 @@ export function apiReport(): string {
   });
   program.emit(undefined, (fileName, text) => {
     const source = relative(resolve(root, "sdk/src"), fileName.replace(/\.d\.ts$/, ".ts"));
-    if (source.startsWith("..") || source.startsWith("gen/") || source.startsWith("wire/") || source.startsWith("transport/")) return;
+    if (source.startsWith("..") || source.startsWith("gen/") || source.startsWith("transport/")) return;
     files.set(source, text);
   });
   return [...files.entries()]

@@ -1,6 +1,5 @@
 import { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
-import { Status } from "./gen/google/rpc/status.js";
-import { ErrorInfo } from "./gen/google/rpc/error_details.js";
+import { Status, ErrorInfo } from "./transport/wire.js";
 
 /** What went wrong, in words (the gRPC status codes). */
 export type ErrorCode =

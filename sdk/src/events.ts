@@ -1,19 +1,4 @@
-import {
-  EventServiceService,
-  eventTypeFromJSON,
-  EventType,
-  ExportFormat,
-  type BanTimeline as WireTimeline,
-  type ExportEventsRequest,
-  type ExportEventsResponse,
-  type GetBanTimelineRequest,
-  type GetTopOffendersRequest,
-  type ListAuditRecordsRequest,
-  type ListAuditRecordsResponse,
-  type ListEventsRequest,
-  type ListEventsResponse,
-  type TopOffenders as WireTopOffenders,
-} from "./gen/portcullis/v1/events.js";
+import { EventServiceService, eventTypeFromJSON, EventType, ExportFormat, type BanTimeline as WireTimeline, type ExportEventsRequest, type ExportEventsResponse, type GetBanTimelineRequest, type GetTopOffendersRequest, type ListAuditRecordsRequest, type ListAuditRecordsResponse, type ListEventsRequest, type ListEventsResponse, type TopOffenders as WireTopOffenders } from "./transport/wire.js";
 import type { CancellationToken } from "./base/cancellation.js";
 import type { Event } from "./base/event.js";
 import { Disposable } from "./base/disposable.js";

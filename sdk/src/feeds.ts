@@ -1,4 +1,4 @@
-import { FeedServiceService, type CreateFeedRequest, type DeleteFeedRequest, type Feed, type GetFeedRequest, type ListFeedsRequest, type ListFeedsResponse, type RefreshFeedRequest, type RefreshFeedResponse, type UpdateFeedRequest } from "./gen/portcullis/v1/feed.js";
+import { FeedServiceService, type CreateFeedRequest, type DeleteFeedRequest, type Feed, type GetFeedRequest, type ListFeedsRequest, type ListFeedsResponse, type RefreshFeedRequest, type RefreshFeedResponse, type UpdateFeedRequest } from "./transport/wire.js";
 import type { Disposable } from "./base/disposable.js";
 import type { Event } from "./base/event.js";
 import type { CancellationToken } from "./base/cancellation.js";

@@ -1,30 +1,4 @@
-import {
-  ChainPolicy,
-  ConntrackState,
-  FirewallServiceService,
-  RulesetScope,
-  SetDirection,
-  TargetKind,
-  type ApplyRulesetRequest,
-  type ApplyRulesetResponse,
-  type Chain,
-  type ConfirmRulesetRequest,
-  type ConfirmRulesetResponse,
-  type DisablePanicModeRequest,
-  type EnablePanicModeRequest,
-  type GetPanicModeRequest,
-  type CreateRuleRequest,
-  type DeleteRuleRequest,
-  type ExportRulesetRequest,
-  type ListChainsRequest,
-  type ListChainsResponse,
-  type ListRulesRequest,
-  type ListRulesResponse,
-  type PanicModeStatus,
-  type PortMatch,
-  type Rule,
-  type Ruleset,
-} from "./gen/portcullis/v1/firewall.js";
+import { ChainPolicy, ConntrackState, FirewallServiceService, RulesetScope, SetDirection, TargetKind, type ApplyRulesetRequest, type ApplyRulesetResponse, type Chain, type ConfirmRulesetRequest, type ConfirmRulesetResponse, type DisablePanicModeRequest, type EnablePanicModeRequest, type GetPanicModeRequest, type CreateRuleRequest, type DeleteRuleRequest, type ExportRulesetRequest, type ListChainsRequest, type ListChainsResponse, type ListRulesRequest, type ListRulesResponse, type PanicModeStatus, type PortMatch, type Rule, type Ruleset } from "./transport/wire.js";
 import type { CancellationToken } from "./base/cancellation.js";
 import type { ChainInfo, FirewallRule, PanicMode, PortSpec, RuleInput, RulesetInput, RuleTarget } from "./api.js";
 import type { Channel } from "./transport/channel.js";

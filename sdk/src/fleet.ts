@@ -1,4 +1,4 @@
-import { FleetServiceService, type ListNodesRequest, type ListNodesResponse, type SearchBansRequest, type SearchBansResponse } from "./gen/portcullis/v1/fleet.js";
+import { FleetServiceService, type ListNodesRequest, type ListNodesResponse, type SearchBansRequest, type SearchBansResponse } from "./transport/wire.js";
 import type { CancellationToken } from "./base/cancellation.js";
 import type { BanSearch, FleetNode } from "./api.js";
 import type { Channel } from "./transport/channel.js";

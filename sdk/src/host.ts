@@ -1,15 +1,4 @@
-import {
-  HostServiceService,
-  RuleMatchKind,
-  type CallerIdentity as WireCallerIdentity,
-  type GetCallerIdentityRequest,
-  type GetJailActivityRequest,
-  type GetJailActivityResponse,
-  type GetOverviewRequest,
-  type HostOverview as WireOverview,
-  type InspectAddressRequest,
-  type InspectAddressResponse,
-} from "./gen/portcullis/v1/host.js";
+import { HostServiceService, RuleMatchKind, type CallerIdentity as WireCallerIdentity, type GetCallerIdentityRequest, type GetJailActivityRequest, type GetJailActivityResponse, type GetOverviewRequest, type HostOverview as WireOverview, type InspectAddressRequest, type InspectAddressResponse } from "./transport/wire.js";
 import type { CancellationToken } from "./base/cancellation.js";
 import type { ActivityWindow, AddressReport, CallerIdentity, HostOverview, JailActivity } from "./api.js";
 import type { Channel } from "./transport/channel.js";

@@ -1,5 +1,4 @@
-import { AddressFamily } from "./gen/portcullis/v1/common.js";
-import { IpsetServiceService, IpsetType, type AddEntryRequest, type CreateIpsetRequest, type DeleteIpsetRequest, type ExportIpsetsRequest, type ExportIpsetsResponse, type ListIpsetsRequest, type ListIpsetsResponse, type BatchAddEntriesRequest, type BatchAddEntriesResponse, type DeleteEntryRequest, type Entry, type GetIpsetRequest, type Ipset, type ListEntriesRequest, type ListEntriesResponse, type TestEntryRequest, type TestEntryResponse } from "./gen/portcullis/v1/ipset.js";
+import { AddressFamily, IpsetServiceService, IpsetType, type AddEntryRequest, type CreateIpsetRequest, type DeleteIpsetRequest, type ExportIpsetsRequest, type ExportIpsetsResponse, type ListIpsetsRequest, type ListIpsetsResponse, type BatchAddEntriesRequest, type BatchAddEntriesResponse, type DeleteEntryRequest, type Entry, type GetIpsetRequest, type Ipset, type ListEntriesRequest, type ListEntriesResponse, type TestEntryRequest, type TestEntryResponse } from "./transport/wire.js";
 import type { CancellationToken } from "./base/cancellation.js";
 import type { BanOptions, IpsetEntry, IpsetInfo } from "./api.js";
 import type { Channel } from "./transport/channel.js";

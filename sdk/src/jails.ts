@@ -1,15 +1,4 @@
-import {
-  JailServiceService,
-  JailView,
-  type AddAllowlistEntryRequest,
-  type AddAllowlistEntryResponse,
-  type BatchBanIpRequest,
-  type BatchBanIpResponse,
-  type ListAllowlistRequest,
-  type ListAllowlistResponse,
-  type RemoveAllowlistEntryRequest,
-  type ReportFailureRequest,
-  type BanIpRequest, type BanIpResponse, type GetJailRequest, type Jail, type ListJailsRequest, type ListJailsResponse, type UnbanIpRequest, type UnbanIpResponse } from "./gen/portcullis/v1/jail.js";
+import { JailServiceService, JailView, type AddAllowlistEntryRequest, type AddAllowlistEntryResponse, type BatchBanIpRequest, type BatchBanIpResponse, type ListAllowlistRequest, type ListAllowlistResponse, type RemoveAllowlistEntryRequest, type ReportFailureRequest, type BanIpRequest, type BanIpResponse, type GetJailRequest, type Jail, type ListJailsRequest, type ListJailsResponse, type UnbanIpRequest, type UnbanIpResponse } from "./transport/wire.js";
 import { Disposable } from "./base/disposable.js";
 import type { Event } from "./base/event.js";
 import type { CancellationToken } from "./base/cancellation.js";

@@ -19,16 +19,16 @@ import { RequestStore } from "./store/request-store.js";
 import { IpsetService } from "./ipsets/ipset-service.js";
 import { Invoker } from "./api/invoker.js";
 import { ipsetOperations } from "./api/ipset-api.js";
-import { firewallOperations, FIREWALL_KEPT_ITEMS, FIREWALL_LAZY_ITEMS } from "./api/firewall-api.js";
-import { IpsetServiceService } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
-import { FirewallServiceService } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+import { firewallOperations } from "./api/firewall-api.js";
+import { firewallServiceWithKeptRules } from "./grpc/kept-rule-bytes.js";
+import { IpsetServiceService } from "./gen/portcullis/v1/ipset.js";
 import { FirewallService } from "./firewall/firewall-service.js";
 import { FirewallStore } from "./store/firewall-store.js";
 import { EventStore } from "./store/event-store.js";
 import { EventLog } from "./events/event-log.js";
 import { eventOperations } from "./api/event-api.js";
-import { EventServiceService } from "@portcullis/sdk/gen/portcullis/v1/events.js";
-import { JailServiceService } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
+import { EventServiceService } from "./gen/portcullis/v1/events.js";
+import { JailServiceService } from "./gen/portcullis/v1/jail.js";
 import { Fail2banClient } from "./drivers/fail2ban-client.js";
 import { Fail2banCli } from "./drivers/fail2ban-cli.js";
 import { JailService } from "./jails/jail-service.js";
@@ -49,9 +49,9 @@ import { startMetricsServer, type RunningMetricsServer } from "./metrics/metrics
 import { SinkStore } from "./store/sink-store.js";
 import { SinkRunner } from "./sinks/sink-runner.js";
 import { createSink } from "./sinks/sinks.js";
-import { FleetServiceService } from "@portcullis/sdk/gen/portcullis/v1/fleet.js";
+import { FleetServiceService } from "./gen/portcullis/v1/fleet.js";
 import { fleetOperations } from "./api/fleet-api.js";
-import { HostServiceService } from "@portcullis/sdk/gen/portcullis/v1/host.js";
+import { HostServiceService } from "./gen/portcullis/v1/host.js";
 import { hostOperations } from "./api/host-api.js";
 import { HostView } from "./host/host-view.js";
 import { BanHistory } from "./events/ban-history.js";
@@ -66,8 +66,8 @@ import { apiEndpoint } from "./listen-address.js";
 import { FeedStore } from "./store/feed-store.js";
 import { FeedService } from "./feeds/feed-service.js";
 import { feedOperations } from "./api/feed-api.js";
-import { FeedServiceService } from "@portcullis/sdk/gen/portcullis/v1/feed.js";
-import { BouncerServiceService } from "@portcullis/sdk/gen/portcullis/v1/bouncer.js";
+import { FeedServiceService } from "./gen/portcullis/v1/feed.js";
+import { BouncerServiceService } from "./gen/portcullis/v1/bouncer.js";
 import { BouncerStore } from "./store/bouncer-store.js";
 import { ActiveDecisions } from "./bouncers/active-decisions.js";
 import { BouncerService } from "./bouncers/bouncer-service.js";
@@ -174,7 +174,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const invoker = new Invoker(audit, events, log, metrics, (work) => groupCommit.write(work));
   const services: ContractService[] = [
     { name: "portcullis.v1.IpsetService", definition: IpsetServiceService, operations: ipsetOperations(ipsets, requests) },
-    { name: "portcullis.v1.FirewallService", definition: FirewallServiceService, operations: firewallOperations(firewall, requests), keptResponseItems: FIREWALL_KEPT_ITEMS, lazyRequestItems: FIREWALL_LAZY_ITEMS },
+    { name: "portcullis.v1.FirewallService", definition: firewallServiceWithKeptRules, operations: firewallOperations(firewall, requests) },
     { name: "portcullis.v1.EventService", definition: EventServiceService, operations: eventOperations(events, audit, banHistory) },
     { name: "portcullis.v1.JailService", definition: JailServiceService, operations: jailOperations(jails, allowlistService) },
     { name: "portcullis.v1.FleetService", definition: FleetServiceService, operations: fleetOperations(fleet) },

@@ -7,11 +7,11 @@ import { describe, it } from "node:test";
  * Imports inside server/src run one way (ARCHITECTURE.md): adapters → api → domain → drivers and store. Files named
  * `*-model.ts` are the model modules below all of them (types and pure values that drivers and the store share with
  * the domain); the top-level files (errors, logger, names, addresses, config…) are the base every layer may use;
- * main.ts and the CLI compose everything.
+ * main.ts and the CLI compose everything. gen/ (the contract's generated code) is for api/ and the transports.
  */
 const ROOT = resolve(import.meta.dirname, "../../server/src");
 
-type Layer = "base" | "model" | "drivers" | "store" | "domain" | "api" | "grpc" | "rest" | "root";
+type Layer = "base" | "model" | "drivers" | "store" | "domain" | "api" | "grpc" | "rest" | "root" | "gen";
 
 const DOMAIN = new Set(["ipsets", "firewall", "jails", "events", "auth", "fleet", "sinks", "metrics", "doctor", "host", "feeds", "bouncers"]);
 const ALLOWED: Readonly<Record<Layer, readonly Layer[]>> = {
@@ -20,11 +20,13 @@ const ALLOWED: Readonly<Record<Layer, readonly Layer[]>> = {
   drivers: ["base", "model", "drivers"],
   store: ["base", "model", "store"],
   domain: ["base", "model", "drivers", "store", "domain"],
-  api: ["base", "model", "drivers", "store", "domain", "api"],
+  api: ["base", "model", "drivers", "store", "domain", "api", "gen"],
   // The two transports are siblings: what both need lives in api/.
-  grpc: ["base", "model", "domain", "api", "grpc"],
-  rest: ["base", "model", "domain", "api", "rest"],
-  root: ["base", "model", "drivers", "store", "domain", "api", "grpc", "rest", "root"],
+  grpc: ["base", "model", "domain", "api", "grpc", "gen"],
+  rest: ["base", "model", "domain", "api", "rest", "gen"],
+  root: ["base", "model", "drivers", "store", "domain", "api", "grpc", "rest", "root", "gen"],
+  // The contract's generated code (gen/): the wire types, for api/ and the transports only.
+  gen: ["gen"],
 };
 
 function layerOf(file: string): Layer {
@@ -33,6 +35,7 @@ function layerOf(file: string): Layer {
   const top = path.split("/")[0]!;
   if (!path.includes("/")) return path === "main.ts" || path === "cli.ts" ? "root" : "base";
   if (top === "cli") return "root";
+  if (top === "gen") return "gen";
   if (top === "drivers" || top === "store" || top === "api" || top === "grpc" || top === "rest") return top;
   if (DOMAIN.has(top)) return "domain";
   throw new Error(`${path}: folder ${top} has no layer; add it to test/contract/dependency-rule.test.ts`);

@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 
 const root = resolve(import.meta.dirname, "../..");
-const committed = join(root, "sdk/src/gen");
+const sdkGen = join(root, "sdk/src/gen");
+const serverGen = join(root, "server/src/gen");
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -15,7 +16,7 @@ function files(dir: string): string[] {
   });
 }
 
-it("sdk/src/gen, openapi/ and server/src/rest/gen are exactly what `npm run generate` makes from proto/ (regenerate and commit if this fails)", () => {
+it("sdk/src/gen, server/src/gen, openapi/ and server/src/rest/gen are exactly what `npm run generate` makes from proto/ (regenerate and commit if this fails)", () => {
   const fresh = mkdtempSync(join(tmpdir(), "pc-gen-"));
   try {
     execFileSync("bash", [join(root, "scripts/generate.sh"), fresh], { cwd: root, stdio: "pipe", env: { ...process.env, PATH: `${join(root, "node_modules/.bin")}:${process.env.PATH}` } });
@@ -24,10 +25,12 @@ it("sdk/src/gen, openapi/ and server/src/rest/gen are exactly what `npm run gene
     rmSync(join(fresh, "openapi.yaml"));
     rmSync(join(fresh, "openapi.d.ts"));
     const want = files(fresh).map((path) => relative(fresh, path)).sort();
-    const have = files(committed).map((path) => relative(committed, path)).sort();
-    assert.deepEqual(have, want, "generated file list differs");
-    for (const path of want) {
-      assert.ok(readFileSync(join(committed, path)).equals(readFileSync(join(fresh, path))), `${path} is stale`);
+    for (const committed of [sdkGen, serverGen]) {
+      const have = files(committed).map((path) => relative(committed, path)).sort();
+      assert.deepEqual(have, want, `${relative(root, committed)}: generated file list differs`);
+      for (const path of want) {
+        assert.ok(readFileSync(join(committed, path)).equals(readFileSync(join(fresh, path))), `${relative(root, committed)}/${path} is stale`);
+      }
     }
   } finally {
     rmSync(fresh, { recursive: true, force: true });

@@ -3,8 +3,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
-import { IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
+import { AddressFamily } from "../../server/src/gen/portcullis/v1/common.js";
+import { IpsetType } from "../../server/src/gen/portcullis/v1/ipset.js";
 import type { IpsetTestClient } from "../harness/grpc-clients.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 

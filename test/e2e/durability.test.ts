@@ -1,7 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
-import { IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
+import { AddressFamily } from "../../server/src/gen/portcullis/v1/common.js";
+import { IpsetType } from "../../server/src/gen/portcullis/v1/ipset.js";
 import { VictimAttacker } from "../harness/netns.js";
 import { canConnect, listen } from "../harness/tcp.js";
 import { IpsetTestClient } from "../harness/grpc-clients.js";

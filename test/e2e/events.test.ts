@@ -1,13 +1,13 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { status, type ClientReadableStream } from "@grpc/grpc-js";
-import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
-import { EventOrigin, EventType, type Event } from "@portcullis/sdk/gen/portcullis/v1/events.js";
-import { Ipset, IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
+import { AddressFamily } from "../../server/src/gen/portcullis/v1/common.js";
+import { EventOrigin, EventType, type Event } from "../../server/src/gen/portcullis/v1/events.js";
+import { Ipset, IpsetType } from "../../server/src/gen/portcullis/v1/ipset.js";
 import { EventTestClient, rejectsWith } from "../harness/grpc-clients.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 import { applyRequest, filterOf, rule } from "../harness/firewall-requests.js";
-import { TargetKind } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+import { TargetKind } from "../../server/src/gen/portcullis/v1/firewall.js";
 import { waitFor } from "../harness/wait.js";
 import { rest } from "../harness/rest.js";
 

@@ -4,7 +4,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
-import { RulesetScope } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+import { RulesetScope } from "../../server/src/gen/portcullis/v1/firewall.js";
 import { Netns } from "../harness/netns.js";
 import { canConnect } from "../harness/tcp.js";
 import { rejectsWith, type FirewallTestClient } from "../harness/grpc-clients.js";

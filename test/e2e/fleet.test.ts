@@ -1,9 +1,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { EventOrigin, EventType } from "@portcullis/sdk/gen/portcullis/v1/events.js";
-import { IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
-import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
+import { EventOrigin, EventType } from "../../server/src/gen/portcullis/v1/events.js";
+import { IpsetType } from "../../server/src/gen/portcullis/v1/ipset.js";
+import { AddressFamily } from "../../server/src/gen/portcullis/v1/common.js";
 import { VictimAttacker } from "../harness/netns.js";
 import { canConnect } from "../harness/tcp.js";
 import { NatsCluster } from "../harness/nats.js";

@@ -1,8 +1,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { status, type ServiceError } from "@grpc/grpc-js";
-import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
-import { IpsetType } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
+import { AddressFamily } from "../../server/src/gen/portcullis/v1/common.js";
+import { IpsetType } from "../../server/src/gen/portcullis/v1/ipset.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
 import { reasonOf } from "../harness/grpc-clients.js";
 

@@ -1,5 +1,5 @@
-import { ApplyRulesetRequest, ChainPolicy, Rule, TargetKind } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
-import type { DeepPartial } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+import { ApplyRulesetRequest, ChainPolicy, Rule, TargetKind } from "../../server/src/gen/portcullis/v1/firewall.js";
+import type { DeepPartial } from "../../server/src/gen/portcullis/v1/firewall.js";
 
 /** A full Rule message from the fields a test cares about. */
 export function rule(partial: DeepPartial<Rule>): Rule {

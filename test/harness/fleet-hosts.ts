@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { EventType, type Event } from "@portcullis/sdk/gen/portcullis/v1/events.js";
+import { EventType, type Event } from "../../server/src/gen/portcullis/v1/events.js";
 import { startJailHosts, type JailHosts } from "./jail-hosts.js";
 import { EventTestClient, FleetTestClient, IpsetTestClient, JailTestClient } from "./grpc-clients.js";
 import type { NatsCluster } from "./nats.js";

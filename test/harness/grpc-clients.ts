@@ -1,14 +1,13 @@
 import { Client, Metadata, type ChannelCredentials, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
-import { EventServiceService } from "@portcullis/sdk/gen/portcullis/v1/events.js";
-import { JailServiceService } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
-import { IpsetServiceService } from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
-import { FirewallServiceService } from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
-import { FleetServiceService } from "@portcullis/sdk/gen/portcullis/v1/fleet.js";
-import { HostServiceService } from "@portcullis/sdk/gen/portcullis/v1/host.js";
-import { FeedServiceService } from "@portcullis/sdk/gen/portcullis/v1/feed.js";
-import { Status } from "@portcullis/sdk/gen/google/rpc/status.js";
-import { ErrorInfo } from "@portcullis/sdk/gen/google/rpc/error_details.js";
-import { withFastEncoding } from "@portcullis/sdk/wire/fast-services.js";
+import { EventServiceService } from "../../server/src/gen/portcullis/v1/events.js";
+import { JailServiceService } from "../../server/src/gen/portcullis/v1/jail.js";
+import { IpsetServiceService } from "../../server/src/gen/portcullis/v1/ipset.js";
+import { FirewallServiceService } from "../../server/src/gen/portcullis/v1/firewall.js";
+import { FleetServiceService } from "../../server/src/gen/portcullis/v1/fleet.js";
+import { HostServiceService } from "../../server/src/gen/portcullis/v1/host.js";
+import { FeedServiceService } from "../../server/src/gen/portcullis/v1/feed.js";
+import { Status } from "../../server/src/gen/google/rpc/status.js";
+import { ErrorInfo } from "../../server/src/gen/google/rpc/error_details.js";
 
 interface UnaryDefinition {
   readonly path: string;
@@ -28,7 +27,7 @@ export class TestClient<S extends Record<string, UnaryDefinition>> {
 
   /** `ownConnection`: a connection of its own (grpc-js otherwise shares one between clients of the same server). */
   constructor(service: S, address: string, credentials: ChannelCredentials, ownConnection = false) {
-    this.#service = withFastEncoding(service);
+    this.#service = service;
     this.raw = new Client(address, credentials, ownConnection ? { ...OPTIONS, "grpc.use_local_subchannel_pool": 1 } : OPTIONS);
   }
 

@@ -1,5 +1,4 @@
 import { Client, credentials as grpcCredentials, Metadata, status, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
-import { withFastEncoding } from "../wire/fast-services.js";
 import { CancellationToken } from "../base/cancellation.js";
 import { PortcullisError } from "../errors.js";
 
@@ -24,14 +23,6 @@ export interface ChannelOptions {
 }
 
 const RETRY_DELAYS_MS = [100, 300, 1000];
-const fastDefinitions = new WeakMap<object, Record<string, MethodDefinition>>();
-
-/** A service definition with the fast serializers, made once per service. */
-function fast(service: Record<string, MethodDefinition>): Record<string, MethodDefinition> {
-  let definitions = fastDefinitions.get(service);
-  if (definitions === undefined) fastDefinitions.set(service, (definitions = withFastEncoding(service)));
-  return definitions;
-}
 
 /**
  * One gRPC channel with mTLS for every service; calls take a CancellationToken and map errors to PortcullisError.
@@ -55,7 +46,7 @@ export class Channel {
 
   /** Calls a unary method of a generated service definition. */
   async unary<Q, R>(service: Record<string, MethodDefinition>, method: string, request: Q, token: CancellationToken = CancellationToken.None, idempotent = false): Promise<R> {
-    const definition = fast(service)[method]!;
+    const definition = service[method]!;
     if (!idempotent) await this.beforeWrite();
     for (let attempt = 0; ; attempt++) {
       try {
@@ -100,7 +91,7 @@ export class Channel {
 
   /** Opens a server stream; `onItem` gets each item; the returned handle cancels it. */
   stream<Q, I>(service: Record<string, MethodDefinition>, method: string, request: Q, onItem: (item: I) => void, onEnd: (error: PortcullisError | undefined) => void): { cancel(): void } {
-    const definition = fast(service)[method]!;
+    const definition = service[method]!;
     const call: ClientReadableStream<I> = this.#client.makeServerStreamRequest(
       definition.path,
       definition.requestSerialize as (value: Q) => Buffer,

@@ -1,5 +1,5 @@
-// Wire messages (generated, in gen/) → the SDK's frozen plain objects (api.ts). The only module besides channel.ts
-// that imports gen/ types.
+// Wire messages (generated, in gen/) → the SDK's frozen plain objects (api.ts). Only transport/ imports gen/ (the
+// namespaces through wire.ts).
 import { ActivityWindow as WireWindow, eventOriginToJSON, eventTypeToJSON, type AuditRecord as WireAuditRecord, type BanTimeline as WireTimeline, type Event, type Offender as WireOffender, type TopOffenders as WireTopOffenders } from "../gen/portcullis/v1/events.js";
 import type { AllowlistEntry as WireAllowlistEntry, Jail } from "../gen/portcullis/v1/jail.js";
 import type { Entry, Ipset } from "../gen/portcullis/v1/ipset.js";

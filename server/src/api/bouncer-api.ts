@@ -1,4 +1,4 @@
-import type { Bouncer, BouncerServiceServer, BouncerServiceService } from "@portcullis/sdk/gen/portcullis/v1/bouncer.js";
+import type { Bouncer, BouncerServiceServer, BouncerServiceService } from "../gen/portcullis/v1/bouncer.js";
 import type { BouncerService, BouncerView } from "../bouncers/bouncer-service.js";
 import { operation, type OperationsOf } from "./operation.js";
 import { decodePageToken, encodePageToken, pageSize } from "./pagination.js";

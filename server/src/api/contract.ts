@@ -1,19 +1,15 @@
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { createFileRegistry, fromBinary, type FileRegistry } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import type { ServiceDefinition } from "@grpc/grpc-js";
 import type { Operation, StreamOperation } from "./operation.js";
+import { shippedFile } from "../code-files.js";
 
 /** One service of the contract: its generated definition and the operations behind its methods, served by both transports. */
 export interface ContractService {
   readonly name: string;
   readonly definition: ServiceDefinition;
   readonly operations: Readonly<Record<string, Operation<never, unknown> | StreamOperation<never, unknown>>>;
-  /** Responses whose repeated items the operations make once and reuse unchanged: their bytes are kept too. */
-  readonly keptResponseItems?: Readonly<Record<string, string>>;
-  /** Requests whose repeated items the operations read one by one (length and at() only): decoded when read. */
-  readonly lazyRequestItems?: Readonly<Record<string, string>>;
 }
 
 let descriptorSet: Buffer | undefined;
@@ -24,8 +20,7 @@ let registry: FileRegistry | undefined;
  * reflection serves it, the REST gateway takes its routes from it, undecodable requests are named by it.
  */
 export function contractDescriptorSet(): Buffer {
-  // Resolved by package name (a self-reference), so that it is found from a bundle of this code too.
-  descriptorSet ??= readFileSync(createRequire(import.meta.url).resolve("@portcullis/sdk/gen/portcullis.binpb"));
+  descriptorSet ??= readFileSync(shippedFile("gen/portcullis.binpb"));
   return descriptorSet;
 }
 

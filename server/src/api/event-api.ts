@@ -8,7 +8,7 @@ import {
   type Event,
   type EventServiceServer,
   type EventServiceService,
-} from "@portcullis/sdk/gen/portcullis/v1/events.js";
+} from "../gen/portcullis/v1/events.js";
 import { parseNetworkCanonical } from "../addresses.js";
 import { ServerError } from "../errors.js";
 import { SubscriberTooSlow, type EventLog } from "../events/event-log.js";

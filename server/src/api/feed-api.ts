@@ -4,7 +4,7 @@ import {
   type FeedServiceServer,
   type FeedServiceService,
   type UpdateFeedRequest,
-} from "@portcullis/sdk/gen/portcullis/v1/feed.js";
+} from "../gen/portcullis/v1/feed.js";
 import { ServerError } from "../errors.js";
 import type { FeedService, FeedSettings, FeedView } from "../feeds/feed-service.js";
 import { DEFAULT_POLL_MS, ipv6SetOf, type FeedFormat as DomainFormat } from "../feeds/feed-model.js";

@@ -13,7 +13,7 @@ import {
   type PortMatch as WirePorts,
   type Ruleset,
   type RulesetDiff as WireDiff,
-} from "@portcullis/sdk/gen/portcullis/v1/firewall.js";
+} from "../gen/portcullis/v1/firewall.js";
 import { ServerError, withField } from "../errors.js";
 import type { ChainView, FirewallService, RuleView, TableSnapshot } from "../firewall/firewall-service.js";
 import type { AddressMatch, ConntrackState, InterfaceMatch, Policy, PortMatch, RuleSpec, SetDirection, Target } from "../firewall/rule-model.js";
@@ -26,11 +26,6 @@ import { chainName, parseChainName, parseRuleName, parseTableName, ruleName, tab
 import { saturated } from "./safe-integers.js";
 
 export type FirewallOperations = OperationsOf<typeof FirewallServiceService, FirewallServiceServer>;
-
-/** ListRules answers with the read-only wire rules toRule keeps per rule view: their bytes are kept too (see toRule). */
-export const FIREWALL_KEPT_ITEMS = { listRules: "rules" } as const;
-/** ApplyRuleset reads its rules one by one, with length and at() only: over gRPC each is decoded when read. */
-export const FIREWALL_LAZY_ITEMS = { applyRuleset: "rules" } as const;
 
 const STATES: ReadonlyArray<[WireState, ConntrackState]> = [
   [WireState.CONNTRACK_STATE_NEW, "NEW"],
@@ -126,16 +121,11 @@ export function firewallOperations(firewall: FirewallService, requests: RequestS
         name: chain.name.includes("/") ? parseChainName(chain.name, `chains[${i}].name`).chain : chain.name,
         ...(chain.policy === ChainPolicy.CHAIN_POLICY_UNSPECIFIED ? {} : { policy: fromPolicy(chain.policy, `chains[${i}].policy`) }),
       }));
-      // Decoded (see FIREWALL_LAZY_ITEMS) and converted one by one as the service reaches them (see RuleSource).
+      // Converted one by one as the service reaches them (see RuleSource).
       const rules = {
         length: request.rules.length,
         at: (i: number) => {
-          let rule: Rule | undefined;
-          try {
-            rule = request.rules.at(i);
-          } catch {
-            throw new ServerError("INVALID_RULE", `rules[${i}] is not a valid Rule message`, { field: `rules[${i}]` });
-          }
+          const rule = request.rules[i];
           return { chain: rule?.chain ?? "", spec: withField(() => fromRule(rule), `rules[${i}]`) };
         },
       };
@@ -301,7 +291,7 @@ export function fromRule(rule: Rule | undefined): RuleSpec {
 
 /**
  * Wire rules by the view they were made from: TableReader keeps the view of every rule whose line and counters did
- * not change, so a listing finds its wire rule here, and the encoder the bytes it kept of it (FIREWALL_KEPT_ITEMS):
+ * not change, so a listing finds its wire rule here, and the gRPC adapter the bytes it kept of it (grpc/kept-rule-bytes.ts):
  * what the "list 10000 rules" bench row needs. Shared by every later listing, hence read-only.
  */
 const wireRules = new WeakMap<RuleView, Readonly<Rule>>();

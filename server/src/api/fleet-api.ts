@@ -1,4 +1,4 @@
-import type { FleetServiceServer, FleetServiceService } from "@portcullis/sdk/gen/portcullis/v1/fleet.js";
+import type { FleetServiceServer, FleetServiceService } from "../gen/portcullis/v1/fleet.js";
 import { notConfigured, type FleetSharing } from "../fleet/fleet.js";
 import type { FleetNodes } from "../fleet/fleet-nodes.js";
 import { operation, type OperationsOf } from "./operation.js";

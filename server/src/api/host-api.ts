@@ -1,5 +1,5 @@
-import { ActivityWindow } from "@portcullis/sdk/gen/portcullis/v1/events.js";
-import { RuleMatchKind, type HostServiceServer, type HostServiceService } from "@portcullis/sdk/gen/portcullis/v1/host.js";
+import { ActivityWindow } from "../gen/portcullis/v1/events.js";
+import { RuleMatchKind, type HostServiceServer, type HostServiceService } from "../gen/portcullis/v1/host.js";
 import type { HostView, RuleMatch } from "../host/host-view.js";
 import { operation, type OperationsOf } from "./operation.js";
 import { pageSize } from "./pagination.js";

@@ -1,4 +1,4 @@
-import { AddressFamily } from "@portcullis/sdk/gen/portcullis/v1/common.js";
+import { AddressFamily } from "../gen/portcullis/v1/common.js";
 import {
   BatchAddEntriesResponse,
   Ipset,
@@ -6,7 +6,7 @@ import {
   type Entry,
   type IpsetServiceServer,
   type IpsetServiceService,
-} from "@portcullis/sdk/gen/portcullis/v1/ipset.js";
+} from "../gen/portcullis/v1/ipset.js";
 import { ServerError } from "../errors.js";
 import type { IpsetService, IpsetView, EntryView } from "../ipsets/ipset-service.js";
 import type { Family } from "../ipsets/ipset-model.js";

@@ -1,4 +1,4 @@
-import { JailView as WireJailView, type AllowlistEntry, type Jail, type JailServiceServer, type JailServiceService, type UpdateJailRequest } from "@portcullis/sdk/gen/portcullis/v1/jail.js";
+import { JailView as WireJailView, type AllowlistEntry, type Jail, type JailServiceServer, type JailServiceService, type UpdateJailRequest } from "../gen/portcullis/v1/jail.js";
 import { ServerError } from "../errors.js";
 import { ALL_JAILS, type BanOptions, type JailService, type JailUpdate, type JailView } from "../jails/jail-service.js";
 import type { AllowlistService } from "../jails/allowlist-service.js";

@@ -1,19 +1,17 @@
 import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
 import type { Executor } from "./exec.js";
+import { AnswerQueue, type Waiter } from "./answer-queue.js";
 
-interface Pending {
+interface Pending extends Waiter<string> {
   /** One command line, or several (a batch), without the trailing newline. */
   readonly line: string;
-  readonly resolve: (stderr: string) => void;
-  readonly reject: (error: Error) => void;
-  timer?: NodeJS.Timeout;
 }
 
 /** One `ipset -` process and the commands written to it that it has not answered yet, oldest first. */
 interface SessionProcess {
   readonly child: ReturnType<Executor["spawn"]>;
-  readonly unanswered: Pending[];
+  readonly unanswered: AnswerQueue<Pending, string>;
   /** Commands waiting to be written together (see #write). */
   outgoing: Pending[];
   /** stderr not yet attributed to a command (it ends with no sentinel answer yet). */
@@ -121,8 +119,7 @@ export class IpsetSession {
     let text = "";
     for (const pending of batch) {
       text += `${pending.line}\n${SENTINEL}\n`;
-      pending.timer = setTimeout(() => this.#kill(session, new SessionDied(`ipset did not answer within ${COMMAND_TIMEOUT_MS} ms`)), COMMAND_TIMEOUT_MS);
-      session.unanswered.push(pending);
+      session.unanswered.written(pending);
     }
     session.child.stdin.write(text);
   }
@@ -131,7 +128,8 @@ export class IpsetSession {
     const child = this.#exec.spawn("stdbuf", ["-o0", "ipset", "-exist", "-"]);
     let started = false;
     let stdout = "";
-    const session: SessionProcess = { child, unanswered: [], outgoing: [], stderr: "" };
+    const timedOut = (): void => this.#kill(session, new SessionDied(`ipset did not answer within ${COMMAND_TIMEOUT_MS} ms`));
+    const session: SessionProcess = { child, unanswered: new AnswerQueue(COMMAND_TIMEOUT_MS, timedOut), outgoing: [], stderr: "" };
     child.stdout.setEncoding("utf8");
     child.stderr.setEncoding("utf8");
     child.stdout.on("data", (chunk: string) => {
@@ -146,26 +144,15 @@ export class IpsetSession {
       for (let sentinel = SENTINEL_ANSWER.exec(session.stderr); sentinel !== null; sentinel = SENTINEL_ANSWER.exec(session.stderr)) {
         const stderr = session.stderr.slice(0, sentinel.index);
         session.stderr = session.stderr.slice(sentinel.index + sentinel[0].length);
-        const pending = session.unanswered.shift();
-        if (pending === undefined) {
-          this.#log.warn({ stderr }, "ipset session answered a command it was not given");
-          continue;
-        }
-        clearTimeout(pending.timer);
-        pending.resolve(stderr);
+        if (!session.unanswered.answer(stderr)) this.#log.warn({ stderr }, "ipset session answered a command it was not given");
       }
     });
     void child.ended.then((result) => {
       if (this.#process === session) this.#process = undefined;
-      const left = [...session.unanswered, ...session.outgoing];
-      session.unanswered.length = 0;
-      session.outgoing = [];
-      if (left.length > 0 && !this.#closed) this.#log.warn({ exitCode: result.exitCode, signal: result.signal, stderr: session.stderr.slice(0, 500), unanswered: left.length }, "ipset session exited");
+      const unanswered = session.unanswered.length + session.outgoing.length;
+      if (unanswered > 0 && !this.#closed) this.#log.warn({ exitCode: result.exitCode, signal: result.signal, stderr: session.stderr.slice(0, 500), unanswered }, "ipset session exited");
       const error = started ? new SessionDied(`ipset session exited (${result.exitCode ?? result.signal ?? "unknown"})`) : new ServerError("KERNEL_UNAVAILABLE", "cannot start ipset; is the ipset package installed?");
-      for (const pending of left) {
-        clearTimeout(pending.timer);
-        pending.reject(error);
-      }
+      this.#refuseAll(session, error);
     });
     return session;
   }
@@ -173,13 +160,15 @@ export class IpsetSession {
   #kill(session: SessionProcess, error: Error): void {
     if (this.#process === session) this.#process = undefined;
     session.child.kill("SIGKILL");
-    const left = [...session.unanswered, ...session.outgoing];
-    session.unanswered.length = 0;
+    this.#refuseAll(session, error);
+  }
+
+  /** Refuses the commands written to the process and those still waiting to be written, oldest first. */
+  #refuseAll(session: SessionProcess, error: Error): void {
+    const outgoing = session.outgoing;
     session.outgoing = [];
-    for (const pending of left) {
-      clearTimeout(pending.timer);
-      pending.reject(error);
-    }
+    session.unanswered.rejectAll(error);
+    for (const pending of outgoing) pending.reject(error);
   }
 }
 

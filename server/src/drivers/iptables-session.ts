@@ -2,17 +2,15 @@ import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
 import type { Executor } from "./exec.js";
 import { restoreRefusal } from "./restore-refusal.js";
+import { AnswerQueue, type Waiter } from "./answer-queue.js";
 
-interface Pending {
+interface Pending extends Waiter<void> {
   readonly text: string;
   /** Line number (1-based, counted over the process's whole input) of the text's first line. */
   readonly firstLine: number;
   /** The process it was written to (a killed one may still report). */
   readonly child?: ReturnType<Executor["spawn"]>;
-  readonly resolve: () => void;
-  readonly reject: (error: Error) => void;
   stderr: string;
-  timer?: NodeJS.Timeout;
 }
 
 /**
@@ -43,7 +41,8 @@ export class IptablesSession {
   #linesSent = 0;
   #stdout = "";
   #queue: Pending[] = [];
-  #current: Pending | undefined;
+  /** The change in flight: one at a time, so that a refusal is the change's alone and the next starts clean. */
+  readonly #answers = new AnswerQueue<Pending, void>(CHANGE_TIMEOUT_MS, (pending) => this.#abandon(pending.child!, `${this.#restore} did not answer within ${CHANGE_TIMEOUT_MS} ms`));
   #closed = false;
 
   constructor(exec: Executor, log: Logger, restore: string) {
@@ -73,7 +72,7 @@ export class IptablesSession {
   }
 
   #pump(): void {
-    if (this.#current !== undefined) return;
+    if (this.#answers.length > 0) return;
     const next = this.#queue.shift();
     if (next === undefined) return;
     let child: ReturnType<Executor["spawn"]>;
@@ -85,9 +84,8 @@ export class IptablesSession {
       return;
     }
     const pending: Pending = { ...next, firstLine: this.#linesSent + 1, child };
-    this.#current = pending;
     this.#linesSent += countLines(pending.text) + SENTINEL_LINES;
-    pending.timer = setTimeout(() => this.#abandon(child, `${this.#restore} did not answer within ${CHANGE_TIMEOUT_MS} ms`), CHANGE_TIMEOUT_MS);
+    this.#answers.written(pending);
     child.stdin.write(pending.text + SENTINEL);
   }
 
@@ -104,22 +102,22 @@ export class IptablesSession {
       while ((end = this.#stdout.indexOf("\n")) >= 0) {
         const line = this.#stdout.slice(0, end);
         this.#stdout = this.#stdout.slice(end + 1);
-        if (DONE.test(line) && this.#current?.child === child) this.#settle((pending) => pending.resolve());
+        if (DONE.test(line) && this.#answers.oldest?.child === child) this.#settle(() => this.#answers.answer());
       }
     });
     child.stderr.on("data", (chunk: string) => {
-      if (this.#current?.child === child) this.#current.stderr += chunk;
+      const current = this.#answers.oldest;
+      if (current?.child === child) current.stderr += chunk;
       else this.#log.warn({ stderr: chunk.slice(0, 2000) }, `${this.#restore} wrote to stderr between changes`);
     });
     child.stdin.on("error", () => undefined); // a dead process is reported through its exit below
     void child.ended.then((result) => {
       if (this.#child === child) this.#child = undefined;
-      const pending = this.#current;
-      if (pending?.child !== child) {
+      if (this.#answers.oldest?.child !== child) {
         if (!this.#closed) this.#log.warn({ exitCode: result.exitCode, signal: result.signal }, `${this.#restore} session ended`);
         return;
       }
-      this.#settle((p) => p.reject(this.#failure(p, result.exitCode, result.notStarted)));
+      this.#settle(() => this.#answers.rejectAll((p) => this.#failure(p, result.exitCode, result.notStarted)));
     });
     return child;
   }
@@ -136,15 +134,12 @@ export class IptablesSession {
   #abandon(child: ReturnType<Executor["spawn"]>, message: string): void {
     if (this.#child === child) this.#child = undefined;
     child.kill("SIGKILL");
-    if (this.#current?.child === child) this.#settle((pending) => pending.reject(new ServerError("KERNEL_COMMAND_FAILED", message)));
+    if (this.#answers.oldest?.child === child) this.#settle(() => this.#answers.rejectAll(new ServerError("KERNEL_COMMAND_FAILED", message)));
   }
 
-  #settle(settle: (pending: Pending) => void): void {
-    const current = this.#current;
-    if (current === undefined) return;
-    this.#current = undefined;
-    clearTimeout(current.timer);
-    settle(current);
+  /** Settles the change in flight, then writes the next. */
+  #settle(settle: () => void): void {
+    settle();
     this.#pump();
   }
 }

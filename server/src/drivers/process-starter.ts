@@ -6,6 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, type Readable, type Writable } from "node:stream";
 import type { Logger } from "../logger.js";
+import { entryFile } from "../code-files.js";
+import type { HelperReply, HelperRequest } from "./process-helper-protocol.js";
 
 /** How a started program ended. */
 export interface ProcessEnd {
@@ -39,68 +41,10 @@ const HEADER_LENGTH = TOKEN_LENGTH + 8 + 1;
 /** How long a program whose helper ended before starting it waits before it goes to a new helper. */
 const HELPER_RETRY_MS = 100;
 
-/**
- * The helper's code, run from this text (`node -e`), so that it works the same from the sources and from the bundle.
- * For each program it connects three Unix sockets to the server (stdin, stdout, stderr, each announced by a header),
- * starts the program on them, closes its own copies and reports how the program ends. It never reads or writes the
- * program's data, and dies with the server (its IPC channel closes), ending its programs. It uses Node's own spawn (argument arrays, no
- * shell): it has no dependencies, and collecting output, timeouts and errors stay with Executor in the server.
- */
-const HELPER_SOURCE = `
-"use strict";
-const { spawn } = require("node:child_process");
-const { connect } = require("node:net");
-const { statSync } = require("node:fs");
-const { PC_SPAWNER_SOCKET: path, PC_SPAWNER_TOKEN: token, PC_SPAWNER_NETNS: netns } = process.env;
-delete process.env.PC_SPAWNER_SOCKET;
-delete process.env.PC_SPAWNER_TOKEN;
-delete process.env.PC_SPAWNER_NETNS;
-const children = new Map();
-const send = (message) => { if (process.connected) process.send(message); };
-// Started in a named network namespace: is it still the one of that name (not deleted, or deleted and made again)?
-const sameNetns = () => { try { return statSync("/run/netns/" + netns).ino === statSync("/proc/self/ns/net").ino; } catch { return false; } };
-let stale = false;
-const retire = () => { if (stale && children.size === 0) process.exit(0); };
-const open = (id, stream) => new Promise((resolve, reject) => {
-  const socket = connect({ path, allowHalfOpen: true });
-  socket.once("error", reject);
-  socket.once("connect", () => socket.write(token + id.toString(16).padStart(8, "0") + stream, () => resolve(socket)));
-});
-async function start(message) {
-  // A helper in a namespace that is gone starts nothing more (the server starts a new helper for it) and ends once
-  // its programs have.
-  if (stale || (netns !== undefined && !sameNetns())) {
-    stale = true;
-    send({ op: "stale", id: message.id });
-    retire();
-    return;
-  }
-  let sockets = [];
-  try {
-    sockets = await Promise.all([0, 1, 2].map((stream) => open(message.id, stream)));
-    for (const socket of sockets) socket.pause();
-    const child = spawn(message.file, message.args, { stdio: sockets });
-    // The program has its own copies now; ours would steal its input and keep its output open.
-    for (const socket of sockets) socket.destroy();
-    children.set(message.id, child);
-    let ended = false;
-    const end = (fields) => { if (ended) return; ended = true; children.delete(message.id); send({ op: "ended", id: message.id, ...fields }); retire(); };
-    child.once("error", (error) => end({ notStarted: child.pid === undefined, message: String(error && error.message) }));
-    child.once("exit", (code, signal) => end(code === null ? { signal } : { exitCode: code }));
-    send({ op: "started", id: message.id });
-  } catch (error) {
-    for (const socket of sockets) socket.destroy();
-    send({ op: "ended", id: message.id, notStarted: true, message: String(error && error.message) });
-  }
+/** Sends the helper a request (typed: ChildProcess.send takes anything). */
+function ask(helper: ChildProcess, message: HelperRequest): void {
+  helper.send(message);
 }
-process.on("message", (message) => {
-  if (message.op === "start") void start(message);
-  else if (message.op === "kill") children.get(message.id)?.kill(message.signal);
-});
-// The server is gone: its programs go too, so that a restore it was feeding stops where it is instead of reading on
-// to the end of a line cut short (the server's next start repairs whatever it had applied).
-process.on("disconnect", () => { for (const child of children.values()) child.kill("SIGKILL"); process.exit(0); });
-`;
 
 interface Entry {
   readonly file: string;
@@ -196,7 +140,7 @@ export class HelperStarter implements ProcessStarter {
       ended,
       kill: (signal = "SIGTERM") => {
         if (entry.exit !== undefined) return;
-        if (entry.started) entry.helper?.send({ op: "kill", id, signal });
+        if (entry.started) if (entry.helper !== undefined) ask(entry.helper, { op: "kill", id, signal });
         else entry.pendingKill = signal;
       },
     };
@@ -258,7 +202,7 @@ export class HelperStarter implements ProcessStarter {
     helper?.channel?.ref();
     entry.helper = helper;
     if (helper === undefined) this.#abandon(entry, { notStarted: true });
-    else helper.send({ op: "start", id, file: entry.file, args: entry.args });
+    else ask(helper, { op: "start", id, file: entry.file, args: entry.args });
   }
 
   /** Ends what is left of a program that did not start, or whose helper is gone. */
@@ -271,13 +215,15 @@ export class HelperStarter implements ProcessStarter {
   #started(): ChildProcess | undefined {
     if (this.#closed) return undefined;
     if (this.#helper !== undefined) return this.#helper;
-    const [file, args] = this.netns === undefined ? [process.execPath, ["-e", HELPER_SOURCE]] : ["ip", ["netns", "exec", this.netns, process.execPath, "-e", HELPER_SOURCE]];
+    const program = entryFile("drivers/process-helper");
+    const node = [process.execPath, ...program.execArgv, program.file];
+    const [file, args] = this.netns === undefined ? [node[0]!, node.slice(1)] : ["ip", ["netns", "exec", this.netns, ...node]];
     const helper = spawn(file, args, {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       // Not the server's NODE_OPTIONS (a preloaded loader or profiler would only make the helper bigger).
       env: { ...process.env, NODE_OPTIONS: "", PC_SPAWNER_SOCKET: this.#path, PC_SPAWNER_TOKEN: this.#token, ...(this.netns === undefined ? {} : { PC_SPAWNER_NETNS: this.netns }) },
     });
-    helper.on("message", (message: { op: string; id: number; exitCode?: number; signal?: string; notStarted?: boolean; message?: string }) => {
+    helper.on("message", (message: HelperReply) => {
       const entry = this.#entries.get(message.id);
       if (entry === undefined) return;
       if (message.op === "stale") {
@@ -295,7 +241,7 @@ export class HelperStarter implements ProcessStarter {
       } else if (message.op === "started") {
         entry.started = true;
         this.#connectInput(entry);
-        if (entry.pendingKill !== undefined) helper.send({ op: "kill", id: message.id, signal: entry.pendingKill });
+        if (entry.pendingKill !== undefined) ask(helper, { op: "kill", id: message.id, signal: entry.pendingKill });
       } else if (message.op === "ended") {
         if (message.notStarted === true) {
           this.#log.debug({ err: message.message }, "program could not start");

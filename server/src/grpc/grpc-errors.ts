@@ -1,7 +1,7 @@
 import { Metadata, type ServiceError } from "@grpc/grpc-js";
-import { Any } from "@portcullis/sdk/gen/google/protobuf/any.js";
-import { ErrorInfo } from "@portcullis/sdk/gen/google/rpc/error_details.js";
-import { Status } from "@portcullis/sdk/gen/google/rpc/status.js";
+import { Any } from "../gen/google/protobuf/any.js";
+import { ErrorInfo } from "../gen/google/rpc/error_details.js";
+import { Status } from "../gen/google/rpc/status.js";
 import { ERROR_DOMAIN, type ServerError } from "../errors.js";
 
 /**

@@ -16,7 +16,6 @@ import type { CrlWatcher } from "../auth/crl-watcher.js";
 import { toGrpcError } from "./grpc-errors.js";
 import { listenGrpc } from "./grpc-listener.js";
 import { PeerCertificates } from "./peer-certificates.js";
-import { withFastEncoding } from "@portcullis/sdk/wire/fast-services.js";
 import { refusing, UndecodableRequest, withUndecodableRequests } from "./request-decoding.js";
 
 export interface GrpcServerDeps {
@@ -51,7 +50,7 @@ export async function startGrpcServer(deps: GrpcServerDeps): Promise<RunningGrpc
     "grpc.enable_channelz": 0,
   });
   const peers = new PeerCertificates();
-  for (const service of deps.services) server.addService(withUndecodableRequests(withFastEncoding(service.definition, { keptResponseItems: service.keptResponseItems ?? {}, lazyRequestItems: service.lazyRequestItems ?? {} })), adapt(service, deps, peers));
+  for (const service of deps.services) server.addService(withUndecodableRequests(service.definition), adapt(service, deps, peers));
 
   const health = new HealthImplementation({ "": "SERVING", ...Object.fromEntries(deps.services.map((service) => [service.name, "SERVING" as const])) });
   health.addToServer(server);

@@ -8,7 +8,7 @@ import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { parse as parseYaml } from "yaml";
 import ipaddr from "ipaddr.js";
-import { generatedMessage } from "@portcullis/sdk/wire/generated-messages.js";
+import { generatedMessage } from "./generated-messages.js";
 import type { Logger } from "../logger.js";
 import { ServerError, toServerError } from "../errors.js";
 import type { Invoker } from "../api/invoker.js";

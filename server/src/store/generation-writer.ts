@@ -1,34 +1,9 @@
-import { createRequire } from "node:module";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import type { Db } from "./database.js";
+import { startWorker } from "../code-files.js";
+import { DELETE_BATCH, DELETE_BATCH_SQL, INSERT_ROWS, rowsJson, type GenerationJob, type GenerationReply, type RuleRows } from "./generation-sql.js";
 
-/**
- * A chunk of staged rules, each stored by its canonical line (the spec is that line parsed again when read), from
- * the JSON text of `[[id, chain, seq, line], …]`: one statement, no call per row.
- */
-const INSERT_ROWS =
-  "INSERT INTO firewall_rules (id, family, table_name, chain, seq, line, created_at, generation) " +
-  "SELECT value ->> 0, ?, ?, value ->> 1, value ->> 2, value ->> 3, ?, ? FROM json_each(?)";
-
-/** The JSON text INSERT_ROWS reads. */
-function rowsJson(job: RuleRows): string {
-  return JSON.stringify(job.ids.map((id, i) => [id, job.chains[i], job.seqs[i], job.lines[i]]));
-}
-/** Rows of an old generation deleted per transaction: 10k at once held the database ≈ 40 ms. */
-const DELETE_BATCH = 500;
-const DELETE_BATCH_SQL = `DELETE FROM firewall_rules WHERE rowid IN (SELECT rowid FROM firewall_rules WHERE family = ? AND table_name = ? AND generation = ? LIMIT ${DELETE_BATCH})`;
-
-/** One chunk of a staged generation (ApplyRuleset): its rules as parallel arrays (cheap to pass to a thread). */
-export interface RuleRows {
-  readonly family: string;
-  readonly table: string;
-  readonly generation: number;
-  readonly now: number;
-  readonly ids: readonly string[];
-  readonly chains: readonly string[];
-  readonly seqs: readonly number[];
-  readonly lines: readonly string[];
-}
+export type { RuleRows } from "./generation-sql.js";
 
 /** Writes and deletes whole generations of a table's managed rules: the bulk writes of ApplyRuleset. */
 export interface GenerationWriter {
@@ -74,32 +49,11 @@ class InlineWriter implements GenerationWriter {
   async close(): Promise<void> {}
 }
 
-/**
- * The worker's code. It runs from this text (`eval`) so that it works the same from the TypeScript sources and from
- * the bundle, with no file of its own to locate; it only needs better-sqlite3, resolved by the main thread. Each chunk
- * is inserted in one transaction.
- */
-const WORKER_SOURCE = `
-"use strict";
-const { parentPort, workerData } = require("node:worker_threads");
-const Database = require(workerData.driver);
-const db = new Database(workerData.file);
-db.pragma("synchronous = NORMAL");
-db.pragma("busy_timeout = 5000");
-const insertRows = db.prepare(${JSON.stringify(INSERT_ROWS)});
-const rowsJson = ${rowsJson.toString()};
-const insert = (job) => insertRows.run(job.family, job.table, job.now, job.generation, rowsJson(job));
-const deleteBatch = db.prepare(${JSON.stringify(DELETE_BATCH_SQL)});
-parentPort.on("message", (job) => {
-  try {
-    if (job.op === "insert") insert(job);
-    else while (deleteBatch.run(job.family, job.table, job.generation).changes === ${DELETE_BATCH});
-    parentPort.postMessage({ id: job.id });
-  } catch (error) {
-    parentPort.postMessage({ id: job.id, error: String((error && error.message) || error) });
-  }
-});
-`;
+/** A started worker and the jobs it has not answered yet. */
+interface WriterThread {
+  readonly worker: Worker;
+  readonly pending: Map<number, { resolve: () => void; reject: (error: Error) => void }>;
+}
 
 /**
  * On a worker thread with its own connection to the database file. A 10k-rule table is ≈ 50 ms of SQLite work; on
@@ -107,12 +61,6 @@ parentPort.on("message", (job) => {
  * main thread validates and renders the next rules and iptables-restore parses the previous ones. WAL lets the two
  * connections share the file; a write of the main thread meanwhile waits at most one transaction (busy_timeout).
  */
-/** A started worker and the jobs it has not answered yet. */
-interface WriterThread {
-  readonly worker: Worker;
-  readonly pending: Map<number, { resolve: () => void; reject: (error: Error) => void }>;
-}
-
 class WorkerWriter implements GenerationWriter {
   readonly #file: string;
   #thread: WriterThread | undefined;
@@ -141,7 +89,7 @@ class WorkerWriter implements GenerationWriter {
     await thread.worker.terminate();
   }
 
-  #run(job: Record<string, unknown>): Promise<void> {
+  #run(job: GenerationJob): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("the state database is closed"));
     const { worker, pending } = this.#started();
     const id = this.#nextId++;
@@ -154,10 +102,9 @@ class WorkerWriter implements GenerationWriter {
 
   #started(): WriterThread {
     if (this.#thread !== undefined) return this.#thread;
-    const driver = createRequire(import.meta.url).resolve("better-sqlite3");
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file: this.#file, driver } });
+    const worker = startWorker("store/generation-worker", { workerData: { file: this.#file } });
     const thread: WriterThread = { worker, pending: new Map() };
-    worker.on("message", (reply: { id: number; error?: string }) => {
+    worker.on("message", (reply: GenerationReply) => {
       const waiting = thread.pending.get(reply.id);
       thread.pending.delete(reply.id);
       if (thread.pending.size === 0) worker.unref();
