@@ -9,23 +9,13 @@ import type { Page } from "playwright-core";
 import { Fail2banServer } from "../test/harness/fail2ban.js";
 import { startServerFixture, type ServerFixture } from "../test/harness/fixture.js";
 import { ConsoleBrowser } from "../test/harness/console-browser.js";
+import { percentile, table } from "./report.js";
 
 const LOADS = 15;
 const BANS = 20;
 const TARGETS = { loadMs: 1000, banMs: 250 };
 
 const progress = (message: string): void => void process.stderr.write(`[console bench] ${message}\n`);
-const percentile = (values: readonly number[], p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-};
-
-function table(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? "").length)));
-  const line = (row: readonly string[]): string => `| ${row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join(" | ")} |`;
-  const rule = `|${widths.map((w, col) => (col === 0 ? "-".repeat(w + 2) : `${"-".repeat(w + 1)}:`)).join("|")}|`;
-  return [line(rows[0]!), rule, ...rows.slice(1).map(line)].join("\n");
-}
 
 /**
  * In every page: the wall-clock time (ms since the epoch) at which a banned address's row first appears in a bans

@@ -24,6 +24,7 @@ import { PortcullisProcess } from "../test/harness/server.js";
 import { openDatabase } from "../server/src/store/database.js";
 import { EventStore } from "../server/src/store/event-store.js";
 import type { EventType } from "../server/src/events/event-model.js";
+import { percentile } from "./report.js";
 
 const ACTIVE_BANS = 100_000;
 const SEEDED_EVENTS = 900_000;
@@ -36,10 +37,6 @@ const TARGET_AGGREGATE_MS = 100;
 const TARGET_PAGE_MS = 50;
 
 const progress = (message: string): void => void process.stderr.write(`[console bench] ${message}\n`);
-const percentile = (values: readonly number[], p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-};
 const v4 = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 /** mulberry32: the same seeded log on every run. */
 function random(seed: number): () => number {

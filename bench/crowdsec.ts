@@ -24,6 +24,7 @@ import { Netns } from "../test/harness/netns.js";
 import { PortcullisProcess } from "../test/harness/server.js";
 import { FeedTestClient } from "../test/harness/grpc-clients.js";
 import { CrowdsecLapi } from "../test/harness/crowdsec.js";
+import { percentile, table } from "./report.js";
 
 const HERE = import.meta.dirname;
 const SAMPLES = Number(process.env.SAMPLES ?? 20);
@@ -119,18 +120,6 @@ async function startBouncer(netns: string, key: string, dir: string): Promise<vo
   bouncer.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   await sleep(2000);
   if (bouncer.exitCode !== null) throw new Error(`crowdsec-firewall-bouncer exited ${bouncer.exitCode}: ${stderr.slice(-1000)}`);
-}
-
-const percentile = (values: readonly number[], p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-};
-
-function table(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
-  const line = (row: readonly string[]): string => `| ${row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join(" | ")} |`;
-  const rule = `|${widths.map((width, col) => (col === 0 ? "-".repeat(width + 2) : `${"-".repeat(width + 1)}:`)).join("|")}|`;
-  return [line(rows[0]!), rule, ...rows.slice(1).map(line)].join("\n");
 }
 
 async function main(): Promise<void> {

@@ -14,7 +14,6 @@
  *     (bench/raw-ipset.mjs).
  * And, for reference, a refresh the server answers 304 to. Prints a table; writes bench/results/feeds.json.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -24,9 +23,10 @@ import { Netns, sh } from "../test/harness/netns.js";
 import { PortcullisProcess } from "../test/harness/server.js";
 import { FeedTestClient } from "../test/harness/grpc-clients.js";
 import { FeedServer } from "../test/harness/feed-server.js";
+import { median, table } from "./report.js";
+import { RawIpsetRunner } from "./raw-ipset-runner.js";
 
 const HERE = import.meta.dirname;
-const HELPER = resolve(HERE, "raw-ipset.mjs");
 const ENTRIES = 1_000_000;
 const RUNS = 5;
 const TARGET_RATIO = 1.5;
@@ -52,19 +52,13 @@ let netns: Netns | undefined;
 let server: PortcullisProcess | undefined;
 let client: FeedTestClient | undefined;
 let source: FeedServer | undefined;
-let helper: ChildProcess | undefined;
+const rawIpset = new RawIpsetRunner();
 let scratch: string | undefined;
 let cleaning: Promise<void> | undefined;
 
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    if (helper?.pid !== undefined && helper.exitCode === null) {
-      try {
-        process.kill(-helper.pid, "SIGKILL"); // the helper's own process group
-      } catch {
-        // already gone
-      }
-    }
+    rawIpset.kill();
     client?.close();
     await source?.close().catch(() => undefined);
     await server?.stop().catch((error: unknown) => progress(`server stop failed: ${String(error)}`));
@@ -81,38 +75,9 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-function runHelper<T>(args: readonly string[]): Promise<T> {
-  return new Promise<T>((resolvePromise, reject) => {
-    const child = spawn("ip", ["netns", "exec", netns!.name, process.execPath, HELPER, ...args], { stdio: ["ignore", "pipe", "pipe"], detached: true });
-    helper = child;
-    let out = "";
-    let err = "";
-    child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr!.on("data", (chunk: Buffer) => (err += chunk.toString()));
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      helper = undefined;
-      if (code !== 0) return reject(new Error(`raw-ipset.mjs ${args.join(" ")} exited ${code}: ${err}`));
-      resolvePromise(JSON.parse(out) as T);
-    });
-  });
-}
 
 function entriesOf(set: string): number {
   return Number(/Number of entries: (\d+)/.exec(netns!.exec("ipset", ["list", "-terse", set]))?.[1] ?? NaN);
-}
-
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
-
-function table(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
-  const line = (row: readonly string[]): string => `| ${row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join(" | ")} |`;
-  const rule = `|${widths.map((width, col) => (col === 0 ? "-".repeat(width + 2) : `${"-".repeat(width + 1)}:`)).join("|")}|`;
-  return [line(rows[0]!), rule, ...rows.slice(1).map(line)].join("\n");
 }
 
 async function main(): Promise<void> {
@@ -149,7 +114,7 @@ async function main(): Promise<void> {
     progress(`run ${run}/${RUNS}: API ${api[api.length - 1]!.toFixed(2)} s (added ${answer.addedCount}, removed ${answer.removedCount}, kept ${answer.keptCount}); raw restore + swap`);
     const file = join(scratch, "raw.restore");
     writeFileSync(file, `${CREATE.replace("%s", "rawnew")}\n${lines.map((line) => `add rawnew ${line}`).join("\n")}\n`);
-    raw.push((await runHelper<{ seconds: number }>(["restore-swap", file, "rawnew", "rawlive"])).seconds);
+    raw.push((await rawIpset.run<{ seconds: number }>(netns!.name, ["restore-swap", file, "rawnew", "rawlive"])).seconds);
     netns.exec("ipset", ["destroy", "rawnew"]);
     progress(`run ${run}/${RUNS}: raw ${raw[raw.length - 1]!.toFixed(2)} s; server: ${server.output.split("\n").filter((line) => line.includes('"feed refreshed"')).pop()?.replace(/.*"added"/, '"added"') ?? ""}`);
   }

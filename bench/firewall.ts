@@ -8,6 +8,7 @@ import { Rule, RulesetScope, TargetKind } from "../server/src/gen/portcullis/v1/
 import { Netns } from "../test/harness/netns.js";
 import { PortcullisProcess } from "../test/harness/server.js";
 import { FirewallTestClient } from "../test/harness/grpc-clients.js";
+import { percentile } from "./report.js";
 
 const HELPER = resolve(import.meta.dirname, "raw-iptables.mjs");
 const INPUT = "firewall/ipv4/tables/filter/chains/INPUT";
@@ -34,10 +35,6 @@ function neighbours(): string {
 }
 
 const accept = (port: number): Rule => Rule.fromPartial({ chain: "INPUT", protocol: "tcp", destinationPort: { ports: [{ first: port, last: port }] }, target: { kind: TargetKind.TARGET_KIND_ACCEPT } });
-const percentile = (values: readonly number[], p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-};
 /** PC_BENCH_ONLY=apply,list runs only those cases (for iterating on one; `npm run bench` runs all). */
 const only = process.env.PC_BENCH_ONLY?.split(",");
 const runs = (name: string): boolean => only === undefined || only.includes(name);

@@ -16,6 +16,7 @@ import Database from "better-sqlite3";
 import { Fail2banServer } from "../test/harness/fail2ban.js";
 import { Fail2banClient } from "../server/src/drivers/fail2ban-client.js";
 import { createLogger } from "../server/src/logger.js";
+import { percentile, table } from "./report.js";
 
 const LATENCY_SAMPLES = 200;
 const SET_BANS = 50_000;
@@ -23,10 +24,6 @@ const JAIL_BANS = 10_000;
 const TARGETS = { p50Ms: 50, p99Ms: 250, perSecond: 5_000 };
 
 const progress = (message: string): void => void process.stderr.write(`[fleet bench] ${message}\n`);
-const percentile = (values: readonly number[], p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-};
 const address = (block: number, i: number): string => `10.${block}.${(i >> 8) & 255}.${i & 255}`;
 
 /**
@@ -223,11 +220,6 @@ function storedBans(server: Fail2banServer): number {
   }
 }
 
-function table(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? "").length)));
-  const line = (row: readonly string[]): string => `| ${row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join(" | ")} |`;
-  return [line(rows[0]!), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.slice(1).map(line)].join("\n");
-}
 const verdict = (ok: boolean): string => (ok ? "PASS" : "FAIL");
 
 let nats: NatsCluster | undefined;

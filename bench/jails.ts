@@ -15,11 +15,8 @@ import { EventType } from "../server/src/gen/portcullis/v1/events.js";
 import { JailView } from "../server/src/gen/portcullis/v1/jail.js";
 import { Fail2banClient } from "../server/src/drivers/fail2ban-client.js";
 import { createLogger } from "../server/src/logger.js";
+import { percentile } from "./report.js";
 
-const percentile = (values: readonly number[], p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-};
 const progress = (message: string): void => void process.stderr.write(`[jail bench] ${message}\n`);
 const address = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 

@@ -27,7 +27,6 @@
  * Diagnosis: BENCH_SERVER_CPU_PROF=/some/dir npm run bench  → the server writes a .cpuprofile there on exit
  * (through the preload bench/cpu-profile.cjs).
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
@@ -38,9 +37,10 @@ import { BatchAddEntriesRequest, IpsetServiceService, IpsetType, type BatchAddEn
 import { Netns, sh } from "../test/harness/netns.js";
 import { PortcullisProcess } from "../test/harness/server.js";
 import { IpsetTestClient } from "../test/harness/grpc-clients.js";
+import { table } from "./report.js";
+import { RawIpsetRunner } from "./raw-ipset-runner.js";
 
 const HERE = import.meta.dirname;
-const HELPER = resolve(HERE, "raw-ipset.mjs");
 const RESULTS_DIR = resolve(HERE, "results");
 
 const SINGLE_WARMUP = 100;
@@ -125,19 +125,13 @@ function memoryOf(pid: number): Memory {
 let netns: Netns | undefined;
 let server: PortcullisProcess | undefined;
 let client: IpsetTestClient | undefined;
-let helper: ChildProcess | undefined;
+const rawIpset = new RawIpsetRunner();
 let scratch: string | undefined;
 let cleaning: Promise<void> | undefined;
 
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    if (helper?.pid !== undefined && helper.exitCode === null && helper.signalCode === null) {
-      try {
-        process.kill(-helper.pid, "SIGKILL"); // the helper's own process group: the helper and the ipset it runs
-      } catch {
-        // already gone
-      }
-    }
+    rawIpset.kill();
     try {
       client?.close();
     } catch {
@@ -176,27 +170,6 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-/** Runs bench/raw-ipset.mjs inside the namespace and returns its JSON. */
-function runHelper<T>(args: readonly string[]): Promise<T> {
-  return new Promise<T>((resolvePromise, reject) => {
-    const child = spawn("ip", ["netns", "exec", netns!.name, process.execPath, HELPER, ...args], { stdio: ["ignore", "pipe", "pipe"], detached: true });
-    helper = child;
-    let out = "";
-    let err = "";
-    child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr!.on("data", (chunk: Buffer) => (err += chunk.toString()));
-    child.once("error", reject);
-    child.once("exit", (code, signal) => {
-      helper = undefined;
-      if (code !== 0) return reject(new Error(`raw-ipset.mjs ${args.join(" ")} exited ${code ?? signal}: ${err}`));
-      try {
-        resolvePromise(JSON.parse(out) as T);
-      } catch (error) {
-        reject(new Error(`raw-ipset.mjs printed no JSON: ${out} ${err} (${String(error)})`));
-      }
-    });
-  });
-}
 
 function kernelCount(set: string): number {
   const terse = netns!.exec("ipset", ["list", "-terse", set]);
@@ -257,7 +230,7 @@ async function benchSingle(): Promise<SingleResult> {
   if (apiCount !== SINGLE_COUNT + SINGLE_WARMUP) throw new Error(`kernel set "single" holds ${apiCount} entries, expected ${SINGLE_COUNT + SINGLE_WARMUP}`);
 
   progress(`single add: ${SINGLE_WARMUP} + ${SINGLE_COUNT} raw \`ipset add\` processes (timed inside the namespace)`);
-  const raw = await runHelper<{ timingsMs: number[] }>(["add", "rawsingle", "0", String(SINGLE_COUNT), String(SINGLE_WARMUP)]);
+  const raw = await rawIpset.run<{ timingsMs: number[] }>(netns!.name, ["add", "rawsingle", "0", String(SINGLE_COUNT), String(SINGLE_WARMUP)]);
   const rawCount = kernelCount("rawsingle");
   if (rawCount !== SINGLE_COUNT + SINGLE_WARMUP) throw new Error(`kernel set "rawsingle" holds ${rawCount} entries`);
 
@@ -362,7 +335,7 @@ async function benchBatch(n: number, afterApi?: () => Promise<void>): Promise<Ba
 
   // 2. The raw tool.
   progress(`batch ${label}: raw \`ipset restore\` of the same ${n} add lines (timed inside the namespace)`);
-  const raw = await runHelper<{ seconds: number }>(["restore", file]);
+  const raw = await rawIpset.run<{ seconds: number }>(netns!.name, ["restore", file]);
   rmSync(file, { force: true });
   const rawCount = kernelCount(rawSet);
   if (rawCount !== n) throw new Error(`kernel set ${rawSet} holds ${rawCount} entries, expected ${n}`);
@@ -553,7 +526,7 @@ async function benchGrowth(): Promise<GrowthResult> {
   writeFileSync(file, lines.join(""));
   lines = [];
   progress(`growth: raw \`ipset restore\` of ${total} lines into a fresh set + \`ipset swap\` (timed inside the namespace)`);
-  const raw = await runHelper<{ seconds: number }>(["restore-swap", file, rawFresh, rawLive]);
+  const raw = await rawIpset.run<{ seconds: number }>(netns!.name, ["restore-swap", file, rawFresh, rawLive]);
   rmSync(file, { force: true });
   const rawCount = kernelCount(rawLive);
   if (rawCount !== total) throw new Error(`kernel set ${rawLive} holds ${rawCount} entries, expected ${total}`);
@@ -573,13 +546,6 @@ async function benchGrowth(): Promise<GrowthResult> {
 }
 
 // ---- report ----------------------------------------------------------------------------------------------------------------
-
-function table(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? "").length)));
-  const line = (row: readonly string[]): string => `| ${row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join(" | ")} |`;
-  const rule = `|${widths.map((w, col) => (col === 0 ? "-".repeat(w + 2) : `${"-".repeat(w + 1)}:`)).join("|")}|`;
-  return [line(rows[0]!), rule, ...rows.slice(1).map(line)].join("\n");
-}
 
 const ms = (value: number): string => `${value.toFixed(3)} ms`;
 const sec = (value: number): string => `${value.toFixed(2)} s`;
@@ -661,7 +627,7 @@ async function main(): Promise<number> {
   const lists: ListResult[] = [];
   for (const size of PAGE_SIZES) lists.push(await benchList(`batch${BATCH_SIZES[0] / 1000}k`, BATCH_SIZES[0], size));
   progress("list: raw `ipset save` of the same set, for reference");
-  const rawSave = await runHelper<{ seconds: number; bytes: number }>(["save", `batch${BATCH_SIZES[0] / 1000}k`]);
+  const rawSave = await rawIpset.run<{ seconds: number; bytes: number }>(netns!.name, ["save", `batch${BATCH_SIZES[0] / 1000}k`]);
 
   const batch1m = await benchBatch(BATCH_SIZES[1], async () => {
     progress(`quiet period: ${QUIET_MS} ms without requests`);

@@ -214,28 +214,24 @@ function ipv4Value(text: string): number {
 
 /** Entries of two lists: those in both, and how many each has. */
 export function compareKeys(before: ListKeys, after: ListKeys): { added: number; removed: number; kept: number } {
-  let kept = 0;
-  for (let i = 0, j = 0; i < before.ipv4.length && j < after.ipv4.length;) {
-    const a = before.ipv4[i]!;
-    const b = after.ipv4[j]!;
-    if (a === b) {
-      kept++;
-      i++;
-      j++;
-    } else if (a < b) i++;
-    else j++;
-  }
-  for (let i = 0, j = 0; i < before.ipv6.length && j < after.ipv6.length;) {
-    const a = before.ipv6[i]!;
-    const b = after.ipv6[j]!;
-    if (a === b) {
-      kept++;
-      i++;
-      j++;
-    } else if (a < b) i++;
-    else j++;
-  }
+  const kept = common(before.ipv4, after.ipv4) + common(before.ipv6, after.ipv6);
   return { added: sizeOf(after) - kept, removed: sizeOf(before) - kept, kept };
+}
+
+/** How many values two ascending lists share (one merge pass). */
+function common<T extends number | bigint | string>(before: ArrayLike<T>, after: ArrayLike<T>): number {
+  let kept = 0;
+  for (let i = 0, j = 0; i < before.length && j < after.length;) {
+    const a = before[i]!;
+    const b = after[j]!;
+    if (a === b) {
+      kept++;
+      i++;
+      j++;
+    } else if (a < b) i++;
+    else j++;
+  }
+  return kept;
 }
 
 export function sizeOf(keys: ListKeys): number {

@@ -55,7 +55,6 @@ export class FeedRefresher {
   readonly #protections: () => ProtectedNetworks;
   /** The sets' contents as of the last apply, per feed, for the counts of the next (read from the stored list if missing). */
   readonly #keys = new Map<string, ListKeys>();
-
   readonly #fileRoots: readonly string[];
 
   constructor(deps: { sets: FeedSets; store: FeedStore; events: EventLog; log: Logger; protections: () => ProtectedNetworks; fileRoots: readonly string[] }) {
