@@ -113,8 +113,19 @@ export class CrowdsecLapi {
     clearTimeout(timer);
   }
 
+  /**
+   * Runs cscli against this Local API. Its SQLite answers "database is locked" now and then when a write meets the
+   * Local API's own (seen with a bouncer polling): such a command is run again, a few times, 200 ms apart.
+   */
   cscli(...args: string[]): string {
-    return sh("cscli", ["-c", join(this.dir, "config.yaml"), ...args]);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return sh("cscli", ["-c", join(this.dir, "config.yaml"), ...args]);
+      } catch (error) {
+        if (attempt >= 5 || !String((error as { stderr?: unknown }).stderr ?? "").includes("database is locked")) throw error;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+      }
+    }
   }
 
   /** A new bouncer's API key. */
