@@ -75,11 +75,6 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-
-function entriesOf(set: string): number {
-  return Number(/Number of entries: (\d+)/.exec(netns!.exec("ipset", ["list", "-terse", set]))?.[1] ?? NaN);
-}
-
 async function main(): Promise<void> {
   const load = loadavg()[0]!.toFixed(1);
   netns = new Netns();
@@ -97,7 +92,7 @@ async function main(): Promise<void> {
   });
   progress("first refresh (untimed, the one a new feed starts by itself): the feed's set gets its first 1M entries");
   while ((await client.call("getFeed", { name: "feeds/bench" })).status?.lastAttemptTime === undefined) await sleep(100);
-  if (entriesOf("bench") !== ENTRIES) throw new Error(`set bench holds ${entriesOf("bench")} entries, expected ${ENTRIES}`);
+  if (netns!.setEntries("bench") !== ENTRIES) throw new Error(`set bench holds ${netns!.setEntries("bench")} entries, expected ${ENTRIES}`);
   // The raw side's live set, holding 1M entries like the feed's.
   netns.exec("ipset", ["restore"], `${CREATE.replace("%s", "rawlive")}\n${versions[0]!.map((line) => `add rawlive ${line}`).join("\n")}\n`);
 
@@ -110,7 +105,7 @@ async function main(): Promise<void> {
     const started = performance.now();
     const answer = await client.call("refreshFeed", { name: "feeds/bench", force: true });
     api.push((performance.now() - started) / 1000);
-    if (!answer.changed || entriesOf("bench") !== ENTRIES) throw new Error(`run ${run}: the refresh left ${entriesOf("bench")} entries`);
+    if (!answer.changed || netns!.setEntries("bench") !== ENTRIES) throw new Error(`run ${run}: the refresh left ${netns!.setEntries("bench")} entries`);
     progress(`run ${run}/${RUNS}: API ${api[api.length - 1]!.toFixed(2)} s (added ${answer.addedCount}, removed ${answer.removedCount}, kept ${answer.keptCount}); raw restore + swap`);
     const file = join(scratch, "raw.restore");
     writeFileSync(file, `${CREATE.replace("%s", "rawnew")}\n${lines.map((line) => `add rawnew ${line}`).join("\n")}\n`);

@@ -170,12 +170,6 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-
-function kernelCount(set: string): number {
-  const terse = netns!.exec("ipset", ["list", "-terse", set]);
-  return Number(/Number of entries: (\d+)/.exec(terse)?.[1] ?? NaN);
-}
-
 function rpcLogLines(method: string): string[] {
   return server!.output.split("\n").filter((line) => line.includes(`/${method}"`) && line.includes('"msg":"rpc"'));
 }
@@ -226,12 +220,12 @@ async function benchSingle(): Promise<SingleResult> {
     await c.call("addEntry", request);
     apiMs.push(performance.now() - started);
   }
-  const apiCount = kernelCount("single");
+  const apiCount = netns!.setEntries("single");
   if (apiCount !== SINGLE_COUNT + SINGLE_WARMUP) throw new Error(`kernel set "single" holds ${apiCount} entries, expected ${SINGLE_COUNT + SINGLE_WARMUP}`);
 
   progress(`single add: ${SINGLE_WARMUP} + ${SINGLE_COUNT} raw \`ipset add\` processes (timed inside the namespace)`);
   const raw = await rawIpset.run<{ timingsMs: number[] }>(netns!.name, ["add", "rawsingle", "0", String(SINGLE_COUNT), String(SINGLE_WARMUP)]);
-  const rawCount = kernelCount("rawsingle");
+  const rawCount = netns!.setEntries("rawsingle");
   if (rawCount !== SINGLE_COUNT + SINGLE_WARMUP) throw new Error(`kernel set "rawsingle" holds ${rawCount} entries`);
 
   const api = stats(apiMs);
@@ -330,14 +324,14 @@ async function benchBatch(n: number, afterApi?: () => Promise<void>): Promise<Ba
     await afterApi();
     memoryAfterQuiet = memoryOf(server!.pid!);
   }
-  const apiCount = kernelCount(apiSet);
+  const apiCount = netns!.setEntries(apiSet);
   if (apiCount !== n) throw new Error(`kernel set ${apiSet} holds ${apiCount} entries, expected ${n}`);
 
   // 2. The raw tool.
   progress(`batch ${label}: raw \`ipset restore\` of the same ${n} add lines (timed inside the namespace)`);
   const raw = await rawIpset.run<{ seconds: number }>(netns!.name, ["restore", file]);
   rmSync(file, { force: true });
-  const rawCount = kernelCount(rawSet);
+  const rawCount = netns!.setEntries(rawSet);
   if (rawCount !== n) throw new Error(`kernel set ${rawSet} holds ${rawCount} entries, expected ${n}`);
   progress(`batch ${label}: raw ${raw.seconds.toFixed(2)} s`);
   netns!.exec("ipset", ["destroy", rawSet]); // not needed any more; frees its kernel memory
@@ -470,7 +464,7 @@ async function benchConcurrency(): Promise<ConcurrencyResult> {
   progress(`concurrency: ${CONCURRENT_CLIENTS} clients, the same mix for ${CONCURRENCY_SECONDS} s`);
   const many = await concurrencyRun(set, CONCURRENT_CLIENTS, CONCURRENCY_SECONDS, 0);
   progress(`concurrency: ${CONCURRENT_CLIENTS} clients ${Math.round(many.callsPerSec)} calls/s, p50 ${ms(many.latency.p50Ms)}, p99 ${ms(many.latency.p99Ms)}`);
-  const left = kernelCount(set);
+  const left = netns!.setEntries(set);
   if (left !== 0) throw new Error(`kernel set ${set} holds ${left} entries after the concurrency runs, expected 0`);
   return { one, many, ratio: many.callsPerSec / one.callsPerSec };
 }
@@ -512,7 +506,7 @@ async function benchGrowth(): Promise<GrowthResult> {
   const handlerMs = await serverHandlerMs("BatchAddEntries", logged);
   const grown = (await c.call("getIpset", { name: `ipsets/${set}` })) as Ipset;
   if (grown.maxelem <= fromMaxelem) throw new Error(`set ${set} did not grow (maxelem ${grown.maxelem})`);
-  const count = kernelCount(set);
+  const count = netns!.setEntries(set);
   if (count !== total) throw new Error(`kernel set ${set} holds ${count} entries, expected ${total}`);
   progress(`growth: API ${apiSeconds.toFixed(2)} s (maxelem ${fromMaxelem} → ${grown.maxelem}, hashsize ${grown.hashsize})`);
 
@@ -528,7 +522,7 @@ async function benchGrowth(): Promise<GrowthResult> {
   progress(`growth: raw \`ipset restore\` of ${total} lines into a fresh set + \`ipset swap\` (timed inside the namespace)`);
   const raw = await rawIpset.run<{ seconds: number }>(netns!.name, ["restore-swap", file, rawFresh, rawLive]);
   rmSync(file, { force: true });
-  const rawCount = kernelCount(rawLive);
+  const rawCount = netns!.setEntries(rawLive);
   if (rawCount !== total) throw new Error(`kernel set ${rawLive} holds ${rawCount} entries, expected ${total}`);
   netns!.exec("ipset", ["destroy", rawFresh]);
   netns!.exec("ipset", ["destroy", rawLive]);
