@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { covers, parseNetworkCanonical, type Network } from "../addresses.js";
 import { ServerError } from "../errors.js";
+import { KeyedLock } from "../keyed-lock.js";
 import { bouncerName, validateBouncerName } from "../names.js";
 import type { ApiCall } from "../events/api-call.js";
 import type { BouncerStore } from "../store/bouncer-store.js";
@@ -58,12 +59,12 @@ export class BouncerService {
   readonly #store: BouncerStore;
   readonly #decisions: ActiveDecisions;
   #keys: Array<{ name: string; hash: Buffer }>;
-  /** Per bouncer, the poll under way: its polls are answered one after the other. */
-  readonly #polls = new Map<string, Promise<unknown>>();
+  /** A bouncer's polls are answered one after the other. */
+  readonly #polls = new KeyedLock();
   /** Per bouncer, the last pull written: a live bouncer asks per request of its web server, the store hears of it once a second. */
   readonly #pulls = new Map<string, { at: number; version: string }>();
-  /** The decisions the last query read, for a second: a live bouncer asks per request of its web server. */
-  #recent: { at: number; decisions: Promise<Decision[]> } | undefined;
+  /** The decisions the last query read (each with its network), for a second: a live bouncer asks per request of its web server. */
+  #recent: { at: number; decisions: Promise<Array<{ decision: Decision; network?: Network }>> } | undefined;
 
   constructor(deps: { store: BouncerStore; decisions: ActiveDecisions }) {
     this.#store = deps.store;
@@ -115,7 +116,7 @@ export class BouncerService {
    * active as deleted); otherwise what changed since its previous answer.
    */
   stream(bouncer: string, startup: boolean, filter: StreamFilter, version: string): Promise<DecisionDelta> {
-    return this.#serialized(bouncer, async () => {
+    return this.#polls.with([bouncer], async () => {
       const at = Date.now();
       const current = longestPerValue((await this.#decisions.current(at)).filter((decision) => passes(decision, filter))).map((decision) => withEnd(decision, at));
       const sent = new Map(this.#store.sent(bouncer).map((decision) => [decision.id, decision]));
@@ -142,21 +143,20 @@ export class BouncerService {
       network = parsed;
     }
     const at = Date.now();
-    if (this.#recent === undefined || at - this.#recent.at >= QUERY_REUSE_MS) this.#recent = { at, decisions: this.#decisions.current(at) };
+    if (this.#recent === undefined || at - this.#recent.at >= QUERY_REUSE_MS) this.#recent = { at, decisions: this.#decisions.current(at).then(withNetworks) };
     const recent = this.#recent;
     // A failed read is not reused.
     recent.decisions.catch(() => {
       if (this.#recent === recent) this.#recent = undefined;
     });
     const read = recent.decisions;
-    const decisions = (await read).filter((decision) => decision.until === undefined || decision.until > at).map((decision) => withEnd(decision, at)).filter((decision) => {
+    const decisions = (await read).filter(({ decision, network: own }) => {
+      if (decision.until !== undefined && decision.until <= at) return false;
       if (query.type !== undefined && query.type !== "ban") return false;
       if (query.scope !== undefined && query.scope.toLowerCase() !== decision.scope.toLowerCase()) return false;
       if (query.value !== undefined && query.value !== decision.value) return false;
-      if (network === undefined) return true;
-      const own = parseNetworkCanonical(decision.value);
-      return !("problem" in own) && covers(own, network);
-    });
+      return network === undefined || (own !== undefined && covers(own, network));
+    }).map(({ decision }) => withEnd(decision, at));
     this.#notePull(bouncer, at, version);
     return decisions;
   }
@@ -168,17 +168,6 @@ export class BouncerService {
     this.#store.notePull(bouncer, at, version);
   }
 
-  #serialized<T>(bouncer: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.#polls.get(bouncer) ?? Promise.resolve();
-    const next = previous.then(work, work);
-    const settled = next.catch(() => undefined);
-    this.#polls.set(bouncer, settled);
-    void settled.then(() => {
-      if (this.#polls.get(bouncer) === settled) this.#polls.delete(bouncer);
-    });
-    return next;
-  }
-
   #loadKeys(): Array<{ name: string; hash: Buffer }> {
     return this.#store.all().map((row) => ({ name: row.name, hash: row.keyHash }));
   }
@@ -186,6 +175,14 @@ export class BouncerService {
 
 function hashOf(key: string): Buffer {
   return createHash("sha256").update(key, "utf8").digest();
+}
+
+/** Decisions with the network each one's value is, parsed once per read rather than once per query. */
+function withNetworks(decisions: readonly Decision[]): Array<{ decision: Decision; network?: Network }> {
+  return decisions.map((decision) => {
+    const network = parseNetworkCanonical(decision.value);
+    return "problem" in network ? { decision } : { decision, network };
+  });
 }
 
 function valueKey(decision: Decision): string {

@@ -5,7 +5,7 @@ import type { EventLog } from "../events/event-log.js";
 import type { FeedStore } from "../store/feed-store.js";
 import { CrowdsecSource, type Decision } from "./crowdsec-source.js";
 import { DEFAULT_POLL_MS, setsOf, type FeedDefinition, type FeedState } from "./feed-model.js";
-import type { Initiator, RefreshResult } from "./feed-refresher.js";
+import type { FeedWriterDeps, Initiator, RefreshResult } from "./feed-refresher.js";
 import type { FeedSets } from "./feed-sets.js";
 import type { ProtectedNetworks } from "./protected-networks.js";
 
@@ -55,7 +55,7 @@ export class CrowdsecFollower {
   readonly #streams = new Map<string, Stream>();
   readonly #fileRoots: readonly string[];
 
-  constructor(deps: { sets: FeedSets; store: FeedStore; events: EventLog; log: Logger; protections: () => ProtectedNetworks; fileRoots: readonly string[] }) {
+  constructor(deps: FeedWriterDeps) {
     this.#fileRoots = deps.fileRoots;
     this.#sets = deps.sets;
     this.#store = deps.store;

@@ -1,9 +1,8 @@
 import { readFile } from "node:fs/promises";
-import { request as httpRequest, type IncomingMessage } from "node:http";
-import { request as httpsRequest } from "node:https";
+import type { IncomingMessage } from "node:http";
 import { ServerError } from "../errors.js";
 import type { FeedDefinition } from "./feed-model.js";
-import { readSignal, tooLarge, unavailable, type ReadOptions } from "./feed-source.js";
+import { httpGet, limitedText, readSignal, unavailable, type ReadOptions } from "./feed-source.js";
 import { checkFileRoots } from "./file-roots.js";
 
 /** One decision as the Local API's stream gives it. */
@@ -59,7 +58,8 @@ export class CrowdsecSource {
         response.resume();
         throw unavailable(`the CrowdSec Local API answered HTTP ${status} (200 expected)`, true, { status: String(status) });
       }
-      body = await text(response, options.maxBytes);
+      body = "";
+      for await (const piece of limitedText(() => response, options.maxBytes, failure)) body += piece;
     } catch (error) {
       throw failure(error);
     }
@@ -84,32 +84,8 @@ export class CrowdsecSource {
 
   #get(url: URL, headers: Record<string, string>, signal: AbortSignal): Promise<IncomingMessage> {
     const d = this.#definition;
-    const tls = url.protocol === "https:"
-      ? { ...(d.ca === undefined ? {} : { ca: d.ca }), ...(d.clientCertificate === undefined ? {} : { cert: d.clientCertificate, key: d.clientKey }) }
-      : {};
-    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
-    return new Promise<IncomingMessage>((resolve, reject) => {
-      // No keep-alive agent: a poll a second is cheap to connect on loopback, and a Local API restarted meanwhile
-      // is met by a fresh connection rather than a dead socket.
-      const req = send(url, { headers, signal, agent: false, ...tls }, resolve);
-      req.on("error", reject);
-      req.end();
-    });
+    return httpGet(url, headers, signal, { ...(d.ca === undefined ? {} : { ca: d.ca }), ...(d.clientCertificate === undefined || d.clientKey === undefined ? {} : { cert: d.clientCertificate, key: d.clientKey }) });
   }
-}
-
-async function text(response: IncomingMessage, maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of response as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    if (bytes > maxBytes) {
-      response.destroy();
-      throw tooLarge(maxBytes);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 /** The stream's JSON: `{"new": [...] | null, "deleted": [...] | null}`; a decision without its fields is refused. */

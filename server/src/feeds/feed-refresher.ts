@@ -13,6 +13,18 @@ import { FileSource } from "./file-source.js";
 import { HttpSource } from "./http-source.js";
 import type { ProtectedNetworks } from "./protected-networks.js";
 
+/** What the two ways of filling a feed's sets (a whole list here, a decision stream in CrowdsecFollower) work with. */
+export interface FeedWriterDeps {
+  readonly sets: FeedSets;
+  readonly store: FeedStore;
+  readonly events: EventLog;
+  readonly log: Logger;
+  /** The allowlist and management addresses as they are now: left out of every list. */
+  readonly protections: () => ProtectedNetworks;
+  /** The folders whose files a feed may read (config feeds.fileRoots). */
+  readonly fileRoots: readonly string[];
+}
+
 /** What a refresh did to the sets. */
 export interface RefreshResult {
   /** False when the source said the list had not changed: nothing was read, parsed or swapped. */
@@ -57,7 +69,7 @@ export class FeedRefresher {
   readonly #keys = new Map<string, ListKeys>();
   readonly #fileRoots: readonly string[];
 
-  constructor(deps: { sets: FeedSets; store: FeedStore; events: EventLog; log: Logger; protections: () => ProtectedNetworks; fileRoots: readonly string[] }) {
+  constructor(deps: FeedWriterDeps) {
     this.#fileRoots = deps.fileRoots;
     this.#sets = deps.sets;
     this.#store = deps.store;

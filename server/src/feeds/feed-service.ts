@@ -71,8 +71,9 @@ export class FeedService {
     this.#allowlist = deps.allowlist;
     this.#managementAddresses = deps.managementAddresses;
     this.#sets = new FeedSets(deps.kernel, deps.log);
-    this.#refresher = new FeedRefresher({ sets: this.#sets, store: deps.store, events: deps.events, log: deps.log, protections: () => this.#protections(), fileRoots: deps.fileRoots });
-    this.#follower = new CrowdsecFollower({ sets: this.#sets, store: deps.store, events: deps.events, log: deps.log, protections: () => this.#protections(), fileRoots: deps.fileRoots });
+    const writers = { sets: this.#sets, store: deps.store, events: deps.events, log: deps.log, protections: () => this.#protections(), fileRoots: deps.fileRoots };
+    this.#refresher = new FeedRefresher(writers);
+    this.#follower = new CrowdsecFollower(writers);
   }
 
   /** Schedules every feed's next refresh and follows the allowlist. Run after `reconcile` at start. */

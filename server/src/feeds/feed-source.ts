@@ -1,3 +1,5 @@
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { request as httpsRequest } from "node:https";
 import type { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import { ServerError } from "../errors.js";
@@ -104,4 +106,18 @@ export async function* limitedText(open: () => Readable, maxBytes: number, failu
   }
   const rest = decoder.end();
   if (rest !== "") yield rest;
+}
+
+/**
+ * One GET, answered with the response's head. A connection of its own each time (no keep-alive agent): reads are a
+ * second to hours apart, and a kept socket would meet a server that closed it or restarted meanwhile. `tls` applies to
+ * https URLs only.
+ */
+export function httpGet(url: URL, headers: Record<string, string>, signal: AbortSignal, tls: { ca?: string; cert?: string; key?: string } = {}): Promise<IncomingMessage> {
+  const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+  return new Promise<IncomingMessage>((resolve, reject) => {
+    const req = send(url, { headers, signal, agent: false, ...(url.protocol === "https:" ? tls : {}) }, resolve);
+    req.on("error", reject);
+    req.end();
+  });
 }

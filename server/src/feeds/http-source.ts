@@ -1,9 +1,8 @@
-import { request as httpRequest, type IncomingMessage } from "node:http";
-import { request as httpsRequest } from "node:https";
+import type { IncomingMessage } from "node:http";
 import { createGunzip, createInflate } from "node:zlib";
 import { pipeline, type Readable } from "node:stream";
 import type { SourceValidators } from "./feed-model.js";
-import { limitedText, readSignal, tooLarge, unavailable, type FeedSource, type ReadOptions, type SourceRead } from "./feed-source.js";
+import { httpGet, limitedText, readSignal, tooLarge, unavailable, type FeedSource, type ReadOptions, type SourceRead } from "./feed-source.js";
 
 const MAX_REDIRECTS = 5;
 
@@ -56,14 +55,7 @@ export class HttpSource implements FeedSource {
     const headers: Record<string, string> = { "user-agent": "portcullis-feed", "accept-encoding": "gzip, deflate" };
     if (validators.etag !== undefined) headers["if-none-match"] = validators.etag;
     if (validators.lastModified !== undefined) headers["if-modified-since"] = validators.lastModified;
-    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
-    return new Promise<IncomingMessage>((resolve, reject) => {
-      // A connection of its own (no keep-alive agent): reads are minutes or hours apart, and an idle socket kept that
-      // long would mostly meet a server that closed it.
-      const req = send(url, { headers, signal, agent: false, ...(url.protocol === "https:" && this.#ca !== undefined ? { ca: this.#ca } : {}) }, resolve);
-      req.on("error", reject);
-      req.end();
-    }).then((response) => {
+    return httpGet(url, headers, signal, this.#ca === undefined ? {} : { ca: this.#ca }).then((response) => {
       const status = response.statusCode ?? 0;
       const location = response.headers.location;
       if (![301, 302, 303, 307, 308].includes(status) || location === undefined) return response;
