@@ -11,6 +11,14 @@ function codeRoot(): string {
   return fromSources || basename(here) !== "chunks" ? here : dirname(here);
 }
 
+/**
+ * A file or folder of the repository ("openapi/portcullis.v1.yaml", the built "console/dist"): two levels above
+ * server/src and server/dist alike.
+ */
+export function repositoryPath(path: string): string {
+  return join(codeRoot(), "..", "..", path);
+}
+
 /** A data file shipped with the code ("gen/portcullis.binpb"): under server/src, copied into server/dist by the build. */
 export function shippedFile(path: string): string {
   return join(codeRoot(), path);

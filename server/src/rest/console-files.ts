@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { ServerError } from "../errors.js";
-import { repositoryPath } from "./repository-path.js";
+import { repositoryPath } from "../code-files.js";
 
 /** Where the REST gateway serves the console. */
 export const CONSOLE_PATH = "/console/";

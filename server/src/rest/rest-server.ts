@@ -24,7 +24,7 @@ import { compileRoute, invalidRequest, pathFields, queryFields, type CompiledRou
 import { problemOf } from "./problem.js";
 import { answerClientErrors } from "./client-errors.js";
 import { crossSiteRefusal } from "./cross-site-guard.js";
-import { repositoryPath } from "./repository-path.js";
+import { repositoryPath } from "../code-files.js";
 import { CONSOLE_PATH, defaultConsoleDir, serveConsole } from "./console-files.js";
 import { hasWideIntegers, unsafeInteger } from "../api/safe-integers.js";
 
