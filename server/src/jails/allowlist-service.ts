@@ -8,9 +8,8 @@ import { KeyedLock } from "../keyed-lock.js";
 import type { AllowlistRow, AllowlistStore } from "../store/allowlist-store.js";
 import { expired, type Allowlist } from "./allowlist.js";
 import type { JailService } from "./jail-service.js";
+import { TEN_YEARS_SECONDS } from "./jail-checks.js";
 
-/** Longest an entry can be given to live: ten years, in seconds. */
-const MAX_TIMEOUT = 315_360_000;
 const MAX_COMMENT = 200;
 /** setTimeout's longest delay; a later expiry is looked at again then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -54,8 +53,8 @@ export class AllowlistService {
     if (comment.length > MAX_COMMENT || /[\u0000-\u001f\u007f]/.test(comment)) {
       throw new ServerError("INVALID_COMMENT", `comment must be at most ${MAX_COMMENT} characters without control characters`, { field: "comment" });
     }
-    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 0 || timeoutSeconds > MAX_TIMEOUT) {
-      throw new ServerError("INVALID_TIMEOUT", `timeout must be 0 (never) to ${MAX_TIMEOUT} seconds, got ${timeoutSeconds}`, { field: "timeout" });
+    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 0 || timeoutSeconds > TEN_YEARS_SECONDS) {
+      throw new ServerError("INVALID_TIMEOUT", `timeout must be 0 (never) to ${TEN_YEARS_SECONDS} seconds, got ${timeoutSeconds}`, { field: "timeout" });
     }
     const now = Date.now();
     const entry: AllowlistRow = { network: canonical, comment, createdAt: now, ...(timeoutSeconds === 0 ? {} : { expiresAt: now + timeoutSeconds * 1000 }), createdBy: call.principal };

@@ -10,14 +10,12 @@ import type { JailBanStore } from "../store/jail-ban-store.js";
 import type { Allowlist } from "./allowlist.js";
 import type { BanExpiry } from "./ban-expiry.js";
 import type { EnforcementWaiters, Enforcement } from "./enforcement-waiter.js";
-import { protectedBy, validateAddress, validateJailName } from "./jail-checks.js";
+import { protectedBy, TEN_YEARS_SECONDS, validateAddress, validateJailName } from "./jail-checks.js";
 import type { JailSettings } from "./jail-settings.js";
 
 /** Addresses per `banip` request of a batch: fail2ban answers nothing else while it bans them. */
 const BAN_CHUNK = 500;
 const MAX_BATCH = 100_000;
-/** Longest duration a ban can be given: ten years, in seconds (as an allowlist entry's timeout). */
-const MAX_DURATION = 315_360_000;
 const MAX_REASON = 200;
 
 /** What BanIp and BatchBanIp may add to a ban. */
@@ -298,8 +296,8 @@ export class JailBans {
     }
     const attributes: Record<string, string> = reason === "" ? {} : { reason };
     if (duration === undefined) return { expiresAt: undefined, attributes };
-    if (!Number.isSafeInteger(duration) || duration < 1 || duration > MAX_DURATION) {
-      throw new ServerError("INVALID_BAN_DURATION", `duration must be 1 to ${MAX_DURATION} seconds, got ${duration}`, { field: "duration", value: String(duration) });
+    if (!Number.isSafeInteger(duration) || duration < 1 || duration > TEN_YEARS_SECONDS) {
+      throw new ServerError("INVALID_BAN_DURATION", `duration must be 1 to ${TEN_YEARS_SECONDS} seconds, got ${duration}`, { field: "duration", value: String(duration) });
     }
     for (const jail of jails) {
       validateJailName(jail);

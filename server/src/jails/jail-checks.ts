@@ -7,6 +7,9 @@ import { JAIL_NAME } from "../names.js";
  * unpickles whatever arrives): jail names match a strict pattern and addresses are parsed and printed canonically.
  */
 
+/** The longest a bantime, a ban's own duration or an allowlist entry's timeout may be: ten years, in seconds. */
+export const TEN_YEARS_SECONDS = 315_360_000;
+
 export function validateJailName(name: string): void {
   if (!JAIL_NAME.test(name)) throw new ServerError("INVALID_RESOURCE_NAME", `"${name.slice(0, 70)}" is not a jail name (letters, digits, _ . @ -)`, { field: "jail", value: name.slice(0, 70) });
 }

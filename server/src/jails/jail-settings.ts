@@ -2,6 +2,7 @@ import { ServerError } from "../errors.js";
 import type { Fail2banClient } from "../drivers/fail2ban-client.js";
 import { INCREMENT_OPTIONS, number, parseBanTimeIncrement, strings, type BanTimeIncrement } from "../drivers/parse/fail2ban-replies.js";
 import type { JailTuning } from "./jail-drop-in.js";
+import { TEN_YEARS_SECONDS } from "./jail-checks.js";
 
 /** A jail's settings (what `fail2ban-client get <jail> …` reads). */
 export interface JailSettings {
@@ -76,8 +77,8 @@ async function sequence<T>(calls: ReadonlyArray<() => Promise<T>>): Promise<T[]>
 const LIMITS = {
   maxRetry: { field: "max_retry", min: 1, max: 1000 },
   findTime: { field: "find_time", min: 1, max: 31_536_000 },
-  banTime: { field: "ban_time", min: 1, max: 315_360_000, forever: -1 },
-  maxTime: { field: "ban_time_increment.max_time", min: 1, max: 315_360_000 },
+  banTime: { field: "ban_time", min: 1, max: TEN_YEARS_SECONDS, forever: -1 },
+  maxTime: { field: "ban_time_increment.max_time", min: 1, max: TEN_YEARS_SECONDS },
   randomTime: { field: "ban_time_increment.random_time", min: 1, max: 86_400 },
   multiplier: { field: "ban_time_increment.multipliers", min: 1, max: 100_000 },
 } as const;
