@@ -9,6 +9,7 @@ import { parseRuleLine } from "../../server/src/drivers/parse/iptables-save.js";
 import { renderRuleLine } from "../../server/src/drivers/iptables-render.js";
 import type { RuleSpec } from "../../server/src/firewall/rule-model.js";
 import { accept, stagedStore } from "./helpers/staged-store.js";
+import { generationWriter } from "../../server/src/store/generation-writer.js";
 import { waitFor } from "../harness/wait.js";
 
 const logged: RuleSpec = { source: { address: "192.0.2.0/24", negate: true }, comment: "its ✓ ünïcode", target: { kind: "LOG", prefix: "pc: " } };
@@ -48,6 +49,28 @@ describe("firewall store on a database file: staged rows written by a worker thr
       db.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("close() waits for the worker's end even when a reply comes in meanwhile (the process's event loop must not run dry)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pc-writer-"));
+    const db = openDatabase(join(dir, "state.db"));
+    let closed = 0;
+    try {
+      // A job answered while close() waits: its reply used to unref the worker close() had just ref'd, and a process
+      // with nothing else to wait on ended there (the test runner reports that as a promise still pending).
+      for (let i = 0; i < 50; i++) {
+        const writer = generationWriter(db);
+        await writer.deleteGeneration("ipv4", "filter", 1);
+        writer.deleteGeneration("ipv4", "filter", 2).catch(() => undefined);
+        await new Promise((resolve) => setImmediate(resolve));
+        await writer.close();
+        closed++;
+      }
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.equal(closed, 50);
   });
 
   it("deletes a replaced generation on the worker after the grace period", async () => {

@@ -107,7 +107,9 @@ class WorkerWriter implements GenerationWriter {
     worker.on("message", (reply: GenerationReply) => {
       const waiting = thread.pending.get(reply.id);
       thread.pending.delete(reply.id);
-      if (thread.pending.size === 0) worker.unref();
+      // Idle: let the process end without it — unless close() holds it until its exit (a reply arriving meanwhile
+      // must not undo that ref, or the process's event loop runs dry while close() still waits).
+      if (thread.pending.size === 0 && !this.#closed) worker.unref();
       if (reply.error === undefined) waiting?.resolve();
       else waiting?.reject(new Error(reply.error));
     });
