@@ -22,6 +22,7 @@ await build({
     cli: new URL("server/src/cli.ts", root).pathname,
     "drivers/process-helper": new URL("server/src/drivers/process-helper.ts", root).pathname,
     "store/generation-worker": new URL("server/src/store/generation-worker.ts", root).pathname,
+    "store/checkpoint-worker": new URL("server/src/store/checkpoint-worker.ts", root).pathname,
   },
   outdir,
   outExtension: { ".js": ".mjs" },

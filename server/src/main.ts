@@ -69,6 +69,7 @@ import { feedOperations } from "./api/feed-api.js";
 import { FeedServiceService } from "./gen/portcullis/v1/feed.js";
 import { BouncerServiceService } from "./gen/portcullis/v1/bouncer.js";
 import { BouncerStore } from "./store/bouncer-store.js";
+import { startWalCheckpoints } from "./store/wal-checkpoints.js";
 import { ActiveDecisions } from "./bouncers/active-decisions.js";
 import { BouncerService } from "./bouncers/bouncer-service.js";
 import { bouncerOperations } from "./api/bouncer-api.js";
@@ -93,6 +94,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const exec = new Executor(log, config.netns, metrics, new HelperStarter(log, config.netns));
   if (config.netns !== undefined) await checkNetns(exec, config.netns);
   const db = openDatabase(join(config.dataDir, "portcullis.db"));
+  const checkpoints = startWalCheckpoints(db);
   const ipsetDriver = new IpsetDriver(exec, log);
   const iptables = new IptablesDriver(exec, log);
   const eventStore = new EventStore(db);
@@ -301,6 +303,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       fail2ban.close();
       ipsetDriver.close();
       await firewallStore.close();
+      await checkpoints.close();
       db.close();
       exec.close();
     },

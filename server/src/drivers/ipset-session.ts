@@ -18,7 +18,6 @@ interface SessionProcess {
   stderr: string;
 }
 
-const PROMPT = "ipset> ";
 const COMMAND_TIMEOUT_MS = 10_000;
 /**
  * Written after each command: ipset refuses it in its own parser (no kernel call) with a fixed message on stderr. That
@@ -35,8 +34,9 @@ const SENTINEL_ANSWER = /^ipset v[^:]*: Missing second mandatory argument to com
  * is followed by SENTINEL and its stderr is what came before the sentinel's answer: each caller gets exactly its own
  * command's answer, however many are written at once. Commands are not held back until the one before is answered:
  * those made while the event loop runs the same phase go out in one write (single adds from many clients share a
- * pipe write and ipset's wake-up), and answers come back in order. stdout carries only prompts; the first says ipset
- * started (a process that ends before it is KERNEL_UNAVAILABLE). `stdbuf -o0` makes it arrive at once.
+ * pipe write and ipset's wake-up), and answers come back in order. stdout carries only prompts, left buffered: read
+ * only to keep the pipe open. `stdbuf -eL` writes each line of stderr at once, instead of each piece of it (a sentinel's answer was four
+ * writes, each waking the server).
  * `-exist` makes adds of present entries refresh them and deletes of absent entries succeed: both idempotent.
  * A batch is written at once as one command of several lines: no process to start for a few hundred entries.
  */
@@ -125,25 +125,19 @@ export class IpsetSession {
   }
 
   #start(): SessionProcess {
-    const child = this.#exec.spawn("stdbuf", ["-o0", "ipset", "-exist", "-"]);
+    const child = this.#exec.spawn("stdbuf", ["-eL", "ipset", "-exist", "-"]);
     let started = false;
-    let stdout = "";
     const timedOut = (): void => this.#kill(session, new SessionDied(`ipset did not answer within ${COMMAND_TIMEOUT_MS} ms`));
     const session: SessionProcess = { child, unanswered: new AnswerQueue(COMMAND_TIMEOUT_MS, timedOut), outgoing: [], stderr: "" };
     child.stdout.setEncoding("utf8");
     child.stderr.setEncoding("utf8");
-    child.stdout.on("data", (chunk: string) => {
-      if (started) return; // later prompts carry nothing: answers are read from stderr
-      stdout += chunk;
-      if (!stdout.includes(PROMPT)) return;
-      started = true;
-      stdout = "";
-    });
+    child.stdout.resume();
     child.stderr.on("data", (chunk: string) => {
       session.stderr += chunk;
       for (let sentinel = SENTINEL_ANSWER.exec(session.stderr); sentinel !== null; sentinel = SENTINEL_ANSWER.exec(session.stderr)) {
         const stderr = session.stderr.slice(0, sentinel.index);
         session.stderr = session.stderr.slice(sentinel.index + sentinel[0].length);
+        started = true;
         if (!session.unanswered.answer(stderr)) this.#log.warn({ stderr }, "ipset session answered a command it was not given");
       }
     });
@@ -151,7 +145,9 @@ export class IpsetSession {
       if (this.#process === session) this.#process = undefined;
       const unanswered = session.unanswered.length + session.outgoing.length;
       if (unanswered > 0 && !this.#closed) this.#log.warn({ exitCode: result.exitCode, signal: result.signal, stderr: session.stderr.slice(0, 500), unanswered }, "ipset session exited");
-      const error = started ? new SessionDied(`ipset session exited (${result.exitCode ?? result.signal ?? "unknown"})`) : new ServerError("KERNEL_UNAVAILABLE", "cannot start ipset; is the ipset package installed?");
+      // stdbuf exits 126 or 127 when it cannot run ipset (not installed, not executable).
+      const missing = result.notStarted || (!started && (result.exitCode === 126 || result.exitCode === 127));
+      const error = missing ? new ServerError("KERNEL_UNAVAILABLE", "cannot start ipset; is the ipset package installed?") : new SessionDied(`ipset session exited (${result.exitCode ?? result.signal ?? "unknown"})`);
       this.#refuseAll(session, error);
     });
     return session;
