@@ -13,10 +13,10 @@ export interface WalCheckpoints {
  * commit would copy pages and fsync on the server's thread, stalling every call behind it (docs/performance.md:
  * concurrency). The server's connection then never checkpoints; closing it (the last one) still does.
  */
-export function startWalCheckpoints(db: Db): WalCheckpoints {
+export function startWalCheckpoints(db: Db, intervalMs = INTERVAL_MS): WalCheckpoints {
   if (db.memory) return { close: async () => undefined };
   db.pragma("wal_autocheckpoint = 0");
-  const worker = startWorker("store/checkpoint-worker", { workerData: { file: db.name, intervalMs: INTERVAL_MS } });
+  const worker = startWorker("store/checkpoint-worker", { workerData: { file: db.name, intervalMs } });
   worker.unref();
   const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
   // A checkpointer that fails leaves SQLite's own in place, so the WAL never grows without bound.
