@@ -35,8 +35,8 @@ const SENTINEL_ANSWER = /^ipset v[^:]*: Missing second mandatory argument to com
  * command's answer, however many are written at once. Commands are not held back until the one before is answered:
  * those made while the event loop runs the same phase go out in one write (single adds from many clients share a
  * pipe write and ipset's wake-up), and answers come back in order. stdout carries only prompts, left buffered: read
- * only to keep the pipe open. `stdbuf -eL` writes each line of stderr at once, instead of each piece of it (a sentinel's answer was four
- * writes, each waking the server).
+ * only to keep the pipe open. `stdbuf -eL` writes stderr a line at a time instead of piece by piece (a sentinel's
+ * answer was four writes, each waking the server).
  * `-exist` makes adds of present entries refresh them and deletes of absent entries succeed: both idempotent.
  * A batch is written at once as one command of several lines: no process to start for a few hundred entries.
  */

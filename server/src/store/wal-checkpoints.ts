@@ -18,13 +18,18 @@ export function startWalCheckpoints(db: Db, intervalMs = INTERVAL_MS): WalCheckp
   db.pragma("wal_autocheckpoint = 0");
   const worker = startWorker("store/checkpoint-worker", { workerData: { file: db.name, intervalMs } });
   worker.unref();
-  const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
-  // A checkpointer that fails leaves SQLite's own in place, so the WAL never grows without bound.
-  worker.on("error", () => {
-    if (db.open) db.pragma("wal_autocheckpoint = 1000");
-  });
+  let closing = false;
+  // A checkpointer that fails or ends by itself hands back to SQLite's own, so the WAL never grows without bound.
+  worker.on("error", () => undefined);
+  const exited = new Promise<void>((resolve) =>
+    worker.once("exit", () => {
+      if (!closing && db.open) db.pragma("wal_autocheckpoint = 1000");
+      resolve();
+    }),
+  );
   return {
     async close() {
+      closing = true;
       worker.ref(); // an unref'd worker's exit would not keep this process waiting for it
       worker.postMessage("close");
       await exited;
