@@ -100,11 +100,23 @@ describe("fleet mode: a ban on one host is enforced on every host, through a 3-n
       if (i === 10) killed = victim.kill("SIGKILL");
       await a.jails.call("banIp", { jail: JAIL, address, fleet: true });
     }
-    await killed;
-    // The two servers left elect new leaders for the stream (seconds, in nats-server 2.9); the outbox waits meanwhile.
-    await Promise.all([b, c].map((host) => waitFor(`all 40 bans at ${host.name}`, async () => (await Promise.all(addresses.map((address) => inKernel(host, address)))).every(Boolean), { within: 60_000 })));
-    await victim.start();
-    await nats.waitHealthy();
+    try {
+      await killed;
+      // The two servers left elect new leaders for the stream (seconds, in nats-server 2.9); the outbox waits meanwhile.
+      await Promise.all([b, c].map(async (host) => {
+        let missing = addresses;
+        const why = (): string => `all 40 bans at ${host.name} (missing: ${missing.join(" ")}); A's log:\n${a.fleetLog()}\n${host.name}'s log:\n${host.fleetLog()}`;
+        await waitFor(why, async () => {
+          const enforced = await Promise.all(addresses.map((address) => inKernel(host, address)));
+          missing = addresses.filter((_, i) => !enforced[i]);
+          return missing.length === 0;
+        }, { within: 60_000 });
+      }));
+    } finally {
+      // Back for the tests that follow, whatever happened here.
+      await victim.start();
+      await nats.waitHealthy();
+    }
   });
 
   it("a shared set entry carries its absolute expiry: a host that gets it late holds it for the time left, and every host drops it", async () => {

@@ -21,6 +21,8 @@ export interface FleetHost {
   restart(): Promise<void>;
   /** Events of a type recorded so far (ListEvents). */
   listEvents(type: EventType): Promise<Event[]>;
+  /** The server's last log lines about the fleet (for a test's failure message). */
+  fleetLog(): string;
 }
 
 export interface Fleet {
@@ -70,6 +72,7 @@ export async function startFleet(nats: NatsCluster, names: readonly string[], cl
         async listEvents(type) {
           return (await host.events.call("listEvents", { afterSequence: 0, pageSize: 10_000, types: [type], resourcePrefix: "", principal: "", jail: "", address: "" })).events;
         },
+        fleetLog: () => server.output.split("\n").filter((line) => /fleet|nats|jetstream/i.test(line)).slice(-20).join("\n"),
       };
       hosts.push(host);
     };
