@@ -3,6 +3,7 @@ import { covers, parseNetworkCanonical, type Network } from "../addresses.js";
 import { ServerError } from "../errors.js";
 import { KeyedLock } from "../keyed-lock.js";
 import { bouncerName, validateBouncerName } from "../names.js";
+import { MAX_TIMEOUT_SECONDS } from "../ipsets/ipset-model.js";
 import type { ApiCall } from "../events/api-call.js";
 import type { BouncerStore } from "../store/bouncer-store.js";
 import type { ActiveDecisions } from "./active-decisions.js";
@@ -42,7 +43,7 @@ export interface DecisionDelta {
  * A ban without an end goes to bouncers with this duration, and again when half of it has passed: ipset's longest
  * timeout (2147483 s, almost 25 days), which the firewall bouncer gives its set entries.
  */
-export const PERMANENT_HORIZON_MS = 2_147_483_000;
+export const PERMANENT_HORIZON_MS = MAX_TIMEOUT_SECONDS * 1000;
 /** How long GET /v1/decisions answers from the decisions it read last, and how often a bouncer's pull time is written. */
 const QUERY_REUSE_MS = 1_000;
 const PULL_WRITE_MS = 1_000;

@@ -1,6 +1,7 @@
 import type { Logger } from "../logger.js";
 import { toServerError, type ServerError } from "../errors.js";
 import { parseNetworkCanonical } from "../addresses.js";
+import { MAX_TIMEOUT_SECONDS } from "../ipsets/ipset-model.js";
 import type { EventLog } from "../events/event-log.js";
 import type { FeedStore } from "../store/feed-store.js";
 import { CrowdsecSource, type Decision } from "./crowdsec-source.js";
@@ -9,8 +10,6 @@ import type { FeedWriterDeps, Initiator, RefreshResult } from "./feed-refresher.
 import type { FeedSets } from "./feed-sets.js";
 import type { ProtectedNetworks } from "./protected-networks.js";
 
-/** ipset's longest timeout in seconds; a decision longer than this is held without one (its deletion removes it). */
-const MAX_TIMEOUT_S = 2_147_483;
 /** After failed reads the next comes later, doubling from the poll interval up to this. */
 const MAX_RETRY_MS = 10_000;
 /** A poll that changed nothing records the feed's state at most this often (its last success time, for metrics). */
@@ -273,11 +272,14 @@ function pollMs(definition: FeedDefinition): number {
   return definition.pollIntervalMs ?? DEFAULT_POLL_MS;
 }
 
-/** The restore line that holds `element` until the last of its decisions ends. */
+/**
+ * The restore line that holds `element` until the last of its decisions ends; past ipset's longest timeout, without
+ * one (the decision's deletion removes it).
+ */
 function addLine(set: string, element: string, ids: Map<number, number>, now: number): string {
   const until = Math.max(...ids.values());
   const seconds = Math.max(1, Math.ceil((until - now) / 1000));
-  return `add ${set} ${element} timeout ${seconds > MAX_TIMEOUT_S ? 0 : seconds}\n`;
+  return `add ${set} ${element} timeout ${seconds > MAX_TIMEOUT_SECONDS ? 0 : seconds}\n`;
 }
 
 /** An event attribute naming entries, at most MAX_NAMED of them (then how many more). */

@@ -1,13 +1,11 @@
 import { ServerError } from "../errors.js";
 import { normalizeRange } from "./element.js";
 import { validateIpsetName } from "../names.js";
-import { isModeledType, type IpsetDefinition } from "./ipset-model.js";
+import { isModeledType, MAX_TIMEOUT_SECONDS, type IpsetDefinition } from "./ipset-model.js";
 
 /** What a client asks for when creating a set, before validation and defaults. */
 export type DefinitionInput = IpsetDefinition;
 
-/** ipset's largest timeout: the kernel keeps it in milliseconds in an unsigned int. */
-export const MAX_TIMEOUT_SECONDS = 2_147_483;
 /** How far a managed hash set grows by default (see IpsetDefinition.growLimit). */
 export const DEFAULT_GROW_LIMIT = 16_777_216;
 const MAX_MAXELEM = 1 << 28;

@@ -6,6 +6,9 @@ export type ModeledType = (typeof MODELED_TYPES)[number];
 
 export type Family = "inet" | "inet6";
 
+/** ipset's largest timeout, in seconds: the kernel keeps it in milliseconds in an unsigned int. */
+export const MAX_TIMEOUT_SECONDS = 2_147_483;
+
 /** What `ipset create` needs, and what `ipset save` prints on a `create` line. */
 export interface IpsetDefinition {
   readonly name: string;

@@ -3,14 +3,13 @@ import { ServerError } from "../errors.js";
 import { formatAddress, networkBase, parseAddressStrict, type Address } from "../addresses.js";
 import type { EventLog } from "../events/event-log.js";
 import type { IpsetService } from "../ipsets/ipset-service.js";
+import { MAX_TIMEOUT_SECONDS } from "../ipsets/ipset-model.js";
 import type { FirewallService } from "../firewall/firewall-service.js";
 import type { Family } from "../firewall/rule-model.js";
 import { KeyedLock } from "../keyed-lock.js";
 import type { Allowlist } from "./allowlist.js";
 import type { JailService } from "./jail-service.js";
 
-/** ipset's longest timeout, in seconds. */
-const MAX_SET_TIMEOUT = 2_147_483;
 /** Jail sets hold up to this many entries (fail2ban's stock ipset action keeps ipset's default, 65,536). */
 const SET_MAXELEM = 1_000_000;
 const SET_NAME_MAX = 31;
@@ -136,7 +135,7 @@ export class JailEnforcement {
       const perSet = new Map<string, Map<string, number>>();
       for (const [address, item] of bans) {
         const { set, element } = this.#target(jail, address, item.ipv6Prefix);
-        const timeout = item.bantime < 0 ? 0 : Math.min(MAX_SET_TIMEOUT, Math.max(1, Math.ceil(item.bantime)));
+        const timeout = item.bantime < 0 ? 0 : Math.min(MAX_TIMEOUT_SECONDS, Math.max(1, Math.ceil(item.bantime)));
         const entries = perSet.get(set) ?? new Map<string, number>();
         // Several addresses of one IPv6 network: the network is banned for the longest of them (0 = for ever).
         const previous = entries.get(element);

@@ -3,7 +3,7 @@
  * `ipset list -terse`. Pure functions; elements are checked for syntax only, their meaning is element.ts's business.
  */
 import { ServerError, type Reason } from "../../errors.js";
-import type { Family, IpsetDefinition, KernelEntry, KernelIpset } from "../../ipsets/ipset-model.js";
+import { MAX_TIMEOUT_SECONDS, type Family, type IpsetDefinition, type KernelEntry, type KernelIpset } from "../../ipsets/ipset-model.js";
 
 export interface ParsedAdd {
   readonly set: string;
@@ -22,9 +22,8 @@ export interface ParsedSave {
   adds: ParsedAdd[];
 }
 
-/** ipset's limits: 31-byte set names, timeouts of at most 2147483 s (UINT_MAX / 1000). */
+/** ipset's limits: 31-byte set names, timeouts of at most MAX_TIMEOUT_SECONDS. */
 const MAX_NAME_BYTES = 31;
-const MAX_TIMEOUT = 2147483;
 const MAX_UINT32 = 4294967295;
 
 const MODELED_CREATE_OPTIONS: ReadonlySet<string> = new Set(["family", "hashsize", "maxelem", "size", "timeout", "comment", "range"]);
@@ -125,7 +124,7 @@ function parseDefinition(name: string, typeName: string, options: readonly strin
         maxelem = parseInteger(option, value(), MAX_UINT32, fail);
         break;
       case "timeout":
-        timeout = parseInteger(option, value(), MAX_TIMEOUT, fail);
+        timeout = parseInteger(option, value(), MAX_TIMEOUT_SECONDS, fail);
         break;
       case "comment":
         comments = true;
@@ -167,7 +166,7 @@ function parseAdd(tokens: readonly string[], line: number, fail: Fail): ParsedAd
     };
     if (seen.has(option)) fail(`option ${option} is given twice`);
     seen.add(option);
-    if (option === "timeout") timeout = parseInteger(option, value(), MAX_TIMEOUT, fail);
+    if (option === "timeout") timeout = parseInteger(option, value(), MAX_TIMEOUT_SECONDS, fail);
     else if (option === "comment") comment = value();
     else if (option === "nomatch") nomatch = true;
     else if (IGNORED_ADD_OPTIONS.has(option)) {
