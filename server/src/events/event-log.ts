@@ -1,4 +1,5 @@
 import type { EventStore } from "../store/event-store.js";
+import { delayUntil } from "../timer-delay.js";
 import { matchesFilter, type EventFilter, type EventInput, type EventOrigin, type HostEvent } from "./event-model.js";
 
 /** How many live events a subscriber may fall behind before its stream is ended (it resumes from its sequence). */
@@ -86,7 +87,7 @@ export class EventLog {
     const end = filter.endTime === undefined ? undefined : setTimeout(() => {
       ended = true;
       wake?.();
-    }, Math.min(2 ** 31 - 1, Math.max(0, filter.endTime - Date.now())));
+    }, delayUntil(filter.endTime));
     try {
       let last = afterSequence;
       for (;;) {

@@ -1,6 +1,7 @@
 import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
 import { KeyedLock } from "../keyed-lock.js";
+import { delayUntil } from "../timer-delay.js";
 import type { EventLog } from "../events/event-log.js";
 import type { IpsetDriver } from "../drivers/ipset-driver.js";
 import type { FeedStore } from "../store/feed-store.js";
@@ -259,7 +260,7 @@ export class FeedService {
       this.#run(name, (current, signal) => isCrowdsec(current)
         ? this.#follower.poll(current, { force: false, initiator: { principal: "system", origin: "system" }, signal })
         : this.#refresher.refresh(current, { force: false, retries: current.retries, signal })).catch(() => undefined);
-    }, Math.max(0, Math.min(dueAt - Date.now(), 2 ** 31 - 1)));
+    }, delayUntil(dueAt));
     timer.unref();
     this.#timers.set(name, timer);
   }

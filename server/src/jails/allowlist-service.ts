@@ -5,14 +5,13 @@ import type { EventLog } from "../events/event-log.js";
 import type { ApiCall } from "../events/api-call.js";
 import { banName } from "../names.js";
 import { KeyedLock } from "../keyed-lock.js";
+import { delayUntil } from "../timer-delay.js";
 import type { AllowlistRow, AllowlistStore } from "../store/allowlist-store.js";
 import { expired, type Allowlist } from "./allowlist.js";
 import type { JailService } from "./jail-service.js";
 import { TEN_YEARS_SECONDS } from "./jail-checks.js";
 
 const MAX_COMMENT = 200;
-/** setTimeout's longest delay; a later expiry is looked at again then. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Changes to the host allowlist, and keeping fail2ban in step with it. BanIp consults the allowlist (JailService);
@@ -125,7 +124,7 @@ export class AllowlistService {
     clearTimeout(this.#timer);
     const next = Math.min(...this.#allowlist.stored().map((entry) => entry.expiresAt ?? Infinity));
     if (next === Infinity) return;
-    this.#timer = setTimeout(() => this.#expire(), Math.min(MAX_TIMER_MS, Math.max(0, next - Date.now())));
+    this.#timer = setTimeout(() => this.#expire(), delayUntil(next));
     this.#timer.unref();
   }
 

@@ -2,10 +2,9 @@ import type { Logger } from "../logger.js";
 import { ServerError } from "../errors.js";
 import type { EventLog } from "../events/event-log.js";
 import { banName } from "../names.js";
+import { delayUntil } from "../timer-delay.js";
 import type { JailBanStore } from "../store/jail-ban-store.js";
 
-/** setTimeout's longest delay; a later expiry is looked at again then. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** A lift that failed (fail2ban down, say) is tried again after this long. */
 const RETRY_MS = 5_000;
 
@@ -60,7 +59,7 @@ export class BanExpiry {
     if (this.#closed || this.#lifter === undefined || this.#running) return;
     const next = this.#store.nextExpiry();
     if (next === undefined) return;
-    this.#timer = setTimeout(() => void this.#expire(), Math.min(MAX_TIMER_MS, Math.max(0, next - Date.now(), notBefore - Date.now())));
+    this.#timer = setTimeout(() => void this.#expire(), delayUntil(Math.max(next, notBefore)));
     this.#timer.unref();
   }
 
