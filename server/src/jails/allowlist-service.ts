@@ -9,9 +9,8 @@ import { delayUntil } from "../timer-delay.js";
 import type { AllowlistRow, AllowlistStore } from "../store/allowlist-store.js";
 import { expired, type Allowlist } from "./allowlist.js";
 import type { JailService } from "./jail-service.js";
-import { TEN_YEARS_SECONDS } from "./jail-checks.js";
+import { TEN_YEARS_SECONDS, validateNote } from "./jail-checks.js";
 
-const MAX_COMMENT = 200;
 
 /**
  * Changes to the host allowlist, and keeping fail2ban in step with it. BanIp consults the allowlist (JailService);
@@ -49,9 +48,7 @@ export class AllowlistService {
   /** Adds or renews an entry; returns it and the jail bans it lifted (ALLOWLIST_ENTRY_ADDED, then an UNBAN each). */
   async add(network: string, comment: string, timeoutSeconds: number, call: ApiCall): Promise<{ entry: AllowlistRow; lifted: Array<{ jail: string; address: string }> }> {
     const canonical = canonicalNetwork(network, "network");
-    if (comment.length > MAX_COMMENT || /[\u0000-\u001f\u007f]/.test(comment)) {
-      throw new ServerError("INVALID_COMMENT", `comment must be at most ${MAX_COMMENT} characters without control characters`, { field: "comment" });
-    }
+    validateNote(comment, "comment");
     if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 0 || timeoutSeconds > TEN_YEARS_SECONDS) {
       throw new ServerError("INVALID_TIMEOUT", `timeout must be 0 (never) to ${TEN_YEARS_SECONDS} seconds, got ${timeoutSeconds}`, { field: "timeout" });
     }

@@ -10,13 +10,12 @@ import type { JailBanStore } from "../store/jail-ban-store.js";
 import type { Allowlist } from "./allowlist.js";
 import type { BanExpiry } from "./ban-expiry.js";
 import type { EnforcementWaiters, Enforcement } from "./enforcement-waiter.js";
-import { protectedBy, TEN_YEARS_SECONDS, validateAddress, validateJailName } from "./jail-checks.js";
+import { protectedBy, TEN_YEARS_SECONDS, validateAddress, validateJailName, validateNote } from "./jail-checks.js";
 import type { JailSettings } from "./jail-settings.js";
 
 /** Addresses per `banip` request of a batch: fail2ban answers nothing else while it bans them. */
 const BAN_CHUNK = 500;
 const MAX_BATCH = 100_000;
-const MAX_REASON = 200;
 
 /** What BanIp and BatchBanIp may add to a ban. */
 export interface BanOptions {
@@ -291,9 +290,7 @@ export class JailBans {
    */
   async #terms(jails: readonly string[], options: BanOptions): Promise<{ expiresAt: number | undefined; attributes: Record<string, string> }> {
     const { duration, reason = "" } = options;
-    if (reason.length > MAX_REASON || /[\u0000-\u001f\u007f]/.test(reason)) {
-      throw new ServerError("INVALID_COMMENT", `reason must be at most ${MAX_REASON} characters without control characters`, { field: "reason" });
-    }
+    validateNote(reason, "reason");
     const attributes: Record<string, string> = reason === "" ? {} : { reason };
     if (duration === undefined) return { expiresAt: undefined, attributes };
     if (!Number.isSafeInteger(duration) || duration < 1 || duration > TEN_YEARS_SECONDS) {

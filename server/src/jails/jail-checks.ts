@@ -9,6 +9,15 @@ import { JAIL_NAME } from "../names.js";
 
 /** The longest a bantime, a ban's own duration or an allowlist entry's timeout may be: ten years, in seconds. */
 export const TEN_YEARS_SECONDS = 315_360_000;
+/** The longest note a caller may attach (an allowlist entry's comment, a ban's reason). */
+const MAX_NOTE = 200;
+
+/** A note a caller attaches: at most MAX_NOTE characters, no control characters (it goes into events and logs). */
+export function validateNote(text: string, field: string): void {
+  if (text.length > MAX_NOTE || /[\u0000-\u001f\u007f]/.test(text)) {
+    throw new ServerError("INVALID_COMMENT", `${field} must be at most ${MAX_NOTE} characters without control characters`, { field });
+  }
+}
 
 export function validateJailName(name: string): void {
   if (!JAIL_NAME.test(name)) throw new ServerError("INVALID_RESOURCE_NAME", `"${name.slice(0, 70)}" is not a jail name (letters, digits, _ . @ -)`, { field: "jail", value: name.slice(0, 70) });
