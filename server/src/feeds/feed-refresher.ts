@@ -42,7 +42,7 @@ export interface Initiator {
   readonly origin: EventOrigin;
 }
 
-const SYSTEM: Initiator = { principal: "system", origin: "system" };
+export const SYSTEM: Initiator = { principal: "system", origin: "system" };
 /** The stored list is fed to the kernel in pieces this large, so that its restore text never sits whole in memory. */
 const STORED_PIECE = 256 * 1024;
 

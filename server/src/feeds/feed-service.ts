@@ -12,7 +12,7 @@ import type { ApiCall } from "../events/api-call.js";
 import { feedName, ipsetName } from "../names.js";
 import { CrowdsecFollower } from "./crowdsec-follower.js";
 import { initialState, isCrowdsec, setsOf, type FeedDefinition, type FeedState } from "./feed-model.js";
-import { FeedRefresher, type Initiator, type RefreshResult } from "./feed-refresher.js";
+import { FeedRefresher, SYSTEM, type Initiator, type RefreshResult } from "./feed-refresher.js";
 import { dueAtStart, nextDueAt } from "./feed-schedule.js";
 import { FeedSets } from "./feed-sets.js";
 import { checkFileRoots } from "./file-roots.js";
@@ -172,9 +172,7 @@ export class FeedService {
 
   /** Refreshes a feed now (one attempt) and answers when done; a refused list is thrown, the sets left as they were. */
   async refresh(name: string, force: boolean, initiator: Initiator): Promise<{ view: FeedView; result: RefreshResult }> {
-    const result = await this.#run(name, (definition, signal) => isCrowdsec(definition)
-      ? this.#follower.poll(definition, { force, initiator, signal })
-      : this.#refresher.refresh(definition, { force, retries: 0, initiator, signal }));
+    const result = await this.#run(name, (definition, signal) => this.#read(definition, { force, retries: 0, initiator, signal }));
     return { view: this.get(name), result };
   }
 
@@ -249,6 +247,12 @@ export class FeedService {
     }
   }
 
+  /** One read of a feed's source into its sets: a decision stream's poll, or a whole list's refresh (with retries). */
+  #read(definition: FeedDefinition, options: { force: boolean; retries: number; initiator: Initiator; signal: AbortSignal }): Promise<RefreshResult> {
+    const { force, initiator, signal } = options;
+    return isCrowdsec(definition) ? this.#follower.poll(definition, { force, initiator, signal }) : this.#refresher.refresh(definition, options);
+  }
+
   #schedule(name: string, dueAt: number): void {
     if (this.#closed) return;
     clearTimeout(this.#timers.get(name));
@@ -257,9 +261,7 @@ export class FeedService {
       const definition = this.#store.get(name);
       if (definition === undefined) return;
       // A failure was recorded (FEED_FAILED) and the next try scheduled by #run.
-      this.#run(name, (current, signal) => isCrowdsec(current)
-        ? this.#follower.poll(current, { force: false, initiator: { principal: "system", origin: "system" }, signal })
-        : this.#refresher.refresh(current, { force: false, retries: current.retries, signal })).catch(() => undefined);
+      this.#run(name, (current, signal) => this.#read(current, { force: false, retries: current.retries, initiator: SYSTEM, signal })).catch(() => undefined);
     }, delayUntil(dueAt));
     timer.unref();
     this.#timers.set(name, timer);
