@@ -115,8 +115,7 @@ function crowdsecSettings(current: Partial<FeedDefinition>, settings: FeedSettin
 
 /** Whether an update changes what the list is read from or how: the next refresh then reads it whole. */
 export function changesTheList(before: FeedDefinition, after: FeedDefinition): boolean {
-  return before.source !== after.source || before.format !== after.format || before.ca !== after.ca || before.apiKey !== after.apiKey
-    || before.apiKeyFile !== after.apiKeyFile || before.clientCertificate !== after.clientCertificate || before.clientKey !== after.clientKey;
+  return (["source", "format", "ca", ...CROWDSEC_TEXTS] as const).some((key) => before[key] !== after[key]);
 }
 
 function checked(definition: FeedDefinition, prefix: string): FeedDefinition {
