@@ -17,7 +17,7 @@ import type { RulesetDiff } from "./ruleset-diff.js";
 import type { SafeMode } from "./safe-mode.js";
 import { validateChainName, writable, type TableAccess } from "./table-access.js";
 import type { ChainView, TableViews } from "./table-reader.js";
-import { splitTable, withCounters } from "./table-split.js";
+import { splitTable, TableSplits, withCounters } from "./table-split.js";
 
 /** Options of ApplyRuleset. */
 export interface ApplyOptions extends ChangeOptions {
@@ -71,6 +71,7 @@ export class RulesetApply {
   readonly #lockout: LockoutGuard;
   readonly #safeMode: SafeMode;
   readonly #panic: PanicMode;
+  readonly #splits = new TableSplits();
 
   constructor(deps: { iptables: IptablesDriver; ipsets: IpsetDriver; store: FirewallStore; tables: TableAccess; lockout: LockoutGuard; safeMode: SafeMode; panic: PanicMode }) {
     this.#iptables = deps.iptables;
@@ -127,11 +128,14 @@ export class RulesetApply {
       await stage.stored(); // the new rules are on disk before the kernel has them
       const generation = await this.#iptables.generation();
       await feed.commit("COMMIT\n");
-      stage.index(); // while the kernel commits
+      // While the kernel commits: the new table split for the next apply.
+      const text = feed.text;
+      const split = splitTable(family, table, text, stage.index());
       await feed.done();
-      await this.#iptables.replaced(family, table, feed.text, generation);
+      await this.#iptables.replaced(family, table, text, generation);
       const keptChains = new Set(foreign?.keptChains ?? []);
       stage.publish([...declared].filter(([name]) => !keptChains.has(name)).map(([chain, { policy }]) => ({ chain, ...(policy === undefined ? {} : { policy }) })));
+      this.#splits.remember(family, table, text, this.#store.managedRevision, split);
     } catch (error) {
       feed.abort();
       await stage.discard();
@@ -165,11 +169,13 @@ export class RulesetApply {
       await stage.stored();
       const generation = await this.#iptables.generation();
       await feed.commit("COMMIT\n");
-      stage.index();
-      const text = plan.text(); // while the kernel commits
+      // While the kernel commits: the new table's text and split, for the next apply.
+      const text = plan.text();
+      const split = splitTable(family, table, text, stage.index());
       await feed.done();
       await this.#iptables.replaced(family, table, text, generation);
       stage.publish(this.#chainRecords(family, table, declared, plan.owned));
+      this.#splits.remember(family, table, text, this.#store.managedRevision, split);
     } catch (error) {
       feed.abort();
       await stage.discard();
@@ -205,7 +211,7 @@ export class RulesetApply {
    * (IptablesDriver.saveRules).
    */
   #readQuietly(family: Family, table: Table): Promise<TableViews> {
-    const read = this.#iptables.saveRules(family, table).then((text) => splitTable(family, table, text, this.#store.managedLines(family, table)));
+    const read = this.#iptables.saveRules(family, table).then((text) => this.#split(family, table, text));
     read.catch(() => undefined);
     return read;
   }
@@ -219,10 +225,9 @@ export class RulesetApply {
    */
   #readForManagedScope(family: Family, table: Table, declared: DeclaredChains): Promise<TableViews> {
     const read = (async () => {
-      const managed = this.#store.managedLines(family, table);
       const known = this.#iptables.remembered(family, table);
       if (known !== undefined) {
-        const views = splitTable(family, table, known.text, managed);
+        const views = this.#split(family, table, known.text);
         const rewritten = new Set(declared.keys());
         for (const rule of views.rules) if (rule.managed) rewritten.add(rule.chain);
         const wanted = new Map<string, number[]>();
@@ -238,10 +243,14 @@ export class RulesetApply {
           return withCounters(views, byPosition, counters.chains);
         }
       }
-      return splitTable(family, table, await this.#iptables.save(family, table, true), managed);
+      return splitTable(family, table, await this.#iptables.save(family, table, true), this.#store.managedLines(family, table));
     })();
     read.catch(() => undefined);
     return read;
+  }
+
+  #split(family: Family, table: Table, text: string): TableViews {
+    return this.#splits.split(family, table, text, this.#store.managedLines(family, table), this.#store.managedRevision);
   }
 
   /** The chains a managed-scope apply records: the owned user chains, declared policies, other policies as recorded. */

@@ -91,6 +91,29 @@ export function splitTable(family: Family, table: string, text: string, managed:
   return { chains: chains.map((chain): ChainView => ({ ...chain, ruleCount: 0, references: 0 })), rules };
 }
 
+/**
+ * The last split of each table, for the next apply. An apply splits the table text it writes while the kernel commits
+ * it (when this thread is idle), so the next apply of an unchanged table finds it split: ≈ 8 ms of a 10k-rule apply.
+ * A split holds while the text is the same and the managed rules have not changed (the store's revision).
+ */
+export class TableSplits {
+  readonly #last = new Map<string, { text: string; revision: number; views: TableViews }>();
+
+  /** The table's split, reused when this text was split last with the managed rules of this revision. */
+  split(family: Family, table: string, text: string, managed: ManagedLines, revision: number): TableViews {
+    const last = this.#last.get(`${family}/${table}`);
+    if (last !== undefined && last.revision === revision && last.text === text) return last.views;
+    const views = splitTable(family, table, text, managed);
+    this.remember(family, table, text, revision, views);
+    return views;
+  }
+
+  /** Keeps a split made ahead (by `splitTable`) for the managed rules of `revision`. */
+  remember(family: Family, table: string, text: string, revision: number, views: TableViews): void {
+    this.#last.set(`${family}/${table}`, { text, revision, views });
+  }
+}
+
 /** A split with the counters of some rules (by chain, in the order of their positions) and of the chains. */
 export function withCounters(views: TableViews, rules: ReadonlyMap<string, ReadonlyMap<number, Counter>>, chains: ReadonlyMap<string, Counter>): TableViews {
   return {

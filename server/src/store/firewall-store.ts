@@ -58,10 +58,11 @@ export interface TableStage {
   /** Resolves when every added rule is stored; rejects with the first failure. */
   stored(): Promise<void>;
   /**
-   * Builds the in-memory index of the staged rules (≈ 15 ms for 10k). Call it while waiting for the kernel to
-   * commit, when this thread has nothing else to do; publish builds it otherwise.
+   * Builds the in-memory index of the staged rules (≈ 15 ms for 10k) and gives their lines, as managedLines will
+   * once they are published. Call it while waiting for the kernel to commit, when this thread has nothing else to
+   * do; publish builds it otherwise.
    */
-  index(): void;
+  index(): ManagedLines;
   /** After `stored`: makes the staged rules, with these chains, the table's managed state. */
   publish(chains: readonly ManagedChain[]): void;
   /** Instead of publishing: drops the staged rows (once the writes under way have ended). */
@@ -210,7 +211,7 @@ export class FirewallStore {
       stored: async () => {
         await Promise.all(writes);
       },
-      index: () => void indexed(),
+      index: () => indexed().byLine,
       publish: (chains) => {
         this.#db.transaction(() => {
           this.#sql.deleteChains.run(family, table);
