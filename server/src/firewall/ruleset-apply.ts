@@ -290,7 +290,10 @@ export class RulesetApply {
   }
 
   async #checkSets(prepared: readonly PreparedRule[]): Promise<void> {
-    for (const [i, rule] of prepared.entries()) if (rule.spec.matchSet !== undefined) await withFieldAsync(() => checkSet(this.#ipsets, rule.spec), `rules[${i}]`);
+    for (let i = 0; i < prepared.length; i++) {
+      const spec = prepared[i]!.spec;
+      if (spec.matchSet !== undefined) await withFieldAsync(() => checkSet(this.#ipsets, spec), `rules[${i}]`);
+    }
   }
 }
 
