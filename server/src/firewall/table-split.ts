@@ -93,8 +93,8 @@ export function splitTable(family: Family, table: string, text: string, managed:
 
 /**
  * The last split of each table, for the next apply. An apply splits the table text it writes while the kernel commits
- * it (when this thread is idle), so the next apply of an unchanged table finds it split: ≈ 8 ms of a 10k-rule apply.
- * A split holds while the text is the same and the managed rules have not changed (the store's revision).
+ * it (when this thread is idle), so the next apply of an unchanged table finds it split. A split holds while the text
+ * is the same and the managed rules have not changed (the store's revision).
  */
 export class TableSplits {
   readonly #last = new Map<string, { text: string; revision: number; views: TableViews }>();
