@@ -101,7 +101,7 @@ describe("a managed-scope change", () => {
     const counted = withCounters(current, new Map([["INPUT", new Map([[1, { packets: 7, bytes: 420 }], [3, { packets: 2, bytes: 90 }]])]]), new Map([["INPUT", { packets: 5, bytes: 300 }]]));
     const { text, plan } = managedText(new ManagedScopeChange("filter", builtins()), counted, new Set(), [ruleLine(IMAP)]);
     assert.equal(text, ["*filter", "-F INPUT", IMAP, `[7:420] -I INPUT 1 ${F2B.slice("-A INPUT ".length)}`, `[2:90] ${LOG}`, "COMMIT", ""].join("\n"));
-    assert.deepEqual(plan.chains.map((chain) => [chain.name, chain.packets, chain.bytes]), [["INPUT", 5, 300], ["FORWARD", 0, 0], ["OUTPUT", 0, 0]]);
+    assert.deepEqual(plan.chains().map((chain) => [chain.name, chain.packets, chain.bytes]), [["INPUT", 5, 300], ["FORWARD", 0, 0], ["OUTPUT", 0, 0]]);
     const split = splitTable("ipv4", "filter", `*filter\n:INPUT ACCEPT [0:0]\n[1:1] ${F2B}\n[1:1] ${LO}\nCOMMIT\n`, new Map([[LO, ["m0"]]]));
     const again = withCounters(split, new Map([["INPUT", new Map([[1, { packets: 9, bytes: 9 }]])]]), new Map());
     assert.deepEqual(again.rules.map((rule) => [rule.text, rule.packets, rule.managed, rule.id]), [[F2B, 9, false, split.rules[0]!.id], [LO, 1, true, "m0"]]);
@@ -135,7 +135,7 @@ describe("a managed-scope change", () => {
     assert.deepEqual(plan.owned, ["pc-new"]);
     assert.deepEqual(plan.diff().chainsCreated, ["pc-new"]);
     assert.deepEqual(plan.diff().chainsDeleted, ["pc-old"]);
-    assert.deepEqual(plan.chains.map((chain) => [chain.name, chain.ruleCount, chain.references]), [["INPUT", 1, 0], ["FORWARD", 0, 0], ["OUTPUT", 0, 0], ["pc-new", 1, 1]]);
+    assert.deepEqual(plan.chains().map((chain) => [chain.name, chain.ruleCount, chain.references]), [["INPUT", 1, 0], ["FORWARD", 0, 0], ["OUTPUT", 0, 0], ["pc-new", 1, 1]]);
     assert.equal(plan.text(), ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD DROP [0:0]", ":OUTPUT ACCEPT [0:0]", ":pc-new - [0:0]", "-A INPUT -j pc-new", "-A pc-new -j ACCEPT", "COMMIT", ""].join("\n"), "the table it leaves");
   });
 

@@ -19,8 +19,8 @@ export interface ManagedPlan {
   readonly loss: ForeignLoss;
   /** The table after the change, for the anti-lockout check (INPUT and the chains it reaches). */
   readonly view: TableView;
-  /** The chains after the change. */
-  readonly chains: ChainView[];
+  /** The chains after the change (for the answer: computed when asked for, after the COMMIT). */
+  readonly chains: () => ChainView[];
   /** User chains Portcullis owns after the change (created by it, now or before). */
   readonly owned: readonly string[];
   /** What the change does (computed when asked for). */
@@ -123,7 +123,7 @@ export class ManagedScopeChange {
       epilogue: lines.length === 0 ? "" : `${lines.join("\n")}\n`,
       loss: { chains: [], rules: lost },
       view: reachableView(layout, policies),
-      chains: chainViews(current.chains.filter((chain) => !deleted.has(chain.name)), created, layout, policies),
+      chains: () => chainViews(current.chains.filter((chain) => !deleted.has(chain.name)), created, layout, policies),
       owned: [...this.#declared].filter(([name, chain]) => !chain.builtin && (!existing.has(name) || !isForeignChain(existing.get(name)!, owned))).map(([name]) => name),
       // Only a dry run asks for it: comparing 10k rules is not worth doing for every apply.
       diff: () => ({

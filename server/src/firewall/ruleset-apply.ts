@@ -8,7 +8,7 @@ import type { RestoreFeed } from "../drivers/restore-feed.js";
 import type { FirewallStore, ManagedChain, TableStage } from "../store/firewall-store.js";
 import { foreignRulesError, hasLoss, wholeTableDiff, wholeTableForeign, type DeclaredChain, type DeclaredChains, type WholeTableForeign } from "./foreign-rules.js";
 import { wholeTableView, type ChangeOptions, type LockoutGuard } from "./lockout-guard.js";
-import { ManagedScopeChange, type ManagedPlan } from "./managed-scope.js";
+import { ManagedScopeChange } from "./managed-scope.js";
 import type { PanicMode } from "./panic-mode.js";
 import { checkSet } from "./rule-references.js";
 import { newRuleIds } from "./rule-identity.js";
@@ -155,12 +155,12 @@ export class RulesetApply {
     const change = new ManagedScopeChange(table, declared);
     const stage = this.#store.stageTable(family, table);
     let prepared: PreparedRule[] = [];
-    let plan: ManagedPlan;
+    let chains: ChainView[] = [];
     try {
       await feed.write(change.prologue());
       prepared = await this.#prepareRules(family, declared, rules, { feed, stage, beforeRule: (chain) => change.beforeRule(chain) });
       await this.#checkSets(prepared);
-      plan = change.plan(await current, this.#tables.ownedChains(family, table), prepared);
+      const plan = change.plan(await current, this.#tables.ownedChains(family, table), prepared);
       if (hasLoss(plan.loss) && options.replaceForeign !== true) {
         throw foreignRulesError(plan.loss, family, table, "They are in or jump to chains Portcullis created that the ruleset leaves out: name those chains in chains to keep them, or set replace_foreign to remove these rules too.");
       }
@@ -169,9 +169,10 @@ export class RulesetApply {
       await stage.stored();
       const generation = await this.#iptables.generation();
       await feed.commit("COMMIT\n");
-      // While the kernel commits: the new table's text and split, for the next apply.
+      // While the kernel commits: the new table's text and split (for the next apply) and the answer's chains.
       const text = plan.text();
       const split = splitTable(family, table, text, stage.index());
+      chains = plan.chains();
       await feed.done();
       await this.#iptables.replaced(family, table, text, generation);
       stage.publish(this.#chainRecords(family, table, declared, plan.owned));
@@ -182,7 +183,7 @@ export class RulesetApply {
       throw error;
     }
     stage.release();
-    return { chains: plan.chains, ruleCount: prepared.length };
+    return { chains, ruleCount: prepared.length };
   }
 
   /** What an apply would change, computed like the apply itself (validation, sets, lockout), without applying. */
@@ -197,7 +198,7 @@ export class RulesetApply {
       for (const rule of prepared) change.beforeRule(rule.chain);
       const plan = change.plan(await current, owned, prepared);
       await this.#lockout.check(family, table, plan.view, options);
-      return { chains: plan.chains, ruleCount: prepared.length, diff: plan.diff() };
+      return { chains: plan.chains(), ruleCount: prepared.length, diff: plan.diff() };
     }
     const snapshot = await current;
     const foreign = wholeTableForeign(snapshot, owned, declared, prepared);
