@@ -13,7 +13,7 @@ import type { Allowlist } from "./allowlist.js";
 import { EnforcementWaiters } from "./enforcement-waiter.js";
 import { ALL_JAILS, JailBans, type BanOptions } from "./jail-bans.js";
 import type { BanExpiry } from "./ban-expiry.js";
-import { canonicalOrUndefined, validateAddress, validateJailName } from "./jail-checks.js";
+import { canonicalOrUndefined, validateAddress, validateJailName, validateNote } from "./jail-checks.js";
 import { JailSettingsCache, tuningOf, updateAttributes, withoutNulls, type JailSettings, type JailUpdate } from "./jail-settings.js";
 
 export { ALL_JAILS } from "./jail-bans.js";
@@ -251,9 +251,7 @@ export class JailService {
   async reportFailure(jail: string, rawAddress: string, message: string): Promise<void> {
     const address = validateAddress(rawAddress);
     const [name] = await this.targets(jail);
-    if (message.length > 200 || /[\u0000-\u001f]/.test(message)) {
-      throw new ServerError("INVALID_COMMENT", "message must be at most 200 characters without control characters", { field: "message" });
-    }
+    validateNote(message, "message");
     await this.#fail2ban.send(["set", name!, "attempt", address, ...(message === "" ? [] : [message])]);
   }
 
