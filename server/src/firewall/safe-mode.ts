@@ -4,6 +4,7 @@ import type { EventLog } from "../events/event-log.js";
 import { tableName } from "../names.js";
 import type { IptablesDriver } from "../drivers/iptables-driver.js";
 import type { FirewallStore } from "../store/firewall-store.js";
+import { delayUntil } from "../timer-delay.js";
 import { rollbackPlan } from "./rollback-plan.js";
 import type { Family, Table } from "./rule-model.js";
 import type { TableAccess } from "./table-access.js";
@@ -87,7 +88,7 @@ export class SafeMode {
   #arm(family: Family, table: Table, deadline: number): void {
     const key = `${family}/${table}`;
     clearTimeout(this.#timers.get(key));
-    const timer = setTimeout(() => void this.#rollBack(family, table), Math.max(0, deadline - Date.now()));
+    const timer = setTimeout(() => void this.#rollBack(family, table), delayUntil(deadline));
     timer.unref();
     this.#timers.set(key, timer);
   }

@@ -4,6 +4,7 @@ import { ServerError } from "../errors.js";
 import { formatAddress, parseAddressStrict } from "../addresses.js";
 import type { FleetStore } from "../store/fleet-store.js";
 import type { JailBanStore } from "../store/jail-ban-store.js";
+import { delayUntil } from "../timer-delay.js";
 import { resourceOf } from "./fleet-model.js";
 import type { JetStreamLink } from "./jetstream-link.js";
 
@@ -176,7 +177,7 @@ export class FleetNodes {
 async function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()))))]);
+    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), delayUntil(deadline))))]);
   } finally {
     clearTimeout(timer);
   }

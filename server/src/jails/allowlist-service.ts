@@ -11,7 +11,6 @@ import { expired, type Allowlist } from "./allowlist.js";
 import type { JailService } from "./jail-service.js";
 import { TEN_YEARS_SECONDS, validateNote } from "./jail-checks.js";
 
-
 /**
  * Changes to the host allowlist, and keeping fail2ban in step with it. BanIp consults the allowlist (JailService);
  * fail2ban's own detections skip its entries because every running jail has each of them in its ignoreip (put back
