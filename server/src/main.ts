@@ -94,7 +94,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const exec = new Executor(log, config.netns, metrics, new HelperStarter(log, config.netns));
   if (config.netns !== undefined) await checkNetns(exec, config.netns);
   const db = openDatabase(join(config.dataDir, "portcullis.db"));
-  const checkpoints = startWalCheckpoints(db);
+  const checkpoints = startWalCheckpoints(db, log);
   const ipsetDriver = new IpsetDriver(exec, log);
   const iptables = new IptablesDriver(exec, log);
   const eventStore = new EventStore(db);

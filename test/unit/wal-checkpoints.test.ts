@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { createLogger } from "../../server/src/logger.js";
 import { openDatabase } from "../../server/src/store/database.js";
 import { startWalCheckpoints } from "../../server/src/store/wal-checkpoints.js";
 import { waitFor } from "../harness/wait.js";
@@ -16,7 +17,7 @@ describe("WAL checkpoints in a worker thread", () => {
     const file = join(dir, "state.db");
     const db = openDatabase(file);
     const interval = 100;
-    const checkpoints = startWalCheckpoints(db, interval);
+    const checkpoints = startWalCheckpoints(db, createLogger("silent"), interval);
     try {
       assert.equal(db.pragma("wal_autocheckpoint", { simple: true }), 0, "the server's commits never checkpoint");
       db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)");
@@ -49,7 +50,7 @@ describe("WAL checkpoints in a worker thread", () => {
 
   it("does nothing for a database in memory", async () => {
     const db = openDatabase(":memory:");
-    const checkpoints = startWalCheckpoints(db);
+    const checkpoints = startWalCheckpoints(db, createLogger("silent"));
     await checkpoints.close();
     db.close();
   });
