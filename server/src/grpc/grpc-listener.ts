@@ -6,7 +6,7 @@ import type { ServerError } from "../errors.js";
 import { certificateRefusal, logCertificateRefusal } from "../auth/client-certificate.js";
 import { listenAt } from "../listen-address.js";
 import { toGrpcError } from "./grpc-errors.js";
-import type { PeerCertificates } from "./peer-certificates.js";
+import type { PeerConnections } from "./peer-connections.js";
 
 export interface GrpcListenerDeps {
   readonly address: string;
@@ -15,7 +15,7 @@ export interface GrpcListenerDeps {
   /** A call answered with a refusal (for the audit log). */
   readonly refused: (method: string, error: ServerError) => void;
   /** Where the certificate of each accepted connection is kept for its calls. */
-  readonly peers: PeerCertificates;
+  readonly peers: PeerConnections;
 }
 
 export interface GrpcListener {

@@ -1,5 +1,4 @@
 import type { SecureContextOptions } from "node:tls";
-import ipaddr from "ipaddr.js";
 import { Server, type ServiceError, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { loadFileDescriptorSetFromBuffer, loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
@@ -9,13 +8,12 @@ import { toServerError } from "../errors.js";
 import type { Invoker } from "../api/invoker.js";
 import type { Operation, StreamOperation } from "../api/operation.js";
 import type { Principal } from "../auth/principal.js";
-import { splitHostPort } from "../listen-address.js";
 import { principalOf } from "../auth/peer-identity.js";
 import { contractDescriptorSet, type ContractService } from "../api/contract.js";
 import type { CrlWatcher } from "../auth/crl-watcher.js";
 import { toGrpcError } from "./grpc-errors.js";
 import { listenGrpc } from "./grpc-listener.js";
-import { PeerCertificates } from "./peer-certificates.js";
+import { callerAddress, PeerConnections } from "./peer-connections.js";
 import { refusing, UndecodableRequest, withUndecodableRequests } from "./request-decoding.js";
 
 export interface GrpcServerDeps {
@@ -49,7 +47,7 @@ export async function startGrpcServer(deps: GrpcServerDeps): Promise<RunningGrpc
     // No channelz service is served; its per-call bookkeeping (timestamps, counters per session) is work for no reader.
     "grpc.enable_channelz": 0,
   });
-  const peers = new PeerCertificates();
+  const peers = new PeerConnections();
   for (const service of deps.services) server.addService(withUndecodableRequests(service.definition), adapt(service, deps, peers));
 
   const health = new HealthImplementation({ "": "SERVING", ...Object.fromEntries(deps.services.map((service) => [service.name, "SERVING" as const])) });
@@ -77,7 +75,7 @@ export async function startGrpcServer(deps: GrpcServerDeps): Promise<RunningGrpc
 }
 
 /** Binds each method of a generated service definition to its operation (unary or server-streaming). */
-function adapt(service: ContractService, deps: GrpcServerDeps, peers: PeerCertificates): UntypedServiceImplementation {
+function adapt(service: ContractService, deps: GrpcServerDeps, peers: PeerConnections): UntypedServiceImplementation {
   const implementation: UntypedServiceImplementation = {};
   for (const [key, definition] of Object.entries(service.definition)) {
     const method = definition.path.slice(1);
@@ -118,10 +116,13 @@ function adapt(service: ContractService, deps: GrpcServerDeps, peers: PeerCertif
 }
 
 /** The caller from its certificate and connection, or undefined after refusing the call. */
-function authenticate(call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>, method: string, deps: GrpcServerDeps, peers: PeerCertificates, callback?: sendUnaryData<unknown>): Principal | undefined {
+function authenticate(call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>, method: string, deps: GrpcServerDeps, peers: PeerConnections, callback?: sendUnaryData<unknown>): Principal | undefined {
   try {
     const peer = call.getPeer();
-    return { ...principalOf(peers.of(peer) ?? call.getAuthContext().sslPeerCertificate, deps.crl), ...peerAddress(peer) };
+    const connection = peers.of(peer);
+    if (connection === undefined) return { ...principalOf(call.getAuthContext().sslPeerCertificate, deps.crl), ...callerAddress(peer) };
+    const principal = principalOf(connection.certificate, deps.crl);
+    return connection.address === undefined ? principal : { ...principal, address: connection.address };
   } catch (error) {
     const serverError = toServerError(error);
     const refusal = toGrpcError(serverError);
@@ -139,12 +140,6 @@ function authenticate(call: ServerUnaryCall<unknown, unknown> | ServerWritableSt
  */
 function failStream(call: ServerWritableStream<unknown, unknown>, error: Partial<ServiceError>): void {
   call.emit("error", error);
-}
-
-/** "203.0.113.5:41234" or "::1:41234" (grpc-js's form) → the caller's address, IPv4-mapped IPv6 unwrapped. */
-function peerAddress(peer: string): { address?: string } {
-  const { host } = splitHostPort(peer);
-  return ipaddr.isValid(host) ? { address: ipaddr.process(host).toString() } : {};
 }
 
 /** The contract's descriptors, for reflection clients such as grpcurl. */
