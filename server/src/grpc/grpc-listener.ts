@@ -14,7 +14,7 @@ export interface GrpcListenerDeps {
   readonly log: Logger;
   /** A call answered with a refusal (for the audit log). */
   readonly refused: (method: string, error: ServerError) => void;
-  /** Where the certificate of each accepted connection is kept for its calls. */
+  /** Where the certificate and caller address of each accepted connection are kept for its calls. */
   readonly peers: PeerConnections;
 }
 
