@@ -278,6 +278,16 @@ describe("REST: every refusal is problem JSON, never a 5xx", () => {
     assert.equal(Number(answer.headers["content-length"]), Buffer.byteLength(answer.text));
   });
 
+  it("a request refused by the parser right after a keep-alive answer still gets its own answer, not a reset", async () => {
+    // Pipelined: the first answer has been written, its 'finish' not yet seen, when the second request's header overflows.
+    const huge = `POST /v1/jails/bulk:addIgnoreIp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\nX-Big: ${"h".repeat(70_000)}\r\n\r\n{}`;
+    const answer = await rawExchange(`GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n${huge}`);
+    const second = answer.indexOf("HTTP/1.1 431 ");
+    assert.match(answer, /^HTTP\/1\.1 200 /);
+    assert.ok(second > 0, `no 431 after the first answer: ${answer.slice(0, 300)}`);
+    expectProblem(parseAnswer(answer.slice(second)), 431, "REQUEST_TOO_LARGE");
+  });
+
   it("text that is not HTTP is 400 problem JSON", async () => {
     const problem = expectProblem(parseAnswer(await rawExchange("NOT HTTP AT ALL\x00\r\n\r\n")), 400, "MALFORMED_REQUEST");
     assert.match(problem.detail, /not valid HTTP\/1\.1 \(HPE_/);
