@@ -1,7 +1,10 @@
 import { describe, it, mock } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { openDatabase } from "../../server/src/store/database.js";
-import { stagedStore } from "./helpers/staged-store.js";
+import { accept, stagedStore } from "./helpers/staged-store.js";
 
 
 describe("firewall store: table generations", () => {
@@ -28,6 +31,57 @@ describe("firewall store: table generations", () => {
       mock.timers.tick(2000); // a timer left after the store closed does nothing
     } finally {
       mock.timers.reset();
+    }
+  });
+});
+
+describe("firewall store: a sealed stage outlives a stop", () => {
+  it("is kept at the next start with its chains and lines, then published (without its dropped rules) or dropped", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pc-sealed-"));
+    try {
+      const file = join(dir, "state.db");
+      let db = openDatabase(file);
+      const first = stagedStore(db, []);
+      await first.apply("a", 3);
+      const stage = first.store.stageTable("ipv4", "filter");
+      stage.add([0, 1, 2].map((i) => ({ id: `b${i}`, chain: "INPUT", seq: i, spec: accept(2000 + i) })));
+      await stage.stored();
+      stage.seal([{ chain: "INPUT", policy: "DROP" }, { chain: "web" }], ["b2"]);
+      await first.store.close();
+      db.close(); // a stop before publish
+
+      db = openDatabase(file);
+      let { store, rows } = stagedStore(db, []);
+      const [sealed] = store.sealedStages();
+      assert.deepEqual(sealed, { family: "ipv4", table: "filter", generation: 2, chains: [{ chain: "INPUT", policy: "DROP" }, { chain: "web" }], dropped: ["b2"] });
+      assert.equal(rows(2), 3, "the start kept the sealed generation's rows");
+      assert.deepEqual([...store.sealedLines(sealed!).values()], [["b0"], ["b1"], ["b2"]]);
+      assert.deepEqual(store.table("ipv4", "filter").rules.map((rule) => rule.id), ["a0", "a1", "a2"], "not published yet");
+      store.publishSealed(sealed!);
+      assert.deepEqual(store.table("ipv4", "filter"), {
+        chains: [{ chain: "INPUT", policy: "DROP" }, { chain: "web" }],
+        rules: [0, 1].map((i) => ({ id: `b${i}`, chain: "INPUT", seq: i, spec: accept(2000 + i) })),
+      });
+      assert.deepEqual([...store.managedLines("ipv4", "filter").values()], [["b0"], ["b1"]]);
+      assert.deepEqual(store.sealedStages(), []);
+
+      // Dropped: the staged rows go, the managed rules stay.
+      const again = store.stageTable("ipv4", "filter");
+      again.add([{ id: "c0", chain: "INPUT", seq: 0, spec: accept(3000) }]);
+      await again.stored();
+      again.seal([], []);
+      await store.close();
+      db.close();
+      db = openDatabase(file);
+      ({ store, rows } = stagedStore(db, []));
+      store.dropSealed(store.sealedStages()[0]!);
+      assert.equal(rows(3), 0);
+      assert.deepEqual(store.sealedStages(), []);
+      assert.deepEqual(store.table("ipv4", "filter").rules.map((rule) => rule.id), ["b0", "b1"]);
+      await store.close();
+      db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -28,7 +28,8 @@ describe("firewall store on a database file: staged rows written by a worker thr
       await first.stored();
       assert.equal(rows(1), 501, "committed by the worker, visible to this connection");
       first.index();
-      first.publish([{ chain: "INPUT", policy: "DROP" }]);
+      first.seal([{ chain: "INPUT", policy: "DROP" }], []);
+      first.publish();
       first.release();
       const table = store.table("ipv4", "filter");
       assert.deepEqual(table.rules[7], { id: "a7", chain: "INPUT", seq: 7, spec: accept(1007) });

@@ -15,6 +15,7 @@ import { newRuleIds } from "./rule-identity.js";
 import { RulesetApply, type ApplyOptions, type ApplyOutcome, type RuleSource } from "./ruleset-apply.js";
 import { SafeMode } from "./safe-mode.js";
 import { restoreManagedState } from "./firewall-reconcile.js";
+import { finishInterruptedApplies } from "./interrupted-apply.js";
 import { expandServices, GROUPS, SERVICES, type NamedService } from "./services-catalog.js";
 import { chainNotFound, TableAccess, validateChainName, writable, type TableSnapshot } from "./table-access.js";
 import type { ChainView, RuleView } from "./table-reader.js";
@@ -366,13 +367,20 @@ export class FirewallService {
   // ---- reconciliation ------------------------------------------------------------------------------------------
 
   /**
-   * After a start (and periodically): due safe-mode rollbacks happen now, pending ones are re-armed; then managed
-   * state the kernel lost comes back (firewall-reconcile.ts). Skipped during panic mode.
+   * After a start (and periodically): an apply cut short is finished or dropped (interrupted-apply.ts); due safe-mode
+   * rollbacks happen now, pending ones are re-armed; then managed state the kernel lost comes back
+   * (firewall-reconcile.ts), which is skipped during panic mode.
    */
   async reconcile(): Promise<{ rulesRestored: number }> {
+    await this.finishInterruptedApplies();
     this.#safeMode.resume();
     if (this.#panic.enabled) return { rulesRestored: 0 };
     return restoreManagedState({ iptables: this.#iptables, store: this.#store, tables: this.#tables, events: this.#events, log: this.#log });
+  }
+
+  /** Publishes or drops what an apply cut short left staged (interrupted-apply.ts); at start, before requests come. */
+  finishInterruptedApplies(): Promise<void> {
+    return finishInterruptedApplies({ iptables: this.#iptables, store: this.#store, tables: this.#tables, events: this.#events, log: this.#log });
   }
 
   // ---- helpers -------------------------------------------------------------------------------------------------

@@ -114,6 +114,7 @@ export class RulesetApply {
     const stage = this.#store.stageTable(family, table);
     let prepared: PreparedRule[] = [];
     let foreign: WholeTableForeign | undefined;
+    let committed = false;
     try {
       // The table's chain lines without its COMMIT: the rules follow as they are ready.
       const head = renderTable(table, [...declared].map(([name, chain]) => ({ name, ...(chain.policy === undefined ? {} : { policy: chain.policy }) })), []);
@@ -126,24 +127,25 @@ export class RulesetApply {
       }
       await this.#lockout.check(family, table, wholeTableView(declared, prepared), options);
       await stage.stored(); // the new rules are on disk before the kernel has them
+      const keptChains = new Set(foreign?.keptChains ?? []);
+      // Rules of other tools the ruleset repeats stay theirs: recorded as managed, reconcile would bring them back.
+      const dropped = (foreign?.keptIndices ?? []).map((i) => prepared[i]!.id);
+      stage.seal([...declared].filter(([name]) => !keptChains.has(name)).map(([chain, { policy }]) => ({ chain, ...(policy === undefined ? {} : { policy }) })), dropped);
       const generation = await this.#iptables.generation();
       await feed.commit("COMMIT\n");
       // While the kernel commits: the new table split for the next apply.
       const text = feed.text;
       const split = splitTable(family, table, text, stage.index());
       await feed.done();
+      committed = true;
       await this.#iptables.replaced(family, table, text, generation);
-      const keptChains = new Set(foreign?.keptChains ?? []);
-      stage.publish([...declared].filter(([name]) => !keptChains.has(name)).map(([chain, { policy }]) => ({ chain, ...(policy === undefined ? {} : { policy }) })));
+      stage.publish();
       this.#splits.remember(family, table, text, this.#store.managedRevision, split);
     } catch (error) {
-      feed.abort();
-      await stage.discard();
+      await abandon(feed, stage, committed);
       throw error;
     }
     stage.release();
-    // Rules of other tools the ruleset repeats stay theirs: recorded as managed, reconcile would bring them back.
-    for (const i of foreign?.keptIndices ?? []) this.#store.deleteRule(prepared[i]!.id);
     // The answer is built from what was applied: re-reading a 10k-rule table would cost as much as applying it.
     return { chains: appliedChains(declared, prepared), ruleCount: prepared.length };
   }
@@ -156,6 +158,7 @@ export class RulesetApply {
     const stage = this.#store.stageTable(family, table);
     let prepared: PreparedRule[] = [];
     let chains: ChainView[] = [];
+    let committed = false;
     try {
       await feed.write(change.prologue());
       prepared = await this.#prepareRules(family, declared, rules, { feed, stage, beforeRule: (chain) => change.beforeRule(chain) });
@@ -167,6 +170,7 @@ export class RulesetApply {
       await this.#lockout.check(family, table, plan.view, options);
       await feed.write(plan.epilogue);
       await stage.stored();
+      stage.seal(this.#chainRecords(family, table, declared, plan.owned), []);
       const generation = await this.#iptables.generation();
       await feed.commit("COMMIT\n");
       // While the kernel commits: the new table's text and split (for the next apply) and the answer's chains.
@@ -174,12 +178,12 @@ export class RulesetApply {
       const split = splitTable(family, table, text, stage.index());
       chains = plan.chains();
       await feed.done();
+      committed = true;
       await this.#iptables.replaced(family, table, text, generation);
-      stage.publish(this.#chainRecords(family, table, declared, plan.owned));
+      stage.publish();
       this.#splits.remember(family, table, text, this.#store.managedRevision, split);
     } catch (error) {
-      feed.abort();
-      await stage.discard();
+      await abandon(feed, stage, committed);
       throw error;
     }
     stage.release();
@@ -333,6 +337,16 @@ function appliedChains(declared: DeclaredChains, rules: ReadonlyArray<{ chain: s
     ruleCount: counts.get(name) ?? 0,
     references: references.get(name) ?? 0,
   }));
+}
+
+/**
+ * After a failed apply: the tool is stopped (nothing reaches the kernel before its COMMIT) and the staged rules are
+ * dropped — unless the kernel already took the change, when the seal stays for reconcile to publish it (see
+ * interrupted-apply.ts): dropping it would leave the kernel's new rules to look like another tool's.
+ */
+async function abandon(feed: RestoreFeed, stage: TableStage, committed: boolean): Promise<void> {
+  feed.abort();
+  if (!committed) await stage.discard();
 }
 
 async function withFieldAsync<T>(work: () => Promise<T>, prefix: string): Promise<T> {

@@ -206,6 +206,16 @@ const MIGRATIONS: readonly string[] = [
   // column lives on the ban's row, so that any end of the ban (an unban, fail2ban's expiry) forgets it.
   `ALTER TABLE jail_bans ADD COLUMN expires_at INTEGER;  -- ms since the epoch when Portcullis lifts it; NULL = fail2ban's bantime
    CREATE INDEX jail_bans_expiry ON jail_bans(expires_at) WHERE expires_at IS NOT NULL;`,
+  // An ApplyRuleset's staged generation from just before the kernel's commit until it is published: a server that
+  // stops in between finds it at its next start and keeps it if the kernel holds it (firewall/interrupted-apply.ts).
+  `CREATE TABLE firewall_sealed (
+     family TEXT NOT NULL,
+     table_name TEXT NOT NULL,
+     generation INTEGER NOT NULL,       -- the staged generation of firewall_rules
+     chains TEXT NOT NULL,              -- JSON ManagedChain[] the table's chains become
+     dropped TEXT NOT NULL,             -- JSON ids of staged rules that stay another tool's (an apply repeating them)
+     PRIMARY KEY (family, table_name)
+   ) WITHOUT ROWID;`,
 ];
 
 /**

@@ -63,12 +63,27 @@ export interface TableStage {
    * do; publish builds it otherwise.
    */
   index(): ManagedLines;
-  /** After `stored`: makes the staged rules, with these chains, the table's managed state. */
-  publish(chains: readonly ManagedChain[]): void;
-  /** Instead of publishing: drops the staged rows (once the writes under way have ended). */
+  /**
+   * After `stored`, just before the kernel's commit: records what publish will make the table's managed state — these
+   * chains, the staged rules but `dropped` — so that a server stopped before publish can finish it at its next start
+   * if the kernel took the change (see sealedStages).
+   */
+  seal(chains: readonly ManagedChain[], dropped: readonly string[]): void;
+  /** After `seal` and the kernel's commit: makes the staged rules, with the sealed chains, the table's managed state. */
+  publish(): void;
+  /** Instead of publishing: drops the staged rows (once the writes under way have ended) and the seal. */
   discard(): Promise<void>;
   /** After publish: the previous generation is no longer needed (deleted a little later). */
   release(): void;
+}
+
+/** A staged generation sealed before the kernel's commit and neither published nor discarded (a stop in between). */
+export interface SealedStage {
+  readonly family: Family;
+  readonly table: string;
+  readonly generation: number;
+  readonly chains: ManagedChain[];
+  readonly dropped: string[];
 }
 
 export interface PendingRollback {
@@ -112,7 +127,13 @@ export class FirewallStore {
       deleteGeneration: db.prepare("DELETE FROM firewall_rules WHERE family = ? AND table_name = ? AND generation = ?"),
       deleteTableRules: db.prepare("DELETE FROM firewall_rules WHERE family = ? AND table_name = ?"),
       ruleCount: db.prepare<[], number>("SELECT count(*) FROM firewall_rules WHERE generation = coalesce((SELECT generation FROM firewall_generations g WHERE g.family = firewall_rules.family AND g.table_name = firewall_rules.table_name), 0)").pluck(),
-      deleteOtherGenerations: db.prepare("DELETE FROM firewall_rules WHERE generation <> coalesce((SELECT generation FROM firewall_generations g WHERE g.family = firewall_rules.family AND g.table_name = firewall_rules.table_name), 0)"),
+      deleteOtherGenerations: db.prepare(
+        "DELETE FROM firewall_rules WHERE generation <> coalesce((SELECT generation FROM firewall_generations g WHERE g.family = firewall_rules.family AND g.table_name = firewall_rules.table_name), 0) " +
+          "AND generation NOT IN (SELECT generation FROM firewall_sealed s WHERE s.family = firewall_rules.family AND s.table_name = firewall_rules.table_name)",
+      ),
+      sealed: db.prepare<[], { family: string; table_name: string; generation: number; chains: string; dropped: string }>("SELECT * FROM firewall_sealed"),
+      putSealed: db.prepare("INSERT OR REPLACE INTO firewall_sealed (family, table_name, generation, chains, dropped) VALUES (?, ?, ?, ?, ?)"),
+      deleteSealed: db.prepare("DELETE FROM firewall_sealed WHERE family = ? AND table_name = ?"),
       generation: db.prepare<[string, string], { generation: number }>("SELECT generation FROM firewall_generations WHERE family = ? AND table_name = ?"),
       putGeneration: db.prepare("INSERT OR REPLACE INTO firewall_generations (family, table_name, generation) VALUES (?, ?, ?)"),
       rollbacks: db.prepare<[], { family: string; table_name: string; deadline: number; kernel: string; managed: string }>("SELECT * FROM firewall_rollbacks"),
@@ -122,7 +143,8 @@ export class FirewallStore {
       putPanic: db.prepare("INSERT OR REPLACE INTO firewall_panic (family, kernel) VALUES (?, ?)"),
       clearPanic: db.prepare("DELETE FROM firewall_panic"),
     };
-    // Generations left behind by a stop in the middle of an ApplyRuleset, or before their deferred delete.
+    // Generations left behind by a stop in the middle of an ApplyRuleset, or before their deferred delete; a sealed
+    // one waits for interrupted-apply.ts to tell whether the kernel took it.
     this.#sql.deleteOtherGenerations.run();
   }
 
@@ -188,6 +210,7 @@ export class FirewallStore {
     const addedIds: string[] = [];
     const addedLines: string[] = [];
     let staged: LineIndex | undefined;
+    let sealed: { chains: readonly ManagedChain[]; dropped: readonly string[] } | undefined;
     const writes: Array<Promise<void>> = [];
     const settled = (): Promise<unknown> => Promise.allSettled(writes);
     const indexed = (): LineIndex => {
@@ -212,19 +235,23 @@ export class FirewallStore {
         await Promise.all(writes);
       },
       index: () => indexed().byLine,
-      publish: (chains) => {
-        this.#db.transaction(() => {
-          this.#sql.deleteChains.run(family, table);
-          for (const chain of chains) this.#sql.putChain.run(family, table, chain.chain, chain.policy ?? null);
-          this.#sql.putGeneration.run(family, table, next);
-        })();
-        this.#generations.set(key, next);
-        this.#indexes.set(key, indexed());
-        this.#revision++;
+      seal: (chains, dropped) => {
+        this.#sql.putSealed.run(family, table, next, JSON.stringify(chains), JSON.stringify(dropped));
+        sealed = { chains, dropped };
+      },
+      publish: () => {
+        if (sealed === undefined) throw new Error("a stage is sealed before it is published");
+        this.#publish(family, table, next, sealed.chains, sealed.dropped);
+        const index = indexed();
+        for (const id of sealed.dropped) unindexRule(index, id);
+        this.#indexes.set(key, index);
       },
       discard: async () => {
         await settled();
-        this.#sql.deleteGeneration.run(family, table, next);
+        this.#db.transaction(() => {
+          this.#sql.deleteGeneration.run(family, table, next);
+          this.#sql.deleteSealed.run(family, table);
+        })();
       },
       release: () => {
         // A stop meanwhile leaves rows the next start deletes.
@@ -232,6 +259,32 @@ export class FirewallStore {
         setTimeout(deleteOld, OLD_GENERATION_GRACE_MS).unref();
       },
     };
+  }
+
+  /** Stages sealed and never published: a stop came between the seal and the publish (see TableStage.seal). */
+  sealedStages(): SealedStage[] {
+    return this.#sql.sealed.all().map((row) => ({ family: row.family as Family, table: row.table_name, generation: row.generation, chains: JSON.parse(row.chains) as ManagedChain[], dropped: JSON.parse(row.dropped) as string[] }));
+  }
+
+  /** The canonical lines of a sealed stage's rules, as managedLines gives the current ones: line → ids. */
+  sealedLines(stage: SealedStage): ManagedLines {
+    const index: LineIndex = { byLine: new Map(), lineOf: new Map() };
+    for (const row of this.#sql.rules.all(stage.family, stage.table, stage.generation)) indexRule(index, row.id, row.line ?? this.#render(row.chain, this.#specOf(row)), false);
+    return index.byLine;
+  }
+
+  /** Finishes a sealed stage the kernel took: what its publish would have done. */
+  publishSealed(stage: SealedStage): void {
+    this.#publish(stage.family, stage.table, stage.generation, stage.chains, stage.dropped);
+    this.#indexes.delete(`${stage.family}/${stage.table}`); // rebuilt from the published rows when next needed
+  }
+
+  /** Drops a sealed stage the kernel never took. */
+  dropSealed(stage: SealedStage): void {
+    this.#db.transaction(() => {
+      this.#sql.deleteGeneration.run(stage.family, stage.table, stage.generation);
+      this.#sql.deleteSealed.run(stage.family, stage.table);
+    })();
   }
 
   /** Stops the thread that writes staged rows (before the database closes). */
@@ -305,6 +358,19 @@ export class FirewallStore {
 
   clearPanic(): void {
     this.#sql.clearPanic.run();
+  }
+
+  /** Makes a staged generation the table's managed state, with these chains and without the `dropped` rules. */
+  #publish(family: Family, table: string, generation: number, chains: readonly ManagedChain[], dropped: readonly string[]): void {
+    this.#db.transaction(() => {
+      this.#sql.deleteChains.run(family, table);
+      for (const chain of chains) this.#sql.putChain.run(family, table, chain.chain, chain.policy ?? null);
+      for (const id of dropped) this.#sql.deleteRule.run(id);
+      this.#sql.putGeneration.run(family, table, generation);
+      this.#sql.deleteSealed.run(family, table);
+    })();
+    this.#generations.set(`${family}/${table}`, generation);
+    this.#revision++;
   }
 
   #specOf(row: RuleRow): RuleSpec {

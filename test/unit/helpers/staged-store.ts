@@ -20,7 +20,8 @@ export function stagedStore(db: Db, chains: readonly ManagedChain[]): { store: F
       const stage = store.stageTable("ipv4", "filter");
       stage.add(Array.from({ length: count }, (_, i) => ({ id: `${prefix}${i}`, chain: "INPUT", seq: i, spec: accept(1000 + i) })));
       await stage.stored();
-      stage.publish(chains);
+      stage.seal(chains, []);
+      stage.publish();
       stage.release();
     },
   };
