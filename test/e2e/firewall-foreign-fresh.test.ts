@@ -195,3 +195,36 @@ describe("firewall: managed-scope applies keep other tools' rules in place, with
     });
   }
 });
+
+describe("firewall: a whole-table apply that repeats another tool's rules leaves them that tool's", () => {
+  let netns: Netns;
+  let f: ServerFixture;
+  let fw: FirewallTestClient;
+  const DROP_LINE = "-A INPUT -s 203.0.113.7/32 -j DROP";
+  const managedOf = async (): Promise<Array<[string, boolean]>> => (await fw.call("exportRuleset", { parent: filterOf("ipv4") })).rules.map((r) => [r.text, r.managed]);
+
+  before(async () => {
+    netns = new Netns();
+    f = await startServerFixture(netns);
+    fw = f.firewall;
+    netns.exec("iptables", ["-w", "-A", "INPUT", "-s", "203.0.113.7", "-j", "DROP"]);
+  });
+  after(async () => {
+    await f?.close();
+    netns?.destroy();
+  });
+
+  it("stays listed as not managed, and a managed-scope apply after it keeps it in the kernel", async () => {
+    // As an apply built from an export does: the other tool's rule written again, where it is.
+    await fw.call("applyRuleset", applyRequest({
+      parent: filterOf("ipv4"),
+      chains: [],
+      rules: [rule({ chain: "INPUT", source: { address: "203.0.113.7" }, target: { kind: TargetKind.TARGET_KIND_DROP } }), rule({ chain: "INPUT", ...tcpPort(25), target: accept })],
+    }));
+    assert.deepEqual(await managedOf(), [[DROP_LINE, false], ["-A INPUT -p tcp -m tcp --dport 25 -j ACCEPT", true]]);
+    // Right after, with the table as this apply left it: the managed scope replaces the managed rule only.
+    await fw.call("applyRuleset", applyRequest({ parent: filterOf("ipv4"), chains: [], rules: [rule({ chain: "INPUT", ...tcpPort(587), target: accept })], scope: RulesetScope.RULESET_SCOPE_MANAGED }));
+    assert.deepEqual(netns.exec("iptables", ["-S", "INPUT"]).trim().split("\n").slice(1), [DROP_LINE, "-A INPUT -p tcp -m tcp --dport 587 -j ACCEPT"]);
+    assert.deepEqual(await managedOf(), [[DROP_LINE, false], ["-A INPUT -p tcp -m tcp --dport 587 -j ACCEPT", true]]);
+  });
+});

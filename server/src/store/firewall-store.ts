@@ -218,6 +218,8 @@ export class FirewallStore {
         staged = { byLine: new Map(), lineOf: new Map() };
         for (let i = 0; i < addedIds.length; i++) indexRule(staged, addedIds[i]!, addedLines[i]!, false);
       }
+      // Rules of other tools the ruleset repeats are theirs, not managed (see seal).
+      for (const id of sealed?.dropped ?? []) unindexRule(staged, id);
       return staged;
     };
     return {
@@ -242,9 +244,7 @@ export class FirewallStore {
       publish: () => {
         if (sealed === undefined) throw new Error("a stage is sealed before it is published");
         this.#publish(family, table, next, sealed.chains, sealed.dropped);
-        const index = indexed();
-        for (const id of sealed.dropped) unindexRule(index, id);
-        this.#indexes.set(key, index);
+        this.#indexes.set(key, indexed());
       },
       discard: async () => {
         await settled();
