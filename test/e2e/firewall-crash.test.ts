@@ -5,9 +5,10 @@ import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { RulesetScope } from "../../server/src/gen/portcullis/v1/firewall.js";
+import { EventType, type Event as HostEvent } from "../../server/src/gen/portcullis/v1/events.js";
 import { accept, applyRequest, filterOf, inputOf, rule, tcpPort } from "../harness/firewall-requests.js";
 import { startServerFixture, type ServerFixture } from "../harness/fixture.js";
-import type { FirewallTestClient } from "../harness/grpc-clients.js";
+import { EventTestClient, type FirewallTestClient } from "../harness/grpc-clients.js";
 
 const RULES = 5_000;
 /** Two rulesets told apart by their ports: A's are 30000 + i, B's 40000 + i. */
@@ -55,6 +56,8 @@ describe("an ApplyRuleset cut by kill -9: the old ruleset or the new one after t
       let turn = 0;
       await apply(turn, scope);
       const outcomes: string[] = [];
+      let recoveredBefore = 0;
+      let finished = 0;
       for (const fraction of [0.15, 0.3, 0.38, 0.45, 0.52, 0.65]) {
         // Two applies first (the server is fresh after each restart), which time one here, so that the kill falls at
         // that fraction of the next: the kernel's commit is its second half.
@@ -78,13 +81,23 @@ describe("an ApplyRuleset cut by kill -9: the old ruleset or the new one after t
         assert.equal(kernel.other, 0, `${where}: no other rule in INPUT`);
         assert.deepEqual(await listed(), { managed: RULES, foreign: 0 }, `${where}: the server manages exactly the rules the kernel holds`);
         if (outcome === "acknowledged") assert.equal(which, after, `${where}: an acknowledged apply survives`);
+        // An apply the restart finished is reported as applied, by the system; none other is. (An apply published just
+        // before the kill needed no finishing: hence "at most".)
+        const eventClient: EventTestClient = new EventTestClient(f.server.address, f.server.credentials());
+        const recovered: HostEvent[] = (await eventClient.call("listEvents", { afterSequence: 0, pageSize: 0, types: [EventType.EVENT_TYPE_RULESET_APPLIED], resourcePrefix: "", principal: "system", jail: "", address: "" })).events;
+        eventClient.close();
+        const added = recovered.length - recoveredBefore;
+        assert.ok(added <= (outcome !== "acknowledged" && which === after ? 1 : 0), `${where}: ${added} RULESET_APPLIED events by the system`);
+        if (added > 0) assert.equal(recovered.at(-1)!.attributes.interrupted, "true");
+        recoveredBefore = recovered.length;
+        if (added > 0) finished++;
         if (which === after) turn++;
       }
       // Still one ruleset after a later apply: the next one replaces it whole.
       await apply(turn + 1, scope);
       assert.deepEqual(kernelCounts(), turn % 2 === 0 ? { a: 0, b: RULES, other: 0 } : { a: RULES, b: 0, other: 0 });
       assert.deepEqual(await listed(), { managed: RULES, foreign: 0 });
-      console.log(`# ${RulesetScope[scope]}: ${outcomes.join("; ")}`);
+      console.log(`# ${RulesetScope[scope]}: ${outcomes.join("; ")}; ${finished} finished by the restart`);
     });
   }
 });
