@@ -184,8 +184,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     { name: "portcullis.v1.FeedService", definition: FeedServiceService, operations: feedOperations(feeds, requests) },
     { name: "portcullis.v1.BouncerService", definition: BouncerServiceService, operations: bouncerOperations(bouncers) },
   ];
-  // Before any request can change a table: an apply a stop cut short is finished or dropped first.
-  await firewall.finishInterruptedApplies();
+  // Before any request can change a table: a change a stop cut short is recorded or dropped first.
+  await firewall.finishInterruptedChanges();
   const grpc = await startGrpcServer({ address: config.grpc.address, tls: tls.context(crl.pem), crl, invoker, services, log });
   const rest = await startRestServer({
     address: config.rest.address,

@@ -4,6 +4,10 @@
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import type { RuleChange } from "../../server/src/store/firewall-store.js";
+import type { RuleSpec } from "../../server/src/firewall/rule-model.js";
 import { RulesetScope } from "../../server/src/gen/portcullis/v1/firewall.js";
 import { EventType, type Event as HostEvent } from "../../server/src/gen/portcullis/v1/events.js";
 import { accept, applyRequest, filterOf, inputOf, rule, tcpPort } from "../harness/firewall-requests.js";
@@ -100,4 +104,55 @@ describe("an ApplyRuleset cut by kill -9: the old ruleset or the new one after t
       console.log(`# ${RulesetScope[scope]}: ${outcomes.join("; ")}; ${finished} finished by the restart`);
     });
   }
+});
+
+// A change of single rules has the same window, a short one: the kernel has committed, the store not yet. The state a
+// stop leaves there is made by hand (the kernel changed, the change sealed in the database, the server down), and
+// the restart must record the change — or, when the kernel does not have it, drop it.
+describe("a rule created, replaced or deleted when the server stopped: recorded or dropped by what the kernel holds", () => {
+  let f: ServerFixture | undefined;
+  afterEach(async () => {
+    await f?.close();
+    f = undefined;
+  });
+
+  const port = (p: number): RuleSpec => ({ protocol: "tcp", destinationPort: { ports: [{ first: p, last: p }], negate: false }, target: { kind: "ACCEPT" } });
+  const line = (p: number): string => `-A INPUT -p tcp -m tcp --dport ${p} -j ACCEPT`;
+
+  it("each of create, replace and delete, with and without the kernel's commit", async () => {
+    f = await startServerFixture();
+    let fw = f.firewall;
+    const created = await fw.call("createRule", { parent: inputOf("ipv4"), rule: rule({ ...tcpPort(25), target: accept }), position: 0, allowLockout: false, requestId: "", confirmWithin: 0 });
+    const input = (): string[] => f!.netns.exec("iptables", ["-S", "INPUT"]).trim().split("\n").slice(1);
+    const listed = async (): Promise<string[]> => (await fw.call("listRules", { parent: inputOf("ipv4"), pageSize: 100, pageToken: "" })).rules.map((r) => `${r.managed ? "managed" : "foreign"} ${r.id} ${r.text}`);
+    /** Stops the server as kill -9 would after sealing `change`, with the kernel changed by `iptables` (or not). */
+    const stoppedAfter = async (change: RuleChange, iptables?: string[]): Promise<void> => {
+      await f!.server.kill("SIGKILL");
+      const db = new Database(join(f!.server.dataDir, "portcullis.db"));
+      db.prepare("INSERT INTO firewall_sealed_rules (family, table_name, change) VALUES ('ipv4', 'filter', ?)").run(JSON.stringify(change));
+      db.close();
+      if (iptables !== undefined) f!.netns.exec("iptables", ["-w", ...iptables]);
+      await f!.server.restart();
+      fw = f!.firewallAs("admin");
+    };
+
+    // A replace the kernel took: the new rule is the managed one, under its new id, in the old one's place.
+    await stoppedAfter({ kind: "replace", id: created.id, newId: "aaaaaaaaaaa1", spec: port(26) }, ["-R", "INPUT", "1", "-p", "tcp", "-m", "tcp", "--dport", "26", "-j", "ACCEPT"]);
+    assert.deepEqual(input(), [line(26)]);
+    assert.deepEqual(await listed(), [`managed aaaaaaaaaaa1 ${line(26)}`]);
+    // One it did not take: the rule stays as it was, and nothing is added.
+    await stoppedAfter({ kind: "replace", id: "aaaaaaaaaaa1", newId: "aaaaaaaaaaa2", spec: port(27) });
+    assert.deepEqual(input(), [line(26)]);
+    assert.deepEqual(await listed(), [`managed aaaaaaaaaaa1 ${line(26)}`]);
+    // A create the kernel took is managed; one it did not take is not added by the restart.
+    await stoppedAfter({ kind: "add", rules: [{ id: "aaaaaaaaaaa3", chain: "INPUT", spec: port(28), first: false }] }, ["-A", "INPUT", "-p", "tcp", "-m", "tcp", "--dport", "28", "-j", "ACCEPT"]);
+    await stoppedAfter({ kind: "add", rules: [{ id: "aaaaaaaaaaa4", chain: "INPUT", spec: port(29), first: false }] });
+    assert.deepEqual(input(), [line(26), line(28)]);
+    assert.deepEqual(await listed(), [`managed aaaaaaaaaaa1 ${line(26)}`, `managed aaaaaaaaaaa3 ${line(28)}`]);
+    // A delete the kernel took is not undone by the restart; one it did not take leaves the rule managed.
+    await stoppedAfter({ kind: "delete", id: "aaaaaaaaaaa1" }, ["-D", "INPUT", "-p", "tcp", "-m", "tcp", "--dport", "26", "-j", "ACCEPT"]);
+    await stoppedAfter({ kind: "delete", id: "aaaaaaaaaaa3" });
+    assert.deepEqual(input(), [line(28)]);
+    assert.deepEqual(await listed(), [`managed aaaaaaaaaaa3 ${line(28)}`]);
+  });
 });

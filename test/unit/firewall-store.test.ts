@@ -85,3 +85,31 @@ describe("firewall store: a sealed stage outlives a stop", () => {
     }
   });
 });
+
+describe("firewall store: a sealed change of single rules", () => {
+  it("is kept until committed (applied to the managed rules) or dropped (nothing changes)", () => {
+    const db = openDatabase(":memory:");
+    const { store } = stagedStore(db, []);
+    store.sealRuleChange("ipv4", "filter", { kind: "add", rules: [{ id: "r1", chain: "INPUT", spec: accept(25), first: false }, { id: "r0", chain: "INPUT", spec: accept(24), first: true }] });
+    assert.equal(store.sealedRuleChanges().length, 1);
+    assert.deepEqual(store.table("ipv4", "filter").rules, [], "nothing recorded before the commit");
+    store.commitRuleChange("ipv4", "filter", store.sealedRuleChanges()[0]!.change);
+    assert.deepEqual(store.sealedRuleChanges(), []);
+    assert.deepEqual(store.table("ipv4", "filter").rules.map((rule) => rule.id), ["r0", "r1"], "the first-placed rule before the others");
+
+    store.sealRuleChange("ipv4", "filter", { kind: "replace", id: "r1", newId: "r2", spec: accept(26) });
+    store.dropRuleChange("ipv4", "filter");
+    assert.deepEqual(store.sealedRuleChanges(), []);
+    assert.deepEqual(store.table("ipv4", "filter").rules.map((rule) => rule.id), ["r0", "r1"]);
+
+    const replace = { kind: "replace", id: "r1", newId: "r2", spec: accept(26) } as const;
+    store.sealRuleChange("ipv4", "filter", replace);
+    store.commitRuleChange("ipv4", "filter", replace);
+    assert.deepEqual(store.table("ipv4", "filter").rules.map((rule) => [rule.id, rule.spec.destinationPort?.ports[0]?.first]), [["r0", 24], ["r2", 26]]);
+    store.sealRuleChange("ipv4", "filter", { kind: "delete", id: "r0" });
+    store.commitRuleChange("ipv4", "filter", { kind: "delete", id: "r0" });
+    assert.deepEqual(store.table("ipv4", "filter").rules.map((rule) => rule.id), ["r2"]);
+    assert.deepEqual([...store.managedLines("ipv4", "filter").values()], [["r2"]]);
+    db.close();
+  });
+});

@@ -217,7 +217,7 @@ describe("CSV export", () => {
       const file = join(dir, "state.db");
       const old = openDatabase(file);
       // Back to the schema before the migration, with events recorded then.
-      old.exec("DROP INDEX events_principal; DROP INDEX events_jail; DROP INDEX events_address; DROP INDEX jail_bans_address; ALTER TABLE events DROP COLUMN jail; ALTER TABLE events DROP COLUMN address; DROP TABLE feed_lists; DROP TABLE feeds; DROP TABLE bouncer_decisions; DROP TABLE bouncers; DROP INDEX jail_bans_expiry; ALTER TABLE jail_bans DROP COLUMN expires_at; DROP TABLE firewall_sealed;");
+      old.exec("DROP INDEX events_principal; DROP INDEX events_jail; DROP INDEX events_address; DROP INDEX jail_bans_address; ALTER TABLE events DROP COLUMN jail; ALTER TABLE events DROP COLUMN address; DROP TABLE feed_lists; DROP TABLE feeds; DROP TABLE bouncer_decisions; DROP TABLE bouncers; DROP INDEX jail_bans_expiry; ALTER TABLE jail_bans DROP COLUMN expires_at; DROP TABLE firewall_sealed; DROP TABLE firewall_sealed_rules;");
       old.pragma("user_version = 12");
       const insert = old.prepare("INSERT INTO events (time, type, resource, principal, origin, attributes) VALUES (0, 'JAIL_UPDATED', ?, 'p', 'api', ?)");
       const cases: Array<Pick<HostEvent, "resource" | "attributes">> = [

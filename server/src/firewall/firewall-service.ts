@@ -7,7 +7,7 @@ import type { IptablesDriver } from "../drivers/iptables-driver.js";
 import type { IpsetDriver } from "../drivers/ipset-driver.js";
 import { renderRuleLine } from "../drivers/iptables-render.js";
 import { validateRuleSpec } from "./rule-validation.js";
-import type { FirewallStore } from "../store/firewall-store.js";
+import type { FirewallStore, RuleChange } from "../store/firewall-store.js";
 import { LockoutGuard, viewOf, type ApiEndpoint, type ChangeOptions, type Safeguards } from "./lockout-guard.js";
 import { PanicMode, type PanicStatus } from "./panic-mode.js";
 import { checkReferences } from "./rule-references.js";
@@ -15,7 +15,7 @@ import { newRuleIds } from "./rule-identity.js";
 import { RulesetApply, type ApplyOptions, type ApplyOutcome, type RuleSource } from "./ruleset-apply.js";
 import { SafeMode } from "./safe-mode.js";
 import { restoreManagedState } from "./firewall-reconcile.js";
-import { finishInterruptedApplies } from "./interrupted-apply.js";
+import { finishInterruptedChanges } from "./interrupted-changes.js";
 import { expandServices, GROUPS, SERVICES, type NamedService } from "./services-catalog.js";
 import { chainNotFound, TableAccess, validateChainName, writable, type TableSnapshot } from "./table-access.js";
 import type { ChainView, RuleView } from "./table-reader.js";
@@ -221,13 +221,13 @@ export class FirewallService {
       const lines = specs.map((spec) => renderRuleLine(chain, spec));
       const commands = position > 0 ? lines.map((line, i) => line.replace(/^-A (\S+) /, `-I $1 ${position + i} `)) : lines;
       const rollbackAt = await this.#safeMode.run(family, table, options.confirmWithin, async () => {
-        specs.forEach((spec, i) => this.#store.addRule(family, table, ids[i]!, chain, spec, position === 1));
-        try {
-          await this.#iptables.change(family, `*${table}\n${commands.join("\n")}\nCOMMIT\n`);
-        } catch (error) {
-          for (const id of ids) this.#store.deleteRule(id);
-          throw await this.#explain(error, family, table, chain);
-        }
+        await this.#sealed(family, table, { kind: "add", rules: specs.map((spec, i) => ({ id: ids[i]!, chain, spec, first: position === 1 })) }, async () => {
+          try {
+            await this.#iptables.change(family, `*${table}\n${commands.join("\n")}\nCOMMIT\n`);
+          } catch (error) {
+            throw await this.#explain(error, family, table, chain);
+          }
+        });
       });
       const rules = specs.map((spec, i): RuleView => ({
         chain, position: position === 0 ? 0 : position + i, spec, key: lines[i]!, id: ids[i]!, managed: true, modeled: true, text: lines[i]!, packets: 0, bytes: 0,
@@ -250,10 +250,9 @@ export class FirewallService {
       const newId = newRuleIds(1)[0]!;
       const line = renderRuleLine(chain, spec);
       const rollbackAt = await this.#safeMode.run(family, table, options.confirmWithin, async () => {
+        const change: RuleChange = old.managed ? { kind: "replace", id, newId, spec } : { kind: "add", rules: [{ id: newId, chain, spec, first: false }] };
         // Delete by position and insert at the same place in one COMMIT: the chain never lacks the rule.
-        await this.#iptables.change(family, `*${table}\n-D ${chain} ${old.position}\n${line.replace(/^-A (\S+) /, `-I $1 ${old.position} `)}\nCOMMIT\n`);
-        if (old.managed) this.#store.replaceRule(id, newId, spec);
-        else this.#store.addRule(family, table, newId, chain, spec);
+        await this.#sealed(family, table, change, () => this.#iptables.change(family, `*${table}\n-D ${chain} ${old.position}\n${line.replace(/^-A (\S+) /, `-I $1 ${old.position} `)}\nCOMMIT\n`));
       });
       return { rule: { ...old, spec, id: newId, key: line, managed: true, modeled: true, text: line, packets: 0, bytes: 0 }, ...(rollbackAt === undefined ? {} : { rollbackAt }) };
     });
@@ -282,13 +281,16 @@ export class FirewallService {
         command = rule.text.replace(/^-A /, "-D ");
       }
       const rollbackAt = await this.#safeMode.run(family, table, options.confirmWithin, async () => {
-        try {
-          await this.#iptables.change(family, `*${table}\n${command}\nCOMMIT\n`);
-        } catch (error) {
-          // The managed rule is gone from the kernel already (e.g. flushed by hand): forget it.
-          if (managed === undefined || (await this.snapshot(family, table)).rules.some((rule) => rule.id === id)) throw error;
-        }
-        this.#store.deleteRule(id);
+        const change = async (): Promise<void> => {
+          try {
+            await this.#iptables.change(family, `*${table}\n${command}\nCOMMIT\n`);
+          } catch (error) {
+            // The managed rule is gone from the kernel already (e.g. flushed by hand): forget it.
+            if (managed === undefined || (await this.snapshot(family, table)).rules.some((rule) => rule.id === id)) throw error;
+          }
+        };
+        if (managed === undefined) await change();
+        else await this.#sealed(family, table, { kind: "delete", id }, change);
       });
       return rollbackAt === undefined ? {} : { rollbackAt };
     });
@@ -367,23 +369,39 @@ export class FirewallService {
   // ---- reconciliation ------------------------------------------------------------------------------------------
 
   /**
-   * After a start (and periodically): an apply cut short is finished or dropped (interrupted-apply.ts); due safe-mode
+   * After a start (and periodically): a change cut short is finished or dropped (interrupted-changes.ts); due safe-mode
    * rollbacks happen now, pending ones are re-armed; then managed state the kernel lost comes back
    * (firewall-reconcile.ts), which is skipped during panic mode.
    */
   async reconcile(): Promise<{ rulesRestored: number }> {
-    await this.finishInterruptedApplies();
+    await this.finishInterruptedChanges();
     this.#safeMode.resume();
     if (this.#panic.enabled) return { rulesRestored: 0 };
     return restoreManagedState({ iptables: this.#iptables, store: this.#store, tables: this.#tables, events: this.#events, log: this.#log });
   }
 
-  /** Publishes or drops what an apply cut short left staged (interrupted-apply.ts); at start, before requests come. */
-  finishInterruptedApplies(): Promise<void> {
-    return finishInterruptedApplies({ iptables: this.#iptables, store: this.#store, tables: this.#tables, events: this.#events, log: this.#log });
+  /** Records or drops the changes a stop cut short (interrupted-changes.ts); at start, before requests come. */
+  finishInterruptedChanges(): Promise<void> {
+    return finishInterruptedChanges({ iptables: this.#iptables, store: this.#store, tables: this.#tables, events: this.#events, log: this.#log });
   }
 
   // ---- helpers -------------------------------------------------------------------------------------------------
+
+  /**
+   * Makes a change of single managed rules: sealed in the store, made in the kernel, then applied to the store. A stop
+   * between the kernel's commit and the store leaves the seal, which the next start finishes or drops by what the
+   * kernel holds (interrupted-changes.ts); a refused kernel change drops it.
+   */
+  async #sealed(family: Family, table: Table, change: RuleChange, kernel: () => Promise<void>): Promise<void> {
+    this.#store.sealRuleChange(family, table, change);
+    try {
+      await kernel();
+    } catch (error) {
+      this.#store.dropRuleChange(family, table);
+      throw error;
+    }
+    this.#store.commitRuleChange(family, table, change);
+  }
 
   /** A refused restore, explained: a missing chain is the usual cause. */
   async #explain(error: unknown, family: Family, table: Table, chain: string): Promise<unknown> {

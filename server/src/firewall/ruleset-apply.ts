@@ -342,7 +342,7 @@ function appliedChains(declared: DeclaredChains, rules: ReadonlyArray<{ chain: s
 /**
  * After a failed apply: the tool is stopped (nothing reaches the kernel before its COMMIT) and the staged rules are
  * dropped — unless the kernel already took the change, when the seal stays for reconcile to publish it (see
- * interrupted-apply.ts): dropping it would leave the kernel's new rules to look like another tool's.
+ * interrupted-changes.ts): dropping it would leave the kernel's new rules to look like another tool's.
  */
 async function abandon(feed: RestoreFeed, stage: TableStage, committed: boolean): Promise<void> {
   feed.abort();

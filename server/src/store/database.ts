@@ -207,13 +207,21 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE jail_bans ADD COLUMN expires_at INTEGER;  -- ms since the epoch when Portcullis lifts it; NULL = fail2ban's bantime
    CREATE INDEX jail_bans_expiry ON jail_bans(expires_at) WHERE expires_at IS NOT NULL;`,
   // An ApplyRuleset's staged generation from just before the kernel's commit until it is published: a server that
-  // stops in between finds it at its next start and keeps it if the kernel holds it (firewall/interrupted-apply.ts).
+  // stops in between finds it at its next start and keeps it if the kernel holds it (firewall/interrupted-changes.ts).
   `CREATE TABLE firewall_sealed (
      family TEXT NOT NULL,
      table_name TEXT NOT NULL,
      generation INTEGER NOT NULL,       -- the staged generation of firewall_rules
      chains TEXT NOT NULL,              -- JSON ManagedChain[] the table's chains become
      dropped TEXT NOT NULL,             -- JSON ids of staged rules that stay another tool's (an apply repeating them)
+     PRIMARY KEY (family, table_name)
+   ) WITHOUT ROWID;`,
+  // The same for a change of single rules (create, replace, delete): recorded before the kernel's commit, applied to
+  // the store after it, finished or dropped at the next start if a stop came in between.
+  `CREATE TABLE firewall_sealed_rules (
+     family TEXT NOT NULL,
+     table_name TEXT NOT NULL,
+     change TEXT NOT NULL,              -- JSON RuleChange (store/firewall-store.ts)
      PRIMARY KEY (family, table_name)
    ) WITHOUT ROWID;`,
 ];

@@ -86,6 +86,16 @@ export interface SealedStage {
   readonly dropped: string[];
 }
 
+/**
+ * A change of single managed rules, sealed before the kernel's commit and applied to the store after it: new rules
+ * (after their chain's managed rules, or before them all), a rule replaced in place (it keeps its place among them),
+ * or a rule deleted.
+ */
+export type RuleChange =
+  | { readonly kind: "add"; readonly rules: ReadonlyArray<{ readonly id: string; readonly chain: string; readonly spec: RuleSpec; readonly first: boolean }> }
+  | { readonly kind: "replace"; readonly id: string; readonly newId: string; readonly spec: RuleSpec }
+  | { readonly kind: "delete"; readonly id: string };
+
 export interface PendingRollback {
   readonly family: Family;
   readonly table: string;
@@ -132,6 +142,9 @@ export class FirewallStore {
           "AND generation NOT IN (SELECT generation FROM firewall_sealed s WHERE s.family = firewall_rules.family AND s.table_name = firewall_rules.table_name)",
       ),
       sealed: db.prepare<[], { family: string; table_name: string; generation: number; chains: string; dropped: string }>("SELECT * FROM firewall_sealed"),
+      sealedRules: db.prepare<[], { family: string; table_name: string; change: string }>("SELECT * FROM firewall_sealed_rules"),
+      putSealedRules: db.prepare("INSERT OR REPLACE INTO firewall_sealed_rules (family, table_name, change) VALUES (?, ?, ?)"),
+      deleteSealedRules: db.prepare("DELETE FROM firewall_sealed_rules WHERE family = ? AND table_name = ?"),
       putSealed: db.prepare("INSERT OR REPLACE INTO firewall_sealed (family, table_name, generation, chains, dropped) VALUES (?, ?, ?, ?, ?)"),
       deleteSealed: db.prepare("DELETE FROM firewall_sealed WHERE family = ? AND table_name = ?"),
       generation: db.prepare<[string, string], { generation: number }>("SELECT generation FROM firewall_generations WHERE family = ? AND table_name = ?"),
@@ -144,7 +157,7 @@ export class FirewallStore {
       clearPanic: db.prepare("DELETE FROM firewall_panic"),
     };
     // Generations left behind by a stop in the middle of an ApplyRuleset, or before their deferred delete; a sealed
-    // one waits for interrupted-apply.ts to tell whether the kernel took it.
+    // one waits for interrupted-changes.ts to tell whether the kernel took it.
     this.#sql.deleteOtherGenerations.run();
   }
 
@@ -285,6 +298,31 @@ export class FirewallStore {
       this.#sql.deleteGeneration.run(stage.family, stage.table, stage.generation);
       this.#sql.deleteSealed.run(stage.family, stage.table);
     })();
+  }
+
+  /** Records a change of single rules before the kernel's commit (see RuleChange); one per table at a time. */
+  sealRuleChange(family: Family, table: string, change: RuleChange): void {
+    this.#sql.putSealedRules.run(family, table, JSON.stringify(change));
+  }
+
+  /** After the kernel's commit: applies the sealed change to the managed rules, and forgets the seal. */
+  commitRuleChange(family: Family, table: string, change: RuleChange): void {
+    this.#db.transaction(() => {
+      if (change.kind === "add") for (const rule of change.rules) this.addRule(family, table, rule.id, rule.chain, rule.spec, rule.first);
+      else if (change.kind === "replace") this.replaceRule(change.id, change.newId, change.spec);
+      else this.deleteRule(change.id);
+      this.#sql.deleteSealedRules.run(family, table);
+    })();
+  }
+
+  /** Forgets a sealed change the kernel did not take. */
+  dropRuleChange(family: Family, table: string): void {
+    this.#sql.deleteSealedRules.run(family, table);
+  }
+
+  /** Changes of single rules sealed and neither committed nor dropped: a stop came in between. */
+  sealedRuleChanges(): Array<{ family: Family; table: string; change: RuleChange }> {
+    return this.#sql.sealedRules.all().map((row) => ({ family: row.family as Family, table: row.table_name, change: JSON.parse(row.change) as RuleChange }));
   }
 
   /** Stops the thread that writes staged rows (before the database closes). */

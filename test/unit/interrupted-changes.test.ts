@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { kernelHolds } from "../../server/src/firewall/interrupted-apply.js";
+import { kernelHolds } from "../../server/src/firewall/interrupted-changes.js";
 
 /** line → ids, as managedLines gives them: one id per occurrence. */
 const lines = (...entries: string[]): Map<string, string[]> => {
