@@ -305,14 +305,18 @@ export class FirewallStore {
     this.#sql.putSealedRules.run(family, table, JSON.stringify(change));
   }
 
-  /** After the kernel's commit: applies the sealed change to the managed rules, and forgets the seal. */
+  /**
+   * After the kernel's commit: applies the sealed change to the managed rules, and forgets the seal. IMMEDIATE: the
+   * change reads before it writes, and a deferred transaction could then not write after the generation writer's
+   * connection committed (SQLITE_BUSY_SNAPSHOT, with no wait).
+   */
   commitRuleChange(family: Family, table: string, change: RuleChange): void {
     this.#db.transaction(() => {
       if (change.kind === "add") for (const rule of change.rules) this.addRule(family, table, rule.id, rule.chain, rule.spec, rule.first);
       else if (change.kind === "replace") this.replaceRule(change.id, change.newId, change.spec);
       else this.deleteRule(change.id);
       this.#sql.deleteSealedRules.run(family, table);
-    })();
+    }).immediate();
   }
 
   /** Forgets a sealed change the kernel did not take. */
