@@ -61,6 +61,6 @@ export class BouncerStore {
     this.#db.transaction(() => {
       for (const decision of deleted) this.#statements.deleteSent.run(name, decision.id);
       for (const decision of added) this.#statements.putSent.run(name, decision.id, JSON.stringify(decision));
-    })();
+    }).immediate();
   }
 }

@@ -229,6 +229,9 @@ const MIGRATIONS: readonly string[] = [
 /**
  * Opens the state database. WAL with synchronous=NORMAL: a committed transaction survives a crash or `kill -9` of
  * the server (it is in the WAL before the reply is sent); only an OS crash or power loss can lose the last commits.
+ * Write transactions are run IMMEDIATE (`db.transaction(…).immediate()`): another connection commits too (the
+ * generation writer's thread), and a deferred transaction that reads before it writes would then fail at once
+ * (SQLITE_BUSY_SNAPSHOT) instead of waiting for the lock.
  */
 export function openDatabase(file: string): Db {
   if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true, mode: 0o700 });

@@ -76,7 +76,7 @@ export class FeedStore {
     this.#db.transaction(() => {
       this.#statements.putList.run(name, elements, Date.now());
       this.#statements.putState.run(JSON.stringify(state), name);
-    })();
+    }).immediate();
   }
 
   #cache(): Map<string, FeedDefinition> {

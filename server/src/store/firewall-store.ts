@@ -203,7 +203,7 @@ export class FirewallStore {
       this.#sql.deleteChains.run(family, table);
       for (const chain of managed.chains) this.#sql.putChain.run(family, table, chain.chain, chain.policy ?? null);
       this.#sql.putGeneration.run(family, table, next);
-    })();
+    }).immediate();
     for (const rule of managed.rules) indexRule(index, rule.id, this.#render(rule.chain, rule.spec), false);
     const key = `${family}/${table}`;
     this.#generations.set(key, next);
@@ -264,7 +264,7 @@ export class FirewallStore {
         this.#db.transaction(() => {
           this.#sql.deleteGeneration.run(family, table, next);
           this.#sql.deleteSealed.run(family, table);
-        })();
+        }).immediate();
       },
       release: () => {
         // A stop meanwhile leaves rows the next start deletes.
@@ -297,7 +297,7 @@ export class FirewallStore {
     this.#db.transaction(() => {
       this.#sql.deleteGeneration.run(stage.family, stage.table, stage.generation);
       this.#sql.deleteSealed.run(stage.family, stage.table);
-    })();
+    }).immediate();
   }
 
   /** Records a change of single rules before the kernel's commit (see RuleChange); one per table at a time. */
@@ -305,11 +305,7 @@ export class FirewallStore {
     this.#sql.putSealedRules.run(family, table, JSON.stringify(change));
   }
 
-  /**
-   * After the kernel's commit: applies the sealed change to the managed rules, and forgets the seal. IMMEDIATE: the
-   * change reads before it writes, and a deferred transaction could then not write after the generation writer's
-   * connection committed (SQLITE_BUSY_SNAPSHOT, with no wait).
-   */
+  /** After the kernel's commit: applies the sealed change to the managed rules, and forgets the seal. */
   commitRuleChange(family: Family, table: string, change: RuleChange): void {
     this.#db.transaction(() => {
       if (change.kind === "add") for (const rule of change.rules) this.addRule(family, table, rule.id, rule.chain, rule.spec, rule.first);
@@ -364,7 +360,7 @@ export class FirewallStore {
     this.#db.transaction(() => {
       this.#sql.deleteRule.run(oldId);
       this.#sql.putRule.run(newId, old.family, old.table, old.chain, old.seq, JSON.stringify(spec), Date.now(), this.#generation(old.family, old.table));
-    })();
+    }).immediate();
     unindexRule(index, oldId);
     indexRule(index, newId, this.#render(old.chain, spec), false);
     this.#revision++;
@@ -410,7 +406,7 @@ export class FirewallStore {
       for (const id of dropped) this.#sql.deleteRule.run(id);
       this.#sql.putGeneration.run(family, table, generation);
       this.#sql.deleteSealed.run(family, table);
-    })();
+    }).immediate();
     this.#generations.set(`${family}/${table}`, generation);
     this.#revision++;
   }

@@ -121,7 +121,7 @@ export class FleetStore {
 
   #inTransaction(work: () => void): void {
     try {
-      this.#db.transaction(work)();
+      this.#db.transaction(work).immediate();
     } catch (error) {
       this.#counts = undefined; // rolled back: what was counted in it is read again
       throw error;

@@ -34,7 +34,7 @@ export class GroupCommit {
     try {
       this.#db.transaction(() => {
         for (const queued of queue) queued.work();
-      })();
+      }).immediate();
       for (const queued of queue) queued.resolve();
       return;
     } catch {
@@ -42,7 +42,7 @@ export class GroupCommit {
     }
     for (const queued of queue) {
       try {
-        this.#db.transaction(queued.work)();
+        this.#db.transaction(queued.work).immediate();
         queued.resolve();
       } catch (error) {
         queued.reject(error);

@@ -130,7 +130,7 @@ export class IpsetStore {
       this.#statements.moveEntries.run("/swap", a);
       this.#statements.moveEntries.run(a, b);
       this.#statements.moveEntries.run(b, "/swap");
-    })();
+    }).immediate();
   }
 
   /** Records entries (insert or refresh) in one transaction. */
@@ -138,7 +138,7 @@ export class IpsetStore {
     this.#counts.delete(set);
     this.#db.transaction(() => {
       for (const entry of entries) this.#statements.upsertEntry.run(set, entry.element, entry.expiresAt ?? null, entry.comment ?? null);
-    })();
+    }).immediate();
   }
 
   /**
@@ -155,7 +155,7 @@ export class IpsetStore {
     const upsert = this.#statements.upsertBatchEntry;
     this.#db.transaction(() => {
       for (let i = from; i < to; i++) upsert.run(set, batch.elements[i], batch.expiresAt[i] || null, batch.comments?.[i] ?? null, batchId);
-    })();
+    }).immediate();
   }
 
   /** The batch is applied: its entries stay. */
@@ -174,7 +174,7 @@ export class IpsetStore {
     this.#db.transaction(() => {
       this.#statements.discardBatchEntries.run(set, batchId);
       this.#statements.endBatch.run(batchId);
-    })();
+    }).immediate();
   }
 
   /** Batches begun and neither committed nor discarded: the server stopped while applying them. */
@@ -193,7 +193,7 @@ export class IpsetStore {
       if (write.entry === undefined) this.#statements.deleteEntry.run(set, write.element);
       else this.#statements.upsertEntry.run(set, write.element, write.entry.expiresAt ?? null, write.entry.comment ?? null);
       return row === undefined ? undefined : toEntry(row);
-    }))();
+    })).immediate();
   }
 
   putEntry(set: string, entry: StoredEntry): void {
@@ -216,7 +216,7 @@ export class IpsetStore {
         if (this.#statements.getEntry.get(set, element, now) !== undefined) deleted++;
         this.#statements.deleteEntry.run(set, element);
       }
-    })();
+    }).immediate();
     return deleted;
   }
 

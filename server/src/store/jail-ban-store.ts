@@ -81,7 +81,7 @@ export class JailBanStore {
     this.#db.transaction(() => {
       for (const address of added) if (!bans.has(address) && this.#put.run(jail, address, now).changes > 0) changed.added.push(address);
       for (const address of removed) if (bans.has(address) && this.#delete.run(jail, address).changes > 0) changed.removed.push(address);
-    })();
+    }).immediate();
     // Memory follows the committed rows only.
     for (const address of changed.added) bans.set(address, now);
     for (const address of changed.removed) bans.delete(address);
@@ -96,7 +96,7 @@ export class JailBanStore {
   setExpiry(jail: string, addresses: readonly string[], expiresAt: number | undefined): void {
     this.#db.transaction(() => {
       for (const address of addresses) this.#setExpiry.run(expiresAt ?? null, jail, address);
-    })();
+    }).immediate();
   }
 
   /** A jail's bans that Portcullis lifts itself: address → since and expiry (ms). */
