@@ -113,6 +113,12 @@ function batchGeometry(n: number): { hashsize: number; maxelem: number } {
   return n > 500_000 ? { hashsize: 1_048_576, maxelem: 2_000_000 } : { hashsize: 131_072, maxelem: 262_144 };
 }
 
+/** User and system CPU time a process has used so far, all threads, µs (/proc/<pid>/stat counts clock ticks of 10 ms). */
+function cpuMicrosOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
 /** VmRSS and VmHWM (peak) of a process, in MB. */
 function memoryOf(pid: number): Memory {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -412,6 +418,9 @@ interface ConcurrencyRun {
   readonly seconds: number;
   readonly callsPerSec: number;
   readonly latency: LatencyStats;
+  /** CPU time of the server process (all its threads) and of this process per call, µs: where the machine's time goes. */
+  readonly serverCpuPerCallUs: number;
+  readonly clientCpuPerCallUs: number;
 }
 
 interface ConcurrencyResult {
@@ -431,6 +440,8 @@ async function concurrencyRun(set: string, clients: number, seconds: number, fir
     // Connect (TLS handshake) before the clock starts.
     await Promise.all(callers.map((caller) => caller.call("testEntry", { parent: `ipsets/${set}`, element: address(firstAddress) })));
     const latencies: number[] = [];
+    const serverCpuBefore = cpuMicrosOf(server!.pid!);
+    const clientCpuBefore = process.cpuUsage();
     const started = performance.now();
     const until = started + seconds * 1000;
     await Promise.all(callers.map(async (caller, k) => {
@@ -449,7 +460,10 @@ async function concurrencyRun(set: string, clients: number, seconds: number, fir
       }
     }));
     const elapsed = (performance.now() - started) / 1000;
-    return { clients, calls: latencies.length, seconds: elapsed, callsPerSec: latencies.length / elapsed, latency: stats(latencies) };
+    const serverCpu = cpuMicrosOf(server!.pid!) - serverCpuBefore;
+    const clientCpu = process.cpuUsage(clientCpuBefore);
+    const calls = latencies.length;
+    return { clients, calls, seconds: elapsed, callsPerSec: calls / elapsed, latency: stats(latencies), serverCpuPerCallUs: serverCpu / calls, clientCpuPerCallUs: (clientCpu.user + clientCpu.system) / calls };
   } finally {
     for (const caller of callers) caller.close();
   }
@@ -558,6 +572,7 @@ function concurrencyRows(result: ConcurrencyResult): string[][] {
     [`  1 client: p50 / p99`, `${ms(one.latency.p50Ms)} / ${ms(one.latency.p99Ms)}`, "", "", "", ""],
     [`Concurrency, ${many.clients} clients: calls/s in total`, rate(many.callsPerSec, "calls/s"), "", `${ratio(result.ratio)} 1 client`, `≥ ${TARGETS.concurrencyRatioMin}× 1 client`, verdict(result.ratio >= TARGETS.concurrencyRatioMin)],
     [`  ${many.clients} clients: p50 / p99`, `${ms(many.latency.p50Ms)} / ${ms(many.latency.p99Ms)}`, "", "", `p99 ≤ ${TARGETS.concurrencyP99MaxMs} ms`, verdict(many.latency.p99Ms <= TARGETS.concurrencyP99MaxMs)],
+    [`  ${many.clients} clients: CPU per call, server / bench client`, `${Math.round(many.serverCpuPerCallUs)} / ${Math.round(many.clientCpuPerCallUs)} µs`, "", "", "", ""],
   ];
 }
 

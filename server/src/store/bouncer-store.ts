@@ -1,4 +1,4 @@
-import type { Db } from "./database.js";
+import { type Db, writeTransaction } from "./database.js";
 import type { SentDecision } from "../bouncers/decision-model.js";
 
 export interface BouncerRow {
@@ -58,9 +58,9 @@ export class BouncerStore {
 
   /** Records one answer to the bouncer: the decisions it now holds and those it was told are gone, at once. */
   recordSent(name: string, added: readonly SentDecision[], deleted: readonly SentDecision[]): void {
-    this.#db.transaction(() => {
+    writeTransaction(this.#db, () => {
       for (const decision of deleted) this.#statements.deleteSent.run(name, decision.id);
       for (const decision of added) this.#statements.putSent.run(name, decision.id, JSON.stringify(decision));
-    }).immediate();
+    });
   }
 }

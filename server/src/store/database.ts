@@ -229,9 +229,7 @@ const MIGRATIONS: readonly string[] = [
 /**
  * Opens the state database. WAL with synchronous=NORMAL: a committed transaction survives a crash or `kill -9` of
  * the server (it is in the WAL before the reply is sent); only an OS crash or power loss can lose the last commits.
- * Write transactions are run IMMEDIATE (`db.transaction(…).immediate()`): another connection commits too (the
- * generation writer's thread), and a deferred transaction that reads before it writes would then fail at once
- * (SQLITE_BUSY_SNAPSHOT) instead of waiting for the lock.
+ * Write transactions go through `writeTransaction`.
  */
 export function openDatabase(file: string): Db {
   if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -242,6 +240,21 @@ export function openDatabase(file: string): Db {
   db.pragma("busy_timeout = 5000");
   migrate(db);
   return db;
+}
+
+type Runner = Database.Transaction<(work: () => unknown) => unknown>;
+const runners = new WeakMap<Db, Runner>();
+
+/**
+ * Runs `work` in a write transaction (a savepoint inside another one) and returns what it returns; rolled back if it
+ * throws. IMMEDIATE: another connection commits too (the generation writer's thread), and a deferred transaction that
+ * reads before it writes would then fail at once (SQLITE_BUSY_SNAPSHOT) instead of waiting for the lock. One runner
+ * per connection: better-sqlite3 builds four wrapped functions for every `db.transaction()`, a cost per call.
+ */
+export function writeTransaction<T>(db: Db, work: () => T): T {
+  let runner = runners.get(db);
+  if (runner === undefined) runners.set(db, (runner = db.transaction((run: () => unknown) => run())));
+  return runner.immediate(work) as T;
 }
 
 function migrate(db: Db): void {

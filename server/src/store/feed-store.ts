@@ -1,4 +1,4 @@
-import type { Db } from "./database.js";
+import { type Db, writeTransaction } from "./database.js";
 import { setsOf, type FeedDefinition, type FeedState } from "../feeds/feed-model.js";
 
 /**
@@ -73,10 +73,10 @@ export class FeedStore {
 
   /** Records a list applied and the state it left, together. */
   putList(name: string, elements: string, state: FeedState): void {
-    this.#db.transaction(() => {
+    writeTransaction(this.#db, () => {
       this.#statements.putList.run(name, elements, Date.now());
       this.#statements.putState.run(JSON.stringify(state), name);
-    }).immediate();
+    });
   }
 
   #cache(): Map<string, FeedDefinition> {

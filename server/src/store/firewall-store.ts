@@ -1,4 +1,4 @@
-import type { Db } from "./database.js";
+import { type Db, writeTransaction } from "./database.js";
 import type { Family, ManagedLines, Policy, RuleSpec } from "../firewall/rule-model.js";
 import { generationWriter, type GenerationWriter } from "./generation-writer.js";
 
@@ -197,13 +197,13 @@ export class FirewallStore {
     const next = this.#generation(family, table) + 1;
     const index: LineIndex = { byLine: new Map(), lineOf: new Map() };
     const now = Date.now();
-    this.#db.transaction(() => {
+    writeTransaction(this.#db, () => {
       this.#sql.deleteTableRules.run(family, table);
       for (const rule of managed.rules) this.#sql.insertRule.run(rule.id, family, table, rule.chain, rule.seq, JSON.stringify(rule.spec), now, next);
       this.#sql.deleteChains.run(family, table);
       for (const chain of managed.chains) this.#sql.putChain.run(family, table, chain.chain, chain.policy ?? null);
       this.#sql.putGeneration.run(family, table, next);
-    }).immediate();
+    });
     for (const rule of managed.rules) indexRule(index, rule.id, this.#render(rule.chain, rule.spec), false);
     const key = `${family}/${table}`;
     this.#generations.set(key, next);
@@ -261,10 +261,10 @@ export class FirewallStore {
       },
       discard: async () => {
         await settled();
-        this.#db.transaction(() => {
+        writeTransaction(this.#db, () => {
           this.#sql.deleteGeneration.run(family, table, next);
           this.#sql.deleteSealed.run(family, table);
-        }).immediate();
+        });
       },
       release: () => {
         // A stop meanwhile leaves rows the next start deletes.
@@ -294,10 +294,10 @@ export class FirewallStore {
 
   /** Drops a sealed stage the kernel never took. */
   dropSealed(stage: SealedStage): void {
-    this.#db.transaction(() => {
+    writeTransaction(this.#db, () => {
       this.#sql.deleteGeneration.run(stage.family, stage.table, stage.generation);
       this.#sql.deleteSealed.run(stage.family, stage.table);
-    }).immediate();
+    });
   }
 
   /** Records a change of single rules before the kernel's commit (see RuleChange); one per table at a time. */
@@ -307,12 +307,12 @@ export class FirewallStore {
 
   /** After the kernel's commit: applies the sealed change to the managed rules, and forgets the seal. */
   commitRuleChange(family: Family, table: string, change: RuleChange): void {
-    this.#db.transaction(() => {
+    writeTransaction(this.#db, () => {
       if (change.kind === "add") for (const rule of change.rules) this.addRule(family, table, rule.id, rule.chain, rule.spec, rule.first);
       else if (change.kind === "replace") this.replaceRule(change.id, change.newId, change.spec);
       else this.deleteRule(change.id);
       this.#sql.deleteSealedRules.run(family, table);
-    }).immediate();
+    });
   }
 
   /** Forgets a sealed change the kernel did not take. */
@@ -357,10 +357,10 @@ export class FirewallStore {
     const old = this.rule(oldId);
     if (old === undefined) return;
     const index = this.#index(old.family, old.table);
-    this.#db.transaction(() => {
+    writeTransaction(this.#db, () => {
       this.#sql.deleteRule.run(oldId);
       this.#sql.putRule.run(newId, old.family, old.table, old.chain, old.seq, JSON.stringify(spec), Date.now(), this.#generation(old.family, old.table));
-    }).immediate();
+    });
     unindexRule(index, oldId);
     indexRule(index, newId, this.#render(old.chain, spec), false);
     this.#revision++;
@@ -400,13 +400,13 @@ export class FirewallStore {
 
   /** Makes a staged generation the table's managed state, with these chains and without the `dropped` rules. */
   #publish(family: Family, table: string, generation: number, chains: readonly ManagedChain[], dropped: readonly string[]): void {
-    this.#db.transaction(() => {
+    writeTransaction(this.#db, () => {
       this.#sql.deleteChains.run(family, table);
       for (const chain of chains) this.#sql.putChain.run(family, table, chain.chain, chain.policy ?? null);
       for (const id of dropped) this.#sql.deleteRule.run(id);
       this.#sql.putGeneration.run(family, table, generation);
       this.#sql.deleteSealed.run(family, table);
-    }).immediate();
+    });
     this.#generations.set(`${family}/${table}`, generation);
     this.#revision++;
   }

@@ -1,4 +1,4 @@
-import type { Db } from "./database.js";
+import { type Db, writeTransaction } from "./database.js";
 import type { FleetOperation } from "../fleet/fleet-model.js";
 
 /** What happened to a shared operation on this host (`expired`: its expiry had passed when it arrived). */
@@ -121,7 +121,7 @@ export class FleetStore {
 
   #inTransaction(work: () => void): void {
     try {
-      this.#db.transaction(work).immediate();
+      writeTransaction(this.#db, work);
     } catch (error) {
       this.#counts = undefined; // rolled back: what was counted in it is read again
       throw error;

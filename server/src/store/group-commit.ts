@@ -1,4 +1,4 @@
-import type { Db } from "./database.js";
+import { type Db, writeTransaction } from "./database.js";
 
 interface Queued {
   readonly work: () => void;
@@ -32,9 +32,9 @@ export class GroupCommit {
     const queue = this.#queue;
     this.#queue = [];
     try {
-      this.#db.transaction(() => {
+      writeTransaction(this.#db, () => {
         for (const queued of queue) queued.work();
-      }).immediate();
+      });
       for (const queued of queue) queued.resolve();
       return;
     } catch {
@@ -42,7 +42,7 @@ export class GroupCommit {
     }
     for (const queued of queue) {
       try {
-        this.#db.transaction(queued.work).immediate();
+        writeTransaction(this.#db, queued.work);
         queued.resolve();
       } catch (error) {
         queued.reject(error);

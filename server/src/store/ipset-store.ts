@@ -1,4 +1,4 @@
-import type { Db } from "./database.js";
+import { type Db, writeTransaction } from "./database.js";
 import type { IpsetDefinition } from "../ipsets/ipset-model.js";
 
 /** A managed entry as recorded: absolute expiry so that a restart restores only the remaining time. */
@@ -124,21 +124,21 @@ export class IpsetStore {
   /** Exchanges the entries of two sets, as `ipset swap` does in the kernel. */
   swapEntries(a: string, b: string): void {
     this.#counts.clear();
-    this.#db.transaction(() => {
+    writeTransaction(this.#db, () => {
       // A name no set can have (set names cannot contain a slash) holds a's entries during the exchange.
       this.#db.pragma("defer_foreign_keys = ON");
       this.#statements.moveEntries.run("/swap", a);
       this.#statements.moveEntries.run(a, b);
       this.#statements.moveEntries.run(b, "/swap");
-    }).immediate();
+    });
   }
 
   /** Records entries (insert or refresh) in one transaction. */
   putEntries(set: string, entries: Iterable<StoredEntry>): void {
     this.#counts.delete(set);
-    this.#db.transaction(() => {
+    writeTransaction(this.#db, () => {
       for (const entry of entries) this.#statements.upsertEntry.run(set, entry.element, entry.expiresAt ?? null, entry.comment ?? null);
-    }).immediate();
+    });
   }
 
   /**
@@ -153,9 +153,9 @@ export class IpsetStore {
   putBatch(set: string, batchId: number, batch: { elements: readonly string[]; expiresAt: Float64Array; comments: ReadonlyArray<string | undefined> | undefined }, from: number, to: number): void {
     this.#counts.delete(set);
     const upsert = this.#statements.upsertBatchEntry;
-    this.#db.transaction(() => {
+    writeTransaction(this.#db, () => {
       for (let i = from; i < to; i++) upsert.run(set, batch.elements[i], batch.expiresAt[i] || null, batch.comments?.[i] ?? null, batchId);
-    }).immediate();
+    });
   }
 
   /** The batch is applied: its entries stay. */
@@ -171,10 +171,10 @@ export class IpsetStore {
   /** Forgets the entries a batch added (not those it refreshed) and the batch itself. */
   discardBatch(set: string, batchId: number): void {
     this.#counts.delete(set);
-    this.#db.transaction(() => {
+    writeTransaction(this.#db, () => {
       this.#statements.discardBatchEntries.run(set, batchId);
       this.#statements.endBatch.run(batchId);
-    }).immediate();
+    });
   }
 
   /** Batches begun and neither committed nor discarded: the server stopped while applying them. */
@@ -188,12 +188,12 @@ export class IpsetStore {
    */
   writeEntries(set: string, writes: readonly EntryWrite[], now = Date.now()): Array<StoredEntry | undefined> {
     this.#counts.delete(set);
-    return this.#db.transaction(() => writes.map((write) => {
+    return writeTransaction(this.#db, () => writes.map((write) => {
       const row = this.#statements.getEntry.get(set, write.element, now);
       if (write.entry === undefined) this.#statements.deleteEntry.run(set, write.element);
       else this.#statements.upsertEntry.run(set, write.element, write.entry.expiresAt ?? null, write.entry.comment ?? null);
       return row === undefined ? undefined : toEntry(row);
-    })).immediate();
+    }));
   }
 
   putEntry(set: string, entry: StoredEntry): void {
@@ -211,12 +211,12 @@ export class IpsetStore {
     this.#counts.delete(set);
     const now = Date.now();
     let deleted = 0;
-    this.#db.transaction(() => {
+    writeTransaction(this.#db, () => {
       for (const element of elements) {
         if (this.#statements.getEntry.get(set, element, now) !== undefined) deleted++;
         this.#statements.deleteEntry.run(set, element);
       }
-    }).immediate();
+    });
     return deleted;
   }
 

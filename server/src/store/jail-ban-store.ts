@@ -1,4 +1,4 @@
-import type { Db } from "./database.js";
+import { type Db, writeTransaction } from "./database.js";
 
 /** A ban that Portcullis lifts at its own expiry (BanIp with a duration). */
 export interface ExpiringBan {
@@ -78,10 +78,10 @@ export class JailBanStore {
     const bans = this.#bans(jail);
     const changed = { added: [] as string[], removed: [] as string[] };
     const now = Date.now();
-    this.#db.transaction(() => {
+    writeTransaction(this.#db, () => {
       for (const address of added) if (!bans.has(address) && this.#put.run(jail, address, now).changes > 0) changed.added.push(address);
       for (const address of removed) if (bans.has(address) && this.#delete.run(jail, address).changes > 0) changed.removed.push(address);
-    }).immediate();
+    });
     // Memory follows the committed rows only.
     for (const address of changed.added) bans.set(address, now);
     for (const address of changed.removed) bans.delete(address);
@@ -94,9 +94,9 @@ export class JailBanStore {
    * carries it, so an unban or fail2ban's own expiry forgets it with the ban.
    */
   setExpiry(jail: string, addresses: readonly string[], expiresAt: number | undefined): void {
-    this.#db.transaction(() => {
+    writeTransaction(this.#db, () => {
       for (const address of addresses) this.#setExpiry.run(expiresAt ?? null, jail, address);
-    }).immediate();
+    });
   }
 
   /** A jail's bans that Portcullis lifts itself: address → since and expiry (ms). */
