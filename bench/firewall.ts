@@ -54,6 +54,21 @@ function raw(netns: Netns, args: string[]): number[] {
   return (JSON.parse(execFileSync("ip", ["netns", "exec", netns.name, process.execPath, HELPER, ...args], { encoding: "utf8", maxBuffer: 1 << 26 })) as { ms: number[] }).ms;
 }
 
+/**
+ * `count` API runs and `count` raw runs taken in turn (API, raw, API, raw, …), so that both sides see the same machine:
+ * on a shared VM a run's time drifts by tens of percent within a minute, and two blocks measured one after the other
+ * compared the drift more than the tools.
+ */
+async function inTurn(count: number, api: () => Promise<number>, rawRun: () => number): Promise<[number[], number[]]> {
+  const apiMs: number[] = [];
+  const rawMs: number[] = [];
+  for (let i = 0; i < count; i++) {
+    apiMs.push(await api());
+    rawMs.push(rawRun());
+  }
+  return [apiMs, rawMs];
+}
+
 async function timed<T>(work: () => Promise<T>): Promise<number> {
   const started = performance.now();
   await work();
@@ -99,14 +114,13 @@ try {
     add(`append, ${SINGLES} sequential (small chain)`, appendApi, appendRaw, "");
   }
 
-  progress(`apply a ${BIG}-rule ruleset (API ApplyRuleset, then raw iptables-restore)`);
+  progress(`apply a ${BIG}-rule ruleset (API ApplyRuleset and raw iptables-restore, in turn)`);
   const rules = bigRuleset(30_000);
-  const applyApi: number[] = [];
-  await c.call("applyRuleset", { parent: FILTER, chains: [], rules, confirmWithin: 0, allowLockout: false, scope: RulesetScope.RULESET_SCOPE_TABLE, replaceForeign: false, dryRun: false }); // warm-up
-  for (let i = 0; i < APPLIES; i++) applyApi.push(await timed(() => c.call("applyRuleset", { parent: FILTER, chains: [], rules, confirmWithin: 0, allowLockout: false, scope: RulesetScope.RULESET_SCOPE_TABLE, replaceForeign: false, dryRun: false })));
+  const applyTable = () => c.call("applyRuleset", { parent: FILTER, chains: [], rules, confirmWithin: 0, allowLockout: false, scope: RulesetScope.RULESET_SCOPE_TABLE, replaceForeign: false, dryRun: false });
   const restoreText = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ...rules.map(restoreLine), "COMMIT", ""].join("\n");
   writeFileSync(join(scratch, "big.rules"), restoreText);
-  const applyRaw = raw(rawNetns, ["restore", join(scratch, "big.rules"), String(APPLIES)]);
+  await applyTable(); // warm-up
+  const [applyApi, applyRaw] = await inTurn(APPLIES, () => timed(applyTable), () => raw(rawNetns, ["restore", join(scratch, "big.rules"), "1"])[0]!);
   add(`apply ${BIG} rules (whole table, ${APPLIES}×)`, applyApi, applyRaw, "≤ 1.5× raw", percentile(applyApi, 50) <= 1.5 * percentile(applyRaw, 50));
 
   progress(`list the ${BIG}-rule chain (API ListRules, then raw iptables-save)`);
@@ -145,19 +159,19 @@ try {
     // Two rulesets applied in turn, so that every apply replaces 10k managed rules with 10k others.
     const rulesets = [30_000, 40_000].map(bigRuleset);
     const managedApply = (turn: number) => c.call("applyRuleset", { parent: FILTER, chains: [], rules: rulesets[turn % 2]!, confirmWithin: 0, allowLockout: false, scope: RulesetScope.RULESET_SCOPE_MANAGED, replaceForeign: false, dryRun: false });
-    for (let i = 0; i < 2; i++) await managedApply(i); // warm-up
-    const managedApi: number[] = [];
-    for (let i = 0; i < APPLIES * 2; i++) managedApi.push(await timed(() => managedApply(i)));
-    const kept = execFileSync("iptables-save", ["-t", "filter"], { encoding: "utf8", maxBuffer: 1 << 26 }).split("\n").filter((line) => /^-A (DOCKER|FORWARD -j DOCKER|f2b-|INPUT .*f2b-)/.test(line)).length;
-    if (kept !== FOREIGN) throw new Error(`the managed-scope apply left ${kept} of the ${FOREIGN} foreign rules`);
     // The raw tool does the same change: the chain emptied, the same managed lines, fail2ban's jump put back on top.
     const rawFiles = rulesets.map((ruleset, i) => {
       const file = join(scratch, `managed-${i}.rules`);
       writeFileSync(file, ["*filter", "-F INPUT", ...ruleset.map(restoreLine), `-I INPUT 1 ${F2B_JUMP}`, "COMMIT", ""].join("\n"));
       return file;
     });
-    raw(rawNetns, ["restore-noflush", rawFiles[0]!, rawFiles[1]!, "2"]); // warm-up, as for the API
-    const managedRaw = raw(rawNetns, ["restore-noflush", rawFiles[0]!, rawFiles[1]!, String(APPLIES * 2)]);
+    const rawTurn = (turn: number): number => raw(rawNetns, ["restore-noflush", rawFiles[turn % 2]!, rawFiles[(turn + 1) % 2]!, "1"])[0]!;
+    for (let i = 0; i < 2; i++) await managedApply(i); // warm-up, both sides
+    for (let i = 0; i < 2; i++) rawTurn(i);
+    let turn = 0;
+    const [managedApi, managedRaw] = await inTurn(APPLIES * 2, () => timed(() => managedApply(turn)), () => rawTurn(turn++));
+    const kept = execFileSync("iptables-save", ["-t", "filter"], { encoding: "utf8", maxBuffer: 1 << 26 }).split("\n").filter((line) => /^-A (DOCKER|FORWARD -j DOCKER|f2b-|INPUT .*f2b-)/.test(line)).length;
+    if (kept !== FOREIGN) throw new Error(`the managed-scope apply left ${kept} of the ${FOREIGN} foreign rules`);
     add(`apply ${BIG} managed rules beside ${FOREIGN} foreign (scope MANAGED, ${APPLIES * 2}×)`, managedApi, managedRaw, "≤ 1.5× raw", percentile(managedApi, 50) <= 1.5 * percentile(managedRaw, 50));
   }
 

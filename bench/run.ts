@@ -15,8 +15,10 @@
  *      more fresh set, and the server's own handler time is read from its log, to show where the time goes;
  *   3. ListEntries of the 100k set, page by page (page_size 1000 and 10000) — `ipset save` of the set for reference;
  *   4. the server's RSS after the 1M batch and after a 2 s quiet period;
- *   5. concurrency: one client doing AddEntry → TestEntry → DeleteEntry of its own addresses on one set for a fixed
- *      time, then 16 clients (a connection each) doing the same at once; total calls/s and latency percentiles;
+ *   5. concurrency: one client doing AddEntry → TestEntry → DeleteEntry of its own addresses on one set, and 16
+ *      clients (a connection each) doing the same at once, in turn; total calls/s, latency percentiles, CPU per call;
+ *      then the same clients against a no-op grpc-js server with the same mTLS (bench/grpc-floor-server.mjs), for
+ *      reference: what the transport alone allows on this machine;
  *   6. growth: a managed set holding 1M entries at its maxelem gets one BatchAddEntries of 100k more, which makes it
  *      grow (a larger copy filled from the store, swapped in), vs `ipset restore` of the same 1.1M lines into a fresh
  *      set of the grown size plus one `ipset swap`.
@@ -27,11 +29,12 @@
  * Diagnosis: BENCH_SERVER_CPU_PROF=/some/dir npm run bench  → the server writes a .cpuprofile there on exit
  * (through the preload bench/cpu-profile.cjs).
  */
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Metadata } from "@grpc/grpc-js";
+import { Client, Metadata } from "@grpc/grpc-js";
 import { AddressFamily } from "../server/src/gen/portcullis/v1/common.js";
 import { BatchAddEntriesRequest, IpsetServiceService, IpsetType, type BatchAddEntriesResponse, type Entry, type Ipset, type ListEntriesResponse } from "../server/src/gen/portcullis/v1/ipset.js";
 import { Netns, sh } from "../test/harness/netns.js";
@@ -51,6 +54,7 @@ const QUIET_MS = 2_000;
 
 const CONCURRENT_CLIENTS = 16;
 const CONCURRENCY_SECONDS = 10;
+const FLOOR_SECONDS = 6;
 const GROWTH_BASE = 1_000_000;
 const GROWTH_BATCH = 100_000;
 
@@ -428,59 +432,145 @@ interface ConcurrencyResult {
   readonly many: ConcurrencyRun;
   /** many.callsPerSec / one.callsPerSec — the number the ≥ 4× target applies to. */
   readonly ratio: number;
+  /** The same clients against a no-op grpc-js server with the same mTLS: what the transport alone allows here. */
+  readonly floor: { readonly one: ConcurrencyRun; readonly many: ConcurrencyRun; readonly ratio: number };
 }
 
-/**
- * `clients` callers, each on its own connection, each repeating AddEntry → TestEntry → DeleteEntry of addresses of its
- * own on one set until `seconds` have passed; every call's latency is kept. The set is empty again afterwards.
- */
-async function concurrencyRun(set: string, clients: number, seconds: number, firstAddress: number): Promise<ConcurrencyRun> {
-  const callers = Array.from({ length: clients }, () => new IpsetTestClient(server!.address, server!.credentials(), true));
+/** A closed-loop load: a caller per client, and one cycle of calls, each call's latency pushed to `latencies`. */
+interface Load<C extends { close(): void }> {
+  /** The server process whose CPU time is read. */
+  readonly pid: number;
+  connect(): Promise<C>;
+  cycle(caller: C, client: number, i: number, latencies: number[]): Promise<void>;
+}
+
+interface Phase {
+  readonly calls: number;
+  readonly seconds: number;
+  readonly latencies: number[];
+  readonly serverCpuUs: number;
+  readonly clientCpuUs: number;
+}
+
+/** `clients` callers, each on its own connection (connected before the clock starts), repeating the cycle for `seconds`. */
+async function closedLoop<C extends { close(): void }>(load: Load<C>, clients: number, seconds: number): Promise<Phase> {
+  const callers = await Promise.all(Array.from({ length: clients }, () => load.connect()));
   try {
-    // Connect (TLS handshake) before the clock starts.
-    await Promise.all(callers.map((caller) => caller.call("testEntry", { parent: `ipsets/${set}`, element: address(firstAddress) })));
     const latencies: number[] = [];
-    const serverCpuBefore = cpuMicrosOf(server!.pid!);
+    const serverCpuBefore = cpuMicrosOf(load.pid);
     const clientCpuBefore = process.cpuUsage();
     const started = performance.now();
     const until = started + seconds * 1000;
     await Promise.all(callers.map(async (caller, k) => {
-      for (let i = 0; performance.now() < until; i++) {
-        const element = address(firstAddress + k * 1_000_000 + i);
-        let at = performance.now();
-        await caller.call("addEntry", { parent: `ipsets/${set}`, entry: { name: "", element, comment: "" } });
-        latencies.push(performance.now() - at);
-        at = performance.now();
-        const tested = (await caller.call("testEntry", { parent: `ipsets/${set}`, element })) as { matched: boolean };
-        latencies.push(performance.now() - at);
-        if (!tested.matched) throw new Error(`TestEntry of ${element} just added answered not matched`);
-        at = performance.now();
-        await caller.call("deleteEntry", { name: `ipsets/${set}/entries/${element}` });
-        latencies.push(performance.now() - at);
-      }
+      for (let i = 0; performance.now() < until; i++) await load.cycle(caller, k, i, latencies);
     }));
     const elapsed = (performance.now() - started) / 1000;
-    const serverCpu = cpuMicrosOf(server!.pid!) - serverCpuBefore;
     const clientCpu = process.cpuUsage(clientCpuBefore);
-    const calls = latencies.length;
-    return { clients, calls, seconds: elapsed, callsPerSec: calls / elapsed, latency: stats(latencies), serverCpuPerCallUs: serverCpu / calls, clientCpuPerCallUs: (clientCpu.user + clientCpu.system) / calls };
+    return { calls: latencies.length, seconds: elapsed, latencies, serverCpuUs: cpuMicrosOf(load.pid) - serverCpuBefore, clientCpuUs: clientCpu.user + clientCpu.system };
   } finally {
     for (const caller of callers) caller.close();
+  }
+}
+
+/**
+ * One client, then CONCURRENT_CLIENTS, then both again, `seconds` in all for each: taken in turn, so that the ratio
+ * compares the two on the same machine (on a shared VM the speed drifts by tens of percent within a minute).
+ */
+async function oneAndMany<C extends { close(): void }>(load: Load<C>, seconds: number): Promise<{ one: ConcurrencyRun; many: ConcurrencyRun; ratio: number }> {
+  const phases = new Map<number, Phase[]>([[1, []], [CONCURRENT_CLIENTS, []]]);
+  for (let half = 0; half < 2; half++) for (const [clients, done] of phases) done.push(await closedLoop(load, clients, seconds / 2));
+  const run = (clients: number): ConcurrencyRun => {
+    const done = phases.get(clients)!;
+    const sum = (of: (phase: Phase) => number): number => done.reduce((total, phase) => total + of(phase), 0);
+    const calls = sum((phase) => phase.calls);
+    const elapsed = sum((phase) => phase.seconds);
+    return { clients, calls, seconds: elapsed, callsPerSec: calls / elapsed, latency: stats(done.flatMap((phase) => phase.latencies)), serverCpuPerCallUs: sum((phase) => phase.serverCpuUs) / calls, clientCpuPerCallUs: sum((phase) => phase.clientCpuUs) / calls };
+  };
+  const one = run(1);
+  const many = run(CONCURRENT_CLIENTS);
+  return { one, many, ratio: many.callsPerSec / one.callsPerSec };
+}
+
+/** AddEntry → TestEntry → DeleteEntry of addresses of each client's own on one set: the set is empty after each cycle. */
+function entryMix(set: string): Load<IpsetTestClient> {
+  return {
+    pid: server!.pid!,
+    connect: async () => {
+      const caller = new IpsetTestClient(server!.address, server!.credentials(), true);
+      await caller.call("testEntry", { parent: `ipsets/${set}`, element: address(0) }); // the TLS handshake
+      return caller;
+    },
+    cycle: async (caller, k, i, latencies) => {
+      const element = address(k * 1_000_000 + i);
+      let at = performance.now();
+      await caller.call("addEntry", { parent: `ipsets/${set}`, entry: { name: "", element, comment: "" } });
+      latencies.push(performance.now() - at);
+      at = performance.now();
+      const tested = (await caller.call("testEntry", { parent: `ipsets/${set}`, element })) as { matched: boolean };
+      latencies.push(performance.now() - at);
+      if (!tested.matched) throw new Error(`TestEntry of ${element} just added answered not matched`);
+      at = performance.now();
+      await caller.call("deleteEntry", { name: `ipsets/${set}/entries/${element}` });
+      latencies.push(performance.now() - at);
+    },
+  };
+}
+
+/** The floor server (bench/grpc-floor-server.mjs) on loopback, as the Portcullis server is, with its certificates. */
+async function startFloorServer(): Promise<{ child: ChildProcess; address: string }> {
+  const child = spawn(process.execPath, [resolve(HERE, "grpc-floor-server.mjs"), join(server!.dataDir, "pki")], { stdio: ["ignore", "pipe", "inherit"] });
+  const address = await new Promise<string>((resolveAddress, reject) => {
+    let out = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes("\n")) resolveAddress(out.trim());
+    });
+    child.once("exit", (code) => reject(new Error(`the gRPC floor server exited with ${code}`)));
+  });
+  return { child, address };
+}
+
+/** The same bytes a TestEntry request carries, echoed by the floor server. */
+function floorLoad(pid: number, target: string): Load<Client> {
+  const request = IpsetServiceService.testEntry.requestSerialize({ parent: "ipsets/concurrency", element: address(0) });
+  const same = (bytes: Buffer): Buffer => bytes;
+  return {
+    pid,
+    connect: async () => {
+      const caller = new Client(target, server!.credentials(), { "grpc.ssl_target_name_override": "localhost", "grpc.use_local_subchannel_pool": 1 });
+      await echo(caller);
+      return caller;
+    },
+    cycle: async (caller, _k, _i, latencies) => {
+      const at = performance.now();
+      await echo(caller);
+      latencies.push(performance.now() - at);
+    },
+  };
+  function echo(caller: Client): Promise<Buffer> {
+    return new Promise((resolveCall, reject) => {
+      caller.makeUnaryRequest("/portcullis.bench.Floor/Echo", same, same, request, new Metadata(), { deadline: Date.now() + 120_000 }, (error, answer) => (error ? reject(error) : resolveCall(answer!)));
+    });
   }
 }
 
 async function benchConcurrency(): Promise<ConcurrencyResult> {
   const set = "concurrency";
   await client!.call("createIpset", { ipsetId: set, ipset: ipsetDefinition({}), requestId: "" });
-  progress(`concurrency: 1 client, AddEntry/TestEntry/DeleteEntry for ${CONCURRENCY_SECONDS} s`);
-  const one = await concurrencyRun(set, 1, CONCURRENCY_SECONDS, 0);
-  progress(`concurrency: 1 client ${Math.round(one.callsPerSec)} calls/s, p50 ${ms(one.latency.p50Ms)}`);
-  progress(`concurrency: ${CONCURRENT_CLIENTS} clients, the same mix for ${CONCURRENCY_SECONDS} s`);
-  const many = await concurrencyRun(set, CONCURRENT_CLIENTS, CONCURRENCY_SECONDS, 0);
-  progress(`concurrency: ${CONCURRENT_CLIENTS} clients ${Math.round(many.callsPerSec)} calls/s, p50 ${ms(many.latency.p50Ms)}, p99 ${ms(many.latency.p99Ms)}`);
+  progress(`concurrency: 1 and ${CONCURRENT_CLIENTS} clients in turn, AddEntry/TestEntry/DeleteEntry, ${CONCURRENCY_SECONDS} s each`);
+  const { one, many, ratio } = await oneAndMany(entryMix(set), CONCURRENCY_SECONDS);
+  progress(`concurrency: 1 client ${Math.round(one.callsPerSec)} calls/s, p50 ${ms(one.latency.p50Ms)}; ${CONCURRENT_CLIENTS} clients ${Math.round(many.callsPerSec)} calls/s, p50 ${ms(many.latency.p50Ms)}, p99 ${ms(many.latency.p99Ms)}`);
   const left = netns!.setEntries(set);
   if (left !== 0) throw new Error(`kernel set ${set} holds ${left} entries after the concurrency runs, expected 0`);
-  return { one, many, ratio: many.callsPerSec / one.callsPerSec };
+  progress(`concurrency: the same clients against a no-op grpc-js server with the same mTLS, ${FLOOR_SECONDS} s each`);
+  const floorServer = await startFloorServer();
+  try {
+    const floor = await oneAndMany(floorLoad(floorServer.child.pid!, floorServer.address), FLOOR_SECONDS);
+    progress(`concurrency floor: 1 client ${Math.round(floor.one.callsPerSec)} calls/s, ${CONCURRENT_CLIENTS} clients ${Math.round(floor.many.callsPerSec)} calls/s`);
+    return { one, many, ratio, floor };
+  } finally {
+    floorServer.child.kill("SIGKILL");
+  }
 }
 
 interface GrowthResult {
@@ -566,13 +656,15 @@ function concurrencyPasses(result: ConcurrencyResult): boolean {
 }
 
 function concurrencyRows(result: ConcurrencyResult): string[][] {
-  const { one, many } = result;
+  const { one, many, floor } = result;
   return [
     [`Concurrency, 1 client (add/test/delete): calls/s`, rate(one.callsPerSec, "calls/s"), "", "", "", ""],
     [`  1 client: p50 / p99`, `${ms(one.latency.p50Ms)} / ${ms(one.latency.p99Ms)}`, "", "", "", ""],
     [`Concurrency, ${many.clients} clients: calls/s in total`, rate(many.callsPerSec, "calls/s"), "", `${ratio(result.ratio)} 1 client`, `≥ ${TARGETS.concurrencyRatioMin}× 1 client`, verdict(result.ratio >= TARGETS.concurrencyRatioMin)],
     [`  ${many.clients} clients: p50 / p99`, `${ms(many.latency.p50Ms)} / ${ms(many.latency.p99Ms)}`, "", "", `p99 ≤ ${TARGETS.concurrencyP99MaxMs} ms`, verdict(many.latency.p99Ms <= TARGETS.concurrencyP99MaxMs)],
     [`  ${many.clients} clients: CPU per call, server / bench client`, `${Math.round(many.serverCpuPerCallUs)} / ${Math.round(many.clientCpuPerCallUs)} µs`, "", "", "", ""],
+    [`  no-op gRPC server, same mTLS: 1 / ${many.clients} clients`, `${rate(floor.one.callsPerSec, "")}/ ${rate(floor.many.callsPerSec, "calls/s")}`, "", `${ratio(floor.ratio)} 1 client`, "reference", ""],
+    [`  no-op gRPC server: CPU per call, server / bench client`, `${Math.round(floor.many.serverCpuPerCallUs)} / ${Math.round(floor.many.clientCpuPerCallUs)} µs`, "", "", "", ""],
   ];
 }
 
@@ -697,7 +789,8 @@ async function main(): Promise<number> {
     "'via generated client': Entry messages through the ordinary generated-client call (client-side encoding inside the call) into one more fresh set,",
     "run after the raw restore, so the server already holds the first batch (SQLite and heap are larger than for the API row).",
     "Server peak RSS over the whole run is read before the concurrency and growth rows, which run last.",
-    `concurrency: each client repeats AddEntry → TestEntry → DeleteEntry of its own addresses on one hash:ip set for ${CONCURRENCY_SECONDS} s, on its own connection;`,
+    `concurrency: each client repeats AddEntry → TestEntry → DeleteEntry of its own addresses on one hash:ip set, on its own connection; 1 and ${CONCURRENT_CLIENTS} clients in turn, ${CONCURRENCY_SECONDS} s each in two halves;`,
+    `  the no-op gRPC server row: the same clients and mTLS against a method that answers at once (${FLOOR_SECONDS} s each): the transport's own share.`,
     "growth: 1M entries at maxelem 1,048,576 + one BatchAddEntries of 100k (API) vs `ipset restore` of 1.1M add lines (and the create) + `ipset swap` (raw).",
     `total run time ${totalSeconds.toFixed(1)} s`,
   ];
