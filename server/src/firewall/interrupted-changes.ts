@@ -69,20 +69,17 @@ function ruleChangeLines(store: FirewallStore, family: Family, table: string, ch
     }
     return after.get(line)!;
   };
-  const lineOf = (id: string): string | undefined => {
+  /** Takes a recorded rule's id off its line; gives the rule's chain (undefined: not recorded). */
+  const remove = (id: string): string | undefined => {
     const rule = store.rule(id);
-    return rule === undefined ? undefined : renderRuleLine(rule.chain, rule.spec);
-  };
-  const remove = (id: string): void => {
-    const line = lineOf(id);
-    if (line === undefined) return;
-    const ids = touch(line);
+    if (rule === undefined) return undefined;
+    const ids = touch(renderRuleLine(rule.chain, rule.spec));
     if (ids.includes(id)) ids.splice(ids.indexOf(id), 1);
+    return rule.chain;
   };
   if (change.kind === "add") for (const rule of change.rules) touch(renderRuleLine(rule.chain, rule.spec)).push(rule.id);
   else if (change.kind === "replace") {
-    const chain = store.rule(change.id)?.chain;
-    remove(change.id);
+    const chain = remove(change.id);
     if (chain !== undefined) touch(renderRuleLine(chain, change.spec)).push(change.newId);
   } else remove(change.id);
   return { before, after };
