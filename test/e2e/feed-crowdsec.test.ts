@@ -157,7 +157,9 @@ describe("feed: CrowdSec decisions", () => {
     await until(() => kernel("cs").has("198.51.100.200"), "the ban after them");
     assert.ok(!kernel("cs").has("10.9.1.1") && !kernel("cs").has("198.51.100.99"));
     const after = await settled(() => feeds.call("getFeed", { name: "feeds/cs" }), (feed) => feed.status!.skippedCount - before.status!.skippedCount >= 2);
-    assert.equal(after.status!.skippedCount - before.status!.skippedCount, 2);
+    const skipped = after.status!.skippedCount - before.status!.skippedCount;
+    // Seen once under load (1 instead of 2): what the Local API and the feed held then, for the next time.
+    if (skipped !== 2) assert.fail(`skipped ${skipped}, expected 2; feed status ${JSON.stringify(after.status)}; the Local API's decisions: ${lapi.cscli("decisions", "list", "-o", "raw")}`);
     const since = await lastSequence();
     await new Promise((resolve) => setTimeout(resolve, 6 * POLL_MS));
     assert.deepEqual(await eventsAfter(since), [], "polls that changed nothing record no event");
