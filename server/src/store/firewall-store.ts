@@ -261,10 +261,7 @@ export class FirewallStore {
       },
       discard: async () => {
         await settled();
-        writeTransaction(this.#db, () => {
-          this.#sql.deleteGeneration.run(family, table, next);
-          this.#sql.deleteSealed.run(family, table);
-        });
+        this.#dropStaged(family, table, next);
       },
       release: () => {
         // A stop meanwhile leaves rows the next start deletes.
@@ -294,10 +291,7 @@ export class FirewallStore {
 
   /** Drops a sealed stage the kernel never took. */
   dropSealed(stage: SealedStage): void {
-    writeTransaction(this.#db, () => {
-      this.#sql.deleteGeneration.run(stage.family, stage.table, stage.generation);
-      this.#sql.deleteSealed.run(stage.family, stage.table);
-    });
+    this.#dropStaged(stage.family, stage.table, stage.generation);
   }
 
   /** Records a change of single rules before the kernel's commit (see RuleChange); one per table at a time. */
@@ -396,6 +390,14 @@ export class FirewallStore {
 
   clearPanic(): void {
     this.#sql.clearPanic.run();
+  }
+
+  /** Drops a staged generation that is not to be published, and its seal if it has one. */
+  #dropStaged(family: Family, table: string, generation: number): void {
+    writeTransaction(this.#db, () => {
+      this.#sql.deleteGeneration.run(family, table, generation);
+      this.#sql.deleteSealed.run(family, table);
+    });
   }
 
   /** Makes a staged generation the table's managed state, with these chains and without the `dropped` rules. */
