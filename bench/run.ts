@@ -34,12 +34,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Client, Metadata } from "@grpc/grpc-js";
+import { Metadata } from "@grpc/grpc-js";
 import { AddressFamily } from "../server/src/gen/portcullis/v1/common.js";
 import { BatchAddEntriesRequest, IpsetServiceService, IpsetType, type BatchAddEntriesResponse, type Entry, type Ipset, type ListEntriesResponse } from "../server/src/gen/portcullis/v1/ipset.js";
 import { Netns, sh } from "../test/harness/netns.js";
 import { PortcullisProcess } from "../test/harness/server.js";
-import { IpsetTestClient } from "../test/harness/grpc-clients.js";
+import { IpsetTestClient, TestClient } from "../test/harness/grpc-clients.js";
 import { table } from "./report.js";
 import { RawIpsetRunner } from "./raw-ipset-runner.js";
 
@@ -531,27 +531,25 @@ async function startFloorServer(): Promise<{ child: ChildProcess; address: strin
 }
 
 /** The same bytes a TestEntry request carries, echoed by the floor server. */
-function floorLoad(pid: number, target: string): Load<Client> {
+/** The floor server's one method, called through the tests' client like the Portcullis methods (same options). */
+const same = (bytes: Buffer): Buffer => bytes;
+const FLOOR_SERVICE = { echo: { path: "/portcullis.bench.Floor/Echo", requestSerialize: same, responseSerialize: same, responseDeserialize: same } };
+
+function floorLoad(pid: number, target: string): Load<TestClient<typeof FLOOR_SERVICE>> {
   const request = IpsetServiceService.testEntry.requestSerialize({ parent: "ipsets/concurrency", element: address(0) });
-  const same = (bytes: Buffer): Buffer => bytes;
   return {
     pid,
     connect: async () => {
-      const caller = new Client(target, server!.credentials(), { "grpc.ssl_target_name_override": "localhost", "grpc.use_local_subchannel_pool": 1 });
-      await echo(caller);
+      const caller = new TestClient(FLOOR_SERVICE, target, server!.credentials(), true);
+      await caller.call("echo", request);
       return caller;
     },
     cycle: async (caller, _k, _i, latencies) => {
       const at = performance.now();
-      await echo(caller);
+      await caller.call("echo", request);
       latencies.push(performance.now() - at);
     },
   };
-  function echo(caller: Client): Promise<Buffer> {
-    return new Promise((resolveCall, reject) => {
-      caller.makeUnaryRequest("/portcullis.bench.Floor/Echo", same, same, request, new Metadata(), { deadline: Date.now() + 120_000 }, (error, answer) => (error ? reject(error) : resolveCall(answer!)));
-    });
-  }
 }
 
 async function benchConcurrency(): Promise<ConcurrencyResult> {
