@@ -702,7 +702,13 @@ function concurrencyRows(result: ConcurrencyResult): string[][] {
     [`  ${many.clients} clients: CPU per call, server / bench client`, `${Math.round(many.serverCpuPerCallUs)} / ${Math.round(many.clientCpuPerCallUs)} µs`, "", "", "", ""],
     [`  no-op gRPC server, same mTLS: 1 / ${many.clients} clients`, `${rate(floor.one.callsPerSec, "")}/ ${rate(floor.many.callsPerSec, "calls/s")}`, "", `${ratio(floor.ratio)} 1 client`, "reference", ""],
     [`  no-op gRPC server: CPU per call, server / bench client`, `${Math.round(floor.many.serverCpuPerCallUs)} / ${Math.round(floor.many.clientCpuPerCallUs)} µs`, "", "", "", ""],
+    // What the machine's CPUs could give if every one were busy with this stack's CPU per call (ipset and the kernel left out).
+    [`  ceiling: ${cpus().length} CPUs ÷ (server + client CPU per call), Portcullis / no-op server`, `${rate(ceiling(many), "")}/ ${rate(ceiling(floor.many), "calls/s")}`, "", `${ratio(ceiling(many) / one.callsPerSec)} / ${ratio(ceiling(floor.many) / one.callsPerSec)} 1 client`, "reference", ""],
   ];
+}
+
+function ceiling(run: ConcurrencyRun): number {
+  return (cpus().length * 1e6) / (run.serverCpuPerCallUs + run.clientCpuPerCallUs);
 }
 
 function growthRows(result: GrowthResult): string[][] {
