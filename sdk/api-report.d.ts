@@ -945,7 +945,10 @@ export declare class Ipsets {
     export(sets?: readonly string[], token?: CancellationToken): Promise<string>;
     /** A set, with its entry count. */
     get(set: string, token?: CancellationToken): Promise<IpsetInfo>;
-    /** Adds addresses or networks (one call, applied together); returns how many were added or refreshed. */
+    /**
+     * Adds addresses or networks (one call, applied together); returns how many entries were added or refreshed (a
+     * network in a set of single addresses is one entry per address).
+     */
     add(set: string, elements: readonly string[], options?: AddOptions, token?: CancellationToken): Promise<number>;
     /** Removes an entry (with `fleet`, on every host of the fleet). */
     remove(set: string, element: string, options?: BanOptions, token?: CancellationToken): Promise<void>;

@@ -99,9 +99,13 @@ export class Ipsets {
     return ipsetInfo(await this.#channel.unary<GetIpsetRequest, Ipset>(IpsetServiceService, "getIpset", { name: `ipsets/${set}` }, token, true));
   }
 
-  /** Adds addresses or networks (one call, applied together); returns how many were added or refreshed. */
+  /**
+   * Adds addresses or networks (one call, applied together); returns how many entries were added or refreshed (a
+   * network in a set of single addresses is one entry per address).
+   */
   async add(set: string, elements: readonly string[], options: AddOptions = {}, token?: CancellationToken): Promise<number> {
-    if (elements.length === 1) {
+    // One address is one entry; for a network, only the server knows the set's type, so a batch's count is asked for.
+    if (elements.length === 1 && !elements[0]!.includes("/")) {
       const request: AddEntryRequest = { parent: `ipsets/${set}`, entry: { name: "", element: elements[0]!, comment: options.comment ?? "", ...(options.timeout === undefined ? {} : { timeout: options.timeout }) }, ...fleetScope(options) };
       await this.#channel.unary<AddEntryRequest, Entry>(IpsetServiceService, "addEntry", request, token);
       return 1;

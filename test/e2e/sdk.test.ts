@@ -90,6 +90,11 @@ it("SDK: ipsets add/test/entries/remove with plain strings", async () => {
   await client.ipsets.remove("sdk", "203.0.113.0/24");
   assert.equal(await client.ipsets.test("sdk", "203.0.113.77"), false);
   assert.equal((await client.ipsets.get("sdk")).entryCount, 1);
+  // In a set of single addresses a network is an entry per address, and the count says so.
+  await client.ipsets.create("sdk_ip", { type: "hash:ip" });
+  assert.equal(await client.ipsets.add("sdk_ip", ["192.0.2.0/30"]), 4);
+  assert.equal(await client.ipsets.add("sdk_ip", ["198.51.100.7"]), 1);
+  assert.equal((await client.ipsets.get("sdk_ip")).entryCount, 5);
 });
 
 it("SDK: firewall rules in plain words — the seed's set DROP rule drops the attacker; delete by id lets it through", async () => {
