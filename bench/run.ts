@@ -334,6 +334,7 @@ async function benchBatch(n: number, rounds: number, afterApi?: () => Promise<vo
   const rawSeconds: number[] = [];
   let requestBytes = 0;
   let memoryAfter: Memory | undefined;
+  let memoryAfterQuiet: Memory | undefined;
   for (let round = 0; round < rounds; round++) {
     const apiSet = apiSetOf(round);
     const encoded = encode(apiSet);
@@ -351,7 +352,10 @@ async function benchBatch(n: number, rounds: number, afterApi?: () => Promise<vo
     if (Number(response.addedCount) !== n) throw new Error(`BatchAddEntries reported ${response.addedCount} added, expected ${n}`);
     const handler = await serverHandlerMs("BatchAddEntries", logged);
     if (handler !== undefined) handlerMs.push(handler);
-    if (round === 0 && afterApi !== undefined) await afterApi();
+    if (round === 0 && afterApi !== undefined) {
+      await afterApi();
+      memoryAfterQuiet = memoryOf(server!.pid!);
+    }
     const apiCount = netns!.setEntries(apiSet);
     if (apiCount !== n) throw new Error(`kernel set ${apiSet} holds ${apiCount} entries, expected ${n}`);
 
@@ -365,7 +369,6 @@ async function benchBatch(n: number, rounds: number, afterApi?: () => Promise<vo
     progress(`batch ${label}, round ${round + 1}/${rounds}: API ${apiSeconds[round]!.toFixed(2)} s, raw \`ipset restore\` ${raw.seconds.toFixed(2)} s`);
   }
   rmSync(file, { force: true });
-  const memoryAfterQuiet = afterApi === undefined ? undefined : memoryOf(server!.pid!);
   const api = median(apiSeconds);
   const rawMedian = median(rawSeconds);
   const handlerMedian = handlerMs.length === 0 ? undefined : median(handlerMs);
