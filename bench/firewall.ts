@@ -71,8 +71,7 @@ async function inTurn(count: number, api: () => Promise<number>, rawRun: () => n
 
 /** The handler times (ms) the server logged for its last `count` calls of `method` ("rpc" lines). */
 function loggedMs(server: PortcullisProcess, method: string, count: number): number[] {
-  const lines = server.output.split("\n").filter((line) => line.includes(`/${method}"`) && line.includes('"msg":"rpc"'));
-  return lines.slice(-count).map((line) => (JSON.parse(line) as { ms: number }).ms);
+  return server.rpcLogLines(method).slice(-count).map((line) => (JSON.parse(line) as { ms: number }).ms);
 }
 
 async function timed<T>(work: () => Promise<T>): Promise<number> {

@@ -187,17 +187,13 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-function rpcLogLines(method: string): string[] {
-  return server!.output.split("\n").filter((line) => line.includes(`/${method}"`) && line.includes('"msg":"rpc"'));
-}
-
 /**
  * The handler time (ms) the server logged for a call of `method` made after `before` such lines had been logged. The
  * log line travels through a pipe and can arrive after the reply, so this waits for it (up to 2 s).
  */
 async function serverHandlerMs(method: string, before: number): Promise<number | undefined> {
   for (let waited = 0; waited <= 2_000; waited += 20) {
-    const line = rpcLogLines(method)[before];
+    const line = server!.rpcLogLines(method)[before];
     if (line !== undefined) {
       try {
         return (JSON.parse(line) as { ms?: number }).ms;
@@ -290,6 +286,12 @@ interface BatchResult {
   readonly memoryAfterQuiet?: Memory;
 }
 
+/** A BatchAddEntries request of `elements` for `set`, protobuf-encoded (before a clock starts). */
+function encodedBatch(set: string, elements: string[]): Buffer {
+  const encoded = BatchAddEntriesRequest.encode({ parent: `ipsets/${set}`, entries: [], elements, comment: "" }).finish();
+  return Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+}
+
 /** BatchAddEntries with an already-encoded request: grpc-js's generic unary call with an identity serializer. */
 function batchAddPreEncoded(request: Buffer): Promise<BatchAddEntriesResponse> {
   const method = IpsetServiceService.batchAddEntries;
@@ -324,9 +326,8 @@ async function benchBatch(n: number, rounds: number, afterApi?: () => Promise<vo
   for (let i = 0; i < n; i++) lines[i] = `add ${rawSet} ${address(i)}\n`;
   writeFileSync(file, lines.join(""));
   lines = [];
-  const encode = (set: string): Uint8Array => BatchAddEntriesRequest.encode({ parent: `ipsets/${set}`, entries: [], elements, comment: "" }).finish();
   const encodeStarted = performance.now();
-  encode(apiSetOf(0));
+  encodedBatch(apiSetOf(0), elements);
   const clientEncodeSeconds = (performance.now() - encodeStarted) / 1000;
 
   const apiSeconds: number[] = [];
@@ -337,14 +338,13 @@ async function benchBatch(n: number, rounds: number, afterApi?: () => Promise<vo
   let memoryAfterQuiet: Memory | undefined;
   for (let round = 0; round < rounds; round++) {
     const apiSet = apiSetOf(round);
-    const encoded = encode(apiSet);
-    const request = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+    const request = encodedBatch(apiSet, elements);
     requestBytes = request.length;
     await c.call("createIpset", { ipsetId: apiSet, ipset: definition, requestId: "" });
 
     // 1. The API, request pre-encoded.
     progress(`batch ${label}, round ${round + 1}/${rounds}: BatchAddEntries, one call, ${(request.length / 1e6).toFixed(1)} MB pre-encoded request`);
-    const logged = rpcLogLines("BatchAddEntries").length;
+    const logged = server!.rpcLogLines("BatchAddEntries").length;
     const started = performance.now();
     const response = await batchAddPreEncoded(request);
     apiSeconds.push((performance.now() - started) / 1000);
@@ -376,7 +376,7 @@ async function benchBatch(n: number, rounds: number, afterApi?: () => Promise<vo
 
   // 3. The API through the generated client's ordinary path (what an SDK user pays: encoding happens in the call).
   progress(`batch ${label}: BatchAddEntries through the generated client (encodes inside the call)`);
-  const e2eLogged = rpcLogLines("BatchAddEntries").length;
+  const e2eLogged = server!.rpcLogLines("BatchAddEntries").length;
   const e2eStarted = performance.now();
   // (The harness's call() types resolve to unknown for the overloaded generated methods; hence the cast.)
   const e2eResponse = (await c.call("batchAddEntries", { elements: [], comment: "", parent: `ipsets/${e2eSet}`, entries })) as BatchAddEntriesResponse;
@@ -559,7 +559,6 @@ async function startFloorServer(): Promise<{ child: ChildProcess; address: strin
   return { child, address };
 }
 
-/** The same bytes a TestEntry request carries, echoed by the floor server. */
 /** The floor server's one method, called through the tests' client like the Portcullis methods (same options). */
 const same = (bytes: Buffer): Buffer => bytes;
 const FLOOR_SERVICE = { echo: { path: "/portcullis.bench.Floor/Echo", requestSerialize: same, responseSerialize: same, responseDeserialize: same } };
@@ -618,18 +617,13 @@ async function benchGrowth(): Promise<GrowthResult> {
   const fromMaxelem = 1_048_576;
   await c.call("createIpset", { ipsetId: set, ipset: ipsetDefinition({ hashsize: 262_144, maxelem: fromMaxelem }), requestId: "" });
   progress(`growth: filling ${set} with ${GROWTH_BASE} entries (untimed)`);
-  const encode = (from: number, to: number): Buffer => {
-    const elements: string[] = [];
-    for (let i = from; i < to; i++) elements.push(address(i));
-    const encoded = BatchAddEntriesRequest.encode({ parent: `ipsets/${set}`, entries: [], elements, comment: "" }).finish();
-    return Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
-  };
+  const encode = (from: number, to: number): Buffer => encodedBatch(set, Array.from({ length: to - from }, (_, i) => address(from + i)));
   await batchAddPreEncoded(encode(0, GROWTH_BASE));
   const request = encode(GROWTH_BASE, total);
   await sleep(QUIET_MS); // let the fill's garbage be collected before the clock starts
 
   progress(`growth: BatchAddEntries of ${GROWTH_BATCH} more (the set grows past maxelem ${fromMaxelem})`);
-  const logged = rpcLogLines("BatchAddEntries").length;
+  const logged = server!.rpcLogLines("BatchAddEntries").length;
   const started = performance.now();
   const response = await batchAddPreEncoded(request);
   const apiSeconds = (performance.now() - started) / 1000;

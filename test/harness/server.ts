@@ -58,6 +58,11 @@ export class PortcullisProcess {
     return this.#logToFile ? readFileSync(join(this.dataDir, "server.log"), "utf8") : this.#output;
   }
 
+  /** The server's "rpc" log lines (one per call, with its handler time `ms`) for `method`, e.g. "CreateRule". */
+  rpcLogLines(method: string): string[] {
+    return this.output.split("\n").filter((line) => line.includes(`/${method}"`) && line.includes('"msg":"rpc"'));
+  }
+
   /** Starts (again) on the same data dir and a new port; resolves when it logs "listening". */
   async restart(): Promise<void> {
     this.#output = "";
